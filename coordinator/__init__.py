@@ -1,0 +1,1 @@
+"""The city service: HTTP API, identities, warrants, queries, federated-learning server."""

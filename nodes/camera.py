@@ -1,0 +1,78 @@
+"""One camera's run: source, redaction, redacted output. Failures stay inside the camera."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nodes.config import CameraConfig, NodeSettings
+from nodes.media import VideoWriter
+from nodes.pipeline import RegionLog, Summary, redact_stream
+from nodes.sources import open_source
+from privacy.errors import SafecityError
+from privacy.redaction.engine import Detectors, RedactedFrame, StreamRedactor
+
+
+@dataclass
+class CameraReport:
+    camera: str
+    status: str  # "ok" or "failed"
+    error: str | None = None
+    output: str | None = None
+    summary: dict[str, object] = field(default_factory=dict)
+
+
+def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Path]:
+    folder = settings.data_dir / "redacted"
+    return folder / f"{camera.id}.mp4", folder / f"{camera.id}.regions.jsonl"
+
+
+def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detectors) -> CameraReport:
+    """Redact everything ``camera`` delivers into the node's data folder.
+
+    Any error is reported in the returned report, never raised: one camera failing must not stop
+    the others. Outputs are published only when complete.
+    """
+    video_path, regions_path = output_paths(settings, camera)
+    video_path.parent.mkdir(parents=True, exist_ok=True)
+    policy = settings.policy_for(camera)
+    writer: VideoWriter | None = None
+    log: RegionLog | None = None
+    summary = Summary()
+    started = time.perf_counter()
+    try:
+        source = open_source(camera.source, settings.reconnect_attempts,
+                             settings.reconnect_backoff_seconds, camera.max_seconds)
+        log = RegionLog(regions_path)
+
+        def sink(frame: RedactedFrame) -> None:
+            nonlocal writer
+            if writer is None:
+                height, width = frame.image.shape[:2]
+                writer = VideoWriter(video_path, width, height, source.fps)
+                summary.width, summary.height, summary.fps = width, height, source.fps
+            writer.write(frame.image)
+            assert log is not None
+            log.record(frame)
+            summary.frames += 1
+
+        try:
+            with StreamRedactor(detectors, policy, source.fps) as redactor:
+                redact_stream(source.frames(), redactor, sink)
+        finally:
+            source.close()
+        if writer is None:
+            raise SafecityError(f"camera {camera.id}: source delivered no frames")
+        writer.commit()
+        log.commit()
+    except Exception as exc:  # isolation: report, clean up, let the other cameras run
+        if writer is not None:
+            writer.abort()
+        if log is not None:
+            log.abort()
+        message = str(exc) if isinstance(exc, SafecityError) else f"{type(exc).__name__}: {exc}"
+        return CameraReport(camera.id, "failed", error=message)
+    log.fill(summary)
+    summary.seconds = time.perf_counter() - started
+    return CameraReport(camera.id, "ok", output=str(video_path), summary=summary.as_dict())

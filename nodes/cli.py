@@ -1,0 +1,165 @@
+"""The ``safecity`` command.
+
+Each package contributes its own command group through the ``safecity.commands`` entry point, so
+the node never imports the coordinator's code (ARCHITECTURE.md section 1); this module hosts the
+root group and the node's own commands.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import click
+
+from nodes.media import is_image
+from privacy.errors import SafecityError
+from privacy.cli import model_dir_option
+from privacy.redaction.policy import RedactionPolicy
+from privacy.redaction.styles import Shape, Style
+
+
+class SafecityGroup(click.Group):
+    """Root group: loads plugin groups lazily and turns safecity errors into one-line exits."""
+
+    def _plugins(self) -> dict[str, object]:
+        return {ep.name: ep for ep in entry_points(group="safecity.commands")}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._plugins()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in self._plugins():
+            command = self._plugins()[name].load()  # type: ignore[attr-defined]
+        return command
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SafecityError as exc:
+            raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=SafecityGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="safecity")
+def main() -> None:
+    """safecity: privacy-first, federated video analytics for safe cities."""
+
+
+def policy_options(command: click.Command) -> click.Command:
+    options = [
+        click.option("--style", type=click.Choice([s.value for s in Style]), default=None,
+                     help="How regions are hidden (default: fill, the only style networks "
+                          "cannot undo)."),
+        click.option("--shape", type=click.Choice([s.value for s in Shape]), default=None),
+        click.option("--margin", type=float, default=None,
+                     help="Fraction of a box added on each side."),
+        click.option("--detect-every", type=int, default=None,
+                     help="Run the detectors on one frame in N."),
+        click.option("--persist", "persist_seconds", type=float, default=None,
+                     help="Seconds a region stays covered after its last detection."),
+        click.option("--no-faces", is_flag=True, help="Do not redact faces."),
+        click.option("--no-plates", is_flag=True, help="Do not redact licence plates."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def build_policy(base: RedactionPolicy, no_faces: bool, no_plates: bool,
+                 **values: object) -> RedactionPolicy:
+    chosen = {k: v for k, v in values.items() if v is not None}
+    if no_faces:
+        chosen["faces"] = False
+    if no_plates:
+        chosen["plates"] = False
+    try:
+        return RedactionPolicy.model_validate(base.model_dump() | chosen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).splitlines()[-1].strip()) from None
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.argument("output_path", metavar="OUTPUT", type=click.Path(path_type=Path))
+@click.option("--boxes", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every hidden region (frame, kind, box, score; no pixels) as JSON lines.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@model_dir_option
+@policy_options
+def redact(input_path: Path, output_path: Path, boxes: Path | None, quiet: bool,
+           model_dir: Path, no_faces: bool, no_plates: bool, **values: object) -> None:
+    """Blur faces and licence plates in a video or image file.
+
+    The output is written under a temporary name and renamed only when complete; the audio track
+    of a video is kept.
+    """
+    from tqdm import tqdm
+
+    from nodes.pipeline import check_output_path, redact_image_file, redact_video_file
+    from privacy.redaction.engine import Detectors
+
+    check_output_path(input_path, output_path)
+    policy = build_policy(RedactionPolicy(), no_faces, no_plates, **values)
+    detectors = Detectors(policy, model_dir)
+    if is_image(input_path):
+        summary = redact_image_file(input_path, output_path, policy, detectors, boxes)
+    else:
+        with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc=input_path.name) as bar:
+            summary = redact_video_file(input_path, output_path, policy, detectors, boxes,
+                                        progress=bar.update)
+    click.echo(json.dumps({"output": str(output_path), **summary.as_dict()}))
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("demo-output"), show_default=True, help="Folder for everything.")
+@model_dir_option
+def demo(out: Path, model_dir: Path) -> None:
+    """Run the whole product on generated footage and print what it did."""
+    from nodes.demo import run_demo
+
+    summary = run_demo(out, model_dir)
+    failed = False
+    for camera in summary["cameras"]:  # type: ignore[union-attr]
+        if camera["status"] != "ok":
+            failed = True
+            click.echo(f"{camera['camera']}: FAILED: {camera['error']}")
+            continue
+        click.echo(
+            f"{camera['camera']}: {camera['frames']} frames at {camera['frames_per_second']} "
+            f"frames/s; faces covered {camera['face_recall']:.1%} of "
+            f"{camera['faces_in_ground_truth']}, plates {camera['plate_recall']:.1%} of "
+            f"{camera['plates_in_ground_truth']}; faces still detectable in output: "
+            f"{camera['faces_found_in_output']}; redacted video: {camera['redacted_video']}"
+        )
+    click.echo(f"summary: {out / 'summary.json'}")
+    if failed:
+        raise click.ClickException("some cameras failed")
+
+
+@main.group()
+def node() -> None:
+    """Run a camera-site node."""
+
+
+@node.command("run")
+@click.option("--config", "config_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="Node TOML config.")
+def node_run(config_path: Path) -> None:
+    """Redact every configured camera; exit 1 if any camera failed (the others still run)."""
+    from nodes.config import load_settings
+    from nodes.node import run_node
+
+    reports = run_node(load_settings(config_path))
+    for report in reports:
+        click.echo(json.dumps(report.__dict__))
+    failed = [r.camera for r in reports if r.status != "ok"]
+    if failed:
+        raise click.ClickException(f"cameras failed: {', '.join(failed)}")

@@ -1,0 +1,81 @@
+"""The node's configuration: one validated object per process, from a TOML file and the
+environment (``SAFECITY_`` prefix, ``__`` between nested names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource,
+)
+
+from privacy import model_registry
+from privacy.errors import ConfigError
+from privacy.redaction.policy import RedactionPolicy
+
+
+class CameraConfig(BaseModel):
+    """One camera: where its frames come from and how they are redacted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    source: str = Field(min_length=1, description="file path, rtsp:// URL, image, or synthetic:")
+    redaction: RedactionPolicy | None = None
+    max_seconds: float | None = Field(default=None, gt=0)
+
+
+class NodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFECITY_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    site_id: str = Field(default="site-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    data_dir: Path = Path("safecity-data")
+    model_dir: Path = Field(default_factory=model_registry.default_cache_dir)
+    redaction: RedactionPolicy = RedactionPolicy()
+    cameras: list[CameraConfig] = []
+    reconnect_attempts: int = Field(default=5, ge=0, le=1000)
+    reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        ids = [c.id for c in cameras]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"camera ids must be unique, repeated: {', '.join(duplicates)}")
+        return cameras
+
+    def policy_for(self, camera: CameraConfig) -> RedactionPolicy:
+        return camera.redaction or self.redaction
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> NodeSettings:
+    """Load and validate the node's settings; errors name the field that is wrong."""
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+
+    class FileSettings(NodeSettings):
+        model_config = SettingsConfigDict(**{**NodeSettings.model_config, "toml_file": path})
+
+    try:
+        return FileSettings(**overrides)
+    except ValidationError as exc:
+        where = f"{path}: " if path else ""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{where}invalid configuration: {problems}") from None
+    except Exception as exc:  # a TOML syntax error
+        raise ConfigError(f"{path}: cannot parse ({exc})") from None

@@ -1,0 +1,265 @@
+"""Reading and writing video and images, with clear errors and atomic output.
+
+Video goes through PyAV (FFmpeg): frames are decoded to BGR arrays, re-encoded with libx264, and
+the audio stream, if any, is copied packet for packet. Output is written under a temporary name
+in the target's folder and renamed only once complete, so a crash or an error never leaves a
+partial file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from privacy.errors import MediaError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m4v"}
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    frames: int | None  # container's estimate, None when unknown
+    has_audio: bool
+
+
+class VideoReader:
+    """Decode a video file's frames as BGR arrays; audio packets are kept for remuxing."""
+
+    def __init__(self, path: Path):
+        if not path.exists():
+            raise MediaError(f"{path}: no such file")
+        if path.is_dir():
+            raise MediaError(f"{path}: is a folder, not a video")
+        try:
+            self._container = av.open(str(path), mode="r")
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{path}: not a readable video ({_reason(exc)})") from None
+        self.path = path
+        videos = self._container.streams.video
+        if not videos:
+            self._container.close()
+            raise MediaError(f"{path}: contains no video stream")
+        self._video = videos[0]
+        self._video.thread_type = "AUTO"
+        if self._video.codec_context is None or self._video.codec_context.name is None:
+            self._container.close()
+            raise MediaError(f"{path}: unsupported video codec")
+        audios = self._container.streams.audio
+        self._audio = audios[0] if audios else None
+        rate = self._video.average_rate or self._video.guessed_rate or Fraction(25)
+        width, height = self._video.codec_context.width, self._video.codec_context.height
+        if not width or not height:
+            self._container.close()
+            raise MediaError(f"{path}: video stream has no frame size (corrupt header?)")
+        self.info = VideoInfo(width, height, float(rate), self._video.frames or None,
+                              self._audio is not None)
+
+    @property
+    def audio_stream(self) -> av.audio.stream.AudioStream | None:
+        return self._audio
+
+    @property
+    def video_stream(self) -> av.video.stream.VideoStream:
+        return self._video
+
+    def packets(self) -> Iterator[tuple[str, object]]:
+        """Yield ``("video", bgr_array)`` for each decoded frame and ``("audio", packet)``."""
+        streams = [self._video] + ([self._audio] if self._audio is not None else [])
+        decoded = 0
+        try:
+            for packet in self._container.demux(*streams):
+                if packet.stream is self._audio:
+                    if packet.dts is not None:
+                        yield "audio", packet
+                    continue
+                for frame in packet.decode():
+                    decoded += 1
+                    yield "video", frame.to_ndarray(format="bgr24")
+        except av.error.FFmpegError as exc:
+            raise MediaError(
+                f"{self.path}: video is corrupt or truncated after frame {decoded} ({_reason(exc)})"
+            ) from None
+        if decoded == 0:
+            raise MediaError(f"{self.path}: video has no decodable frames")
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoWriter:
+    """Encode BGR frames to H.264 (yuv420p) under a temporary name; ``commit`` publishes it."""
+
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        fps: float,
+        audio_template: av.audio.stream.AudioStream | None = None,
+        preset: str = "ultrafast",
+        crf: int = 23,
+        audio_rate: int | None = None,
+    ):
+        if path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise MediaError(f"{path}: unsupported output type {path.suffix!r}; use .mp4 or .mkv")
+        self.path = path
+        self._tmp = temporary_sibling(path)
+        try:
+            self._container = av.open(str(self._tmp), mode="w", format=_format_for(path))
+            rate = Fraction(fps).limit_denominator(1001)
+            self._video = self._container.add_stream("libx264", rate=rate)
+            self._video.width, self._video.height = width - width % 2, height - height % 2
+            self._video.pix_fmt = "yuv420p"
+            self._video.options = {"preset": preset, "crf": str(crf)}
+            self._video.thread_type = "AUTO"
+            self._audio = None
+            if audio_template is not None:
+                self._audio = self._container.add_stream_from_template(audio_template)
+            elif audio_rate is not None:  # encode samples we generate (write_samples)
+                self._audio = self._container.add_stream("aac", rate=audio_rate)
+                self._audio.layout = "mono"
+        except (av.error.FFmpegError, ValueError) as exc:
+            self._discard()
+            raise MediaError(f"{path}: cannot create output ({_reason(exc)})") from None
+        self._encodes_audio = audio_template is None and audio_rate is not None
+        self._even = (self._video.height, self._video.width)
+        self._committed = False
+
+    def write(self, image: np.ndarray) -> None:
+        if image.shape[:2] != self._even:
+            image = np.ascontiguousarray(image[: self._even[0], : self._even[1]])
+        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+        try:
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{self.path}: encoding failed ({_reason(exc)})") from None
+
+    def write_audio(self, packet: av.Packet) -> None:
+        if self._audio is None:
+            return
+        packet.stream = self._audio
+        try:
+            self._container.mux(packet)
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{self.path}: writing audio failed ({_reason(exc)})") from None
+
+    def write_samples(self, samples: np.ndarray, rate: int) -> None:
+        """Encode mono float32 samples in [-1, 1] (only with ``audio_rate``)."""
+        if not self._encodes_audio or self._audio is None:
+            raise MediaError(f"{self.path}: writer was not opened with audio_rate")
+        frame = av.AudioFrame.from_ndarray(samples.astype(np.float32)[None, :], format="flt",
+                                           layout="mono")
+        frame.sample_rate = rate
+        for packet in self._audio.encode(frame):
+            self._container.mux(packet)
+
+    def commit(self) -> Path:
+        """Flush the encoder, close, fsync and rename to the final name."""
+        try:
+            for packet in self._video.encode():
+                self._container.mux(packet)
+            if self._encodes_audio and self._audio is not None:
+                for packet in self._audio.encode():
+                    self._container.mux(packet)
+            self._container.close()
+        except av.error.FFmpegError as exc:
+            self._discard()
+            raise MediaError(f"{self.path}: finishing the video failed ({_reason(exc)})") from None
+        _fsync(self._tmp)
+        os.replace(self._tmp, self.path)
+        self._committed = True
+        return self.path
+
+    def abort(self) -> None:
+        """Close and delete the temporary output (idempotent)."""
+        if not self._committed:
+            self._discard()
+
+    def _discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._container.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+def read_image(path: Path) -> np.ndarray:
+    if not path.exists():
+        raise MediaError(f"{path}: no such file")
+    data = np.fromfile(path, np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise MediaError(f"{path}: not a readable image (corrupt or unsupported format)")
+    return image
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    if not is_image(path):
+        raise MediaError(f"{path}: unsupported image type {path.suffix!r}")
+    ok, encoded = cv2.imencode(path.suffix.lower(), image)
+    if not ok:
+        raise MediaError(f"{path}: cannot encode image")
+    write_atomic(path, encoded.tobytes())
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    tmp = temporary_sibling(path)
+    try:
+        with tmp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise MediaError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def temporary_sibling(path: Path) -> Path:
+    if not path.parent.is_dir():
+        raise MediaError(f"{path}: output folder {path.parent} does not exist")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial")
+    os.close(fd)
+    return Path(name)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _format_for(path: Path) -> str:
+    return {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".avi": "avi", ".ts": "mpegts",
+            ".m4v": "mp4"}.get(path.suffix.lower(), "mp4")
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).split(":")[-1].strip() or type(exc).__name__

@@ -1,0 +1,33 @@
+"""A camera-site node: every configured camera in its own thread, isolated from the others."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from nodes.camera import CameraReport, run_camera
+from nodes.config import NodeSettings
+from privacy.errors import ConfigError
+from privacy.redaction.engine import Detectors
+
+
+def run_node(settings: NodeSettings) -> list[CameraReport]:
+    """Run every camera to the end of its source; return one report per camera, in config order.
+
+    Detectors are loaded once per distinct policy and shared (they serialise their own calls).
+    """
+    if not settings.cameras:
+        raise ConfigError("the node has no cameras configured ([[cameras]] in the config file)")
+    detectors: dict[str, Detectors] = {}
+    for camera in settings.cameras:
+        policy = settings.policy_for(camera)
+        key = policy.model_dump_json()
+        if key not in detectors:
+            detectors[key] = Detectors(policy, settings.model_dir)
+    with ThreadPoolExecutor(max_workers=len(settings.cameras),
+                            thread_name_prefix="camera") as pool:
+        futures = [
+            pool.submit(run_camera, camera, settings,
+                        detectors[settings.policy_for(camera).model_dump_json()])
+            for camera in settings.cameras
+        ]
+        return [future.result() for future in futures]

@@ -1,0 +1,104 @@
+"""Network camera streams (RTSP and other FFmpeg URLs) with timeouts and reconnection.
+
+A stream that does not answer within ``open_timeout`` or stalls for ``read_timeout`` counts as a
+failure; the source then waits ``backoff * 2**n`` seconds (at most 30) and tries again, and gives
+up with a :class:`SourceError` after ``attempts`` failures in a row. A frame received resets the
+count. Credentials in the URL never appear in messages.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import av
+import numpy as np
+
+from privacy.errors import SourceError
+
+NETWORK_SCHEMES = {"rtsp", "rtsps", "rtmp", "tcp", "udp", "http", "https", "srt"}
+MAX_BACKOFF = 30.0
+
+
+def redact_url(url: str) -> str:
+    """The URL without user name and password."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class NetworkSource:
+    def __init__(
+        self,
+        url: str,
+        attempts: int = 5,
+        backoff: float = 1.0,
+        open_timeout: float = 5.0,
+        read_timeout: float = 5.0,
+        max_seconds: float | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._url = url
+        self.name = redact_url(url)
+        self.attempts = attempts
+        self.backoff = backoff
+        self.timeouts = (open_timeout, read_timeout)
+        self.fps = 25.0
+        self.reconnects = 0
+        self._max_seconds = max_seconds
+        self._sleep = sleep
+
+    def _options(self) -> dict[str, str]:
+        if urlsplit(self._url).scheme.lower().startswith("rtsp"):
+            return {"rtsp_transport": "tcp"}
+        return {}
+
+    def frames(self) -> Iterator[np.ndarray]:
+        failures = 0
+        delivered = 0
+        last_error = "no answer"
+        limit = None
+        while True:
+            try:
+                container = av.open(self._url, options=self._options(), timeout=self.timeouts)
+            except (av.error.FFmpegError, OSError) as exc:
+                last_error = _reason(exc)
+            else:
+                try:
+                    stream = container.streams.video[0]
+                    rate = stream.average_rate or stream.guessed_rate
+                    if rate:
+                        self.fps = float(rate)
+                    if self._max_seconds is not None:
+                        limit = int(self._max_seconds * self.fps)
+                    for frame in container.decode(stream):
+                        failures = 0
+                        delivered += 1
+                        yield frame.to_ndarray(format="bgr24")
+                        if limit is not None and delivered >= limit:
+                            return
+                    last_error = "stream ended"
+                except (av.error.FFmpegError, OSError, IndexError) as exc:
+                    last_error = _reason(exc)
+                finally:
+                    container.close()
+            failures += 1
+            if failures > self.attempts:
+                raise SourceError(
+                    f"{self.name}: {last_error}; gave up after {failures} attempts "
+                    f"({delivered} frames received)"
+                )
+            self.reconnects += 1
+            self._sleep(min(MAX_BACKOFF, self.backoff * 2 ** (failures - 1)))
+
+    def close(self) -> None:
+        pass
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, IndexError):
+        return "no video stream"
+    return str(getattr(exc, "strerror", None) or exc).split(":")[-1].strip() or type(exc).__name__

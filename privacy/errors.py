@@ -1,0 +1,37 @@
+"""One error hierarchy for safecity.
+
+Every error a user can cause derives from :class:`SafecityError`; its message is a complete,
+one-line explanation that the CLI prints as is (never a traceback).
+"""
+
+
+class SafecityError(Exception):
+    """Base of every error safecity raises on purpose."""
+
+
+class ConfigError(SafecityError):
+    """A configuration file or option is invalid."""
+
+
+class ModelError(SafecityError):
+    """A pinned model file is missing, altered or cannot be loaded."""
+
+
+class ModelMissingError(ModelError):
+    """The model file is not in the local cache."""
+
+
+class ModelIntegrityError(ModelError):
+    """The cached model file does not match its pinned SHA-256."""
+
+
+class ModelInstallError(ModelError):
+    """The model files could not be fetched from the package registry."""
+
+
+class MediaError(SafecityError):
+    """A video or image cannot be read or written."""
+
+
+class SourceError(MediaError):
+    """A camera source failed (unreachable, dropped, or produced no frames)."""

