@@ -9,7 +9,7 @@ recall and false-blur area are measured, not guessed.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -173,19 +173,7 @@ class Scene:
         s = self.spec
         self.background = street_background(s.width, s.height, rng)
         duration = max(s.seconds, 1.0)
-        self.walkers = []
-        for i in range(s.people):
-            size = int(rng.integers(s.face_sizes[0], s.face_sizes[1] + 1))
-            tint = (rng.uniform(0.75, 0.95), rng.uniform(0.85, 1.0), rng.uniform(1.0, 1.2))
-            face = face_sprite(int(rng.integers(100)), size, tint, rng.uniform(0.6, 1.25))
-            # perspective: bigger faces nearer the camera, lower in the frame
-            depth = (size - s.face_sizes[0]) / max(1, s.face_sizes[1] - s.face_sizes[0])
-            y = s.height * (0.22 + 0.5 * depth) + rng.uniform(-0.06, 0.06) * s.height
-            y = float(np.clip(y, 0, s.height - size))
-            x = rng.uniform(0, s.width - size)
-            travel = rng.uniform(-0.3, 0.3) * s.width / duration
-            self.walkers.append(_Walker(face, (x, y), (travel, rng.uniform(-8, 8)),
-                                        tuple(int(c) for c in rng.integers(20, 230, 3)), i))
+        taken: list[Box] = []  # what is already placed at t=0: spread objects out
         self.vehicles = []
         for j in range(s.vehicles):
             pw = int(rng.integers(s.plate_widths[0], s.plate_widths[1] + 1))
@@ -193,11 +181,37 @@ class Scene:
             vehicle = _Vehicle(plate, tuple(int(c) for c in rng.integers(20, 230, 3)), (0.0, 0.0),
                                0.0, 1000 + j)
             w, h = vehicle.size
-            y = rng.uniform(s.height * 0.45, max(s.height * 0.45 + 1, s.height - h - 2))
-            x = rng.uniform(0, max(1.0, s.width - w))
-            vehicle.start = (x, y)
+
+            def place_vehicle(w: int = w, h: int = h) -> Proposal:
+                y = rng.uniform(s.height * 0.45, max(s.height * 0.45 + 1, s.height - h - 2))
+                x = rng.uniform(0, max(1.0, s.width - w))
+                return (x, y), [Box(x, y, x + w, y + h)]
+
+            vehicle.start, boxes = _spread(place_vehicle, taken)
+            taken += boxes
             vehicle.speed = rng.uniform(-0.25, 0.25) * s.width / duration
             self.vehicles.append(vehicle)
+        self.walkers = []
+        for i in range(s.people):
+            size = int(rng.integers(s.face_sizes[0], s.face_sizes[1] + 1))
+            tint = (rng.uniform(0.75, 0.95), rng.uniform(0.85, 1.0), rng.uniform(1.0, 1.2))
+            face = face_sprite(int(rng.integers(100)), size, tint, rng.uniform(0.6, 1.25))
+            shirt = tuple(int(c) for c in rng.integers(20, 230, 3))
+            walker = _Walker(face, (0.0, 0.0), (0.0, 0.0), shirt, i)
+            # perspective: bigger faces nearer the camera, lower in the frame
+            depth = (size - s.face_sizes[0]) / max(1, s.face_sizes[1] - s.face_sizes[0])
+
+            def place_walker(size: int = size, depth: float = depth) -> Proposal:
+                y = s.height * (0.22 + 0.5 * depth) + rng.uniform(-0.1, 0.1) * s.height
+                y = float(np.clip(y, 0, s.height - size))
+                x = rng.uniform(0, s.width - size)
+                head = Box(x, y, x + size, y + size)
+                return (x, y), [head, _torso(head)]
+
+            walker.start, boxes = _spread(place_walker, taken)
+            taken += boxes
+            walker.velocity = (rng.uniform(-0.3, 0.3) * s.width / duration, rng.uniform(-8, 8))
+            self.walkers.append(walker)
 
     def render(self, t: float) -> tuple[np.ndarray, list[GroundTruth]]:
         """Paint every object far to near (by the bottom of its body); occlusion is exact."""
@@ -212,8 +226,7 @@ class Scene:
                            vehicle.plate))
         for walker in self.walkers:
             head = walker.face_box(t)
-            size = head.width
-            torso = Box(head.x1 - size * 0.35, head.y2, head.x2 + size * 0.35, head.y2 + size * 3.2)
+            torso = _torso(head)
             layers.append((torso.y2, [torso], None,
                            lambda f, b=torso, c=walker.shirt: f.__setitem__(b.pixel_slice(width, height), c)))
             layers.append((torso.y2 + 0.5, [head], GroundTruth("face", head, walker.object_id),
@@ -236,6 +249,32 @@ class Scene:
     def frames(self) -> Iterator[tuple[np.ndarray, list[GroundTruth]]]:
         for index in range(self.spec.frame_count):
             yield self.render(index / self.spec.fps)
+
+
+def _torso(head: Box) -> Box:
+    size = head.width
+    return Box(head.x1 - size * 0.35, head.y2, head.x2 + size * 0.35, head.y2 + size * 3.2)
+
+
+Proposal = tuple[tuple[float, float], list[Box]]
+
+
+def _spread(propose: Callable[[], Proposal], taken: list[Box], tries: int = 40) -> Proposal:
+    """Draw positions until one overlaps nothing in ``taken`` (else keep the least overlap)."""
+    best: tuple[float, Proposal] | None = None
+    for _ in range(tries):
+        start, boxes = propose()
+        overlap = sum(_overlap(a, b) for a in boxes for b in taken)
+        if best is None or overlap < best[0]:
+            best = (overlap, (start, boxes))
+        if overlap == 0:
+            break
+    assert best is not None
+    return best[1]
+
+
+def _overlap(a: Box, b: Box) -> float:
+    return max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1)) * max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
 
 
 def _draw_vehicle(frame: np.ndarray, vehicle: _Vehicle, body: Box) -> None:
