@@ -53,4 +53,4 @@ def test_stills_recall_floor_by_size(detectors: Detectors, policy: RedactionPoli
     assert score.count("face") >= 40 and score.count("plate") >= 10
     assert score.recall("face", min_size=32) >= 0.9, score.table()
     assert score.recall("plate") >= 0.8, score.table()
-    assert score.false_fraction < 0.10
+    assert score.false_fraction < 0.15

@@ -160,13 +160,21 @@ class StreamRedactor:
         regions = []
         height, width = frame.shape[:2]
         for track, box, score in self.tracks.regions_at(index):
-            cover = box.enlarged(self.policy.margin).clipped(width, height)
+            cover = _cover(track.kind, box, self.policy.margin).clipped(width, height)
             if cover.area <= 0:
                 continue
             redact(frame, cover, self.policy.style, self.policy.shape, self.policy.colour)
             detected = any(f == index for f, _, _ in track.points)
             regions.append(Region(track.kind, cover, score, track.track_id, detected))
         return RedactedFrame(index, frame, regions)
+
+
+def _cover(kind: Kind, box: Box, margin: float) -> Box:
+    """The box plus its margin. A face's margin is taken from its longer side on both axes: a
+    face cut by the frame edge or turned sideways is detected narrower than it is, not shorter."""
+    if kind == "face":
+        return box.enlarged(0.0, margin * max(box.width, box.height))
+    return box.enlarged(margin)
 
 
 def redact_image(image: np.ndarray, detectors: Detectors, policy: RedactionPolicy) -> RedactedFrame:

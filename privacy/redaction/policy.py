@@ -17,7 +17,7 @@ class RedactionPolicy(BaseModel):
     style: Style = Style.FILL
     shape: Shape = Shape.RECTANGLE
     colour: tuple[int, int, int] = Field(default=(0, 0, 0), description="BGR fill colour")
-    margin: float = Field(default=0.25, ge=0.0, le=2.0,
+    margin: float = Field(default=0.3, ge=0.0, le=2.0,
                           description="fraction of a box's size added on each side")
     detect_every: int = Field(default=4, ge=1, le=50,
                               description="run the detectors on one frame in this many")

@@ -99,7 +99,10 @@ class TrackSet:
                 scale = max(guess.width, guess.height, det.box.width, det.box.height, 1.0)
                 distance = ((gx - dx) ** 2 + (gy - dy) ** 2) ** 0.5 / scale
                 ratio = (det.box.area + 1.0) / (guess.area + 1.0)
-                if distance <= 1.5 and 0.25 <= ratio <= 4.0:
+                # a walker covers ~0.3 face heights per frame, a runner twice that: the gate
+                # widens with the frames since the track was last seen
+                reach = 1.5 + 0.5 * (frame - track.last)
+                if distance <= reach and 0.25 <= ratio <= 4.0:
                     pairs.append((distance, ti, di))
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
