@@ -14,6 +14,9 @@ from pathlib import Path
 
 import click
 
+from pydantic import ValidationError
+
+from nodes.config import describe
 from nodes.media import is_image
 from privacy.errors import SafecityError
 from privacy.cli import model_dir_option
@@ -81,8 +84,8 @@ def build_policy(base: RedactionPolicy, no_faces: bool, no_plates: bool,
         chosen["plates"] = False
     try:
         return RedactionPolicy.model_validate(base.model_dump() | chosen)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc).splitlines()[-1].strip()) from None
+    except ValidationError as exc:
+        raise click.UsageError(describe(exc)) from None
 
 
 @main.command()

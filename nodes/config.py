@@ -60,6 +60,13 @@ class NodeSettings(BaseSettings):
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
 
+def describe(exc: ValidationError) -> str:
+    """One line naming each invalid field and why: ``cameras.0.id: String should match...``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
+    )
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> NodeSettings:
     """Load and validate the node's settings; errors name the field that is wrong."""
     if path is not None and not path.is_file():
@@ -72,10 +79,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> NodeSettings:
         return FileSettings(**overrides)
     except ValidationError as exc:
         where = f"{path}: " if path else ""
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'config'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"{where}invalid configuration: {problems}") from None
+        raise ConfigError(f"{where}invalid configuration: {describe(exc)}") from None
     except Exception as exc:  # a TOML syntax error
         raise ConfigError(f"{path}: cannot parse ({exc})") from None

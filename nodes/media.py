@@ -98,6 +98,24 @@ class VideoReader:
             ) from None
         if decoded == 0:
             raise MediaError(f"{self.path}: video has no decodable frames")
+        promised = self._promised_frames()
+        if promised is not None and decoded < 0.9 * promised - 2:
+            raise MediaError(
+                f"{self.path}: video is truncated: its header promises about {promised} frames, "
+                f"only {decoded} could be decoded"
+            )
+
+    def _promised_frames(self) -> int | None:
+        """Frames the container's header announces (count, or duration x rate), if it says."""
+        if self._video.frames:
+            return int(self._video.frames)
+        if self._video.duration and self._video.time_base:
+            seconds = float(self._video.duration * self._video.time_base)
+        elif self._container.duration:
+            seconds = self._container.duration / av.time_base
+        else:
+            return None
+        return int(seconds * self.info.fps)
 
     def close(self) -> None:
         self._container.close()

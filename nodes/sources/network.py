@@ -88,7 +88,8 @@ class NetworkSource:
             failures += 1
             if failures > self.attempts:
                 raise SourceError(
-                    f"{self.name}: {last_error}; gave up after {failures} attempts "
+                    f"{self.name}: {last_error}; gave up after {failures} "
+                    f"attempt{'s' if failures != 1 else ''} "
                     f"({delivered} frames received)"
                 )
             self.reconnects += 1

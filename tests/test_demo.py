@@ -1,0 +1,32 @@
+"""The README's main job, end to end, as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_demo_redacts_every_camera_and_checks_itself(tmp_path: Path, model_dir: Path) -> None:
+    out = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-c", "from nodes.cli import main; main()", "demo", "--out", str(out),
+         "--model-dir", str(model_dir)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["camera"] for c in summary["cameras"]] == ["high-street", "market-square"]
+    for camera in summary["cameras"]:
+        assert camera["status"] == "ok"
+        assert camera["faces_in_ground_truth"] > 100
+        assert camera["face_recall"] >= 0.95
+        assert camera["faces_found_in_output"] == 0
+        assert Path(camera["redacted_video"]).exists()
+    assert summary["cameras"][0]["plates_in_ground_truth"] > 0
+    assert summary["cameras"][0]["plate_recall"] >= 0.9
+    assert "faces covered" in done.stdout
