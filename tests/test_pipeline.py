@@ -96,3 +96,42 @@ def test_output_frames_match_input_count_for_every_detection_rate(
                             25.0) as stream:
             redact_stream((f.copy() for f in frames), stream, out.append)
         assert [f.index for f in out] == list(range(23))
+
+
+class _Jittery:
+    """The real detectors, answering after a random delay (a fault injected: a busy CPU)."""
+
+    def __init__(self, detectors: Detectors, seed: int):
+        self._detectors = detectors
+        self._rng = np.random.default_rng(seed)
+
+    def detect(self, frame: np.ndarray, plates: bool = True):
+        import time
+
+        time.sleep(float(self._rng.uniform(0, 0.03)))
+        return self._detectors.detect(frame, plates)
+
+
+def test_regions_do_not_depend_on_detection_timing(
+    detectors: Detectors, policy: RedactionPolicy
+) -> None:
+    spec = SceneSpec(width=480, height=270, seconds=1.2, people=3, vehicles=1,
+                     face_sizes=(32, 60), plate_widths=(80, 110), seed=6)
+    rendered = [f for f, _ in Scene(spec).frames()]
+    runs = []
+    for seed in (0, 1, 2):
+        rng = np.random.default_rng(seed + 10)
+
+        def slow_camera():  # frames arriving at uneven pace, as from a network camera
+            import time
+
+            for f in rendered:
+                time.sleep(float(rng.choice([0.0, 0.0, 0.05])))
+                yield f.copy()
+
+        out: list[RedactedFrame] = []
+        with StreamRedactor(_Jittery(detectors, seed), policy, spec.fps) as stream:  # type: ignore[arg-type]
+            redact_stream(slow_camera(), stream, out.append)
+        runs.append([[(r.kind, r.box, r.track_id) for r in f.regions] for f in out])
+    assert runs[0] == runs[1] == runs[2]
+    assert sum(len(regions) for regions in runs[0]) > 30

@@ -84,3 +84,12 @@ def test_nms_keeps_best_per_kind() -> None:
     kept = non_max_suppression(dets, 0.3)
     assert sorted((d.kind, d.score) for d in kept) == [("face", 0.9), ("plate", 0.4)]
     assert iou_matrix([], [Box(0, 0, 1, 1)]).shape == (0, 1)
+
+
+def test_unseen_regions_grow_until_they_expire() -> None:
+    tracks = TrackSet(max_gap=8, persist=60, preroll=10)
+    tracks.update(10, [face(100, 100, size=40)])
+    sizes = [tracks.regions_at(10 + gap)[0][1].width for gap in (0, 5, 20, 50, 60)]
+    assert sizes == [40, 44, 56, 80, 80]  # +1% of the size a side per frame, capped at +50%
+    assert tracks.regions_at(5)[0][1].width == 44  # pre-roll grows the same way
+    assert tracks.regions_at(71) == [] and tracks.regions_at(-1) == []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +97,6 @@ class StreamRedactor:
         self._keyframe_count = 0
         self._last_keyframe = -1
         self._next_index = 0
-        self._absorbed = -1
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
 
     def close(self) -> None:
@@ -122,39 +120,39 @@ class StreamRedactor:
         index = self._next_index
         self._next_index += 1
         self._pending.append((index, frame))
+        ready: list[RedactedFrame] = []
         if index % self.policy.detect_every == 0:
             self._submit_keyframe(index, frame)
             # Block only when detection falls two keyframes behind: bounded memory and latency.
             while len(self._keyframes) > 2:
-                self._absorb_next()
-        else:
-            self._absorb_done()
-        return list(self._emit(final=False))
+                ready += self._absorb_next()
+        while self._keyframes and self._keyframes[0][1].done():
+            ready += self._absorb_next()
+        return ready
 
     def flush(self) -> list[RedactedFrame]:
         """End of stream: detect on the last frame too, then release everything."""
         if self._pending and self._pending[-1][0] != self._last_keyframe:
             index, frame = self._pending[-1]
             self._submit_keyframe(index, frame)
+        ready: list[RedactedFrame] = []
         while self._keyframes:
-            self._absorb_next()
-        return list(self._emit(final=True))
+            ready += self._absorb_next()
+        return ready
 
-    def _absorb_next(self) -> None:
-        """Wait for the oldest keyframe's detections and link them into the tracks."""
-        index, future = self._keyframes.popleft()
-        self.tracks.update(index, future.result())
-        self._absorbed = index
+    def _absorb_next(self) -> list[RedactedFrame]:
+        """Link the oldest keyframe's detections into the tracks and release the frames up to it.
 
-    def _absorb_done(self) -> None:
-        while self._keyframes and self._keyframes[0][1].done():
-            self._absorb_next()
-
-    def _emit(self, final: bool) -> Iterator[RedactedFrame]:
-        while self._pending and (final or self._pending[0][0] <= self._absorbed):
-            index, frame = self._pending.popleft()
-            yield self._redact(index, frame)
+        Frames are released before the next keyframe is absorbed, so what covers a frame depends
+        only on the keyframes up to the first one at or after it, never on detection timing.
+        """
+        keyframe, future = self._keyframes.popleft()
+        self.tracks.update(keyframe, future.result())
+        ready = []
+        while self._pending and self._pending[0][0] <= keyframe:
+            ready.append(self._redact(*self._pending.popleft()))
         self.tracks.forget_before(self._pending[0][0] if self._pending else self._next_index)
+        return ready
 
     def _redact(self, index: int, frame: np.ndarray) -> RedactedFrame:
         regions = []

@@ -5,7 +5,8 @@ track; a frame's regions are then taken from the tracks around it:
 
 * between two detections of a track, the box is interpolated linearly;
 * for ``persist`` frames after its last detection, the box is the union of the last box and the
-  box moved on at the track's last velocity, so a missed detection, a stop or a turn stays covered;
+  box moved on at the track's last velocity, growing by 1% of its size per frame unseen, so a
+  missed detection, a stop or a turn stays covered;
 * for ``preroll`` frames before its first detection the same holds backwards: a face first found at
   a keyframe was very likely already there in the frames since the previous one.
 
@@ -18,6 +19,15 @@ import itertools
 from dataclasses import dataclass, field
 
 from privacy.redaction.boxes import Box, Detection, Kind
+
+
+GROWTH_PER_FRAME = 0.01  # of the box's longer side, on each side
+MAX_GROWTH = 0.5
+
+
+def _uncertain(box: Box, gap: int) -> Box:
+    """Grow a box the longer it has gone unseen: the object may have turned or changed pace."""
+    return box.enlarged(0.0, min(MAX_GROWTH, GROWTH_PER_FRAME * gap) * max(box.width, box.height))
 
 
 @dataclass
@@ -56,14 +66,14 @@ class Track:
                 return None
             _, box, score = self.points[0]
             vx, vy = self._velocity(0, 1) if len(self.points) > 1 else (0.0, 0.0)
-            return box.union(box.shifted(-vx * gap, -vy * gap)), score
+            return _uncertain(box.union(box.shifted(-vx * gap, -vy * gap)), gap), score
         if frame > self.last:
             gap = frame - self.last
             if gap > persist:
                 return None
             _, box, score = self.points[-1]
             vx, vy = self._velocity(-2, -1) if len(self.points) > 1 else (0.0, 0.0)
-            return box.union(box.shifted(vx * gap, vy * gap)), score
+            return _uncertain(box.union(box.shifted(vx * gap, vy * gap)), gap), score
         for (fa, ba, sa), (fb, bb, sb) in itertools.pairwise(self.points):
             if fa <= frame <= fb:
                 t = 0.0 if fb == fa else (frame - fa) / (fb - fa)
