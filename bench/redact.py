@@ -12,15 +12,13 @@ Targets (issue 2): (b) >= 15 frames/s at 1080p on the 2-core machine, and >= 2x 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import harness  # puts the repository on the import path
 
 from nodes.evaluation import Score  # noqa: E402
 from nodes.media import VideoReader, VideoWriter  # noqa: E402
@@ -54,10 +52,8 @@ def transcode(source: Path, target: Path, per_frame=None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__)
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--model-dir", type=Path, default=Path(
-        os.environ.get("SAFECITY_MODEL_DIR") or model_registry.default_cache_dir()))
     args = parser.parse_args()
     policy = RedactionPolicy()
     detectors = Detectors(policy, args.model_dir)

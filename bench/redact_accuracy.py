@@ -15,20 +15,16 @@ Targets (issue 2): face recall >= 0.95 for faces of 32 px and larger, plate reca
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import harness  # puts the repository on the import path
 
 from nodes.evaluation import Score  # noqa: E402
 from nodes.media import read_image  # noqa: E402
 from nodes.sources.synthetic import Scene, SceneSpec  # noqa: E402
-from privacy import model_registry  # noqa: E402
 from privacy.redaction.boxes import Box  # noqa: E402
 from privacy.redaction.engine import Detectors, StreamRedactor, redact_image  # noqa: E402
 from privacy.redaction.policy import RedactionPolicy  # noqa: E402
@@ -97,11 +93,9 @@ def real_plate(detectors: Detectors, policy: RedactionPolicy) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__)
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--clips", type=int, default=4)
-    parser.add_argument("--model-dir", type=Path, default=Path(
-        os.environ.get("SAFECITY_MODEL_DIR") or model_registry.default_cache_dir()))
     args = parser.parse_args()
     policy = RedactionPolicy()
     detectors = Detectors(policy, args.model_dir)

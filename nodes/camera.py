@@ -42,18 +42,17 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
     summary = Summary()
     started = time.perf_counter()
     try:
+        log = RegionLog(regions_path)
         source = open_source(camera.source, settings.reconnect_attempts,
                              settings.reconnect_backoff_seconds, camera.max_seconds)
-        log = RegionLog(regions_path)
 
-        def sink(frame: RedactedFrame) -> None:
+        def sink(frame: RedactedFrame, log: RegionLog = log) -> None:
             nonlocal writer
             if writer is None:
                 height, width = frame.image.shape[:2]
                 writer = VideoWriter(video_path, width, height, source.fps)
                 summary.width, summary.height, summary.fps = width, height, source.fps
             writer.write(frame.image)
-            assert log is not None
             log.record(frame)
             summary.frames += 1
 
