@@ -35,3 +35,11 @@ class MediaError(SafecityError):
 
 class SourceError(MediaError):
     """A camera source failed (unreachable, dropped, or produced no frames)."""
+
+
+class AuditError(SafecityError):
+    """The audit log cannot do what was asked (storage, unknown entry, bad request)."""
+
+
+class VerificationError(SafecityError):
+    """A proof, signature, checkpoint, note or receipt does not verify; the message says why."""

@@ -1,0 +1,91 @@
+"""Ed25519 signing keys behind a narrow API (RFC 8032, pycryptodome's ``eddsa``).
+
+Keys are 32-byte seeds. Private keys are only ever written to files created with mode 0600, and
+never appear in ``repr``, logs or error messages.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+
+from privacy.errors import SafecityError
+
+
+class KeyFileError(SafecityError):
+    """A key file is missing, unreadable or malformed."""
+
+
+class BadSignatureError(SafecityError):
+    """A signature does not verify."""
+
+
+@dataclass(frozen=True)
+class VerifyKey:
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.raw) != 32:
+            raise KeyFileError(f"an Ed25519 public key is 32 bytes, got {len(self.raw)}")
+        try:
+            eddsa.import_public_key(self.raw)
+        except ValueError:
+            raise KeyFileError("not a valid Ed25519 public key (not a curve point)") from None
+
+    def verify(self, message: bytes, signature: bytes) -> None:
+        """Raise :class:`BadSignatureError` unless ``signature`` is valid for ``message``."""
+        if len(signature) != 64:
+            raise BadSignatureError("an Ed25519 signature is 64 bytes")
+        try:
+            eddsa.new(eddsa.import_public_key(self.raw), "rfc8032").verify(message, signature)
+        except ValueError:
+            raise BadSignatureError("signature does not verify") from None
+
+    def is_valid(self, message: bytes, signature: bytes) -> bool:
+        try:
+            self.verify(message, signature)
+        except BadSignatureError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    seed: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.seed) != 32:
+            raise KeyFileError("an Ed25519 private key seed is 32 bytes")
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(ECC.generate(curve="ed25519").seed)
+
+    @property
+    def public(self) -> VerifyKey:
+        key = eddsa.import_private_key(self.seed)
+        return VerifyKey(key.public_key().export_key(format="raw"))
+
+    def sign(self, message: bytes) -> bytes:
+        return eddsa.new(eddsa.import_private_key(self.seed), "rfc8032").sign(message)
+
+    def __repr__(self) -> str:
+        return "SigningKey(<secret>)"
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Create ``path`` (mode 0600, must not exist) holding ``data``."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path}: already exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot create ({exc.strerror})") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
