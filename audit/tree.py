@@ -41,6 +41,13 @@ class MerkleTree:
             self._levels[level] += current
         return index
 
+    def truncate(self, size: int) -> None:
+        """Forget every leaf from ``size`` on (an append whose transaction failed)."""
+        if not 0 <= size <= self.size:
+            raise ValueError(f"cannot truncate a tree of size {self.size} to {size}")
+        for level, hashes in enumerate(self._levels):
+            del hashes[(size >> level) * HASH_SIZE:]
+
     def leaf(self, index: int) -> bytes:
         return self._node(0, index)
 

@@ -40,3 +40,47 @@ def scene_video(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("video") / "street.mp4"
     truth = write_scene_video(path, spec)
     return path, spec, truth
+
+
+PG_ADMIN = os.environ.get("SAFECITY_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test (the server is started by .ci/run)."""
+    import uuid
+
+    import psycopg
+
+    name = f"safecity_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    params = dict(item.split("=", 1) for item in PG_ADMIN.split())
+    yield (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}"
+           f":{params.get('port', '5432')}/{name}")
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def audit_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def log_signer():
+    from audit.note import NoteSigner
+    from privacy.signing import SigningKey
+
+    return NoteSigner("city.example/audit", SigningKey.generate())
+
+
+def audit_event(n: int = 0, **details):
+    from audit.records import Actor, Event
+
+    return Event(actor=Actor(pseudonym=f"officer-{n % 7}", role="police_analyst", agency="city-pd"),
+                 action="consultation", legal_basis="warrant", warrant_id=f"w-{n % 3}",
+                 purpose_code="serious-crime", outcome="answered", counts_returned=n % 5,
+                 details=details)

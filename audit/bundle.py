@@ -1,0 +1,115 @@
+"""Portable forms of the log: the bundle (everything, for a full audit) and the receipt (one
+entry with its inclusion proof and the checkpoint it is proven against, checkable offline)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from audit.merkle import leaf_hash
+from privacy.errors import VerificationError
+
+BUNDLE_FORMAT = "safecity-audit-bundle/v1"
+RECEIPT_FORMAT = "safecity-audit-receipt/v1"
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise VerificationError(f"{what} is not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationError(f"{what} is not valid base64") from None
+
+
+@dataclass(frozen=True)
+class BundleEntry:
+    index: int
+    data: bytes
+    leaf_hash: bytes | None  # as stored by the log, when the bundle carries it
+
+
+@dataclass(frozen=True)
+class Bundle:
+    origin: str
+    entries: tuple[BundleEntry, ...]
+    checkpoints: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": BUNDLE_FORMAT,
+            "origin": self.origin,
+            "entries": [
+                {"index": e.index, "data": b64(e.data)}
+                | ({"leaf_hash": b64(e.leaf_hash)} if e.leaf_hash is not None else {})
+                for e in self.entries
+            ],
+            "checkpoints": list(self.checkpoints),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> Bundle:
+        if not isinstance(value, dict) or value.get("format") != BUNDLE_FORMAT:
+            raise VerificationError(f"not a {BUNDLE_FORMAT} document")
+        entries = value.get("entries")
+        checkpoints = value.get("checkpoints")
+        origin = value.get("origin")
+        if not isinstance(entries, list) or not isinstance(checkpoints, list):
+            raise VerificationError("bundle needs 'entries' and 'checkpoints' lists")
+        if not isinstance(origin, str):
+            raise VerificationError("bundle needs an 'origin'")
+        parsed = []
+        for position, item in enumerate(entries):
+            if not isinstance(item, dict) or not isinstance(item.get("index"), int) \
+                    or isinstance(item.get("index"), bool):
+                raise VerificationError(f"bundle entry #{position} has no integer 'index'")
+            stored = item.get("leaf_hash")
+            parsed.append(BundleEntry(
+                item["index"], unb64(item.get("data"), f"entry {item['index']} data"),
+                None if stored is None else unb64(stored, f"entry {item['index']} leaf hash")))
+        if not all(isinstance(c, str) for c in checkpoints):
+            raise VerificationError("bundle checkpoints must be note texts")
+        return cls(origin, tuple(parsed), tuple(checkpoints))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    index: int
+    data: bytes
+    proof: tuple[bytes, ...]
+    checkpoint: str
+
+    @property
+    def leaf_hash(self) -> bytes:
+        return leaf_hash(self.data)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": RECEIPT_FORMAT, "index": self.index, "data": b64(self.data),
+                "inclusion_proof": [b64(p) for p in self.proof], "checkpoint": self.checkpoint}
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2)
+
+    @classmethod
+    def from_json(cls, value: Any) -> Receipt:
+        if not isinstance(value, dict) or value.get("format") != RECEIPT_FORMAT:
+            raise VerificationError(f"not a {RECEIPT_FORMAT} document")
+        index = value.get("index")
+        if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+            raise VerificationError("receipt 'index' must be a non-negative integer")
+        proof = value.get("inclusion_proof")
+        if not isinstance(proof, list):
+            raise VerificationError("receipt 'inclusion_proof' must be a list")
+        checkpoint = value.get("checkpoint")
+        if not isinstance(checkpoint, str):
+            raise VerificationError("receipt 'checkpoint' must be a signed note")
+        return cls(index, unb64(value.get("data"), "receipt data"),
+                   tuple(unb64(p, f"proof element {i}") for i, p in enumerate(proof)),
+                   checkpoint)

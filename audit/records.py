@@ -1,0 +1,221 @@
+"""Audit records: what is logged about every decision touching personal data.
+
+Fields follow the Law Enforcement Directive (EU 2016/680) Art. 25 and the AI Act Art. 12: event
+id, time, actor (pseudonym, role, agency), second approver, action, legal basis, warrant or consent
+id, case, purpose code, scope, outcome, counts returned, recipients.
+
+The public leaf never holds personal details. Each detail (a name, a plate, a case number, case
+notes, the targets of a search) becomes a salted commitment ``SHA-256(salt || canonical(value))``
+in the leaf, and the value with its salt lives in the DPO-only detail store. Erasing a detail
+deletes the value and its salt: the leaf, and so the tree, stays unchanged, and the commitment
+can no longer be linked to anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from privacy.canonical import canonical_json, parse_canonical
+from privacy.errors import VerificationError
+
+SALT_BYTES = 32
+_NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
+
+
+class Action(StrEnum):
+    COLLECTION = "collection"
+    CONSULTATION = "consultation"
+    DISCLOSURE = "disclosure"
+    COMBINATION = "combination"
+    ERASURE = "erasure"
+    LEGAL_HOLD = "legal_hold"
+    KEY_RELEASE = "key_release"
+    EXPORT = "export"
+    RETENTION_PURGE = "retention_purge"
+    WARRANT_REGISTERED = "warrant_registered"
+    WARRANT_USED = "warrant_used"
+    WARRANT_EXPIRED = "warrant_expired"
+    WARRANT_REFUSED = "warrant_refused"
+    WARRANT_REVOKED = "warrant_revoked"
+    CONSENT_REGISTERED = "consent_registered"
+    QUERY_DISPATCHED = "query_dispatched"
+    QUERY_ANSWERED = "query_answered"
+    MATCH_CONFIRMED = "match_confirmed"
+    AGGREGATE_RELEASED = "aggregate_released"
+    TRAINING_RUN = "training_run"
+    CONFIG_CHANGE = "config_change"
+    ACCESS_DENIED = "access_denied"
+
+
+class LegalBasis(StrEnum):
+    WARRANT = "warrant"
+    CONSENT = "consent"
+    STATUTE = "statute"  # e.g. retention duties, the DPO's own supervision
+    NONE = "none"  # recorded for refusals and denials
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pseudonym: str = Field(pattern=_NAME)
+    role: str = Field(pattern=_NAME)
+    agency: str = Field(pattern=_NAME)
+
+
+class Window(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _rfc3339(cls, value: str) -> str:
+        return rfc3339(parse_time(value))
+
+
+class Scope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sites: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
+    window: Window | None = None
+
+
+class PublicRecord(BaseModel):
+    """The leaf: what anyone may read. Details appear only as commitments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    event_id: str
+    time: str
+    actor: Actor
+    second_approver: Actor | None = None
+    action: Action
+    legal_basis: LegalBasis
+    warrant_id: str | None = Field(default=None, max_length=128)
+    consent_id: str | None = Field(default=None, max_length=128)
+    purpose_code: str | None = Field(default=None, pattern=_NAME)
+    scope: Scope = Scope()
+    outcome: str = Field(pattern=_NAME)
+    counts_returned: int = Field(default=0, ge=0)
+    recipients: tuple[str, ...] = ()
+    commitments: dict[str, str] = {}
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        return rfc3339(parse_time(value))
+
+    @field_validator("commitments")
+    @classmethod
+    def _commitments(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, digest in value.items():
+            if not name.isidentifier() or len(digest) != 64 or not _is_hex(digest):
+                raise ValueError(f"commitment {name!r} must be a hex SHA-256")
+        return value
+
+    def leaf_data(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json", exclude_none=True))
+
+    @classmethod
+    def from_leaf(cls, data: bytes) -> PublicRecord:
+        try:
+            return cls.model_validate(parse_canonical(data))
+        except VerificationError:
+            raise
+        except Exception as exc:
+            raise VerificationError(f"not an audit record: {exc}") from None
+
+
+class Event(BaseModel):
+    """What a caller logs: the public fields plus personal ``details`` (committed, not public)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    actor: Actor
+    action: Action
+    legal_basis: LegalBasis
+    outcome: str = Field(pattern=_NAME)
+    second_approver: Actor | None = None
+    warrant_id: str | None = None
+    consent_id: str | None = None
+    purpose_code: str | None = None
+    scope: Scope = Scope()
+    counts_returned: int = 0
+    recipients: tuple[str, ...] = ()
+    details: dict[str, Any] = {}
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    time: str = Field(default_factory=lambda: rfc3339(datetime.now(UTC)))
+
+    @field_validator("details")
+    @classmethod
+    def _details(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, item in value.items():
+            if not name.isidentifier():
+                raise ValueError(f"detail name {name!r} must be an identifier")
+            canonical_json(item)  # refuses floats and non-JSON values now, not at commit time
+        return value
+
+
+def commitment(salt: bytes, value: Any) -> str:
+    return hashlib.sha256(salt + canonical_json(value)).hexdigest()
+
+
+def commit(event: Event) -> tuple[PublicRecord, dict[str, tuple[bytes, bytes]]]:
+    """Split an event into its public record and its sealed details ``{name: (salt, value)}``."""
+    sealed = {}
+    commitments = {}
+    for name, value in sorted(event.details.items()):
+        salt = os.urandom(SALT_BYTES)
+        sealed[name] = (salt, canonical_json(value))
+        commitments[name] = commitment(salt, value)
+    public = PublicRecord(
+        event_id=event.event_id, time=event.time, actor=event.actor,
+        second_approver=event.second_approver, action=event.action,
+        legal_basis=event.legal_basis, warrant_id=event.warrant_id, consent_id=event.consent_id,
+        purpose_code=event.purpose_code, scope=event.scope, outcome=event.outcome,
+        counts_returned=event.counts_returned, recipients=event.recipients,
+        commitments=commitments,
+    )
+    return public, sealed
+
+
+def opens(record: PublicRecord, name: str, salt: bytes, value: bytes) -> bool:
+    """Whether a stored detail matches the commitment in the public record (constant time)."""
+    expected = record.commitments.get(name)
+    if expected is None:
+        return False
+    actual = hashlib.sha256(salt + value).hexdigest()
+    return hmac.compare_digest(expected, actual)
+
+
+def parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone; use UTC (Z)")
+    return parsed.astimezone(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _is_hex(value: str) -> bool:
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return False
+    return True

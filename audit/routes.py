@@ -1,0 +1,111 @@
+"""HTTP routes for the audit log, for the coordinator (or ``safecity audit serve``) to mount.
+
+Everything here is public: entries are public records (personal details are commitments only),
+checkpoints are signed, proofs are proofs. Errors are RFC 9457 problem details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from collections.abc import Sequence
+
+from audit.bundle import b64
+from audit.checkpoint import open_checkpoint
+from audit.cosignature import CosignerKey
+from audit.log import AuditLog
+from privacy.errors import AuditError, VerificationError
+
+MAX_PAGE = 1000
+
+
+def problem(status: int, title: str, detail: str, instance: str | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail}
+    if instance:
+        body["instance"] = instance
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRouter:
+    """The routes; ``witnesses`` are the cosigners whose cosignatures the log accepts."""
+    router = APIRouter(prefix="/audit", tags=["audit"])
+
+    @router.get("/checkpoint", response_class=PlainTextResponse,
+                summary="The latest signed checkpoint (C2SP tlog-checkpoint, signed note)")
+    def checkpoint(request: Request) -> Any:
+        try:
+            return PlainTextResponse(log.checkpoint())
+        except AuditError as exc:
+            return problem(404, "No checkpoint", str(exc), str(request.url.path))
+
+    @router.get("/checkpoints", summary="Every signed checkpoint, oldest first")
+    def checkpoints() -> dict[str, Any]:
+        return {"checkpoints": log.all_checkpoints()}
+
+    @router.get("/entries", summary="Public audit records, by index")
+    def entries(start: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=MAX_PAGE)
+                ) -> dict[str, Any]:
+        return {"entries": [{"index": e.index, "data": b64(e.data),
+                             "record": e.record.model_dump(mode="json", exclude_none=True)}
+                            for e in log.entries(start, limit)]}
+
+    @router.get("/entries/{index}", summary="One public audit record")
+    def entry(index: int, request: Request) -> Any:
+        try:
+            item = log.entry(index)
+        except AuditError as exc:
+            return problem(404, "No such entry", str(exc), str(request.url.path))
+        return {"index": item.index, "data": b64(item.data), "leaf_hash": b64(item.leaf_hash),
+                "record": item.record.model_dump(mode="json", exclude_none=True)}
+
+    @router.get("/proofs/inclusion", summary="RFC 9162 inclusion proof")
+    def inclusion(request: Request, index: int = Query(ge=0), size: int = Query(ge=1)) -> Any:
+        try:
+            proof = log.inclusion_proof(index, size)
+        except AuditError as exc:
+            return problem(400, "No such proof", str(exc), str(request.url.path))
+        return {"index": index, "size": size, "proof": [b64(p) for p in proof]}
+
+    @router.get("/proofs/consistency", summary="RFC 9162 consistency proof")
+    def consistency(request: Request, first: int = Query(ge=1), second: int = Query(ge=1)
+                    ) -> Any:
+        try:
+            proof = log.consistency_proof(first, second)
+        except AuditError as exc:
+            return problem(400, "No such proof", str(exc), str(request.url.path))
+        return {"first": first, "second": second, "proof": [b64(p) for p in proof]}
+
+    @router.get("/bundle", summary="The whole log: entries and checkpoints, for verification")
+    def bundle() -> dict[str, Any]:
+        return log.bundle().to_json()
+
+    @router.get("/receipts/{index}", summary="An offline-checkable receipt for one entry")
+    def receipt(index: int, request: Request) -> Any:
+        from audit.prove import make_receipt
+
+        try:
+            return make_receipt(log, index).to_json()
+        except AuditError as exc:
+            return problem(404, "No such entry", str(exc), str(request.url.path))
+
+    @router.post("/cosignatures", summary="Hand back a checkpoint cosigned by a witness")
+    async def cosignatures(request: Request) -> Any:
+        body = (await request.body())[:65536].decode("utf-8", "replace")
+        try:
+            _, note = open_checkpoint(body, log.signer.verifier)
+            known = [w for w in witnesses if any(w.name == s.name for s in note.signatures)]
+            if not known:
+                return problem(403, "Unknown witness", "no signature by a witness this log "
+                               "accepts", str(request.url.path))
+            for witness in known:
+                witness.verify(note)
+            log.add_cosignature(body)
+        except VerificationError as exc:
+            return problem(400, "Invalid cosignature", str(exc), str(request.url.path))
+        return {"accepted": [w.name for w in known]}
+
+    return router
