@@ -43,7 +43,7 @@ class CosignerKey:
 
     @classmethod
     def from_vkey(cls, vkey: str) -> CosignerKey:
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)
         if len(parts) != 3:
             raise VerificationError("a witness key is NAME+KEYID+BASE64KEY")
         try:

@@ -39,7 +39,7 @@ def _read(path: Path) -> tuple[str, int, str, bytes]:
         text = path.read_text().strip()
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
-    parts = text.split("+")
+    parts = text.split("+", 4)
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise KeyFileError(f"{path}: not a PRIVATE+KEY+NAME+ID+KEY private key file")
     try:

@@ -62,8 +62,6 @@ class AuditLog:
         self._queue: queue.Queue[tuple[Event, Future[Appended]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._closed = False
-        with self._reader_engine.connect() as connection:
-            self._sync(connection)
         self._check_head()
 
     @property
@@ -119,6 +117,8 @@ class AuditLog:
 
     def _commit(self, items: list[tuple[PublicRecord, dict[str, tuple[bytes, bytes]]]]
                 ) -> list[Appended]:
+        if not items:
+            return []
         with self._lock:
             start = self.tree.size
             try:
@@ -183,7 +183,10 @@ class AuditLog:
             return self.tree.size
 
     def _check_head(self) -> None:
+        """Load the entries and check them against the latest signed checkpoint. The checkpoint
+        is read first: it commits with its entries, so they are all there when read after it."""
         latest = self.latest_checkpoint()
+        self.refresh()
         if latest is None:
             return
         checkpoint, _ = latest

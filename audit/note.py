@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from privacy.errors import VerificationError
 from privacy.signing import SigningKey, VerifyKey
@@ -124,7 +125,7 @@ class NoteVerifier:
 
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)
         if len(parts) != 3:
             raise VerificationError("a verifier key is NAME+KEYID+BASE64KEY")
         name, hex_id, blob = parts
@@ -161,7 +162,7 @@ class NoteSigner:
     def __post_init__(self) -> None:
         check_name(self.name)
 
-    @property
+    @cached_property
     def verifier(self) -> NoteVerifier:
         return NoteVerifier(self.name, self.key.public)
 
@@ -178,7 +179,7 @@ class NoteSigner:
 
     @classmethod
     def from_skey(cls, skey: str) -> NoteSigner:
-        parts = skey.strip().split("+")
+        parts = skey.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise VerificationError("a signer key is PRIVATE+KEY+NAME+KEYID+BASE64KEY")
         raw = _b64(parts[4], "signer key")

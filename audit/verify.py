@@ -129,10 +129,6 @@ def verify_bundle(
     if good:
         head = max(good, key=lambda c: c.size)
         report.size, report.root = head.size, head.root
-        for index in range(head.size):
-            verify_inclusion(tree.leaf(index), index, head.size,
-                             tree.inclusion_proof(index, head.size), head.root)
-            report.proofs += 1
         if head.size < tree.size:
             report.add("log", f"entries {head.size}..{tree.size - 1} are not covered by any "
                               "signed checkpoint")

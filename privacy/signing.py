@@ -6,6 +6,7 @@ never appear in ``repr``, logs or error messages.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +28,17 @@ class BadSignatureError(SafecityError):
 @dataclass(frozen=True)
 class VerifyKey:
     raw: bytes
+    _key: object = field(init=False, repr=False, compare=False, hash=False)
+    # (SHA-256 of message, signature) pairs already verified: re-checking the same signed notes
+    # (a monitor polling a log, a verifier re-reading checkpoints) costs a dictionary look-up.
+    _verified: set[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False,
+                                                hash=False, default_factory=set)
 
     def __post_init__(self) -> None:
         if len(self.raw) != 32:
             raise KeyFileError(f"an Ed25519 public key is 32 bytes, got {len(self.raw)}")
         try:
-            eddsa.import_public_key(self.raw)
+            object.__setattr__(self, "_key", eddsa.import_public_key(self.raw))
         except ValueError:
             raise KeyFileError("not a valid Ed25519 public key (not a curve point)") from None
 
@@ -40,10 +46,15 @@ class VerifyKey:
         """Raise :class:`BadSignatureError` unless ``signature`` is valid for ``message``."""
         if len(signature) != 64:
             raise BadSignatureError("an Ed25519 signature is 64 bytes")
+        memo = (hashlib.sha256(message).digest(), bytes(signature))
+        if memo in self._verified:
+            return
         try:
-            eddsa.new(eddsa.import_public_key(self.raw), "rfc8032").verify(message, signature)
+            eddsa.new(self._key, "rfc8032").verify(message, signature)
         except ValueError:
             raise BadSignatureError("signature does not verify") from None
+        if len(self._verified) < 100_000:
+            self._verified.add(memo)
 
     def is_valid(self, message: bytes, signature: bytes) -> bool:
         try:
