@@ -216,10 +216,11 @@ def serve(db: str, key_path: Path, witness_keys: tuple[str, ...], host: str, por
     from fastapi import FastAPI
 
     from audit.cosignature import CosignerKey
-    from audit.routes import audit_router
+    from audit.routes import add_problem_handlers, audit_router
 
     log = _open_log(db, key_path)
     app = FastAPI(title="safecity audit log")
+    add_problem_handlers(app)
     app.include_router(audit_router(log, [CosignerKey.from_vkey(k) for k in witness_keys]))
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

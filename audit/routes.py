@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from collections.abc import Sequence
@@ -28,6 +29,17 @@ def problem(status: int, title: str, detail: str, instance: str | None = None) -
     if instance:
         body["instance"] = instance
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def add_problem_handlers(app: FastAPI) -> None:
+    """Answer malformed requests with RFC 9457 problem details instead of FastAPI's default."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return problem(422, "Invalid request", f"{where}: {first.get('msg')}",
+                       str(request.url.path))
 
 
 def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRouter:

@@ -17,11 +17,9 @@ import click
 from pydantic import ValidationError
 
 from nodes.config import describe
-from nodes.media import is_image
-from privacy.errors import SafecityError
 from privacy.cli import model_dir_option
-from privacy.redaction.policy import RedactionPolicy
-from privacy.redaction.styles import Shape, Style
+from privacy.errors import SafecityError
+from privacy.redaction.policy import RedactionPolicy, Shape, Style
 
 
 class SafecityGroup(click.Group):
@@ -105,6 +103,7 @@ def redact(input_path: Path, output_path: Path, boxes: Path | None, quiet: bool,
     """
     from tqdm import tqdm
 
+    from nodes.media import is_image
     from nodes.pipeline import check_output_path, redact_image_file, redact_video_file
     from privacy.redaction.engine import Detectors
 

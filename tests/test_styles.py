@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from privacy.redaction.boxes import Box
-from privacy.redaction.styles import Shape, Style, redact
+from privacy.redaction.policy import Shape, Style
+from privacy.redaction.styles import redact
 
 
 @pytest.fixture

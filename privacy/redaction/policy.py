@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from privacy.redaction.styles import Shape, Style
+
+class Style(StrEnum):
+    """How a region is hidden (see :mod:`privacy.redaction.styles`)."""
+
+    FILL = "fill"
+    PIXELATE = "pixelate"
+    BLUR = "blur"
+
+
+class Shape(StrEnum):
+    RECTANGLE = "rectangle"
+    ELLIPSE = "ellipse"
 
 
 class RedactionPolicy(BaseModel):

@@ -8,23 +8,11 @@ blur is a box blur whose kernel is half the region's size, the mosaic has at mos
 
 from __future__ import annotations
 
-from enum import StrEnum
-
 import cv2
 import numpy as np
 
 from privacy.redaction.boxes import Box
-
-
-class Style(StrEnum):
-    FILL = "fill"
-    PIXELATE = "pixelate"
-    BLUR = "blur"
-
-
-class Shape(StrEnum):
-    RECTANGLE = "rectangle"
-    ELLIPSE = "ellipse"
+from privacy.redaction.policy import Shape, Style
 
 
 def _obscured(region: np.ndarray, style: Style, colour: tuple[int, int, int]) -> np.ndarray:
