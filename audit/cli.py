@@ -120,8 +120,11 @@ def _fetch_json(url: str) -> object:
               help="An exported bundle file.")
 @log_key_option
 @witness_option
+@click.option("--remember", type=click.Path(dir_okay=False, path_type=Path),
+              help="Keep the verified head here; next time, also check the log is consistent "
+                   "with it (catches rollbacks and forks between runs).")
 def verify(url: str | None, bundle_path: Path | None, log_key: str,
-           witness_keys: tuple[str, ...]) -> None:
+           witness_keys: tuple[str, ...], remember: Path | None) -> None:
     """Recompute the tree and check every checkpoint, signature, cosignature and proof."""
     from audit.bundle import Bundle
     from audit.cosignature import CosignerKey
@@ -140,7 +143,12 @@ def verify(url: str | None, bundle_path: Path | None, log_key: str,
             bundle = Bundle.from_json(json.loads(bundle_path.read_text()))  # type: ignore[union-attr]
         except json.JSONDecodeError as exc:
             raise VerificationError(f"{bundle_path}: not JSON ({exc})") from None
-    report = verify_bundle(bundle, verifier, witnesses)
+    previous = None
+    if remember is not None and remember.exists():
+        from audit.checkpoint import open_checkpoint
+
+        previous, _ = open_checkpoint(remember.read_text(), verifier)
+    report = verify_bundle(bundle, verifier, witnesses, previous)
     if url is not None and report.ok:
         check_server_proofs(bundle, verifier, lambda path: _fetch_json(f"{base}{path}"), report)
     click.echo(f"entries: {report.entries}  checkpoints: {report.checkpoints}  "
@@ -148,6 +156,8 @@ def verify(url: str | None, bundle_path: Path | None, log_key: str,
     if report.ok:
         click.echo(f"OK: the log of {report.size} entries verifies "
                    f"(root {report.root.hex()})")
+        if remember is not None and report.head is not None:
+            _write_atomic(remember, report.head)
         return
     for problem in report.problems[:50]:
         click.echo(f"PROBLEM {problem}")

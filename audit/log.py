@@ -27,6 +27,9 @@ from audit.tree import MerkleTree
 from privacy.errors import AuditError, VerificationError
 
 
+Sealed = tuple[PublicRecord, dict[str, tuple[bytes, bytes]]]  # what records.commit returns
+
+
 @dataclass(frozen=True)
 class Appended:
     """The acknowledgement of a durable append."""
@@ -59,7 +62,7 @@ class AuditLog:
         storage.metadata.create_all(self._writer_engine)
         self._lock = threading.RLock()
         self.tree = MerkleTree()
-        self._queue: queue.Queue[tuple[Event, Future[Appended]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Sealed, Future[Appended]] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._closed = False
         self._check_head()
@@ -76,7 +79,9 @@ class AuditLog:
             raise AuditError("the audit log is closed")
         future: Future[Appended] = Future()
         self._ensure_writer()
-        self._queue.put((event, future))
+        # Sealed here, in the caller's thread: the writer's critical path is the transaction,
+        # and while it waits on the database (GIL released) the callers prepare the next batch.
+        self._queue.put((commit(event), future))
         return future.result(timeout)
 
     def append_many(self, events: Sequence[Event]) -> list[Appended]:
@@ -106,7 +111,7 @@ class AuditLog:
                     break
                 batch.append(nxt)
             try:
-                done = self._commit([commit(event) for event, _ in batch])
+                done = self._commit([sealed for sealed, _ in batch])
             except BaseException as exc:  # every waiter learns the batch failed
                 for _, future in batch:
                     future.set_exception(exc if isinstance(exc, AuditError) else
@@ -115,8 +120,7 @@ class AuditLog:
             for (_, future), appended in zip(batch, done, strict=True):
                 future.set_result(appended)
 
-    def _commit(self, items: list[tuple[PublicRecord, dict[str, tuple[bytes, bytes]]]]
-                ) -> list[Appended]:
+    def _commit(self, items: list[Sealed]) -> list[Appended]:
         if not items:
             return []
         with self._lock:

@@ -34,6 +34,7 @@ class Report:
     proofs: int = 0
     size: int = 0
     root: bytes = b""
+    head: str | None = None  # the signed note of the largest verified checkpoint
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -87,6 +88,7 @@ def verify_bundle(
     tree = _check_entries(bundle, report)
     by_size: dict[int, bytes] = {}
     good: list[Checkpoint] = []
+    notes: dict[int, str] = {}
     last_good_size = 0
     for position, text in enumerate(bundle.checkpoints):
         where = f"checkpoint #{position}"
@@ -118,6 +120,7 @@ def verify_bundle(
             continue
         last_good_size = max(last_good_size, checkpoint.size)
         good.append(checkpoint)
+        notes[checkpoint.size] = text
     if not good and bundle.entries:
         report.add("log", "no checkpoint verifies against the entries")
     for older, newer in zip(good, good[1:], strict=False):
@@ -128,7 +131,7 @@ def verify_bundle(
             report.proofs += 1
     if good:
         head = max(good, key=lambda c: c.size)
-        report.size, report.root = head.size, head.root
+        report.size, report.root, report.head = head.size, head.root, notes[head.size]
         if head.size < tree.size:
             report.add("log", f"entries {head.size}..{tree.size - 1} are not covered by any "
                               "signed checkpoint")
@@ -163,7 +166,7 @@ def check_server_proofs(
     log_key: NoteVerifier,
     fetch: Callable[[str], Any],
     report: Report,
-    samples: int = 64,
+    samples: int = 1000,
 ) -> None:
     """Ask a running log for its own proofs and check them against its signed checkpoints: a
     server that answers proofs inconsistent with its history is caught here."""

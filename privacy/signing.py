@@ -67,10 +67,12 @@ class VerifyKey:
 @dataclass(frozen=True)
 class SigningKey:
     seed: bytes = field(repr=False)
+    _key: object = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.seed) != 32:
             raise KeyFileError("an Ed25519 private key seed is 32 bytes")
+        object.__setattr__(self, "_key", eddsa.import_private_key(self.seed))
 
     @classmethod
     def generate(cls) -> SigningKey:
@@ -78,11 +80,10 @@ class SigningKey:
 
     @property
     def public(self) -> VerifyKey:
-        key = eddsa.import_private_key(self.seed)
-        return VerifyKey(key.public_key().export_key(format="raw"))
+        return VerifyKey(self._key.public_key().export_key(format="raw"))  # type: ignore[attr-defined]
 
     def sign(self, message: bytes) -> bytes:
-        return eddsa.new(eddsa.import_private_key(self.seed), "rfc8032").sign(message)
+        return eddsa.new(self._key, "rfc8032").sign(message)
 
     def __repr__(self) -> str:
         return "SigningKey(<secret>)"

@@ -140,3 +140,17 @@ def test_export_and_verify_a_bundle_offline(served) -> None:
     done = safecity("audit", "verify", "--bundle", str(served["tmp"] / "junk.json"),
                     "--log-key", served["log_vkey"])
     assert done.returncode == 1 and "not JSON" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_remembered_head_catches_a_rollback(served) -> None:
+    seen = served["tmp"] / "seen.checkpoint"
+    args = ["audit", "verify", "--url", served["url"], "--log-key", served["log_vkey"],
+            "--remember", str(seen)]
+    assert safecity(*args).returncode == 0 and seen.exists()
+    # the operator rolls the whole database back to 3 entries, checkpoints included
+    with sqlite3.connect(served["path"]) as db:
+        db.execute("DELETE FROM audit_entries WHERE idx >= 3")
+        db.execute("DELETE FROM audit_checkpoints WHERE size > 3")
+    done = safecity(*args)
+    assert done.returncode == 1
+    assert "previously seen checkpoint of size 5: the log is now smaller" in done.stdout
