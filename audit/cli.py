@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from privacy.atomic_file import write_atomic
 from privacy.errors import SafecityError, VerificationError
 
 db_option = click.option("--db", envvar="SAFECITY_AUDIT_DB", required=True,
@@ -81,24 +82,8 @@ def export(db: str, origin: str, out: Path) -> None:
 
     _, reader = engines(db)
     bundle = read_bundle(reader, origin)
-    _write_atomic(out, json.dumps(bundle.to_json()))
+    write_atomic(out, json.dumps(bundle.to_json()))
     click.echo(f"{len(bundle.entries)} entries, {len(bundle.checkpoints)} checkpoints -> {out}")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _fetch_json(url: str) -> object:
@@ -157,7 +142,7 @@ def verify(url: str | None, bundle_path: Path | None, log_key: str,
         click.echo(f"OK: the log of {report.size} entries verifies "
                    f"(root {report.root.hex()})")
         if remember is not None and report.head is not None:
-            _write_atomic(remember, report.head)
+            write_atomic(remember, report.head)
         return
     for problem in report.problems[:50]:
         click.echo(f"PROBLEM {problem}")
@@ -187,7 +172,7 @@ def prove(entry_id: int, url: str | None, db: str | None, key_path: Path | None,
             receipt = make_receipt(log, entry_id)
     else:
         raise click.UsageError("give --url, or --db and --key")
-    _write_atomic(out, receipt.dumps())
+    write_atomic(out, receipt.dumps())
     click.echo(f"receipt for entry {entry_id} -> {out}")
 
 

@@ -10,11 +10,10 @@ timestamp followed by an Ed25519 signature over::
 
 from __future__ import annotations
 
-import base64
 import struct
 from dataclasses import dataclass
 
-from audit.note import COSIGNATURE_V1, Note, Signature, check_name, key_id
+from audit.note import COSIGNATURE_V1, Note, Signature, check_name, format_vkey, key_id, parse_vkey
 from privacy.errors import VerificationError
 from privacy.signing import SigningKey, VerifyKey
 
@@ -38,27 +37,11 @@ class CosignerKey:
         return key_id(self.name, COSIGNATURE_V1, self.public.raw)
 
     def vkey(self) -> str:
-        blob = base64.b64encode(bytes([COSIGNATURE_V1]) + self.public.raw).decode()
-        return f"{self.name}+{self.key_id.hex()}+{blob}"
+        return format_vkey(self.name, COSIGNATURE_V1, self.public)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> CosignerKey:
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise VerificationError("a witness key is NAME+KEYID+BASE64KEY")
-        try:
-            raw = base64.b64decode(parts[2], validate=True)
-        except ValueError:
-            raise VerificationError("witness key is not valid base64") from None
-        if len(raw) != 33 or raw[0] != COSIGNATURE_V1:
-            raise VerificationError("witness key is not a cosignature (type 0x04) key")
-        try:
-            key = cls(parts[0], VerifyKey(raw[1:]))
-        except Exception as exc:
-            raise VerificationError(f"witness key: {exc}") from None
-        if key.key_id.hex() != parts[1].lower():
-            raise VerificationError("witness key's ID does not match its name and key")
-        return key
+        return cls(*parse_vkey(vkey, COSIGNATURE_V1, "witness key"))
 
     def verify(self, note: Note) -> int:
         """Check this witness's cosignature on ``note``; return its timestamp."""

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from privacy.errors import VerificationError
+from privacy.errors import SafecityError, VerificationError
 from privacy.signing import SigningKey, VerifyKey
 
 ED25519 = 0x01
@@ -28,6 +28,52 @@ _BAD_NAME = re.compile(r"[\s+]")
 
 def key_id(name: str, kind: int, public: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + public).digest()[:4]
+
+
+def format_vkey(name: str, kind: int, public: VerifyKey) -> str:
+    """``name+hex key ID+base64(type || public key)``, the signed-note verifier key string."""
+    blob = base64.b64encode(bytes([kind]) + public.raw).decode()
+    return f"{name}+{key_id(name, kind, public.raw).hex()}+{blob}"
+
+
+def parse_vkey(vkey: str, kind: int, what: str) -> tuple[str, VerifyKey]:
+    """Parse and check a verifier key string of signature type ``kind``."""
+    parts = vkey.strip().split("+", 2)  # the base64 key itself may contain '+'
+    if len(parts) != 3:
+        raise VerificationError(f"a {what} is NAME+KEYID+BASE64KEY")
+    name, hex_id, blob = parts
+    check_name(name)
+    raw = _b64(blob, what)
+    if len(raw) != 33 or raw[0] != kind:
+        raise VerificationError(f"{what} is not a type 0x{kind:02x} Ed25519 key")
+    try:
+        public = VerifyKey(raw[1:])
+    except SafecityError as exc:
+        raise VerificationError(f"{what}: {exc}") from None
+    if key_id(name, kind, public.raw).hex() != hex_id.lower():
+        raise VerificationError(f"{what}'s ID does not match its name and key")
+    return name, public
+
+
+def format_skey(name: str, kind: int, key: SigningKey) -> str:
+    """``PRIVATE+KEY+name+hex key ID+base64(type || seed)``, the private key string."""
+    blob = base64.b64encode(bytes([kind]) + key.seed).decode()
+    return f"PRIVATE+KEY+{name}+{key_id(name, kind, key.public.raw).hex()}+{blob}"
+
+
+def parse_skey(skey: str, kind: int, what: str) -> tuple[str, SigningKey]:
+    parts = skey.strip().split("+", 4)
+    if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
+        raise VerificationError(f"a {what} is PRIVATE+KEY+NAME+KEYID+BASE64KEY")
+    name, hex_id, blob = parts[2:]
+    check_name(name)
+    raw = _b64(blob, what)
+    if len(raw) != 33 or raw[0] != kind:
+        raise VerificationError(f"{what} is not a type 0x{kind:02x} Ed25519 key")
+    key = SigningKey(raw[1:])
+    if key_id(name, kind, key.public.raw).hex() != hex_id.lower():
+        raise VerificationError(f"{what}'s ID does not match its name and key")
+    return name, key
 
 
 def check_name(name: str) -> str:
@@ -120,26 +166,11 @@ class NoteVerifier:
         return key_id(self.name, ED25519, self.public.raw)
 
     def vkey(self) -> str:
-        blob = base64.b64encode(bytes([ED25519]) + self.public.raw).decode()
-        return f"{self.name}+{self.key_id.hex()}+{blob}"
+        return format_vkey(self.name, ED25519, self.public)
 
     @classmethod
     def from_vkey(cls, vkey: str) -> NoteVerifier:
-        parts = vkey.strip().split("+", 2)
-        if len(parts) != 3:
-            raise VerificationError("a verifier key is NAME+KEYID+BASE64KEY")
-        name, hex_id, blob = parts
-        check_name(name)
-        raw = _b64(blob, "verifier key")
-        if len(raw) != 33 or raw[0] != ED25519:
-            raise VerificationError("verifier key is not an Ed25519 (type 0x01) key")
-        try:
-            verifier = cls(name, VerifyKey(raw[1:]))
-        except Exception as exc:
-            raise VerificationError(f"verifier key: {exc}") from None
-        if verifier.key_id.hex() != hex_id.lower():
-            raise VerificationError("verifier key's ID does not match its name and key")
-        return verifier
+        return cls(*parse_vkey(vkey, ED25519, "verifier key"))
 
     def matches(self, signature: Signature) -> bool:
         return signature.name == self.name and signature.key_id == self.key_id
@@ -173,22 +204,11 @@ class NoteSigner:
         return Note(text, (Signature(self.name, self.verifier.key_id, signature),))
 
     def skey(self) -> str:
-        """The private key string ``PRIVATE+KEY+name+hexid+base64(0x01 || seed)``."""
-        blob = base64.b64encode(bytes([ED25519]) + self.key.seed).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.verifier.key_id.hex()}+{blob}"
+        return format_skey(self.name, ED25519, self.key)
 
     @classmethod
     def from_skey(cls, skey: str) -> NoteSigner:
-        parts = skey.strip().split("+", 4)
-        if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
-            raise VerificationError("a signer key is PRIVATE+KEY+NAME+KEYID+BASE64KEY")
-        raw = _b64(parts[4], "signer key")
-        if len(raw) != 33 or raw[0] != ED25519:
-            raise VerificationError("signer key is not an Ed25519 (type 0x01) key")
-        signer = cls(parts[2], SigningKey(raw[1:]))
-        if signer.verifier.key_id.hex() != parts[3].lower():
-            raise VerificationError("signer key's ID does not match its name and key")
-        return signer
+        return cls(*parse_skey(skey, ED25519, "signer key"))
 
     def __repr__(self) -> str:
         return f"NoteSigner({self.name!r}, <secret>)"

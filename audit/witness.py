@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.cosignature import Cosigner
 from audit.merkle import verify_consistency
 from audit.note import Note, NoteVerifier
+from privacy.atomic_file import write_atomic
 from privacy.errors import VerificationError
 
 
@@ -48,12 +47,7 @@ class Witness:
         data = json.loads(self.state.read_text()) if self.state.exists() else {}
         data[checkpoint.origin] = {"size": checkpoint.size,
                                    "root": base64.b64encode(checkpoint.root).decode()}
-        fd, tmp = tempfile.mkstemp(dir=self.state.parent, prefix=".witness-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.state)
+        write_atomic(self.state, json.dumps(data))
 
     def cosign(self, signed_checkpoint: str, proof: Sequence[bytes]) -> Note:
         """Verify and cosign; return the checkpoint note with this witness's cosignature added.

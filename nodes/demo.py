@@ -9,7 +9,8 @@ from pathlib import Path
 
 from nodes.config import load_settings
 from nodes.evaluation import Score, leaks
-from nodes.media import VideoReader, write_atomic
+from nodes.media import VideoReader
+from privacy.atomic_file import write_atomic
 from nodes.node import run_node
 from nodes.sources.synthetic import GroundTruth, SceneSpec, write_scene_video
 from privacy import model_registry

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +19,7 @@ import av
 import cv2
 import numpy as np
 
+from privacy.atomic_file import fsync_path, temporary_sibling, write_atomic
 from privacy.errors import MediaError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -207,7 +207,7 @@ class VideoWriter:
         except av.error.FFmpegError as exc:
             self._discard()
             raise MediaError(f"{self.path}: finishing the video failed ({_reason(exc)})") from None
-        _fsync(self._tmp)
+        fsync_path(self._tmp)
         os.replace(self._tmp, self.path)
         self._committed = True
         return self.path
@@ -241,36 +241,6 @@ def write_image(path: Path, image: np.ndarray) -> Path:
         raise MediaError(f"{path}: cannot encode image")
     write_atomic(path, encoded.tobytes())
     return path
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    tmp = temporary_sibling(path)
-    try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise MediaError(f"{path}: cannot write ({exc.strerror})") from None
-
-
-def temporary_sibling(path: Path) -> Path:
-    if not path.parent.is_dir():
-        raise MediaError(f"{path}: output folder {path.parent} does not exist")
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".partial")
-    os.close(fd)
-    return Path(name)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _format_for(path: Path) -> str:

