@@ -9,8 +9,9 @@ partial file under the final name.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -127,6 +128,65 @@ class VideoReader:
         self.close()
 
 
+def add_h264_stream(container: av.container.OutputContainer, width: int, height: int, fps: float,
+                    preset: str = "ultrafast", crf: int = 23) -> av.video.stream.VideoStream:
+    """An H.264 yuv420p stream (dimensions rounded down to even, as yuv420p needs)."""
+    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    stream.width, stream.height = width - width % 2, height - height % 2
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"preset": preset, "crf": str(crf)}
+    stream.thread_type = "AUTO"
+    return stream
+
+
+class ClipEncoder:
+    """Encode BGR frames, one at a time, to an in-memory Matroska H.264 clip: nothing touches
+    the disk, and only the compressed clip is held in memory."""
+
+    def __init__(self, fps: float, preset: str = "ultrafast", crf: int = 18):
+        self.fps, self.preset, self.crf = fps, preset, crf
+        self._buffer = io.BytesIO()
+        self._container = av.open(self._buffer, mode="w", format="matroska")
+        self._stream: av.video.stream.VideoStream | None = None
+        self.frames = 0
+
+    def add(self, image: np.ndarray) -> None:
+        if self._stream is None:
+            self._stream = add_h264_stream(self._container, image.shape[1], image.shape[0],
+                                           self.fps, self.preset, self.crf)
+        even = np.ascontiguousarray(image[: self._stream.height, : self._stream.width])
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(even, format="bgr24")):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def finish(self) -> bytes:
+        if self._stream is None:
+            self._container.close()
+            raise MediaError("no frames to encode")
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        return self._buffer.getvalue()
+
+
+def encode_clip(frames: Iterable[np.ndarray], fps: float, preset: str = "ultrafast",
+                crf: int = 18) -> bytes:
+    encoder = ClipEncoder(fps, preset, crf)
+    for image in frames:
+        encoder.add(image)
+    return encoder.finish()
+
+
+def decode_clip(data: bytes) -> Iterator[np.ndarray]:
+    """Decode an in-memory clip's frames as BGR arrays."""
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            for frame in container.decode(video=0):
+                yield frame.to_ndarray(format="bgr24")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"clip is not decodable ({_reason(exc)})") from None
+
+
 class VideoWriter:
     """Encode BGR frames to H.264 (yuv420p) under a temporary name; ``commit`` publishes it."""
 
@@ -147,12 +207,7 @@ class VideoWriter:
         self._tmp = temporary_sibling(path)
         try:
             self._container = av.open(str(self._tmp), mode="w", format=_format_for(path))
-            rate = Fraction(fps).limit_denominator(1001)
-            self._video = self._container.add_stream("libx264", rate=rate)
-            self._video.width, self._video.height = width - width % 2, height - height % 2
-            self._video.pix_fmt = "yuv420p"
-            self._video.options = {"preset": preset, "crf": str(crf)}
-            self._video.thread_type = "AUTO"
+            self._video = add_h264_stream(self._container, width, height, fps, preset, crf)
             self._audio = None
             if audio_template is not None:
                 self._audio = self._container.add_stream_from_template(audio_template)

@@ -43,3 +43,15 @@ class AuditError(SafecityError):
 
 class VerificationError(SafecityError):
     """A proof, signature, checkpoint, note or receipt does not verify; the message says why."""
+
+
+class IntegrityError(SafecityError):
+    """Ciphertext, a wrapped key or a share failed its integrity check (altered or wrong key)."""
+
+
+class CustodyError(SafecityError):
+    """The master key could not be recovered from the custodians' shares."""
+
+
+class VaultError(SafecityError):
+    """The vault cannot do what was asked (unknown segment, out of retention, bad scope...)."""
