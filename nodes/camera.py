@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nodes.config import CameraConfig, NodeSettings
 from nodes.media import VideoWriter
 from nodes.pipeline import RegionLog, Summary, redact_stream
 from nodes.sources import open_source
+from nodes.vault.recorder import SegmentRecorder
+from nodes.vault.vault import Vault
 from privacy.errors import SafecityError
 from privacy.redaction.engine import Detectors, RedactedFrame, StreamRedactor
 
@@ -21,6 +24,7 @@ class CameraReport:
     error: str | None = None
     output: str | None = None
     summary: dict[str, object] = field(default_factory=dict)
+    segments_recorded: int = 0
 
 
 def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Path]:
@@ -28,8 +32,10 @@ def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Pa
     return folder / f"{camera.id}.mp4", folder / f"{camera.id}.regions.jsonl"
 
 
-def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detectors) -> CameraReport:
-    """Redact everything ``camera`` delivers into the node's data folder.
+def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detectors,
+               vault: Vault | None = None) -> CameraReport:
+    """Redact everything ``camera`` delivers into the node's data folder, and, with a vault,
+    keep the raw frames there, encrypted.
 
     Any error is reported in the returned report, never raised: one camera failing must not stop
     the others. Outputs are published only when complete.
@@ -56,9 +62,14 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
             log.record(frame)
             summary.frames += 1
 
+        frames = source.frames()
+        if vault is not None:
+            recorder = SegmentRecorder(vault, camera.id, source.fps, datetime.now(UTC),
+                                       settings.segment_seconds)
+            frames = recorder.tee(frames)  # raw frames are encrypted before redaction sees them
         try:
             with StreamRedactor(detectors, policy, source.fps) as redactor:
-                redact_stream(source.frames(), redactor, sink)
+                redact_stream(frames, redactor, sink)
         finally:
             source.close()
         if writer is None:
@@ -74,4 +85,5 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
         return CameraReport(camera.id, "failed", error=message)
     log.fill(summary)
     summary.seconds = time.perf_counter() - started
-    return CameraReport(camera.id, "ok", output=str(video_path), summary=summary.as_dict())
+    return CameraReport(camera.id, "ok", output=str(video_path), summary=summary.as_dict(),
+                        segments_recorded=len(recorder.stored) if vault is not None else 0)

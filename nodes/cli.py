@@ -141,6 +141,10 @@ def demo(out: Path, model_dir: Path) -> None:
             f"{camera['plates_in_ground_truth']}; faces still detectable in output: "
             f"{camera['faces_found_in_output']}; redacted video: {camera['redacted_video']}"
         )
+    vault = summary["vault"]
+    click.echo(f"vault: {vault['segments_checked']} encrypted raw segments checked, "  # type: ignore[index]
+               f"{vault['damaged']} damaged; warrant-scoped export of "  # type: ignore[index]
+               f"{vault['export_segments']} segments sealed and verified: {vault['export']}")  # type: ignore[index]
     click.echo(f"summary: {out / 'summary.json'}")
     if failed:
         raise click.ClickException("some cameras failed")

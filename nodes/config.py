@@ -25,6 +25,17 @@ class CameraConfig(BaseModel):
     source: str = Field(min_length=1, description="file path, rtsp:// URL, image, or synthetic:")
     redaction: RedactionPolicy | None = None
     max_seconds: float | None = Field(default=None, gt=0)
+    retention_days: int | None = Field(default=None, ge=0, le=3650,
+                                       description="raw video kept this long (node default)")
+
+
+class CustodianConfig(BaseModel):
+    """Someone who holds one share of the node's master key (court, DPO, operator...)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    public_key: str = Field(description="x25519:<base64>, from `safecity vault keygen`")
 
 
 class NodeSettings(BaseSettings):
@@ -36,6 +47,10 @@ class NodeSettings(BaseSettings):
     model_dir: Path = Field(default_factory=model_registry.default_cache_dir)
     redaction: RedactionPolicy = RedactionPolicy()
     cameras: list[CameraConfig] = []
+    retention_days: int = Field(default=30, ge=0, le=3650)
+    segment_seconds: float = Field(default=10.0, gt=0, le=600)
+    custodians: list[CustodianConfig] = []
+    custody_threshold: int = Field(default=2, ge=1, le=255)
     reconnect_attempts: int = Field(default=5, ge=0, le=1000)
     reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
 
@@ -50,6 +65,27 @@ class NodeSettings(BaseSettings):
 
     def policy_for(self, camera: CameraConfig) -> RedactionPolicy:
         return camera.redaction or self.redaction
+
+    @property
+    def vault_dir(self) -> Path:
+        return self.data_dir / "vault"
+
+    @property
+    def master_key_file(self) -> Path:
+        """In production, a path on a separate protected volume (or a TPM-backed file)."""
+        return self.data_dir / "keys" / "master.key"
+
+    @property
+    def node_key_file(self) -> Path:
+        return self.data_dir / "keys" / "node.key"
+
+    @property
+    def audit_url(self) -> str:
+        return f"sqlite:///{self.data_dir / 'node-audit.sqlite'}"
+
+    @property
+    def node_name(self) -> str:
+        return f"{self.site_id}.safecity/node"
 
     @classmethod
     def settings_customise_sources(

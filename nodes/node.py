@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from nodes.camera import CameraReport, run_camera
 from nodes.config import NodeSettings
+from nodes.vault.site import open_vault
 from privacy.errors import ConfigError
 from privacy.redaction.engine import Detectors
 
@@ -14,6 +15,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
     """Run every camera to the end of its source; return one report per camera, in config order.
 
     Detectors are loaded once per distinct policy and shared (they serialise their own calls).
+    When the vault is initialised (`safecity vault init`), raw video is recorded into it too.
     """
     if not settings.cameras:
         raise ConfigError("the node has no cameras configured ([[cameras]] in the config file)")
@@ -23,11 +25,17 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
         key = policy.model_dump_json()
         if key not in detectors:
             detectors[key] = Detectors(policy, settings.model_dir)
-    with ThreadPoolExecutor(max_workers=len(settings.cameras),
-                            thread_name_prefix="camera") as pool:
-        futures = [
-            pool.submit(run_camera, camera, settings,
-                        detectors[settings.policy_for(camera).model_dump_json()])
-            for camera in settings.cameras
-        ]
-        return [future.result() for future in futures]
+    opened = open_vault(settings) if settings.master_key_file.exists() else None
+    try:
+        with ThreadPoolExecutor(max_workers=len(settings.cameras),
+                                thread_name_prefix="camera") as pool:
+            futures = [
+                pool.submit(run_camera, camera, settings,
+                            detectors[settings.policy_for(camera).model_dump_json()],
+                            opened.vault if opened else None)
+                for camera in settings.cameras
+            ]
+            return [future.result() for future in futures]
+    finally:
+        if opened is not None:
+            opened.close()

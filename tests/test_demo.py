@@ -30,3 +30,7 @@ def test_demo_redacts_every_camera_and_checks_itself(tmp_path: Path, model_dir: 
     assert summary["cameras"][0]["plates_in_ground_truth"] > 0
     assert summary["cameras"][0]["plate_recall"] >= 0.9
     assert "faces covered" in done.stdout
+    vault = summary["vault"]
+    assert vault["segments_checked"] == 2 and vault["damaged"] == 0
+    assert vault["export_verified"] and vault["export_files"] == ["high-street.mkv"]
+    assert all(c["raw_segments_encrypted"] == 1 for c in summary["cameras"])

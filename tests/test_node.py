@@ -84,3 +84,23 @@ def test_node_without_cameras_is_a_config_error(tmp_path: Path) -> None:
         run_node(load_settings(write(tmp_path / "n.toml", "")))
     with pytest.raises(ConfigError, match="no such config file"):
         load_settings(tmp_path / "absent.toml")
+
+
+def test_node_with_a_vault_records_raw_video_encrypted(tmp_path: Path, model_dir: Path) -> None:
+    from nodes.vault.site import initialise, open_vault
+
+    config = write(tmp_path / "node.toml", f"""
+site_id = "vaulted"
+data_dir = "{tmp_path / 'data'}"
+segment_seconds = 0.5
+[[cameras]]
+id = "street"
+source = "synthetic:seed=4,seconds=1.2,width=320,height=240,people=2,vehicles=1,fps=10"
+""")
+    settings = load_settings(config, model_dir=model_dir)
+    initialise(settings)
+    (report,) = run_node(settings)
+    assert report.status == "ok" and report.segments_recorded == 3
+    with open_vault(settings) as opened:
+        assert len(opened.vault.segments(["street"])) == 3
+        assert opened.vault.check().clean

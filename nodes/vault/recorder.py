@@ -3,7 +3,7 @@ vault encrypted. A crash loses at most the segment being encoded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -12,39 +12,53 @@ from nodes.media import ClipEncoder
 from nodes.vault.vault import Vault
 
 
-def record(
-    frames: Iterable[np.ndarray],
-    fps: float,
-    camera: str,
-    vault: Vault,
-    start: datetime,
-    segment_seconds: float = 10.0,
-    on_segment: Callable[[str], None] | None = None,
-) -> list[str]:
-    """Store ``frames`` (starting at ``start``) as encrypted segments; return their ids."""
-    per_segment = max(1, round(segment_seconds * fps))
-    stored: list[str] = []
-    encoder: ClipEncoder | None = None
-    segment_start = start
-    count = 0
+class SegmentRecorder:
+    """Feed raw frames in order; every ``segment_seconds`` a segment is encrypted and stored."""
 
-    def close() -> None:
-        nonlocal encoder, segment_start
-        assert encoder is not None
-        end = segment_start + timedelta(seconds=encoder.frames / fps)
-        segment_id = vault.store(camera, segment_start, end, encoder.finish())
-        stored.append(segment_id)
-        if on_segment is not None:
-            on_segment(segment_id)
-        segment_start, encoder = end, None
+    def __init__(self, vault: Vault, camera: str, fps: float, start: datetime,
+                 segment_seconds: float = 10.0,
+                 on_segment: Callable[[str], None] | None = None):
+        self.vault, self.camera, self.fps = vault, camera, fps
+        self.per_segment = max(1, round(segment_seconds * fps))
+        self.on_segment = on_segment
+        self.stored: list[str] = []
+        self._start = start
+        self._encoder: ClipEncoder | None = None
 
-    for image in frames:
+    def add(self, image: np.ndarray) -> None:
+        if self._encoder is None:
+            self._encoder = ClipEncoder(self.fps)
+        self._encoder.add(image)  # encoded now, before anything downstream touches the frame
+        if self._encoder.frames >= self.per_segment:
+            self._store()
+
+    def close(self) -> None:
+        if self._encoder is not None:
+            self._store()
+
+    def _store(self) -> None:
+        encoder, self._encoder = self._encoder, None
         if encoder is None:
-            encoder = ClipEncoder(fps)
-        encoder.add(image)
-        count += 1
-        if encoder.frames >= per_segment:
-            close()
-    if encoder is not None:
-        close()
-    return stored
+            return
+        end = self._start + timedelta(seconds=encoder.frames / self.fps)
+        segment_id = self.vault.store(self.camera, self._start, end, encoder.finish())
+        self.stored.append(segment_id)
+        self._start = end
+        if self.on_segment is not None:
+            self.on_segment(segment_id)
+
+    def tee(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Record every frame, then pass it on (to the redactor)."""
+        for image in frames:
+            self.add(image)
+            yield image
+        self.close()
+
+
+def record(frames: Iterable[np.ndarray], fps: float, camera: str, vault: Vault, start: datetime,
+           segment_seconds: float = 10.0) -> list[str]:
+    """Store ``frames`` (starting at ``start``) as encrypted segments; return their ids."""
+    recorder = SegmentRecorder(vault, camera, fps, start, segment_seconds)
+    for _ in recorder.tee(frames):
+        pass
+    return recorder.stored

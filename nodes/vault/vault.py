@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class Vault:
         self.segments_dir = folder / "segments"
         self.segments_dir.mkdir(parents=True, exist_ok=True)
         self.db = index.connect(folder / "index.sqlite")
+        self._lock = threading.Lock()
         self.site = site
         self.audit = audit_log
         self.retention = retention_days or {}
@@ -130,7 +132,12 @@ class Vault:
 
     def store(self, camera: str, start: datetime, end: datetime, video: bytes) -> str:
         """Encrypt one raw segment and file it. The index row is written first in state
-        'writing', so a crash at any point leaves either nothing or a recoverable record."""
+        'writing', so a crash at any point leaves either nothing or a recoverable record.
+        Safe to call from several camera threads."""
+        with self._lock:
+            return self._store(camera, start, end, video)
+
+    def _store(self, camera: str, start: datetime, end: datetime, video: bytes) -> str:
         start, end = _utc(start), _utc(end)
         if not end > start:
             raise VaultError("a segment must end after it starts")
