@@ -13,7 +13,7 @@ import pytest
 from nodes.sources import open_source
 from nodes.sources.network import NetworkSource, redact_url
 from nodes.sources.synthetic import SceneSpec, write_scene_video
-from privacy.errors import SourceError
+from privacy.errors import ConfigError, SourceError
 
 
 def free_port() -> int:
@@ -119,7 +119,7 @@ def test_synthetic_source_uri(tmp_path: Path) -> None:
     source = open_source("synthetic:seed=2,seconds=0.4,width=160,height=120,people=1,vehicles=0")
     frames = list(source.frames())
     assert len(frames) == 10 and frames[0].shape == (120, 160, 3)
-    with pytest.raises(Exception, match="unknown synthetic scene option 'colour'"):
+    with pytest.raises(ConfigError, match="unknown synthetic scene option 'colour'"):
         open_source("synthetic:colour=3")
-    with pytest.raises(Exception, match="seed must be a number"):
+    with pytest.raises(ConfigError, match="seed must be a number"):
         open_source("synthetic:seed=x")
