@@ -108,8 +108,9 @@ class StreamRedactor:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _submit_keyframe(self, index: int, frame: np.ndarray) -> None:
-        plates = self._keyframe_count % self.policy.plates_every == 0
+    def _submit_keyframe(self, index: int, frame: np.ndarray, last: bool = False) -> None:
+        # the stream's last frame always gets the plate detector too: no later keyframe follows
+        plates = last or self._keyframe_count % self.policy.plates_every == 0
         self._keyframe_count += 1
         self._last_keyframe = index
         future = self._executor.submit(self.detectors.detect, frame, plates)
@@ -134,7 +135,7 @@ class StreamRedactor:
         """End of stream: detect on the last frame too, then release everything."""
         if self._pending and self._pending[-1][0] != self._last_keyframe:
             index, frame = self._pending[-1]
-            self._submit_keyframe(index, frame)
+            self._submit_keyframe(index, frame, last=True)
         ready: list[RedactedFrame] = []
         while self._keyframes:
             ready += self._absorb_next()
