@@ -6,6 +6,8 @@ never appear in ``repr``, logs or error messages.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -56,6 +58,20 @@ class VerifyKey:
         if len(self._verified) < 100_000:
             self._verified.add(memo)
 
+    def text(self) -> str:
+        return "ed25519:" + base64.b64encode(self.raw).decode()
+
+    @classmethod
+    def parse(cls, text: str) -> VerifyKey:
+        body = text.strip()
+        try:
+            raw = base64.b64decode(body.removeprefix("ed25519:"), validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if not body.startswith("ed25519:") or len(raw) != 32:
+            raise KeyFileError("an Ed25519 public key is ed25519:<base64 of 32 bytes>")
+        return cls(raw)
+
     def is_valid(self, message: bytes, signature: bytes) -> bool:
         try:
             self.verify(message, signature)
@@ -84,6 +100,23 @@ class SigningKey:
 
     def sign(self, message: bytes) -> bytes:
         return eddsa.new(self._key, "rfc8032").sign(message)
+
+    def save(self, path: Path) -> None:
+        write_secret(path, b"ed25519-private:" + base64.b64encode(self.seed) + b"\n")
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        try:
+            body = path.read_text().strip()
+        except OSError as exc:
+            raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
+        try:
+            seed = base64.b64decode(body.removeprefix("ed25519-private:"), validate=True)
+        except (binascii.Error, ValueError):
+            seed = b""
+        if not body.startswith("ed25519-private:") or len(seed) != 32:
+            raise KeyFileError(f"{path}: not an ed25519-private key file")
+        return cls(seed)
 
     def __repr__(self) -> str:
         return "SigningKey(<secret>)"

@@ -1,0 +1,95 @@
+"""``safecity warrant``: judges' and DPOs' keys, drafting, signing and checking warrants."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from privacy.atomic_file import write_atomic
+from privacy.errors import SafecityError
+from privacy.legal_basis import (
+    SignedWarrant, Warrant, commit_target, new_salt, sign as sign_warrant, verify,
+)
+from privacy.signing import SigningKey, VerifyKey
+
+
+def _read_json(path: Path) -> object:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SafecityError(f"{path}: cannot read JSON ({exc})") from None
+
+
+def _model(model: type, value: object, path: Path):  # type: ignore[no-untyped-def]
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "document"
+        raise SafecityError(f"{path}: {where}: {first['msg']}") from None
+
+
+@click.group()
+def warrant() -> None:
+    """Warrants: draft, sign (judge, DPO countersignature), verify."""
+
+
+@warrant.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def keygen(out: Path) -> None:
+    """Create an Ed25519 key file (mode 0600) for a judge or a DPO; print its public key."""
+    key = SigningKey.generate()
+    key.save(out)
+    click.echo(key.public.text())
+
+
+@warrant.command()
+@click.argument("request", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def draft(request: Path, out: Path) -> None:
+    """Turn a request (plain targets) into an unsigned warrant (salted target commitments)."""
+    body = _read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("targets"), list):
+        raise SafecityError(f"{request}: needs a 'targets' list")
+    salt = new_salt()
+    raw_salt = base64.b64decode(salt)
+    body = body | {"target_salt": salt,
+                   "targets": [commit_target(raw_salt, str(t)) for t in body["targets"]]}
+    drafted = _model(Warrant, body, request)
+    write_atomic(out, SignedWarrant(warrant=drafted).model_dump_json(indent=2))
+    click.echo(f"drafted warrant {drafted.warrant_id} with {len(drafted.targets)} targets -> {out}")
+
+
+@warrant.command("sign")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", "key_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as", "role", type=click.Choice(["judge", "dpo"]), required=True)
+def sign_command(path: Path, key_path: Path, role: str) -> None:
+    """Sign a warrant file in place, as the judge or (countersigning) as the DPO."""
+    signed = _model(SignedWarrant, _read_json(path), path)
+    signature = sign_warrant(signed.warrant, SigningKey.load(key_path))
+    updated = signed.model_copy(update={role: signature})
+    write_atomic(path, updated.model_dump_json(indent=2))
+    click.echo(f"signed {signed.warrant.warrant_id} as {role}")
+
+
+@warrant.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--judge-key", "judge_keys", multiple=True, required=True)
+@click.option("--dpo-key", "dpo_keys", multiple=True)
+@click.option("--at", "at", help="Check validity at this RFC 3339 time (default: now).")
+def verify_command(path: Path, judge_keys: tuple[str, ...], dpo_keys: tuple[str, ...],
+                   at: str | None) -> None:
+    """Check signatures against the given public keys and validity at a time."""
+    signed = _model(SignedWarrant, _read_json(path), path)
+    now = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else datetime.now(UTC)
+    checked = verify(signed, [VerifyKey.parse(k) for k in judge_keys],
+                     [VerifyKey.parse(k) for k in dpo_keys], now)
+    click.echo(f"OK: {checked.warrant_id} ({checked.kind.value}) valid until "
+               f"{checked.expires_at.isoformat()}")
