@@ -50,10 +50,6 @@ details = Table(
 _PG_LOCK = 0x5AFEC171  # advisory lock id serialising appends on PostgreSQL
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
-
-
 def engines(url: str) -> tuple[Engine, Engine]:
     """``(writer, reader)`` engines for ``url``; the writer's transactions hold the write lock."""
     if url.startswith("sqlite"):

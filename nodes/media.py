@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -167,14 +167,6 @@ class ClipEncoder:
             self._container.mux(packet)
         self._container.close()
         return self._buffer.getvalue()
-
-
-def encode_clip(frames: Iterable[np.ndarray], fps: float, preset: str = "ultrafast",
-                crf: int = 18) -> bytes:
-    encoder = ClipEncoder(fps, preset, crf)
-    for image in frames:
-        encoder.add(image)
-    return encoder.finish()
 
 
 def decode_clip(data: bytes) -> Iterator[np.ndarray]:

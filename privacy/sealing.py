@@ -16,7 +16,7 @@ from Crypto.Protocol import HPKE
 from Crypto.PublicKey import ECC
 
 from privacy.errors import IntegrityError
-from privacy.signing import KeyFileError, write_secret
+from privacy.signing import KeyFileError, read_seed, write_seed
 
 ENC_BYTES = 32
 _PUBLIC_PREFIX = "x25519:"
@@ -44,23 +44,11 @@ class RecipientKey:
         return _PUBLIC_PREFIX + base64.b64encode(self.public).decode()
 
     def save(self, path: Path) -> None:
-        write_secret(path, ("x25519-private:" + base64.b64encode(self.seed).decode() + "\n")
-                     .encode())
+        write_seed(path, "x25519-private", self.seed)
 
     @classmethod
     def load(cls, path: Path) -> RecipientKey:
-        try:
-            text = path.read_text().strip()
-        except OSError as exc:
-            raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
-        prefix = "x25519-private:"
-        try:
-            seed = base64.b64decode(text.removeprefix(prefix), validate=True)
-        except (binascii.Error, ValueError):
-            seed = b""
-        if not text.startswith(prefix) or len(seed) != 32:
-            raise KeyFileError(f"{path}: not an x25519-private key file")
-        return cls(seed)
+        return cls(read_seed(path, "x25519-private"))
 
     def __repr__(self) -> str:
         return "RecipientKey(<secret>)"

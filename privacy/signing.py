@@ -102,24 +102,33 @@ class SigningKey:
         return eddsa.new(self._key, "rfc8032").sign(message)
 
     def save(self, path: Path) -> None:
-        write_secret(path, b"ed25519-private:" + base64.b64encode(self.seed) + b"\n")
+        write_seed(path, "ed25519-private", self.seed)
 
     @classmethod
     def load(cls, path: Path) -> SigningKey:
-        try:
-            body = path.read_text().strip()
-        except OSError as exc:
-            raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
-        try:
-            seed = base64.b64decode(body.removeprefix("ed25519-private:"), validate=True)
-        except (binascii.Error, ValueError):
-            seed = b""
-        if not body.startswith("ed25519-private:") or len(seed) != 32:
-            raise KeyFileError(f"{path}: not an ed25519-private key file")
-        return cls(seed)
+        return cls(read_seed(path, "ed25519-private"))
 
     def __repr__(self) -> str:
         return "SigningKey(<secret>)"
+
+
+def write_seed(path: Path, kind: str, seed: bytes) -> None:
+    """A private key file ``<kind>:<base64 of the 32-byte seed>``, mode 0600."""
+    write_secret(path, f"{kind}:".encode() + base64.b64encode(seed) + b"\n")
+
+
+def read_seed(path: Path, kind: str) -> bytes:
+    try:
+        body = path.read_text().strip()
+    except OSError as exc:
+        raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from None
+    try:
+        seed = base64.b64decode(body.removeprefix(f"{kind}:"), validate=True)
+    except (binascii.Error, ValueError):
+        seed = b""
+    if not body.startswith(f"{kind}:") or len(seed) != 32:
+        raise KeyFileError(f"{path}: not a {kind} key file")
+    return seed
 
 
 def write_secret(path: Path, data: bytes) -> None:

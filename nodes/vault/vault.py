@@ -17,7 +17,7 @@ import hashlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -350,9 +350,3 @@ class Vault:
 
     def close(self) -> None:
         self.db.close()
-
-    def iter_in_scope(self, cameras: list[str], start: datetime, end: datetime
-                      ) -> Iterator[tuple[Segment, bytes]]:
-        for segment in self.segments(cameras, start, end):
-            if segment.state == "ok":
-                yield segment, self.read(segment.id)
