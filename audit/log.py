@@ -309,6 +309,18 @@ class AuditLog:
             result[name] = bytes(value)
         return result
 
+    def opening(self, index: int, name: str) -> bytes:
+        """The salt that opens detail ``name`` of entry ``index`` (given to a node so it can check
+        what the entry commits to without reading the rest of the DPO-only store)."""
+        with self._reader_engine.connect() as connection:
+            salt = connection.execute(
+                select(storage.details.c.salt)
+                .where((storage.details.c.idx == index) & (storage.details.c.name == name))
+            ).scalar_one_or_none()
+        if salt is None:
+            raise AuditError(f"entry {index} has no detail {name!r}")
+        return bytes(salt)
+
     def erase_details(self, index: int, names: Sequence[str], by: Event) -> Appended:
         """Erase details at the end of their retention; the erasure itself is logged first."""
         appended = self.append(by)

@@ -40,6 +40,8 @@ class Action(StrEnum):
     KEY_RELEASE = "key_release"
     EXPORT = "export"
     RETENTION_PURGE = "retention_purge"
+    WARRANT_DRAFTED = "warrant_drafted"
+    WARRANT_SIGNED = "warrant_signed"
     WARRANT_REGISTERED = "warrant_registered"
     WARRANT_USED = "warrant_used"
     WARRANT_EXPIRED = "warrant_expired"
@@ -52,6 +54,7 @@ class Action(StrEnum):
     AGGREGATE_RELEASED = "aggregate_released"
     TRAINING_RUN = "training_run"
     CONFIG_CHANGE = "config_change"
+    NODE_ENROLLED = "node_enrolled"
     ACCESS_DENIED = "access_denied"
 
 

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from privacy.atomic_file import write_atomic
 from privacy.errors import SafecityError
 from privacy.legal_basis import (
-    SignedWarrant, Warrant, commit_target, new_salt, sign as sign_warrant, verify,
+    SignedWarrant, Warrant, commit_target, key_id, new_salt, sign as sign_warrant, verify,
 )
+from privacy.queries import Revocation, SignedRevocation
 from privacy.signing import SigningKey, VerifyKey
 
 
@@ -93,3 +94,19 @@ def verify_command(path: Path, judge_keys: tuple[str, ...], dpo_keys: tuple[str,
                      [VerifyKey.parse(k) for k in dpo_keys], now)
     click.echo(f"OK: {checked.warrant_id} ({checked.kind.value}) valid until "
                f"{checked.expires_at.isoformat()}")
+
+
+@warrant.command("revoke")
+@click.option("--warrant-id", required=True)
+@click.option("--reason", required=True, help="A short code, e.g. case-closed.")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def revoke_command(warrant_id: str, reason: str, key_path: Path, out: Path) -> None:
+    """Sign a revocation (judge, or DPO for a consent) to POST to /warrants/ID/revocation."""
+    revocation = _model(Revocation, {"warrant_id": warrant_id, "reason": reason,
+                                     "revoked_at": datetime.now(UTC).isoformat()}, out)
+    key = SigningKey.load(key_path)
+    signed = SignedRevocation(revocation=revocation, key_id=key_id(key.public),
+                              signature=revocation.sign(key))
+    write_atomic(out, signed.model_dump_json(indent=2))
+    click.echo(f"signed the revocation of {warrant_id} -> {out}")

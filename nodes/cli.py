@@ -16,7 +16,7 @@ import click
 
 from pydantic import ValidationError
 
-from nodes.config import describe
+from privacy.errors import describe
 from privacy.cli import model_dir_option
 from privacy.errors import SafecityError
 from privacy.redaction.policy import RedactionPolicy, Shape, Style
@@ -169,3 +169,57 @@ def node_run(config_path: Path) -> None:
     failed = [r.camera for r in reports if r.status != "ok"]
     if failed:
         raise click.ClickException(f"cameras failed: {', '.join(failed)}")
+
+
+_CONFIG = click.option("--config", "config_path", required=True,
+                       type=click.Path(dir_okay=False, path_type=Path), help="Node TOML config.")
+
+
+@node.command("keys")
+@_CONFIG
+def node_keys(config_path: Path) -> None:
+    """Print the node's public keys (created on first use) for enrolment at the coordinator."""
+    from nodes.config import load_settings
+    from nodes.identity import load_identity
+
+    settings = load_settings(config_path)
+    click.echo(json.dumps(load_identity(settings.keys_dir).public(), indent=2))
+
+
+@node.command("enrol")
+@_CONFIG
+@click.argument("document", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def node_enrol(config_path: Path, document: Path) -> None:
+    """Pin the keys in an enrolment document from the coordinator (judges, DPO, coordinator,
+    audit log); the node trusts these and no others."""
+    from nodes.config import load_settings
+    from nodes.enrolment import parse_enrolment, save_enrolment
+
+    settings = load_settings(config_path)
+    enrolment = parse_enrolment(document.read_text(), str(document))
+    if enrolment.site_id != settings.site_id:
+        raise click.ClickException(f"the enrolment is for site {enrolment.site_id}, this node "
+                                   f"is {settings.site_id}")
+    path = save_enrolment(settings.data_dir, enrolment)
+    click.echo(f"enrolled as {enrolment.node_id}: {len(enrolment.judge_keys)} judge key(s), "
+               f"{len(enrolment.dpo_keys)} DPO key(s) pinned in {path}")
+
+
+@node.command("worker")
+@_CONFIG
+@click.option("--loglevel", default="INFO", show_default=True)
+def node_worker(config_path: Path, loglevel: str) -> None:
+    """Take watchlist queries from this node's own queue until stopped."""
+    from functools import cache
+
+    from nodes.config import load_settings
+    from nodes.enrolment import load_enrolment
+    from nodes.query_worker import QueryService, worker_app
+
+    settings = load_settings(config_path)
+    enrolment = load_enrolment(settings.data_dir)
+    QueryService.open(settings).close()  # fail now, with a clear message, if anything is missing
+    app = worker_app(settings, cache(lambda: QueryService.open(settings)))
+    app.worker_main(["worker", "--pool=solo", f"--queues={enrolment.queue}",
+                     f"--hostname={enrolment.node_id}@%h", f"--loglevel={loglevel}",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat"])

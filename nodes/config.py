@@ -12,7 +12,7 @@ from pydantic_settings import (
 )
 
 from privacy import model_registry
-from privacy.errors import ConfigError
+from privacy.errors import ConfigError, describe
 from privacy.redaction.policy import RedactionPolicy
 
 
@@ -53,6 +53,14 @@ class NodeSettings(BaseSettings):
     custody_threshold: int = Field(default=2, ge=1, le=255)
     reconnect_attempts: int = Field(default=5, ge=0, le=1000)
     reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Watchlist queries arrive on this node's own queue (see `safecity node worker`).
+    broker_url: str | None = Field(default=None,
+                                   description="redis://..., amqp://... or sqla+sqlite:///...")
+    result_backend: str | None = Field(default=None, description="redis://... or db+sqlite:///...")
+    query_max_age_seconds: int = Field(default=1800, ge=10, le=86400,
+                                       description="older queries are refused as replays")
+    redelivery_seconds: int = Field(default=300, ge=1, le=86400,
+                                    description="an unacknowledged query is redelivered after this")
 
     @field_validator("cameras")
     @classmethod
@@ -80,6 +88,10 @@ class NodeSettings(BaseSettings):
         return self.data_dir / "keys" / "node.key"
 
     @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
     def audit_url(self) -> str:
         return f"sqlite:///{self.data_dir / 'node-audit.sqlite'}"
 
@@ -94,13 +106,6 @@ class NodeSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
-
-
-def describe(exc: ValidationError) -> str:
-    """One line naming each invalid field and why: ``cameras.0.id: String should match...``."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
-    )
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> NodeSettings:

@@ -4,6 +4,8 @@ Every error a user can cause derives from :class:`SafecityError`; its message is
 one-line explanation that the CLI prints as is (never a traceback).
 """
 
+from pydantic import ValidationError
+
 
 class SafecityError(Exception):
     """Base of every error safecity raises on purpose."""
@@ -55,3 +57,10 @@ class CustodyError(SafecityError):
 
 class VaultError(SafecityError):
     """The vault cannot do what was asked (unknown segment, out of retention, bad scope...)."""
+
+
+def describe(exc: ValidationError) -> str:
+    """One line naming each invalid field and why: ``cameras.0.id: String should match...``."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}" for err in exc.errors()
+    )

@@ -41,6 +41,11 @@ class Refusal(StrEnum):
     OUT_OF_SCOPE_TARGET = "out_of_scope_target"
     WRONG_KIND = "wrong_kind"
     TOO_MANY_TARGETS = "too_many_targets"
+    REVOKED = "revoked"
+    USED_UP = "used_up"
+    REPLAYED = "replayed"
+    NOT_IN_LOG = "not_in_log"
+    BAD_MESSAGE = "bad_message"
 
 
 class WarrantRefused(SafecityError):
@@ -53,6 +58,14 @@ class Kind(StrEnum):
     PLATE_WATCHLIST = "plate_watchlist"
     FACE_WATCHLIST = "face_watchlist"
     EVIDENCE_EXPORT = "evidence_export"
+
+
+class Basis(StrEnum):
+    """A judge's warrant, or a documented consent approved and signed by the DPO (for example
+    the guardian of a missing vulnerable person asking for a face search)."""
+
+    WARRANT = "warrant"
+    CONSENT = "consent"
 
 
 class Window(BaseModel):
@@ -78,6 +91,7 @@ class Warrant(BaseModel):
 
     version: int = 1
     warrant_id: str = Field(pattern=_NAME)
+    basis: Basis = Basis.WARRANT
     kind: Kind
     purpose_code: str = Field(pattern=_NAME)
     sites: tuple[str, ...] = Field(min_length=1)
@@ -89,9 +103,14 @@ class Warrant(BaseModel):
     target_salt: str  # base64 of 32 random bytes
     targets: tuple[str, ...] = Field(min_length=1, max_length=10_000)  # hex SHA-256 commitments
     requested_by: str = Field(pattern=_NAME)
+    # SHA-256(target_salt || canonical case file): binds the case number, the justification (or
+    # the consent document) the signer read, without publishing them.
+    case_commitment: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _valid(self) -> Warrant:
+        if self.basis is Basis.CONSENT and self.kind is not Kind.FACE_WATCHLIST:
+            raise ValueError("a consent is a legal basis for face searches only")
         if self.expires_at <= self.not_before:
             raise ValueError("a warrant must expire after it becomes valid")
         if len(base64.b64decode(self.target_salt)) != 32:
@@ -131,6 +150,15 @@ def new_salt() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
+def commit_case(salt: bytes, case: dict[str, str]) -> str:
+    return hashlib.sha256(salt + canonical_json(case)).hexdigest()
+
+
+def digest(signed: SignedWarrant) -> str:
+    """Hex SHA-256 of the signed payload: what the audit log entry commits to."""
+    return hashlib.sha256(signed.warrant.payload()).hexdigest()
+
+
 def sign(warrant: Warrant, key: SigningKey) -> Signature:
     return Signature(key_id=key_id(key.public),
                      signature=base64.b64encode(key.sign(warrant.payload())).decode())
@@ -158,9 +186,14 @@ def verify(signed: SignedWarrant, judges: list[VerifyKey], dpos: list[VerifyKey]
            skew: timedelta = timedelta(minutes=2)) -> Warrant:
     """Signatures by pinned keys, then validity at ``now`` (allowing ``skew`` between clocks)."""
     warrant = signed.warrant
-    _check_signature(warrant, signed.judge, judges, "judge")
-    if warrant.kind is Kind.FACE_WATCHLIST:
+    if warrant.basis is Basis.CONSENT:
+        if signed.dpo is None:
+            raise WarrantRefused(Refusal.UNSIGNED, "the consent has no DPO signature")
         _check_signature(warrant, signed.dpo, dpos, "DPO")
+    else:
+        _check_signature(warrant, signed.judge, judges, "judge")
+        if warrant.kind is Kind.FACE_WATCHLIST:
+            _check_signature(warrant, signed.dpo, dpos, "DPO")
     if now + skew < warrant.not_before:
         raise WarrantRefused(Refusal.NOT_YET_VALID, f"valid from {warrant.not_before.isoformat()}")
     if now - skew >= warrant.expires_at:

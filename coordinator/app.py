@@ -1,0 +1,24 @@
+"""The coordinator's HTTP API (FastAPI): OpenAPI at ``/docs``, problem details for errors."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from audit.routes import audit_router
+from coordinator import problems
+from coordinator.limits import BodyLimit
+from coordinator.routers import nodes, queries, tokens, users, warrants
+from coordinator.service import Coordinator
+
+
+def create_app(coordinator: Coordinator) -> FastAPI:
+    app = FastAPI(title="safecity coordinator", version="0.1.0",
+                  description="Warrant- and consent-gated watchlist queries answered by "
+                              "camera-site nodes; every access in a public audit log.")
+    app.state.coordinator = coordinator
+    problems.install(app)
+    for router in (tokens.router, users.router, nodes.router, warrants.router, queries.router):
+        app.include_router(router)
+    app.include_router(audit_router(coordinator.audit))
+    app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)
+    return app

@@ -1,0 +1,90 @@
+"""``safecity coordinator``: set up, add people, serve the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from coordinator.config import CoordinatorSettings, load_coordinator_settings
+from coordinator.problems import Problem
+from coordinator.roles import Role
+from privacy.errors import SafecityError, describe
+
+_CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+                       help="Coordinator TOML config (default: embedded defaults).")
+
+
+def _settings(config_path: Path | None) -> CoordinatorSettings:
+    return load_coordinator_settings(config_path)
+
+
+@click.group()
+def coordinator() -> None:
+    """The city coordinator: people, warrants, consents, queries, audit log."""
+
+
+@coordinator.command()
+@_CONFIG
+def init(config_path: Path | None) -> None:
+    """Create the database schema and the coordinator's keys; print what nodes will pin."""
+    from coordinator.service import Coordinator
+
+    svc = Coordinator.open(_settings(config_path))
+    try:
+        click.echo(json.dumps({"database": "migrated",
+                               "coordinator_key": svc.keys.dispatch.public.text(),
+                               "log_key": svc.keys.log.verifier.vkey()}, indent=2))
+    finally:
+        svc.close()
+
+
+@coordinator.command("add-user")
+@_CONFIG
+@click.option("--username", required=True)
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role if r != Role.NODE]))
+@click.option("--agency", required=True)
+@click.option("--signing-key", help="ed25519:... (judges and DPOs; from `safecity warrant keygen`)")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def add_user(config_path: Path | None, username: str, role: str, agency: str,
+             signing_key: str | None, password_stdin: bool) -> None:
+    """Add a person (the first admin is created this way, on the server)."""
+    from coordinator.routers.users import NewUser, create_user
+    from coordinator.service import Coordinator
+
+    password = (sys.stdin.readline().rstrip("\n") if password_stdin
+                else click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    try:
+        body = NewUser(username=username, role=Role(role), agency=agency, password=password,
+                       signing_key=signing_key)
+    except ValidationError as exc:
+        raise SafecityError(f"invalid user: {describe(exc)}") from None
+    svc = Coordinator.open(_settings(config_path))
+    try:
+        create_user(svc, body, "cli")
+    except Problem as exc:
+        raise SafecityError(exc.detail) from None
+    finally:
+        svc.close()
+    click.echo(f"added {role} {username}")
+
+
+@coordinator.command()
+@_CONFIG
+def serve(config_path: Path | None) -> None:
+    """Serve the API (OpenAPI docs at /docs) until stopped."""
+    import uvicorn
+
+    from coordinator.app import create_app
+    from coordinator.service import Coordinator
+
+    settings = _settings(config_path)
+    svc = Coordinator.open(settings)
+    try:
+        uvicorn.run(create_app(svc), host=settings.host, port=settings.port,
+                    log_level="info", proxy_headers=False)
+    finally:
+        svc.close()

@@ -1,0 +1,81 @@
+"""The coordinator's configuration: one validated object per process, from a TOML file and the
+environment (``SAFECITY_COORDINATOR_`` prefix, ``__`` between nested names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource,
+)
+
+from privacy.errors import ConfigError, describe
+
+
+class CoordinatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAFECITY_COORDINATOR_",
+                                      env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("safecity-coordinator")
+    origin: str = Field(default="city.safecity/audit", pattern=r"^[a-z0-9][a-z0-9./_-]{0,127}$",
+                        description="the audit log's name in its signed checkpoints")
+    # Embedded defaults (SQLite files, a broker in SQLite); production: PostgreSQL and Redis.
+    database_url: str | None = None
+    broker_url: str | None = None
+    result_backend: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    node_token_minutes: int = Field(default=5, ge=1, le=60)
+    login_failures: int = Field(default=5, ge=1, le=100,
+                                description="failed logins per account and address...")
+    login_window_seconds: int = Field(default=300, ge=1, le=86400,
+                                      description="...within this window lock further tries out")
+    query_timeout_seconds: float = Field(default=30.0, gt=0, le=3600,
+                                         description="a node silent this long is unreachable")
+    max_targets: int = Field(default=1000, ge=1, le=10_000)
+    max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'coordinator.sqlite'}"
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
+
+    @property
+    def backend(self) -> str:
+        return self.result_backend or f"db+sqlite:///{self.data_dir / 'results.sqlite'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def load_coordinator_settings(path: Path | None = None, **overrides: Any) -> CoordinatorSettings:
+    """Load and validate the coordinator's settings; errors name the field that is wrong."""
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+
+    class FileSettings(CoordinatorSettings):
+        model_config = SettingsConfigDict(**{**CoordinatorSettings.model_config,
+                                             "toml_file": path})
+
+    try:
+        return FileSettings(**overrides)
+    except ValidationError as exc:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}invalid configuration: {describe(exc)}") from None
+    except Exception as exc:  # a TOML syntax error
+        raise ConfigError(f"{path}: cannot parse ({exc})") from None

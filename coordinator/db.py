@@ -1,0 +1,142 @@
+"""The coordinator's tables (SQLAlchemy ORM) and its database: SQLite by default, PostgreSQL in
+production. The schema is created and upgraded only by the Alembic migrations beside this file.
+
+Nothing here holds a plain watchlist target: warrants keep salted commitments, queries keep a
+count; the plates themselves travel sealed to each node and live in the DPO-only audit details.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON,
+                           list[str]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32))
+    agency: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    signing_key: Mapped[str | None] = mapped_column(String(64))  # judges and DPOs: ed25519:...
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class LoginFailure(Base):
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    cameras: Mapped[list[str]]
+    identity_key: Mapped[str] = mapped_column(String(64), unique=True)
+    sealing_key: Mapped[str] = mapped_column(String(64))
+    enrolled_by: Mapped[str] = mapped_column(String(64))
+    enrolled_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Warrant(Base):
+    """A warrant or consent: the signed document and where it stands."""
+
+    __tablename__ = "warrants"
+
+    warrant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # draft|registered|revoked
+    document: Mapped[dict[str, Any]]  # SignedWarrant JSON
+    case_number: Mapped[str] = mapped_column(String(128))
+    justification: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    uses: Mapped[int] = mapped_column(default=0)
+    registered_index: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+
+class Query(Base):
+    __tablename__ = "queries"
+
+    query_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    warrant_id: Mapped[str] = mapped_column(ForeignKey("warrants.warrant_id"), index=True)
+    requested_by: Mapped[str] = mapped_column(String(64), index=True)
+    purpose_code: Mapped[str] = mapped_column(String(128))
+    cameras: Mapped[list[str]]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    target_count: Mapped[int]
+    dispatched_index: Mapped[int]
+    created_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+
+
+class QueryNode(Base):
+    """One node's part of a query: its Celery task and, once it answers, its signed result."""
+
+    __tablename__ = "query_nodes"
+
+    query_id: Mapped[str] = mapped_column(ForeignKey("queries.query_id"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None]
+    answered_at: Mapped[datetime | None]
+    disclosed: Mapped[bool] = mapped_column(default=False)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest Alembic revision (idempotent)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,67 @@
+"""Sending signed messages to each node's own Celery queue and collecting the answers.
+
+The coordinator never blocks on a node: it publishes, and reads answers from the result backend
+when asked; a node that has not answered by the query's deadline is reported unreachable.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from privacy.errors import SafecityError
+from privacy.queries import queue_name
+
+try:  # what the Redis result backend raises when the server is gone
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    _UNAVAILABLE: tuple[type[BaseException], ...] = (
+        OperationalError, OSError, RedisConnectionError, RedisTimeoutError)
+except ImportError:  # pragma: no cover - redis is a dependency through celery[redis]
+    _UNAVAILABLE = (OperationalError, OSError)
+
+
+class DispatchError(SafecityError):
+    """The broker or result backend cannot be reached."""
+
+
+class Dispatcher:
+    def __init__(self, broker: str, backend: str):
+        self.app = Celery("safecity-coordinator", broker=broker, backend=backend)
+        self.app.conf.update(
+            task_serializer="json", result_serializer="json", accept_content=["json"],
+            broker_connection_retry_on_startup=True, broker_connection_timeout=5,
+            task_publish_retry=True,
+            task_publish_retry_policy={"max_retries": 3, "interval_start": 0.2,
+                                       "interval_step": 0.5, "interval_max": 2},
+            result_expires=timedelta(days=7),
+            redis_socket_timeout=5, redis_socket_connect_timeout=5,
+        )
+
+    def send(self, task: str, message: dict[str, Any], node_id: str, task_id: str) -> None:
+        try:
+            self.app.send_task(task, args=[message], queue=queue_name(node_id),
+                               task_id=task_id)
+        except _UNAVAILABLE as exc:
+            raise DispatchError(f"the broker is unavailable ({exc})") from None
+
+    def answer(self, task_id: str) -> dict[str, Any] | None:
+        """The node's answer if it has arrived, else None; never waits."""
+        try:
+            result = self.app.AsyncResult(task_id)
+            state = result.state
+            if state == "SUCCESS":
+                value = result.result
+                return value if isinstance(value, dict) else {"invalid": repr(value)[:200]}
+            if state == "FAILURE":
+                return {"failed": str(result.result)[:500]}
+        except _UNAVAILABLE as exc:
+            raise DispatchError(f"the result backend is unavailable ({exc})") from None
+        return None
+
+    def close(self) -> None:
+        self.app.close()

@@ -1,0 +1,47 @@
+"""The coordinator's own keys, created on first start under ``<data_dir>/keys`` (mode 0600).
+
+- token: Ed25519, signs bearer tokens;
+- dispatch: Ed25519, signs every query sent to a node (nodes pin its public half);
+- audit log: the C2SP note key that signs the log's checkpoints (nodes pin its verifier key);
+- pseudonym: 32 random bytes keying the pseudonyms people appear under in the public log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audit.keys import load_log_key, new_log_key
+from audit.note import NoteSigner
+from privacy.signing import SigningKey, read_seed, write_seed
+
+
+@dataclass(frozen=True)
+class CoordinatorKeys:
+    token: SigningKey = field(repr=False)
+    dispatch: SigningKey = field(repr=False)
+    log: NoteSigner = field(repr=False)
+    pseudonym_key: bytes = field(repr=False)
+
+    def pseudonym(self, username: str) -> str:
+        """A stable pseudonym for the public log; the DPO maps it back through the details."""
+        digest = hmac.new(self.pseudonym_key, username.encode(), hashlib.sha256).hexdigest()
+        return f"p-{digest[:16]}"
+
+
+def _seed(path: Path, kind: str) -> bytes:
+    if not path.exists():
+        write_seed(path, kind, os.urandom(32))
+    return read_seed(path, kind)
+
+
+def load_keys(keys_dir: Path, origin: str) -> CoordinatorKeys:
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    log_file = keys_dir / "audit-log.key"
+    log = load_log_key(log_file) if log_file.exists() else new_log_key(origin, log_file)
+    return CoordinatorKeys(SigningKey(_seed(keys_dir / "token.key", "ed25519-private")),
+                           SigningKey(_seed(keys_dir / "dispatch.key", "ed25519-private")),
+                           log, _seed(keys_dir / "pseudonym.key", "hmac-sha256"))

@@ -1,0 +1,52 @@
+"""Errors the API answers with: RFC 9457 problem details, each with a stable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from audit.routes import add_problem_handlers
+
+
+class Problem(Exception):
+    def __init__(self, status: int, title: str, detail: str, code: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.code = code
+        self.headers = headers or {}
+
+
+def response(status: int, title: str, detail: str, instance: str, code: str | None = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail, "instance": instance}
+    if code:
+        body["code"] = code
+    return JSONResponse(body, status_code=status, media_type="application/problem+json",
+                        headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    add_problem_handlers(app)
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return response(exc.status, exc.title, exc.detail, request.url.path, exc.code,
+                        exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return response(exc.status_code, str(exc.detail), str(exc.detail), request.url.path,
+                        headers=dict(exc.headers or {}))
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"no {what}", "not_found")
+
+
+def invalid(detail: str, code: str = "invalid") -> Problem:
+    return Problem(422, "Invalid request", detail, code)

@@ -1,0 +1,27 @@
+"""Building the signed message one node receives for one query."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from privacy.legal_basis import Kind, SignedWarrant, Window
+from privacy.queries import QueryRequest, SignedQuery, targets_info
+from privacy.sealing import parse_public, seal
+from privacy.signing import SigningKey
+
+
+def build_query(key: SigningKey, *, query_id: str, node_id: str, site: str, sealing_key: str,
+                kind: Kind, cameras: list[str], window: Window, issued_at: datetime,
+                warrant: SignedWarrant, receipt: dict[str, Any], opening: str,
+                targets: list[str]) -> SignedQuery:
+    """Seal ``targets`` to the node's key, then sign the whole request with ``key``."""
+    sealed = seal(parse_public(sealing_key), json.dumps(targets).encode(),
+                  targets_info(query_id, node_id))
+    request = QueryRequest(
+        query_id=query_id, node_id=node_id, site=site, kind=kind, cameras=tuple(cameras),
+        window=window, issued_at=issued_at, warrant=warrant, warrant_receipt=receipt,
+        warrant_opening=opening, sealed_targets=base64.b64encode(sealed).decode())
+    return SignedQuery(request=request, signature=request.sign(key))

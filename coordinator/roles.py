@@ -1,0 +1,57 @@
+"""Roles and the permission each route needs (least privilege: nobody holds two duties that
+must stay apart, such as drafting and signing a warrant)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    POLICE = "police_analyst"
+    JUDGE = "judge"
+    DPO = "dpo"
+    PLANNER = "planner"
+    OPERATOR = "site_operator"
+    ADMIN = "admin"
+    NODE = "node"
+
+
+class Permission(StrEnum):
+    WARRANT_DRAFT = "warrant:draft"
+    WARRANT_READ = "warrant:read"
+    WARRANT_SIGN = "warrant:sign"
+    WARRANT_COUNTERSIGN = "warrant:countersign"
+    WARRANT_REVOKE = "warrant:revoke"
+    CONSENT_DRAFT = "consent:draft"
+    QUERY_SUBMIT = "query:submit"
+    QUERY_READ = "query:read"
+    NODE_ENROL = "node:enrol"
+    NODE_LIST = "node:list"
+    NODE_SELF = "node:self"
+    USER_MANAGE = "user:manage"
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.POLICE: frozenset({Permission.WARRANT_DRAFT, Permission.WARRANT_READ,
+                            Permission.QUERY_SUBMIT, Permission.QUERY_READ}),
+    Role.JUDGE: frozenset({Permission.WARRANT_READ, Permission.WARRANT_SIGN,
+                           Permission.WARRANT_REVOKE}),
+    Role.DPO: frozenset({Permission.WARRANT_READ, Permission.WARRANT_COUNTERSIGN,
+                         Permission.WARRANT_REVOKE, Permission.CONSENT_DRAFT,
+                         Permission.QUERY_READ, Permission.NODE_LIST}),
+    Role.PLANNER: frozenset(),
+    Role.OPERATOR: frozenset({Permission.NODE_LIST}),
+    Role.ADMIN: frozenset({Permission.NODE_ENROL, Permission.NODE_LIST,
+                           Permission.USER_MANAGE}),
+    Role.NODE: frozenset({Permission.NODE_SELF}),
+}
+
+# People whose signature is part of a legal basis register an Ed25519 public key.
+SIGNERS = frozenset({Role.JUDGE, Role.DPO})
+
+
+def allows(role: str, permission: Permission) -> bool:
+    try:
+        return permission in GRANTS[Role(role)]
+    except ValueError:
+        return False

@@ -1,0 +1,120 @@
+"""``/nodes``: enrolling camera-site nodes and the document each node pins.
+
+The enrolment document lists the keys the node will trust from then on: the coordinator's
+dispatch key, its audit log key, and the judges' and DPOs' signing keys registered today.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+
+from audit.records import Action, Event, LegalBasis
+from coordinator.auth import Principal, require, service
+from coordinator.db import Node, User
+from coordinator.problems import Problem, not_found
+from coordinator.roles import Permission, Role
+from coordinator.service import Coordinator, as_utc
+from privacy.queries import queue_name
+from privacy.sealing import parse_public
+from privacy.signing import KeyFileError, VerifyKey
+
+router = APIRouter(prefix="/nodes", tags=["nodes"])
+_ID = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
+
+
+class NewNode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node_id: str = Field(pattern=_ID)
+    site_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    cameras: list[str] = Field(min_length=1, max_length=256)
+    identity_key: str
+    sealing_key: str
+
+    @field_validator("identity_key")
+    @classmethod
+    def _identity(cls, value: str) -> str:
+        try:
+            VerifyKey.parse(value)
+        except KeyFileError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("sealing_key")
+    @classmethod
+    def _sealing(cls, value: str) -> str:
+        try:
+            parse_public(value)
+        except KeyFileError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("cameras")
+    @classmethod
+    def _cameras(cls, value: list[str]) -> list[str]:
+        if any(not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", c) for c in value):
+            raise ValueError("camera ids are lower-case letters, digits, '-' and '_'")
+        return sorted(set(value))
+
+
+def enrolment_document(svc: Coordinator, node: Node) -> dict[str, Any]:
+    with svc.session() as session:
+        signers = session.execute(select(User.role, User.signing_key).where(
+            User.active, User.signing_key.is_not(None))).all()
+    return {
+        "version": 1, "node_id": node.node_id, "site_id": node.site_id,
+        "cameras": list(node.cameras), "queue": queue_name(node.node_id),
+        "coordinator_key": svc.keys.dispatch.public.text(),
+        "log_key": svc.keys.log.verifier.vkey(),
+        "judge_keys": sorted(k for r, k in signers if r == Role.JUDGE),
+        "dpo_keys": sorted(k for r, k in signers if r == Role.DPO),
+        "enrolled_at": as_utc(node.enrolled_at).isoformat(),
+    }
+
+
+@router.post("", status_code=201, summary="Enrol a node; returns the document it pins")
+def enrol(body: NewNode, who: Principal = Depends(require(Permission.NODE_ENROL)),
+          svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    with svc.session() as session:
+        roles = set(session.scalars(select(User.role).where(
+            User.active, User.signing_key.is_not(None))))
+        if not {Role.JUDGE.value, Role.DPO.value} <= roles:
+            raise Problem(409, "Conflict", "register at least one judge and one DPO before "
+                          "enrolling nodes: a node pins their keys at enrolment", "no_signers")
+        if session.get(Node, body.node_id) is not None:
+            raise Problem(409, "Conflict", f"node {body.node_id} is already enrolled", "exists")
+        if session.scalar(select(Node).where(Node.identity_key == body.identity_key)):
+            raise Problem(409, "Conflict", "another node has this identity key", "exists")
+        node = Node(node_id=body.node_id, site_id=body.site_id, cameras=body.cameras,
+                    identity_key=body.identity_key, sealing_key=body.sealing_key,
+                    enrolled_by=who.username, enrolled_at=svc.clock(), active=True)
+        session.add(node)
+    document = enrolment_document(svc, node)
+    svc.log(Event(actor=who.actor, action=Action.NODE_ENROLLED, legal_basis=LegalBasis.STATUTE,
+                  outcome="enrolled", details={"node_id": body.node_id,
+                                               "identity_key": body.identity_key}))
+    return document
+
+
+@router.get("", summary="Enrolled nodes")
+def list_nodes(_: Principal = Depends(require(Permission.NODE_LIST)),
+               svc: Coordinator = Depends(service)) -> list[dict[str, Any]]:
+    with svc.session() as session:
+        nodes = session.scalars(select(Node).order_by(Node.node_id)).all()
+        return [{"node_id": n.node_id, "site_id": n.site_id, "cameras": n.cameras,
+                 "active": n.active} for n in nodes]
+
+
+@router.get("/{node_id}/enrolment", summary="The enrolment document of a node")
+def enrolment(node_id: str, _: Principal = Depends(require(Permission.NODE_ENROL)),
+              svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    with svc.session() as session:
+        node = session.get(Node, node_id)
+    if node is None:
+        raise not_found(f"node {node_id}")
+    return enrolment_document(svc, node)

@@ -1,0 +1,293 @@
+"""``/queries``: watchlist queries under a registered warrant or consent.
+
+Lifecycle: submitted, authorised (the same checks every node repeats), logged, dispatched to
+each node's own queue, answered by each node (signed), aggregated. The requester sees the hits
+and each node's status, nothing else; every step is an audit entry written before it happens.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query as QueryParam, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select, update
+
+from audit.prove import make_receipt
+from audit.records import Action, Event, LegalBasis, Scope, Window as LogWindow, opens, rfc3339
+from coordinator.auth import Principal, require, service
+from coordinator.db import Node, Query, QueryNode, User, Warrant as WarrantRow
+from coordinator.dispatch import DispatchError
+from coordinator.problems import invalid, not_found
+from coordinator.query_messages import build_query
+from coordinator.roles import Role
+from coordinator.roles import Permission
+from coordinator.routers.warrants import refuse, signed_of
+from coordinator.service import Coordinator, as_utc
+from coordinator.targets import validate_targets
+from privacy.canonical import canonical_json
+from privacy.legal_basis import (
+    Kind, Refusal, SignedWarrant, WarrantRefused, Window, check_scope, digest, verify,
+)
+from privacy.queries import QUERY_TASK, SignedResult, Status
+from privacy.signing import VerifyKey
+
+router = APIRouter(prefix="/queries", tags=["queries"])
+FINAL = {Status.ANSWERED, Status.REFUSED, Status.UNREACHABLE, Status.FAILED}
+MAX_WAIT = 60
+
+
+class NewQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: str | None = Field(default=None, pattern=r"^[0-9a-f-]{36}$",
+                                 description="optional; a query id is used once only")
+    warrant_id: str = Field(max_length=128)
+    targets: list[str] = Field(min_length=1, description="plates, normalized at the door")
+    cameras: list[str] | None = Field(default=None, max_length=1024,
+                                      description="default: all the warrant's cameras")
+    window: Window | None = Field(default=None, description="default: the warrant's window")
+
+
+def _signer_keys(svc: Coordinator) -> tuple[list[VerifyKey], list[VerifyKey]]:
+    with svc.session() as session:
+        rows = session.execute(select(User.role, User.signing_key).where(
+            User.active, User.signing_key.is_not(None))).all()
+    judges = [VerifyKey.parse(k) for r, k in rows if r == Role.JUDGE]
+    dpos = [VerifyKey.parse(k) for r, k in rows if r == Role.DPO]
+    return judges, dpos
+
+
+def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
+              window: Window, targets: list[str], now: datetime) -> SignedWarrant:
+    """The coordinator's own checks, the same a node makes. Raise WarrantRefused."""
+    signed = signed_of(row)
+    if row.status == "revoked":
+        raise WarrantRefused(Refusal.REVOKED, f"{row.warrant_id} was revoked")
+    if row.status != "registered":
+        if signed.judge is None and signed.dpo is None:
+            raise WarrantRefused(Refusal.UNSIGNED, f"{row.warrant_id} is not signed")
+        raise WarrantRefused(Refusal.NOT_IN_LOG, f"{row.warrant_id} is not registered in the "
+                             "audit log (a signature is missing)")
+    verify(signed, *_signer_keys(svc), now)
+    _check_logged(svc, row, signed)
+    if row.uses >= signed.warrant.max_uses:
+        raise WarrantRefused(Refusal.USED_UP, f"all {signed.warrant.max_uses} uses of "
+                             f"{row.warrant_id} are spent")
+    for site in signed.warrant.sites:
+        check_scope(signed.warrant, kind, site, cameras, window, targets)
+    return signed
+
+
+def _check_logged(svc: Coordinator, row: WarrantRow, signed: SignedWarrant) -> None:
+    index = row.registered_index
+    try:
+        record = svc.audit.entry(int(index)).record if index is not None else None
+        salt = svc.audit.opening(int(index), "warrant_sha256") if index is not None else b""
+    except Exception:  # noqa: BLE001 - a missing or unreadable entry is exactly the refusal
+        record = None
+    if (record is None or record.action is not Action.WARRANT_REGISTERED
+            or record.warrant_id not in (None, row.warrant_id)
+            or not opens(record, "warrant_sha256", salt, canonical_json(digest(signed)))):
+        raise WarrantRefused(Refusal.NOT_IN_LOG, f"the audit log does not register this text of "
+                             f"{row.warrant_id}")
+
+
+@router.post("", status_code=202, summary="Submit a watchlist query (police)")
+def submit(body: NewQuery, response: Response,
+           who: Principal = Depends(require(Permission.QUERY_SUBMIT)),
+           svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    now = svc.clock()
+    with svc.session() as session:
+        row = session.get(WarrantRow, body.warrant_id)
+        if row is None or row.requested_by != who.username:
+            raise not_found(f"warrant {body.warrant_id} of yours")
+        nodes = session.scalars(select(Node).where(Node.active)).all()
+    signed = signed_of(row)
+    kind = signed.warrant.kind
+    if kind is not Kind.PLATE_WATCHLIST:
+        raise invalid(f"this coordinator answers plate watchlists; {kind.value} queries are "
+                      "not available", "unsupported_kind")
+    targets = validate_targets(kind, body.targets, svc.settings.max_targets)
+    cameras = sorted(set(body.cameras or signed.warrant.cameras))
+    window = body.window or signed.warrant.window
+    query_id = body.query_id or str(uuid.uuid4())
+    try:
+        with svc.session() as session:
+            if session.get(Query, query_id) is not None:
+                raise WarrantRefused(Refusal.REPLAYED, f"query {query_id} was already submitted")
+        signed = authorise(svc, row, kind, cameras, window, targets, now)
+    except WarrantRefused as refusal:
+        raise refuse(svc, who, row, refusal,
+                     409 if refusal.reason is Refusal.REPLAYED else 403) from None
+    plan = [(n, [c for c in cameras if c in n.cameras]) for n in nodes
+            if n.site_id in signed.warrant.sites]
+    plan = [(n, cams) for n, cams in plan if cams]
+    if not plan:
+        raise invalid(f"no enrolled node has any of the cameras {', '.join(cameras)} at sites "
+                      f"{', '.join(signed.warrant.sites)}", "unknown_node")
+    with svc.session() as session:
+        spent = session.execute(update(WarrantRow).where(
+            WarrantRow.warrant_id == row.warrant_id,
+            WarrantRow.uses < signed.warrant.max_uses).values(uses=WarrantRow.uses + 1))
+        if spent.rowcount != 1:
+            raise refuse(svc, who, row, WarrantRefused(Refusal.USED_UP, "all uses are spent"))
+    basis = LegalBasis(signed.warrant.basis.value)
+    index = svc.log(Event(
+        actor=who.actor, action=Action.QUERY_DISPATCHED, legal_basis=basis,
+        warrant_id=row.warrant_id if basis is LegalBasis.WARRANT else None,
+        consent_id=row.warrant_id if basis is LegalBasis.CONSENT else None,
+        purpose_code=signed.warrant.purpose_code,
+        scope=Scope(sites=tuple(sorted({n.site_id for n, _ in plan})), cameras=tuple(cameras),
+                    window=LogWindow(start=rfc3339(window.start), end=rfc3339(window.end))),
+        outcome="dispatched", recipients=tuple(n.node_id for n, _ in plan),
+        details={"query_id": query_id, "user": who.username, "targets": targets}))
+    receipt = make_receipt(svc.audit, int(row.registered_index)).to_json()
+    opening = base64.b64encode(svc.audit.opening(int(row.registered_index),
+                                                 "warrant_sha256")).decode()
+    deadline = now + timedelta(seconds=svc.settings.query_timeout_seconds)
+    with svc.session() as session:
+        session.add(Query(query_id=query_id, kind=kind.value, warrant_id=row.warrant_id,
+                          requested_by=who.username, purpose_code=signed.warrant.purpose_code,
+                          cameras=cameras, window_start=window.start, window_end=window.end,
+                          target_count=len(targets), dispatched_index=index, created_at=now,
+                          deadline=deadline))
+        session.flush()
+        for node, _ in plan:
+            session.add(QueryNode(query_id=query_id, node_id=node.node_id,
+                                  task_id=f"{query_id}.{node.node_id}"[:64],
+                                  status=Status.PENDING.value, disclosed=False))
+    for node, node_cameras in plan:
+        message = build_query(
+            svc.keys.dispatch, query_id=query_id, node_id=node.node_id, site=node.site_id,
+            sealing_key=node.sealing_key, kind=kind, cameras=node_cameras, window=window,
+            issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets)
+        try:
+            svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
+                                f"{query_id}.{node.node_id}"[:64])
+        except DispatchError as exc:
+            with svc.session() as session:
+                part = session.get(QueryNode, (query_id, node.node_id))
+                part.status, part.reason, part.detail = (Status.FAILED.value,
+                                                         "broker_unavailable", str(exc))
+    response.headers["Location"] = f"/queries/{query_id}"
+    return _view(svc, query_id, who)
+
+
+def _collect(svc: Coordinator, query: Query) -> None:
+    """Read the answers that have arrived; mark nodes past the deadline unreachable."""
+    now = svc.clock()
+    with svc.session() as session:
+        parts = session.scalars(select(QueryNode).where(
+            QueryNode.query_id == query.query_id,
+            QueryNode.status == Status.PENDING.value)).all()
+        keys = {n.node_id: n.identity_key for n in session.scalars(
+            select(Node).where(Node.node_id.in_([p.node_id for p in parts])))}
+    for part in parts:
+        try:
+            answer = svc.dispatcher.answer(part.task_id)
+        except DispatchError:
+            answer = None
+        if answer is None:
+            if now < as_utc(query.deadline):
+                continue
+            status, reason, detail, result = (Status.UNREACHABLE, "timeout",
+                                              "no answer before the deadline", None)
+        else:
+            status, reason, detail, result = _check_answer(answer, query.query_id,
+                                                           part.node_id, keys[part.node_id])
+        hits = len(result["result"]["hits"]) if result else 0
+        svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
+                      action=Action.QUERY_ANSWERED, legal_basis=LegalBasis.WARRANT,
+                      warrant_id=query.warrant_id, purpose_code=query.purpose_code,
+                      outcome=status.value, counts_returned=hits,
+                      details={"query_id": query.query_id, "node_id": part.node_id,
+                               "reason": reason}))
+        with svc.session() as session:
+            row = session.get(QueryNode, (query.query_id, part.node_id))
+            row.status, row.reason, row.detail, row.result = status.value, reason, detail, result
+            row.answered_at = now
+
+
+def _check_answer(answer: dict[str, Any], query_id: str, node_id: str, key: str
+                  ) -> tuple[Status, str | None, str | None, dict[str, Any] | None]:
+    if "failed" in answer:
+        return Status.FAILED, "node_error", str(answer["failed"]), None
+    try:
+        signed = SignedResult.model_validate(answer)
+    except ValidationError:
+        return Status.FAILED, "bad_answer", "the node's answer is not a signed result", None
+    result = signed.result
+    if (not result.signed_by(VerifyKey.parse(key), signed.signature)
+            or result.query_id != query_id or result.node_id != node_id):
+        return Status.FAILED, "bad_signature", "the answer is not signed by this node", None
+    return result.status, result.reason, result.detail, signed.model_dump(mode="json")
+
+
+def _view(svc: Coordinator, query_id: str, who: Principal) -> dict[str, Any]:
+    with svc.session() as session:
+        query = session.get(Query, query_id)
+        parts = session.scalars(select(QueryNode).where(QueryNode.query_id == query_id)
+                                .order_by(QueryNode.node_id)).all()
+        sites = dict(session.execute(select(Node.node_id, Node.site_id)).all())
+    requester = who.username == query.requested_by
+    nodes, hits, undisclosed = [], [], []
+    for part in parts:
+        found = part.result["result"]["hits"] if part.result else []
+        nodes.append({"node_id": part.node_id, "site_id": sites.get(part.node_id),
+                      "status": part.status, "reason": part.reason, "detail": part.detail,
+                      "hits": len(found)})
+        if requester:
+            hits += [{"node_id": part.node_id, "site_id": sites.get(part.node_id), **h}
+                     for h in found]
+            if found and not part.disclosed:
+                undisclosed.append(part.node_id)
+    if undisclosed:
+        count = sum(n["hits"] for n in nodes if n["node_id"] in undisclosed)
+        svc.log(Event(actor=who.actor, action=Action.DISCLOSURE, legal_basis=LegalBasis.WARRANT,
+                      warrant_id=query.warrant_id, purpose_code=query.purpose_code,
+                      outcome="disclosed", counts_returned=count, recipients=(who.actor.pseudonym,),
+                      details={"query_id": query_id, "nodes": undisclosed}))
+        with svc.session() as session:
+            for node_id in undisclosed:
+                session.get(QueryNode, (query_id, node_id)).disclosed = True
+    done = all(Status(n["status"]) in FINAL for n in nodes)
+    return {"query_id": query_id, "kind": query.kind, "warrant_id": query.warrant_id,
+            "status": "complete" if done else "pending", "targets": query.target_count,
+            "created_at": as_utc(query.created_at).isoformat(),
+            "deadline": as_utc(query.deadline).isoformat(), "nodes": nodes,
+            **({"hits": hits} if requester else {})}
+
+
+@router.get("/{query_id}", summary="A query's per-node status and, for its requester, the hits")
+def get_query(query_id: str, wait: float = QueryParam(0, ge=0, le=MAX_WAIT),
+              who: Principal = Depends(require(Permission.QUERY_READ)),
+              svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    until = time.monotonic() + wait
+    while True:
+        with svc.session() as session:
+            query = session.get(Query, query_id)
+        if query is None or (who.role == Role.POLICE and query.requested_by != who.username):
+            raise not_found(f"query {query_id}")
+        _collect(svc, query)
+        with svc.session() as session:
+            pending = session.scalar(select(QueryNode).where(
+                QueryNode.query_id == query_id, QueryNode.status == Status.PENDING.value))
+        if pending is None or time.monotonic() >= until:
+            return _view(svc, query_id, who)
+        time.sleep(0.2)
+
+
+@router.get("", summary="Your queries (police), or all (DPO)")
+def list_queries(who: Principal = Depends(require(Permission.QUERY_READ)),
+                 svc: Coordinator = Depends(service)) -> list[dict[str, Any]]:
+    with svc.session() as session:
+        query = select(Query).order_by(Query.created_at.desc()).limit(200)
+        if who.role == Role.POLICE:
+            query = query.where(Query.requested_by == who.username)
+        return [{"query_id": q.query_id, "warrant_id": q.warrant_id, "kind": q.kind,
+                 "created_at": as_utc(q.created_at).isoformat()} for q in session.scalars(query)]

@@ -1,0 +1,275 @@
+"""``/warrants`` and ``/consents``: drafted by police (or the DPO, for consents), signed by a
+judge, countersigned by the DPO for face searches, registered in the audit log, revocable.
+
+The coordinator never stores the plain targets: a draft turns them into salted commitments and
+forgets them; the analyst supplies them again with each query.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from audit.records import Action, Event, LegalBasis, Scope, Window as LogWindow, rfc3339
+from coordinator.auth import Principal, deny, require, service
+from coordinator.db import Node, User, Warrant as WarrantRow
+from coordinator.problems import Problem, invalid, not_found
+from coordinator.roles import Permission, Role, allows
+from coordinator.service import Coordinator
+from coordinator.targets import validate_targets
+from privacy.legal_basis import (
+    Basis, Kind, Refusal, SignedWarrant, Warrant, WarrantRefused, Window, commit_case,
+    commit_target, digest, key_id, new_salt,
+)
+from privacy.legal_basis import Signature as WarrantSignature
+from privacy.queries import REVOCATION_TASK, SignedRevocation
+from privacy.signing import VerifyKey
+
+router = APIRouter(tags=["warrants"])
+_NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
+
+
+class Draft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    warrant_id: str | None = Field(default=None, pattern=_NAME)
+    kind: Kind
+    purpose_code: str = Field(pattern=_NAME)
+    sites: list[str] = Field(min_length=1, max_length=256)
+    cameras: list[str] = Field(min_length=1, max_length=1024)
+    window: Window
+    not_before: AwareDatetime
+    expires_at: AwareDatetime
+    max_uses: int = Field(ge=1, le=1000)
+    targets: list[str] = Field(min_length=1)
+    case_number: str = Field(min_length=1, max_length=128)
+    justification: str = Field(min_length=1, max_length=20_000,
+                               description="for a consent: who consented, for whom, and why")
+
+
+class NewSignature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["judge", "dpo"]
+    signature: str = Field(max_length=200, description="base64 Ed25519 over the payload")
+
+
+def refuse(svc: Coordinator, who: Principal, row: WarrantRow | None, refusal: WarrantRefused,
+           status: int = 403) -> Problem:
+    """Log a refusal, then return the problem to raise."""
+    basis = LegalBasis.CONSENT if row is not None and row.basis == Basis.CONSENT else (
+        LegalBasis.WARRANT if row is not None else LegalBasis.NONE)
+    svc.log(Event(actor=who.actor, action=Action.WARRANT_REFUSED, legal_basis=basis,
+                  outcome=refusal.reason.value,
+                  warrant_id=row.warrant_id if basis is LegalBasis.WARRANT else None,
+                  consent_id=row.warrant_id if basis is LegalBasis.CONSENT else None,
+                  details={"user": who.username, "reason": str(refusal)}))
+    return Problem(status, "Refused", str(refusal), refusal.reason.value)
+
+
+def signed_of(row: WarrantRow) -> SignedWarrant:
+    return SignedWarrant.model_validate(row.document)
+
+
+def view(row: WarrantRow) -> dict[str, Any]:
+    signed = signed_of(row)
+    return {"warrant_id": row.warrant_id, "basis": row.basis, "kind": row.kind,
+            "status": row.status, "uses": row.uses, "max_uses": signed.warrant.max_uses,
+            "case_number": row.case_number, "justification": row.justification,
+            "requested_by": row.requested_by, "registered_index": row.registered_index,
+            "document": row.document,
+            "payload": base64.b64encode(signed.warrant.payload()).decode()}
+
+
+def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[str, Any]:
+    if basis is Basis.CONSENT and body.kind is not Kind.FACE_WATCHLIST:
+        raise invalid("a consent is a legal basis for face searches only")
+    targets = validate_targets(body.kind, body.targets, svc.settings.max_targets)
+    salt = new_salt()
+    raw_salt = base64.b64decode(salt)
+    warrant_id = body.warrant_id or f"w-{svc.clock():%Y%m%d}-{uuid.uuid4().hex[:8]}"
+    try:
+        warrant = Warrant(
+            warrant_id=warrant_id, basis=basis, kind=body.kind, purpose_code=body.purpose_code,
+            sites=tuple(sorted(set(body.sites))), cameras=tuple(sorted(set(body.cameras))),
+            window=body.window, not_before=body.not_before, expires_at=body.expires_at,
+            max_uses=body.max_uses, target_salt=salt,
+            targets=tuple(sorted({commit_target(raw_salt, t) for t in targets})),
+            requested_by=svc.keys.pseudonym(who.username),
+            case_commitment=commit_case(raw_salt, {"case_number": body.case_number,
+                                                   "justification": body.justification}))
+    except ValueError as exc:
+        raise invalid(str(exc).splitlines()[-1].strip()) from None
+    with svc.session() as session:
+        if session.get(WarrantRow, warrant_id) is not None:
+            raise Problem(409, "Conflict", f"{warrant_id} exists", "exists")
+        session.add(WarrantRow(
+            warrant_id=warrant_id, basis=basis.value, kind=body.kind.value, status="draft",
+            document=SignedWarrant(warrant=warrant).model_dump(mode="json"),
+            case_number=body.case_number, justification=body.justification,
+            requested_by=who.username, uses=0, created_at=svc.clock()))
+    svc.log(Event(actor=who.actor, action=Action.WARRANT_DRAFTED,
+                  legal_basis=LegalBasis(basis.value), outcome="drafted",
+                  warrant_id=warrant_id if basis is Basis.WARRANT else None,
+                  consent_id=warrant_id if basis is Basis.CONSENT else None,
+                  purpose_code=body.purpose_code, scope=_scope(warrant),
+                  details={"user": who.username, "case_number": body.case_number,
+                           "targets": len(targets)}))
+    with svc.session() as session:
+        return view(session.get(WarrantRow, warrant_id))
+
+
+def _scope(warrant: Warrant) -> Scope:
+    return Scope(sites=warrant.sites, cameras=warrant.cameras,
+                 window=LogWindow(start=rfc3339(warrant.window.start),
+                                  end=rfc3339(warrant.window.end)))
+
+
+@router.post("/warrants", status_code=201, summary="Draft a warrant (police)")
+def draft_warrant(body: Draft, who: Principal = Depends(require(Permission.WARRANT_DRAFT)),
+                  svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    return _draft(svc, body, who, Basis.WARRANT)
+
+
+@router.post("/consents", status_code=201,
+             summary="Record a documented consent for a face search (DPO)")
+def draft_consent(body: Draft, who: Principal = Depends(require(Permission.CONSENT_DRAFT)),
+                  svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    return _draft(svc, body, who, Basis.CONSENT)
+
+
+def _visible(row: WarrantRow | None, who: Principal, warrant_id: str) -> WarrantRow:
+    if row is None or (who.role == Role.POLICE and row.requested_by != who.username):
+        raise not_found(f"warrant {warrant_id}")
+    return row
+
+
+@router.get("/warrants", summary="Warrants and consents (police see their own)")
+def list_warrants(status: str | None = None,
+                  who: Principal = Depends(require(Permission.WARRANT_READ)),
+                  svc: Coordinator = Depends(service)) -> list[dict[str, Any]]:
+    with svc.session() as session:
+        query = select(WarrantRow).order_by(WarrantRow.created_at)
+        if status:
+            query = query.where(WarrantRow.status == status)
+        if who.role == Role.POLICE:
+            query = query.where(WarrantRow.requested_by == who.username)
+        return [view(r) for r in session.scalars(query.limit(500))]
+
+
+@router.get("/warrants/{warrant_id}", summary="One warrant, with the payload to sign")
+def get_warrant(warrant_id: str, who: Principal = Depends(require(Permission.WARRANT_READ)),
+                svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    with svc.session() as session:
+        return view(_visible(session.get(WarrantRow, warrant_id), who, warrant_id))
+
+
+@router.post("/warrants/{warrant_id}/signatures",
+             summary="Add the judge's signature or the DPO's countersignature")
+def add_signature(warrant_id: str, body: NewSignature, request: Request,
+                  who: Principal = Depends(require(Permission.WARRANT_READ)),
+                  svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    needed = Permission.WARRANT_SIGN if body.role == "judge" else Permission.WARRANT_COUNTERSIGN
+    if not allows(who.role, needed):
+        raise deny(svc, request, who.actor, 403, "forbidden",
+                   f"the {who.role} role may not {needed.value}",
+                   {"permission": needed.value, "user": who.username})
+    with svc.session() as session:
+        row = _visible(session.get(WarrantRow, warrant_id), who, warrant_id)
+        user = session.get(User, who.username)
+        signer_key = user.signing_key if user else None
+    if row.status != "draft":
+        raise Problem(409, "Conflict", f"{warrant_id} is {row.status}, not a draft", row.status)
+    signed = signed_of(row)
+    if body.role == "judge" and signed.warrant.basis is Basis.CONSENT:
+        raise invalid("a consent is signed by the DPO, not a judge")
+    key = VerifyKey.parse(signer_key) if signer_key else None
+    try:
+        raw = base64.b64decode(body.signature, validate=True)
+    except ValueError:
+        raise invalid("signature must be base64") from None
+    if key is None or not key.is_valid(signed.warrant.payload(), raw):
+        raise refuse(svc, who, row, WarrantRefused(
+            Refusal.UNKNOWN_SIGNER, "the signature does not verify with your registered key"))
+    signature = WarrantSignature(key_id=key_id(key), signature=body.signature)
+    signed = signed.model_copy(update={body.role: signature})
+    with svc.session() as session:
+        session.get(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
+    svc.log(Event(actor=who.actor, action=Action.WARRANT_SIGNED,
+                  legal_basis=LegalBasis(signed.warrant.basis.value),
+                  warrant_id=warrant_id if signed.warrant.basis is Basis.WARRANT else None,
+                  consent_id=warrant_id if signed.warrant.basis is Basis.CONSENT else None,
+                  outcome=f"signed_by_{body.role}", purpose_code=signed.warrant.purpose_code,
+                  details={"user": who.username}))
+    if _complete(signed):
+        _register(svc, who, warrant_id, signed)
+    with svc.session() as session:
+        return view(session.get(WarrantRow, warrant_id))
+
+
+def _complete(signed: SignedWarrant) -> bool:
+    if signed.warrant.basis is Basis.CONSENT:
+        return signed.dpo is not None
+    return signed.judge is not None and (
+        signed.warrant.kind is not Kind.FACE_WATCHLIST or signed.dpo is not None)
+
+
+def _register(svc: Coordinator, who: Principal, warrant_id: str, signed: SignedWarrant) -> None:
+    """Log the signed warrant (its digest committed in the entry), then make it usable."""
+    warrant = signed.warrant
+    with svc.session() as session:
+        row = session.get(WarrantRow, warrant_id)
+        case = {"case_number": row.case_number, "justification": row.justification}
+    basis = LegalBasis(warrant.basis.value)
+    index = svc.log(Event(
+        actor=who.actor, action=Action.WARRANT_REGISTERED, legal_basis=basis,
+        warrant_id=warrant_id if basis is LegalBasis.WARRANT else None,
+        consent_id=warrant_id if basis is LegalBasis.CONSENT else None,
+        purpose_code=warrant.purpose_code, scope=_scope(warrant), outcome="registered",
+        details={"warrant_sha256": digest(signed), "case": case}))
+    with svc.session() as session:
+        row = session.get(WarrantRow, warrant_id)
+        row.status, row.registered_index = "registered", index
+
+
+@router.post("/warrants/{warrant_id}/revocation",
+             summary="Revoke (judge, or DPO for a consent) with a signed revocation")
+def revoke(warrant_id: str, body: SignedRevocation,
+           who: Principal = Depends(require(Permission.WARRANT_REVOKE)),
+           svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    with svc.session() as session:
+        row = _visible(session.get(WarrantRow, warrant_id), who, warrant_id)
+        user = session.get(User, who.username)
+        signer_key = user.signing_key if user else None
+        nodes = session.scalars(select(Node).where(Node.active)).all()
+    if body.revocation.warrant_id != warrant_id:
+        raise invalid("the revocation names another warrant")
+    key = VerifyKey.parse(signer_key) if signer_key else None
+    if key is None or body.key_id != key_id(key) or not body.revocation.signed_by(
+            key, body.signature):
+        raise refuse(svc, who, row, WarrantRefused(
+            Refusal.UNKNOWN_SIGNER, "the revocation is not signed with your registered key"))
+    if row.status == "revoked":
+        raise Problem(409, "Conflict", f"{warrant_id} is already revoked", "revoked")
+    signed = signed_of(row)
+    svc.log(Event(actor=who.actor, action=Action.WARRANT_REVOKED,
+                  legal_basis=LegalBasis(signed.warrant.basis.value),
+                  warrant_id=warrant_id if signed.warrant.basis is Basis.WARRANT else None,
+                  consent_id=warrant_id if signed.warrant.basis is Basis.CONSENT else None,
+                  outcome="revoked", details={"user": who.username,
+                                              "reason": body.revocation.reason}))
+    with svc.session() as session:
+        session.get(WarrantRow, warrant_id).status = "revoked"
+    sites = set(signed.warrant.sites)
+    told = []
+    for node in nodes:
+        if node.site_id in sites:
+            svc.dispatcher.send(REVOCATION_TASK, body.model_dump(mode="json"), node.node_id,
+                                f"revoke-{warrant_id}-{node.node_id}")
+            told.append(node.node_id)
+    return {"warrant_id": warrant_id, "status": "revoked", "nodes_told": told}

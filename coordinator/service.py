@@ -1,0 +1,65 @@
+"""The coordinator process's shared state: settings, database, keys, audit log, dispatcher."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Iterator
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from audit.log import AuditLog
+from audit.records import Actor, Event
+from coordinator.config import CoordinatorSettings
+from coordinator.db import make_engine, migrate, session_factory
+from coordinator.dispatch import Dispatcher
+from coordinator.keys import CoordinatorKeys, load_keys
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes: everything stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class Coordinator:
+    settings: CoordinatorSettings
+    sessions: sessionmaker
+    keys: CoordinatorKeys
+    audit: AuditLog
+    dispatcher: Dispatcher
+    clock: Clock = field(default=utc_now)
+
+    @classmethod
+    def open(cls, settings: CoordinatorSettings, clock: Clock = utc_now) -> Coordinator:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db_url)
+        migrate(engine)
+        keys = load_keys(settings.keys_dir, settings.origin)
+        audit = AuditLog(settings.db_url, keys.log)
+        dispatcher = Dispatcher(settings.broker, settings.backend)
+        return cls(settings, session_factory(engine), keys, audit, dispatcher, clock)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def actor(self, username: str, role: str, agency: str) -> Actor:
+        return Actor(pseudonym=self.keys.pseudonym(username), role=role, agency=agency)
+
+    def log(self, event: Event) -> int:
+        """Append and wait until the entry is durable under a signed checkpoint."""
+        return self.audit.append(event).index
+
+    def close(self) -> None:
+        self.audit.close()
+        self.dispatcher.close()

@@ -1,0 +1,108 @@
+"""What a node pins when it is enrolled: who may sign its warrants, consents, queries and log.
+
+The coordinator's admin enrols the node's public keys and hands the site operator an enrolment
+document; ``safecity node enrol`` checks it and stores it under the node's data directory. From
+then on the node trusts these keys and no others, whatever the coordinator later says.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import (
+    AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
+)
+
+from audit.note import NoteVerifier
+from privacy.errors import describe
+from privacy.atomic_file import write_atomic
+from privacy.errors import ConfigError, VerificationError
+from privacy.queries import queue_name
+from privacy.signing import KeyFileError, VerifyKey
+
+_NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
+
+
+class Enrolment(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    node_id: str = Field(pattern=_NAME)
+    site_id: str = Field(pattern=_NAME)
+    cameras: tuple[str, ...]
+    queue: str
+    coordinator_key: str  # ed25519: signs every query sent to this node
+    log_key: str  # the coordinator audit log's verifier key (C2SP vkey)
+    judge_keys: tuple[str, ...] = Field(min_length=1)
+    dpo_keys: tuple[str, ...] = Field(min_length=1)
+    enrolled_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _own_queue(self) -> Enrolment:
+        if self.queue != queue_name(self.node_id):
+            raise ValueError(f"the queue of {self.node_id} is {queue_name(self.node_id)}")
+        return self
+
+    @field_validator("coordinator_key")
+    @classmethod
+    def _ed25519(cls, value: str) -> str:
+        VerifyKey.parse(value)
+        return value
+
+    @field_validator("judge_keys", "dpo_keys")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            VerifyKey.parse(key)
+        return value
+
+    @field_validator("log_key")
+    @classmethod
+    def _vkey(cls, value: str) -> str:
+        try:
+            NoteVerifier.from_vkey(value)
+        except VerificationError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    def coordinator(self) -> VerifyKey:
+        return VerifyKey.parse(self.coordinator_key)
+
+    def log(self) -> NoteVerifier:
+        return NoteVerifier.from_vkey(self.log_key)
+
+    def judges(self) -> list[VerifyKey]:
+        return [VerifyKey.parse(k) for k in self.judge_keys]
+
+    def dpos(self) -> list[VerifyKey]:
+        return [VerifyKey.parse(k) for k in self.dpo_keys]
+
+
+def enrolment_file(data_dir: Path) -> Path:
+    return data_dir / "enrolment.json"
+
+
+def parse_enrolment(text: str, where: str) -> Enrolment:
+    try:
+        return Enrolment.model_validate_json(text)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: not a valid enrolment: {describe(exc)}") from None
+    except KeyFileError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def save_enrolment(data_dir: Path, enrolment: Enrolment) -> Path:
+    path = enrolment_file(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(enrolment.model_dump(mode="json"), indent=2) + "\n")
+    return path
+
+
+def load_enrolment(data_dir: Path) -> Enrolment:
+    path = enrolment_file(data_dir)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: this node is not enrolled; run `safecity node enrol`") from None
+    return parse_enrolment(text, str(path))

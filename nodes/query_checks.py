@@ -1,0 +1,114 @@
+"""Everything a node checks before it searches anything (pure logic: the caller supplies the
+time, the pinned keys and the ledger's answers).
+
+A coordinator that skipped its own checks, or a broker that was tampered with, gets a refusal
+with a reason code; the order below puts the cheapest and most fundamental checks first.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from audit.bundle import Receipt
+from audit.records import Action, opens
+from audit.verify import verify_receipt
+from nodes.enrolment import Enrolment
+from privacy.canonical import canonical_json
+from privacy.errors import SafecityError
+from privacy.legal_basis import (
+    Refusal, Warrant, WarrantRefused, Window, check_scope, digest, key_id, verify,
+)
+from privacy.queries import SignedQuery, SignedRevocation, targets_info
+from privacy.sealing import RecipientKey, open_sealed
+from privacy.signing import VerifyKey
+
+SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Checked:
+    warrant: Warrant
+    targets: list[str]
+    window: Window
+
+
+def request_sha256(query: SignedQuery) -> str:
+    return hashlib.sha256(query.request.payload()).hexdigest()
+
+
+def check_message(query: SignedQuery, enrolment: Enrolment, now: datetime,
+                  max_age: timedelta) -> None:
+    """The coordinator's signature, the addressee and the message's age."""
+    request = query.request
+    if not request.signed_by(enrolment.coordinator(), query.signature):
+        raise WarrantRefused(Refusal.BAD_MESSAGE,
+                             "the query is not signed by the coordinator key pinned at enrolment")
+    if request.node_id != enrolment.node_id or request.site != enrolment.site_id:
+        raise WarrantRefused(Refusal.BAD_MESSAGE, f"the query is addressed to {request.node_id} "
+                             f"at {request.site}, not to this node")
+    if request.issued_at > now + SKEW:
+        raise WarrantRefused(Refusal.BAD_MESSAGE, "the query is dated in the future")
+    if now - request.issued_at > max_age:
+        raise WarrantRefused(Refusal.REPLAYED, f"the query was issued at "
+                             f"{request.issued_at.isoformat()}, longer ago than {max_age}")
+
+
+def check_logged(query: SignedQuery, enrolment: Enrolment) -> None:
+    """The warrant is registered in the coordinator's audit log: its receipt verifies against the
+    pinned log key and the entry commits to exactly this signed warrant."""
+    request = query.request
+    try:
+        receipt = Receipt.from_json(request.warrant_receipt)
+        record, _ = verify_receipt(receipt, enrolment.log())
+        salt = base64.b64decode(request.warrant_opening, validate=True)
+    except (SafecityError, ValueError) as exc:
+        raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid audit-log receipt ({exc})") from None
+    warrant_id = request.warrant.warrant.warrant_id
+    if record.action is not Action.WARRANT_REGISTERED or record.warrant_id != warrant_id:
+        raise WarrantRefused(Refusal.NOT_IN_LOG,
+                             f"the receipt's entry does not register warrant {warrant_id}")
+    if not opens(record, "warrant_sha256", salt, canonical_json(digest(request.warrant))):
+        raise WarrantRefused(Refusal.NOT_IN_LOG,
+                             "the logged entry commits to a different warrant text")
+
+
+def open_targets(query: SignedQuery, key: RecipientKey) -> list[str]:
+    request = query.request
+    try:
+        blob = base64.b64decode(request.sealed_targets, validate=True)
+        targets = json.loads(open_sealed(key, blob, targets_info(request.query_id,
+                                                                  request.node_id)))
+    except (SafecityError, ValueError) as exc:
+        raise WarrantRefused(Refusal.BAD_MESSAGE, f"the targets do not open ({exc})") from None
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise WarrantRefused(Refusal.BAD_MESSAGE, "the targets are not a list of strings")
+    return targets
+
+
+def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
+                revoked: tuple[str, str] | None, now: datetime) -> Checked:
+    """Signatures, validity, revocation, log inclusion, then scope. Raise WarrantRefused."""
+    request = query.request
+    warrant = verify(request.warrant, enrolment.judges(), enrolment.dpos(), now, SKEW)
+    if revoked is not None:
+        raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
+                             f"({revoked[1]})")
+    check_logged(query, enrolment)
+    targets = open_targets(query, sealing)
+    check_scope(warrant, request.kind, request.site, list(request.cameras), request.window,
+                targets)
+    return Checked(warrant, targets, request.window)
+
+
+def check_revocation(revocation: SignedRevocation, enrolment: Enrolment) -> VerifyKey:
+    """A revocation counts only when a pinned judge or DPO key signed it."""
+    keys = {key_id(k): k for k in [*enrolment.judges(), *enrolment.dpos()]}
+    key = keys.get(revocation.key_id)
+    if key is None or not revocation.revocation.signed_by(key, revocation.signature):
+        raise WarrantRefused(Refusal.UNKNOWN_SIGNER,
+                             "the revocation is not signed by a pinned judge or DPO key")
+    return key

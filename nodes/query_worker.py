@@ -1,0 +1,223 @@
+"""The node's query worker: takes watchlist queries from its own queue, checks them itself,
+searches inside the scope only, logs what it did and answers with the minimum, signed.
+
+Messages are acknowledged only after the answer is stored (``acks_late``), and a redelivered
+message gets the stored answer again, so a broker or worker that stops mid-query loses nothing
+and never searches twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Celery
+from pydantic import ValidationError
+
+from audit.keys import load_log_key
+from audit.log import AuditLog
+from audit.records import Action, Actor, Event, LegalBasis, Scope, Window as LogWindow, rfc3339
+from nodes.config import NodeSettings
+from nodes.enrolment import Enrolment, load_enrolment
+from nodes.identity import NodeIdentity, load_identity
+from nodes.query_checks import (
+    Checked, check_message, check_query, check_revocation, request_sha256,
+)
+from nodes.query_ledger import QueryLedger, Start
+from nodes.sightings import SightingStore
+from privacy.errors import ConfigError
+from privacy.legal_basis import Basis, Kind, Refusal, WarrantRefused
+from privacy.queries import (
+    QUERY_TASK, REVOCATION_TASK, Hit, QueryResult, SignedQuery, SignedResult, SignedRevocation,
+    Status,
+)
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class QueryService:
+    """One per worker process: the node's keys, pins, stores and audit log."""
+
+    def __init__(self, settings: NodeSettings, enrolment: Enrolment, identity: NodeIdentity,
+                 audit: AuditLog, clock: Clock = _now):
+        self.settings = settings
+        self.enrolment = enrolment
+        self.identity = identity
+        self.audit = audit
+        self.clock = clock
+        self.sightings = SightingStore(settings.data_dir / "sightings.sqlite", identity.plate_key)
+        self.ledger = QueryLedger(settings.data_dir / "query-ledger.sqlite")
+        self.actor = Actor(pseudonym=enrolment.node_id, role="node", agency=enrolment.site_id)
+
+    @classmethod
+    def open(cls, settings: NodeSettings, clock: Clock = _now) -> QueryService:
+        enrolment = load_enrolment(settings.data_dir)
+        if not settings.node_key_file.exists():
+            raise ConfigError(f"{settings.node_key_file}: no node log key; run "
+                              "`safecity vault init` first")
+        audit = AuditLog(settings.audit_url, load_log_key(settings.node_key_file))
+        return cls(settings, enrolment, load_identity(settings.keys_dir), audit, clock)
+
+    def close(self) -> None:
+        self.sightings.close()
+        self.ledger.close()
+        self.audit.close()
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def answer(self, message: Any) -> dict[str, Any]:
+        """Answer one query message (already decoded from JSON) with a signed result."""
+        now = self.clock()
+        try:
+            query = SignedQuery.model_validate(message)
+        except ValidationError as exc:
+            query_id = _query_id(message)
+            detail = f"not a query message: {exc.errors()[0]['msg']}"
+            return self._refuse(None, query_id, WarrantRefused(Refusal.BAD_MESSAGE, detail), now)
+        request = query.request
+        try:
+            check_message(query, self.enrolment, now,
+                          timedelta(seconds=self.settings.query_max_age_seconds))
+        except WarrantRefused as refusal:  # not from our coordinator: nothing is recorded
+            return self._refuse(query, request.query_id, refusal, now)
+        sha = request_sha256(query)
+        try:
+            earlier = self.ledger.previous(request.query_id, sha)
+            if earlier is not None and earlier.state is Start.ANSWERED:
+                log.info("query %s delivered again: sending the stored answer", request.query_id)
+                return json.loads(earlier.answer or "{}")
+            checked = check_query(query, self.enrolment, self.identity.sealing,
+                                  self.ledger.revocation(request.warrant.warrant.warrant_id), now)
+            started = self.ledger.start(request.query_id, sha, checked.warrant.warrant_id,
+                                        checked.warrant.max_uses)
+            if started.state is Start.ANSWERED:
+                return json.loads(started.answer or "{}")
+        except WarrantRefused as refusal:
+            answer = self._refuse(query, request.query_id, refusal, now)
+            self.ledger.record_answer(request.query_id, sha, request.warrant.warrant.warrant_id,
+                                      json.dumps(answer))
+            return answer
+        answer = self._search(query, checked, now)
+        self.ledger.record_answer(request.query_id, sha, checked.warrant.warrant_id,
+                                  json.dumps(answer))
+        return answer
+
+    def _search(self, query: SignedQuery, checked: Checked, now: datetime) -> dict[str, Any]:
+        request = query.request
+        if request.kind is not Kind.PLATE_WATCHLIST:
+            return self._refuse(query, request.query_id, WarrantRefused(
+                Refusal.WRONG_KIND, f"this node answers plate watchlists, not {request.kind}"),
+                now)
+        cameras = list(request.cameras)
+        found = self.sightings.match(checked.targets, cameras, checked.window.start,
+                                     checked.window.end)
+        searched = self.sightings.count(cameras, checked.window.start, checked.window.end)
+        hits = tuple(
+            Hit(sighting_id=s.sighting_id, target=s.target, camera=s.camera, time=s.time,
+                thumbnail=base64.b64encode(s.thumbnail).decode() if s.thumbnail else None)
+            for s in found)
+        appended = self.audit.append(self._event(
+            query, Action.QUERY_ANSWERED, "answered", len(hits),
+            {"query_id": request.query_id, "sighting_ids": [h.sighting_id for h in hits],
+             "searched": searched}))
+        result = QueryResult(query_id=request.query_id, node_id=self.enrolment.node_id,
+                             status=Status.ANSWERED, hits=hits, searched=searched,
+                             node_log_index=appended.index, answered_at=self.clock())
+        return self._signed(result)
+
+    def _refuse(self, query: SignedQuery | None, query_id: str, refusal: WarrantRefused,
+                now: datetime) -> dict[str, Any]:
+        event = (self._event(query, Action.WARRANT_REFUSED, refusal.reason.value, 0,
+                             {"query_id": query_id, "reason": str(refusal)})
+                 if query is not None else
+                 Event(actor=self.actor, action=Action.WARRANT_REFUSED,
+                       legal_basis=LegalBasis.NONE, outcome=refusal.reason.value,
+                       details={"query_id": query_id, "reason": str(refusal)}))
+        appended = self.audit.append(event)
+        log.warning("refused query %s: %s", query_id, refusal)
+        result = QueryResult(query_id=query_id, node_id=self.enrolment.node_id,
+                             status=Status.REFUSED, reason=refusal.reason.value,
+                             detail=str(refusal), node_log_index=appended.index,
+                             answered_at=now)
+        return self._signed(result)
+
+    def _event(self, query: SignedQuery, action: Action, outcome: str, count: int,
+               details: dict[str, Any]) -> Event:
+        request = query.request
+        warrant = request.warrant.warrant
+        basis = LegalBasis.CONSENT if warrant.basis is Basis.CONSENT else LegalBasis.WARRANT
+        return Event(
+            actor=self.actor, action=action, legal_basis=basis, outcome=outcome,
+            warrant_id=warrant.warrant_id if basis is LegalBasis.WARRANT else None,
+            consent_id=warrant.warrant_id if basis is LegalBasis.CONSENT else None,
+            purpose_code=warrant.purpose_code, counts_returned=count,
+            scope=Scope(sites=(request.site,), cameras=request.cameras,
+                        window=LogWindow(start=rfc3339(request.window.start),
+                                         end=rfc3339(request.window.end))),
+            recipients=("coordinator",), details=details)
+
+    def _signed(self, result: QueryResult) -> dict[str, Any]:
+        signed = SignedResult(result=result, signature=result.sign(self.identity.signing))
+        return signed.model_dump(mode="json")
+
+    # -- revocations -------------------------------------------------------------------------
+
+    def revoke(self, message: Any) -> dict[str, Any]:
+        try:
+            revocation = SignedRevocation.model_validate(message)
+            check_revocation(revocation, self.enrolment)
+        except (ValidationError, WarrantRefused) as exc:
+            detail = str(exc) if isinstance(exc, WarrantRefused) else "not a revocation message"
+            self.audit.append(Event(actor=self.actor, action=Action.WARRANT_REFUSED,
+                                    legal_basis=LegalBasis.NONE, outcome="bad_revocation",
+                                    details={"reason": detail}))
+            return {"node_id": self.enrolment.node_id, "recorded": False, "detail": detail}
+        body = revocation.revocation
+        new = self.ledger.revoke(body.warrant_id, body.revoked_at, body.reason,
+                                 revocation.key_id)
+        if new:
+            self.audit.append(Event(actor=self.actor, action=Action.WARRANT_REVOKED,
+                                    legal_basis=LegalBasis.WARRANT, warrant_id=body.warrant_id,
+                                    outcome="revoked", details={"reason": body.reason}))
+        return {"node_id": self.enrolment.node_id, "recorded": True}
+
+
+def _query_id(message: Any) -> str:
+    try:
+        value = message["request"]["query_id"]
+    except (TypeError, KeyError):
+        return "unknown"
+    return value if isinstance(value, str) and len(value) <= 64 else "unknown"
+
+
+def worker_app(settings: NodeSettings, service: Callable[[], QueryService]) -> Celery:
+    """The node's Celery app: its own queue, late acknowledgement, one message at a time."""
+    if not settings.broker_url or not settings.result_backend:
+        raise ConfigError("set broker_url and result_backend in the node config to take queries")
+    app = Celery("safecity-node", broker=settings.broker_url, backend=settings.result_backend)
+    app.conf.update(
+        task_serializer="json", result_serializer="json", accept_content=["json"],
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        broker_transport_options={"visibility_timeout": settings.redelivery_seconds},
+        result_expires=timedelta(days=7),
+    )
+
+    @app.task(name=QUERY_TASK)
+    def query(message: dict[str, Any]) -> dict[str, Any]:
+        return service().answer(message)
+
+    @app.task(name=REVOCATION_TASK)
+    def revoke(message: dict[str, Any]) -> dict[str, Any]:
+        return service().revoke(message)
+
+    return app

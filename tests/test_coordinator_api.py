@@ -1,0 +1,259 @@
+"""The coordinator's API on its embedded defaults: people, roles, warrants, consents, and the
+refusals it makes itself (each one audited) before anything reaches a node."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+import pytest
+from world import PASSWORD, T0, World, embedded_world
+
+from audit.records import Action
+from coordinator.db import Warrant as WarrantRow
+from nodes.identity import load_identity
+from privacy.legal_basis import key_id
+from privacy.queries import Revocation, SignedRevocation
+from privacy.signing import SigningKey
+from privacy.tokens import issue
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = embedded_world(tmp_path)
+    w.add_node("alpha", "site-a")
+    yield w
+    w.close()
+
+
+def last_entry(world: World):
+    return world.svc.audit.entry(world.svc.audit.size() - 1).record
+
+
+def entries(world: World, action: Action) -> list:
+    return [e.record for e in world.svc.audit.entries(0, 10_000) if e.record.action is action]
+
+
+def problem(response, status: int, code: str | None = None) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["detail"]
+    if code:
+        assert body["code"] == code, body
+    return body
+
+
+def test_openapi_lists_every_resource(world: World) -> None:
+    paths = world.client.get("/openapi.json").json()["paths"]
+    for path in ("/token", "/users", "/nodes", "/warrants", "/consents", "/queries",
+                 "/queries/{query_id}", "/warrants/{warrant_id}/signatures",
+                 "/warrants/{warrant_id}/revocation", "/audit/checkpoint"):
+        assert path in paths
+
+
+def test_passwords_are_hashed_and_logins_rate_limited(world: World) -> None:
+    with world.svc.session() as session:
+        from coordinator.db import User
+        assert session.get(User, "police").password_hash.startswith("$argon2id$")
+    for _ in range(world.settings.login_failures):
+        problem(world.client.post("/token", data={"grant_type": "password", "username": "police",
+                                                  "password": "wrong guess"}), 401, "login_failed")
+    locked = world.client.post("/token", data={"grant_type": "password", "username": "police",
+                                               "password": PASSWORD})
+    problem(locked, 429, "login_locked")
+    assert int(locked.headers["retry-after"]) == world.settings.login_window_seconds
+    outcomes = [r.outcome for r in entries(world, Action.ACCESS_DENIED)]
+    assert outcomes.count("login_failed") == world.settings.login_failures
+    assert outcomes.count("login_locked") == 1
+    # Another account from another address is unaffected.
+    assert world.token("judge")
+
+
+def test_each_route_needs_its_permission_and_every_denial_is_audited(world: World) -> None:
+    warrant = world.draft()
+    denied = [
+        ("judge", "post", "/warrants", {}),
+        ("police", "post", f"/warrants/{warrant['warrant_id']}/signatures",
+         {"role": "judge", "signature": "AAAA"}),
+        ("dpo", "post", f"/warrants/{warrant['warrant_id']}/signatures",
+         {"role": "judge", "signature": "AAAA"}),
+        ("planner", "get", "/warrants", None),
+        ("judge", "post", "/queries", {"warrant_id": warrant["warrant_id"], "targets": ["A1"]}),
+        ("police", "post", "/nodes", {}),
+        ("police", "post", "/users", {}),
+    ]
+    before = len(entries(world, Action.ACCESS_DENIED))
+    for user, method, path, body in denied:
+        response = getattr(world.client, method)(path, headers=world.as_(user),
+                                                 **({"json": body} if body is not None else {}))
+        problem(response, 403, "forbidden")
+    problem(world.client.get("/warrants"), 401, "unauthenticated")
+    problem(world.client.get("/warrants", headers={"Authorization": "Bearer x.y.z"}), 401,
+            "bad_token")
+    forged = issue({"sub": "police", "role": "judge", "aud": "safecity-coordinator",
+                    "iat": 0, "exp": 2**40}, SigningKey.generate(), "token")
+    problem(world.client.get("/warrants", headers={"Authorization": f"Bearer {forged}"}), 401)
+    denials = entries(world, Action.ACCESS_DENIED)[before:]
+    assert len(denials) == len(denied) + 3
+    assert {d.outcome for d in denials} == {"forbidden", "unauthenticated", "bad_token"}
+
+
+def test_a_disabled_account_loses_its_token_at_once(world: World) -> None:
+    from coordinator.db import User
+
+    headers = world.as_("police")
+    assert world.client.get("/users/me", headers=headers).json()["role"] == "police_analyst"
+    with world.svc.session() as session:
+        session.get(User, "police").active = False
+    problem(world.client.get("/users/me", headers=headers), 401, "bad_token")
+
+
+def test_nodes_get_tokens_with_assertions_signed_by_their_enrolled_key(world: World) -> None:
+    node = world.nodes["alpha"]
+    identity = load_identity(node.settings.keys_dir)
+    now = int(world.clock().timestamp())
+    claims = {"sub": node.node_id, "aud": "safecity-coordinator/token", "iat": now,
+              "exp": now + 60}
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    good = world.client.post("/token", data={"grant_type": grant, "assertion": issue(
+        claims, identity.signing, node.node_id)})
+    assert good.status_code == 200 and good.json()["role"] == "node"
+    me = world.client.get("/users/me", headers={"Authorization": "Bearer "
+                                                + good.json()["access_token"]})
+    assert me.json()["username"] == node.node_id
+    problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
+        claims, SigningKey.generate(), node.node_id)}), 401, "bad_assertion")
+    problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
+        claims, identity.signing, "no-such-node")}), 401, "unknown_node")
+
+
+def test_warrant_lifecycle_is_logged_and_keeps_no_plain_target(world: World) -> None:
+    warrant = world.draft()
+    assert warrant["status"] == "draft"
+    assert "AB12CDE" not in str(warrant["document"])
+    response = world.sign(warrant)
+    registered = response.json()
+    assert registered["status"] == "registered"
+    entry = world.svc.audit.entry(registered["registered_index"]).record
+    assert entry.action is Action.WARRANT_REGISTERED
+    assert entry.warrant_id == warrant["warrant_id"]
+    assert "case" in entry.commitments and "warrant_sha256" in entry.commitments
+    actions = [e.record.action for e in world.svc.audit.entries(0, 1000)
+               if e.record.warrant_id == warrant["warrant_id"]]
+    assert actions == [Action.WARRANT_DRAFTED, Action.WARRANT_SIGNED, Action.WARRANT_REGISTERED]
+    db = sqlite3.connect(world.root / "coordinator.sqlite")
+    documents = " ".join(str(r) for r in db.execute("SELECT * FROM warrants"))
+    assert "AB12CDE" not in documents and "XY99ZZZ" not in documents
+    problem(world.sign(warrant), 409)  # no signing a registered warrant again
+
+
+def test_face_searches_need_the_dpo_and_consents_are_signed_by_the_dpo(world: World) -> None:
+    face = world.draft(kind="face_watchlist", targets=["missing-person-1"])
+    assert world.sign(face).json()["status"] == "draft"
+    assert world.sign(face, "dpo").json()["status"] == "registered"
+    body = {"kind": "face_watchlist", "purpose_code": "missing-person", "sites": ["site-a"],
+            "cameras": ["gate"], "window": face["document"]["warrant"]["window"],
+            "not_before": face["document"]["warrant"]["not_before"],
+            "expires_at": face["document"]["warrant"]["expires_at"], "max_uses": 1,
+            "targets": ["child-ref-1"], "case_number": "MP-7",
+            "justification": "guardian consent, signed form on file"}
+    consent = world.client.post("/consents", headers=world.as_("dpo"), json=body)
+    assert consent.status_code == 201, consent.text
+    assert consent.json()["basis"] == "consent"
+    problem(world.client.post("/consents", headers=world.as_("dpo"),
+                              json=body | {"kind": "plate_watchlist", "targets": ["AB12CDE"]}),
+            422)
+    problem(world.sign(consent.json()), 422)  # a judge does not sign a consent
+    assert world.sign(consent.json(), "dpo").json()["status"] == "registered"
+
+
+def query(world: World, warrant_id: str, **body):
+    return world.client.post("/queries", headers=world.as_("police"),
+                             json={"warrant_id": warrant_id, "targets": ["AB12CDE"]} | body)
+
+
+def refused_at_coordinator(world: World, response, reason: str, status: int = 403) -> None:
+    problem(response, status, reason)
+    entry = last_entry(world)
+    assert entry.action is Action.WARRANT_REFUSED and entry.outcome == reason
+
+
+def test_refusals_at_the_coordinator(world: World) -> None:
+    unsigned = world.draft()
+    refused_at_coordinator(world, query(world, unsigned["warrant_id"]), "unsigned")
+    refused_at_coordinator(world, world.sign(unsigned, key=SigningKey.generate()),
+                           "unknown_signer")
+    warrant = world.registered(max_uses=2)
+    wid = warrant["warrant_id"]
+    refused_at_coordinator(world, query(world, wid, cameras=["gate", "vault-door"]),
+                           "out_of_scope_camera")
+    refused_at_coordinator(world, query(world, wid, window={
+        "start": T0.isoformat(), "end": (T0 + timedelta(days=1)).isoformat()}),
+        "out_of_scope_time")
+    refused_at_coordinator(world, query(world, wid, targets=["QQ77QQQ"]), "out_of_scope_target")
+    world.set_time(T0 + timedelta(days=3))
+    refused_at_coordinator(world, query(world, wid), "expired")
+    world.set_time(T0 - timedelta(hours=2))
+    refused_at_coordinator(world, query(world, wid), "not_yet_valid")
+    world.set_time(None)
+    first = query(world, wid)
+    assert first.status_code == 202, first.text
+    refused_at_coordinator(world, query(world, wid, query_id=first.json()["query_id"]),
+                           "replayed", 409)
+    assert query(world, wid).status_code == 202
+    refused_at_coordinator(world, query(world, wid), "used_up")
+
+
+def test_revocation_and_a_log_that_does_not_register_the_warrant(world: World) -> None:
+    warrant = world.registered()
+    wid = warrant["warrant_id"]
+    with world.svc.session() as session:  # the database points at another entry
+        session.get(WarrantRow, wid).registered_index = 0
+    refused_at_coordinator(world, query(world, wid), "not_in_log")
+    with world.svc.session() as session:
+        session.get(WarrantRow, wid).registered_index = warrant["registered_index"]
+    body = Revocation(warrant_id=wid, revoked_at=world.clock(), reason="case-closed")
+    stranger = SigningKey.generate()
+    forged = SignedRevocation(revocation=body, key_id=key_id(stranger.public),
+                              signature=body.sign(stranger))
+    refused_at_coordinator(world, world.client.post(
+        f"/warrants/{wid}/revocation", headers=world.as_("judge"),
+        json=forged.model_dump(mode="json")), "unknown_signer")
+    genuine = SignedRevocation(revocation=body, key_id=key_id(world.judge_key.public),
+                               signature=body.sign(world.judge_key))
+    response = world.client.post(f"/warrants/{wid}/revocation", headers=world.as_("judge"),
+                                 json=genuine.model_dump(mode="json"))
+    assert response.status_code == 200, response.text
+    assert response.json()["nodes_told"] == [world.nodes["alpha"].node_id]
+    assert last_entry(world).action is Action.WARRANT_REVOKED
+    refused_at_coordinator(world, query(world, wid), "revoked")
+
+
+def test_bad_input_gets_problem_details_not_500s(world: World) -> None:
+    warrant = world.registered()
+    wid = warrant["warrant_id"]
+    body = problem(query(world, wid, targets=["AB12CDE", "NOT A PLATE!"]), 422, "malformed_plate")
+    assert "targets.1" in body["detail"]
+    problem(query(world, wid, targets=[f"AB{i:05d}" for i in range(5000)]), 413,
+            "too_many_targets")
+    problem(world.client.post("/warrants", headers=world.as_("police"),
+                              json={"kind": "plate_watchlist", "targets": ["A" * 40]}), 422)
+    elsewhere = world.registered(sites=["site-z"])
+    problem(query(world, elsewhere["warrant_id"]), 422, "unknown_node")
+    problem(world.client.get("/nodes/no-such-node/enrolment", headers=world.as_("admin")), 404)
+    problem(world.client.get("/queries/00000000-0000-0000-0000-000000000000",
+                             headers=world.as_("police")), 404)
+    huge = b'{"targets": ["' + b"A" * (world.settings.max_upload_bytes + 10) + b'"]}'
+    problem(world.client.post("/warrants", headers=world.as_("police") | {
+        "content-type": "application/json"}, content=huge), 413, "too_large")
+    problem(world.client.post("/warrants", headers=world.as_("police") | {
+        "content-type": "application/json"}, content=b"{not json"), 422)
+    problem(world.client.post("/token", data={"grant_type": "client_credentials"}), 400,
+            "unsupported_grant_type")
+    problem(world.client.post(f"/warrants/{wid}/signatures", headers=world.as_("judge"),
+                              json={"role": "judge", "signature": "AAAA"}), 409, "registered")
+    draft = world.draft()
+    problem(world.client.post(f"/warrants/{draft['warrant_id']}/signatures",
+                              headers=world.as_("judge"),
+                              json={"role": "judge", "signature": "%%%"}), 422)

@@ -1,0 +1,201 @@
+"""End to end on the production stack: the coordinator on PostgreSQL, Celery through a real
+Redis broker and result backend, and two nodes running `safecity node worker` as separate
+processes, each with its own queue, keys, sightings and audit log."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from world import T0, World
+
+from audit.keys import load_log_key
+from audit.log import AuditLog
+from audit.prove import make_receipt
+from audit.records import Action
+from coordinator.db import Warrant as WarrantRow
+from coordinator.query_messages import build_query
+from nodes.query_worker import QueryService
+from privacy.legal_basis import SignedWarrant
+from privacy.queries import QUERY_TASK, SignedResult
+
+REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+def seed(world: World, name: str, rows) -> None:  # type: ignore[no-untyped-def]
+    service = QueryService.open(world.nodes[name].settings)
+    try:
+        service.sightings.add_many(rows)
+    finally:
+        service.close()
+
+
+@pytest.fixture
+def city(tmp_path: Path, postgres_url: str):
+    world = World(tmp_path, postgres_url, f"{REDIS}/0", f"{REDIS}/1", query_timeout=60)
+    world.add_node("alpha", "site-a")
+    world.add_node("beta", "site-b")
+    day = T0 - timedelta(days=1)
+    seed(world, "alpha", [("gate", day, 1, "AB12CDE", b"thumb-1"),
+                          ("gate", day + timedelta(minutes=5), 2, "LM55NOP", None),
+                          ("lobby", day + timedelta(hours=2), 3, "QR12STU", None)])
+    seed(world, "beta", [("lobby", day, 7, "XY99 ZZZ", b"thumb-7"),
+                         ("gate", T0 - timedelta(days=10), 8, "AB12CDE", None),  # out of window
+                         ("gate", day, 9, "ZZ00ZZZ", None)])
+    yield world
+    world.close()
+
+
+def node_log(world: World, name: str) -> list:
+    settings = world.nodes[name].settings
+    log = AuditLog(settings.audit_url, load_log_key(settings.node_key_file))
+    try:
+        return [e.record for e in log.entries(0, 1000)]
+    finally:
+        log.close()
+
+
+def test_police_draft_judge_signs_both_nodes_answer_and_every_step_is_logged(city: World) -> None:
+    city.start_worker("alpha")
+    city.start_worker("beta")
+    warrant = city.registered()
+    submitted = city.client.post("/queries", headers=city.as_("police"), json={
+        "warrant_id": warrant["warrant_id"], "targets": ["ab12 cde", "XY99ZZZ"]})
+    assert submitted.status_code == 202, submitted.text
+    query_id = submitted.json()["query_id"]
+    result = city.client.get(f"/queries/{query_id}?wait=60", headers=city.as_("police")).json()
+    assert result["status"] == "complete", (result, city.worker_log("alpha"))
+    assert {n["node_id"].split("-")[0]: n["status"] for n in result["nodes"]} == {
+        "alpha": "answered", "beta": "answered"}
+    hits = {(h["site_id"], h["target"], h["camera"]) for h in result["hits"]}
+    assert hits == {("site-a", "AB12CDE", "gate"), ("site-b", "XY99ZZZ", "lobby")}
+    for hit in result["hits"]:  # the minimum: nothing but these fields
+        assert set(hit) == {"node_id", "site_id", "sighting_id", "target", "camera", "time",
+                            "thumbnail"}
+    # The DPO supervising sees who answered and how many hits, not the hits.
+    supervised = city.client.get(f"/queries/{query_id}", headers=city.as_("dpo")).json()
+    assert "hits" not in supervised and sum(n["hits"] for n in supervised["nodes"]) == 2
+
+    coordinator_steps = [e.record.action for e in city.svc.audit.entries(0, 1000)
+                         if e.record.warrant_id == warrant["warrant_id"]]
+    assert coordinator_steps == [
+        Action.WARRANT_DRAFTED, Action.WARRANT_SIGNED, Action.WARRANT_REGISTERED,
+        Action.QUERY_DISPATCHED, Action.QUERY_ANSWERED, Action.QUERY_ANSWERED,
+        Action.DISCLOSURE]
+    city.stop_worker("alpha")
+    city.stop_worker("beta")
+    for name, count in (("alpha", 1), ("beta", 1)):
+        answered = [r for r in node_log(city, name) if r.action is Action.QUERY_ANSWERED]
+        assert len(answered) == 1 and answered[0].counts_returned == count
+        assert answered[0].warrant_id == warrant["warrant_id"]
+
+
+def test_a_message_put_straight_on_a_node_queue_is_checked_by_the_worker(city: World) -> None:
+    city.start_worker("alpha")
+    warrant = city.registered()
+    with city.svc.session() as session:
+        row = session.get(WarrantRow, warrant["warrant_id"])
+        signed = SignedWarrant.model_validate(row.document)
+    node = city.nodes["alpha"]
+    from nodes.identity import load_identity
+
+    sealing = load_identity(node.settings.keys_dir).public()["sealing_key"]
+    index = warrant["registered_index"]
+    import base64
+
+    message = build_query(
+        city.svc.keys.dispatch, query_id=str(uuid.uuid4()), node_id=node.node_id,
+        site="site-a", sealing_key=sealing, kind=signed.warrant.kind, cameras=["gate"],
+        window=signed.warrant.window, issued_at=city.clock(), warrant=signed,
+        receipt=make_receipt(city.svc.audit, index).to_json(),
+        opening=base64.b64encode(city.svc.audit.opening(index, "warrant_sha256")).decode(),
+        targets=["LM55NOP"])  # seen by the node, but not in the warrant
+    task_id = f"rogue-{uuid.uuid4()}"
+    city.svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id, task_id)
+    deadline = time.monotonic() + 60
+    while (answer := city.svc.dispatcher.answer(task_id)) is None:
+        assert time.monotonic() < deadline, city.worker_log("alpha")
+        time.sleep(0.2)
+    result = SignedResult.model_validate(answer).result
+    assert result.status == "refused" and result.reason == "out_of_scope_target"
+    assert not result.hits
+    city.stop_worker("alpha")
+    assert [r.outcome for r in node_log(city, "alpha")
+            if r.action is Action.WARRANT_REFUSED] == ["out_of_scope_target"]
+
+
+def test_a_node_offline_is_reported_unreachable_after_the_timeout(tmp_path: Path,
+                                                                  postgres_url: str) -> None:
+    world = World(tmp_path, postgres_url, f"{REDIS}/0", f"{REDIS}/1", query_timeout=4)
+    try:
+        world.add_node("alpha", "site-a")
+        world.add_node("beta", "site-b")
+        world.start_worker("alpha")  # beta never comes up
+        warrant = world.registered()
+        query_id = world.client.post("/queries", headers=world.as_("police"), json={
+            "warrant_id": warrant["warrant_id"], "targets": ["AB12CDE"]}).json()["query_id"]
+        started = time.monotonic()
+        result = world.client.get(f"/queries/{query_id}?wait=30",
+                                  headers=world.as_("police")).json()
+        assert time.monotonic() - started < 25  # the deadline, not the wait, ended it
+        states = {n["node_id"].split("-")[0]: (n["status"], n["reason"]) for n in result["nodes"]}
+        assert states == {"alpha": ("answered", None), "beta": ("unreachable", "timeout")}
+        assert result["status"] == "complete"
+    finally:
+        world.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _redis(port: int, directory: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
+         "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+def test_a_broker_restart_mid_query_loses_no_query(tmp_path: Path, postgres_url: str) -> None:
+    port = _free_port()
+    (tmp_path / "redis").mkdir()
+    broker = _redis(port, tmp_path / "redis")
+    world = World(tmp_path, postgres_url, f"redis://127.0.0.1:{port}/0",
+                  f"redis://127.0.0.1:{port}/1", query_timeout=120)
+    try:
+        world.add_node("alpha", "site-a")
+        seed(world, "alpha", [("gate", T0 - timedelta(days=1), 1, "AB12CDE", None)])
+        warrant = world.registered()
+        query_id = world.client.post("/queries", headers=world.as_("police"), json={
+            "warrant_id": warrant["warrant_id"], "targets": ["AB12CDE"]}).json()["query_id"]
+        broker.send_signal(signal.SIGTERM)  # the broker goes away with the query queued
+        broker.wait(timeout=20)
+        pending = world.client.get(f"/queries/{query_id}", headers=world.as_("police")).json()
+        assert pending["status"] == "pending"  # the backend is down: still pending, no error
+        broker = _redis(port, tmp_path / "redis")
+        world.start_worker("alpha")
+        result = world.client.get(f"/queries/{query_id}?wait=60",
+                                  headers=world.as_("police")).json()
+        assert result["nodes"][0]["status"] == "answered", world.worker_log("alpha")
+        assert [h["target"] for h in result["hits"]] == ["AB12CDE"]
+    finally:
+        world.close()
+        broker.terminate()
+        broker.wait(timeout=20)

@@ -1,0 +1,192 @@
+"""A small city for coordinator and node tests: a coordinator (FastAPI app in process, real
+database and broker), people with real password hashes and signing keys, and enrolled nodes
+whose query workers run in process (``service``) or as separate processes (``start_worker``)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from coordinator.app import create_app
+from coordinator.config import CoordinatorSettings
+from coordinator.roles import Role
+from coordinator.routers.users import NewUser, create_user
+from coordinator.service import Coordinator
+from nodes.config import NodeSettings, load_settings
+from nodes.enrolment import parse_enrolment, save_enrolment
+from nodes.identity import load_identity
+from nodes.query_worker import QueryService
+from nodes.vault.site import initialise
+from privacy.signing import SigningKey
+
+PASSWORD = "correct horse battery staple"
+T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the real clock
+CAMERAS = ("gate", "lobby")
+
+
+@dataclass
+class Node:
+    node_id: str
+    settings: NodeSettings
+    config: Path
+    process: subprocess.Popen | None = None
+    service: QueryService | None = None
+
+
+@dataclass
+class World:
+    root: Path
+    db_url: str
+    broker: str
+    backend: str
+    now: list[datetime | None] = field(default_factory=lambda: [None])  # None: the real clock
+    query_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        self.settings = CoordinatorSettings(
+            data_dir=self.root / "coordinator", database_url=self.db_url,
+            broker_url=self.broker, result_backend=self.backend,
+            query_timeout_seconds=self.query_timeout)
+        self.svc = Coordinator.open(self.settings, clock=self.clock)
+        self.client = TestClient(create_app(self.svc))
+        self.judge_key, self.dpo_key = SigningKey.generate(), SigningKey.generate()
+        self.tag = uuid.uuid4().hex[:6]
+        for name, role, key in (("admin", Role.ADMIN, None), ("police", Role.POLICE, None),
+                                ("judge", Role.JUDGE, self.judge_key),
+                                ("dpo", Role.DPO, self.dpo_key),
+                                ("planner", Role.PLANNER, None)):
+            create_user(self.svc, NewUser(username=name, role=role, agency="city",
+                                          password=PASSWORD,
+                                          signing_key=key.public.text() if key else None), "test")
+        self.nodes: dict[str, Node] = {}
+        self._tokens: dict[str, str] = {}
+
+    def clock(self) -> datetime:
+        return self.now[0] or datetime.now(UTC)
+
+    def set_time(self, moment: datetime | None) -> None:
+        """Move the coordinator's (and in-process nodes') clock; people log in again."""
+        self.now[0] = moment
+        self._tokens.clear()
+
+    # -- people ------------------------------------------------------------------------------
+
+    def token(self, username: str) -> str:
+        if username not in self._tokens:
+            response = self.client.post("/token", data={"grant_type": "password",
+                                                        "username": username,
+                                                        "password": PASSWORD})
+            assert response.status_code == 200, response.text
+            self._tokens[username] = response.json()["access_token"]
+        return self._tokens[username]
+
+    def as_(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(username)}"}
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    def add_node(self, name: str, site: str) -> Node:
+        node_id = f"{name}-{self.tag}"
+        data = self.root / node_id
+        config = self.root / f"{node_id}.toml"
+        cameras = "\n".join(f'[[cameras]]\nid = "{c}"\nsource = "synthetic:"\n' for c in CAMERAS)
+        config.write_text(f'site_id = "{site}"\ndata_dir = "{data}"\n'
+                          f'broker_url = "{self.broker}"\nresult_backend = "{self.backend}"\n'
+                          f'{cameras}')
+        settings = load_settings(config)
+        initialise(settings)
+        public = load_identity(settings.keys_dir).public()
+        response = self.client.post("/nodes", headers=self.as_("admin"), json={
+            "node_id": node_id, "site_id": site, "cameras": list(CAMERAS),
+            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"]})
+        assert response.status_code == 201, response.text
+        save_enrolment(data, parse_enrolment(response.text, "test"))
+        node = Node(node_id, settings, config)
+        self.nodes[name] = node
+        return node
+
+    def service(self, name: str) -> QueryService:
+        node = self.nodes[name]
+        if node.service is None:
+            node.service = QueryService.open(node.settings, clock=self.clock)
+        return node.service
+
+    def start_worker(self, name: str) -> None:
+        node = self.nodes[name]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        log = open(self.root / f"{node.node_id}.log", "ab")  # noqa: SIM115 - the process owns it
+        node.process = subprocess.Popen(
+            [sys.executable, "-c", "from nodes.cli import main; main()", "node", "worker",
+             "--config", str(node.config), "--loglevel", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def stop_worker(self, name: str, sig: int = signal.SIGTERM) -> None:
+        node = self.nodes[name]
+        if node.process and node.process.poll() is None:
+            os.killpg(node.process.pid, sig)
+            try:
+                node.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(node.process.pid, signal.SIGKILL)
+                node.process.wait()
+        node.process = None
+
+    def worker_log(self, name: str) -> str:
+        return (self.root / f"{self.nodes[name].node_id}.log").read_text(errors="replace")
+
+    # -- warrants ----------------------------------------------------------------------------
+
+    def draft(self, **changes: Any) -> dict[str, Any]:
+        body = {"kind": "plate_watchlist", "purpose_code": "serious-crime",
+                "sites": sorted({n.settings.site_id for n in self.nodes.values()}),
+                "cameras": list(CAMERAS),
+                "window": {"start": (T0 - timedelta(days=7)).isoformat(),
+                           "end": T0.isoformat()},
+                "not_before": (T0 - timedelta(hours=1)).isoformat(),
+                "expires_at": (T0 + timedelta(days=2)).isoformat(),
+                "max_uses": 3, "targets": ["AB12 CDE", "XY99ZZZ"],
+                "case_number": "CASE-2026-0042",
+                "justification": "robbery suspect's vehicle seen near the station"} | changes
+        response = self.client.post("/warrants", headers=self.as_("police"), json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def sign(self, warrant: dict[str, Any], role: str = "judge",
+             key: SigningKey | None = None) -> Any:
+        key = key or (self.judge_key if role == "judge" else self.dpo_key)
+        payload = base64.b64decode(warrant["payload"])
+        return self.client.post(
+            f"/warrants/{warrant['warrant_id']}/signatures", headers=self.as_(role),
+            json={"role": role, "signature": base64.b64encode(key.sign(payload)).decode()})
+
+    def registered(self, **changes: Any) -> dict[str, Any]:
+        warrant = self.draft(**changes)
+        response = self.sign(warrant)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "registered"
+        return response.json()
+
+    def close(self) -> None:
+        for name in list(self.nodes):
+            self.stop_worker(name)
+            if self.nodes[name].service:
+                self.nodes[name].service.close()
+        self.client.close()
+        self.svc.close()
+
+
+def embedded_world(root: Path, **kwargs: Any) -> World:
+    """A world on the embedded defaults: SQLite, and a broker that needs no server."""
+    return World(root, f"sqlite:///{root / 'coordinator.sqlite'}",
+                 f"sqla+sqlite:///{root / 'broker.sqlite'}",
+                 f"db+sqlite:///{root / 'results.sqlite'}", **kwargs)
