@@ -10,11 +10,14 @@ from pathlib import Path
 from nodes.config import CameraConfig, NodeSettings
 from nodes.media import VideoWriter
 from nodes.pipeline import RegionLog, Summary, redact_stream
+from nodes.plate_sightings import PlateSightings
+from nodes.sightings import SightingStore
 from nodes.sources import open_source
 from nodes.vault.recorder import SegmentRecorder
 from nodes.vault.vault import Vault
 from privacy.errors import SafecityError
 from privacy.redaction.engine import Detectors, RedactedFrame, StreamRedactor
+from privacy.redaction.plate_reader import PlateReader
 
 
 @dataclass
@@ -25,6 +28,7 @@ class CameraReport:
     output: str | None = None
     summary: dict[str, object] = field(default_factory=dict)
     segments_recorded: int = 0
+    plate_sightings: int = 0
 
 
 def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Path]:
@@ -33,7 +37,8 @@ def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Pa
 
 
 def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detectors,
-               vault: Vault | None = None) -> CameraReport:
+               vault: Vault | None = None, sightings: SightingStore | None = None,
+               reader: PlateReader | None = None) -> CameraReport:
     """Redact everything ``camera`` delivers into the node's data folder, and, with a vault,
     keep the raw frames there, encrypted.
 
@@ -47,6 +52,7 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
     log: RegionLog | None = None
     summary = Summary()
     started = time.perf_counter()
+    plates: PlateSightings | None = None
     try:
         log = RegionLog(regions_path)
         source = open_source(camera.source, settings.reconnect_attempts,
@@ -60,18 +66,26 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
                 summary.width, summary.height, summary.fps = width, height, source.fps
             writer.write(frame.image)
             log.record(frame)
+            if plates is not None:
+                plates.record(frame)
             summary.frames += 1
 
         frames = source.frames()
+        start = datetime.now(UTC)
+        if sightings is not None and reader is not None and policy.plates:
+            plates = PlateSightings(sightings, camera.id, start, source.fps)
         if vault is not None:
-            recorder = SegmentRecorder(vault, camera.id, source.fps, datetime.now(UTC),
+            recorder = SegmentRecorder(vault, camera.id, source.fps, start,
                                        settings.segment_seconds)
             frames = recorder.tee(frames)  # raw frames are encrypted before redaction sees them
         try:
-            with StreamRedactor(detectors, policy, source.fps) as redactor:
+            with StreamRedactor(detectors, policy, source.fps,
+                                reader if plates is not None else None) as redactor:
                 redact_stream(frames, redactor, sink)
         finally:
             source.close()
+            if plates is not None:
+                plates.close()  # what was read before a failure is kept too
         if writer is None:
             raise SafecityError(f"camera {camera.id}: source delivered no frames")
         writer.commit()
@@ -86,4 +100,5 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
     log.fill(summary)
     summary.seconds = time.perf_counter() - started
     return CameraReport(camera.id, "ok", output=str(video_path), summary=summary.as_dict(),
-                        segments_recorded=len(recorder.stored) if vault is not None else 0)
+                        segments_recorded=len(recorder.stored) if vault is not None else 0,
+                        plate_sightings=plates.recorded if plates is not None else 0)

@@ -13,12 +13,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
-
 from pydantic import ValidationError
 
-from privacy.errors import describe
 from privacy.cli import model_dir_option
-from privacy.errors import SafecityError
+from privacy.errors import SafecityError, describe
 from privacy.redaction.policy import RedactionPolicy, Shape, Style
 
 

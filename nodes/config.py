@@ -8,7 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
-    BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource,
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 from privacy import model_registry
@@ -53,6 +56,8 @@ class NodeSettings(BaseSettings):
     custody_threshold: int = Field(default=2, ge=1, le=255)
     reconnect_attempts: int = Field(default=5, ge=0, le=1000)
     reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    plate_sightings: bool = Field(default=True, description="read plates before blurring and "
+                                  "keep keyed-hash sightings for warrant-gated watchlists")
     # Watchlist queries arrive on this node's own queue (see `safecity node worker`).
     broker_url: str | None = Field(default=None,
                                    description="redis://..., amqp://... or sqla+sqlite:///...")

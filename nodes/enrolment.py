@@ -11,13 +11,18 @@ import json
 from pathlib import Path
 
 from pydantic import (
-    AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 
 from audit.note import NoteVerifier
-from privacy.errors import describe
 from privacy.atomic_file import write_atomic
-from privacy.errors import ConfigError, VerificationError
+from privacy.errors import ConfigError, VerificationError, describe
 from privacy.queries import queue_name
 from privacy.signing import KeyFileError, VerifyKey
 

@@ -6,9 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from nodes.camera import CameraReport, run_camera
 from nodes.config import NodeSettings
+from nodes.identity import load_identity
+from nodes.sightings import SightingStore
 from nodes.vault.site import open_vault
+from privacy import model_registry
 from privacy.errors import ConfigError
 from privacy.redaction.engine import Detectors
+from privacy.redaction.plate_reader import PlateReader
 
 
 def run_node(settings: NodeSettings) -> list[CameraReport]:
@@ -25,6 +29,11 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
         key = policy.model_dump_json()
         if key not in detectors:
             detectors[key] = Detectors(policy, settings.model_dir)
+    sightings, reader = None, None
+    if settings.plate_sightings and any(settings.policy_for(c).plates for c in settings.cameras):
+        reader = PlateReader(model_registry.model_path("ppocr-rec", settings.model_dir))
+        sightings = SightingStore(settings.data_dir / "sightings.sqlite",
+                                  load_identity(settings.keys_dir).plate_key)
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
         with ThreadPoolExecutor(max_workers=len(settings.cameras),
@@ -32,10 +41,12 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
             futures = [
                 pool.submit(run_camera, camera, settings,
                             detectors[settings.policy_for(camera).model_dump_json()],
-                            opened.vault if opened else None)
+                            opened.vault if opened else None, sightings, reader)
                 for camera in settings.cameras
             ]
             return [future.result() for future in futures]
     finally:
         if opened is not None:
             opened.close()
+        if sightings is not None:
+            sightings.close()

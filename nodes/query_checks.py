@@ -20,7 +20,14 @@ from nodes.enrolment import Enrolment
 from privacy.canonical import canonical_json
 from privacy.errors import SafecityError
 from privacy.legal_basis import (
-    Refusal, Warrant, WarrantRefused, Window, check_scope, digest, key_id, verify,
+    Refusal,
+    Warrant,
+    WarrantRefused,
+    Window,
+    check_scope,
+    digest,
+    key_id,
+    verify,
 )
 from privacy.queries import SignedQuery, SignedRevocation, targets_info
 from privacy.sealing import RecipientKey, open_sealed

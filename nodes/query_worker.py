@@ -20,19 +20,30 @@ from pydantic import ValidationError
 
 from audit.keys import load_log_key
 from audit.log import AuditLog
-from audit.records import Action, Actor, Event, LegalBasis, Scope, Window as LogWindow, rfc3339
+from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339
+from audit.records import Window as LogWindow
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
 from nodes.identity import NodeIdentity, load_identity
 from nodes.query_checks import (
-    Checked, check_message, check_query, check_revocation, request_sha256,
+    Checked,
+    check_message,
+    check_query,
+    check_revocation,
+    request_sha256,
 )
 from nodes.query_ledger import QueryLedger, Start
 from nodes.sightings import SightingStore
 from privacy.errors import ConfigError
 from privacy.legal_basis import Basis, Kind, Refusal, WarrantRefused
 from privacy.queries import (
-    QUERY_TASK, REVOCATION_TASK, Hit, QueryResult, SignedQuery, SignedResult, SignedRevocation,
+    QUERY_TASK,
+    REVOCATION_TASK,
+    Hit,
+    QueryResult,
+    SignedQuery,
+    SignedResult,
+    SignedRevocation,
     Status,
 )
 

@@ -60,6 +60,16 @@ REGISTRY: dict[str, ModelSpec] = {
             licence="Apache-2.0 (PaddleOCR PP-OCRv4; packaged by RapidOCR)",
             purpose="text (licence plate) detection",
         ),
+        ModelSpec(
+            name="ppocr-rec",
+            filename="ch_PP-OCRv4_rec_infer.onnx",
+            sha256="48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+            wheel_requirement="rapidocr-onnxruntime==1.4.4",
+            wheel_sha256="971d7d5f223a7a808662229df1ef69893809d8457d834e6373d3854bc1782cbf",
+            member="rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
+            licence="Apache-2.0 (PaddleOCR PP-OCRv4; packaged by RapidOCR)",
+            purpose="licence plate reading (OCR, before the plate is blurred)",
+        ),
     )
 }
 

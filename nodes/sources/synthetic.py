@@ -31,6 +31,7 @@ class GroundTruth:
     box: Box
     object_id: int
     visible: float = 1.0  # fraction of the box not hidden by nearer objects
+    text: str | None = None  # a plate's characters
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class _Vehicle:
     start: tuple[float, float]
     speed: float
     object_id: int
+    text: str = ""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -177,9 +179,10 @@ class Scene:
         self.vehicles = []
         for j in range(s.vehicles):
             pw = int(rng.integers(s.plate_widths[0], s.plate_widths[1] + 1))
-            plate = plate_sprite(random_plate_text(rng), pw, bool(rng.random() < 0.4))
+            text = random_plate_text(rng)
+            plate = plate_sprite(text, pw, bool(rng.random() < 0.4))
             vehicle = _Vehicle(plate, tuple(int(c) for c in rng.integers(20, 230, 3)), (0.0, 0.0),
-                               0.0, 1000 + j)
+                               0.0, 1000 + j, text)
             w, h = vehicle.size
 
             def place_vehicle(w: int = w, h: int = h) -> Proposal:
@@ -222,7 +225,8 @@ class Scene:
             body = vehicle.body_box(t)
             plate = vehicle.plate_box(t)
             layers.append((body.y2, [body], None, lambda f, v=vehicle, b=body: _draw_vehicle(f, v, b)))
-            layers.append((body.y2 + 0.5, [plate], GroundTruth("plate", plate, vehicle.object_id),
+            layers.append((body.y2 + 0.5, [plate],
+                           GroundTruth("plate", plate, vehicle.object_id, text=vehicle.text),
                            vehicle.plate))
         for walker in self.walkers:
             head = walker.face_box(t)
@@ -243,7 +247,7 @@ class Scene:
             covering = [box for later in layers[index + 1:] for box in later[1]]
             fraction = _visible_fraction(visible, covering)
             if fraction >= 0.5:
-                truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction))
+                truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction, gt.text))
         return frame, truth
 
     def frames(self) -> Iterator[tuple[np.ndarray, list[GroundTruth]]]:

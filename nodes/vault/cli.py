@@ -222,7 +222,8 @@ def open_share_command(custody: Path, custodian: str, key_path: Path, out: Path)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def recover(custody: Path, shares: tuple[Path, ...], out: Path) -> None:
     """Rebuild the master key from k custodians' opened shares (fails loudly on a bad share)."""
-    from privacy.custody import CustodyRecord, recover as recover_master
+    from privacy.custody import CustodyRecord
+    from privacy.custody import recover as recover_master
     from privacy.signing import write_secret
 
     record = CustodyRecord.from_json(json.loads(custody.read_text()))

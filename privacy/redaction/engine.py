@@ -20,6 +20,7 @@ import numpy as np
 
 from privacy import model_registry
 from privacy.redaction.boxes import Box, Detection, Kind
+from privacy.redaction.plate_reader import PlateReader
 from privacy.redaction.policy import RedactionPolicy
 from privacy.redaction.styles import redact
 from privacy.redaction.tracks import TrackSet
@@ -40,6 +41,7 @@ class Region:
     score: float
     track_id: int
     detected: bool
+    text: str | None = None  # a plate's reading, taken from the raw frame before redaction
 
 
 @dataclass
@@ -84,8 +86,10 @@ class Detectors:
 class StreamRedactor:
     """Redact a stream of frames with keyframe detection and temporal persistence."""
 
-    def __init__(self, detectors: Detectors, policy: RedactionPolicy, fps: float):
+    def __init__(self, detectors: Detectors, policy: RedactionPolicy, fps: float,
+                 reader: PlateReader | None = None):
         self.detectors = detectors
+        self.reader = reader
         self.policy = policy
         every = policy.detect_every
         persist = max(every, math.ceil(policy.persist_seconds * max(fps, 1.0)))
@@ -162,10 +166,21 @@ class StreamRedactor:
             cover = _cover(track.kind, box, self.policy.margin).clipped(width, height)
             if cover.area <= 0:
                 continue
-            redact(frame, cover, self.policy.style, self.policy.shape, self.policy.colour)
             detected = any(f == index for f, _, _ in track.points)
-            regions.append(Region(track.kind, cover, score, track.track_id, detected))
+            text = None
+            if (self.reader is not None and detected and track.kind == "plate"
+                    and _inside(box, width, height)):  # a plate cut by the edge reads wrong
+                reading = self.reader.read(frame, box)  # still the raw pixels
+                text = reading.plate if reading else None
+            regions.append(Region(track.kind, cover, score, track.track_id, detected, text))
+        for region in regions:  # read everything first: a cover may overlap another plate
+            redact(frame, region.box, self.policy.style, self.policy.shape, self.policy.colour)
         return RedactedFrame(index, frame, regions)
+
+
+def _inside(box: Box, width: int, height: int, border: int = 2) -> bool:
+    return (box.x1 >= border and box.y1 >= border and box.x2 <= width - border
+            and box.y2 <= height - border)
 
 
 def _cover(kind: Kind, box: Box, margin: float) -> Box:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 from privacy.redaction.boxes import Box, Detection, Kind
 
-
 GROWTH_PER_FRAME = 0.01  # of the box's longer side, on each side
 MAX_GROWTH = 0.5
 
