@@ -8,7 +8,10 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic_settings import (
-    BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource,
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
 )
 
 from privacy.errors import ConfigError, describe

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event,
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -106,6 +113,20 @@ class QueryNode(Base):
     result: Mapped[dict[str, Any] | None]
     answered_at: Mapped[datetime | None]
     disclosed: Mapped[bool] = mapped_column(default=False)
+
+
+class Confirmation(Base):
+    """One person's decision on one face match; a match counts after two different people
+    confirm it and nobody rejects it (EU AI Act Art. 14(5))."""
+
+    __tablename__ = "match_confirmations"
+
+    query_id: Mapped[str] = mapped_column(ForeignKey("queries.query_id"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sighting_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))  # match | no_match
+    at: Mapped[datetime]
 
 
 def make_engine(url: str) -> Engine:

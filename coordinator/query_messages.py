@@ -16,9 +16,11 @@ from privacy.signing import SigningKey
 def build_query(key: SigningKey, *, query_id: str, node_id: str, site: str, sealing_key: str,
                 kind: Kind, cameras: list[str], window: Window, issued_at: datetime,
                 warrant: SignedWarrant, receipt: dict[str, Any], opening: str,
-                targets: list[str]) -> SignedQuery:
-    """Seal ``targets`` to the node's key, then sign the whole request with ``key``."""
-    sealed = seal(parse_public(sealing_key), json.dumps(targets).encode(),
+                targets: list[str], references: dict[str, str] | None = None) -> SignedQuery:
+    """Seal ``targets`` (and, for a face search, the base64 reference images by target) to the
+    node's key, then sign the whole request with ``key``."""
+    payload = {"targets": targets, "references": references or {}}
+    sealed = seal(parse_public(sealing_key), json.dumps(payload).encode(),
                   targets_info(query_id, node_id))
     request = QueryRequest(
         query_id=query_id, node_id=node_id, site=site, kind=kind, cameras=tuple(cameras),

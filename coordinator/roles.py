@@ -25,6 +25,7 @@ class Permission(StrEnum):
     CONSENT_DRAFT = "consent:draft"
     QUERY_SUBMIT = "query:submit"
     QUERY_READ = "query:read"
+    MATCH_CONFIRM = "match:confirm"
     NODE_ENROL = "node:enrol"
     NODE_LIST = "node:list"
     NODE_SELF = "node:self"
@@ -33,12 +34,14 @@ class Permission(StrEnum):
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.POLICE: frozenset({Permission.WARRANT_DRAFT, Permission.WARRANT_READ,
-                            Permission.QUERY_SUBMIT, Permission.QUERY_READ}),
+                            Permission.QUERY_SUBMIT, Permission.QUERY_READ,
+                            Permission.MATCH_CONFIRM}),
     Role.JUDGE: frozenset({Permission.WARRANT_READ, Permission.WARRANT_SIGN,
                            Permission.WARRANT_REVOKE}),
     Role.DPO: frozenset({Permission.WARRANT_READ, Permission.WARRANT_COUNTERSIGN,
                          Permission.WARRANT_REVOKE, Permission.CONSENT_DRAFT,
-                         Permission.QUERY_READ, Permission.NODE_LIST}),
+                         Permission.QUERY_READ, Permission.MATCH_CONFIRM,
+                         Permission.NODE_LIST}),
     Role.PLANNER: frozenset(),
     Role.OPERATOR: frozenset({Permission.NODE_LIST}),
     Role.ADMIN: frozenset({Permission.NODE_ENROL, Permission.NODE_LIST,

@@ -13,7 +13,15 @@ from pydantic import ValidationError
 from privacy.atomic_file import write_atomic
 from privacy.errors import SafecityError
 from privacy.legal_basis import (
-    SignedWarrant, Warrant, commit_target, key_id, new_salt, sign as sign_warrant, verify,
+    SignedWarrant,
+    Warrant,
+    commit_target,
+    key_id,
+    new_salt,
+    verify,
+)
+from privacy.legal_basis import (
+    sign as sign_warrant,
 )
 from privacy.queries import Revocation, SignedRevocation
 from privacy.signing import SigningKey, VerifyKey

@@ -58,6 +58,9 @@ class NodeSettings(BaseSettings):
     reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
     plate_sightings: bool = Field(default=True, description="read plates before blurring and "
                                   "keep keyed-hash sightings for warrant-gated watchlists")
+    face_match_threshold: float = Field(default=0.5, gt=0, le=1.0,
+                                        description="descriptor distance under which two faces "
+                                        "match (face watchlist searches only)")
     # Watchlist queries arrive on this node's own queue (see `safecity node worker`).
     broker_url: str | None = Field(default=None,
                                    description="redis://..., amqp://... or sqla+sqlite:///...")

@@ -273,10 +273,14 @@ class VideoWriter:
 def read_image(path: Path) -> np.ndarray:
     if not path.exists():
         raise MediaError(f"{path}: no such file")
-    data = np.fromfile(path, np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return decode_image(np.fromfile(path, np.uint8).tobytes(), str(path))
+
+
+def decode_image(data: bytes, name: str = "image") -> np.ndarray:
+    image = (cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+             if data else None)
     if image is None:
-        raise MediaError(f"{path}: not a readable image (corrupt or unsupported format)")
+        raise MediaError(f"{name}: not a readable image (corrupt or unsupported format)")
     return image
 
 

@@ -41,6 +41,7 @@ class Checked:
     warrant: Warrant
     targets: list[str]
     window: Window
+    references: dict[str, bytes]  # face reference images by target, for face searches
 
 
 def request_sha256(query: SignedQuery) -> str:
@@ -83,17 +84,22 @@ def check_logged(query: SignedQuery, enrolment: Enrolment) -> None:
                              "the logged entry commits to a different warrant text")
 
 
-def open_targets(query: SignedQuery, key: RecipientKey) -> list[str]:
+def open_targets(query: SignedQuery, key: RecipientKey) -> tuple[list[str], dict[str, bytes]]:
+    """The sealed targets and reference images; only this node's key opens them."""
     request = query.request
     try:
         blob = base64.b64decode(request.sealed_targets, validate=True)
-        targets = json.loads(open_sealed(key, blob, targets_info(request.query_id,
-                                                                  request.node_id)))
-    except (SafecityError, ValueError) as exc:
+        sealed = json.loads(open_sealed(key, blob, targets_info(request.query_id,
+                                                                 request.node_id)))
+        targets, references = sealed["targets"], sealed["references"]
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise ValueError("the targets are not a list of strings")
+        if not isinstance(references, dict) or not set(references) <= set(targets):
+            raise ValueError("reference images must be keyed by target")
+        images = {t: base64.b64decode(v, validate=True) for t, v in references.items()}
+    except (SafecityError, ValueError, KeyError, TypeError) as exc:
         raise WarrantRefused(Refusal.BAD_MESSAGE, f"the targets do not open ({exc})") from None
-    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-        raise WarrantRefused(Refusal.BAD_MESSAGE, "the targets are not a list of strings")
-    return targets
+    return targets, images
 
 
 def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
@@ -105,10 +111,10 @@ def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
         raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
                              f"({revoked[1]})")
     check_logged(query, enrolment)
-    targets = open_targets(query, sealing)
+    targets, references = open_targets(query, sealing)
     check_scope(warrant, request.kind, request.site, list(request.cameras), request.window,
                 targets)
-    return Checked(warrant, targets, request.window)
+    return Checked(warrant, targets, request.window, references)
 
 
 def check_revocation(revocation: SignedRevocation, enrolment: Enrolment) -> VerifyKey:

@@ -24,6 +24,8 @@ from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339
 from audit.records import Window as LogWindow
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
+from nodes.face_search import BadReference, describe_reference
+from nodes.face_search import search as face_search
 from nodes.identity import NodeIdentity, load_identity
 from nodes.query_checks import (
     Checked,
@@ -34,7 +36,10 @@ from nodes.query_checks import (
 )
 from nodes.query_ledger import QueryLedger, Start
 from nodes.sightings import SightingStore
+from nodes.vault.site import OpenVault, open_vault
+from privacy import model_registry
 from privacy.errors import ConfigError
+from privacy.face_match import FaceMatcher
 from privacy.legal_basis import Basis, Kind, Refusal, WarrantRefused
 from privacy.queries import (
     QUERY_TASK,
@@ -46,6 +51,7 @@ from privacy.queries import (
     SignedRevocation,
     Status,
 )
+from privacy.redaction.faces import CenterFaceDetector
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -68,6 +74,8 @@ class QueryService:
         self.sightings = SightingStore(settings.data_dir / "sightings.sqlite", identity.plate_key)
         self.ledger = QueryLedger(settings.data_dir / "query-ledger.sqlite")
         self.actor = Actor(pseudonym=enrolment.node_id, role="node", agency=enrolment.site_id)
+        self._faces: tuple[CenterFaceDetector, FaceMatcher] | None = None
+        self._opened: OpenVault | None = None
 
     @classmethod
     def open(cls, settings: NodeSettings, clock: Clock = _now) -> QueryService:
@@ -79,6 +87,8 @@ class QueryService:
         return cls(settings, enrolment, load_identity(settings.keys_dir), audit, clock)
 
     def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
         self.sightings.close()
         self.ledger.close()
         self.audit.close()
@@ -124,10 +134,11 @@ class QueryService:
 
     def _search(self, query: SignedQuery, checked: Checked, now: datetime) -> dict[str, Any]:
         request = query.request
+        if request.kind is Kind.FACE_WATCHLIST:
+            return self._face_search(query, checked, now)
         if request.kind is not Kind.PLATE_WATCHLIST:
             return self._refuse(query, request.query_id, WarrantRefused(
-                Refusal.WRONG_KIND, f"this node answers plate watchlists, not {request.kind}"),
-                now)
+                Refusal.WRONG_KIND, f"this node answers watchlists, not {request.kind}"), now)
         cameras = list(request.cameras)
         found = self.sightings.match(checked.targets, cameras, checked.window.start,
                                      checked.window.end)
@@ -136,6 +147,11 @@ class QueryService:
             Hit(sighting_id=s.sighting_id, target=s.target, camera=s.camera, time=s.time,
                 thumbnail=base64.b64encode(s.thumbnail).decode() if s.thumbnail else None)
             for s in found)
+        return self._answered(query, hits, searched)
+
+    def _answered(self, query: SignedQuery, hits: tuple[Hit, ...], searched: int
+                  ) -> dict[str, Any]:
+        request = query.request
         appended = self.audit.append(self._event(
             query, Action.QUERY_ANSWERED, "answered", len(hits),
             {"query_id": request.query_id, "sighting_ids": [h.sighting_id for h in hits],
@@ -144,6 +160,41 @@ class QueryService:
                              status=Status.ANSWERED, hits=hits, searched=searched,
                              node_log_index=appended.index, answered_at=self.clock())
         return self._signed(result)
+
+    def _face_search(self, query: SignedQuery, checked: Checked, now: datetime
+                     ) -> dict[str, Any]:
+        """Decrypt the scope's recordings (logged first), match, forget the descriptors."""
+        request = query.request
+        tools = self._face_tools()
+        try:
+            references = {t: describe_reference(checked.references.get(t, b""), *tools)
+                          for t in checked.targets}
+        except BadReference as exc:
+            return self._refuse(query, request.query_id,
+                                WarrantRefused(Refusal.BAD_REFERENCE, str(exc)), now)
+        self.audit.append(self._event(query, Action.CONSULTATION, "recordings_searched", 0,
+                                      {"query_id": request.query_id,
+                                       "references": len(references)}))
+        matches, searched = face_search(self._vault().vault, list(request.cameras),
+                                        checked.window.start, checked.window.end, references,
+                                        *tools)
+        hits = tuple(Hit(sighting_id=f"f-{m.segment}-{m.frame}", target=m.target,
+                         camera=m.camera, time=m.time,
+                         thumbnail=base64.b64encode(m.thumbnail).decode()) for m in matches)
+        return self._answered(query, hits, searched)
+
+    def _face_tools(self) -> tuple[CenterFaceDetector, FaceMatcher]:
+        if self._faces is None:
+            model_dir = self.settings.model_dir
+            self._faces = (CenterFaceDetector(model_registry.model_path("centerface", model_dir),
+                                              threshold=0.5, input_width=1280),
+                           FaceMatcher(model_dir, self.settings.face_match_threshold))
+        return self._faces
+
+    def _vault(self) -> OpenVault:
+        if self._opened is None:
+            self._opened = open_vault(self.settings)
+        return self._opened
 
     def _refuse(self, query: SignedQuery | None, query_id: str, refusal: WarrantRefused,
                 now: datetime) -> dict[str, Any]:
@@ -219,9 +270,10 @@ def worker_app(settings: NodeSettings, service: Callable[[], QueryService]) -> C
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
-        broker_transport_options={"visibility_timeout": settings.redelivery_seconds},
         result_expires=timedelta(days=7),
     )
+    if settings.broker_url.startswith(("redis", "rediss", "sqs")):  # brokers without AMQP acks
+        app.conf.broker_transport_options = {"visibility_timeout": settings.redelivery_seconds}
 
     @app.task(name=QUERY_TASK)
     def query(message: dict[str, Any]) -> dict[str, Any]:

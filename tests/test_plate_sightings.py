@@ -28,7 +28,7 @@ def test_a_node_run_keeps_keyed_hash_sightings_of_the_plates_it_blurred(
     assert report.status == "ok", report.error
     spec = SceneSpec(**{k: (float(v) if k == "seconds" else int(v))
                         for k, v in (item.split("=") for item in SCENE.split(","))})
-    plates = {gt.text.replace(" ", "") for _, truth in Scene(spec).frames() for gt in truth
+    plates = {gt.label.replace(" ", "") for _, truth in Scene(spec).frames() for gt in truth
               if gt.kind == "plate"}
     assert len(plates) == 3
     store = SightingStore(settings.data_dir / "sightings.sqlite",
@@ -59,7 +59,7 @@ def test_the_reader_reads_rendered_plates(model_dir: Path) -> None:
             if gt.kind == "plate" and gt.visible > 0.95:
                 reading = reader.read(frame, gt.box)
                 total += 1
-                correct += bool(reading and reading.plate == gt.text.replace(" ", ""))
+                correct += bool(reading and reading.plate == gt.label.replace(" ", ""))
     assert total >= 12 and correct / total >= 0.6, (correct, total)
 
 

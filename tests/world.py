@@ -95,11 +95,14 @@ class World:
 
     # -- nodes -------------------------------------------------------------------------------
 
-    def add_node(self, name: str, site: str) -> Node:
+    def add_node(self, name: str, site: str, sources: dict[str, str] | None = None) -> Node:
         node_id = f"{name}-{self.tag}"
         data = self.root / node_id
         config = self.root / f"{node_id}.toml"
-        cameras = "\n".join(f'[[cameras]]\nid = "{c}"\nsource = "synthetic:"\n' for c in CAMERAS)
+        sources = sources or {}
+        cameras = "\n".join(
+            f'[[cameras]]\nid = "{c}"\nsource = "{sources.get(c, "synthetic:")}"\n'
+            for c in CAMERAS)
         config.write_text(f'site_id = "{site}"\ndata_dir = "{data}"\n'
                           f'broker_url = "{self.broker}"\nresult_backend = "{self.backend}"\n'
                           f'{cameras}')

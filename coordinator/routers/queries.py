@@ -11,27 +11,36 @@ import base64
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query as QueryParam, Response
+from fastapi import APIRouter, Depends, Response
+from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
 
 from audit.prove import make_receipt
-from audit.records import Action, Event, LegalBasis, Scope, Window as LogWindow, opens, rfc3339
+from audit.records import Action, Event, LegalBasis, Scope, opens, rfc3339
+from audit.records import Window as LogWindow
 from coordinator.auth import Principal, require, service
-from coordinator.db import Node, Query, QueryNode, User, Warrant as WarrantRow
+from coordinator.db import Confirmation, Node, Query, QueryNode, User
+from coordinator.db import Warrant as WarrantRow
 from coordinator.dispatch import DispatchError
-from coordinator.problems import invalid, not_found
+from coordinator.problems import Problem, invalid, not_found
 from coordinator.query_messages import build_query
-from coordinator.roles import Role
-from coordinator.roles import Permission
+from coordinator.roles import Permission, Role, allows
 from coordinator.routers.warrants import refuse, signed_of
 from coordinator.service import Coordinator, as_utc
-from coordinator.targets import validate_targets
+from coordinator.targets import validate_references, validate_targets
 from privacy.canonical import canonical_json
 from privacy.legal_basis import (
-    Kind, Refusal, SignedWarrant, WarrantRefused, Window, check_scope, digest, verify,
+    Kind,
+    Refusal,
+    SignedWarrant,
+    WarrantRefused,
+    Window,
+    check_scope,
+    digest,
+    verify,
 )
 from privacy.queries import QUERY_TASK, SignedResult, Status
 from privacy.signing import VerifyKey
@@ -39,6 +48,7 @@ from privacy.signing import VerifyKey
 router = APIRouter(prefix="/queries", tags=["queries"])
 FINAL = {Status.ANSWERED, Status.REFUSED, Status.UNREACHABLE, Status.FAILED}
 MAX_WAIT = 60
+CONFIRMATIONS = 2  # different people who must confirm a face match before it counts
 
 
 class NewQuery(BaseModel):
@@ -51,6 +61,9 @@ class NewQuery(BaseModel):
     cameras: list[str] | None = Field(default=None, max_length=1024,
                                       description="default: all the warrant's cameras")
     window: Window | None = Field(default=None, description="default: the warrant's window")
+    references: dict[str, str] | None = Field(
+        default=None, description="face searches: a base64 JPEG or PNG per target id, sealed "
+        "to each node and never stored here")
 
 
 def _signer_keys(svc: Coordinator) -> tuple[list[VerifyKey], list[VerifyKey]]:
@@ -109,10 +122,13 @@ def submit(body: NewQuery, response: Response,
         nodes = session.scalars(select(Node).where(Node.active)).all()
     signed = signed_of(row)
     kind = signed.warrant.kind
-    if kind is not Kind.PLATE_WATCHLIST:
-        raise invalid(f"this coordinator answers plate watchlists; {kind.value} queries are "
-                      "not available", "unsupported_kind")
+    if kind not in (Kind.PLATE_WATCHLIST, Kind.FACE_WATCHLIST):
+        raise invalid(f"{kind.value} is not a query; it is served by evidence export",
+                      "unsupported_kind")
     targets = validate_targets(kind, body.targets, svc.settings.max_targets)
+    references = body.references if kind is Kind.FACE_WATCHLIST else None
+    reference_digests = (validate_references(targets, references)
+                         if kind is Kind.FACE_WATCHLIST else {})
     cameras = sorted(set(body.cameras or signed.warrant.cameras))
     window = body.window or signed.warrant.window
     query_id = body.query_id or str(uuid.uuid4())
@@ -145,7 +161,8 @@ def submit(body: NewQuery, response: Response,
         scope=Scope(sites=tuple(sorted({n.site_id for n, _ in plan})), cameras=tuple(cameras),
                     window=LogWindow(start=rfc3339(window.start), end=rfc3339(window.end))),
         outcome="dispatched", recipients=tuple(n.node_id for n, _ in plan),
-        details={"query_id": query_id, "user": who.username, "targets": targets}))
+        details={"query_id": query_id, "user": who.username, "targets": targets,
+                 "reference_sha256": reference_digests}))
     receipt = make_receipt(svc.audit, int(row.registered_index)).to_json()
     opening = base64.b64encode(svc.audit.opening(int(row.registered_index),
                                                  "warrant_sha256")).decode()
@@ -165,7 +182,8 @@ def submit(body: NewQuery, response: Response,
         message = build_query(
             svc.keys.dispatch, query_id=query_id, node_id=node.node_id, site=node.site_id,
             sealing_key=node.sealing_key, kind=kind, cameras=node_cameras, window=window,
-            issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets)
+            issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets,
+            references=references)
         try:
             svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
                                 f"{query_id}.{node.node_id}"[:64])
@@ -228,6 +246,21 @@ def _check_answer(answer: dict[str, Any], query_id: str, node_id: str, key: str
     return result.status, result.reason, result.detail, signed.model_dump(mode="json")
 
 
+def _confirmations(svc: Coordinator, query_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    with svc.session() as session:
+        rows = session.scalars(select(Confirmation).where(
+            Confirmation.query_id == query_id)).all()
+    state: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        entry = state.setdefault((row.node_id, row.sighting_id),
+                                 {"match": 0, "no_match": 0})
+        entry[row.decision] += 1
+    for entry in state.values():
+        entry["status"] = ("rejected" if entry["no_match"] else
+                           "confirmed" if entry["match"] >= CONFIRMATIONS else "unconfirmed")
+    return state
+
+
 def _view(svc: Coordinator, query_id: str, who: Principal) -> dict[str, Any]:
     with svc.session() as session:
         query = session.get(Query, query_id)
@@ -235,32 +268,88 @@ def _view(svc: Coordinator, query_id: str, who: Principal) -> dict[str, Any]:
                                 .order_by(QueryNode.node_id)).all()
         sites = dict(session.execute(select(Node.node_id, Node.site_id)).all())
     requester = who.username == query.requested_by
+    face = query.kind == Kind.FACE_WATCHLIST
+    # Face matches are shown to the people who must confirm them; plate hits to the requester.
+    sees_hits = requester or (face and allows(who.role, Permission.MATCH_CONFIRM))
+    confirmations = _confirmations(svc, query_id) if face else {}
     nodes, hits, undisclosed = [], [], []
     for part in parts:
         found = part.result["result"]["hits"] if part.result else []
         nodes.append({"node_id": part.node_id, "site_id": sites.get(part.node_id),
                       "status": part.status, "reason": part.reason, "detail": part.detail,
                       "hits": len(found)})
-        if requester:
-            hits += [{"node_id": part.node_id, "site_id": sites.get(part.node_id), **h}
-                     for h in found]
+        if sees_hits:
+            for hit in found:
+                shown = {"node_id": part.node_id, "site_id": sites.get(part.node_id), **hit}
+                if face:
+                    shown["confirmation"] = confirmations.get(
+                        (part.node_id, hit["sighting_id"]),
+                        {"match": 0, "no_match": 0, "status": "unconfirmed"})
+                hits.append(shown)
             if found and not part.disclosed:
                 undisclosed.append(part.node_id)
     if undisclosed:
         count = sum(n["hits"] for n in nodes if n["node_id"] in undisclosed)
         svc.log(Event(actor=who.actor, action=Action.DISCLOSURE, legal_basis=LegalBasis.WARRANT,
                       warrant_id=query.warrant_id, purpose_code=query.purpose_code,
-                      outcome="disclosed", counts_returned=count, recipients=(who.actor.pseudonym,),
+                      outcome="disclosed", counts_returned=count,
+                      recipients=(who.actor.pseudonym,),
                       details={"query_id": query_id, "nodes": undisclosed}))
         with svc.session() as session:
             for node_id in undisclosed:
                 session.get(QueryNode, (query_id, node_id)).disclosed = True
     done = all(Status(n["status"]) in FINAL for n in nodes)
-    return {"query_id": query_id, "kind": query.kind, "warrant_id": query.warrant_id,
+    view = {"query_id": query_id, "kind": query.kind, "warrant_id": query.warrant_id,
             "status": "complete" if done else "pending", "targets": query.target_count,
             "created_at": as_utc(query.created_at).isoformat(),
-            "deadline": as_utc(query.deadline).isoformat(), "nodes": nodes,
-            **({"hits": hits} if requester else {})}
+            "deadline": as_utc(query.deadline).isoformat(), "nodes": nodes}
+    if sees_hits:
+        view["hits"] = hits
+    if face:
+        view["confirmed_hits"] = sum(1 for c in confirmations.values()
+                                     if c["status"] == "confirmed")
+    return view
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["match", "no_match"]
+
+
+@router.post("/{query_id}/hits/{node_id}/{sighting_id}/confirmations", status_code=201,
+             summary="Confirm or reject a face match (two different people must confirm)")
+def confirm(query_id: str, node_id: str, sighting_id: str, body: Decision,
+            who: Principal = Depends(require(Permission.MATCH_CONFIRM)),
+            svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    with svc.session() as session:
+        query = session.get(Query, query_id)
+        part = session.get(QueryNode, (query_id, node_id))
+    if (query is None or query.kind != Kind.FACE_WATCHLIST or part is None or not part.result
+            or (who.role == Role.POLICE and query.requested_by != who.username)):
+        raise not_found(f"face match {sighting_id} of query {query_id}")
+    if sighting_id not in {h["sighting_id"] for h in part.result["result"]["hits"]}:
+        raise not_found(f"face match {sighting_id} of query {query_id}")
+    with svc.session() as session:
+        if session.get(Confirmation, (query_id, node_id, sighting_id, who.username)):
+            raise Problem(409, "Conflict", "you have already decided on this match; a second "
+                          "person must confirm it", "already_decided")
+        first = session.scalars(select(Confirmation).where(
+            Confirmation.query_id == query_id, Confirmation.node_id == node_id,
+            Confirmation.sighting_id == sighting_id)).first()
+        earlier = session.get(User, first.username) if first else None
+        second = (svc.actor(earlier.username, earlier.role, earlier.agency)
+                  if earlier is not None else None)
+    svc.log(Event(actor=who.actor, second_approver=second, action=Action.MATCH_CONFIRMED,
+                  legal_basis=LegalBasis.WARRANT, warrant_id=query.warrant_id,
+                  purpose_code=query.purpose_code, outcome=body.decision,
+                  details={"query_id": query_id, "node_id": node_id,
+                           "sighting_id": sighting_id, "user": who.username}))
+    with svc.session() as session:
+        session.add(Confirmation(query_id=query_id, node_id=node_id, sighting_id=sighting_id,
+                                 username=who.username, decision=body.decision,
+                                 at=svc.clock()))
+    return _confirmations(svc, query_id)[(node_id, sighting_id)]
 
 
 @router.get("/{query_id}", summary="A query's per-node status and, for its requester, the hits")

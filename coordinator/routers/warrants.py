@@ -15,16 +15,28 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from audit.records import Action, Event, LegalBasis, Scope, Window as LogWindow, rfc3339
+from audit.records import Action, Event, LegalBasis, Scope, rfc3339
+from audit.records import Window as LogWindow
 from coordinator.auth import Principal, deny, require, service
-from coordinator.db import Node, User, Warrant as WarrantRow
+from coordinator.db import Node, User
+from coordinator.db import Warrant as WarrantRow
 from coordinator.problems import Problem, invalid, not_found
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator
 from coordinator.targets import validate_targets
 from privacy.legal_basis import (
-    Basis, Kind, Refusal, SignedWarrant, Warrant, WarrantRefused, Window, commit_case,
-    commit_target, digest, key_id, new_salt,
+    Basis,
+    Kind,
+    Refusal,
+    SignedWarrant,
+    Warrant,
+    WarrantRefused,
+    Window,
+    commit_case,
+    commit_target,
+    digest,
+    key_id,
+    new_salt,
 )
 from privacy.legal_basis import Signature as WarrantSignature
 from privacy.queries import REVOCATION_TASK, SignedRevocation

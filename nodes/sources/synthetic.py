@@ -31,7 +31,7 @@ class GroundTruth:
     box: Box
     object_id: int
     visible: float = 1.0  # fraction of the box not hidden by nearer objects
-    text: str | None = None  # a plate's characters
+    label: str | None = None  # a plate's characters, or a face's identity ("lfw-<index>")
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,7 @@ class _Walker:
     velocity: tuple[float, float]
     shirt: tuple[int, int, int]
     object_id: int
+    identity: str = ""
 
     def face_box(self, t: float) -> Box:
         size = self.face.shape[0]
@@ -198,9 +199,10 @@ class Scene:
         for i in range(s.people):
             size = int(rng.integers(s.face_sizes[0], s.face_sizes[1] + 1))
             tint = (rng.uniform(0.75, 0.95), rng.uniform(0.85, 1.0), rng.uniform(1.0, 1.2))
-            face = face_sprite(int(rng.integers(100)), size, tint, rng.uniform(0.6, 1.25))
+            identity = int(rng.integers(100))
+            face = face_sprite(identity, size, tint, rng.uniform(0.6, 1.25))
             shirt = tuple(int(c) for c in rng.integers(20, 230, 3))
-            walker = _Walker(face, (0.0, 0.0), (0.0, 0.0), shirt, i)
+            walker = _Walker(face, (0.0, 0.0), (0.0, 0.0), shirt, i, f"lfw-{identity}")
             # perspective: bigger faces nearer the camera, lower in the frame
             depth = (size - s.face_sizes[0]) / max(1, s.face_sizes[1] - s.face_sizes[0])
 
@@ -226,14 +228,15 @@ class Scene:
             plate = vehicle.plate_box(t)
             layers.append((body.y2, [body], None, lambda f, v=vehicle, b=body: _draw_vehicle(f, v, b)))
             layers.append((body.y2 + 0.5, [plate],
-                           GroundTruth("plate", plate, vehicle.object_id, text=vehicle.text),
+                           GroundTruth("plate", plate, vehicle.object_id, label=vehicle.text),
                            vehicle.plate))
         for walker in self.walkers:
             head = walker.face_box(t)
             torso = _torso(head)
             layers.append((torso.y2, [torso], None,
                            lambda f, b=torso, c=walker.shirt: f.__setitem__(b.pixel_slice(width, height), c)))
-            layers.append((torso.y2 + 0.5, [head], GroundTruth("face", head, walker.object_id),
+            layers.append((torso.y2 + 0.5, [head],
+                           GroundTruth("face", head, walker.object_id, label=walker.identity),
                            walker.face))
         layers.sort(key=lambda layer: layer[0])
         truth: list[GroundTruth] = []
@@ -247,7 +250,7 @@ class Scene:
             covering = [box for later in layers[index + 1:] for box in later[1]]
             fraction = _visible_fraction(visible, covering)
             if fraction >= 0.5:
-                truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction, gt.text))
+                truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction, gt.label))
         return frame, truth
 
     def frames(self) -> Iterator[tuple[np.ndarray, list[GroundTruth]]]:

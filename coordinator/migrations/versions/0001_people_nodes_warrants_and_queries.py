@@ -2,12 +2,11 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-25 06:07:21.087202
+Create Date: 2026-11-25
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

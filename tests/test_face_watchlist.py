@@ -1,0 +1,120 @@
+"""A face watchlist search under a judge's warrant countersigned by the DPO: the reference is
+sealed to the node, matched only on the node's encrypted recordings of the warrant's cameras and
+window, and a match counts only after two different people confirm it."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import cv2
+import pytest
+
+from audit.keys import load_log_key
+from audit.log import AuditLog
+from audit.records import Action
+from nodes.node import run_node
+from nodes.sources.synthetic import Scene, SceneSpec, face_crops
+from world import World, embedded_world
+
+SCENE = "seed=3,seconds=3,width=640,height=360,people=2,vehicles=0"
+
+
+def reference(identity: str) -> str:
+    crop = face_crops()[int(identity.removeprefix("lfw-"))]
+    ok, data = cv2.imencode(".png", cv2.resize(crop, (100, 100), interpolation=cv2.INTER_CUBIC))
+    assert ok
+    return base64.b64encode(data.tobytes()).decode()
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory, model_dir):
+    world = embedded_world(tmp_path_factory.mktemp("faces"), query_timeout=240)
+    node = world.add_node("alpha", "site-a", {"gate": f"synthetic:{SCENE}",
+                                              "lobby": "synthetic:seed=5,seconds=1,people=0"})
+    reports = run_node(node.settings.model_copy(update={"model_dir": model_dir}))
+    assert all(r.status == "ok" and r.segments_recorded for r in reports), reports
+    world.start_worker("alpha")
+    yield world
+    world.close()
+
+
+def scene_identities() -> set[str]:
+    spec = SceneSpec(**{k: (float(v) if k == "seconds" else int(v))
+                        for k, v in (item.split("=") for item in SCENE.split(","))})
+    return {gt.label for _, truth in Scene(spec).frames() for gt in truth if gt.kind == "face"}
+
+
+def face_warrant(world: World, targets: list[str]) -> dict:
+    now = world.clock()
+    warrant = world.draft(kind="face_watchlist", purpose_code="missing-person", targets=targets,
+                          sites=["site-a"], cameras=["gate"],
+                          window={"start": (now - timedelta(hours=1)).isoformat(),
+                                  "end": (now + timedelta(hours=1)).isoformat()},
+                          not_before=(now - timedelta(hours=1)).isoformat())
+    assert world.sign(warrant).json()["status"] == "draft"  # the DPO must countersign
+    registered = world.sign(warrant, "dpo").json()
+    assert registered["status"] == "registered"
+    return registered
+
+
+def test_a_face_search_finds_the_person_and_two_people_must_confirm(city: World) -> None:
+    present = sorted(scene_identities())[0]
+    absent = next(f"lfw-{i}" for i in range(100) if f"lfw-{i}" not in scene_identities())
+    warrant = face_warrant(city, [present, absent])
+    submitted = city.client.post("/queries", headers=city.as_("police"), json={
+        "warrant_id": warrant["warrant_id"], "targets": [present, absent],
+        "cameras": ["gate"], "references": {present: reference(present),
+                                            absent: reference(absent)}})
+    assert submitted.status_code == 202, submitted.text
+    query_id = submitted.json()["query_id"]
+    result = city.client.get(f"/queries/{query_id}?wait=60", headers=city.as_("police")).json()
+    while result["status"] != "complete":
+        result = city.client.get(f"/queries/{query_id}?wait=60",
+                                 headers=city.as_("police")).json()
+    assert result["nodes"][0]["status"] == "answered", (result, city.worker_log("alpha"))
+    assert {h["target"] for h in result["hits"]} == {present}
+    hit = result["hits"][0]
+    assert hit["camera"] == "gate" and hit["confirmation"]["status"] == "unconfirmed"
+    assert base64.b64decode(hit["thumbnail"])[:2] == b"\xff\xd8"
+    assert result["confirmed_hits"] == 0
+
+    path = f"/queries/{query_id}/hits/{hit['node_id']}/{hit['sighting_id']}/confirmations"
+    first = city.client.post(path, headers=city.as_("police"), json={"decision": "match"})
+    assert first.status_code == 201 and first.json()["status"] == "unconfirmed"
+    again = city.client.post(path, headers=city.as_("police"), json={"decision": "match"})
+    assert again.status_code == 409 and again.json()["code"] == "already_decided"
+    denied = city.client.post(path, headers=city.as_("judge"), json={"decision": "match"})
+    assert denied.status_code == 403
+    second = city.client.post(path, headers=city.as_("dpo"), json={"decision": "match"})
+    assert second.json()["status"] == "confirmed"
+    supervised = city.client.get(f"/queries/{query_id}", headers=city.as_("dpo")).json()
+    assert supervised["confirmed_hits"] == 1
+    confirmations = [e.record for e in city.svc.audit.entries(0, 10_000)
+                     if e.record.action is Action.MATCH_CONFIRMED]
+    assert [c.outcome for c in confirmations] == ["match", "match"]
+    assert confirmations[0].second_approver is None
+    assert confirmations[1].second_approver == confirmations[0].actor
+
+    settings = city.nodes["alpha"].settings
+    log = AuditLog(settings.audit_url, load_log_key(settings.node_key_file))
+    try:
+        actions = [e.record.action for e in log.entries(0, 10_000)
+                   if e.record.warrant_id == warrant["warrant_id"]]
+    finally:
+        log.close()
+    assert actions == [Action.CONSULTATION, Action.QUERY_ANSWERED]  # logged before decrypting
+
+
+def test_face_queries_need_a_readable_reference_for_each_target(city: World) -> None:
+    warrant = face_warrant(city, ["lfw-1"])
+    base = {"warrant_id": warrant["warrant_id"], "targets": ["lfw-1"], "cameras": ["gate"]}
+    for references, code in (
+            (None, "missing_reference"),
+            ({"lfw-1": base64.b64encode(b"GIF89a not really").decode()}, "invalid_image"),
+            ({"lfw-1": "***"}, "invalid_image"),
+            ({"lfw-1": reference("lfw-1"), "lfw-2": reference("lfw-2")}, "missing_reference")):
+        response = city.client.post("/queries", headers=city.as_("police"),
+                                    json=base | {"references": references})
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == code
