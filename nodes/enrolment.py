@@ -52,14 +52,14 @@ class Enrolment(BaseModel):
     @field_validator("coordinator_key")
     @classmethod
     def _ed25519(cls, value: str) -> str:
-        VerifyKey.parse(value)
+        _parse_key(value)
         return value
 
     @field_validator("judge_keys", "dpo_keys")
     @classmethod
     def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for key in value:
-            VerifyKey.parse(key)
+            _parse_key(key)
         return value
 
     @field_validator("log_key")
@@ -84,6 +84,13 @@ class Enrolment(BaseModel):
         return [VerifyKey.parse(k) for k in self.dpo_keys]
 
 
+def _parse_key(text: str) -> VerifyKey:
+    try:
+        return VerifyKey.parse(text)
+    except KeyFileError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def enrolment_file(data_dir: Path) -> Path:
     return data_dir / "enrolment.json"
 
@@ -93,8 +100,6 @@ def parse_enrolment(text: str, where: str) -> Enrolment:
         return Enrolment.model_validate_json(text)
     except ValidationError as exc:
         raise ConfigError(f"{where}: not a valid enrolment: {describe(exc)}") from None
-    except KeyFileError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def save_enrolment(data_dir: Path, enrolment: Enrolment) -> Path:
