@@ -6,18 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
 
-from privacy.errors import ConfigError, describe
+from privacy.settings_file import TomlSettings, load_settings_file
 
 
-class CoordinatorSettings(BaseSettings):
+class CoordinatorSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_COORDINATOR_",
                                       env_nested_delimiter="__", extra="forbid")
 
@@ -57,28 +52,7 @@ class CoordinatorSettings(BaseSettings):
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
 
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
-
 
 def load_coordinator_settings(path: Path | None = None, **overrides: Any) -> CoordinatorSettings:
     """Load and validate the coordinator's settings; errors name the field that is wrong."""
-    if path is not None and not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-
-    class FileSettings(CoordinatorSettings):
-        model_config = SettingsConfigDict(**{**CoordinatorSettings.model_config,
-                                             "toml_file": path})
-
-    try:
-        return FileSettings(**overrides)
-    except ValidationError as exc:
-        where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}invalid configuration: {describe(exc)}") from None
-    except Exception as exc:  # a TOML syntax error
-        raise ConfigError(f"{path}: cannot parse ({exc})") from None
+    return load_settings_file(CoordinatorSettings, path, **overrides)

@@ -143,6 +143,13 @@ def demo(out: Path, model_dir: Path) -> None:
     click.echo(f"vault: {vault['segments_checked']} encrypted raw segments checked, "  # type: ignore[index]
                f"{vault['damaged']} damaged; warrant-scoped export of "  # type: ignore[index]
                f"{vault['export_segments']} segments sealed and verified: {vault['export']}")  # type: ignore[index]
+    city = summary["city"]
+    seen = sorted({h["target"] for h in city["hits"]})  # type: ignore[index]
+    click.echo(f"coordinator {city['coordinator']}: warrant {city['warrant']} signed by the "  # type: ignore[index]
+               f"judge; node {', '.join(city['node_status'])}; {len(seen)} of "  # type: ignore[index]
+               f"{city['watchlist']} watchlist plates sighted ({', '.join(seen)}); a second use "  # type: ignore[index]
+               f"was {city['second_use']}; audit log of {city['audit_entries']} entries "  # type: ignore[index]
+               f"{'verified' if city['audit_verified'] else 'FAILED verification'}")  # type: ignore[index]
     click.echo(f"summary: {out / 'summary.json'}")
     if failed:
         raise click.ClickException("some cameras failed")

@@ -6,17 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from privacy import model_registry
-from privacy.errors import ConfigError, describe
 from privacy.redaction.policy import RedactionPolicy
+from privacy.settings_file import TomlSettings, load_settings_file
 
 
 class CameraConfig(BaseModel):
@@ -41,7 +36,7 @@ class CustodianConfig(BaseModel):
     public_key: str = Field(description="x25519:<base64>, from `safecity vault keygen`")
 
 
-class NodeSettings(BaseSettings):
+class NodeSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_", env_nested_delimiter="__",
                                       extra="forbid")
 
@@ -107,27 +102,7 @@ class NodeSettings(BaseSettings):
     def node_name(self) -> str:
         return f"{self.site_id}.safecity/node"
 
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
-
 
 def load_settings(path: Path | None = None, **overrides: Any) -> NodeSettings:
     """Load and validate the node's settings; errors name the field that is wrong."""
-    if path is not None and not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-
-    class FileSettings(NodeSettings):
-        model_config = SettingsConfigDict(**{**NodeSettings.model_config, "toml_file": path})
-
-    try:
-        return FileSettings(**overrides)
-    except ValidationError as exc:
-        where = f"{path}: " if path else ""
-        raise ConfigError(f"{where}invalid configuration: {describe(exc)}") from None
-    except Exception as exc:  # a TOML syntax error
-        raise ConfigError(f"{path}: cannot parse ({exc})") from None
+    return load_settings_file(NodeSettings, path, **overrides)

@@ -34,3 +34,9 @@ def test_demo_redacts_every_camera_and_checks_itself(tmp_path: Path, model_dir: 
     assert vault["segments_checked"] == 2 and vault["damaged"] == 0
     assert vault["export_verified"] and vault["export_files"] == ["high-street.mkv"]
     assert all(c["raw_segments_encrypted"] == 1 for c in summary["cameras"])
+    city = summary["city"]
+    assert city["node_status"] == ["answered"]
+    assert len({h["target"] for h in city["hits"]}) >= 2  # plates read before blurring, matched
+    assert "ZZ99ZZZ" not in {h["target"] for h in city["hits"]}  # never on camera
+    assert city["second_use"] == "used_up" and city["audit_verified"]
+    assert "watchlist plates sighted" in done.stdout

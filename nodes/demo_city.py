@@ -1,0 +1,156 @@
+"""The city half of the demo: a coordinator on its embedded defaults, run and used the way a city
+would (its own processes, HTTP, the CLI), with the demo node enrolled and answering a
+warrant-gated plate watchlist from its own queue. The node side never imports the coordinator:
+it talks to it as a site does."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from audit.bundle import Bundle
+from audit.verify import verify_bundle
+from nodes.config import NodeSettings
+from nodes.enrolment import parse_enrolment, save_enrolment
+from nodes.identity import load_identity
+from privacy.errors import SafecityError
+from privacy.signing import SigningKey
+
+SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
+PEOPLE = (("admin", "admin", "city"), ("officer-7", "police_analyst", "city-pd"),
+          ("judge-1", "judge", "court"), ("dpo-1", "dpo", "city"))
+
+
+def broker_urls(folder: Path) -> tuple[str, str]:
+    """The embedded broker and result store: SQLite files, no server."""
+    return (f"sqla+sqlite:///{(folder / 'broker.sqlite').as_posix()}",
+            f"db+sqlite:///{(folder / 'results.sqlite').as_posix()}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(*args: str, stdin: str = "") -> str:
+    done = subprocess.run([*SAFECITY, *args], input=stdin, capture_output=True, text=True,
+                          check=False, timeout=300)
+    if done.returncode != 0:
+        raise SafecityError(f"safecity {args[0]} {args[1]} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+@contextmanager
+def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as handle:
+        process = subprocess.Popen([*SAFECITY, *args], stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[str],
+             cameras: list[str]) -> dict[str, Any]:
+    folder = out / "coordinator"
+    port = _free_port()
+    config = out / "coordinator.toml"
+    broker, backend = broker_urls(folder)
+    config.write_text(f'data_dir = "{folder.as_posix()}"\nport = {port}\n'
+                      f'broker_url = "{broker}"\nresult_backend = "{backend}"\n')
+    keys = {"judge": SigningKey.generate(), "dpo": SigningKey.generate()}
+    passwords = {name: secrets.token_urlsafe(18) for name, _, _ in PEOPLE}
+    _run("coordinator", "init", "--config", str(config))
+    for name, role, agency in PEOPLE:
+        signer = keys.get(role)
+        _run("coordinator", "add-user", "--config", str(config), "--username", name,
+             "--role", role, "--agency", agency, "--password-stdin",
+             *(["--signing-key", signer.public.text()] if signer else []),
+             stdin=passwords[name] + "\n")
+    base = f"http://127.0.0.1:{port}"
+    with _process(["coordinator", "serve", "--config", str(config)], out / "coordinator.log"), \
+            httpx.Client(base_url=base, timeout=60) as http:
+        _wait_for(http)
+
+        def login(name: str) -> dict[str, str]:
+            token = http.post("/token", data={"grant_type": "password", "username": name,
+                                              "password": passwords[name]})
+            token.raise_for_status()
+            return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+        public = load_identity(node.keys_dir).public()
+        enrolled = http.post("/nodes", headers=login("admin"), json={
+            "node_id": f"{node.site_id}-node", "site_id": node.site_id, "cameras": cameras,
+            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"]})
+        enrolled.raise_for_status()
+        enrolment = parse_enrolment(enrolled.text, "enrolment")
+        save_enrolment(node.data_dir, enrolment)
+        with _process(["node", "worker", "--config", str(node_config), "--loglevel", "WARNING"],
+                      out / "node-worker.log"):
+            result = _watchlist(http, login, keys["judge"], watchlist, node.site_id, cameras)
+        # Anyone can check the log the way the node does: against the key it pinned.
+        bundle = Bundle.from_json(http.get("/audit/bundle").json())
+        report = verify_bundle(bundle, enrolment.log())
+        return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
+                         "coordinator": base}
+
+
+def _wait_for(http: httpx.Client) -> None:
+    for _ in range(300):
+        try:
+            if http.get("/openapi.json").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SafecityError("the coordinator did not start; see coordinator.log")
+
+
+def _watchlist(http: httpx.Client, login: Any, judge: SigningKey, watchlist: list[str],
+               site: str, cameras: list[str]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    police = login("officer-7")
+    drafted = http.post("/warrants", headers=police, json={
+        "kind": "plate_watchlist", "purpose_code": "stolen-vehicle", "sites": [site],
+        "cameras": cameras, "max_uses": 1, "targets": watchlist,
+        "window": {"start": (now - timedelta(hours=1)).isoformat(),
+                   "end": (now + timedelta(minutes=10)).isoformat()},
+        "not_before": (now - timedelta(minutes=5)).isoformat(),
+        "expires_at": (now + timedelta(days=1)).isoformat(),
+        "case_number": "DEMO-2026-1", "justification": "vehicles reported stolen"})
+    drafted.raise_for_status()
+    warrant = drafted.json()
+    signature = base64.b64encode(judge.sign(base64.b64decode(warrant["payload"]))).decode()
+    signed = http.post(f"/warrants/{warrant['warrant_id']}/signatures",
+                       headers=login("judge-1"), json={"role": "judge", "signature": signature})
+    signed.raise_for_status()
+    submitted = http.post("/queries", headers=police, json={
+        "warrant_id": warrant["warrant_id"], "targets": watchlist})
+    submitted.raise_for_status()
+    result = http.get(f"/queries/{submitted.json()['query_id']}", params={"wait": 60},
+                      headers=police).json()
+    reused = http.post("/queries", headers=police, json={
+        "warrant_id": warrant["warrant_id"], "targets": watchlist})
+    return {"warrant": warrant["warrant_id"], "watchlist": len(watchlist),
+            "node_status": [n["status"] for n in result["nodes"]],
+            "hits": [{k: h[k] for k in ("target", "camera", "time", "sighting_id")}
+                     for h in result.get("hits", [])],
+            "second_use": reused.json().get("code") if reused.status_code >= 400 else "allowed"}
