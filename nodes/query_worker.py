@@ -273,7 +273,12 @@ def worker_app(settings: NodeSettings, service: Callable[[], QueryService]) -> C
         result_expires=timedelta(days=7),
     )
     if settings.broker_url.startswith(("redis", "rediss", "sqs")):  # brokers without AMQP acks
-        app.conf.broker_transport_options = {"visibility_timeout": settings.redelivery_seconds}
+        app.conf.broker_transport_options = {
+            "visibility_timeout": settings.redelivery_seconds,
+            # sweep for abandoned messages at the same pace (kombu's default sweeps every 100 s)
+            "unacked_restore_interval": max(1, min(10, settings.redelivery_seconds)),
+            "unacked_restore_throttle": 1,
+        }
 
     @app.task(name=QUERY_TASK)
     def query(message: dict[str, Any]) -> dict[str, Any]:

@@ -257,3 +257,25 @@ def test_bad_input_gets_problem_details_not_500s(world: World) -> None:
     problem(world.client.post(f"/warrants/{draft['warrant_id']}/signatures",
                               headers=world.as_("judge"),
                               json={"role": "judge", "signature": "%%%"}), 422)
+
+
+def test_a_judge_can_sign_offline_with_the_cli_and_upload_the_signature(world: World,
+                                                                        tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from nodes.cli import main
+
+    warrant = world.draft()
+    document = tmp_path / "warrant.json"
+    document.write_text(json.dumps(warrant["document"]))
+    world.judge_key.save(tmp_path / "judge.key")
+    signed = CliRunner().invoke(main, ["warrant", "sign", str(document), "--key",
+                                       str(tmp_path / "judge.key"), "--as", "judge"])
+    assert signed.exit_code == 0, signed.output
+    signature = json.loads(document.read_text())["judge"]["signature"]
+    response = world.client.post(f"/warrants/{warrant['warrant_id']}/signatures",
+                                 headers=world.as_("judge"),
+                                 json={"role": "judge", "signature": signature})
+    assert response.status_code == 200 and response.json()["status"] == "registered"

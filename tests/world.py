@@ -95,7 +95,8 @@ class World:
 
     # -- nodes -------------------------------------------------------------------------------
 
-    def add_node(self, name: str, site: str, sources: dict[str, str] | None = None) -> Node:
+    def add_node(self, name: str, site: str, sources: dict[str, str] | None = None,
+                 extra: str = "") -> Node:
         node_id = f"{name}-{self.tag}"
         data = self.root / node_id
         config = self.root / f"{node_id}.toml"
@@ -105,7 +106,7 @@ class World:
             for c in CAMERAS)
         config.write_text(f'site_id = "{site}"\ndata_dir = "{data}"\n'
                           f'broker_url = "{self.broker}"\nresult_backend = "{self.backend}"\n'
-                          f'{cameras}')
+                          f'{extra}{cameras}')
         settings = load_settings(config)
         initialise(settings)
         public = load_identity(settings.keys_dir).public()
