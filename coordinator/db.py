@@ -106,7 +106,7 @@ class QueryNode(Base):
 
     query_id: Mapped[str] = mapped_column(ForeignKey("queries.query_id"), primary_key=True)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
-    task_id: Mapped[str] = mapped_column(String(64))
+    task_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)

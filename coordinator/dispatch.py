@@ -40,13 +40,16 @@ class Dispatcher:
                                        "interval_step": 0.5, "interval_max": 2},
             result_expires=timedelta(days=7),
             redis_socket_timeout=5, redis_socket_connect_timeout=5,
+            result_backend_transport_options={"retry_policy": {
+                "max_retries": 2, "interval_start": 0, "interval_step": 0.5,
+                "interval_max": 1}},
         )
 
     def send(self, task: str, message: dict[str, Any], node_id: str, task_id: str) -> None:
         try:
             self.app.send_task(task, args=[message], queue=queue_name(node_id),
                                task_id=task_id)
-        except _UNAVAILABLE as exc:
+        except (*_UNAVAILABLE, RuntimeError) as exc:  # RuntimeError: the result store is gone
             raise DispatchError(f"the broker is unavailable ({exc})") from None
 
     def answer(self, task_id: str) -> dict[str, Any] | None:

@@ -3,7 +3,8 @@
 - token: Ed25519, signs bearer tokens;
 - dispatch: Ed25519, signs every query sent to a node (nodes pin its public half);
 - audit log: the C2SP note key that signs the log's checkpoints (nodes pin its verifier key);
-- pseudonym: 32 random bytes keying the pseudonyms people appear under in the public log.
+- pseudonym: 32 random bytes keying the pseudonyms people appear under in the public log;
+- seal: X25519; nodes seal their answers to it (nodes pin its public half).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from audit.keys import load_log_key, new_log_key
 from audit.note import NoteSigner
+from privacy.sealing import RecipientKey
 from privacy.signing import SigningKey, read_seed, write_seed
 
 
@@ -25,6 +27,7 @@ class CoordinatorKeys:
     dispatch: SigningKey = field(repr=False)
     log: NoteSigner = field(repr=False)
     pseudonym_key: bytes = field(repr=False)
+    sealing: RecipientKey = field(repr=False)
 
     def pseudonym(self, username: str) -> str:
         """A stable pseudonym for the public log; the DPO maps it back through the details."""
@@ -44,4 +47,5 @@ def load_keys(keys_dir: Path, origin: str) -> CoordinatorKeys:
     log = load_log_key(log_file) if log_file.exists() else new_log_key(origin, log_file)
     return CoordinatorKeys(SigningKey(_seed(keys_dir / "token.key", "ed25519-private")),
                            SigningKey(_seed(keys_dir / "dispatch.key", "ed25519-private")),
-                           log, _seed(keys_dir / "pseudonym.key", "hmac-sha256"))
+                           log, _seed(keys_dir / "pseudonym.key", "hmac-sha256"),
+                           RecipientKey(_seed(keys_dir / "seal.key", "x25519-private")))

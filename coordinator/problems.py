@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +10,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from audit.routes import add_problem_handlers
+from coordinator.dispatch import DispatchError
+
+log = logging.getLogger(__name__)
 
 
 class Problem(Exception):
@@ -37,6 +41,17 @@ def install(app: FastAPI) -> None:
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return response(exc.status, exc.title, exc.detail, request.url.path, exc.code,
                         exc.headers)
+
+    @app.exception_handler(DispatchError)
+    async def _broker(request: Request, exc: DispatchError) -> JSONResponse:
+        return response(503, "Service unavailable", str(exc), request.url.path,
+                        "broker_unavailable", {"Retry-After": "30"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return response(500, "Internal error", "the coordinator failed; the error is logged "
+                        "on the server", request.url.path, "internal")
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

@@ -24,6 +24,7 @@ from audit.note import NoteVerifier
 from privacy.atomic_file import write_atomic
 from privacy.errors import ConfigError, VerificationError, describe
 from privacy.queries import queue_name
+from privacy.sealing import parse_public
 from privacy.signing import KeyFileError, VerifyKey
 
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
@@ -38,6 +39,7 @@ class Enrolment(BaseModel):
     cameras: tuple[str, ...]
     queue: str
     coordinator_key: str  # ed25519: signs every query sent to this node
+    coordinator_sealing_key: str  # x25519: this node's answers are sealed to it
     log_key: str  # the coordinator audit log's verifier key (C2SP vkey)
     judge_keys: tuple[str, ...] = Field(min_length=1)
     dpo_keys: tuple[str, ...] = Field(min_length=1)
@@ -60,6 +62,15 @@ class Enrolment(BaseModel):
     def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for key in value:
             _parse_key(key)
+        return value
+
+    @field_validator("coordinator_sealing_key")
+    @classmethod
+    def _x25519(cls, value: str) -> str:
+        try:
+            parse_public(value)
+        except KeyFileError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("log_key")

@@ -28,11 +28,7 @@ from nodes.face_search import BadReference, describe_reference
 from nodes.face_search import search as face_search
 from nodes.identity import NodeIdentity, load_identity
 from nodes.query_checks import (
-    Checked,
-    check_message,
-    check_query,
-    check_revocation,
-    request_sha256,
+    Checked, check_message, check_query, check_revocation, request_sha256,
 )
 from nodes.query_ledger import QueryLedger, Start
 from nodes.sightings import SightingStore
@@ -42,16 +38,11 @@ from privacy.errors import ConfigError
 from privacy.face_match import FaceMatcher
 from privacy.legal_basis import Basis, Kind, Refusal, WarrantRefused
 from privacy.queries import (
-    QUERY_TASK,
-    REVOCATION_TASK,
-    Hit,
-    QueryResult,
-    SignedQuery,
-    SignedResult,
-    SignedRevocation,
-    Status,
+    QUERY_TASK, REVOCATION_TASK, Hit, QueryResult, SealedResult, SignedQuery, SignedResult,
+    SignedRevocation, Status, result_info,
 )
 from privacy.redaction.faces import CenterFaceDetector
+from privacy.sealing import parse_public, seal
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -228,8 +219,13 @@ class QueryService:
             recipients=("coordinator",), details=details)
 
     def _signed(self, result: QueryResult) -> dict[str, Any]:
+        """Sign the answer, then seal it to the coordinator's pinned key."""
         signed = SignedResult(result=result, signature=result.sign(self.identity.signing))
-        return signed.model_dump(mode="json")
+        sealed = seal(parse_public(self.enrolment.coordinator_sealing_key),
+                      signed.model_dump_json().encode(),
+                      result_info(result.query_id, result.node_id))
+        return SealedResult(query_id=result.query_id, node_id=result.node_id,
+                            sealed=base64.b64encode(sealed).decode()).model_dump(mode="json")
 
     # -- revocations -------------------------------------------------------------------------
 

@@ -126,6 +126,23 @@ class SignedResult(BaseModel):
     signature: str
 
 
+def result_info(query_id: str, node_id: str) -> bytes:
+    """HPKE ``info`` for a node's answer, sealed to the coordinator: binds it to one query and
+    one node, so the broker's result store never holds hits in the clear."""
+    return f"safecity query result/v1 {query_id} {node_id}".encode()
+
+
+class SealedResult(BaseModel):
+    """What a node's worker returns through the result backend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str = "safecity-sealed-result/v1"
+    query_id: str
+    node_id: str
+    sealed: str  # base64 HPKE of the SignedResult JSON
+
+
 class Revocation(Signed):
     """A judge (or, for a consent, the DPO) withdrawing a legal basis; nodes keep a ledger."""
 

@@ -279,3 +279,20 @@ def test_a_judge_can_sign_offline_with_the_cli_and_upload_the_signature(world: W
                                  headers=world.as_("judge"),
                                  json={"role": "judge", "signature": signature})
     assert response.status_code == 200 and response.json()["status"] == "registered"
+
+
+def test_a_broker_that_is_gone_gives_503_or_a_per_node_status_not_a_500(tmp_path) -> None:
+    world = World(tmp_path, f"sqlite:///{tmp_path / 'c.sqlite'}", "redis://127.0.0.1:9/0",
+                  "redis://127.0.0.1:9/1")  # nothing listens on port 9
+    try:
+        world.svc.dispatcher.app.conf.task_publish_retry_policy = {"max_retries": 0}
+        world.svc.dispatcher.app.conf.broker_connection_timeout = 0.5
+        world.svc.dispatcher.app.conf.broker_connection_max_retries = 0
+        world.add_node("alpha", "site-a")
+        warrant = world.registered()
+        response = query(world, warrant["warrant_id"])
+        assert response.status_code == 202, response.text
+        assert response.json()["nodes"][0]["status"] == "failed"
+        assert response.json()["nodes"][0]["reason"] == "broker_unavailable"
+    finally:
+        world.close()

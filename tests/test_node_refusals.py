@@ -21,6 +21,7 @@ from audit.prove import make_receipt
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query
+from coordinator.routers.queries import open_result
 from nodes.identity import load_identity
 from privacy.legal_basis import SignedWarrant, Window, key_id, sign
 from privacy.queries import (
@@ -72,8 +73,14 @@ def rogue(world: World, warrant: SignedWarrant, index: int | None, *, targets=("
     return message.model_dump(mode="json")
 
 
+def _query_id(message: dict[str, Any]) -> str:
+    value = message.get("request", {}).get("query_id")
+    return value if isinstance(value, str) else "unknown"
+
+
 def answer(world: World, message: dict[str, Any], node: str = "alpha") -> SignedResult:
-    result = SignedResult.model_validate(world.service(node).answer(message))
+    result = open_result(world.service(node).answer(message), world.svc.keys.sealing,
+                         _query_id(message), world.nodes[node].node_id)
     identity = world.service(node).identity.signing.public
     assert result.result.signed_by(identity, result.signature)
     return result

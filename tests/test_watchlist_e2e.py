@@ -4,6 +4,7 @@ processes, each with its own queue, keys, sightings and audit log."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -23,9 +24,10 @@ from audit.prove import make_receipt
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query
+from coordinator.routers.queries import open_result
 from nodes.query_worker import QueryService
 from privacy.legal_basis import SignedWarrant
-from privacy.queries import QUERY_TASK, SignedResult
+from privacy.queries import QUERY_TASK
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 
@@ -80,6 +82,14 @@ def test_police_draft_judge_signs_both_nodes_answer_and_every_step_is_logged(cit
     for hit in result["hits"]:  # the minimum: nothing but these fields
         assert set(hit) == {"node_id", "site_id", "sighting_id", "target", "camera", "time",
                             "thumbnail"}
+    # The broker's result store holds only answers sealed to the coordinator.
+    import redis
+
+    store = redis.Redis.from_url(f"{REDIS}/1")
+    for node in result["nodes"]:
+        raw = store.get(f"celery-task-meta-{query_id}.{node['node_id']}")
+        assert raw and b"safecity-sealed-result/v1" in raw
+        assert b"AB12CDE" not in raw and b"XY99ZZZ" not in raw and b"gate" not in raw
     # The DPO supervising sees who answered and how many hits, not the hits.
     supervised = city.client.get(f"/queries/{query_id}", headers=city.as_("dpo")).json()
     assert "hits" not in supervised and sum(n["hits"] for n in supervised["nodes"]) == 2
@@ -124,7 +134,9 @@ def test_a_message_put_straight_on_a_node_queue_is_checked_by_the_worker(city: W
     while (answer := city.svc.dispatcher.answer(task_id)) is None:
         assert time.monotonic() < deadline, city.worker_log("alpha")
         time.sleep(0.2)
-    result = SignedResult.model_validate(answer).result
+    result = open_result(answer, city.svc.keys.sealing, message.request.query_id,
+                         node.node_id).result
+    assert b"LM55NOP" not in json.dumps(answer).encode()  # the broker sees only the seal
     assert result.status == "refused" and result.reason == "out_of_scope_target"
     assert not result.hits
     city.stop_worker("alpha")
@@ -203,8 +215,9 @@ def test_a_worker_killed_mid_search_is_redelivered_and_searches_once_more(
         tmp_path: Path, postgres_url: str, model_dir: Path) -> None:
     import sqlite3
 
-    from nodes.node import run_node
     from test_face_watchlist import SCENE, face_warrant, reference, scene_identities
+
+    from nodes.node import run_node
 
     world = World(tmp_path, postgres_url, f"{REDIS}/0", f"{REDIS}/1", query_timeout=300)
     try:

@@ -70,6 +70,7 @@ def enrolment_document(svc: Coordinator, node: Node) -> dict[str, Any]:
         "version": 1, "node_id": node.node_id, "site_id": node.site_id,
         "cameras": list(node.cameras), "queue": queue_name(node.node_id),
         "coordinator_key": svc.keys.dispatch.public.text(),
+        "coordinator_sealing_key": svc.keys.sealing.public_text(),
         "log_key": svc.keys.log.verifier.vkey(),
         "judge_keys": sorted(k for r, k in signers if r == Role.JUDGE),
         "dpo_keys": sorted(k for r, k in signers if r == Role.DPO),

@@ -42,7 +42,9 @@ from privacy.legal_basis import (
     digest,
     verify,
 )
-from privacy.queries import QUERY_TASK, SignedResult, Status
+from privacy.errors import SafecityError
+from privacy.queries import QUERY_TASK, SealedResult, SignedResult, Status, result_info
+from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
 
 router = APIRouter(prefix="/queries", tags=["queries"])
@@ -176,7 +178,7 @@ def submit(body: NewQuery, response: Response,
         session.flush()
         for node, _ in plan:
             session.add(QueryNode(query_id=query_id, node_id=node.node_id,
-                                  task_id=f"{query_id}.{node.node_id}"[:64],
+                                  task_id=f"{query_id}.{node.node_id}",
                                   status=Status.PENDING.value, disclosed=False))
     for node, node_cameras in plan:
         message = build_query(
@@ -186,7 +188,7 @@ def submit(body: NewQuery, response: Response,
             references=references)
         try:
             svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
-                                f"{query_id}.{node.node_id}"[:64])
+                                f"{query_id}.{node.node_id}")
         except DispatchError as exc:
             with svc.session() as session:
                 part = session.get(QueryNode, (query_id, node.node_id))
@@ -216,7 +218,7 @@ def _collect(svc: Coordinator, query: Query) -> None:
             status, reason, detail, result = (Status.UNREACHABLE, "timeout",
                                               "no answer before the deadline", None)
         else:
-            status, reason, detail, result = _check_answer(answer, query.query_id,
+            status, reason, detail, result = _check_answer(svc, answer, query.query_id,
                                                            part.node_id, keys[part.node_id])
         hits = len(result["result"]["hits"]) if result else 0
         svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
@@ -231,14 +233,24 @@ def _collect(svc: Coordinator, query: Query) -> None:
             row.answered_at = now
 
 
-def _check_answer(answer: dict[str, Any], query_id: str, node_id: str, key: str
-                  ) -> tuple[Status, str | None, str | None, dict[str, Any] | None]:
+def open_result(answer: dict[str, Any], key: RecipientKey, query_id: str, node_id: str
+                ) -> SignedResult:
+    """Open a node's sealed answer (only the coordinator's key can)."""
+    sealed = SealedResult.model_validate(answer)
+    blob = open_sealed(key, base64.b64decode(sealed.sealed, validate=True),
+                       result_info(query_id, node_id))
+    return SignedResult.model_validate_json(blob)
+
+
+def _check_answer(svc: Coordinator, answer: dict[str, Any], query_id: str, node_id: str,
+                  key: str) -> tuple[Status, str | None, str | None, dict[str, Any] | None]:
     if "failed" in answer:
         return Status.FAILED, "node_error", str(answer["failed"]), None
     try:
-        signed = SignedResult.model_validate(answer)
-    except ValidationError:
-        return Status.FAILED, "bad_answer", "the node's answer is not a signed result", None
+        signed = open_result(answer, svc.keys.sealing, query_id, node_id)
+    except (ValidationError, SafecityError, ValueError):
+        return (Status.FAILED, "bad_answer", "the node's answer is not a sealed signed result",
+                None)
     result = signed.result
     if (not result.signed_by(VerifyKey.parse(key), signed.signature)
             or result.query_id != query_id or result.node_id != node_id):

@@ -20,6 +20,7 @@ from audit.records import Window as LogWindow
 from coordinator.auth import Principal, deny, require, service
 from coordinator.db import Node, User
 from coordinator.db import Warrant as WarrantRow
+from coordinator.dispatch import DispatchError
 from coordinator.problems import Problem, invalid, not_found
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator
@@ -278,10 +279,14 @@ def revoke(warrant_id: str, body: SignedRevocation,
     with svc.session() as session:
         session.get(WarrantRow, warrant_id).status = "revoked"
     sites = set(signed.warrant.sites)
-    told = []
+    told, not_told = [], []
     for node in nodes:
         if node.site_id in sites:
-            svc.dispatcher.send(REVOCATION_TASK, body.model_dump(mode="json"), node.node_id,
-                                f"revoke-{warrant_id}-{node.node_id}")
-            told.append(node.node_id)
-    return {"warrant_id": warrant_id, "status": "revoked", "nodes_told": told}
+            try:
+                svc.dispatcher.send(REVOCATION_TASK, body.model_dump(mode="json"),
+                                    node.node_id, f"revoke-{warrant_id}-{node.node_id}")
+                told.append(node.node_id)
+            except DispatchError:  # revoked here regardless; the judge can resend it
+                not_told.append(node.node_id)
+    return {"warrant_id": warrant_id, "status": "revoked", "nodes_told": told,
+            "nodes_not_told": not_told}

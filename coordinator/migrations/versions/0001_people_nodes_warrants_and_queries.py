@@ -83,7 +83,7 @@ def upgrade() -> None:
     op.create_table('query_nodes',
     sa.Column('query_id', sa.String(length=36), nullable=False),
     sa.Column('node_id', sa.String(length=128), nullable=False),
-    sa.Column('task_id', sa.String(length=64), nullable=False),
+    sa.Column('task_id', sa.String(length=200), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.String(length=64), nullable=True),
     sa.Column('detail', sa.Text(), nullable=True),
