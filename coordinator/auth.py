@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 
 from audit.records import Action, Actor, Event, LegalBasis
 from coordinator.db import Node, User
@@ -60,10 +61,14 @@ def deny(svc: Coordinator, request: Request, actor: Actor, status: int, outcome:
     return Problem(status, title, detail, outcome, headers)
 
 
-def authenticate(request: Request, svc: Coordinator = Depends(service)) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+# Declares the OAuth2 password flow in the OpenAPI document (the "Authorize" button in /docs);
+# errors are raised below, audited, not by FastAPI.
+bearer = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False)
+
+
+def authenticate(request: Request, token: str | None = Depends(bearer),
+                 svc: Coordinator = Depends(service)) -> Principal:
+    if not token:
         raise deny(svc, request, ANONYMOUS, 401, "unauthenticated", "a bearer token is required")
     try:
         claims = verify(token.strip(), svc.keys.token.public, AUDIENCE,

@@ -45,7 +45,10 @@ def problem(response, status: int, code: str | None = None) -> dict:
 
 
 def test_openapi_lists_every_resource(world: World) -> None:
-    paths = world.client.get("/openapi.json").json()["paths"]
+    document = world.client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"][
+        "password"]["tokenUrl"] == "/token"
+    paths = document["paths"]
     for path in ("/token", "/users", "/nodes", "/warrants", "/consents", "/queries",
                  "/queries/{query_id}", "/warrants/{warrant_id}/signatures",
                  "/warrants/{warrant_id}/revocation", "/audit/checkpoint"):
