@@ -11,21 +11,15 @@ import json
 from pathlib import Path
 
 from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+    AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
 )
 
 from audit.note import NoteVerifier
 from privacy.atomic_file import write_atomic
 from privacy.errors import ConfigError, VerificationError, describe
+from privacy.key_fields import Ed25519Public, X25519Public
 from privacy.queries import queue_name
-from privacy.sealing import parse_public
-from privacy.signing import KeyFileError, VerifyKey
+from privacy.signing import VerifyKey
 
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 
@@ -38,11 +32,11 @@ class Enrolment(BaseModel):
     site_id: str = Field(pattern=_NAME)
     cameras: tuple[str, ...]
     queue: str
-    coordinator_key: str  # ed25519: signs every query sent to this node
-    coordinator_sealing_key: str  # x25519: this node's answers are sealed to it
+    coordinator_key: Ed25519Public  # signs every query sent to this node
+    coordinator_sealing_key: X25519Public  # this node's answers are sealed to it
     log_key: str  # the coordinator audit log's verifier key (C2SP vkey)
-    judge_keys: tuple[str, ...] = Field(min_length=1)
-    dpo_keys: tuple[str, ...] = Field(min_length=1)
+    judge_keys: tuple[Ed25519Public, ...] = Field(min_length=1)
+    dpo_keys: tuple[Ed25519Public, ...] = Field(min_length=1)
     enrolled_at: AwareDatetime
 
     @model_validator(mode="after")
@@ -50,28 +44,6 @@ class Enrolment(BaseModel):
         if self.queue != queue_name(self.node_id):
             raise ValueError(f"the queue of {self.node_id} is {queue_name(self.node_id)}")
         return self
-
-    @field_validator("coordinator_key")
-    @classmethod
-    def _ed25519(cls, value: str) -> str:
-        _parse_key(value)
-        return value
-
-    @field_validator("judge_keys", "dpo_keys")
-    @classmethod
-    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for key in value:
-            _parse_key(key)
-        return value
-
-    @field_validator("coordinator_sealing_key")
-    @classmethod
-    def _x25519(cls, value: str) -> str:
-        try:
-            parse_public(value)
-        except KeyFileError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
     @field_validator("log_key")
     @classmethod
@@ -93,13 +65,6 @@ class Enrolment(BaseModel):
 
     def dpos(self) -> list[VerifyKey]:
         return [VerifyKey.parse(k) for k in self.dpo_keys]
-
-
-def _parse_key(text: str) -> VerifyKey:
-    try:
-        return VerifyKey.parse(text)
-    except KeyFileError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def enrolment_file(data_dir: Path) -> Path:

@@ -19,9 +19,8 @@ from coordinator.db import Node, User
 from coordinator.problems import Problem, not_found
 from coordinator.roles import Permission, Role
 from coordinator.service import Coordinator, as_utc
+from privacy.key_fields import Ed25519Public, X25519Public
 from privacy.queries import queue_name
-from privacy.sealing import parse_public
-from privacy.signing import KeyFileError, VerifyKey
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 _ID = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
@@ -33,26 +32,8 @@ class NewNode(BaseModel):
     node_id: str = Field(pattern=_ID)
     site_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
     cameras: list[str] = Field(min_length=1, max_length=256)
-    identity_key: str
-    sealing_key: str
-
-    @field_validator("identity_key")
-    @classmethod
-    def _identity(cls, value: str) -> str:
-        try:
-            VerifyKey.parse(value)
-        except KeyFileError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("sealing_key")
-    @classmethod
-    def _sealing(cls, value: str) -> str:
-        try:
-            parse_public(value)
-        except KeyFileError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    identity_key: Ed25519Public
+    sealing_key: X25519Public
 
     @field_validator("cameras")
     @classmethod

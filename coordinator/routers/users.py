@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from audit.records import Action, Event, LegalBasis
 from coordinator.auth import Principal, authenticate, require, service
@@ -14,7 +14,7 @@ from coordinator.passwords import MIN_LENGTH, hash_password
 from coordinator.problems import Problem, invalid
 from coordinator.roles import SIGNERS, Permission, Role
 from coordinator.service import Coordinator
-from privacy.signing import KeyFileError, VerifyKey
+from privacy.key_fields import Ed25519Public
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -26,17 +26,7 @@ class NewUser(BaseModel):
     role: Role
     agency: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     password: str = Field(min_length=MIN_LENGTH, max_length=1024)
-    signing_key: str | None = Field(default=None, description="ed25519:..., judges and DPOs")
-
-    @field_validator("signing_key")
-    @classmethod
-    def _key(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                VerifyKey.parse(value)
-            except KeyFileError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+    signing_key: Ed25519Public | None = Field(default=None, description="judges and DPOs")
 
 
 def create_user(svc: Coordinator, body: NewUser, by: str) -> None:
