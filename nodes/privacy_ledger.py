@@ -1,0 +1,62 @@
+"""The node's privacy budget ledger: every differentially private release (analytics answers,
+federated training rounds) is recorded here first, and refused when it would exceed the node's
+(epsilon, delta) budget. Persisted in SQLite; the check and the record are one transaction, so
+concurrent releases cannot overspend."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from privacy.dp.accounting import Budget, check_spend
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spends (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    epsilon REAL NOT NULL,
+    delta REAL NOT NULL
+);
+"""
+
+
+class PrivacyLedger:
+    def __init__(self, path: Path, total: Budget, name: str):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self.total = total
+        self.name = name
+
+    def spent(self) -> Budget:
+        with self._lock:
+            return self._spent()
+
+    def _spent(self) -> Budget:
+        epsilon, delta = self._db.execute(
+            "SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0) FROM spends").fetchone()
+        return Budget(float(epsilon), float(delta))
+
+    def spend(self, epsilon: float, delta: float, purpose: str) -> Budget:
+        """Record a release, or raise BudgetExceeded and record nothing."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                after = check_spend(self.total, self._spent(), epsilon, delta, self.name)
+                self._db.execute("INSERT INTO spends (at, purpose, epsilon, delta) "
+                                 "VALUES (?, ?, ?, ?)",
+                                 (datetime.now(UTC).isoformat(), purpose, epsilon, delta))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return after
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,1 @@
+"""Differential privacy: exact integer noise samplers, mechanisms, and budget accounting."""
