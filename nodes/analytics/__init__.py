@@ -1,0 +1,1 @@
+"""Node analytics: zones, lines and rules over tracked people and vehicles (pure logic here)."""

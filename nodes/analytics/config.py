@@ -1,0 +1,148 @@
+"""Per-camera analytics configuration: zones, lines and rules, checked when the node config is
+loaded (a rule naming a zone that does not exist is an error naming the field)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from nodes.analytics.geometry import area, self_intersecting
+
+_ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
+Point = tuple[Coordinate, Coordinate]
+Kinds = tuple[Literal["person", "vehicle", "object"], ...]
+
+
+class Zone(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_ID)
+    polygon: tuple[Point, ...] = Field(min_length=3, max_length=64,
+                                       description="corners in relative coordinates (0..1)")
+
+    @field_validator("polygon")
+    @classmethod
+    def _simple(cls, polygon: tuple[Point, ...]) -> tuple[Point, ...]:
+        points = list(polygon)
+        if area(points) < 1e-6:
+            raise ValueError("the polygon encloses no area")
+        if self_intersecting(points):
+            raise ValueError("the polygon's edges cross each other")
+        return polygon
+
+
+class Line(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_ID)
+    a: Point
+    b: Point
+    forward: str = Field(default="in", pattern=_ID,
+                         description="name for crossing from a->b's left to its right")
+    backward: str = Field(default="out", pattern=_ID)
+
+    @model_validator(mode="after")
+    def _length(self) -> Line:
+        if (self.a[0] - self.b[0]) ** 2 + (self.a[1] - self.b[1]) ** 2 < 1e-6:
+            raise ValueError("a line needs two distinct end points")
+        return self
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_ID)
+    kinds: Kinds = ("person",)
+    inertia_frames: int = Field(default=3, ge=1, le=100,
+                                description="frames a condition must hold before it counts")
+
+
+class RestrictedArea(_Rule):
+    type: Literal["restricted_area"]
+    zone: str
+
+
+class Loitering(_Rule):
+    type: Literal["loitering"]
+    zone: str
+    seconds: float = Field(gt=0, le=86400)
+
+
+class LineCrossing(_Rule):
+    type: Literal["line_crossing"]
+    line: str
+
+
+class Occupancy(_Rule):
+    type: Literal["occupancy"]
+    zone: str
+    max_count: int = Field(ge=0, le=100_000)
+
+
+class Running(_Rule):
+    type: Literal["running"]
+    zone: str | None = None
+    speed: float = Field(default=0.35, gt=0, description="frame widths per second")
+
+
+class WrongWay(_Rule):
+    type: Literal["wrong_way"]
+    zone: str
+    direction: tuple[float, float] = Field(description="the allowed direction of travel")
+    min_speed: float = Field(default=0.03, gt=0, description="frame widths per second")
+
+
+class StoppedVehicle(_Rule):
+    type: Literal["stopped_vehicle"]
+    kinds: Kinds = ("vehicle",)
+    zone: str
+    seconds: float = Field(gt=0, le=86400)
+    max_speed: float = Field(default=0.01, gt=0, description="frame widths per second")
+
+
+class LeftObject(_Rule):
+    type: Literal["left_object"]
+    kinds: Kinds = ("object",)
+    zone: str
+    seconds: float = Field(gt=0, le=86400)
+    max_speed: float = Field(default=0.005, gt=0)
+
+
+class Following(_Rule):
+    type: Literal["following"]
+    distance: float = Field(default=0.08, gt=0, le=1, description="frame widths")
+    seconds: float = Field(default=6.0, gt=0, le=3600)
+    min_speed: float = Field(default=0.03, gt=0, description="both must be moving")
+
+
+Rule = Annotated[RestrictedArea | Loitering | LineCrossing | Occupancy | Running | WrongWay
+                 | StoppedVehicle | LeftObject | Following, Field(discriminator="type")]
+
+
+class CameraAnalytics(BaseModel):
+    """The analytics of one camera; ``[cameras.analytics]`` in the node config."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zones: tuple[Zone, ...] = ()
+    lines: tuple[Line, ...] = ()
+    rules: tuple[Rule, ...] = ()
+
+    @model_validator(mode="after")
+    def _references(self) -> CameraAnalytics:
+        for what, items in (("zone", self.zones), ("line", self.lines), ("rule", self.rules)):
+            ids = [item.id for item in items]
+            repeated = sorted({i for i in ids if ids.count(i) > 1})
+            if repeated:
+                raise ValueError(f"{what} ids must be unique, repeated: {', '.join(repeated)}")
+        zones, lines = {z.id for z in self.zones}, {line.id for line in self.lines}
+        for index, rule in enumerate(self.rules):
+            zone = getattr(rule, "zone", None)
+            if zone is not None and zone not in zones:
+                raise ValueError(f"rules.{index}.zone: no zone {zone!r} on this camera")
+            line = getattr(rule, "line", None)
+            if line is not None and line not in lines:
+                raise ValueError(f"rules.{index}.line: no line {line!r} on this camera")
+        return self
