@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from nodes.analytics.config import CameraAnalytics
 from privacy import model_registry
 from privacy.redaction.policy import RedactionPolicy
 from privacy.settings_file import TomlSettings, load_settings_file
@@ -25,6 +26,7 @@ class CameraConfig(BaseModel):
     max_seconds: float | None = Field(default=None, gt=0)
     retention_days: int | None = Field(default=None, ge=0, le=3650,
                                        description="raw video kept this long (node default)")
+    analytics: CameraAnalytics = CameraAnalytics()
 
 
 class CustodianConfig(BaseModel):

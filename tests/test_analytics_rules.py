@@ -140,3 +140,21 @@ def test_configuration_errors_name_the_field(analytics: dict, where: str) -> Non
         CameraAnalytics.model_validate(analytics)
     text = str(error.value)
     assert where in text, text
+
+
+def test_the_node_config_names_a_rule_with_a_missing_zone(tmp_path) -> None:
+    from nodes.config import load_settings
+    from privacy.errors import ConfigError
+
+    config = tmp_path / "node.toml"
+    config.write_text('[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'
+                      '[[cameras.analytics.zones]]\nid = "yard"\n'
+                      'polygon = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]\n'
+                      '[[cameras.analytics.rules]]\ntype = "loitering"\nid = "l"\n'
+                      'zone = "platform"\nseconds = 30\n')
+    with pytest.raises(ConfigError, match=r"cameras\.0\.analytics.*rules\.0\.zone: no zone "
+                                          r"'platform'"):
+        load_settings(config)
+    config.write_text(config.read_text().replace('"platform"', '"yard"'))
+    (camera,) = load_settings(config).cameras
+    assert camera.analytics.rules[0].zone == "yard"
