@@ -68,6 +68,11 @@ class NewQuery(BaseModel):
         "to each node and never stored here")
 
 
+def task_id(query_id: str, node_id: str) -> str:
+    """The Celery task (and result) id of one node's part of a query."""
+    return f"{query_id}.{node_id}"
+
+
 def _signer_keys(svc: Coordinator) -> tuple[list[VerifyKey], list[VerifyKey]]:
     with svc.session() as session:
         rows = session.execute(select(User.role, User.signing_key).where(
@@ -103,7 +108,7 @@ def _check_logged(svc: Coordinator, row: WarrantRow, signed: SignedWarrant) -> N
     try:
         record = svc.audit.entry(int(index)).record if index is not None else None
         salt = svc.audit.opening(int(index), "warrant_sha256") if index is not None else b""
-    except Exception:  # noqa: BLE001 - a missing or unreadable entry is exactly the refusal
+    except SafecityError:  # a missing entry, or one that is not a record: exactly the refusal
         record = None
     if (record is None or record.action is not Action.WARRANT_REGISTERED
             or record.warrant_id not in (None, row.warrant_id)
@@ -178,7 +183,7 @@ def submit(body: NewQuery, response: Response,
         session.flush()
         for node, _ in plan:
             session.add(QueryNode(query_id=query_id, node_id=node.node_id,
-                                  task_id=f"{query_id}.{node.node_id}",
+                                  task_id=task_id(query_id, node.node_id),
                                   status=Status.PENDING.value, disclosed=False))
     for node, node_cameras in plan:
         message = build_query(
@@ -188,7 +193,7 @@ def submit(body: NewQuery, response: Response,
             references=references)
         try:
             svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
-                                f"{query_id}.{node.node_id}")
+                                task_id(query_id, node.node_id))
         except DispatchError as exc:
             with svc.session() as session:
                 part = session.get(QueryNode, (query_id, node.node_id))
