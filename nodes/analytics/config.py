@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nodes.analytics.audio import AudioThresholds
 from nodes.analytics.geometry import area, self_intersecting
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -129,6 +130,7 @@ class CameraAnalytics(BaseModel):
     zones: tuple[Zone, ...] = ()
     lines: tuple[Line, ...] = ()
     rules: tuple[Rule, ...] = ()
+    audio: AudioThresholds = AudioThresholds()
 
     @model_validator(mode="after")
     def _references(self) -> CameraAnalytics:
