@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from nodes.analytics.config import CameraAnalytics
+from nodes.analytics.stitching import CameraLink
 from privacy import model_registry
 from privacy.redaction.policy import RedactionPolicy
 from privacy.settings_file import TomlSettings, load_settings_file
@@ -50,6 +51,8 @@ class NodeSettings(TomlSettings):
     retention_days: int = Field(default=30, ge=0, le=3650)
     segment_seconds: float = Field(default=10.0, gt=0, le=600)
     custodians: list[CustodianConfig] = []
+    camera_links: list[CameraLink] = Field(default=[], description="the site's camera graph: "
+                                           "which camera a track can reach next, and how fast")
     custody_threshold: int = Field(default=2, ge=1, le=255)
     reconnect_attempts: int = Field(default=5, ge=0, le=1000)
     reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
@@ -75,6 +78,16 @@ class NodeSettings(TomlSettings):
         if duplicates:
             raise ValueError(f"camera ids must be unique, repeated: {', '.join(duplicates)}")
         return cameras
+
+    @model_validator(mode="after")
+    def _linked_cameras(self) -> NodeSettings:
+        ids = {c.id for c in self.cameras}
+        for index, link in enumerate(self.camera_links):
+            for end in ("source", "target"):
+                if getattr(link, end) not in ids:
+                    raise ValueError(f"camera_links.{index}.{end}: no camera "
+                                     f"{getattr(link, end)!r} on this node")
+        return self
 
     def policy_for(self, camera: CameraConfig) -> RedactionPolicy:
         return camera.redaction or self.redaction
