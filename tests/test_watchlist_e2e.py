@@ -263,3 +263,66 @@ def test_a_worker_killed_mid_search_is_redelivered_and_searches_once_more(
         assert set(actions[:-1]) == {Action.CONSULTATION}
     finally:
         world.close()
+
+
+def through_queue(city: World, message: dict, task=QUERY_TASK):  # type: ignore[no-untyped-def]
+    """Put a message straight on alpha's queue, as a coordinator skipping its checks would."""
+    node = city.nodes["alpha"]
+    task_id = f"rogue-{uuid.uuid4()}"
+    city.svc.dispatcher.send(task, message, node.node_id, task_id)
+    deadline = time.monotonic() + 60
+    while (answer := city.svc.dispatcher.answer(task_id)) is None:
+        assert time.monotonic() < deadline, city.worker_log("alpha")
+        time.sleep(0.1)
+    if task != QUERY_TASK:
+        return answer
+    query_id = message["request"]["query_id"]
+    return open_result(answer, city.svc.keys.sealing, query_id, node.node_id).result
+
+
+def test_every_refusal_through_the_node_queue(city: World) -> None:
+    from privacy.legal_basis import Window, key_id, sign
+    from privacy.queries import REVOCATION_TASK, Revocation, SignedRevocation
+    from privacy.signing import SigningKey
+    from test_node_refusals import rogue, stored
+
+    city.start_worker("alpha")
+    now = city.clock()
+    good = city.registered(max_uses=1)
+    signed, index = stored(city, good["warrant_id"])
+    draft, _ = stored(city, city.draft()["warrant_id"])
+    judged = draft.model_copy(update={"judge": sign(draft.warrant, city.judge_key)})
+    forged = draft.model_copy(update={"judge": sign(draft.warrant, SigningKey.generate())})
+    past = city.registered(not_before=(now - timedelta(days=3)).isoformat(),
+                           expires_at=(now - timedelta(days=1)).isoformat())
+    future = city.registered(not_before=(now + timedelta(days=1)).isoformat(),
+                             expires_at=(now + timedelta(days=2)).isoformat())
+    revoked = city.registered()
+    later = Window(start=T0 - timedelta(days=1), end=T0 + timedelta(days=1))
+    cases = [
+        (rogue(city, draft, index), "unsigned"),
+        (rogue(city, forged, index), "unknown_signer"),
+        (rogue(city, *stored(city, past["warrant_id"])), "expired"),
+        (rogue(city, *stored(city, future["warrant_id"])), "not_yet_valid"),
+        (rogue(city, signed, index, cameras=("gate", "vault-door")), "out_of_scope_camera"),
+        (rogue(city, signed, index, window=later), "out_of_scope_time"),
+        (rogue(city, signed, index, targets=("LM55NOP",)), "out_of_scope_target"),
+        (rogue(city, signed, index, issued_at=now - timedelta(hours=2)), "replayed"),
+        (rogue(city, judged, index), "not_in_log"),
+    ]
+    for message, reason in cases:
+        result = through_queue(city, message)
+        assert (result.status, result.reason) == ("refused", reason), result
+    first = through_queue(city, rogue(city, signed, index))
+    assert first.status == "answered"
+    assert through_queue(city, rogue(city, signed, index)).reason == "used_up"
+
+    body = Revocation(warrant_id=revoked["warrant_id"], revoked_at=now, reason="case-closed")
+    revocation = SignedRevocation(revocation=body, key_id=key_id(city.judge_key.public),
+                                  signature=body.sign(city.judge_key))
+    assert through_queue(city, revocation.model_dump(mode="json"), REVOCATION_TASK)["recorded"]
+    result = through_queue(city, rogue(city, *stored(city, revoked["warrant_id"])))
+    assert result.reason == "revoked"
+    city.stop_worker("alpha")
+    refusals = [r.outcome for r in node_log(city, "alpha") if r.action is Action.WARRANT_REFUSED]
+    assert sorted(refusals) == sorted([reason for _, reason in cases] + ["used_up", "revoked"])
