@@ -9,7 +9,8 @@ Behind one interface (``detect(frame) -> list[Detection]``, boxes in pixels):
   tolerate that, the counts below show its size.
 - ``HogPeople``: OpenCV's HOG + linear SVM people detector (Dalal and Triggs, CVPR 2005), slower,
   better at separating people side by side; run it on frames the motion gate lets through.
-- ``OnnxDetector``: a site's own detector in ONNX with YOLO-style output (1, 4 + classes, N).
+
+A site's own ONNX detector plugs in behind the same interface (to come, with a test model).
 
 ``MotionGate`` tells whether anything moves at all, so the expensive detectors can sleep.
 """
@@ -93,33 +94,3 @@ class HogPeople:
                           float(1 / (1 + np.exp(-(weight - self.min_weight) * 2))), "person")
                 for (x, y, w, h), weight in zip(rects, np.ravel(weights), strict=True)
                 if weight >= self.min_weight]
-
-
-class OnnxDetector:
-    """A YOLO-style ONNX model (one output (1, 4 + classes, N): centre x, centre y, width,
-    height in input pixels, then class scores); ``classes`` maps class index to our kinds."""
-
-    def __init__(self, model: str, classes: dict[int, str], size: int = 640,
-                 threshold: float = 0.4, nms: float = 0.5):
-        self._net = cv2.dnn.readNetFromONNX(model)
-        self.classes, self.size, self.threshold, self.nms = classes, size, threshold, nms
-
-    def detect(self, frame: np.ndarray) -> list[Detection]:
-        height, width = frame.shape[:2]
-        blob = cv2.dnn.blobFromImage(frame, 1 / 255.0, (self.size, self.size), swapRB=True)
-        self._net.setInput(blob)
-        output = self._net.forward()[0].T  # (N, 4 + classes)
-        scores = output[:, 4:]
-        best = scores.argmax(axis=1)
-        confidence = scores[np.arange(len(best)), best]
-        keep = [i for i in np.flatnonzero(confidence >= self.threshold)
-                if int(best[i]) in self.classes]
-        sx, sy = width / self.size, height / self.size
-        boxes = [[float((output[i, 0] - output[i, 2] / 2) * sx),
-                  float((output[i, 1] - output[i, 3] / 2) * sy),
-                  float(output[i, 2] * sx), float(output[i, 3] * sy)] for i in keep]
-        chosen = cv2.dnn.NMSBoxes(boxes, [float(confidence[i]) for i in keep], self.threshold,
-                                  self.nms)
-        return [Detection((boxes[j][0], boxes[j][1], boxes[j][0] + boxes[j][2],
-                           boxes[j][1] + boxes[j][3]), float(confidence[keep[j]]),
-                          self.classes[int(best[keep[j]])]) for j in np.ravel(chosen)]
