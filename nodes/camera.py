@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nodes.analytics.runner import CameraAnalyticsRunner, SiteAnalytics
 from nodes.config import CameraConfig, NodeSettings
 from nodes.media import VideoWriter
 from nodes.pipeline import RegionLog, Summary, redact_stream
@@ -29,6 +30,7 @@ class CameraReport:
     summary: dict[str, object] = field(default_factory=dict)
     segments_recorded: int = 0
     plate_sightings: int = 0
+    events: int = 0
 
 
 def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Path]:
@@ -38,7 +40,8 @@ def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Pa
 
 def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detectors,
                vault: Vault | None = None, sightings: SightingStore | None = None,
-               reader: PlateReader | None = None) -> CameraReport:
+               reader: PlateReader | None = None, site: SiteAnalytics | None = None
+               ) -> CameraReport:
     """Redact everything ``camera`` delivers into the node's data folder, and, with a vault,
     keep the raw frames there, encrypted.
 
@@ -53,6 +56,7 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
     summary = Summary()
     started = time.perf_counter()
     plates: PlateSightings | None = None
+    analytics: CameraAnalyticsRunner | None = None
     try:
         log = RegionLog(regions_path)
         source = open_source(camera.source, settings.reconnect_attempts,
@@ -78,6 +82,10 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
             recorder = SegmentRecorder(vault, camera.id, source.fps, start,
                                        settings.segment_seconds)
             frames = recorder.tee(frames)  # raw frames are encrypted before redaction sees them
+        if site is not None and camera.analytics.rules:
+            analytics = CameraAnalyticsRunner(camera.id, camera.analytics, source.fps, start,
+                                              site.events, site.stitcher, site.token_key)
+            frames = analytics.tee(frames)  # on the raw frame, in memory
         try:
             with StreamRedactor(detectors, policy, source.fps,
                                 reader if plates is not None else None) as redactor:
@@ -101,4 +109,5 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
     summary.seconds = time.perf_counter() - started
     return CameraReport(camera.id, "ok", output=str(video_path), summary=summary.as_dict(),
                         segments_recorded=len(recorder.stored) if vault is not None else 0,
-                        plate_sightings=plates.recorded if plates is not None else 0)
+                        plate_sightings=plates.recorded if plates is not None else 0,
+                        events=analytics.events if analytics is not None else 0)

@@ -3,6 +3,7 @@
 - identity: Ed25519; signs query results and the node's bearer-token assertions.
 - seal: X25519; watchlist targets and face references are sealed to it by the coordinator.
 - plate: 32 random bytes; the HMAC key plate sightings are stored under. It never leaves the node.
+- token: 32 random bytes; keys the rotating site-local tokens analytics events carry.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class NodeIdentity:
     signing: SigningKey = field(repr=False)
     sealing: RecipientKey = field(repr=False)
     plate_key: bytes = field(repr=False)
+    token_key: bytes = field(repr=False)
 
     def public(self) -> dict[str, str]:
         return {"identity_key": self.signing.public.text(),
@@ -40,4 +42,5 @@ def load_identity(keys_dir: Path) -> NodeIdentity:
     signing = _seed(keys_dir / "identity.key", "ed25519-private")
     sealing = _seed(keys_dir / "seal.key", "x25519-private")
     plate = _seed(keys_dir / "plate.key", "hmac-sha256")
-    return NodeIdentity(SigningKey(signing), RecipientKey(sealing), plate)
+    tokens = _seed(keys_dir / "token.key", "hmac-sha256")
+    return NodeIdentity(SigningKey(signing), RecipientKey(sealing), plate, tokens)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from nodes.camera import CameraReport, run_camera
+from nodes.analytics.runner import SiteAnalytics
+from nodes.analytics.stitching import Stitcher
 from nodes.config import NodeSettings
+from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.sightings import SightingStore
 from nodes.vault.site import open_vault
@@ -34,6 +37,11 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
         reader = PlateReader(model_registry.model_path("ppocr-rec", settings.model_dir))
         sightings = SightingStore(settings.data_dir / "sightings.sqlite",
                                   load_identity(settings.keys_dir).plate_key)
+    site = None
+    if any(c.analytics.rules for c in settings.cameras):
+        site = SiteAnalytics(EventStore(settings.data_dir / "events.sqlite"),
+                             Stitcher(settings.camera_links),
+                             load_identity(settings.keys_dir).token_key)
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
         with ThreadPoolExecutor(max_workers=len(settings.cameras),
@@ -41,7 +49,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
             futures = [
                 pool.submit(run_camera, camera, settings,
                             detectors[settings.policy_for(camera).model_dump_json()],
-                            opened.vault if opened else None, sightings, reader)
+                            opened.vault if opened else None, sightings, reader, site)
                 for camera in settings.cameras
             ]
             return [future.result() for future in futures]
@@ -50,3 +58,5 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
             opened.close()
         if sightings is not None:
             sightings.close()
+        if site is not None:
+            site.events.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -70,14 +71,20 @@ class Stitcher:
         self._pending: list[_Exit] = []
         self._identities = itertools.count(1)
         self.identity: dict[tuple[str, int], int] = {}  # (camera, local track) -> site identity
+        self._lock = threading.Lock()  # every camera of the site runs in its own thread
 
     def track_ended(self, camera: str, track: int, time: float, look: np.ndarray) -> None:
-        identity = self.identity.pop((camera, track), None)
-        if identity is not None:
-            self._pending.append(_Exit(identity, camera, time, look))
+        with self._lock:
+            identity = self.identity.pop((camera, track), None)
+            if identity is not None:
+                self._pending.append(_Exit(identity, camera, time, look))
 
     def track_started(self, camera: str, track: int, time: float, look: np.ndarray) -> int:
         """The site identity of a new track: a handed-over one, or a fresh one."""
+        with self._lock:
+            return self._start(camera, track, time, look)
+
+    def _start(self, camera: str, track: int, time: float, look: np.ndarray) -> int:
         horizon = max((link.max_seconds for link in self.links), default=0.0)
         self._pending = [e for e in self._pending if time - e.time <= horizon]
         best, best_score = None, self.threshold
