@@ -4,12 +4,13 @@ counts and site-local tokens; never pixels, never identities."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from nodes.local_db import open_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -43,10 +44,7 @@ class StoredEvent:
 
 class EventStore:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_store(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def add_many(self, events: Sequence[StoredEvent]) -> None:

@@ -5,11 +5,11 @@ concurrent releases cannot overspend."""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nodes.local_db import open_store
 from privacy.dp.accounting import Budget, check_spend
 
 _SCHEMA = """
@@ -25,11 +25,7 @@ CREATE TABLE IF NOT EXISTS spends (
 
 class PrivacyLedger:
     def __init__(self, path: Path, total: Budget, name: str):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                   timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_store(path, _SCHEMA)
         self._lock = threading.Lock()
         self.total = total
         self.name = name

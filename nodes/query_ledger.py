@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
+from nodes.local_db import open_store
 from privacy.legal_basis import Refusal, WarrantRefused
 
 _SCHEMA = """
@@ -45,10 +46,7 @@ class Started:
 
 class QueryLedger:
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_store(path, _SCHEMA)
         self._lock = threading.Lock()
 
     def revocation(self, warrant_id: str) -> tuple[str, str] | None:

@@ -6,13 +6,13 @@ A watchlist query hashes its targets with the same key and looks them up inside 
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nodes.local_db import open_store
 from privacy.plates import keyed_hash, normalize
 
 _SCHEMA = """
@@ -45,11 +45,8 @@ def to_us(moment: datetime) -> int:
 
 class SightingStore:
     def __init__(self, path: Path, plate_key: bytes):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_store(path, _SCHEMA)
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
         self._key = plate_key
         self._lock = threading.Lock()
 
