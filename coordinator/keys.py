@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit.keys import load_log_key, new_log_key
 from audit.note import NoteSigner
 from privacy.sealing import RecipientKey
-from privacy.signing import SigningKey, read_seed, write_seed
+from privacy.signing import SigningKey, seed_file
 
 
 @dataclass(frozen=True)
@@ -35,17 +34,12 @@ class CoordinatorKeys:
         return f"p-{digest[:16]}"
 
 
-def _seed(path: Path, kind: str) -> bytes:
-    if not path.exists():
-        write_seed(path, kind, os.urandom(32))
-    return read_seed(path, kind)
-
-
 def load_keys(keys_dir: Path, origin: str) -> CoordinatorKeys:
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_file = keys_dir / "audit-log.key"
     log = load_log_key(log_file) if log_file.exists() else new_log_key(origin, log_file)
-    return CoordinatorKeys(SigningKey(_seed(keys_dir / "token.key", "ed25519-private")),
-                           SigningKey(_seed(keys_dir / "dispatch.key", "ed25519-private")),
-                           log, _seed(keys_dir / "pseudonym.key", "hmac-sha256"),
-                           RecipientKey(_seed(keys_dir / "seal.key", "x25519-private")))
+    return CoordinatorKeys(
+        token=SigningKey(seed_file(keys_dir / "token.key", "ed25519-private")),
+        dispatch=SigningKey(seed_file(keys_dir / "dispatch.key", "ed25519-private")),
+        log=log, pseudonym_key=seed_file(keys_dir / "pseudonym.key", "hmac-sha256"),
+        sealing=RecipientKey(seed_file(keys_dir / "seal.key", "x25519-private")))

@@ -8,13 +8,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from privacy.legal_basis import key_id
 from privacy.sealing import RecipientKey
-from privacy.signing import SigningKey, read_seed, write_seed
+from privacy.signing import SigningKey, seed_file
 
 
 @dataclass(frozen=True)
@@ -30,17 +29,10 @@ class NodeIdentity:
                 "key_id": key_id(self.signing.public)}
 
 
-def _seed(path: Path, kind: str) -> bytes:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_seed(path, kind, os.urandom(32))
-    return read_seed(path, kind)
-
-
 def load_identity(keys_dir: Path) -> NodeIdentity:
     """The node's keys, each created the first time it is needed."""
-    signing = _seed(keys_dir / "identity.key", "ed25519-private")
-    sealing = _seed(keys_dir / "seal.key", "x25519-private")
-    plate = _seed(keys_dir / "plate.key", "hmac-sha256")
-    tokens = _seed(keys_dir / "token.key", "hmac-sha256")
+    signing = seed_file(keys_dir / "identity.key", "ed25519-private")
+    sealing = seed_file(keys_dir / "seal.key", "x25519-private")
+    plate = seed_file(keys_dir / "plate.key", "hmac-sha256")
+    tokens = seed_file(keys_dir / "token.key", "hmac-sha256")
     return NodeIdentity(SigningKey(signing), RecipientKey(sealing), plate, tokens)

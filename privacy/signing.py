@@ -117,6 +117,14 @@ def write_seed(path: Path, kind: str, seed: bytes) -> None:
     write_secret(path, f"{kind}:".encode() + base64.b64encode(seed) + b"\n")
 
 
+def seed_file(path: Path, kind: str) -> bytes:
+    """The 32-byte seed in ``path``, created at random (mode 0600, folder 0700) if absent."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_seed(path, kind, os.urandom(32))
+    return read_seed(path, kind)
+
+
 def read_seed(path: Path, kind: str) -> bytes:
     try:
         body = path.read_text().strip()
