@@ -170,6 +170,15 @@ class Event(BaseModel):
         return value
 
 
+def under(basis: str, document_id: str | None) -> dict[str, Any]:
+    """The legal-basis fields of an event done under a warrant or a consent (``basis`` is
+    "warrant" or "consent"): the document's id goes in the field its kind names."""
+    legal = LegalBasis(basis)
+    return {"legal_basis": legal,
+            "warrant_id": document_id if legal is LegalBasis.WARRANT else None,
+            "consent_id": document_id if legal is LegalBasis.CONSENT else None}
+
+
 def commitment(salt: bytes, value: Any) -> str:
     return hashlib.sha256(salt + canonical_json(value)).hexdigest()
 

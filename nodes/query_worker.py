@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from audit.keys import load_log_key
 from audit.log import AuditLog
-from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339
+from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
@@ -36,7 +36,7 @@ from nodes.vault.site import OpenVault, open_vault
 from privacy import model_registry
 from privacy.errors import ConfigError
 from privacy.face_match import FaceMatcher
-from privacy.legal_basis import Basis, Kind, Refusal, WarrantRefused
+from privacy.legal_basis import Kind, Refusal, WarrantRefused
 from privacy.queries import (
     QUERY_TASK, REVOCATION_TASK, Hit, QueryResult, SealedResult, SignedQuery, SignedResult,
     SignedRevocation, Status, result_info,
@@ -207,11 +207,9 @@ class QueryService:
                details: dict[str, Any]) -> Event:
         request = query.request
         warrant = request.warrant.warrant
-        basis = LegalBasis.CONSENT if warrant.basis is Basis.CONSENT else LegalBasis.WARRANT
         return Event(
-            actor=self.actor, action=action, legal_basis=basis, outcome=outcome,
-            warrant_id=warrant.warrant_id if basis is LegalBasis.WARRANT else None,
-            consent_id=warrant.warrant_id if basis is LegalBasis.CONSENT else None,
+            actor=self.actor, action=action, outcome=outcome,
+            **under(warrant.basis, warrant.warrant_id),
             purpose_code=warrant.purpose_code, counts_returned=count,
             scope=Scope(sites=(request.site,), cameras=request.cameras,
                         window=LogWindow(start=rfc3339(request.window.start),

@@ -168,7 +168,11 @@ def test_face_searches_need_the_dpo_and_consents_are_signed_by_the_dpo(world: Wo
                               json=body | {"kind": "plate_watchlist", "targets": ["AB12CDE"]}),
             422)
     problem(world.sign(consent.json()), 422)  # a judge does not sign a consent
-    assert world.sign(consent.json(), "dpo").json()["status"] == "registered"
+    registered = world.sign(consent.json(), "dpo").json()
+    assert registered["status"] == "registered"
+    entry = world.svc.audit.entry(registered["registered_index"]).record
+    assert (entry.legal_basis, entry.consent_id, entry.warrant_id) == (
+        "consent", registered["warrant_id"], None)
 
 
 def query(world: World, warrant_id: str, **body):

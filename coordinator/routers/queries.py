@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
 
 from audit.prove import make_receipt
-from audit.records import Action, Event, LegalBasis, Scope, opens, rfc3339
+from audit.records import Action, Event, Scope, opens, rfc3339, under
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
@@ -159,11 +159,9 @@ def submit(body: NewQuery, response: Response,
             WarrantRow.uses < signed.warrant.max_uses).values(uses=WarrantRow.uses + 1))
         if spent.rowcount != 1:
             raise refuse(svc, who, row, WarrantRefused(Refusal.USED_UP, "all uses are spent"))
-    basis = LegalBasis(signed.warrant.basis.value)
     index = svc.log(Event(
-        actor=who.actor, action=Action.QUERY_DISPATCHED, legal_basis=basis,
-        warrant_id=row.warrant_id if basis is LegalBasis.WARRANT else None,
-        consent_id=row.warrant_id if basis is LegalBasis.CONSENT else None,
+        actor=who.actor, action=Action.QUERY_DISPATCHED,
+        **under(signed.warrant.basis, row.warrant_id),
         purpose_code=signed.warrant.purpose_code,
         scope=Scope(sites=tuple(sorted({n.site_id for n, _ in plan})), cameras=tuple(cameras),
                     window=LogWindow(start=rfc3339(window.start), end=rfc3339(window.end))),
@@ -203,6 +201,12 @@ def submit(body: NewQuery, response: Response,
     return _view(svc, query_id, who)
 
 
+def _basis(svc: Coordinator, query: Query) -> dict[str, Any]:
+    """The legal-basis fields for events about ``query`` (a warrant's or a consent's)."""
+    with svc.session() as session:
+        return under(session.get(WarrantRow, query.warrant_id).basis, query.warrant_id)
+
+
 def _collect(svc: Coordinator, query: Query) -> None:
     """Read the answers that have arrived; mark nodes past the deadline unreachable."""
     now = svc.clock()
@@ -227,8 +231,8 @@ def _collect(svc: Coordinator, query: Query) -> None:
                                                            part.node_id, keys[part.node_id])
         hits = len(result["result"]["hits"]) if result else 0
         svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
-                      action=Action.QUERY_ANSWERED, legal_basis=LegalBasis.WARRANT,
-                      warrant_id=query.warrant_id, purpose_code=query.purpose_code,
+                      action=Action.QUERY_ANSWERED, **_basis(svc, query),
+                      purpose_code=query.purpose_code,
                       outcome=status.value, counts_returned=hits,
                       details={"query_id": query.query_id, "node_id": part.node_id,
                                "reason": reason}))
@@ -307,8 +311,8 @@ def _view(svc: Coordinator, query_id: str, who: Principal) -> dict[str, Any]:
                 undisclosed.append(part.node_id)
     if undisclosed:
         count = sum(n["hits"] for n in nodes if n["node_id"] in undisclosed)
-        svc.log(Event(actor=who.actor, action=Action.DISCLOSURE, legal_basis=LegalBasis.WARRANT,
-                      warrant_id=query.warrant_id, purpose_code=query.purpose_code,
+        svc.log(Event(actor=who.actor, action=Action.DISCLOSURE, **_basis(svc, query),
+                      purpose_code=query.purpose_code,
                       outcome="disclosed", counts_returned=count,
                       recipients=(who.actor.pseudonym,),
                       details={"query_id": query_id, "nodes": undisclosed}))
@@ -358,7 +362,7 @@ def confirm(query_id: str, node_id: str, sighting_id: str, body: Decision,
         second = (svc.actor(earlier.username, earlier.role, earlier.agency)
                   if earlier is not None else None)
     svc.log(Event(actor=who.actor, second_approver=second, action=Action.MATCH_CONFIRMED,
-                  legal_basis=LegalBasis.WARRANT, warrant_id=query.warrant_id,
+                  **_basis(svc, query),
                   purpose_code=query.purpose_code, outcome=body.decision,
                   details={"query_id": query_id, "node_id": node_id,
                            "sighting_id": sighting_id, "user": who.username}))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from audit.records import Action, Event, LegalBasis, Scope, rfc3339
+from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, deny, require, service
 from coordinator.db import Node, User
@@ -75,13 +75,9 @@ class NewSignature(BaseModel):
 def refuse(svc: Coordinator, who: Principal, row: WarrantRow | None, refusal: WarrantRefused,
            status: int = 403) -> Problem:
     """Log a refusal, then return the problem to raise."""
-    basis = LegalBasis.CONSENT if row is not None and row.basis == Basis.CONSENT else (
-        LegalBasis.WARRANT if row is not None else LegalBasis.NONE)
-    svc.log(Event(actor=who.actor, action=Action.WARRANT_REFUSED, legal_basis=basis,
-                  outcome=refusal.reason.value,
-                  warrant_id=row.warrant_id if basis is LegalBasis.WARRANT else None,
-                  consent_id=row.warrant_id if basis is LegalBasis.CONSENT else None,
-                  details={"user": who.username, "reason": str(refusal)}))
+    basis = under(row.basis, row.warrant_id) if row is not None else under("none", None)
+    svc.log(Event(actor=who.actor, action=Action.WARRANT_REFUSED, outcome=refusal.reason.value,
+                  **basis, details={"user": who.username, "reason": str(refusal)}))
     return Problem(status, "Refused", str(refusal), refusal.reason.value)
 
 
@@ -127,9 +123,7 @@ def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[
             case_number=body.case_number, justification=body.justification,
             requested_by=who.username, uses=0, created_at=svc.clock()))
     svc.log(Event(actor=who.actor, action=Action.WARRANT_DRAFTED,
-                  legal_basis=LegalBasis(basis.value), outcome="drafted",
-                  warrant_id=warrant_id if basis is Basis.WARRANT else None,
-                  consent_id=warrant_id if basis is Basis.CONSENT else None,
+                  outcome="drafted", **under(basis, warrant_id),
                   purpose_code=body.purpose_code, scope=_scope(warrant),
                   details={"user": who.username, "case_number": body.case_number,
                            "targets": len(targets)}))
@@ -214,9 +208,7 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
     with svc.session() as session:
         session.get(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
     svc.log(Event(actor=who.actor, action=Action.WARRANT_SIGNED,
-                  legal_basis=LegalBasis(signed.warrant.basis.value),
-                  warrant_id=warrant_id if signed.warrant.basis is Basis.WARRANT else None,
-                  consent_id=warrant_id if signed.warrant.basis is Basis.CONSENT else None,
+                  **under(signed.warrant.basis, warrant_id),
                   outcome=f"signed_by_{body.role}", purpose_code=signed.warrant.purpose_code,
                   details={"user": who.username}))
     if _complete(signed):
@@ -238,11 +230,8 @@ def _register(svc: Coordinator, who: Principal, warrant_id: str, signed: SignedW
     with svc.session() as session:
         row = session.get(WarrantRow, warrant_id)
         case = {"case_number": row.case_number, "justification": row.justification}
-    basis = LegalBasis(warrant.basis.value)
     index = svc.log(Event(
-        actor=who.actor, action=Action.WARRANT_REGISTERED, legal_basis=basis,
-        warrant_id=warrant_id if basis is LegalBasis.WARRANT else None,
-        consent_id=warrant_id if basis is LegalBasis.CONSENT else None,
+        actor=who.actor, action=Action.WARRANT_REGISTERED, **under(warrant.basis, warrant_id),
         purpose_code=warrant.purpose_code, scope=_scope(warrant), outcome="registered",
         details={"warrant_sha256": digest(signed), "case": case}))
     with svc.session() as session:
@@ -271,9 +260,7 @@ def revoke(warrant_id: str, body: SignedRevocation,
         raise Problem(409, "Conflict", f"{warrant_id} is already revoked", "revoked")
     signed = signed_of(row)
     svc.log(Event(actor=who.actor, action=Action.WARRANT_REVOKED,
-                  legal_basis=LegalBasis(signed.warrant.basis.value),
-                  warrant_id=warrant_id if signed.warrant.basis is Basis.WARRANT else None,
-                  consent_id=warrant_id if signed.warrant.basis is Basis.CONSENT else None,
+                  **under(signed.warrant.basis, warrant_id),
                   outcome="revoked", details={"user": who.username,
                                               "reason": body.revocation.reason}))
     with svc.session() as session:

@@ -36,7 +36,6 @@ class CameraAnalyticsRunner:
         self.tracker = ByteTracker(max_age=int(fps))
         self.analytics = analytics
         self.rules: RuleEngine | None = None
-        self._live: set[int] = set()
         self._looks: dict[int, np.ndarray] = {}  # last appearance of each live track
         self.events = 0
 
@@ -46,7 +45,6 @@ class CameraAnalyticsRunner:
             self.rules = RuleEngine(self.analytics, aspect=width / height)
         now = index / self.fps
         tracks = self.tracker.update(self.detector.detect(frame))
-        live = {t.track_id for t in tracks}
         for track in tracks:
             new = track.track_id not in self._looks
             if new or index % max(1, int(self.fps)) == 0:
@@ -58,7 +56,6 @@ class CameraAnalyticsRunner:
         current = {t.track_id for t in self.tracker.tracks}
         for ended in [t for t in self._looks if t not in current]:
             self.stitcher.track_ended(self.camera, ended, now, self._looks.pop(ended))
-        self._live = live
         boxes = [TrackBox(t.track_id, t.kind, (t.box[0] / width, t.box[1] / height,
                                                t.box[2] / width, t.box[3] / height))
                  for t in tracks]
