@@ -88,3 +88,22 @@ def serve(config_path: Path | None) -> None:
                     log_level="info", proxy_headers=False)
     finally:
         svc.close()
+
+
+@coordinator.command()
+@_CONFIG
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(config_path: Path | None, loglevel: str) -> None:
+    """Take the nodes' events into the alert queue and deliver webhooks, until stopped."""
+    from functools import cache
+
+    from coordinator.service import Coordinator
+    from coordinator.worker import WEBHOOKS_QUEUE, worker_app
+    from privacy.event_messages import EVENTS_QUEUE
+
+    settings = _settings(config_path)
+    Coordinator.open(settings).close()  # migrate, and fail now if anything is missing
+    app = worker_app(settings, cache(lambda: Coordinator.open(settings)))
+    app.worker_main(["worker", "--pool=solo", f"--queues={EVENTS_QUEUE},{WEBHOOKS_QUEUE}",
+                     "--hostname=coordinator@%h", f"--loglevel={loglevel}",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat"])

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -127,6 +128,61 @@ class Confirmation(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     decision: Mapped[str] = mapped_column(String(16))  # match | no_match
     at: Mapped[datetime]
+
+
+class Alert(Base):
+    """One analytics event from a node, as the control room handles it. Line crossings are
+    kept as ``logged`` (counts, nothing to handle); everything else starts ``open``."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("node_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"))
+    site_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int]
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    zone: Mapped[str | None] = mapped_column(String(64))
+    line: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[str | None] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(index=True)
+    count: Mapped[int]
+    tokens: Mapped[list[str]]
+    received_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+    handled_at: Mapped[datetime | None]
+
+
+class Webhook(Base):
+    """An outbound webhook (signage, IoT): alerts of the listed types are POSTed to ``url``,
+    signed with the shared secret (Standard Webhooks)."""
+
+    __tablename__ = "webhooks"
+
+    webhook_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    types: Mapped[list[str]]  # empty: every alert type
+    secret: Mapped[str] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Delivery(Base):
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_id", "alert_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.webhook_id"), index=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"))
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
 
 
 def make_engine(url: str) -> Engine:

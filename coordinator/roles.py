@@ -30,6 +30,11 @@ class Permission(StrEnum):
     NODE_LIST = "node:list"
     NODE_SELF = "node:self"
     USER_MANAGE = "user:manage"
+    ALERT_READ = "alert:read"
+    ALERT_HANDLE = "alert:handle"
+    WEBHOOK_MANAGE = "webhook:manage"
+    AGGREGATE_QUERY = "aggregate:query"
+    AGGREGATE_READ = "aggregate:read"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -41,11 +46,12 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.DPO: frozenset({Permission.WARRANT_READ, Permission.WARRANT_COUNTERSIGN,
                          Permission.WARRANT_REVOKE, Permission.CONSENT_DRAFT,
                          Permission.QUERY_READ, Permission.MATCH_CONFIRM,
-                         Permission.NODE_LIST}),
-    Role.PLANNER: frozenset(),
-    Role.OPERATOR: frozenset({Permission.NODE_LIST}),
+                         Permission.NODE_LIST, Permission.AGGREGATE_READ}),
+    Role.PLANNER: frozenset({Permission.AGGREGATE_QUERY, Permission.AGGREGATE_READ}),
+    Role.OPERATOR: frozenset({Permission.NODE_LIST, Permission.ALERT_READ,
+                              Permission.ALERT_HANDLE}),
     Role.ADMIN: frozenset({Permission.NODE_ENROL, Permission.NODE_LIST,
-                           Permission.USER_MANAGE}),
+                           Permission.USER_MANAGE, Permission.WEBHOOK_MANAGE}),
     Role.NODE: frozenset({Permission.NODE_SELF}),
 }
 

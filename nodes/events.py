@@ -1,5 +1,6 @@
 """The node's store of anonymous analytics events: type, rule, camera, zone or line, time,
-counts and site-local tokens; never pixels, never identities."""
+counts and site-local tokens; never pixels, never identities. It is also the outbox: an event
+stays marked unsent until the broker has taken it, so a broker that is away loses nothing."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ CREATE TABLE IF NOT EXISTS events (
     direction TEXT,
     time TEXT NOT NULL,
     count INTEGER NOT NULL,
-    tokens TEXT NOT NULL
+    tokens TEXT NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (camera, time);
+CREATE INDEX IF NOT EXISTS events_unsent ON events (sent, id);
 """
 
 
@@ -40,6 +43,16 @@ class StoredEvent:
     time: datetime
     count: int
     tokens: tuple[str, ...]
+    seq: int = 0  # the store's row id once stored
+
+
+_SELECT = ("SELECT type, rule, camera, zone, line, direction, time, count, tokens, id "
+           "FROM events")
+
+
+def _event(row: tuple) -> StoredEvent:  # type: ignore[type-arg]
+    return StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5],
+                       datetime.fromisoformat(row[6]), row[7], tuple(json.loads(row[8])), row[9])
 
 
 class EventStore:
@@ -60,12 +73,22 @@ class EventStore:
             self._db.execute("COMMIT")
 
     def all(self, camera: str | None = None) -> list[StoredEvent]:
-        query = "SELECT type, rule, camera, zone, line, direction, time, count, tokens FROM events"
         with self._lock:
-            rows = (self._db.execute(query + " WHERE camera = ? ORDER BY id", (camera,))
-                    if camera else self._db.execute(query + " ORDER BY id")).fetchall()
-        return [StoredEvent(r[0], r[1], r[2], r[3], r[4], r[5], datetime.fromisoformat(r[6]),
-                            r[7], tuple(json.loads(r[8]))) for r in rows]
+            rows = (self._db.execute(_SELECT + " WHERE camera = ? ORDER BY id", (camera,))
+                    if camera else self._db.execute(_SELECT + " ORDER BY id")).fetchall()
+        return [_event(r) for r in rows]
+
+    def unsent(self, limit: int) -> list[StoredEvent]:
+        with self._lock:
+            rows = self._db.execute(_SELECT + " WHERE sent = 0 ORDER BY id LIMIT ?",
+                                    (limit,)).fetchall()
+        return [_event(r) for r in rows]
+
+    def mark_sent(self, seqs: Sequence[int]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE events SET sent = 1 WHERE id = ?", [(s,) for s in seqs])
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 
 from nodes.camera import CameraReport, run_camera
 from nodes.analytics.runner import SiteAnalytics
 from nodes.analytics.stitching import Stitcher
 from nodes.config import NodeSettings
+from nodes.enrolment import enrolment_file, load_enrolment
+from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.sightings import SightingStore
@@ -44,7 +47,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                              load_identity(settings.keys_dir).token_key)
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
-        with ThreadPoolExecutor(max_workers=len(settings.cameras),
+        with _event_sender(settings, site), ThreadPoolExecutor(max_workers=len(settings.cameras),
                                 thread_name_prefix="camera") as pool:
             futures = [
                 pool.submit(run_camera, camera, settings,
@@ -60,3 +63,16 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
             sightings.close()
         if site is not None:
             site.events.close()
+
+
+def _event_sender(settings: NodeSettings, site: SiteAnalytics | None
+                  ) -> AbstractContextManager[object]:
+    """Events go to the coordinator while the cameras run, when the node is enrolled and has a
+    broker; otherwise they stay in the node's event store."""
+    if site is None or not settings.broker_url or not enrolment_file(settings.data_dir).exists():
+        return nullcontext()
+    enrolment = load_enrolment(settings.data_dir)
+    publish, close = celery_publisher(settings.broker_url)
+    sender = EventSender(site.events, publish, enrolment.node_id, enrolment.site_id,
+                         load_identity(settings.keys_dir).signing)
+    return BackgroundSender(sender, close)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,30 @@ def audit_event(n: int = 0, **details):
                  action="consultation", legal_basis="warrant", warrant_id=f"w-{n % 3}",
                  purpose_code="serious-crime", outcome="answered", counts_returned=n % 5,
                  details=details)
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver (signage, IoT) that records what it is sent."""
+
+
+    got: list[tuple[dict[str, str], bytes]] = []
+    status = 204
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers["content-length"]))
+        type(self).got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    Receiver.got, Receiver.status = [], 204
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", Receiver
+    server.shutdown()

@@ -34,6 +34,17 @@ T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the rea
 CAMERAS = ("gate", "lobby")
 
 
+def stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
+    """Stop a process group started by the world (SIGKILL after 20 s)."""
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 @dataclass
 class Node:
     node_id: str
@@ -64,12 +75,14 @@ class World:
         for name, role, key in (("admin", Role.ADMIN, None), ("police", Role.POLICE, None),
                                 ("judge", Role.JUDGE, self.judge_key),
                                 ("dpo", Role.DPO, self.dpo_key),
-                                ("planner", Role.PLANNER, None)):
+                                ("planner", Role.PLANNER, None),
+                                ("operator", Role.OPERATOR, None)):
             create_user(self.svc, NewUser(username=name, role=role, agency="city",
                                           password=PASSWORD,
                                           signing_key=key.public.text() if key else None), "test")
         self.nodes: dict[str, Node] = {}
         self._tokens: dict[str, str] = {}
+        self.coordinator_worker: subprocess.Popen | None = None
 
     def clock(self) -> datetime:
         return self.now[0] or datetime.now(UTC)
@@ -136,17 +149,28 @@ class World:
 
     def stop_worker(self, name: str, sig: int = signal.SIGTERM) -> None:
         node = self.nodes[name]
-        if node.process and node.process.poll() is None:
-            os.killpg(node.process.pid, sig)
-            try:
-                node.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(node.process.pid, signal.SIGKILL)
-                node.process.wait()
+        stop(node.process, sig)
         node.process = None
 
     def worker_log(self, name: str) -> str:
         return (self.root / f"{self.nodes[name].node_id}.log").read_text(errors="replace")
+
+    def start_coordinator_worker(self) -> None:
+        """`safecity coordinator worker` on the same database, keys and broker."""
+        config = self.root / "coordinator-worker.toml"
+        config.write_text(f'data_dir = "{self.settings.data_dir}"\n'
+                          f'database_url = "{self.db_url}"\nbroker_url = "{self.broker}"\n'
+                          f'result_backend = "{self.backend}"\n')
+        log = open(self.root / "coordinator-worker.log", "ab")  # noqa: SIM115 - the process owns it
+        self.coordinator_worker = subprocess.Popen(
+            [sys.executable, "-c", "from nodes.cli import main; main()", "coordinator", "worker",
+             "--config", str(config), "--loglevel", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True)
+
+    def stop_coordinator_worker(self, sig: int = signal.SIGTERM) -> None:
+        stop(self.coordinator_worker, sig)
+        self.coordinator_worker = None
 
     # -- warrants ----------------------------------------------------------------------------
 
@@ -181,6 +205,7 @@ class World:
         return response.json()
 
     def close(self) -> None:
+        self.stop_coordinator_worker()
         for name in list(self.nodes):
             self.stop_worker(name)
             if self.nodes[name].service:

@@ -1,0 +1,96 @@
+"""Taking a node's signed event batch off the broker: check it came from the enrolled node, for
+its own cameras, store each event once as an alert, and plan its webhook deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from coordinator.db import Alert, Delivery, Node, Webhook
+from coordinator.service import Coordinator, as_utc
+from privacy.errors import SafecityError, describe
+from privacy.event_messages import SignedEventBatch
+from privacy.signing import VerifyKey
+
+COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle
+
+
+class EventsRejected(SafecityError):
+    """A batch that is not from an enrolled node's key, or not about its cameras."""
+
+
+@dataclass(frozen=True)
+class Intake:
+    alerts: list[int]
+    deliveries: list[int]
+    duplicates: int
+
+
+def alert_view(alert: Alert) -> dict[str, Any]:
+    """What the control room, the live feed and webhooks see of an alert."""
+    return {"id": alert.id, "node_id": alert.node_id, "site_id": alert.site_id,
+            "type": alert.type, "rule": alert.rule, "camera": alert.camera, "zone": alert.zone,
+            "line": alert.line, "direction": alert.direction,
+            "time": as_utc(alert.time).isoformat(), "count": alert.count,
+            "tokens": list(alert.tokens),
+            "received_at": as_utc(alert.received_at).isoformat(), "state": alert.state,
+            "assigned_to": alert.assigned_to, "handled_by": alert.handled_by,
+            "handled_at": as_utc(alert.handled_at).isoformat() if alert.handled_at else None}
+
+
+def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, Node]:
+    try:
+        signed = SignedEventBatch.model_validate(message)
+    except ValidationError as exc:
+        raise EventsRejected(f"not an event batch: {describe(exc)}") from None
+    batch = signed.batch
+    with svc.session() as session:
+        node = session.get(Node, batch.node_id)
+    if node is None or not node.active:
+        raise EventsRejected(f"{batch.node_id} is not an enrolled node")
+    if not batch.signed_by(VerifyKey.parse(node.identity_key), signed.signature):
+        raise EventsRejected(f"the batch is not signed by the enrolled key of {node.node_id}")
+    if batch.site != node.site_id:
+        raise EventsRejected(f"{node.node_id} is enrolled at {node.site_id}, not {batch.site}")
+    unknown = sorted({e.camera for e in batch.events} - set(node.cameras))
+    if unknown:
+        raise EventsRejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
+    return signed, node
+
+
+def accept(svc: Coordinator, message: Any) -> Intake:
+    """Store a batch's new events; an event seen before (a resend) is counted, not stored."""
+    signed, node = verified_batch(svc, message)
+    for attempt in (1, 2):  # a concurrent worker may store the same resend first
+        try:
+            return _store(svc, signed, node)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
+    events = signed.batch.events
+    now = svc.clock()
+    with svc.session() as session:
+        seen = set(session.scalars(select(Alert.seq).where(
+            Alert.node_id == node.node_id, Alert.seq.in_([e.seq for e in events]))))
+        new = [Alert(node_id=node.node_id, site_id=node.site_id, seq=e.seq, type=e.type,
+                     rule=e.rule, camera=e.camera, zone=e.zone, line=e.line,
+                     direction=e.direction, time=e.time, count=e.count, tokens=list(e.tokens),
+                     received_at=now, state="logged" if e.type in COUNTED_TYPES else "open")
+               for e in events if e.seq not in seen]
+        session.add_all(new)
+        session.flush()
+        hooks = session.scalars(select(Webhook).where(Webhook.active)).all()
+        deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending")
+                      for a in new if a.state == "open"
+                      for h in hooks if not h.types or a.type in h.types]
+        session.add_all(deliveries)
+        session.flush()
+        return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new))

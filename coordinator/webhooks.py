@@ -1,0 +1,93 @@
+"""Outbound webhooks for signage and IoT, signed as the Standard Webhooks specification says
+(https://www.standardwebhooks.com/): headers ``webhook-id``, ``webhook-timestamp`` and
+``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with a ``whsec_`` secret."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import httpx
+
+from coordinator.alert_intake import alert_view
+from coordinator.db import Alert, Delivery, Webhook
+from coordinator.service import Coordinator
+from privacy.errors import SafecityError
+
+PREFIX = "whsec_"
+TOLERANCE_SECONDS = 300
+Post = Callable[..., httpx.Response]
+
+
+class DeliveryFailed(SafecityError):
+    """The receiver did not take the delivery (it is retried)."""
+
+
+def new_secret() -> str:
+    return PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix(PREFIX))
+    mac = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) -> bool:
+    """What a receiver checks (constant-time compare; a timestamp too far off is refused)."""
+    try:
+        message_id, timestamp = headers["webhook-id"], int(headers["webhook-timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now.timestamp() - timestamp) > TOLERANCE_SECONDS:
+        return False
+    expected = signature(secret, message_id, timestamp, body).encode()
+    return any(hmac.compare_digest(expected, given.encode())
+               for given in headers.get("webhook-signature", "").split())
+
+
+def deliver(svc: Coordinator, delivery_id: int, post: Post = httpx.post) -> None:
+    """POST one alert to one webhook; raise DeliveryFailed (the caller retries) unless 2xx."""
+    with svc.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None or delivery.state != "pending":
+            return
+        hook = session.get(Webhook, delivery.webhook_id)
+        alert = session.get(Alert, delivery.alert_id)
+        delivery.attempts += 1
+        if hook is None or not hook.active:
+            delivery.state, delivery.last_error = "failed", "the webhook was removed"
+            return
+        url, secret, body = hook.url, hook.secret, json.dumps(
+            {"type": f"alert.{alert.type}", "alert": alert_view(alert)}).encode()
+    message_id = f"alert-{delivery_id}"
+    timestamp = int(svc.clock().timestamp())
+    headers = {"content-type": "application/json", "webhook-id": message_id,
+               "webhook-timestamp": str(timestamp),
+               "webhook-signature": signature(secret, message_id, timestamp, body)}
+    try:
+        reply = post(url, content=body, headers=headers, timeout=5.0, follow_redirects=False)
+        error = None if 200 <= reply.status_code < 300 else f"HTTP {reply.status_code}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    with svc.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if error is None:
+            delivery.state, delivery.delivered_at, delivery.last_error = (
+                "delivered", svc.clock(), None)
+        else:
+            delivery.last_error = error
+    if error is not None:
+        raise DeliveryFailed(f"webhook delivery {delivery_id}: {error}")
+
+
+def give_up(svc: Coordinator, delivery_id: int) -> None:
+    with svc.session() as session:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is not None and delivery.state == "pending":
+            delivery.state = "failed"

@@ -1,0 +1,65 @@
+"""The coordinator's Celery worker: takes the nodes' event batches off the broker into the
+alert queue, and delivers webhooks with retries. Messages are acknowledged after the work is
+committed (``acks_late``), and an event seen twice is stored once, so nothing is lost or
+doubled when the worker or the broker stops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+
+from audit.records import Action, Event, LegalBasis
+from coordinator.alert_intake import EventsRejected, accept
+from coordinator.config import CoordinatorSettings
+from coordinator.service import Coordinator
+from coordinator.webhooks import DeliveryFailed, deliver, give_up
+from privacy.event_messages import EVENTS_TASK
+
+log = logging.getLogger(__name__)
+DELIVER_TASK = "safecity.coordinator.deliver_webhook"
+WEBHOOKS_QUEUE = "coordinator.webhooks"
+MAX_ATTEMPTS = 8
+
+
+def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]) -> Celery:
+    app = Celery("safecity-coordinator-worker", broker=settings.broker)
+    app.conf.update(
+        task_serializer="json", accept_content=["json"], task_ignore_result=True,
+        task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+    )
+    if settings.broker.startswith(("redis", "rediss")):
+        app.conf.broker_transport_options = {"visibility_timeout": 60,
+                                             "unacked_restore_interval": 5,
+                                             "unacked_restore_throttle": 1}
+
+    @app.task(name=EVENTS_TASK)
+    def events(message: dict[str, Any]) -> dict[str, Any]:
+        svc = service()
+        try:
+            intake = accept(svc, message)
+        except EventsRejected as exc:
+            log.warning("event batch rejected: %s", exc)
+            svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
+                          action=Action.ACCESS_DENIED, legal_basis=LegalBasis.NONE,
+                          outcome="events_rejected", details={"reason": str(exc)[:500]}))
+            return {"accepted": 0, "rejected": str(exc)}
+        for delivery in intake.deliveries:
+            webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
+        return {"accepted": len(intake.alerts), "duplicates": intake.duplicates}
+
+    @app.task(name=DELIVER_TASK, bind=True, max_retries=MAX_ATTEMPTS - 1)
+    def webhook(self: Task, delivery_id: int) -> None:
+        try:
+            deliver(service(), delivery_id)
+        except DeliveryFailed as exc:
+            if self.request.retries >= MAX_ATTEMPTS - 1:
+                give_up(service(), delivery_id)
+                log.warning("%s; giving up after %d attempts", exc, MAX_ATTEMPTS)
+                return
+            raise self.retry(countdown=min(60, 2 ** self.request.retries)) from None
+
+    return app

@@ -1,0 +1,108 @@
+"""Sending the node's analytics events to the coordinator through the broker.
+
+The event store is the outbox: a batch is signed with the node's enrolled key, handed to the
+broker, and only then marked sent. A broker that is away keeps events waiting here; a batch the
+broker took twice (marked sent after a crash) is recognised by the coordinator by its numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from celery import Celery
+
+from nodes.events import EventStore, StoredEvent
+from privacy.event_messages import (
+    EVENTS_QUEUE, EVENTS_TASK, MAX_BATCH, AnalyticsEvent, EventBatch, SignedEventBatch,
+)
+from privacy.signing import SigningKey
+
+log = logging.getLogger(__name__)
+Publish = Callable[[dict[str, Any]], None]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def message(events: list[StoredEvent], node_id: str, site: str, key: SigningKey
+            ) -> dict[str, Any]:
+    batch = EventBatch(node_id=node_id, site=site, sent_at=datetime.now(UTC), events=tuple(
+        AnalyticsEvent(seq=e.seq, type=e.type, rule=e.rule, camera=e.camera, zone=e.zone,
+                       line=e.line, direction=e.direction, time=_utc(e.time), count=e.count,
+                       tokens=e.tokens) for e in events))
+    return SignedEventBatch(batch=batch, signature=batch.sign(key)).model_dump(mode="json")
+
+
+def celery_publisher(broker_url: str) -> tuple[Publish, Callable[[], None]]:
+    """Publish to the coordinator's event queue; raises when the broker cannot take it."""
+    app = Celery("safecity-node-events", broker=broker_url)
+    app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
+                    broker_connection_timeout=5, task_publish_retry=True,
+                    task_publish_retry_policy={"max_retries": 2, "interval_start": 0.2,
+                                               "interval_step": 0.5, "interval_max": 1})
+
+    def publish(body: dict[str, Any]) -> None:
+        app.send_task(EVENTS_TASK, args=[body], queue=EVENTS_QUEUE, ignore_result=True)
+
+    return publish, app.close
+
+
+class EventSender:
+    def __init__(self, store: EventStore, publish: Publish, node_id: str, site: str,
+                 key: SigningKey, batch: int = 200):
+        self.store, self.publish = store, publish
+        self.node_id, self.site, self.key = node_id, site, key
+        self.batch = min(batch, MAX_BATCH)
+        self.sent = 0
+
+    def send_pending(self) -> int:
+        """Send one batch of unsent events; raise (and keep them unsent) if the broker fails."""
+        events = self.store.unsent(self.batch)
+        if not events:
+            return 0
+        self.publish(message(events, self.node_id, self.site, self.key))
+        self.store.mark_sent([e.seq for e in events])
+        self.sent += len(events)
+        return len(events)
+
+    def run(self, stop: threading.Event, interval: float = 0.1, backoff: float = 2.0) -> None:
+        """Send until ``stop`` is set, then flush what is left (if the broker takes it)."""
+        while not stop.is_set():
+            try:
+                if self.send_pending() == self.batch:
+                    continue
+            except Exception as exc:  # the broker's many failure types: keep and retry
+                log.warning("events not sent, retrying in %.0f s: %s", backoff,
+                            type(exc).__name__)
+                stop.wait(backoff)
+                continue
+            stop.wait(interval)
+        try:
+            while self.send_pending():
+                pass
+        except Exception as exc:
+            log.warning("events left unsent for the next run: %s", type(exc).__name__)
+
+
+class BackgroundSender:
+    """An EventSender on its own thread for the life of a node run."""
+
+    def __init__(self, sender: EventSender, close: Callable[[], None] = lambda: None):
+        self.sender, self._close = sender, close
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=sender.run, args=(self._stop,),
+                                        name="event-sender", daemon=True)
+
+    def __enter__(self) -> EventSender:
+        self._thread.start()
+        return self.sender
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._close()

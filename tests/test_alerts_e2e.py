@@ -1,0 +1,83 @@
+"""Events to alerts on the production stack: the node's sender publishes signed batches to a
+real Redis broker, `safecity coordinator worker` (a separate process) stores them in PostgreSQL
+and delivers webhooks with retries; a worker that is down loses nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from test_alerts import event
+from world import World
+
+from nodes.event_sender import EventSender, celery_publisher
+from nodes.events import EventStore
+from nodes.identity import load_identity
+
+REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
+
+
+@pytest.fixture
+def city(tmp_path: Path, postgres_url: str):
+    world = World(tmp_path, postgres_url, f"{REDIS}/4", f"{REDIS}/5")
+    world.add_node("alpha", "site-a")
+    yield world
+    world.close()
+
+
+def wait_for(world: World, count: int, state: str = "open", seconds: float = 30) -> list:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = world.client.get("/alerts", headers=world.as_("operator"),
+                                 params={"state": state}).json()["alerts"]
+        if len(found) >= count:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{count} alerts did not arrive; have {len(found)}\n"
+                         + (world.root / "coordinator-worker.log").read_text(errors="replace"))
+
+
+def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path: Path,
+                                                          receiver) -> None:  # type: ignore[no-untyped-def]
+    url, handler = receiver
+    handler.status = 503  # the signage controller is rebooting: the worker retries
+    hook = city.client.post("/webhooks", headers=city.as_("admin"),
+                            json={"url": url, "types": ["loitering"]}).json()
+    node = city.nodes["alpha"]
+    store = EventStore(tmp_path / "events.sqlite")
+    publish, close = celery_publisher(f"{REDIS}/4")
+    sender = EventSender(store, publish, node.node_id, "site-a",
+                         load_identity(node.settings.keys_dir).signing)
+    try:
+        # the worker is not running yet: the broker keeps the batch
+        store.add_many([event("loitering"), event("occupancy", count=12)])
+        assert sender.send_pending() == 2
+        city.start_coordinator_worker()
+        arrived = wait_for(city, 2)
+        assert {a["type"] for a in arrived} == {"loitering", "occupancy"}
+        handler.status = 204
+        deadline = time.monotonic() + 30
+        while not handler.got or handler.status != 204:
+            assert time.monotonic() < deadline, "the webhook was not retried"
+            time.sleep(0.2)
+        while time.monotonic() < deadline:
+            state = city.client.get(f"/webhooks/{hook['webhook_id']}/deliveries",
+                                    headers=city.as_("admin")).json()["deliveries"]
+            if state and state[0]["state"] == "delivered":
+                break
+            time.sleep(0.2)
+        assert state[0]["state"] == "delivered" and state[0]["attempts"] >= 2, state
+
+        # killed while idle and restarted: what was sent meanwhile arrives, nothing twice
+        city.stop_coordinator_worker(signal.SIGKILL)
+        store.add_many([event("running", zone=None), event("wrong_way")])
+        assert sender.send_pending() == 2
+        assert sender.send_pending() == 0
+        city.start_coordinator_worker()
+        assert len(wait_for(city, 4)) == 4
+    finally:
+        close()
+        store.close()
