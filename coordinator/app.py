@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from audit.routes import audit_router
 from coordinator import problems
 from coordinator.limits import BodyLimit
-from coordinator.routers import alerts, nodes, queries, tokens, users, warrants, webhooks
+from coordinator.routers import aggregates, alerts, nodes, queries, tokens, users, warrants, webhooks
 from coordinator.service import Coordinator
 
 
@@ -18,7 +18,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.state.coordinator = coordinator
     problems.install(app)
     for router in (tokens.router, users.router, nodes.router, warrants.router, queries.router,
-                   alerts.router, webhooks.router):
+                   aggregates.router, alerts.router, webhooks.router):
         app.include_router(router)
     app.include_router(audit_router(coordinator.audit))
     app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)

@@ -33,6 +33,9 @@ class CoordinatorSettings(TomlSettings):
                                       description="...within this window lock further tries out")
     query_timeout_seconds: float = Field(default=30.0, gt=0, le=3600,
                                          description="a node silent this long is unreachable")
+    max_aggregate_epsilon: float = Field(default=1.0, gt=0, le=10,
+                                         description="the most epsilon one aggregate question "
+                                         "may spend at each node")
     max_targets: int = Field(default=1000, ge=1, le=10_000)
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 

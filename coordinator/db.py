@@ -185,6 +185,38 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class Aggregate(Base):
+    """A planner's aggregate question (counts per zone per hour, dwell times) at a stated
+    (epsilon, delta), answered by each node with noisy counts only."""
+
+    __tablename__ = "aggregates"
+
+    query_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    requested_by: Mapped[str] = mapped_column(String(64), index=True)
+    epsilon: Mapped[float]
+    delta: Mapped[float]
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    dispatched_index: Mapped[int]
+    created_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+
+
+class AggregateNode(Base):
+    __tablename__ = "aggregate_nodes"
+
+    query_id: Mapped[str] = mapped_column(ForeignKey("aggregates.query_id"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
+    cameras: Mapped[list[str]]
+    task_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None]
+    answered_at: Mapped[datetime | None]
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")

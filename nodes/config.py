@@ -70,6 +70,15 @@ class NodeSettings(TomlSettings):
     redelivery_seconds: int = Field(default=300, ge=1, le=86400,
                                     description="an unacknowledged query is redelivered after this")
 
+    # Differential privacy: every release (planners' aggregates, federated training) is spent
+    # from this budget, kept in the node's privacy ledger, and refused past it.
+    privacy_epsilon: float = Field(default=10.0, gt=0, le=100,
+                                   description="the node's total epsilon budget")
+    privacy_delta: float = Field(default=1e-5, ge=0, lt=1e-2,
+                                 description="the node's total delta budget")
+    dp_suppress_below: int = Field(default=5, ge=0, le=1000,
+                                   description="noisy counts under this are withheld")
+
     @field_validator("cameras")
     @classmethod
     def _unique_ids(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:

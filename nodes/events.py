@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_time ON events (camera, time);
 CREATE INDEX IF NOT EXISTS events_unsent ON events (sent, id);
+CREATE TABLE IF NOT EXISTS visits (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    zone TEXT NOT NULL,
+    entered TEXT NOT NULL,
+    seconds REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS visits_by_time ON visits (camera, entered);
 """
 
 
@@ -89,6 +97,29 @@ class EventStore:
             self._db.execute("BEGIN")
             self._db.executemany("UPDATE events SET sent = 1 WHERE id = ?", [(s,) for s in seqs])
             self._db.execute("COMMIT")
+
+    def add_visits(self, camera: str, visits: Sequence[tuple[str, datetime, float]]) -> None:
+        """Stays in zones: (zone, entered, seconds); no track, no token, nothing else."""
+        if not visits:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO visits (camera, zone, entered, seconds) VALUES (?, ?, ?, ?)",
+                [(camera, zone, entered.isoformat(), seconds)
+                 for zone, entered, seconds in visits])
+            self._db.execute("COMMIT")
+
+    def visits(self, cameras: Sequence[str], start: datetime, end: datetime
+               ) -> list[tuple[str, str, datetime, float]]:
+        """(camera, zone, entered, seconds) of visits that began in [start, end)."""
+        marks = ",".join("?" * len(cameras))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT camera, zone, entered, seconds FROM visits WHERE camera IN ({marks}) "
+                "AND entered >= ? AND entered < ?",
+                (*cameras, start.isoformat(), end.isoformat())).fetchall()
+        return [(r[0], r[1], datetime.fromisoformat(r[2]), float(r[3])) for r in rows]
 
     def close(self) -> None:
         self._db.close()

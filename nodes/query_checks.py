@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from audit.bundle import Receipt
 from audit.records import Action, opens
@@ -48,7 +49,25 @@ def request_sha256(query: SignedQuery) -> str:
     return hashlib.sha256(query.request.payload()).hexdigest()
 
 
-def check_message(query: SignedQuery, enrolment: Enrolment, now: datetime,
+class _Request(Protocol):
+    node_id: str
+    site: str
+    issued_at: datetime
+
+    def signed_by(self, key: VerifyKey, signature: str) -> bool: ...
+
+
+class Addressed(Protocol):
+    """A signed request from the coordinator to one node (a query, an aggregate question)."""
+
+    @property
+    def request(self) -> _Request: ...
+
+    @property
+    def signature(self) -> str: ...
+
+
+def check_message(query: Addressed, enrolment: Enrolment, now: datetime,
                   max_age: timedelta) -> None:
     """The coordinator's signature, the addressee and the message's age."""
     request = query.request

@@ -22,6 +22,7 @@ from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from nodes.aggregate_answers import AggregateAnswerer
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
 from nodes.face_search import BadReference, describe_reference
@@ -35,6 +36,7 @@ from nodes.sightings import SightingStore
 from nodes.vault.site import OpenVault, open_vault
 from privacy import model_registry
 from privacy.errors import ConfigError
+from privacy.aggregate_messages import AGGREGATE_TASK
 from privacy.face_match import FaceMatcher
 from privacy.legal_basis import Kind, Refusal, WarrantRefused
 from privacy.queries import (
@@ -67,6 +69,7 @@ class QueryService:
         self.actor = Actor(pseudonym=enrolment.node_id, role="node", agency=enrolment.site_id)
         self._faces: tuple[CenterFaceDetector, FaceMatcher] | None = None
         self._opened: OpenVault | None = None
+        self._aggregates: AggregateAnswerer | None = None
 
     @classmethod
     def open(cls, settings: NodeSettings, clock: Clock = _now) -> QueryService:
@@ -80,6 +83,8 @@ class QueryService:
     def close(self) -> None:
         if self._opened is not None:
             self._opened.close()
+        if self._aggregates is not None:
+            self._aggregates.close()
         self.sightings.close()
         self.ledger.close()
         self.audit.close()
@@ -225,6 +230,16 @@ class QueryService:
         return SealedResult(query_id=result.query_id, node_id=result.node_id,
                             sealed=base64.b64encode(sealed).decode()).model_dump(mode="json")
 
+    # -- planners' aggregate questions ------------------------------------------------------
+
+    @property
+    def aggregates(self) -> AggregateAnswerer:
+        if self._aggregates is None:
+            self._aggregates = AggregateAnswerer(self.settings, self.enrolment,
+                                                 self.identity.signing, self.audit, self.ledger,
+                                                 self.clock)
+        return self._aggregates
+
     # -- revocations -------------------------------------------------------------------------
 
     def revoke(self, message: Any) -> dict[str, Any]:
@@ -277,6 +292,10 @@ def worker_app(settings: NodeSettings, service: Callable[[], QueryService]) -> C
     @app.task(name=QUERY_TASK)
     def query(message: dict[str, Any]) -> dict[str, Any]:
         return service().answer(message)
+
+    @app.task(name=AGGREGATE_TASK)
+    def aggregate(message: dict[str, Any]) -> dict[str, Any]:
+        return service().aggregates.answer(message)
 
     @app.task(name=REVOCATION_TASK)
     def revoke(message: dict[str, Any]) -> dict[str, Any]:

@@ -109,13 +109,13 @@ class World:
     # -- nodes -------------------------------------------------------------------------------
 
     def add_node(self, name: str, site: str, sources: dict[str, str] | None = None,
-                 extra: str = "") -> Node:
+                 extra: str = "", analytics: str = "") -> Node:
         node_id = f"{name}-{self.tag}"
         data = self.root / node_id
         config = self.root / f"{node_id}.toml"
         sources = sources or {}
         cameras = "\n".join(
-            f'[[cameras]]\nid = "{c}"\nsource = "{sources.get(c, "synthetic:")}"\n'
+            f'[[cameras]]\nid = "{c}"\nsource = "{sources.get(c, "synthetic:")}"\n{analytics}'
             for c in CAMERAS)
         config.write_text(f'site_id = "{site}"\ndata_dir = "{data}"\n'
                           f'broker_url = "{self.broker}"\nresult_backend = "{self.backend}"\n'

@@ -10,10 +10,11 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from nodes.analytics.config import CameraAnalytics
-from nodes.analytics.detection import Detector, MotionBlobs
+from nodes.analytics.detection import Detector, MotionBlobs, MotionGate
 from nodes.analytics.rules import RuleEngine, TrackBox
 from nodes.analytics.stitching import Stitcher, appearance, token
 from nodes.analytics.tracker import ByteTracker
+from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
 
 
@@ -32,10 +33,12 @@ class CameraAnalyticsRunner:
                  detector: Detector | None = None):
         self.camera, self.fps, self.start = camera, fps, start
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
-        self.detector = detector or MotionBlobs()
+        self.detector = detector or MotionBlobs(MotionGate(
+            fps=fps, static_seconds=analytics.static_seconds))
         self.tracker = ByteTracker(max_age=int(fps))
         self.analytics = analytics
         self.rules: RuleEngine | None = None
+        self.visits: VisitCounter | None = None
         self._looks: dict[int, np.ndarray] = {}  # last appearance of each live track
         self.events = 0
 
@@ -43,6 +46,7 @@ class CameraAnalyticsRunner:
         height, width = frame.shape[:2]
         if self.rules is None:
             self.rules = RuleEngine(self.analytics, aspect=width / height)
+            self.visits = VisitCounter(self.rules.zones)
         now = index / self.fps
         tracks = self.tracker.update(self.detector.detect(frame))
         for track in tracks:
@@ -69,8 +73,18 @@ class CameraAnalyticsRunner:
                                       event.line, event.direction, moment, event.count, tokens))
         self.store.add_many(stored)
         self.events += len(stored)
+        self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]
+
+    def _store_visits(self, visits: list[Visit]) -> None:
+        self.store.add_visits(self.camera, [
+            (v.zone, self.start + timedelta(seconds=v.entered), v.seconds) for v in visits])
+
+    def finish(self) -> None:
+        if self.visits is not None:
+            self._store_visits(self.visits.flush())
 
     def tee(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for index, frame in enumerate(frames):
             self.process(index, frame)
             yield frame
+        self.finish()

@@ -1,0 +1,185 @@
+"""Answering a planner's aggregate question at the node, with differential privacy.
+
+The node checks the coordinator's signature, spends the question's (epsilon, delta) from its own
+persisted budget (refusing, and saying so, past it), counts visits in its own event store, adds
+the noise itself and answers with noisy counts only, signed; every release is an entry in the
+node's audit log. Each visit falls in exactly one cell, so one person's visit changes one count
+by one: sensitivity 1, and the cells compose in parallel (one epsilon for the whole answer).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from audit.log import AuditLog
+from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339
+from audit.records import Window as LogWindow
+from nodes.config import NodeSettings
+from nodes.enrolment import Enrolment
+from nodes.events import EventStore
+from nodes.privacy_ledger import PrivacyLedger
+from nodes.query_checks import check_message
+from nodes.query_ledger import QueryLedger, Start
+from privacy.aggregate_messages import (
+    DWELL_BUCKETS, AggregateKind, AggregateRequest, AggregateResult, Cell,
+    SignedAggregateRequest, SignedAggregateResult, bucket_label, decimal,
+)
+from privacy.dp.accounting import Budget, BudgetExceeded
+from privacy.dp.mechanisms import release_count
+from privacy.legal_basis import WarrantRefused
+from privacy.signing import SigningKey
+
+log = logging.getLogger(__name__)
+MAX_WINDOW = timedelta(days=31)
+PURPOSE = "planning"
+Key = tuple[str, str, str]  # camera, zone, bucket
+
+
+def hours(start: datetime, end: datetime) -> list[datetime]:
+    hour = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    found = []
+    while hour < end:
+        found.append(hour)
+        hour += timedelta(hours=1)
+    return found
+
+
+def dwell_bucket(seconds: float) -> str:
+    for lower, upper in DWELL_BUCKETS:
+        if upper is None or seconds < upper:
+            return bucket_label(lower, upper)
+    raise AssertionError("the last bucket is open")
+
+
+def true_counts(kind: AggregateKind, zones: dict[str, list[str]], start: datetime,
+                end: datetime, visits: list[tuple[str, str, datetime, float]]
+                ) -> dict[Key, int]:
+    """Every cell the question asks for (fixed by the question, not by the data), counted."""
+    buckets = ([h.isoformat() for h in hours(start, end)]
+               if kind is AggregateKind.ZONE_COUNTS_HOURLY
+               else [bucket_label(lo, hi) for lo, hi in DWELL_BUCKETS])
+    cells = {(camera, zone, b): 0 for camera, ids in zones.items() for zone in ids
+             for b in buckets}
+    found = Counter(
+        (camera, zone, entered.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+         .isoformat() if kind is AggregateKind.ZONE_COUNTS_HOURLY else dwell_bucket(seconds))
+        for camera, zone, entered, seconds in visits)
+    for key, count in found.items():
+        if key in cells:
+            cells[key] += count
+    return cells
+
+
+class AggregateAnswerer:
+    def __init__(self, settings: NodeSettings, enrolment: Enrolment, signing: SigningKey,
+                 audit: AuditLog, answers: QueryLedger, clock: Callable[[], datetime]):
+        self.settings, self.enrolment, self.signing = settings, enrolment, signing
+        self.audit, self.answers, self.clock = audit, answers, clock
+        self.events = EventStore(settings.data_dir / "events.sqlite")
+        self.budget = PrivacyLedger(settings.data_dir / "privacy-ledger.sqlite",
+                                    Budget(settings.privacy_epsilon, settings.privacy_delta),
+                                    f"node {enrolment.node_id}")
+        self.actor = Actor(pseudonym=enrolment.node_id, role="node", agency=enrolment.site_id)
+
+    def close(self) -> None:
+        self.events.close()
+        self.budget.close()
+
+    def answer(self, message: Any) -> dict[str, Any]:
+        now = self.clock()
+        try:
+            signed = SignedAggregateRequest.model_validate(message)
+        except ValidationError as exc:
+            return self._refused(None, "bad_message",
+                                 f"not an aggregate question: {exc.errors()[0]['msg']}", now)
+        request = signed.request
+        try:
+            check_message(signed, self.enrolment, now,
+                          timedelta(seconds=self.settings.query_max_age_seconds))
+        except WarrantRefused as refusal:  # not from our coordinator: nothing is spent
+            return self._refused(request, refusal.reason.value, str(refusal), now)
+        sha = hashlib.sha256(request.payload()).hexdigest()
+        try:
+            earlier = self.answers.previous(request.query_id, sha)
+        except WarrantRefused as refusal:
+            return self._refused(request, refusal.reason.value, str(refusal), now)
+        if earlier is not None and earlier.state is Start.ANSWERED:
+            return json.loads(earlier.answer or "{}")
+        answer = self._release(request, now)
+        self.answers.record_answer(request.query_id, sha, "aggregate", json.dumps(answer))
+        return answer
+
+    def _release(self, request: AggregateRequest, now: datetime) -> dict[str, Any]:
+        zones = {c.id: [z.id for z in c.analytics.zones] for c in self.settings.cameras
+                 if c.id in request.cameras}
+        unknown = sorted(set(request.cameras) - set(zones))
+        if unknown:
+            return self._refused(request, "unknown_camera",
+                                 f"no such camera here: {', '.join(unknown)}", now)
+        window = request.window
+        if window.end - window.start > MAX_WINDOW:
+            return self._refused(request, "window_too_long",
+                                 f"a question covers at most {MAX_WINDOW.days} days", now)
+        epsilon, delta = float(request.epsilon), float(request.delta)
+        try:
+            spent = self.budget.spend(epsilon, delta, f"aggregate {request.query_id}")
+        except BudgetExceeded as exc:
+            return self._refused(request, "budget_exceeded", str(exc), now)
+        counts = true_counts(request.kind, zones, window.start, window.end,
+                             self.events.visits(sorted(zones), window.start, window.end))
+        threshold = self.settings.dp_suppress_below
+        cells, release = [], None
+        for (camera, zone, bucket), count in counts.items():
+            release = release_count(count, epsilon, delta, suppress_below=threshold)
+            cells.append(Cell(camera=camera, zone=zone, bucket=bucket, value=release.value))
+        left = max(0.0, self.budget.total.epsilon - spent.epsilon)
+        appended = self.audit.append(self._event(
+            request, Action.AGGREGATE_RELEASED, "released", len(cells),
+            {"query_id": request.query_id, "kind": request.kind.value,
+             "epsilon": str(request.epsilon), "delta": str(request.delta),
+             "mechanism": release.mechanism if release else None,
+             "noise_scale": str(decimal(release.noise_scale)) if release else None,
+             "suppressed": sum(c.value is None for c in cells),
+             "epsilon_left": str(decimal(left))}))
+        return self._signed(AggregateResult(
+            query_id=request.query_id, node_id=self.enrolment.node_id, status="answered",
+            cells=tuple(cells), mechanism=release.mechanism if release else None,
+            noise_scale=decimal(release.noise_scale) if release else None,
+            epsilon=request.epsilon, delta=request.delta, suppressed_below=threshold,
+            epsilon_left=decimal(left),
+            node_log_index=appended.index, answered_at=self.clock()))
+
+    def _refused(self, request: AggregateRequest | None, reason: str, detail: str,
+                 now: datetime) -> dict[str, Any]:
+        query_id = request.query_id if request else "unknown"
+        details = {"query_id": query_id, "reason": detail[:500]}
+        event = (self._event(request, Action.AGGREGATE_RELEASED, reason, 0, details)
+                 if request else Event(actor=self.actor, action=Action.AGGREGATE_RELEASED,
+                                       legal_basis=LegalBasis.NONE, outcome=reason,
+                                       details=details))
+        appended = self.audit.append(event)
+        log.warning("refused aggregate question %s: %s", query_id, detail)
+        return self._signed(AggregateResult(
+            query_id=query_id, node_id=self.enrolment.node_id, status="refused", reason=reason,
+            detail=detail, node_log_index=appended.index, answered_at=now))
+
+    def _event(self, request: AggregateRequest, action: Action, outcome: str, count: int,
+               details: dict[str, Any]) -> Event:
+        return Event(actor=self.actor, action=action, legal_basis=LegalBasis.STATUTE,
+                     purpose_code=PURPOSE, outcome=outcome, counts_returned=count,
+                     scope=Scope(sites=(request.site,), cameras=request.cameras,
+                                 window=LogWindow(start=rfc3339(request.window.start),
+                                                  end=rfc3339(request.window.end))),
+                     recipients=("coordinator",), details=details)
+
+    def _signed(self, result: AggregateResult) -> dict[str, Any]:
+        return SignedAggregateResult(result=result, signature=result.sign(self.signing)
+                                     ).model_dump(mode="json")
