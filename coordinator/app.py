@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from audit.routes import audit_router
 from coordinator import problems
 from coordinator.limits import BodyLimit
-from coordinator.routers import aggregates, alerts, nodes, queries, tokens, users, warrants, webhooks
+from coordinator.routers import (
+    aggregates, alerts, nodes, queries, tokens, users, warrants, webhooks,
+)
 from coordinator.service import Coordinator
 
 

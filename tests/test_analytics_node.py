@@ -46,7 +46,10 @@ def test_a_node_run_stores_anonymous_events(tmp_path: Path, model_dir: Path) -> 
     for entry in (e for e in events if e.rule == "corner"):
         assert entry.type == "restricted_area" and len(entry.tokens) == 1
         assert len(entry.tokens[0]) == 16 and int(entry.tokens[0], 16) >= 0
-    columns = [row[1] for row in sqlite3.connect(settings.data_dir / "events.sqlite").execute(
-        "PRAGMA table_info(events)")]
+    database = sqlite3.connect(settings.data_dir / "events.sqlite")
+    columns = [row[1] for row in database.execute("PRAGMA table_info(events)")]
     assert columns == ["id", "type", "rule", "camera", "zone", "line", "direction", "time",
-                       "count", "tokens"]  # no pixels, no identities
+                       "count", "tokens", "sent"]  # no pixels, no identities
+    visits = [row[1] for row in database.execute("PRAGMA table_info(visits)")]
+    assert visits == ["id", "camera", "zone", "entered", "seconds"]  # no track, no token
+    assert database.execute("SELECT COUNT(*) FROM visits").fetchone()[0] > 0

@@ -58,3 +58,38 @@ def test_clear_mot_counts_switches_misses_and_false_positives() -> None:
     score = clear_mot(truth, hypotheses)
     assert (score.misses, score.false_positives, score.switches) == (1, 1, 2)
     assert score.mota == 1 - 4 / 6
+
+
+def _ids_of(tracker: ByteTracker, frames: list[list[Detection]]) -> list[dict[int, float]]:
+    """Per frame: track id -> box centre x."""
+    return [{t.track_id: (t.box[0] + t.box[2]) / 2 for t in tracker.update(d)} for d in frames]
+
+
+def test_two_people_merging_into_one_blob_come_out_with_their_own_identities() -> None:
+    frames = []
+    for f in range(40):
+        a, b = 100 + 8 * f, 420 - 8 * f  # walking towards each other, passing at f ~ 20
+        if abs(a - b) < 30:  # one blob around both (motion blobs merge them)
+            frames.append([Detection((min(a, b), 100, max(a, b) + 30, 180), 0.9)])
+        else:
+            frames.append([Detection((a, 100, a + 30, 180), 0.9),
+                           Detection((b, 100, b + 30, 180), 0.9)])
+    seen = _ids_of(ByteTracker(max_age=10), frames)
+    before, after = seen[10], seen[35]
+    left_before = min(before, key=before.get)
+    right_after = max(after, key=after.get)
+    assert set(before) == set(after) and left_before == right_after  # A went on to the right
+
+
+def test_a_fast_mover_jumping_more_than_its_width_keeps_one_track() -> None:
+    frames = [[Detection((10 + 45 * f, 100, 40 + 45 * f, 180), 0.9)] for f in range(12)]
+    seen = _ids_of(ByteTracker(max_age=10), frames)
+    assert {i for s in seen for i in s} == {1} and all(seen[1:])
+
+
+def test_a_track_keeps_the_kind_its_detections_mostly_have() -> None:
+    tracker = ByteTracker(max_age=10)
+    for f in range(6):  # a car entering the frame looks like an "object" at first
+        kind = "object" if f < 2 else "vehicle"
+        tracks = tracker.update([Detection((5 * f, 100, 5 * f + 160, 150), 0.9, kind)])
+    assert [t.kind for t in tracks] == ["vehicle"] and tracks[0].track_id == 1

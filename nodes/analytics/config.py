@@ -131,6 +131,9 @@ class CameraAnalytics(BaseModel):
     lines: tuple[Line, ...] = ()
     rules: tuple[Rule, ...] = ()
     audio: AudioThresholds = AudioThresholds()
+    static_seconds: float = Field(default=60.0, gt=0, le=3600,
+                                  description="how long a still object stays detected (the "
+                                  "longest left-object or parking dwell this camera can see)")
 
     @model_validator(mode="after")
     def _references(self) -> CameraAnalytics:

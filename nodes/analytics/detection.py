@@ -12,7 +12,11 @@ Behind one interface (``detect(frame) -> list[Detection]``, boxes in pixels):
 
 A site's own ONNX detector plugs in behind the same interface (to come, with a test model).
 
-``MotionGate`` tells whether anything moves at all, so the expensive detectors can sleep.
+``MotionGate`` tells whether anything moves at all, so the expensive detectors can sleep. After
+a few seconds' warm-up at MOG2's own (fast) pace, it learns the background slowly (MOG2 absorbs a still object after about
+0.1 / learning-rate frames), so a left bag, a parked car or a person standing still stays
+foreground for ``static_seconds``: long enough for the dwell rules to see it. The price is a
+"ghost" of the same length where a long-still object leaves.
 """
 
 from __future__ import annotations
@@ -31,9 +35,13 @@ class Detector(Protocol):
 
 class MotionGate:
     def __init__(self, width: int = 384, history: int = 200, threshold: float = 25.0,
-                 min_fraction: float = 0.0005):
+                 min_fraction: float = 0.0005, fps: float = 25.0,
+                 static_seconds: float | None = 60.0, warmup_seconds: float = 3.0):
         self.width = width
         self.min_fraction = min_fraction
+        self.warmup = int(fps * warmup_seconds)
+        self._frames = 0
+        self._rate = -1.0 if static_seconds is None else 0.1 / (static_seconds * fps)
         self._model = cv2.createBackgroundSubtractorMOG2(history=history,
                                                          varThreshold=threshold,
                                                          detectShadows=True)
@@ -47,7 +55,10 @@ class MotionGate:
         self.scale = width / self.width
         small = cv2.resize(frame, (self.width, max(1, round(height / self.scale))),
                            interpolation=cv2.INTER_AREA)
-        foreground = np.where(self._model.apply(small) == 255, 255, 0).astype(np.uint8)
+        rate = -1.0 if self._frames < self.warmup else self._rate  # -1: MOG2's own pace
+        self._frames += 1
+        foreground = np.where(self._model.apply(small, learningRate=rate) == 255,
+                              255, 0).astype(np.uint8)
         foreground = cv2.morphologyEx(foreground, cv2.MORPH_OPEN, self._open)
         return cv2.morphologyEx(foreground, cv2.MORPH_CLOSE, self._close)
 

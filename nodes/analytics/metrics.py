@@ -55,3 +55,42 @@ def clear_mot(truth: list[dict[int, Box]], hypotheses: list[dict[int, Box]],
         score.misses += len(gt) - len(pairs)
         score.false_positives += len(hyp) - len(pairs)
     return score
+
+
+def hota(truth: list[dict[int, Box]], hypotheses: list[dict[int, Box]]) -> float:
+    """HOTA (Luiten et al., "HOTA: A Higher Order Metric for Evaluating Multi-Object Tracking",
+    IJCV 2021): the geometric mean of detection accuracy and association accuracy, averaged
+    over IoU thresholds 0.05 to 0.95. Each frame is matched by the Hungarian algorithm on IoU
+    (the reference implementation also weighs in the global alignment when breaking ties)."""
+    gt_sizes: dict[int, int] = {}
+    hyp_sizes: dict[int, int] = {}
+    for gt, hyp in zip(truth, hypotheses, strict=True):
+        for obj in gt:
+            gt_sizes[obj] = gt_sizes.get(obj, 0) + 1
+        for track in hyp:
+            hyp_sizes[track] = hyp_sizes.get(track, 0) + 1
+    scores = []
+    for alpha in [a / 100 for a in range(5, 100, 5)]:
+        pairs: dict[tuple[int, int], int] = {}
+        tp = 0
+        for gt, hyp in zip(truth, hypotheses, strict=True):
+            if not gt or not hyp:
+                continue
+            objs, tracks = list(gt), list(hyp)
+            overlap = iou_matrix([gt[o] for o in objs], [hyp[t] for t in tracks])
+            rows, cols = linear_sum_assignment(-overlap)
+            for row, col in zip(rows, cols, strict=True):
+                if overlap[row, col] >= alpha:
+                    tp += 1
+                    key = (objs[row], tracks[col])
+                    pairs[key] = pairs.get(key, 0) + 1
+        fn = sum(gt_sizes.values()) - tp
+        fp = sum(hyp_sizes.values()) - tp
+        if tp == 0:
+            scores.append(0.0)
+            continue
+        det_a = tp / (tp + fn + fp)
+        ass_a = sum(n * n / (gt_sizes[o] + hyp_sizes[t] - n)
+                    for (o, t), n in pairs.items()) / tp
+        scores.append((det_a * ass_a) ** 0.5)
+    return sum(scores) / len(scores)

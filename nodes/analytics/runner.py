@@ -13,7 +13,7 @@ from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.detection import Detector, MotionBlobs, MotionGate
 from nodes.analytics.rules import RuleEngine, TrackBox
 from nodes.analytics.stitching import Stitcher, appearance, token
-from nodes.analytics.tracker import ByteTracker
+from nodes.analytics.tracker import ByteTracker, Track
 from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
 
@@ -42,7 +42,8 @@ class CameraAnalyticsRunner:
         self._looks: dict[int, np.ndarray] = {}  # last appearance of each live track
         self.events = 0
 
-    def process(self, index: int, frame: np.ndarray) -> None:
+    def process(self, index: int, frame: np.ndarray) -> list[Track]:
+        """Analyse one raw frame; the tracks confirmed on it."""
         height, width = frame.shape[:2]
         if self.rules is None:
             self.rules = RuleEngine(self.analytics, aspect=width / height)
@@ -74,6 +75,7 @@ class CameraAnalyticsRunner:
         self.store.add_many(stored)
         self.events += len(stored)
         self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]
+        return tracks
 
     def _store_visits(self, visits: list[Visit]) -> None:
         self.store.add_visits(self.camera, [
