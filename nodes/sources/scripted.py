@@ -199,7 +199,7 @@ def scripts(variant: int = 0) -> list[Script]:
     intruder = walk(3, 2.0, [(0.30, 0.70), (0.75, 0.92)], 0.09)
     actors = (walk(1, 0.0, [(0.05, 0.66), (0.95, 0.66)], 0.08),
               walk(2, 4.0, [(0.95, 0.72), (0.10, 0.72)], 0.08), intruder)
-    entry = _time_inside(intruder, (0.55, 0.78, 0.95, 0.98))
+    entry = time_inside(intruder, (0.55, 0.78, 0.95, 0.98))
     found.append(Script("restricted_area", 16.0, actors, b.build(),
                         (Expected("no-entry", entry + INERTIA),), seed=1 + shift))
 
@@ -210,7 +210,7 @@ def scripts(variant: int = 0) -> list[Script]:
                              (0.4, 0.88), (0.55, 0.82), (0.95, 0.82)], 0.05,
                     pauses={2: 3.0, 4: 3.0, 6: 2.0})
     passer = walk(2, 3.0, [(0.95, 0.66), (0.05, 0.66)], 0.09)
-    inside = _time_inside(wanderer, (0.35, 0.6, 0.7, 0.95))
+    inside = time_inside(wanderer, (0.35, 0.6, 0.7, 0.95))
     found.append(Script("loitering", 34.0, (wanderer, passer), b.build(),
                         (Expected("loiter", inside + 15),), seed=2 + shift))
 
@@ -274,7 +274,7 @@ def scripts(variant: int = 0) -> list[Script]:
         crowd.append(Actor(i + 1, "person", ((2.0 * i, x, 1.25), (2.0 * i + 3.0, x, y),
                                              (2.0 * i + 3.5, x + 0.01, y),
                                              (60.0, x - 0.01, y))))
-    sixth = _time_inside(crowd[5], (0.1, 0.6, 0.9, 1.0))
+    sixth = time_inside(crowd[5], (0.1, 0.6, 0.9, 1.0))
     found.append(Script("occupancy", 20.0, tuple(crowd), b.build(),
                         (Expected("crowd", sixth + INERTIA),), seed=8 + shift))
 
@@ -296,7 +296,7 @@ def scripts(variant: int = 0) -> list[Script]:
     return found
 
 
-def _time_inside(actor: Actor, zone: tuple[float, float, float, float]) -> float:
+def time_inside(actor: Actor, zone: tuple[float, float, float, float]) -> float:
     """First time the actor's foot is inside an axis-aligned zone (sampled at 100 Hz)."""
     x1, y1, x2, y2 = zone
     t = actor.path[0][0]
