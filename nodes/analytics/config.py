@@ -3,6 +3,7 @@ loaded (a rule naming a zone that does not exist is an error naming the field)."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -122,6 +123,17 @@ Rule = Annotated[RestrictedArea | Loitering | LineCrossing | Occupancy | Running
                  | StoppedVehicle | LeftObject | Following, Field(discriminator="type")]
 
 
+class OnnxModel(BaseModel):
+    """A site's own detector (see ``nodes.analytics.detection.OnnxDetector`` for the contract)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path
+    classes: Kinds = Field(default=("person", "vehicle", "object"),
+                           description="the kind of each class index the model outputs")
+    min_score: float = Field(default=0.3, gt=0, le=1)
+
+
 class CameraAnalytics(BaseModel):
     """The analytics of one camera; ``[cameras.analytics]`` in the node config."""
 
@@ -131,6 +143,10 @@ class CameraAnalytics(BaseModel):
     lines: tuple[Line, ...] = ()
     rules: tuple[Rule, ...] = ()
     audio: AudioThresholds = AudioThresholds()
+    detector: Literal["motion", "hog", "onnx"] = Field(
+        default="motion", description="motion blobs (cheap), OpenCV HOG people behind the "
+        "motion gate, or the site's own ONNX model behind the motion gate")
+    onnx: OnnxModel | None = None
     static_seconds: float = Field(default=60.0, gt=0, le=3600,
                                   description="how long a still object stays detected (the "
                                   "longest left-object or parking dwell this camera can see)")
@@ -142,6 +158,9 @@ class CameraAnalytics(BaseModel):
             repeated = sorted({i for i in ids if ids.count(i) > 1})
             if repeated:
                 raise ValueError(f"{what} ids must be unique, repeated: {', '.join(repeated)}")
+        if (self.detector == "onnx") != (self.onnx is not None):
+            raise ValueError("detector: \"onnx\" goes with an [cameras.analytics.onnx] model "
+                             "(path, classes), and only with it")
         zones, lines = {z.id for z in self.zones}, {line.id for line in self.lines}
         for index, rule in enumerate(self.rules):
             zone = getattr(rule, "zone", None)

@@ -10,7 +10,11 @@ Behind one interface (``detect(frame) -> list[Detection]``, boxes in pixels):
 - ``HogPeople``: OpenCV's HOG + linear SVM people detector (Dalal and Triggs, CVPR 2005), slower,
   better at separating people side by side; run it on frames the motion gate lets through.
 
-A site's own ONNX detector plugs in behind the same interface (to come, with a test model).
+- ``OnnxDetector``: a site's own model, run with onnxruntime on the CPU. Contract: one input,
+  float32 NCHW ``[1, 3, H, W]`` (RGB, 0..1, H and W fixed by the model; frames are resized to
+  it); first output ``[N, 6]`` or ``[1, N, 6]``, rows ``x1, y1, x2, y2, score, class`` with the
+  box in input pixels and ``class`` an index into the configured kinds.
+- ``Gated``: any of these behind the motion gate, so it runs only when something moves.
 
 ``MotionGate`` tells whether anything moves at all, so the expensive detectors can sleep. After
 a few seconds' warm-up at MOG2's own (fast) pace, it learns the background slowly (MOG2 absorbs a still object after about
@@ -21,12 +25,17 @@ foreground for ``static_seconds``: long enough for the dwell rules to see it. Th
 
 from __future__ import annotations
 
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 
 from nodes.analytics.tracker import Detection
+from privacy.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nodes.analytics.config import CameraAnalytics
 
 
 class Detector(Protocol):
@@ -87,6 +96,63 @@ class MotionBlobs:
             found.append(Detection((x * s, y * s, (x + w) * s, (y + h) * s),
                                    float(min(1.0, 0.4 + fill)), kind))
         return found
+
+
+class Gated:
+    """Run ``detector`` only on frames where the motion gate sees movement."""
+
+    def __init__(self, detector: Detector, gate: MotionGate):
+        self.detector, self.gate = detector, gate
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        return self.detector.detect(frame) if self.gate.moving(self.gate.mask(frame)) else []
+
+
+class OnnxDetector:
+    def __init__(self, path: Path, classes: tuple[str, ...], min_score: float = 0.3):
+        import onnxruntime
+
+        try:
+            self._session = onnxruntime.InferenceSession(str(path),
+                                                         providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ConfigError(f"{path}: not a usable ONNX model ({exc})") from None
+        inputs = self._session.get_inputs()
+        shape = inputs[0].shape if len(inputs) == 1 else None
+        if shape is None or len(shape) != 4 or not all(isinstance(d, int) for d in shape[2:]) \
+                or shape[1] != 3:
+            raise ConfigError(f"{path}: the detector must take one float32 [1, 3, H, W] input "
+                              f"with a fixed H and W, not {shape}")
+        self._input = inputs[0].name
+        self.height, self.width = int(shape[2]), int(shape[3])
+        self.classes, self.min_score = classes, min_score
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        height, width = frame.shape[:2]
+        resized = cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        blob = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB).astype(np.float32).transpose(2, 0, 1)
+        rows = np.asarray(self._session.run(None, {self._input: blob[None] / 255.0})[0])
+        rows = rows.reshape(-1, rows.shape[-1]) if rows.ndim == 3 else rows
+        sx, sy = width / self.width, height / self.height
+        found = []
+        for x1, y1, x2, y2, score, index in rows[:, :6]:
+            label = int(index)
+            if score >= self.min_score and 0 <= label < len(self.classes) and x2 > x1 \
+                    and y2 > y1:
+                found.append(Detection((float(x1 * sx), float(y1 * sy), float(x2 * sx),
+                                        float(y2 * sy)), float(score), self.classes[label]))
+        return found
+
+
+def make_detector(analytics: CameraAnalytics, fps: float) -> Detector:
+    """The detector a camera's analytics configuration asks for."""
+    gate = MotionGate(fps=fps, static_seconds=analytics.static_seconds)
+    if analytics.detector == "hog":
+        return Gated(HogPeople(), gate)
+    if analytics.detector == "onnx" and analytics.onnx is not None:
+        model = analytics.onnx
+        return Gated(OnnxDetector(model.path, model.classes, model.min_score), gate)
+    return MotionBlobs(gate)
 
 
 class HogPeople:

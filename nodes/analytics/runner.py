@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from nodes.analytics.config import CameraAnalytics
-from nodes.analytics.detection import Detector, MotionBlobs, MotionGate
+from nodes.analytics.detection import Detector, make_detector
 from nodes.analytics.rules import RuleEngine, TrackBox
 from nodes.analytics.stitching import Stitcher, appearance, token
 from nodes.analytics.tracker import ByteTracker, Track
@@ -33,8 +33,7 @@ class CameraAnalyticsRunner:
                  detector: Detector | None = None):
         self.camera, self.fps, self.start = camera, fps, start
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
-        self.detector = detector or MotionBlobs(MotionGate(
-            fps=fps, static_seconds=analytics.static_seconds))
+        self.detector = detector or make_detector(analytics, fps)
         self.tracker = ByteTracker(max_age=int(fps))
         self.analytics = analytics
         self.rules: RuleEngine | None = None
