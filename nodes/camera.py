@@ -86,6 +86,8 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
             analytics = CameraAnalyticsRunner(camera.id, camera.analytics, source.fps, start,
                                               site.events, site.stitcher, site.token_key)
             frames = analytics.tee(frames)  # on the raw frame, in memory
+            if getattr(source, "has_sound", False):
+                source.listener = analytics.hear  # type: ignore[attr-defined]
         try:
             with StreamRedactor(detectors, policy, source.fps,
                                 reader if plates is not None else None) as redactor:

@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from nodes.analytics.audio import AudioEvent
 from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.detection import Detector, make_detector
 from nodes.analytics.rules import RuleEngine, TrackBox
 from nodes.analytics.stitching import Stitcher, appearance, token
 from nodes.analytics.tracker import ByteTracker, Track
+from nodes.analytics.sound import SoundWatcher
 from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
 
@@ -38,6 +40,7 @@ class CameraAnalyticsRunner:
         self.analytics = analytics
         self.rules: RuleEngine | None = None
         self.visits: VisitCounter | None = None
+        self.sound: SoundWatcher | None = None
         self._looks: dict[int, np.ndarray] = {}  # last appearance of each live track
         self.events = 0
 
@@ -80,9 +83,25 @@ class CameraAnalyticsRunner:
         self.store.add_visits(self.camera, [
             (v.zone, self.start + timedelta(seconds=v.entered), v.seconds) for v in visits])
 
+    def hear(self, samples: np.ndarray, rate: int) -> None:
+        """The camera's sound track, as it is decoded: bangs and shouts become events."""
+        if not self.analytics.audio.enabled:
+            return
+        if self.sound is None:
+            self.sound = SoundWatcher(self.analytics.audio, rate)
+        self._store_sounds(self.sound.feed(samples))
+
+    def _store_sounds(self, sounds: list[AudioEvent]) -> None:
+        stored = [StoredEvent(s.type, "audio", self.camera, None, None, None,
+                              self.start + timedelta(seconds=s.start), 1, ()) for s in sounds]
+        self.store.add_many(stored)
+        self.events += len(stored)
+
     def finish(self) -> None:
         if self.visits is not None:
             self._store_visits(self.visits.flush())
+        if self.sound is not None:
+            self._store_sounds(self.sound.flush())
 
     def tee(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for index, frame in enumerate(frames):

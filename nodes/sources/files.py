@@ -2,24 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 
 from nodes.media import VideoReader, read_image
 
 
+SOUND_RATE = 16000
+Listener = Callable[[np.ndarray, int], None]
+
+
 class VideoFileSource:
+    """A video file's frames; its sound track, if any, goes to ``listener`` as mono float32
+    samples at 16 kHz, interleaved with the frames as the file is decoded."""
+
     def __init__(self, path: Path, max_seconds: float | None = None):
         self._reader = VideoReader(path)
         self.name = str(path)
         self.fps = self._reader.info.fps
         self._limit = None if max_seconds is None else int(max_seconds * self.fps)
+        self.listener: Listener | None = None
+
+    @property
+    def has_sound(self) -> bool:
+        return self._reader.info.has_audio
 
     def frames(self) -> Iterator[np.ndarray]:
         count = 0
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SOUND_RATE)
         for kind, item in self._reader.packets():
+            if kind == "audio":
+                if self.listener is not None:
+                    for frame in item.decode():  # type: ignore[attr-defined]
+                        for mono in resampler.resample(frame):
+                            self.listener(mono.to_ndarray().reshape(-1), SOUND_RATE)
+                continue
             if kind == "video":
                 yield item  # type: ignore[misc]
                 count += 1
