@@ -150,6 +150,11 @@ def demo(out: Path, model_dir: Path) -> None:
                f"{city['watchlist']} watchlist plates sighted ({', '.join(seen)}); a second use "  # type: ignore[index]
                f"was {city['second_use']}; audit log of {city['audit_entries']} entries "  # type: ignore[index]
                f"{'verified' if city['audit_verified'] else 'FAILED verification'}")  # type: ignore[index]
+    dp = city["aggregate"]  # type: ignore[index]
+    click.echo(f"control room: {city['events_sent']} anonymous events from the node became "  # type: ignore[index]
+               f"alerts {city['alerts']}; a planner's hourly visit counts: {dp['cells']} cells "  # type: ignore[index]
+               f"released with {dp['mechanism']} noise at epsilon {dp['epsilon']} "
+               f"({dp['suppressed']} small counts withheld; epsilon {dp['epsilon_left']} left)")
     click.echo(f"summary: {out / 'summary.json'}")
     if failed:
         raise click.ClickException("some cameras failed")

@@ -39,12 +39,21 @@ CAMERAS = (
 )
 
 
+# Every demo camera watches its road as a restricted area and counts the pavement's users.
+ANALYTICS = """[cameras.analytics]
+zones = [{id = "road", polygon = [[0, 0.78], [1, 0.78], [1, 1], [0, 1]]},
+         {id = "pavement", polygon = [[0, 0.5], [1, 0.5], [1, 0.78], [0, 0.78]]}]
+rules = [{id = "no-walking-on-road", type = "restricted_area", zone = "road"},
+         {id = "busy-pavement", type = "occupancy", zone = "pavement", max_count = 4}]"""
+
+
 def _config(out: Path, inputs: dict[str, Path]) -> str:
     broker, backend = broker_urls(out / "coordinator")
     lines = ['site_id = "demo-site"', f'data_dir = "{(out / "node").as_posix()}"',
              f'broker_url = "{broker}"', f'result_backend = "{backend}"', ""]
     for camera_id, path in inputs.items():
-        lines += ["[[cameras]]", f'id = "{camera_id}"', f'source = "{path.as_posix()}"', ""]
+        lines += ["[[cameras]]", f'id = "{camera_id}"', f'source = "{path.as_posix()}"',
+                  ANALYTICS, ""]
     return "\n".join(lines)
 
 

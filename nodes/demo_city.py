@@ -24,13 +24,16 @@ from audit.bundle import Bundle
 from audit.verify import verify_bundle
 from nodes.config import NodeSettings
 from nodes.enrolment import parse_enrolment, save_enrolment
+from nodes.event_sender import EventSender, celery_publisher
+from nodes.events import EventStore
 from nodes.identity import load_identity
 from privacy.errors import SafecityError
 from privacy.signing import SigningKey
 
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 PEOPLE = (("admin", "admin", "city"), ("officer-7", "police_analyst", "city-pd"),
-          ("judge-1", "judge", "court"), ("dpo-1", "dpo", "city"))
+          ("judge-1", "judge", "court"), ("dpo-1", "dpo", "city"),
+          ("operator-1", "site_operator", "city"), ("planner-1", "planner", "city"))
 
 
 def broker_urls(folder: Path) -> tuple[str, str]:
@@ -105,8 +108,12 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
         enrolment = parse_enrolment(enrolled.text, "enrolment")
         save_enrolment(node.data_dir, enrolment)
         with _process(["node", "worker", "--config", str(node_config), "--loglevel", "WARNING"],
-                      out / "node-worker.log"):
+                      out / "node-worker.log"), \
+                _process(["coordinator", "worker", "--config", str(config), "--loglevel",
+                          "WARNING"], out / "coordinator-worker.log"):
             result = _watchlist(http, login, keys["judge"], watchlist, node.site_id, cameras)
+            result |= _alerts(http, login("operator-1"), node, enrolment.node_id, broker)
+            result |= _aggregate(http, login("planner-1"))
         # Anyone can check the log the way the node does: against the key it pinned.
         bundle = Bundle.from_json(http.get("/audit/bundle").json())
         report = verify_bundle(bundle, enrolment.log())
@@ -154,3 +161,47 @@ def _watchlist(http: httpx.Client, login: Any, judge: SigningKey, watchlist: lis
             "hits": [{k: h[k] for k in ("target", "camera", "time", "sighting_id")}
                      for h in result.get("hits", [])],
             "second_use": reused.json().get("code") if reused.status_code >= 400 else "allowed"}
+
+
+def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, node_id: str,
+            broker: str) -> dict[str, Any]:
+    """The node's outbox (events kept while it was not yet enrolled) goes to the coordinator
+    through the broker; the control room sees them as alerts."""
+    store = EventStore(node.data_dir / "events.sqlite")
+    publish, close = celery_publisher(broker)
+    try:
+        sender = EventSender(store, publish, node_id, node.site_id,
+                             load_identity(node.keys_dir).signing)
+        while sender.send_pending():
+            pass
+    finally:
+        close()
+        store.close()
+    found: list[dict[str, Any]] = []
+    for _ in range(300):
+        found = [a for state in ("open", "logged") for a in http.get(
+            "/alerts", headers=operator, params={"state": state, "limit": 1000}).json()["alerts"]]
+        if len(found) >= sender.sent:
+            break
+        time.sleep(0.2)
+    types: dict[str, int] = {}
+    for alert in found:
+        types[alert["type"]] = types.get(alert["type"], 0) + 1
+    return {"events_sent": sender.sent, "alerts": types}
+
+
+def _aggregate(http: httpx.Client, planner: dict[str, str]) -> dict[str, Any]:
+    """A planner's question, answered by the node with differential privacy."""
+    now = datetime.now(UTC)
+    asked = http.post("/aggregates", headers=planner, json={
+        "kind": "zone_counts_hourly", "epsilon": 0.5,
+        "window": {"start": (now - timedelta(hours=2)).isoformat(), "end": now.isoformat()}})
+    asked.raise_for_status()
+    view = http.get(f"/aggregates/{asked.json()['query_id']}", headers=planner,
+                    params={"wait": 60}).json()
+    node = view["nodes"][0]
+    cells = node["cells"]
+    return {"aggregate": {"status": node["status"], "cells": len(cells),
+                          "suppressed": sum(c["value"] is None for c in cells),
+                          "mechanism": node["mechanism"], "epsilon": node["epsilon"],
+                          "epsilon_left": node["epsilon_left"]}}

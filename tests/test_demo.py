@@ -40,3 +40,6 @@ def test_demo_redacts_every_camera_and_checks_itself(tmp_path: Path, model_dir: 
     assert "ZZ99ZZZ" not in {h["target"] for h in city["hits"]}  # never on camera
     assert city["second_use"] == "used_up" and city["audit_verified"]
     assert "watchlist plates sighted" in done.stdout
+    assert city["events_sent"] > 0 and sum(city["alerts"].values()) == city["events_sent"]
+    assert city["aggregate"]["status"] == "answered" and city["aggregate"]["cells"] > 0
+    assert "control room:" in done.stdout
