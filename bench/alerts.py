@@ -18,11 +18,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +28,6 @@ import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import psycopg  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from coordinator.db import Alert  # noqa: E402
@@ -43,8 +40,6 @@ from nodes.identity import load_identity  # noqa: E402
 from nodes.sources.scripted import Script, render, time_inside, walk  # noqa: E402
 from world import World  # noqa: E402
 
-PG_ADMIN = os.environ.get("SAFECITY_TEST_PG",
-                          "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 ZONE = (0.55, 0.78, 0.95, 0.98)
 ANALYTICS = CameraAnalytics.model_validate({
@@ -67,13 +62,15 @@ def main() -> None:
     script, entries = scene(options.people)
     frames = [frame for frame, _ in render(script)]
     root = Path(tempfile.mkdtemp(prefix="safecity-bench-alerts-"))
-    name = f"safecity_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = dict(item.split("=", 1) for item in PG_ADMIN.split())
-    url = (f"postgresql+psycopg://{params.get('user', 'postgres')}@"
-           f"{params.get('host', '127.0.0.1')}:{params.get('port', '5432')}/{name}")
-    world = World(root, url, f"{REDIS}/6", f"{REDIS}/7")
+    with harness.scratch_database() as url:
+        try:
+            measure(World(root, url, f"{REDIS}/6", f"{REDIS}/7"), root, script, entries, frames)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(world: World, root: Path, script: Script, entries: list[float],
+            frames: list) -> None:  # type: ignore[type-arg]
     try:
         node = world.add_node("cam", "site-a")
         world.start_coordinator_worker()
@@ -106,18 +103,12 @@ def main() -> None:
             first_inside = shown[math.ceil(entry * script.fps)]
             received = alert.received_at.replace(tzinfo=alert.received_at.tzinfo or UTC)
             latencies.append(received.timestamp() - first_inside)
-        latencies.sort()
-        p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
         print(f"{len(alerts)} alerts for {len(entries)} entries into the zone; "
               f"processing {len(frames) / (time.time() - started):.1f} frames/s wall")
         print(f"frame where the rule becomes true -> alert at the coordinator (Redis, "
-              f"PostgreSQL): p50 {statistics.median(latencies):.3f} s, p95 {p95:.3f} s, "
-              f"max {latencies[-1]:.3f} s  (target p95 <= 2 s)")
+              f"PostgreSQL): {harness.latency_summary(latencies)}  (target p95 <= 2 s)")
     finally:
         world.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

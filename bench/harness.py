@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -19,3 +23,32 @@ def parser(doc: str) -> argparse.ArgumentParser:
     result.add_argument("--model-dir", type=Path, default=Path(
         os.environ.get("SAFECITY_MODEL_DIR") or model_registry.default_cache_dir()))
     return result
+
+
+PG_ADMIN = os.environ.get("SAFECITY_TEST_PG",
+                          "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+
+
+@contextmanager
+def scratch_database(admin: str = PG_ADMIN) -> Iterator[str]:
+    """A new PostgreSQL database for one run (dropped afterwards); yields its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"safecity_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    params = dict(item.split("=", 1) for item in admin.split())
+    try:
+        yield (f"postgresql+psycopg://{params.get('user', 'postgres')}@"
+               f"{params.get('host', '127.0.0.1')}:{params.get('port', '5432')}/{name}")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def latency_summary(seconds: list[float]) -> str:
+    """p50, p95 (nearest rank) and max of latencies in seconds."""
+    ordered = sorted(seconds)
+    p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    return (f"p50 {statistics.median(ordered):.3f} s, p95 {p95:.3f} s, "
+            f"max {ordered[-1]:.3f} s")

@@ -24,7 +24,6 @@ import string
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -33,14 +32,10 @@ import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import psycopg  # noqa: E402
-
 from nodes.identity import load_identity  # noqa: E402
 from nodes.sightings import SightingStore  # noqa: E402
 from world import CAMERAS, T0, World  # noqa: E402
 
-PG_ADMIN = os.environ.get("SAFECITY_TEST_PG",
-                          "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
@@ -78,13 +73,15 @@ def main() -> None:
     rng = random.Random(7)
     watchlist = sorted({plate(rng) for _ in range(options.targets * 2)})[:options.targets]
     root = Path(tempfile.mkdtemp(prefix="safecity-bench-query-"))
-    name = f"safecity_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = dict(item.split("=", 1) for item in PG_ADMIN.split())
-    url = (f"postgresql+psycopg://{params.get('user', 'postgres')}@"
-           f"{params.get('host', '127.0.0.1')}:{params.get('port', '5432')}/{name}")
-    world = World(root, url, f"{REDIS}/2", f"{REDIS}/3", query_timeout=60)
+    with harness.scratch_database() as url:
+        try:
+            measure(World(root, url, f"{REDIS}/2", f"{REDIS}/3", query_timeout=60), options,
+                    watchlist)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(world: World, options, watchlist: list[str]) -> None:  # type: ignore[no-untyped-def]
     try:
         names = [f"n{i:02d}" for i in range(options.nodes)]
         for i, node in enumerate(names):
@@ -127,16 +124,11 @@ def main() -> None:
             if i >= 2:  # the first two warm the workers' connections and page caches
                 latencies.append(elapsed)
                 hits = len(result["hits"])
-        latencies.sort()
-        p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
         print(f"end to end ({options.nodes} nodes, {len(watchlist)} plates, {hits} hits): "
-              f"p50 {statistics.median(latencies):.3f} s, p95 {p95:.3f} s, "
-              f"max {latencies[-1]:.3f} s over {len(latencies)} queries  (target p95 <= 2 s)")
+              f"{harness.latency_summary(latencies)} over {len(latencies)} queries  "
+              f"(target p95 <= 2 s)")
     finally:
         world.close()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ when asked; a node that has not answered by the query's deadline is reported unr
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from celery import Celery
 from kombu.exceptions import OperationalError
@@ -68,3 +68,19 @@ class Dispatcher:
 
     def close(self) -> None:
         self.app.close()
+
+
+TIMED_OUT: Final[dict[str, Any]] = {"timed_out": True}
+
+
+def collect(dispatcher: Dispatcher, task_id: str, deadline: datetime, now: datetime
+            ) -> dict[str, Any] | None:
+    """A node's answer; None while it may still come (a result store that cannot be reached
+    counts as no answer yet); ``TIMED_OUT`` once the deadline has passed without one."""
+    try:
+        answer = dispatcher.answer(task_id)
+    except DispatchError:
+        answer = None
+    if answer is None and now >= deadline:
+        return TIMED_OUT
+    return answer

@@ -21,7 +21,7 @@ from audit.records import Action, Event, LegalBasis, Scope, rfc3339
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, require, service
 from coordinator.db import Aggregate, AggregateNode, Node
-from coordinator.dispatch import DispatchError
+from coordinator.dispatch import TIMED_OUT, DispatchError, collect
 from coordinator.problems import invalid, not_found
 from coordinator.roles import Permission, Role
 from coordinator.routers.queries import MAX_WAIT, task_id
@@ -130,13 +130,10 @@ def _collect(svc: Coordinator, question: Aggregate) -> None:
             AggregateNode.status == "pending")).all()
         keys = dict(session.execute(select(Node.node_id, Node.identity_key)).all())
     for part in parts:
-        try:
-            answer = svc.dispatcher.answer(part.task_id)
-        except DispatchError:
-            answer = None
+        answer = collect(svc.dispatcher, part.task_id, as_utc(question.deadline), now)
         if answer is None:
-            if now < as_utc(question.deadline):
-                continue
+            continue
+        if answer is TIMED_OUT:
             status, reason, detail, result = ("unreachable", "timeout",
                                               "no answer before the deadline", None)
         else:

@@ -24,7 +24,7 @@ from audit.records import Window as LogWindow
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
-from coordinator.dispatch import DispatchError
+from coordinator.dispatch import TIMED_OUT, DispatchError, collect
 from coordinator.problems import Problem, invalid, not_found
 from coordinator.query_messages import build_query
 from coordinator.roles import Permission, Role, allows
@@ -217,13 +217,10 @@ def _collect(svc: Coordinator, query: Query) -> None:
         keys = {n.node_id: n.identity_key for n in session.scalars(
             select(Node).where(Node.node_id.in_([p.node_id for p in parts])))}
     for part in parts:
-        try:
-            answer = svc.dispatcher.answer(part.task_id)
-        except DispatchError:
-            answer = None
+        answer = collect(svc.dispatcher, part.task_id, as_utc(query.deadline), now)
         if answer is None:
-            if now < as_utc(query.deadline):
-                continue
+            continue
+        if answer is TIMED_OUT:
             status, reason, detail, result = (Status.UNREACHABLE, "timeout",
                                               "no answer before the deadline", None)
         else:
