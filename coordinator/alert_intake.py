@@ -65,13 +65,10 @@ def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, No
 def accept(svc: Coordinator, message: Any) -> Intake:
     """Store a batch's new events; an event seen before (a resend) is counted, not stored."""
     signed, node = verified_batch(svc, message)
-    for attempt in (1, 2):  # a concurrent worker may store the same resend first
-        try:
-            return _store(svc, signed, node)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        return _store(svc, signed, node)
+    except IntegrityError:  # a concurrent worker stored the same resend first: skip its events
+        return _store(svc, signed, node)
 
 
 def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:

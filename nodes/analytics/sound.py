@@ -4,6 +4,8 @@ in memory; nothing of the sound is stored or sent."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from nodes.analytics.audio import AudioEvent, AudioThresholds, detect
@@ -35,7 +37,7 @@ class SoundWatcher:
         self._buffer = np.zeros(0, np.float32)
         return found
 
-    def _events(self, complete) -> list[AudioEvent]:  # type: ignore[no-untyped-def]
+    def _events(self, complete: Callable[[AudioEvent], bool]) -> list[AudioEvent]:
         found = []
         for event in detect(self._buffer, self.rate, self.thresholds):
             start = self._offset + event.start
