@@ -21,7 +21,7 @@ try:  # what the Redis result backend raises when the server is gone
 
     _UNAVAILABLE: tuple[type[BaseException], ...] = (
         OperationalError, OSError, RedisConnectionError, RedisTimeoutError)
-except ImportError:  # pragma: no cover - redis is a dependency through celery[redis]
+except ImportError:  # pragma: no cover - redis is a dependency
     _UNAVAILABLE = (OperationalError, OSError)
 
 

@@ -1,0 +1,3 @@
+from nodes.learning.client_app import app
+
+__all__ = ["app"]

@@ -1,0 +1,3 @@
+from coordinator.learning.server_app import app
+
+__all__ = ["app"]
