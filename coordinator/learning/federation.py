@@ -2,7 +2,10 @@
 processes on loopback, and `flwr run` submitting the safecity Flower App to it. The demo, the
 tests and the benchmarks use it; a city runs the same commands on separate hosts.
 
-Runtime dependency installation is off everywhere (otherwise the SuperLink would `uv sync` the
+Traffic to the SuperLink is TLS (a throwaway CA made for the federation; a city uses its own);
+SuperNodes authenticate with their site's Flower key, registered with the SuperLink the way the
+coordinator registers it at enrolment; an unregistered SuperNode is refused. Runtime dependency
+installation is off everywhere (otherwise the SuperLink would `uv sync` the
 app and could pull a multi-GB CUDA torch); the apps import the installed safecity packages."""
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 import tomli_w
 
 from privacy.errors import SafecityError
+from privacy.pki import issue, make_ca
 
 APP = Path(__file__).parent / "flower_app"
 BIN = Path(sys.executable).parent
@@ -31,6 +35,9 @@ class Site:
     name: str
     config: Path  # the node's settings file (its data_dir holds its privacy ledger)
     node_config: dict[str, Any]  # extra SuperNode node config (the digits partition)
+    key: Path  # the SuperNode's private key file (``safecity`` creates it at the node)
+    public_key: str  # its public half, OpenSSH format: what enrolment registers
+    registered: bool = True  # whether the coordinator registered the site's key
 
 
 def free_port() -> int:
@@ -57,23 +64,44 @@ class LocalFederation:
     def __enter__(self) -> LocalFederation:
         home = self.root / "flwr"
         home.mkdir(parents=True, exist_ok=True)
+        self.ca = make_ca(self.root / "tls", "safecity local federation CA")
+        server = issue(self.ca, self.root / "tls", "superlink", ["127.0.0.1", "localhost"])
         (home / "config.toml").write_text(tomli_w.dumps({"superlink": {
             "default": "city",
-            "city": {"address": f"127.0.0.1:{self.port}", "insecure": True}}}))
+            "city": {"address": f"127.0.0.1:{self.port}",
+                     "root-certificates": str(self.ca.certificate)}}}))
         try:
-            self._start("superlink", "flower-superlink", "--insecure",
-                        "--disable-runtime-dependency-installation", "--port", str(self.port))
+            self._start("superlink", "flower-superlink", "--ssl-certfile",
+                        str(server.certificate), "--ssl-keyfile", str(server.key),
+                        "--ssl-ca-certfile", str(self.ca.certificate),
+                        "--enable-supernode-auth", "--disable-runtime-dependency-installation",
+                        "--port", str(self.port))
             self._wait_for_port()
             for site in self.sites:
+                if site.registered:
+                    self.register(site)
                 self.start_site(site)
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
+    def register(self, site: Site) -> None:
+        """What the coordinator does at enrolment: register the site's SuperNode key."""
+        public_file = self.root / f"{site.name}.pub"
+        public_file.write_text(site.public_key + "\n")
+        done = subprocess.run([str(BIN / "flwr"), "supernode", "register", str(public_file),
+                               "city", "--name", site.name], env=self.env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise SafecityError(f"registering {site.name}'s SuperNode key failed: "
+                                f"{done.stdout[-500:]} {done.stderr[-500:]}")
+
     def start_site(self, site: Site) -> None:
-        self._start(site.name, "flower-supernode", "--insecure", "--superlink",
-                    f"127.0.0.1:{self.port}", "--port", str(free_port()),
+        self._start(site.name, "flower-supernode", "--root-certificates",
+                    str(self.ca.certificate), "--superlink", f"127.0.0.1:{self.port}",
+                    "--port", str(free_port()),
+                    "--auth-supernode-private-key", str(site.key),
                     "--node-config", _node_config(site))
 
     def stop_site(self, name: str, kill: bool = False) -> None:

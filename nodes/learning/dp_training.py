@@ -98,6 +98,6 @@ def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int) -
             loss = torch.nn.functional.cross_entropy(module(batch), targets)
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
     model.load_state_dict(work.state_dict())
     return float(np.mean(losses)) if losses else 0.0
