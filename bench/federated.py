@@ -61,16 +61,17 @@ def main() -> None:
                                        options.batch_size)
         rows = [("centralized, non-private", "-", ceiling, options.rounds, seconds)]
         for epsilon in [0.0] + [float(e) for e in options.epsilons.split(",")]:
-            sites = []
+            sites, folder = [], root / f"epsilon-{epsilon:g}"  # a new federation per setting
+            folder.mkdir()
             for index in range(options.sites):
-                config = root / f"e{epsilon}-site-{index}.toml"
+                config = folder / f"site-{index}.toml"
                 config.write_text(f'site_id = "site-{index}"\n'
-                                  f'data_dir = "{root / f"e{epsilon}-site-{index}"}"\n')
+                                  f'data_dir = "{folder / f"site-{index}"}"\n')
                 key, public = flower_key(load_settings(config).keys_dir)
-                sites.append(Site(f"e{epsilon}-site-{index}", config,
+                sites.append(Site(f"site-{index}", config,
                                   {"partition-id": index, "num-partitions": options.sites},
                                   key, public))
-            with LocalFederation(root, sites) as federation:
+            with LocalFederation(folder, sites) as federation:
                 record = federation.run(**common, epsilon=epsilon, run=f"bench-{epsilon}")
             label = "federated, non-private" if epsilon == 0 else "federated, DP-SGD"
             rows.append((label, f"{epsilon:g}" if epsilon else "-",

@@ -52,6 +52,8 @@ def _node_config(site: Site) -> str:
 
 
 class LocalFederation:
+    """One federation per ``root`` folder (its CA, logs, run records and Flower home)."""
+
     def __init__(self, root: Path, sites: list[Site], timeout: float = 600.0):
         self.root, self.sites, self.timeout = root, sites, timeout
         self.port = free_port()
