@@ -43,6 +43,11 @@ def centralized(rounds: int, learning_rate: float, batch_size: int) -> tuple[flo
     return task.score(model, split()[1])["accuracy"], time.perf_counter() - started
 
 
+def show(row: tuple[str, str, float, int, float]) -> None:
+    label, epsilon, accuracy, rounds, seconds = row
+    print(f"{label:<26} {epsilon:>7} {accuracy:>9.3f} {rounds:>7} {seconds:>8.1f}", flush=True)
+
+
 def main() -> None:
     args = harness.parser(__doc__)
     args.add_argument("--rounds", type=int, default=20)
@@ -57,9 +62,14 @@ def main() -> None:
               "learning-rate": options.learning_rate, "batch-size": options.batch_size,
               "max-grad-norm": options.max_grad_norm}
     try:
+        print(f"digits, {options.sites} sites non-IID, SecAgg+; lr {options.learning_rate}, "
+              f"batch {options.batch_size}, clip {options.max_grad_norm}, delta 1e-5")
+        print(f"{'setting':<26} {'epsilon':>7} {'accuracy':>9} {'rounds':>7} {'seconds':>8}",
+              flush=True)
         ceiling, seconds = centralized(options.rounds, options.learning_rate,
                                        options.batch_size)
         rows = [("centralized, non-private", "-", ceiling, options.rounds, seconds)]
+        show(rows[-1])
         for epsilon in [0.0] + [float(e) for e in options.epsilons.split(",")]:
             sites, folder = [], root / f"epsilon-{epsilon:g}"  # a new federation per setting
             folder.mkdir()
@@ -71,16 +81,12 @@ def main() -> None:
                 sites.append(Site(f"site-{index}", config,
                                   {"partition-id": index, "num-partitions": options.sites},
                                   key, public))
-            with LocalFederation(folder, sites) as federation:
+            with LocalFederation(folder, sites, timeout=7200) as federation:
                 record = federation.run(**common, epsilon=epsilon, run=f"bench-{epsilon}")
             label = "federated, non-private" if epsilon == 0 else "federated, DP-SGD"
             rows.append((label, f"{epsilon:g}" if epsilon else "-",
                          record["history"][-1]["accuracy"], options.rounds, record["seconds"]))
-        print(f"digits, {options.sites} sites non-IID, SecAgg+; lr {options.learning_rate}, "
-              f"batch {options.batch_size}, clip {options.max_grad_norm}, delta 1e-5")
-        print(f"{'setting':<26} {'epsilon':>7} {'accuracy':>9} {'rounds':>7} {'seconds':>8}")
-        for label, epsilon, accuracy, rounds, seconds in rows:
-            print(f"{label:<26} {epsilon:>7} {accuracy:>9.3f} {rounds:>7} {seconds:>8.1f}")
+            show(rows[-1])
         dp3 = next((r[2] for r in rows if r[1] == "3"), None)
         if dp3 is not None:
             print(f"epsilon 3 vs centralized non-private: {100 * (dp3 - ceiling):+.1f} points "
