@@ -19,7 +19,6 @@ from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
 from flwr.server.strategy import FedAvg
 from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
-from privacy.learning.digits import split
 from privacy.learning.tasks import get_task, load_parameters, parameters
 
 POLL_SECONDS = 0.1
@@ -70,9 +69,9 @@ def main(grid: Grid, context: Context) -> None:
     def evaluate(round_number: int, arrays: list[np.ndarray], _: dict[str, Any]
                  ) -> tuple[float, dict[str, float]] | None:
         load_parameters(model, arrays)  # the latest global model, kept for the record
-        if task.name != "digits":  # only a public benchmark is scored at the coordinator
+        if task.public_test is None:  # only public benchmarks are scored at the coordinator
             return None
-        score = task.score(model, split()[1])
+        score = task.score(model, task.public_test())
         history.append({"round": round_number, **score, "node_epsilon": reported[:],
                         "seconds": round(time.monotonic() - started, 2)})
         reported.clear()

@@ -23,6 +23,8 @@ class Task:
     model: Callable[[], torch.nn.Module]
     local_data: Callable[[dict[str, Any]], tuple[Arrays, Arrays]]  # node config -> train, test
     score: Callable[[torch.nn.Module, Arrays], dict[str, float]]
+    # benchmarks on public data only: the coordinator may score the global model on it
+    public_test: Callable[[], Arrays] | None = None
 
 
 _TASKS: dict[str, Task] = {}
