@@ -58,11 +58,11 @@ def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path:
         city.start_coordinator_worker()
         arrived = wait_for(city, 2)
         assert {a["type"] for a in arrived} == {"loitering", "occupancy"}
-        handler.status = 204
         deadline = time.monotonic() + 30
-        while not handler.got or handler.status != 204:
-            assert time.monotonic() < deadline, "the webhook was not retried"
-            time.sleep(0.2)
+        while not handler.got:  # the first attempt meets the 503
+            assert time.monotonic() < deadline, "the webhook was not attempted"
+            time.sleep(0.1)
+        handler.status = 204
         while time.monotonic() < deadline:
             state = city.client.get(f"/webhooks/{hook['webhook_id']}/deliveries",
                                     headers=city.as_("admin")).json()["deliveries"]
