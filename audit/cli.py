@@ -111,23 +111,14 @@ def _fetch_json(url: str) -> object:
 def verify(url: str | None, bundle_path: Path | None, log_key: str,
            witness_keys: tuple[str, ...], remember: Path | None) -> None:
     """Recompute the tree and check every checkpoint, signature, cosignature and proof."""
-    from audit.bundle import Bundle
     from audit.cosignature import CosignerKey
     from audit.note import NoteVerifier
     from audit.verify import check_server_proofs, verify_bundle
 
-    if (url is None) == (bundle_path is None):
-        raise click.UsageError("give exactly one of --url and --bundle")
     verifier = NoteVerifier.from_vkey(log_key)
     witnesses = [CosignerKey.from_vkey(k) for k in witness_keys]
-    if url is not None:
-        base = url.rstrip("/")
-        bundle = Bundle.from_json(_fetch_json(f"{base}/audit/bundle"))
-    else:
-        try:
-            bundle = Bundle.from_json(json.loads(bundle_path.read_text()))  # type: ignore[union-attr]
-        except json.JSONDecodeError as exc:
-            raise VerificationError(f"{bundle_path}: not JSON ({exc})") from None
+    bundle = _bundle(url, bundle_path)
+    base = (url or "").rstrip("/")
     previous = None
     if remember is not None and remember.exists():
         from audit.checkpoint import open_checkpoint
@@ -149,6 +140,44 @@ def verify(url: str | None, bundle_path: Path | None, log_key: str,
     if len(report.problems) > 50:
         click.echo(f"... and {len(report.problems) - 50} more")
     sys.exit(1)
+
+
+def _bundle(url: str | None, bundle_path: Path | None):  # type: ignore[no-untyped-def]
+    from audit.bundle import Bundle
+
+    if (url is None) == (bundle_path is None):
+        raise click.UsageError("give exactly one of --url and --bundle")
+    if url is not None:
+        return Bundle.from_json(_fetch_json(f"{url.rstrip('/')}/audit/bundle"))
+    try:
+        return Bundle.from_json(json.loads(bundle_path.read_text()))  # type: ignore[union-attr]
+    except json.JSONDecodeError as exc:
+        raise VerificationError(f"{bundle_path}: not JSON ({exc})") from None
+
+
+@audit.command()
+@click.option("--url", help="A running coordinator base URL.")
+@click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False, exists=True,
+                                                          path_type=Path),
+              help="An exported bundle file.")
+@log_key_option
+def report(url: str | None, bundle_path: Path | None, log_key: str) -> None:
+    """Verify the log, then print the transparency report computed from it (JSON), naming the
+    signed checkpoint it covers."""
+    from audit.note import NoteVerifier
+    from audit.records import PublicRecord
+    from audit.transparency import transparency_report
+    from audit.verify import verify_bundle
+
+    bundle = _bundle(url, bundle_path)
+    checked = verify_bundle(bundle, NoteVerifier.from_vkey(log_key))
+    if not checked.ok:
+        for problem in checked.problems[:50]:
+            click.echo(f"PROBLEM {problem}", err=True)
+        raise SafecityError("the log does not verify: no report is computed from it")
+    entries = sorted(bundle.entries, key=lambda e: e.index)[:checked.size]
+    records = [PublicRecord.from_leaf(e.data) for e in entries]
+    click.echo(json.dumps(transparency_report(records, checked.root), indent=2))
 
 
 @audit.command()

@@ -18,6 +18,7 @@ import hmac
 import os
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -93,6 +94,37 @@ class Scope(BaseModel):
     window: Window | None = None
 
 
+_DECIMAL = r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,17})?([eE]-[0-9]{1,3})?$"
+
+
+class PrivacyLoss(BaseModel):
+    """Differential privacy spent by a release (decimal strings: canonical JSON has no
+    floats). Public: how much of each site's budget goes where is what citizens may check."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epsilon: str = Field(pattern=_DECIMAL)
+    delta: str = Field(default="0", pattern=_DECIMAL)
+
+    @classmethod
+    def of(cls, epsilon: float, delta: float = 0.0) -> PrivacyLoss:
+        """Six significant digits, as decimal strings."""
+        return cls(epsilon=_decimal(epsilon), delta=_decimal(delta))
+
+    def values(self) -> tuple[float, float]:
+        return float(self.epsilon), float(self.delta)
+
+
+class TrainingRun(BaseModel):
+    """Which federated training an entry is about (public: no personal data in a model run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(pattern=_NAME)
+    task: str = Field(pattern=_NAME)
+    rounds: int = Field(ge=0, le=100_000)
+
+
 class PublicRecord(BaseModel):
     """The leaf: what anyone may read. Details appear only as commitments."""
 
@@ -112,6 +144,8 @@ class PublicRecord(BaseModel):
     outcome: str = Field(pattern=_NAME)
     counts_returned: int = Field(default=0, ge=0)
     recipients: tuple[str, ...] = ()
+    privacy_loss: PrivacyLoss | None = None
+    training: TrainingRun | None = None
     commitments: dict[str, str] = {}
 
     @field_validator("time")
@@ -156,6 +190,8 @@ class Event(BaseModel):
     scope: Scope = Scope()
     counts_returned: int = 0
     recipients: tuple[str, ...] = ()
+    privacy_loss: PrivacyLoss | None = None
+    training: TrainingRun | None = None
     details: dict[str, Any] = {}
     event_id: str = Field(default_factory=lambda: str(uuid.uuid4()))
     time: str = Field(default_factory=lambda: rfc3339(datetime.now(UTC)))
@@ -197,7 +233,7 @@ def commit(event: Event) -> tuple[PublicRecord, dict[str, tuple[bytes, bytes]]]:
         legal_basis=event.legal_basis, warrant_id=event.warrant_id, consent_id=event.consent_id,
         purpose_code=event.purpose_code, scope=event.scope, outcome=event.outcome,
         counts_returned=event.counts_returned, recipients=event.recipients,
-        commitments=commitments,
+        privacy_loss=event.privacy_loss, training=event.training, commitments=commitments,
     )
     return public, sealed
 
@@ -209,6 +245,12 @@ def opens(record: PublicRecord, name: str, salt: bytes, value: bytes) -> bool:
         return False
     actual = hashlib.sha256(salt + value).hexdigest()
     return hmac.compare_digest(expected, actual)
+
+
+def _decimal(value: float) -> str:
+    if not value >= 0:
+        raise ValueError("privacy loss is a non-negative number")
+    return str(Decimal(f"{value:.6g}"))
 
 
 def parse_time(value: str) -> datetime:

@@ -17,7 +17,7 @@ from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
-from audit.records import Action, Event, LegalBasis, Scope, rfc3339
+from audit.records import Action, Event, LegalBasis, PrivacyLoss, Scope, rfc3339
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, require, service
 from coordinator.db import Aggregate, AggregateNode, Node
@@ -129,6 +129,7 @@ def _collect(svc: Coordinator, question: Aggregate) -> None:
             AggregateNode.query_id == question.query_id,
             AggregateNode.status == "pending")).all()
         keys = dict(session.execute(select(Node.node_id, Node.identity_key)).all())
+        sites = dict(session.execute(select(Node.node_id, Node.site_id)).all())
     for part in parts:
         answer = collect(svc.dispatcher, part.task_id, as_utc(question.deadline), now)
         if answer is None:
@@ -140,9 +141,12 @@ def _collect(svc: Coordinator, question: Aggregate) -> None:
             status, reason, detail, result = _checked(answer, question.query_id, part.node_id,
                                                       keys[part.node_id])
         body = result["result"] if result else {}
+        spent = (PrivacyLoss.of(float(body.get("epsilon", "0")), float(body.get("delta", "0")))
+                 if status == "answered" else None)
         svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
                       action=Action.AGGREGATE_RELEASED, legal_basis=LegalBasis.STATUTE,
                       purpose_code=PURPOSE, outcome=status,
+                      scope=Scope(sites=(sites[part.node_id],)), privacy_loss=spent,
                       counts_returned=len(body.get("cells", ())),
                       details={"query_id": question.query_id, "node_id": part.node_id,
                                "reason": reason, "epsilon": body.get("epsilon", "0"),
