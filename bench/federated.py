@@ -39,7 +39,7 @@ def centralized(rounds: int, learning_rate: float, batch_size: int) -> tuple[flo
     started = time.perf_counter()
     plan = Plan(0.0, 0.0, rounds, batch_size=batch_size, learning_rate=learning_rate)
     for round_number in range(1, rounds + 1):
-        train(model, split()[0], plan, round_number)
+        train(model, split()[0], plan, round_number, task.objective)
     return task.score(model, split()[1])["accuracy"], time.perf_counter() - started
 
 
@@ -77,10 +77,9 @@ def main() -> None:
                 config = folder / f"site-{index}.toml"
                 config.write_text(f'site_id = "site-{index}"\n'
                                   f'data_dir = "{folder / f"site-{index}"}"\n')
-                key, public = flower_key(load_settings(config).keys_dir)
-                sites.append(Site(f"site-{index}", config,
-                                  {"partition-id": index, "num-partitions": options.sites},
-                                  key, public))
+                _, public = flower_key(load_settings(config).keys_dir)
+                sites.append(Site(f"site-{index}", config, public,
+                                  {"partition-id": index, "num-partitions": options.sites}))
             with LocalFederation(folder, sites, timeout=7200) as federation:
                 record = federation.run(**common, epsilon=epsilon, run=f"bench-{epsilon}")
             label = "federated, non-private" if epsilon == 0 else "federated, DP-SGD"

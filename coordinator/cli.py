@@ -14,11 +14,12 @@ from coordinator.problems import Problem
 from coordinator.roles import Role
 from privacy.errors import SafecityError, describe
 
-_CONFIG = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-                       help="Coordinator TOML config (default: embedded defaults).")
+CONFIG_OPTION = click.option("--config", "config_path",
+                             type=click.Path(dir_okay=False, path_type=Path),
+                             help="Coordinator TOML config (default: embedded defaults).")
 
 
-def _settings(config_path: Path | None) -> CoordinatorSettings:
+def settings_from(config_path: Path | None) -> CoordinatorSettings:
     return load_coordinator_settings(config_path)
 
 
@@ -28,12 +29,12 @@ def coordinator() -> None:
 
 
 @coordinator.command()
-@_CONFIG
+@CONFIG_OPTION
 def init(config_path: Path | None) -> None:
     """Create the database schema and the coordinator's keys; print what nodes will pin."""
     from coordinator.service import Coordinator
 
-    svc = Coordinator.open(_settings(config_path))
+    svc = Coordinator.open(settings_from(config_path))
     try:
         click.echo(json.dumps({"database": "migrated",
                                "coordinator_key": svc.keys.dispatch.public.text(),
@@ -43,7 +44,7 @@ def init(config_path: Path | None) -> None:
 
 
 @coordinator.command("add-user")
-@_CONFIG
+@CONFIG_OPTION
 @click.option("--username", required=True)
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role if r != Role.NODE]))
 @click.option("--agency", required=True)
@@ -62,7 +63,7 @@ def add_user(config_path: Path | None, username: str, role: str, agency: str,
                        signing_key=signing_key)
     except ValidationError as exc:
         raise SafecityError(f"invalid user: {describe(exc)}") from None
-    svc = Coordinator.open(_settings(config_path))
+    svc = Coordinator.open(settings_from(config_path))
     try:
         create_user(svc, body, "cli")
     except Problem as exc:
@@ -73,7 +74,7 @@ def add_user(config_path: Path | None, username: str, role: str, agency: str,
 
 
 @coordinator.command()
-@_CONFIG
+@CONFIG_OPTION
 def serve(config_path: Path | None) -> None:
     """Serve the API (OpenAPI docs at /docs) until stopped."""
     import uvicorn
@@ -81,7 +82,7 @@ def serve(config_path: Path | None) -> None:
     from coordinator.app import create_app
     from coordinator.service import Coordinator
 
-    settings = _settings(config_path)
+    settings = settings_from(config_path)
     svc = Coordinator.open(settings)
     try:
         uvicorn.run(create_app(svc), host=settings.host, port=settings.port,
@@ -91,7 +92,7 @@ def serve(config_path: Path | None) -> None:
 
 
 @coordinator.command()
-@_CONFIG
+@CONFIG_OPTION
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(config_path: Path | None, loglevel: str) -> None:
     """Take the nodes' events into the alert queue and deliver webhooks, until stopped."""
@@ -101,7 +102,7 @@ def worker(config_path: Path | None, loglevel: str) -> None:
     from coordinator.worker import WEBHOOKS_QUEUE, worker_app
     from privacy.event_messages import EVENTS_QUEUE
 
-    settings = _settings(config_path)
+    settings = settings_from(config_path)
     Coordinator.open(settings).close()  # migrate, and fail now if anything is missing
     app = worker_app(settings, cache(lambda: Coordinator.open(settings)))
     app.worker_main(["worker", "--pool=solo", f"--queues={EVENTS_QUEUE},{WEBHOOKS_QUEUE}",

@@ -36,6 +36,19 @@ class CoordinatorSettings(TomlSettings):
     max_aggregate_epsilon: float = Field(default=1.0, gt=0, le=10,
                                          description="the most epsilon one aggregate question "
                                          "may spend at each node")
+    # Federated learning: the city's Flower SuperLink (one port: SuperNodes and `flwr run`).
+    flower_superlink: str = Field(default="127.0.0.1:9092",
+                                  pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+                                  description="host:port of the SuperLink `fl start` talks to "
+                                  "(and `fl superlink` listens on)")
+    flower_ca: Path | None = Field(default=None, description="the city CA certificate")
+    flower_certificate: Path | None = Field(default=None,
+                                            description="the SuperLink's TLS certificate")
+    flower_private_key: Path | None = Field(default=None,
+                                            description="the SuperLink's TLS private key")
+    max_training_epsilon: float = Field(default=8.0, gt=0, le=20,
+                                        description="the most epsilon one training run may "
+                                        "spend at each node")
     max_targets: int = Field(default=1000, ge=1, le=10_000)
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
 
@@ -50,6 +63,10 @@ class CoordinatorSettings(TomlSettings):
     @property
     def backend(self) -> str:
         return self.result_backend or f"db+sqlite:///{self.data_dir / 'results.sqlite'}"
+
+    @property
+    def trainings_dir(self) -> Path:
+        return self.data_dir / "trainings"
 
     @property
     def keys_dir(self) -> Path:

@@ -60,6 +60,8 @@ class Node(Base):
     cameras: Mapped[list[str]]
     identity_key: Mapped[str] = mapped_column(String(64), unique=True)
     sealing_key: Mapped[str] = mapped_column(String(64))
+    # the site's Flower SuperNode key (OpenSSH ECDSA P-384), registered with the SuperLink
+    flower_key: Mapped[str | None] = mapped_column(String(512))
     enrolled_by: Mapped[str] = mapped_column(String(64))
     enrolled_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(default=True)

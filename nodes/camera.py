@@ -84,7 +84,9 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
             frames = recorder.tee(frames)  # raw frames are encrypted before redaction sees them
         if site is not None and camera.analytics.rules:
             analytics = CameraAnalyticsRunner(camera.id, camera.analytics, source.fps, start,
-                                              site.events, site.stitcher, site.token_key)
+                                              site.events, site.stitcher, site.token_key,
+                                              trajectories=site.trajectories,
+                                              behaviour=site.behaviour)
             frames = analytics.tee(frames)  # on the raw frame, in memory
             if getattr(source, "has_sound", False):
                 source.listener = analytics.hear  # type: ignore[attr-defined]

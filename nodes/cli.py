@@ -155,6 +155,12 @@ def demo(out: Path, model_dir: Path) -> None:
                f"alerts {city['alerts']}; a planner's hourly visit counts: {dp['cells']} cells "  # type: ignore[index]
                f"released with {dp['mechanism']} noise at epsilon {dp['epsilon']} "
                f"({dp['suppressed']} small counts withheld; epsilon {dp['epsilon_left']} left)")
+    trained = city["training"]  # type: ignore[index]
+    spent = ", ".join(f"{site} {epsilon:.2f}" for site, epsilon in trained["epsilon_spent"].items())
+    click.echo(f"federated learning: run {trained['run']} {trained['status']} "
+               f"({trained['rounds']} rounds, DP-SGD under SecAgg+; epsilon spent: {spent}); "
+               f"unusual-behaviour model installed at the demo node: "
+               f"{'yes' if trained['installed_at_demo_node'] else 'NO'}")
     click.echo(f"summary: {out / 'summary.json'}")
     if failed:
         raise click.ClickException("some cameras failed")
@@ -192,8 +198,12 @@ def node_keys(config_path: Path) -> None:
     from nodes.config import load_settings
     from nodes.identity import load_identity
 
+    from nodes.learning.flower_key import flower_key
+
     settings = load_settings(config_path)
-    click.echo(json.dumps(load_identity(settings.keys_dir).public(), indent=2))
+    keys = load_identity(settings.keys_dir).public()
+    keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
+    click.echo(json.dumps(keys, indent=2))
 
 
 @node.command("enrol")
@@ -213,6 +223,57 @@ def node_enrol(config_path: Path, document: Path) -> None:
     path = save_enrolment(settings.data_dir, enrolment)
     click.echo(f"enrolled as {enrolment.node_id}: {len(enrolment.judge_keys)} judge key(s), "
                f"{len(enrolment.dpo_keys)} DPO key(s) pinned in {path}")
+
+
+@node.command("supernode")
+@_CONFIG
+@click.option("--superlink", help="host:port of the city's SuperLink (default: flower_superlink).")
+@click.option("--ca", "ca_certificate", type=click.Path(dir_okay=False, path_type=Path),
+              help="The city CA certificate (default: flower_ca).")
+@click.option("--port", type=int, default=9094, show_default=True,
+              help="Local port for the SuperNode's ClientApp runtime API.")
+@click.option("--node-config", "extra", default="",
+              help="Extra task options as JSON, e.g. '{\"partition-id\": 0}' (benchmarks).")
+def node_supernode(config_path: Path, superlink: str | None, ca_certificate: Path | None,
+                   port: int, extra: str) -> None:
+    """Run this site's Flower SuperNode (federated learning) until stopped."""
+    import os
+
+    from nodes.config import load_settings
+    from nodes.learning.supernode import supernode_command, supernode_environment
+
+    try:
+        options = json.loads(extra) if extra else {}
+    except ValueError:
+        raise click.ClickException("--node-config must be a JSON object") from None
+    if not isinstance(options, dict):
+        raise click.ClickException("--node-config must be a JSON object")
+    command = supernode_command(load_settings(config_path), config_path, superlink,
+                                ca_certificate, options, port)
+    os.execve(command[0], command, supernode_environment())
+
+
+@node.command("install-model")
+@_CONFIG
+@click.argument("package", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def node_install_model(config_path: Path, package: Path) -> None:
+    """Install a model the federation trained (a signed package from `safecity fl start`);
+    its signature is checked against the coordinator key pinned at enrolment."""
+    from nodes.config import load_settings
+    from nodes.query_worker import QueryService
+
+    try:
+        message = json.loads(package.read_text())
+    except ValueError:
+        raise click.ClickException(f"{package}: not JSON") from None
+    service = QueryService.open(load_settings(config_path))
+    try:
+        answer = service.install_model(message)
+    finally:
+        service.close()
+    if not answer["installed"]:
+        raise click.ClickException(f"model refused: {answer['detail']}")
+    click.echo(json.dumps(answer))
 
 
 @node.command("worker")

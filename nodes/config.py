@@ -78,6 +78,24 @@ class NodeSettings(TomlSettings):
                                  description="the node's total delta budget")
     dp_suppress_below: int = Field(default=5, ge=0, le=1000,
                                    description="noisy counts under this are withheld")
+    # Federated learning: what the site trains on, and how little of it is enough.
+    trajectory_retention_days: int = Field(default=7, ge=0, le=90,
+                                           description="anonymous trajectories (for training the "
+                                           "unusual-behaviour model) are kept this long; 0 keeps "
+                                           "none")
+    max_training_epsilon: float = Field(default=8.0, gt=0, le=100,
+                                        description="the most epsilon one training run may "
+                                        "spend here, whatever the coordinator asks")
+    min_training_examples: int = Field(default=50, ge=1, le=1_000_000,
+                                       description="fewer local examples than this and the node "
+                                       "declines a training run")
+    unusual_quantile: float = Field(default=0.99, gt=0.5, lt=1.0,
+                                    description="an installed unusual-behaviour model alerts on "
+                                    "tracks scoring above this quantile of the site's own tracks")
+    flower_superlink: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+                                         description="the city's Flower SuperLink, host:port")
+    flower_ca: Path | None = Field(default=None, description="the city CA certificate that "
+                                   "signed the SuperLink's TLS certificate")
 
     @field_validator("cameras")
     @classmethod

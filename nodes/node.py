@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
-from nodes.camera import CameraReport, run_camera
+from nodes.analytics.behaviour import Scorer
 from nodes.analytics.runner import SiteAnalytics
 from nodes.analytics.stitching import Stitcher
+from nodes.analytics.trajectories import TrajectoryStore
+from nodes.camera import CameraReport, run_camera
 from nodes.config import NodeSettings
 from nodes.enrolment import enrolment_file, load_enrolment
 from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
@@ -19,6 +22,8 @@ from privacy import model_registry
 from privacy.errors import ConfigError
 from privacy.redaction.engine import Detectors
 from privacy.redaction.plate_reader import PlateReader
+
+log = logging.getLogger(__name__)
 
 
 def run_node(settings: NodeSettings) -> list[CameraReport]:
@@ -44,7 +49,8 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
     if any(c.analytics.rules for c in settings.cameras):
         site = SiteAnalytics(EventStore(settings.data_dir / "events.sqlite"),
                              Stitcher(settings.camera_links),
-                             load_identity(settings.keys_dir).token_key)
+                             load_identity(settings.keys_dir).token_key,
+                             _trajectories(settings), _behaviour(settings))
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
         with _event_sender(settings, site), ThreadPoolExecutor(max_workers=len(settings.cameras),
@@ -63,6 +69,31 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
             sightings.close()
         if site is not None:
             site.events.close()
+            if site.trajectories is not None:
+                site.trajectories.close()
+
+
+def _trajectories(settings: NodeSettings) -> TrajectoryStore | None:
+    """The site's anonymous trajectories, for federated training (none kept at retention 0)."""
+    if settings.trajectory_retention_days == 0:
+        return None
+    store = TrajectoryStore(settings.data_dir / "trajectories.sqlite",
+                            settings.trajectory_retention_days)
+    store.purge()
+    return store
+
+
+def _behaviour(settings: NodeSettings) -> Scorer | None:
+    """The installed unusual-behaviour model, when the node is enrolled and has one."""
+    if not enrolment_file(settings.data_dir).exists():
+        return None
+    from nodes.learning.deployed import load_behaviour_model
+
+    model = load_behaviour_model(settings, load_enrolment(settings.data_dir))
+    if model is None:
+        return None
+    log.info("unusual-behaviour model of run %s, threshold %.4f", model.run_id, model.threshold)
+    return Scorer(model.score, model.threshold)
 
 
 def _event_sender(settings: NodeSettings, site: SiteAnalytics | None

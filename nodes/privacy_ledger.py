@@ -39,6 +39,16 @@ class PrivacyLedger:
             "SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0) FROM spends").fetchone()
         return Budget(float(epsilon), float(delta))
 
+    def check(self, epsilon: float, delta: float) -> Budget:
+        """What would be spent after such a release, or BudgetExceeded; records nothing."""
+        with self._lock:
+            return check_spend(self.total, self._spent(), epsilon, delta, self.name)
+
+    def left(self) -> Budget:
+        spent = self.spent()
+        return Budget(max(0.0, self.total.epsilon - spent.epsilon),
+                      max(0.0, self.total.delta - spent.delta))
+
     def spend(self, epsilon: float, delta: float, purpose: str) -> Budget:
         """Record a release, or raise BudgetExceeded and record nothing."""
         with self._lock:

@@ -35,8 +35,9 @@ from nodes.query_ledger import QueryLedger, Start
 from nodes.sightings import SightingStore
 from nodes.vault.site import OpenVault, open_vault
 from privacy import model_registry
-from privacy.errors import ConfigError
+from privacy.errors import ConfigError, VerificationError
 from privacy.aggregate_messages import AGGREGATE_TASK
+from privacy.model_messages import MODEL_TASK
 from privacy.face_match import FaceMatcher
 from privacy.legal_basis import Kind, Refusal, WarrantRefused
 from privacy.queries import (
@@ -262,6 +263,28 @@ class QueryService:
         return {"node_id": self.enrolment.node_id, "recorded": True}
 
 
+    # -- models the federation trained --------------------------------------------------------
+
+    def install_model(self, message: Any) -> dict[str, Any]:
+        """Install a model signed by the pinned coordinator key; refuse anything else."""
+        from nodes.learning.deployed import install
+
+        try:
+            installed = install(self.settings, self.enrolment, message)
+        except VerificationError as exc:
+            self.audit.append(Event(actor=self.actor, action=Action.CONFIG_CHANGE,
+                                    legal_basis=LegalBasis.STATUTE, outcome="model_refused",
+                                    details={"reason": str(exc)}))
+            log.warning("refused a model: %s", exc)
+            return {"node_id": self.enrolment.node_id, "installed": False, "detail": str(exc)}
+        self.audit.append(Event(actor=self.actor, action=Action.CONFIG_CHANGE,
+                                legal_basis=LegalBasis.STATUTE, outcome="model_installed",
+                                details={"task": installed.task, "run_id": installed.run_id}))
+        return {"node_id": self.enrolment.node_id, "installed": True, "task": installed.task,
+                "run_id": installed.run_id, "threshold": installed.threshold,
+                "calibrated_on": installed.calibrated_on}
+
+
 def _query_id(message: Any) -> str:
     try:
         value = message["request"]["query_id"]
@@ -300,5 +323,9 @@ def worker_app(settings: NodeSettings, service: Callable[[], QueryService]) -> C
     @app.task(name=REVOCATION_TASK)
     def revoke(message: dict[str, Any]) -> dict[str, Any]:
         return service().revoke(message)
+
+    @app.task(name=MODEL_TASK)
+    def model(message: dict[str, Any]) -> dict[str, Any]:
+        return service().install_model(message)
 
     return app

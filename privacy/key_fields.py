@@ -26,5 +26,23 @@ def _x25519(value: str) -> str:
     return value
 
 
+def _supernode(value: str) -> str:
+    """A Flower SuperNode key: OpenSSH ``ecdsa-sha2-nistp384`` (what Flower authenticates)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+    value = value.strip()
+    if len(value) > 512 or not value.startswith("ecdsa-sha2-nistp384 "):
+        raise ValueError("a SuperNode key is an OpenSSH ecdsa-sha2-nistp384 public key")
+    try:
+        key = load_ssh_public_key(value.encode())
+    except (ValueError, TypeError):
+        raise ValueError("not a readable OpenSSH public key") from None
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
+        raise ValueError("a SuperNode key is ECDSA on P-384")
+    return value
+
+
 Ed25519Public = Annotated[str, AfterValidator(_ed25519)]  # ed25519:<base64 of 32 bytes>
 X25519Public = Annotated[str, AfterValidator(_x25519)]  # x25519:<base64 of 32 bytes>
+SuperNodePublic = Annotated[str, AfterValidator(_supernode)]  # ecdsa-sha2-nistp384 AAAA...

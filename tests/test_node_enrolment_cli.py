@@ -27,10 +27,21 @@ def test_keys_enrol_and_worker_preconditions(tmp_path: Path) -> None:
         worker = runner.invoke(main, ["node", "worker", "--config", str(config)])
         assert worker.exit_code == 1 and "not enrolled" in worker.output
 
-        response = world.client.post("/nodes", headers=world.as_("admin"), json={
-            "node_id": "q-1", "site_id": "site-q", "cameras": ["gate"],
-            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"]})
+        assert public["flower_key"].startswith("ecdsa-sha2-nistp384 ")  # the SuperNode's
+        assert oct((tmp_path / "node" / "keys" / "flower.key").stat().st_mode & 0o777) == "0o600"
+        body = {"node_id": "q-1", "site_id": "site-q", "cameras": ["gate"],
+                "identity_key": public["identity_key"], "sealing_key": public["sealing_key"]}
+        for bad_key in ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA", "ecdsa-sha2-nistp384 AAAA",
+                        "ecdsa-sha2-nistp384 " + "A" * 600):
+            refused = world.client.post("/nodes", headers=world.as_("admin"),
+                                        json=body | {"flower_key": bad_key})
+            assert refused.status_code == 422, refused.text
+            assert "flower_key" in refused.text
+        response = world.client.post("/nodes", headers=world.as_("admin"),
+                                     json=body | {"flower_key": public["flower_key"]})
         assert response.status_code == 201, response.text
+        listed = world.client.get("/nodes", headers=world.as_("admin")).json()
+        assert [n["federated"] for n in listed if n["node_id"] == "q-1"] == [True]
         document = tmp_path / "enrolment.json"
         document.write_text(json.dumps(response.json() | {"site_id": "site-z"}))
         wrong = runner.invoke(main, ["node", "enrol", "--config", str(config), str(document)])

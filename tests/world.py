@@ -25,6 +25,7 @@ from coordinator.service import Coordinator
 from nodes.config import NodeSettings, load_settings
 from nodes.enrolment import parse_enrolment, save_enrolment
 from nodes.identity import load_identity
+from nodes.learning.flower_key import flower_key
 from nodes.query_worker import QueryService
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
@@ -125,7 +126,8 @@ class World:
         public = load_identity(settings.keys_dir).public()
         response = self.client.post("/nodes", headers=self.as_("admin"), json={
             "node_id": node_id, "site_id": site, "cameras": list(CAMERAS),
-            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"]})
+            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
+            "flower_key": flower_key(settings.keys_dir)[1]})
         assert response.status_code == 201, response.text
         save_enrolment(data, parse_enrolment(response.text, "test"))
         node = Node(node_id, settings, config)

@@ -19,7 +19,7 @@ from coordinator.db import Node, User
 from coordinator.problems import Problem, not_found
 from coordinator.roles import Permission, Role
 from coordinator.service import Coordinator, as_utc
-from privacy.key_fields import Ed25519Public, X25519Public
+from privacy.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from privacy.queries import queue_name
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
@@ -34,6 +34,8 @@ class NewNode(BaseModel):
     cameras: list[str] = Field(min_length=1, max_length=256)
     identity_key: Ed25519Public
     sealing_key: X25519Public
+    flower_key: SuperNodePublic | None = Field(
+        default=None, description="the site's Flower SuperNode key (federated learning)")
 
     @field_validator("cameras")
     @classmethod
@@ -74,7 +76,8 @@ def enrol(body: NewNode, who: Principal = Depends(require(Permission.NODE_ENROL)
             raise Problem(409, "Conflict", "another node has this identity key", "exists")
         node = Node(node_id=body.node_id, site_id=body.site_id, cameras=body.cameras,
                     identity_key=body.identity_key, sealing_key=body.sealing_key,
-                    enrolled_by=who.username, enrolled_at=svc.clock(), active=True)
+                    flower_key=body.flower_key, enrolled_by=who.username,
+                    enrolled_at=svc.clock(), active=True)
         session.add(node)
     document = enrolment_document(svc, node)
     svc.log(Event(actor=who.actor, action=Action.NODE_ENROLLED, legal_basis=LegalBasis.STATUTE,
@@ -89,7 +92,7 @@ def list_nodes(_: Principal = Depends(require(Permission.NODE_LIST)),
     with svc.session() as session:
         nodes = session.scalars(select(Node).order_by(Node.node_id)).all()
         return [{"node_id": n.node_id, "site_id": n.site_id, "cameras": n.cameras,
-                 "active": n.active} for n in nodes]
+                 "active": n.active, "federated": n.flower_key is not None} for n in nodes]
 
 
 @router.get("/{node_id}/enrolment", summary="The enrolment document of a node")

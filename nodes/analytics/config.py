@@ -119,8 +119,21 @@ class Following(_Rule):
     min_speed: float = Field(default=0.03, gt=0, description="both must be moving")
 
 
+class UnusualBehaviour(_Rule):
+    """Scored by the unusual-behaviour model the sites trained together, once it is installed
+    at the node (``nodes.learning.deployed``); does nothing before."""
+
+    type: Literal["unusual_behaviour"]
+    min_seconds: float = Field(default=3.0, ge=3.0, le=3600,
+                               description="a track is scored once it is this long (the "
+                               "threshold is calibrated for 3 s on)")
+    every_seconds: float = Field(default=1.0, ge=1.0, le=60,
+                                 description="and again this often (calibrated for 1 s)")
+
+
 Rule = Annotated[RestrictedArea | Loitering | LineCrossing | Occupancy | Running | WrongWay
-                 | StoppedVehicle | LeftObject | Following, Field(discriminator="type")]
+                 | StoppedVehicle | LeftObject | Following | UnusualBehaviour,
+                 Field(discriminator="type")]
 
 
 class OnnxModel(BaseModel):

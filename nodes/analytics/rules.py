@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from nodes.analytics.config import (
     CameraAnalytics, Following, LeftObject, LineCrossing, Loitering, Occupancy, RestrictedArea,
-    Running, StoppedVehicle, WrongWay,
+    Running, StoppedVehicle, UnusualBehaviour, WrongWay,
 )
 from nodes.analytics.geometry import Point, crosses, inside, side
 
@@ -134,6 +134,8 @@ class RuleEngine:
 
     def _evaluate(self, rule, now: float, boxes: list[TrackBox]  # type: ignore[no-untyped-def]
                   ) -> list[Event]:
+        if isinstance(rule, UnusualBehaviour):  # the runner's BehaviourWatcher scores these
+            return []
         members = self._members(rule, boxes)
         zone = self.zones.get(getattr(rule, "zone", None) or "")
         if isinstance(rule, LineCrossing):

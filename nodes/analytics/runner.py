@@ -10,11 +10,13 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from nodes.analytics.audio import AudioEvent
-from nodes.analytics.config import CameraAnalytics
+from nodes.analytics.behaviour import BehaviourWatcher, Scorer
+from nodes.analytics.config import CameraAnalytics, UnusualBehaviour
 from nodes.analytics.detection import Detector, make_detector
 from nodes.analytics.rules import RuleEngine, TrackBox
 from nodes.analytics.stitching import Stitcher, appearance, token
 from nodes.analytics.tracker import ByteTracker, Track
+from nodes.analytics.trajectories import PathRecorder, TrajectoryStore
 from nodes.analytics.sound import SoundWatcher
 from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
@@ -22,19 +24,27 @@ from nodes.events import EventStore, StoredEvent
 
 @dataclass
 class SiteAnalytics:
-    """What the cameras of one node share: the event store, the hand-over, the token key."""
+    """What the cameras of one node share: the event store, the hand-over, the token key, the
+    trajectories kept for training, the installed unusual-behaviour model."""
 
     events: EventStore
     stitcher: Stitcher
     token_key: bytes
+    trajectories: TrajectoryStore | None = None
+    behaviour: Scorer | None = None
 
 
 class CameraAnalyticsRunner:
     def __init__(self, camera: str, analytics: CameraAnalytics, fps: float, start: datetime,
                  store: EventStore, stitcher: Stitcher, token_key: bytes,
-                 detector: Detector | None = None):
+                 detector: Detector | None = None, trajectories: TrajectoryStore | None = None,
+                 behaviour: Scorer | None = None):
         self.camera, self.fps, self.start = camera, fps, start
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
+        self.trajectories = trajectories
+        unusual = [r for r in analytics.rules if isinstance(r, UnusualBehaviour)]
+        self.watcher = BehaviourWatcher(unusual, behaviour) if unusual and behaviour else None
+        self.paths: PathRecorder | None = None
         self.detector = detector or make_detector(analytics, fps)
         self.tracker = ByteTracker(max_age=int(fps))
         self.analytics = analytics
@@ -42,6 +52,7 @@ class CameraAnalyticsRunner:
         self.visits: VisitCounter | None = None
         self.sound: SoundWatcher | None = None
         self._looks: dict[int, np.ndarray] = {}  # last appearance of each live track
+        self._last = 0
         self.events = 0
 
     def process(self, index: int, frame: np.ndarray) -> list[Track]:
@@ -50,7 +61,8 @@ class CameraAnalyticsRunner:
         if self.rules is None:
             self.rules = RuleEngine(self.analytics, aspect=width / height)
             self.visits = VisitCounter(self.rules.zones)
-        now = index / self.fps
+            self.paths = PathRecorder(aspect=width / height)
+        now, self._last = index / self.fps, index
         tracks = self.tracker.update(self.detector.detect(frame))
         for track in tracks:
             new = track.track_id not in self._looks
@@ -67,8 +79,13 @@ class CameraAnalyticsRunner:
                                                t.box[2] / width, t.box[3] / height))
                  for t in tracks]
         moment = self.start + timedelta(seconds=now)
+        self.paths.update(now, boxes)  # type: ignore[union-attr]
+        found = self.rules.update(now, boxes)
+        if self.watcher is not None:
+            found += self.watcher.update(now, boxes, self.paths)  # type: ignore[arg-type]
+        self._keep(self.paths.ended(current), moment)  # type: ignore[union-attr]
         stored = []
-        for event in self.rules.update(now, boxes):
+        for event in found:
             tokens = tuple(token(self.token_key,
                                  self.stitcher.identity.get((self.camera, t), -t),
                                  moment.timestamp()) for t in event.tracks)
@@ -78,6 +95,10 @@ class CameraAnalyticsRunner:
         self.events += len(stored)
         self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]
         return tracks
+
+    def _keep(self, ended: list[tuple[str, np.ndarray]], moment: datetime) -> None:
+        if self.trajectories is not None and ended:
+            self.trajectories.add_many(self.camera, moment, ended)
 
     def _store_visits(self, visits: list[Visit]) -> None:
         self.store.add_visits(self.camera, [
@@ -98,6 +119,8 @@ class CameraAnalyticsRunner:
         self.events += len(stored)
 
     def finish(self) -> None:
+        if self.paths is not None:
+            self._keep(self.paths.flush(), self.start + timedelta(seconds=self._last / self.fps))
         if self.visits is not None:
             self._store_visits(self.visits.flush())
         if self.sound is not None:

@@ -19,7 +19,7 @@ from opacus import PrivacyEngine
 from opacus.accountants import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
 
-from privacy.learning.tasks import Arrays
+from privacy.learning.tasks import Arrays, Objective, cross_entropy
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,10 @@ class Plan:
         return float(accountant.get_epsilon(self.delta))
 
 
-def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int) -> float:
-    """Train ``model`` in place for one round; return the mean training loss."""
+def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int,
+          objective: Objective = cross_entropy) -> float:
+    """Train ``model`` in place for one round on ``objective``; return the mean training
+    loss."""
     features, labels = data
     model.train()
     torch.manual_seed(plan.seed * 1000 + round_number)
@@ -95,7 +97,7 @@ def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int) -
             if len(batch) == 0:  # Poisson sampling can draw an empty batch
                 continue
             optimizer.zero_grad()
-            loss = torch.nn.functional.cross_entropy(module(batch), targets)
+            loss = objective(module(batch), batch, targets)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())

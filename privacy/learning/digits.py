@@ -56,4 +56,4 @@ def local_data(config: dict[str, Any]) -> tuple[Arrays, Arrays]:
 
 
 DIGITS = register(Task("digits", "scikit-learn digits, non-IID across nodes (benchmark)", model,
-                       local_data, accuracy, public_test=lambda: split()[1]))
+                       accuracy, local_data=local_data, public_test=lambda: split()[1]))

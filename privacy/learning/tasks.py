@@ -1,6 +1,7 @@
 """Training tasks behind a small registry. A task names its model (built the same way at the
-coordinator and at every node, so parameters line up), how a node loads its own local data, and
-how a model is scored. Nothing here moves data: each node calls ``local_data`` on its own."""
+coordinator and at every node, so parameters line up), its training objective, and how a model
+is scored. Nothing here moves data: a public benchmark says how each node takes its share of a
+public data set (``local_data``); a task on a site's own recordings leaves that to the node."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ import torch
 from privacy.errors import ConfigError
 
 Arrays = tuple[np.ndarray, np.ndarray]  # features, labels
+Objective = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy(output: torch.Tensor, _: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.cross_entropy(output, labels)
 
 
 @dataclass(frozen=True)
@@ -21,10 +27,15 @@ class Task:
     name: str
     description: str
     model: Callable[[], torch.nn.Module]
-    local_data: Callable[[dict[str, Any]], tuple[Arrays, Arrays]]  # node config -> train, test
     score: Callable[[torch.nn.Module, Arrays], dict[str, float]]
-    # benchmarks on public data only: the coordinator may score the global model on it
+    # (model output, inputs, labels) -> the mean loss of the batch
+    objective: Objective = cross_entropy
+    # public benchmarks only: node config -> (train, test), the node's share of public data
+    local_data: Callable[[dict[str, Any]], tuple[Arrays, Arrays]] | None = None
+    # public benchmarks only: the coordinator may score the global model on this
     public_test: Callable[[], Arrays] | None = None
+    # whether the trained model goes back to the nodes to run there
+    deployed: bool = False
 
 
 _TASKS: dict[str, Task] = {}
@@ -36,7 +47,7 @@ def register(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-    from privacy.learning import digits  # noqa: F401 - registers the built-in tasks
+    from privacy.learning import digits, trajectory  # noqa: F401 - registers the built-ins
 
     if name not in _TASKS:
         raise ConfigError(f"no training task {name!r}; the tasks are: {', '.join(sorted(_TASKS))}")
@@ -48,10 +59,15 @@ def parameters(model: torch.nn.Module) -> list[np.ndarray]:
 
 
 def load_parameters(model: torch.nn.Module, arrays: list[np.ndarray]) -> None:
-    keys = list(model.state_dict())
-    if len(keys) != len(arrays):
-        raise ConfigError(f"the model has {len(keys)} tensors, the update {len(arrays)}")
-    model.load_state_dict({k: torch.as_tensor(a) for k, a in zip(keys, arrays, strict=True)})
+    state = model.state_dict()
+    if len(state) != len(arrays):
+        raise ConfigError(f"the model has {len(state)} tensors, the update {len(arrays)}")
+    for (name, tensor), array in zip(state.items(), arrays, strict=True):
+        if tuple(tensor.shape) != tuple(np.shape(array)):
+            raise ConfigError(f"tensor {name} is {tuple(tensor.shape)}, the update's "
+                              f"{tuple(np.shape(array))}")
+    model.load_state_dict({k: torch.as_tensor(np.asarray(a, dtype=np.float32))
+                           for k, a in zip(state, arrays, strict=True)})
 
 
 def accuracy(model: torch.nn.Module, data: Arrays) -> dict[str, float]:

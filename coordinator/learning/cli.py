@@ -1,0 +1,111 @@
+"""``safecity fl``: the city's side of federated learning: run the SuperLink, start a training."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from coordinator.cli import CONFIG_OPTION, settings_from
+from privacy.errors import ConfigError
+
+
+@click.group()
+def fl() -> None:
+    """Federated learning: models trained at the sites, with DP-SGD and secure aggregation."""
+
+
+@fl.command()
+@CONFIG_OPTION
+def superlink(config_path: Path | None) -> None:
+    """Run the city's Flower SuperLink (TLS, SuperNode authentication) until stopped; once it
+    answers, register the SuperNode key of every enrolled node."""
+    from coordinator.learning.superlink import (
+        SuperLink, register_enrolled, superlink_command, superlink_environment, wait_for_port,
+    )
+    from coordinator.learning.trainings import enrolled_keys
+    from coordinator.service import Coordinator
+
+    settings = settings_from(config_path)
+    files = (settings.flower_certificate, settings.flower_private_key, settings.flower_ca)
+    if any(f is None or not Path(f).is_file() for f in files):
+        raise ConfigError("set flower_certificate, flower_private_key and flower_ca to the "
+                          "SuperLink's TLS files")
+    home = settings.data_dir / "flower"
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    port = int(settings.flower_superlink.rsplit(":", 1)[1])
+    command = superlink_command(port, *files, database=home / "superlink.db")  # type: ignore[arg-type]
+    process = subprocess.Popen(command, env=superlink_environment(home))
+    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    try:
+        wait_for_port(settings.flower_superlink)
+        svc = Coordinator.open(settings)
+        try:
+            keys = enrolled_keys(svc)
+        finally:
+            svc.close()
+        register_enrolled(SuperLink(settings.flower_superlink, settings.flower_ca,  # type: ignore[arg-type]
+                                    settings.data_dir / "flower-cli"), keys)
+        click.echo(f"SuperLink at {settings.flower_superlink}; {len(keys)} SuperNode key(s) "
+                   "registered", err=True)
+        sys.exit(process.wait())
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@fl.command()
+@CONFIG_OPTION
+@click.argument("task")
+@click.option("--rounds", type=int, required=True)
+@click.option("--epsilon", type=float, required=True,
+              help="Record-level epsilon each node may spend on the whole run.")
+@click.option("--delta", type=float, default=1e-5, show_default=True)
+@click.option("--min-nodes", type=int, default=2, show_default=True)
+@click.option("--set", "options", multiple=True, metavar="KEY=VALUE",
+              help="Further run config, e.g. learning-rate=0.5 or client-dp-noise=1.0.")
+def start(config_path: Path | None, task: str, rounds: int, epsilon: float, delta: float,
+          min_nodes: int, options: tuple[str, ...]) -> None:
+    """Train TASK across the enrolled sites; logged before it starts and when it ends."""
+    from coordinator.learning.superlink import SuperLink
+    from coordinator.learning.trainings import TrainingRequest, start_training
+    from coordinator.service import Coordinator
+
+    settings = settings_from(config_path)
+    if settings.flower_ca is None:
+        raise ConfigError("set flower_ca (the city CA certificate the SuperLink's TLS "
+                          "certificate chains to) in the coordinator config")
+    request = TrainingRequest(task, rounds, epsilon, delta, min_nodes, _options(options))
+    request.check(settings.max_training_epsilon)
+    svc = Coordinator.open(settings)
+    try:
+        link = SuperLink(settings.flower_superlink, settings.flower_ca,
+                         settings.data_dir / "flower-cli")
+        summary = start_training(svc, link, request, svc.actor("cli", "admin", "city"))
+    finally:
+        svc.close()
+    click.echo(json.dumps(summary, indent=2))
+    if summary["status"] != "completed":
+        raise click.ClickException(f"the run did not train: {summary.get('reason')}")
+
+
+def _options(pairs: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
+    found: list[tuple[str, object]] = []
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            value: object = json.loads(text)
+        except ValueError:
+            value = text
+        if not isinstance(value, (int, float, str, bool)):
+            raise click.BadParameter(f"{key}: a number, a string or true/false",
+                                     param_hint="--set")
+        found.append((key, value))
+    return tuple(found)
