@@ -1,7 +1,8 @@
 """The city half of the demo: a coordinator on its embedded defaults, run and used the way a city
 would (its own processes, HTTP, the CLI), with the demo node enrolled and answering a
-warrant-gated plate watchlist from its own queue. The node side never imports the coordinator:
-it talks to it as a site does."""
+warrant-gated plate watchlist from its own queue, then training the unusual-behaviour model
+with a second site (federated, DP-SGD, SecAgg+) and installing it. The node side never imports
+the coordinator: it talks to it as a site does."""
 
 from __future__ import annotations
 
@@ -23,10 +24,12 @@ import httpx
 from audit.bundle import Bundle
 from audit.verify import verify_bundle
 from nodes.config import NodeSettings
+from nodes.demo_federation import enrol_second_site, federate
 from nodes.enrolment import parse_enrolment, save_enrolment
 from nodes.event_sender import EventSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
+from nodes.learning.flower_key import flower_key
 from privacy.errors import SafecityError
 from privacy.signing import SigningKey
 
@@ -50,7 +53,7 @@ def _free_port() -> int:
 
 def _run(*args: str, stdin: str = "") -> str:
     done = subprocess.run([*SAFECITY, *args], input=stdin, capture_output=True, text=True,
-                          check=False, timeout=300)
+                          check=False, timeout=900)
     if done.returncode != 0:
         raise SafecityError(f"safecity {args[0]} {args[1]} failed: {done.stderr.strip()}")
     return done.stdout
@@ -103,10 +106,12 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
         public = load_identity(node.keys_dir).public()
         enrolled = http.post("/nodes", headers=login("admin"), json={
             "node_id": f"{node.site_id}-node", "site_id": node.site_id, "cameras": cameras,
-            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"]})
+            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
+            "flower_key": flower_key(node.keys_dir)[1]})
         enrolled.raise_for_status()
         enrolment = parse_enrolment(enrolled.text, "enrolment")
         save_enrolment(node.data_dir, enrolment)
+        second_site = enrol_second_site(out, http, login("admin"))
         with _process(["node", "worker", "--config", str(node_config), "--loglevel", "WARNING"],
                       out / "node-worker.log"), \
                 _process(["coordinator", "worker", "--config", str(config), "--loglevel",
@@ -114,6 +119,8 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
             result = _watchlist(http, login, keys["judge"], watchlist, node.site_id, cameras)
             result |= _alerts(http, login("operator-1"), node, enrolment.node_id, broker)
             result |= _aggregate(http, login("planner-1"))
+            result |= federate(out, config, node, node_config, second_site, _process,
+                               lambda *args: _run(*args))
         # Anyone can check the log the way the node does: against the key it pinned.
         bundle = Bundle.from_json(http.get("/audit/bundle").json())
         report = verify_bundle(bundle, enrolment.log())

@@ -43,3 +43,8 @@ def test_demo_redacts_every_camera_and_checks_itself(tmp_path: Path, model_dir: 
     assert city["events_sent"] > 0 and sum(city["alerts"].values()) == city["events_sent"]
     assert city["aggregate"]["status"] == "answered" and city["aggregate"]["cells"] > 0
     assert "control room:" in done.stdout
+    training = city["training"]  # two sites trained the unusual-behaviour model, DP-SGD
+    assert training["status"] == "completed" and training["rounds"] == 3
+    assert sorted(training["epsilon_spent"]) == ["demo-site", "north-hall"]
+    assert all(1.9 <= e <= 2.0 for e in training["epsilon_spent"].values())
+    assert training["installed_at_demo_node"] and "federated learning: run" in done.stdout
