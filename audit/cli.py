@@ -18,6 +18,10 @@ key_option = click.option("--key", "key_path", envvar="SAFECITY_AUDIT_KEY", requ
                           help="The log's private key file.")
 log_key_option = click.option("--log-key", envvar="SAFECITY_AUDIT_LOG_KEY", required=True,
                               help="The log's public verifier key (NAME+ID+KEY).")
+url_option = click.option("--url", help="A running coordinator (or `safecity audit serve`) "
+                          "base URL.")
+bundle_option = click.option("--bundle", "bundle_path", help="An exported bundle file.",
+                             type=click.Path(dir_okay=False, exists=True, path_type=Path))
 witness_option = click.option("--witness-key", "witness_keys", multiple=True,
                               help="A witness's public key; its cosignatures are checked.")
 
@@ -99,10 +103,8 @@ def _fetch_json(url: str) -> object:
 
 
 @audit.command()
-@click.option("--url", help="A running coordinator (or `safecity audit serve`) base URL.")
-@click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False, exists=True,
-                                                          path_type=Path),
-              help="An exported bundle file.")
+@url_option
+@bundle_option
 @log_key_option
 @witness_option
 @click.option("--remember", type=click.Path(dir_okay=False, path_type=Path),
@@ -156,10 +158,8 @@ def _bundle(url: str | None, bundle_path: Path | None):  # type: ignore[no-untyp
 
 
 @audit.command()
-@click.option("--url", help="A running coordinator base URL.")
-@click.option("--bundle", "bundle_path", type=click.Path(dir_okay=False, exists=True,
-                                                          path_type=Path),
-              help="An exported bundle file.")
+@url_option
+@bundle_option
 @log_key_option
 def report(url: str | None, bundle_path: Path | None, log_key: str) -> None:
     """Verify the log, then print the transparency report computed from it (JSON), naming the

@@ -20,7 +20,16 @@ CREATE TABLE IF NOT EXISTS spends (
     epsilon REAL NOT NULL,
     delta REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS training_rounds (
+    run TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    noise REAL NOT NULL,
+    sample_rate REAL NOT NULL,
+    steps INTEGER NOT NULL,
+    PRIMARY KEY (run, round)
+);
 """
+Step = tuple[float, float, int]  # noise multiplier, sample rate, steps of one training round
 
 
 class PrivacyLedger:
@@ -58,6 +67,37 @@ class PrivacyLedger:
                 self._db.execute("INSERT INTO spends (at, purpose, epsilon, delta) "
                                  "VALUES (?, ?, ?, ?)",
                                  (datetime.now(UTC).isoformat(), purpose, epsilon, delta))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return after
+
+    def training_rounds(self, run: str) -> list[Step]:
+        """The DP-SGD rounds this node has run for ``run``, in order."""
+        with self._lock:
+            return [(float(n), float(q), int(k)) for n, q, k in self._db.execute(
+                "SELECT noise, sample_rate, steps FROM training_rounds WHERE run = ? "
+                "ORDER BY round", (run,))]
+
+    def spend_round(self, run: str, round_number: int, step: Step, epsilon: float,
+                    delta: float) -> Budget:
+        """Record one training round and what it costs, or raise (BudgetExceeded, or
+        ValueError for a round already run: training it again would spend again)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._db.execute("SELECT 1 FROM training_rounds WHERE run = ? AND round = ?",
+                                    (run, round_number)).fetchone():
+                    raise ValueError(f"{self.name} has already trained round {round_number} "
+                                     f"of {run}")
+                after = check_spend(self.total, self._spent(), epsilon, delta, self.name)
+                self._db.execute("INSERT INTO spends (at, purpose, epsilon, delta) "
+                                 "VALUES (?, ?, ?, ?)",
+                                 (datetime.now(UTC).isoformat(),
+                                  f"training {run} round {round_number}", epsilon, delta))
+                self._db.execute("INSERT INTO training_rounds VALUES (?, ?, ?, ?, ?)",
+                                 (run, round_number, *step))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -47,3 +47,31 @@ def test_dp_sgd_learns_the_digits() -> None:
     copy = task.model()
     load_parameters(copy, parameters(model))
     assert task.score(copy, split()[1])["accuracy"] == after
+
+
+def test_each_round_is_accounted_on_the_data_it_ran_on(tmp_path) -> None:
+    from nodes.learning.dp_training import spent
+    from nodes.privacy_ledger import PrivacyLedger
+    from privacy.dp.accounting import Budget, BudgetExceeded
+
+    plan = Plan(epsilon=3.0, delta=1e-5, rounds=4, batch_size=64)
+    book = PrivacyLedger(tmp_path / "ledger.sqlite", Budget(10.0, 1e-4), "site x")
+    noise = plan.step(400)[0]
+    steady = [plan.step(400, noise)] * 4
+    assert spent(steady, 1e-5) == pytest.approx(plan.epsilon_after(400, 4))
+    growing = []  # the site records while the run goes on: 400, 460, 520, 580 tracks
+    for round_number, examples in enumerate((400, 460, 520, 580), start=1):
+        step = plan.step(examples, noise)
+        before, after = spent(growing, 1e-5), spent([*growing, step], 1e-5)
+        book.spend_round("run-1", round_number, step, after - before,
+                         1e-5 if round_number == 1 else 0.0)
+        growing.append(step)
+    assert book.training_rounds("run-1") == growing
+    assert book.spent().epsilon == pytest.approx(spent(growing, 1e-5))
+    assert spent(growing, 1e-5) < plan.epsilon_after(400, 4)  # more data, each round cheaper
+    with pytest.raises(ValueError, match="already trained round 2"):
+        book.spend_round("run-1", 2, growing[1], 0.1, 0.0)
+    with pytest.raises(BudgetExceeded):
+        book.spend_round("run-2", 1, growing[0], 20.0, 1e-5)
+    assert book.training_rounds("run-2") == []  # a refused round leaves nothing behind
+    book.close()

@@ -31,9 +31,8 @@ from nodes.sources.behaviours import (
 from nodes.sources.scripted import render
 from privacy.errors import ConfigError, VerificationError
 from privacy.learning.tasks import get_task, parameters
-from privacy.learning.trajectory import (
-    NAMES, anomaly_scores, auroc, feature_matrix, features, peak_scores,
-)
+from privacy.learning.movement import NAMES, auroc, feature_matrix, features
+from privacy.learning.trajectory import anomaly_scores, peak_scores
 from privacy.model_messages import SignedModel, pack
 from privacy.signing import SigningKey
 

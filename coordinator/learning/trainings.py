@@ -138,6 +138,8 @@ def _log_sites(svc: Coordinator, record: dict[str, Any], request: TrainingReques
                        if d["site"] == site}
             outcome, loss = dropped, PrivacyLoss.of(request.epsilon, request.delta)
             reason = "; ".join(sorted(reasons))
+        elif rounds == 0:  # admitted, then gone before it was asked to train: spent nothing
+            outcome, loss, reason = dropped, None, "not connected when the rounds ran"
         else:
             spent = float(record["epsilon_spent"].get(site, 0.0))
             outcome, reason = trained, None

@@ -20,7 +20,7 @@ import numpy as np
 
 from nodes.analytics.rules import TrackBox
 from nodes.local_db import open_store
-from privacy.learning.trajectory import MIN_SECONDS, SAMPLE_HZ
+from privacy.learning.movement import MIN_SECONDS, SAMPLE_HZ
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trajectories (
@@ -92,6 +92,7 @@ class TrajectoryStore:
         self._db = open_store(path, _SCHEMA)
         self._lock = threading.Lock()
         self.retention = timedelta(days=retention_days)
+        self._purged: datetime | None = None  # a running node deletes the expired hourly
 
     def add(self, camera: str, kind: str, ended: datetime, points: np.ndarray) -> bool:
         """Keep a finished track's trajectory (if it is long enough to say anything)."""
@@ -100,6 +101,9 @@ class TrajectoryStore:
     def add_many(self, camera: str, ended: datetime,
                  trajectories: list[tuple[str, np.ndarray]]) -> int:
         """Keep the long enough ones, in one transaction; how many were kept."""
+        now = datetime.now(UTC)
+        if self._purged is None or now - self._purged > timedelta(hours=1):
+            self.purge(now)
         hour = _hour(ended)
         rows = [(camera, kind, hour,
                  json.dumps(np.round(np.asarray(points, dtype=np.float64), _DIGITS).tolist()))
@@ -122,10 +126,11 @@ class TrajectoryStore:
 
     def purge(self, now: datetime | None = None) -> int:
         """Delete what is past the retention period; how many were deleted."""
-        since_hour = _hour((now or datetime.now(UTC)) - self.retention)
+        now = now or datetime.now(UTC)
         with self._lock:
+            self._purged = now
             return self._db.execute("DELETE FROM trajectories WHERE hour < ?",
-                                    (since_hour,)).rowcount
+                                    (_hour(now - self.retention),)).rowcount
 
     def count(self) -> int:
         with self._lock:

@@ -14,7 +14,8 @@ from nodes.learning.dp_training import Plan, train
 from nodes.learning.local_data import trajectories
 from nodes.sources.behaviours import UNUSUAL, labelled, site_trajectories
 from privacy.learning.tasks import get_task
-from privacy.learning.trajectory import anomaly_scores, auroc, feature_matrix
+from privacy.learning.movement import auroc, feature_matrix
+from privacy.learning.trajectory import anomaly_scores
 
 
 @dataclass(frozen=True)

@@ -93,32 +93,35 @@ class SiteClient(NumPyClient):
 
     def fit(self, arrays: list[np.ndarray], config: dict[str, Any]
             ) -> tuple[list[np.ndarray], int, dict[str, Any]]:
-        from nodes.learning.dp_training import Plan, train
+        from nodes.learning.dp_training import Plan, spent, train
         from nodes.learning.local_data import local_data
         from privacy.learning.tasks import get_task, load_parameters, parameters
 
         task = get_task(str(config["task"]))
         plan = Plan.from_config(config)
         check_run(task, plan, self.settings)
-        round_number = int(config["round"])
+        round_number, run = int(config["round"]), str(config["run"])
         train_data, _ = local_data(task, self.node_config)
         examples = len(train_data[1])
-        spent = 0.0
+        total, noise = 0.0, None
         if plan.private:
-            before = plan.epsilon_after(examples, round_number - 1)
-            spent = plan.epsilon_after(examples, round_number)
             book = ledger(self.settings)
             try:  # raises BudgetExceeded, naming what is left, before any training
-                book.spend(spent - before, plan.delta if round_number == 1 else 0.0,
-                           f"training {config['run']} round {round_number}")
+                done = book.training_rounds(run)
+                noise = done[0][0] if done else None  # fixed at the run's first round
+                step = plan.step(examples, noise)
+                before, total = spent(done, plan.delta), spent([*done, step], plan.delta)
+                book.spend_round(run, round_number, step, total - before,
+                                 plan.delta if not done else 0.0)
+                noise = step[0]
             finally:
                 book.close()
         model = task.model()
         load_parameters(model, arrays)
-        loss = train(model, train_data, plan, round_number, task.objective)
+        loss = train(model, train_data, plan, round_number, task.objective, noise)
         # under client-level DP every site weighs the same: the noise is set for that
         weight = 1 if CLIPPING_NORM in config else examples
-        return parameters(model), weight, {"epsilon": spent, "loss": loss,
+        return parameters(model), weight, {"epsilon": total, "loss": loss,
                                            "site": self.settings.site_id}
 
     def evaluate(self, arrays: list[np.ndarray], config: dict[str, Any]

@@ -23,7 +23,8 @@ from nodes.learning.local_data import trajectory_store
 from privacy.atomic_file import write_atomic
 from privacy.errors import ConfigError, VerificationError
 from privacy.learning.tasks import get_task, load_parameters
-from privacy.learning.trajectory import anomaly_scores, features, peak_scores
+from privacy.learning.movement import features
+from privacy.learning.trajectory import anomaly_scores, peak_scores
 from privacy.model_messages import SignedModel
 from privacy.signing import VerifyKey
 

@@ -1,9 +1,11 @@
 """Local training with record-level differential privacy: DP-SGD (Abadi et al., "Deep Learning
 with Differential Privacy", CCS 2016) through Opacus, accounted with Rényi DP (Mironov 2017).
 
-The noise multiplier is fixed once per training run from the run's target (epsilon, delta) and
-its total number of local steps, so the epsilon spent after any round can be computed without
-state; a node records the increase of each round in its privacy ledger before training."""
+The noise multiplier is fixed at a run's first round from its target (epsilon, delta), the total
+number of local steps and the node's data then. A site keeps recording while a run goes on, so
+each round's sample rate is that of its own data; the epsilon spent is the Rényi composition of
+the rounds actually run (``Step``: noise, sample rate, steps), recorded in the node's privacy
+ledger before each round trains."""
 
 from __future__ import annotations
 
@@ -20,6 +22,17 @@ from opacus.accountants import RDPAccountant
 from opacus.accountants.utils import get_noise_multiplier
 
 from privacy.learning.tasks import Arrays, Objective, cross_entropy
+
+Step = tuple[float, float, int]  # noise multiplier, sample rate, optimiser steps (one round)
+
+
+def spent(rounds: list[Step], delta: float) -> float:
+    """Epsilon at ``delta`` after these rounds of DP-SGD (Rényi DP, Mironov 2017)."""
+    if not rounds:
+        return 0.0
+    accountant = RDPAccountant()
+    accountant.history = list(rounds)
+    return float(accountant.get_epsilon(delta))
 
 
 @dataclass(frozen=True)
@@ -59,20 +72,20 @@ class Plan:
             sample_rate=self.sample_rate(examples),
             steps=self.rounds * self.steps_per_round(examples), accountant="rdp"))
 
+    def step(self, examples: int, noise: float | None = None) -> Step:
+        """One round on ``examples`` records (with the run's noise, once it is fixed)."""
+        return (self.noise_multiplier(examples) if noise is None else noise,
+                self.sample_rate(examples), self.steps_per_round(examples))
+
     def epsilon_after(self, examples: int, rounds_done: int) -> float:
-        """The epsilon this node has spent on this run after ``rounds_done`` rounds."""
-        if rounds_done <= 0:
-            return 0.0
-        accountant = RDPAccountant()
-        accountant.history = [(self.noise_multiplier(examples), self.sample_rate(examples),
-                               rounds_done * self.steps_per_round(examples))]
-        return float(accountant.get_epsilon(self.delta))
+        """The epsilon a run spends after ``rounds_done`` rounds if the data stays as it is."""
+        return spent([self.step(examples)] * max(0, rounds_done), self.delta)
 
 
 def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int,
-          objective: Objective = cross_entropy) -> float:
-    """Train ``model`` in place for one round on ``objective``; return the mean training
-    loss."""
+          objective: Objective = cross_entropy, noise: float | None = None) -> float:
+    """Train ``model`` in place for one round on ``objective`` (with the run's ``noise``
+    multiplier, by default the plan's for these data); return the mean training loss."""
     features, labels = data
     model.train()
     torch.manual_seed(plan.seed * 1000 + round_number)
@@ -89,7 +102,7 @@ def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int,
             warnings.simplefilter("ignore")
             module, optimizer, loader = PrivacyEngine(accountant="rdp").make_private(
                 module=work, optimizer=optimizer, data_loader=loader,
-                noise_multiplier=plan.noise_multiplier(len(labels)),
+                noise_multiplier=plan.noise_multiplier(len(labels)) if noise is None else noise,
                 max_grad_norm=plan.max_grad_norm)
     losses = []
     for _ in range(plan.local_epochs):
@@ -98,7 +111,9 @@ def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int,
                 continue
             optimizer.zero_grad()
             loss = objective(module(batch), batch, targets)
-            loss.backward()
+            with warnings.catch_warnings():  # Opacus' hooks: inputs never need gradients here
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                loss.backward()
             optimizer.step()
             losses.append(loss.item())
     model.load_state_dict(work.state_dict())

@@ -5,15 +5,17 @@ only the model update does, masked by secure aggregation."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nodes.analytics.trajectories import TrajectoryStore
 from nodes.config import NodeSettings, load_settings
 from privacy.errors import ConfigError
-from privacy.learning.tasks import Arrays, Task
-from privacy.learning.trajectory import feature_matrix
+from privacy.learning.movement import feature_matrix
+
+if TYPE_CHECKING:  # torch is imported only where a task trains
+    from privacy.learning.tasks import Arrays, Task
 
 VALIDATION_FRACTION = 0.2
 SEED = 2026

@@ -20,7 +20,7 @@ import numpy as np
 
 from nodes.analytics.config import CameraAnalytics
 from nodes.sources.scripted import Actor, Script, walk
-from privacy.learning.trajectory import SAMPLE_HZ
+from privacy.learning.movement import SAMPLE_HZ
 
 NORMAL = ("commuter", "stroller", "waiter", "crosser")
 UNUSUAL = ("running", "wrong_way", "loitering")
