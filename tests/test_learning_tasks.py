@@ -75,3 +75,20 @@ def test_each_round_is_accounted_on_the_data_it_ran_on(tmp_path) -> None:
         book.spend_round("run-2", 1, growing[0], 20.0, 1e-5)
     assert book.training_rounds("run-2") == []  # a refused round leaves nothing behind
     book.close()
+
+
+def test_the_runs_seed_does_not_fix_the_noise_or_the_batches_under_dp() -> None:
+    """The coordinator chooses the run's seed: were the DP noise or the Poisson batches drawn
+    from it, it could replay them and subtract the noise. Without DP the seed makes a run
+    repeatable (the secure-aggregation test relies on it)."""
+    task = get_task("digits")
+
+    def trained(plan: Plan) -> np.ndarray:
+        model = task.model()
+        train(model, split()[0], plan, 1, task.objective)
+        return parameters(model)[0]
+
+    private = Plan(epsilon=3.0, delta=1e-5, rounds=2, batch_size=64, seed=7)
+    assert np.abs(trained(private) - trained(private)).max() > 1e-3
+    clear = Plan(epsilon=0.0, delta=1e-5, rounds=2, batch_size=64, seed=7)
+    np.testing.assert_array_equal(trained(clear), trained(clear))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import secrets
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -88,12 +89,15 @@ def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int,
     multiplier, by default the plan's for these data); return the mean training loss."""
     features, labels = data
     model.train()
-    torch.manual_seed(plan.seed * 1000 + round_number)
+    # Under DP the batches (Poisson sampling) and the noise must be secret: they come from the
+    # node's own entropy, never from the run's seed, which the coordinator chooses.
+    seed = secrets.randbits(63) if plan.private else plan.seed * 1000 + round_number
+    torch.manual_seed(seed)
     dataset = torch.utils.data.TensorDataset(torch.as_tensor(features, dtype=torch.float32),
                                              torch.as_tensor(labels, dtype=torch.int64))
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=plan.batch_size, shuffle=True,
-        generator=torch.Generator().manual_seed(plan.seed * 1000 + round_number))
+        generator=torch.Generator().manual_seed(seed))
     work = copy.deepcopy(model)  # Opacus hooks stay on the copy; the result goes back below
     optimizer = torch.optim.SGD(work.parameters(), lr=plan.learning_rate, momentum=0.5)
     module: torch.nn.Module = work
@@ -103,6 +107,7 @@ def train(model: torch.nn.Module, data: Arrays, plan: Plan, round_number: int,
             module, optimizer, loader = PrivacyEngine(accountant="rdp").make_private(
                 module=work, optimizer=optimizer, data_loader=loader,
                 noise_multiplier=plan.noise_multiplier(len(labels)) if noise is None else noise,
+                noise_generator=torch.Generator().manual_seed(secrets.randbits(63)),
                 max_grad_norm=plan.max_grad_norm)
     losses = []
     for _ in range(plan.local_epochs):
