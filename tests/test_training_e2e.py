@@ -110,5 +110,20 @@ def test_fl_start_trains_logs_reports_and_deploys(tmp_path: Path) -> None:
         assert model is not None and model.run_id == run_id and model.threshold > 0
         installed = [e.record.outcome for e in world.service("alpha").audit.entries()]
         assert "model_installed" in installed
+
+        # offline, at the other site: the same package from a file, and an altered one
+        package = world.settings.trainings_dir / f"{run_id}.model.json"
+        beta = str(world.nodes["beta"].config)
+        offline = safecity("node", "install-model", "--config", beta, str(package))
+        assert offline.returncode == 0, offline.stderr
+        assert json.loads(offline.stdout)["installed"] and json.loads(offline.stdout)[
+            "calibrated_on"] == 150
+        altered = json.loads(package.read_text())
+        altered["model"]["issued_at"] = "2030-01-01T00:00:00Z"
+        forged = tmp_path / "forged.json"
+        forged.write_text(json.dumps(altered))
+        refused_model = safecity("node", "install-model", "--config", beta, str(forged))
+        assert refused_model.returncode == 1
+        assert "model refused: the model is not signed by the coordinator" in refused_model.stderr
     finally:
         world.close()
