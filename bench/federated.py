@@ -8,8 +8,9 @@ scikit-learn's digits (1,797 images; a fixed fifth held out) split non-IID acros
 - federated with record-level DP-SGD at each site at epsilon 1, 3 and 8 (delta 1e-5).
 
 Every federated run is real: a Flower SuperLink and three SuperNodes as processes on loopback
-(TLS, SuperNode authentication), `flwr run` submitting the safecity Flower App, updates summed under SecAgg+, each site spending
-its epsilon from its own privacy ledger.
+(TLS, SuperNode authentication), `flwr run` submitting the safecity Flower App, updates summed
+under SecAgg+, each site spending its epsilon from its own privacy ledger. Pixels are
+standardised with the public training set's statistics.
 
 Target: federated with DP at epsilon 3 within 5 points of centralized non-private.
 

@@ -24,6 +24,7 @@ from nodes.learning.deployed import load_behaviour_model
 from nodes.learning.flower_key import flower_key
 from nodes.enrolment import load_enrolment
 from nodes.sources.behaviours import site_trajectories
+from privacy.pki import make_ca
 
 pytestmark = pytest.mark.slow
 
@@ -51,15 +52,26 @@ def test_fl_start_trains_logs_reports_and_deploys(tmp_path: Path) -> None:
                 ("person", t) for t in site_trajectories(index, 150, seed=4,
                                                          unusual_fraction=0.02)])
             store.close()
-        sites = [Site(n.node_id, n.config, flower_key(n.settings.keys_dir)[1])
-                 for n in world.nodes.values()]
-        with LocalFederation(tmp_path / "fl", sites) as federation:
+        def coordinator_config(superlink: str, ca: Path) -> Path:
             config = tmp_path / "coordinator.toml"
             config.write_text(
                 f'data_dir = "{world.settings.data_dir}"\ndatabase_url = "{world.db_url}"\n'
                 f'broker_url = "{world.broker}"\nresult_backend = "{world.backend}"\n'
-                f'flower_superlink = "{federation.address}"\n'
-                f'flower_ca = "{federation.ca.certificate}"\n')
+                f'flower_superlink = "{superlink}"\nflower_ca = "{ca}"\n')
+            return config
+
+        # no SuperLink answering: a clear failure, and the log says the run started and failed
+        nowhere = coordinator_config("127.0.0.1:1", make_ca(tmp_path / "pki", "x").certificate)
+        down = safecity("fl", "start", "trajectory", "--rounds", "2", "--epsilon", "2",
+                        "--config", str(nowhere))
+        assert down.returncode == 1 and "SuperLink is unavailable" in down.stderr, down.stderr
+        assert [e.record.outcome for e in world.svc.audit.entries()
+                if e.record.action is Action.TRAINING_RUN] == ["started", "failed"]
+
+        sites = [Site(n.node_id, n.config, flower_key(n.settings.keys_dir)[1])
+                 for n in world.nodes.values()]
+        with LocalFederation(tmp_path / "fl", sites) as federation:
+            config = coordinator_config(federation.address, federation.ca.certificate)
             refused = safecity("fl", "start", "trajectory", "--rounds", "2", "--epsilon", "0",
                                "--config", str(config))
             assert refused.returncode != 0 and "needs epsilon > 0" in refused.stderr
@@ -71,7 +83,7 @@ def test_fl_start_trains_logs_reports_and_deploys(tmp_path: Path) -> None:
         assert summary["status"] == "completed" and summary["rounds_completed"] == 3
         assert set(summary["deployed"].values()) == {"sent"}
 
-        entries = [e.record for e in world.svc.audit.entries()
+        entries = [e.record for e in world.svc.audit.entries(limit=10_000)
                    if e.record.training is not None and e.record.training.run_id == run_id]
         assert [(r.action, r.outcome) for r in entries] == [
             (Action.TRAINING_RUN, "started"), (Action.TRAINING_RUN, "trained"),

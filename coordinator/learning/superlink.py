@@ -35,8 +35,20 @@ class SuperLink:
             "default": FEDERATION,
             FEDERATION: {"address": address, "root-certificates": str(ca_certificate)}}}))
 
+    def require_listening(self, seconds: float = 5.0) -> None:
+        """Fail at once, and say so, when nothing answers at the SuperLink's address (Flower's
+        CLI would otherwise retry and end with a long gRPC trace)."""
+        host, port = self.address.rsplit(":", 1)
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=seconds):
+                return
+        except (OSError, ValueError) as exc:
+            raise SafecityError(f"the Flower SuperLink is unavailable at {self.address} "
+                                f"({exc}); start it with `safecity fl superlink`") from None
+
     def register(self, name: str, public_key: str) -> None:
         """Register a site's SuperNode key (OpenSSH ECDSA); registering it again is a no-op."""
+        self.require_listening()
         public_file = self.home / f"{name}.pub"
         public_file.write_text(public_key.strip() + "\n")
         done = subprocess.run([str(BIN / "flwr"), "supernode", "register", str(public_file),
@@ -49,6 +61,7 @@ class SuperLink:
     def run(self, results: Path, **config: Any) -> dict[str, Any]:
         """Run the app with ``config`` over its defaults; the run's record, or an error with
         the end of what Flower said."""
+        self.require_listening()
         overrides = results.with_suffix(".run-config.toml")
         overrides.write_text(tomli_w.dumps({**config, "results": str(results)}))
         try:

@@ -89,10 +89,10 @@ def start_training(svc: Coordinator, superlink: SuperLink, request: TrainingRequ
                   training=TrainingRun(run_id=run_id, task=task.name, rounds=request.rounds),
                   details={"epsilon": f"{request.epsilon:g}", "delta": f"{request.delta:g}",
                            "min_nodes": request.min_nodes}))
-    register_enrolled(superlink, enrolled_keys(svc))
     svc.settings.trainings_dir.mkdir(parents=True, exist_ok=True)
     results = svc.settings.trainings_dir / f"{run_id}.json"
     try:
+        register_enrolled(superlink, enrolled_keys(svc))
         record = superlink.run(results, task=task.name, rounds=request.rounds,
                                epsilon=request.epsilon, delta=request.delta, run=run_id,
                                **{"min-nodes": request.min_nodes, "expected-nodes": len(nodes)},
