@@ -16,8 +16,8 @@ SEARCH_BASES = (LegalBasis.WARRANT, LegalBasis.CONSENT)
 # the outcomes of a training run's entries: one per site, and the run's own
 SITE_OUTCOMES = ("trained", "dropped", "declined")
 RUN_OUTCOMES = ("started", "completed", "not_started", "failed")
-WARRANT_ACTIONS = (Action.WARRANT_REGISTERED, Action.WARRANT_REFUSED, Action.WARRANT_REVOKED,
-                   Action.WARRANT_EXPIRED, Action.WARRANT_USED)
+WARRANT_ACTIONS = (Action.WARRANT_DRAFTED, Action.WARRANT_REGISTERED, Action.WARRANT_REFUSED,
+                   Action.WARRANT_REVOKED, Action.WARRANT_EXPIRED, Action.WARRANT_USED)
 
 
 def _month(record: PublicRecord) -> str:
@@ -61,24 +61,48 @@ def _budgets(records: Sequence[PublicRecord]) -> dict[str, dict[str, float]]:
     return {site: dict(kinds) for site, kinds in sorted(spent.items())}
 
 
+def _by_month(counters: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+    return {m: dict(sorted(c.items())) for m, c in sorted(counters.items())}
+
+
 def transparency_report(records: Sequence[PublicRecord], root: bytes) -> dict[str, Any]:
     """The report over ``records`` (the log's first ``len(records)`` entries, whose tree has
-    ``root``)."""
+    ``root``).
+
+    Hits are what nodes returned to warrant- or consent-gated searches (``query_answered``
+    counts); disclosures are results a person opened, by recipient; policy changes are the
+    ``config_change`` entries. The portal's verifier recomputes every number here from the log
+    entries in the browser (``coordinator/web/static/verify.js``): change both together."""
     actions: dict[str, Counter[str]] = defaultdict(Counter)
     searches: dict[str, Counter[str]] = defaultdict(Counter)
     warrants: dict[str, Counter[str]] = defaultdict(Counter)
+    hits: dict[str, Counter[str]] = defaultdict(Counter)
+    disclosures: dict[str, Counter[str]] = defaultdict(Counter)
+    policy: list[dict[str, str]] = []
     for record in records:
         month = _month(record)
         actions[month][record.action.value] += 1
-        if (record.action is Action.QUERY_DISPATCHED and record.legal_basis in SEARCH_BASES):
-            searches[month][record.purpose_code or "unspecified"] += 1
+        if record.legal_basis in SEARCH_BASES:
+            if record.action is Action.QUERY_DISPATCHED:
+                searches[month][record.purpose_code or "unspecified"] += 1
+            elif record.action is Action.QUERY_ANSWERED:
+                hits[month][record.purpose_code or "unspecified"] += record.counts_returned
+            elif record.action is Action.DISCLOSURE:
+                for recipient in record.recipients or ("unnamed",):
+                    disclosures[month][f"{record.actor.role}:{recipient}"] += 1
         if record.action in WARRANT_ACTIONS:
             warrants[month][record.action.value] += 1
+        if record.action is Action.CONFIG_CHANGE:
+            policy.append({"time": record.time, "by": record.actor.role,
+                           "outcome": record.outcome})
     return {
         "checkpoint": {"size": len(records), "root": root.hex()},
-        "actions_by_month": {m: dict(sorted(c.items())) for m, c in sorted(actions.items())},
-        "searches_by_purpose": {m: dict(sorted(c.items())) for m, c in sorted(searches.items())},
-        "warrants_by_month": {m: dict(sorted(c.items())) for m, c in sorted(warrants.items())},
+        "actions_by_month": _by_month(actions),
+        "searches_by_purpose": _by_month(searches),
+        "warrants_by_month": _by_month(warrants),
+        "hits_by_purpose": _by_month(hits),
+        "disclosures_by_recipient": _by_month(disclosures),
+        "policy_changes": policy,
         "trainings": _trainings(records),
         "privacy_budget_spent": _budgets(records),
     }
