@@ -11,6 +11,7 @@ from coordinator.routers import (
     aggregates, alerts, nodes, queries, tokens, users, warrants, webhooks,
 )
 from coordinator.service import Coordinator
+from coordinator.web.pages import install as install_pages
 
 
 def create_app(coordinator: Coordinator) -> FastAPI:
@@ -23,5 +24,6 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                    aggregates.router, alerts.router, webhooks.router):
         app.include_router(router)
     app.include_router(audit_router(coordinator.audit))
+    install_pages(app)
     app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)
     return app

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from audit.records import Action, Actor, Event, LegalBasis
+from coordinator.browser_session import CSRF_HEADER, SAFE_METHODS, csrf_matches, session_token
 from coordinator.db import Node, User
 from coordinator.problems import Problem
 from coordinator.roles import Permission, Role, allows
@@ -68,6 +69,14 @@ bearer = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False)
 
 def authenticate(request: Request, token: str | None = Depends(bearer),
                  svc: Coordinator = Depends(service)) -> Principal:
+    """The caller, from a bearer token or (pages in a browser) the session cookie; a request
+    that changes something under the cookie must carry the session's CSRF token."""
+    if not token:
+        token = session_token(request)
+        if token and request.method not in SAFE_METHODS \
+                and not csrf_matches(request, request.headers.get(CSRF_HEADER)):
+            raise deny(svc, request, ANONYMOUS, 403, "csrf",
+                       "a request made with the session cookie must carry its CSRF token")
     if not token:
         raise deny(svc, request, ANONYMOUS, 401, "unauthenticated", "a bearer token is required")
     try:

@@ -62,6 +62,8 @@ class Node(Base):
     sealing_key: Mapped[str] = mapped_column(String(64))
     # the site's Flower SuperNode key (OpenSSH ECDSA P-384), registered with the SuperLink
     flower_key: Mapped[str | None] = mapped_column(String(512))
+    # each camera's public notice as the node stated it at enrolment (privacy.camera_notices)
+    camera_notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     enrolled_by: Mapped[str] = mapped_column(String(64))
     enrolled_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(default=True)

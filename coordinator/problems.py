@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from audit.routes import add_problem_handlers
@@ -38,7 +38,10 @@ def install(app: FastAPI) -> None:
     add_problem_handlers(app)
 
     @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+    async def _problem(request: Request, exc: Problem) -> Response:
+        page = getattr(request.app.state, "page_problem", None)
+        if page is not None and wants_page(request):
+            return page(request, exc)  # a person in a browser: a page, not JSON
         return response(exc.status, exc.title, exc.detail, request.url.path, exc.code,
                         exc.headers)
 
@@ -57,6 +60,11 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         return response(exc.status_code, str(exc.detail), str(exc.detail), request.url.path,
                         headers=dict(exc.headers or {}))
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating (not a script or an API client asking for JSON)."""
+    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
 def not_found(what: str) -> Problem:

@@ -35,6 +35,7 @@ class Permission(StrEnum):
     WEBHOOK_MANAGE = "webhook:manage"
     AGGREGATE_QUERY = "aggregate:query"
     AGGREGATE_READ = "aggregate:read"
+    AUDIT_REVIEW = "audit:review"  # the DPO console: trail with details, Art. 30 record
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -46,7 +47,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
     Role.DPO: frozenset({Permission.WARRANT_READ, Permission.WARRANT_COUNTERSIGN,
                          Permission.WARRANT_REVOKE, Permission.CONSENT_DRAFT,
                          Permission.QUERY_READ, Permission.MATCH_CONFIRM,
-                         Permission.NODE_LIST, Permission.AGGREGATE_READ}),
+                         Permission.NODE_LIST, Permission.AGGREGATE_READ,
+                         Permission.AUDIT_REVIEW}),
     Role.PLANNER: frozenset({Permission.AGGREGATE_QUERY, Permission.AGGREGATE_READ}),
     Role.OPERATOR: frozenset({Permission.NODE_LIST, Permission.ALERT_READ,
                               Permission.ALERT_HANDLE}),

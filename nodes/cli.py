@@ -162,6 +162,11 @@ def demo(out: Path, model_dir: Path) -> None:
                f"unusual-behaviour model installed at the demo node: "
                f"{'yes' if trained['installed_at_demo_node'] else 'NO'}")
     click.echo(f"summary: {out / 'summary.json'}")
+    portal = city["portal"]  # type: ignore[index]
+    click.echo(f"transparency portal with the demo's data ({portal['checkpoint_size']} log "
+               f"entries: {portal['searches']} searches, {portal['warrants']} warrant decisions, "
+               f"{portal['trainings']} training): {portal['address']}  (serve it again with "
+               f"`safecity coordinator serve --config {city['config']}`)")  # type: ignore[index]
     if failed:
         raise click.ClickException("some cameras failed")
 
@@ -198,11 +203,13 @@ def node_keys(config_path: Path) -> None:
     from nodes.config import load_settings
     from nodes.identity import load_identity
 
+    from nodes.camera_notices import notices
     from nodes.learning.flower_key import flower_key
 
     settings = load_settings(config_path)
     keys = load_identity(settings.keys_dir).public()
     keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
+    keys["camera_notices"] = [n.model_dump(mode="json") for n in notices(settings)]
     click.echo(json.dumps(keys, indent=2))
 
 

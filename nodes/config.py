@@ -28,6 +28,10 @@ class CameraConfig(BaseModel):
     retention_days: int | None = Field(default=None, ge=0, le=3650,
                                        description="raw video kept this long (node default)")
     analytics: CameraAnalytics = CameraAnalytics()
+    # the camera's public notice (published on the city's transparency portal)
+    location: str = Field(default="", max_length=200,
+                          description="where it looks, in general terms (public)")
+    purpose: str = Field(default="", max_length=200, description="why it is there (public)")
 
 
 class CustodianConfig(BaseModel):

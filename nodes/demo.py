@@ -53,6 +53,8 @@ def _config(out: Path, inputs: dict[str, Path]) -> str:
              f'broker_url = "{broker}"', f'result_backend = "{backend}"', ""]
     for camera_id, path in inputs.items():
         lines += ["[[cameras]]", f'id = "{camera_id}"', f'source = "{path.as_posix()}"',
+                  f'location = "{camera_id.replace("-", " ")}, town centre"',
+                  'purpose = "public safety: crowding, restricted areas, stolen vehicles"',
                   ANALYTICS, ""]
     return "\n".join(lines)
 

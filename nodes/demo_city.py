@@ -23,6 +23,7 @@ import httpx
 
 from audit.bundle import Bundle
 from audit.verify import verify_bundle
+from nodes.camera_notices import notices
 from nodes.config import NodeSettings
 from nodes.demo_federation import enrol_second_site, federate
 from nodes.enrolment import parse_enrolment, save_enrolment
@@ -107,7 +108,8 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
         enrolled = http.post("/nodes", headers=login("admin"), json={
             "node_id": f"{node.site_id}-node", "site_id": node.site_id, "cameras": cameras,
             "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-            "flower_key": flower_key(node.keys_dir)[1]})
+            "flower_key": flower_key(node.keys_dir)[1],
+            "camera_notices": [n.model_dump(mode="json") for n in notices(node)]})
         enrolled.raise_for_status()
         enrolment = parse_enrolment(enrolled.text, "enrolment")
         save_enrolment(node.data_dir, enrolment)
@@ -124,8 +126,18 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
         # Anyone can check the log the way the node does: against the key it pinned.
         bundle = Bundle.from_json(http.get("/audit/bundle").json())
         report = verify_bundle(bundle, enrolment.log())
+        published = http.get("/portal/report.json").json()["report"]
         return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
-                         "coordinator": base}
+                         "coordinator": base, "config": str(config),
+                         "portal": {"address": f"{base}/portal",
+                                    "checkpoint_size": published["checkpoint"]["size"],
+                                    "searches": _total(published["searches_by_purpose"]),
+                                    "warrants": _total(published["warrants_by_month"]),
+                                    "trainings": len(published["trainings"])}}
+
+
+def _total(by_month: dict[str, dict[str, int]]) -> int:
+    return sum(sum(counts.values()) for counts in by_month.values())
 
 
 def _wait_for(http: httpx.Client) -> None:

@@ -48,3 +48,8 @@ def test_demo_redacts_every_camera_and_checks_itself(tmp_path: Path, model_dir: 
     assert sorted(training["epsilon_spent"]) == ["demo-site", "north-hall"]
     assert all(1.9 <= e <= 2.0 for e in training["epsilon_spent"].values())
     assert training["installed_at_demo_node"] and "federated learning: run" in done.stdout
+    portal = city["portal"]  # the main command ends with the portal's address, demo data in it
+    assert portal["searches"] >= 1 and portal["warrants"] >= 2 and portal["trainings"] == 1
+    assert portal["checkpoint_size"] == city["audit_entries"]
+    assert done.stdout.strip().splitlines()[-1].startswith("transparency portal")
+    assert portal["address"] in done.stdout.strip().splitlines()[-1]

@@ -22,6 +22,7 @@ from coordinator.config import CoordinatorSettings
 from coordinator.roles import Role
 from coordinator.routers.users import NewUser, create_user
 from coordinator.service import Coordinator
+from nodes.camera_notices import notices
 from nodes.config import NodeSettings, load_settings
 from nodes.enrolment import parse_enrolment, save_enrolment
 from nodes.identity import load_identity
@@ -127,7 +128,8 @@ class World:
         response = self.client.post("/nodes", headers=self.as_("admin"), json={
             "node_id": node_id, "site_id": site, "cameras": list(CAMERAS),
             "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-            "flower_key": flower_key(settings.keys_dir)[1]})
+            "flower_key": flower_key(settings.keys_dir)[1],
+            "camera_notices": [n.model_dump(mode="json") for n in notices(settings)]})
         assert response.status_code == 201, response.text
         save_enrolment(data, parse_enrolment(response.text, "test"))
         node = Node(node_id, settings, config)

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from audit.records import Action, Event, LegalBasis
@@ -19,6 +19,7 @@ from coordinator.db import Node, User
 from coordinator.problems import Problem, not_found
 from coordinator.roles import Permission, Role
 from coordinator.service import Coordinator, as_utc
+from privacy.camera_notices import CameraNotice
 from privacy.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from privacy.queries import queue_name
 
@@ -36,6 +37,9 @@ class NewNode(BaseModel):
     sealing_key: X25519Public
     flower_key: SuperNodePublic | None = Field(
         default=None, description="the site's Flower SuperNode key (federated learning)")
+    camera_notices: list[CameraNotice] = Field(
+        default=[], max_length=256, description="each camera's public notice (from `safecity "
+        "node keys`), published on the transparency portal")
 
     @field_validator("cameras")
     @classmethod
@@ -43,6 +47,13 @@ class NewNode(BaseModel):
         if any(not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", c) for c in value):
             raise ValueError("camera ids are lower-case letters, digits, '-' and '_'")
         return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _noticed_cameras(self) -> NewNode:
+        unknown = sorted({n.camera for n in self.camera_notices} - set(self.cameras))
+        if unknown:
+            raise ValueError(f"camera_notices name cameras not enrolled: {', '.join(unknown)}")
+        return self
 
 
 def enrolment_document(svc: Coordinator, node: Node) -> dict[str, Any]:
@@ -77,6 +88,7 @@ def enrol(body: NewNode, who: Principal = Depends(require(Permission.NODE_ENROL)
         node = Node(node_id=body.node_id, site_id=body.site_id, cameras=body.cameras,
                     identity_key=body.identity_key, sealing_key=body.sealing_key,
                     flower_key=body.flower_key, enrolled_by=who.username,
+                    camera_notices=[n.model_dump(mode="json") for n in body.camera_notices],
                     enrolled_at=svc.clock(), active=True)
         session.add(node)
     document = enrolment_document(svc, node)

@@ -32,15 +32,16 @@ def token(request: Request, grant_type: str = Form(...), username: str = Form(""
           password: str = Form("", max_length=1024), assertion: str = Form("", max_length=4096),
           svc: Coordinator = Depends(service)) -> dict[str, Any]:
     if grant_type == PASSWORD:
-        return _password(request, svc, username[:64], password)
+        return password_login(request, svc, username[:64], password)
     if grant_type == JWT_BEARER:
         return _node(request, svc, assertion)
     raise Problem(400, "Unsupported grant type", f"grant_type must be {PASSWORD!r} or "
                   f"{JWT_BEARER!r}", "unsupported_grant_type")
 
 
-def _password(request: Request, svc: Coordinator, username: str, password: str
-              ) -> dict[str, Any]:
+def password_login(request: Request, svc: Coordinator, username: str, password: str
+                   ) -> dict[str, Any]:
+    """A token for a person whose password is right, or the (audited) Problem saying why not."""
     settings = svc.settings
     client = client_address(request)
     since = svc.clock() - timedelta(seconds=settings.login_window_seconds)

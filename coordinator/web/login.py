@@ -1,0 +1,65 @@
+"""Signing in and out of the pages. The password check is the API's own (``/token``: Argon2id,
+lock-out per account and address, every failure audited); the token it issues lives in an
+HttpOnly cookie. The login form itself carries the CSRF token (login CSRF)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from coordinator.auth import service
+from coordinator.browser_session import csrf_matches, end_session, start_session
+from coordinator.problems import Problem
+from coordinator.routers.tokens import password_login
+from coordinator.service import Coordinator
+from coordinator.web.templates import render
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+HOME_BY_ROLE = {"dpo": "/console", "police_analyst": "/casework", "judge": "/casework",
+                "site_operator": "/control-room"}
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only a path on this site (no scheme, no host, no '//'): no open redirect."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return None
+    return target
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", next=safe_next(next) or "", error=None)
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form("", max_length=64),
+          password: str = Form("", max_length=1024), csrf: str = Form("", max_length=128),
+          next: str = Form("", max_length=2048),
+          svc: Coordinator = Depends(service)) -> Response:
+    if not csrf_matches(request, csrf):
+        return render(request, "login.html", status=403, next=safe_next(next) or "",
+                      error="The form expired; please try again.")
+    try:
+        granted = password_login(request, svc, username, password)
+    except Problem as exc:
+        return render(request, "login.html", status=exc.status, next=safe_next(next) or "",
+                      error=exc.detail, headers=exc.headers)
+    target = safe_next(next) or HOME_BY_ROLE.get(granted["role"], "/portal")
+    response = RedirectResponse(target, status_code=303)
+    start_session(request, response, granted["access_token"], granted["expires_in"])
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("", max_length=128)) -> Response:
+    response = RedirectResponse("/portal", status_code=303)
+    if csrf_matches(request, csrf):
+        end_session(response)
+    return response

@@ -1,0 +1,74 @@
+"""The public transparency portal (no login): what the city's cameras are, what the log says was
+done with them, and a page where a citizen's own browser verifies it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from coordinator.auth import service
+from coordinator.db import Node
+from coordinator.service import Coordinator
+from coordinator.web.charts import bar_chart
+from coordinator.web.published import publish
+from coordinator.web.templates import PAGE_HEADERS, render
+from privacy.camera_notices import CameraNotice
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+def _totals(by_month: dict[str, dict[str, int]]) -> list[tuple[str, int]]:
+    total: Counter[str] = Counter()
+    for counts in by_month.values():
+        total.update(counts)
+    return sorted(total.items())
+
+
+def _cameras(svc: Coordinator) -> list[dict[str, Any]]:
+    """Every enrolled camera with the public notice its node stated (or none stated)."""
+    out = []
+    with svc.session() as session:
+        for node in session.scalars(select(Node).order_by(Node.site_id, Node.node_id)):
+            stated = {n["camera"]: n for n in node.camera_notices or ()}
+            for camera in node.cameras:
+                notice = CameraNotice.model_validate(stated.get(camera, {"camera": camera}))
+                out.append({"site": node.site_id, "active": node.active, "notice": notice,
+                            "stated": camera in stated})
+    return out
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/portal", status_code=303)
+
+
+@router.get("/portal")
+def portal(request: Request, svc: Coordinator = Depends(service)) -> Response:
+    published = publish(svc.audit)
+    report = published.report
+    budgets = report["privacy_budget_spent"]
+    charts = {
+        "searches": bar_chart("Searches by purpose", _totals(report["searches_by_purpose"])),
+        "warrants": bar_chart("Warrant decisions", _totals(report["warrants_by_month"])),
+        "hits": bar_chart("Hits returned by purpose", _totals(report["hits_by_purpose"])),
+        "budget": bar_chart("Privacy budget spent per site (epsilon)",
+                            [(site, round(kinds.get("total", 0.0), 4))
+                             for site, kinds in budgets.items()]),
+    }
+    return render(request, "portal.html", report=report, charts=charts,
+                  cameras=_cameras(svc), problems=published.problems,
+                  disclosures=_totals(report["disclosures_by_recipient"]))
+
+
+@router.get("/portal/report.json")
+def report_json(svc: Coordinator = Depends(service)) -> JSONResponse:
+    return JSONResponse(publish(svc.audit).to_json(), headers=PAGE_HEADERS)
+
+
+@router.get("/portal/verify")
+def verify_page(request: Request, svc: Coordinator = Depends(service)) -> Response:
+    return render(request, "verify.html", log_key=svc.audit.signer.verifier.vkey())

@@ -1,0 +1,65 @@
+"""The transparency report as the portal publishes it: computed from the coordinator's own log
+up to its latest signed checkpoint, with that checkpoint and the log's verifier key, so that a
+citizen's browser (or ``safecity audit report``) can recompute every number and check it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from audit.bundle import Bundle
+from audit.checkpoint import open_checkpoint
+from audit.log import AuditLog
+from audit.records import PublicRecord
+from audit.transparency import transparency_report
+from audit.verify import verify_bundle
+from privacy.errors import VerificationError
+
+
+@dataclass(frozen=True)
+class Published:
+    report: dict[str, Any]
+    checkpoint: str  # the signed note the report covers
+    log_key: str  # vkey of the log's signer
+    problems: tuple[str, ...]  # what the coordinator's own check of its log found
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": "safecity-transparency-report/v1", "report": self.report,
+                "checkpoint": self.checkpoint, "log_key": self.log_key,
+                "server_check": {"ok": not self.problems, "problems": list(self.problems)}}
+
+
+def publish(log: AuditLog) -> Published:
+    """The report over the entries the newest signed checkpoint covers.
+
+    The coordinator checks its own log first and says what it found, but publishes either way,
+    at its newest signed checkpoint: falling back quietly to an older checkpoint that still
+    verifies would hide the damage, and the citizen's check does not rest on this one."""
+    verifier = log.signer.verifier
+    bundle: Bundle = log.bundle()
+    checked = verify_bundle(bundle, verifier)
+    head = _newest(bundle, verifier)  # not an older one that still verifies: the newest
+    size, root = 0, b""
+    if head is not None:
+        checkpoint, _ = open_checkpoint(head, verifier)
+        size, root = checkpoint.size, checkpoint.root
+    records = []
+    for entry in sorted(bundle.entries, key=lambda e: e.index)[:size]:
+        try:
+            records.append(PublicRecord.from_leaf(entry.data))
+        except VerificationError:
+            continue  # named in the problems already
+    return Published(transparency_report(records, root), head or "", verifier.vkey(),
+                     tuple(str(p) for p in checked.problems[:50]))
+
+
+def _newest(bundle: Bundle, verifier) -> str | None:  # type: ignore[no-untyped-def]
+    best: tuple[int, str] | None = None
+    for text in bundle.checkpoints:
+        try:
+            checkpoint, _ = open_checkpoint(text, verifier)
+        except VerificationError:
+            continue
+        if best is None or checkpoint.size > best[0]:
+            best = (checkpoint.size, text)
+    return best[1] if best else None

@@ -1,0 +1,168 @@
+// Casework pages: draft a warrant, sign it (in the browser with the judge's key, which never
+// leaves the page, or by uploading what `safecity warrant sign` wrote), search under it and
+// watch the answers. Every action is a call to the coordinator's API with the session's CSRF
+// token; the API checks the caller's role as it does for any client.
+"use strict";
+
+(() => {
+  const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+  const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
+  const unb64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+  async function api(path, method = "GET", body = undefined) {
+    const response = await fetch(path, {
+      method,
+      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.detail || `HTTP ${response.status}`);
+    return answer;
+  }
+
+  function problem(text) {
+    const box = document.getElementById("form-problem");
+    box.textContent = text;
+    box.hidden = false;
+    box.focus?.();
+  }
+
+  const utc = (local) => `${local}${local.length === 16 ? ":00" : ""}Z`;  // datetime-local, read as UTC
+  const lines = (text) => text.split("\n").map((t) => t.trim()).filter(Boolean);
+  const checked = (form, name) => [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
+
+  function draftForm(form) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const f = form.elements;
+      try {
+        const made = await api("/warrants", "POST", {
+          kind: f.kind.value, purpose_code: f.purpose_code.value, case_number: f.case_number.value,
+          justification: f.justification.value, sites: checked(form, "sites"), cameras: checked(form, "cameras"),
+          window: { start: utc(f.window_start.value), end: utc(f.window_end.value) },
+          not_before: new Date(Date.now() - 60_000).toISOString(), expires_at: utc(f.expires_at.value),
+          max_uses: Number(f.max_uses.value), targets: lines(f.targets.value),
+        });
+        window.location.assign(`/casework/warrants/${encodeURIComponent(made.warrant_id)}`);
+      } catch (error) {
+        problem(`The draft was not accepted: ${error.message}`);
+      }
+    });
+  }
+
+  // An Ed25519 private key as PKCS #8 (RFC 8410) around the 32-byte seed of a key file.
+  function pkcs8(seed) {
+    const prefix = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    return Uint8Array.from([...prefix, ...seed]);
+  }
+
+  async function seedOf(file) {
+    const text = (await file.text()).trim();
+    if (!text.startsWith("ed25519-private:")) throw new Error("this is not a key file made by safecity warrant keygen");
+    const seed = unb64(text.slice("ed25519-private:".length));
+    if (seed.length !== 32) throw new Error("the key file does not hold a 32-byte Ed25519 seed");
+    return seed;
+  }
+
+  function signing(data) {
+    const id = data.dataset.warrantId;
+    const payload = unb64(data.dataset.payload);
+    const role = data.dataset.signAs;
+    const send = async (signature) => {
+      await api(`/warrants/${encodeURIComponent(id)}/signatures`, "POST", { role, signature });
+      window.location.reload();
+    };
+    document.getElementById("sign-form")?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const file = document.getElementById("key-file").files[0];
+        if (!file) throw new Error("choose your key file first");
+        const key = await crypto.subtle.importKey("pkcs8", pkcs8(await seedOf(file)), { name: "Ed25519" }, false, ["sign"]);
+        const signature = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, key, payload));
+        await send(b64(signature));
+      } catch (error) {
+        problem(`Not signed: ${error.message}`);
+      }
+    });
+    document.getElementById("upload-form")?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const file = document.getElementById("signed-file").files[0];
+        if (!file) throw new Error("choose the signed warrant file first");
+        let document_;
+        try { document_ = JSON.parse(await file.text()); } catch { throw new Error("the file is not JSON"); }
+        if (document_?.warrant?.warrant_id !== id) throw new Error(`the file is not warrant ${id}`);
+        if (!document_[role]?.signature) throw new Error(`the file has no ${role} signature`);
+        await send(document_[role].signature);
+      } catch (error) {
+        problem(`Not signed: ${error.message}`);
+      }
+    });
+    document.getElementById("query-form")?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const made = await api("/queries", "POST", { warrant_id: id, targets: lines(document.getElementById("query-targets").value) });
+        window.location.assign(`/casework/queries/${encodeURIComponent(made.query_id)}`);
+      } catch (error) {
+        problem(`The search was not sent: ${error.message}`);
+      }
+    });
+  }
+
+  function cell(row, text) {
+    const td = document.createElement("td");
+    td.textContent = text ?? "";
+    row.append(td);
+    return td;
+  }
+
+  async function watch(data) {
+    const id = data.dataset.queryId;
+    const status = document.getElementById("query-status");
+    for (let tries = 0; tries < 120; tries++) {
+      let view;
+      try {
+        view = await api(`/queries/${encodeURIComponent(id)}?wait=5`);
+      } catch (error) {
+        status.textContent = `The search cannot be shown: ${error.message}`;
+        return;
+      }
+      const nodes = document.querySelector("#query-nodes tbody");
+      nodes.replaceChildren(...view.nodes.map((n) => {
+        const row = document.createElement("tr");
+        [n.node_id, n.site_id, n.status, n.reason, String(n.hits)].forEach((t) => cell(row, t));
+        return row;
+      }));
+      const hits = document.querySelector("#query-hits tbody");
+      hits.replaceChildren(...(view.hits ?? []).map((h) => {
+        const row = document.createElement("tr");
+        [h.target, h.site_id, h.camera, h.time].forEach((t) => cell(row, t));
+        const picture = cell(row, "");
+        if (h.thumbnail) {
+          const img = document.createElement("img");
+          img.src = `data:image/jpeg;base64,${h.thumbnail}`;
+          img.alt = `Redacted frame from camera ${h.camera} at ${h.time}`;
+          picture.append(img);
+        } else {
+          picture.textContent = "none";
+        }
+        return row;
+      }));
+      status.textContent = view.status === "complete"
+        ? `Complete: ${(view.hits ?? []).length} hit(s) from ${view.nodes.length} site(s).`
+        : `Waiting for ${view.nodes.filter((n) => n.status === "pending").length} site(s)…`;
+      status.dataset.result = view.status;
+      if (view.status === "complete") return;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const draft = document.getElementById("draft-form");
+    if (draft) draftForm(draft);
+    const data = document.getElementById("warrant-data");
+    if (data) signing(data);
+    const query = document.getElementById("query-data");
+    if (query) watch(query);
+  });
+})();

@@ -1,0 +1,30 @@
+"""Each camera's public notice, stated from what the node is configured to do (its detector,
+rules, plate reading and retention), so the notice cannot drift from the configuration."""
+
+from __future__ import annotations
+
+from nodes.config import CameraConfig, NodeSettings
+from privacy.camera_notices import CameraNotice
+
+DETECTORS = {"motion": "moving people and vehicles (motion)",
+             "hog": "people (HOG detector)", "onnx": "objects (the site's own detector)"}
+
+
+def detects(settings: NodeSettings, camera: CameraConfig) -> tuple[str, ...]:
+    found = ["faces and licence plates, to hide them", DETECTORS[camera.analytics.detector]]
+    found += sorted({rule.type.replace("_", " ") for rule in camera.analytics.rules})
+    if camera.analytics.rules:
+        found.append("sound events (bangs, shouts) where the camera has sound")
+    if settings.plate_sightings:
+        found.append("licence plates read before blurring, kept as keyed hashes")
+    return tuple(found)
+
+
+def notices(settings: NodeSettings) -> list[CameraNotice]:
+    return [CameraNotice(
+        camera=camera.id, location=camera.location, purpose=camera.purpose,
+        detects=detects(settings, camera),
+        retention_days={"raw_video": camera.retention_days if camera.retention_days is not None
+                        else settings.retention_days,
+                        "trajectories": settings.trajectory_retention_days})
+        for camera in settings.cameras]
