@@ -14,6 +14,7 @@ from coordinator.db import Alert, Delivery, Node, Webhook
 from coordinator.service import Coordinator, as_utc
 from privacy.errors import SafecityError, describe
 from privacy.event_messages import SignedEventBatch
+from privacy.queries import Signed
 from privacy.signing import VerifyKey
 
 COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle
@@ -42,23 +43,32 @@ def alert_view(alert: Alert) -> dict[str, Any]:
             "handled_at": as_utc(alert.handled_at).isoformat() if alert.handled_at else None}
 
 
+def from_enrolled_node(svc: Coordinator, message: Signed, signature: str, node_id: str,
+                       site: str, cameras: set[str], what: str) -> Node:
+    """The active enrolled node that signed ``message``, at its own site, about its own
+    cameras; else EventsRejected saying which check failed."""
+    with svc.session() as session:
+        node = session.get(Node, node_id)
+    if node is None or not node.active:
+        raise EventsRejected(f"{node_id} is not an enrolled node")
+    if not message.signed_by(VerifyKey.parse(node.identity_key), signature):
+        raise EventsRejected(f"the {what} is not signed by the enrolled key of {node.node_id}")
+    if site != node.site_id:
+        raise EventsRejected(f"{node.node_id} is enrolled at {node.site_id}, not {site}")
+    unknown = sorted(cameras - set(node.cameras))
+    if unknown:
+        raise EventsRejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
+    return node
+
+
 def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, Node]:
     try:
         signed = SignedEventBatch.model_validate(message)
     except ValidationError as exc:
         raise EventsRejected(f"not an event batch: {describe(exc)}") from None
     batch = signed.batch
-    with svc.session() as session:
-        node = session.get(Node, batch.node_id)
-    if node is None or not node.active:
-        raise EventsRejected(f"{batch.node_id} is not an enrolled node")
-    if not batch.signed_by(VerifyKey.parse(node.identity_key), signed.signature):
-        raise EventsRejected(f"the batch is not signed by the enrolled key of {node.node_id}")
-    if batch.site != node.site_id:
-        raise EventsRejected(f"{node.node_id} is enrolled at {node.site_id}, not {batch.site}")
-    unknown = sorted({e.camera for e in batch.events} - set(node.cameras))
-    if unknown:
-        raise EventsRejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
+    node = from_enrolled_node(svc, batch, signed.signature, batch.node_id, batch.site,
+                              {e.camera for e in batch.events}, "batch")
     return signed, node
 
 

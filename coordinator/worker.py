@@ -14,9 +14,11 @@ from celery import Celery, Task
 from audit.records import Action, Event, LegalBasis
 from coordinator.alert_intake import EventsRejected, accept
 from coordinator.config import CoordinatorSettings
+from coordinator.live_views import accept_snapshot
 from coordinator.service import Coordinator
 from coordinator.webhooks import DeliveryFailed, deliver, give_up
 from privacy.event_messages import EVENTS_TASK
+from privacy.live_view_messages import SNAPSHOT_TASK
 
 log = logging.getLogger(__name__)
 DELIVER_TASK = "safecity.coordinator.deliver_webhook"
@@ -50,6 +52,19 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         return {"accepted": len(intake.alerts), "duplicates": intake.duplicates}
+
+    @app.task(name=SNAPSHOT_TASK)
+    def snapshot(message: dict[str, Any]) -> dict[str, Any]:
+        svc = service()
+        try:
+            kept = accept_snapshot(svc, message)
+        except EventsRejected as exc:
+            log.warning("snapshot rejected: %s", exc)
+            svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
+                          action=Action.ACCESS_DENIED, legal_basis=LegalBasis.NONE,
+                          outcome="snapshot_rejected", details={"reason": str(exc)[:500]}))
+            return {"kept": False, "rejected": str(exc)}
+        return {"kept": kept is not None}
 
     @app.task(name=DELIVER_TASK, bind=True, max_retries=MAX_ATTEMPTS - 1)
     def webhook(self: Task, delivery_id: int) -> None:

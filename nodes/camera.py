@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nodes.analytics.runner import CameraAnalyticsRunner, SiteAnalytics
 from nodes.config import CameraConfig, NodeSettings
+from nodes.live_view import LiveViewSender
 from nodes.media import VideoWriter
 from nodes.pipeline import RegionLog, Summary, redact_stream
 from nodes.plate_sightings import PlateSightings
@@ -40,8 +41,8 @@ def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Pa
 
 def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detectors,
                vault: Vault | None = None, sightings: SightingStore | None = None,
-               reader: PlateReader | None = None, site: SiteAnalytics | None = None
-               ) -> CameraReport:
+               reader: PlateReader | None = None, site: SiteAnalytics | None = None,
+               live: LiveViewSender | None = None) -> CameraReport:
     """Redact everything ``camera`` delivers into the node's data folder, and, with a vault,
     keep the raw frames there, encrypted.
 
@@ -69,6 +70,8 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
                 writer = VideoWriter(video_path, width, height, source.fps)
                 summary.width, summary.height, summary.fps = width, height, source.fps
             writer.write(frame.image)
+            if live is not None:  # the redacted frame, never the raw one
+                live.offer(camera.id, frame.image)
             log.record(frame)
             if plates is not None:
                 plates.record(frame)

@@ -165,7 +165,7 @@ def demo(out: Path, model_dir: Path) -> None:
     portal = city["portal"]  # type: ignore[index]
     click.echo(f"transparency portal with the demo's data ({portal['checkpoint_size']} log "
                f"entries: {portal['searches']} searches, {portal['warrants']} warrant decisions, "
-               f"{portal['trainings']} training): {portal['address']}  (serve it again with "
+               f"{portal['trainings']} training run(s)): {portal['address']}  (serve it again with "
                f"`safecity coordinator serve --config {city['config']}`)")  # type: ignore[index]
     if failed:
         raise click.ClickException("some cameras failed")

@@ -71,6 +71,11 @@ class NodeSettings(TomlSettings):
     result_backend: str | None = Field(default=None, description="redis://... or db+sqlite:///...")
     query_max_age_seconds: int = Field(default=1800, ge=10, le=86400,
                                        description="older queries are refused as replays")
+    live_view_seconds: float = Field(default=2.0, ge=0, le=3600,
+                                     description="a redacted snapshot of each camera goes to the "
+                                     "control room this often (0: none)")
+    live_view_width: int = Field(default=640, ge=64, le=1920,
+                                 description="snapshots are downscaled to this width")
     redelivery_seconds: int = Field(default=300, ge=1, le=86400,
                                     description="an unacknowledged query is redelivered after this")
 

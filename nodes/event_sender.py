@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from celery import Celery
 
@@ -38,8 +38,10 @@ def message(events: list[StoredEvent], node_id: str, site: str, key: SigningKey
     return SignedEventBatch(batch=batch, signature=batch.sign(key)).model_dump(mode="json")
 
 
-def celery_publisher(broker_url: str) -> tuple[Publish, Callable[[], None]]:
-    """Publish to the coordinator's event queue; raises when the broker cannot take it."""
+def celery_publisher(broker_url: str, task: str = EVENTS_TASK
+                     ) -> tuple[Publish, Callable[[], None]]:
+    """Publish ``task`` messages to the coordinator's event queue; raises when the broker
+    cannot take one."""
     app = Celery("safecity-node-events", broker=broker_url)
     app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
                     broker_connection_timeout=5, task_publish_retry=True,
@@ -47,7 +49,7 @@ def celery_publisher(broker_url: str) -> tuple[Publish, Callable[[], None]]:
                                                "interval_step": 0.5, "interval_max": 1})
 
     def publish(body: dict[str, Any]) -> None:
-        app.send_task(EVENTS_TASK, args=[body], queue=EVENTS_QUEUE, ignore_result=True)
+        app.send_task(task, args=[body], queue=EVENTS_QUEUE, ignore_result=True)
 
     return publish, app.close
 
@@ -89,16 +91,20 @@ class EventSender:
             log.warning("events left unsent for the next run: %s", type(exc).__name__)
 
 
-class BackgroundSender:
-    """An EventSender on its own thread for the life of a node run."""
+class Runs(Protocol):
+    def run(self, stop: threading.Event) -> None: ...
 
-    def __init__(self, sender: EventSender, close: Callable[[], None] = lambda: None):
+
+class BackgroundSender:
+    """A sender (events, live views) on its own thread for the life of a node run."""
+
+    def __init__(self, sender: Runs, close: Callable[[], None] = lambda: None):
         self.sender, self._close = sender, close
         self._stop = threading.Event()
         self._thread = threading.Thread(target=sender.run, args=(self._stop,),
-                                        name="event-sender", daemon=True)
+                                        name="sender", daemon=True)
 
-    def __enter__(self) -> EventSender:
+    def __enter__(self) -> Runs:
         self._thread.start()
         return self.sender
 

@@ -16,10 +16,12 @@ from nodes.enrolment import enrolment_file, load_enrolment
 from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
+from nodes.live_view import LiveViewSender
 from nodes.sightings import SightingStore
 from nodes.vault.site import open_vault
 from privacy import model_registry
 from privacy.errors import ConfigError
+from privacy.live_view_messages import SNAPSHOT_TASK
 from privacy.redaction.engine import Detectors
 from privacy.redaction.plate_reader import PlateReader
 
@@ -53,12 +55,13 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                              _trajectories(settings), _behaviour(settings))
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
-        with _event_sender(settings, site), ThreadPoolExecutor(max_workers=len(settings.cameras),
-                                thread_name_prefix="camera") as pool:
+        with _event_sender(settings, site), _live_views(settings) as live, \
+                ThreadPoolExecutor(max_workers=len(settings.cameras),
+                                   thread_name_prefix="camera") as pool:
             futures = [
                 pool.submit(run_camera, camera, settings,
                             detectors[settings.policy_for(camera).model_dump_json()],
-                            opened.vault if opened else None, sightings, reader, site)
+                            opened.vault if opened else None, sightings, reader, site, live)
                 for camera in settings.cameras
             ]
             return [future.result() for future in futures]
@@ -94,6 +97,20 @@ def _behaviour(settings: NodeSettings) -> Scorer | None:
         return None
     log.info("unusual-behaviour model of run %s, threshold %.4f", model.run_id, model.threshold)
     return Scorer(model.score, model.threshold)
+
+
+def _live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender | None]:
+    """Redacted snapshots for the control room, when the node is enrolled, has a broker and
+    ``live_view_seconds`` is above 0."""
+    if (not settings.live_view_seconds or not settings.broker_url
+            or not enrolment_file(settings.data_dir).exists()):
+        return nullcontext()
+    enrolment = load_enrolment(settings.data_dir)
+    publish, close = celery_publisher(settings.broker_url, SNAPSHOT_TASK)
+    return BackgroundSender(LiveViewSender(publish, enrolment.node_id, enrolment.site_id,
+                                           load_identity(settings.keys_dir).signing,
+                                           settings.live_view_seconds,
+                                           settings.live_view_width), close)
 
 
 def _event_sender(settings: NodeSettings, site: SiteAnalytics | None

@@ -17,15 +17,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from browser import Watched, chromium, log_in, serving
 from playwright.sync_api import Browser, expect
 from world import PASSWORD, World, embedded_world
 
 from coordinator.alert_intake import accept
+from coordinator.live_views import accept_snapshot
 from nodes.event_sender import EventSender
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
+from nodes.live_view import LiveViewSender
 
 
 @pytest.fixture(scope="module")
@@ -242,12 +245,21 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
 
 def test_an_alert_appears_in_the_control_room_without_a_reload(
         browser: Browser, city: World, site: str, tmp_path: Path) -> None:
+    node = city.nodes["alpha"]
+    key = load_identity(node.settings.keys_dir).signing
+    live = LiveViewSender(lambda body: accept_snapshot(city.svc, body), node.node_id, "site-a",
+                          key)
+    live.offer("gate", np.full((360, 640, 3), 90, np.uint8))  # a redacted frame, as the node sends
+    live.send_pending()
     operator = page_of(browser)
     log_in(operator, site, "operator", PASSWORD)
     expect(operator.page).to_have_url(f"{site}/control-room")
+    picture = operator.page.locator('img[data-live]')
+    expect(picture).to_have_count(1)
+    operator.page.wait_for_function(
+        "() => document.querySelector('img[data-live]').naturalWidth === 640")
     expect(operator.page.locator("#feed-status")).to_have_attribute("data-live", "yes")
     operator.assert_accessible()
-    node = city.nodes["alpha"]
     store = EventStore(tmp_path / "events.sqlite")
     store.add_many([StoredEvent(type="restricted_area", rule="platform-edge", camera="gate",
                                 zone="platform", line=None, direction=None,

@@ -117,6 +117,28 @@
     return td;
   }
 
+  // A face match: its confirmations so far, and this person's decision (the API refuses a
+  // second decision by the same person, and roles that may not confirm).
+  function confirmation(queryId, hit) {
+    const box = document.createElement("span");
+    box.textContent = `${hit.confirmation.status} (${hit.confirmation.match} confirmed, ${hit.confirmation.no_match} rejected) `;
+    for (const [decision, label] of [["match", "Confirm match"], ["no_match", "Reject"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = label;
+      button.addEventListener("click", async () => {
+        try {
+          const state = await api(`/queries/${encodeURIComponent(queryId)}/hits/${encodeURIComponent(hit.node_id)}/${encodeURIComponent(hit.sighting_id)}/confirmations`, "POST", { decision });
+          box.firstChild.textContent = `${state.status} (${state.match} confirmed, ${state.no_match} rejected) `;
+        } catch (error) {
+          problem(`Not recorded: ${error.message}`);
+        }
+      });
+      box.append(button);
+    }
+    return box;
+  }
+
   async function watch(data) {
     const id = data.dataset.queryId;
     const status = document.getElementById("query-status");
@@ -147,6 +169,8 @@
         } else {
           picture.textContent = "none";
         }
+        const decision = cell(row, "");
+        if (h.confirmation) decision.append(confirmation(id, h));
         return row;
       }));
       status.textContent = view.status === "complete"

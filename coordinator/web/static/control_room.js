@@ -73,6 +73,11 @@
       const target = event.target.closest("button[data-action]");
       if (target) handle(target);
     });
+    setInterval(() => {  // the live views: the newest redacted snapshot of each camera
+      for (const img of document.querySelectorAll("img[data-live]")) {
+        img.src = `${img.src.split("?")[0]}?t=${Date.now()}`;
+      }
+    }, 2000);
     const feed = new EventSource(`/alerts/stream?after=${encodeURIComponent(room.dataset.latest)}`);
     feed.addEventListener("open", () => { status.textContent = "Live: new alerts appear here as they arrive."; status.dataset.live = "yes"; });
     feed.addEventListener("error", () => { status.textContent = "The live feed was interrupted; reconnecting…"; status.dataset.live = "no"; });

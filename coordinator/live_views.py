@@ -1,0 +1,74 @@
+"""The control room's live views: the newest redacted snapshot of each camera, taken off the
+broker from the enrolled node that signed it, checked to be a picture of sane size, and kept
+as one file per camera (the newest replaces the last; nothing older is kept)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pydantic import ValidationError
+
+from coordinator.alert_intake import EventsRejected, from_enrolled_node
+from coordinator.service import Coordinator
+from privacy.atomic_file import write_atomic
+from privacy.errors import describe
+from privacy.live_view_messages import SignedSnapshot
+
+MAX_SIDE = 1920
+
+
+@dataclass(frozen=True)
+class LiveView:
+    path: Path
+    time: str
+
+
+def _folder(svc: Coordinator, node_id: str) -> Path:
+    return svc.settings.data_dir / "live" / node_id
+
+
+def accept_snapshot(svc: Coordinator, message: Any) -> LiveView | None:
+    """Keep a node's snapshot as its camera's live view; None when a newer one is already kept."""
+    try:
+        signed = SignedSnapshot.model_validate(message)
+    except ValidationError as exc:
+        raise EventsRejected(f"not a snapshot: {describe(exc)}") from None
+    shot = signed.snapshot
+    node = from_enrolled_node(svc, shot, signed.signature, shot.node_id, shot.site,
+                              {shot.camera}, "snapshot")
+    try:
+        jpeg = base64.b64decode(shot.jpeg, validate=True)
+    except (binascii.Error, ValueError):
+        raise EventsRejected("the snapshot is not base64") from None
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or jpeg[:3] != b"\xff\xd8\xff":
+        raise EventsRejected("the snapshot is not a JPEG picture")
+    if max(image.shape[:2]) > MAX_SIDE:
+        raise EventsRejected(f"the snapshot is larger than {MAX_SIDE} pixels a side")
+    folder = _folder(svc, node.node_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = folder / f"{shot.camera}.json"
+    if meta.exists():
+        kept = datetime.fromisoformat(json.loads(meta.read_text())["time"])
+        if kept >= shot.time:
+            return None
+    picture = folder / f"{shot.camera}.jpg"
+    write_atomic(picture, jpeg)
+    write_atomic(meta, json.dumps({"time": shot.time.isoformat()}).encode())
+    return LiveView(picture, shot.time.isoformat())
+
+
+def live_view(svc: Coordinator, node_id: str, camera: str) -> LiveView | None:
+    folder = _folder(svc, node_id)
+    picture, meta = folder / f"{camera}.jpg", folder / f"{camera}.json"
+    if not picture.exists() or not meta.exists():
+        return None
+    return LiveView(picture, json.loads(meta.read_text())["time"])
