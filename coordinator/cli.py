@@ -101,10 +101,12 @@ def worker(config_path: Path | None, loglevel: str) -> None:
     from coordinator.service import Coordinator
     from coordinator.worker import WEBHOOKS_QUEUE, worker_app
     from privacy.event_messages import EVENTS_QUEUE
+    from privacy.live_view_messages import LIVE_QUEUE
 
     settings = settings_from(config_path)
     Coordinator.open(settings).close()  # migrate, and fail now if anything is missing
     app = worker_app(settings, cache(lambda: Coordinator.open(settings)))
-    app.worker_main(["worker", "--pool=solo", f"--queues={EVENTS_QUEUE},{WEBHOOKS_QUEUE}",
+    queues = ",".join((EVENTS_QUEUE, WEBHOOKS_QUEUE, LIVE_QUEUE))
+    app.worker_main(["worker", "--pool=solo", f"--queues={queues}",
                      "--hostname=coordinator@%h", f"--loglevel={loglevel}",
                      "--without-gossip", "--without-mingle", "--without-heartbeat"])

@@ -38,10 +38,10 @@ def message(events: list[StoredEvent], node_id: str, site: str, key: SigningKey
     return SignedEventBatch(batch=batch, signature=batch.sign(key)).model_dump(mode="json")
 
 
-def celery_publisher(broker_url: str, task: str = EVENTS_TASK
-                     ) -> tuple[Publish, Callable[[], None]]:
-    """Publish ``task`` messages to the coordinator's event queue; raises when the broker
-    cannot take one."""
+def celery_publisher(broker_url: str, task: str = EVENTS_TASK, queue: str = EVENTS_QUEUE,
+                     expires: float | None = None) -> tuple[Publish, Callable[[], None]]:
+    """Publish ``task`` messages to a coordinator queue (by default the events'); raises when
+    the broker cannot take one."""
     app = Celery("safecity-node-events", broker=broker_url)
     app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
                     broker_connection_timeout=5, task_publish_retry=True,
@@ -49,7 +49,7 @@ def celery_publisher(broker_url: str, task: str = EVENTS_TASK
                                                "interval_step": 0.5, "interval_max": 1})
 
     def publish(body: dict[str, Any]) -> None:
-        app.send_task(task, args=[body], queue=EVENTS_QUEUE, ignore_result=True)
+        app.send_task(task, args=[body], queue=queue, ignore_result=True, expires=expires)
 
     return publish, app.close
 

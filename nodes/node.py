@@ -21,7 +21,7 @@ from nodes.sightings import SightingStore
 from nodes.vault.site import open_vault
 from privacy import model_registry
 from privacy.errors import ConfigError
-from privacy.live_view_messages import SNAPSHOT_TASK
+from privacy.live_view_messages import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
 from privacy.redaction.engine import Detectors
 from privacy.redaction.plate_reader import PlateReader
 
@@ -106,7 +106,8 @@ def _live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender
             or not enrolment_file(settings.data_dir).exists()):
         return nullcontext()
     enrolment = load_enrolment(settings.data_dir)
-    publish, close = celery_publisher(settings.broker_url, SNAPSHOT_TASK)
+    publish, close = celery_publisher(settings.broker_url, SNAPSHOT_TASK, LIVE_QUEUE,
+                                      EXPIRES_SECONDS)
     return BackgroundSender(LiveViewSender(publish, enrolment.node_id, enrolment.site_id,
                                            load_identity(settings.keys_dir).signing,
                                            settings.live_view_seconds,

@@ -9,11 +9,14 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_alerts import event
 from world import World
 
 from nodes.event_sender import EventSender, celery_publisher
+from nodes.live_view import LiveViewSender
+from privacy.live_view_messages import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
 from nodes.events import EventStore
 from nodes.identity import load_identity
 
@@ -78,6 +81,23 @@ def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path:
         assert sender.send_pending() == 0
         city.start_coordinator_worker()
         assert len(wait_for(city, 4)) == 4
+
+        # a live view takes its own queue to the same worker, and reaches the control room
+        send_live, close_live = celery_publisher(f"{REDIS}/4", SNAPSHOT_TASK, LIVE_QUEUE,
+                                                 EXPIRES_SECONDS)
+        try:
+            live = LiveViewSender(send_live, node.node_id, "site-a",
+                                  load_identity(node.settings.keys_dir).signing)
+            live.offer("gate", np.full((360, 640, 3), 90, np.uint8))
+            assert live.send_pending() == 1
+        finally:
+            close_live()
+        path = f"/control-room/live/{node.node_id}/gate.jpg"
+        deadline = time.monotonic() + 30
+        while (shown := city.client.get(path, headers=city.as_("operator"))).status_code != 200:
+            assert time.monotonic() < deadline, "the live view did not arrive"
+            time.sleep(0.2)
+        assert shown.content[:3] == b"\xff\xd8\xff"
     finally:
         close()
         store.close()
