@@ -26,6 +26,14 @@ WEBHOOKS_QUEUE = "coordinator.webhooks"
 MAX_ATTEMPTS = 8
 
 
+def rejected(svc: Coordinator, outcome: str, exc: EventsRejected) -> None:
+    """A message from the broker that is not from an enrolled node about its own cameras."""
+    log.warning("%s: %s", outcome, exc)
+    svc.log(Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
+                  legal_basis=LegalBasis.NONE, outcome=outcome,
+                  details={"reason": str(exc)[:500]}))
+
+
 def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]) -> Celery:
     app = Celery("safecity-coordinator-worker", broker=settings.broker)
     app.conf.update(
@@ -44,10 +52,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         try:
             intake = accept(svc, message)
         except EventsRejected as exc:
-            log.warning("event batch rejected: %s", exc)
-            svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
-                          action=Action.ACCESS_DENIED, legal_basis=LegalBasis.NONE,
-                          outcome="events_rejected", details={"reason": str(exc)[:500]}))
+            rejected(svc, "events_rejected", exc)
             return {"accepted": 0, "rejected": str(exc)}
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
@@ -59,10 +64,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         try:
             kept = accept_snapshot(svc, message)
         except EventsRejected as exc:
-            log.warning("snapshot rejected: %s", exc)
-            svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
-                          action=Action.ACCESS_DENIED, legal_basis=LegalBasis.NONE,
-                          outcome="snapshot_rejected", details={"reason": str(exc)[:500]}))
+            rejected(svc, "snapshot_rejected", exc)
             return {"kept": False, "rejected": str(exc)}
         return {"kept": kept is not None}
 

@@ -16,6 +16,7 @@ from world import World
 
 from nodes.event_sender import EventSender, celery_publisher
 from nodes.live_view import LiveViewSender
+from privacy.signing import SigningKey
 from privacy.live_view_messages import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
 from nodes.events import EventStore
 from nodes.identity import load_identity
@@ -90,6 +91,9 @@ def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path:
                                   load_identity(node.settings.keys_dir).signing)
             live.offer("gate", np.full((360, 640, 3), 90, np.uint8))
             assert live.send_pending() == 1
+            forger = LiveViewSender(send_live, node.node_id, "site-a", SigningKey.generate())
+            forger.offer("gate", np.zeros((360, 640, 3), np.uint8))
+            assert forger.send_pending() == 1
         finally:
             close_live()
         path = f"/control-room/live/{node.node_id}/gate.jpg"
@@ -98,6 +102,10 @@ def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path:
             assert time.monotonic() < deadline, "the live view did not arrive"
             time.sleep(0.2)
         assert shown.content[:3] == b"\xff\xd8\xff"
+        while not any(e.record.outcome == "snapshot_rejected"
+                      for e in city.svc.audit.entries(limit=10_000)):
+            assert time.monotonic() < deadline, "the forged live view was not refused"
+            time.sleep(0.2)
     finally:
         close()
         store.close()
