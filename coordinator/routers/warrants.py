@@ -150,7 +150,9 @@ def draft_consent(body: Draft, who: Principal = Depends(require(Permission.CONSE
     return _draft(svc, body, who, Basis.CONSENT)
 
 
-def _visible(row: WarrantRow | None, who: Principal, warrant_id: str) -> WarrantRow:
+def visible_to(row: WarrantRow | None, who: Principal, warrant_id: str) -> WarrantRow:
+    """The warrant, if this person may see it (police: their own); else 404 (not 403: its
+    existence is not disclosed)."""
     if row is None or (who.role == Role.POLICE and row.requested_by != who.username):
         raise not_found(f"warrant {warrant_id}")
     return row
@@ -173,7 +175,7 @@ def list_warrants(status: str | None = None,
 def get_warrant(warrant_id: str, who: Principal = Depends(require(Permission.WARRANT_READ)),
                 svc: Coordinator = Depends(service)) -> dict[str, Any]:
     with svc.session() as session:
-        return view(_visible(session.get(WarrantRow, warrant_id), who, warrant_id))
+        return view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id))
 
 
 @router.post("/warrants/{warrant_id}/signatures",
@@ -187,7 +189,7 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
                    f"the {who.role} role may not {needed.value}",
                    {"permission": needed.value, "user": who.username})
     with svc.session() as session:
-        row = _visible(session.get(WarrantRow, warrant_id), who, warrant_id)
+        row = visible_to(session.get(WarrantRow, warrant_id), who, warrant_id)
         user = session.get(User, who.username)
         signer_key = user.signing_key if user else None
     if row.status != "draft":
@@ -245,7 +247,7 @@ def revoke(warrant_id: str, body: SignedRevocation,
            who: Principal = Depends(require(Permission.WARRANT_REVOKE)),
            svc: Coordinator = Depends(service)) -> dict[str, Any]:
     with svc.session() as session:
-        row = _visible(session.get(WarrantRow, warrant_id), who, warrant_id)
+        row = visible_to(session.get(WarrantRow, warrant_id), who, warrant_id)
         user = session.get(User, who.username)
         signer_key = user.signing_key if user else None
         nodes = session.scalars(select(Node).where(Node.active)).all()

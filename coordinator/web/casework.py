@@ -15,7 +15,7 @@ from coordinator.auth import Principal, require, service
 from coordinator.db import Node, Query
 from coordinator.db import Warrant as WarrantRow
 from coordinator.roles import Permission, Role, allows
-from coordinator.routers.warrants import _visible, view
+from coordinator.routers.warrants import view, visible_to
 from coordinator.service import Coordinator, as_utc
 from coordinator.web.templates import render
 
@@ -56,7 +56,7 @@ def warrant_page(warrant_id: str, request: Request,
                  who: Principal = Depends(require(Permission.WARRANT_READ)),
                  svc: Coordinator = Depends(service)) -> Response:
     with svc.session() as session:
-        warrant = view(_visible(session.get(WarrantRow, warrant_id), who, warrant_id))
+        warrant = view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id))
     return render(request, "warrant.html", who=who, warrant=warrant,
                   sign_as=signature_wanted(warrant, who),
                   can_search=allows(who.role, Permission.QUERY_SUBMIT))
