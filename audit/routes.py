@@ -6,13 +6,14 @@ checkpoints are signed, proofs are proofs. Errors are RFC 9457 problem details.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
-
+from fastapi import APIRouter, FastAPI, Path, Query, Request
 from collections.abc import Sequence
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from audit.bundle import b64
 from audit.checkpoint import open_checkpoint
@@ -21,6 +22,9 @@ from audit.log import AuditLog
 from privacy.errors import AuditError, VerificationError
 
 MAX_PAGE = 1000
+MAX_INDEX = 2**62  # beyond any log's size, and inside a database's 64-bit integer
+
+Index = Annotated[int, Path(ge=0, le=MAX_INDEX)]
 
 
 def problem(status: int, title: str, detail: str, instance: str | None = None) -> JSONResponse:
@@ -41,6 +45,44 @@ def add_problem_handlers(app: FastAPI) -> None:
         return problem(422, "Invalid request", f"{where}: {first.get('msg')}",
                        str(request.url.path))
 
+    document_problems(app)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail"],
+    "description": "RFC 9457 problem details; `code` is a stable machine-readable reason.",
+    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
+                   "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                   "detail": {"type": "string"}, "instance": {"type": "string"},
+                   "code": {"type": "string"}},
+}
+
+
+def document_problems(app: FastAPI) -> None:
+    """State in the OpenAPI document what every error really is: a problem details body
+    (RFC 9457, ``application/problem+json``), for 422 and for any other error status."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version,
+                                   description=app.description, routes=app.routes)
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = PROBLEM_SCHEMA
+            for name in ("HTTPValidationError", "ValidationError"):
+                components.pop(name, None)
+            error = {"description": "Problem details (RFC 9457)", "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    if "422" in responses:
+                        responses["422"] = error
+                    responses["default"] = error
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
 
 def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRouter:
     """The routes; ``witnesses`` are the cosigners whose cosignatures the log accepts."""
@@ -59,14 +101,14 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
         return {"checkpoints": log.all_checkpoints()}
 
     @router.get("/entries", summary="Public audit records, by index")
-    def entries(start: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=MAX_PAGE)
+    def entries(start: int = Query(0, ge=0, le=MAX_INDEX), limit: int = Query(100, ge=1, le=MAX_PAGE)
                 ) -> dict[str, Any]:
         return {"entries": [{"index": e.index, "data": b64(e.data),
                              "record": e.record.model_dump(mode="json", exclude_none=True)}
                             for e in log.entries(start, limit)]}
 
     @router.get("/entries/{index}", summary="One public audit record")
-    def entry(index: int, request: Request) -> Any:
+    def entry(index: Index, request: Request) -> Any:
         try:
             item = log.entry(index)
         except AuditError as exc:
@@ -75,7 +117,8 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
                 "record": item.record.model_dump(mode="json", exclude_none=True)}
 
     @router.get("/proofs/inclusion", summary="RFC 9162 inclusion proof")
-    def inclusion(request: Request, index: int = Query(ge=0), size: int = Query(ge=1)) -> Any:
+    def inclusion(request: Request, index: int = Query(ge=0, le=MAX_INDEX),
+                  size: int = Query(ge=1, le=MAX_INDEX)) -> Any:
         try:
             proof = log.inclusion_proof(index, size)
         except AuditError as exc:
@@ -83,8 +126,8 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
         return {"index": index, "size": size, "proof": [b64(p) for p in proof]}
 
     @router.get("/proofs/consistency", summary="RFC 9162 consistency proof")
-    def consistency(request: Request, first: int = Query(ge=1), second: int = Query(ge=1)
-                    ) -> Any:
+    def consistency(request: Request, first: int = Query(ge=1, le=MAX_INDEX),
+                    second: int = Query(ge=1, le=MAX_INDEX)) -> Any:
         try:
             proof = log.consistency_proof(first, second)
         except AuditError as exc:
@@ -96,7 +139,7 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
         return log.bundle().to_json()
 
     @router.get("/receipts/{index}", summary="An offline-checkable receipt for one entry")
-    def receipt(index: int, request: Request) -> Any:
+    def receipt(index: Index, request: Request) -> Any:
         from audit.prove import make_receipt
 
         try:

@@ -113,3 +113,17 @@ def receiver():
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", Receiver
     server.shutdown()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    from tally import KINDS, counts
+
+    if not counts:
+        return
+    failed = len(terminalreporter.stats.get("failed", [])) + len(
+        terminalreporter.stats.get("error", []))
+    terminalreporter.write_sep("-", "hardening")
+    for kind in KINDS:
+        if counts[kind]:
+            terminalreporter.write_line(f"{counts[kind]:>8} {kind}")
+    terminalreporter.write_line(f"{failed:>8} failed tests")

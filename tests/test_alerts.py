@@ -5,26 +5,23 @@ events from a real server) and signed outbound webhooks to a real HTTP receiver.
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from world import World, embedded_world
 
 from audit.records import Action
 from coordinator.alert_intake import EventsRejected, accept
-from coordinator.app import create_app
 from coordinator.db import Alert
 from coordinator.webhooks import DeliveryFailed, deliver, verify
 from nodes.event_sender import EventSender, message
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from privacy.signing import SigningKey
+from served import serving
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -177,26 +174,12 @@ def test_webhooks_are_signed_filtered_and_retried(city: World, tmp_path: Path,
     assert "webhook_added" in outcomes and "webhook_removed" in outcomes
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_live_feed_streams_new_alerts(city: World, tmp_path: Path) -> None:
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(city.svc), host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     store = EventStore(tmp_path / "events.sqlite")
     store.add_many([event("left_object")])
     out = sender(city, store)
     out.send_pending()  # before the client connects: not replayed unless asked for
-    try:
-        while not server.started:
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
+    with serving(city.svc) as base:
         assert httpx.get(f"{base}/alerts/stream", headers=city.as_("police")).status_code == 403
         got: list[dict] = []
         with httpx.stream("GET", f"{base}/alerts/stream", headers=city.as_("operator"),
@@ -219,6 +202,3 @@ def test_the_live_feed_streams_new_alerts(city: World, tmp_path: Path) -> None:
                 if line.startswith("data: "):
                     assert json.loads(line[6:])["type"] == "left_object"
                     break
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

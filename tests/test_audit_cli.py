@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from served import free_port
 
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 
@@ -19,12 +19,6 @@ SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 def safecity(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SAFECITY, *args], capture_output=True, text=True, input=stdin,
                           timeout=120)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 EVENT = json.dumps({

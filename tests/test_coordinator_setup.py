@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from coordinator.db import Base, make_engine, migrate
+from served import free_port
 
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 
@@ -48,7 +48,7 @@ def run(*args: str, stdin: str = "", cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_cli_sets_up_adds_people_and_serves_the_api(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     (tmp_path / "coordinator.toml").write_text(
         f'data_dir = "{tmp_path / "data"}"\nport = {port}\n')
     config = ["--config", str(tmp_path / "coordinator.toml")]
@@ -91,9 +91,3 @@ def test_cli_sets_up_adds_people_and_serves_the_api(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -14,12 +14,7 @@ from nodes.sources import open_source
 from nodes.sources.network import NetworkSource, redact_url
 from nodes.sources.synthetic import SceneSpec, write_scene_video
 from privacy.errors import ConfigError, SourceError
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from served import free_port
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from coordinator.routers.queries import open_result
 from nodes.query_worker import QueryService
 from privacy.legal_basis import SignedWarrant
 from privacy.queries import QUERY_TASK
+from served import free_port
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 
@@ -163,12 +164,6 @@ def test_a_node_offline_is_reported_unreachable_after_the_timeout(tmp_path: Path
         world.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _redis(port: int, directory: Path) -> subprocess.Popen:
     process = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
@@ -184,7 +179,7 @@ def _redis(port: int, directory: Path) -> subprocess.Popen:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 def test_a_broker_restart_mid_query_loses_no_query(tmp_path: Path, postgres_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     (tmp_path / "redis").mkdir()
     broker = _redis(port, tmp_path / "redis")
     world = World(tmp_path, postgres_url, f"redis://127.0.0.1:{port}/0",

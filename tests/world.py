@@ -30,6 +30,7 @@ from nodes.learning.flower_key import flower_key
 from nodes.query_worker import QueryService
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
+from privacy.tokens import issue
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the real clock
@@ -106,7 +107,26 @@ class World:
         return self._tokens[username]
 
     def as_(self, username: str) -> dict[str, str]:
+        """Headers for a person, or for an enrolled node by its short name (``node:alpha``)."""
+        if username.startswith("node:"):
+            return {"Authorization": f"Bearer {self.node_token(username[5:])}"}
         return {"Authorization": f"Bearer {self.token(username)}"}
+
+    def node_token(self, name: str) -> str:
+        """A node's bearer token, got with an assertion signed by its enrolled key."""
+        key = f"node:{name}"
+        if key not in self._tokens:
+            node = self.nodes[name]
+            now = int(self.clock().timestamp())
+            assertion = issue({"sub": node.node_id, "aud": "safecity-coordinator/token",
+                               "iat": now, "exp": now + 60},
+                              load_identity(node.settings.keys_dir).signing, node.node_id)
+            response = self.client.post("/token", data={
+                "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": assertion})
+            assert response.status_code == 200, response.text
+            self._tokens[key] = response.json()["access_token"]
+        return self._tokens[key]
 
     # -- nodes -------------------------------------------------------------------------------
 

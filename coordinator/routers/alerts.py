@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
+from audit.routes import MAX_INDEX, Index
 from coordinator.alert_intake import alert_view
 from coordinator.auth import Principal, require, service
 from coordinator.db import Alert, User
@@ -59,13 +60,16 @@ def _latest(svc: Coordinator) -> int:
 
 @router.get("/stream", summary="New alerts as they arrive (server-sent events)",
             response_class=StreamingResponse)
-async def stream(request: Request, after: int | None = QueryParam(default=None, ge=0),
+async def stream(request: Request,
+                 after: int | None = QueryParam(default=None, ge=0, le=MAX_INDEX),
                  last_event_id: str | None = Header(default=None),
                  _: Principal = Depends(require(Permission.ALERT_READ)),
                  svc: Coordinator = Depends(service)) -> StreamingResponse:
     """Each open alert once, as ``event: alert``; a reconnecting client sends Last-Event-ID
     (or ``?after=``) and gets what it missed. A comment line keeps idle connections open."""
-    if last_event_id is not None and not last_event_id.isdigit():
+    if last_event_id is not None and not (
+            last_event_id.isascii() and last_event_id.isdigit()
+            and int(last_event_id) <= MAX_INDEX):
         raise invalid("Last-Event-ID must be an alert id")
     start = (int(last_event_id) if last_event_id is not None else after if after is not None
              else await asyncio.to_thread(_latest, svc))
@@ -89,7 +93,7 @@ async def stream(request: Request, after: int | None = QueryParam(default=None, 
 
 
 @router.get("/{alert_id}", summary="One alert")
-def get_alert(alert_id: int, _: Principal = Depends(require(Permission.ALERT_READ)),
+def get_alert(alert_id: Index, _: Principal = Depends(require(Permission.ALERT_READ)),
               svc: Coordinator = Depends(service)) -> dict[str, Any]:
     with svc.session() as session:
         alert = session.get(Alert, alert_id)
@@ -121,19 +125,19 @@ def _handle(svc: Coordinator, alert_id: int, who: Principal, state: str,
 
 
 @router.post("/{alert_id}/acknowledge", summary="Acknowledge an open alert")
-def acknowledge(alert_id: int, who: Principal = Depends(require(Permission.ALERT_HANDLE)),
+def acknowledge(alert_id: Index, who: Principal = Depends(require(Permission.ALERT_HANDLE)),
                 svc: Coordinator = Depends(service)) -> dict[str, Any]:
     return _handle(svc, alert_id, who, "acknowledged", ("open",))
 
 
 @router.post("/{alert_id}/close", summary="Close an alert that was dealt with")
-def close(alert_id: int, who: Principal = Depends(require(Permission.ALERT_HANDLE)),
+def close(alert_id: Index, who: Principal = Depends(require(Permission.ALERT_HANDLE)),
           svc: Coordinator = Depends(service)) -> dict[str, Any]:
     return _handle(svc, alert_id, who, "closed", ("open", "acknowledged"))
 
 
 @router.post("/{alert_id}/assign", summary="Assign an alert to a control-room operator")
-def assign(alert_id: int, body: Assignment,
+def assign(alert_id: Index, body: Assignment,
            who: Principal = Depends(require(Permission.ALERT_HANDLE)),
            svc: Coordinator = Depends(service)) -> dict[str, Any]:
     with svc.session() as session:

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from audit.records import Action, LegalBasis
+from audit.routes import Index
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Warrant
 from coordinator.problems import invalid, not_found
@@ -66,7 +67,7 @@ def trail(request: Request, actor: str = Query("", max_length=200),
 
 
 @router.get("/entries/{index}")
-def entry(index: int, request: Request, who: Principal = DPO,
+def entry(index: Index, request: Request, who: Principal = DPO,
           svc: Coordinator = Depends(service)) -> Response:
     try:
         item = svc.audit.entry(index)
@@ -121,7 +122,8 @@ def budgets(request: Request, who: Principal = DPO,
 
 
 def _record(svc: Coordinator, month: str | None) -> tuple[list[dict[str, Any]], str, str]:
-    if month and not (len(month) == 7 and month[4] == "-" and month.replace("-", "").isdigit()):
+    if month and not (len(month) == 7 and month[4] == "-" and month.isascii()
+                      and month.replace("-", "").isdigit()):
         raise invalid(f"month: {month[:20]!r} is not YYYY-MM")
     published = publish(svc.audit)
     report = published.report
