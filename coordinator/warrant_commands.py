@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from audit.records import parse_time
 from privacy.atomic_file import write_atomic
 from privacy.errors import SafecityError
 from privacy.legal_basis import (
@@ -97,7 +98,10 @@ def verify_command(path: Path, judge_keys: tuple[str, ...], dpo_keys: tuple[str,
                    at: str | None) -> None:
     """Check signatures against the given public keys and validity at a time."""
     signed = _model(SignedWarrant, _read_json(path), path)
-    now = datetime.fromisoformat(at.replace("Z", "+00:00")) if at else datetime.now(UTC)
+    try:
+        now = parse_time(at) if at else datetime.now(UTC)
+    except ValueError as exc:
+        raise SafecityError(f"--at: {exc}") from None
     checked = verify(signed, [VerifyKey.parse(k) for k in judge_keys],
                      [VerifyKey.parse(k) for k in dpo_keys], now)
     click.echo(f"OK: {checked.warrant_id} ({checked.kind.value}) valid until "

@@ -173,7 +173,9 @@ def decode_clip(data: bytes) -> Iterator[np.ndarray]:
     """Decode an in-memory clip's frames as BGR arrays."""
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
-            for frame in container.decode(video=0):
+            if not container.streams.video:
+                raise MediaError("clip has no video stream")
+            for frame in container.decode(container.streams.video[0]):
                 yield frame.to_ndarray(format="bgr24")
     except av.error.FFmpegError as exc:
         raise MediaError(f"clip is not decodable ({_reason(exc)})") from None

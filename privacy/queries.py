@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from privacy.canonical import canonical_json
+from privacy.canonical import CanonicalJSONError, canonical_json
 from privacy.legal_basis import Kind, SignedWarrant, Window
 from privacy.signing import SigningKey, VerifyKey
 
@@ -45,11 +45,14 @@ class Signed(BaseModel):
         return base64.b64encode(key.sign(self.payload())).decode()
 
     def signed_by(self, key: VerifyKey, signature: str) -> bool:
+        """False also for content that has no canonical form (a float, a huge integer): no
+        one can have signed it."""
         try:
             raw = base64.b64decode(signature, validate=True)
-        except ValueError:
+            payload = self.payload()
+        except (ValueError, CanonicalJSONError):
             return False
-        return key.is_valid(self.payload(), raw)
+        return key.is_valid(payload, raw)
 
 
 class QueryRequest(Signed):

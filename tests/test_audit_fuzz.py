@@ -3,9 +3,8 @@ and never crash the verifier (property tests: random input and mutations of vali
 
 from __future__ import annotations
 
-import json
-
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FUZZ, json_values, mutated, mutated_json, rejected_or_fine
+from hypothesis import given
 from hypothesis import strategies as st
 
 from audit.bundle import Bundle, Receipt
@@ -16,7 +15,6 @@ from audit.note import NoteSigner, NoteVerifier, parse_note
 from audit.records import Actor, Event, PublicRecord, commit
 from audit.tree import MerkleTree
 from audit.verify import verify_bundle, verify_receipt
-from privacy.errors import SafecityError
 from privacy.signing import SigningKey
 
 LOG = NoteSigner("city.example/audit", SigningKey.generate())
@@ -30,33 +28,6 @@ BUNDLE = {"format": "safecity-audit-bundle/v1", "origin": LOG.name,
           "entries": [{"index": i, "data": Receipt(i, d, (), "").to_json()["data"]}
                       for i, d in enumerate(RECORDS)],
           "checkpoints": [CHECKPOINT]}
-
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def rejected_or_fine(call) -> None:  # type: ignore[no-untyped-def]
-    try:
-        call()
-    except SafecityError as exc:
-        assert str(exc), "a rejection must say why"
-
-
-@st.composite
-def mutated(draw, text: str):  # type: ignore[no-untyped-def]
-    data = list(text)
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["flip", "drop", "insert", "cut"]))
-        at = draw(st.integers(0, max(0, len(data) - 1)))
-        if op == "flip" and data:
-            data[at] = draw(st.characters())
-        elif op == "drop" and data:
-            del data[at]
-        elif op == "insert":
-            data.insert(at, draw(st.sampled_from(["\n", " ", "+", "\u2014", "=", "A", "\x00"])))
-        else:
-            data = data[:at]
-    return "".join(data)
-
 
 @FUZZ
 @given(st.one_of(st.text(max_size=400), mutated(CHECKPOINT)))
@@ -73,30 +44,6 @@ def test_keys(text: str) -> None:
     rejected_or_fine(lambda: NoteVerifier.from_vkey(text))
     rejected_or_fine(lambda: CosignerKey.from_vkey(text))
     rejected_or_fine(lambda: NoteSigner.from_skey(text))
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
-    max_leaves=20,
-)
-
-
-@st.composite
-def mutated_json(draw, value):  # type: ignore[no-untyped-def]
-    document = json.loads(json.dumps(value))
-    target = document
-    path = []
-    while isinstance(target, (dict, list)) and target and draw(st.booleans()):
-        key = draw(st.sampled_from(sorted(target) if isinstance(target, dict)
-                                   else list(range(len(target)))))
-        path.append((target, key))
-        target = target[key]
-    if path:
-        parent, key = path[-1]
-        parent[key] = draw(json_values)
-    return document
 
 
 @FUZZ
