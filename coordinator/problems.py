@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from audit.routes import add_problem_handlers
 from coordinator.dispatch import DispatchError
+from privacy.errors import AuditError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,22 @@ def install(app: FastAPI) -> None:
     async def _broker(request: Request, exc: DispatchError) -> JSONResponse:
         return response(503, "Service unavailable", str(exc), request.url.path,
                         "broker_unavailable", {"Retry-After": "30"})
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path,
+                  type(exc).__name__)
+        return response(503, "Service unavailable", "the database is unavailable; nothing was "
+                        "changed, try again shortly", request.url.path, "database_unavailable",
+                        {"Retry-After": "5"})
+
+    @app.exception_handler(AuditError)
+    async def _audit(request: Request, exc: AuditError) -> JSONResponse:
+        log.error("audit log unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return response(503, "Service unavailable", "the audit log cannot be written, so the "
+                        "request was not carried out (every action is logged first); try again "
+                        "shortly", request.url.path, "audit_unavailable", {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

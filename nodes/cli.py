@@ -7,6 +7,7 @@ root group and the node's own commands.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from importlib.metadata import entry_points
@@ -40,9 +41,39 @@ class SafecityGroup(click.Group):
             return super().invoke(ctx)
         except SafecityError as exc:
             raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            message = environment_failure(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def environment_failure(exc: BaseException) -> str | None:
+    """A one-line message for failures of the machine rather than of the program (a full
+    disk, a file that cannot be opened, a database that fails); None for anything else."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"No space left on device{where}: the disk is full; nothing half-written " \
+                   "was kept, free some space and run again"
+        return f"{exc.strerror or exc}{where}"
+    if isinstance(exc, sqlite3.DatabaseError):
+        code = getattr(exc, "sqlite_errorname", "")
+        if code in ("SQLITE_FULL", "SQLITE_IOERR_SHMSIZE"):  # SHMSIZE: the -shm file cannot grow
+            return "No space left on device: a local database cannot grow, the disk is full; " \
+                   "its last transaction was rolled back"
+        return f"local database failed: {exc} [{code}] (is the disk full or the folder " \
+               "read-only?); its last transaction was rolled back"
+    return None
 
 
 @click.group(cls=SafecityGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -54,6 +54,9 @@ class NodeSettings(TomlSettings):
     cameras: list[CameraConfig] = []
     retention_days: int = Field(default=30, ge=0, le=3650)
     segment_seconds: float = Field(default=10.0, gt=0, le=600)
+    vault_reserve_mb: int = Field(default=64, ge=0, le=1 << 20,
+                                  description="free disk space the vault never fills: room "
+                                  "left for the audit log and the node's databases")
     custodians: list[CustodianConfig] = []
     camera_links: list[CameraLink] = Field(default=[], description="the site's camera graph: "
                                            "which camera a track can reach next, and how fast")

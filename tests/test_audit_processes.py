@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import tally
+
 from audit.log import AuditLog
 from audit.records import PublicRecord
 from audit.verify import verify_bundle
@@ -71,3 +73,4 @@ def test_sigkill_mid_batch_loses_no_acknowledged_entry(audit_db: str, log_signer
         assert report.ok, report.problems
         assert log.append_many([]) == []
         assert log.append(audit_event(1)).index == len(ids)  # and it goes on appending
+    tally.add("fault scenarios")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tally
 
 from coordinator.learning.federation import LocalFederation, Site
 from nodes.config import load_settings
@@ -151,3 +152,4 @@ def test_a_crashed_node_and_a_node_out_of_budget_leave_the_others_training(
     assert second["aggregated"] and second["sites"] == ["site-0", "site-1"]
     assert [d["site"] for d in second["dropped"]] == ["site-2"]
     assert second["accuracy"] >= first["accuracy"] - 0.05  # the others' sum, not garbage
+    tally.add("fault scenarios")

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import tally
 from world import T0, World
 
 from audit.keys import load_log_key
@@ -162,6 +163,7 @@ def test_a_node_offline_is_reported_unreachable_after_the_timeout(tmp_path: Path
         assert result["status"] == "complete"
     finally:
         world.close()
+    tally.add("fault scenarios")
 
 
 def _redis(port: int, directory: Path) -> subprocess.Popen:
@@ -204,6 +206,7 @@ def test_a_broker_restart_mid_query_loses_no_query(tmp_path: Path, postgres_url:
         world.close()
         broker.terminate()
         broker.wait(timeout=20)
+    tally.add("fault scenarios")
 
 
 def test_a_worker_killed_mid_search_is_redelivered_and_searches_once_more(
@@ -258,6 +261,7 @@ def test_a_worker_killed_mid_search_is_redelivered_and_searches_once_more(
         assert set(actions[:-1]) == {Action.CONSULTATION}
     finally:
         world.close()
+    tally.add("fault scenarios")
 
 
 def through_queue(city: World, message: dict, task=QUERY_TASK):  # type: ignore[no-untyped-def]

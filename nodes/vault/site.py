@@ -78,7 +78,8 @@ def open_vault(settings: NodeSettings) -> OpenVault:
                  if c.retention_days is not None}
     try:
         vault = Vault(settings.vault_dir, read_master(settings), settings.site_id, log,
-                      retention, settings.retention_days)
+                      retention, settings.retention_days,
+                      reserve_bytes=settings.vault_reserve_mb * 2**20)
     except BaseException:
         log.close()
         raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 import uuid
 from collections.abc import Callable
@@ -73,8 +74,9 @@ def _utc(moment: datetime) -> datetime:
 class Vault:
     def __init__(self, folder: Path, master: bytes, site: str, audit_log: AuditLog,
                  retention_days: dict[str, int] | None = None, default_retention_days: int = 30,
-                 clock: Clock = lambda: datetime.now(UTC)):
+                 clock: Clock = lambda: datetime.now(UTC), reserve_bytes: int = 0):
         self.folder = folder
+        self.reserve_bytes = reserve_bytes
         self.segments_dir = folder / "segments"
         self.segments_dir.mkdir(parents=True, exist_ok=True)
         self.db = index.connect(folder / "index.sqlite")
@@ -145,6 +147,7 @@ class Vault:
         segment_id = uuid.uuid4().hex
         data_key = new_key()
         blob = MAGIC + encrypt(data_key, video, self._aad(segment_id, camera, start, end, day_id))
+        self._require_space(len(blob))
         digest = hashlib.sha256(blob).hexdigest()
         self.db.execute(
             "INSERT INTO segments (id, camera, start, end, day_key, wrapped_key, sha256, size, "
@@ -158,6 +161,16 @@ class Vault:
             raise
         self.db.execute("UPDATE segments SET state = 'ok' WHERE id = ?", (segment_id,))
         return segment_id
+
+    def _require_space(self, size: int) -> None:
+        """Refuse a segment that would leave less than the reserve free: the disk keeps room
+        for the audit log and the node's databases, so the refusal itself can be recorded."""
+        free = shutil.disk_usage(self.segments_dir).free
+        if free < size + self.reserve_bytes:
+            raise VaultError(
+                f"the disk holding the vault is full: {free // 2**20} MB free, a segment of "
+                f"{size // 2**10} kB needs {(size + self.reserve_bytes) // 2**20 + 1} MB with the "
+                "reserve (vault_reserve_mb); nothing was written. Free space or shorten retention")
 
     # ---- reading ----------------------------------------------------------------------------
 
