@@ -192,7 +192,8 @@ def demo(out: Path, model_dir: Path) -> None:
                f"({trained['rounds']} rounds, DP-SGD under SecAgg+; epsilon spent: {spent}); "
                f"unusual-behaviour model installed at the demo node: "
                f"{'yes' if trained['installed_at_demo_node'] else 'NO'}")
-    click.echo(f"summary: {out / 'summary.json'}")
+    click.echo(f"summary: {out / 'summary.json'}; the demo people's logins for the pages: "
+               f"{city['logins']} (mode 0600)")  # type: ignore[index]
     portal = city["portal"]  # type: ignore[index]
     click.echo(f"transparency portal with the demo's data ({portal['checkpoint_size']} log "
                f"entries: {portal['searches']} searches, {portal['warrants']} warrant decisions, "

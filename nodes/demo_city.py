@@ -7,6 +7,7 @@ the coordinator: it talks to it as a site does."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import socket
@@ -32,7 +33,7 @@ from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.learning.flower_key import flower_key
 from privacy.errors import SafecityError
-from privacy.signing import SigningKey
+from privacy.signing import SigningKey, write_secret
 
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 PEOPLE = (("admin", "admin", "city"), ("officer-7", "police_analyst", "city-pd"),
@@ -86,6 +87,10 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
                       f'broker_url = "{broker}"\nresult_backend = "{backend}"\n')
     keys = {"judge": SigningKey.generate(), "dpo": SigningKey.generate()}
     passwords = {name: secrets.token_urlsafe(18) for name, _, _ in PEOPLE}
+    logins = folder / "demo-logins.json"  # to sign in to the pages afterwards; mode 0600
+    folder.mkdir(parents=True, exist_ok=True)
+    write_secret(logins, json.dumps({name: {"role": role, "password": passwords[name]}
+                                     for name, role, _ in PEOPLE}, indent=2).encode())
     _run("coordinator", "init", "--config", str(config))
     for name, role, agency in PEOPLE:
         signer = keys.get(role)
@@ -128,7 +133,7 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
         report = verify_bundle(bundle, enrolment.log())
         published = http.get("/portal/report.json").json()["report"]
         return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
-                         "coordinator": base, "config": str(config),
+                         "coordinator": base, "config": str(config), "logins": str(logins),
                          "portal": {"address": f"{base}/portal",
                                     "checkpoint_size": published["checkpoint"]["size"],
                                     "searches": _total(published["searches_by_purpose"]),

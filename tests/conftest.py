@@ -44,6 +44,14 @@ def scene_video(tmp_path_factory: pytest.TempPathFactory):
     return path, spec, truth
 
 
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):  # type: ignore[no-untyped-def]
+    """The README's main job, run once as a real process for the tests that inspect it."""
+    from demo_run import run_demo
+
+    return run_demo(tmp_path_factory.mktemp("demo") / "demo", model_dir)
+
+
 PG_ADMIN = os.environ.get("SAFECITY_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 counts: Counter[str] = Counter()
 
 KINDS = ("generated API requests", "fuzz cases", "fault scenarios", "route-role checks",
-         "log lines scanned for secrets")
+         "egress payloads checked", "log lines scanned for secrets")
 
 
 def add(kind: str, n: int = 1) -> None:

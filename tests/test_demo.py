@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from demo_run import DemoRun
 
 
 @pytest.mark.slow
-def test_demo_redacts_every_camera_and_checks_itself(tmp_path: Path, model_dir: Path) -> None:
-    out = tmp_path / "demo"
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from nodes.cli import main; main()", "demo", "--out", str(out),
-         "--model-dir", str(model_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=600)
-    except subprocess.TimeoutExpired:  # take its SuperLink, SuperNodes and workers with it
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
-    done = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
+    out = demo.out
+    done = subprocess.CompletedProcess([], demo.returncode, demo.stdout, demo.stderr)
     assert done.returncode == 0, done.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert [c["camera"] for c in summary["cameras"]] == ["high-street", "market-square"]

@@ -25,6 +25,7 @@ from flwr.common import Context, Message, MessageType
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 
 from nodes.config import NodeSettings
+from nodes.learning.egress_log import egress_logged
 from nodes.learning.local_data import node_settings
 from nodes.privacy_ledger import PrivacyLedger
 from privacy.dp.accounting import Budget, BudgetExceeded
@@ -163,5 +164,7 @@ def client_fn(context: Context):  # type: ignore[no-untyped-def]
 
 
 # secure aggregation outside the training: the update is clipped (if asked) before it is masked
+# (outermost: what leaves the node is written down at the node)
 app = ClientApp(client_fn=client_fn,
-                mods=[secure_aggregation_only, secaggplus_mod, clipping_when_asked])
+                mods=[egress_logged, secure_aggregation_only, secaggplus_mod,
+                      clipping_when_asked])

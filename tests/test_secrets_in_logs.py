@@ -1,0 +1,91 @@
+"""No secret in any log or message of a full run: the demo's every log file, its output, its
+summary and the public audit log are searched for every private key it made (in each encoding
+it could be printed in), every password it used and anything shaped like a bearer token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+import tally
+from demo_run import DemoRun
+
+TOKEN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+PEM_LINE = re.compile(r"^[A-Za-z0-9+/=]{40,}$")
+
+
+def key_encodings(path: Path) -> set[str]:
+    """The ways a private key file's secret could appear in text."""
+    text = path.read_text().strip()
+    found = {text}
+    if "PRIVATE KEY" in text:  # PEM: each base64 line of the body
+        found |= {line for line in text.splitlines() if PEM_LINE.match(line)}
+        return found
+    body = text.split(":", 1)[-1].split("+")[-1]  # kind:base64, or a signed-note skey
+    found.add(body)
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4))
+        found |= {raw.hex(), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    except ValueError:
+        pass
+    return {s for s in found if len(s) >= 16}
+
+
+def secrets_of(out: Path) -> dict[str, str]:
+    """secret text -> where it came from."""
+    found = {}
+    for path in out.rglob("*.key"):
+        for encoding in key_encodings(path):
+            found[encoding] = str(path.relative_to(out))
+    logins = json.loads((out / "coordinator" / "demo-logins.json").read_text())
+    for name, login in logins.items():
+        found[login["password"]] = f"password of {name}"
+    return found
+
+
+def haystack(demo: DemoRun) -> dict[str, str]:
+    """place -> text of every log and message of the run."""
+    places = {"demo stdout": demo.stdout, "demo stderr": demo.stderr,
+              "summary.json": (demo.out / "summary.json").read_text()}
+    for path in demo.out.rglob("*.log"):
+        places[str(path.relative_to(demo.out))] = path.read_text(errors="replace")
+    for path in demo.out.rglob("*.jsonl"):
+        places[str(path.relative_to(demo.out))] = path.read_text(errors="replace")
+    with sqlite3.connect(f"file:{demo.out / 'coordinator' / 'coordinator.sqlite'}?mode=ro",
+                         uri=True) as db:
+        entries = db.execute("SELECT data FROM audit_entries").fetchall()
+    places["public audit log"] = "\n".join(bytes(row[0]).decode() for row in entries)
+    return places
+
+
+def leaks(secrets: dict[str, str], places: dict[str, str]) -> list[str]:
+    found = [f"{origin} in {place}" for place, text in places.items()
+             for secret, origin in secrets.items() if secret in text]
+    found += [f"a bearer token in {place}" for place, text in places.items()
+              if TOKEN.search(text)]
+    return found
+
+
+@pytest.mark.slow
+def test_no_key_password_or_token_in_any_log_of_a_full_run(demo: DemoRun) -> None:
+    assert demo.returncode == 0, demo.stderr
+    secrets = secrets_of(demo.out)
+    kinds = {origin.split("/")[-1] for origin in secrets.values()}
+    assert {"master.key", "identity.key", "seal.key", "plate.key", "dispatch.key",
+            "audit-log.key", "token.key", "ca.key", "flower.key"} <= kinds, kinds
+    assert sum(origin.startswith("password of") for origin in secrets.values()) >= 6
+    places = haystack(demo)
+    assert places["public audit log"] and any(p.endswith("coordinator.log") for p in places)
+    lines = sum(text.count("\n") + 1 for text in places.values())
+    assert lines > 100
+    # the search itself works: a log that did print one would be caught
+    secret, origin = next(iter(secrets.items()))
+    assert leaks({secret: origin}, {"planted": f"debug: key={secret}"})
+    assert leaks({}, {"planted": "Authorization: Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJwb2xpY2UifQ."
+                                 "c2lnbmF0dXJlc2lnbmF0dXJl"})
+    assert leaks(secrets, places) == []
+    tally.add("log lines scanned for secrets", lines)
