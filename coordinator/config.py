@@ -16,17 +16,23 @@ class CoordinatorSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_COORDINATOR_",
                                       env_nested_delimiter="__", extra="forbid")
 
-    data_dir: Path = Path("safecity-coordinator")
+    data_dir: Path = Field(default=Path("safecity-coordinator"),
+                           description="keys, the embedded databases, live views")
     origin: str = Field(default="city.safecity/audit", pattern=r"^[a-z0-9][a-z0-9./_-]{0,127}$",
                         description="the audit log's name in its signed checkpoints")
     # Embedded defaults (SQLite files, a broker in SQLite); production: PostgreSQL and Redis.
-    database_url: str | None = None
-    broker_url: str | None = None
-    result_backend: str | None = None
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
-    token_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    node_token_minutes: int = Field(default=5, ge=1, le=60)
+    database_url: str | None = Field(default=None, description="postgresql+psycopg://... "
+                                     "(default: SQLite in data_dir)")
+    broker_url: str | None = Field(default=None, description="redis://... or amqp://... "
+                                   "(default: a broker in SQLite in data_dir)")
+    result_backend: str | None = Field(default=None, description="redis://... "
+                                       "(default: SQLite in data_dir)")
+    host: str = Field(default="127.0.0.1", description="the address the API listens on")
+    port: int = Field(default=8080, ge=1, le=65535, description="the API's port")
+    token_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                               description="lifetime of a person's bearer token or session")
+    node_token_minutes: int = Field(default=5, ge=1, le=60,
+                                    description="lifetime of a node's bearer token")
     login_failures: int = Field(default=5, ge=1, le=100,
                                 description="failed logins per account and address...")
     login_window_seconds: int = Field(default=300, ge=1, le=86400,
@@ -49,8 +55,10 @@ class CoordinatorSettings(TomlSettings):
     max_training_epsilon: float = Field(default=8.0, gt=0, le=20,
                                         description="the most epsilon one training run may "
                                         "spend at each node")
-    max_targets: int = Field(default=1000, ge=1, le=10_000)
-    max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    max_targets: int = Field(default=1000, ge=1, le=10_000,
+                             description="the most targets one warrant or query may list")
+    max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024,
+                                  description="request bodies larger than this are refused")
 
     @property
     def db_url(self) -> str:

@@ -21,13 +21,17 @@ class CameraConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                    description="the camera's name at this site")
     source: str = Field(min_length=1, description="file path, rtsp:// URL, image, or synthetic:")
-    redaction: RedactionPolicy | None = None
-    max_seconds: float | None = Field(default=None, gt=0)
+    redaction: RedactionPolicy | None = Field(
+        default=None, description="this camera's own redaction (default: the node's)")
+    max_seconds: float | None = Field(default=None, gt=0,
+                                      description="stop after this much video (tests, files)")
     retention_days: int | None = Field(default=None, ge=0, le=3650,
                                        description="raw video kept this long (node default)")
-    analytics: CameraAnalytics = CameraAnalytics()
+    analytics: CameraAnalytics = Field(default=CameraAnalytics(),
+                                       description="zones, lines, rules and detector")
     # the camera's public notice (published on the city's transparency portal)
     location: str = Field(default="", max_length=200,
                           description="where it looks, in general terms (public)")
@@ -39,7 +43,8 @@ class CustodianConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$",
+                      description="who holds the share (court, dpo, operator...)")
     public_key: str = Field(description="x25519:<base64>, from `safecity vault keygen`")
 
 
@@ -47,22 +52,32 @@ class NodeSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_", env_nested_delimiter="__",
                                       extra="forbid")
 
-    site_id: str = Field(default="site-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    data_dir: Path = Path("safecity-data")
-    model_dir: Path = Field(default_factory=model_registry.default_cache_dir)
-    redaction: RedactionPolicy = RedactionPolicy()
-    cameras: list[CameraConfig] = []
-    retention_days: int = Field(default=30, ge=0, le=3650)
-    segment_seconds: float = Field(default=10.0, gt=0, le=600)
+    site_id: str = Field(default="site-1", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                         description="the site's name, as enrolled at the coordinator")
+    data_dir: Path = Field(default=Path("safecity-data"),
+                           description="keys, vault, databases and outputs (keep it private)")
+    model_dir: Path = Field(default_factory=model_registry.default_cache_dir,
+                            description="the pinned detection models (`safecity models install`)")
+    redaction: RedactionPolicy = Field(default=RedactionPolicy(),
+                                       description="how faces and plates are hidden")
+    cameras: list[CameraConfig] = Field(default=[], description="the site's cameras")
+    retention_days: int = Field(default=30, ge=0, le=3650,
+                                description="raw video is crypto-shredded after this")
+    segment_seconds: float = Field(default=10.0, gt=0, le=600,
+                                   description="raw video is encrypted in segments this long")
     vault_reserve_mb: int = Field(default=64, ge=0, le=1 << 20,
                                   description="free disk space the vault never fills: room "
                                   "left for the audit log and the node's databases")
-    custodians: list[CustodianConfig] = []
+    custodians: list[CustodianConfig] = Field(default=[],
+                                             description="who holds shares of the master key")
     camera_links: list[CameraLink] = Field(default=[], description="the site's camera graph: "
                                            "which camera a track can reach next, and how fast")
-    custody_threshold: int = Field(default=2, ge=1, le=255)
-    reconnect_attempts: int = Field(default=5, ge=0, le=1000)
-    reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60)
+    custody_threshold: int = Field(default=2, ge=1, le=255,
+                                   description="shares needed to recover the master key")
+    reconnect_attempts: int = Field(default=5, ge=0, le=1000,
+                                    description="tries to reconnect a network camera")
+    reconnect_backoff_seconds: float = Field(default=1.0, gt=0, le=60,
+                                             description="first wait between tries (doubling)")
     plate_sightings: bool = Field(default=True, description="read plates before blurring and "
                                   "keep keyed-hash sightings for warrant-gated watchlists")
     face_match_threshold: float = Field(default=0.5, gt=0, le=1.0,

@@ -29,13 +29,14 @@ class AudioThresholds(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="listen to the camera's sound track")
     bang_db: float = Field(default=-12.0, le=0, description="peak level, dBFS")
     bang_onset_db: float = Field(default=18.0, gt=0, description="rise within 30 ms")
-    bang_max_seconds: float = Field(default=0.4, gt=0)
-    shout_db: float = Field(default=-22.0, le=0)
-    shout_seconds: float = Field(default=0.5, gt=0)
-    harmonicity: float = Field(default=0.6, gt=0, lt=1)
+    bang_max_seconds: float = Field(default=0.4, gt=0, description="a bang is shorter than this")
+    shout_db: float = Field(default=-22.0, le=0, description="level a shout reaches, dBFS")
+    shout_seconds: float = Field(default=0.5, gt=0, description="a shout lasts at least this")
+    harmonicity: float = Field(default=0.6, gt=0, lt=1,
+                               description="how voiced a sound must be to be a shout")
     min_pitch_spread_hz: float = Field(default=15.0, ge=0,
                                        description="pitch movement that tells a voice from a horn")
 

@@ -20,7 +20,7 @@ Kinds = tuple[Literal["person", "vehicle", "object"], ...]
 class Zone(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=_ID, description="the zone's name in rules and events")
     polygon: tuple[Point, ...] = Field(min_length=3, max_length=64,
                                        description="corners in relative coordinates (0..1)")
 
@@ -38,12 +38,13 @@ class Zone(BaseModel):
 class Line(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=_ID)
-    a: Point
-    b: Point
+    id: str = Field(pattern=_ID, description="the line's name in rules and events")
+    a: Point = Field(description="one end, relative coordinates (0..1)")
+    b: Point = Field(description="the other end")
     forward: str = Field(default="in", pattern=_ID,
                          description="name for crossing from a->b's left to its right")
-    backward: str = Field(default="out", pattern=_ID)
+    backward: str = Field(default="out", pattern=_ID,
+                          description="name for crossing the other way")
 
     @model_validator(mode="after")
     def _length(self) -> Line:
@@ -55,67 +56,68 @@ class Line(BaseModel):
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=_ID)
-    kinds: Kinds = ("person",)
+    id: str = Field(pattern=_ID, description="the rule's name in events")
+    kinds: Kinds = Field(default=("person",), description="what the rule watches")
     inertia_frames: int = Field(default=3, ge=1, le=100,
                                 description="frames a condition must hold before it counts")
 
 
 class RestrictedArea(_Rule):
-    type: Literal["restricted_area"]
-    zone: str
+    type: Literal["restricted_area"] = Field(description="the kind of rule")
+    zone: str = Field(description="the zone it applies to")
 
 
 class Loitering(_Rule):
-    type: Literal["loitering"]
-    zone: str
-    seconds: float = Field(gt=0, le=86400)
+    type: Literal["loitering"] = Field(description="the kind of rule")
+    zone: str = Field(description="the zone it applies to")
+    seconds: float = Field(gt=0, le=86400, description="how long before it raises an event")
 
 
 class LineCrossing(_Rule):
-    type: Literal["line_crossing"]
-    line: str
+    type: Literal["line_crossing"] = Field(description="the kind of rule")
+    line: str = Field(description="the line whose crossings it counts")
 
 
 class Occupancy(_Rule):
-    type: Literal["occupancy"]
-    zone: str
-    max_count: int = Field(ge=0, le=100_000)
+    type: Literal["occupancy"] = Field(description="the kind of rule")
+    zone: str = Field(description="the zone it applies to")
+    max_count: int = Field(ge=0, le=100_000, description="more at once raises an event")
 
 
 class Running(_Rule):
-    type: Literal["running"]
-    zone: str | None = None
+    type: Literal["running"] = Field(description="the kind of rule")
+    zone: str | None = Field(default=None, description="the zone it applies to (none: anywhere)")
     speed: float = Field(default=0.35, gt=0, description="frame widths per second")
 
 
 class WrongWay(_Rule):
-    type: Literal["wrong_way"]
-    zone: str
+    type: Literal["wrong_way"] = Field(description="the kind of rule")
+    zone: str = Field(description="the zone it applies to")
     direction: tuple[float, float] = Field(description="the allowed direction of travel")
     min_speed: float = Field(default=0.03, gt=0, description="frame widths per second")
 
 
 class StoppedVehicle(_Rule):
-    type: Literal["stopped_vehicle"]
-    kinds: Kinds = ("vehicle",)
-    zone: str
-    seconds: float = Field(gt=0, le=86400)
+    type: Literal["stopped_vehicle"] = Field(description="the kind of rule")
+    kinds: Kinds = Field(default=("vehicle",), description="what the rule watches")
+    zone: str = Field(description="the zone it applies to")
+    seconds: float = Field(gt=0, le=86400, description="how long before it raises an event")
     max_speed: float = Field(default=0.01, gt=0, description="frame widths per second")
 
 
 class LeftObject(_Rule):
-    type: Literal["left_object"]
-    kinds: Kinds = ("object",)
-    zone: str
-    seconds: float = Field(gt=0, le=86400)
-    max_speed: float = Field(default=0.005, gt=0)
+    type: Literal["left_object"] = Field(description="the kind of rule")
+    kinds: Kinds = Field(default=("object",), description="what the rule watches")
+    zone: str = Field(description="the zone it applies to")
+    seconds: float = Field(gt=0, le=86400, description="how long before it raises an event")
+    max_speed: float = Field(default=0.005, gt=0, description="frame widths per second")
 
 
 class Following(_Rule):
-    type: Literal["following"]
+    type: Literal["following"] = Field(description="the kind of rule")
     distance: float = Field(default=0.08, gt=0, le=1, description="frame widths")
-    seconds: float = Field(default=6.0, gt=0, le=3600)
+    seconds: float = Field(default=6.0, gt=0, le=3600,
+                           description="how long one follows the other")
     min_speed: float = Field(default=0.03, gt=0, description="both must be moving")
 
 
@@ -123,7 +125,7 @@ class UnusualBehaviour(_Rule):
     """Scored by the unusual-behaviour model the sites trained together, once it is installed
     at the node (``nodes.learning.deployed``); does nothing before."""
 
-    type: Literal["unusual_behaviour"]
+    type: Literal["unusual_behaviour"] = Field(description="the kind of rule")
     min_seconds: float = Field(default=3.0, ge=3.0, le=3600,
                                description="a track is scored once it is this long (the "
                                "threshold is calibrated for 3 s on)")
@@ -141,10 +143,11 @@ class OnnxModel(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: Path
+    path: Path = Field(description="the ONNX file (the site's own model)")
     classes: Kinds = Field(default=("person", "vehicle", "object"),
                            description="the kind of each class index the model outputs")
-    min_score: float = Field(default=0.3, gt=0, le=1)
+    min_score: float = Field(default=0.3, gt=0, le=1,
+                             description="detections scoring less are ignored")
 
 
 class CameraAnalytics(BaseModel):
@@ -152,14 +155,15 @@ class CameraAnalytics(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    zones: tuple[Zone, ...] = ()
-    lines: tuple[Line, ...] = ()
-    rules: tuple[Rule, ...] = ()
-    audio: AudioThresholds = AudioThresholds()
+    zones: tuple[Zone, ...] = Field(default=(), description="named areas of the picture")
+    lines: tuple[Line, ...] = Field(default=(), description="named lines for counting crossings")
+    rules: tuple[Rule, ...] = Field(default=(), description="what raises an event (by `type`)")
+    audio: AudioThresholds = Field(default=AudioThresholds(),
+                                   description="bang and shout detection on the sound track")
     detector: Literal["motion", "hog", "onnx"] = Field(
         default="motion", description="motion blobs (cheap), OpenCV HOG people behind the "
         "motion gate, or the site's own ONNX model behind the motion gate")
-    onnx: OnnxModel | None = None
+    onnx: OnnxModel | None = Field(default=None, description="the model, for detector = onnx")
     static_seconds: float = Field(default=60.0, gt=0, le=3600,
                                   description="how long a still object stays detected (the "
                                   "longest left-object or parking dwell this camera can see)")

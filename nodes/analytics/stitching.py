@@ -28,10 +28,10 @@ class CameraLink(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str
-    target: str
-    min_seconds: float = Field(ge=0, le=3600)
-    max_seconds: float = Field(gt=0, le=3600)
+    source: str = Field(description="the camera a track leaves")
+    target: str = Field(description="the camera it may reach next")
+    min_seconds: float = Field(ge=0, le=3600, description="the fastest the walk can take")
+    max_seconds: float = Field(gt=0, le=3600, description="the slowest it can take")
 
     @model_validator(mode="after")
     def _window(self) -> CameraLink:

@@ -25,10 +25,11 @@ class RedactionPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    faces: bool = True
-    plates: bool = True
-    style: Style = Style.FILL
-    shape: Shape = Shape.RECTANGLE
+    faces: bool = Field(default=True, description="hide faces")
+    plates: bool = Field(default=True, description="hide licence plates")
+    style: Style = Field(default=Style.FILL, description="how a region is hidden; fill is the "
+                         "only style a network cannot undo")
+    shape: Shape = Field(default=Shape.RECTANGLE, description="shape of the hidden region")
     colour: tuple[int, int, int] = Field(default=(0, 0, 0), description="BGR fill colour")
     margin: float = Field(default=0.3, ge=0.0, le=2.0,
                           description="fraction of a box's size added on each side")
@@ -39,8 +40,11 @@ class RedactionPolicy(BaseModel):
     persist_seconds: float = Field(default=1.0, ge=0.0, le=30.0,
                                    description="keep a region covered this long after its "
                                                "last detection")
-    face_threshold: float = Field(default=0.35, gt=0.0, lt=1.0)
+    face_threshold: float = Field(default=0.35, gt=0.0, lt=1.0,
+                                  description="face detector score above which a face is hidden")
     face_input_width: int | None = Field(default=1280, ge=160,
                                          description="face detector input width; None = native")
-    plate_threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
-    plate_input_width: int | None = Field(default=800, ge=160)
+    plate_threshold: float = Field(default=0.5, gt=0.0, lt=1.0,
+                                   description="text detector score above which a plate is hidden")
+    plate_input_width: int | None = Field(default=800, ge=160,
+                                          description="plate detector input width; None = native")
