@@ -7,8 +7,9 @@ from fastapi import FastAPI
 from audit.routes import audit_router
 from coordinator import problems
 from coordinator.limits import BodyLimit
+from coordinator.metrics import RequestMetrics
 from coordinator.routers import (
-    aggregates, alerts, nodes, queries, tokens, users, warrants, webhooks,
+    aggregates, alerts, health, nodes, queries, tokens, users, warrants, webhooks,
 )
 from coordinator.service import Coordinator
 from coordinator.web.pages import install as install_pages
@@ -21,9 +22,10 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.state.coordinator = coordinator
     problems.install(app)
     for router in (tokens.router, users.router, nodes.router, warrants.router, queries.router,
-                   aggregates.router, alerts.router, webhooks.router):
+                   aggregates.router, alerts.router, webhooks.router, health.router):
         app.include_router(router)
     app.include_router(audit_router(coordinator.audit))
     install_pages(app)
     app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)
+    app.add_middleware(RequestMetrics, metrics=coordinator.metrics)
     return app

@@ -16,6 +16,7 @@ from coordinator.config import CoordinatorSettings
 from coordinator.db import make_engine, migrate, session_factory
 from coordinator.dispatch import Dispatcher
 from coordinator.keys import CoordinatorKeys, load_keys
+from coordinator.metrics import CoordinatorMetrics
 
 Clock = Callable[[], datetime]
 
@@ -37,6 +38,10 @@ class Coordinator:
     audit: AuditLog
     dispatcher: Dispatcher
     clock: Clock = field(default=utc_now)
+    metrics: CoordinatorMetrics = field(default_factory=CoordinatorMetrics)
+
+    def __post_init__(self) -> None:
+        self.metrics.watch(self)
 
     @classmethod
     def open(cls, settings: CoordinatorSettings, clock: Clock = utc_now) -> Coordinator:
@@ -58,7 +63,9 @@ class Coordinator:
 
     def log(self, event: Event) -> int:
         """Append and wait until the entry is durable under a signed checkpoint."""
-        return self.audit.append(event).index
+        index = self.audit.append(event).index
+        self.metrics.audit_appends.inc()
+        return index
 
     def close(self) -> None:
         self.audit.close()

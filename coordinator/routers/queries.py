@@ -226,6 +226,8 @@ def _collect(svc: Coordinator, query: Query) -> None:
         else:
             status, reason, detail, result = _check_answer(svc, answer, query.query_id,
                                                            part.node_id, keys[part.node_id])
+            svc.metrics.query_answer_seconds.labels(query.kind).observe(
+                (now - as_utc(query.created_at)).total_seconds())
         hits = len(result["result"]["hits"]) if result else 0
         svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
                       action=Action.QUERY_ANSWERED, **_basis(svc, query),

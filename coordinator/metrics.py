@@ -1,0 +1,147 @@
+"""The coordinator's Prometheus metrics. Counters and histograms are updated as requests run;
+the rest is read from the database, the audit log and the broker when Prometheus scrapes.
+Labels name routes, queues and nodes, never a person, a plate or a case."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import select
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from privacy.queries import queue_name
+
+if TYPE_CHECKING:
+    from coordinator.service import Coordinator
+
+log = logging.getLogger(__name__)
+COORDINATOR_QUEUES = ("coordinator.events", "coordinator.live", "coordinator.webhooks")
+
+
+class CoordinatorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("safecity_http_requests", "HTTP requests answered",
+                                ["method", "route", "status"], registry=self.registry)
+        self.request_seconds = Histogram("safecity_http_request_seconds",
+                                         "time to answer an HTTP request", ["route"],
+                                         registry=self.registry)
+        self.query_answer_seconds = Histogram(
+            "safecity_query_answer_seconds", "from dispatch to a node's answer collected",
+            ["kind"], buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry)
+        self.audit_appends = Counter("safecity_audit_appends", "audit entries appended",
+                                     registry=self.registry)
+
+    def watch(self, svc: Coordinator) -> None:
+        """Add the gauges read at scrape time from ``svc``."""
+        self.registry.register(StateCollector(svc))
+
+
+class RequestMetrics:
+    """ASGI middleware: each request counted and timed under its route's template (so no id
+    or name from a path ever becomes a label)."""
+
+    def __init__(self, app: ASGIApp, metrics: CoordinatorMetrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
+            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+
+
+class StateCollector(Collector):
+    def __init__(self, svc: Coordinator):
+        self.svc = svc
+
+    def collect(self) -> Iterator[Metric]:
+        size = GaugeMetricFamily("safecity_audit_log_entries", "entries in the audit log")
+        size.add_metric([], self.svc.audit.size())
+        yield size
+        yield from self._nodes()
+        yield self._queues()
+        yield self._rounds()
+
+    def _nodes(self) -> Iterator[Metric]:
+        from coordinator.db import AggregateNode, Node
+
+        nodes = GaugeMetricFamily("safecity_nodes", "enrolled nodes", labels=["state"])
+        left = GaugeMetricFamily("safecity_node_epsilon_left",
+                                 "privacy budget a node reported left with its last "
+                                 "aggregate answer", labels=["node"])
+        with self.svc.session() as session:
+            enrolled = session.scalars(select(Node)).all()
+            for state in ("active", "inactive"):
+                nodes.add_metric([state], sum((n.active if state == "active" else not n.active)
+                                              for n in enrolled))
+            answers = session.scalars(select(AggregateNode).where(
+                AggregateNode.status == "answered").order_by(AggregateNode.answered_at)).all()
+            reported = {a.node_id: a.result for a in answers if a.result}
+        for node_id, result in sorted(reported.items()):
+            value = result.get("result", {}).get("epsilon_left")
+            if value is not None:
+                left.add_metric([node_id], float(value))
+        yield nodes
+        yield left
+
+    def _queues(self) -> Metric:
+        from coordinator.db import Node
+
+        depth = GaugeMetricFamily("safecity_queue_depth", "messages waiting in a broker queue",
+                                  labels=["queue"])
+        with self.svc.session() as session:
+            names = [queue_name(n.node_id) for n in session.scalars(select(Node)).all()]
+        try:
+            with self.svc.dispatcher.app.connection_for_read() as connection:
+                channel = connection.default_channel
+                for name in (*COORDINATOR_QUEUES, *names):
+                    try:
+                        depth.add_metric([name], channel.queue_declare(
+                            name, passive=True).message_count)
+                    except Exception:  # noqa: BLE001 - a queue not declared yet: no gauge
+                        channel = connection.channel()
+        except Exception as exc:  # noqa: BLE001 - the broker's many failures: no gauges now
+            log.warning("queue depths unavailable: %s", type(exc).__name__)
+        return depth
+
+    def _rounds(self) -> Metric:
+        rounds = GaugeMetricFamily("safecity_fl_round_seconds",
+                                   "seconds each round of the newest training runs took",
+                                   labels=["run", "round"])
+        folder = self.svc.settings.trainings_dir
+        records = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)[-5:] \
+            if folder.is_dir() else []
+        for path in records:
+            if path.name.endswith(".model.json"):
+                continue
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            for entry in record.get("history", [])[1:]:
+                if "seconds" in entry:
+                    rounds.add_metric([str(record.get("run")), str(entry["round"])],
+                                      float(entry["seconds"]))
+        return rounds

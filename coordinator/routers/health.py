@@ -1,0 +1,66 @@
+"""Liveness, readiness and metrics for the coordinator's API process (for the orchestrator and
+Prometheus; nothing personal in any of them)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from coordinator.auth import service
+from coordinator.service import Coordinator
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def checks(svc: Coordinator) -> dict[str, str]:
+    """Each dependency the API needs to serve: "ok" or why not."""
+    found: dict[str, str] = {}
+    try:
+        with svc.session() as session:
+            session.execute(text("SELECT 1"))
+        found["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        found["database"] = f"unavailable ({type(exc).__name__})"
+    try:
+        svc.audit.size()
+        found["audit_log"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        found["audit_log"] = f"unavailable ({type(exc).__name__})"
+    try:
+        with svc.dispatcher.app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)
+        found["broker"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        found["broker"] = f"unavailable ({type(exc).__name__})"
+    return found
+
+
+@router.get("/readyz", summary="Database, audit log and broker answer (503: a problem that "
+            "names each check)")
+def readyz(request: Request, svc: Coordinator = Depends(service)) -> Any:
+    started = time.monotonic()
+    found = checks(svc)
+    seconds = round(time.monotonic() - started, 3)
+    if all(v == "ok" for v in found.values()):
+        return {"status": "ready", "checks": found, "seconds": seconds}
+    failing = ", ".join(f"{name}: {why}" for name, why in found.items() if why != "ok")
+    return JSONResponse({"type": "about:blank", "title": "Service unavailable", "status": 503,
+                         "detail": f"not ready: {failing}", "instance": request.url.path,
+                         "code": "not_ready", "checks": found, "seconds": seconds},
+                        status_code=503, media_type="application/problem+json",
+                        headers={"Retry-After": "5"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(svc: Coordinator = Depends(service)) -> Response:
+    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)
