@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nodes import metrics
 from nodes.analytics.runner import CameraAnalyticsRunner, SiteAnalytics
 from nodes.config import CameraConfig, NodeSettings
 from nodes.live_view import LiveViewSender
@@ -60,11 +61,12 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
     analytics: CameraAnalyticsRunner | None = None
     try:
         log = RegionLog(regions_path)
+        reconnects = dropped = 0
         source = open_source(camera.source, settings.reconnect_attempts,
                              settings.reconnect_backoff_seconds, camera.max_seconds)
 
         def sink(frame: RedactedFrame, log: RegionLog = log) -> None:
-            nonlocal writer
+            nonlocal writer, reconnects, dropped
             if writer is None:
                 height, width = frame.image.shape[:2]
                 writer = VideoWriter(video_path, width, height, source.fps)
@@ -76,6 +78,12 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
             if plates is not None:
                 plates.record(frame)
             summary.frames += 1
+            metrics.FRAMES.labels(camera.id).inc()
+            metrics.BACKLOG.labels(camera.id).set(redactor.backlog)
+            seen = getattr(source, "reconnects", 0), getattr(source, "dropped_frames", 0)
+            metrics.RECONNECTS.labels(camera.id).inc(seen[0] - reconnects)
+            metrics.DROPPED.labels(camera.id).inc(seen[1] - dropped)
+            reconnects, dropped = seen
 
         frames = source.frames()
         start = datetime.now(UTC)
@@ -94,7 +102,7 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
             if getattr(source, "has_sound", False):
                 source.listener = analytics.hear  # type: ignore[attr-defined]
         try:
-            with StreamRedactor(detectors, policy, source.fps,
+            with StreamRedactor(metrics.TimedDetectors(detectors, camera.id), policy, source.fps,
                                 reader if plates is not None else None) as redactor:
                 redact_stream(frames, redactor, sink)
         finally:

@@ -324,12 +324,19 @@ def node_worker(config_path: Path, loglevel: str) -> None:
 
     from nodes.config import load_settings
     from nodes.enrolment import load_enrolment
+    from nodes.health import broker_check, serving
     from nodes.query_worker import QueryService, worker_app
 
     settings = load_settings(config_path)
     enrolment = load_enrolment(settings.data_dir)
     QueryService.open(settings).close()  # fail now, with a clear message, if anything is missing
     app = worker_app(settings, cache(lambda: QueryService.open(settings)))
-    app.worker_main(["worker", "--pool=solo", f"--queues={enrolment.queue}",
-                     f"--hostname={enrolment.node_id}@%h", f"--loglevel={loglevel}",
-                     "--without-gossip", "--without-mingle", "--without-heartbeat"])
+
+    def connect() -> None:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)
+
+    with serving(settings, settings.worker_health_port, broker_check(connect)):
+        app.worker_main(["worker", "--pool=solo", f"--queues={enrolment.queue}",
+                         f"--hostname={enrolment.node_id}@%h", f"--loglevel={loglevel}",
+                         "--without-gossip", "--without-mingle", "--without-heartbeat"])

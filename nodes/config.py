@@ -96,6 +96,14 @@ class NodeSettings(TomlSettings):
                                  description="snapshots are downscaled to this width")
     redelivery_seconds: int = Field(default=300, ge=1, le=86400,
                                     description="an unacknowledged query is redelivered after this")
+    health_host: str = Field(default="127.0.0.1", description="the address /healthz, /readyz "
+                             "and /metrics are served on (keep it on the site's own network)")
+    health_port: int | None = Field(default=None, ge=0, le=65535,
+                                    description="`node run` serves health and metrics on this "
+                                    "port (none: off)")
+    worker_health_port: int | None = Field(default=None, ge=0, le=65535,
+                                           description="`node worker` serves health and "
+                                           "metrics on this port (none: off)")
 
     # Differential privacy: every release (planners' aggregates, federated training) is spent
     # from this budget, kept in the node's privacy ledger, and refused past it.

@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
+from nodes import health
 from nodes.analytics.behaviour import Scorer
 from nodes.analytics.runner import SiteAnalytics
 from nodes.analytics.stitching import Stitcher
@@ -64,7 +65,10 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                             opened.vault if opened else None, sightings, reader, site, live)
                 for camera in settings.cameras
             ]
-            return [future.result() for future in futures]
+            with health.serving(settings, settings.health_port, lambda: {
+                    camera.id: "ok" if not future.done() else "stopped"
+                    for camera, future in zip(settings.cameras, futures, strict=True)}):
+                return [future.result() for future in futures]
     finally:
         if opened is not None:
             opened.close()

@@ -8,9 +8,13 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nodes.local_db import open_store
 from privacy.dp.accounting import Budget, check_spend
+
+if TYPE_CHECKING:
+    from nodes.config import NodeSettings
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spends (
@@ -106,3 +110,10 @@ class PrivacyLedger:
 
     def close(self) -> None:
         self._db.close()
+
+
+def site_ledger(settings: NodeSettings) -> PrivacyLedger:
+    """The node's ledger under its configured budget (trainings and aggregates spend from it)."""
+    return PrivacyLedger(settings.data_dir / "privacy-ledger.sqlite",
+                         Budget(settings.privacy_epsilon, settings.privacy_delta),
+                         f"site {settings.site_id}")

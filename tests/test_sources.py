@@ -93,13 +93,16 @@ def test_rtsp_server_that_never_answers_times_out_without_leaking_credentials() 
 def test_stream_that_drops_mid_way_reconnects_and_continues(mpegts: bytes) -> None:
     half = mpegts[: len(mpegts) // 2]
     with tcp_server([sender(half), sender(mpegts)]) as port:
+        ticks = iter(range(0, 1000, 2))  # each look at the clock: 2 s later
         source = NetworkSource(f"tcp://127.0.0.1:{port}", attempts=1, backoff=0.01,
-                               open_timeout=3, read_timeout=3, sleep=lambda s: None)
+                               open_timeout=3, read_timeout=3, sleep=lambda s: None,
+                               clock=lambda: next(ticks))
         frames = []
         with pytest.raises(SourceError, match="frames received") as error:
             for frame in source.frames():
                 frames.append(frame)
     assert source.reconnects == 2
+    assert source.dropped_frames == int(2 * source.fps)  # the 2 s it was down, at its rate
     assert 50 < len(frames) < 100  # part of the first stream, then all 50 of the second
     assert f"({len(frames)} frames received)" in str(error.value)
     assert frames[0].shape == (240, 320, 3)

@@ -27,8 +27,8 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 from nodes.config import NodeSettings
 from nodes.learning.egress_log import egress_logged
 from nodes.learning.local_data import node_settings
-from nodes.privacy_ledger import PrivacyLedger
-from privacy.dp.accounting import Budget, BudgetExceeded
+from nodes.privacy_ledger import site_ledger
+from privacy.dp.accounting import BudgetExceeded
 from privacy.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,11 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 CLIPPING_NORM = "clipping_norm"  # what Flower's client-side clipping wrapper sends
 
-
-def ledger(settings: NodeSettings) -> PrivacyLedger:
-    return PrivacyLedger(settings.data_dir / "privacy-ledger.sqlite",
-                         Budget(settings.privacy_epsilon, settings.privacy_delta),
-                         f"site {settings.site_id}")
 
 
 def check_run(task: Task, plan: Plan, settings: NodeSettings) -> None:
@@ -80,7 +75,7 @@ class SiteClient(NumPyClient):
                 raise ConfigError(f"site {site} has {examples} training examples for "
                                   f"{task.name}; it takes part from "
                                   f"{self.settings.min_training_examples}")
-            book = ledger(self.settings)
+            book = site_ledger(self.settings)
             try:
                 left = book.left()
                 if plan.private:
@@ -106,7 +101,7 @@ class SiteClient(NumPyClient):
         examples = len(train_data[1])
         total, noise = 0.0, None
         if plan.private:
-            book = ledger(self.settings)
+            book = site_ledger(self.settings)
             try:  # raises BudgetExceeded, naming what is left, before any training
                 done = book.training_rounds(run)
                 noise = done[0][0] if done else None  # fixed at the run's first round

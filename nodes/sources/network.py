@@ -40,6 +40,7 @@ class NetworkSource:
         read_timeout: float = 5.0,
         max_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self._url = url
         self.name = redact_url(url)
@@ -48,8 +49,11 @@ class NetworkSource:
         self.timeouts = (open_timeout, read_timeout)
         self.fps = 25.0
         self.reconnects = 0
+        self.dropped_frames = 0  # what the camera sent while the stream was down (gap x rate)
         self._max_seconds = max_seconds
         self._sleep = sleep
+        self._clock = clock
+        self._down_since: float | None = None
 
     def _options(self) -> dict[str, str]:
         if urlsplit(self._url).scheme.lower().startswith("rtsp"):
@@ -76,6 +80,10 @@ class NetworkSource:
                         limit = int(self._max_seconds * self.fps)
                     for frame in container.decode(stream):
                         failures = 0
+                        if self._down_since is not None:
+                            self.dropped_frames += int((self._clock() - self._down_since)
+                                                       * self.fps)
+                            self._down_since = None
                         delivered += 1
                         yield frame.to_ndarray(format="bgr24")
                         if limit is not None and delivered >= limit:
@@ -86,6 +94,8 @@ class NetworkSource:
                 finally:
                     container.close()
             failures += 1
+            if delivered and self._down_since is None:
+                self._down_since = self._clock()
             if failures > self.attempts:
                 raise SourceError(
                     f"{self.name}: {last_error}; gave up after {failures} "

@@ -106,6 +106,11 @@ class StreamRedactor:
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
+    @property
+    def backlog(self) -> int:
+        """Frames pushed and not yet released (waiting for their keyframe's detections)."""
+        return len(self._pending)
+
     def __enter__(self) -> StreamRedactor:
         return self
 
