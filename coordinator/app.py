@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from audit.routes import audit_router
 from coordinator import problems
 from coordinator.limits import BodyLimit
-from coordinator.metrics import RequestMetrics
+from coordinator.metrics import RequestTelemetry
 from coordinator.routers import (
     aggregates, alerts, health, nodes, queries, tokens, users, warrants, webhooks,
 )
@@ -27,5 +27,5 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.include_router(audit_router(coordinator.audit))
     install_pages(app)
     app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)
-    app.add_middleware(RequestMetrics, metrics=coordinator.metrics)
+    app.add_middleware(RequestTelemetry, metrics=coordinator.metrics)
     return app

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import click
+
+from privacy.json_logs import configure as configure_logging
 from pydantic import ValidationError
 
 from coordinator.config import CoordinatorSettings, load_coordinator_settings
@@ -83,10 +85,11 @@ def serve(config_path: Path | None) -> None:
     from coordinator.service import Coordinator
 
     settings = settings_from(config_path)
+    configure_logging("coordinator-api", "INFO", settings.log_format)
     svc = Coordinator.open(settings)
-    try:
+    try:  # requests are logged by the app (route templates, request ids), not by uvicorn
         uvicorn.run(create_app(svc), host=settings.host, port=settings.port,
-                    log_level="info", proxy_headers=False)
+                    log_level="info", log_config=None, access_log=False, proxy_headers=False)
     finally:
         svc.close()
 
@@ -104,6 +107,7 @@ def worker(config_path: Path | None, loglevel: str) -> None:
     from privacy.live_view_messages import LIVE_QUEUE
 
     settings = settings_from(config_path)
+    configure_logging("coordinator-worker", loglevel, settings.log_format)
     Coordinator.open(settings).close()  # migrate, and fail now if anything is missing
     app = worker_app(settings, cache(lambda: Coordinator.open(settings)))
     queues = ",".join((EVENTS_QUEUE, WEBHOOKS_QUEUE, LIVE_QUEUE))

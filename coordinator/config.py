@@ -4,7 +4,7 @@ environment (``SAFECITY_COORDINATOR_`` prefix, ``__`` between nested names)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -27,6 +27,9 @@ class CoordinatorSettings(TomlSettings):
                                    "(default: a broker in SQLite in data_dir)")
     result_backend: str | None = Field(default=None, description="redis://... "
                                        "(default: SQLite in data_dir)")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="long-running processes log one JSON object per line "
+        "(process, request and query ids), or plain text")
     host: str = Field(default="127.0.0.1", description="the address the API listens on")
     port: int = Field(default=8080, ge=1, le=65535, description="the API's port")
     token_minutes: int = Field(default=30, ge=1, le=24 * 60,

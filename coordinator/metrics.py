@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -16,12 +18,15 @@ from prometheus_client.registry import Collector
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from privacy.json_logs import REQUEST_ID
 from privacy.queries import queue_name
 
 if TYPE_CHECKING:
     from coordinator.service import Coordinator
 
 log = logging.getLogger(__name__)
+requests_log = logging.getLogger("safecity.requests")
+REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._-]{1,64}")
 COORDINATOR_QUEUES = ("coordinator.events", "coordinator.live", "coordinator.webhooks")
 
 
@@ -45,9 +50,11 @@ class CoordinatorMetrics:
         self.registry.register(StateCollector(svc))
 
 
-class RequestMetrics:
-    """ASGI middleware: each request counted and timed under its route's template (so no id
-    or name from a path ever becomes a label)."""
+class RequestTelemetry:
+    """ASGI middleware: each request gets an id (the caller's ``X-Request-ID`` if it is a plain
+    token, else a new one; echoed in the answer and on every log line it causes), and is
+    counted, timed and logged under its route's template, so no id or name from a path ever
+    becomes a label or a log field."""
 
     def __init__(self, app: ASGIApp, metrics: CoordinatorMetrics):
         self.app, self.metrics = app, metrics
@@ -57,19 +64,28 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        offered = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if REQUEST_ID_FORM.fullmatch(offered) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
         status = [500]
 
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
+            seconds = time.perf_counter() - started
             self.metrics.requests.labels(scope["method"], route, str(status[0])).inc()
-            self.metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+            self.metrics.request_seconds.labels(route).observe(seconds)
+            requests_log.info("%s %s %d %.1f ms", scope["method"], route, status[0],
+                              seconds * 1000)
+            REQUEST_ID.reset(token)
 
 
 class StateCollector(Collector):

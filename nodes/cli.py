@@ -215,8 +215,11 @@ def node_run(config_path: Path) -> None:
     """Redact every configured camera; exit 1 if any camera failed (the others still run)."""
     from nodes.config import load_settings
     from nodes.node import run_node
+    from privacy.json_logs import configure
 
-    reports = run_node(load_settings(config_path))
+    settings = load_settings(config_path)
+    configure("node-run", "INFO", settings.log_format)
+    reports = run_node(settings)
     for report in reports:
         click.echo(json.dumps(report.__dict__))
     failed = [r.camera for r in reports if r.status != "ok"]
@@ -326,8 +329,10 @@ def node_worker(config_path: Path, loglevel: str) -> None:
     from nodes.enrolment import load_enrolment
     from nodes.health import broker_check, serving
     from nodes.query_worker import QueryService, worker_app
+    from privacy.json_logs import configure
 
     settings = load_settings(config_path)
+    configure("node-worker", loglevel, settings.log_format)
     enrolment = load_enrolment(settings.data_dir)
     QueryService.open(settings).close()  # fail now, with a clear message, if anything is missing
     app = worker_app(settings, cache(lambda: QueryService.open(settings)))

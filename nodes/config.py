@@ -4,7 +4,7 @@ environment (``SAFECITY_`` prefix, ``__`` between nested names)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -96,6 +96,9 @@ class NodeSettings(TomlSettings):
                                  description="snapshots are downscaled to this width")
     redelivery_seconds: int = Field(default=300, ge=1, le=86400,
                                     description="an unacknowledged query is redelivered after this")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="long-running processes log one JSON object per line "
+        "(process, request and query ids), or plain text")
     health_host: str = Field(default="127.0.0.1", description="the address /healthz, /readyz "
                              "and /metrics are served on (keep it on the site's own network)")
     health_port: int | None = Field(default=None, ge=0, le=65535,

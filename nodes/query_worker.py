@@ -29,20 +29,33 @@ from nodes.face_search import BadReference, describe_reference
 from nodes.face_search import search as face_search
 from nodes.identity import NodeIdentity, load_identity
 from nodes.query_checks import (
-    Checked, check_message, check_query, check_revocation, request_sha256,
+    Checked,
+    check_message,
+    check_query,
+    check_revocation,
+    request_sha256,
 )
 from nodes.query_ledger import QueryLedger, Start
 from nodes.sightings import SightingStore
 from nodes.vault.site import OpenVault, open_vault
 from privacy import model_registry
-from privacy.errors import ConfigError, VerificationError
 from privacy.aggregate_messages import AGGREGATE_TASK
-from privacy.model_messages import MODEL_TASK
+from privacy.errors import ConfigError, VerificationError
 from privacy.face_match import FaceMatcher
+from privacy.json_logs import QUERY_ID
 from privacy.legal_basis import Kind, Refusal, WarrantRefused
+from privacy.model_messages import MODEL_TASK
 from privacy.queries import (
-    QUERY_TASK, REVOCATION_TASK, Hit, QueryResult, SealedResult, SignedQuery, SignedResult,
-    SignedRevocation, Status, result_info,
+    QUERY_TASK,
+    REVOCATION_TASK,
+    Hit,
+    QueryResult,
+    SealedResult,
+    SignedQuery,
+    SignedResult,
+    SignedRevocation,
+    Status,
+    result_info,
 )
 from privacy.redaction.faces import CenterFaceDetector
 from privacy.sealing import parse_public, seal
@@ -94,6 +107,7 @@ class QueryService:
 
     def answer(self, message: Any) -> dict[str, Any]:
         """Answer one query message (already decoded from JSON) with a signed result."""
+        QUERY_ID.set(_query_id(message)[:64])
         now = self.clock()
         try:
             query = SignedQuery.model_validate(message)

@@ -89,3 +89,20 @@ def test_no_key_password_or_token_in_any_log_of_a_full_run(demo: DemoRun) -> Non
                                  "c2lnbmF0dXJlc2lnbmF0dXJl"})
     assert leaks(secrets, places) == []
     tally.add("log lines scanned for secrets", lines)
+
+
+@pytest.mark.slow
+def test_no_plate_or_person_in_the_process_logs_of_a_full_run(demo: DemoRun) -> None:
+    """The processes' logs (not the demo's own report to its user) name no plate that was
+    searched for or sighted and no person who took part."""
+    summary = json.loads((demo.out / "summary.json").read_text())
+    plates = {hit["target"] for hit in summary["city"]["hits"]}
+    logins = json.loads((demo.out / "coordinator" / "demo-logins.json").read_text())
+    people = {name for name, login in logins.items() if name != login["role"]}  # not "admin"
+    assert plates and len(people) >= 5
+    logs = {str(p.relative_to(demo.out)): p.read_text(errors="replace")
+            for p in demo.out.rglob("*.log")}
+    found = [f"{word} in {name}" for name, text in logs.items()
+             for word in plates | people if word in text]
+    assert found == []
+    tally.add("log lines scanned for secrets", sum(t.count("\n") for t in logs.values()))

@@ -8,6 +8,7 @@ and each node's status, nothing else; every step is an audit entry written befor
 from __future__ import annotations
 
 import base64
+import logging
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -32,6 +33,8 @@ from coordinator.routers.warrants import refuse, signed_of
 from coordinator.service import Coordinator, as_utc
 from coordinator.targets import validate_references, validate_targets
 from privacy.canonical import canonical_json
+from privacy.errors import SafecityError
+from privacy.json_logs import QUERY_ID
 from privacy.legal_basis import (
     Kind,
     Refusal,
@@ -42,11 +45,11 @@ from privacy.legal_basis import (
     digest,
     verify,
 )
-from privacy.errors import SafecityError
 from privacy.queries import QUERY_TASK, SealedResult, SignedResult, Status, result_info
 from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/queries", tags=["queries"])
 FINAL = {Status.ANSWERED, Status.REFUSED, Status.UNREACHABLE, Status.FAILED}
 MAX_WAIT = 60
@@ -139,6 +142,7 @@ def submit(body: NewQuery, response: Response,
     cameras = sorted(set(body.cameras or signed.warrant.cameras))
     window = body.window or signed.warrant.window
     query_id = body.query_id or str(uuid.uuid4())
+    QUERY_ID.set(query_id)
     try:
         with svc.session() as session:
             if session.get(Query, query_id) is not None:
@@ -197,6 +201,8 @@ def submit(body: NewQuery, response: Response,
                 part = session.get(QueryNode, (query_id, node.node_id))
                 part.status, part.reason, part.detail = (Status.FAILED.value,
                                                          "broker_unavailable", str(exc))
+            log.warning("query not sent to node %s: broker unavailable", node.node_id)
+    log.info("%s query dispatched to %d node(s)", kind.value, len(plan))
     response.headers["Location"] = f"/queries/{query_id}"
     return _view(svc, query_id, who)
 
@@ -376,6 +382,7 @@ def confirm(query_id: str, node_id: str, sighting_id: str, body: Decision,
 def get_query(query_id: str, wait: float = QueryParam(0, ge=0, le=MAX_WAIT),
               who: Principal = Depends(require(Permission.QUERY_READ)),
               svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    QUERY_ID.set(query_id[:64])
     until = time.monotonic() + wait
     while True:
         with svc.session() as session:
