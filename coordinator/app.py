@@ -9,7 +9,15 @@ from coordinator import problems
 from coordinator.limits import BodyLimit
 from coordinator.metrics import RequestTelemetry
 from coordinator.routers import (
-    aggregates, alerts, health, nodes, queries, tokens, users, warrants, webhooks,
+    aggregates,
+    alerts,
+    health,
+    nodes,
+    queries,
+    tokens,
+    users,
+    warrants,
+    webhooks,
 )
 from coordinator.service import Coordinator
 from coordinator.web.pages import install as install_pages
@@ -29,3 +37,18 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)
     app.add_middleware(RequestTelemetry, metrics=coordinator.metrics)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app of one `coordinator serve` worker process: its config file is named by the
+    parent (``SAFECITY_COORDINATOR_CONFIG``); each worker opens its own connections."""
+    import os
+    from pathlib import Path
+
+    from coordinator.config import load_coordinator_settings
+    from privacy.json_logs import configure
+
+    path = os.environ.get("SAFECITY_COORDINATOR_CONFIG")
+    settings = load_coordinator_settings(Path(path) if path else None)
+    configure("coordinator-api", "INFO", settings.log_format)
+    return create_app(Coordinator.open(settings))

@@ -7,18 +7,20 @@ import sys
 from pathlib import Path
 
 import click
-
-from privacy.json_logs import configure as configure_logging
 from pydantic import ValidationError
 
 from coordinator.config import CoordinatorSettings, load_coordinator_settings
 from coordinator.problems import Problem
 from coordinator.roles import Role
 from privacy.errors import SafecityError, describe
+from privacy.json_logs import configure as configure_logging
 
 CONFIG_OPTION = click.option("--config", "config_path",
                              type=click.Path(dir_okay=False, path_type=Path),
                              help="Coordinator TOML config (default: embedded defaults).")
+
+
+CONFIG_VARIABLE = "SAFECITY_COORDINATOR_CONFIG"  # how `serve` hands its config to its workers
 
 
 def settings_from(config_path: Path | None) -> CoordinatorSettings:
@@ -78,20 +80,26 @@ def add_user(config_path: Path | None, username: str, role: str, agency: str,
 @coordinator.command()
 @CONFIG_OPTION
 def serve(config_path: Path | None) -> None:
-    """Serve the API (OpenAPI docs at /docs) until stopped."""
-    import uvicorn
+    """Serve the API (OpenAPI docs at /docs) until stopped: `workers` processes, over HTTPS when
+    the config names a TLS certificate and key."""
+    import os
 
-    from coordinator.app import create_app
-    from coordinator.service import Coordinator
+    import uvicorn
 
     settings = settings_from(config_path)
     configure_logging("coordinator-api", "INFO", settings.log_format)
-    svc = Coordinator.open(settings)
-    try:  # requests are logged by the app (route templates, request ids), not by uvicorn
-        uvicorn.run(create_app(svc), host=settings.host, port=settings.port,
-                    log_level="info", log_config=None, access_log=False, proxy_headers=False)
-    finally:
-        svc.close()
+    if (settings.tls_certificate is None) != (settings.tls_private_key is None):
+        raise SafecityError("set both tls_certificate and tls_private_key, or neither")
+    from coordinator.service import Coordinator
+
+    Coordinator.open(settings).close()  # migrate once, and fail now if anything is missing
+    if config_path is not None:
+        os.environ[CONFIG_VARIABLE] = str(config_path.resolve())
+    # requests are logged by the app (route templates, request ids), not by uvicorn
+    uvicorn.run("coordinator.app:from_environment", factory=True, host=settings.host,
+                port=settings.port, workers=settings.workers, log_level="info",
+                log_config=None, access_log=False, proxy_headers=False,
+                ssl_certfile=settings.tls_certificate, ssl_keyfile=settings.tls_private_key)
 
 
 @coordinator.command()

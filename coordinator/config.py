@@ -32,6 +32,13 @@ class CoordinatorSettings(TomlSettings):
         "(process, request and query ids), or plain text")
     host: str = Field(default="127.0.0.1", description="the address the API listens on")
     port: int = Field(default=8080, ge=1, le=65535, description="the API's port")
+    workers: int = Field(default=1, ge=1, le=64,
+                         description="API worker processes (`coordinator serve`); they share "
+                         "the database, the audit log and the broker")
+    tls_certificate: Path | None = Field(default=None, description="the API's TLS certificate "
+                                         "(PEM; from `safecity pki issue` or the city's PKI); "
+                                         "with tls_private_key the API is served over HTTPS")
+    tls_private_key: Path | None = Field(default=None, description="the API's TLS private key")
     token_minutes: int = Field(default=30, ge=1, le=24 * 60,
                                description="lifetime of a person's bearer token or session")
     node_token_minutes: int = Field(default=5, ge=1, le=60,

@@ -1,7 +1,9 @@
-"""``safecity models``: fill and check the pinned model cache."""
+"""``safecity models``: fill and check the pinned model cache; ``safecity pki``: a city CA and\nthe certificates of its hosts, for cities without a PKI of their own."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import click
@@ -40,3 +42,45 @@ def status(model_dir: Path) -> None:
         click.echo(f"{name:10} {state:8} {spec.filename} ({spec.purpose}; {spec.licence})")
     if any(state != "ok" for state in states.values()):
         raise click.ClickException(f"some models are not usable: {model_registry.FIX}")
+
+
+@click.group()
+def pki() -> None:
+    """TLS for a city without its own PKI: a city CA and a certificate per host."""
+
+
+@pki.command("init")
+@click.option("--out", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for ca.pem and ca.key (0600); keep ca.key offline.")
+@click.option("--name", default="safecity city CA", show_default=True)
+@click.option("--days", default=3650, show_default=True, type=click.IntRange(1, 36500))
+def pki_init(folder: Path, name: str, days: int) -> None:
+    """Make the city CA (refuses to overwrite one)."""
+    from privacy.pki import fingerprint, make_ca
+
+    if (folder / "ca.key").exists():
+        raise click.ClickException(f"{folder / 'ca.key'} exists: a city has one CA")
+    ca = make_ca(folder, name, days)
+    click.echo(json.dumps({"certificate": str(ca.certificate), "key": str(ca.key),
+                           "sha256": fingerprint(ca.certificate)}, indent=2))
+
+
+@pki.command("issue")
+@click.option("--ca", "ca_folder", required=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--name", required=True, help="The host's name: its files are NAME.pem/.key.")
+@click.option("--host", "hosts", multiple=True, required=True,
+              help="A DNS name or IP address the host is reached at (repeat).")
+@click.option("--out", "folder", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--days", default=825, show_default=True, type=click.IntRange(1, 3650))
+def pki_issue(ca_folder: Path, name: str, hosts: tuple[str, ...], folder: Path,
+              days: int) -> None:
+    """Issue a host's TLS certificate for its names and addresses."""
+    from privacy.pki import fingerprint, issue, load_ca
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,62}", name):
+        raise click.ClickException(f"--name {name!r}: lower-case letters, digits, . _ - only")
+    issued = issue(load_ca(ca_folder), folder, name, list(hosts), days)
+    click.echo(json.dumps({"certificate": str(issued.certificate), "key": str(issued.key),
+                           "hosts": list(hosts), "sha256": fingerprint(issued.certificate)},
+                          indent=2))

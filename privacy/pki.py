@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from privacy.errors import ConfigError
 from privacy.signing import write_secret
 
 
@@ -79,3 +80,17 @@ def issue(ca: Issued, folder: Path, name: str, hosts: list[str], days: int = 825
     issued.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     write_secret(issued.key, _pem(key))
     return issued
+
+
+def load_ca(folder: Path) -> Issued:
+    ca = Issued(folder / "ca.pem", folder / "ca.key")
+    if not ca.certificate.exists() or not ca.key.exists():
+        raise ConfigError(f"{folder}: no city CA here (ca.pem and ca.key); make one with "
+                          "`safecity pki init`")
+    return ca
+
+
+def fingerprint(certificate: Path) -> str:
+    """SHA-256 of the certificate's DER form, as hex (what a node pins)."""
+    loaded = x509.load_pem_x509_certificate(certificate.read_bytes())
+    return loaded.fingerprint(hashes.SHA256()).hex()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -91,3 +92,55 @@ def test_cli_sets_up_adds_people_and_serves_the_api(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_serve_runs_several_workers_over_https_with_one_audit_history(tmp_path: Path) -> None:
+    """`coordinator serve` with workers = 2 and a certificate from `safecity pki`: HTTPS only,
+    verified against the city CA; denials appended by both workers at once make one log that
+    verifies, with every acknowledged denial in it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from audit.bundle import Bundle
+    from audit.note import NoteVerifier
+    from audit.verify import verify_bundle
+
+    assert run("pki", "init", "--out", str(tmp_path / "ca"), cwd=tmp_path).returncode == 0
+    issued = run("pki", "issue", "--ca", str(tmp_path / "ca"), "--name", "coordinator",
+                 "--host", "127.0.0.1", "--out", str(tmp_path / "tls"), cwd=tmp_path)
+    assert issued.returncode == 0, issued.stderr
+    port = free_port()
+    config = tmp_path / "coordinator.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\nport = {port}\nworkers = 2\n'
+                      f'tls_certificate = "{tmp_path / "tls" / "coordinator.pem"}"\n'
+                      f'tls_private_key = "{tmp_path / "tls" / "coordinator.key"}"\n')
+    keys = json.loads(run("coordinator", "init", "--config", str(config), cwd=tmp_path).stdout)
+    server = subprocess.Popen([*SAFECITY, "coordinator", "serve", "--config", str(config)],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    base = f"https://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, verify=str(tmp_path / "ca" / "ca.pem"),
+                          timeout=10) as client:
+            for _ in range(300):
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert client.get("/readyz").json()["status"] == "ready"
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            with pytest.raises(httpx.ConnectError):  # not trusted without the city CA
+                httpx.get(f"{base}/healthz", timeout=5)
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(lambda _: client.get("/warrants").status_code,
+                                         range(60)))
+            assert statuses == [401] * 60
+            bundle = Bundle.from_json(client.get("/audit/bundle").json())
+        report = verify_bundle(bundle, NoteVerifier.from_vkey(keys["log_key"]))
+        assert report.ok, report.problems
+        denied = [e for e in bundle.entries if b'"access_denied"' in e.data]
+        assert len(denied) >= 60
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
