@@ -27,6 +27,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".ts", ".m4v"}
 
 
+# What reading a broken container raises: FFmpeg's errors, and metadata that is not UTF-8.
+UNREADABLE = (av.error.FFmpegError, UnicodeDecodeError)
+
+
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
@@ -50,27 +54,34 @@ class VideoReader:
             raise MediaError(f"{path}: is a folder, not a video")
         try:
             self._container = av.open(str(path), mode="r")
-        except av.error.FFmpegError as exc:
+        except UNREADABLE as exc:
             raise MediaError(f"{path}: not a readable video ({_reason(exc)})") from None
         self.path = path
+        try:
+            self.info = self._inspect()
+        except UNREADABLE as exc:
+            self._container.close()
+            raise MediaError(f"{path}: unreadable video header ({_reason(exc)})") from None
+        except MediaError:
+            self._container.close()
+            raise
+
+    def _inspect(self) -> VideoInfo:
         videos = self._container.streams.video
         if not videos:
-            self._container.close()
-            raise MediaError(f"{path}: contains no video stream")
+            raise MediaError(f"{self.path}: contains no video stream")
         self._video = videos[0]
         self._video.thread_type = "AUTO"
         if self._video.codec_context is None or self._video.codec_context.name is None:
-            self._container.close()
-            raise MediaError(f"{path}: unsupported video codec")
+            raise MediaError(f"{self.path}: unsupported video codec")
         audios = self._container.streams.audio
         self._audio = audios[0] if audios else None
         rate = self._video.average_rate or self._video.guessed_rate or Fraction(25)
         width, height = self._video.codec_context.width, self._video.codec_context.height
         if not width or not height:
-            self._container.close()
-            raise MediaError(f"{path}: video stream has no frame size (corrupt header?)")
-        self.info = VideoInfo(width, height, float(rate), self._video.frames or None,
-                              self._audio is not None)
+            raise MediaError(f"{self.path}: video stream has no frame size (corrupt header?)")
+        return VideoInfo(width, height, float(rate), self._video.frames or None,
+                         self._audio is not None)
 
     @property
     def audio_stream(self) -> av.audio.stream.AudioStream | None:
@@ -93,7 +104,7 @@ class VideoReader:
                 for frame in packet.decode():
                     decoded += 1
                     yield "video", frame.to_ndarray(format="bgr24")
-        except av.error.FFmpegError as exc:
+        except UNREADABLE as exc:
             raise MediaError(
                 f"{self.path}: video is corrupt or truncated after frame {decoded} ({_reason(exc)})"
             ) from None
@@ -177,7 +188,7 @@ def decode_clip(data: bytes) -> Iterator[np.ndarray]:
                 raise MediaError("clip has no video stream")
             for frame in container.decode(container.streams.video[0]):
                 yield frame.to_ndarray(format="bgr24")
-    except av.error.FFmpegError as exc:
+    except UNREADABLE as exc:
         raise MediaError(f"clip is not decodable ({_reason(exc)})") from None
 
 

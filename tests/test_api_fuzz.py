@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import schemathesis
 import tally
+from fuzzing import REPEATABLE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from world import World, embedded_world
@@ -78,7 +79,7 @@ def test_generated_requests_get_no_server_error_and_match_the_schema(
             continue
 
         @given(strategy(operation, known))
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=REPEATABLE,
                   suppress_health_check=list(HealthCheck))
         def check(case: schemathesis.Case) -> None:
             tally.add("generated API requests")

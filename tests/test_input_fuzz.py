@@ -42,7 +42,7 @@ from privacy.signing import VerifyKey
 from privacy.tokens import issue, verify
 
 LIGHT = FUZZ  # 300 examples
-MEDIA = FUZZ.__class__(parent=FUZZ, max_examples=120)  # each decodes a video
+MEDIA = FUZZ.__class__(parent=FUZZ, max_examples=300)  # each decodes a video
 
 
 @pytest.fixture(scope="module")

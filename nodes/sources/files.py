@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from nodes.media import VideoReader, read_image
+from nodes.media import UNREADABLE, VideoReader, read_image
 
 
 SOUND_RATE = 16000
@@ -36,9 +36,12 @@ class VideoFileSource:
         for kind, item in self._reader.packets():
             if kind == "audio":
                 if self.listener is not None:
-                    for frame in item.decode():  # type: ignore[attr-defined]
-                        for mono in resampler.resample(frame):
-                            self.listener(mono.to_ndarray().reshape(-1), SOUND_RATE)
+                    try:
+                        for frame in item.decode():  # type: ignore[attr-defined]
+                            for mono in resampler.resample(frame):
+                                self.listener(mono.to_ndarray().reshape(-1), SOUND_RATE)
+                    except UNREADABLE:  # a broken sound packet: skipped, the video goes on
+                        continue
                 continue
             if kind == "video":
                 yield item  # type: ignore[misc]
