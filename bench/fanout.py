@@ -70,7 +70,7 @@ def measure(world: World, names: list[str], queries: int) -> tuple[float, float]
             "warrant_id": warrant["warrant_id"], "targets": WATCHLIST})
         sent_at = time.perf_counter()
         assert sent.status_code == 202, sent.text
-        view = world.client.get(f"/queries/{sent.json()['query_id']}?wait=120",
+        view = world.client.get(f"/queries/{sent.json()['query_id']}?wait=60",
                                 headers=world.as_("police")).json()
         done = time.perf_counter()
         states = [n["status"] for n in view["nodes"]]
