@@ -46,7 +46,7 @@ health_port = {port}
 privacy_epsilon = 6.5
 [[cameras]]
 id = "gate"
-source = "synthetic:seed=2,seconds=60,width=320,height=180,people=2,vehicles=1,fps=10"
+source = "synthetic:seed=2,seconds=3600,width=320,height=180,people=2,vehicles=1,fps=10"
 """)
     log = tmp_path / "node.log"
     with log.open("wb") as out:
