@@ -90,6 +90,13 @@ def serve(config_path: Path | None) -> None:
     configure_logging("coordinator-api", "INFO", settings.log_format)
     if (settings.tls_certificate is None) != (settings.tls_private_key is None):
         raise SafecityError("set both tls_certificate and tls_private_key, or neither")
+    if settings.city_ca is not None:
+        from privacy.pki import check_ca
+
+        try:
+            check_ca(settings.city_ca.read_text())
+        except (OSError, ValueError) as exc:
+            raise SafecityError(f"city_ca {settings.city_ca}: {exc}") from None
     from coordinator.service import Coordinator
 
     Coordinator.open(settings).close()  # migrate once, and fail now if anything is missing

@@ -58,6 +58,9 @@ class CoordinatorSettings(TomlSettings):
                                   description="host:port of the SuperLink `fl start` talks to "
                                   "(and `fl superlink` listens on)")
     flower_ca: Path | None = Field(default=None, description="the city CA certificate")
+    city_ca: Path | None = Field(default=None, description="the city CA certificate (PEM) the "
+                                 "city's TLS hosts chain to; sent in every enrolment document, "
+                                 "and nodes pin it for the broker and the SuperLink")
     flower_certificate: Path | None = Field(default=None,
                                             description="the SuperLink's TLS certificate")
     flower_private_key: Path | None = Field(default=None,

@@ -15,8 +15,10 @@ from pydantic import (
 )
 
 from audit.note import NoteVerifier
+from nodes.city_ca import pin
 from privacy.atomic_file import write_atomic
 from privacy.errors import ConfigError, VerificationError, describe
+from privacy.pki import check_ca
 from privacy.key_fields import Ed25519Public, X25519Public
 from privacy.queries import queue_name
 from privacy.signing import VerifyKey
@@ -38,12 +40,18 @@ class Enrolment(BaseModel):
     judge_keys: tuple[Ed25519Public, ...] = Field(min_length=1)
     dpo_keys: tuple[Ed25519Public, ...] = Field(min_length=1)
     enrolled_at: AwareDatetime
+    city_ca: str | None = None  # PEM: the CA the city's TLS hosts chain to (pinned, see city_ca)
 
     @model_validator(mode="after")
     def _own_queue(self) -> Enrolment:
         if self.queue != queue_name(self.node_id):
             raise ValueError(f"the queue of {self.node_id} is {queue_name(self.node_id)}")
         return self
+
+    @field_validator("city_ca")
+    @classmethod
+    def _ca(cls, value: str | None) -> str | None:
+        return None if value is None else check_ca(value)
 
     @field_validator("log_key")
     @classmethod
@@ -81,6 +89,8 @@ def parse_enrolment(text: str, where: str) -> Enrolment:
 def save_enrolment(data_dir: Path, enrolment: Enrolment) -> Path:
     path = enrolment_file(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if enrolment.city_ca is not None:
+        pin(data_dir, enrolment.city_ca)
     write_atomic(path, json.dumps(enrolment.model_dump(mode="json"), indent=2) + "\n")
     return path
 

@@ -6,7 +6,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
-from nodes import health
+from nodes import city_ca, health
 from nodes.analytics.behaviour import Scorer
 from nodes.analytics.runner import SiteAnalytics
 from nodes.analytics.stitching import Stitcher
@@ -110,7 +110,7 @@ def _live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender
             or not enrolment_file(settings.data_dir).exists()):
         return nullcontext()
     enrolment = load_enrolment(settings.data_dir)
-    publish, close = celery_publisher(settings.broker_url, SNAPSHOT_TASK, LIVE_QUEUE,
+    publish, close = celery_publisher(city_ca.broker_url(settings), SNAPSHOT_TASK, LIVE_QUEUE,
                                       EXPIRES_SECONDS)
     return BackgroundSender(LiveViewSender(publish, enrolment.node_id, enrolment.site_id,
                                            load_identity(settings.keys_dir).signing,
@@ -125,7 +125,7 @@ def _event_sender(settings: NodeSettings, site: SiteAnalytics | None
     if site is None or not settings.broker_url or not enrolment_file(settings.data_dir).exists():
         return nullcontext()
     enrolment = load_enrolment(settings.data_dir)
-    publish, close = celery_publisher(settings.broker_url)
+    publish, close = celery_publisher(city_ca.broker_url(settings))
     sender = EventSender(site.events, publish, enrolment.node_id, enrolment.site_id,
                          load_identity(settings.keys_dir).signing)
     return BackgroundSender(sender, close)

@@ -22,6 +22,7 @@ from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from nodes import city_ca
 from nodes.aggregate_answers import AggregateAnswerer
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
@@ -309,16 +310,17 @@ def _query_id(message: Any) -> str:
 
 def worker_app(settings: NodeSettings, service: Callable[[], QueryService]) -> Celery:
     """The node's Celery app: its own queue, late acknowledgement, one message at a time."""
-    if not settings.broker_url or not settings.result_backend:
+    broker, backend = city_ca.broker_url(settings), city_ca.result_backend(settings)
+    if not broker or not backend:
         raise ConfigError("set broker_url and result_backend in the node config to take queries")
-    app = Celery("safecity-node", broker=settings.broker_url, backend=settings.result_backend)
+    app = Celery("safecity-node", broker=broker, backend=backend)
     app.conf.update(
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         result_expires=timedelta(days=7),
     )
-    if settings.broker_url.startswith(("redis", "rediss", "sqs")):  # brokers without AMQP acks
+    if broker.startswith(("redis", "rediss", "sqs")):  # brokers without AMQP acks
         app.conf.broker_transport_options = {
             "visibility_timeout": settings.redelivery_seconds,
             # sweep for abandoned messages at the same pace (kombu's default sweeps every 100 s)

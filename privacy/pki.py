@@ -94,3 +94,18 @@ def fingerprint(certificate: Path) -> str:
     """SHA-256 of the certificate's DER form, as hex (what a node pins)."""
     loaded = x509.load_pem_x509_certificate(certificate.read_bytes())
     return loaded.fingerprint(hashes.SHA256()).hex()
+
+
+def check_ca(pem: str) -> str:
+    """``pem`` if it is one CA certificate; ValueError naming what is wrong otherwise."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise ValueError("city_ca is not a PEM certificate") from None
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        raise ValueError("city_ca is not a CA certificate (no basic constraints)") from None
+    if not constraints.value.ca:
+        raise ValueError("city_ca is not a CA certificate")
+    return pem

@@ -1,7 +1,8 @@
 """The broker under TLS: a Redis that speaks only TLS, with a certificate from the city CA
-(`safecity pki`); the coordinator and a node worker process reach it with `rediss://` URLs
-that verify it against the CA, and a warrant-gated query goes through and back. A plain
-connection, or one that does not trust the CA, gets nothing."""
+(`safecity pki`); the coordinator reaches it with `rediss://` URLs that verify it against the
+CA, a node worker process with a bare `rediss://` URL verified against the CA it pinned at
+enrolment, and a warrant-gated query goes through and back. A plain connection, or one that
+does not trust the CA, gets nothing."""
 
 from __future__ import annotations
 
@@ -56,9 +57,12 @@ def test_a_query_goes_through_a_broker_that_speaks_only_tls(
                     socket_timeout=3).ping()
     url = f"rediss://127.0.0.1:{port}/{{}}?ssl_cert_reqs=required&ssl_ca_certs={ca}"
     world = World(tmp_path, f"sqlite:///{tmp_path / 'coordinator.sqlite'}", url.format(0),
-                  url.format(1), query_timeout=60)
+                  url.format(1), query_timeout=60, options={"city_ca": ca})
     try:
-        world.add_node("alpha", "site-a")
+        node = world.add_node("alpha", "site-a", broker=f"rediss://127.0.0.1:{port}/0",
+                              backend=f"rediss://127.0.0.1:{port}/1")
+        pinned = node.settings.data_dir / "city-ca.pem"
+        assert pinned.read_text() == ca.read_text()  # pinned from the enrolment document
         world.service("alpha").sightings.add("gate", T0 - timedelta(days=1), 1, "AB12CDE")
         world.start_worker("alpha")
         warrant = world.registered()

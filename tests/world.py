@@ -65,12 +65,13 @@ class World:
     backend: str
     now: list[datetime | None] = field(default_factory=lambda: [None])  # None: the real clock
     query_timeout: float = 30.0
+    options: dict[str, Any] = field(default_factory=dict)  # further coordinator settings
 
     def __post_init__(self) -> None:
         self.settings = CoordinatorSettings(
             data_dir=self.root / "coordinator", database_url=self.db_url,
             broker_url=self.broker, result_backend=self.backend,
-            query_timeout_seconds=self.query_timeout)
+            query_timeout_seconds=self.query_timeout, **self.options)
         self.svc = Coordinator.open(self.settings, clock=self.clock)
         self.client = TestClient(create_app(self.svc))
         self.judge_key, self.dpo_key = SigningKey.generate(), SigningKey.generate()
@@ -131,7 +132,10 @@ class World:
     # -- nodes -------------------------------------------------------------------------------
 
     def add_node(self, name: str, site: str, sources: dict[str, str] | None = None,
-                 extra: str = "", analytics: str = "") -> Node:
+                 extra: str = "", analytics: str = "", broker: str | None = None,
+                 backend: str | None = None) -> Node:
+        """Enrol a node; its config names ``broker`` and ``backend`` (default: the
+        coordinator's URLs)."""
         node_id = f"{name}-{self.tag}"
         data = self.root / node_id
         config = self.root / f"{node_id}.toml"
@@ -140,7 +144,8 @@ class World:
             f'[[cameras]]\nid = "{c}"\nsource = "{sources.get(c, "synthetic:")}"\n{analytics}'
             for c in CAMERAS)
         config.write_text(f'site_id = "{site}"\ndata_dir = "{data}"\n'
-                          f'broker_url = "{self.broker}"\nresult_backend = "{self.backend}"\n'
+                          f'broker_url = "{broker or self.broker}"\n'
+                          f'result_backend = "{backend or self.backend}"\n'
                           f'{extra}{cameras}')
         settings = load_settings(config)
         initialise(settings)

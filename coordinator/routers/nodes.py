@@ -20,6 +20,7 @@ from coordinator.problems import Problem, not_found
 from coordinator.roles import Permission, Role
 from coordinator.service import Coordinator, as_utc
 from privacy.camera_notices import CameraNotice
+from privacy.pki import check_ca
 from privacy.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from privacy.queries import queue_name
 
@@ -69,7 +70,18 @@ def enrolment_document(svc: Coordinator, node: Node) -> dict[str, Any]:
         "judge_keys": sorted(k for r, k in signers if r == Role.JUDGE),
         "dpo_keys": sorted(k for r, k in signers if r == Role.DPO),
         "enrolled_at": as_utc(node.enrolled_at).isoformat(),
+        "city_ca": _city_ca(svc),
     }
+
+
+def _city_ca(svc: Coordinator) -> str | None:
+    path = svc.settings.city_ca
+    if path is None:
+        return None
+    try:
+        return check_ca(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise Problem(500, "Configuration error", f"city_ca: {exc}", "city_ca") from None
 
 
 @router.post("", status_code=201, summary="Enrol a node; returns the document it pins")

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nodes.city_ca import pinned_ca
 from nodes.config import NodeSettings
 from nodes.learning.flower_key import flower_key
 from privacy.errors import ConfigError
@@ -28,10 +29,11 @@ def supernode_command(settings: NodeSettings, config_file: Path, superlink: str 
                       ca_certificate: Path | None, extra: dict[str, Any], port: int
                       ) -> list[str]:
     address = superlink or settings.flower_superlink
-    ca = ca_certificate or settings.flower_ca
+    ca = ca_certificate or settings.flower_ca or pinned_ca(settings.data_dir)
     if not address or ca is None:
         raise ConfigError("set flower_superlink (host:port) and flower_ca (the city CA's "
-                          "certificate) in the node config, or pass --superlink and --ca")
+                          "certificate) in the node config, or pass --superlink and --ca "
+                          "(the CA pinned at enrolment is used when there is one)")
     if not Path(ca).is_file():
         raise ConfigError(f"flower_ca: no certificate file at {ca}")
     key, _ = flower_key(settings.keys_dir)
