@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,14 @@ def test_synthetic_source_uri(tmp_path: Path) -> None:
         open_source("synthetic:colour=3")
     with pytest.raises(ConfigError, match="seed must be a number"):
         open_source("synthetic:seed=x")
+    with pytest.raises(ConfigError, match="live must be 0 or 1"):
+        open_source("synthetic:live=yes")
+
+
+def test_a_live_synthetic_camera_gives_no_frame_before_its_time() -> None:
+    source = open_source("synthetic:seed=2,seconds=0.5,fps=10,width=96,height=64,people=1,"
+                         "vehicles=0,live=1")
+    start = time.monotonic()
+    arrivals = [time.monotonic() - start for _ in source.frames()]
+    assert len(arrivals) == 5
+    assert all(at >= index / 10 - 0.005 for index, at in enumerate(arrivals)), arrivals

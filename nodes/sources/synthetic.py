@@ -9,6 +9,7 @@ recall and false-blur area are measured, not guessed.
 from __future__ import annotations
 
 import string
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -353,10 +354,12 @@ def write_scene_video(path: Path, spec: SceneSpec, audio: bool = True,
 
 
 class SyntheticSource:
-    """A generated scene as a camera: ``synthetic:seed=3,seconds=5,width=1280,height=720``."""
+    """A generated scene as a camera: ``synthetic:seed=3,seconds=5,width=1280,height=720``;
+    with ``live=1`` its frames come at the scene's frame rate on the wall clock, as from a
+    camera on the network (otherwise as fast as they are taken)."""
 
-    def __init__(self, spec: SceneSpec):
-        self.spec = spec
+    def __init__(self, spec: SceneSpec, live: bool = False):
+        self.spec, self.live = spec, live
         self.name = f"synthetic:seed={spec.seed}"
         self.fps = spec.fps
         self.truth: list[list[GroundTruth]] = []
@@ -368,8 +371,14 @@ class SyntheticSource:
         fields = {f.name: f.type for f in SceneSpec.__dataclass_fields__.values()}
         values: dict[str, object] = {}
         body = uri.removeprefix("synthetic:")
+        live = False
         for item in filter(None, body.split(",")):
             key, _, value = item.partition("=")
+            if key == "live":
+                if value not in ("0", "1"):
+                    raise ConfigError(f"{uri}: live must be 0 or 1, got {value!r}")
+                live = value == "1"
+                continue
             if key not in fields or key in ("face_sizes", "plate_widths"):
                 raise ConfigError(f"{uri}: unknown synthetic scene option {key!r}")
             try:
@@ -378,10 +387,13 @@ class SyntheticSource:
                 raise ConfigError(f"{uri}: {key} must be a number, got {value!r}") from None
         if max_seconds is not None:
             values["seconds"] = min(float(values.get("seconds", SceneSpec.seconds)), max_seconds)
-        return cls(SceneSpec(**values))  # type: ignore[arg-type]
+        return cls(SceneSpec(**values), live)  # type: ignore[arg-type]
 
     def frames(self) -> Iterator[np.ndarray]:
-        for frame, truth in Scene(self.spec).frames():
+        start = time.monotonic()
+        for index, (frame, truth) in enumerate(Scene(self.spec).frames()):
+            if self.live:
+                time.sleep(max(0.0, start + index / self.fps - time.monotonic()))
             self.truth.append(truth)
             yield frame
 
