@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -116,6 +119,7 @@ def worker(config_path: Path | None, loglevel: str) -> None:
     """Take the nodes' events into the alert queue and deliver webhooks, until stopped."""
     from functools import cache
 
+    from coordinator.metrics import WorkerMetrics
     from coordinator.service import Coordinator
     from coordinator.worker import WEBHOOKS_QUEUE, worker_app
     from privacy.event_messages import EVENTS_QUEUE
@@ -124,8 +128,33 @@ def worker(config_path: Path | None, loglevel: str) -> None:
     settings = settings_from(config_path)
     configure_logging("coordinator-worker", loglevel, settings.log_format)
     Coordinator.open(settings).close()  # migrate, and fail now if anything is missing
-    app = worker_app(settings, cache(lambda: Coordinator.open(settings)))
+    service = cache(lambda: Coordinator.open(settings))
+    metrics = WorkerMetrics()
+    app = worker_app(settings, service, metrics)
     queues = ",".join((EVENTS_QUEUE, WEBHOOKS_QUEUE, LIVE_QUEUE))
-    app.worker_main(["worker", "--pool=solo", f"--queues={queues}",
-                     "--hostname=coordinator@%h", f"--loglevel={loglevel}",
-                     "--without-gossip", "--without-mingle", "--without-heartbeat"])
+    with _health(settings, app, service, metrics):
+        app.worker_main(["worker", "--pool=solo", f"--queues={queues}",
+                         "--hostname=coordinator@%h", f"--loglevel={loglevel}",
+                         "--without-gossip", "--without-mingle", "--without-heartbeat"])
+
+
+def _health(settings: CoordinatorSettings, app: Any, service: Callable[[], Any],
+            metrics: Any) -> AbstractContextManager[object]:
+    """The worker's /healthz, /readyz (broker and database) and /metrics, when configured."""
+    if settings.worker_health_port is None:
+        return nullcontext()
+    from sqlalchemy import text
+
+    from privacy.health_server import HealthServer, probes
+
+    def broker() -> None:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)
+
+    def database() -> None:
+        with service().session() as session:
+            session.execute(text("SELECT 1"))
+
+    metrics.watch(service())
+    return HealthServer(settings.health_host, settings.worker_health_port, metrics.registry,
+                        probes(broker=broker, database=database))

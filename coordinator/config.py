@@ -35,6 +35,11 @@ class CoordinatorSettings(TomlSettings):
     workers: int = Field(default=1, ge=1, le=64,
                          description="API worker processes (`coordinator serve`); they share "
                          "the database, the audit log and the broker")
+    health_host: str = Field(default="127.0.0.1", description="the address the worker's health "
+                             "endpoints listen on")
+    worker_health_port: int | None = Field(default=None, ge=1, le=65535,
+                                           description="`coordinator worker` serves /healthz, "
+                                           "/readyz and /metrics on this port (none: off)")
     tls_certificate: Path | None = Field(default=None, description="the API's TLS certificate "
                                          "(PEM; from `safecity pki issue` or the city's PKI); "
                                          "with tls_private_key the API is served over HTTPS")
@@ -57,6 +62,12 @@ class CoordinatorSettings(TomlSettings):
                                   pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
                                   description="host:port of the SuperLink `fl start` talks to "
                                   "(and `fl superlink` listens on)")
+    flower_listen_host: str = Field(default="127.0.0.1", description="the address `fl superlink` "
+                                    "listens on (0.0.0.0: sites on other hosts)")
+    flower_health_address: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+        description="host:port of the SuperLink's gRPC health service (grpc.health.v1, no "
+        "TLS: keep it on loopback or the monitoring network)")
     flower_ca: Path | None = Field(default=None, description="the city CA certificate")
     city_ca: Path | None = Field(default=None, description="the city CA certificate (PEM) the "
                                  "city's TLS hosts chain to; sent in every enrolment document, "

@@ -50,6 +50,18 @@ class CoordinatorMetrics:
         self.registry.register(StateCollector(svc))
 
 
+class WorkerMetrics:
+    """What `coordinator worker` serves at /metrics: the batches it took and the state gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.batches = Counter("safecity_worker_messages", "messages taken off the broker",
+                               ["task", "outcome"], registry=self.registry)
+
+    def watch(self, svc: Coordinator) -> None:
+        self.registry.register(StateCollector(svc))
+
+
 class RequestTelemetry:
     """ASGI middleware: each request gets an id (the caller's ``X-Request-ID`` if it is a plain
     token, else a new one; echoed in the answer and on every log line it causes), and is

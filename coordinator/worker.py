@@ -15,6 +15,7 @@ from audit.records import Action, Event, LegalBasis
 from coordinator.alert_intake import EventsRejected, accept
 from coordinator.config import CoordinatorSettings
 from coordinator.live_views import accept_snapshot
+from coordinator.metrics import WorkerMetrics
 from coordinator.service import Coordinator
 from coordinator.webhooks import DeliveryFailed, deliver, give_up
 from privacy.event_messages import EVENTS_TASK
@@ -34,7 +35,9 @@ def rejected(svc: Coordinator, outcome: str, exc: EventsRejected) -> None:
                   details={"reason": str(exc)[:500]}))
 
 
-def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]) -> Celery:
+def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator],
+               metrics: WorkerMetrics | None = None) -> Celery:
+    counted = metrics or WorkerMetrics()
     app = Celery("safecity-coordinator-worker", broker=settings.broker)
     app.conf.update(
         task_serializer="json", accept_content=["json"], task_ignore_result=True,
@@ -53,7 +56,9 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             intake = accept(svc, message)
         except EventsRejected as exc:
             rejected(svc, "events_rejected", exc)
+            counted.batches.labels("events", "rejected").inc()
             return {"accepted": 0, "rejected": str(exc)}
+        counted.batches.labels("events", "accepted").inc()
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         return {"accepted": len(intake.alerts), "duplicates": intake.duplicates}
@@ -65,7 +70,9 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             kept = accept_snapshot(svc, message)
         except EventsRejected as exc:
             rejected(svc, "snapshot_rejected", exc)
+            counted.batches.labels("snapshot", "rejected").inc()
             return {"kept": False, "rejected": str(exc)}
+        counted.batches.labels("snapshot", "accepted").inc()
         return {"kept": kept is not None}
 
     @app.task(name=DELIVER_TASK, bind=True, max_retries=MAX_ATTEMPTS - 1)

@@ -133,7 +133,11 @@ class NodeSettings(TomlSettings):
     flower_superlink: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
                                          description="the city's Flower SuperLink, host:port")
     flower_ca: Path | None = Field(default=None, description="the city CA certificate that "
-                                   "signed the SuperLink's TLS certificate")
+                                   "signed the SuperLink's TLS certificate (default: the one "
+                                   "pinned at enrolment)")
+    flower_health_address: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+        description="host:port of the SuperNode's gRPC health service (grpc.health.v1, no TLS)")
 
     @field_validator("cameras")
     @classmethod

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from nodes import metrics
 from nodes.config import NodeSettings
 from nodes.privacy_ledger import site_ledger
-from privacy.health_server import Checks, HealthServer
+from privacy.health_server import Checks, HealthServer, probes
 
 _registered = threading.Lock()
 _state: list[metrics.NodeState] = []
@@ -34,10 +34,4 @@ def serving(settings: NodeSettings, port: int | None, checks: Checks
 
 
 def broker_check(connect: Callable[[], object]) -> Checks:
-    def checks() -> dict[str, str]:
-        try:
-            connect()
-            return {"broker": "ok"}
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            return {"broker": f"unavailable ({type(exc).__name__})"}
-    return checks
+    return probes(broker=connect)

@@ -60,3 +60,17 @@ class HealthServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def probes(**probes: Callable[[], object]) -> Checks:
+    """Readiness checks from probes that raise when what they try is unavailable."""
+    def checks() -> dict[str, str]:
+        found = {}
+        for name, probe in probes.items():
+            try:
+                probe()
+                found[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                found[name] = f"unavailable ({type(exc).__name__})"
+        return found
+    return checks

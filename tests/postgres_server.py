@@ -20,7 +20,11 @@ def _bin(name: str) -> str:
 
 
 class PostgresServer:
-    def __init__(self) -> None:
+    """``within``: a command prefix the server runs under (``ip netns exec NAME``: a host of
+    a multi-host test); it listens on that host's loopback."""
+
+    def __init__(self, within: tuple[str, ...] = ()) -> None:
+        self.within = within
         self.folder = Path(tempfile.mkdtemp(prefix="safecity-pg-"))
         self.data = self.folder / "data"
         self.port = free_port()
@@ -34,8 +38,8 @@ class PostgresServer:
 
     def _as_postgres(self, *command: str) -> None:
         as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        done = subprocess.run([*as_postgres, *command], capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run([*self.within, *as_postgres, *command], capture_output=True,
+                              text=True, timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
 
     def start(self) -> None:

@@ -4,36 +4,14 @@ it could be printed in), every password it used and anything shaped like a beare
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 import tally
 from demo_run import DemoRun
-
-TOKEN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
-PEM_LINE = re.compile(r"^[A-Za-z0-9+/=]{40,}$")
-
-
-def key_encodings(path: Path) -> set[str]:
-    """The ways a private key file's secret could appear in text."""
-    text = path.read_text().strip()
-    found = {text}
-    if "PRIVATE KEY" in text:  # PEM: each base64 line of the body
-        found |= {line for line in text.splitlines() if PEM_LINE.match(line)}
-        return found
-    body = text.split(":", 1)[-1].split("+")[-1]  # kind:base64, or a signed-note skey
-    found.add(body)
-    try:
-        raw = base64.b64decode(body + "=" * (-len(body) % 4))
-        found |= {raw.hex(), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
-    except ValueError:
-        pass
-    return {s for s in found if len(s) >= 16}
-
+from log_scan import key_encodings, leaks
 
 def secrets_of(out: Path) -> dict[str, str]:
     """secret text -> where it came from."""
@@ -60,14 +38,6 @@ def haystack(demo: DemoRun) -> dict[str, str]:
         entries = db.execute("SELECT data FROM audit_entries").fetchall()
     places["public audit log"] = "\n".join(bytes(row[0]).decode() for row in entries)
     return places
-
-
-def leaks(secrets: dict[str, str], places: dict[str, str]) -> list[str]:
-    found = [f"{origin} in {place}" for place, text in places.items()
-             for secret, origin in secrets.items() if secret in text]
-    found += [f"a bearer token in {place}" for place, text in places.items()
-              if TOKEN.search(text)]
-    return found
 
 
 @pytest.mark.slow

@@ -38,7 +38,9 @@ def superlink(config_path: Path | None) -> None:
     home = settings.data_dir / "flower"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = int(settings.flower_superlink.rsplit(":", 1)[1])
-    command = superlink_command(port, *files, database=home / "superlink.db")  # type: ignore[arg-type]
+    command = superlink_command(port, *files, database=home / "superlink.db",  # type: ignore[arg-type]
+                                host=settings.flower_listen_host,
+                                health=settings.flower_health_address)
     process = subprocess.Popen(command, env=superlink_environment(home))
     signal.signal(signal.SIGTERM, lambda *_: process.terminate())
     try:

@@ -81,14 +81,18 @@ class SuperLink:
 
 
 def superlink_command(port: int, certificate: Path, key: Path, ca_certificate: Path,
-                      database: Path | None = None) -> list[str]:
+                      database: Path | None = None, host: str = "127.0.0.1",
+                      health: str | None = None) -> list[str]:
     """The SuperLink as the coordinator runs it: TLS, SuperNode authentication (only keys the
-    coordinator registered get in), no runtime dependency installation; its state in
-    ``database`` (kept across restarts) or in memory."""
+    coordinator registered get in), no runtime dependency installation, listening on
+    ``host``; its state in ``database`` (kept across restarts) or in memory; a gRPC health
+    service at ``health`` (host:port, no TLS) when given."""
     command = [str(BIN / "flower-superlink"), "--ssl-certfile", str(certificate),
                "--ssl-keyfile", str(key), "--ssl-ca-certfile", str(ca_certificate),
                "--enable-supernode-auth", "--disable-runtime-dependency-installation",
-               "--port", str(port)]
+               "--host", host, "--port", str(port)]
+    if health:
+        command += ["--health-server-address", health]
     return command + (["--database", str(database)] if database else [])
 
 

@@ -37,9 +37,12 @@ def supernode_command(settings: NodeSettings, config_file: Path, superlink: str 
     if not Path(ca).is_file():
         raise ConfigError(f"flower_ca: no certificate file at {ca}")
     key, _ = flower_key(settings.keys_dir)
-    return [str(BIN / "flower-supernode"), "--root-certificates", str(ca),
-            "--superlink", address, "--port", str(port), "--auth-supernode-private-key",
-            str(key), "--node-config", node_config(config_file, extra)]
+    command = [str(BIN / "flower-supernode"), "--root-certificates", str(ca),
+               "--superlink", address, "--port", str(port), "--auth-supernode-private-key",
+               str(key), "--node-config", node_config(config_file, extra)]
+    if settings.flower_health_address:
+        command += ["--health-server-address", settings.flower_health_address]
+    return command
 
 
 def supernode_environment() -> dict[str, str]:

@@ -8,10 +8,11 @@ recall and false-blur area are measured, not guessed.
 
 from __future__ import annotations
 
+import itertools
 import string
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -354,9 +355,10 @@ def write_scene_video(path: Path, spec: SceneSpec, audio: bool = True,
 
 
 class SyntheticSource:
-    """A generated scene as a camera: ``synthetic:seed=3,seconds=5,width=1280,height=720``;
-    with ``live=1`` its frames come at the scene's frame rate on the wall clock, as from a
-    camera on the network (otherwise as fast as they are taken)."""
+    """A generated scene as a camera: ``synthetic:seed=3,seconds=5,width=1280,height=720``.
+    With ``live=1`` it is a camera that never stops: frames come at the scene's frame rate on
+    the wall clock, as from the network, and every ``seconds`` a new scene begins (the next
+    seed: new people and vehicles); otherwise one scene, as fast as it is taken."""
 
     def __init__(self, spec: SceneSpec, live: bool = False):
         self.spec, self.live = spec, live
@@ -390,12 +392,17 @@ class SyntheticSource:
         return cls(SceneSpec(**values), live)  # type: ignore[arg-type]
 
     def frames(self) -> Iterator[np.ndarray]:
-        start = time.monotonic()
-        for index, (frame, truth) in enumerate(Scene(self.spec).frames()):
-            if self.live:
+        if not self.live:
+            for frame, truth in Scene(self.spec).frames():
+                self.truth.append(truth)
+                yield frame
+            return
+        start, index = time.monotonic(), 0
+        for scene in itertools.count():
+            for frame, _ in Scene(replace(self.spec, seed=self.spec.seed + scene)).frames():
                 time.sleep(max(0.0, start + index / self.fps - time.monotonic()))
-            self.truth.append(truth)
-            yield frame
+                index += 1
+                yield frame
 
     def close(self) -> None:
         pass
