@@ -62,8 +62,11 @@ class CoordinatorSettings(TomlSettings):
                                   pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
                                   description="host:port of the SuperLink `fl start` talks to "
                                   "(and `fl superlink` listens on)")
-    flower_listen_host: str = Field(default="127.0.0.1", description="the address `fl superlink` "
-                                    "listens on (0.0.0.0: sites on other hosts)")
+    flower_fleet_address: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+        description="host:port where `fl superlink` takes SuperNodes from other hosts: a TLS "
+        "gateway passing only Flower's Fleet API to the SuperLink, which keeps to "
+        "flower_superlink (none: SuperNodes must reach flower_superlink itself)")
     flower_health_address: str | None = Field(
         default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
         description="host:port of the SuperLink's gRPC health service (grpc.health.v1, no "

@@ -34,7 +34,7 @@ from privacy.pki import Issued, issue, make_ca
 from privacy.signing import SigningKey
 
 SAFECITY = (sys.executable, "-c", "from nodes.cli import main; main()")
-API_PORT, BROKER_PORT, FLOWER_PORT = 8443, 6380, 9092
+API_PORT, BROKER_PORT, FLOWER_PORT, FLEET_PORT = 8443, 6380, 9092, 9443
 NODE_HEALTH, WORKER_HEALTH, FLOWER_HEALTH = 9100, 9101, 9102  # each host's loopback
 # people of the city; their names must never reach a log
 PEOPLE = (("admin-ingrid-halvorsen", "admin"), ("officer-tomas-ferreira", "police_analyst"),
@@ -138,7 +138,7 @@ tls_private_key = "{self.tls.key}"
 city_ca = "{ca}"
 query_timeout_seconds = 15
 flower_superlink = "127.0.0.1:{FLOWER_PORT}"
-flower_listen_host = "0.0.0.0"
+flower_fleet_address = "0.0.0.0:{FLEET_PORT}"
 flower_health_address = "127.0.0.1:{FLOWER_HEALTH}"
 worker_health_port = {WORKER_HEALTH}
 flower_ca = "{ca}"
@@ -195,7 +195,7 @@ data_dir = "{data}"
 model_dir = "{self.model_dir}"
 broker_url = "rediss://:{self.broker_password}@{link.a_address}:{BROKER_PORT}/0"
 result_backend = "rediss://:{self.broker_password}@{link.a_address}:{BROKER_PORT}/1"
-flower_superlink = "{link.a_address}:{FLOWER_PORT}"
+flower_superlink = "{link.a_address}:{FLEET_PORT}"
 health_port = {NODE_HEALTH}
 worker_health_port = {WORKER_HEALTH}
 flower_health_address = "127.0.0.1:{FLOWER_HEALTH}"
@@ -286,11 +286,16 @@ purpose = "public safety"
             time.sleep(0.2)
         raise AssertionError(f"{name} never said {text!r}:\n{self.log(name)[-3000:]}")
 
-    def fetch(self, host: Host, url: str) -> tuple[int, str]:
-        """GET ``url`` from ``host`` (a node's own health endpoints listen on its loopback)."""
+    def fetch(self, host: Host, url: str, method: str = "GET") -> tuple[int, str]:
+        """``url`` from ``host`` (a node's own health endpoints listen on its loopback), TLS
+        verified against the city CA."""
         done = subprocess.run([*host.within, sys.executable, "-c",
-                               "import httpx, sys; r = httpx.get(sys.argv[1], timeout=10); "
-                               "print(r.status_code); print(r.text, end='')", url],
+                               "import httpx, ssl, sys\n"
+                               "tls = ssl.create_default_context(cafile=sys.argv[3])\n"
+                               "r = httpx.request(sys.argv[1], sys.argv[2], verify=tls, "
+                               "timeout=10)\n"
+                               "print(r.status_code); print(r.text, end='')",
+                               method, url, str(self.ca.certificate)],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         status, _, body = done.stdout.partition("\n")

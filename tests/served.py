@@ -1,4 +1,4 @@
-"""The coordinator served over real HTTP: uvicorn on a free loopback port, in a thread."""
+"""An app served over real HTTP(S): uvicorn on a free loopback port, in a thread."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -23,17 +25,25 @@ def free_port() -> int:
 @contextmanager
 def serving(svc: Coordinator) -> Iterator[str]:
     """The coordinator's app on a loopback port for as long as the block runs; its base URL."""
+    with serving_app(create_app(svc)) as base:
+        yield base
+
+
+@contextmanager
+def serving_app(app: Any, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """``app`` on a loopback port (HTTPS with ``tls``: certificate and key); its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(svc), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning",
+        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert server.started, "the coordinator did not start"
+    assert server.started, "the server did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -23,7 +23,10 @@ from pathlib import Path
 
 import pytest
 from log_scan import key_encodings, leaks
-from multihost import API_PORT, FLOWER_HEALTH, NODE_HEALTH, PEOPLE, WORKER_HEALTH, City, Site
+from multihost import (
+    API_PORT, FLEET_PORT, FLOWER_HEALTH, FLOWER_PORT, NODE_HEALTH, PEOPLE, WORKER_HEALTH, City,
+    Site,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -79,6 +82,11 @@ def test_a_city_across_hosts(city: City) -> None:
     assert city.connect(a.host, a.link.a_address, API_PORT) == 0
     assert city.connect(a.host, city.office.b_address, API_PORT) == errno.ENETUNREACH
     assert city.connect(a.host, b.link.b_address, NODE_HEALTH) == errno.ENETUNREACH
+    # of the SuperLink a site reaches only the Fleet API, through the gateway
+    assert city.connect(a.host, a.link.a_address, FLOWER_PORT) == errno.ECONNREFUSED
+    for call in ("/v1/control/start-run", "/v1/control/register-node", "/v1/runtime/get-run"):
+        status, _ = city.fetch(a.host, f"https://{a.link.a_address}:{FLEET_PORT}{call}", "POST")
+        assert status == 404, call
 
     # 1. everything up: a query, alerts, a federated round
     warrant = city.warrant([a.name, b.name], plates)

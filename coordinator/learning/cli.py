@@ -38,11 +38,17 @@ def superlink(config_path: Path | None) -> None:
     home = settings.data_dir / "flower"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = int(settings.flower_superlink.rsplit(":", 1)[1])
+    host = settings.flower_superlink.rsplit(":", 1)[0].strip("[]")
     command = superlink_command(port, *files, database=home / "superlink.db",  # type: ignore[arg-type]
-                                host=settings.flower_listen_host,
-                                health=settings.flower_health_address)
+                                host=host, health=settings.flower_health_address)
     process = subprocess.Popen(command, env=superlink_environment(home))
-    signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    gateway = None
+    if settings.flower_fleet_address:
+        gateway = subprocess.Popen([sys.executable, "-c", "from nodes.cli import main; main()",
+                                    "fl", "fleet-gateway", *(("--config", str(config_path))
+                                                             if config_path else ())])
+    children = [p for p in (process, gateway) if p is not None]
+    signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in children])
     try:
         wait_for_port(settings.flower_superlink)
         svc = Coordinator.open(settings)
@@ -54,11 +60,34 @@ def superlink(config_path: Path | None) -> None:
                                     settings.data_dir / "flower-cli"), keys)
         click.echo(f"SuperLink at {settings.flower_superlink}; {len(keys)} SuperNode key(s) "
                    "registered", err=True)
-        sys.exit(process.wait())
+        code = process.wait()
+        sys.exit(code)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=30)
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+                child.wait(timeout=30)
+
+
+@fl.command("fleet-gateway")
+@CONFIG_OPTION
+def fleet_gateway_command(config_path: Path | None) -> None:
+    """Serve the Fleet API gateway at flower_fleet_address (TLS) until stopped; `fl superlink`
+    starts it when the config names that address."""
+    import uvicorn
+
+    from coordinator.learning.fleet_gateway import fleet_gateway
+
+    settings = settings_from(config_path)
+    if not settings.flower_fleet_address:
+        raise ConfigError("set flower_fleet_address (host:port) for the Fleet API gateway")
+    if settings.flower_certificate is None or settings.flower_private_key is None \
+            or settings.flower_ca is None:
+        raise ConfigError("set flower_certificate, flower_private_key and flower_ca")
+    host, port = settings.flower_fleet_address.rsplit(":", 1)
+    uvicorn.run(fleet_gateway(settings.flower_superlink, settings.flower_ca),
+                host=host.strip("[]"), port=int(port), log_level="warning", access_log=False,
+                ssl_certfile=settings.flower_certificate, ssl_keyfile=settings.flower_private_key)
 
 
 @fl.command()
