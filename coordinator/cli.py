@@ -115,8 +115,11 @@ def serve(config_path: Path | None) -> None:
 @coordinator.command()
 @CONFIG_OPTION
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(config_path: Path | None, loglevel: str) -> None:
-    """Take the nodes' events into the alert queue and deliver webhooks, until stopped."""
+@click.option("--beat", is_flag=True, help="Also schedule the housekeeping jobs (one host "
+              "only; a city with several workers runs `coordinator beat` once instead).")
+def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
+    """Take the nodes' events into the alert queue, deliver webhooks and run the housekeeping
+    jobs, until stopped."""
     from functools import cache
 
     from coordinator.metrics import WorkerMetrics
@@ -135,7 +138,33 @@ def worker(config_path: Path | None, loglevel: str) -> None:
     with _health(settings, app, service, metrics):
         app.worker_main(["worker", "--pool=solo", f"--queues={queues}",
                          "--hostname=coordinator@%h", f"--loglevel={loglevel}",
-                         "--without-gossip", "--without-mingle", "--without-heartbeat"])
+                         "--without-gossip", "--without-mingle", "--without-heartbeat",
+                         *_beat_options(settings, beat)])
+
+
+def _beat_options(settings: CoordinatorSettings, beat: bool) -> list[str]:
+    if not beat:
+        return []
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return ["--beat", f"--schedule={settings.data_dir / 'beat-schedule'}"]
+
+
+@coordinator.command()
+@CONFIG_OPTION
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(config_path: Path | None, loglevel: str) -> None:
+    """Schedule the housekeeping jobs (expired warrants, alert retention) every
+    housekeeping_seconds for the workers, until stopped. Run one per city."""
+    from functools import cache
+
+    from coordinator.service import Coordinator
+    from coordinator.worker import worker_app
+
+    settings = settings_from(config_path)
+    configure_logging("coordinator-beat", loglevel, settings.log_format)
+    app = worker_app(settings, cache(lambda: Coordinator.open(settings)))  # beat runs no task
+    app.start(["beat", f"--loglevel={loglevel}",
+               *_beat_options(settings, True)[1:]])
 
 
 def _health(settings: CoordinatorSettings, app: Any, service: Callable[[], Any],

@@ -54,6 +54,12 @@ class CoordinatorSettings(TomlSettings):
                                       description="...within this window lock further tries out")
     query_timeout_seconds: float = Field(default=30.0, gt=0, le=3600,
                                          description="a node silent this long is unreachable")
+    alert_retention_days: int = Field(default=90, ge=1, le=3650,
+                                      description="alerts older than this are deleted by the "
+                                      "housekeeping job (the deletion is logged first)")
+    housekeeping_seconds: int = Field(default=900, ge=5, le=86400,
+                                      description="how often `coordinator beat` (or `worker "
+                                      "--beat`) has the worker expire warrants and purge alerts")
     max_aggregate_epsilon: float = Field(default=1.0, gt=0, le=10,
                                          description="the most epsilon one aggregate question "
                                          "may spend at each node")

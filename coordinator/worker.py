@@ -14,11 +14,12 @@ from celery import Celery, Task
 from audit.records import Action, Event, LegalBasis
 from coordinator.alert_intake import EventsRejected, accept
 from coordinator.config import CoordinatorSettings
+from coordinator.housekeeping import HOUSEKEEPING_TASK, housekeeping
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.service import Coordinator
 from coordinator.webhooks import DeliveryFailed, deliver, give_up
-from privacy.event_messages import EVENTS_TASK
+from privacy.event_messages import EVENTS_QUEUE, EVENTS_TASK
 from privacy.live_view_messages import SNAPSHOT_TASK
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,16 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         return {"accepted": len(intake.alerts), "duplicates": intake.duplicates}
+
+    app.conf.beat_schedule = {"housekeeping": {
+        "task": HOUSEKEEPING_TASK, "schedule": float(settings.housekeeping_seconds),
+        "options": {"queue": EVENTS_QUEUE, "expires": float(settings.housekeeping_seconds)}}}
+
+    @app.task(name=HOUSEKEEPING_TASK)
+    def periodic() -> dict[str, Any]:
+        done = housekeeping(service())
+        counted.batches.labels("housekeeping", "done").inc()
+        return done
 
     @app.task(name=SNAPSHOT_TASK)
     def snapshot(message: dict[str, Any]) -> dict[str, Any]:

@@ -184,16 +184,17 @@ class World:
     def worker_log(self, name: str) -> str:
         return (self.root / f"{self.nodes[name].node_id}.log").read_text(errors="replace")
 
-    def start_coordinator_worker(self) -> None:
-        """`safecity coordinator worker` on the same database, keys and broker."""
+    def start_coordinator_worker(self, extra: str = "", beat: bool = False) -> None:
+        """`safecity coordinator worker` on the same database, keys and broker (``extra``:
+        more config lines; ``beat``: it schedules the housekeeping jobs too)."""
         config = self.root / "coordinator-worker.toml"
         config.write_text(f'data_dir = "{self.settings.data_dir}"\n'
                           f'database_url = "{self.db_url}"\nbroker_url = "{self.broker}"\n'
-                          f'result_backend = "{self.backend}"\n')
+                          f'result_backend = "{self.backend}"\n{extra}')
         log = open(self.root / "coordinator-worker.log", "ab")  # noqa: SIM115 - the process owns it
         self.coordinator_worker = subprocess.Popen(
             [sys.executable, "-c", "from nodes.cli import main; main()", "coordinator", "worker",
-             "--config", str(config), "--loglevel", "WARNING"],
+             "--config", str(config), "--loglevel", "WARNING", *(["--beat"] if beat else [])],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True)
 

@@ -91,6 +91,9 @@ def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
     signed = signed_of(row)
     if row.status == "revoked":
         raise WarrantRefused(Refusal.REVOKED, f"{row.warrant_id} was revoked")
+    if row.status == "expired":
+        raise WarrantRefused(Refusal.EXPIRED, f"{row.warrant_id} expired at "
+                             f"{signed.warrant.expires_at.isoformat()}")
     if row.status != "registered":
         if signed.judge is None and signed.dpo is None:
             raise WarrantRefused(Refusal.UNSIGNED, f"{row.warrant_id} is not signed")

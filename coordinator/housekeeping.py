@@ -1,0 +1,58 @@
+"""The coordinator's periodic jobs, run by `coordinator worker` when `coordinator beat` (or
+`worker --beat`) schedules them: warrants past their expiry are marked expired, and alerts
+past ``alert_retention_days`` are deleted. Each is logged before it happens, so the
+transparency report counts expiries and the record of processing shows the purges."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+
+from audit.records import Action, Actor, Event, LegalBasis, under
+from coordinator.db import Alert
+from coordinator.db import Warrant as WarrantRow
+from coordinator.routers.warrants import signed_of
+from coordinator.service import Coordinator
+
+HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
+
+
+def _system(svc: Coordinator) -> Actor:
+    return svc.actor("coordinator", "system", "city")
+
+
+def expire_warrants(svc: Coordinator) -> list[str]:
+    """Mark every registered warrant whose ``expires_at`` has passed as expired."""
+    now = svc.clock()
+    with svc.session() as session:
+        rows = session.scalars(select(WarrantRow).where(WarrantRow.status == "registered")).all()
+    expired = [row for row in rows if signed_of(row).warrant.expires_at <= now]
+    for row in expired:
+        signed = signed_of(row)
+        svc.log(Event(actor=_system(svc), action=Action.WARRANT_EXPIRED,
+                      **under(signed.warrant.basis, row.warrant_id), outcome="expired",
+                      details={"expires_at": signed.warrant.expires_at.isoformat(),
+                               "uses": str(row.uses)}))
+        with svc.session() as session:
+            session.get(WarrantRow, row.warrant_id).status = "expired"
+    return [row.warrant_id for row in expired]
+
+
+def purge_alerts(svc: Coordinator) -> int:
+    """Delete alerts whose event is older than the retention period; log the count first."""
+    cutoff = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
+    with svc.session() as session:
+        count = session.scalar(select(func.count()).select_from(Alert).where(Alert.time < cutoff))
+    if not count:
+        return 0
+    svc.log(Event(actor=_system(svc), action=Action.RETENTION_PURGE,
+                  legal_basis=LegalBasis.STATUTE, purpose_code="alert_retention",
+                  outcome="purged", details={"alerts": str(count), "before": cutoff.isoformat()}))
+    with svc.session() as session:
+        session.execute(delete(Alert).where(Alert.time < cutoff))
+    return int(count)
+
+
+def housekeeping(svc: Coordinator) -> dict[str, object]:
+    return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc)}

@@ -1,0 +1,77 @@
+"""The coordinator's periodic jobs: registered warrants past their expiry become expired (each
+logged first, so the public report counts it), alerts past ``alert_retention_days`` are
+deleted (the purge logged first, with its count); and `coordinator worker --beat` runs them on
+its own schedule, in its own process."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from world import T0, embedded_world
+
+from audit.records import Action, PublicRecord
+from coordinator.db import Alert
+from coordinator.housekeeping import housekeeping
+
+
+def public_actions(world) -> list[Action]:  # type: ignore[no-untyped-def]
+    return [PublicRecord.from_leaf(e.data).action for e in world.svc.audit.bundle().entries]
+
+
+def alert(world, node_id: str, seq: int, moment: datetime) -> Alert:  # type: ignore[no-untyped-def]
+    return Alert(node_id=node_id, site_id="site-a", seq=seq, type="restricted_area",
+                 rule="no-entry", camera="gate", zone="street", line=None, direction=None,
+                 time=moment, count=1, tokens=[], received_at=moment, state="open")
+
+
+def test_expired_warrants_and_old_alerts(tmp_path: Path) -> None:
+    world = embedded_world(tmp_path)
+    try:
+        node = world.add_node("alpha", "site-a")
+        lasting = world.registered(expires_at=(T0 + timedelta(days=30)).isoformat())
+        ending = world.registered()  # expires two days after T0
+        with world.svc.session() as session:
+            session.add_all([alert(world, node.node_id, 1, T0 - timedelta(days=100)),
+                             alert(world, node.node_id, 2, T0 - timedelta(days=1))])
+        assert housekeeping(world.svc) == {"expired_warrants": [], "purged_alerts": 1}
+        world.set_time(T0 + timedelta(days=3))
+        done = housekeeping(world.svc)
+        assert done == {"expired_warrants": [ending["warrant_id"]], "purged_alerts": 0}
+        for warrant, status in ((ending, "expired"), (lasting, "registered")):
+            seen = world.client.get(f"/warrants/{warrant['warrant_id']}",
+                                    headers=world.as_("police"))
+            assert seen.json()["status"] == status
+        refused = world.client.post("/queries", headers=world.as_("police"), json={
+            "warrant_id": ending["warrant_id"], "targets": ["AB12 CDE"]})
+        assert refused.status_code == 403 and refused.json()["code"] == "expired", refused.text
+        actions = public_actions(world)
+        assert actions.count(Action.WARRANT_EXPIRED) == 1
+        assert actions.count(Action.RETENTION_PURGE) == 1
+        assert housekeeping(world.svc) == {"expired_warrants": [], "purged_alerts": 0}
+        assert public_actions(world).count(Action.WARRANT_EXPIRED) == 1  # once only
+        report = world.client.get("/portal/report.json").json()["report"]
+        assert sum(m.get("warrant_expired", 0) for m in report["warrants_by_month"].values()) == 1
+    finally:
+        world.close()
+
+
+def test_the_worker_runs_the_jobs_on_its_own_schedule(tmp_path: Path) -> None:
+    world = embedded_world(tmp_path)
+    try:
+        world.add_node("alpha", "site-a")
+        soon = datetime.now(UTC) + timedelta(seconds=8)
+        warrant = world.registered(expires_at=soon.isoformat())
+        world.start_coordinator_worker("housekeeping_seconds = 5\n", beat=True)
+        deadline = time.monotonic() + 90
+        status = "registered"
+        while time.monotonic() < deadline and status != "expired":
+            time.sleep(1)
+            status = world.client.get(f"/warrants/{warrant['warrant_id']}",
+                                      headers=world.as_("police")).json()["status"]
+        log = (tmp_path / "coordinator-worker.log").read_text(errors="replace")
+        assert status == "expired", log
+        assert datetime.now(UTC) >= soon  # not before its time
+    finally:
+        world.close()
