@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from privacy.settings_file import TomlSettings, load_settings_file
+from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 
 class CoordinatorSettings(TomlSettings):
@@ -65,16 +65,16 @@ class CoordinatorSettings(TomlSettings):
                                          "may spend at each node")
     # Federated learning: the city's Flower SuperLink (one port: SuperNodes and `flwr run`).
     flower_superlink: str = Field(default="127.0.0.1:9092",
-                                  pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+                                  pattern=HOST_PORT,
                                   description="host:port of the SuperLink `fl start` talks to "
                                   "(and `fl superlink` listens on)")
     flower_fleet_address: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+        default=None, pattern=HOST_PORT,
         description="host:port where `fl superlink` takes SuperNodes from other hosts: a TLS "
         "gateway passing only Flower's Fleet API to the SuperLink, which keeps to "
         "flower_superlink (none: SuperNodes must reach flower_superlink itself)")
     flower_health_address: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+        default=None, pattern=HOST_PORT,
         description="host:port of the SuperLink's gRPC health service (grpc.health.v1, no "
         "TLS: keep it on loopback or the monitoring network)")
     flower_ca: Path | None = Field(default=None, description="the city CA certificate")

@@ -13,7 +13,7 @@ from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.stitching import CameraLink
 from privacy import model_registry
 from privacy.redaction.policy import RedactionPolicy
-from privacy.settings_file import TomlSettings, load_settings_file
+from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 
 class CameraConfig(BaseModel):
@@ -130,13 +130,13 @@ class NodeSettings(TomlSettings):
     unusual_quantile: float = Field(default=0.99, gt=0.5, lt=1.0,
                                     description="an installed unusual-behaviour model alerts on "
                                     "tracks scoring above this quantile of the site's own tracks")
-    flower_superlink: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+    flower_superlink: str | None = Field(default=None, pattern=HOST_PORT,
                                          description="the city's Flower SuperLink, host:port")
     flower_ca: Path | None = Field(default=None, description="the city CA certificate that "
                                    "signed the SuperLink's TLS certificate (default: the one "
                                    "pinned at enrolment)")
     flower_health_address: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9.:\[\]-]+:\d+$",
+        default=None, pattern=HOST_PORT,
         description="host:port of the SuperNode's gRPC health service (grpc.health.v1, no TLS)")
 
     @field_validator("cameras")

@@ -16,6 +16,8 @@ from pydantic_settings import (
 
 from privacy.errors import ConfigError, describe
 
+HOST_PORT = r"^[A-Za-z0-9.:\[\]-]+:\d+$"  # a host (name, IPv4 or [IPv6]) and a port
+
 Settings = TypeVar("Settings", bound="TomlSettings")
 
 
