@@ -15,7 +15,7 @@ from nodes.media import VideoWriter
 from nodes.pipeline import RegionLog, Summary, redact_stream
 from nodes.plate_sightings import PlateSightings
 from nodes.sightings import SightingStore
-from nodes.sources import open_source
+from nodes.sources import open_camera
 from nodes.vault.recorder import SegmentRecorder
 from nodes.vault.vault import Vault
 from privacy.errors import SafecityError
@@ -62,8 +62,7 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
     try:
         log = RegionLog(regions_path)
         reconnects = dropped = 0
-        source = open_source(camera.source, settings.reconnect_attempts,
-                             settings.reconnect_backoff_seconds, camera.max_seconds)
+        source = open_camera(settings, camera)
 
         def sink(frame: RedactedFrame, log: RegionLog = log) -> None:
             nonlocal writer, reconnects, dropped

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from nodes.onvif.cli import cameras
 from privacy.cli import model_dir_option
 from privacy.errors import SafecityError, describe
 from privacy.redaction.policy import RedactionPolicy, Shape, Style
@@ -206,6 +207,9 @@ def demo(out: Path, model_dir: Path) -> None:
 @main.group()
 def node() -> None:
     """Run a camera-site node."""
+
+
+node.add_command(cameras)
 
 
 @node.command("run")

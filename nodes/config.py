@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.stitching import CameraLink
 from privacy import model_registry
+from privacy.errors import ConfigError
 from privacy.redaction.policy import RedactionPolicy
 from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
@@ -23,7 +24,11 @@ class CameraConfig(BaseModel):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
                     description="the camera's name at this site")
-    source: str = Field(min_length=1, description="file path, rtsp:// URL, image, or synthetic:")
+    source: str = Field(min_length=1, description="file path, rtsp:// URL, "
+                        "onvif://host[:port][/profile], image, or synthetic:")
+    credentials_file: Path | None = Field(
+        default=None, description="the camera's user name and password (RTSP and ONVIF): a "
+        "TOML file only the node's user can read (`safecity node cameras credentials`)")
     redaction: RedactionPolicy | None = Field(
         default=None, description="this camera's own redaction (default: the node's)")
     max_seconds: float | None = Field(default=None, gt=0,
@@ -36,6 +41,27 @@ class CameraConfig(BaseModel):
     location: str = Field(default="", max_length=200,
                           description="where it looks, in general terms (public)")
     purpose: str = Field(default="", max_length=200, description="why it is there (public)")
+
+    @model_validator(mode="after")
+    def _credentials_in_their_file(self) -> CameraConfig:
+        from urllib.parse import urlsplit
+
+        if "://" in self.source:
+            try:
+                userinfo = urlsplit(self.source).username is not None
+            except ValueError:
+                raise ValueError("source: not a valid URL") from None
+            if userinfo and self.credentials_file is not None:
+                raise ValueError("source: carries credentials and credentials_file is set; "
+                                 "keep them in the credentials file only")
+        if self.source.startswith("onvif://"):
+            from nodes.onvif.streams import parse_onvif_uri
+
+            try:
+                parse_onvif_uri(self.source)
+            except ConfigError as exc:
+                raise ValueError(f"source: {exc}") from None
+        return self
 
 
 class CustodianConfig(BaseModel):

@@ -39,6 +39,15 @@ class SourceError(MediaError):
     """A camera source failed (unreachable, dropped, or produced no frames)."""
 
 
+class CameraLookupError(SourceError):
+    """An ONVIF camera could not be asked for its stream (no answer, credentials refused, no
+    such profile); ``reason`` is the message without the camera's address."""
+
+    def __init__(self, camera: str, reason: str):
+        super().__init__(f"{camera}: {reason}")
+        self.reason = reason
+
+
 class AuditError(SafecityError):
     """The audit log cannot do what was asked (storage, unknown entry, bad request)."""
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from nodes.config import CameraConfig, NodeSettings
+    from nodes.onvif.credentials import CameraCredentials
 
 
 class FrameSource(Protocol):
@@ -20,21 +24,46 @@ class FrameSource(Protocol):
 
 
 def open_source(uri: str, reconnect_attempts: int = 5, backoff_seconds: float = 1.0,
-                max_seconds: float | None = None) -> FrameSource:
-    """Open ``uri``: ``synthetic:key=value,...``, ``rtsp://`` (or rtsps, tcp, http, udp), an
-    image file, or a video file."""
+                max_seconds: float | None = None,
+                credentials: CameraCredentials | None = None) -> FrameSource:
+    """Open ``uri``: ``synthetic:key=value,...``, ``rtsp://`` (or rtsps, tcp, http, udp),
+    ``onvif://host[:port][/profile]`` (the stream the camera names), an image file, or a video
+    file. ``credentials`` are the camera's, for network sources."""
     from pathlib import Path
 
     from nodes.media import is_image
+    from nodes.onvif.credentials import with_credentials
     from nodes.sources.files import ImageSource, VideoFileSource
     from nodes.sources.network import NETWORK_SCHEMES, NetworkSource
     from nodes.sources.synthetic import SyntheticSource
 
     if uri.startswith("synthetic:"):
         return SyntheticSource.from_uri(uri, max_seconds)
+    if uri.startswith("onvif://"):
+        from nodes.onvif.streams import lookup, parse_onvif_uri
+
+        address, profile = parse_onvif_uri(uri)
+
+        def locate() -> str:
+            stream = lookup(address, credentials).choose(profile)
+            return with_credentials(stream.uri, credentials)
+
+        return NetworkSource(uri, reconnect_attempts, backoff_seconds, max_seconds=max_seconds,
+                             locate=locate)
     if uri.split("://", 1)[0].lower() in NETWORK_SCHEMES and "://" in uri:
-        return NetworkSource(uri, reconnect_attempts, backoff_seconds, max_seconds=max_seconds)
+        url = with_credentials(uri, credentials)
+        return NetworkSource(uri, reconnect_attempts, backoff_seconds, max_seconds=max_seconds,
+                             locate=lambda: url)
     path = Path(uri)
     if is_image(path):
         return ImageSource(path)
     return VideoFileSource(path, max_seconds)
+
+
+def open_camera(settings: NodeSettings, camera: CameraConfig) -> FrameSource:
+    """Open one configured camera, with its credentials file if it has one."""
+    from nodes.onvif.credentials import read_credentials
+
+    credentials = read_credentials(camera.credentials_file) if camera.credentials_file else None
+    return open_source(camera.source, settings.reconnect_attempts,
+                       settings.reconnect_backoff_seconds, camera.max_seconds, credentials)

@@ -3,7 +3,9 @@
 A stream that does not answer within ``open_timeout`` or stalls for ``read_timeout`` counts as a
 failure; the source then waits ``backoff * 2**n`` seconds (at most 30) and tries again, and gives
 up with a :class:`SourceError` after ``attempts`` failures in a row. A frame received resets the
-count. Credentials in the URL never appear in messages.
+count. Where the URL to open must be found first (an ONVIF camera's stream, credentials read from
+a file), ``locate`` finds it again before every attempt, so a camera that moved or changed its
+stream is followed. Credentials in the URL never appear in messages.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 import numpy as np
 
-from privacy.errors import SourceError
+from privacy.errors import CameraLookupError, SourceError
 
 NETWORK_SCHEMES = {"rtsp", "rtsps", "rtmp", "tcp", "udp", "http", "https", "srt"}
 MAX_BACKOFF = 30.0
@@ -41,8 +43,9 @@ class NetworkSource:
         max_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        locate: Callable[[], str] | None = None,
     ):
-        self._url = url
+        self._locate = locate or (lambda: url)
         self.name = redact_url(url)
         self.attempts = attempts
         self.backoff = backoff
@@ -55,8 +58,9 @@ class NetworkSource:
         self._clock = clock
         self._down_since: float | None = None
 
-    def _options(self) -> dict[str, str]:
-        if urlsplit(self._url).scheme.lower().startswith("rtsp"):
+    @staticmethod
+    def _options(url: str) -> dict[str, str]:
+        if urlsplit(url).scheme.lower().startswith("rtsp"):
             return {"rtsp_transport": "tcp"}
         return {}
 
@@ -67,7 +71,10 @@ class NetworkSource:
         limit = None
         while True:
             try:
-                container = av.open(self._url, options=self._options(), timeout=self.timeouts)
+                url = self._locate()
+                container = av.open(url, options=self._options(url), timeout=self.timeouts)
+            except CameraLookupError as exc:
+                last_error = exc.reason
             except (av.error.FFmpegError, OSError) as exc:
                 last_error = _reason(exc)
             else:

@@ -74,7 +74,7 @@ def record_command(config_path: Path, camera: str) -> None:
     """Record a camera's raw video into the vault (encrypted segments)."""
     from datetime import UTC
 
-    from nodes.sources import open_source
+    from nodes.sources import open_camera
     from nodes.vault.recorder import record
 
     settings = _settings(config_path)
@@ -85,8 +85,7 @@ def record_command(config_path: Path, camera: str) -> None:
     from nodes.vault.site import open_vault
 
     with open_vault(settings) as opened:
-        source = open_source(matches[0].source, settings.reconnect_attempts,
-                             settings.reconnect_backoff_seconds, matches[0].max_seconds)
+        source = open_camera(settings, matches[0])
         ids = record(source.frames(), source.fps, camera, opened.vault, datetime.now(UTC),
                      settings.segment_seconds)
     click.echo(json.dumps({"camera": camera, "segments": len(ids)}))
