@@ -153,8 +153,8 @@ def _beat_options(settings: CoordinatorSettings, beat: bool) -> list[str]:
 @CONFIG_OPTION
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(config_path: Path | None, loglevel: str) -> None:
-    """Schedule the housekeeping jobs (expired warrants, alert retention) every
-    housekeeping_seconds for the workers, until stopped. Run one per city."""
+    """Schedule the housekeeping jobs (expired warrants, alert retention, the public report)
+    every housekeeping_seconds for the workers, until stopped. Run one per city."""
     from functools import cache
 
     from coordinator.service import Coordinator

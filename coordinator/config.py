@@ -59,7 +59,8 @@ class CoordinatorSettings(TomlSettings):
                                       "housekeeping job (the deletion is logged first)")
     housekeeping_seconds: int = Field(default=900, ge=5, le=86400,
                                       description="how often `coordinator beat` (or `worker "
-                                      "--beat`) has the worker expire warrants and purge alerts")
+                                      "--beat`) has the worker expire warrants, purge alerts "
+                                      "and recompute the public transparency report")
     max_aggregate_epsilon: float = Field(default=1.0, gt=0, le=10,
                                          description="the most epsilon one aggregate question "
                                          "may spend at each node")

@@ -1,7 +1,8 @@
 """The coordinator's periodic jobs, run by `coordinator worker` when `coordinator beat` (or
-`worker --beat`) schedules them: warrants past their expiry are marked expired, and alerts
-past ``alert_retention_days`` are deleted. Each is logged before it happens, so the
-transparency report counts expiries and the record of processing shows the purges."""
+`worker --beat`) schedules them: warrants past their expiry are marked expired, alerts
+past ``alert_retention_days`` are deleted, and the public transparency report is computed
+afresh. Expiries and purges are logged before they happen, so the report counts expiries and
+the record of processing shows the purges; the report is computed last, so it includes them."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
-from coordinator.db import Alert
+from coordinator.db import Alert, PublishedReport
 from coordinator.db import Warrant as WarrantRow
 from coordinator.routers.warrants import signed_of
 from coordinator.service import Coordinator
+from coordinator.web.published import publish
 
 HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
 
@@ -54,5 +56,16 @@ def purge_alerts(svc: Coordinator) -> int:
     return int(count)
 
 
+def publish_report(svc: Coordinator) -> int:
+    """Verify the log and store the transparency report at its newest checkpoint, for the
+    portal to serve; returns the number of entries it covers."""
+    published = publish(svc.audit, svc.clock())
+    size = int(published.report["checkpoint"]["size"])
+    with svc.session() as session:
+        session.merge(PublishedReport(id=1, tree_size=size, body=published.to_json()))
+    return size
+
+
 def housekeeping(svc: Coordinator) -> dict[str, object]:
-    return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc)}
+    return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc),
+            "report_entries": publish_report(svc)}

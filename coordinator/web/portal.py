@@ -11,10 +11,10 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from coordinator.auth import service
-from coordinator.db import Node
+from coordinator.db import Node, PublishedReport
 from coordinator.service import Coordinator
 from coordinator.web.charts import bar_chart
-from coordinator.web.published import publish
+from coordinator.web.published import Published, publish
 from coordinator.web.templates import PAGE_HEADERS, render
 from privacy.camera_notices import CameraNotice
 
@@ -46,9 +46,20 @@ def home() -> Response:
     return RedirectResponse("/portal", status_code=303)
 
 
+def _published(svc: Coordinator) -> tuple[Published, bool]:
+    """The report the housekeeping job stored last (and True); computed now only where none is
+    stored yet (a city without a beat, a new log)."""
+    with svc.session() as session:
+        stored = session.get(PublishedReport, 1)
+        body = stored.body if stored is not None else None
+    if body is None:
+        return publish(svc.audit, svc.clock()), False
+    return Published.from_json(body), True
+
+
 @router.get("/portal")
 def portal(request: Request, svc: Coordinator = Depends(service)) -> Response:
-    published = publish(svc.audit)
+    published, stored = _published(svc)
     report = published.report
     budgets = report["privacy_budget_spent"]
     charts = {
@@ -59,14 +70,17 @@ def portal(request: Request, svc: Coordinator = Depends(service)) -> Response:
                             [(site, round(kinds.get("total", 0.0), 4))
                              for site, kinds in budgets.items()]),
     }
+    seconds = svc.settings.housekeeping_seconds
+    every = (f"{seconds / 60:g} minutes" if seconds >= 60 else f"{seconds} s") if stored else None
     return render(request, "portal.html", report=report, charts=charts,
+                  computed_at=published.computed_at, every=every,
                   cameras=_cameras(svc), problems=published.problems,
                   disclosures=_totals(report["disclosures_by_recipient"]))
 
 
 @router.get("/portal/report.json")
 def report_json(svc: Coordinator = Depends(service)) -> JSONResponse:
-    return JSONResponse(publish(svc.audit).to_json(), headers=PAGE_HEADERS)
+    return JSONResponse(_published(svc)[0].to_json(), headers=PAGE_HEADERS)
 
 
 @router.get("/portal/verify")

@@ -5,6 +5,7 @@ citizen's browser (or ``safecity audit report``) can recompute every number and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from audit.bundle import Bundle
@@ -16,20 +17,31 @@ from audit.verify import verify_bundle
 from privacy.errors import VerificationError
 
 
+FORMAT = "safecity-transparency-report/v1"
+
+
 @dataclass(frozen=True)
 class Published:
     report: dict[str, Any]
     checkpoint: str  # the signed note the report covers
     log_key: str  # vkey of the log's signer
     problems: tuple[str, ...]  # what the coordinator's own check of its log found
+    computed_at: str  # ISO 8601, UTC
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": "safecity-transparency-report/v1", "report": self.report,
-                "checkpoint": self.checkpoint, "log_key": self.log_key,
+        return {"format": FORMAT, "report": self.report, "checkpoint": self.checkpoint,
+                "log_key": self.log_key, "computed_at": self.computed_at,
                 "server_check": {"ok": not self.problems, "problems": list(self.problems)}}
 
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Published:
+        if body.get("format") != FORMAT:
+            raise VerificationError(f"stored report: format {body.get('format')!r}")
+        return cls(body["report"], body["checkpoint"], body["log_key"],
+                   tuple(body["server_check"]["problems"]), body["computed_at"])
 
-def publish(log: AuditLog) -> Published:
+
+def publish(log: AuditLog, now: datetime | None = None) -> Published:
     """The report over the entries the newest signed checkpoint covers.
 
     The coordinator checks its own log first and says what it found, but publishes either way,
@@ -50,7 +62,8 @@ def publish(log: AuditLog) -> Published:
         except VerificationError:
             continue  # named in the problems already
     return Published(transparency_report(records, root), head or "", verifier.vkey(),
-                     tuple(str(p) for p in checked.problems[:50]))
+                     tuple(str(p) for p in checked.problems[:50]),
+                     (now or datetime.now(UTC)).isoformat())
 
 
 def _newest(bundle: Bundle, verifier) -> str | None:  # type: ignore[no-untyped-def]
