@@ -163,8 +163,31 @@ def beat(config_path: Path | None, loglevel: str) -> None:
     settings = settings_from(config_path)
     configure_logging("coordinator-beat", loglevel, settings.log_format)
     app = worker_app(settings, cache(lambda: Coordinator.open(settings)))  # beat runs no task
-    app.start(["beat", f"--loglevel={loglevel}",
-               *_beat_options(settings, True)[1:]])
+    with _beat_health(settings, app):
+        app.start(["beat", f"--loglevel={loglevel}",
+                   *_beat_options(settings, True)[1:]])
+
+
+def _broker_probe(app: Any) -> Callable[[], None]:
+    def broker() -> None:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=3)
+    return broker
+
+
+def _beat_health(settings: CoordinatorSettings, app: Any) -> AbstractContextManager[object]:
+    """The beat's /healthz, /readyz (the broker it sends to) and /metrics, when configured."""
+    if settings.beat_health_port is None:
+        return nullcontext()
+    from celery.signals import after_task_publish
+
+    from coordinator.metrics import BeatMetrics
+    from privacy.health_server import HealthServer, probes
+
+    metrics = BeatMetrics()
+    after_task_publish.connect(metrics.sent, weak=False)
+    return HealthServer(settings.health_host, settings.beat_health_port, metrics.registry,
+                        probes(broker=_broker_probe(app)))
 
 
 def _health(settings: CoordinatorSettings, app: Any, service: Callable[[], Any],
@@ -176,14 +199,10 @@ def _health(settings: CoordinatorSettings, app: Any, service: Callable[[], Any],
 
     from privacy.health_server import HealthServer, probes
 
-    def broker() -> None:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=3)
-
     def database() -> None:
         with service().session() as session:
             session.execute(text("SELECT 1"))
 
     metrics.watch(service())
     return HealthServer(settings.health_host, settings.worker_health_port, metrics.registry,
-                        probes(broker=broker, database=database))
+                        probes(broker=_broker_probe(app), database=database))

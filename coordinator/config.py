@@ -35,11 +35,15 @@ class CoordinatorSettings(TomlSettings):
     workers: int = Field(default=1, ge=1, le=64,
                          description="API worker processes (`coordinator serve`); they share "
                          "the database, the audit log and the broker")
-    health_host: str = Field(default="127.0.0.1", description="the address the worker's health "
-                             "endpoints listen on")
+    health_host: str = Field(default="127.0.0.1", description="the address the worker's and "
+                             "the beat's health endpoints listen on")
     worker_health_port: int | None = Field(default=None, ge=1, le=65535,
                                            description="`coordinator worker` serves /healthz, "
                                            "/readyz and /metrics on this port (none: off)")
+    beat_health_port: int | None = Field(default=None, ge=1, le=65535,
+                                         description="`coordinator beat` serves /healthz, "
+                                         "/readyz and /metrics on this port, on health_host "
+                                         "(none: off)")
     tls_certificate: Path | None = Field(default=None, description="the API's TLS certificate "
                                          "(PEM; from `safecity pki issue` or the city's PKI); "
                                          "with tls_private_key the API is served over HTTPS")

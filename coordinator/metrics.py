@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import select
@@ -60,6 +60,23 @@ class WorkerMetrics:
 
     def watch(self, svc: Coordinator) -> None:
         self.registry.register(StateCollector(svc))
+
+
+class BeatMetrics:
+    """What `coordinator beat` serves at /metrics: the jobs it sent the workers, and when it
+    last did (alert on that falling behind ``housekeeping_seconds``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.scheduled = Counter("safecity_beat_scheduled", "jobs sent to the workers",
+                                 ["task"], registry=self.registry)
+        self.last = Gauge("safecity_beat_last_scheduled_timestamp_seconds",
+                          "when the beat last sent a job (Unix time)", registry=self.registry)
+
+    def sent(self, sender: object = None, **_: object) -> None:
+        """Celery's ``after_task_publish`` receiver (the sender is the task's name)."""
+        self.scheduled.labels(str(sender)).inc()
+        self.last.set_to_current_time()
 
 
 class RequestTelemetry:
