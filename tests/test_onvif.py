@@ -27,7 +27,7 @@ from nodes.onvif.credentials import (
     with_credentials,
     write_credentials,
 )
-from nodes.onvif.discovery import parse_probe_matches, probe_message
+from nodes.onvif.discovery import discover, parse_probe_matches, probe_message
 from nodes.onvif.streams import lookup, parse_onvif_uri
 from nodes.sources import open_source
 from nodes.sources.synthetic import SceneSpec, write_scene_video
@@ -203,6 +203,12 @@ def test_probe_answers_are_matched_and_distrusted(clip: Path) -> None:
     assert parse_probe_matches(odd.encode(), "urn:uuid:1")[0].scope("name") == "Gate?[2Jcamera"
     assert parse_probe_matches(b"\x00garbage", "urn:uuid:1") == []
     assert parse_probe_matches(b"<a>" + b" " * 70000 + b"</a>", "urn:uuid:1") == []
+
+
+def test_discovery_names_the_interfaces_it_can_use() -> None:
+    with pytest.raises(ConfigError, match=r"no network interface nosuch0; this host has .*lo"):
+        discover(0.1, ("nosuch0",))
+    assert discover(0.2, ("lo",)) == []  # nothing answers here
 
 
 ANSWER = Camera("10.0.0.5", Path("clip.ts"), USERNAME, PASSWORD, http_port=8080).probe_match(

@@ -20,6 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
+from privacy.errors import ConfigError, SourceError
+
 GROUP = ("239.255.255.250", 3702)
 MAX_DATAGRAM = 65507
 # SOAP-over-UDP 1.1, appendix I: a multicast message is sent once more, 50 ms later (UDP loses
@@ -127,8 +129,8 @@ def discover(timeout: float = 3.0, interfaces: tuple[str, ...] = (),
                 except OSError:
                     continue  # an interface that is down or has no address
         if not sent:
-            raise OSError("no network interface to probe on"
-                          + (f" (asked for: {', '.join(interfaces)})" if interfaces else ""))
+            raise SourceError("no network interface to probe on" + (
+                f" (asked for: {', '.join(interfaces)})" if interfaces else ""))
         found: dict[str, Device] = {}
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -144,8 +146,8 @@ def _interface_indexes(names: tuple[str, ...]) -> list[int]:
     known = {name: index for index, name in socket.if_nameindex()}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise OSError(f"no network interface {', '.join(unknown)}; "
-                      f"this host has {', '.join(sorted(known))}")
+        raise ConfigError(f"no network interface {', '.join(unknown)}; "
+                          f"this host has {', '.join(sorted(known))}")
     return [known[n] for n in names] if names else [i for n, i in known.items() if n != "lo"]
 
 
