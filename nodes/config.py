@@ -54,6 +54,9 @@ class CameraConfig(BaseModel):
             if userinfo and self.credentials_file is not None:
                 raise ValueError("source: carries credentials and credentials_file is set; "
                                  "keep them in the credentials file only")
+        elif self.credentials_file is not None:
+            raise ValueError("credentials_file: only a network camera (rtsp://, onvif://...) "
+                             "takes credentials")
         if self.source.startswith("onvif://"):
             from nodes.onvif.streams import parse_onvif_uri
 

@@ -175,6 +175,10 @@ def test_camera_configuration_keeps_credentials_out_of_the_source(tmp_path: Path
                       f'credentials_file = "{tmp_path / "c"}"\n')
     with pytest.raises(ConfigError, match="keep them in the credentials file only"):
         load_settings(config)
+    config.write_text('[[cameras]]\nid = "gate"\nsource = "/srv/gate.mp4"\n'
+                      f'credentials_file = "{tmp_path / "c"}"\n')
+    with pytest.raises(ConfigError, match="only a network camera"):
+        load_settings(config)
     config.write_text('[[cameras]]\nid = "gate"\nsource = "onvif://cam:http/main"\n')
     with pytest.raises(ConfigError, match=r"cameras\.0.*not host\[:port\]"):
         load_settings(config)
