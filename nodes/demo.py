@@ -104,6 +104,7 @@ def _exercise_vault(settings: NodeSettings, out: Path) -> dict[str, object]:
 
 
 def run_demo(out: Path, model_dir: Path) -> dict[str, object]:
+    out = out.resolve()  # its processes run in other directories
     out.mkdir(parents=True, exist_ok=True)
     (out / "input").mkdir(exist_ok=True)
     inputs: dict[str, Path] = {}

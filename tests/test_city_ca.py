@@ -66,3 +66,20 @@ def test_without_a_city_ca_nothing_is_pinned(tmp_path: Path) -> None:
             supernode_command(node.settings, node.config, "10.0.0.1:9092", None, {}, 9094)
     finally:
         world.close()
+
+
+def test_the_superlink_connection_names_its_ca_by_absolute_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flower's CLI refuses a relative root-certificates path: a relative CA (the demo's
+    `--out demo-output`) is written out absolute, and Flower's own parser takes it."""
+    import tomllib
+
+    from flwr.cli.flower_config import parse_superlink_connection
+
+    from coordinator.learning.superlink import FEDERATION, SuperLink
+
+    monkeypatch.chdir(tmp_path)
+    SuperLink("127.0.0.1:9092", Path("pki/ca.pem"), Path("flower-cli"))
+    written = tomllib.loads((tmp_path / "flower-cli" / "config.toml").read_text())
+    connection = parse_superlink_connection(written["superlink"][FEDERATION], FEDERATION)
+    assert connection.root_certificates == str(tmp_path / "pki" / "ca.pem")

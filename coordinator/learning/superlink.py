@@ -27,6 +27,8 @@ FEDERATION = "city"
 
 class SuperLink:
     def __init__(self, address: str, ca_certificate: Path, home: Path, timeout: float = 3600):
+        # Flower's CLI refuses a relative root-certificates path (and the demo's --out may be one)
+        ca_certificate, home = ca_certificate.resolve(), home.resolve()
         self.address, self.ca_certificate, self.home = address, ca_certificate, home
         self.timeout = timeout
         self.env = superlink_environment(home)
