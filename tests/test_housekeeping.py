@@ -101,6 +101,17 @@ def test_the_portal_serves_the_report_the_job_published(tmp_path: Path) -> None:
         world.close()
 
 
+def status_within(world, warrant: dict, seconds: float) -> str:  # type: ignore[no-untyped-def]
+    """The warrant's status once it is expired, or when ``seconds`` have passed."""
+    deadline = time.monotonic() + seconds
+    status = "registered"
+    while time.monotonic() < deadline and status != "expired":
+        time.sleep(1)
+        status = world.client.get(f"/warrants/{warrant['warrant_id']}",
+                                  headers=world.as_("police")).json()["status"]
+    return status
+
+
 def test_the_worker_runs_the_jobs_on_its_own_schedule(tmp_path: Path) -> None:
     world = embedded_world(tmp_path)
     try:
@@ -108,12 +119,7 @@ def test_the_worker_runs_the_jobs_on_its_own_schedule(tmp_path: Path) -> None:
         soon = datetime.now(UTC) + timedelta(seconds=8)
         warrant = world.registered(expires_at=soon.isoformat())
         world.start_coordinator_worker("housekeeping_seconds = 5\n", beat=True)
-        deadline = time.monotonic() + 90
-        status = "registered"
-        while time.monotonic() < deadline and status != "expired":
-            time.sleep(1)
-            status = world.client.get(f"/warrants/{warrant['warrant_id']}",
-                                      headers=world.as_("police")).json()["status"]
+        status = status_within(world, warrant, 90)
         log = (tmp_path / "coordinator-worker.log").read_text(errors="replace")
         assert status == "expired", log
         assert datetime.now(UTC) >= soon  # not before its time
@@ -140,12 +146,7 @@ def test_a_beat_of_its_own_schedules_the_jobs_and_reports_its_health(tmp_path: P
             [sys.executable, "-c", "from nodes.cli import main; main()", "coordinator", "beat",
              "--config", str(config), "--loglevel", "WARNING"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 90
-        status = "registered"
-        while time.monotonic() < deadline and status != "expired":
-            time.sleep(1)
-            status = world.client.get(f"/warrants/{warrant['warrant_id']}",
-                                      headers=world.as_("police")).json()["status"]
+        status = status_within(world, warrant, 90)
         assert status == "expired", (tmp_path / "coordinator-beat.log").read_text()
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
