@@ -74,6 +74,7 @@ class Camera:
     http_port: int = 0
     rtsp_port: int = 0
     discovery_port: int = DISCOVERY_PORT
+    stream_host: str = ""  # the host its stream URIs name (default: its own address)
     profiles: list[Profile] = field(default_factory=lambda: [
         Profile("main", "mainstream", 320, 240, "/stream1"),
         Profile("sub", "substream", 160, 120, "/stream2"),
@@ -251,7 +252,8 @@ class Camera:
                     '<s:Text xml:lang="en">no such profile</s:Text></s:Reason></s:Fault>')
         return (
             '<trt:GetStreamUriResponse><trt:MediaUri>'
-            f'<tt:Uri>rtsp://{self.address}:{self.rtsp_port}{profile.path}</tt:Uri>'
+            f'<tt:Uri>rtsp://{self.stream_host or self.address}:{self.rtsp_port}{profile.path}'
+            '</tt:Uri>'
             '<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>'
             'false</tt:InvalidAfterReboot><tt:Timeout>PT0S</tt:Timeout>'
             '</trt:MediaUri></trt:GetStreamUriResponse>'

@@ -141,6 +141,20 @@ def test_a_profile_the_camera_does_not_have_fails_the_source_clearly(camera: Cam
         list(source.frames())
 
 
+def test_a_stream_on_another_host_gets_no_credentials(clip: Path) -> None:
+    camera = Camera("127.0.0.1", clip, USERNAME, PASSWORD, stream_host="127.0.0.2")
+    camera.start(discovery=False)
+    try:
+        source = open_source(f"onvif://{address(camera)}/main", reconnect_attempts=0,
+                             credentials=CameraCredentials(USERNAME, PASSWORD))
+        with pytest.raises(SourceError, match=r"names a stream on another host \(127\.0\.0\.2\); "
+                           "credentials are sent to the camera only"):
+            list(source.frames())
+        assert camera.streamed == 0
+    finally:
+        camera.stop()
+
+
 def test_credentials_files_must_be_private_and_well_formed(tmp_path: Path) -> None:
     path = tmp_path / "cam.credentials"
     write_credentials(path, CameraCredentials(USERNAME, PASSWORD))

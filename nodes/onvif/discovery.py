@@ -115,11 +115,11 @@ def discover(timeout: float = 3.0, interfaces: tuple[str, ...] = (),
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP) as sock:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)  # this network only
         sock.bind(("", 0))
-        sent = 0
+        indexes, sent = _interface_indexes(interfaces), 0
         for repeat in range(1 + UDP_REPEAT):
             if repeat:
                 time.sleep(UDP_MIN_DELAY)
-            for index in _interface_indexes(interfaces):
+            for index in indexes:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
                                 struct.pack("4s4si", socket.inet_aton(target[0]),
                                             socket.inet_aton("0.0.0.0"), index))

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from nodes.onvif.credentials import CameraCredentials
+from nodes.onvif.credentials import CameraCredentials, with_credentials
 from privacy.errors import CameraLookupError, ConfigError
 
 DEFAULT_PORT = 80
@@ -97,6 +97,20 @@ def lookup(address: str, credentials: CameraCredentials | None,
         raise CameraLookupError(label, f"no answer within {timeout:g} s") from None
     except Exception as exc:  # noqa: BLE001 (zeep, aiohttp and onvif each raise their own)
         raise CameraLookupError(label, _reason(exc, credentials)) from None
+
+
+def stream_url(address: str, profile: str | None,
+               credentials: CameraCredentials | None) -> str:
+    """The URL to open for the camera's ``profile``, with its credentials. A stream the camera
+    names on another host is refused: the credentials go to the camera itself only (a device
+    answering for the camera could otherwise collect them)."""
+    stream = lookup(address, credentials).choose(profile)
+    host = split_address(address)[0]
+    named = urlsplit(stream.uri).hostname or ""
+    if named.lower() != host.lower():
+        raise CameraLookupError(f"onvif://{address}", f"the camera names a stream on another "
+                                f"host ({named}); credentials are sent to the camera only")
+    return with_credentials(stream.uri, credentials)
 
 
 async def _lookup(host: str, port: int, credentials: CameraCredentials | None) -> DeviceStreams:

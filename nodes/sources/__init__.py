@@ -40,16 +40,11 @@ def open_source(uri: str, reconnect_attempts: int = 5, backoff_seconds: float = 
     if uri.startswith("synthetic:"):
         return SyntheticSource.from_uri(uri, max_seconds)
     if uri.startswith("onvif://"):
-        from nodes.onvif.streams import lookup, parse_onvif_uri
+        from nodes.onvif.streams import parse_onvif_uri, stream_url
 
         address, profile = parse_onvif_uri(uri)
-
-        def locate() -> str:
-            stream = lookup(address, credentials).choose(profile)
-            return with_credentials(stream.uri, credentials)
-
         return NetworkSource(uri, reconnect_attempts, backoff_seconds, max_seconds=max_seconds,
-                             locate=locate)
+                             locate=lambda: stream_url(address, profile, credentials))
     if uri.split("://", 1)[0].lower() in NETWORK_SCHEMES and "://" in uri:
         url = with_credentials(uri, credentials)
         return NetworkSource(uri, reconnect_attempts, backoff_seconds, max_seconds=max_seconds,
