@@ -16,7 +16,6 @@ Targets (issue 3): >= 5,000 durable appends/s with batching (Trillian Tessera pu
 from __future__ import annotations
 
 import random
-import statistics
 import tempfile
 import threading
 import time
@@ -70,12 +69,7 @@ def batched_appends(url: str, total: int, batch: int = 1000) -> float:
 
 def timed(call, repeat: int) -> float:  # type: ignore[no-untyped-def]
     """Median wall time of ``call`` in microseconds."""
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1e6
+    return harness.median_seconds(call, repeat) * 1e6
 
 
 def proof_costs(tree: MerkleTree, prove_inclusion, prove_consistency, label: str) -> None:  # type: ignore[no-untyped-def]

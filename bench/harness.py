@@ -6,6 +6,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,16 @@ def scratch_database(admin: str = PG_ADMIN) -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def median_seconds(call, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    """Median wall time of ``call`` over ``repeat`` runs, in seconds."""
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
 
 
 def latency_summary(seconds: list[float]) -> str:

@@ -11,10 +11,8 @@ the housekeeping job takes to publish.
 from __future__ import annotations
 
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import harness
@@ -28,15 +26,6 @@ from coordinator.db import PublishedReport  # noqa: E402
 from coordinator.housekeeping import publish_report  # noqa: E402
 
 BATCH = 1000
-
-
-def median_seconds(call, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def measure(world: World, sizes: list[int]) -> None:
@@ -55,9 +44,9 @@ def measure(world: World, sizes: list[int]) -> None:
 
         with world.svc.session() as session:
             session.query(PublishedReport).delete()
-        live = median_seconds(get, 3)
-        job = median_seconds(lambda: publish_report(world.svc), 3)
-        stored = median_seconds(get, 30)
+        live = harness.median_seconds(get, 3)
+        job = harness.median_seconds(lambda: publish_report(world.svc), 3)
+        stored = harness.median_seconds(get, 30)
         print(f"{have:>12,} {live * 1000:>8.1f} ms {stored * 1000:>7.2f} ms {live / stored:>11.0f}x"
               f" {job:>12.2f} s", flush=True)
 
