@@ -7,9 +7,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
+from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
+
+
+IPNetwork = IPvAnyNetwork
 
 
 class CoordinatorSettings(TomlSettings):
@@ -97,6 +101,17 @@ class CoordinatorSettings(TomlSettings):
                              description="the most targets one warrant or query may list")
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024,
                                   description="request bodies larger than this are refused")
+    webhook_allowed_networks: list[IPNetwork] = Field(
+        default=[], max_length=64,
+        description="CIDR networks webhooks may reach although they are not public (loopback, "
+        "private, link-local...), e.g. a signage controller on 10.20.0.0/24; empty: public "
+        "addresses only")
+    denial_interval_seconds: int = Field(default=300, ge=10, le=86400,
+                                         description="anonymous denials are counted per source "
+                                         "network over this interval and logged as one entry")
+    anonymous_denials_per_address: int = Field(default=100, ge=1, le=100_000,
+                                               description="anonymous denials one address may "
+                                               "cause per interval; past it: 429 responses")
 
     @property
     def db_url(self) -> str:

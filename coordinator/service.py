@@ -17,6 +17,7 @@ from coordinator.db import make_engine, migrate, session_factory
 from coordinator.dispatch import Dispatcher
 from coordinator.keys import CoordinatorKeys, load_keys
 from coordinator.metrics import CoordinatorMetrics
+from coordinator.outbound import Resolver, system_resolver
 
 Clock = Callable[[], datetime]
 
@@ -39,6 +40,7 @@ class Coordinator:
     dispatcher: Dispatcher
     clock: Clock = field(default=utc_now)
     metrics: CoordinatorMetrics = field(default_factory=CoordinatorMetrics)
+    resolve: Resolver = field(default=system_resolver)  # host names, for outbound requests
 
     def __post_init__(self) -> None:
         self.metrics.watch(self)

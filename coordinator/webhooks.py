@@ -1,6 +1,11 @@
 """Outbound webhooks for signage and IoT, signed as the Standard Webhooks specification says
 (https://www.standardwebhooks.com/): headers ``webhook-id``, ``webhook-timestamp`` and
-``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with a ``whsec_`` secret."""
+``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with a ``whsec_`` secret.
+
+Each delivery resolves the receiver's name once, checks every address again (``outbound``) and
+connects to the checked address, keeping the name for the Host header, TLS SNI and certificate
+checks. The admin sees only "delivery failed" or the receiver's HTTP status: connection errors
+would make the delivery log a port scanner; they go to the coordinator's debug log."""
 
 from __future__ import annotations
 
@@ -8,18 +13,23 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import httpx
 
 from coordinator.alert_intake import alert_view
 from coordinator.db import Alert, Delivery, Webhook
+from coordinator.outbound import Target, TargetRefused, check
 from coordinator.service import Coordinator
 from privacy.errors import SafecityError
 
+log = logging.getLogger(__name__)
 PREFIX = "whsec_"
+FAILED = "delivery failed"
 TOLERANCE_SECONDS = 300
 Post = Callable[..., httpx.Response]
 
@@ -51,7 +61,30 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: datetime) 
                for given in headers.get("webhook-signature", "").split())
 
 
-def deliver(svc: Coordinator, delivery_id: int, post: Post = httpx.post) -> None:
+def target(svc: Coordinator, url: str) -> Target:
+    """Where ``url`` may be reached now (resolved once, every address checked)."""
+    parsed = httpx.URL(url)
+    return check(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80),
+                 svc.settings.webhook_allowed_networks, svc.resolve)
+
+
+def pinned(url: str, to: Target) -> tuple[httpx.URL, dict[str, str], dict[str, str]]:
+    """The request to ``url`` sent to the checked address: the URL with the address for host,
+    the Host header (RFC 9110 7.2) and the TLS server name (RFC 6066 SNI, also the name the
+    certificate is checked against) from the original URL."""
+    parsed = httpx.URL(url)
+    extensions = {"sni_hostname": to.host} if parsed.scheme == "https" else {}
+    return (parsed.copy_with(host=str(to.address)),
+            {"host": parsed.netloc.decode("ascii")}, extensions)
+
+
+def post_direct(url: httpx.URL, **kwargs: Any) -> httpx.Response:
+    """POST with no proxy from the environment: the request goes to the checked address."""
+    with httpx.Client(trust_env=False) as client:
+        return client.post(url, **kwargs)
+
+
+def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> None:
     """POST one alert to one webhook; raise DeliveryFailed (the caller retries) unless 2xx."""
     with svc.session() as session:
         delivery = session.get(Delivery, delivery_id)
@@ -71,10 +104,15 @@ def deliver(svc: Coordinator, delivery_id: int, post: Post = httpx.post) -> None
                "webhook-timestamp": str(timestamp),
                "webhook-signature": signature(secret, message_id, timestamp, body)}
     try:
-        reply = post(url, content=body, headers=headers, timeout=5.0, follow_redirects=False)
+        address, host, extensions = pinned(url, target(svc, url))
+        reply = post(address, content=body, headers={**headers, **host}, timeout=5.0,
+                     follow_redirects=False, extensions=extensions)
         error = None if 200 <= reply.status_code < 300 else f"HTTP {reply.status_code}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    except (httpx.HTTPError, TargetRefused) as exc:
+        parsed = httpx.URL(url)
+        log.debug("webhook delivery %d to %s:%s failed: %s: %s", delivery_id, parsed.host,
+                  parsed.port, type(exc).__name__, exc)
+        error = FAILED
     with svc.session() as session:
         delivery = session.get(Delivery, delivery_id)
         if error is None:

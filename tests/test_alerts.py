@@ -16,12 +16,12 @@ from world import World, embedded_world
 from audit.records import Action
 from coordinator.alert_intake import EventsRejected, accept
 from coordinator.db import Alert
-from coordinator.webhooks import DeliveryFailed, deliver, verify
+from coordinator.webhooks import FAILED, DeliveryFailed, deliver, verify
 from nodes.event_sender import EventSender, message
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from privacy.signing import SigningKey
-from served import serving
+from served import free_port, serving
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -35,7 +35,17 @@ def event(type_: str = "restricted_area", camera: str = "gate", **changes) -> St
 
 @pytest.fixture
 def city(tmp_path: Path):
-    world = embedded_world(tmp_path)
+    # the receiver fixture listens on loopback: here it stands for a signage network the
+    # operator lists; the `strict` city lists none
+    world = embedded_world(tmp_path, options={"webhook_allowed_networks": ["127.0.0.1/32"]})
+    world.add_node("alpha", "site-a")
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def strict(tmp_path: Path):
+    world = embedded_world(tmp_path / "strict")
     world.add_node("alpha", "site-a")
     yield world
     world.close()
@@ -202,3 +212,112 @@ def test_the_live_feed_streams_new_alerts(city: World, tmp_path: Path) -> None:
                 if line.startswith("data: "):
                     assert json.loads(line[6:])["type"] == "left_object"
                     break
+
+
+# An admin's webhook URLs that would make the coordinator reach inside (SSRF), and the reason
+# each refusal names.
+INSIDE = {
+    "http://127.0.0.1:5432/": "loopback",
+    "http://169.254.169.254/latest/meta-data/iam/": "link-local",
+    "http://0x7f000001:6379/": "loopback",
+    "http://[::1]:5432/": "loopback",
+    "http://localhost:8080/hook": "loopback",
+    "http://2130706433/": "loopback",
+    "http://127.1/": "loopback",
+    "http://0177.0.0.1/": "loopback",
+    "http://[::ffff:127.0.0.1]:6379/": "loopback",
+    "http://[::ffff:7f00:1]/": "loopback",
+    "http://10.20.0.7/": "private",
+    "http://192.168.1.1/": "private",
+    "http://100.100.100.200/": "not a public",
+    "http://0.0.0.0:6379/": "unspecified",
+    "http://224.0.0.251/": "multicast",
+    "http://240.0.0.1/": "reserved",
+    "http://[fe80::1]/": "link-local",
+    "http://[fd00:ec2::254]/": "private",
+    "http://[64:ff9b::a9fe:a9fe]/": "link-local",
+    "http://nowhere.invalid/": "does not resolve",
+}
+
+
+def one_delivery(world: World, tmp_path: Path) -> int:
+    """A node's event stored as an alert, with its delivery planned to every webhook."""
+    store = EventStore(tmp_path / f"events-{world.tag}.sqlite")
+    store.add_many([event()])
+    out = sender(world, store)
+    intake = accept(world.svc, message(store.unsent(10), out.node_id, "site-a", out.key))
+    [delivery] = intake.deliveries
+    return delivery
+
+
+def deliveries(world: World, hook: dict) -> list[dict]:  # type: ignore[type-arg]
+    answer = world.client.get(f"/webhooks/{hook['webhook_id']}/deliveries",
+                              headers=world.as_("admin"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["deliveries"]
+
+
+def test_webhooks_to_inside_addresses_are_refused(strict: World) -> None:
+    admin = strict.as_("admin")
+    for url, reason in INSIDE.items():
+        answer = strict.client.post("/webhooks", headers=admin, json={"url": url})
+        assert answer.status_code == 422, f"{url}: {answer.text}"
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        body = answer.json()
+        assert body["code"] == "target_refused" and reason in body["detail"], (url, body)
+    # a name with one inside address among public ones is refused: the client might pick it
+    strict.svc.resolve = lambda host, port: ["93.184.215.14", "127.0.0.1"]
+    answer = strict.client.post("/webhooks", headers=admin, json={"url": "http://two.example/"})
+    assert answer.status_code == 422 and "resolves to 127.0.0.1" in answer.json()["detail"]
+    assert strict.client.get("/webhooks", headers=admin).json()["webhooks"] == []
+
+
+def test_a_name_that_moves_inside_after_registration_is_not_delivered_to(
+        strict: World, tmp_path: Path, receiver) -> None:  # type: ignore[no-untyped-def]
+    """DNS rebinding: the name resolves to a public address when the admin registers it, to
+    loopback when the delivery is made. The delivery checks again, and does not go."""
+    url, handler = receiver
+    port = url.split(":")[2].split("/")[0]
+    answers = {"registration": ["93.184.215.14"], "delivery": ["127.0.0.1"]}
+    stage = ["registration"]
+    strict.svc.resolve = lambda host, _: answers[stage[0]] if host == "localhost" else []
+    created = strict.client.post("/webhooks", headers=strict.as_("admin"),
+                                 json={"url": f"http://localhost:{port}/hook"})
+    assert created.status_code == 201, created.text
+    stage[0] = "delivery"
+    delivery = one_delivery(strict, tmp_path)
+    with pytest.raises(DeliveryFailed, match=FAILED):
+        deliver(strict.svc, delivery)
+    assert handler.got == []
+    [logged] = deliveries(strict, created.json())
+    assert logged["state"] == "pending" and logged["last_error"] == FAILED
+
+
+def test_a_delivery_goes_to_the_checked_address_with_the_name_as_host(
+        city: World, tmp_path: Path, receiver) -> None:  # type: ignore[no-untyped-def]
+    """The name is resolved once, by the coordinator; the connection goes to that address
+    (the system resolver does not know the name at all) and the Host header keeps it."""
+    url, handler = receiver
+    port = url.split(":")[2].split("/")[0]
+    city.svc.resolve = lambda host, _: ["127.0.0.1"] if host == "signage.city.test" else []
+    created = city.client.post("/webhooks", headers=city.as_("admin"),
+                               json={"url": f"http://signage.city.test:{port}/hook"})
+    assert created.status_code == 201, created.text
+    deliver(city.svc, one_delivery(city, tmp_path))
+    [(headers, _)] = handler.got
+    assert headers["host"] == f"signage.city.test:{port}"
+    assert deliveries(city, created.json())[0]["state"] == "delivered"
+
+
+def test_the_delivery_log_does_not_tell_the_admin_why_a_connection_failed(
+        city: World, tmp_path: Path) -> None:
+    """Connection errors are a port scanner's answers (refused, reset, timed out): the admin
+    sees that the delivery failed, and the reason stays in the coordinator's own log."""
+    closed = f"http://127.0.0.1:{free_port()}/hook"
+    created = city.client.post("/webhooks", headers=city.as_("admin"), json={"url": closed})
+    assert created.status_code == 201, created.text
+    with pytest.raises(DeliveryFailed) as failed:
+        deliver(city.svc, one_delivery(city, tmp_path))
+    assert str(failed.value).endswith(FAILED)
+    [logged] = deliveries(city, created.json())
+    assert logged["last_error"] == FAILED == "delivery failed"

@@ -24,9 +24,14 @@ from nodes.identity import load_identity
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
+SIGNAGE = 'webhook_allowed_networks = ["127.0.0.1/32"]\n'
+
+
 @pytest.fixture
 def city(tmp_path: Path, postgres_url: str):
-    world = World(tmp_path, postgres_url, f"{REDIS}/4", f"{REDIS}/5")
+    # the receiver fixture listens on loopback: the network the operator lists for signage
+    world = World(tmp_path, postgres_url, f"{REDIS}/4", f"{REDIS}/5",
+                  options={"webhook_allowed_networks": ["127.0.0.1/32"]})
     world.add_node("alpha", "site-a")
     yield world
     world.close()
@@ -59,7 +64,7 @@ def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path:
         # the worker is not running yet: the broker keeps the batch
         store.add_many([event("loitering"), event("occupancy", count=12)])
         assert sender.send_pending() == 2
-        city.start_coordinator_worker()
+        city.start_coordinator_worker(SIGNAGE)
         arrived = wait_for(city, 2)
         assert {a["type"] for a in arrived} == {"loitering", "occupancy"}
         deadline = time.monotonic() + 30
@@ -80,7 +85,7 @@ def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path:
         store.add_many([event("running", zone=None), event("wrong_way")])
         assert sender.send_pending() == 2
         assert sender.send_pending() == 0
-        city.start_coordinator_worker()
+        city.start_coordinator_worker(SIGNAGE)
         assert len(wait_for(city, 4)) == 4
 
         # a live view takes its own queue to the same worker, and reaches the control room

@@ -35,7 +35,8 @@ def short_waits(label: str, case: schemathesis.Case) -> schemathesis.Case:
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory):
-    world = embedded_world(tmp_path_factory.mktemp("fuzz"))
+    world = embedded_world(tmp_path_factory.mktemp("fuzz"),
+                           options={"webhook_allowed_networks": ["127.0.0.1/32"]})
     world.add_node("alpha", "site-a")
     yield world
     world.close()

@@ -16,7 +16,8 @@ from coordinator.db import Delivery, Webhook
 from coordinator.problems import invalid, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator, as_utc
-from coordinator.webhooks import new_secret
+from coordinator.outbound import TargetRefused
+from coordinator.webhooks import new_secret, target
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -40,6 +41,10 @@ def add(body: NewWebhook, who: Principal = Depends(require(Permission.WEBHOOK_MA
         svc: Coordinator = Depends(service)) -> dict[str, Any]:
     if body.url.username or body.url.password:
         raise invalid("put no credentials in a webhook URL; deliveries are signed instead")
+    try:
+        target(svc, str(body.url))  # checked again at each delivery (the name may move)
+    except TargetRefused as exc:
+        raise invalid(f"webhook URL refused: {exc}", "target_refused") from None
     hook = Webhook(webhook_id=str(uuid.uuid4()), url=str(body.url), types=sorted(set(body.types)),
                    secret=new_secret(), created_by=who.username, created_at=svc.clock(),
                    active=True)
