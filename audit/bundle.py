@@ -6,13 +6,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 from audit.merkle import leaf_hash
 from privacy.errors import VerificationError
 
 BUNDLE_FORMAT = "safecity-audit-bundle/v1"
+# One page of a bundle, as the log serves it (``/audit/bundle?cursor=&limit=``): a format of
+# its own, so that a client reading only the first page cannot mistake it for the whole log.
+PAGE_FORMAT = "safecity-audit-bundle-page/v1"
 RECEIPT_FORMAT = "safecity-audit-receipt/v1"
 
 
@@ -42,9 +47,9 @@ class Bundle:
     entries: tuple[BundleEntry, ...]
     checkpoints: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, kind: str = BUNDLE_FORMAT) -> dict[str, Any]:
         return {
-            "format": BUNDLE_FORMAT,
+            "format": kind,
             "origin": self.origin,
             "entries": [
                 {"index": e.index, "data": b64(e.data)}
@@ -55,9 +60,9 @@ class Bundle:
         }
 
     @classmethod
-    def from_json(cls, value: Any) -> Bundle:
-        if not isinstance(value, dict) or value.get("format") != BUNDLE_FORMAT:
-            raise VerificationError(f"not a {BUNDLE_FORMAT} document")
+    def from_json(cls, value: Any, kind: str = BUNDLE_FORMAT) -> Bundle:
+        if not isinstance(value, dict) or value.get("format") != kind:
+            raise VerificationError(f"not a {kind} document")
         entries = value.get("entries")
         checkpoints = value.get("checkpoints")
         origin = value.get("origin")
@@ -77,6 +82,35 @@ class Bundle:
         if not all(isinstance(c, str) for c in checkpoints):
             raise VerificationError("bundle checkpoints must be note texts")
         return cls(origin, tuple(parsed), tuple(checkpoints))
+
+
+def joined(pages: list[Bundle]) -> Bundle:
+    """The pages of one log, in order, as one bundle (the verifier checks the whole)."""
+    origins = {page.origin for page in pages}
+    if len(origins) != 1:
+        raise VerificationError(f"the bundle's pages name different logs: {sorted(origins)}")
+    return Bundle(origins.pop(), tuple(e for page in pages for e in page.entries),
+                  tuple(c for page in pages for c in page.checkpoints))
+
+
+def fetch_bundle(fetch: Callable[[str], Any], path: str = "/audit/bundle") -> Bundle:
+    """The whole log from a server's paginated bundle: ``fetch`` takes a path under the
+    server's base and returns the JSON. Each page's ``next`` link (relative, RFC 3986) is
+    followed while it stays at ``path`` and moves the cursor forward, so a server cannot
+    send a client round in circles."""
+    pages, here, cursor = [], path, -1
+    while True:
+        body = fetch(here)
+        pages.append(Bundle.from_json(body, PAGE_FORMAT))
+        link = body.get("next")
+        if link is None:
+            return joined(pages)
+        here = urljoin(here, str(link))
+        values = parse_qs(urlsplit(here).query).get("cursor", [""])
+        if urlsplit(here).path != path or not values[0].isdigit() \
+                or int(values[0]) <= cursor:
+            raise VerificationError(f"the log's next page {link!r} does not move forward")
+        cursor = int(values[0])
 
 
 @dataclass(frozen=True)

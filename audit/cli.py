@@ -145,12 +145,12 @@ def verify(url: str | None, bundle_path: Path | None, log_key: str,
 
 
 def _bundle(url: str | None, bundle_path: Path | None):  # type: ignore[no-untyped-def]
-    from audit.bundle import Bundle
+    from audit.bundle import Bundle, fetch_bundle
 
     if (url is None) == (bundle_path is None):
         raise click.UsageError("give exactly one of --url and --bundle")
     if url is not None:
-        return Bundle.from_json(_fetch_json(f"{url.rstrip('/')}/audit/bundle"))
+        return fetch_bundle(lambda path: _fetch_json(f"{url.rstrip('/')}{path}"))
     try:
         return Bundle.from_json(json.loads(bundle_path.read_text()))  # type: ignore[union-attr]
     except json.JSONDecodeError as exc:

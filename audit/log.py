@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.engine import Connection
@@ -283,13 +284,22 @@ class AuditLog:
             return self.tree.consistency_proof(first, second)
 
     def all_checkpoints(self) -> list[str]:
+        return self.checkpoint_page(0, None)[0]
+
+    def checkpoint_page(self, cursor: int, limit: int | None) -> tuple[list[str], int | None]:
+        """Signed checkpoints in the order they were written (with cosignatures), after the
+        one numbered ``cursor`` (0: from the first); and the cursor of the next page, or None.
+        The number is the row's, so checkpoints of equal size (a fork) all appear."""
+        table = storage.checkpoints
+        query = select(table.c.id, table.c.size, table.c.note).where(
+            table.c.id > cursor).order_by(table.c.id)
         with self._reader_engine.connect() as connection:
-            rows = connection.execute(
-                select(storage.checkpoints.c.size, storage.checkpoints.c.note)
-                .order_by(storage.checkpoints.c.size, storage.checkpoints.c.id)
-            ).all()
+            rows = connection.execute(query if limit is None else query.limit(limit + 1)).all()
+        following = None
+        if limit is not None and len(rows) > limit:
+            rows, following = rows[:limit], int(rows[limit - 1][0])
         return [self._with_cosignatures(parse_note(note), int(size)).format()
-                for size, note in rows]
+                for _, size, note in rows], following
 
     # ---- DPO-only details ------------------------------------------------------------------
 
@@ -332,21 +342,44 @@ class AuditLog:
     def bundle(self) -> Bundle:
         return read_bundle(self._reader_engine, self.origin)
 
+    def bundle_page(self, cursor: int, limit: int) -> tuple[Bundle, int | None]:
+        """Entries from index ``cursor`` on (at most ``limit``) with the checkpoints of the
+        sizes they end (``cursor`` < size <= the next cursor; the last page: every larger
+        size, so a checkpoint beyond a truncated log still shows); and the next cursor, or
+        None on the last page. Pages joined in order are the whole bundle."""
+        return read_bundle_page(self._reader_engine, self.origin, cursor, limit)
+
 
 def read_bundle(engine: Engine, origin: str) -> Bundle:
     """Everything in the log's database as a bundle, read as stored (no checks: that is the
     verifier's job, and a tampered database must still be exportable to be examined)."""
+    return read_bundle_page(engine, origin, 0, None)[0]
+
+
+def read_bundle_page(engine: Engine, origin: str, cursor: int, limit: int | None
+                     ) -> tuple[Bundle, int | None]:
+    """One page of the bundle (``limit`` None: all of it), read as stored."""
+    entries = storage.entries
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(storage.entries.c.idx, storage.entries.c.data, storage.entries.c.leaf_hash)
-            .order_by(storage.entries.c.idx)
-        ).all()
+        query = select(entries.c.idx, entries.c.data, entries.c.leaf_hash).where(
+            entries.c.idx >= cursor).order_by(entries.c.idx)
+        rows = connection.execute(query if limit is None else query.limit(limit + 1)).all()
+        following = None
+        if limit is not None and len(rows) > limit:
+            rows, following = rows[:limit], int(rows[limit - 1][0]) + 1
+
+        def within(size: Any) -> Any:
+            low = size > cursor if cursor else size >= 0
+            return low if following is None else low & (size <= following)
+
+        sizes = storage.checkpoints.c.size
         notes = connection.execute(
-            select(storage.checkpoints.c.size, storage.checkpoints.c.note)
-            .order_by(storage.checkpoints.c.size, storage.checkpoints.c.id)
+            select(sizes, storage.checkpoints.c.note).where(within(sizes))
+            .order_by(sizes, storage.checkpoints.c.id)
         ).all()
+        cosigned = storage.cosignatures.c.size
         lines = connection.execute(
-            select(storage.cosignatures.c.size, storage.cosignatures.c.line)
+            select(cosigned, storage.cosignatures.c.line).where(within(cosigned))
         ).all()
     extra: dict[int, str] = {}
     for size, line in lines:
@@ -355,4 +388,4 @@ def read_bundle(engine: Engine, origin: str) -> Bundle:
         origin,
         tuple(BundleEntry(int(i), bytes(d), bytes(h)) for i, d, h in rows),
         tuple(note + extra.get(int(size), "") for size, note in notes),
-    )
+    ), following

@@ -59,6 +59,19 @@ class Action(StrEnum):
     ACCESS_DENIED = "access_denied"
 
 
+# An access_denied entry with this outcome stands for ``counts_returned`` denials of anonymous
+# callers in one interval (counted per source network, which only the details hold): anyone
+# can cause a denial, and one permanent entry each would let anyone grow the log.
+DENIALS_COUNTED = "denials_counted"
+
+
+def occurrences(record: PublicRecord) -> int:
+    """How many actions ``record`` stands for: 1, or the count of an aggregated denial entry."""
+    if record.action is Action.ACCESS_DENIED and record.outcome == DENIALS_COUNTED:
+        return record.counts_returned
+    return 1
+
+
 class LegalBasis(StrEnum):
     WARRANT = "warrant"
     CONSENT = "consent"

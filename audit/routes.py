@@ -13,15 +13,16 @@ from collections.abc import Sequence
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from audit.bundle import b64
+from audit.bundle import PAGE_FORMAT, b64
 from audit.checkpoint import open_checkpoint
 from audit.cosignature import CosignerKey
 from audit.log import AuditLog
 from privacy.errors import AuditError, VerificationError
 
 MAX_PAGE = 1000
+MAX_CHECKPOINT_PAGE = 1000
 MAX_INDEX = 2**62  # beyond any log's size, and inside a database's 64-bit integer
 
 Index = Annotated[int, Path(ge=0, le=MAX_INDEX)]
@@ -84,6 +85,16 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _link(response: Response, name: str, cursor: int | None, limit: int) -> str | None:
+    """The next page's address, relative to this one (RFC 3986 5.2: it resolves correctly
+    under any prefix the API is mounted at), also as ``Link: <...>; rel="next"``."""
+    if cursor is None:
+        return None
+    target = f"{name}?cursor={cursor}&limit={limit}"
+    response.headers["Link"] = f'<{target}>; rel="next"'
+    return target
+
+
 def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRouter:
     """The routes; ``witnesses`` are the cosigners whose cosignatures the log accepts."""
     router = APIRouter(prefix="/audit", tags=["audit"])
@@ -96,9 +107,16 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
         except AuditError as exc:
             return problem(404, "No checkpoint", str(exc), str(request.url.path))
 
-    @router.get("/checkpoints", summary="Every signed checkpoint, oldest first")
-    def checkpoints() -> dict[str, Any]:
-        return {"checkpoints": log.all_checkpoints()}
+    @router.get("/checkpoints", summary="The signed checkpoints, oldest first, a page at a "
+                "time (``next``: the following page, RFC 8288 Link header too)")
+    def checkpoints(response: Response,
+                    cursor: int = Query(0, ge=0, le=MAX_INDEX,
+                                        description="from the checkpoint after this one"),
+                    limit: int = Query(MAX_CHECKPOINT_PAGE, ge=1, le=MAX_CHECKPOINT_PAGE)
+                    ) -> dict[str, Any]:
+        notes, following = log.checkpoint_page(cursor, limit)
+        return {"checkpoints": notes,
+                "next": _link(response, "checkpoints", following, limit)}
 
     @router.get("/entries", summary="Public audit records, by index")
     def entries(start: int = Query(0, ge=0, le=MAX_INDEX), limit: int = Query(100, ge=1, le=MAX_PAGE)
@@ -134,9 +152,14 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
             return problem(400, "No such proof", str(exc), str(request.url.path))
         return {"first": first, "second": second, "proof": [b64(p) for p in proof]}
 
-    @router.get("/bundle", summary="The whole log: entries and checkpoints, for verification")
-    def bundle() -> dict[str, Any]:
-        return log.bundle().to_json()
+    @router.get("/bundle", summary="The log for verification, a page at a time: entries "
+                "from ``cursor`` and the checkpoints of the sizes they end; ``next`` names the "
+                "following page (RFC 8288 Link header too), none on the last")
+    def bundle(response: Response, cursor: int = Query(0, ge=0, le=MAX_INDEX),
+               limit: int = Query(MAX_PAGE, ge=1, le=MAX_PAGE)) -> dict[str, Any]:
+        page, following = log.bundle_page(cursor, limit)
+        return page.to_json(PAGE_FORMAT) | {"cursor": cursor,
+                                            "next": _link(response, "bundle", following, limit)}
 
     @router.get("/receipts/{index}", summary="An offline-checkable receipt for one entry")
     def receipt(index: Index, request: Request) -> Any:

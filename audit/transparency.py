@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from audit.records import Action, LegalBasis, PublicRecord
+from audit.records import Action, LegalBasis, PublicRecord, occurrences
 
 SEARCH_BASES = (LegalBasis.WARRANT, LegalBasis.CONSENT)
 # the outcomes of a training run's entries: one per site, and the run's own
@@ -81,7 +81,7 @@ def transparency_report(records: Sequence[PublicRecord], root: bytes) -> dict[st
     policy: list[dict[str, str]] = []
     for record in records:
         month = _month(record)
-        actions[month][record.action.value] += 1
+        actions[month][record.action.value] += occurrences(record)
         if record.legal_basis in SEARCH_BASES:
             if record.action is Action.QUERY_DISPATCHED:
                 searches[month][record.purpose_code or "unspecified"] += 1

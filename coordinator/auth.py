@@ -1,4 +1,5 @@
-"""Who is calling: bearer tokens, a permission per route, every denial audited.
+"""Who is calling: bearer tokens, a permission per route, every denial audited (a signed-in
+person's one by one; anonymous callers' counted per interval, ``coordinator.denials``).
 
 People get tokens by the OAuth2 password flow; nodes by presenting an assertion signed with
 their enrolled Ed25519 key (RFC 7523 style). Tokens are Ed25519 JWS; each use re-checks that
@@ -15,15 +16,16 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from audit.records import Action, Actor, Event, LegalBasis
+from coordinator import denials
 from coordinator.browser_session import CSRF_HEADER, SAFE_METHODS, csrf_matches, session_token
 from coordinator.db import Node, User
+from coordinator.denials import ANONYMOUS
 from coordinator.problems import Problem
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator
 from privacy.tokens import TokenError, issue, verify
 
 AUDIENCE = "safecity-coordinator"
-ANONYMOUS = Actor(pseudonym="anonymous", role="none", agency="none")
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,20 @@ def new_token(svc: Coordinator, username: str, role: str, agency: str, minutes: 
 
 def deny(svc: Coordinator, request: Request, actor: Actor, status: int, outcome: str,
          detail: str, extra: dict[str, Any] | None = None) -> Problem:
-    """Log the denial, then return the problem to raise."""
-    svc.log(Event(actor=actor, action=Action.ACCESS_DENIED, legal_basis=LegalBasis.NONE,
-                  outcome=outcome, details={"method": request.method,
-                                            "path": request.url.path,
-                                            "client": client_address(request),
-                                            **(extra or {})}))
+    """Log the denial (count it, for an anonymous caller), then return the problem to raise:
+    429 with Retry-After for an anonymous source past its limit."""
+    if actor == ANONYMOUS:
+        wait = denials.count(svc, client_address(request), outcome)
+        if wait is not None:
+            return Problem(429, "Too Many Requests", "too many refused requests from this "
+                           f"address; try again in {wait} seconds", "rate_limited",
+                           {"Retry-After": str(wait)})
+    else:
+        svc.log(Event(actor=actor, action=Action.ACCESS_DENIED, legal_basis=LegalBasis.NONE,
+                      outcome=outcome, details={"method": request.method,
+                                                "path": request.url.path,
+                                                "client": client_address(request),
+                                                **(extra or {})}))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     title = "Unauthorized" if status == 401 else "Forbidden"
     return Problem(status, title, detail, outcome, headers)

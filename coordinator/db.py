@@ -13,14 +13,17 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -230,6 +233,25 @@ class PublishedReport(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tree_size: Mapped[int]
     body: Mapped[dict[str, Any]]
+
+
+class DenialTally(Base):
+    """Anonymous denials from one source (an IPv4 address, an IPv6 /64) in one interval,
+    counted until the interval's one aggregated audit entry is written (``coordinator.
+    denials``). ``claim`` names the flush writing it; '' while the row still counts."""
+
+    __tablename__ = "denial_tallies"
+    __table_args__ = (Index("uq_denial_tallies_open", "interval_start", "source", "outcome",
+                            unique=True, sqlite_where=text("claim = ''"),
+                            postgresql_where=text("claim = ''")),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    interval_start: Mapped[int] = mapped_column(BigInteger, index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    count: Mapped[int]
+    claim: Mapped[str] = mapped_column(String(36), default="")
+    claimed_at: Mapped[int | None] = mapped_column(BigInteger)
 
 
 def make_engine(url: str) -> Engine:

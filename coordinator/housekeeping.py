@@ -1,6 +1,7 @@
 """The coordinator's periodic jobs, run by `coordinator worker` when `coordinator beat` (or
 `worker --beat`) schedules them: warrants past their expiry are marked expired, alerts
-past ``alert_retention_days`` are deleted, and the public transparency report is computed
+past ``alert_retention_days`` are deleted, the anonymous denials of finished intervals are
+logged (if no later denial did it first), and the public transparency report is computed
 afresh. Expiries and purges are logged before they happen, so the report counts expiries and
 the record of processing shows the purges; the report is computed last, so it includes them."""
 
@@ -12,6 +13,7 @@ from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator.db import Alert, PublishedReport
+from coordinator.denials import flush_due
 from coordinator.db import Warrant as WarrantRow
 from coordinator.routers.warrants import signed_of
 from coordinator.service import Coordinator
@@ -68,4 +70,4 @@ def publish_report(svc: Coordinator) -> int:
 
 def housekeeping(svc: Coordinator) -> dict[str, object]:
     return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc),
-            "report_entries": publish_report(svc)}
+            "denial_entries": len(flush_due(svc)), "report_entries": publish_report(svc)}

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from audit.bundle import Bundle
+from audit.bundle import fetch_bundle
 from audit.verify import verify_bundle
 from nodes.camera_notices import notices
 from nodes.config import NodeSettings
@@ -129,7 +129,7 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
             result |= federate(out, config, node, node_config, second_site, _process,
                                lambda *args: _run(*args))
         # Anyone can check the log the way the node does: against the key it pinned.
-        bundle = Bundle.from_json(http.get("/audit/bundle").json())
+        bundle = fetch_bundle(lambda path: http.get(path).json())
         report = verify_bundle(bundle, enrolment.log())
         published = http.get("/portal/report.json").json()["report"]
         return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,

@@ -148,3 +148,72 @@ def test_remembered_head_catches_a_rollback(served) -> None:
     done = safecity(*args)
     assert done.returncode == 1
     assert "previously seen checkpoint of size 5: the log is now smaller" in done.stdout
+
+
+def grow(served: dict, entries: int, batch: int) -> None:  # type: ignore[type-arg]
+    """Append ``entries`` more events to the served log, ``batch`` per checkpoint."""
+    from audit.keys import load_log_key
+    from audit.log import AuditLog
+    from audit.records import Event
+
+    with AuditLog(served["db"], load_log_key(served["key"])) as log:
+        event = Event.model_validate_json(EVENT)
+        for start in range(0, entries, batch):
+            log.append_many([event.model_copy(update={"event_id": f"grown-{start + i}"})
+                             for i in range(min(batch, entries - start))])
+
+
+def test_verify_reads_every_page_of_a_log_larger_than_one(served) -> None:
+    """/audit/bundle and /audit/checkpoints answer a page at a time (a bounded answer, however
+    long the log grows); `audit verify --url` follows the pages and checks the whole log,
+    and a tampered entry on a later page is still found."""
+    from audit.routes import MAX_PAGE
+
+    grow(served, MAX_PAGE + 100, 150)
+    url, total = served["url"], MAX_PAGE + 105
+    first = httpx.get(f"{url}/audit/bundle")
+    assert first.status_code == 200
+    page = first.json()
+    assert len(page["entries"]) == MAX_PAGE
+    assert page["next"] == f"bundle?cursor={MAX_PAGE}&limit={MAX_PAGE}"
+    assert first.headers["link"] == f'<{page["next"]}>; rel="next"'
+    assert all(int(note.split("\n")[1]) <= MAX_PAGE for note in page["checkpoints"])
+    assert httpx.get(f"{url}/audit/bundle?limit={MAX_PAGE + 1}").status_code == 422
+    small = httpx.get(f"{url}/audit/bundle?cursor=3&limit=2").json()
+    assert [e["index"] for e in small["entries"]] == [3, 4] and small["next"].startswith(
+        "bundle?cursor=5&")
+    notes, link = [], "checkpoints?limit=7"
+    while link:
+        body = httpx.get(f"{url}/audit/{link}").json()
+        assert len(body["checkpoints"]) <= 7
+        notes += body["checkpoints"]
+        link = body["next"]
+    assert len(notes) == 5 + 8 and int(notes[-1].split("\n")[1]) == total
+
+    done = safecity("audit", "verify", "--url", url, "--log-key", served["log_vkey"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"entries: {total} " in done.stdout and f"OK: the log of {total} entries" in done.stdout
+    with sqlite3.connect(served["path"]) as db:
+        db.execute("UPDATE audit_entries SET data = CAST(REPLACE(CAST(data AS TEXT), 'w-1', "
+                   "'w-2') AS BLOB) WHERE idx = ?", (MAX_PAGE + 50,))
+    done = safecity("audit", "verify", "--url", url, "--log-key", served["log_vkey"])
+    assert done.returncode == 1
+    assert f"PROBLEM entry {MAX_PAGE + 50}: its data does not match" in done.stdout
+
+
+def test_a_server_whose_pages_do_not_advance_is_refused() -> None:
+    """A log server that sends a client round in circles (or off to another path) is caught,
+    not followed forever."""
+    from audit.bundle import PAGE_FORMAT, fetch_bundle
+    from privacy.errors import VerificationError
+
+    def circular(path: str) -> dict:  # type: ignore[type-arg]
+        return {"format": PAGE_FORMAT, "origin": "o", "entries": [], "checkpoints": [],
+                "next": "bundle?cursor=0&limit=5"}
+
+    with pytest.raises(VerificationError, match="does not move forward"):
+        fetch_bundle(circular)
+    with pytest.raises(VerificationError, match="does not move forward"):
+        fetch_bundle(lambda path: {**circular(path), "next": "/elsewhere?cursor=9"})
+    with pytest.raises(VerificationError, match="not a safecity-audit-bundle-page/v1"):
+        fetch_bundle(lambda path: {**circular(path), "format": "safecity-audit-bundle/v1"})

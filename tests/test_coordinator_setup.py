@@ -96,11 +96,11 @@ def test_cli_sets_up_adds_people_and_serves_the_api(tmp_path: Path) -> None:
 
 def test_serve_runs_several_workers_over_https_with_one_audit_history(tmp_path: Path) -> None:
     """`coordinator serve` with workers = 2 and a certificate from `safecity pki`: HTTPS only,
-    verified against the city CA; denials appended by both workers at once make one log that
-    verifies, with every acknowledged denial in it."""
+    verified against the city CA; denials (of a signed-in person: each one an entry) appended
+    by both workers at once make one log that verifies, with every acknowledged denial in it."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from audit.bundle import Bundle
+    from audit.bundle import fetch_bundle
     from audit.note import NoteVerifier
     from audit.verify import verify_bundle
 
@@ -114,6 +114,10 @@ def test_serve_runs_several_workers_over_https_with_one_audit_history(tmp_path: 
                       f'tls_certificate = "{tmp_path / "tls" / "coordinator.pem"}"\n'
                       f'tls_private_key = "{tmp_path / "tls" / "coordinator.key"}"\n')
     keys = json.loads(run("coordinator", "init", "--config", str(config), cwd=tmp_path).stdout)
+    added = run("coordinator", "add-user", "--config", str(config), "--username", "admin",
+                "--role", "admin", "--agency", "city", "--password-stdin",
+                stdin="correct horse battery\n", cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
     server = subprocess.Popen([*SAFECITY, "coordinator", "serve", "--config", str(config)],
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               start_new_session=True)
@@ -132,11 +136,14 @@ def test_serve_runs_several_workers_over_https_with_one_audit_history(tmp_path: 
                 httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
             with pytest.raises(httpx.ConnectError):  # not trusted without the city CA
                 httpx.get(f"{base}/healthz", timeout=5)
-            with ThreadPoolExecutor(8) as pool:
-                statuses = list(pool.map(lambda _: client.get("/warrants").status_code,
-                                         range(60)))
-            assert statuses == [401] * 60
-            bundle = Bundle.from_json(client.get("/audit/bundle").json())
+            token = client.post("/token", data={"grant_type": "password", "username": "admin",
+                                                "password": "correct horse battery"})
+            admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            with ThreadPoolExecutor(8) as pool:  # an admin may not read warrants
+                statuses = list(pool.map(
+                    lambda _: client.get("/warrants", headers=admin).status_code, range(60)))
+            assert statuses == [403] * 60
+            bundle = fetch_bundle(lambda path: client.get(path).json())
         report = verify_bundle(bundle, NoteVerifier.from_vkey(keys["log_key"]))
         assert report.ok, report.problems
         denied = [e for e in bundle.entries if b'"access_denied"' in e.data]

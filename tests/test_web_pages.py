@@ -124,6 +124,39 @@ def test_a_citizen_verifies_the_report_and_sees_tampering_with_its_reason(
     assert done.returncode == 1 and "entry 1" in done.stdout, done.stdout + done.stderr
 
 
+def test_a_citizen_verifies_a_log_of_several_pages_with_counted_denials(
+        browser: Browser, city: World, site: str) -> None:
+    """The portal's verifier reads /audit/bundle a page at a time (following its links), and
+    counts an entry of aggregated anonymous denials as the denials it stands for, exactly as
+    the published report does."""
+    from audit.records import Action, Actor, Event, LegalBasis
+    from audit.routes import MAX_PAGE
+    from coordinator.denials import flush_due
+    from coordinator.housekeeping import publish_report
+
+    for i in range(3):
+        assert city.client.get(f"/queries/x{i}").status_code == 401  # counted, not logged
+    city.set_time(datetime.now(UTC) + timedelta(seconds=city.settings.denial_interval_seconds))
+    assert len(flush_due(city.svc)) == 1
+    clerk = Actor(pseudonym="clerk", role="admin", agency="city")
+    for start in range(0, MAX_PAGE + 50, 250):
+        city.svc.audit.append_many([Event(actor=clerk, action=Action.CONFIG_CHANGE,
+                                          legal_basis=LegalBasis.STATUTE, outcome="noted")
+                                    for _ in range(250)])
+    size = publish_report(city.svc)
+    assert size > MAX_PAGE
+    month = city.clock().strftime("%Y-%m")
+    report = json.loads(city.client.get("/portal/report.json").text)["report"]
+    assert report["actions_by_month"][month]["access_denied"] == 3
+    citizen = page_of(browser)
+    citizen.page.goto(f"{site}/portal/verify")
+    citizen.page.click("#verify-button")
+    status = citizen.page.locator("#verify-status")
+    expect(status).to_have_attribute("data-result", "verified", timeout=60_000)
+    expect(status).to_contain_text(f"signed log of {size} entries")
+    citizen.assert_clean()
+
+
 def test_a_dpo_filters_the_trail_opens_a_proof_and_exports_the_record(
         browser: Browser, city: World, site: str, tmp_path: Path) -> None:
     city.registered(case_number="CASE-77")

@@ -5,11 +5,13 @@ whose query workers run in process (``service``) or as separate processes (``sta
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +19,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from audit.records import DENIALS_COUNTED
 from coordinator.app import create_app
 from coordinator.config import CoordinatorSettings
+from coordinator.denials import pending
 from coordinator.roles import Role
 from coordinator.routers.users import NewUser, create_user
 from coordinator.service import Coordinator
@@ -233,6 +237,19 @@ class World:
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "registered"
         return response.json()
+
+    def anonymous_denials(self) -> Counter[str]:
+        """Anonymous denials by outcome: those still counted in the database, and those the
+        aggregated log entries hold (their DPO-only details opened)."""
+        found: Counter[str] = Counter()
+        for (_, outcome), number in pending(self.svc).items():
+            found[outcome] += number
+        for entry in self.svc.audit.entries(0, 1_000_000):
+            if entry.record.outcome == DENIALS_COUNTED:
+                networks = json.loads(self.svc.audit.details(entry.index)["networks"])
+                for outcomes in networks.values():
+                    found.update(outcomes)
+        return found
 
     def close(self) -> None:
         self.stop_coordinator_worker()

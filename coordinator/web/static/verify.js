@@ -95,7 +95,9 @@
     const policy = [], runs = new Map(), spent = {};
     for (const r of records) {
       const month = r.time.slice(0, 7);
-      bump(actions, month, r.action);
+      // an aggregated denial entry stands for counts_returned anonymous denials (audit/records.py)
+      const times = r.action === "access_denied" && r.outcome === "denials_counted" ? (r.counts_returned ?? 0) : 1;
+      bump(actions, month, r.action, times);
       if (SEARCH_BASES.includes(r.legal_basis)) {
         const purpose = r.purpose_code ?? "unspecified";
         if (r.action === "query_dispatched") bump(searches, month, purpose);
@@ -162,6 +164,24 @@
     return response.json();
   }
 
+  // The log's entries from the paginated /audit/bundle, following its "next" links until
+  // ``size`` entries are in hand (or the log ends); each link must move forward.
+  async function fetchEntries(log, size) {
+    const entries = [];
+    let url = new URL("/audit/bundle", window.location.href), cursor = -1;
+    while (entries.length < size) {
+      const page = await fetchJson(url.pathname + url.search);
+      if (page.origin !== log.name) throw new Failure(`the log's origin ${page.origin} is not the log key's`);
+      entries.push(...page.entries);
+      if (!page.next) break;
+      url = new URL(page.next, url);
+      const next = Number(url.searchParams.get("cursor"));
+      if (!(next > cursor) || url.origin !== window.location.origin) throw new Failure("the log's pages do not move forward");
+      cursor = next;
+    }
+    return entries;
+  }
+
   async function check(vkey, step) {
     const log = await logKey(vkey);
     step(`Log key ${log.name} (ID ${hex(log.keyId)}) is well formed.`);
@@ -172,9 +192,7 @@
     if (claimed.size !== checkpoint.size || claimed.root !== hex(checkpoint.root)) {
       throw new Failure("the report names a different tree (size or root) than its signed checkpoint");
     }
-    const bundle = await fetchJson("/audit/bundle");
-    if (bundle.origin !== log.name) throw new Failure(`the log's origin ${bundle.origin} is not the log key's`);
-    const entries = bundle.entries;
+    const entries = await fetchEntries(log, checkpoint.size);
     if (entries.length < checkpoint.size) {
       throw new Failure(`the checkpoint signs ${checkpoint.size} entries but the log holds ${entries.length} (truncated)`);
     }
