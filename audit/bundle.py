@@ -110,6 +110,8 @@ def fetch_bundle(fetch: Callable[[str], Any], path: str = "/audit/bundle") -> Bu
         if urlsplit(here).path != path or not values[0].isdigit() \
                 or int(values[0]) <= cursor:
             raise VerificationError(f"the log's next page {link!r} does not move forward")
+        if not pages[-1].entries:  # only the last page may be empty
+            raise VerificationError(f"the log's page before {link!r} holds no entries")
         cursor = int(values[0])
 
 

@@ -224,10 +224,7 @@ class AuditLog:
             lines = connection.execute(
                 select(storage.cosignatures.c.line).where(storage.cosignatures.c.size == size)
             ).scalars().all()
-        for line in lines:
-            for signature in parse_note(f"x\n\n{line}").signatures:
-                note = note.with_signature(signature)
-        return note
+        return _cosigned(note, lines)
 
     def add_cosignature(self, cosigned: str) -> None:
         """Store the witness signatures of a checkpoint note the log itself signed."""
@@ -298,7 +295,16 @@ class AuditLog:
         following = None
         if limit is not None and len(rows) > limit:
             rows, following = rows[:limit], int(rows[limit - 1][0])
-        return [self._with_cosignatures(parse_note(note), int(size)).format()
+        if not rows:
+            return [], None
+        sizes = storage.cosignatures.c.size
+        with self._reader_engine.connect() as connection:  # one query for the page's witnesses
+            found = connection.execute(select(sizes, storage.cosignatures.c.line).where(
+                sizes.between(min(int(r[1]) for r in rows), max(int(r[1]) for r in rows)))).all()
+        lines: dict[int, list[str]] = {}
+        for size, line in found:
+            lines.setdefault(int(size), []).append(line)
+        return [_cosigned(parse_note(note), lines.get(int(size), [])).format()
                 for _, size, note in rows], following
 
     # ---- DPO-only details ------------------------------------------------------------------
@@ -348,6 +354,14 @@ class AuditLog:
         size, so a checkpoint beyond a truncated log still shows); and the next cursor, or
         None on the last page. Pages joined in order are the whole bundle."""
         return read_bundle_page(self._reader_engine, self.origin, cursor, limit)
+
+
+def _cosigned(note: Note, lines: Sequence[str]) -> Note:
+    """``note`` with the witness signature lines stored for it."""
+    for line in lines:
+        for signature in parse_note(f"x\n\n{line}").signatures:
+            note = note.with_signature(signature)
+    return note
 
 
 def read_bundle(engine: Engine, origin: str) -> Bundle:

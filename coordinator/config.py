@@ -109,7 +109,7 @@ class CoordinatorSettings(TomlSettings):
     denial_interval_seconds: int = Field(default=300, ge=10, le=86400,
                                          description="anonymous denials are counted per source "
                                          "network over this interval and logged as one entry")
-    anonymous_denials_per_address: int = Field(default=100, ge=1, le=100_000,
+    anonymous_denials_per_address: int = Field(default=300, ge=1, le=100_000,
                                                description="anonymous denials one address may "
                                                "cause per interval; past it: 429 responses")
 

@@ -43,8 +43,8 @@ def system_resolver(host: str, port: int) -> list[str]:
     """Every address the system resolver gives for ``host`` (getaddrinfo: IPv4 and IPv6)."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise TargetRefused(f"{host} does not resolve ({exc})") from None
+    except (socket.gaierror, UnicodeError):
+        raise TargetRefused(f"{host} does not resolve") from None
     return [str(info[4][0]) for info in infos]
 
 
@@ -110,7 +110,8 @@ def check(host: str, port: int, allowed: Sequence[Network], resolve: Resolver) -
     for address in addresses:
         what = refusal(address, allowed)
         if what is not None:
-            named = f"{address} is" if fixed is not None else f"{host} resolves to {address},"
+            # a name's addresses are not shown: the admin would map the inside's DNS with them
+            named = f"{address} is" if fixed is not None else f"{host} resolves to"
             raise TargetRefused(f"{named} {what}; only public addresses, or networks the "
                                 "operator lists in webhook_allowed_networks, may be reached")
     return Target(host.strip("[]"), addresses[0], port)

@@ -125,3 +125,33 @@ def test_bad_requests_are_clear(tmp_path, log_signer) -> None:
             log.inclusion_proof(3)
         with pytest.raises(AuditError, match="no consistency proof from size 0"):
             log.consistency_proof(0)
+
+
+def test_pages_of_checkpoints_and_of_the_bundle_join_into_the_whole(audit_db: str,
+                                                                    log_signer) -> None:
+    """A page of checkpoints carries the witnesses' cosignatures as the whole list does; the
+    bundle's pages, joined, are the whole bundle (each checkpoint on the page whose entries
+    it ends)."""
+    from audit.bundle import joined
+    from audit.cosignature import Cosigner
+    from audit.note import parse_note
+    from privacy.signing import SigningKey
+
+    witness = Cosigner("node-3.city.example/witness", SigningKey.generate())
+    with AuditLog(audit_db, log_signer) as log:
+        for n in range(9):
+            log.append_many([audit_event(n * 10 + k) for k in range(n % 3 + 1)])
+        cosigned = parse_note(log.checkpoint()).with_signature(
+            witness.cosign(parse_note(log.checkpoint()), 1_700_000_000))
+        log.add_cosignature(cosigned.format())
+        whole, pages, cursor = log.all_checkpoints(), [], 0
+        while cursor is not None:
+            page, cursor = log.checkpoint_page(cursor, 4)
+            assert len(page) <= 4
+            pages += page
+        assert pages == whole and witness.name in whole[-1] and len(whole) == 9
+        parts, start = [], 0
+        while start is not None:
+            part, start = log.bundle_page(start, 5)
+            parts.append(part)
+        assert joined(parts) == log.bundle() and len(parts) == 4

@@ -174,6 +174,7 @@
       if (page.origin !== log.name) throw new Failure(`the log's origin ${page.origin} is not the log key's`);
       entries.push(...page.entries);
       if (!page.next) break;
+      if (!page.entries.length) throw new Failure("the log sent an empty page that is not its last");
       url = new URL(page.next, url);
       const next = Number(url.searchParams.get("cursor"));
       if (!(next > cursor) || url.origin !== window.location.origin) throw new Failure("the log's pages do not move forward");
