@@ -323,3 +323,43 @@ def test_the_delivery_log_does_not_tell_the_admin_why_a_connection_failed(
     assert str(failed.value).endswith(FAILED)
     [logged] = deliveries(city, created.json())
     assert logged["last_error"] == FAILED == "delivery failed"
+
+
+def test_an_https_delivery_keeps_the_name_for_sni_and_the_certificate(
+        city: World, tmp_path: Path) -> None:
+    """Over HTTPS the connection goes to the checked address, and TLS still speaks to the
+    name: the receiver's certificate names only signage.city.test (not 127.0.0.1), so the
+    delivery succeeds only if SNI and the certificate check use the name."""
+    import ssl
+    from http.server import ThreadingHTTPServer
+
+    from tests.conftest import Receiver
+
+    from privacy.pki import issue, make_ca
+
+    ca = make_ca(tmp_path / "ca")
+    cert = issue(ca, tmp_path / "tls", "signage", ["signage.city.test"])
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert.certificate, cert.key)
+    names: list[str | None] = []
+    context.sni_callback = lambda sock, name, ctx: names.append(name)  # type: ignore[func-returns-value]
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    Receiver.got, Receiver.status = [], 204
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        city.svc.resolve = lambda host, _: ["127.0.0.1"] if host == "signage.city.test" else []
+        created = city.client.post("/webhooks", headers=city.as_("admin"),
+                                   json={"url": f"https://signage.city.test:{port}/hook"})
+        assert created.status_code == 201, created.text
+
+        def trusting_the_city_ca(url, **kwargs):  # type: ignore[no-untyped-def]
+            with httpx.Client(verify=str(ca.certificate), trust_env=False) as client:
+                return client.post(url, **kwargs)
+
+        deliver(city.svc, one_delivery(city, tmp_path), post=trusting_the_city_ca)
+        assert names == ["signage.city.test"] and len(Receiver.got) == 1
+        assert Receiver.got[0][0]["host"] == f"signage.city.test:{port}"
+    finally:
+        server.shutdown()
