@@ -1,6 +1,7 @@
 """Every route of the coordinator, called by every role over real HTTP: the expected allow or
-deny is written here, independently of ``coordinator/roles.py``, and every denial must be an
-audit entry that names the method and the path. A route added without a line here fails."""
+deny is written here, independently of ``coordinator/roles.py``, and every denial of a person
+must be an audit entry that names the method and the path (an anonymous one: counted once). A
+route added without a line here fails."""
 
 from __future__ import annotations
 
