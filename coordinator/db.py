@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     ForeignKey,
     Integer,
@@ -67,6 +68,8 @@ class Node(Base):
     enrolled_by: Mapped[str] = mapped_column(String(64))
     enrolled_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(default=True)
+    # the largest witnessed audit-log size the node reported holding (queries prove from it)
+    witnessed_size: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Warrant(Base):

@@ -45,6 +45,10 @@ class Refusal(StrEnum):
     USED_UP = "used_up"
     REPLAYED = "replayed"
     NOT_IN_LOG = "not_in_log"
+    UNWITNESSED = "unwitnessed"  # the checkpoint lacks the pinned witnesses' quorum
+    LOG_FORK = "log_fork"  # inconsistent with a smaller checkpoint this node accepted before
+    LOG_ROLLBACK = "log_rollback"  # not a prefix of a larger checkpoint this node accepted
+    LOG_CONFLICT = "log_conflict"  # the proof starts from a size this node does not hold
     BAD_MESSAGE = "bad_message"
     BAD_REFERENCE = "bad_reference"
 

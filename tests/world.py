@@ -31,6 +31,7 @@ from nodes.query_worker import QueryService
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
 from privacy.tokens import issue
+from witnesses import shared_witnesses
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the real clock
@@ -68,14 +69,18 @@ class World:
     options: dict[str, Any] = field(default_factory=dict)  # further coordinator settings
 
     def __post_init__(self) -> None:
+        self.tag = uuid.uuid4().hex[:6]
+        self.witness_servers = shared_witnesses()
+        options = {"origin": f"city-{self.tag}.test.example/audit",
+                   **self.witness_servers.settings(), **self.options}
         self.settings = CoordinatorSettings(
             data_dir=self.root / "coordinator", database_url=self.db_url,
             broker_url=self.broker, result_backend=self.backend,
-            query_timeout_seconds=self.query_timeout, **self.options)
+            query_timeout_seconds=self.query_timeout, **options)
         self.svc = Coordinator.open(self.settings, clock=self.clock)
+        self.witness_servers.follow(self.svc.keys.log.verifier)
         self.client = TestClient(create_app(self.svc))
         self.judge_key, self.dpo_key = SigningKey.generate(), SigningKey.generate()
-        self.tag = uuid.uuid4().hex[:6]
         for name, role, key in (("admin", Role.ADMIN, None), ("police", Role.POLICE, None),
                                 ("judge", Role.JUDGE, self.judge_key),
                                 ("dpo", Role.DPO, self.dpo_key),

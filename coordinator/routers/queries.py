@@ -19,8 +19,10 @@ from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
 
+from audit.checkpoint import Checkpoint
+from audit.note import parse_note
 from audit.prove import make_receipt
-from audit.records import Action, Event, Scope, opens, rfc3339, under
+from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
@@ -32,8 +34,8 @@ from coordinator.roles import Permission, Role, allows
 from coordinator.routers.warrants import refuse, signed_of
 from coordinator.service import Coordinator, as_utc
 from coordinator.targets import validate_references, validate_targets
-from privacy.canonical import canonical_json
-from privacy.errors import SafecityError
+from coordinator.witnessing import WitnessQuorumError
+from privacy.errors import AuditError, SafecityError
 from privacy.json_logs import QUERY_ID
 from privacy.legal_basis import (
     Kind,
@@ -42,10 +44,17 @@ from privacy.legal_basis import (
     WarrantRefused,
     Window,
     check_scope,
-    digest,
     verify,
 )
-from privacy.queries import QUERY_TASK, SealedResult, SignedResult, Status, result_info
+from privacy.queries import (
+    QUERY_TASK,
+    LogConsistency,
+    SealedResult,
+    SignedResult,
+    Status,
+    result_info,
+)
+from privacy.registered_warrant import check_registered
 from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
 
@@ -110,17 +119,34 @@ def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
 
 
 def _check_logged(svc: Coordinator, row: WarrantRow, signed: SignedWarrant) -> None:
+    """The same registration check every node makes (privacy.registered_warrant)."""
     index = row.registered_index
     try:
         record = svc.audit.entry(int(index)).record if index is not None else None
         salt = svc.audit.opening(int(index), "warrant_sha256") if index is not None else b""
     except SafecityError:  # a missing entry, or one that is not a record: exactly the refusal
-        record = None
-    if (record is None or record.action is not Action.WARRANT_REGISTERED
-            or record.warrant_id not in (None, row.warrant_id)
-            or not opens(record, "warrant_sha256", salt, canonical_json(digest(signed)))):
-        raise WarrantRefused(Refusal.NOT_IN_LOG, f"the audit log does not register this text of "
-                             f"{row.warrant_id}")
+        record, salt = None, b""
+    check_registered(record, salt, signed)
+
+
+def _witnessed(svc: Coordinator) -> str:
+    """The newest checkpoint with the witnesses' quorum: nodes believe nothing less."""
+    try:
+        return svc.witnessing.witnessed()
+    except (WitnessQuorumError, AuditError) as exc:
+        raise Problem(503, "Witnesses unavailable", f"{exc}. The query was not sent and no use "
+                      "of the warrant was spent; try again when the witnesses answer",
+                      Refusal.UNWITNESSED.value) from None
+
+
+def consistency_for(svc: Coordinator, held_size: int, size: int) -> LogConsistency | None:
+    """The proof between the size a node holds and the receipt's, smaller to larger."""
+    if held_size <= 0:
+        return None
+    low, high = sorted((held_size, size))
+    proof = svc.audit.consistency_proof(low, high) if low < high else []
+    return LogConsistency(held_size=held_size,
+                          proof=tuple(base64.b64encode(p).decode() for p in proof))
 
 
 @router.post("", status_code=202, summary="Submit a watchlist query (police)")
@@ -160,6 +186,8 @@ def submit(body: NewQuery, response: Response,
     if not plan:
         raise invalid(f"no enrolled node has any of the cameras {', '.join(cameras)} at sites "
                       f"{', '.join(signed.warrant.sites)}", "unknown_node")
+    witnessed = _witnessed(svc)
+    witnessed_size = Checkpoint.from_text(parse_note(witnessed).text).size
     with svc.session() as session:
         spent = session.execute(update(WarrantRow).where(
             WarrantRow.warrant_id == row.warrant_id,
@@ -175,7 +203,7 @@ def submit(body: NewQuery, response: Response,
         outcome="dispatched", recipients=tuple(n.node_id for n, _ in plan),
         details={"query_id": query_id, "user": who.username, "targets": targets,
                  "reference_sha256": reference_digests}))
-    receipt = make_receipt(svc.audit, int(row.registered_index)).to_json()
+    receipt = make_receipt(svc.audit, int(row.registered_index), witnessed).to_json()
     opening = base64.b64encode(svc.audit.opening(int(row.registered_index),
                                                  "warrant_sha256")).decode()
     deadline = now + timedelta(seconds=svc.settings.query_timeout_seconds)
@@ -195,7 +223,8 @@ def submit(body: NewQuery, response: Response,
             svc.keys.dispatch, query_id=query_id, node_id=node.node_id, site=node.site_id,
             sealing_key=node.sealing_key, kind=kind, cameras=node_cameras, window=window,
             issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets,
-            references=references)
+            references=references,
+            consistency=consistency_for(svc, node.witnessed_size or 0, witnessed_size))
         try:
             svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
                                 task_id(query_id, node.node_id))
@@ -272,7 +301,19 @@ def _check_answer(svc: Coordinator, answer: dict[str, Any], query_id: str, node_
     if (not result.signed_by(VerifyKey.parse(key), signed.signature)
             or result.query_id != query_id or result.node_id != node_id):
         return Status.FAILED, "bad_signature", "the answer is not signed by this node", None
+    if result.log_size is not None:
+        _note_log_size(svc, node_id, result.log_size)
     return result.status, result.reason, result.detail, signed.model_dump(mode="json")
+
+
+def _note_log_size(svc: Coordinator, node_id: str, size: int) -> None:
+    """Remember the witnessed log size the node holds, to prove consistency from it next time
+    (it only grows at the node, so the largest signed report wins)."""
+    with svc.session() as session:
+        session.execute(update(Node).where(
+            Node.node_id == node_id,
+            (Node.witnessed_size.is_(None)) | (Node.witnessed_size < size)
+        ).values(witnessed_size=size))
 
 
 def _confirmations(svc: Coordinator, query_id: str) -> dict[tuple[str, str], dict[str, Any]]:
