@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 
 from audit.bundle import Bundle
+from audit.cosignature import CosignerKey
+from audit.note import parse_note
 from audit.verify import verify_bundle
 from nodes.camera_notices import notices
 from nodes.config import NodeSettings
@@ -39,6 +41,13 @@ SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 PEOPLE = (("admin", "admin", "city"), ("officer-7", "police_analyst", "city-pd"),
           ("judge-1", "judge", "court"), ("dpo-1", "dpo", "city"),
           ("operator-1", "site_operator", "city"), ("planner-1", "planner", "city"))
+
+
+# Three institutions each run a witness of the city log; a node believes a checkpoint that two
+# of them cosigned.
+WITNESSES = ("court.city.example/witness", "dpo-office.city.example/witness",
+             "civil-society.city.example/witness")
+WITNESS_QUORUM = 2
 
 
 def broker_urls(folder: Path) -> tuple[str, str]:
@@ -83,15 +92,19 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
     port = _free_port()
     config = out / "coordinator.toml"
     broker, backend = broker_urls(folder)
+    witnesses = _witness_keys(out / "witnesses")
     config.write_text(f'data_dir = "{folder.as_posix()}"\nport = {port}\n'
-                      f'broker_url = "{broker}"\nresult_backend = "{backend}"\n')
+                      f'broker_url = "{broker}"\nresult_backend = "{backend}"\n'
+                      f'witness_quorum = {WITNESS_QUORUM}\n'
+                      + "".join(f'[[witnesses]]\nurl = "http://127.0.0.1:{w["port"]}"\n'
+                                f'key = "{w["vkey"]}"\n' for w in witnesses))
     keys = {"judge": SigningKey.generate(), "dpo": SigningKey.generate()}
     passwords = {name: secrets.token_urlsafe(18) for name, _, _ in PEOPLE}
     logins = folder / "demo-logins.json"  # to sign in to the pages afterwards; mode 0600
     folder.mkdir(parents=True, exist_ok=True)
     write_secret(logins, json.dumps({name: {"role": role, "password": passwords[name]}
                                      for name, role, _ in PEOPLE}, indent=2).encode())
-    _run("coordinator", "init", "--config", str(config))
+    log_key = json.loads(_run("coordinator", "init", "--config", str(config)))["log_key"]
     for name, role, agency in PEOPLE:
         signer = keys.get(role)
         _run("coordinator", "add-user", "--config", str(config), "--username", name,
@@ -99,6 +112,31 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
              *(["--signing-key", signer.public.text()] if signer else []),
              stdin=passwords[name] + "\n")
     base = f"http://127.0.0.1:{port}"
+    with ExitStack() as witnessing:
+        for w in witnesses:
+            witnessing.enter_context(_process(
+                ["audit", "witness", "serve", "--key", str(w["key"]), "--log-key", log_key,
+                 "--state", str(w["state"]), "--port", str(w["port"])], w["log"]))
+        return _serve_city(out, config, base, node, node_config, watchlist, cameras, keys,
+                           passwords, logins)
+
+
+def _witness_keys(folder: Path) -> list[dict[str, Any]]:
+    """Each witness's key (its own file, as each institution keeps its own), port and state."""
+    folder.mkdir(parents=True, exist_ok=True)
+    found = []
+    for number, name in enumerate(WITNESSES):
+        key = folder / f"witness-{number}.key"
+        vkey = _run("audit", "keygen", name, "--out", str(key), "--witness").strip()
+        found.append({"key": key, "vkey": vkey, "port": _free_port(),
+                      "state": folder / f"witness-{number}-state.json",
+                      "log": folder / f"witness-{number}.log"})
+    return found
+
+
+def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_config: Path,
+                watchlist: list[str], cameras: list[str], keys: dict[str, SigningKey],
+                passwords: dict[str, str], logins: Path) -> dict[str, Any]:
     with _process(["coordinator", "serve", "--config", str(config)], out / "coordinator.log"), \
             httpx.Client(base_url=base, timeout=60) as http:
         _wait_for(http)
@@ -124,7 +162,8 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
                 _process(["coordinator", "worker", "--config", str(config), "--loglevel",
                           "WARNING"], out / "coordinator-worker.log"):
             result = _watchlist(http, login, keys["judge"], watchlist, node.site_id, cameras)
-            result |= _alerts(http, login("operator-1"), node, enrolment.node_id, broker)
+            result |= _alerts(http, login("operator-1"), node, enrolment.node_id,
+                              broker_urls(out / "coordinator")[0])
             result |= _aggregate(http, login("planner-1"))
             result |= federate(out, config, node, node_config, second_site, _process,
                                lambda *args: _run(*args))
@@ -132,13 +171,26 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
         bundle = Bundle.from_json(http.get("/audit/bundle").json())
         report = verify_bundle(bundle, enrolment.log())
         published = http.get("/portal/report.json").json()["report"]
+        cosigned = [w for w in enrolment.witnesses()
+                    if _cosigns(w, http.get("/audit/checkpoint").text)]
         return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
+                         "witnesses": {"pinned": len(enrolment.witness_keys),
+                                       "quorum": enrolment.witness_quorum,
+                                       "cosigned_newest": len(cosigned)},
                          "coordinator": base, "config": str(config), "logins": str(logins),
                          "portal": {"address": f"{base}/portal",
                                     "checkpoint_size": published["checkpoint"]["size"],
                                     "searches": _total(published["searches_by_purpose"]),
                                     "warrants": _total(published["warrants_by_month"]),
                                     "trainings": len(published["trainings"])}}
+
+
+def _cosigns(witness: CosignerKey, checkpoint: str) -> bool:
+    try:
+        witness.verify(parse_note(checkpoint))
+    except SafecityError:
+        return False
+    return True
 
 
 def _total(by_month: dict[str, dict[str, int]]) -> int:
