@@ -229,6 +229,19 @@ class AuditLog:
         _, note = open_checkpoint(row[0], self.signer.verifier)
         return self._with_cosignatures(note, size)
 
+    def newest_witnessed(self, witnesses: Sequence[str], quorum: int) -> Note | None:
+        """The largest checkpoint that at least ``quorum`` of ``witnesses`` cosigned, with its
+        cosignatures (stored ones are checked when they are added)."""
+        if not witnesses or quorum < 1:
+            return None
+        c = storage.cosignatures.c
+        with self._reader_engine.connect() as connection:
+            size = connection.execute(
+                select(c.size).where(c.witness.in_(list(witnesses))).group_by(c.size)
+                .having(func.count(func.distinct(c.witness)) >= quorum)
+                .order_by(c.size.desc()).limit(1)).scalar()
+        return None if size is None else self.checkpoint_at(int(size))
+
     def cosigned_size(self, witness: str) -> int:
         """The largest checkpoint size ``witness`` has cosigned here (0: none)."""
         with self._reader_engine.connect() as connection:

@@ -84,9 +84,20 @@ def document_problems(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRouter:
-    """The routes; ``witnesses`` are the cosigners whose cosignatures the log accepts."""
+def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = (),
+                 quorum: int = 1) -> APIRouter:
+    """The routes; ``witnesses`` are the cosigners whose cosignatures the log accepts, and
+    ``quorum`` how many make a checkpoint witnessed."""
     router = APIRouter(prefix="/audit", tags=["audit"])
+
+    @router.get("/checkpoint/witnessed", response_class=PlainTextResponse,
+                summary="The newest checkpoint cosigned by the witnesses' quorum")
+    def witnessed(request: Request) -> Any:
+        note = log.newest_witnessed([w.name for w in witnesses], quorum)
+        if note is None:
+            return problem(404, "No witnessed checkpoint", f"no checkpoint carries {quorum} "
+                           "witness cosignature(s) yet", str(request.url.path))
+        return PlainTextResponse(note.format())
 
     @router.get("/checkpoint", response_class=PlainTextResponse,
                 summary="The latest signed checkpoint (C2SP tlog-checkpoint, signed note)")

@@ -239,6 +239,8 @@ def test_one_witness_down_queries_pass_two_down_a_clear_refusal(
     cosigned = world.svc.audit.checkpoint_at(world.svc.audit.cosigned_size(witnesses[1].name))
     names = {s.name for s in cosigned.signatures}
     assert witnesses[2].name in names and witnesses[0].name not in names
+    public = parse_note(world.client.get("/audit/checkpoint/witnessed").text)  # what citizens see
+    assert public == cosigned
 
     witnesses[1].stop()
     spent = uses(world, warrant["warrant_id"])
