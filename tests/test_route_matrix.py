@@ -60,6 +60,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/audit/checkpoint"): PUBLIC,
+    ("GET", "/audit/checkpoint/witnessed"): PUBLIC,
     ("GET", "/audit/checkpoints"): PUBLIC,
     ("GET", "/audit/entries"): PUBLIC,
     ("GET", "/audit/entries/{index}"): PUBLIC,
