@@ -188,10 +188,10 @@ def test_a_citizen_sees_a_log_rolled_back_in_postgresql_since_their_last_check(
         assert remembered(citizen, origin)["size"] == size
         expect(citizen.page.locator("#verify-witnesses")).to_have_text(
             "No witnesses configured: nobody outside the city vouches for this checkpoint.")
+        citizen.page.screenshot(path=str(tmp_path / "verified.png"), full_page=True)
         citizen.page.reload()
         expect(citizen.page.locator("#verify-memory")).to_contain_text(
             f"This browser last verified {origin}: {size} entries")
-        citizen.page.screenshot(path=str(tmp_path / "verified.png"), full_page=True)
 
         cut_back(pg_city.db_url, size - 3)
         status = verify_in(citizen, base)
