@@ -67,6 +67,11 @@ class CoordinatorSettings(TomlSettings):
                                          description="`coordinator beat` serves /healthz, "
                                          "/readyz and /metrics on this port, on health_host "
                                          "(none: off)")
+    metrics_address: str = Field(
+        default="127.0.0.1:9104", pattern=HOST_PORT,
+        description="host:port where `coordinator serve` answers /metrics (and /healthz, "
+        "/readyz) for Prometheus, apart from the API's port: keep it on loopback or the "
+        "monitoring network")
     tls_certificate: Path | None = Field(default=None, description="the API's TLS certificate "
                                          "(PEM; from `safecity pki issue` or the city's PKI); "
                                          "with tls_private_key the API is served over HTTPS")

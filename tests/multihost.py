@@ -37,6 +37,7 @@ SAFECITY = (sys.executable, "-c", "from nodes.cli import main; main()")
 API_PORT, BROKER_PORT, FLOWER_PORT, FLEET_PORT = 8443, 6380, 9092, 9443
 WITNESS_PORT, WITNESSES = 8470, 3  # the witnesses listen on the coordinator host (loopback)
 NODE_HEALTH, WORKER_HEALTH, FLOWER_HEALTH = 9100, 9101, 9102  # each host's loopback
+API_METRICS = 9104  # the coordinator API's /metrics, on its loopback
 # people of the city; their names must never reach a log
 PEOPLE = (("admin-ingrid-halvorsen", "admin"), ("officer-tomas-ferreira", "police_analyst"),
           ("judge-amara-okafor", "judge"), ("dpo-lena-brandt", "dpo"),
@@ -142,6 +143,7 @@ flower_superlink = "127.0.0.1:{FLOWER_PORT}"
 flower_fleet_address = "0.0.0.0:{FLEET_PORT}"
 flower_health_address = "127.0.0.1:{FLOWER_HEALTH}"
 worker_health_port = {WORKER_HEALTH}
+metrics_address = "127.0.0.1:{API_METRICS}"
 flower_ca = "{ca}"
 flower_certificate = "{self.tls.certificate}"
 flower_private_key = "{self.tls.key}"

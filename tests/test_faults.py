@@ -103,6 +103,7 @@ def coordinator_process(world: World, port: int) -> Iterator[subprocess.Popen]:
     config.write_text(f'data_dir = "{world.settings.data_dir}"\n'
                       f'database_url = "{world.db_url}"\nbroker_url = "{world.broker}"\n'
                       f'result_backend = "{world.backend}"\nport = {port}\n'
+                      f'metrics_address = "127.0.0.1:{free_port()}"\n'
                       f'query_timeout_seconds = {world.query_timeout}\n')
     log = open(world.root / "coordinator-serve.log", "ab")  # noqa: SIM115 - the process owns it
     process = subprocess.Popen([*SAFECITY, "coordinator", "serve", "--config", str(config)],

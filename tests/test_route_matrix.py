@@ -58,7 +58,6 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/webhooks/{webhook_id}"): frozenset({"admin"}),
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
     ("GET", "/audit/checkpoint"): PUBLIC,
     ("GET", "/audit/checkpoint/witnessed"): PUBLIC,
     ("GET", "/audit/checkpoints"): PUBLIC,

@@ -7,6 +7,7 @@ text alternatives, usable by keyboard. Screenshots in test-artifacts/web."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sqlite3
@@ -16,19 +17,26 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from browser import Watched, chromium, log_in, serving
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, expect
+from sqlalchemy import create_engine, text
 from world import PASSWORD, World, embedded_world
 
+from audit.cosignature import Cosigner
+from audit.log import AuditLog
+from audit.note import parse_note
+from audit.records import Actor, Event
 from coordinator.alert_intake import accept
 from coordinator.live_views import accept_snapshot
 from nodes.event_sender import EventSender
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
+from privacy.signing import SigningKey
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +91,7 @@ def test_a_citizen_verifies_the_report_and_sees_tampering_with_its_reason(
     status = citizen.page.locator("#verify-status")
     expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
     expect(status).to_contain_text(f"signed log of {size} entries")
-    expect(citizen.page.locator("#verify-steps li")).to_have_count(4)
+    expect(citizen.page.locator("#verify-steps li")).to_have_count(5)
     citizen.screenshot("verify-ok")
 
     # a server that publishes a report the log does not support is caught
@@ -122,6 +130,182 @@ def test_a_citizen_verifies_the_report_and_sees_tampering_with_its_reason(
     vkey = city.svc.audit.signer.verifier.vkey()
     done = safecity("audit", "verify", "--url", site, "--log-key", vkey)
     assert done.returncode == 1 and "entry 1" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.fixture
+def pg_city(tmp_path: Path, postgres_url: str) -> Iterator[World]:
+    """A city whose database is PostgreSQL: the attacker below edits it directly."""
+    world = World(tmp_path, postgres_url, f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+                  f"db+sqlite:///{tmp_path / 'results.sqlite'}", query_timeout=2.0)
+    world.add_node("alpha", "site-a")
+    yield world
+    world.close()
+
+
+def verify_in(citizen: Watched, base: str) -> Locator:
+    """Open the verify page afresh and run the check; the status line once it has a result."""
+    citizen.page.goto(f"{base}/portal/verify")
+    citizen.page.click("#verify-button")
+    status = citizen.page.locator("#verify-status")
+    expect(status).to_have_attribute("data-result", re.compile(r".+"), timeout=20_000)
+    return status
+
+
+def remembered(citizen: Watched, origin: str) -> dict[str, Any] | None:
+    text = citizen.page.evaluate("o => localStorage.getItem(`safecity.verified:${o}`)", origin)
+    return json.loads(text) if text else None
+
+
+def cut_back(url: str, keep: int) -> None:
+    """What the attacker did: direct SQL on the coordinator's database, deleting the newest
+    entries (and their details) and every checkpoint over them."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table in ("audit_details", "audit_entries"):
+            connection.execute(text(f"DELETE FROM {table} WHERE idx >= :keep"), {"keep": keep})
+        for table in ("audit_cosignatures", "audit_checkpoints"):
+            connection.execute(text(f"DELETE FROM {table} WHERE size > :keep"), {"keep": keep})
+    engine.dispose()
+
+
+def forged_events(count: int) -> list[Event]:
+    return [Event(actor=Actor(pseudonym="nobody", role="police_analyst", agency="city"),
+                  action="consultation", legal_basis="warrant", warrant_id=f"w-forged-{n}",
+                  purpose_code="serious-crime", outcome="answered", counts_returned=0,
+                  details={})
+            for n in range(count)]
+
+
+def test_a_citizen_sees_a_log_rolled_back_in_postgresql_since_their_last_check(
+        browser: Browser, pg_city: World, tmp_path: Path) -> None:
+    pg_city.registered()
+    pg_city.draft(case_number="CASE-2")
+    size, origin = pg_city.svc.audit.size(), pg_city.svc.audit.origin
+    with serving(pg_city.svc) as base:
+        citizen = page_of(browser)
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "verified")
+        assert remembered(citizen, origin)["size"] == size
+        expect(citizen.page.locator("#verify-witnesses")).to_have_text(
+            "No witnesses configured: nobody outside the city vouches for this checkpoint.")
+        citizen.page.screenshot(path=str(tmp_path / "verified.png"), full_page=True)
+        citizen.page.reload()
+        expect(citizen.page.locator("#verify-memory")).to_contain_text(
+            f"This browser last verified {origin}: {size} entries")
+
+        cut_back(pg_city.db_url, size - 3)
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "rolled-back")
+        expect(status).to_contain_text(f"the log was ROLLED BACK: this browser verified {size} "
+                                       "entries")
+        expect(status).to_contain_text(f"the log now has only {size - 3} entries")
+        expect(status).not_to_contain_text("Verified")
+        assert remembered(citizen, origin)["size"] == size  # the evidence is kept
+        citizen.page.screenshot(path=str(tmp_path / "rolled-back.png"), full_page=True)
+
+        # a browser that never saw the longer log has nothing to compare with: Verified
+        stranger = page_of(browser)
+        expect(verify_in(stranger, base)).to_have_attribute("data-result", "verified")
+        assert remembered(stranger, origin)["size"] == size - 3
+        citizen.assert_clean()
+
+
+def test_a_citizen_sees_a_log_forked_behind_the_server(
+        browser: Browser, pg_city: World, tmp_path: Path) -> None:
+    """The same number of entries with another history: the newest cut away and others signed
+    in their place (an attacker holding the database and the log key)."""
+    pg_city.registered()
+    size, origin = pg_city.svc.audit.size(), pg_city.svc.audit.origin
+    with serving(pg_city.svc) as base:
+        citizen = page_of(browser)
+        expect(verify_in(citizen, base)).to_have_attribute("data-result", "verified")
+        before = remembered(citizen, origin)
+
+        cut_back(pg_city.db_url, size - 2)
+        with AuditLog(pg_city.db_url, pg_city.svc.audit.signer) as rewriter:
+            rewriter.append_many(forged_events(2))
+            assert rewriter.size() == size
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "forked")
+        expect(status).to_contain_text(f"the log FORKED: this browser verified {size} entries")
+        expect(status).to_contain_text("with another root")
+        assert remembered(citizen, origin) == before
+        citizen.page.screenshot(path=str(tmp_path / "forked-same-size.png"), full_page=True)
+
+        # the forged history grows on: the proof from the remembered checkpoint cannot verify
+        with AuditLog(pg_city.db_url, pg_city.svc.audit.signer) as rewriter:
+            rewriter.append_many(forged_events(3))
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "forked")
+        expect(status).to_contain_text(f"its {size + 3} entries do not extend the {size} entries")
+        expect(status).to_contain_text("the consistency proof does not verify")
+        citizen.page.screenshot(path=str(tmp_path / "forked-grown.png"), full_page=True)
+        citizen.assert_clean()
+
+
+def test_a_growing_log_verifies_by_consistency_proof_and_shows_its_witnesses(
+        browser: Browser, city: World, site: str, tmp_path: Path) -> None:
+    city.registered()
+    origin = city.svc.audit.origin
+    citizen = page_of(browser)
+    expect(verify_in(citizen, site)).to_have_attribute("data-result", "verified")
+    first = city.svc.audit.size()
+
+    # the log grows honestly, and a witness cosigns its newest checkpoint
+    city.registered(case_number="CASE-9")
+    witness = Cosigner("witness.example/w1", SigningKey.generate())
+    note = parse_note(city.svc.audit.checkpoint())
+    city.svc.audit.add_cosignature(note.with_signature(witness.cosign(note, 1_700_000_000))
+                                   .format())
+    size = city.svc.audit.size()
+    citizen.page.goto(f"{site}/portal/verify")
+    citizen.page.fill("#witness-keys", witness.public.vkey())
+    citizen.page.click("#verify-button")
+    status = citizen.page.locator("#verify-status")
+    expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
+    expect(citizen.page.locator("#verify-steps")).to_contain_text(
+        f"consistency proof to {size} entries checked (RFC 9162)")
+    expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
+        "Cosigned by witness.example/w1 (at 2023-11-14T22:13:20.000Z): verified")
+    assert remembered(citizen, origin)["size"] == size > first
+    citizen.page.screenshot(path=str(tmp_path / "grown-cosigned.png"), full_page=True)
+
+    # without the witness's key its line is named, not vouched for
+    expect(verify_in(citizen, site)).to_have_attribute("data-result", "verified")
+    expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
+        "Also carries cosignature lines by witness.example/w1, not checked")
+
+    # a cosignature line by the named witness that does not verify fails the check
+    db = sqlite3.connect(city.root / "coordinator.sqlite")
+    (line,) = db.execute("SELECT line FROM audit_cosignatures").fetchone()
+    name, blob = line.rstrip("\n").split(" ")[1:]
+    raw = bytearray(base64.b64decode(blob))
+    raw[-1] ^= 1
+    db.execute("UPDATE audit_cosignatures SET line = ?",
+               (f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n",))
+    db.commit()
+    db.close()
+    citizen.page.goto(f"{site}/portal/verify")
+    citizen.page.fill("#witness-keys", witness.public.vkey())
+    citizen.page.click("#verify-button")
+    expect(status).to_have_attribute("data-result", "failed", timeout=20_000)
+    expect(status).to_contain_text("the cosignature by witness witness.example/w1 does not verify")
+
+    # a server that hands out a bad consistency proof is caught
+    city.draft(case_number="CASE-10")
+
+    def bad_proof(route) -> None:  # type: ignore[no-untyped-def]
+        body = route.fetch().json()
+        body["proof"][0] = base64.b64encode(bytes(32)).decode()
+        route.fulfill(json=body)
+
+    citizen.page.route("**/audit/proofs/consistency*", bad_proof)
+    status = verify_in(citizen, site)
+    expect(status).to_have_attribute("data-result", "forked")
+    expect(status).to_contain_text("the consistency proof does not verify")
+    citizen.page.screenshot(path=str(tmp_path / "bad-proof.png"), full_page=True)
+    citizen.page.unroute("**/audit/proofs/consistency*")
+    citizen.assert_clean()
 
 
 def test_a_dpo_filters_the_trail_opens_a_proof_and_exports_the_record(
