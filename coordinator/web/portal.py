@@ -88,8 +88,7 @@ def witness_keys(svc: Coordinator) -> list[str]:
     """The cosigner keys (c2sp.org/tlog-cosignature) of the witnesses this coordinator names in
     its ``witnesses`` setting, for the citizen's browser to check their cosignatures; none where
     the city configures no witness."""
-    return [CosignerKey.from_vkey(w.vkey).vkey()
-            for w in getattr(svc.settings, "witnesses", None) or ()]
+    return [CosignerKey.from_vkey(w.key).vkey() for w in svc.settings.witnesses]
 
 
 @router.get("/portal/verify")
