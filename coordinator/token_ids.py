@@ -20,7 +20,7 @@ from coordinator.service import Coordinator
 from privacy.tokens import LEEWAY_SECONDS
 
 COORDINATOR = "coordinator"  # the coordinator's own tokens; a node's assertions: node:<id>
-MAX_JTI = 128
+JTI = r"[\x21-\x7e]{1,128}"  # visible ASCII (a UUID, say); the column holds 128
 
 
 def node_issuer(node_id: str) -> str:

@@ -129,7 +129,8 @@ def test_nodes_get_tokens_with_assertions_signed_by_their_enrolled_key(world: Wo
     problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
         {**claims, "exp": now + 90}, identity.signing, node.node_id)}), 401, "assertion_replayed")
     for bad in ({k: v for k, v in claims.items() if k != "jti"}, {**claims, "jti": 7},
-                {**claims, "jti": "x" * 129}, {**claims, "jti": "later", "exp": now + 3600}):
+                {**claims, "jti": "x" * 129}, {**claims, "jti": "nul\x00"},
+                {**claims, "jti": "later", "exp": now + 3600}):
         problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
             bad, identity.signing, node.node_id)}), 401, "bad_assertion")
     me = world.client.get("/users/me", headers={"Authorization": "Bearer "

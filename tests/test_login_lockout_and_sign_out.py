@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 from served import free_port
-from world import PASSWORD, embedded_world, stop
+from world import PASSWORD, World, embedded_world, stop
 
 from audit.bundle import Bundle
 from audit.records import PublicRecord
@@ -247,5 +247,26 @@ def test_a_failed_sign_in_attempt_rolls_back_a_half_taken_slot(tmp_path: Path) -
             "password": PASSWORD}).text)["role"] == "police_analyst"
         with world.svc.session() as session:
             assert session.get(LoginTries, ("client", "testclient")).tries == limit
+    finally:
+        world.close()
+
+
+def test_names_no_account_can_have_count_against_the_address_only(tmp_path: Path,
+                                                                  postgres_url: str) -> None:
+    """An anonymous caller hammering /token with names no account can have (a NUL, which
+    PostgreSQL refuses in a string; capitals; a newline): each is an audited 401, never a 500;
+    no counter is made per name, and the address's counter shuts the door as for any name."""
+    world = World(tmp_path, postgres_url, f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+                  f"db+sqlite:///{tmp_path / 'results.sqlite'}")
+    try:
+        names = ["po\x00lice", "POLICE", "police\n", "-police"]
+        most = 4 * world.settings.login_failures
+        statuses = [world.client.post("/token", data={
+            "grant_type": "password", "username": names[n % len(names)],
+            "password": "wrong guess"}).status_code for n in range(most + 1)]
+        assert statuses == [401] * most + [429]
+        with world.svc.session() as session:
+            assert session.get(LoginTries, ("client", "testclient")).tries == most
+            assert all(session.get(LoginTries, ("account", name)) is None for name in names[1:])
     finally:
         world.close()

@@ -8,6 +8,7 @@ remembered until it expires.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -18,8 +19,9 @@ from coordinator.lockout import ACCOUNT, CLIENT, Slot, give_back, reserve
 from coordinator.passwords import check_password
 from coordinator.problems import Problem
 from coordinator.roles import Role
+from coordinator.routers.users import USERNAME
 from coordinator.service import Coordinator
-from coordinator.token_ids import MAX_JTI, node_issuer, spend
+from coordinator.token_ids import JTI, node_issuer, spend
 from privacy.signing import VerifyKey
 from privacy.tokens import TokenError, unverified_header, verify
 
@@ -49,23 +51,26 @@ def password_login(request: Request, svc: Coordinator, username: str, password: 
     guesses sent at once to any number of workers."""
     settings = svc.settings
     window = settings.login_window_seconds
+    # a name no account can have gets no counter of its own, nor a lookup (PostgreSQL refuses
+    # a NUL in a string); the address's counter still counts the try
+    named = re.fullmatch(USERNAME, username) is not None
     account = Slot(ACCOUNT, username, settings.login_failures)
-    slots = [Slot(CLIENT, client_address(request)[:64], 4 * settings.login_failures), account]
+    slots = [Slot(CLIENT, client_address(request)[:64], 4 * settings.login_failures),
+             *([account] if named else [])]
     if not reserve(svc.session, slots, int(svc.clock().timestamp()), window):
         problem = deny(svc, request, ANONYMOUS, 429, "login_locked",
                        "too many failed logins; try again later", {"user": username})
         problem.headers["Retry-After"] = str(window)
         raise problem
-    with svc.session() as session:
-        user = session.get(User, username)
-        ok = check_password(user.password_hash if user else None, password) \
-            and user is not None and user.active
-        if ok:
-            give_back(session, slots, clear=account)
-            role, agency = user.role, user.agency
-    if not ok:
+    with svc.session() as session:  # not held while Argon2 runs
+        user = session.get(User, username) if named else None
+    if not check_password(user.password_hash if user else None, password) \
+            or user is None or not user.active:
         raise deny(svc, request, ANONYMOUS, 401, "login_failed",
                    "wrong username or password", {"user": username})
+    with svc.session() as session:
+        give_back(session, slots, clear=account)
+    role, agency = user.role, user.agency
     minutes = settings.token_minutes
     return {"access_token": new_token(svc, username, role, agency, minutes),
             "token_type": "bearer", "expires_in": 60 * minutes, "role": role}
@@ -92,9 +97,9 @@ def _node(request: Request, svc: Coordinator, assertion: str) -> dict[str, Any]:
         raise deny(svc, request, ANONYMOUS, 401, "bad_assertion",
                    "the assertion must name the node as subject and expire within 5 minutes")
     jti = claims.get("jti")
-    if not isinstance(jti, str) or not 0 < len(jti) <= MAX_JTI:
+    if not isinstance(jti, str) or re.fullmatch(JTI, jti) is None:
         raise deny(svc, request, ANONYMOUS, 401, "bad_assertion",
-                   f"the assertion must carry a unique jti (1 to {MAX_JTI} characters)")
+                   "the assertion must carry a unique jti (1 to 128 visible ASCII characters)")
     if not spend(svc, node_issuer(node_id), jti, claims["exp"]):
         raise deny(svc, request, ANONYMOUS, 401, "assertion_replayed",
                    "this assertion was already used; sign a new one with a fresh jti",
