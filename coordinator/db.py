@@ -44,13 +44,27 @@ class User(Base):
     created_at: Mapped[datetime]
 
 
-class LoginFailure(Base):
-    __tablename__ = "login_failures"
+class LoginTries(Base):
+    """Password tries of one account or one client address in the current window, counted
+    before each is checked (``coordinator.lockout``)."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), index=True)
-    client: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(index=True)
+    __tablename__ = "login_tries"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # account | client
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tries: Mapped[int]
+    window_started: Mapped[int] = mapped_column(index=True)  # unix seconds
+
+
+class SpentTokenId(Base):
+    """A token id (``jti``) not to be accepted again before ``expires_at`` (unix seconds): a
+    person's token after sign-out, a node's assertion once redeemed (``coordinator.token_ids``)."""
+
+    __tablename__ = "spent_token_ids"
+
+    issuer: Mapped[str] = mapped_column(String(140), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(index=True)
 
 
 class Node(Base):

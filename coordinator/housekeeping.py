@@ -1,7 +1,8 @@
 """The coordinator's periodic jobs, run by `coordinator worker` when `coordinator beat` (or
 `worker --beat`) schedules them: warrants past their expiry are marked expired, alerts
-past ``alert_retention_days`` are deleted, and the public transparency report is computed
-afresh. Expiries and purges are logged before they happen, so the report counts expiries and
+past ``alert_retention_days`` are deleted, revoked and used token ids and login counters are
+forgotten once they have expired, and the public transparency report is computed afresh.
+Expiries and alert purges are logged before they happen, so the report counts expiries and
 the record of processing shows the purges; the report is computed last, so it includes them.
 Last, the witnesses are asked to cosign the newest checkpoint."""
 
@@ -13,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
+from coordinator import lockout, token_ids
 from coordinator.db import Alert, PublishedReport
 from coordinator.db import Warrant as WarrantRow
 from coordinator.routers.warrants import signed_of
@@ -60,6 +62,15 @@ def purge_alerts(svc: Coordinator) -> int:
     return int(count)
 
 
+def purge_spent(svc: Coordinator) -> int:
+    """Forget what only mattered until it expired: revoked token ids and used assertion ids
+    past their expiry, and login counters whose window is over."""
+    now = int(svc.clock().timestamp())
+    with svc.session() as session:
+        return token_ids.purge(session, now) + lockout.purge(
+            session, now, svc.settings.login_window_seconds)
+
+
 def publish_report(svc: Coordinator) -> int:
     """Verify the log and store the transparency report at its newest checkpoint, for the
     portal to serve; returns the number of entries it covers."""
@@ -86,4 +97,5 @@ def witness_newest(svc: Coordinator) -> str:
 
 def housekeeping(svc: Coordinator) -> dict[str, object]:
     return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc),
-            "report_entries": publish_report(svc), "witnesses": witness_newest(svc)}
+            "purged_spent": purge_spent(svc), "report_entries": publish_report(svc),
+            "witnesses": witness_newest(svc)}

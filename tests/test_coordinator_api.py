@@ -117,11 +117,22 @@ def test_nodes_get_tokens_with_assertions_signed_by_their_enrolled_key(world: Wo
     identity = load_identity(node.settings.keys_dir)
     now = int(world.clock().timestamp())
     claims = {"sub": node.node_id, "aud": "safecity-coordinator/token", "iat": now,
-              "exp": now + 60}
+              "exp": now + 60, "jti": "assertion-1"}
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    good = world.client.post("/token", data={"grant_type": grant, "assertion": issue(
-        claims, identity.signing, node.node_id)})
+    assertion = issue(claims, identity.signing, node.node_id)
+    good = world.client.post("/token", data={"grant_type": grant, "assertion": assertion})
     assert good.status_code == 200 and good.json()["role"] == "node"
+    # single use: the same assertion (or another with its jti) is refused, and one without a
+    # jti, or good for longer than five minutes, is refused outright
+    problem(world.client.post("/token", data={"grant_type": grant, "assertion": assertion}),
+            401, "assertion_replayed")
+    problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
+        {**claims, "exp": now + 90}, identity.signing, node.node_id)}), 401, "assertion_replayed")
+    for bad in ({k: v for k, v in claims.items() if k != "jti"}, {**claims, "jti": 7},
+                {**claims, "jti": "x" * 129}, {**claims, "jti": "nul\x00"},
+                {**claims, "jti": "later", "exp": now + 3600}):
+        problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
+            bad, identity.signing, node.node_id)}), 401, "bad_assertion")
     me = world.client.get("/users/me", headers={"Authorization": "Bearer "
                                                 + good.json()["access_token"]})
     assert me.json()["username"] == node.node_id

@@ -331,7 +331,7 @@ def test_clock_skew_between_node_and_coordinator(tmp_path: Path) -> None:
             tally.add("fault scenarios")
         ahead = int((datetime.now(UTC) + timedelta(minutes=10)).timestamp())
         assertion = issue({"sub": node.node_id, "aud": "safecity-coordinator/token",
-                           "iat": ahead, "exp": ahead + 60},
+                           "iat": ahead, "exp": ahead + 60, "jti": "ahead"},
                           load_identity(node.settings.keys_dir).signing, node.node_id)
         login = world.client.post("/token", data={
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})

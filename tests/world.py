@@ -125,7 +125,7 @@ class World:
             node = self.nodes[name]
             now = int(self.clock().timestamp())
             assertion = issue({"sub": node.node_id, "aud": "safecity-coordinator/token",
-                               "iat": now, "exp": now + 60},
+                               "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())},
                               load_identity(node.settings.keys_dir).signing, node.node_id)
             response = self.client.post("/token", data={
                 "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
