@@ -7,7 +7,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from world import PASSWORD, T0, World, embedded_world
+from world import PASSWORD, T0, World, embedded_world, picture
 
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
@@ -152,20 +152,23 @@ def test_warrant_lifecycle_is_logged_and_keeps_no_plain_target(world: World) -> 
 
 
 def test_face_searches_need_the_dpo_and_consents_are_signed_by_the_dpo(world: World) -> None:
-    face = world.draft(kind="face_watchlist", targets=["missing-person-1"])
+    face = world.draft(kind="face_watchlist", targets=["missing-person-1"],
+                       references={"missing-person-1": picture(1)})
     assert world.sign(face).json()["status"] == "draft"
     assert world.sign(face, "dpo").json()["status"] == "registered"
     body = {"kind": "face_watchlist", "purpose_code": "missing-person", "sites": ["site-a"],
             "cameras": ["gate"], "window": face["document"]["warrant"]["window"],
             "not_before": face["document"]["warrant"]["not_before"],
             "expires_at": face["document"]["warrant"]["expires_at"], "max_uses": 1,
-            "targets": ["child-ref-1"], "case_number": "MP-7",
+            "targets": ["child-ref-1"], "references": {"child-ref-1": picture(2)},
+            "case_number": "MP-7",
             "justification": "guardian consent, signed form on file"}
     consent = world.client.post("/consents", headers=world.as_("dpo"), json=body)
     assert consent.status_code == 201, consent.text
     assert consent.json()["basis"] == "consent"
     problem(world.client.post("/consents", headers=world.as_("dpo"),
-                              json=body | {"kind": "plate_watchlist", "targets": ["AB12CDE"]}),
+                              json=body | {"kind": "plate_watchlist", "targets": ["AB12CDE"],
+                                           "references": None}),
             422)
     problem(world.sign(consent.json()), 422)  # a judge does not sign a consent
     registered = world.sign(consent.json(), "dpo").json()
