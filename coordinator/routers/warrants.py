@@ -252,7 +252,7 @@ def _may_sign_as(svc: Coordinator, request: Request, who: Principal, role: str) 
                    {"permission": needed.value, "user": who.username})
 
 
-def _asks(signed: SignedWarrant, role: str) -> bool:
+def asks(signed: SignedWarrant, role: str) -> bool:
     """Whether this draft still waits for ``role``'s signature: a judge's for a warrant, the
     DPO's for a consent or a face search."""
     warrant = signed.warrant
@@ -276,7 +276,7 @@ def decline(warrant_id: str, body: Decline, request: Request,
     if row.status != "draft":
         raise Problem(409, "Conflict", f"{warrant_id} is {row.status}, not a draft", row.status)
     signed = signed_of(row)
-    if not _asks(signed, body.role):
+    if not asks(signed, body.role):
         raise invalid(f"{warrant_id} does not wait for the {body.role}'s signature", "not_asked")
     svc.log(Event(actor=who.actor, action=Action.WARRANT_DECLINED,
                   **under(signed.warrant.basis, warrant_id),
