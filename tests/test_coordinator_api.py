@@ -178,6 +178,44 @@ def test_face_searches_need_the_dpo_and_consents_are_signed_by_the_dpo(world: Wo
         "consent", registered["warrant_id"], None)
 
 
+def test_a_signer_declines_with_a_reason_and_only_their_own_signature(world: World) -> None:
+    """Declining is the signer's decision on a draft that waits for their signature: logged with
+    its reason, final (no signature, no query after), and the draft's plain targets forgotten."""
+    plate = world.draft()
+    face = world.draft(kind="face_watchlist", targets=["person-1"],
+                       references={"person-1": picture(1)})
+    path = lambda w: f"/warrants/{w['warrant_id']}/decline"  # noqa: E731
+    reason = {"role": "judge", "reason": "no grounds stated for the second plate"}
+    problem(world.client.post(path(plate), headers=world.as_("police"), json=reason), 403,
+            "forbidden")
+    problem(world.client.post(path(plate), headers=world.as_("dpo"),
+                              json=reason | {"role": "dpo"}), 422, "not_asked")
+    problem(world.client.post(path(plate), headers=world.as_("judge"),
+                              json=reason | {"reason": ""}), 422)
+    seen = world.client.get(f"/warrants/{plate['warrant_id']}", headers=world.as_("judge"))
+    assert seen.json()["for_signers"]["targets"] == ["AB12CDE", "XY99ZZZ"]
+    declined = world.client.post(path(plate), headers=world.as_("judge"), json=reason)
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    entry = last_entry(world)
+    assert (entry.action, entry.outcome, entry.warrant_id) == (
+        Action.WARRANT_DECLINED, "declined_by_judge", plate["warrant_id"])
+    assert world.client.get(f"/warrants/{plate['warrant_id']}", headers=world.as_("judge")
+                            ).json()["for_signers"] is None
+    problem(world.client.post(path(plate), headers=world.as_("judge"), json=reason), 409)
+    problem(world.sign(plate), 409)
+    refused = world.client.post("/queries", headers=world.as_("police"), json={
+        "warrant_id": plate["warrant_id"], "targets": ["AB12CDE"]})
+    problem(refused, 403, "unsigned")
+    # a face search: the judge signed, the DPO declines to countersign
+    assert world.sign(face).json()["status"] == "draft"
+    problem(world.client.post(path(face), headers=world.as_("judge"), json=reason), 422,
+            "not_asked")
+    declined = world.client.post(path(face), headers=world.as_("dpo"),
+                                 json={"role": "dpo", "reason": "the photo is not the child"})
+    assert declined.json()["status"] == "declined"
+    assert last_entry(world).outcome == "declined_by_dpo"
+
+
 def query(world: World, warrant_id: str, **body):
     return world.client.post("/queries", headers=world.as_("police"),
                              json={"warrant_id": warrant_id, "targets": ["AB12CDE"]} | body)
