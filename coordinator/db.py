@@ -1,8 +1,9 @@
 """The coordinator's tables (SQLAlchemy ORM) and its database: SQLite by default, PostgreSQL in
 production. The schema is created and upgraded only by the Alembic migrations beside this file.
 
-Nothing here holds a plain watchlist target: warrants keep salted commitments, queries keep a
-count; the plates themselves travel sealed to each node and live in the DPO-only audit details.
+Warrants keep salted commitments and queries a count; the plates themselves travel sealed to each
+node and live in the DPO-only audit details. A draft alone holds its plain targets (and face
+reference images) for the people asked to sign it, and forgets them once registered or declined.
 """
 
 from __future__ import annotations
@@ -94,8 +95,11 @@ class Warrant(Base):
     warrant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     basis: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # draft|registered|revoked
+    # draft, registered, declined (by a signer, with a reason), revoked, expired
+    status: Mapped[str] = mapped_column(String(16), index=True)
     document: Mapped[dict[str, Any]]  # SignedWarrant JSON
+    # while a draft: {"targets": [...], "references": {target: base64 image}} for its signers
+    for_signers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     case_number: Mapped[str] = mapped_column(String(128))
     justification: Mapped[str] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(64))

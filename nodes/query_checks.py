@@ -193,8 +193,10 @@ def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
                              f"({revoked[1]})")
     checkpoint = check_logged(query, enrolment, held)
     targets, references = open_targets(query, sealing)
+    # the images the node will search with, not only their ids, must be the ones signed for
+    digests = {t: hashlib.sha256(image).hexdigest() for t, image in references.items()}
     check_scope(warrant, request.kind, request.site, list(request.cameras), request.window,
-                targets)
+                targets, digests)
     return Checked(warrant, targets, request.window, references, checkpoint)
 
 

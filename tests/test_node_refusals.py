@@ -57,7 +57,7 @@ def stored(world: World, warrant_id: str) -> tuple[SignedWarrant, int]:
 def rogue(world: World, warrant: SignedWarrant, index: int | None, *, targets=("AB12CDE",),
           cameras=CAMERAS, window: Window | None = None, issued_at: datetime | None = None,
           query_id: str | None = None, key: SigningKey | None = None,
-          node: str = "alpha") -> dict[str, Any]:
+          node: str = "alpha", references: dict[str, str] | None = None) -> dict[str, Any]:
     svc = world.svc
     index = index if index is not None else 0
     enrolled = world.nodes[node]
@@ -74,7 +74,7 @@ def rogue(world: World, warrant: SignedWarrant, index: int | None, *, targets=("
         opening=base64.b64encode(svc.audit.opening(index, "warrant_sha256")).decode()
         if svc.audit.entry(index).record.action is Action.WARRANT_REGISTERED
         else base64.b64encode(b"\0" * 32).decode(),
-        targets=list(targets))
+        targets=list(targets), references=references)
     return message.model_dump(mode="json")
 
 

@@ -38,6 +38,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/warrants"): CASEWORK,
     ("GET", "/warrants/{warrant_id}"): CASEWORK,
     ("POST", "/warrants/{warrant_id}/signatures"): frozenset({"judge"}),  # as judge
+    ("POST", "/warrants/{warrant_id}/decline"): frozenset({"judge"}),  # as judge
     ("POST", "/warrants/{warrant_id}/revocation"): frozenset({"judge", "dpo"}),
     ("POST", "/queries"): frozenset({"police"}),
     ("POST", "/queries/{query_id}/hits/{node_id}/{sighting_id}/confirmations"):
@@ -93,6 +94,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
 
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/warrants/{warrant_id}/signatures"): {"role": "judge", "signature": "AAAA"},
+    ("POST", "/warrants/{warrant_id}/decline"): {"role": "judge", "reason": "no grounds"},
     ("POST", "/alerts/{alert_id}/assign"): {"username": "operator"},
 }
 QUERY: dict[str, dict[str, Any]] = {

@@ -8,6 +8,7 @@ text alternatives, usable by keyboard. Screenshots in test-artifacts/web."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import sqlite3
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from browser import Watched, chromium, log_in, serving
@@ -29,13 +31,16 @@ from world import PASSWORD, World, embedded_world
 from audit.cosignature import Cosigner
 from audit.log import AuditLog
 from audit.note import parse_note
-from audit.records import Actor, Event
+from audit.records import Action, Actor, Event
 from coordinator.alert_intake import accept
+from coordinator.db import Warrant as WarrantRow
 from coordinator.live_views import accept_snapshot
 from nodes.event_sender import EventSender
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
+from nodes.sources.synthetic import face_crops
+from privacy.legal_basis import SignedWarrant, commit_reference
 from privacy.signing import SigningKey
 
 
@@ -398,9 +403,16 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     key_file = tmp_path / "judge.key"
     city.judge_key.save(key_file)
     judge.page.set_input_files("#key-file", str(key_file))
+    targets = judge.page.locator("#scope-targets")
+    expect(targets).to_contain_text("AB12CDE")  # the plates in plain, as the draft holds them
+    expect(targets).to_contain_text("XY99ZZZ")
     judge.screenshot("judge-sign")
-    judge.page.click("text=Sign in this browser")
+    sign = judge.page.locator("#sign-form button")
+    expect(sign).to_be_disabled()  # the confirm step comes first
+    judge.page.check("#confirm-scope")
+    sign.click()
     expect(judge.page.locator("#warrant-status")).to_contain_text("registered")
+    expect(targets).to_contain_text("no longer kept")  # registered: the plain plates forgotten
     assert city.client.get(f"/warrants/{warrant_id}", headers=city.as_("judge")).json()[
         "status"] == "registered"
 
@@ -412,6 +424,7 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     assert signed.returncode == 0, signed.stderr
     judge.page.goto(f"{site}/casework/warrants/{offline['warrant_id']}")
     judge.page.set_input_files("#signed-file", str(document))
+    judge.page.check("#confirm-scope")
     judge.page.click("text=Upload the signature")
     expect(judge.page.locator("#warrant-status")).to_contain_text("registered")
     judge.assert_clean()
@@ -425,6 +438,121 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     expect(police.page.locator("#query-nodes tbody")).to_contain_text("unreachable")
     police.screenshot("police-results")
     police.assert_clean()
+
+
+def face_photos(directory: Path, targets: list[str]) -> dict[str, bytes]:
+    """A PNG of a (synthetic) face per target, each file named after its target id."""
+    photos = {}
+    for number, target in enumerate(targets):
+        crop = cv2.resize(face_crops()[number], (120, 120), interpolation=cv2.INTER_CUBIC)
+        ok, data = cv2.imencode(".png", crop)
+        assert ok
+        (directory / f"{target}.png").write_bytes(data.tobytes())
+        photos[target] = data.tobytes()
+    return photos
+
+
+def warrant_decisions(citizen: Watched, site: str) -> dict[str, int]:
+    """The portal's warrant decisions, all months, as a citizen reads them."""
+    citizen.page.goto(f"{site}/portal")
+    report = citizen.page.evaluate("async () => (await fetch('/portal/report.json')).json()")
+    totals: dict[str, int] = {}
+    for counts in report["report"]["warrants_by_month"].values():
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+    return totals
+
+
+def test_a_judge_reads_the_scope_in_words_sees_the_images_and_declines_with_a_reason(
+        browser: Browser, city: World, site: str, tmp_path: Path) -> None:
+    """Issue 20, finding 4: the signing page states the scope in words (sites, cameras, window,
+    purpose, the targets in plain and the reference images, each with the SHA-256 the warrant
+    commits to), asks the signer to confirm it, and lets them decline with a reason: an audit
+    entry, counted in the portal as refused by a judge, where an analyst's unknown warrant id
+    or a used-up warrant are not."""
+    police = page_of(browser)
+    log_in(police, site, "police", PASSWORD)
+    police.page.goto(f"{site}/casework/new")
+    now = datetime.now(UTC)
+    local = lambda t: t.strftime("%Y-%m-%dT%H:%M")
+    police.page.select_option("#kind", "face_watchlist")
+    police.page.fill("#purpose", "missing-person")
+    police.page.fill("#case", "MP-2026-0007")
+    police.page.fill("#justification", "a missing child last seen at the station gate")
+    police.page.uncheck("input[name=cameras][value=lobby]")
+    police.page.fill("#window-start", local(now - timedelta(hours=6)))
+    police.page.fill("#window-end", local(now))
+    police.page.fill("#expires", local(now + timedelta(days=1)))
+    police.page.fill("#targets", "person-1\nperson-2")
+    photos = face_photos(tmp_path, ["person-1", "person-2"])
+    police.page.set_input_files("#references", [str(tmp_path / f"{t}.png") for t in photos])
+    police.page.click("text=Submit the draft for signature")
+    expect(police.page.locator("#warrant-status")).to_contain_text("draft")
+    warrant_id = police.page.locator("#warrant-data").get_attribute("data-warrant-id")
+    police.assert_clean()
+
+    judge = page_of(browser)
+    log_in(judge, site, "judge", PASSWORD)
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")
+    summary = judge.page.locator("#scope-summary").inner_text()
+    assert summary.startswith("A face watchlist search") and "missing-person" in summary
+    assert "(faces compared with the reference images) for 2 people," in summary
+    assert "1 camera (gate) at site-a" in summary and "at most 1 search," in summary
+    expect(judge.page.locator("#scope-recordings")).to_contain_text("(6 hours)")
+    expect(judge.page.locator("#scope-targets")).to_contain_text("person-2")
+    images = judge.page.locator("#reference-images img")
+    expect(images).to_have_count(2)
+    assert judge.page.evaluate("""() => [...document.querySelectorAll('#reference-images img')]
+        .every((i) => i.complete && i.naturalWidth === 120)""")
+    # each picture shown is one the warrant commits to, by its SHA-256
+    shown = judge.page.locator("#reference-images").inner_text()
+    warrant = SignedWarrant.model_validate(city.client.get(
+        f"/warrants/{warrant_id}", headers=city.as_("judge")).json()["document"]).warrant
+    salt = base64.b64decode(warrant.target_salt)
+    for target, data in photos.items():
+        digest = hashlib.sha256(data).hexdigest()
+        assert digest in shown and commit_reference(salt, target, digest) in warrant.references
+    expect(judge.page.locator("#sign-form button")).to_be_disabled()
+    expect(judge.page.locator("#upload-form button")).to_be_disabled()
+    judge.assert_accessible()
+    picture = tmp_path / "judge-face-warrant.png"
+    judge.page.screenshot(path=str(picture), full_page=True)
+    judge.screenshot("judge-face-warrant")
+
+    reason = "The second photo shows two faces; ask for a clear portrait first."
+    judge.page.fill("#decline-reason", reason)
+    judge.page.click("#decline-form button")
+    expect(judge.page.locator("#warrant-status")).to_contain_text("declined")
+    assert judge.page.locator("#sign-form").count() == 0 and judge.page.locator("img").count() == 0
+    judge.assert_clean()
+    entry = next(e for e in reversed(city.svc.audit.entries(0, 10_000))
+                 if e.record.action is Action.WARRANT_DECLINED)
+    assert (entry.record.warrant_id, entry.record.outcome, entry.record.actor.role) == (
+        warrant_id, "declined_by_judge", "judge")
+    assert json.loads(city.svc.audit.details(entry.index)["reason"]) == reason
+    public = json.dumps([e.record.model_dump(mode="json")
+                         for e in city.svc.audit.entries(0, 10_000)])
+    assert "person-1" not in public and reason not in public  # plain targets, reason: private
+    assert city.sign(city.client.get(f"/warrants/{warrant_id}", headers=city.as_("judge"))
+                     .json()).status_code == 409  # a declined draft is never signed
+    with city.svc.session() as session:
+        assert session.get(WarrantRow, warrant_id).for_signers is None  # the photos forgotten
+
+    citizen = page_of(browser)
+    assert warrant_decisions(citizen, site).get("warrant_declined") == 1
+    expect(citizen.page.locator("table", has_text="Warrant decisions by month")).to_contain_text(
+        "refused by a judge (warrant_declined)")
+    # an analyst's typo and a used-up warrant are not a judge's refusal
+    used = city.registered(max_uses=1)
+    for warrant_id_sent, status in (("w-no-such-warrant", 404), (used["warrant_id"], 202),
+                                    (used["warrant_id"], 403)):
+        response = city.client.post("/queries", headers=city.as_("police"), json={
+            "warrant_id": warrant_id_sent, "targets": ["AB12CDE"]})
+        assert response.status_code == status, response.text
+    assert response.json()["code"] == "used_up"
+    decisions = warrant_decisions(citizen, site)
+    assert decisions["warrant_declined"] == 1 and decisions["warrant_refused"] == 1
+    citizen.assert_clean()
 
 
 def test_an_alert_appears_in_the_control_room_without_a_reload(

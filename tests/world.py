@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 from fastapi.testclient import TestClient
 
 from coordinator.app import create_app
@@ -36,6 +38,15 @@ from witnesses import shared_witnesses
 PASSWORD = "correct horse battery staple"
 T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the real clock
 CAMERAS = ("gate", "lobby")
+
+
+def picture(seed: int, side: int = 48) -> str:
+    """A small base64 PNG (noise, no face): a face warrant's reference image where the test
+    does not search with it."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(".png", pixels)
+    assert ok
+    return base64.b64encode(data.tobytes()).decode()
 
 
 def stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:

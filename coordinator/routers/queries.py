@@ -95,14 +95,18 @@ def _signer_keys(svc: Coordinator) -> tuple[list[VerifyKey], list[VerifyKey]]:
 
 
 def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
-              window: Window, targets: list[str], now: datetime) -> SignedWarrant:
-    """The coordinator's own checks, the same a node makes. Raise WarrantRefused."""
+              window: Window, targets: list[str], now: datetime,
+              references: dict[str, str] | None = None) -> SignedWarrant:
+    """The coordinator's own checks, the same a node makes (``references``: the SHA-256 of each
+    face target's reference image). Raise WarrantRefused."""
     signed = signed_of(row)
     if row.status == "revoked":
         raise WarrantRefused(Refusal.REVOKED, f"{row.warrant_id} was revoked")
     if row.status == "expired":
         raise WarrantRefused(Refusal.EXPIRED, f"{row.warrant_id} expired at "
                              f"{signed.warrant.expires_at.isoformat()}")
+    if row.status == "declined":
+        raise WarrantRefused(Refusal.UNSIGNED, f"{row.warrant_id} was declined by its signer")
     if row.status != "registered":
         if signed.judge is None and signed.dpo is None:
             raise WarrantRefused(Refusal.UNSIGNED, f"{row.warrant_id} is not signed")
@@ -114,7 +118,7 @@ def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
         raise WarrantRefused(Refusal.USED_UP, f"all {signed.warrant.max_uses} uses of "
                              f"{row.warrant_id} are spent")
     for site in signed.warrant.sites:
-        check_scope(signed.warrant, kind, site, cameras, window, targets)
+        check_scope(signed.warrant, kind, site, cameras, window, targets, references)
     return signed
 
 
@@ -180,7 +184,7 @@ def submit(body: NewQuery, response: Response,
         with svc.session() as session:
             if session.get(Query, query_id) is not None:
                 raise WarrantRefused(Refusal.REPLAYED, f"query {query_id} was already submitted")
-        signed = authorise(svc, row, kind, cameras, window, targets, now)
+        signed = authorise(svc, row, kind, cameras, window, targets, now, reference_digests)
     except WarrantRefused as refusal:
         raise refuse(svc, who, row, refusal,
                      409 if refusal.reason is Refusal.REPLAYED else 403) from None

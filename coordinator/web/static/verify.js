@@ -238,8 +238,8 @@
   // ---- the report, counted as audit/transparency.py counts it ----
   const SEARCH_BASES = ["warrant", "consent"];
   const SITE_OUTCOMES = ["trained", "dropped", "declined"];
-  const WARRANT_ACTIONS = ["warrant_drafted", "warrant_registered", "warrant_refused",
-    "warrant_revoked", "warrant_expired", "warrant_used"];
+  const WARRANT_ACTIONS = ["warrant_drafted", "warrant_registered", "warrant_declined",
+    "warrant_refused", "warrant_revoked", "warrant_expired", "warrant_used"];
 
   function bump(table, month, key, by = 1) {
     table[month] ??= {};
