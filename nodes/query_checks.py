@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from audit.bundle import Receipt
 from audit.records import Action, opens
@@ -22,6 +22,7 @@ from privacy.canonical import canonical_json
 from privacy.errors import SafecityError
 from privacy.legal_basis import (
     Refusal,
+    SignedWarrant,
     Warrant,
     WarrantRefused,
     Window,
@@ -84,7 +85,26 @@ def check_message(query: Addressed, enrolment: Enrolment, now: datetime,
                              f"{request.issued_at.isoformat()}, longer ago than {max_age}")
 
 
-def check_logged(query: SignedQuery, enrolment: Enrolment) -> None:
+class _Registered(Protocol):
+    @property
+    def warrant(self) -> SignedWarrant: ...
+
+    @property
+    def warrant_receipt(self) -> dict[str, Any]: ...
+
+    @property
+    def warrant_opening(self) -> str: ...
+
+
+class Presented(Protocol):
+    """Anything that acts under a warrant at this node (a query, an evidence export): the signed
+    warrant, its audit-log receipt and the salt that opens the entry's commitment."""
+
+    @property
+    def request(self) -> _Registered: ...
+
+
+def check_logged(query: Presented, enrolment: Enrolment) -> None:
     """The warrant is registered in the coordinator's audit log: its receipt verifies against the
     pinned log key and the entry commits to exactly this signed warrant."""
     request = query.request
@@ -101,6 +121,18 @@ def check_logged(query: SignedQuery, enrolment: Enrolment) -> None:
     if not opens(record, "warrant_sha256", salt, canonical_json(digest(request.warrant))):
         raise WarrantRefused(Refusal.NOT_IN_LOG,
                              "the logged entry commits to a different warrant text")
+
+
+def check_warrant(presented: Presented, enrolment: Enrolment, revoked: tuple[str, str] | None,
+                  now: datetime) -> Warrant:
+    """What every use of a warrant at this node passes before its scope is looked at: pinned
+    signers, validity at ``now``, the node's own record of revocation, inclusion in the log."""
+    warrant = verify(presented.request.warrant, enrolment.judges(), enrolment.dpos(), now, SKEW)
+    if revoked is not None:
+        raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
+                             f"({revoked[1]})")
+    check_logged(presented, enrolment)
+    return warrant
 
 
 def open_targets(query: SignedQuery, key: RecipientKey) -> tuple[list[str], dict[str, bytes]]:
@@ -125,11 +157,7 @@ def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
                 revoked: tuple[str, str] | None, now: datetime) -> Checked:
     """Signatures, validity, revocation, log inclusion, then scope. Raise WarrantRefused."""
     request = query.request
-    warrant = verify(request.warrant, enrolment.judges(), enrolment.dpos(), now, SKEW)
-    if revoked is not None:
-        raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
-                             f"({revoked[1]})")
-    check_logged(query, enrolment)
+    warrant = check_warrant(query, enrolment, revoked, now)
     targets, references = open_targets(query, sealing)
     check_scope(warrant, request.kind, request.site, list(request.cameras), request.window,
                 targets)

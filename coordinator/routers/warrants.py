@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, deny, require, service
@@ -176,6 +177,25 @@ def get_warrant(warrant_id: str, who: Principal = Depends(require(Permission.WAR
                 svc: Coordinator = Depends(service)) -> dict[str, Any]:
     with svc.session() as session:
         return view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id))
+
+
+@router.get("/warrants/{warrant_id}/receipt",
+            summary="A registered warrant with its audit-log receipt, to present at a node")
+def warrant_receipt(warrant_id: str, who: Principal = Depends(require(Permission.WARRANT_READ)),
+                    svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    """What an officer carries to a node for an evidence export (``safecity vault export``):
+    the signed warrant, the receipt of its registration in the audit log (entry, inclusion
+    proof, signed checkpoint) and the salt that opens the entry's commitment to its text, the
+    same three a query carries. The node checks all three itself."""
+    with svc.session() as session:
+        row = visible_to(session.get(WarrantRow, warrant_id), who, warrant_id)
+    if row.status != "registered" or row.registered_index is None:
+        raise Problem(409, "Conflict", f"{warrant_id} is {row.status}, not registered",
+                      row.status)
+    index = int(row.registered_index)
+    return {"warrant_id": warrant_id, "warrant": row.document,
+            "receipt": make_receipt(svc.audit, index).to_json(),
+            "opening": base64.b64encode(svc.audit.opening(index, "warrant_sha256")).decode()}
 
 
 @router.post("/warrants/{warrant_id}/signatures",
