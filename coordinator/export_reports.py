@@ -71,7 +71,6 @@ def accept_export(svc: Coordinator, message: Any) -> tuple[int, bool]:
                 index = session.get(EvidenceExport, report.export_id).log_index
             return (index if index is not None else -1), True
     index = svc.log(Event(
-        event_id=report.export_id,
         actor=Actor(pseudonym=node.node_id, role="node", agency=node.site_id),
         action=Action.EXPORT, outcome="evidence_exported",
         **under(warrant.basis, report.warrant_id), purpose_code=warrant.purpose_code,
