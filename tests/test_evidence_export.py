@@ -292,3 +292,23 @@ def test_a_report_not_from_the_enrolled_node_is_refused(city, tmp_path: Path) ->
     with pytest.raises(EventsRejected, match="outside its warrant"):
         accept_export(world.svc, SignedExportReport(
             report=wider, signature=wider.sign(key)).model_dump(mode="json"))
+
+
+def test_a_report_left_waiting_goes_when_the_node_worker_starts(city, tmp_path: Path) -> None:
+    world, police = city
+    node = world.nodes["alpha"]
+    warrant = evidence_warrant(world)
+    body = presented(world, warrant["warrant_id"], tmp_path)
+    away = tmp_path / "away.toml"
+    away.write_text(node.config.read_text().replace(world.broker, "redis://127.0.0.1:1/0"))
+    done = export(world, police, tmp_path, body["opening"], config=away)
+    assert done.returncode == 0 and "queued" in json.loads(done.stdout)["report"], done.stderr
+    world.start_coordinator_worker()
+    world.start_worker("alpha")
+    try:
+        entry = city_export_entry(world, warrant["warrant_id"])
+    finally:
+        world.stop_worker("alpha")
+        world.stop_coordinator_worker()
+    assert entry is not None, world.worker_log("alpha")
+    assert entry.record.outcome == "evidence_exported"
