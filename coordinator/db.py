@@ -141,6 +141,19 @@ class QueryNode(Base):
     disclosed: Mapped[bool] = mapped_column(default=False)
 
 
+class EvidenceExport(Base):
+    """An evidence export a node reported: recorded once in the audit log by its id, however
+    often the report arrives."""
+
+    __tablename__ = "evidence_exports"
+
+    export_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"))
+    warrant_id: Mapped[str] = mapped_column(ForeignKey("warrants.warrant_id"), index=True)
+    log_index: Mapped[int | None]  # None until the audit entry is appended
+    received_at: Mapped[datetime]
+
+
 class Confirmation(Base):
     """One person's decision on one face match; a match counts after two different people
     confirm it and nobody rejects it (EU AI Act Art. 14(5))."""

@@ -13,7 +13,7 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from audit.bundle import Receipt
 from audit.checkpoint import Checkpoint, open_checkpoint
@@ -24,6 +24,7 @@ from nodes.witnessed_log import Held
 from privacy.errors import SafecityError, VerificationError
 from privacy.legal_basis import (
     Refusal,
+    SignedWarrant,
     Warrant,
     WarrantRefused,
     Window,
@@ -144,7 +145,29 @@ def check_consistent(checkpoint: Checkpoint, held: Held | None,
             f"node accepted before ({exc})")) from None
 
 
-def check_logged(query: SignedQuery, enrolment: Enrolment, held: Held | None) -> Checkpoint:
+class _Registered(Protocol):
+    @property
+    def warrant(self) -> SignedWarrant: ...
+
+    @property
+    def warrant_receipt(self) -> dict[str, Any]: ...
+
+    @property
+    def warrant_opening(self) -> str: ...
+
+    @property
+    def log_consistency(self) -> LogConsistency | None: ...
+
+
+class Presented(Protocol):
+    """Anything that acts under a warrant at this node (a query, an evidence export): the signed
+    warrant, its audit-log receipt and the salt that opens the entry's commitment."""
+
+    @property
+    def request(self) -> _Registered: ...
+
+
+def check_logged(query: Presented, enrolment: Enrolment, held: Held | None) -> Checkpoint:
     """The warrant is registered in the city's audit log as everyone sees it: the receipt's
     checkpoint is witnessed and consistent with what this node accepted before, the entry is
     included under it, and it commits to exactly this signed warrant. Return the checkpoint."""
@@ -162,6 +185,20 @@ def check_logged(query: SignedQuery, enrolment: Enrolment, held: Held | None) ->
         raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid audit-log receipt ({exc})") from None
     check_registered(record, salt, request.warrant)
     return checkpoint
+
+
+def check_warrant(presented: Presented, enrolment: Enrolment, revoked: tuple[str, str] | None,
+                  now: datetime, held: Held | None) -> tuple[Warrant, Checkpoint]:
+    """What every use of a warrant at this node passes before its scope is looked at: pinned
+    signers, validity at ``now``, the node's own record of revocation, inclusion in the log as
+    the witnesses saw it (``held``: the largest checkpoint this node accepted before). Return
+    the warrant and the checkpoint its receipt rests on."""
+    warrant = verify(presented.request.warrant, enrolment.judges(), enrolment.dpos(), now, SKEW)
+    if revoked is not None:
+        raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
+                             f"({revoked[1]})")
+    checkpoint = check_logged(presented, enrolment, held)
+    return warrant, checkpoint
 
 
 def open_targets(query: SignedQuery, key: RecipientKey) -> tuple[list[str], dict[str, bytes]]:
@@ -187,11 +224,7 @@ def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
                 held: Held | None = None) -> Checked:
     """Signatures, validity, revocation, log inclusion, then scope. Raise WarrantRefused."""
     request = query.request
-    warrant = verify(request.warrant, enrolment.judges(), enrolment.dpos(), now, SKEW)
-    if revoked is not None:
-        raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
-                             f"({revoked[1]})")
-    checkpoint = check_logged(query, enrolment, held)
+    warrant, checkpoint = check_warrant(query, enrolment, revoked, now, held)
     targets, references = open_targets(query, sealing)
     # the images the node will search with, not only their ids, must be the ones signed for
     digests = {t: hashlib.sha256(image).hexdigest() for t, image in references.items()}

@@ -29,6 +29,7 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     vault = summary["vault"]
     assert vault["segments_checked"] == 2 and vault["damaged"] == 0
     assert vault["export_verified"] and vault["export_files"] == ["high-street.mkv"]
+    assert vault["export_in_city_log"] is not None  # the node's report reached the city's log
     assert all(c["raw_segments_encrypted"] == 1 for c in summary["cameras"])
     city = summary["city"]
     assert city["node_status"] == ["answered"]

@@ -37,6 +37,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/consents"): frozenset({"dpo"}),
     ("GET", "/warrants"): CASEWORK,
     ("GET", "/warrants/{warrant_id}"): CASEWORK,
+    ("GET", "/warrants/{warrant_id}/receipt"): CASEWORK,
     ("POST", "/warrants/{warrant_id}/signatures"): frozenset({"judge"}),  # as judge
     ("POST", "/warrants/{warrant_id}/decline"): frozenset({"judge"}),  # as judge
     ("POST", "/warrants/{warrant_id}/revocation"): frozenset({"judge", "dpo"}),

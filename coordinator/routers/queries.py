@@ -28,6 +28,7 @@ from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
 from coordinator.dispatch import TIMED_OUT, DispatchError, collect
+from coordinator.node_log_heads import consistency_for, note_log_size
 from coordinator.problems import Problem, invalid, not_found
 from coordinator.query_messages import build_query
 from coordinator.roles import Permission, Role, allows
@@ -48,7 +49,6 @@ from privacy.legal_basis import (
 )
 from privacy.queries import (
     QUERY_TASK,
-    LogConsistency,
     SealedResult,
     SignedResult,
     Status,
@@ -133,28 +133,16 @@ def _check_logged(svc: Coordinator, row: WarrantRow, signed: SignedWarrant) -> N
     check_registered(record, salt, signed)
 
 
-def _witnessed(svc: Coordinator) -> str:
-    """The newest checkpoint with the witnesses' quorum: nodes believe nothing less."""
+def witnessed_checkpoint(svc: Coordinator) -> tuple[str, int]:
+    """The newest checkpoint with the witnesses' quorum (nodes believe nothing less) and its
+    size; a 503 problem when the quorum does not answer."""
     try:
-        return svc.witnessing.witnessed()
+        witnessed = svc.witnessing.witnessed()
     except (WitnessQuorumError, AuditError) as exc:
-        raise Problem(503, "Witnesses unavailable", f"{exc}. The query was not sent and no use "
-                      "of the warrant was spent; try again when the witnesses answer",
+        raise Problem(503, "Witnesses unavailable", f"{exc}. Nothing was sent and no use of "
+                      "the warrant was spent; try again when the witnesses answer",
                       Refusal.UNWITNESSED.value) from None
-
-
-def consistency_for(svc: Coordinator, held_size: int, size: int) -> LogConsistency | None:
-    """The proof between the size a node holds and the receipt's, smaller to larger."""
-    if held_size <= 0:
-        return None
-    low, high = sorted((held_size, size))
-    try:
-        proof = svc.audit.consistency_proof(low, high) if low < high else []
-    except AuditError:  # a size this log never had: only that node's own queries suffer
-        log.warning("a node reports holding log size %d, beyond this log", held_size)
-        return None
-    return LogConsistency(held_size=held_size,
-                          proof=tuple(base64.b64encode(p).decode() for p in proof))
+    return witnessed, Checkpoint.from_text(parse_note(witnessed).text).size
 
 
 @router.post("", status_code=202, summary="Submit a watchlist query (police)")
@@ -194,8 +182,7 @@ def submit(body: NewQuery, response: Response,
     if not plan:
         raise invalid(f"no enrolled node has any of the cameras {', '.join(cameras)} at sites "
                       f"{', '.join(signed.warrant.sites)}", "unknown_node")
-    witnessed = _witnessed(svc)
-    witnessed_size = Checkpoint.from_text(parse_note(witnessed).text).size
+    witnessed, witnessed_size = witnessed_checkpoint(svc)
     with svc.session() as session:
         spent = session.execute(update(WarrantRow).where(
             WarrantRow.warrant_id == row.warrant_id,
@@ -310,18 +297,8 @@ def _check_answer(svc: Coordinator, answer: dict[str, Any], query_id: str, node_
             or result.query_id != query_id or result.node_id != node_id):
         return Status.FAILED, "bad_signature", "the answer is not signed by this node", None
     if result.log_size is not None:
-        _note_log_size(svc, node_id, result.log_size)
+        note_log_size(svc, node_id, result.log_size)
     return result.status, result.reason, result.detail, signed.model_dump(mode="json")
-
-
-def _note_log_size(svc: Coordinator, node_id: str, size: int) -> None:
-    """Remember the witnessed log size the node holds, to prove consistency from it next time
-    (it only grows at the node, so the largest signed report wins)."""
-    with svc.session() as session:
-        session.execute(update(Node).where(
-            Node.node_id == node_id,
-            (Node.witnessed_size.is_(None)) | (Node.witnessed_size < size)
-        ).values(witnessed_size=size))
 
 
 def _confirmations(svc: Coordinator, query_id: str) -> dict[tuple[str, str], dict[str, Any]]:

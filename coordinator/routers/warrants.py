@@ -13,10 +13,11 @@ import base64
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, deny, require, service
@@ -203,6 +204,41 @@ def get_warrant(warrant_id: str, who: Principal = Depends(require(Permission.WAR
                 svc: Coordinator = Depends(service)) -> dict[str, Any]:
     with svc.session() as session:
         return view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id), plain=True)
+
+
+@router.get("/warrants/{warrant_id}/receipt",
+            summary="A registered warrant with its audit-log receipt, to present at a node")
+def warrant_receipt(warrant_id: str, node_id: str | None = Query(None, max_length=128),
+                    held_size: int | None = Query(None, ge=1, le=2**62, description="the log "
+                                                  "size the node says it holds (its refusal "
+                                                  "names it), instead of the last reported"),
+                    who: Principal = Depends(require(Permission.WARRANT_READ)),
+                    svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    """What an officer carries to a node for an evidence export (``safecity vault export``):
+    the signed warrant, the receipt of its registration in the audit log (entry, inclusion
+    proof, and a checkpoint the witnesses' quorum cosigned) and the salt that opens the entry's
+    commitment to its text, the same three a query carries; with ``node_id``, the consistency
+    proof from the log size that node last reported holding (or from ``held_size``). The node
+    checks all of it."""
+    from coordinator.node_log_heads import consistency_for
+    from coordinator.routers.queries import witnessed_checkpoint
+
+    with svc.session() as session:
+        row = visible_to(session.get(WarrantRow, warrant_id), who, warrant_id)
+        node = session.get(Node, node_id) if node_id is not None else None
+    if row.status != "registered" or row.registered_index is None:
+        raise Problem(409, "Conflict", f"{warrant_id} is {row.status}, not registered",
+                      row.status)
+    if node_id is not None and node is None:
+        raise not_found(f"node {node_id}")
+    index = int(row.registered_index)
+    witnessed, size = witnessed_checkpoint(svc)
+    held = held_size if held_size is not None else (node.witnessed_size if node else None)
+    consistency = consistency_for(svc, held or 0, size)
+    return {"warrant_id": warrant_id, "warrant": row.document,
+            "receipt": make_receipt(svc.audit, index, witnessed).to_json(),
+            "opening": base64.b64encode(svc.audit.opening(index, "warrant_sha256")).decode(),
+            "log_consistency": consistency.model_dump(mode="json") if consistency else None}
 
 
 @router.post("/warrants/{warrant_id}/signatures",
