@@ -4,7 +4,8 @@ past ``alert_retention_days`` are deleted, revoked and used token ids and login 
 forgotten once they have expired, and the public transparency report is computed afresh.
 Expiries and alert purges are logged before they happen, so the report counts expiries and
 the record of processing shows the purges; the report is computed last, so it includes them.
-Last, the witnesses are asked to cosign the newest checkpoint."""
+The witnesses are asked to cosign the newest checkpoint just before, so that the report rests on
+a witnessed one."""
 
 from __future__ import annotations
 
@@ -82,8 +83,8 @@ def publish_report(svc: Coordinator) -> int:
 
 
 def witness_newest(svc: Coordinator) -> str:
-    """Have the witnesses cosign the newest checkpoint, so that the public one the portal shows
-    is witnessed even when no query needed it; a quorum not reached is reported, not raised
+    """Have the witnesses cosign the newest checkpoint, so that the one the published report
+    rests on is witnessed even when no query needed it; a quorum not reached is reported, not raised
     (the other housekeeping still runs)."""
     if not svc.settings.witnesses:
         return "no witnesses configured"
@@ -97,5 +98,5 @@ def witness_newest(svc: Coordinator) -> str:
 
 def housekeeping(svc: Coordinator) -> dict[str, object]:
     return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc),
-            "purged_spent": purge_spent(svc), "report_entries": publish_report(svc),
-            "witnesses": witness_newest(svc)}
+            "purged_spent": purge_spent(svc), "witnesses": witness_newest(svc),
+            "report_entries": publish_report(svc)}

@@ -107,10 +107,13 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
     broker, backend = broker_urls(folder)
     witnesses = _witness_keys(out / "witnesses")
     config.write_text(f'data_dir = "{folder.as_posix()}"\nport = {port}\n'
+                      f'metrics_address = "127.0.0.1:{_free_port()}"\n'
                       f'broker_url = "{broker}"\nresult_backend = "{backend}"\n'
                       f'witness_quorum = {WITNESS_QUORUM}\n'
-                      + "".join(f'[[witnesses]]\nurl = "http://127.0.0.1:{w["port"]}"\n'
-                                f'key = "{w["vkey"]}"\n' for w in witnesses))
+                      # inline, not [[witnesses]] tables: the federation appends keys later
+                      'witnesses = [' + ", ".join(
+                          f'{{url = "http://127.0.0.1:{w["port"]}", key = "{w["vkey"]}"}}'
+                          for w in witnesses) + ']\n')
     keys = {"judge": SigningKey.generate(), "dpo": SigningKey.generate()}
     passwords = {name: secrets.token_urlsafe(18) for name, _, _ in PEOPLE}
     logins = folder / "demo-logins.json"  # to sign in to the pages afterwards; mode 0600

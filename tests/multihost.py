@@ -148,8 +148,8 @@ flower_ca = "{ca}"
 flower_certificate = "{self.tls.certificate}"
 flower_private_key = "{self.tls.key}"
 witness_quorum = 2
-""" + "".join(f'[[witnesses]]\nurl = "http://127.0.0.1:{WITNESS_PORT + i}"\nkey = "{vkey}"\n'
-              for i, vkey in enumerate(self._witness_keys())))
+witnesses = [""" + ", ".join(f'{{url = "http://127.0.0.1:{WITNESS_PORT + i}", key = "{vkey}"}}'
+                             for i, vkey in enumerate(self._witness_keys())) + "]\n")
         log_key = json.loads(self.run(self.coordinator, "coordinator", "init", "--config",
                                       str(self.coordinator_config)))["log_key"]
         for i in range(WITNESSES):  # three institutions' witnesses, each with its own key

@@ -49,7 +49,8 @@ def city_config(tmp_path: Path, database_url: str, port: int, workers: int) -> P
     """A coordinator config on ``database_url`` with one police analyst (password PASSWORD)."""
     config = tmp_path / f"coordinator-{port}.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\ndatabase_url = "{database_url}"\n'
-                      f"port = {port}\nworkers = {workers}\n")
+                      f"port = {port}\nworkers = {workers}\n"
+                      f'metrics_address = "127.0.0.1:{free_port()}"\n')
     return config
 
 

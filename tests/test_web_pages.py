@@ -34,6 +34,7 @@ from audit.note import parse_note
 from audit.records import Action, Actor, Event
 from coordinator.alert_intake import accept
 from coordinator.db import Warrant as WarrantRow
+from coordinator.housekeeping import housekeeping
 from coordinator.live_views import accept_snapshot
 from nodes.event_sender import EventSender
 from nodes.events import EventStore, StoredEvent
@@ -185,14 +186,17 @@ def test_a_citizen_sees_a_log_rolled_back_in_postgresql_since_their_last_check(
         browser: Browser, pg_city: World, tmp_path: Path) -> None:
     pg_city.registered()
     pg_city.draft(case_number="CASE-2")
+    housekeeping(pg_city.svc)  # the city's witnesses cosign, then the report is published
     size, origin = pg_city.svc.audit.size(), pg_city.svc.audit.origin
     with serving(pg_city.svc) as base:
         citizen = page_of(browser)
         status = verify_in(citizen, base)
         expect(status).to_have_attribute("data-result", "verified")
         assert remembered(citizen, origin)["size"] == size
-        expect(citizen.page.locator("#verify-witnesses")).to_have_text(
-            "No witnesses configured: nobody outside the city vouches for this checkpoint.")
+        names = [c.name for c in pg_city.witness_servers.cosigners]
+        expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
+            f"Cosigned by {names[0]}")
+        expect(citizen.page.locator("#verify-witnesses")).to_contain_text(names[2])
         citizen.page.screenshot(path=str(tmp_path / "verified.png"), full_page=True)
         citizen.page.reload()
         expect(citizen.page.locator("#verify-memory")).to_contain_text(
