@@ -281,3 +281,44 @@ def cosign(url: str, log_key: str, witness_key: Path, state: Path) -> None:
     if response.status_code != 200:
         raise SafecityError(f"the log refused the cosignature: {response.text}")
     click.echo(f"cosigned {log.name} at size {size}")
+
+
+@audit.group()
+def witness() -> None:
+    """Run a witness: cosign the city log's checkpoints only if they are consistent."""
+
+
+@witness.command("serve")
+@click.option("--key", "key_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="This witness's private key file (`safecity audit keygen NAME --witness`).")
+@click.option("--log-key", "log_keys", required=True, multiple=True,
+              help="The verifier key of a log this witness follows (repeat for several).")
+@click.option("--state", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where this witness remembers the last checkpoint it cosigned per log.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--tls-certificate", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Serve HTTPS with this certificate (PEM) and --tls-private-key.")
+@click.option("--tls-private-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def witness_serve(key_path: Path, log_keys: tuple[str, ...], state: Path, host: str, port: int,
+                  tls_certificate: Path | None, tls_private_key: Path | None) -> None:
+    """Serve c2sp.org/tlog-witness add-checkpoint for the logs named by --log-key."""
+    import uvicorn
+
+    from audit.keys import load_witness_key
+    from audit.note import NoteVerifier
+    from audit.witness import Witness
+    from audit.witness_server import witness_app
+
+    if (tls_certificate is None) != (tls_private_key is None):
+        raise click.UsageError("give both --tls-certificate and --tls-private-key, or neither")
+    if not state.parent.is_dir():
+        raise SafecityError(f"{state.parent}: no such directory for the witness state; "
+                            "create it first")
+    cosigner = load_witness_key(key_path)
+    logs = [NoteVerifier.from_vkey(k) for k in log_keys]
+    click.echo(f"witness {cosigner.public.vkey()} follows {', '.join(l.name for l in logs)}",
+               err=True)
+    uvicorn.run(witness_app(Witness(cosigner, logs, state)), host=host, port=port,
+                log_level="warning", ssl_certfile=tls_certificate, ssl_keyfile=tls_private_key)

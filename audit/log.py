@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.engine import Connection
 
 from audit import storage
@@ -218,6 +218,38 @@ class AuditLog:
             raise AuditError("the audit log is empty: no checkpoint yet")
         checkpoint, note = latest
         return self._with_cosignatures(note, checkpoint.size).format()
+
+    def checkpoint_at(self, size: int) -> Note:
+        """The signed checkpoint of ``size`` with every witness cosignature stored for it."""
+        with self._reader_engine.connect() as connection:
+            row = connection.execute(
+                select(storage.checkpoints.c.note).where(storage.checkpoints.c.size == size)
+                .order_by(storage.checkpoints.c.id.desc()).limit(1)).first()
+        if row is None:
+            raise AuditError(f"no signed checkpoint of size {size}")
+        _, note = open_checkpoint(row[0], self.signer.verifier)
+        return self._with_cosignatures(note, size)
+
+    def newest_witnessed(self, witnesses: Sequence[str], quorum: int) -> Note | None:
+        """The largest checkpoint that at least ``quorum`` of ``witnesses`` cosigned, with its
+        cosignatures (stored ones are checked when they are added)."""
+        if not witnesses or quorum < 1:
+            return None
+        c = storage.cosignatures.c
+        with self._reader_engine.connect() as connection:
+            size = connection.execute(
+                select(c.size).where(c.witness.in_(list(witnesses))).group_by(c.size)
+                .having(func.count(func.distinct(c.witness)) >= quorum)
+                .order_by(c.size.desc()).limit(1)).scalar()
+        return None if size is None else self.checkpoint_at(int(size))
+
+    def cosigned_size(self, witness: str) -> int:
+        """The largest checkpoint size ``witness`` has cosigned here (0: none)."""
+        with self._reader_engine.connect() as connection:
+            size = connection.execute(
+                select(func.max(storage.cosignatures.c.size))
+                .where(storage.cosignatures.c.witness == witness)).scalar()
+        return int(size or 0)
 
     def _with_cosignatures(self, note: Note, size: int) -> Note:
         with self._reader_engine.connect() as connection:

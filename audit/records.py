@@ -46,7 +46,8 @@ class Action(StrEnum):
     WARRANT_REGISTERED = "warrant_registered"
     WARRANT_USED = "warrant_used"
     WARRANT_EXPIRED = "warrant_expired"
-    WARRANT_REFUSED = "warrant_refused"
+    WARRANT_REFUSED = "warrant_refused"  # a check stopped a signature or a search
+    WARRANT_DECLINED = "warrant_declined"  # a judge (or the DPO) declined to sign, with a reason
     WARRANT_REVOKED = "warrant_revoked"
     CONSENT_REGISTERED = "consent_registered"
     QUERY_DISPATCHED = "query_dispatched"

@@ -36,6 +36,16 @@ def problem(status: int, title: str, detail: str, instance: str | None = None) -
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+def unreadable(index: int, error: VerificationError, instance: str) -> JSONResponse:
+    """A stored entry that no longer parses as a public record (altered in the database, or
+    written by a newer version): named, so that whoever reads the log can examine it with
+    ``/audit/bundle`` and ``safecity audit verify``. 409: the request is sound, the stored log
+    is not in a state that can answer it."""
+    return problem(409, "Unreadable audit entry",
+                   f"audit entry {index} does not parse as a public record ({error}); the raw "
+                   "log is at /audit/bundle, check it with `safecity audit verify`", instance)
+
+
 def add_problem_handlers(app: FastAPI) -> None:
     """Answer malformed requests with RFC 9457 problem details instead of FastAPI's default."""
 
@@ -95,9 +105,20 @@ def _link(response: Response, name: str, cursor: int | None, limit: int) -> str 
     return target
 
 
-def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRouter:
-    """The routes; ``witnesses`` are the cosigners whose cosignatures the log accepts."""
+def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = (),
+                 quorum: int = 1) -> APIRouter:
+    """The routes; ``witnesses`` are the cosigners whose cosignatures the log accepts, and
+    ``quorum`` how many make a checkpoint witnessed."""
     router = APIRouter(prefix="/audit", tags=["audit"])
+
+    @router.get("/checkpoint/witnessed", response_class=PlainTextResponse,
+                summary="The newest checkpoint cosigned by the witnesses' quorum")
+    def witnessed(request: Request) -> Any:
+        note = log.newest_witnessed([w.name for w in witnesses], quorum)
+        if note is None:
+            return problem(404, "No witnessed checkpoint", f"no checkpoint carries {quorum} "
+                           "witness cosignature(s) yet", str(request.url.path))
+        return PlainTextResponse(note.format())
 
     @router.get("/checkpoint", response_class=PlainTextResponse,
                 summary="The latest signed checkpoint (C2SP tlog-checkpoint, signed note)")
@@ -119,11 +140,16 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
                 "next": _link(response, "checkpoints", following, limit)}
 
     @router.get("/entries", summary="Public audit records, by index")
-    def entries(start: int = Query(0, ge=0, le=MAX_INDEX), limit: int = Query(100, ge=1, le=MAX_PAGE)
-                ) -> dict[str, Any]:
-        return {"entries": [{"index": e.index, "data": b64(e.data),
-                             "record": e.record.model_dump(mode="json", exclude_none=True)}
-                            for e in log.entries(start, limit)]}
+    def entries(request: Request, start: int = Query(0, ge=0, le=MAX_INDEX),
+                limit: int = Query(100, ge=1, le=MAX_PAGE)) -> Any:
+        page = []
+        for item in log.entries(start, limit):
+            try:
+                page.append({"index": item.index, "data": b64(item.data),
+                             "record": item.record.model_dump(mode="json", exclude_none=True)})
+            except VerificationError as exc:
+                return unreadable(item.index, exc, str(request.url.path))
+        return {"entries": page}
 
     @router.get("/entries/{index}", summary="One public audit record")
     def entry(index: Index, request: Request) -> Any:
@@ -131,8 +157,12 @@ def audit_router(log: AuditLog, witnesses: Sequence[CosignerKey] = ()) -> APIRou
             item = log.entry(index)
         except AuditError as exc:
             return problem(404, "No such entry", str(exc), str(request.url.path))
+        try:
+            record = item.record.model_dump(mode="json", exclude_none=True)
+        except VerificationError as exc:
+            return unreadable(item.index, exc, str(request.url.path))
         return {"index": item.index, "data": b64(item.data), "leaf_hash": b64(item.leaf_hash),
-                "record": item.record.model_dump(mode="json", exclude_none=True)}
+                "record": record}
 
     @router.get("/proofs/inclusion", summary="RFC 9162 inclusion proof")
     def inclusion(request: Request, index: int = Query(ge=0, le=MAX_INDEX),

@@ -16,8 +16,11 @@ SEARCH_BASES = (LegalBasis.WARRANT, LegalBasis.CONSENT)
 # the outcomes of a training run's entries: one per site, and the run's own
 SITE_OUTCOMES = ("trained", "dropped", "declined")
 RUN_OUTCOMES = ("started", "completed", "not_started", "failed")
-WARRANT_ACTIONS = (Action.WARRANT_DRAFTED, Action.WARRANT_REGISTERED, Action.WARRANT_REFUSED,
-                   Action.WARRANT_REVOKED, Action.WARRANT_EXPIRED, Action.WARRANT_USED)
+# warrant_declined: a signer said no (the portal's "refused by a judge"); warrant_refused: a
+# check stopped a search or a signature (an unknown target, a used-up warrant), no one's decision
+WARRANT_ACTIONS = (Action.WARRANT_DRAFTED, Action.WARRANT_REGISTERED, Action.WARRANT_DECLINED,
+                   Action.WARRANT_REFUSED, Action.WARRANT_REVOKED, Action.WARRANT_EXPIRED,
+                   Action.WARRANT_USED)
 
 
 def _month(record: PublicRecord) -> str:

@@ -32,7 +32,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     for router in (tokens.router, users.router, nodes.router, warrants.router, queries.router,
                    aggregates.router, alerts.router, webhooks.router, health.router):
         app.include_router(router)
-    app.include_router(audit_router(coordinator.audit))
+    app.include_router(audit_router(coordinator.audit, coordinator.witnessing.keys(),
+                                    coordinator.settings.witness_quorum))
     install_pages(app)
     app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)
     app.add_middleware(RequestTelemetry, metrics=coordinator.metrics)

@@ -3,7 +3,8 @@ person's one by one; anonymous callers' counted per interval, ``coordinator.deni
 
 People get tokens by the OAuth2 password flow; nodes by presenting an assertion signed with
 their enrolled Ed25519 key (RFC 7523 style). Tokens are Ed25519 JWS; each use re-checks that
-the account is still active with the same role, so disabling someone takes effect at once.
+the account is still active with the same role, so disabling someone takes effect at once,
+and that the token was not revoked (signed out, ``coordinator.token_ids``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from coordinator.denials import ANONYMOUS
 from coordinator.problems import Problem
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator
+from coordinator.token_ids import COORDINATOR, is_spent, spend
 from privacy.tokens import TokenError, issue, verify
 
 AUDIENCE = "safecity-coordinator"
@@ -49,6 +51,18 @@ def new_token(svc: Coordinator, username: str, role: str, agency: str, minutes: 
     claims = {"sub": username, "role": role, "agency": agency, "aud": AUDIENCE, "iat": now,
               "exp": now + 60 * minutes, "jti": str(uuid.uuid4())}
     return issue(claims, svc.keys.token, "token")
+
+
+def sign_out(svc: Coordinator, token: str) -> None:
+    """Revoke one of our tokens (RFC 7009): every worker refuses it from now until it
+    expires. A token that does not verify (expired, forged) needs no revoking."""
+    try:
+        claims = verify(token.strip(), svc.keys.token.public, AUDIENCE,
+                        int(svc.clock().timestamp()))
+    except TokenError:
+        return
+    if isinstance(claims.get("jti"), str):
+        spend(svc, COORDINATOR, claims["jti"], claims["exp"])
 
 
 def deny(svc: Coordinator, request: Request, actor: Actor, status: int, outcome: str,
@@ -94,14 +108,18 @@ def authenticate(request: Request, token: str | None = Depends(bearer),
                         int(svc.clock().timestamp()))
     except TokenError as exc:
         raise deny(svc, request, ANONYMOUS, 401, "bad_token", str(exc)) from None
-    username, role = str(claims.get("sub")), str(claims.get("role"))
+    username, role, jti = str(claims.get("sub")), str(claims.get("role")), claims.get("jti")
     with svc.session() as session:
+        revoked = not isinstance(jti, str) or is_spent(session, COORDINATOR, jti)
         if role == Role.NODE:
             node = session.get(Node, username)
             current = (Role.NODE.value, node.site_id) if node and node.active else None
         else:
             user = session.get(User, username)
             current = (user.role, user.agency) if user and user.active else None
+    if revoked:
+        raise deny(svc, request, ANONYMOUS, 401, "bad_token",
+                   "this token was revoked (its holder signed out)")
     if current is None or current[0] != role:
         raise deny(svc, request, ANONYMOUS, 401, "bad_token",
                    "the account behind this token is disabled or has changed role")

@@ -84,8 +84,9 @@ def add_user(config_path: Path | None, username: str, role: str, agency: str,
 @CONFIG_OPTION
 def serve(config_path: Path | None) -> None:
     """Serve the API (OpenAPI docs at /docs) until stopped: `workers` processes, over HTTPS when
-    the config names a TLS certificate and key."""
+    the config names a TLS certificate and key; Prometheus metrics on `metrics_address`."""
     import os
+    import tempfile
 
     import uvicorn
 
@@ -100,16 +101,34 @@ def serve(config_path: Path | None) -> None:
             check_ca(settings.city_ca.read_text())
         except (OSError, ValueError) as exc:
             raise SafecityError(f"city_ca {settings.city_ca}: {exc}") from None
+    from coordinator.app import create_app
+    from coordinator.metrics import metrics_listener
     from coordinator.service import Coordinator
 
-    Coordinator.open(settings).close()  # migrate once, and fail now if anything is missing
+    svc = Coordinator.open(settings)  # migrate once, and fail now if anything is missing
     if config_path is not None:
         os.environ[CONFIG_VARIABLE] = str(config_path.resolve())
-    # requests are logged by the app (route templates, request ids), not by uvicorn
-    uvicorn.run("coordinator.app:from_environment", factory=True, host=settings.host,
-                port=settings.port, workers=settings.workers, log_level="info",
-                log_config=None, access_log=False, proxy_headers=False,
-                ssl_certfile=settings.tls_certificate, ssl_keyfile=settings.tls_private_key)
+    several = settings.workers > 1
+    try:
+        with tempfile.TemporaryDirectory(prefix="safecity-metrics-") as shared:
+            if several:  # each worker process counts into files here; the listener sums them
+                os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+            try:
+                listener = metrics_listener(svc, settings.metrics_address,
+                                            Path(shared) if several else None)
+            except OSError as exc:
+                raise SafecityError(f"metrics_address {settings.metrics_address}: "
+                                    f"{exc.strerror}; name a free host:port") from None
+            # requests are logged by the app (route templates, request ids), not by uvicorn
+            with listener:
+                uvicorn.run("coordinator.app:from_environment" if several else create_app(svc),
+                            factory=several, host=settings.host, port=settings.port,
+                            workers=settings.workers, log_level="info", log_config=None,
+                            access_log=False, proxy_headers=False,
+                            ssl_certfile=settings.tls_certificate,
+                            ssl_keyfile=settings.tls_private_key)
+    finally:
+        svc.close()
 
 
 @coordinator.command()

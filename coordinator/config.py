@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
@@ -14,6 +14,29 @@ from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 
 IPNetwork = IPvAnyNetwork
+
+
+class WitnessSettings(BaseModel):
+    """One of the city's witnesses: where it takes checkpoints and the key it cosigns with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(pattern=r"^https?://[^\s/@]+(/[^\s@]*)?$",
+                     description="its base URL (c2sp.org/tlog-witness add-checkpoint below it)")
+    key: str = Field(description="its cosigner key (C2SP vkey, from `safecity audit keygen "
+                     "NAME --witness`)")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        from audit.cosignature import CosignerKey
+        from privacy.errors import VerificationError
+
+        try:
+            CosignerKey.from_vkey(value)
+        except VerificationError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class CoordinatorSettings(TomlSettings):
@@ -48,6 +71,11 @@ class CoordinatorSettings(TomlSettings):
                                          description="`coordinator beat` serves /healthz, "
                                          "/readyz and /metrics on this port, on health_host "
                                          "(none: off)")
+    metrics_address: str = Field(
+        default="127.0.0.1:9104", pattern=HOST_PORT,
+        description="host:port where `coordinator serve` answers /metrics (and /healthz, "
+        "/readyz) for Prometheus, apart from the API's port: keep it on loopback or the "
+        "monitoring network")
     tls_certificate: Path | None = Field(default=None, description="the API's TLS certificate "
                                          "(PEM; from `safecity pki issue` or the city's PKI); "
                                          "with tls_private_key the API is served over HTTPS")
@@ -97,6 +125,15 @@ class CoordinatorSettings(TomlSettings):
     max_training_epsilon: float = Field(default=8.0, gt=0, le=20,
                                         description="the most epsilon one training run may "
                                         "spend at each node")
+    witnesses: list[WitnessSettings] = Field(
+        default=[], max_length=32, description="the witnesses (other institutions) that "
+        "cosign the audit log's checkpoints; nodes pin their keys at enrolment and believe a "
+        "checkpoint only with witness_quorum of their cosignatures")
+    witness_quorum: int = Field(default=1, ge=1, le=32, description="how many witnesses must "
+                                "cosign a checkpoint before a query is dispatched under it")
+    witness_timeout_seconds: float = Field(default=5.0, gt=0, le=60,
+                                           description="how long one witness may take to "
+                                           "answer before it counts as down")
     max_targets: int = Field(default=1000, ge=1, le=10_000,
                              description="the most targets one warrant or query may list")
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024,
@@ -112,6 +149,13 @@ class CoordinatorSettings(TomlSettings):
     anonymous_denials_per_address: int = Field(default=300, ge=1, le=100_000,
                                                description="anonymous denials one address may "
                                                "cause per interval; past it: 429 responses")
+
+    @model_validator(mode="after")
+    def _quorum(self) -> CoordinatorSettings:
+        if self.witnesses and self.witness_quorum > len(self.witnesses):
+            raise ValueError(f"witness_quorum {self.witness_quorum} is more than the "
+                             f"{len(self.witnesses)} witnesses configured")
+        return self
 
     @property
     def db_url(self) -> str:

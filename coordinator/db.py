@@ -1,8 +1,9 @@
 """The coordinator's tables (SQLAlchemy ORM) and its database: SQLite by default, PostgreSQL in
 production. The schema is created and upgraded only by the Alembic migrations beside this file.
 
-Nothing here holds a plain watchlist target: warrants keep salted commitments, queries keep a
-count; the plates themselves travel sealed to each node and live in the DPO-only audit details.
+Warrants keep salted commitments and queries a count; the plates themselves travel sealed to each
+node and live in the DPO-only audit details. A draft alone holds its plain targets (and face
+reference images) for the people asked to sign it, and forgets them once registered or declined.
 """
 
 from __future__ import annotations
@@ -46,13 +47,27 @@ class User(Base):
     created_at: Mapped[datetime]
 
 
-class LoginFailure(Base):
-    __tablename__ = "login_failures"
+class LoginTries(Base):
+    """Password tries of one account or one client address in the current window, counted
+    before each is checked (``coordinator.lockout``)."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(64), index=True)
-    client: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(index=True)
+    __tablename__ = "login_tries"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # account | client
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tries: Mapped[int]
+    window_started: Mapped[int] = mapped_column(index=True)  # unix seconds
+
+
+class SpentTokenId(Base):
+    """A token id (``jti``) not to be accepted again before ``expires_at`` (unix seconds): a
+    person's token after sign-out, a node's assertion once redeemed (``coordinator.token_ids``)."""
+
+    __tablename__ = "spent_token_ids"
+
+    issuer: Mapped[str] = mapped_column(String(140), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(index=True)
 
 
 class Node(Base):
@@ -70,6 +85,8 @@ class Node(Base):
     enrolled_by: Mapped[str] = mapped_column(String(64))
     enrolled_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(default=True)
+    # the largest witnessed audit-log size the node reported holding (queries prove from it)
+    witnessed_size: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Warrant(Base):
@@ -80,8 +97,11 @@ class Warrant(Base):
     warrant_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     basis: Mapped[str] = mapped_column(String(16))
     kind: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # draft|registered|revoked
+    # draft, registered, declined (by a signer, with a reason), revoked, expired
+    status: Mapped[str] = mapped_column(String(16), index=True)
     document: Mapped[dict[str, Any]]  # SignedWarrant JSON
+    # while a draft: {"targets": [...], "references": {target: base64 image}} for its signers
+    for_signers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     case_number: Mapped[str] = mapped_column(String(128))
     justification: Mapped[str] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(64))
@@ -121,6 +141,19 @@ class QueryNode(Base):
     result: Mapped[dict[str, Any] | None]
     answered_at: Mapped[datetime | None]
     disclosed: Mapped[bool] = mapped_column(default=False)
+
+
+class EvidenceExport(Base):
+    """An evidence export a node reported: recorded once in the audit log by its id, however
+    often the report arrives."""
+
+    __tablename__ = "evidence_exports"
+
+    export_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"))
+    warrant_id: Mapped[str] = mapped_column(ForeignKey("warrants.warrant_id"), index=True)
+    log_index: Mapped[int | None]  # None until the audit entry is appended
+    received_at: Mapped[datetime]
 
 
 class Confirmation(Base):

@@ -1,25 +1,31 @@
 """The coordinator's periodic jobs, run by `coordinator worker` when `coordinator beat` (or
 `worker --beat`) schedules them: warrants past their expiry are marked expired, alerts
-past ``alert_retention_days`` are deleted, the anonymous denials of finished intervals are
-logged (if no later denial did it first), and the public transparency report is computed
-afresh. Expiries and purges are logged before they happen, so the report counts expiries and
-the record of processing shows the purges; the report is computed last, so it includes them."""
+past ``alert_retention_days`` are deleted, revoked and used token ids and login counters are
+forgotten once they have expired, the anonymous denials of finished intervals are logged (if no
+later denial did it first), and the public transparency report is computed afresh. Expiries and
+alert purges are logged before they happen, so the report counts expiries and the record of
+processing shows the purges; the report is computed last, so it includes them. The witnesses are
+asked to cosign the newest checkpoint just before, so that the report rests on a witnessed one."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
+from coordinator import lockout, token_ids
 from coordinator.db import Alert, PublishedReport
 from coordinator.denials import flush_due
 from coordinator.db import Warrant as WarrantRow
 from coordinator.routers.warrants import signed_of
 from coordinator.service import Coordinator
 from coordinator.web.published import publish
+from privacy.errors import SafecityError
 
 HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
+log = logging.getLogger(__name__)
 
 
 def _system(svc: Coordinator) -> Actor:
@@ -58,6 +64,15 @@ def purge_alerts(svc: Coordinator) -> int:
     return int(count)
 
 
+def purge_spent(svc: Coordinator) -> int:
+    """Forget what only mattered until it expired: revoked token ids and used assertion ids
+    past their expiry, and login counters whose window is over."""
+    now = int(svc.clock().timestamp())
+    with svc.session() as session:
+        return token_ids.purge(session, now) + lockout.purge(
+            session, now, svc.settings.login_window_seconds)
+
+
 def publish_report(svc: Coordinator) -> int:
     """Verify the log and store the transparency report at its newest checkpoint, for the
     portal to serve; returns the number of entries it covers."""
@@ -68,6 +83,21 @@ def publish_report(svc: Coordinator) -> int:
     return size
 
 
+def witness_newest(svc: Coordinator) -> str:
+    """Have the witnesses cosign the newest checkpoint, so that the one the published report
+    rests on is witnessed even when no query needed it; a quorum not reached is reported, not raised
+    (the other housekeeping still runs)."""
+    if not svc.settings.witnesses:
+        return "no witnesses configured"
+    try:
+        svc.witnessing.witnessed()
+    except SafecityError as exc:
+        log.warning("housekeeping: %s", exc)
+        return str(exc)
+    return "witnessed"
+
+
 def housekeeping(svc: Coordinator) -> dict[str, object]:
     return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc),
-            "denial_entries": len(flush_due(svc)), "report_entries": publish_report(svc)}
+            "purged_spent": purge_spent(svc), "denial_entries": len(flush_due(svc)),
+            "witnesses": witness_newest(svc), "report_entries": publish_report(svc)}

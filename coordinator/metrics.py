@@ -10,9 +10,11 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import select
@@ -23,6 +25,7 @@ from privacy.queries import queue_name
 
 if TYPE_CHECKING:
     from coordinator.service import Coordinator
+    from privacy.health_server import HealthServer
 
 log = logging.getLogger(__name__)
 requests_log = logging.getLogger("safecity.requests")
@@ -77,6 +80,27 @@ class BeatMetrics:
         """Celery's ``after_task_publish`` receiver (the sender is the task's name)."""
         self.scheduled.labels(str(sender)).inc()
         self.last.set_to_current_time()
+
+
+def metrics_listener(svc: Coordinator, address: str, shared: Path | None = None) -> HealthServer:
+    """The API's /metrics (with /healthz and /readyz) on ``address`` (``metrics_address``), a
+    listener of its own apart from the public API port, loopback by default: operational
+    figures are for the city's Prometheus, not for anyone who can reach the portal.
+
+    One listener per `coordinator serve`, however many API worker processes it starts: with
+    several, each counts into files in ``shared`` (prometheus_client's multiprocess mode,
+    ``PROMETHEUS_MULTIPROC_DIR``) and the listener sums them; the state gauges are read from
+    the database and broker at scrape time, once."""
+    from coordinator.routers.health import checks
+    from privacy.health_server import HealthServer
+
+    registry = svc.metrics.registry
+    if shared is not None:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(shared))
+        registry.register(StateCollector(svc))
+    host, port = address.rsplit(":", 1)
+    return HealthServer(host.strip("[]"), int(port), registry, lambda: checks(svc))
 
 
 class RequestTelemetry:

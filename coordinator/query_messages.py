@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from privacy.legal_basis import Kind, SignedWarrant, Window
-from privacy.queries import QueryRequest, SignedQuery, targets_info
+from privacy.queries import LogConsistency, QueryRequest, SignedQuery, targets_info
 from privacy.sealing import parse_public, seal
 from privacy.signing import SigningKey
 
@@ -16,7 +16,8 @@ from privacy.signing import SigningKey
 def build_query(key: SigningKey, *, query_id: str, node_id: str, site: str, sealing_key: str,
                 kind: Kind, cameras: list[str], window: Window, issued_at: datetime,
                 warrant: SignedWarrant, receipt: dict[str, Any], opening: str,
-                targets: list[str], references: dict[str, str] | None = None) -> SignedQuery:
+                targets: list[str], references: dict[str, str] | None = None,
+                consistency: LogConsistency | None = None) -> SignedQuery:
     """Seal ``targets`` (and, for a face search, the base64 reference images by target) to the
     node's key, then sign the whole request with ``key``."""
     payload = {"targets": targets, "references": references or {}}
@@ -25,5 +26,5 @@ def build_query(key: SigningKey, *, query_id: str, node_id: str, site: str, seal
     request = QueryRequest(
         query_id=query_id, node_id=node_id, site=site, kind=kind, cameras=tuple(cameras),
         window=window, issued_at=issued_at, warrant=warrant, warrant_receipt=receipt,
-        warrant_opening=opening, sealed_targets=base64.b64encode(sealed).decode())
+        warrant_opening=opening, log_consistency=consistency, sealed_targets=base64.b64encode(sealed).decode())
     return SignedQuery(request=request, signature=request.sign(key))

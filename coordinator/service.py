@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import UTC, datetime
 from typing import Iterator
 
@@ -18,6 +19,7 @@ from coordinator.dispatch import Dispatcher
 from coordinator.keys import CoordinatorKeys, load_keys
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.outbound import Resolver, system_resolver
+from coordinator.witnessing import Witnessing, witnessing_from
 
 Clock = Callable[[], datetime]
 
@@ -54,6 +56,13 @@ class Coordinator:
         audit = AuditLog(settings.db_url, keys.log)
         dispatcher = Dispatcher(settings.broker, settings.backend)
         return cls(settings, session_factory(engine), keys, audit, dispatcher, clock)
+
+    @cached_property
+    def witnessing(self) -> Witnessing:
+        """The city's witnesses, asked to cosign the log's newest checkpoint."""
+        return witnessing_from(self.audit, [(w.url, w.key) for w in self.settings.witnesses],
+                               self.settings.witness_quorum,
+                               self.settings.witness_timeout_seconds)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

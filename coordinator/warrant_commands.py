@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from privacy.errors import SafecityError
 from privacy.legal_basis import (
     SignedWarrant,
     Warrant,
+    commit_reference,
     commit_target,
     key_id,
     new_salt,
@@ -58,21 +60,53 @@ def keygen(out: Path) -> None:
     click.echo(key.public.text())
 
 
+def _reference_commitments(body: dict[str, object], request: Path,
+                           salt: bytes) -> list[str] | None:
+    """A face request names one image file per target (``references``: target id to a path
+    beside the request); the warrant commits to each image's SHA-256, so the signers sign the
+    exact photos a search may use."""
+    references = body.get("references")
+    if body.get("kind") != "face_watchlist":
+        if references is not None:
+            raise SafecityError(f"{request}: 'references' belong to face_watchlist requests only")
+        return None
+    targets = [str(t) for t in body["targets"]]  # type: ignore[union-attr]
+    if not isinstance(references, dict) or set(references) != set(targets):
+        raise SafecityError(f"{request}: a face request needs 'references': one image file "
+                            "per target id")
+    commitments = []
+    for target, name in references.items():
+        path = request.parent / str(name)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SafecityError(f"{request}: references.{target}: cannot read {path} "
+                                f"({exc.strerror})") from None
+        if not data:
+            raise SafecityError(f"{request}: references.{target}: {path} is empty")
+        commitments.append(commit_reference(salt, target, hashlib.sha256(data).hexdigest()))
+    return sorted(commitments)
+
+
 @warrant.command()
 @click.argument("request", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def draft(request: Path, out: Path) -> None:
-    """Turn a request (plain targets) into an unsigned warrant (salted target commitments)."""
+    """Turn a request (plain targets; for a face search, an image file per target) into an
+    unsigned warrant (salted commitments to the targets and the images)."""
     body = _read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("targets"), list):
         raise SafecityError(f"{request}: needs a 'targets' list")
     salt = new_salt()
     raw_salt = base64.b64decode(salt)
     body = body | {"target_salt": salt,
-                   "targets": [commit_target(raw_salt, str(t)) for t in body["targets"]]}
+                   "targets": [commit_target(raw_salt, str(t)) for t in body["targets"]],
+                   "references": _reference_commitments(body, request, raw_salt)}
     drafted = _model(Warrant, body, request)
     write_atomic(out, SignedWarrant(warrant=drafted).model_dump_json(indent=2))
-    click.echo(f"drafted warrant {drafted.warrant_id} with {len(drafted.targets)} targets -> {out}")
+    images = f" and {len(drafted.references)} reference images" if drafted.references else ""
+    click.echo(f"drafted warrant {drafted.warrant_id} with {len(drafted.targets)} "
+               f"targets{images} -> {out}")
 
 
 @warrant.command("sign")

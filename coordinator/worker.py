@@ -1,5 +1,6 @@
 """The coordinator's Celery worker: takes the nodes' event batches off the broker into the
-alert queue, and delivers webhooks with retries. Messages are acknowledged after the work is
+alert queue and their evidence-export reports into the audit log, and delivers webhooks with
+retries. Messages are acknowledged after the work is
 committed (``acks_late``), and an event seen twice is stored once, so nothing is lost or
 doubled when the worker or the broker stops."""
 
@@ -14,12 +15,14 @@ from celery import Celery, Task
 from audit.records import Action, Event, LegalBasis
 from coordinator.alert_intake import EventsRejected, accept
 from coordinator.config import CoordinatorSettings
+from coordinator.export_reports import accept_export
 from coordinator.housekeeping import HOUSEKEEPING_TASK, housekeeping
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.service import Coordinator
 from coordinator.webhooks import DeliveryFailed, deliver, give_up
 from privacy.event_messages import EVENTS_QUEUE, EVENTS_TASK
+from privacy.export_messages import EXPORT_REPORT_TASK
 from privacy.live_view_messages import SNAPSHOT_TASK
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,18 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         return {"accepted": len(intake.alerts), "duplicates": intake.duplicates}
+
+    @app.task(name=EXPORT_REPORT_TASK)
+    def export_report(message: dict[str, Any]) -> dict[str, Any]:
+        svc = service()
+        try:
+            index, duplicate = accept_export(svc, message)
+        except EventsRejected as exc:
+            rejected(svc, "export_report_rejected", exc)
+            counted.batches.labels("export", "rejected").inc()
+            return {"logged": None, "rejected": str(exc)}
+        counted.batches.labels("export", "accepted").inc()
+        return {"logged": index, "duplicate": duplicate}
 
     app.conf.beat_schedule = {"housekeeping": {
         "task": HOUSEKEEPING_TASK, "schedule": float(settings.housekeeping_seconds),

@@ -173,8 +173,10 @@ def demo(out: Path, model_dir: Path) -> None:
         )
     vault = summary["vault"]
     click.echo(f"vault: {vault['segments_checked']} encrypted raw segments checked, "  # type: ignore[index]
-               f"{vault['damaged']} damaged; warrant-scoped export of "  # type: ignore[index]
-               f"{vault['export_segments']} segments sealed and verified: {vault['export']}")  # type: ignore[index]
+               f"{vault['damaged']} damaged; export of {vault['export_segments']} segments "  # type: ignore[index]
+               f"under evidence-export warrant {vault['export_warrant']}, checked by the node, "  # type: ignore[index]
+               f"sealed and verified, city audit entry {vault['export_in_city_log']}: "  # type: ignore[index]
+               f"{vault['export']}")  # type: ignore[index]
     city = summary["city"]
     seen = sorted({h["target"] for h in city["hits"]})  # type: ignore[index]
     click.echo(f"coordinator {city['coordinator']}: warrant {city['warrant']} signed by the "  # type: ignore[index]
@@ -182,6 +184,10 @@ def demo(out: Path, model_dir: Path) -> None:
                f"{city['watchlist']} watchlist plates sighted ({', '.join(seen)}); a second use "  # type: ignore[index]
                f"was {city['second_use']}; audit log of {city['audit_entries']} entries "  # type: ignore[index]
                f"{'verified' if city['audit_verified'] else 'FAILED verification'}")  # type: ignore[index]
+    witnesses = city["witnesses"]  # type: ignore[index]
+    click.echo(f"witnesses: the node pinned {witnesses['pinned']} (a checkpoint needs "
+               f"{witnesses['quorum']} cosignatures); the newest checkpoint is cosigned by "
+               f"{witnesses['cosigned_newest']}")
     dp = city["aggregate"]  # type: ignore[index]
     click.echo(f"control room: {city['events_sent']} anonymous events from the node became "  # type: ignore[index]
                f"alerts {city['alerts']}; a planner's hourly visit counts: {dp['cells']} cells "  # type: ignore[index]
@@ -331,6 +337,7 @@ def node_worker(config_path: Path, loglevel: str) -> None:
 
     from nodes.config import load_settings
     from nodes.enrolment import load_enrolment
+    from nodes.export_reports import send_reports
     from nodes.health import broker_check, serving
     from nodes.query_worker import QueryService, worker_app
     from privacy.json_logs import configure
@@ -339,6 +346,7 @@ def node_worker(config_path: Path, loglevel: str) -> None:
     configure("node-worker", loglevel, settings.log_format)
     enrolment = load_enrolment(settings.data_dir)
     QueryService.open(settings).close()  # fail now, with a clear message, if anything is missing
+    send_reports(settings)  # evidence exports reported while the broker was away go now
     app = worker_app(settings, cache(lambda: QueryService.open(settings)))
 
     def connect() -> None:

@@ -14,6 +14,7 @@ from pydantic import (
     AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
 )
 
+from audit.cosignature import CosignerKey
 from audit.note import NoteVerifier
 from nodes.city_ca import pin
 from privacy.atomic_file import write_atomic
@@ -29,7 +30,8 @@ _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 class Enrolment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = 1
+    version: int = Field(default=2, ge=2, le=2, description="version 1 pinned no witnesses: "
+                         "re-enrol")
     node_id: str = Field(pattern=_NAME)
     site_id: str = Field(pattern=_NAME)
     cameras: tuple[str, ...]
@@ -39,6 +41,11 @@ class Enrolment(BaseModel):
     log_key: str  # the coordinator audit log's verifier key (C2SP vkey)
     judge_keys: tuple[Ed25519Public, ...] = Field(min_length=1)
     dpo_keys: tuple[Ed25519Public, ...] = Field(min_length=1)
+    # The city's witnesses (C2SP cosigner vkeys) and how many of them must have cosigned a
+    # checkpoint before this node believes it: the coordinator alone cannot show this node a
+    # log that the public does not see.
+    witness_keys: tuple[str, ...] = Field(min_length=1, max_length=32)
+    witness_quorum: int = Field(ge=1, le=32)
     enrolled_at: AwareDatetime
     city_ca: str | None = None  # PEM: the CA the city's TLS hosts chain to (pinned, see city_ca)
 
@@ -52,6 +59,24 @@ class Enrolment(BaseModel):
     @classmethod
     def _ca(cls, value: str | None) -> str | None:
         return None if value is None else check_ca(value)
+
+    @field_validator("witness_keys")
+    @classmethod
+    def _witnesses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            names = [CosignerKey.from_vkey(k).name for k in value]
+        except VerificationError as exc:
+            raise ValueError(str(exc)) from None
+        if len(set(names)) != len(names):
+            raise ValueError("each witness is pinned once")
+        return value
+
+    @model_validator(mode="after")
+    def _quorum(self) -> Enrolment:
+        if self.witness_quorum > len(self.witness_keys):
+            raise ValueError(f"a quorum of {self.witness_quorum} needs at least as many "
+                             f"witnesses, not {len(self.witness_keys)}")
+        return self
 
     @field_validator("log_key")
     @classmethod
@@ -67,6 +92,9 @@ class Enrolment(BaseModel):
 
     def log(self) -> NoteVerifier:
         return NoteVerifier.from_vkey(self.log_key)
+
+    def witnesses(self) -> list[CosignerKey]:
+        return [CosignerKey.from_vkey(k) for k in self.witness_keys]
 
     def judges(self) -> list[VerifyKey]:
         return [VerifyKey.parse(k) for k in self.judge_keys]

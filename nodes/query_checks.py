@@ -9,28 +9,31 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from audit.bundle import Receipt
-from audit.records import Action, opens
+from audit.checkpoint import Checkpoint, open_checkpoint
+from audit.merkle import verify_consistency
 from audit.verify import verify_receipt
 from nodes.enrolment import Enrolment
-from privacy.canonical import canonical_json
-from privacy.errors import SafecityError
+from nodes.witnessed_log import Held
+from privacy.errors import SafecityError, VerificationError
 from privacy.legal_basis import (
     Refusal,
+    SignedWarrant,
     Warrant,
     WarrantRefused,
     Window,
     check_scope,
-    digest,
     key_id,
     verify,
 )
-from privacy.queries import SignedQuery, SignedRevocation, targets_info
+from privacy.queries import LogConsistency, SignedQuery, SignedRevocation, targets_info
+from privacy.registered_warrant import check_registered
 from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
 
@@ -43,6 +46,7 @@ class Checked:
     targets: list[str]
     window: Window
     references: dict[str, bytes]  # face reference images by target, for face searches
+    checkpoint: Checkpoint  # the witnessed log checkpoint the warrant's receipt rests on
 
 
 def request_sha256(query: SignedQuery) -> str:
@@ -84,23 +88,117 @@ def check_message(query: Addressed, enrolment: Enrolment, now: datetime,
                              f"{request.issued_at.isoformat()}, longer ago than {max_age}")
 
 
-def check_logged(query: SignedQuery, enrolment: Enrolment) -> None:
-    """The warrant is registered in the coordinator's audit log: its receipt verifies against the
-    pinned log key and the entry commits to exactly this signed warrant."""
+def check_witnessed(signed_checkpoint: str, enrolment: Enrolment) -> Checkpoint:
+    """The checkpoint is the pinned log's and carries valid cosignatures of at least the pinned
+    quorum of witnesses (c2sp.org/tlog-cosignature): a checkpoint only the coordinator has seen
+    (a private fork of the log) has none."""
+    try:
+        checkpoint, note = open_checkpoint(signed_checkpoint, enrolment.log())
+    except SafecityError as exc:
+        raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid log checkpoint ({exc})") from None
+    cosigned = []
+    for witness in enrolment.witnesses():
+        try:
+            witness.verify(note)
+        except VerificationError:
+            continue
+        cosigned.append(witness.name)
+    if len(cosigned) < enrolment.witness_quorum:
+        raise WarrantRefused(Refusal.UNWITNESSED, (
+            f"the log checkpoint of size {checkpoint.size} is cosigned by "
+            f"{len(cosigned)} pinned witness(es) ({', '.join(cosigned) or 'none'}); this node "
+            f"needs {enrolment.witness_quorum}"))
+    return checkpoint
+
+
+def check_consistent(checkpoint: Checkpoint, held: Held | None,
+                     consistency: LogConsistency | None) -> None:
+    """The checkpoint agrees with the largest one this node accepted before (RFC 9162 2.1.4)."""
+    if held is None:
+        return
+    if checkpoint.size == held.size:
+        if not hmac.compare_digest(checkpoint.root, held.root):
+            raise WarrantRefused(Refusal.LOG_FORK, f"the log shows two different trees of size "
+                                 f"{held.size}: a fork")
+        return
+    if consistency is None or consistency.held_size != held.size:
+        offered = "none" if consistency is None else f"one from size {consistency.held_size}"
+        raise WarrantRefused(Refusal.LOG_CONFLICT, (
+            f"this node holds the log at size {held.size} and needs a consistency proof from "
+            f"it; the query carries {offered}"))
+    try:
+        proof = [base64.b64decode(p, validate=True) for p in consistency.proof]
+    except ValueError:
+        raise WarrantRefused(Refusal.BAD_MESSAGE, "the consistency proof is not base64") from None
+    try:
+        if checkpoint.size > held.size:
+            verify_consistency(held.size, checkpoint.size, proof, held.root, checkpoint.root)
+        else:
+            verify_consistency(checkpoint.size, held.size, proof, checkpoint.root, held.root)
+    except VerificationError as exc:
+        if checkpoint.size > held.size:
+            raise WarrantRefused(Refusal.LOG_FORK, (
+                f"the log at size {checkpoint.size} does not extend the size {held.size} this "
+                f"node accepted before ({exc})")) from None
+        raise WarrantRefused(Refusal.LOG_ROLLBACK, (
+            f"the log at size {checkpoint.size} is not a prefix of the size {held.size} this "
+            f"node accepted before ({exc})")) from None
+
+
+class _Registered(Protocol):
+    @property
+    def warrant(self) -> SignedWarrant: ...
+
+    @property
+    def warrant_receipt(self) -> dict[str, Any]: ...
+
+    @property
+    def warrant_opening(self) -> str: ...
+
+    @property
+    def log_consistency(self) -> LogConsistency | None: ...
+
+
+class Presented(Protocol):
+    """Anything that acts under a warrant at this node (a query, an evidence export): the signed
+    warrant, its audit-log receipt and the salt that opens the entry's commitment."""
+
+    @property
+    def request(self) -> _Registered: ...
+
+
+def check_logged(query: Presented, enrolment: Enrolment, held: Held | None) -> Checkpoint:
+    """The warrant is registered in the city's audit log as everyone sees it: the receipt's
+    checkpoint is witnessed and consistent with what this node accepted before, the entry is
+    included under it, and it commits to exactly this signed warrant. Return the checkpoint."""
     request = query.request
     try:
         receipt = Receipt.from_json(request.warrant_receipt)
-        record, _ = verify_receipt(receipt, enrolment.log())
         salt = base64.b64decode(request.warrant_opening, validate=True)
     except (SafecityError, ValueError) as exc:
         raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid audit-log receipt ({exc})") from None
-    warrant_id = request.warrant.warrant.warrant_id
-    if record.action is not Action.WARRANT_REGISTERED or record.warrant_id != warrant_id:
-        raise WarrantRefused(Refusal.NOT_IN_LOG,
-                             f"the receipt's entry does not register warrant {warrant_id}")
-    if not opens(record, "warrant_sha256", salt, canonical_json(digest(request.warrant))):
-        raise WarrantRefused(Refusal.NOT_IN_LOG,
-                             "the logged entry commits to a different warrant text")
+    checkpoint = check_witnessed(receipt.checkpoint, enrolment)
+    check_consistent(checkpoint, held, request.log_consistency)
+    try:
+        record, _ = verify_receipt(receipt, enrolment.log())
+    except SafecityError as exc:
+        raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid audit-log receipt ({exc})") from None
+    check_registered(record, salt, request.warrant)
+    return checkpoint
+
+
+def check_warrant(presented: Presented, enrolment: Enrolment, revoked: tuple[str, str] | None,
+                  now: datetime, held: Held | None) -> tuple[Warrant, Checkpoint]:
+    """What every use of a warrant at this node passes before its scope is looked at: pinned
+    signers, validity at ``now``, the node's own record of revocation, inclusion in the log as
+    the witnesses saw it (``held``: the largest checkpoint this node accepted before). Return
+    the warrant and the checkpoint its receipt rests on."""
+    warrant = verify(presented.request.warrant, enrolment.judges(), enrolment.dpos(), now, SKEW)
+    if revoked is not None:
+        raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
+                             f"({revoked[1]})")
+    checkpoint = check_logged(presented, enrolment, held)
+    return warrant, checkpoint
 
 
 def open_targets(query: SignedQuery, key: RecipientKey) -> tuple[list[str], dict[str, bytes]]:
@@ -122,18 +220,17 @@ def open_targets(query: SignedQuery, key: RecipientKey) -> tuple[list[str], dict
 
 
 def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
-                revoked: tuple[str, str] | None, now: datetime) -> Checked:
+                revoked: tuple[str, str] | None, now: datetime,
+                held: Held | None = None) -> Checked:
     """Signatures, validity, revocation, log inclusion, then scope. Raise WarrantRefused."""
     request = query.request
-    warrant = verify(request.warrant, enrolment.judges(), enrolment.dpos(), now, SKEW)
-    if revoked is not None:
-        raise WarrantRefused(Refusal.REVOKED, f"{warrant.warrant_id} was revoked at {revoked[0]} "
-                             f"({revoked[1]})")
-    check_logged(query, enrolment)
+    warrant, checkpoint = check_warrant(query, enrolment, revoked, now, held)
     targets, references = open_targets(query, sealing)
+    # the images the node will search with, not only their ids, must be the ones signed for
+    digests = {t: hashlib.sha256(image).hexdigest() for t, image in references.items()}
     check_scope(warrant, request.kind, request.site, list(request.cameras), request.window,
-                targets)
-    return Checked(warrant, targets, request.window, references)
+                targets, digests)
+    return Checked(warrant, targets, request.window, references, checkpoint)
 
 
 def check_revocation(revocation: SignedRevocation, enrolment: Enrolment) -> VerifyKey:

@@ -39,6 +39,7 @@ from nodes.query_checks import (
 from nodes.query_ledger import QueryLedger, Start
 from nodes.sightings import SightingStore
 from nodes.vault.site import OpenVault, open_vault
+from nodes.witnessed_log import LogHead
 from privacy import model_registry
 from privacy.aggregate_messages import AGGREGATE_TASK
 from privacy.errors import ConfigError, VerificationError
@@ -82,6 +83,7 @@ class QueryService:
         self.sightings = SightingStore(settings.data_dir / "sightings.sqlite", identity.plate_key)
         self.ledger = QueryLedger(settings.data_dir / "query-ledger.sqlite")
         self.actor = Actor(pseudonym=enrolment.node_id, role="node", agency=enrolment.site_id)
+        self.log_head = LogHead(settings.data_dir, enrolment.log().name)
         self._faces: tuple[CenterFaceDetector, FaceMatcher] | None = None
         self._opened: OpenVault | None = None
         self._aggregates: AggregateAnswerer | None = None
@@ -128,8 +130,11 @@ class QueryService:
             if earlier is not None and earlier.state is Start.ANSWERED:
                 log.info("query %s delivered again: sending the stored answer", request.query_id)
                 return json.loads(earlier.answer or "{}")
-            checked = check_query(query, self.enrolment, self.identity.sealing,
-                                  self.ledger.revocation(request.warrant.warrant.warrant_id), now)
+            with self.log_head.locked():
+                checked = check_query(query, self.enrolment, self.identity.sealing,
+                                      self.ledger.revocation(request.warrant.warrant.warrant_id),
+                                      now, self.log_head.held())
+                self.log_head.advance(checked.checkpoint)
             started = self.ledger.start(request.query_id, sha, checked.warrant.warrant_id,
                                         checked.warrant.max_uses)
             if started.state is Start.ANSWERED:
@@ -238,7 +243,10 @@ class QueryService:
             recipients=("coordinator",), details=details)
 
     def _signed(self, result: QueryResult) -> dict[str, Any]:
-        """Sign the answer, then seal it to the coordinator's pinned key."""
+        """Sign the answer (with the log size this node holds, so that the coordinator can
+        prove consistency from it next time), then seal it to the coordinator's pinned key."""
+        held = self.log_head.held()
+        result = result.model_copy(update={"log_size": held.size if held else None})
         signed = SignedResult(result=result, signature=result.sign(self.identity.signing))
         sealed = seal(parse_public(self.enrolment.coordinator_sealing_key),
                       signed.model_dump_json().encode(),

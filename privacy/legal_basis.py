@@ -3,7 +3,9 @@
 A judge signs a warrant's canonical JSON with Ed25519; a face search also needs the DPO's
 countersignature. Targets (plates, reference ids) appear in the warrant only as salted SHA-256
 commitments, so the warrant can be logged and shown without revealing whom it is about; the query
-carries the targets, and the node checks each against the commitments.
+carries the targets, and the node checks each against the commitments. A face warrant also
+commits, per target, to the SHA-256 of its reference image: the signers authorise these exact
+photos, and a query that brings another photo under the same id is refused.
 
 Pure logic: no clock, no storage. The node supplies the time, the keys it pinned at enrolment and
 its own record of uses and revocations; every refusal names a reason code.
@@ -39,12 +41,17 @@ class Refusal(StrEnum):
     OUT_OF_SCOPE_CAMERA = "out_of_scope_camera"
     OUT_OF_SCOPE_TIME = "out_of_scope_time"
     OUT_OF_SCOPE_TARGET = "out_of_scope_target"
+    TARGET_NOT_IN_WARRANT = "target_not_in_warrant"  # a face reference the signers did not see
     WRONG_KIND = "wrong_kind"
     TOO_MANY_TARGETS = "too_many_targets"
     REVOKED = "revoked"
     USED_UP = "used_up"
     REPLAYED = "replayed"
     NOT_IN_LOG = "not_in_log"
+    UNWITNESSED = "unwitnessed"  # the checkpoint lacks the pinned witnesses' quorum
+    LOG_FORK = "log_fork"  # inconsistent with a smaller checkpoint this node accepted before
+    LOG_ROLLBACK = "log_rollback"  # not a prefix of a larger checkpoint this node accepted
+    LOG_CONFLICT = "log_conflict"  # the proof starts from a size this node does not hold
     BAD_MESSAGE = "bad_message"
     BAD_REFERENCE = "bad_reference"
 
@@ -107,6 +114,9 @@ class Warrant(BaseModel):
     # SHA-256(target_salt || canonical case file): binds the case number, the justification (or
     # the consent document) the signer read, without publishing them.
     case_commitment: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    # Face searches: per target, a salted commitment to the target id and the SHA-256 of its
+    # reference image (``commit_reference``). Absent (older warrants): no image is searchable.
+    references: tuple[str, ...] | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")
     def _valid(self) -> Warrant:
@@ -118,10 +128,21 @@ class Warrant(BaseModel):
             raise ValueError("target_salt must be 32 random bytes, base64")
         if any(len(t) != 64 for t in self.targets):
             raise ValueError("targets must be hex SHA-256 commitments")
+        if self.references is not None:
+            if self.kind is not Kind.FACE_WATCHLIST:
+                raise ValueError("reference images belong to face searches only")
+            if len(self.references) != len(self.targets) or any(
+                    len(r) != 64 for r in self.references):
+                raise ValueError("a face warrant commits to one reference image per target")
         return self
 
     def payload(self) -> bytes:
-        return DOMAIN + canonical_json(self.model_dump(mode="json"))
+        """What the signers sign. A warrant without reference commitments keeps the payload it
+        had before the field existed, so signatures made then still verify."""
+        body = self.model_dump(mode="json")
+        if body["references"] is None:
+            del body["references"]
+        return DOMAIN + canonical_json(body)
 
 
 class Signature(BaseModel):
@@ -145,6 +166,13 @@ def key_id(public: VerifyKey) -> str:
 
 def commit_target(salt: bytes, target: str) -> str:
     return hashlib.sha256(salt + target.encode()).hexdigest()
+
+
+def commit_reference(salt: bytes, target: str, image_sha256: str) -> str:
+    """Binds a face target id to the SHA-256 of the reference image the signers saw for it
+    (canonical JSON after the salt: no two (id, digest) pairs share an input)."""
+    return hashlib.sha256(salt + canonical_json({"reference": target,
+                                                 "sha256": image_sha256})).hexdigest()
 
 
 def new_salt() -> str:
@@ -203,9 +231,10 @@ def verify(signed: SignedWarrant, judges: list[VerifyKey], dpos: list[VerifyKey]
 
 
 def check_scope(warrant: Warrant, kind: Kind, site: str, cameras: list[str], window: Window,
-                targets: list[str]) -> None:
+                targets: list[str], references: dict[str, str] | None = None) -> None:
     """Raise unless a query of ``kind`` at ``site`` over ``cameras``, ``window`` and ``targets``
-    lies inside the warrant. Target comparison is constant time."""
+    lies inside the warrant; a face query's ``references`` (hex SHA-256 of each target's image)
+    must be the images the warrant commits to. Comparisons are constant time."""
     if kind is not warrant.kind:
         raise WarrantRefused(Refusal.WRONG_KIND, f"warrant is for {warrant.kind.value}")
     if site not in warrant.sites:
@@ -221,5 +250,22 @@ def check_scope(warrant: Warrant, kind: Kind, site: str, cameras: list[str], win
     salt = base64.b64decode(warrant.target_salt)
     for target in targets:
         digest = commit_target(salt, target)
-        if not any(hmac.compare_digest(digest, allowed) for allowed in warrant.targets):
+        if not _committed(digest, warrant.targets):
             raise WarrantRefused(Refusal.OUT_OF_SCOPE_TARGET, "a target is not in the warrant")
+    if kind is Kind.FACE_WATCHLIST:
+        _check_references(warrant, salt, targets, references or {})
+
+
+def _committed(digest: str, commitments: tuple[str, ...]) -> bool:
+    return any(hmac.compare_digest(digest, allowed) for allowed in commitments)
+
+
+def _check_references(warrant: Warrant, salt: bytes, targets: list[str],
+                      references: dict[str, str]) -> None:
+    """Each face target's reference image is the one the signers authorised."""
+    for target in targets:
+        image = references.get(target)
+        if warrant.references is None or image is None or not _committed(
+                commit_reference(salt, target, image), warrant.references):
+            raise WarrantRefused(Refusal.TARGET_NOT_IN_WARRANT,
+                                 "a reference image is not one the warrant's signers saw")

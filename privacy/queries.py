@@ -55,6 +55,18 @@ class Signed(BaseModel):
         return key.is_valid(payload, raw)
 
 
+class LogConsistency(BaseModel):
+    """An RFC 9162 consistency proof between the largest witnessed checkpoint a node reported
+    holding (``held_size``) and the checkpoint of the query's receipt, in whichever direction is
+    the smaller to the larger: a node accepts a checkpoint only if its history agrees with the
+    one it accepted before."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    held_size: int = Field(ge=0, le=2**63 - 1)
+    proof: tuple[str, ...] = Field(default=(), max_length=64)  # base64 SHA-256 hashes
+
+
 class QueryRequest(Signed):
     """What the coordinator asks one node, under one warrant or consent."""
 
@@ -73,6 +85,8 @@ class QueryRequest(Signed):
     # checkpoint) and the salt that opens its ``warrant_sha256`` commitment.
     warrant_receipt: dict[str, Any]
     warrant_opening: str
+    # Absent for a node that has never reported holding a witnessed checkpoint.
+    log_consistency: LogConsistency | None = None
     # HPKE-sealed to the node's X25519 key: canonical JSON of the targets (plates, or face
     # reference images), so the broker and anything between never sees them.
     sealed_targets: str = Field(max_length=64 * 1024 * 1024)
@@ -118,6 +132,7 @@ class QueryResult(Signed):
     detail: str | None = None
     hits: tuple[Hit, ...] = ()
     searched: int = 0  # sightings or frames inside the scope the node searched
+    log_size: int | None = None  # the largest witnessed checkpoint this node now holds
     node_log_index: int | None = None  # the node's own audit entry for this answer
     answered_at: AwareDatetime
 

@@ -16,6 +16,7 @@ from privacy.errors import SafecityError
 from privacy.signing import SigningKey, VerifyKey
 
 MAX_TOKEN_BYTES = 4096
+LEEWAY_SECONDS = 30  # clock skew allowed at exp and nbf
 
 
 class TokenError(SafecityError):
@@ -44,8 +45,8 @@ def unverified_header(token: str) -> dict[str, Any]:
     return _json(parts[0], "header")
 
 
-def verify(token: str, key: VerifyKey, audience: str, now: int, leeway: int = 30
-           ) -> dict[str, Any]:
+def verify(token: str, key: VerifyKey, audience: str, now: int,
+           leeway: int = LEEWAY_SECONDS) -> dict[str, Any]:
     """The token's claims, if ``key`` signed it for ``audience`` and it is valid at ``now``."""
     head, body, signature = _split(token)
     if _json(head, "header").get("alg") != "EdDSA":

@@ -35,7 +35,9 @@ from privacy.signing import SigningKey
 
 SAFECITY = (sys.executable, "-c", "from nodes.cli import main; main()")
 API_PORT, BROKER_PORT, FLOWER_PORT, FLEET_PORT = 8443, 6380, 9092, 9443
+WITNESS_PORT, WITNESSES = 8470, 3  # the witnesses listen on the coordinator host (loopback)
 NODE_HEALTH, WORKER_HEALTH, FLOWER_HEALTH = 9100, 9101, 9102  # each host's loopback
+API_METRICS = 9104  # the coordinator API's /metrics, on its loopback
 # people of the city; their names must never reach a log
 PEOPLE = (("admin-ingrid-halvorsen", "admin"), ("officer-tomas-ferreira", "police_analyst"),
           ("judge-amara-okafor", "judge"), ("dpo-lena-brandt", "dpo"),
@@ -141,12 +143,19 @@ flower_superlink = "127.0.0.1:{FLOWER_PORT}"
 flower_fleet_address = "0.0.0.0:{FLEET_PORT}"
 flower_health_address = "127.0.0.1:{FLOWER_HEALTH}"
 worker_health_port = {WORKER_HEALTH}
+metrics_address = "127.0.0.1:{API_METRICS}"
 flower_ca = "{ca}"
 flower_certificate = "{self.tls.certificate}"
 flower_private_key = "{self.tls.key}"
-""")
-        self.run(self.coordinator, "coordinator", "init", "--config",
-                 str(self.coordinator_config))
+witness_quorum = 2
+witnesses = [""" + ", ".join(f'{{url = "http://127.0.0.1:{WITNESS_PORT + i}", key = "{vkey}"}}'
+                             for i, vkey in enumerate(self._witness_keys())) + "]\n")
+        log_key = json.loads(self.run(self.coordinator, "coordinator", "init", "--config",
+                                      str(self.coordinator_config)))["log_key"]
+        for i in range(WITNESSES):  # three institutions' witnesses, each with its own key
+            self.start(f"witness-{i}", self.coordinator, "audit", "witness", "serve", "--key",
+                       str(self.root / f"witness-{i}.key"), "--log-key", log_key, "--state",
+                       str(self.root / f"witness-{i}.json"), "--port", str(WITNESS_PORT + i))
         for name, role in PEOPLE:
             self.passwords[name] = f"pw-{os.urandom(12).hex()}"
             signer = None
@@ -243,6 +252,11 @@ purpose = "public safety"
                    "--port", "9094")
 
     # -- processes ----------------------------------------------------------------------------
+
+    def _witness_keys(self) -> list[str]:
+        return [self.run(self.coordinator, "audit", "keygen", f"witness-{i}.city.example/w",
+                         "--out", str(self.root / f"witness-{i}.key"), "--witness").strip()
+                for i in range(WITNESSES)]
 
     def start(self, name: str, host: Host, *args: str, command: tuple[str, ...] = ()) -> None:
         with (self.root / f"{name}.log").open("ab") as log:

@@ -119,6 +119,21 @@ def test_bad_requests_get_problem_details(served) -> None:
     assert response.status_code == 400 and "note" in response.json()["detail"]
 
 
+def test_an_entry_that_no_longer_parses_is_a_problem_naming_it(served) -> None:
+    """A row altered in the database so that it is no record at all: the page holding it and
+    the entry itself answer a problem that names the index, not an internal error."""
+    with sqlite3.connect(served["path"]) as db:
+        db.execute("UPDATE audit_entries SET data = ? WHERE idx = 3", (b"\xff not json",))
+    for path in ("/audit/entries", "/audit/entries?start=2&limit=5", "/audit/entries/3"):
+        response = httpx.get(served["url"] + path)
+        assert response.status_code == 409, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["status"] == 409 and "audit entry 3 " in body["detail"], body
+    assert httpx.get(served["url"] + "/audit/entries?start=4").status_code == 200
+    assert httpx.get(served["url"] + "/audit/entries/2").status_code == 200
+
+
 def test_export_and_verify_a_bundle_offline(served) -> None:
     bundle = served["tmp"] / "bundle.json"
     done = safecity("audit", "export", "--db", served["db"], "--origin", "city.example/audit",

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from world import PASSWORD, T0, World, embedded_world
+from world import PASSWORD, T0, World, embedded_world, picture
 
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
@@ -119,11 +119,22 @@ def test_nodes_get_tokens_with_assertions_signed_by_their_enrolled_key(world: Wo
     identity = load_identity(node.settings.keys_dir)
     now = int(world.clock().timestamp())
     claims = {"sub": node.node_id, "aud": "safecity-coordinator/token", "iat": now,
-              "exp": now + 60}
+              "exp": now + 60, "jti": "assertion-1"}
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    good = world.client.post("/token", data={"grant_type": grant, "assertion": issue(
-        claims, identity.signing, node.node_id)})
+    assertion = issue(claims, identity.signing, node.node_id)
+    good = world.client.post("/token", data={"grant_type": grant, "assertion": assertion})
     assert good.status_code == 200 and good.json()["role"] == "node"
+    # single use: the same assertion (or another with its jti) is refused, and one without a
+    # jti, or good for longer than five minutes, is refused outright
+    problem(world.client.post("/token", data={"grant_type": grant, "assertion": assertion}),
+            401, "assertion_replayed")
+    problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
+        {**claims, "exp": now + 90}, identity.signing, node.node_id)}), 401, "assertion_replayed")
+    for bad in ({k: v for k, v in claims.items() if k != "jti"}, {**claims, "jti": 7},
+                {**claims, "jti": "x" * 129}, {**claims, "jti": "nul\x00"},
+                {**claims, "jti": "later", "exp": now + 3600}):
+        problem(world.client.post("/token", data={"grant_type": grant, "assertion": issue(
+            bad, identity.signing, node.node_id)}), 401, "bad_assertion")
     me = world.client.get("/users/me", headers={"Authorization": "Bearer "
                                                 + good.json()["access_token"]})
     assert me.json()["username"] == node.node_id
@@ -154,20 +165,23 @@ def test_warrant_lifecycle_is_logged_and_keeps_no_plain_target(world: World) -> 
 
 
 def test_face_searches_need_the_dpo_and_consents_are_signed_by_the_dpo(world: World) -> None:
-    face = world.draft(kind="face_watchlist", targets=["missing-person-1"])
+    face = world.draft(kind="face_watchlist", targets=["missing-person-1"],
+                       references={"missing-person-1": picture(1)})
     assert world.sign(face).json()["status"] == "draft"
     assert world.sign(face, "dpo").json()["status"] == "registered"
     body = {"kind": "face_watchlist", "purpose_code": "missing-person", "sites": ["site-a"],
             "cameras": ["gate"], "window": face["document"]["warrant"]["window"],
             "not_before": face["document"]["warrant"]["not_before"],
             "expires_at": face["document"]["warrant"]["expires_at"], "max_uses": 1,
-            "targets": ["child-ref-1"], "case_number": "MP-7",
+            "targets": ["child-ref-1"], "references": {"child-ref-1": picture(2)},
+            "case_number": "MP-7",
             "justification": "guardian consent, signed form on file"}
     consent = world.client.post("/consents", headers=world.as_("dpo"), json=body)
     assert consent.status_code == 201, consent.text
     assert consent.json()["basis"] == "consent"
     problem(world.client.post("/consents", headers=world.as_("dpo"),
-                              json=body | {"kind": "plate_watchlist", "targets": ["AB12CDE"]}),
+                              json=body | {"kind": "plate_watchlist", "targets": ["AB12CDE"],
+                                           "references": None}),
             422)
     problem(world.sign(consent.json()), 422)  # a judge does not sign a consent
     registered = world.sign(consent.json(), "dpo").json()
@@ -175,6 +189,44 @@ def test_face_searches_need_the_dpo_and_consents_are_signed_by_the_dpo(world: Wo
     entry = world.svc.audit.entry(registered["registered_index"]).record
     assert (entry.legal_basis, entry.consent_id, entry.warrant_id) == (
         "consent", registered["warrant_id"], None)
+
+
+def test_a_signer_declines_with_a_reason_and_only_their_own_signature(world: World) -> None:
+    """Declining is the signer's decision on a draft that waits for their signature: logged with
+    its reason, final (no signature, no query after), and the draft's plain targets forgotten."""
+    plate = world.draft()
+    face = world.draft(kind="face_watchlist", targets=["person-1"],
+                       references={"person-1": picture(1)})
+    path = lambda w: f"/warrants/{w['warrant_id']}/decline"  # noqa: E731
+    reason = {"role": "judge", "reason": "no grounds stated for the second plate"}
+    problem(world.client.post(path(plate), headers=world.as_("police"), json=reason), 403,
+            "forbidden")
+    problem(world.client.post(path(plate), headers=world.as_("dpo"),
+                              json=reason | {"role": "dpo"}), 422, "not_asked")
+    problem(world.client.post(path(plate), headers=world.as_("judge"),
+                              json=reason | {"reason": ""}), 422)
+    seen = world.client.get(f"/warrants/{plate['warrant_id']}", headers=world.as_("judge"))
+    assert seen.json()["for_signers"]["targets"] == ["AB12CDE", "XY99ZZZ"]
+    declined = world.client.post(path(plate), headers=world.as_("judge"), json=reason)
+    assert declined.status_code == 200 and declined.json()["status"] == "declined"
+    entry = last_entry(world)
+    assert (entry.action, entry.outcome, entry.warrant_id) == (
+        Action.WARRANT_DECLINED, "declined_by_judge", plate["warrant_id"])
+    assert world.client.get(f"/warrants/{plate['warrant_id']}", headers=world.as_("judge")
+                            ).json()["for_signers"] is None
+    problem(world.client.post(path(plate), headers=world.as_("judge"), json=reason), 409)
+    problem(world.sign(plate), 409)
+    refused = world.client.post("/queries", headers=world.as_("police"), json={
+        "warrant_id": plate["warrant_id"], "targets": ["AB12CDE"]})
+    problem(refused, 403, "unsigned")
+    # a face search: the judge signed, the DPO declines to countersign
+    assert world.sign(face).json()["status"] == "draft"
+    problem(world.client.post(path(face), headers=world.as_("judge"), json=reason), 422,
+            "not_asked")
+    declined = world.client.post(path(face), headers=world.as_("dpo"),
+                                 json={"role": "dpo", "reason": "the photo is not the child"})
+    assert declined.json()["status"] == "declined"
+    assert last_entry(world).outcome == "declined_by_dpo"
 
 
 def query(world: World, warrant_id: str, **body):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,7 +52,8 @@ def run(*args: str, stdin: str = "", cwd: Path) -> subprocess.CompletedProcess:
 def test_cli_sets_up_adds_people_and_serves_the_api(tmp_path: Path) -> None:
     port = free_port()
     (tmp_path / "coordinator.toml").write_text(
-        f'data_dir = "{tmp_path / "data"}"\nport = {port}\n')
+        f'data_dir = "{tmp_path / "data"}"\nport = {port}\n'
+        f'metrics_address = "127.0.0.1:{free_port()}"\n')
     config = ["--config", str(tmp_path / "coordinator.toml")]
     init = run("coordinator", "init", *config, cwd=tmp_path)
     assert init.returncode == 0, init.stderr
@@ -97,7 +99,9 @@ def test_cli_sets_up_adds_people_and_serves_the_api(tmp_path: Path) -> None:
 def test_serve_runs_several_workers_over_https_with_one_audit_history(tmp_path: Path) -> None:
     """`coordinator serve` with workers = 2 and a certificate from `safecity pki`: HTTPS only,
     verified against the city CA; denials (of a signed-in person: each one an entry) appended
-    by both workers at once make one log that verifies, with every acknowledged denial in it."""
+    by both workers at once make one log that verifies, with every acknowledged denial in it.
+    Metrics are not on the API's port but on the loopback metrics listener, which counts the
+    requests of both workers."""
     from concurrent.futures import ThreadPoolExecutor
 
     from audit.bundle import fetch_bundle
@@ -108,9 +112,10 @@ def test_serve_runs_several_workers_over_https_with_one_audit_history(tmp_path: 
     issued = run("pki", "issue", "--ca", str(tmp_path / "ca"), "--name", "coordinator",
                  "--host", "127.0.0.1", "--out", str(tmp_path / "tls"), cwd=tmp_path)
     assert issued.returncode == 0, issued.stderr
-    port = free_port()
+    port, metrics = free_port(), free_port()
     config = tmp_path / "coordinator.toml"
     config.write_text(f'data_dir = "{tmp_path / "data"}"\nport = {port}\nworkers = 2\n'
+                      f'metrics_address = "127.0.0.1:{metrics}"\n'
                       f'tls_certificate = "{tmp_path / "tls" / "coordinator.pem"}"\n'
                       f'tls_private_key = "{tmp_path / "tls" / "coordinator.key"}"\n')
     keys = json.loads(run("coordinator", "init", "--config", str(config), cwd=tmp_path).stdout)
@@ -144,6 +149,12 @@ def test_serve_runs_several_workers_over_https_with_one_audit_history(tmp_path: 
                     lambda _: client.get("/warrants", headers=admin).status_code, range(60)))
             assert statuses == [403] * 60
             bundle = fetch_bundle(lambda path: client.get(path).json())
+            assert client.get("/metrics").status_code == 404
+        scraped = httpx.get(f"http://127.0.0.1:{metrics}/metrics", timeout=30).text
+        denials = re.search(r'^safecity_http_requests_total\{method="GET",route="/warrants",'
+                            r'status="403"\} ([\d.]+)$', scraped, re.M)
+        assert denials and float(denials.group(1)) == 60, scraped[:3000]
+        assert re.search(r"^safecity_audit_log_entries \d+", scraped, re.M), scraped[:3000]
         report = verify_bundle(bundle, NoteVerifier.from_vkey(keys["log_key"]))
         assert report.ok, report.problems
         denied = [e for e in bundle.entries if b'"access_denied"' in e.data]

@@ -29,12 +29,16 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     vault = summary["vault"]
     assert vault["segments_checked"] == 2 and vault["damaged"] == 0
     assert vault["export_verified"] and vault["export_files"] == ["high-street.mkv"]
+    assert vault["export_in_city_log"] is not None  # the node's report reached the city's log
     assert all(c["raw_segments_encrypted"] == 1 for c in summary["cameras"])
     city = summary["city"]
     assert city["node_status"] == ["answered"]
     assert len({h["target"] for h in city["hits"]}) >= 2  # plates read before blurring, matched
     assert "ZZ99ZZZ" not in {h["target"] for h in city["hits"]}  # never on camera
     assert city["second_use"] == "used_up" and city["audit_verified"]
+    # three witness processes, quorum 2: the query went out under a witnessed checkpoint
+    assert city["witnesses"]["pinned"] == 3 and city["witnesses"]["quorum"] == 2
+    assert "witnesses: the node pinned 3" in done.stdout
     assert "watchlist plates sighted" in done.stdout
     assert city["events_sent"] > 0 and sum(city["alerts"].values()) == city["events_sent"]
     assert city["aggregate"]["status"] == "answered" and city["aggregate"]["cells"] > 0

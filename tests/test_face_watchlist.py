@@ -5,6 +5,7 @@ window, and a match counts only after two different people confirm it."""
 from __future__ import annotations
 
 import base64
+import time
 from datetime import timedelta
 
 import cv2
@@ -13,8 +14,11 @@ import pytest
 from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
+from coordinator.routers.queries import open_result
 from nodes.node import run_node
 from nodes.sources.synthetic import Scene, SceneSpec, face_crops
+from privacy.queries import QUERY_TASK
+from test_node_refusals import rogue, stored
 from world import World, embedded_world
 
 SCENE = "seed=3,seconds=3,width=640,height=360,people=2,vehicles=0"
@@ -46,8 +50,10 @@ def scene_identities() -> set[str]:
 
 
 def face_warrant(world: World, targets: list[str]) -> dict:
+    """Signed by the judge and the DPO, committing to each target's own reference photo."""
     now = world.clock()
     warrant = world.draft(kind="face_watchlist", purpose_code="missing-person", targets=targets,
+                          references={t: reference(t) for t in targets},
                           sites=["site-a"], cameras=["gate"],
                           window={"start": (now - timedelta(hours=1)).isoformat(),
                                   "end": (now + timedelta(hours=1)).isoformat()},
@@ -118,3 +124,45 @@ def test_face_queries_need_a_readable_reference_for_each_target(city: World) -> 
                                     json=base | {"references": references})
         assert response.status_code == 422, response.text
         assert response.json()["code"] == code
+
+
+def test_another_persons_photo_under_the_authorised_id_is_refused(city: World) -> None:
+    """Issue 20, finding 2: the judge and the DPO signed for one person's photo; an analyst with
+    a valid login sends someone else's (who is in the recordings) under the same target id. The
+    coordinator refuses it, and so does the node's worker process when a coordinator that skips
+    its checks signs and queues the message anyway: nothing is decrypted, nothing is found."""
+    present = sorted(scene_identities())[0]
+    authorised = next(f"lfw-{i}" for i in range(100) if f"lfw-{i}" not in scene_identities())
+    warrant = face_warrant(city, [authorised])
+    swapped = {authorised: reference(present)}
+    submitted = city.client.post("/queries", headers=city.as_("police"), json={
+        "warrant_id": warrant["warrant_id"], "targets": [authorised], "cameras": ["gate"],
+        "references": swapped})
+    assert submitted.status_code == 403, submitted.text
+    assert submitted.json()["code"] == "target_not_in_warrant"
+    refused = city.svc.audit.entry(city.svc.audit.size() - 1).record
+    assert (refused.action, refused.outcome) == (Action.WARRANT_REFUSED, "target_not_in_warrant")
+
+    signed, index = stored(city, warrant["warrant_id"])
+    message = rogue(city, signed, index, targets=(authorised,), cameras=("gate",),
+                    references=swapped)
+    node = city.nodes["alpha"]
+    task_id = f"rogue-{message['request']['query_id']}"
+    city.svc.dispatcher.send(QUERY_TASK, message, node.node_id, task_id)
+    deadline = time.monotonic() + 120
+    while (answer := city.svc.dispatcher.answer(task_id)) is None:
+        assert time.monotonic() < deadline, city.worker_log("alpha")
+        time.sleep(0.2)
+    result = open_result(answer, city.svc.keys.sealing, message["request"]["query_id"],
+                         node.node_id).result
+    assert (result.status, result.reason) == ("refused", "target_not_in_warrant"), result
+    assert not result.hits
+
+    settings = node.settings
+    log = AuditLog(settings.audit_url, load_log_key(settings.node_key_file))
+    try:
+        steps = [(e.record.action, e.record.outcome) for e in log.entries(0, 10_000)
+                 if e.record.warrant_id == warrant["warrant_id"]]
+    finally:
+        log.close()
+    assert steps == [(Action.WARRANT_REFUSED, "target_not_in_warrant")]  # nothing decrypted

@@ -106,6 +106,7 @@ def coordinator_process(world: World, port: int, extra: str = ""
     config.write_text(f'data_dir = "{world.settings.data_dir}"\n'
                       f'database_url = "{world.db_url}"\nbroker_url = "{world.broker}"\n'
                       f'result_backend = "{world.backend}"\nport = {port}\n'
+                      f'metrics_address = "127.0.0.1:{free_port()}"\n'
                       f'query_timeout_seconds = {world.query_timeout}\n{extra}')
     log = open(world.root / "coordinator-serve.log", "ab")  # noqa: SIM115 - the process owns it
     process = subprocess.Popen([*SAFECITY, "coordinator", "serve", "--config", str(config)],
@@ -335,7 +336,7 @@ def test_clock_skew_between_node_and_coordinator(tmp_path: Path) -> None:
             tally.add("fault scenarios")
         ahead = int((datetime.now(UTC) + timedelta(minutes=10)).timestamp())
         assertion = issue({"sub": node.node_id, "aud": "safecity-coordinator/token",
-                           "iat": ahead, "exp": ahead + 60},
+                           "iat": ahead, "exp": ahead + 60, "jti": "ahead"},
                           load_identity(node.settings.keys_dir).signing, node.node_id)
         login = world.client.post("/token", data={
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion})

@@ -9,10 +9,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from served import free_port, serving
 from world import World, embedded_world
 
+from coordinator.metrics import metrics_listener
+
 
 def scrape(base: str) -> tuple[dict[str, list], str]:
     """metric family name -> its samples, parsed as Prometheus parses them."""
-    response = httpx.get(f"{base}/metrics")
+    response = httpx.get(f"{base}/metrics", timeout=30)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return {family.name: family.samples
@@ -33,13 +35,16 @@ def test_health_readiness_and_metrics_of_a_working_coordinator(tmp_path: Path) -
         sent = world.client.post("/queries", headers=world.as_("police"), json={
             "warrant_id": warrant["warrant_id"], "targets": ["AB12 CDE"]})
         assert sent.status_code == 202
-        with serving(world.svc) as base:
+        with serving(world.svc) as base, metrics_listener(world.svc,
+                                                          "127.0.0.1:0") as listener:
             assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
             ready = httpx.get(f"{base}/readyz").json()
             assert ready["status"] == "ready"
             assert ready["checks"] == {"database": "ok", "audit_log": "ok", "broker": "ok"}
             httpx.get(f"{base}/warrants/{warrant['warrant_id']}", headers=world.as_("police"))
-            families, text = scrape(base)
+            # the public API port serves no metrics; the loopback listener does
+            assert httpx.get(f"{base}/metrics").status_code == 404
+            families, text = scrape(f"http://127.0.0.1:{listener.port}")
         assert value(families["safecity_audit_log_entries"]) == world.svc.audit.size()
         assert value(families["safecity_audit_appends"]) >= 5
         assert value(families["safecity_nodes"], state="active") == 1
@@ -64,8 +69,8 @@ def test_an_answered_query_is_timed(tmp_path: Path) -> None:
         view = world.client.get(f"/queries/{sent.json()['query_id']}", params={"wait": 25},
                                 headers=world.as_("police")).json()
         assert view["nodes"][0]["status"] == "answered", view
-        with serving(world.svc) as base:
-            families, _ = scrape(base)
+        with metrics_listener(world.svc, "127.0.0.1:0") as listener:
+            families, _ = scrape(f"http://127.0.0.1:{listener.port}")
         answered = [s for s in families["safecity_query_answer_seconds"]
                     if s.name.endswith("_count")]
         assert value(answered, kind="plate_watchlist") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from privacy.legal_basis import (
-    Kind, Refusal, SignedWarrant, Warrant, WarrantRefused, Window, check_scope, commit_target,
-    new_salt, sign, verify,
+    Kind, Refusal, SignedWarrant, Warrant, WarrantRefused, Window, check_scope, commit_reference,
+    commit_target, new_salt, sign, verify,
 )
 from privacy.signing import SigningKey
 
@@ -99,6 +100,48 @@ def test_no_target_outside_the_warrant_passes(target: str) -> None:
                                            query, [target])) is Refusal.OUT_OF_SCOPE_TARGET
 
 
+PHOTO, OTHER = hashlib.sha256(b"suspect's photo").hexdigest(), hashlib.sha256(b"x").hexdigest()
+
+
+def face_warrant(**changes) -> Warrant:  # type: ignore[no-untyped-def]
+    raw = base64.b64decode(SALT)
+    return warrant(Kind.FACE_WATCHLIST, targets=(commit_target(raw, "suspect-1"),),
+                   references=(commit_reference(raw, "suspect-1", PHOTO),)) \
+        .model_copy(update=changes)
+
+
+def face_query(w: Warrant, references: dict[str, str] | None) -> None:
+    check_scope(w, Kind.FACE_WATCHLIST, "site-1", ["gate"],
+                Window(start=T0 - timedelta(days=1), end=T0), ["suspect-1"], references)
+
+
+def test_a_face_warrant_binds_each_reference_image_not_only_its_id() -> None:
+    face_query(face_warrant(), {"suspect-1": PHOTO})
+    for references in ({"suspect-1": OTHER}, {}, None):  # another person's photo, or none
+        assert refusal(lambda r=references: face_query(face_warrant(), r)) \
+            is Refusal.TARGET_NOT_IN_WARRANT
+    # a face warrant signed before images were committed can search with no image at all
+    assert refusal(lambda: face_query(face_warrant(references=None), {"suspect-1": PHOTO})) \
+        is Refusal.TARGET_NOT_IN_WARRANT
+    # the digests are signed: swapping one in breaks the judge's signature
+    w = face_warrant()
+    forged = w.model_copy(update={"references": (commit_reference(
+        base64.b64decode(SALT), "suspect-1", OTHER),)})
+    assert refusal(lambda: verify(SignedWarrant(warrant=forged, judge=sign(w, JUDGE),
+                                                dpo=sign(w, DPO)), [JUDGE.public],
+                                  [DPO.public], T0)) is Refusal.BAD_SIGNATURE
+    with pytest.raises(ValueError):
+        warrant(references=(commit_reference(base64.b64decode(SALT), "AB12CDE", PHOTO),) * 2)
+    with pytest.raises(ValueError):
+        warrant(Kind.FACE_WATCHLIST, references=("ab" * 32,))  # one image for two targets
+
+
+def test_a_warrant_without_images_keeps_the_payload_it_was_signed_over() -> None:
+    w = warrant()
+    assert b"references" not in w.payload()
+    assert b'"references":["' in face_warrant().payload()
+
+
 def test_malformed_warrants_are_rejected_when_built() -> None:
     for changes in (dict(expires_at=T0 - timedelta(days=1)), dict(targets=("abc",)),
                     dict(target_salt=base64.b64encode(b"short").decode()), dict(cameras=())):
@@ -135,3 +178,30 @@ def test_warrant_cli_draft_sign_verify(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"warrant": {"warrant_id": "x"}}))
     done = run("verify", str(bad), "--judge-key", judge_pub)
     assert done.returncode == 1 and "Traceback" not in done.stderr and "bad.json" in done.stderr
+
+
+def test_warrant_cli_drafts_a_face_warrant_over_the_image_files(tmp_path: Path) -> None:
+    cli = [sys.executable, "-c", "from nodes.cli import main; main()", "warrant", "draft"]
+    (tmp_path / "suspect.png").write_bytes(b"suspect's photo")
+    request = tmp_path / "request.json"
+    body = {"warrant_id": "w-10", "kind": "face_watchlist", "purpose_code": "serious-crime",
+            "sites": ["site-1"], "cameras": ["gate"],
+            "window": {"start": "2026-11-13T00:00:00Z", "end": "2026-11-20T00:00:00Z"},
+            "not_before": "2026-11-20T00:00:00Z", "expires_at": "2026-11-22T00:00:00Z",
+            "max_uses": 2, "targets": ["suspect-1"], "requested_by": "officer-7",
+            "references": {"suspect-1": "suspect.png"}}
+    request.write_text(json.dumps(body))
+    out = tmp_path / "w-10.json"
+    done = subprocess.run([*cli, str(request), "--out", str(out)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and "1 reference images" in done.stdout, done.stderr
+    drafted = SignedWarrant.model_validate_json(out.read_text()).warrant
+    salt = base64.b64decode(drafted.target_salt)
+    assert drafted.references == (commit_reference(salt, "suspect-1", PHOTO),)
+    for broken in ({"references": None}, {"references": {"suspect-1": "missing.png"}}):
+        request.write_text(json.dumps(body | broken))
+        failed = subprocess.run([*cli, str(request), "--out", str(tmp_path / "x.json")],
+                                capture_output=True, text=True, timeout=60)
+        assert failed.returncode == 1 and "references" in failed.stderr
+        assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "x.json").exists()

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 from log_scan import key_encodings, leaks
 from multihost import (
-    API_PORT, FLEET_PORT, FLOWER_HEALTH, FLOWER_PORT, NODE_HEALTH, PEOPLE, WORKER_HEALTH, City,
-    Site,
+    API_METRICS, API_PORT, FLEET_PORT, FLOWER_HEALTH, FLOWER_PORT, NODE_HEALTH, PEOPLE,
+    WORKER_HEALTH, City, Site,
 )
 
 pytestmark = pytest.mark.slow
@@ -134,7 +134,8 @@ def test_a_city_across_hosts(city: City) -> None:
     assert city.http.get("/healthz").status_code == 200
     ready = city.http.get("/readyz")
     assert ready.status_code == 200, ready.text
-    metrics = city.http.get("/metrics").text
+    assert city.http.get("/metrics").status_code == 404  # not on the public API port
+    status, metrics = city.fetch(city.coordinator, f"http://127.0.0.1:{API_METRICS}/metrics")
     assert re.search(r"^safecity_audit_log_entries \d+", metrics, re.M), metrics[:2000]
     status, body = city.fetch(city.coordinator, f"http://127.0.0.1:{WORKER_HEALTH}/readyz")
     assert status == 200 and json.loads(body)["checks"] == {"broker": "ok", "database": "ok"}

@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 from world import CAMERAS, T0, World, embedded_world
 
+from audit.checkpoint import Checkpoint
 from audit.keys import new_log_key
+from audit.note import parse_note
 from audit.prove import make_receipt
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query
-from coordinator.routers.queries import open_result
+from coordinator.routers.queries import consistency_for, open_result
 from nodes.identity import load_identity
 from privacy.legal_basis import SignedWarrant, Window, key_id, sign
 from privacy.queries import (
@@ -55,22 +57,29 @@ def stored(world: World, warrant_id: str) -> tuple[SignedWarrant, int]:
 def rogue(world: World, warrant: SignedWarrant, index: int | None, *, targets=("AB12CDE",),
           cameras=CAMERAS, window: Window | None = None, issued_at: datetime | None = None,
           query_id: str | None = None, key: SigningKey | None = None,
-          node: str = "alpha") -> dict[str, Any]:
+          node: str = "alpha", references: dict[str, str] | None = None) -> dict[str, Any]:
     svc = world.svc
     index = index if index is not None else 0
     enrolled = world.nodes[node]
+    witnessed = svc.witnessing.witnessed()
+    held = world.service(node).log_head.held()
     message = build_query(
         key or svc.keys.dispatch, query_id=query_id or str(uuid.uuid4()),
         node_id=enrolled.node_id, site=enrolled.settings.site_id,
         sealing_key=load_identity(enrolled.settings.keys_dir).public()["sealing_key"],
         kind=warrant.warrant.kind, cameras=list(cameras),
         window=window or warrant.warrant.window, issued_at=issued_at or world.clock(),
-        warrant=warrant, receipt=make_receipt(svc.audit, index).to_json(),
+        warrant=warrant, receipt=make_receipt(svc.audit, index, witnessed).to_json(),
+        consistency=consistency_for(svc, held.size if held else 0, size_of(witnessed)),
         opening=base64.b64encode(svc.audit.opening(index, "warrant_sha256")).decode()
         if svc.audit.entry(index).record.action is Action.WARRANT_REGISTERED
         else base64.b64encode(b"\0" * 32).decode(),
-        targets=list(targets))
+        targets=list(targets), references=references)
     return message.model_dump(mode="json")
+
+
+def size_of(checkpoint: str) -> int:
+    return Checkpoint.from_text(parse_note(checkpoint).text).size
 
 
 def _query_id(message: dict[str, Any]) -> str:

@@ -39,7 +39,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/consents"): frozenset({"dpo"}),
     ("GET", "/warrants"): CASEWORK,
     ("GET", "/warrants/{warrant_id}"): CASEWORK,
+    ("GET", "/warrants/{warrant_id}/receipt"): CASEWORK,
     ("POST", "/warrants/{warrant_id}/signatures"): frozenset({"judge"}),  # as judge
+    ("POST", "/warrants/{warrant_id}/decline"): frozenset({"judge"}),  # as judge
     ("POST", "/warrants/{warrant_id}/revocation"): frozenset({"judge", "dpo"}),
     ("POST", "/queries"): frozenset({"police"}),
     ("POST", "/queries/{query_id}/hits/{node_id}/{sighting_id}/confirmations"):
@@ -60,8 +62,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("DELETE", "/webhooks/{webhook_id}"): frozenset({"admin"}),
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,
     ("GET", "/audit/checkpoint"): PUBLIC,
+    ("GET", "/audit/checkpoint/witnessed"): PUBLIC,
     ("GET", "/audit/checkpoints"): PUBLIC,
     ("GET", "/audit/entries"): PUBLIC,
     ("GET", "/audit/entries/{index}"): PUBLIC,
@@ -95,6 +97,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
 
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/warrants/{warrant_id}/signatures"): {"role": "judge", "signature": "AAAA"},
+    ("POST", "/warrants/{warrant_id}/decline"): {"role": "judge", "reason": "no grounds"},
     ("POST", "/alerts/{alert_id}/assign"): {"username": "operator"},
 }
 QUERY: dict[str, dict[str, Any]] = {

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audit.cosignature import Cosigner
 from audit.keys import new_log_key
 from nodes.analytics.behaviour import Scorer
 from nodes.analytics.config import CameraAnalytics
@@ -157,7 +158,9 @@ def enrolment(coordinator: SigningKey, root: Path) -> Enrolment:
                      queue="node.alpha", coordinator_key=coordinator.public.text(),
                      coordinator_sealing_key="x25519:" + "A" * 43 + "=",
                      log_key=new_log_key("city.example/audit", root / "log.key").verifier.vkey(),
-                     judge_keys=(other,), dpo_keys=(other,), enrolled_at=START)
+                     judge_keys=(other,), dpo_keys=(other,), enrolled_at=START,
+                     witness_keys=(Cosigner("witness.example/w", SigningKey.generate())
+                                   .public.vkey(),), witness_quorum=1)
 
 
 def signed(key: SigningKey, arrays: list[np.ndarray], task: str = "trajectory"

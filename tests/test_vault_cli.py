@@ -68,19 +68,12 @@ def test_record_check_export_and_recover(site) -> None:
     start = index.execute("SELECT min(start) FROM segments").fetchone()[0]
     end = index.execute("SELECT max(end) FROM segments").fetchone()[0]
     out = tmp / "evidence.sce"
+    # A bare warrant id with cameras and window of the caller's choosing exports nothing: an
+    # export needs the signed warrant and its audit receipt (tests/test_evidence_export.py).
     done = safecity("vault", "export", "--config", config, "--camera", "gate", "--start", start,
                     "--end", end, "--warrant-id", "w-77", "--recipient", site["keys"]["police"],
                     "--recipient-name", "city-pd", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    done = safecity("vault", "verify-export", str(out), "--key", str(tmp / "police.key"),
-                    "--node-key", site["node_key"], "--camera", "gate", "--start", start,
-                    "--end", end, "--warrant-id", "w-77", "--extract", str(tmp / "opened"))
-    assert done.returncode == 0, done.stderr
-    assert (tmp / "opened" / "gate.mkv").stat().st_size > 0
-    done = safecity("vault", "verify-export", str(out), "--key", str(tmp / "police.key"),
-                    "--node-key", site["node_key"], "--camera", "lobby", "--start", start,
-                    "--end", end)
-    assert done.returncode == 1 and "outside the warrant" in done.stderr
+    assert done.returncode != 0 and not out.exists()
 
     custody = tmp / "data" / "custody.json"
     for name in ("court", "dpo", "operator"):

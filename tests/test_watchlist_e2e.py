@@ -127,7 +127,7 @@ def test_a_message_put_straight_on_a_node_queue_is_checked_by_the_worker(city: W
         city.svc.keys.dispatch, query_id=str(uuid.uuid4()), node_id=node.node_id,
         site="site-a", sealing_key=sealing, kind=signed.warrant.kind, cameras=["gate"],
         window=signed.warrant.window, issued_at=city.clock(), warrant=signed,
-        receipt=make_receipt(city.svc.audit, index).to_json(),
+        receipt=make_receipt(city.svc.audit, index, city.svc.witnessing.witnessed()).to_json(),
         opening=base64.b64encode(city.svc.audit.opening(index, "warrant_sha256")).decode(),
         targets=["LM55NOP"])  # seen by the node, but not in the warrant
     task_id = f"rogue-{uuid.uuid4()}"

@@ -7,6 +7,8 @@ text alternatives, usable by keyboard. Screenshots in test-artifacts/web."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import sqlite3
@@ -16,19 +18,31 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from browser import Watched, chromium, log_in, serving
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Locator, expect
+from sqlalchemy import create_engine, text
 from world import PASSWORD, World, embedded_world
 
+from audit.cosignature import Cosigner
+from audit.log import AuditLog
+from audit.note import parse_note
+from audit.records import Action, Actor, Event
 from coordinator.alert_intake import accept
+from coordinator.db import Warrant as WarrantRow
+from coordinator.housekeeping import housekeeping
 from coordinator.live_views import accept_snapshot
 from nodes.event_sender import EventSender
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
+from nodes.sources.synthetic import face_crops
+from privacy.legal_basis import SignedWarrant, commit_reference
+from privacy.signing import SigningKey
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +97,7 @@ def test_a_citizen_verifies_the_report_and_sees_tampering_with_its_reason(
     status = citizen.page.locator("#verify-status")
     expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
     expect(status).to_contain_text(f"signed log of {size} entries")
-    expect(citizen.page.locator("#verify-steps li")).to_have_count(4)
+    expect(citizen.page.locator("#verify-steps li")).to_have_count(5)
     citizen.screenshot("verify-ok")
 
     # a server that publishes a report the log does not support is caught
@@ -154,6 +168,184 @@ def test_a_citizen_verifies_a_log_of_several_pages_with_counted_denials(
     status = citizen.page.locator("#verify-status")
     expect(status).to_have_attribute("data-result", "verified", timeout=60_000)
     expect(status).to_contain_text(f"signed log of {size} entries")
+
+
+@pytest.fixture
+def pg_city(tmp_path: Path, postgres_url: str) -> Iterator[World]:
+    """A city whose database is PostgreSQL: the attacker below edits it directly."""
+    world = World(tmp_path, postgres_url, f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+                  f"db+sqlite:///{tmp_path / 'results.sqlite'}", query_timeout=2.0)
+    world.add_node("alpha", "site-a")
+    yield world
+    world.close()
+
+
+def verify_in(citizen: Watched, base: str) -> Locator:
+    """Open the verify page afresh and run the check; the status line once it has a result."""
+    citizen.page.goto(f"{base}/portal/verify")
+    citizen.page.click("#verify-button")
+    status = citizen.page.locator("#verify-status")
+    expect(status).to_have_attribute("data-result", re.compile(r".+"), timeout=20_000)
+    return status
+
+
+def remembered(citizen: Watched, origin: str) -> dict[str, Any] | None:
+    text = citizen.page.evaluate("o => localStorage.getItem(`safecity.verified:${o}`)", origin)
+    return json.loads(text) if text else None
+
+
+def cut_back(url: str, keep: int) -> None:
+    """What the attacker did: direct SQL on the coordinator's database, deleting the newest
+    entries (and their details) and every checkpoint over them."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for table in ("audit_details", "audit_entries"):
+            connection.execute(text(f"DELETE FROM {table} WHERE idx >= :keep"), {"keep": keep})
+        for table in ("audit_cosignatures", "audit_checkpoints"):
+            connection.execute(text(f"DELETE FROM {table} WHERE size > :keep"), {"keep": keep})
+    engine.dispose()
+
+
+def forged_events(count: int) -> list[Event]:
+    return [Event(actor=Actor(pseudonym="nobody", role="police_analyst", agency="city"),
+                  action="consultation", legal_basis="warrant", warrant_id=f"w-forged-{n}",
+                  purpose_code="serious-crime", outcome="answered", counts_returned=0,
+                  details={})
+            for n in range(count)]
+
+
+def test_a_citizen_sees_a_log_rolled_back_in_postgresql_since_their_last_check(
+        browser: Browser, pg_city: World, tmp_path: Path) -> None:
+    pg_city.registered()
+    pg_city.draft(case_number="CASE-2")
+    housekeeping(pg_city.svc)  # the city's witnesses cosign, then the report is published
+    size, origin = pg_city.svc.audit.size(), pg_city.svc.audit.origin
+    with serving(pg_city.svc) as base:
+        citizen = page_of(browser)
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "verified")
+        assert remembered(citizen, origin)["size"] == size
+        names = [c.name for c in pg_city.witness_servers.cosigners]
+        expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
+            f"Cosigned by {names[0]}")
+        expect(citizen.page.locator("#verify-witnesses")).to_contain_text(names[2])
+        citizen.page.screenshot(path=str(tmp_path / "verified.png"), full_page=True)
+        citizen.page.reload()
+        expect(citizen.page.locator("#verify-memory")).to_contain_text(
+            f"This browser last verified {origin}: {size} entries")
+
+        cut_back(pg_city.db_url, size - 3)
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "rolled-back")
+        expect(status).to_contain_text(f"the log was ROLLED BACK: this browser verified {size} "
+                                       "entries")
+        expect(status).to_contain_text(f"the log now has only {size - 3} entries")
+        expect(status).not_to_contain_text("Verified")
+        assert remembered(citizen, origin)["size"] == size  # the evidence is kept
+        citizen.page.screenshot(path=str(tmp_path / "rolled-back.png"), full_page=True)
+
+        # a browser that never saw the longer log has nothing to compare with: Verified
+        stranger = page_of(browser)
+        expect(verify_in(stranger, base)).to_have_attribute("data-result", "verified")
+        assert remembered(stranger, origin)["size"] == size - 3
+        citizen.assert_clean()
+
+
+def test_a_citizen_sees_a_log_forked_behind_the_server(
+        browser: Browser, pg_city: World, tmp_path: Path) -> None:
+    """The same number of entries with another history: the newest cut away and others signed
+    in their place (an attacker holding the database and the log key)."""
+    pg_city.registered()
+    size, origin = pg_city.svc.audit.size(), pg_city.svc.audit.origin
+    with serving(pg_city.svc) as base:
+        citizen = page_of(browser)
+        expect(verify_in(citizen, base)).to_have_attribute("data-result", "verified")
+        before = remembered(citizen, origin)
+
+        cut_back(pg_city.db_url, size - 2)
+        with AuditLog(pg_city.db_url, pg_city.svc.audit.signer) as rewriter:
+            rewriter.append_many(forged_events(2))
+            assert rewriter.size() == size
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "forked")
+        expect(status).to_contain_text(f"the log FORKED: this browser verified {size} entries")
+        expect(status).to_contain_text("with another root")
+        assert remembered(citizen, origin) == before
+        citizen.page.screenshot(path=str(tmp_path / "forked-same-size.png"), full_page=True)
+
+        # the forged history grows on: the proof from the remembered checkpoint cannot verify
+        with AuditLog(pg_city.db_url, pg_city.svc.audit.signer) as rewriter:
+            rewriter.append_many(forged_events(3))
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "forked")
+        expect(status).to_contain_text(f"its {size + 3} entries do not extend the {size} entries")
+        expect(status).to_contain_text("the consistency proof does not verify")
+        citizen.page.screenshot(path=str(tmp_path / "forked-grown.png"), full_page=True)
+        citizen.assert_clean()
+
+
+def test_a_growing_log_verifies_by_consistency_proof_and_shows_its_witnesses(
+        browser: Browser, city: World, site: str, tmp_path: Path) -> None:
+    city.registered()
+    origin = city.svc.audit.origin
+    citizen = page_of(browser)
+    expect(verify_in(citizen, site)).to_have_attribute("data-result", "verified")
+    first = city.svc.audit.size()
+
+    # the log grows honestly, and a witness cosigns its newest checkpoint
+    city.registered(case_number="CASE-9")
+    witness = Cosigner("witness.example/w1", SigningKey.generate())
+    note = parse_note(city.svc.audit.checkpoint())
+    city.svc.audit.add_cosignature(note.with_signature(witness.cosign(note, 1_700_000_000))
+                                   .format())
+    size = city.svc.audit.size()
+    citizen.page.goto(f"{site}/portal/verify")
+    citizen.page.fill("#witness-keys", witness.public.vkey())
+    citizen.page.click("#verify-button")
+    status = citizen.page.locator("#verify-status")
+    expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
+    expect(citizen.page.locator("#verify-steps")).to_contain_text(
+        f"consistency proof to {size} entries checked (RFC 9162)")
+    expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
+        "Cosigned by witness.example/w1 (at 2023-11-14T22:13:20.000Z): verified")
+    assert remembered(citizen, origin)["size"] == size > first
+    citizen.page.screenshot(path=str(tmp_path / "grown-cosigned.png"), full_page=True)
+
+    # without the witness's key its line is named, not vouched for
+    expect(verify_in(citizen, site)).to_have_attribute("data-result", "verified")
+    expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
+        "Also carries cosignature lines by witness.example/w1, not checked")
+
+    # a cosignature line by the named witness that does not verify fails the check
+    db = sqlite3.connect(city.root / "coordinator.sqlite")
+    (line,) = db.execute("SELECT line FROM audit_cosignatures").fetchone()
+    name, blob = line.rstrip("\n").split(" ")[1:]
+    raw = bytearray(base64.b64decode(blob))
+    raw[-1] ^= 1
+    db.execute("UPDATE audit_cosignatures SET line = ?",
+               (f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n",))
+    db.commit()
+    db.close()
+    citizen.page.goto(f"{site}/portal/verify")
+    citizen.page.fill("#witness-keys", witness.public.vkey())
+    citizen.page.click("#verify-button")
+    expect(status).to_have_attribute("data-result", "failed", timeout=20_000)
+    expect(status).to_contain_text("the cosignature by witness witness.example/w1 does not verify")
+
+    # a server that hands out a bad consistency proof is caught
+    city.draft(case_number="CASE-10")
+
+    def bad_proof(route) -> None:  # type: ignore[no-untyped-def]
+        body = route.fetch().json()
+        body["proof"][0] = base64.b64encode(bytes(32)).decode()
+        route.fulfill(json=body)
+
+    citizen.page.route("**/audit/proofs/consistency*", bad_proof)
+    status = verify_in(citizen, site)
+    expect(status).to_have_attribute("data-result", "forked")
+    expect(status).to_contain_text("the consistency proof does not verify")
+    citizen.page.screenshot(path=str(tmp_path / "bad-proof.png"), full_page=True)
+    citizen.page.unroute("**/audit/proofs/consistency*")
     citizen.assert_clean()
 
 
@@ -247,9 +439,16 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     key_file = tmp_path / "judge.key"
     city.judge_key.save(key_file)
     judge.page.set_input_files("#key-file", str(key_file))
+    targets = judge.page.locator("#scope-targets")
+    expect(targets).to_contain_text("AB12CDE")  # the plates in plain, as the draft holds them
+    expect(targets).to_contain_text("XY99ZZZ")
     judge.screenshot("judge-sign")
-    judge.page.click("text=Sign in this browser")
+    sign = judge.page.locator("#sign-form button")
+    expect(sign).to_be_disabled()  # the confirm step comes first
+    judge.page.check("#confirm-scope")
+    sign.click()
     expect(judge.page.locator("#warrant-status")).to_contain_text("registered")
+    expect(targets).to_contain_text("no longer kept")  # registered: the plain plates forgotten
     assert city.client.get(f"/warrants/{warrant_id}", headers=city.as_("judge")).json()[
         "status"] == "registered"
 
@@ -261,6 +460,7 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     assert signed.returncode == 0, signed.stderr
     judge.page.goto(f"{site}/casework/warrants/{offline['warrant_id']}")
     judge.page.set_input_files("#signed-file", str(document))
+    judge.page.check("#confirm-scope")
     judge.page.click("text=Upload the signature")
     expect(judge.page.locator("#warrant-status")).to_contain_text("registered")
     judge.assert_clean()
@@ -274,6 +474,121 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     expect(police.page.locator("#query-nodes tbody")).to_contain_text("unreachable")
     police.screenshot("police-results")
     police.assert_clean()
+
+
+def face_photos(directory: Path, targets: list[str]) -> dict[str, bytes]:
+    """A PNG of a (synthetic) face per target, each file named after its target id."""
+    photos = {}
+    for number, target in enumerate(targets):
+        crop = cv2.resize(face_crops()[number], (120, 120), interpolation=cv2.INTER_CUBIC)
+        ok, data = cv2.imencode(".png", crop)
+        assert ok
+        (directory / f"{target}.png").write_bytes(data.tobytes())
+        photos[target] = data.tobytes()
+    return photos
+
+
+def warrant_decisions(citizen: Watched, site: str) -> dict[str, int]:
+    """The portal's warrant decisions, all months, as a citizen reads them."""
+    citizen.page.goto(f"{site}/portal")
+    report = citizen.page.evaluate("async () => (await fetch('/portal/report.json')).json()")
+    totals: dict[str, int] = {}
+    for counts in report["report"]["warrants_by_month"].values():
+        for key, n in counts.items():
+            totals[key] = totals.get(key, 0) + n
+    return totals
+
+
+def test_a_judge_reads_the_scope_in_words_sees_the_images_and_declines_with_a_reason(
+        browser: Browser, city: World, site: str, tmp_path: Path) -> None:
+    """Issue 20, finding 4: the signing page states the scope in words (sites, cameras, window,
+    purpose, the targets in plain and the reference images, each with the SHA-256 the warrant
+    commits to), asks the signer to confirm it, and lets them decline with a reason: an audit
+    entry, counted in the portal as refused by a judge, where an analyst's unknown warrant id
+    or a used-up warrant are not."""
+    police = page_of(browser)
+    log_in(police, site, "police", PASSWORD)
+    police.page.goto(f"{site}/casework/new")
+    now = datetime.now(UTC)
+    local = lambda t: t.strftime("%Y-%m-%dT%H:%M")
+    police.page.select_option("#kind", "face_watchlist")
+    police.page.fill("#purpose", "missing-person")
+    police.page.fill("#case", "MP-2026-0007")
+    police.page.fill("#justification", "a missing child last seen at the station gate")
+    police.page.uncheck("input[name=cameras][value=lobby]")
+    police.page.fill("#window-start", local(now - timedelta(hours=6)))
+    police.page.fill("#window-end", local(now))
+    police.page.fill("#expires", local(now + timedelta(days=1)))
+    police.page.fill("#targets", "person-1\nperson-2")
+    photos = face_photos(tmp_path, ["person-1", "person-2"])
+    police.page.set_input_files("#references", [str(tmp_path / f"{t}.png") for t in photos])
+    police.page.click("text=Submit the draft for signature")
+    expect(police.page.locator("#warrant-status")).to_contain_text("draft")
+    warrant_id = police.page.locator("#warrant-data").get_attribute("data-warrant-id")
+    police.assert_clean()
+
+    judge = page_of(browser)
+    log_in(judge, site, "judge", PASSWORD)
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")
+    summary = judge.page.locator("#scope-summary").inner_text()
+    assert summary.startswith("A face watchlist search") and "missing-person" in summary
+    assert "(faces compared with the reference images) for 2 people," in summary
+    assert "1 camera (gate) at site-a" in summary and "at most 1 search," in summary
+    expect(judge.page.locator("#scope-recordings")).to_contain_text("(6 hours)")
+    expect(judge.page.locator("#scope-targets")).to_contain_text("person-2")
+    images = judge.page.locator("#reference-images img")
+    expect(images).to_have_count(2)
+    assert judge.page.evaluate("""() => [...document.querySelectorAll('#reference-images img')]
+        .every((i) => i.complete && i.naturalWidth === 120)""")
+    # each picture shown is one the warrant commits to, by its SHA-256
+    shown = judge.page.locator("#reference-images").inner_text()
+    warrant = SignedWarrant.model_validate(city.client.get(
+        f"/warrants/{warrant_id}", headers=city.as_("judge")).json()["document"]).warrant
+    salt = base64.b64decode(warrant.target_salt)
+    for target, data in photos.items():
+        digest = hashlib.sha256(data).hexdigest()
+        assert digest in shown and commit_reference(salt, target, digest) in warrant.references
+    expect(judge.page.locator("#sign-form button")).to_be_disabled()
+    expect(judge.page.locator("#upload-form button")).to_be_disabled()
+    judge.assert_accessible()
+    picture = tmp_path / "judge-face-warrant.png"
+    judge.page.screenshot(path=str(picture), full_page=True)
+    judge.screenshot("judge-face-warrant")
+
+    reason = "The second photo shows two faces; ask for a clear portrait first."
+    judge.page.fill("#decline-reason", reason)
+    judge.page.click("#decline-form button")
+    expect(judge.page.locator("#warrant-status")).to_contain_text("declined")
+    assert judge.page.locator("#sign-form").count() == 0 and judge.page.locator("img").count() == 0
+    judge.assert_clean()
+    entry = next(e for e in reversed(city.svc.audit.entries(0, 10_000))
+                 if e.record.action is Action.WARRANT_DECLINED)
+    assert (entry.record.warrant_id, entry.record.outcome, entry.record.actor.role) == (
+        warrant_id, "declined_by_judge", "judge")
+    assert json.loads(city.svc.audit.details(entry.index)["reason"]) == reason
+    public = json.dumps([e.record.model_dump(mode="json")
+                         for e in city.svc.audit.entries(0, 10_000)])
+    assert "person-1" not in public and reason not in public  # plain targets, reason: private
+    assert city.sign(city.client.get(f"/warrants/{warrant_id}", headers=city.as_("judge"))
+                     .json()).status_code == 409  # a declined draft is never signed
+    with city.svc.session() as session:
+        assert session.get(WarrantRow, warrant_id).for_signers is None  # the photos forgotten
+
+    citizen = page_of(browser)
+    assert warrant_decisions(citizen, site).get("warrant_declined") == 1
+    expect(citizen.page.locator("table", has_text="Warrant decisions by month")).to_contain_text(
+        "refused by a judge (warrant_declined)")
+    # an analyst's typo and a used-up warrant are not a judge's refusal
+    used = city.registered(max_uses=1)
+    for warrant_id_sent, status in (("w-no-such-warrant", 404), (used["warrant_id"], 202),
+                                    (used["warrant_id"], 403)):
+        response = city.client.post("/queries", headers=city.as_("police"), json={
+            "warrant_id": warrant_id_sent, "targets": ["AB12CDE"]})
+        assert response.status_code == status, response.text
+    assert response.json()["code"] == "used_up"
+    decisions = warrant_decisions(citizen, site)
+    assert decisions["warrant_declined"] == 1 and decisions["warrant_refused"] == 1
+    citizen.assert_clean()
 
 
 def test_an_alert_appears_in_the_control_room_without_a_reload(

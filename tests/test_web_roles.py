@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from world import PASSWORD, World, embedded_world
+from world import PASSWORD, World, embedded_world, picture
 
 from audit.records import Action
 from coordinator.app import create_app
@@ -146,7 +146,7 @@ def test_console_filters_reject_bad_values_with_a_clear_message(city: World) -> 
 def test_each_person_is_offered_only_the_signature_they_may_add(city: World) -> None:
     plate = city.draft()
     face = city.draft(kind="face_watchlist", purpose_code="missing-person",
-                      targets=["person-1"])
+                      targets=["person-1"], references={"person-1": picture(1)})
     judge, dpo = browser_for(city, "judge"), browser_for(city, "dpo")
 
     def offered(client: TestClient, warrant: dict) -> str | None:

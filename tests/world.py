@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 from fastapi.testclient import TestClient
 
 from audit.records import DENIALS_COUNTED
@@ -35,10 +37,20 @@ from nodes.query_worker import QueryService
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
 from privacy.tokens import issue
+from witnesses import shared_witnesses
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the real clock
 CAMERAS = ("gate", "lobby")
+
+
+def picture(seed: int, side: int = 48) -> str:
+    """A small base64 PNG (noise, no face): a face warrant's reference image where the test
+    does not search with it."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    ok, data = cv2.imencode(".png", pixels)
+    assert ok
+    return base64.b64encode(data.tobytes()).decode()
 
 
 def stop(process: subprocess.Popen | None, sig: int = signal.SIGTERM) -> None:
@@ -72,14 +84,18 @@ class World:
     options: dict[str, Any] = field(default_factory=dict)  # further coordinator settings
 
     def __post_init__(self) -> None:
+        self.tag = uuid.uuid4().hex[:6]
+        self.witness_servers = shared_witnesses()
+        options = {"origin": f"city-{self.tag}.test.example/audit",
+                   **self.witness_servers.settings(), **self.options}
         self.settings = CoordinatorSettings(
             data_dir=self.root / "coordinator", database_url=self.db_url,
             broker_url=self.broker, result_backend=self.backend,
-            query_timeout_seconds=self.query_timeout, **self.options)
+            query_timeout_seconds=self.query_timeout, **options)
         self.svc = Coordinator.open(self.settings, clock=self.clock)
+        self.witness_servers.follow(self.svc.keys.log.verifier)
         self.client = TestClient(create_app(self.svc))
         self.judge_key, self.dpo_key = SigningKey.generate(), SigningKey.generate()
-        self.tag = uuid.uuid4().hex[:6]
         for name, role, key in (("admin", Role.ADMIN, None), ("police", Role.POLICE, None),
                                 ("judge", Role.JUDGE, self.judge_key),
                                 ("dpo", Role.DPO, self.dpo_key),
@@ -124,7 +140,7 @@ class World:
             node = self.nodes[name]
             now = int(self.clock().timestamp())
             assertion = issue({"sub": node.node_id, "aud": "safecity-coordinator/token",
-                               "iat": now, "exp": now + 60},
+                               "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())},
                               load_identity(node.settings.keys_dir).signing, node.node_id)
             response = self.client.post("/token", data={
                 "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",

@@ -1,5 +1,6 @@
-"""Liveness, readiness and metrics for the coordinator's API process (for the orchestrator and
-Prometheus; nothing personal in any of them)."""
+"""Liveness and readiness of the coordinator's API process, for the orchestrator (nothing
+personal in either). Its Prometheus metrics are on a listener of their own, ``metrics_address``
+(:func:`coordinator.metrics.metrics_listener`), not on the public API port."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from coordinator.auth import service
@@ -59,8 +59,3 @@ def readyz(request: Request, svc: Coordinator = Depends(service)) -> Any:
                          "code": "not_ready", "checks": found, "seconds": seconds},
                         status_code=503, media_type="application/problem+json",
                         headers={"Retry-After": "5"})
-
-
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def metrics(svc: Coordinator = Depends(service)) -> Response:
-    return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -62,13 +62,15 @@ def enrolment_document(svc: Coordinator, node: Node) -> dict[str, Any]:
         signers = session.execute(select(User.role, User.signing_key).where(
             User.active, User.signing_key.is_not(None))).all()
     return {
-        "version": 1, "node_id": node.node_id, "site_id": node.site_id,
+        "version": 2, "node_id": node.node_id, "site_id": node.site_id,
         "cameras": list(node.cameras), "queue": queue_name(node.node_id),
         "coordinator_key": svc.keys.dispatch.public.text(),
         "coordinator_sealing_key": svc.keys.sealing.public_text(),
         "log_key": svc.keys.log.verifier.vkey(),
         "judge_keys": sorted(k for r, k in signers if r == Role.JUDGE),
         "dpo_keys": sorted(k for r, k in signers if r == Role.DPO),
+        "witness_keys": [w.key for w in svc.settings.witnesses],
+        "witness_quorum": svc.settings.witness_quorum,
         "enrolled_at": as_utc(node.enrolled_at).isoformat(),
         "city_ca": _city_ca(svc),
     }
@@ -93,6 +95,10 @@ def enrol(body: NewNode, who: Principal = Depends(require(Permission.NODE_ENROL)
         if not {Role.JUDGE.value, Role.DPO.value} <= roles:
             raise Problem(409, "Conflict", "register at least one judge and one DPO before "
                           "enrolling nodes: a node pins their keys at enrolment", "no_signers")
+        if not svc.settings.witnesses:
+            raise Problem(409, "Conflict", "configure the city's witnesses (witnesses, "
+                          "witness_quorum) before enrolling nodes: a node pins their keys and "
+                          "believes no log checkpoint they have not cosigned", "no_witnesses")
         if session.get(Node, body.node_id) is not None:
             raise Problem(409, "Conflict", f"node {body.node_id} is already enrolled", "exists")
         if session.scalar(select(Node).where(Node.identity_key == body.identity_key)):

@@ -19,21 +19,24 @@ from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
 
+from audit.checkpoint import Checkpoint
+from audit.note import parse_note
 from audit.prove import make_receipt
-from audit.records import Action, Event, Scope, opens, rfc3339, under
+from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
 from coordinator.dispatch import TIMED_OUT, DispatchError, collect
+from coordinator.node_log_heads import consistency_for, note_log_size
 from coordinator.problems import Problem, invalid, not_found
 from coordinator.query_messages import build_query
 from coordinator.roles import Permission, Role, allows
 from coordinator.routers.warrants import refuse, signed_of
 from coordinator.service import Coordinator, as_utc
 from coordinator.targets import validate_references, validate_targets
-from privacy.canonical import canonical_json
-from privacy.errors import SafecityError
+from coordinator.witnessing import WitnessQuorumError
+from privacy.errors import AuditError, SafecityError
 from privacy.json_logs import QUERY_ID
 from privacy.legal_basis import (
     Kind,
@@ -42,10 +45,16 @@ from privacy.legal_basis import (
     WarrantRefused,
     Window,
     check_scope,
-    digest,
     verify,
 )
-from privacy.queries import QUERY_TASK, SealedResult, SignedResult, Status, result_info
+from privacy.queries import (
+    QUERY_TASK,
+    SealedResult,
+    SignedResult,
+    Status,
+    result_info,
+)
+from privacy.registered_warrant import check_registered
 from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
 
@@ -86,14 +95,18 @@ def _signer_keys(svc: Coordinator) -> tuple[list[VerifyKey], list[VerifyKey]]:
 
 
 def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
-              window: Window, targets: list[str], now: datetime) -> SignedWarrant:
-    """The coordinator's own checks, the same a node makes. Raise WarrantRefused."""
+              window: Window, targets: list[str], now: datetime,
+              references: dict[str, str] | None = None) -> SignedWarrant:
+    """The coordinator's own checks, the same a node makes (``references``: the SHA-256 of each
+    face target's reference image). Raise WarrantRefused."""
     signed = signed_of(row)
     if row.status == "revoked":
         raise WarrantRefused(Refusal.REVOKED, f"{row.warrant_id} was revoked")
     if row.status == "expired":
         raise WarrantRefused(Refusal.EXPIRED, f"{row.warrant_id} expired at "
                              f"{signed.warrant.expires_at.isoformat()}")
+    if row.status == "declined":
+        raise WarrantRefused(Refusal.UNSIGNED, f"{row.warrant_id} was declined by its signer")
     if row.status != "registered":
         if signed.judge is None and signed.dpo is None:
             raise WarrantRefused(Refusal.UNSIGNED, f"{row.warrant_id} is not signed")
@@ -105,22 +118,31 @@ def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
         raise WarrantRefused(Refusal.USED_UP, f"all {signed.warrant.max_uses} uses of "
                              f"{row.warrant_id} are spent")
     for site in signed.warrant.sites:
-        check_scope(signed.warrant, kind, site, cameras, window, targets)
+        check_scope(signed.warrant, kind, site, cameras, window, targets, references)
     return signed
 
 
 def _check_logged(svc: Coordinator, row: WarrantRow, signed: SignedWarrant) -> None:
+    """The same registration check every node makes (privacy.registered_warrant)."""
     index = row.registered_index
     try:
         record = svc.audit.entry(int(index)).record if index is not None else None
         salt = svc.audit.opening(int(index), "warrant_sha256") if index is not None else b""
     except SafecityError:  # a missing entry, or one that is not a record: exactly the refusal
-        record = None
-    if (record is None or record.action is not Action.WARRANT_REGISTERED
-            or record.warrant_id not in (None, row.warrant_id)
-            or not opens(record, "warrant_sha256", salt, canonical_json(digest(signed)))):
-        raise WarrantRefused(Refusal.NOT_IN_LOG, f"the audit log does not register this text of "
-                             f"{row.warrant_id}")
+        record, salt = None, b""
+    check_registered(record, salt, signed)
+
+
+def witnessed_checkpoint(svc: Coordinator) -> tuple[str, int]:
+    """The newest checkpoint with the witnesses' quorum (nodes believe nothing less) and its
+    size; a 503 problem when the quorum does not answer."""
+    try:
+        witnessed = svc.witnessing.witnessed()
+    except (WitnessQuorumError, AuditError) as exc:
+        raise Problem(503, "Witnesses unavailable", f"{exc}. Nothing was sent and no use of "
+                      "the warrant was spent; try again when the witnesses answer",
+                      Refusal.UNWITNESSED.value) from None
+    return witnessed, Checkpoint.from_text(parse_note(witnessed).text).size
 
 
 @router.post("", status_code=202, summary="Submit a watchlist query (police)")
@@ -150,7 +172,7 @@ def submit(body: NewQuery, response: Response,
         with svc.session() as session:
             if session.get(Query, query_id) is not None:
                 raise WarrantRefused(Refusal.REPLAYED, f"query {query_id} was already submitted")
-        signed = authorise(svc, row, kind, cameras, window, targets, now)
+        signed = authorise(svc, row, kind, cameras, window, targets, now, reference_digests)
     except WarrantRefused as refusal:
         raise refuse(svc, who, row, refusal,
                      409 if refusal.reason is Refusal.REPLAYED else 403) from None
@@ -160,6 +182,7 @@ def submit(body: NewQuery, response: Response,
     if not plan:
         raise invalid(f"no enrolled node has any of the cameras {', '.join(cameras)} at sites "
                       f"{', '.join(signed.warrant.sites)}", "unknown_node")
+    witnessed, witnessed_size = witnessed_checkpoint(svc)
     with svc.session() as session:
         spent = session.execute(update(WarrantRow).where(
             WarrantRow.warrant_id == row.warrant_id,
@@ -175,7 +198,7 @@ def submit(body: NewQuery, response: Response,
         outcome="dispatched", recipients=tuple(n.node_id for n, _ in plan),
         details={"query_id": query_id, "user": who.username, "targets": targets,
                  "reference_sha256": reference_digests}))
-    receipt = make_receipt(svc.audit, int(row.registered_index)).to_json()
+    receipt = make_receipt(svc.audit, int(row.registered_index), witnessed).to_json()
     opening = base64.b64encode(svc.audit.opening(int(row.registered_index),
                                                  "warrant_sha256")).decode()
     deadline = now + timedelta(seconds=svc.settings.query_timeout_seconds)
@@ -195,7 +218,8 @@ def submit(body: NewQuery, response: Response,
             svc.keys.dispatch, query_id=query_id, node_id=node.node_id, site=node.site_id,
             sealing_key=node.sealing_key, kind=kind, cameras=node_cameras, window=window,
             issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets,
-            references=references)
+            references=references,
+            consistency=consistency_for(svc, node.witnessed_size or 0, witnessed_size))
         try:
             svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
                                 task_id(query_id, node.node_id))
@@ -272,6 +296,8 @@ def _check_answer(svc: Coordinator, answer: dict[str, Any], query_id: str, node_
     if (not result.signed_by(VerifyKey.parse(key), signed.signature)
             or result.query_id != query_id or result.node_id != node_id):
         return Status.FAILED, "bad_signature", "the answer is not signed by this node", None
+    if result.log_size is not None:
+        note_log_size(svc, node_id, result.log_size)
     return result.status, result.reason, result.detail, signed.model_dump(mode="json")
 
 

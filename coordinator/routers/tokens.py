@@ -1,23 +1,27 @@
 """``POST /token``: OAuth2 password flow for people, signed assertions for nodes.
 
-Failed logins are counted per account and per address; past the limit the door stays shut for
-the rest of the window (429 with ``Retry-After``), and every failure and lock-out is audited.
+Password tries are counted per account and per address before they are checked; past the
+limit the door stays shut for the rest of the window (429 with ``Retry-After``), and every
+failure and lock-out is audited. A node's assertion is good for one token: its ``jti`` is
+remembered until it expires.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
 from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from sqlalchemy import delete, func, select
 
 from coordinator.auth import ANONYMOUS, AUDIENCE, client_address, deny, new_token, service
-from coordinator.db import LoginFailure, Node, User
+from coordinator.db import Node, User
+from coordinator.lockout import ACCOUNT, CLIENT, Slot, give_back, reserve
 from coordinator.passwords import check_password
 from coordinator.problems import Problem
 from coordinator.roles import Role
+from coordinator.routers.users import USERNAME
 from coordinator.service import Coordinator
+from coordinator.token_ids import JTI, node_issuer, spend
 from privacy.signing import VerifyKey
 from privacy.tokens import TokenError, unverified_header, verify
 
@@ -25,6 +29,7 @@ router = APIRouter(tags=["tokens"])
 
 PASSWORD = "password"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+MAX_ASSERTION_SECONDS = 300  # a node's assertion must expire this soon (its jti is kept as long)
 
 
 @router.post("/token", summary="Get a bearer token (OAuth2 password flow, or a node assertion)")
@@ -41,31 +46,31 @@ def token(request: Request, grant_type: str = Form(...), username: str = Form(""
 
 def password_login(request: Request, svc: Coordinator, username: str, password: str
                    ) -> dict[str, Any]:
-    """A token for a person whose password is right, or the (audited) Problem saying why not."""
+    """A token for a person whose password is right, or the (audited) Problem saying why not.
+    The try is counted before Argon2 runs (``coordinator.lockout``), so the limit holds for
+    guesses sent at once to any number of workers."""
     settings = svc.settings
-    client = client_address(request)
-    since = svc.clock() - timedelta(seconds=settings.login_window_seconds)
-    with svc.session() as session:
-        by_user = session.scalar(select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.username == username, LoginFailure.at >= since))
-        by_client = session.scalar(select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.client == client, LoginFailure.at >= since))
-    if by_user >= settings.login_failures or by_client >= 4 * settings.login_failures:
+    window = settings.login_window_seconds
+    # a name no account can have gets no counter of its own, nor a lookup (PostgreSQL refuses
+    # a NUL in a string); the address's counter still counts the try
+    named = re.fullmatch(USERNAME, username) is not None
+    account = Slot(ACCOUNT, username, settings.login_failures)
+    slots = [Slot(CLIENT, client_address(request)[:64], 4 * settings.login_failures),
+             *([account] if named else [])]
+    if not reserve(svc.session, slots, int(svc.clock().timestamp()), window):
         problem = deny(svc, request, ANONYMOUS, 429, "login_locked",
                        "too many failed logins; try again later", {"user": username})
-        problem.headers["Retry-After"] = str(settings.login_window_seconds)
+        problem.headers["Retry-After"] = str(window)
         raise problem
-    with svc.session() as session:
-        user = session.get(User, username)
-        ok = check_password(user.password_hash if user else None, password)
-        if not ok or user is None or not user.active:
-            session.add(LoginFailure(username=username, client=client, at=svc.clock()))
-        else:
-            session.execute(delete(LoginFailure).where(LoginFailure.username == username))
-            role, agency = user.role, user.agency
-    if not ok or user is None or not user.active:
+    with svc.session() as session:  # not held while Argon2 runs
+        user = session.get(User, username) if named else None
+    if not check_password(user.password_hash if user else None, password) \
+            or user is None or not user.active:
         raise deny(svc, request, ANONYMOUS, 401, "login_failed",
                    "wrong username or password", {"user": username})
+    with svc.session() as session:
+        give_back(session, slots, clear=account)
+    role, agency = user.role, user.agency
     minutes = settings.token_minutes
     return {"access_token": new_token(svc, username, role, agency, minutes),
             "token_type": "bearer", "expires_in": 60 * minutes, "role": role}
@@ -88,9 +93,17 @@ def _node(request: Request, svc: Coordinator, assertion: str) -> dict[str, Any]:
         claims = verify(assertion, VerifyKey.parse(key), AUDIENCE + "/token", now)
     except TokenError as exc:
         raise deny(svc, request, ANONYMOUS, 401, "bad_assertion", str(exc)) from None
-    if claims.get("sub") != node_id or claims.get("exp", 0) - now > 300:
+    if claims.get("sub") != node_id or claims["exp"] - now > MAX_ASSERTION_SECONDS:
         raise deny(svc, request, ANONYMOUS, 401, "bad_assertion",
                    "the assertion must name the node as subject and expire within 5 minutes")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or re.fullmatch(JTI, jti) is None:
+        raise deny(svc, request, ANONYMOUS, 401, "bad_assertion",
+                   "the assertion must carry a unique jti (1 to 128 visible ASCII characters)")
+    if not spend(svc, node_issuer(node_id), jti, claims["exp"]):
+        raise deny(svc, request, ANONYMOUS, 401, "assertion_replayed",
+                   "this assertion was already used; sign a new one with a fresh jti",
+                   {"node": node_id})
     minutes = svc.settings.node_token_minutes
     return {"access_token": new_token(svc, node_id, Role.NODE.value, site, minutes),
             "token_type": "bearer", "expires_in": 60 * minutes, "role": Role.NODE.value}

@@ -19,10 +19,13 @@ from privacy.key_fields import Ed25519Public
 router = APIRouter(prefix="/users", tags=["users"])
 
 
+USERNAME = r"^[a-z0-9][a-z0-9_.-]{1,63}$"
+
+
 class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+    username: str = Field(pattern=USERNAME)
     role: Role
     agency: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
     password: str = Field(min_length=MIN_LENGTH, max_length=1024)

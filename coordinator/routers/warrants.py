@@ -1,8 +1,10 @@
 """``/warrants`` and ``/consents``: drafted by police (or the DPO, for consents), signed by a
 judge, countersigned by the DPO for face searches, registered in the audit log, revocable.
 
-The coordinator never stores the plain targets: a draft turns them into salted commitments and
-forgets them; the analyst supplies them again with each query.
+The signed warrant holds only salted commitments: to each target and, for a face search, to the
+SHA-256 of each reference image. The draft keeps the plain targets and images for the people asked
+to sign it (they sign exactly what will be searched) and forgets them once it is registered or
+declined; the analyst supplies them again with each query. A signer may decline, with a reason.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ import base64
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from coordinator.auth import Principal, deny, require, service
@@ -24,7 +27,7 @@ from coordinator.dispatch import DispatchError
 from coordinator.problems import Problem, invalid, not_found
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator
-from coordinator.targets import validate_targets
+from coordinator.targets import validate_references, validate_targets
 from privacy.legal_basis import (
     Basis,
     Kind,
@@ -34,6 +37,7 @@ from privacy.legal_basis import (
     WarrantRefused,
     Window,
     commit_case,
+    commit_reference,
     commit_target,
     digest,
     key_id,
@@ -63,6 +67,9 @@ class Draft(BaseModel):
     case_number: str = Field(min_length=1, max_length=128)
     justification: str = Field(min_length=1, max_length=20_000,
                                description="for a consent: who consented, for whom, and why")
+    references: dict[str, str] | None = Field(
+        default=None, description="face searches: a base64 JPEG or PNG per target id; the "
+        "warrant commits to each image's SHA-256, and only these images can be searched")
 
 
 class NewSignature(BaseModel):
@@ -70,6 +77,14 @@ class NewSignature(BaseModel):
 
     role: Literal["judge", "dpo"]
     signature: str = Field(max_length=200, description="base64 Ed25519 over the payload")
+
+
+class Decline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["judge", "dpo"]
+    reason: str = Field(min_length=3, max_length=2000,
+                        description="why the signer will not sign; kept in the audit details")
 
 
 def refuse(svc: Coordinator, who: Principal, row: WarrantRow | None, refusal: WarrantRefused,
@@ -85,20 +100,29 @@ def signed_of(row: WarrantRow) -> SignedWarrant:
     return SignedWarrant.model_validate(row.document)
 
 
-def view(row: WarrantRow) -> dict[str, Any]:
+def view(row: WarrantRow, plain: bool = False) -> dict[str, Any]:
+    """A warrant for the people who may read it; ``plain`` adds what a draft holds for its
+    signers (the targets in plain and the face reference images), while it is a draft."""
     signed = signed_of(row)
-    return {"warrant_id": row.warrant_id, "basis": row.basis, "kind": row.kind,
-            "status": row.status, "uses": row.uses, "max_uses": signed.warrant.max_uses,
-            "case_number": row.case_number, "justification": row.justification,
-            "requested_by": row.requested_by, "registered_index": row.registered_index,
-            "document": row.document,
-            "payload": base64.b64encode(signed.warrant.payload()).decode()}
+    shown = {"warrant_id": row.warrant_id, "basis": row.basis, "kind": row.kind,
+             "status": row.status, "uses": row.uses, "max_uses": signed.warrant.max_uses,
+             "case_number": row.case_number, "justification": row.justification,
+             "requested_by": row.requested_by, "registered_index": row.registered_index,
+             "document": row.document,
+             "payload": base64.b64encode(signed.warrant.payload()).decode()}
+    if plain:
+        shown["for_signers"] = row.for_signers
+    return shown
 
 
 def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[str, Any]:
     if basis is Basis.CONSENT and body.kind is not Kind.FACE_WATCHLIST:
         raise invalid("a consent is a legal basis for face searches only")
     targets = validate_targets(body.kind, body.targets, svc.settings.max_targets)
+    if body.kind is not Kind.FACE_WATCHLIST and body.references:
+        raise invalid("reference images belong to face searches only", "unexpected_reference")
+    images = (validate_references(targets, body.references)
+              if body.kind is Kind.FACE_WATCHLIST else None)
     salt = new_salt()
     raw_salt = base64.b64decode(salt)
     warrant_id = body.warrant_id or f"w-{svc.clock():%Y%m%d}-{uuid.uuid4().hex[:8]}"
@@ -111,7 +135,9 @@ def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[
             targets=tuple(sorted({commit_target(raw_salt, t) for t in targets})),
             requested_by=svc.keys.pseudonym(who.username),
             case_commitment=commit_case(raw_salt, {"case_number": body.case_number,
-                                                   "justification": body.justification}))
+                                                   "justification": body.justification}),
+            references=None if images is None else tuple(sorted(
+                commit_reference(raw_salt, t, sha) for t, sha in images.items())))
     except ValueError as exc:
         raise invalid(str(exc).splitlines()[-1].strip()) from None
     with svc.session() as session:
@@ -120,6 +146,8 @@ def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[
         session.add(WarrantRow(
             warrant_id=warrant_id, basis=basis.value, kind=body.kind.value, status="draft",
             document=SignedWarrant(warrant=warrant).model_dump(mode="json"),
+            for_signers={"targets": targets,
+                         "references": {t: (body.references or {})[t] for t in images or {}}},
             case_number=body.case_number, justification=body.justification,
             requested_by=who.username, uses=0, created_at=svc.clock()))
     svc.log(Event(actor=who.actor, action=Action.WARRANT_DRAFTED,
@@ -175,7 +203,42 @@ def list_warrants(status: str | None = None,
 def get_warrant(warrant_id: str, who: Principal = Depends(require(Permission.WARRANT_READ)),
                 svc: Coordinator = Depends(service)) -> dict[str, Any]:
     with svc.session() as session:
-        return view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id))
+        return view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id), plain=True)
+
+
+@router.get("/warrants/{warrant_id}/receipt",
+            summary="A registered warrant with its audit-log receipt, to present at a node")
+def warrant_receipt(warrant_id: str, node_id: str | None = Query(None, max_length=128),
+                    held_size: int | None = Query(None, ge=1, le=2**62, description="the log "
+                                                  "size the node says it holds (its refusal "
+                                                  "names it), instead of the last reported"),
+                    who: Principal = Depends(require(Permission.WARRANT_READ)),
+                    svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    """What an officer carries to a node for an evidence export (``safecity vault export``):
+    the signed warrant, the receipt of its registration in the audit log (entry, inclusion
+    proof, and a checkpoint the witnesses' quorum cosigned) and the salt that opens the entry's
+    commitment to its text, the same three a query carries; with ``node_id``, the consistency
+    proof from the log size that node last reported holding (or from ``held_size``). The node
+    checks all of it."""
+    from coordinator.node_log_heads import consistency_for
+    from coordinator.routers.queries import witnessed_checkpoint
+
+    with svc.session() as session:
+        row = visible_to(session.get(WarrantRow, warrant_id), who, warrant_id)
+        node = session.get(Node, node_id) if node_id is not None else None
+    if row.status != "registered" or row.registered_index is None:
+        raise Problem(409, "Conflict", f"{warrant_id} is {row.status}, not registered",
+                      row.status)
+    if node_id is not None and node is None:
+        raise not_found(f"node {node_id}")
+    index = int(row.registered_index)
+    witnessed, size = witnessed_checkpoint(svc)
+    held = held_size if held_size is not None else (node.witnessed_size if node else None)
+    consistency = consistency_for(svc, held or 0, size)
+    return {"warrant_id": warrant_id, "warrant": row.document,
+            "receipt": make_receipt(svc.audit, index, witnessed).to_json(),
+            "opening": base64.b64encode(svc.audit.opening(index, "warrant_sha256")).decode(),
+            "log_consistency": consistency.model_dump(mode="json") if consistency else None}
 
 
 @router.post("/warrants/{warrant_id}/signatures",
@@ -183,11 +246,7 @@ def get_warrant(warrant_id: str, who: Principal = Depends(require(Permission.WAR
 def add_signature(warrant_id: str, body: NewSignature, request: Request,
                   who: Principal = Depends(require(Permission.WARRANT_READ)),
                   svc: Coordinator = Depends(service)) -> dict[str, Any]:
-    needed = Permission.WARRANT_SIGN if body.role == "judge" else Permission.WARRANT_COUNTERSIGN
-    if not allows(who.role, needed):
-        raise deny(svc, request, who.actor, 403, "forbidden",
-                   f"the {who.role} role may not {needed.value}",
-                   {"permission": needed.value, "user": who.username})
+    _may_sign_as(svc, request, who, body.role)
     with svc.session() as session:
         row = visible_to(session.get(WarrantRow, warrant_id), who, warrant_id)
         user = session.get(User, who.username)
@@ -219,6 +278,54 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
         return view(session.get(WarrantRow, warrant_id))
 
 
+def _may_sign_as(svc: Coordinator, request: Request, who: Principal, role: str) -> None:
+    """Signing, or declining to sign, as ``role`` needs that role's permission (a denial is
+    an audit entry)."""
+    needed = Permission.WARRANT_SIGN if role == "judge" else Permission.WARRANT_COUNTERSIGN
+    if not allows(who.role, needed):
+        raise deny(svc, request, who.actor, 403, "forbidden",
+                   f"the {who.role} role may not {needed.value}",
+                   {"permission": needed.value, "user": who.username})
+
+
+def asks(signed: SignedWarrant, role: str) -> bool:
+    """Whether this draft still waits for ``role``'s signature: a judge's for a warrant, the
+    DPO's for a consent or a face search."""
+    warrant = signed.warrant
+    if role == "judge":
+        return warrant.basis is Basis.WARRANT and signed.judge is None
+    return signed.dpo is None and (warrant.basis is Basis.CONSENT
+                                   or warrant.kind is Kind.FACE_WATCHLIST)
+
+
+@router.post("/warrants/{warrant_id}/decline",
+             summary="Decline to sign a draft, with a reason (judge, or the DPO)")
+def decline(warrant_id: str, body: Decline, request: Request,
+            who: Principal = Depends(require(Permission.WARRANT_READ)),
+            svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    """A signer's refusal is a decision, logged with its reason (the reason in the DPO-only
+    details) and counted in the transparency report as ``warrant_declined``; the draft can no
+    longer be signed, and its plain targets and images are forgotten."""
+    _may_sign_as(svc, request, who, body.role)
+    with svc.session() as session:
+        row = visible_to(session.get(WarrantRow, warrant_id), who, warrant_id)
+    if row.status != "draft":
+        raise Problem(409, "Conflict", f"{warrant_id} is {row.status}, not a draft", row.status)
+    signed = signed_of(row)
+    if not asks(signed, body.role):
+        raise invalid(f"{warrant_id} does not wait for the {body.role}'s signature", "not_asked")
+    svc.log(Event(actor=who.actor, action=Action.WARRANT_DECLINED,
+                  **under(signed.warrant.basis, warrant_id),
+                  purpose_code=signed.warrant.purpose_code, scope=_scope(signed.warrant),
+                  outcome=f"declined_by_{body.role}",
+                  details={"user": who.username, "reason": body.reason}))
+    with svc.session() as session:
+        row = session.get(WarrantRow, warrant_id)
+        row.status, row.for_signers = "declined", None
+    with svc.session() as session:
+        return view(session.get(WarrantRow, warrant_id))
+
+
 def _complete(signed: SignedWarrant) -> bool:
     if signed.warrant.basis is Basis.CONSENT:
         return signed.dpo is not None
@@ -238,7 +345,7 @@ def _register(svc: Coordinator, who: Principal, warrant_id: str, signed: SignedW
         details={"warrant_sha256": digest(signed), "case": case}))
     with svc.session() as session:
         row = session.get(WarrantRow, warrant_id)
-        row.status, row.registered_index = "registered", index
+        row.status, row.registered_index, row.for_signers = "registered", index, None
 
 
 @router.post("/warrants/{warrant_id}/revocation",

@@ -1,7 +1,8 @@
 """Casework pages: police analysts draft a warrant with its legal basis and, once it is
-registered, search under it; judges read and sign (in the browser with their own key, which
-never leaves it, or by uploading what `safecity warrant sign` wrote). The pages' scripts call
-the same API routes, with the same role checks, as any other client."""
+registered, search under it; judges read the scope in words (plates in plain, a face search's
+reference images), confirm it and sign (in the browser with their own key, which never leaves
+it, or by uploading what `safecity warrant sign` wrote), or decline with a reason. The pages'
+scripts call the same API routes, with the same role checks, as any other client."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from coordinator.auth import Principal, require, service
 from coordinator.db import Node, Query
 from coordinator.db import Warrant as WarrantRow
 from coordinator.roles import Permission, Role, allows
-from coordinator.routers.warrants import view, visible_to
+from coordinator.routers.warrants import asks, view, visible_to
 from coordinator.service import Coordinator, as_utc
 from coordinator.web.templates import render
+from coordinator.web.warrant_scope import scope_of
+from privacy.legal_basis import SignedWarrant
 
 router = APIRouter(prefix="/casework", tags=["pages"], include_in_schema=False)
 
@@ -56,8 +59,9 @@ def warrant_page(warrant_id: str, request: Request,
                  who: Principal = Depends(require(Permission.WARRANT_READ)),
                  svc: Coordinator = Depends(service)) -> Response:
     with svc.session() as session:
-        warrant = view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id))
-    return render(request, "warrant.html", who=who, warrant=warrant,
+        warrant = view(visible_to(session.get(WarrantRow, warrant_id), who, warrant_id),
+                       plain=True)
+    return render(request, "warrant.html", who=who, warrant=warrant, scope=scope_of(warrant),
                   sign_as=signature_wanted(warrant, who),
                   can_search=allows(who.role, Permission.QUERY_SUBMIT))
 
@@ -65,15 +69,13 @@ def warrant_page(warrant_id: str, request: Request,
 def signature_wanted(warrant: dict[str, Any], who: Principal) -> str | None:
     """The signature this person may add to this draft: the judge's, or the DPO's (a consent,
     or a face search's countersignature)."""
-    document = warrant["document"]
     if warrant["status"] != "draft":
         return None
-    if (allows(who.role, Permission.WARRANT_SIGN) and warrant["basis"] == "warrant"
-            and not document.get("judge")):
-        return "judge"
-    if (allows(who.role, Permission.WARRANT_COUNTERSIGN) and not document.get("dpo")
-            and (warrant["basis"] == "consent" or warrant["kind"] == "face_watchlist")):
-        return "dpo"
+    signed = SignedWarrant.model_validate(warrant["document"])
+    for role, permission in (("judge", Permission.WARRANT_SIGN),
+                             ("dpo", Permission.WARRANT_COUNTERSIGN)):
+        if allows(who.role, permission) and asks(signed, role):
+            return role
     return None
 
 

@@ -1,6 +1,7 @@
 """Signing in and out of the pages. The password check is the API's own (``/token``: Argon2id,
 lock-out per account and address, every failure audited); the token it issues lives in an
-HttpOnly cookie. The login form itself carries the CSRF token (login CSRF)."""
+HttpOnly cookie, revoked when they sign out. The login form itself carries the CSRF token
+(login CSRF)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from coordinator.auth import service
-from coordinator.browser_session import csrf_matches, end_session, start_session
+from coordinator.auth import service, sign_out
+from coordinator.browser_session import csrf_matches, end_session, session_token, start_session
 from coordinator.problems import Problem
 from coordinator.routers.tokens import password_login
 from coordinator.service import Coordinator
@@ -58,8 +59,14 @@ def login(request: Request, username: str = Form("", max_length=64),
 
 
 @router.post("/logout")
-def logout(request: Request, csrf: str = Form("", max_length=128)) -> Response:
+def logout(request: Request, csrf: str = Form("", max_length=128),
+           svc: Coordinator = Depends(service)) -> Response:
+    """Signing out revokes the session's token, not just the cookie: a copy of it (another
+    tab, a stolen cookie used as a bearer token) stops working in every worker at once."""
     response = RedirectResponse("/portal", status_code=303)
     if csrf_matches(request, csrf):
+        token = session_token(request)
+        if token:
+            sign_out(svc, token)
         end_session(response)
     return response

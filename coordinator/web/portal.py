@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
+from audit.cosignature import CosignerKey
 from coordinator.auth import service
 from coordinator.db import Node, PublishedReport
 from coordinator.service import Coordinator
@@ -83,6 +84,14 @@ def report_json(svc: Coordinator = Depends(service)) -> JSONResponse:
     return JSONResponse(_published(svc)[0].to_json(), headers=PAGE_HEADERS)
 
 
+def witness_keys(svc: Coordinator) -> list[str]:
+    """The cosigner keys (c2sp.org/tlog-cosignature) of the witnesses this coordinator names in
+    its ``witnesses`` setting, for the citizen's browser to check their cosignatures; none where
+    the city configures no witness."""
+    return [CosignerKey.from_vkey(w.key).vkey() for w in svc.settings.witnesses]
+
+
 @router.get("/portal/verify")
 def verify_page(request: Request, svc: Coordinator = Depends(service)) -> Response:
-    return render(request, "verify.html", log_key=svc.audit.signer.verifier.vkey())
+    return render(request, "verify.html", log_key=svc.audit.signer.verifier.vkey(),
+                  witness_keys=witness_keys(svc))

@@ -7,11 +7,15 @@ import base64
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from privacy.atomic_file import write_atomic
 from privacy.errors import ConfigError, SafecityError
+
+if TYPE_CHECKING:
+    from privacy.export_messages import ExportOrder
 
 config_option = click.option("--config", "config_path", required=True,
                              type=click.Path(dir_okay=False, path_type=Path),
@@ -135,24 +139,105 @@ def hold(config_path: Path, case_id: str, cameras: tuple[str, ...], start: str, 
 
 @vault.command("export")
 @config_option
+@click.option("--warrant", "warrant_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The signed evidence-export warrant (JSON, as the coordinator returns it).")
+@click.option("--receipt", "receipt_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The audit-log receipt that registers the warrant (JSON).")
+@click.option("--opening", required=True,
+              help="The salt (base64) that opens the receipt's warrant_sha256 commitment.")
+@click.option("--consistency", "consistency_path",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The log consistency proof for this node (JSON: `log_consistency` of GET "
+              "/warrants/{id}/receipt?node_id=...); needed once the node holds another "
+              "checkpoint than the receipt's.")
 @click.option("--camera", "cameras", multiple=True, required=True)
 @click.option("--start", required=True)
 @click.option("--end", required=True)
-@click.option("--warrant-id", required=True)
 @click.option("--recipient", required=True, help="Recipient public key, x25519:<base64>.")
 @click.option("--recipient-name", required=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def export_command(config_path: Path, cameras: tuple[str, ...], start: str, end: str,
-                   warrant_id: str, recipient: str, recipient_name: str, out: Path) -> None:
-    """Export the recordings in a warrant's scope, sealed to the recipient."""
-    from nodes.vault.export import export
+def export_command(config_path: Path, warrant_path: Path, receipt_path: Path, opening: str,
+                   consistency_path: Path | None, cameras: tuple[str, ...], start: str,
+                   end: str, recipient: str, recipient_name: str, out: Path) -> None:
+    """Export recordings under an evidence-export warrant, sealed to the recipient: the node
+    checks the warrant as it checks a query, logs the export and reports it to the city."""
+    import uuid
+    from datetime import UTC
+
+    from nodes.export_reports import send_reports
+    from nodes.vault.warranted import export_under_warrant, fix
+    from privacy.legal_basis import WarrantRefused
     from privacy.sealing import parse_public
 
-    with _open(config_path) as opened:
-        data = export(opened.vault, list(cameras), _time(start), _time(end), warrant_id,
-                      parse_public(recipient), recipient_name, opened.signer)
-    write_atomic(out, data)
-    click.echo(json.dumps({"export": str(out), "bytes": len(data)}))
+    settings = _settings(config_path)
+    if not out.parent.is_dir():  # found out before a use is spent
+        raise click.ClickException(f"{out.parent}: no such folder; create it or choose another "
+                                   "--out")
+    consistency = (_document(consistency_path, "consistency proof")
+                   if consistency_path is not None else None)
+    order = _order(str(uuid.uuid4()), _document(warrant_path, "warrant"),
+                   _document(receipt_path, "receipt"), opening, cameras, _time(start),
+                   _time(end), recipient_name, consistency)
+    try:
+        exported = export_under_warrant(settings, order, parse_public(recipient),
+                                        datetime.now(UTC))
+    except WarrantRefused as refusal:
+        raise click.ClickException(f"export refused: {fix(refusal, order)}") from None
+    write_atomic(out, exported.data)
+    sent = send_reports(settings)
+    click.echo(json.dumps({
+        "export": str(out), "bytes": len(exported.data), "export_id": exported.report.export_id,
+        "warrant_id": exported.report.warrant_id, "uses_left": exported.uses_left,
+        "report": "sent to the city's audit log" if sent.waiting == 0 else
+        f"queued ({sent.waiting} waiting: {sent.problem}); `safecity vault send-reports` "
+        "sends them"}))
+
+
+def _document(path: Path, what: str) -> object:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise click.ClickException(f"{path}: no such {what} file; pass the {what} the "
+                                   "coordinator returned (GET /warrants/{id}/receipt)") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: the {what} is not JSON ({exc})") from None
+
+
+def _order(export_id: str, warrant: object, receipt: object, opening: str,
+           cameras: tuple[str, ...], start: datetime, end: datetime, recipient_name: str,
+           consistency: object = None) -> ExportOrder:
+    """What the officer presents, checked for shape (the node checks the rest)."""
+    from pydantic import ValidationError
+
+    from privacy.errors import describe
+    from privacy.export_messages import ExportOrder
+
+    try:
+        return ExportOrder.model_validate({"request": {
+            "export_id": export_id, "cameras": list(cameras),
+            "window": {"start": start, "end": end}, "recipient": recipient_name,
+            "warrant": warrant, "warrant_receipt": receipt, "warrant_opening": opening,
+            "log_consistency": consistency}})
+    except ValidationError as exc:
+        raise click.ClickException(f"the export request is malformed: {describe(exc)}; check "
+                                   "--start/--end and pass the warrant and receipt as the "
+                                   "coordinator returned them") \
+            from None
+
+
+@vault.command("send-reports")
+@config_option
+def send_reports_command(config_path: Path) -> None:
+    """Send the export reports still waiting for the city's audit log (the broker was away)."""
+    from nodes.export_reports import send_reports
+
+    sent = send_reports(_settings(config_path))
+    if sent.waiting:
+        raise click.ClickException(f"{sent.waiting} export reports still waiting: "
+                                   f"{sent.problem}; check the node's broker_url and run again")
+    click.echo(json.dumps({"sent": sent.sent}))
 
 
 @vault.command("verify-export")

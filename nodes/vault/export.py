@@ -18,7 +18,7 @@ from typing import Any
 from audit.note import NoteSigner, NoteVerifier, parse_note
 from audit.records import Scope, Window, rfc3339
 from nodes.media import ClipEncoder, decode_clip
-from nodes.vault.vault import Vault, _utc
+from nodes.vault.vault import Segment, Vault, _utc
 from privacy.canonical import canonical_json, parse_canonical
 from privacy.errors import IntegrityError, VaultError, VerificationError
 from privacy.sealing import RecipientKey, open_sealed, seal
@@ -31,18 +31,29 @@ def _info(header: bytes) -> bytes:
     return b"safecity evidence export/v1\n" + header
 
 
-def export(vault: Vault, cameras: list[str], start: datetime, end: datetime, warrant_id: str,
-           recipient: bytes, recipient_name: str, signer: NoteSigner) -> bytes:
+def in_scope(vault: Vault, cameras: list[str], start: datetime, end: datetime) -> list[Segment]:
+    """The intact segments an export of ``cameras`` over [start, end) would open."""
     start, end = _utc(start), _utc(end)
     if not end > start:
         raise VaultError("the export window must end after it starts")
     segments = [s for s in vault.segments(cameras, start, end) if s.state == "ok"]
     if not segments:
         raise VaultError("no recordings in that scope (cameras and window); nothing exported")
+    return segments
+
+
+def export(vault: Vault, cameras: list[str], start: datetime, end: datetime, warrant_id: str,
+           recipient: bytes, recipient_name: str, signer: NoteSigner,
+           details: dict[str, Any] | None = None) -> bytes:
+    """The sealed export; the caller has checked the warrant (see ``nodes.vault.warranted``).
+    ``details`` go into the node's audit entry for the export."""
+    segments = in_scope(vault, cameras, start, end)
+    start, end = _utc(start), _utc(end)
     scope = Scope(sites=(vault.site,), cameras=tuple(cameras),
                   window=Window(start=rfc3339(start), end=rfc3339(end)))
     vault._log("export", "exported", scope, counts=len(segments), legal_basis="warrant",
-               warrant_id=warrant_id, recipients=(recipient_name,))  # logged before any decrypt
+               warrant_id=warrant_id, recipients=(recipient_name,),
+               details=details)  # logged before any decrypt
     encoders: dict[str, ClipEncoder] = {}
     described = []
     for segment in segments:

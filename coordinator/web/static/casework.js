@@ -1,12 +1,17 @@
-// Casework pages: draft a warrant, sign it (in the browser with the judge's key, which never
-// leaves the page, or by uploading what `safecity warrant sign` wrote), search under it and
+// Casework pages: draft a warrant (a face search with one reference image per target), confirm
+// its scope and sign it (in the browser with the judge's key, which never leaves the page, or by
+// uploading what `safecity warrant sign` wrote) or decline with a reason, search under it and
 // watch the answers. Every action is a call to the coordinator's API with the session's CSRF
 // token; the API checks the caller's role as it does for any client.
 "use strict";
 
 (() => {
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
-  const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
+  const b64 = (bytes) => {  // in slices: spreading a whole photo would overflow the call stack
+    let text = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(text);
+  };
   const unb64 = (text) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
   async function api(path, method = "GET", body = undefined) {
@@ -32,17 +37,28 @@
   const lines = (text) => text.split("\n").map((t) => t.trim()).filter(Boolean);
   const checked = (form, name) => [...form.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
 
+  // A face search's reference images, by target id: each file is named after its target.
+  async function referenceImages(input) {
+    const images = {};
+    for (const file of input.files) {
+      images[file.name.replace(/\.[^.]*$/, "")] = b64(new Uint8Array(await file.arrayBuffer()));
+    }
+    return images;
+  }
+
   function draftForm(form) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const f = form.elements;
       try {
+        const face = f.kind.value === "face_watchlist";
         const made = await api("/warrants", "POST", {
           kind: f.kind.value, purpose_code: f.purpose_code.value, case_number: f.case_number.value,
           justification: f.justification.value, sites: checked(form, "sites"), cameras: checked(form, "cameras"),
           window: { start: utc(f.window_start.value), end: utc(f.window_end.value) },
           not_before: new Date(Date.now() - 60_000).toISOString(), expires_at: utc(f.expires_at.value),
           max_uses: Number(f.max_uses.value), targets: lines(f.targets.value),
+          ...(face ? { references: await referenceImages(f.references) } : {}),
         });
         window.location.assign(`/casework/warrants/${encodeURIComponent(made.warrant_id)}`);
       } catch (error) {
@@ -73,9 +89,27 @@
       await api(`/warrants/${encodeURIComponent(id)}/signatures`, "POST", { role, signature });
       window.location.reload();
     };
+    // The confirm step: nothing is signed until the signer says they read the scope.
+    const confirm = document.getElementById("confirm-scope");
+    const signButtons = document.querySelectorAll("#sign-form button, #upload-form button");
+    confirm?.addEventListener("change", () => signButtons.forEach((b) => { b.disabled = !confirm.checked; }));
+    const confirmed = () => {
+      if (!confirm?.checked) throw new Error("confirm first that you have read the scope you authorise");
+    };
+    document.getElementById("decline-form")?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const reason = document.getElementById("decline-reason").value.trim();
+        await api(`/warrants/${encodeURIComponent(id)}/decline`, "POST", { role, reason });
+        window.location.reload();
+      } catch (error) {
+        problem(`Not declined: ${error.message}`);
+      }
+    });
     document.getElementById("sign-form")?.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
+        confirmed();
         const file = document.getElementById("key-file").files[0];
         if (!file) throw new Error("choose your key file first");
         const key = await crypto.subtle.importKey("pkcs8", pkcs8(await seedOf(file)), { name: "Ed25519" }, false, ["sign"]);
@@ -88,6 +122,7 @@
     document.getElementById("upload-form")?.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
+        confirmed();
         const file = document.getElementById("signed-file").files[0];
         if (!file) throw new Error("choose the signed warrant file first");
         let document_;

@@ -1,6 +1,8 @@
 // The citizen's check of the transparency report, done in the browser without trusting the
 // server: the checkpoint's Ed25519 signature (C2SP signed note), the RFC 9162 Merkle root of
-// the log entries, and every count of the report recomputed from the entries.
+// the log entries, that the log only grew since this browser last verified it (an RFC 9162
+// consistency proof from the checkpoint it remembers), the witnesses' cosignatures
+// (c2sp.org/tlog-cosignature), and every count of the report recomputed from the entries.
 // The counting rules mirror audit/transparency.py: change both together.
 "use strict";
 
@@ -8,7 +10,14 @@
   const enc = new TextEncoder();
   const dec = new TextDecoder("utf-8", { fatal: true });
 
-  class Failure extends Error {}
+  // kind: "failed", or "rolled-back" / "forked" when the log is not an extension of the one
+  // this browser verified before.
+  class Failure extends Error {
+    constructor(message, kind = "failed") {
+      super(message);
+      this.kind = kind;
+    }
+  }
 
   function unb64(text, what) {
     try {
@@ -16,6 +25,9 @@
     } catch {
       throw new Failure(`${what} is not valid base64`);
     }
+  }
+  function unhex(text) {
+    return Uint8Array.from(text.match(/../g), (pair) => parseInt(pair, 16));
   }
   const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   function concat(...parts) {
@@ -26,14 +38,18 @@
   }
   const sha256 = async (data) => new Uint8Array(await crypto.subtle.digest("SHA-256", data));
 
-  async function logKey(vkey) {
+  // A signed-note verifier key NAME+KEYID+base64(type || Ed25519 key) (c2sp.org/signed-note):
+  // type 0x01 for the log, 0x04 for a witness's cosignatures.
+  async function noteKey(vkey, type, what) {
     const parts = vkey.trim().split("+");
-    if (parts.length < 3) throw new Failure("the log key is not NAME+KEYID+BASE64KEY");
+    if (parts.length < 3) throw new Failure(`${what} is not NAME+KEYID+BASE64KEY`);
     const [name, id] = parts;
-    const raw = unb64(parts.slice(2).join("+"), "the log key");
-    if (raw.length !== 33 || raw[0] !== 0x01) throw new Failure("the log key is not an Ed25519 note key");
+    const raw = unb64(parts.slice(2).join("+"), what);
+    if (raw.length !== 33 || raw[0] !== type) {
+      throw new Failure(`${what} is not a type 0x0${type} Ed25519 note key`);
+    }
     const keyId = (await sha256(concat(enc.encode(name), Uint8Array.of(0x0a), raw))).slice(0, 4);
-    if (hex(keyId) !== id.toLowerCase()) throw new Failure("the log key's ID does not match its name and key");
+    if (hex(keyId) !== id.toLowerCase()) throw new Failure(`${what}'s ID does not match its name and key`);
     let key;
     try {
       key = await crypto.subtle.importKey("raw", raw.slice(1), { name: "Ed25519" }, false, ["verify"]);
@@ -43,17 +59,28 @@
     return { name, keyId, key };
   }
 
+  const logKey = (vkey) => noteKey(vkey, 0x01, "the log key");
+
+  // The signature lines of a signed note: [{name, blob}].
+  function signatureLines(note) {
+    const cut = note.lastIndexOf("\n\n");
+    const out = [];
+    for (const line of note.slice(cut + 2).split("\n")) {
+      const match = /^\u2014 (\S+) (\S+)$/.exec(line);
+      if (match) out.push({ name: match[1], blob: match[2] });
+    }
+    return out;
+  }
+
   // A C2SP signed note carrying a tlog-checkpoint, signed by the log key.
   async function openCheckpoint(note, log) {
     const cut = note.lastIndexOf("\n\n");
     if (cut < 0) throw new Failure("the checkpoint is not a signed note");
     const text = note.slice(0, cut + 1);
-    const lines = note.slice(cut + 2).split("\n").filter((line) => line !== "");
     let signed = false;
-    for (const line of lines) {
-      const match = /^\u2014 (\S+) (\S+)$/.exec(line);
-      if (!match || match[1] !== log.name) continue;
-      const blob = unb64(match[2], "a checkpoint signature");
+    for (const line of signatureLines(note)) {
+      if (line.name !== log.name) continue;
+      const blob = unb64(line.blob, "a checkpoint signature");
       if (blob.length !== 68 || hex(blob.slice(0, 4)) !== hex(log.keyId)) continue;
       signed = await crypto.subtle.verify({ name: "Ed25519" }, log.key, blob.slice(4), enc.encode(text));
       if (!signed) throw new Failure("the checkpoint's signature does not verify with the log key (forged or altered)");
@@ -64,7 +91,7 @@
     if (!/^(0|[1-9][0-9]{0,15})$/.test(size)) throw new Failure("the checkpoint's size is not a number");
     const rootBytes = unb64(root, "the checkpoint's root");
     if (rootBytes.length !== 32) throw new Failure("the checkpoint's root is not a SHA-256 hash");
-    return { size: Number(size), root: rootBytes };
+    return { size: Number(size), root: rootBytes, text };
   }
 
   // RFC 9162 section 2.1.1: MTH of leaves[lo, hi).
@@ -79,11 +106,140 @@
     return sha256(concat(Uint8Array.of(0x01), left, right));
   }
 
+  const nodeHash = (left, right) => sha256(concat(Uint8Array.of(0x01), left, right));
+
+  // RFC 9162 section 2.1.4.2: does `proof` show the tree of size `first` (root firstRoot) is a
+  // prefix of the tree of size `second` (root secondRoot)? Sizes as BigInt: no 32-bit shifts.
+  async function consistent(first, second, firstRoot, secondRoot, proof) {
+    if (first === second) return proof.length === 0 && hex(firstRoot) === hex(secondRoot);
+    if (first < 1n || first > second || proof.length === 0) return false;
+    const path = (first & (first - 1n)) === 0n ? [firstRoot, ...proof] : [...proof];
+    let fn = first - 1n, sn = second - 1n;
+    while (fn & 1n) { fn >>= 1n; sn >>= 1n; }
+    let fr = path[0], sr = path[0];
+    for (const c of path.slice(1)) {
+      if (sn === 0n) return false;
+      if ((fn & 1n) || fn === sn) {
+        fr = await nodeHash(c, fr);
+        sr = await nodeHash(c, sr);
+        while (!(fn & 1n) && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+      } else {
+        sr = await nodeHash(sr, c);
+      }
+      fn >>= 1n; sn >>= 1n;
+    }
+    return hex(fr) === hex(firstRoot) && hex(sr) === hex(secondRoot) && sn === 0n;
+  }
+
+  // ---- what this browser verified before, per log origin (localStorage) ----
+  const memoryKey = (origin) => `safecity.verified:${origin}`;
+
+  function recall(origin) {
+    let remembered;
+    try {
+      remembered = JSON.parse(localStorage.getItem(memoryKey(origin)) ?? "null");
+    } catch {
+      return null;
+    }
+    const ok = remembered && Number.isSafeInteger(remembered.size) && remembered.size > 0
+      && /^[0-9a-f]{64}$/.test(remembered.root ?? "");
+    return ok ? remembered : null;
+  }
+
+  function remember(origin, checkpoint) {
+    const before = recall(origin);
+    if (before && before.size > checkpoint.size) return;  // keep the newest
+    const at = new Date().toISOString();
+    localStorage.setItem(memoryKey(origin), JSON.stringify({ size: checkpoint.size, root: hex(checkpoint.root), at }));
+  }
+
+  const described = (r) => `${r.size} entries (root ${r.root.slice(0, 16)}…) on ${r.at}`;
+
+  // The log must extend the newest checkpoint this browser verified: smaller is a rollback;
+  // the same size with another root, or a consistency proof that fails, is a fork (a
+  // different history shown to this browser than before).
+  async function checkHistory(origin, checkpoint, step) {
+    const before = recall(origin);
+    if (before === null) {
+      step("This browser had not verified this log before; it now remembers this checkpoint and will demand that the log only grows from it.");
+      return;
+    }
+    if (checkpoint.size < before.size) {
+      throw new Failure(`the log was ROLLED BACK: this browser verified ${described(before)}, the log now has only ${checkpoint.size} entries`, "rolled-back");
+    }
+    if (checkpoint.size === before.size) {
+      if (hex(checkpoint.root) !== before.root) {
+        throw new Failure(`the log FORKED: this browser verified ${described(before)}; the log now shows ${checkpoint.size} entries with another root ${hex(checkpoint.root).slice(0, 16)}…`, "forked");
+      }
+      step(`Same checkpoint as this browser verified before (${described(before)}).`);
+      return;
+    }
+    const answer = await fetchJson(`/audit/proofs/consistency?first=${before.size}&second=${checkpoint.size}`);
+    const proof = (answer.proof ?? []).map((p, i) => unb64(p, `consistency proof hash ${i}`));
+    const ok = answer.first === before.size && answer.second === checkpoint.size
+      && proof.every((hash) => hash.length === 32)
+      && await consistent(BigInt(before.size), BigInt(checkpoint.size), unhex(before.root), checkpoint.root, proof);
+    if (!ok) {
+      throw new Failure(`the log FORKED: its ${checkpoint.size} entries do not extend the ${described(before)} this browser verified (the consistency proof does not verify)`, "forked");
+    }
+    step(`The log only grew since this browser verified ${described(before)}: consistency proof to ${checkpoint.size} entries checked (RFC 9162).`);
+  }
+
+  // ---- witnesses (c2sp.org/tlog-cosignature) ----
+  async function witnessKeys(text) {
+    const keys = [];
+    for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+      keys.push(await noteKey(line, 0x04, `the witness key ${line.split("+")[0]}`));
+    }
+    return keys;
+  }
+
+  // The witnesses whose cosignature lines are on the checkpoint: {checked: [{name, time}],
+  // unchecked: [name]}. A line with a known witness's name and key ID must verify.
+  async function cosignatures(checkpoint, notes, witnesses) {
+    const lines = notes.flatMap(signatureLines);
+    const checked = new Map(), unchecked = new Set();
+    for (const line of lines) {
+      const witness = witnesses.find((w) => w.name === line.name);
+      if (!witness) {
+        if (line.name !== checkpoint.origin) unchecked.add(line.name);
+        continue;
+      }
+      const blob = unb64(line.blob, `the cosignature by ${line.name}`);
+      if (hex(blob.slice(0, 4)) !== hex(witness.keyId)) { unchecked.add(line.name); continue; }
+      if (blob.length !== 4 + 8 + 64) throw new Failure(`the cosignature by ${line.name} has the wrong length`);
+      const time = new DataView(blob.buffer, blob.byteOffset + 4, 8).getBigUint64(0);
+      if (time >= 2n ** 63n) throw new Failure(`the cosignature by ${line.name} has an invalid timestamp`);
+      const message = enc.encode(`cosignature/v1\ntime ${time}\n${checkpoint.text}`);
+      if (!await crypto.subtle.verify({ name: "Ed25519" }, witness.key, blob.slice(12), message)) {
+        throw new Failure(`the cosignature by witness ${line.name} does not verify (forged or altered)`);
+      }
+      checked.set(line.name, new Date(Number(time) * 1000).toISOString());
+    }
+    for (const name of checked.keys()) unchecked.delete(name);
+    return { checked: [...checked].map(([name, time]) => ({ name, time })), unchecked: [...unchecked] };
+  }
+
+  function witnessSummary(found, witnesses) {
+    const parts = [];
+    if (found.checked.length) {
+      parts.push(`Cosigned by ${found.checked.map((w) => `${w.name} (at ${w.time})`).join(", ")}: verified with the witness keys above.`);
+    } else if (witnesses.length) {
+      parts.push(`Not cosigned by any of the ${witnesses.length} witnesses above (${witnesses.map((w) => w.name).join(", ")}) yet.`);
+    } else {
+      parts.push("No witnesses configured: nobody outside the city vouches for this checkpoint.");
+    }
+    if (found.unchecked.length) {
+      parts.push(`Also carries cosignature lines by ${found.unchecked.join(", ")}, not checked (no key for them above).`);
+    }
+    return parts.join(" ");
+  }
+
   // ---- the report, counted as audit/transparency.py counts it ----
   const SEARCH_BASES = ["warrant", "consent"];
   const SITE_OUTCOMES = ["trained", "dropped", "declined"];
-  const WARRANT_ACTIONS = ["warrant_drafted", "warrant_registered", "warrant_refused",
-    "warrant_revoked", "warrant_expired", "warrant_used"];
+  const WARRANT_ACTIONS = ["warrant_drafted", "warrant_registered", "warrant_declined",
+    "warrant_refused", "warrant_revoked", "warrant_expired", "warrant_used"];
 
   function bump(table, month, key, by = 1) {
     table[month] ??= {};
@@ -183,8 +339,9 @@
     return entries;
   }
 
-  async function check(vkey, step) {
+  async function check(vkey, witnessText, step) {
     const log = await logKey(vkey);
+    const witnesses = await witnessKeys(witnessText);
     step(`Log key ${log.name} (ID ${hex(log.keyId)}) is well formed.`);
     const published = await fetchJson("/portal/report.json");
     const checkpoint = await openCheckpoint(published.checkpoint, log);
@@ -218,20 +375,41 @@
       throw new Failure(`the ${checkpoint.size} entries hash to ${hex(root)}, not the signed root: an entry was altered, removed, inserted or reordered`);
     }
     step(`All ${checkpoint.size} entries hash to the signed root (RFC 9162).`);
+    await checkHistory(log.name, checkpoint, step);
     const mismatch = difference(published.report, report(records, checkpoint.size, checkpoint.root));
     if (mismatch) throw new Failure(`the published numbers differ from the log: ${mismatch}`);
     step("Every number in the report is what the log entries say.");
-    return checkpoint;
+    checkpoint.origin = log.name;
+    // the report's checkpoint as published, and as the log serves its newest witnessed one
+    // (the same checkpoint once the witnesses' quorum has cosigned it)
+    const witnessed = await fetch("/audit/checkpoint/witnessed").then((r) => (r.ok ? r.text() : ""));
+    const sameCheckpoint = witnessed.startsWith(`${checkpoint.text}\n`) ? [witnessed] : [];
+    const found = await cosignatures(checkpoint, [published.checkpoint, ...sameCheckpoint], witnesses);
+    remember(log.name, checkpoint);
+    return { checkpoint, witnesses: witnessSummary(found, witnesses) };
+  }
+
+  function showMemory() {
+    const memory = document.getElementById("verify-memory");
+    const origin = document.getElementById("log-key").value.trim().split("+")[0];
+    const before = recall(origin);
+    memory.textContent = before
+      ? `This browser last verified ${origin}: ${described(before)}. The next check demands that the log extends it.`
+      : `This browser has not verified ${origin} before.`;
   }
 
   function start() {
     const form = document.getElementById("verify-form");
     const status = document.getElementById("verify-status");
     const steps = document.getElementById("verify-steps");
+    const cosigned = document.getElementById("verify-witnesses");
+    showMemory();
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       steps.replaceChildren();
+      cosigned.textContent = "";
       status.className = "status";
+      delete status.dataset.result;
       status.textContent = "Checking…";
       const step = (text) => {
         const item = document.createElement("li");
@@ -239,16 +417,19 @@
         steps.append(item);
       };
       try {
-        const checkpoint = await check(document.getElementById("log-key").value, step);
+        const { checkpoint, witnesses } = await check(document.getElementById("log-key").value,
+          document.getElementById("witness-keys").value, step);
         status.className = "status ok";
         status.dataset.result = "verified";
         status.textContent = `Verified: the report is exactly what the city's signed log of ${checkpoint.size} entries says.`;
+        cosigned.textContent = witnesses;
       } catch (error) {
         status.className = "status failed";
-        status.dataset.result = "failed";
+        status.dataset.result = error instanceof Failure ? error.kind : "failed";
         const reason = error instanceof Failure ? error.message : `the check could not run (${error.message})`;
         status.textContent = `Verification FAILED: ${reason}`;
       }
+      showMemory();
     });
   }
 

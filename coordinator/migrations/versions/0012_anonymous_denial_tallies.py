@@ -1,7 +1,7 @@
 """anonymous denials counted per source and interval, logged as one entry per interval
 
-Revision ID: 0013
-Revises: 0007
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-05
 """
 
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0013'
-down_revision = '0007'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,88 @@
+"""Taking a node's evidence-export report off the broker into the city's audit log, so that
+citizens (the public leaf: warrant, purpose, scope, recipient, segment count) and the DPO (the
+export's id and hash) see every piece of raw video that left a node.
+
+The node decided the export with its own checks; the coordinator records it once it is sure
+the report is the enrolled node's, about its own cameras, under a registered evidence-export
+warrant whose text the node presented, and inside that warrant's scope. Anything else is an
+``access_denied`` entry saying why. A report that arrives twice is logged once (by export id).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from audit.records import Action, Actor, Event, Scope, rfc3339, under
+from audit.records import Window as LogWindow
+from coordinator.alert_intake import EventsRejected, from_enrolled_node
+from coordinator.db import EvidenceExport
+from coordinator.db import Warrant as WarrantRow
+from coordinator.node_log_heads import note_log_size
+from coordinator.service import Coordinator
+from privacy.errors import describe
+from privacy.export_messages import ExportReport, SignedExportReport
+from privacy.legal_basis import Kind, SignedWarrant, WarrantRefused, check_scope, digest
+
+
+def _warrant(svc: Coordinator, report: ExportReport) -> SignedWarrant:
+    """The registered evidence-export warrant the report names, as the node presented it."""
+    with svc.session() as session:
+        row = session.get(WarrantRow, report.warrant_id)
+    if row is None or row.registered_index is None:
+        raise EventsRejected(f"{report.warrant_id} is not a registered warrant")
+    signed = SignedWarrant.model_validate(row.document)
+    if not hmac.compare_digest(digest(signed), report.warrant_sha256):
+        raise EventsRejected(f"the export names another text of {report.warrant_id}")
+    try:
+        check_scope(signed.warrant, Kind.EVIDENCE_EXPORT, report.site, list(report.cameras),
+                    report.window, [])
+    except WarrantRefused as refusal:
+        raise EventsRejected(f"export outside its warrant: {refusal}") from None
+    return signed
+
+
+def accept_export(svc: Coordinator, message: Any) -> tuple[int, bool]:
+    """The audit index of the export's entry, and whether it was logged before."""
+    try:
+        signed = SignedExportReport.model_validate(message)
+    except ValidationError as exc:
+        raise EventsRejected(f"not an export report: {describe(exc)}") from None
+    report = signed.report
+    node = from_enrolled_node(svc, report, signed.signature, report.node_id, report.site,
+                              set(report.cameras), "export report")
+    warrant = _warrant(svc, report).warrant
+    if report.log_size is not None:
+        note_log_size(svc, node.node_id, report.log_size)
+    with svc.session() as session:
+        known = session.get(EvidenceExport, report.export_id)
+        if known is not None and known.node_id != node.node_id:
+            raise EventsRejected(f"export {report.export_id} was reported by another node")
+        if known is not None and known.log_index is not None:
+            return known.log_index, True
+    if known is None:
+        try:
+            with svc.session() as session:
+                session.add(EvidenceExport(export_id=report.export_id, node_id=node.node_id,
+                                           warrant_id=report.warrant_id, log_index=None,
+                                           received_at=svc.clock()))
+        except IntegrityError:  # a concurrent worker took the same report first
+            with svc.session() as session:
+                index = session.get(EvidenceExport, report.export_id).log_index
+            return (index if index is not None else -1), True
+    index = svc.log(Event(
+        actor=Actor(pseudonym=node.node_id, role="node", agency=node.site_id),
+        action=Action.EXPORT, outcome="evidence_exported",
+        **under(warrant.basis, report.warrant_id), purpose_code=warrant.purpose_code,
+        scope=Scope(sites=(report.site,), cameras=report.cameras,
+                    window=LogWindow(start=rfc3339(report.window.start),
+                                     end=rfc3339(report.window.end))),
+        counts_returned=report.segments, recipients=(report.recipient,),
+        details={"export_id": report.export_id, "export_sha256": report.export_sha256,
+                 "exported_at": rfc3339(report.exported_at)}))
+    with svc.session() as session:
+        session.get(EvidenceExport, report.export_id).log_index = index
+    return index, False
