@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from audit.note import NoteVerifier
@@ -108,26 +108,26 @@ def propose(svc: Coordinator, who: Actor, username: str, changes: list[PinChange
     _check_keys(changes)
     base = current(svc)
     try:
-        update = PinUpdate(sequence=base.sequence + 1, previous_sha256=base.pinned_sha256,
-                           changes=tuple(changes), reason=reason, issued_at=svc.clock())
-        after = applied(base.pinned, update)
+        proposed = PinUpdate(sequence=base.sequence + 1, previous_sha256=base.pinned_sha256,
+                             changes=tuple(changes), reason=reason, issued_at=svc.clock())
+        after = applied(base.pinned, proposed)
         check_usable(after, DEFAULT_QUORUM)
     except ValidationError as exc:
         raise invalid(str(exc.errors()[0]["msg"])) from None
     except PinRefused as exc:
         raise invalid(str(exc), exc.reason.value) from None
-    body = update.model_dump(mode="json")
+    body = proposed.model_dump(mode="json")
+    svc.log(Event(actor=who, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
+                  outcome="pins_proposed", details={"user": username, "update": body}))
     with svc.session() as session:
-        row = session.get(PinUpdateRow, update.sequence)
+        row = session.get(PinUpdateRow, proposed.sequence)
         if row is None:
-            row = PinUpdateRow(sequence=update.sequence)
+            row = PinUpdateRow(sequence=proposed.sequence)
             session.add(row)
         row.status, row.update, row.signatures = "proposed", body, []
         row.pinned, row.pinned_sha256 = after, pinned_sha256(after)
         row.proposed_by, row.created_at, row.logged_index = username, svc.clock(), None
-    svc.log(Event(actor=who, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
-                  outcome="pins_proposed", details={"user": username, "update": body}))
-    return one(svc, update.sequence)
+    return one(svc, proposed.sequence)
 
 
 def one(svc: Coordinator, sequence: int) -> PinUpdateRow:
@@ -170,11 +170,11 @@ def add_signature(svc: Coordinator, who: Actor, username: str, sequence: int,
                       "key over this update's payload", "bad_signature")
     mine = PinSignature(key_id=key_id(key), signature=signature)
     kept = [s for s in row.signatures if s["key_id"] != mine.key_id]
-    with svc.session() as session:
-        session.get(PinUpdateRow, sequence).signatures = [*kept, mine.model_dump(mode="json")]
     svc.log(Event(actor=who, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
                   outcome="pins_signed", details={"user": username, "sequence": sequence,
                                                   "key_id": mine.key_id}))
+    with svc.session() as session:
+        session.get(PinUpdateRow, sequence).signatures = [*kept, mine.model_dump(mode="json")]
     return one(svc, sequence)
 
 
@@ -193,9 +193,12 @@ def dispatch(svc: Coordinator, who: Actor, username: str, sequence: int) -> PinU
             outcome="pins_dispatched",
             details={"user": username, "update": row.update, "signers": sorted(signers),
                      "pinned_sha256": row.pinned_sha256}))
-        with svc.session() as session:
-            stored = session.get(PinUpdateRow, sequence)
-            stored.status, stored.logged_index = "dispatched", index
+        with svc.session() as session:  # two admins at once: one sends it
+            claimed = session.execute(update(PinUpdateRow).where(
+                PinUpdateRow.sequence == sequence, PinUpdateRow.status == "proposed")
+                .values(status="dispatched", logged_index=index)).rowcount
+        if claimed != 1:
+            return one(svc, sequence)
     message = {"update": row.update, "signatures": one(svc, sequence).signatures}
     with svc.session() as session:
         nodes = session.scalars(select(Node).where(Node.active)).all()

@@ -315,7 +315,7 @@ class QueryService:
                                              "reason": refusal.reason.value,
                                              "detail": str(refusal)}))
             log.warning("refused pin update %s: %s", sequence, refusal)
-            return self._pin_ack(sequence, None, refusal)
+            return self._pin_ack(sequence, refusal)
         update = signed.update
         self.audit.append(Event(
             actor=self.actor, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
@@ -326,12 +326,12 @@ class QueryService:
                      "pinned_sha256": pinned_sha256(updated.pinned())}))
         save_enrolment(self.settings.data_dir, updated)
         self.enrolment, self._pins_stamp = updated, self._enrolment_stamp()
-        return self._pin_ack(sequence, update.sequence, None)
+        return self._pin_ack(sequence, None)
 
-    def _pin_ack(self, sequence: int, applied: int | None, refusal: PinRefused | None
-                 ) -> dict[str, Any]:
+    def _pin_ack(self, sequence: int, refusal: PinRefused | None) -> dict[str, Any]:
+        """Signed with the node's identity key: what it holds now, applied or not."""
         ack = PinAck(node_id=self.enrolment.node_id, update_sequence=sequence,
-                     applied=applied is not None,
+                     applied=refusal is None,
                      reason=refusal.reason.value if refusal else None,
                      detail=str(refusal) if refusal else None,
                      sequence=self.enrolment.pins_sequence,
@@ -367,7 +367,8 @@ def _update_sequence(message: Any) -> int:
         value = message["update"]["sequence"]
     except (TypeError, KeyError):
         return 0
-    return value if isinstance(value, int) and 0 <= value <= 2**53 - 1 else 0
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+    return value if valid else 0
 
 
 def _query_id(message: Any) -> str:

@@ -11,7 +11,10 @@ holding the broker would drive them.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -335,3 +338,42 @@ def test_a_refusal_after_the_use_was_counted_gives_it_back(world: World) -> None
         result = answer(world, rogue(world, signed, index, targets=("ref-1",))).result
         assert (result.status, result.reason) == ("refused", "wrong_kind")
     assert world.service("alpha").ledger.uses(warrant["warrant_id"]) == 0
+
+
+def test_the_admin_proposes_and_a_judge_signs_on_the_command_line(world: World) -> None:
+    safecity = [sys.executable, "-c", "from nodes.cli import main; main()"]
+    config = world.root / "coordinator-cli.toml"
+    config.write_text(f'data_dir = "{world.settings.data_dir}"\n'
+                      f'database_url = "{world.db_url}"\nbroker_url = "{world.broker}"\n'
+                      f'result_backend = "{world.backend}"\n')
+
+    desk = world.root / "desk"  # not the world's root: its coordinator/ folder would shadow
+    desk.mkdir()
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*safecity, *args], capture_output=True, text=True,
+                              cwd=desk, timeout=120, check=False)
+
+    bad = run("coordinator", "pins", "propose", "--config", str(config),
+              "--add", "bishop:ed25519:AAAA", "--reason", "appointed")
+    assert bad.returncode != 0 and "ROLE:KEY" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    newcomer = SigningKey.generate()
+    proposed = run("coordinator", "pins", "propose", "--config", str(config),
+                   "--add", f"judge:{newcomer.public.text()}", "--reason", "judge-appointed")
+    assert proposed.returncode == 0, proposed.stderr
+    update = json.loads(proposed.stdout)
+    assert update["sequence"] == 1 and update["status"] == "proposed"
+
+    (desk / "update.json").write_text(json.dumps(update))
+    world.judge_key.save(desk / "judge.key")
+    signed = run("warrant", "sign-pins", "update.json", "--key", "judge.key",
+                 "--out", "sig.json")
+    assert signed.returncode == 0, signed.stderr
+    assert f"adds judge key {newcomer.public.text()}" in signed.stdout
+    body = json.loads((desk / "sig.json").read_text())
+    accepted = world.client.post("/pins/1/signatures", headers=world.as_("judge"), json=body)
+    assert accepted.status_code == 200, accepted.text
+    early = run("coordinator", "pins", "dispatch", "1", "--config", str(config))
+    assert early.returncode != 0 and "quorum" in early.stderr  # the DPO has not signed
+    assert world.client.get("/pins/1", headers=world.as_("dpo")).json()["status"] == "proposed"

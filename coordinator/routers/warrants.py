@@ -211,8 +211,8 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
     missing = pins.lacking(svc, signed, _target_nodes(svc, signed.warrant))
     if missing:  # every node at its sites would refuse it: not signed here either
         raise refuse(svc, who, row, WarrantRefused(
-            Refusal.UNKNOWN_SIGNER, f"the {body.role} key is {pins.describe_lacking(missing)}"),
-            409)
+            Refusal.UNKNOWN_SIGNER, f"a key that signed {warrant_id} is "
+            f"{pins.describe_lacking(missing)}"), 409)
     with svc.session() as session:
         session.get(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
     svc.log(Event(actor=who.actor, action=Action.WARRANT_SIGNED,
