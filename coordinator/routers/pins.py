@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -21,6 +21,7 @@ from coordinator.service import Coordinator
 from privacy.pins import ROLES, PinChange
 
 router = APIRouter(prefix="/pins", tags=["pins"])
+Sequence = Path(ge=0, le=2**31 - 1, description="the update's sequence number")
 
 
 class Proposal(BaseModel):
@@ -54,14 +55,14 @@ def list_updates(_: Principal = Depends(require(Permission.PINS_READ)),
 
 
 @router.get("/{sequence}", summary="One change, with the payload to sign")
-def get_update(sequence: int, _: Principal = Depends(require(Permission.PINS_READ)),
+def get_update(sequence: int = Sequence, _: Principal = Depends(require(Permission.PINS_READ)),
                svc: Coordinator = Depends(service)) -> dict[str, Any]:
     pins.collect_acks(svc)
     return pins.view(svc, pins.one(svc, sequence))
 
 
 @router.post("/{sequence}/signatures", summary="Sign a change (a pinned judge or DPO)")
-def sign(sequence: int, body: PinSignatureBody,
+def sign(body: PinSignatureBody, sequence: int = Sequence,
          who: Principal = Depends(require(Permission.PINS_SIGN)),
          svc: Coordinator = Depends(service)) -> dict[str, Any]:
     return pins.view(svc, pins.add_signature(svc, who.actor, who.username, sequence,
@@ -70,6 +71,6 @@ def sign(sequence: int, body: PinSignatureBody,
 
 @router.post("/{sequence}/dispatch",
              summary="Log a change signed by the quorum and send it to every node (admin)")
-def dispatch(sequence: int, who: Principal = Depends(require(Permission.PINS_PROPOSE)),
+def dispatch(sequence: int = Sequence, who: Principal = Depends(require(Permission.PINS_PROPOSE)),
              svc: Coordinator = Depends(service)) -> dict[str, Any]:
     return pins.view(svc, pins.dispatch(svc, who.actor, who.username, sequence))
