@@ -21,18 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete
 from test_node_refusals import answer, rogue, stored
 from world import T0, World, embedded_world
 
 from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
+from coordinator.db import PinAckRow
 from coordinator.db import Warrant as WarrantRow
 from coordinator.roles import Role
 from coordinator.routers.users import NewUser, create_user
 from nodes.enrolment import enrolment_file, load_enrolment
 from nodes.query_worker import QueryService
-from privacy.legal_basis import key_id
+from privacy.legal_basis import key_id, sign
 from privacy.pins import PinAck, PinChange, PinSignature, PinUpdate, SignedPinAck, pinned_sha256
 from privacy.signing import SigningKey
 
@@ -315,8 +317,6 @@ def test_the_node_answers_a_newly_pinned_judge_and_refuses_a_retired_one(world: 
     newcomer = appoint(world, "judge-2")
     warrant = world.draft()
     signed, _ = stored(world, warrant["warrant_id"])
-    from privacy.legal_basis import sign
-
     by_newcomer = signed.model_copy(update={"judge": sign(signed.warrant, newcomer)})
     receipt = world.registered()["registered_index"]  # any receipt: the signer fails first
     assert answer(world, rogue(world, by_newcomer, receipt)).result.reason == "unknown_signer"
@@ -377,3 +377,17 @@ def test_the_admin_proposes_and_a_judge_signs_on_the_command_line(world: World) 
     early = run("coordinator", "pins", "dispatch", "1", "--config", str(config))
     assert early.returncode != 0 and "quorum" in early.stderr  # the DPO has not signed
     assert world.client.get("/pins/1", headers=world.as_("dpo")).json()["status"] == "proposed"
+
+
+def test_a_query_is_not_sent_to_a_node_whose_pins_the_coordinator_does_not_know(
+        world: World) -> None:
+    warrant = world.registered()
+    with world.svc.session() as session:  # a node enrolled before acknowledgements were kept
+        session.execute(delete(PinAckRow))
+    submitted = world.client.post("/queries", headers=world.as_("police"), json={
+        "warrant_id": warrant["warrant_id"], "targets": ["AB12CDE"]})
+    assert submitted.status_code == 409, submitted.text
+    assert world.nodes["alpha"].node_id in submitted.json()["detail"]
+    assert uses(world, warrant["warrant_id"]) == 0
+    refusal = world.svc.audit.entry(world.svc.audit.size() - 1).record
+    assert refusal.action is Action.WARRANT_REFUSED and refusal.outcome == "unknown_signer"
