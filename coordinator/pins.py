@@ -202,8 +202,8 @@ def dispatch(svc: Coordinator, who: Actor, username: str, sequence: int) -> PinU
     message = {"update": row.update, "signatures": one(svc, sequence).signatures}
     with svc.session() as session:
         nodes = session.scalars(select(Node).where(Node.active)).all()
-        done = set(session.scalars(select(PinAckRow.node_id).where(
-            PinAckRow.sequence == sequence, PinAckRow.status == "applied")))
+        done = set(session.scalars(select(PinAckRow.node_id).where(  # or enrolled since
+            PinAckRow.status.in_(HELD), PinAckRow.node_sequence >= sequence)))
     for node in nodes:
         if node.node_id not in done:
             _send(svc, sequence, node.node_id, message)
