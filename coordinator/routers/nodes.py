@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 
 from audit.records import Action, Event, LegalBasis
-from coordinator.auth import Principal, require, service
 from coordinator import pins
+from coordinator.auth import Principal, require, service
 from coordinator.db import Node, PinUpdateRow, User
 from coordinator.problems import Problem, not_found
 from coordinator.roles import Permission, Role

@@ -209,7 +209,7 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
     signature = WarrantSignature(key_id=key_id(key), signature=body.signature)
     signed = signed.model_copy(update={body.role: signature})
     missing = pins.lacking(svc, signed, _target_nodes(svc, signed.warrant))
-    if missing:  # every node at its sites would refuse it: not signed here either
+    if missing:  # nodes at its sites would refuse it: not signed here either
         raise refuse(svc, who, row, WarrantRefused(
             Refusal.UNKNOWN_SIGNER, f"a key that signed {warrant_id} is "
             f"{pins.describe_lacking(missing)}"), 409)
