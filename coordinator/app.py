@@ -13,6 +13,7 @@ from coordinator.routers import (
     alerts,
     health,
     nodes,
+    pins,
     queries,
     tokens,
     users,
@@ -29,8 +30,9 @@ def create_app(coordinator: Coordinator) -> FastAPI:
                               "camera-site nodes; every access in a public audit log.")
     app.state.coordinator = coordinator
     problems.install(app)
-    for router in (tokens.router, users.router, nodes.router, warrants.router, queries.router,
-                   aggregates.router, alerts.router, webhooks.router, health.router):
+    for router in (tokens.router, users.router, nodes.router, pins.router, warrants.router,
+                   queries.router, aggregates.router, alerts.router, webhooks.router,
+                   health.router):
         app.include_router(router)
     app.include_router(audit_router(coordinator.audit, coordinator.witnessing.keys(),
                                     coordinator.settings.witness_quorum))

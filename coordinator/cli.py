@@ -80,6 +80,84 @@ def add_user(config_path: Path | None, username: str, role: str, agency: str,
     click.echo(f"added {role} {username}")
 
 
+@coordinator.group()
+def pins() -> None:
+    """Change the judge, DPO and witness keys the nodes pin (signed by the pinned quorum)."""
+
+
+def _changes(add: tuple[str, ...], retire: tuple[str, ...]) -> list[Any]:
+    from privacy.pins import ROLES, PinChange
+
+    by_role: dict[str, dict[str, list[str]]] = {}
+    for verb, items in (("add", add), ("retire", retire)):
+        for item in items:
+            role, _, key = item.partition(":")
+            if role not in ROLES or not key:
+                raise SafecityError(f"--{verb} {item[:40]}: expected ROLE:KEY with ROLE one of "
+                                    f"{', '.join(ROLES)}")
+            by_role.setdefault(role, {"add": [], "retire": []})[verb].append(key)
+    try:
+        return [PinChange(role=role, **keys) for role, keys in by_role.items()]
+    except ValidationError as exc:
+        raise SafecityError(f"invalid change: {describe(exc)}") from None
+
+
+def _pins_call(config_path: Path | None, action: Callable[[Any], Any]) -> None:
+    """Run ``action`` on an open coordinator (the admin at the server's console)."""
+    from coordinator.service import Coordinator
+
+    svc = Coordinator.open(settings_from(config_path))
+    try:
+        click.echo(json.dumps(action(svc), indent=2))
+    except Problem as exc:
+        raise SafecityError(exc.detail) from None
+    finally:
+        svc.close()
+
+
+@pins.command("propose")
+@CONFIG_OPTION
+@click.option("--add", multiple=True, help="ROLE:KEY, e.g. judge:ed25519:... (repeatable)")
+@click.option("--retire", multiple=True, help="ROLE:KEY to stop trusting (repeatable)")
+@click.option("--reason", required=True, help="A short code, e.g. judge-appointed.")
+def pins_propose(config_path: Path | None, add: tuple[str, ...], retire: tuple[str, ...],
+                 reason: str) -> None:
+    """Propose the next change; pinned judges and DPOs then sign its payload."""
+    from coordinator import pins as pinned
+
+    changes = _changes(add, retire)
+    if not changes:
+        raise SafecityError("name at least one --add or --retire")
+    _pins_call(config_path, lambda svc: pinned.view(svc, pinned.propose(
+        svc, svc.actor("cli", Role.ADMIN.value, "city"), "cli", changes, reason)))
+
+
+@pins.command("dispatch")
+@CONFIG_OPTION
+@click.argument("sequence", type=int)
+def pins_dispatch(config_path: Path | None, sequence: int) -> None:
+    """Log a change the quorum signed and send it to every node (again: to those that have
+    not acknowledged it)."""
+    from coordinator import pins as pinned
+
+    _pins_call(config_path, lambda svc: pinned.view(svc, pinned.dispatch(
+        svc, svc.actor("cli", Role.ADMIN.value, "city"), "cli", sequence)))
+
+
+@pins.command("show")
+@CONFIG_OPTION
+@click.argument("sequence", type=int)
+def pins_show(config_path: Path | None, sequence: int) -> None:
+    """One change: its payload, signatures and each node's acknowledgement."""
+    from coordinator import pins as pinned
+
+    def show(svc: Any) -> Any:
+        pinned.collect_acks(svc)
+        return pinned.view(svc, pinned.one(svc, sequence))
+
+    _pins_call(config_path, show)
+
+
 @coordinator.command()
 @CONFIG_OPTION
 def serve(config_path: Path | None) -> None:

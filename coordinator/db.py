@@ -125,6 +125,8 @@ class Query(Base):
     dispatched_index: Mapped[int]
     created_at: Mapped[datetime]
     deadline: Mapped[datetime]
+    # Every node refused it (nothing was searched): the warrant's use was given back, once.
+    use_returned: Mapped[bool] = mapped_column(default=False)
 
 
 class QueryNode(Base):
@@ -319,3 +321,39 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+class PinUpdateRow(Base):
+    """The city's pinned judge, DPO and witness keys, one row per change (privacy/pins.py).
+
+    Sequence 0 is the set the first node pinned at enrolment; each later row is a proposed
+    change, then the signatures collected for it, then (logged, sent) the set it leads to.
+    """
+
+    __tablename__ = "pin_updates"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    status: Mapped[str] = mapped_column(String(16))  # genesis | proposed | dispatched
+    update: Mapped[dict[str, Any] | None]  # PinUpdate JSON (none for the genesis)
+    signatures: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # PinSignature JSON
+    pinned: Mapped[dict[str, Any]]  # the set after this change, by role
+    pinned_sha256: Mapped[str] = mapped_column(String(64))
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    logged_index: Mapped[int | None]
+
+
+class PinAckRow(Base):
+    """What a node said it holds after an update (or, for its enrolment, was handed)."""
+
+    __tablename__ = "pin_acks"
+
+    sequence: Mapped[int] = mapped_column(ForeignKey("pin_updates.sequence"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # enrolled | pending | applied | refused
+    node_sequence: Mapped[int | None]  # the node's pins as it acknowledged them
+    pinned_sha256: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]

@@ -36,6 +36,9 @@ class Permission(StrEnum):
     AGGREGATE_QUERY = "aggregate:query"
     AGGREGATE_READ = "aggregate:read"
     AUDIT_REVIEW = "audit:review"  # the DPO console: trail with details, Art. 30 record
+    PINS_READ = "pins:read"  # the keys nodes pin, changes of them, nodes' acknowledgements
+    PINS_PROPOSE = "pins:propose"  # propose and send a change (signed by judges and DPOs)
+    PINS_SIGN = "pins:sign"
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -43,17 +46,20 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                             Permission.QUERY_SUBMIT, Permission.QUERY_READ,
                             Permission.MATCH_CONFIRM}),
     Role.JUDGE: frozenset({Permission.WARRANT_READ, Permission.WARRANT_SIGN,
-                           Permission.WARRANT_REVOKE}),
+                           Permission.WARRANT_REVOKE, Permission.PINS_READ,
+                           Permission.PINS_SIGN}),
     Role.DPO: frozenset({Permission.WARRANT_READ, Permission.WARRANT_COUNTERSIGN,
                          Permission.WARRANT_REVOKE, Permission.CONSENT_DRAFT,
                          Permission.QUERY_READ, Permission.MATCH_CONFIRM,
                          Permission.NODE_LIST, Permission.AGGREGATE_READ,
-                         Permission.AUDIT_REVIEW}),
+                         Permission.AUDIT_REVIEW, Permission.PINS_READ,
+                         Permission.PINS_SIGN}),
     Role.PLANNER: frozenset({Permission.AGGREGATE_QUERY, Permission.AGGREGATE_READ}),
     Role.OPERATOR: frozenset({Permission.NODE_LIST, Permission.ALERT_READ,
                               Permission.ALERT_HANDLE}),
     Role.ADMIN: frozenset({Permission.NODE_ENROL, Permission.NODE_LIST,
-                           Permission.USER_MANAGE, Permission.WEBHOOK_MANAGE}),
+                           Permission.USER_MANAGE, Permission.WEBHOOK_MANAGE,
+                           Permission.PINS_READ, Permission.PINS_PROPOSE}),
     Role.NODE: frozenset({Permission.NODE_SELF}),
 }
 

@@ -26,6 +26,7 @@ from privacy.legal_basis import (
 from privacy.legal_basis import (
     sign as sign_warrant,
 )
+from privacy.pins import PinUpdate
 from privacy.queries import Revocation, SignedRevocation
 from privacy.signing import SigningKey, VerifyKey
 
@@ -156,3 +157,24 @@ def revoke_command(warrant_id: str, reason: str, key_path: Path, out: Path) -> N
                               signature=revocation.sign(key))
     write_atomic(out, signed.model_dump_json(indent=2))
     click.echo(f"signed the revocation of {warrant_id} -> {out}")
+
+
+@warrant.command("sign-pins")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def sign_pins_command(path: Path, key_path: Path, out: Path) -> None:
+    """Sign a change of the keys nodes pin (the JSON of GET /pins/SEQUENCE, or its "update"),
+    as a pinned judge or DPO; the body to POST to /pins/SEQUENCE/signatures goes to --out."""
+    body = _read_json(path)
+    if isinstance(body, dict) and isinstance(body.get("update"), dict):
+        body = body["update"]
+    update = _model(PinUpdate, body, path)
+    key = SigningKey.load(key_path)
+    write_atomic(out, json.dumps({"signature": update.sign(key)}, indent=2) + "\n")
+    for change in update.changes:
+        for verb, keys in (("adds", change.add), ("retires", change.retire)):
+            for text in keys:
+                click.echo(f"update {update.sequence} {verb} {change.role} key {text}")
+    click.echo(f"signed pin update {update.sequence} ({update.reason}) as {key_id(key.public)} "
+               f"-> {out}")

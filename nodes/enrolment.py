@@ -21,6 +21,7 @@ from privacy.atomic_file import write_atomic
 from privacy.errors import ConfigError, VerificationError, describe
 from privacy.pki import check_ca
 from privacy.key_fields import Ed25519Public, X25519Public
+from privacy.pins import DEFAULT_QUORUM, ROLES, Pinned, pinned_set
 from privacy.queries import queue_name
 from privacy.signing import VerifyKey
 
@@ -48,6 +49,11 @@ class Enrolment(BaseModel):
     witness_quorum: int = Field(ge=1, le=32)
     enrolled_at: AwareDatetime
     city_ca: str | None = None  # PEM: the CA the city's TLS hosts chain to (pinned, see city_ca)
+    # Changes of the pinned keys (privacy/pins.py): how many distinct pinned judge and DPO keys
+    # must sign one (a judge and a DPO among them), fixed here so that no update can lower it;
+    # and the sequence number of the last update applied (0: the keys pinned at enrolment).
+    pin_quorum: int = Field(default=DEFAULT_QUORUM, ge=DEFAULT_QUORUM, le=64)
+    pins_sequence: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _own_queue(self) -> Enrolment:
@@ -101,6 +107,11 @@ class Enrolment(BaseModel):
 
     def dpos(self) -> list[VerifyKey]:
         return [VerifyKey.parse(k) for k in self.dpo_keys]
+
+    def pinned(self) -> Pinned:
+        """The keys a pin update changes, by role (the roles this node's enrolment has)."""
+        return pinned_set({role: getattr(self, field) for role, field in ROLES.items()
+                           if field in type(self).model_fields})
 
 
 def enrolment_file(data_dir: Path) -> Path:

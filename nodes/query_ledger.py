@@ -112,13 +112,25 @@ class QueryLedger:
         return Started(Start.NEW)
 
     def record_answer(self, query_id: str, request_sha256: str, warrant_id: str,
-                      answer: str) -> None:
+                      answer: str, refused: bool = False) -> None:
+        """Store the answer; a refusal after the use was counted (nothing searched) returns
+        the use, in the same transaction, so a refusal never spends one."""
         with self._lock:
-            self._db.execute(
-                "INSERT INTO answers VALUES (?, ?, ?, ?) ON CONFLICT(query_id) "
-                "DO UPDATE SET answer = excluded.answer WHERE answers.answer IS NULL "
-                "AND answers.request_sha256 = excluded.request_sha256",
-                (query_id, request_sha256, warrant_id, answer))
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                stored = self._db.execute(
+                    "INSERT INTO answers VALUES (?, ?, ?, ?) ON CONFLICT(query_id) "
+                    "DO UPDATE SET answer = excluded.answer WHERE answers.answer IS NULL "
+                    "AND answers.request_sha256 = excluded.request_sha256",
+                    (query_id, request_sha256, warrant_id, answer))
+                if refused and stored.rowcount == 1:
+                    self._db.execute("UPDATE uses SET count = count - 1 "
+                                     "WHERE warrant_id=? AND count > 0", (warrant_id,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def close(self) -> None:
         self._db.close()

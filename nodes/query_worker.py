@@ -25,10 +25,11 @@ from audit.records import Window as LogWindow
 from nodes import city_ca
 from nodes.aggregate_answers import AggregateAnswerer
 from nodes.config import NodeSettings
-from nodes.enrolment import Enrolment, load_enrolment
+from nodes.enrolment import Enrolment, enrolment_file, load_enrolment, save_enrolment
 from nodes.face_search import BadReference, describe_reference
 from nodes.face_search import search as face_search
 from nodes.identity import NodeIdentity, load_identity
+from nodes.pin_updates import apply_update, parse_update
 from nodes.query_checks import (
     Checked,
     check_message,
@@ -47,6 +48,7 @@ from privacy.face_match import FaceMatcher
 from privacy.json_logs import QUERY_ID
 from privacy.legal_basis import Kind, Refusal, WarrantRefused
 from privacy.model_messages import MODEL_TASK
+from privacy.pins import PIN_TASK, PinAck, PinRefused, SignedPinAck, pinned_sha256
 from privacy.queries import (
     QUERY_TASK,
     REVOCATION_TASK,
@@ -87,6 +89,21 @@ class QueryService:
         self._faces: tuple[CenterFaceDetector, FaceMatcher] | None = None
         self._opened: OpenVault | None = None
         self._aggregates: AggregateAnswerer | None = None
+        self._pins_stamp = self._enrolment_stamp()
+
+    def _enrolment_stamp(self) -> tuple[int, int]:
+        stat = enrolment_file(self.settings.data_dir).stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def refresh(self) -> None:
+        """Reload the enrolment if a pin update (applied by this or another process of the
+        node) rewrote it, so every message is checked against the keys pinned now."""
+        stamp = self._enrolment_stamp()
+        if stamp != self._pins_stamp:
+            self.enrolment, self._pins_stamp = load_enrolment(self.settings.data_dir), stamp
+            if self._aggregates is not None:
+                self._aggregates.close()
+                self._aggregates = None
 
     @classmethod
     def open(cls, settings: NodeSettings, clock: Clock = _now) -> QueryService:
@@ -144,7 +161,13 @@ class QueryService:
             self.ledger.record_answer(request.query_id, sha, request.warrant.warrant.warrant_id,
                                       json.dumps(answer))
             return answer
-        answer = self._search(query, checked, now)
+        try:
+            answer = self._search(query, checked, now)
+        except WarrantRefused as refusal:  # nothing was searched: the use counted is returned
+            answer = self._refuse(query, request.query_id, refusal, now)
+            self.ledger.record_answer(request.query_id, sha, checked.warrant.warrant_id,
+                                      json.dumps(answer), refused=True)
+            return answer
         self.ledger.record_answer(request.query_id, sha, checked.warrant.warrant_id,
                                   json.dumps(answer))
         return answer
@@ -154,8 +177,8 @@ class QueryService:
         if request.kind is Kind.FACE_WATCHLIST:
             return self._face_search(query, checked, now)
         if request.kind is not Kind.PLATE_WATCHLIST:
-            return self._refuse(query, request.query_id, WarrantRefused(
-                Refusal.WRONG_KIND, f"this node answers watchlists, not {request.kind}"), now)
+            raise WarrantRefused(Refusal.WRONG_KIND,
+                                 f"this node answers watchlists, not {request.kind}")
         cameras = list(request.cameras)
         found = self.sightings.match(checked.targets, cameras, checked.window.start,
                                      checked.window.end)
@@ -187,8 +210,7 @@ class QueryService:
             references = {t: describe_reference(checked.references.get(t, b""), *tools)
                           for t in checked.targets}
         except BadReference as exc:
-            return self._refuse(query, request.query_id,
-                                WarrantRefused(Refusal.BAD_REFERENCE, str(exc)), now)
+            raise WarrantRefused(Refusal.BAD_REFERENCE, str(exc)) from None
         self.audit.append(self._event(query, Action.CONSULTATION, "recordings_searched", 0,
                                       {"query_id": request.query_id,
                                        "references": len(references)}))
@@ -285,6 +307,46 @@ class QueryService:
                                     outcome="revoked", details={"reason": body.reason}))
         return {"node_id": self.enrolment.node_id, "recorded": True}
 
+    # -- changes of the pinned keys ----------------------------------------------------------
+
+    def update_pins(self, message: Any) -> dict[str, Any]:
+        """Apply a pin update signed by a quorum of the pinned authorities, whole or not at
+        all; log it first; answer with a signed acknowledgement of the pins held now."""
+        sequence = _update_sequence(message)
+        try:
+            signed = parse_update(message)
+            updated = apply_update(self.enrolment, signed)
+        except PinRefused as refusal:
+            self.audit.append(Event(actor=self.actor, action=Action.CONFIG_CHANGE,
+                                    legal_basis=LegalBasis.STATUTE, outcome="pins_refused",
+                                    details={"sequence": sequence,
+                                             "reason": refusal.reason.value,
+                                             "detail": str(refusal)}))
+            log.warning("refused pin update %s: %s", sequence, refusal)
+            return self._pin_ack(sequence, refusal)
+        update = signed.update
+        self.audit.append(Event(
+            actor=self.actor, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
+            outcome="pins_updated",
+            details={"sequence": update.sequence, "reason": update.reason,
+                     "changes": [c.model_dump(mode="json") for c in update.changes],
+                     "signers": sorted(s.key_id for s in signed.signatures),
+                     "pinned_sha256": pinned_sha256(updated.pinned())}))
+        save_enrolment(self.settings.data_dir, updated)
+        self.enrolment, self._pins_stamp = updated, self._enrolment_stamp()
+        return self._pin_ack(sequence, None)
+
+    def _pin_ack(self, sequence: int, refusal: PinRefused | None) -> dict[str, Any]:
+        """Signed with the node's identity key: what it holds now, applied or not."""
+        ack = PinAck(node_id=self.enrolment.node_id, update_sequence=sequence,
+                     applied=refusal is None,
+                     reason=refusal.reason.value if refusal else None,
+                     detail=str(refusal) if refusal else None,
+                     sequence=self.enrolment.pins_sequence,
+                     pinned_sha256=pinned_sha256(self.enrolment.pinned()),
+                     acknowledged_at=self.clock())
+        return SignedPinAck(ack=ack, signature=ack.sign(self.identity.signing)
+                            ).model_dump(mode="json")
 
     # -- models the federation trained --------------------------------------------------------
 
@@ -306,6 +368,15 @@ class QueryService:
         return {"node_id": self.enrolment.node_id, "installed": True, "task": installed.task,
                 "run_id": installed.run_id, "threshold": installed.threshold,
                 "calibrated_on": installed.calibrated_on}
+
+
+def _update_sequence(message: Any) -> int:
+    try:
+        value = message["update"]["sequence"]
+    except (TypeError, KeyError):
+        return 0
+    valid = isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53
+    return value if valid else 0
 
 
 def _query_id(message: Any) -> str:
@@ -336,20 +407,29 @@ def worker_app(settings: NodeSettings, service: Callable[[], QueryService]) -> C
             "unacked_restore_throttle": 1,
         }
 
+    def fresh() -> QueryService:
+        opened = service()
+        opened.refresh()
+        return opened
+
     @app.task(name=QUERY_TASK)
     def query(message: dict[str, Any]) -> dict[str, Any]:
-        return service().answer(message)
+        return fresh().answer(message)
 
     @app.task(name=AGGREGATE_TASK)
     def aggregate(message: dict[str, Any]) -> dict[str, Any]:
-        return service().aggregates.answer(message)
+        return fresh().aggregates.answer(message)
 
     @app.task(name=REVOCATION_TASK)
     def revoke(message: dict[str, Any]) -> dict[str, Any]:
-        return service().revoke(message)
+        return fresh().revoke(message)
 
     @app.task(name=MODEL_TASK)
     def model(message: dict[str, Any]) -> dict[str, Any]:
-        return service().install_model(message)
+        return fresh().install_model(message)
+
+    @app.task(name=PIN_TASK)
+    def pins(message: dict[str, Any]) -> dict[str, Any]:
+        return fresh().update_pins(message)
 
     return app

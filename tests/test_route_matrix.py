@@ -35,6 +35,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/nodes"): frozenset({"admin"}),
     ("GET", "/nodes"): frozenset({"dpo", "operator", "admin"}),
     ("GET", "/nodes/{node_id}/enrolment"): frozenset({"admin"}),
+    ("POST", "/pins"): frozenset({"admin"}),
+    ("GET", "/pins"): frozenset({"judge", "dpo", "admin"}),
+    ("GET", "/pins/{sequence}"): frozenset({"judge", "dpo", "admin"}),
+    ("POST", "/pins/{sequence}/signatures"): frozenset({"judge", "dpo"}),
+    ("POST", "/pins/{sequence}/dispatch"): frozenset({"admin"}),
     ("POST", "/warrants"): frozenset({"police"}),
     ("POST", "/consents"): frozenset({"dpo"}),
     ("GET", "/warrants"): CASEWORK,
@@ -172,7 +177,8 @@ def test_every_route_for_every_role(city: World) -> None:
     warrant = city.draft()
     ids = {"warrant_id": warrant["warrant_id"], "query_id": "q-none", "node_id":
            city.nodes["alpha"].node_id, "sighting_id": "s-none", "alert_id": "1",
-           "webhook_id": "w-none", "index": "0", "camera": "gate", "path": "site.css"}
+           "webhook_id": "w-none", "index": "0", "camera": "gate", "path": "site.css",
+           "sequence": "7"}
     headers = {caller: ({} if caller == "anonymous" else city.as_(caller)) for caller in CALLERS}
     wrong: list[str] = []
     with serving(city.svc) as base, httpx.Client(base_url=base, timeout=15) as client:

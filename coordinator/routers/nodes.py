@@ -1,7 +1,9 @@
 """``/nodes``: enrolling camera-site nodes and the document each node pins.
 
 The enrolment document lists the keys the node will trust from then on: the coordinator's
-dispatch key, its audit log key, and the judges' and DPOs' signing keys registered today.
+dispatch key, its audit log key, and the judges' and DPOs' signing keys the city pins (those
+registered when the first node enrolled, changed since only by signed pin updates, see
+coordinator/pins.py).
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 
 from audit.records import Action, Event, LegalBasis
+from coordinator import pins
 from coordinator.auth import Principal, require, service
-from coordinator.db import Node, User
+from coordinator.db import Node, PinUpdateRow, User
 from coordinator.problems import Problem, not_found
 from coordinator.roles import Permission, Role
 from coordinator.service import Coordinator, as_utc
 from privacy.camera_notices import CameraNotice
 from privacy.pki import check_ca
 from privacy.key_fields import Ed25519Public, SuperNodePublic, X25519Public
+from privacy.pins import DEFAULT_QUORUM
 from privacy.queries import queue_name
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
@@ -57,22 +61,25 @@ class NewNode(BaseModel):
         return self
 
 
-def enrolment_document(svc: Coordinator, node: Node) -> dict[str, Any]:
-    with svc.session() as session:
-        signers = session.execute(select(User.role, User.signing_key).where(
-            User.active, User.signing_key.is_not(None))).all()
+def enrolment_document(svc: Coordinator, node: Node, pinned: PinUpdateRow | None = None
+                       ) -> dict[str, Any]:
+    """The document a node pins: the city's judge and DPO keys as the last pin update left
+    them (coordinator/pins.py), and the quorum that must sign the next one."""
+    pinned = pinned or pins.current(svc)
     return {
         "version": 2, "node_id": node.node_id, "site_id": node.site_id,
         "cameras": list(node.cameras), "queue": queue_name(node.node_id),
         "coordinator_key": svc.keys.dispatch.public.text(),
         "coordinator_sealing_key": svc.keys.sealing.public_text(),
         "log_key": svc.keys.log.verifier.vkey(),
-        "judge_keys": sorted(k for r, k in signers if r == Role.JUDGE),
-        "dpo_keys": sorted(k for r, k in signers if r == Role.DPO),
-        "witness_keys": [w.key for w in svc.settings.witnesses],
+        "judge_keys": pinned.pinned.get("judge", []),
+        "dpo_keys": pinned.pinned.get("dpo", []),
+        "witness_keys": pinned.pinned.get("witness", []),
         "witness_quorum": svc.settings.witness_quorum,
         "enrolled_at": as_utc(node.enrolled_at).isoformat(),
         "city_ca": _city_ca(svc),
+        "pin_quorum": DEFAULT_QUORUM,
+        "pins_sequence": pinned.sequence,
     }
 
 
@@ -109,7 +116,9 @@ def enrol(body: NewNode, who: Principal = Depends(require(Permission.NODE_ENROL)
                     camera_notices=[n.model_dump(mode="json") for n in body.camera_notices],
                     enrolled_at=svc.clock(), active=True)
         session.add(node)
-    document = enrolment_document(svc, node)
+    pinned = pins.current(svc)
+    pins.handed(svc, body.node_id, pinned)
+    document = enrolment_document(svc, node, pinned)
     svc.log(Event(actor=who.actor, action=Action.NODE_ENROLLED, legal_basis=LegalBasis.STATUTE,
                   outcome="enrolled", details={"node_id": body.node_id,
                                                "identity_key": body.identity_key}))

@@ -24,6 +24,7 @@ from audit.note import parse_note
 from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from coordinator import pins
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
@@ -182,6 +183,11 @@ def submit(body: NewQuery, response: Response,
     if not plan:
         raise invalid(f"no enrolled node has any of the cameras {', '.join(cameras)} at sites "
                       f"{', '.join(signed.warrant.sites)}", "unknown_node")
+    missing = pins.lacking(svc, signed, [n.node_id for n, _ in plan])
+    if missing:  # they would refuse it: not sent, and no use spent
+        raise refuse(svc, who, row, WarrantRefused(
+            Refusal.UNKNOWN_SIGNER, f"a key that signed {row.warrant_id} is "
+            f"{pins.describe_lacking(missing)}"), 409)
     witnessed, witnessed_size = witnessed_checkpoint(svc)
     with svc.session() as session:
         spent = session.execute(update(WarrantRow).where(
@@ -272,6 +278,32 @@ def _collect(svc: Coordinator, query: Query) -> None:
             row = session.get(QueryNode, (query.query_id, part.node_id))
             row.status, row.reason, row.detail, row.result = status.value, reason, detail, result
             row.answered_at = now
+    _return_use(svc, query)
+
+
+def _return_use(svc: Coordinator, query: Query) -> None:
+    """A query every node refused (or that reached none) searched nothing: its use of the
+    warrant is given back, once. A node that answered, timed out or failed may have searched,
+    so any of those keeps the use spent."""
+    with svc.session() as session:
+        parts = session.execute(select(QueryNode.status, QueryNode.reason).where(
+            QueryNode.query_id == query.query_id)).all()
+        if not parts or not all(s == Status.REFUSED.value or (
+                s == Status.FAILED.value and r == "broker_unavailable") for s, r in parts):
+            return
+        returned = session.execute(update(Query).where(
+            Query.query_id == query.query_id, Query.use_returned.is_(False))
+            .values(use_returned=True))
+        if returned.rowcount != 1:
+            return
+        session.execute(update(WarrantRow).where(
+            WarrantRow.warrant_id == query.warrant_id, WarrantRow.uses > 0)
+            .values(uses=WarrantRow.uses - 1))
+    svc.log(Event(actor=svc.actor("coordinator", "system", "city"),
+                  action=Action.WARRANT_USED, **_basis(svc, query),
+                  purpose_code=query.purpose_code, outcome="use_returned",
+                  details={"query_id": query.query_id,
+                           "reasons": sorted({str(r) for _, r in parts})}))
 
 
 def open_result(answer: dict[str, Any], key: RecipientKey, query_id: str, node_id: str

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from coordinator import pins
 from coordinator.auth import Principal, deny, require, service
 from coordinator.db import Node, User
 from coordinator.db import Warrant as WarrantRow
@@ -266,6 +267,11 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
             Refusal.UNKNOWN_SIGNER, "the signature does not verify with your registered key"))
     signature = WarrantSignature(key_id=key_id(key), signature=body.signature)
     signed = signed.model_copy(update={body.role: signature})
+    missing = pins.lacking(svc, signed, _target_nodes(svc, signed.warrant))
+    if missing:  # nodes at its sites would refuse it: not signed here either
+        raise refuse(svc, who, row, WarrantRefused(
+            Refusal.UNKNOWN_SIGNER, f"a key that signed {warrant_id} is "
+            f"{pins.describe_lacking(missing)}"), 409)
     with svc.session() as session:
         session.get(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
     svc.log(Event(actor=who.actor, action=Action.WARRANT_SIGNED,
@@ -324,6 +330,12 @@ def decline(warrant_id: str, body: Decline, request: Request,
         row.status, row.for_signers = "declined", None
     with svc.session() as session:
         return view(session.get(WarrantRow, warrant_id))
+
+
+def _target_nodes(svc: Coordinator, warrant: Warrant) -> list[str]:
+    with svc.session() as session:
+        return list(session.scalars(select(Node.node_id).where(
+            Node.active, Node.site_id.in_(warrant.sites))))
 
 
 def _complete(signed: SignedWarrant) -> bool:

@@ -1,0 +1,76 @@
+"""``/pins``: changing the judge, DPO and witness keys the nodes pin.
+
+An admin proposes a change; pinned judges and DPOs sign its payload with their keys (``safecity
+warrant sign-pins``); once a quorum has signed, the admin sends it: it is logged, then sent to
+every node, and each node's signed acknowledgement is recorded (coordinator/pins.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from coordinator import pins
+from coordinator.auth import Principal, require, service
+from coordinator.db import PinUpdateRow
+from coordinator.roles import Permission
+from coordinator.service import Coordinator
+from privacy.pins import ROLES, PinChange
+
+router = APIRouter(prefix="/pins", tags=["pins"])
+Sequence = Path(ge=0, le=2**31 - 1, description="the update's sequence number")
+
+
+class Proposal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changes: list[PinChange] = Field(min_length=1, max_length=len(ROLES))
+    reason: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,127}$",
+                        description="a short code, e.g. judge-appointed")
+
+
+class PinSignatureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signature: str = Field(max_length=200, description="base64 Ed25519 over the payload")
+
+
+@router.post("", status_code=201, summary="Propose a change of the pinned keys (admin)")
+def propose(body: Proposal, who: Principal = Depends(require(Permission.PINS_PROPOSE)),
+            svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    return pins.view(svc, pins.propose(svc, who.actor, who.username, body.changes,
+                                       body.reason))
+
+
+@router.get("", summary="The pinned keys and their changes, with each node's acknowledgement")
+def list_updates(_: Principal = Depends(require(Permission.PINS_READ)),
+                 svc: Coordinator = Depends(service)) -> list[dict[str, Any]]:
+    pins.collect_acks(svc)
+    with svc.session() as session:
+        rows = session.scalars(select(PinUpdateRow).order_by(PinUpdateRow.sequence)).all()
+    return [pins.view(svc, row) for row in rows]
+
+
+@router.get("/{sequence}", summary="One change, with the payload to sign")
+def get_update(sequence: int = Sequence, _: Principal = Depends(require(Permission.PINS_READ)),
+               svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    pins.collect_acks(svc)
+    return pins.view(svc, pins.one(svc, sequence))
+
+
+@router.post("/{sequence}/signatures", summary="Sign a change (a pinned judge or DPO)")
+def sign(body: PinSignatureBody, sequence: int = Sequence,
+         who: Principal = Depends(require(Permission.PINS_SIGN)),
+         svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    return pins.view(svc, pins.add_signature(svc, who.actor, who.username, sequence,
+                                             body.signature))
+
+
+@router.post("/{sequence}/dispatch",
+             summary="Log a change signed by the quorum and send it to every node (admin)")
+def dispatch(sequence: int = Sequence, who: Principal = Depends(require(Permission.PINS_PROPOSE)),
+             svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    return pins.view(svc, pins.dispatch(svc, who.actor, who.username, sequence))
