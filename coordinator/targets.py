@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 
-import cv2
-import numpy as np
-
 from coordinator.problems import Problem, invalid
+from privacy.errors import MediaError
 from privacy.legal_basis import Kind
 from privacy.plates import PlateError, normalize
+from privacy.reference_image import canonical_png
 
 _REFERENCE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,127}$")
 
@@ -40,28 +38,22 @@ def validate_targets(kind: Kind, targets: list[str], limit: int) -> list[str]:
     return list(result)
 
 
-MAX_SIDE = 4096
-
-
-def validate_references(targets: list[str], references: dict[str, str] | None) -> dict[str, str]:
-    """One decodable photo per face target; returns their SHA-256 (for the audit log)."""
+def validate_references(targets: list[str], references: dict[str, str] | None) -> dict[str, bytes]:
+    """One readable JPEG or PNG per face target; returns each as its plain PNG
+    (``privacy.reference_image``): the only bytes committed to, shown to the signers, compared
+    at query time and sent to the nodes."""
     references = references or {}
     if set(references) != set(targets):
         raise invalid("a face search needs exactly one reference image per target id",
                       "missing_reference")
-    digests = {}
+    images = {}
     for target, encoded in references.items():
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             raise invalid(f"references.{target}: not base64", "invalid_image") from None
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-        if image is None:
-            raise invalid(f"references.{target}: not a readable image (JPEG or PNG)",
-                          "invalid_image")
-        height, width = image.shape[:2]
-        if min(height, width) < 20 or max(height, width) > MAX_SIDE:
-            raise invalid(f"references.{target}: {width}x{height} pixels; a reference is 20 to "
-                          f"{MAX_SIDE} pixels a side", "invalid_image")
-        digests[target] = hashlib.sha256(data).hexdigest()
-    return digests
+        try:
+            images[target] = canonical_png(data)
+        except MediaError as exc:
+            raise invalid(f"references.{target}: {exc}", "invalid_image") from None
+    return images

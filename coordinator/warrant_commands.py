@@ -12,8 +12,9 @@ import click
 from pydantic import ValidationError
 
 from audit.records import parse_time
+from coordinator.web.warrant_scope import scope_of
 from privacy.atomic_file import write_atomic
-from privacy.errors import SafecityError
+from privacy.errors import MediaError, SafecityError
 from privacy.legal_basis import (
     SignedWarrant,
     Warrant,
@@ -28,6 +29,7 @@ from privacy.legal_basis import (
 )
 from privacy.pins import PinUpdate
 from privacy.queries import Revocation, SignedRevocation
+from privacy.reference_image import canonical_png, check_plain_png
 from privacy.signing import SigningKey, VerifyKey
 
 
@@ -61,11 +63,12 @@ def keygen(out: Path) -> None:
     click.echo(key.public.text())
 
 
-def _reference_commitments(body: dict[str, object], request: Path,
-                           salt: bytes) -> list[str] | None:
+def _reference_commitments(body: dict[str, object], request: Path, salt: bytes,
+                           plain_dir: Path | None) -> list[str] | None:
     """A face request names one image file per target (``references``: target id to a path
-    beside the request); the warrant commits to each image's SHA-256, so the signers sign the
-    exact photos a search may use."""
+    beside the request); the warrant commits to the SHA-256 of each image's plain PNG (what the
+    coordinator keeps and the node searches with), so the signers sign the exact pixels a search
+    may use."""
     references = body.get("references")
     if body.get("kind") != "face_watchlist":
         if references is not None:
@@ -83,16 +86,24 @@ def _reference_commitments(body: dict[str, object], request: Path,
         except OSError as exc:
             raise SafecityError(f"{request}: references.{target}: cannot read {path} "
                                 f"({exc.strerror})") from None
-        if not data:
-            raise SafecityError(f"{request}: references.{target}: {path} is empty")
-        commitments.append(commit_reference(salt, target, hashlib.sha256(data).hexdigest()))
+        try:
+            plain = canonical_png(data)
+        except MediaError as exc:
+            raise SafecityError(f"{request}: references.{target}: {path}: {exc}") from None
+        commitments.append(commit_reference(salt, target, hashlib.sha256(plain).hexdigest()))
+        if plain_dir is not None:
+            plain_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(plain_dir / f"{target}.png", plain)
     return sorted(commitments)
 
 
 @warrant.command()
 @click.argument("request", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-def draft(request: Path, out: Path) -> None:
+@click.option("--plain-references", "plain_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write each face reference's plain PNG (TARGET.png), the exact image the "
+              "warrant commits to, into this directory for the signers.")
+def draft(request: Path, out: Path, plain_dir: Path | None) -> None:
     """Turn a request (plain targets; for a face search, an image file per target) into an
     unsigned warrant (salted commitments to the targets and the images)."""
     body = _read_json(request)
@@ -102,7 +113,7 @@ def draft(request: Path, out: Path) -> None:
     raw_salt = base64.b64decode(salt)
     body = body | {"target_salt": salt,
                    "targets": [commit_target(raw_salt, str(t)) for t in body["targets"]],
-                   "references": _reference_commitments(body, request, raw_salt)}
+                   "references": _reference_commitments(body, request, raw_salt, plain_dir)}
     drafted = _model(Warrant, body, request)
     write_atomic(out, SignedWarrant(warrant=drafted).model_dump_json(indent=2))
     images = f" and {len(drafted.references)} reference images" if drafted.references else ""
@@ -122,6 +133,50 @@ def sign_command(path: Path, key_path: Path, role: str) -> None:
     updated = signed.model_copy(update={role: signature})
     write_atomic(path, updated.model_dump_json(indent=2))
     click.echo(f"signed {signed.warrant.warrant_id} as {role}")
+
+
+def _reference_file(value: str) -> tuple[str, Path]:
+    target, separator, name = value.partition("=")
+    if not separator or not target or not name:
+        raise SafecityError(f"--reference {value}: give TARGET=FILE")
+    return target, Path(name)
+
+
+@warrant.command("show")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--target", "targets", multiple=True, help="A plain target to check (repeat).")
+@click.option("--reference", "references", multiple=True,
+              help="TARGET=FILE: a face reference image (a plain PNG) to check (repeat).")
+def show_command(path: Path, targets: tuple[str, ...], references: tuple[str, ...]) -> None:
+    """Print a warrant's scope in words and check plain targets and reference images against
+    its salted commitments, before signing it offline; a mismatch exits non-zero."""
+    signed = _model(SignedWarrant, _read_json(path), path)
+    w = signed.warrant
+    click.echo(scope_of({"document": signed.model_dump(mode="json")}).summary)
+    salt = base64.b64decode(w.target_salt)
+    for target in targets:
+        if commit_target(salt, target) not in w.targets:
+            raise SafecityError(f"{path}: target {target} is not one the warrant commits to")
+        click.echo(f"target {target}: committed")
+    for value in references:
+        target, image = _reference_file(value)
+        try:
+            data = image.read_bytes()
+            check_plain_png(data)
+        except OSError as exc:
+            raise SafecityError(f"--reference {value}: cannot read {image} ({exc.strerror})"
+                                ) from None
+        except MediaError as exc:
+            raise SafecityError(f"--reference {value}: {exc}; a viewer may show other pixels "
+                                "than a search uses (use the plain PNG the draft wrote)") from None
+        sha256 = hashlib.sha256(data).hexdigest()
+        if commit_reference(salt, target, sha256) not in (w.references or ()):
+            raise SafecityError(f"{path}: {image} is not the image the warrant commits to for "
+                                f"{target}")
+        click.echo(f"reference {target}: {image} (SHA-256 {sha256}) committed")
+    unchecked = len(w.targets) - len(set(targets))
+    if unchecked:
+        click.echo(f"{unchecked} of {len(w.targets)} targets not checked here")
 
 
 @warrant.command("verify")

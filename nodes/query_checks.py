@@ -21,7 +21,7 @@ from audit.merkle import verify_consistency
 from audit.verify import verify_receipt
 from nodes.enrolment import Enrolment
 from nodes.witnessed_log import Held
-from privacy.errors import SafecityError, VerificationError
+from privacy.errors import MediaError, SafecityError, VerificationError
 from privacy.legal_basis import (
     Refusal,
     SignedWarrant,
@@ -33,6 +33,7 @@ from privacy.legal_basis import (
     verify,
 )
 from privacy.queries import LogConsistency, SignedQuery, SignedRevocation, targets_info
+from privacy.reference_image import check_plain_png
 from privacy.registered_warrant import check_registered
 from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
@@ -219,6 +220,18 @@ def open_targets(query: SignedQuery, key: RecipientKey) -> tuple[list[str], dict
     return targets, images
 
 
+def check_plain_references(references: dict[str, bytes]) -> None:
+    """Every reference is a plain PNG (``privacy.reference_image``), the form the coordinator
+    shows the signers and commits to: no animation frame, profile or orientation a browser
+    renders other than the decoder this node searches with."""
+    for image in references.values():
+        try:
+            check_plain_png(image)
+        except MediaError as exc:  # the detail names no target: ids stay out of the logs
+            raise WarrantRefused(Refusal.BAD_REFERENCE,
+                                 f"a reference image is refused: {exc}") from None
+
+
 def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
                 revoked: tuple[str, str] | None, now: datetime,
                 held: Held | None = None) -> Checked:
@@ -226,6 +239,7 @@ def check_query(query: SignedQuery, enrolment: Enrolment, sealing: RecipientKey,
     request = query.request
     warrant, checkpoint = check_warrant(query, enrolment, revoked, now, held)
     targets, references = open_targets(query, sealing)
+    check_plain_references(references)
     # the images the node will search with, not only their ids, must be the ones signed for
     digests = {t: hashlib.sha256(image).hexdigest() for t, image in references.items()}
     check_scope(warrant, request.kind, request.site, list(request.cameras), request.window,

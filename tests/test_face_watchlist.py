@@ -5,19 +5,27 @@ window, and a match counts only after two different people confirm it."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
+import struct
 import time
+import zlib
 from datetime import timedelta
 
 import cv2
+import numpy as np
 import pytest
 
 from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
+from coordinator.db import Warrant as WarrantRow
 from coordinator.routers.queries import open_result
 from nodes.node import run_node
 from nodes.sources.synthetic import Scene, SceneSpec, face_crops
+from privacy.legal_basis import SignedWarrant, commit_reference
 from privacy.queries import QUERY_TASK
+from privacy.reference_image import canonical_png, check_plain_png
 from test_node_refusals import rogue, stored
 from world import World, embedded_world
 
@@ -144,8 +152,9 @@ def test_another_persons_photo_under_the_authorised_id_is_refused(city: World) -
     assert (refused.action, refused.outcome) == (Action.WARRANT_REFUSED, "target_not_in_warrant")
 
     signed, index = stored(city, warrant["warrant_id"])
+    plain = canonical_png(base64.b64decode(swapped[authorised]))  # the form a node accepts
     message = rogue(city, signed, index, targets=(authorised,), cameras=("gate",),
-                    references=swapped)
+                    references={authorised: base64.b64encode(plain).decode()})
     node = city.nodes["alpha"]
     task_id = f"rogue-{message['request']['query_id']}"
     city.svc.dispatcher.send(QUERY_TASK, message, node.node_id, task_id)
@@ -166,3 +175,97 @@ def test_another_persons_photo_under_the_authorised_id_is_refused(city: World) -
     finally:
         log.close()
     assert steps == [(Action.WARRANT_REFUSED, "target_not_in_warrant")]  # nothing decrypted
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+
+def apng(shown_by_browsers: np.ndarray, decoded_by_opencv: np.ndarray) -> bytes:
+    """The red team's polyglot: an animated PNG whose default image (IDAT, outside the animation,
+    what OpenCV decodes) is one person and whose only animation frame (fdAT, what browsers show)
+    is another."""
+    height, width = shown_by_browsers.shape[:2]
+
+    def rows(image: np.ndarray) -> bytes:
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return zlib.compress(b"".join(b"\0" + rgb[y].tobytes() for y in range(height)), 9)
+
+    return (b"\x89PNG\r\n\x1a\n"
+            + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + _chunk(b"acTL", struct.pack(">II", 1, 0))
+            + _chunk(b"IDAT", rows(decoded_by_opencv))
+            + _chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, width, height, 0, 0, 1, 1, 0, 0))
+            + _chunk(b"fdAT", struct.pack(">I", 1) + rows(shown_by_browsers))
+            + _chunk(b"IEND", b""))
+
+
+def face(identity: str) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(base64.b64decode(reference(identity)), np.uint8),
+                        cv2.IMREAD_COLOR)
+
+
+def test_an_animated_png_cannot_show_the_signers_one_face_and_search_another(
+        city: World) -> None:
+    """Red team B1: one APNG shows browsers (the judge's page) person A and OpenCV (the search)
+    person B, so a commitment to the file's SHA-256 bound bytes, not the face signed for. The
+    coordinator keeps, shows and commits to the plain PNG of what OpenCV decodes (B, the face
+    that would be searched); a node refuses any reference that is not a plain PNG, even under a
+    warrant a coordinator let commit to the polyglot itself, before it decrypts anything."""
+    present = sorted(scene_identities())[0]
+    authorised = next(f"lfw-{i}" for i in range(100) if f"lfw-{i}" not in scene_identities())
+    polyglot = apng(shown_by_browsers=face(authorised), decoded_by_opencv=face(present))
+    now = city.clock()
+    drafted = city.draft(kind="face_watchlist", purpose_code="missing-person",
+                         targets=[authorised],
+                         references={authorised: base64.b64encode(polyglot).decode()},
+                         sites=["site-a"], cameras=["gate"],
+                         window={"start": (now - timedelta(hours=1)).isoformat(),
+                                 "end": (now + timedelta(hours=1)).isoformat()},
+                         not_before=(now - timedelta(hours=1)).isoformat())
+    held = city.client.get(f"/warrants/{drafted['warrant_id']}", headers=city.as_("judge")
+                           ).json()["for_signers"]["references"][authorised]
+    shown = base64.b64decode(held)
+    assert check_plain_png(shown) == (100, 100)  # no animation left for a browser to play
+    pixels = cv2.imdecode(np.frombuffer(shown, np.uint8), cv2.IMREAD_COLOR)
+    assert (pixels == face(present)).all()  # the signers see the face a search would use
+    warrant = SignedWarrant.model_validate(drafted["document"]).warrant
+    salt = base64.b64decode(warrant.target_salt)
+    assert warrant.references == (commit_reference(
+        salt, authorised, hashlib.sha256(shown).hexdigest()),)
+    assert commit_reference(salt, authorised, hashlib.sha256(polyglot).hexdigest()) \
+        not in warrant.references
+
+    # a coordinator that commits to the polyglot's own bytes, signed and registered as usual
+    with city.svc.session() as session:
+        row = session.get(WarrantRow, drafted["warrant_id"])
+        document = json.loads(json.dumps(row.document))
+        document["warrant"]["references"] = [commit_reference(
+            salt, authorised, hashlib.sha256(polyglot).hexdigest())]
+        row.document = document
+    rewritten = city.client.get(f"/warrants/{drafted['warrant_id']}", headers=city.as_("judge")
+                                ).json()
+    assert city.sign(rewritten).json()["status"] == "draft"
+    assert city.sign(rewritten, "dpo").json()["status"] == "registered"
+    signed, index = stored(city, drafted["warrant_id"])
+    message = rogue(city, signed, index, targets=(authorised,), cameras=("gate",),
+                    references={authorised: base64.b64encode(polyglot).decode()})
+    node = city.nodes["alpha"]
+    task_id = f"rogue-{message['request']['query_id']}"
+    city.svc.dispatcher.send(QUERY_TASK, message, node.node_id, task_id)
+    deadline = time.monotonic() + 120
+    while (answer := city.svc.dispatcher.answer(task_id)) is None:
+        assert time.monotonic() < deadline, city.worker_log("alpha")
+        time.sleep(0.2)
+    result = open_result(answer, city.svc.keys.sealing, message["request"]["query_id"],
+                         node.node_id).result
+    assert (result.status, result.reason) == ("refused", "bad_reference"), result
+    assert not result.hits
+    log = AuditLog(node.settings.audit_url, load_log_key(node.settings.node_key_file))
+    try:
+        steps = [(e.record.action, e.record.outcome) for e in log.entries(0, 10_000)
+                 if e.record.warrant_id == drafted["warrant_id"]]
+    finally:
+        log.close()
+    assert steps == [(Action.WARRANT_REFUSED, "bad_reference")]  # nothing decrypted

@@ -5,19 +5,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import struct
 import subprocess
 import sys
+import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nodes.sources.synthetic import face_crops
+from privacy.errors import MediaError
 from privacy.legal_basis import (
     Kind, Refusal, SignedWarrant, Warrant, WarrantRefused, Window, check_scope, commit_reference,
     commit_target, new_salt, sign, verify,
 )
+from privacy.reference_image import canonical_png, check_plain_png
 from privacy.signing import SigningKey
 
 JUDGE, DPO, STRANGER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
@@ -181,8 +188,16 @@ def test_warrant_cli_draft_sign_verify(tmp_path: Path) -> None:
 
 
 def test_warrant_cli_drafts_a_face_warrant_over_the_image_files(tmp_path: Path) -> None:
-    cli = [sys.executable, "-c", "from nodes.cli import main; main()", "warrant", "draft"]
-    (tmp_path / "suspect.png").write_bytes(b"suspect's photo")
+    """The CLI commits to each image's plain PNG (what the coordinator keeps and a node
+    searches), can write those PNGs for the signers, and ``warrant show`` checks plain targets
+    and image files against the commitments before anyone signs offline."""
+    cli = [sys.executable, "-c", "from nodes.cli import main; main()", "warrant"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=60)
+
+    photo = with_chunk(png(face(1)), b"gAMA", struct.pack(">I", 20000))  # rendered darker
+    (tmp_path / "suspect.png").write_bytes(photo)
     request = tmp_path / "request.json"
     body = {"warrant_id": "w-10", "kind": "face_watchlist", "purpose_code": "serious-crime",
             "sites": ["site-1"], "cameras": ["gate"],
@@ -191,17 +206,99 @@ def test_warrant_cli_drafts_a_face_warrant_over_the_image_files(tmp_path: Path) 
             "max_uses": 2, "targets": ["suspect-1"], "requested_by": "officer-7",
             "references": {"suspect-1": "suspect.png"}}
     request.write_text(json.dumps(body))
-    out = tmp_path / "w-10.json"
-    done = subprocess.run([*cli, str(request), "--out", str(out)], capture_output=True,
-                          text=True, timeout=60)
+    out, plain = tmp_path / "w-10.json", tmp_path / "plain"
+    done = run("draft", str(request), "--out", str(out), "--plain-references", str(plain))
     assert done.returncode == 0 and "1 reference images" in done.stdout, done.stderr
     drafted = SignedWarrant.model_validate_json(out.read_text()).warrant
     salt = base64.b64decode(drafted.target_salt)
-    assert drafted.references == (commit_reference(salt, "suspect-1", PHOTO),)
-    for broken in ({"references": None}, {"references": {"suspect-1": "missing.png"}}):
+    shown = (plain / "suspect-1.png").read_bytes()
+    assert shown == canonical_png(photo)
+    assert drafted.references == (commit_reference(
+        salt, "suspect-1", hashlib.sha256(shown).hexdigest()),)
+
+    checked = run("show", str(out), "--target", "suspect-1",
+                  "--reference", f"suspect-1={plain / 'suspect-1.png'}")
+    assert checked.returncode == 0, checked.stderr
+    assert "A face watchlist search" in checked.stdout and "reference suspect-1:" in checked.stdout
+    (tmp_path / "other.png").write_bytes(canonical_png(png(face(2))))
+    for args, why in ((["--target", "suspect-2"], "not one the warrant commits to"),
+                      (["--reference", f"suspect-1={tmp_path / 'suspect.png'}"], "plain PNG"),
+                      (["--reference", f"suspect-1={tmp_path / 'other.png'}"], "not the image")):
+        refused = run("show", str(out), *args)
+        assert refused.returncode == 1 and why in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+    (tmp_path / "text.png").write_bytes(b"suspect's photo")
+    for broken in ({"references": None}, {"references": {"suspect-1": "missing.png"}},
+                   {"references": {"suspect-1": "text.png"}}):
         request.write_text(json.dumps(body | broken))
-        failed = subprocess.run([*cli, str(request), "--out", str(tmp_path / "x.json")],
-                                capture_output=True, text=True, timeout=60)
+        failed = run("draft", str(request), "--out", str(tmp_path / "x.json"))
         assert failed.returncode == 1 and "references" in failed.stderr
         assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "x.json").exists()
+
+
+def face(number: int) -> np.ndarray:
+    return cv2.cvtColor(cv2.resize(face_crops()[number], (60, 80)), cv2.COLOR_GRAY2BGR)
+
+
+def png(image: np.ndarray, *flags: int) -> bytes:
+    return cv2.imencode(".png", image, list(flags))[1].tobytes()
+
+
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+
+def with_chunk(data: bytes, kind: bytes, body: bytes) -> bytes:
+    """``data`` with an extra chunk right after IHDR."""
+    return data[:33] + chunk(kind, body) + data[33:]
+
+
+def exif_rotated(image: np.ndarray) -> bytes:
+    """A JPEG whose EXIF orientation (6: rotate 90 degrees clockwise) viewers apply."""
+    jpeg = cv2.imencode(".jpg", image)[1].tobytes()
+    ifd = (b"MM\0*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, 6, 0)
+           + struct.pack(">I", 0))
+    app1 = b"Exif\0\0" + ifd
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+def test_a_reference_is_kept_as_the_plain_png_of_what_opencv_decodes() -> None:
+    """Red team B1 and its cousins: whatever a file's animation, gamma, orientation, depth or
+    trailing bytes would make one viewer show, the plain PNG holds the pixels OpenCV (the
+    search) decodes, in a form every PNG decoder reads alike; canonicalising it again changes
+    nothing, and a node's check accepts nothing else."""
+    decoded = lambda data: cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)  # noqa
+    a, b = face(1), face(2)
+    rows = zlib.compress(b"".join(b"\0" + r.tobytes()
+                                  for r in cv2.cvtColor(a, cv2.COLOR_BGR2RGB)))
+    animated = (png(b)[:-12] + chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, 60, 80, 0, 0, 1, 1, 0,
+                                                          0))
+                + chunk(b"fdAT", struct.pack(">I", 1) + rows) + chunk(b"IEND", b""))
+    animated = with_chunk(animated, b"acTL", struct.pack(">II", 1, 0))
+    deep = png((b.astype(np.uint16) * 257))
+    for data in (animated, with_chunk(png(a), b"gAMA", struct.pack(">I", 20000)),
+                 with_chunk(png(a), b"iCCP", b"x\0\0" + zlib.compress(b"profile")),
+                 png(a) + b"trailing", deep, exif_rotated(a),
+                 png(a, cv2.IMWRITE_PNG_COMPRESSION, 0)):
+        plain = canonical_png(data)
+        assert (decoded(plain) == decoded(data)).all()
+        assert canonical_png(plain) == plain and check_plain_png(plain) == (
+            decoded(data).shape[1], decoded(data).shape[0])
+    assert (decoded(canonical_png(animated)) == b).all()
+    assert decoded(canonical_png(exif_rotated(a))).shape[:2] == (60, 80)  # turned, as shown
+    for data, why in ((animated, "fcTL"), (with_chunk(png(a), b"gAMA", b"\0\0N "), "gAMA"),
+                      (png(a) + b"trailing", "follow"), (deep, "8-bit RGB"),
+                      (exif_rotated(a), "not a PNG"), (png(a)[:-3], "truncated")):
+        with pytest.raises(MediaError, match=why):
+            check_plain_png(data)
+    huge = png(a)[:16] + struct.pack(">II", 50_000, 50_000) + png(a)[24:]
+    big_jpeg = cv2.imencode(".jpg", a)[1].tobytes().replace(
+        b"\xff\xc0\x00\x11\x08\x00\x50\x00\x3c", b"\xff\xc0\x00\x11\x08\xc3\x50\xc3\x50")
+    for data in (huge, big_jpeg, png(cv2.resize(a, (10, 10)))):
+        with pytest.raises(MediaError, match="pixels a side"):
+            canonical_png(data)  # refused from the header, before decoding
+    with pytest.raises(MediaError, match="JPEG or PNG"):
+        canonical_png(b"GIF89a" + bytes(40))

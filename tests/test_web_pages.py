@@ -12,10 +12,12 @@ import hashlib
 import json
 import re
 import sqlite3
+import struct
 import subprocess
 import sys
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,12 +38,14 @@ from coordinator.alert_intake import accept
 from coordinator.db import Warrant as WarrantRow
 from coordinator.housekeeping import housekeeping
 from coordinator.live_views import accept_snapshot
+from coordinator.web.warrant_scope import Reference, Scope, scope_of
 from nodes.event_sender import EventSender
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
 from nodes.sources.synthetic import face_crops
 from privacy.legal_basis import SignedWarrant, commit_reference
+from privacy.reference_image import canonical_png
 from privacy.signing import SigningKey
 
 
@@ -439,6 +443,7 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     key_file = tmp_path / "judge.key"
     city.judge_key.save(key_file)
     judge.page.set_input_files("#key-file", str(key_file))
+    expect(judge.page.locator("#warrant-data")).to_have_attribute("data-commitments", "match")
     targets = judge.page.locator("#scope-targets")
     expect(targets).to_contain_text("AB12CDE")  # the plates in plain, as the draft holds them
     expect(targets).to_contain_text("XY99ZZZ")
@@ -546,7 +551,7 @@ def test_a_judge_reads_the_scope_in_words_sees_the_images_and_declines_with_a_re
         f"/warrants/{warrant_id}", headers=city.as_("judge")).json()["document"]).warrant
     salt = base64.b64decode(warrant.target_salt)
     for target, data in photos.items():
-        digest = hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(canonical_png(data)).hexdigest()
         assert digest in shown and commit_reference(salt, target, digest) in warrant.references
     expect(judge.page.locator("#sign-form button")).to_be_disabled()
     expect(judge.page.locator("#upload-form button")).to_be_disabled()
@@ -589,6 +594,135 @@ def test_a_judge_reads_the_scope_in_words_sees_the_images_and_declines_with_a_re
     decisions = warrant_decisions(citizen, site)
     assert decisions["warrant_declined"] == 1 and decisions["warrant_refused"] == 1
     citizen.assert_clean()
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+
+def animated(shown_by_browsers: np.ndarray, decoded_by_opencv: np.ndarray) -> bytes:
+    """The red team's APNG (B1): browsers play its one animation frame, OpenCV decodes its
+    default image."""
+    height, width = shown_by_browsers.shape[:2]
+
+    def rows(image: np.ndarray) -> bytes:
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return zlib.compress(b"".join(b"\0" + rgb[y].tobytes() for y in range(height)))
+
+    return (b"\x89PNG\r\n\x1a\n"
+            + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + _chunk(b"acTL", struct.pack(">II", 1, 0)) + _chunk(b"IDAT", rows(decoded_by_opencv))
+            + _chunk(b"fcTL", struct.pack(">IIIIIHHBB", 0, width, height, 0, 0, 1, 1, 0, 0))
+            + _chunk(b"fdAT", struct.pack(">I", 1) + rows(shown_by_browsers))
+            + _chunk(b"IEND", b""))
+
+
+def rendered(judge: Watched, target: str) -> np.ndarray:
+    """The pixels Chromium draws for the reference image of ``target`` (BGR)."""
+    rgba = judge.page.evaluate("""(target) => {
+        const img = document.querySelector(`#reference-images img[data-target="${target}"]`);
+        const canvas = document.createElement('canvas');
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(img, 0, 0);
+        return [img.naturalHeight, img.naturalWidth,
+                Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data)];
+    }""", target)
+    pixels = np.array(rgba[2], np.uint8).reshape(rgba[0], rgba[1], 4)
+    return cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGR)
+
+
+def unchecked(warrant: dict[str, Any]) -> Scope:
+    """The scope as a coordinator without the server-side check would render it: everything the
+    database holds for the signers, shown as authorised (the fault the browser must catch)."""
+    held = warrant["for_signers"]
+    return replace(scope_of(warrant), targets=held["targets"], mismatches=[], references=[
+        Reference(t, f"data:image/png;base64,{held['references'][t]}", "") for t in
+        held["targets"]])
+
+
+def test_the_judge_sees_the_face_searched_and_cannot_sign_a_copy_the_warrant_does_not_bind(
+        browser: Browser, city: World, site: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Red team B1 and B2. B1: an APNG shows browsers person A and OpenCV person B; the judge's
+    page now shows the plain PNG of what OpenCV decodes (B). B2: a coordinator that rewrites what
+    its database holds for the signers (another picture, another plate-like id, another case
+    text) showed the judge A while the warrant committed to B; the server now checks that copy
+    against the warrant's salted commitments and offers no signing, and the judge's browser
+    recomputes the commitments itself, so a server that skipped its check still cannot get a
+    signature through the page."""
+    crops = [cv2.cvtColor(cv2.resize(c, (100, 100), interpolation=cv2.INTER_CUBIC),
+                          cv2.COLOR_GRAY2BGR) if c.ndim == 2 else
+             cv2.resize(c, (100, 100), interpolation=cv2.INTER_CUBIC) for c in face_crops()[:3]]
+    person_a, person_b, other = crops
+    png = lambda image: cv2.imencode(".png", image)[1].tobytes()  # noqa: E731
+    drafted = city.draft(kind="face_watchlist", purpose_code="missing-person",
+                         targets=["person-1", "person-2"],
+                         references={"person-1": base64.b64encode(
+                             animated(person_a, person_b)).decode(),
+                             "person-2": base64.b64encode(png(other)).decode()})
+    warrant_id = drafted["warrant_id"]
+    judge = page_of(browser)
+    log_in(judge, site, "judge", PASSWORD)
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")
+    expect(judge.page.locator("#warrant-data")).to_have_attribute("data-commitments", "match")
+    difference = lambda x, y: float(np.abs(x.astype(int) - y.astype(int)).mean())  # noqa: E731
+    seen = rendered(judge, "person-1")
+    assert difference(seen, person_b) < 1 < difference(seen, person_a)  # the face searched
+    expect(judge.page.locator("#confirm-scope")).to_be_enabled()
+    expect(judge.page.locator("#scope-mismatch")).to_have_count(0)
+    judge.assert_clean()
+
+    with city.svc.session() as session:  # the coordinator's database, rewritten
+        row = session.get(WarrantRow, warrant_id)
+        held = json.loads(json.dumps(row.for_signers))
+        held["references"]["person-1"] = base64.b64encode(
+            canonical_png(png(person_a))).decode()
+        row.for_signers = held
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")
+    mismatch = judge.page.locator("#scope-mismatch")
+    expect(mismatch).to_contain_text("does not match what you are asked to sign")
+    expect(mismatch).to_contain_text("the image for person-1 is not the one the warrant commits")
+    expect(judge.page.locator("#reference-images img")).to_have_count(1)  # person-2's only
+    assert judge.page.locator("#sign-form, #upload-form, #confirm-scope").count() == 0
+    expect(judge.page.locator("#decline-form button")).to_be_enabled()
+    judge.assert_accessible()
+    judge.screenshot("judge-copy-mismatch")
+    with city.svc.session() as session:
+        row = session.get(WarrantRow, warrant_id)
+        row.justification = "a routine check"
+        row.for_signers = held | {"targets": ["person-1", "person-9"]}
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")
+    expect(mismatch).to_contain_text("the case number or justification shown is not the one")
+    expect(mismatch).to_contain_text("target person-9 is not one the warrant commits to")
+    expect(judge.page.locator("#scope-targets")).not_to_contain_text("person-9")
+
+    # a server that skips the check: the browser's own commitments refuse it
+    monkeypatch.setattr("coordinator.web.casework.scope_of", unchecked)
+    with city.svc.session() as session:
+        row = session.get(WarrantRow, warrant_id)
+        row.justification, row.for_signers = drafted["justification"], held
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")
+    expect(judge.page.locator("#warrant-data")).to_have_attribute("data-commitments",
+                                                                  "mismatch")
+    assert difference(rendered(judge, "person-1"), person_a) < 1  # A shown, B committed
+    expect(judge.page.locator("#commitment-check")).to_contain_text("Signing is disabled")
+    expect(judge.page.locator("#form-problem")).to_contain_text("reference images shown")
+    expect(judge.page.locator("#confirm-scope")).to_be_disabled()
+    expect(judge.page.locator("#sign-form button")).to_be_disabled()
+    expect(judge.page.locator("#upload-form button")).to_be_disabled()
+    with city.svc.session() as session:
+        row = session.get(WarrantRow, warrant_id)
+        row.justification = "a routine check"
+        row.for_signers = held | {"references": {
+            "person-1": base64.b64encode(canonical_png(png(person_b))).decode(),
+            "person-2": held["references"]["person-2"]}}
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")  # right pictures, other case text
+    expect(judge.page.locator("#warrant-data")).to_have_attribute("data-commitments",
+                                                                  "mismatch")
+    expect(judge.page.locator("#form-problem")).to_contain_text("case number or justification")
+    assert city.client.get(f"/warrants/{warrant_id}", headers=city.as_("judge")).json()[
+        "status"] == "draft"
 
 
 def test_an_alert_appears_in_the_control_room_without_a_reload(

@@ -8,6 +8,7 @@ and each node's status, nothing else; every step is an audit entry written befor
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import time
 import uuid
@@ -162,9 +163,12 @@ def submit(body: NewQuery, response: Response,
         raise invalid(f"{kind.value} is not a query; it is served by evidence export",
                       "unsupported_kind")
     targets = validate_targets(kind, body.targets, svc.settings.max_targets)
-    references = body.references if kind is Kind.FACE_WATCHLIST else None
-    reference_digests = (validate_references(targets, references)
-                         if kind is Kind.FACE_WATCHLIST else {})
+    # compared and sent as their plain PNGs: the pixels the signers saw and the node searches
+    images = (validate_references(targets, body.references)
+              if kind is Kind.FACE_WATCHLIST else {})
+    references = ({t: base64.b64encode(png).decode() for t, png in images.items()}
+                  if kind is Kind.FACE_WATCHLIST else None)
+    reference_digests = {t: hashlib.sha256(png).hexdigest() for t, png in images.items()}
     cameras = sorted(set(body.cameras or signed.warrant.cameras))
     window = body.window or signed.warrant.window
     query_id = body.query_id or str(uuid.uuid4())

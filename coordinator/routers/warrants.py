@@ -10,6 +10,7 @@ declined; the analyst supplies them again with each query. A signer may decline,
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from typing import Any, Literal
 
@@ -69,8 +70,9 @@ class Draft(BaseModel):
     justification: str = Field(min_length=1, max_length=20_000,
                                description="for a consent: who consented, for whom, and why")
     references: dict[str, str] | None = Field(
-        default=None, description="face searches: a base64 JPEG or PNG per target id; the "
-        "warrant commits to each image's SHA-256, and only these images can be searched")
+        default=None, description="face searches: a base64 JPEG or PNG per target id, kept as "
+        "its plain PNG (what OpenCV decodes); the warrant commits to each plain PNG's SHA-256, "
+        "and only these images can be searched")
 
 
 class NewSignature(BaseModel):
@@ -138,7 +140,8 @@ def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[
             case_commitment=commit_case(raw_salt, {"case_number": body.case_number,
                                                    "justification": body.justification}),
             references=None if images is None else tuple(sorted(
-                commit_reference(raw_salt, t, sha) for t, sha in images.items())))
+                commit_reference(raw_salt, t, hashlib.sha256(png).hexdigest())
+                for t, png in images.items())))
     except ValueError as exc:
         raise invalid(str(exc).splitlines()[-1].strip()) from None
     with svc.session() as session:
@@ -148,7 +151,8 @@ def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[
             warrant_id=warrant_id, basis=basis.value, kind=body.kind.value, status="draft",
             document=SignedWarrant(warrant=warrant).model_dump(mode="json"),
             for_signers={"targets": targets,
-                         "references": {t: (body.references or {})[t] for t in images or {}}},
+                         "references": {t: base64.b64encode(png).decode()
+                                        for t, png in (images or {}).items()}},
             case_number=body.case_number, justification=body.justification,
             requested_by=who.username, uses=0, created_at=svc.clock()))
     svc.log(Event(actor=who.actor, action=Action.WARRANT_DRAFTED,

@@ -81,6 +81,58 @@
     return seed;
   }
 
+  // What the coordinator's copy shows (plain targets, reference images, case text) must be what
+  // the warrant being signed commits to: recomputed here with WebCrypto from the payload this page
+  // signs, so that a tampered database cannot make the page show one thing and sign another.
+  const DOMAIN = "safecity warrant/v1\n";
+  const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const sha256 = async (...parts) => {
+    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => { bytes.set(p, at); return at + p.length; }, 0);
+    return hex(await crypto.subtle.digest("SHA-256", bytes));
+  };
+  const utf8 = (text) => new TextEncoder().encode(text);
+
+  async function commitmentProblems(payload, held) {
+    const text = new TextDecoder().decode(payload);
+    if (!text.startsWith(DOMAIN)) return ["the payload is not a warrant"];
+    const w = JSON.parse(text.slice(DOMAIN.length));
+    const salt = unb64(w.target_salt);
+    const wrong = [];
+    // canonical JSON (privacy/canonical.py): keys sorted, no spaces, as JSON.stringify writes them
+    const caseText = JSON.parse(document.getElementById("case-text").textContent);
+    const lf = (t) => t.replace(/\r\n?/g, "\n");
+    if (document.getElementById("scope-case").textContent !== caseText.case_number
+        || lf(document.getElementById("scope-justification").textContent) !== lf(caseText.justification)) {
+      wrong.push("the case text shown is not the case text checked");
+    }
+    if (w.case_commitment) {
+      const canonical = JSON.stringify({ case_number: caseText.case_number, justification: caseText.justification });
+      if (await sha256(salt, utf8(canonical)) !== w.case_commitment) wrong.push("the case number or justification is not the one the warrant commits to");
+    }
+    if (!held) return wrong;
+    const targets = [...document.querySelectorAll("#scope-targets code")].map((c) => c.textContent);
+    const shown = new Set(await Promise.all(targets.map((t) => sha256(salt, utf8(t)))));
+    if (shown.size !== w.targets.length || !w.targets.every((c) => shown.has(c))) {
+      wrong.push("the targets shown are not the ones the warrant commits to");
+    }
+    if (w.kind === "face_watchlist") {
+      const images = [...document.querySelectorAll("#reference-images img")];
+      const committed = new Set(w.references ?? []);
+      const found = await Promise.all(images.map(async (img) => {
+        const [head, body] = img.getAttribute("src").split(",", 2);
+        const digest = await sha256(head === "data:image/png;base64" ? unb64(body) : new Uint8Array());
+        const canonical = JSON.stringify({ reference: img.dataset.target, sha256: digest });
+        return committed.has(await sha256(salt, utf8(canonical))) ? img.dataset.target : null;
+      }));
+      const matched = new Set(found.filter((t) => t !== null));
+      if (found.includes(null) || matched.size !== committed.size || targets.some((t) => !matched.has(t))) {
+        wrong.push("the reference images shown are not the ones the warrant commits to");
+      }
+    }
+    return wrong;
+  }
+
   function signing(data) {
     const id = data.dataset.warrantId;
     const payload = unb64(data.dataset.payload);
@@ -90,12 +142,28 @@
       window.location.reload();
     };
     // The confirm step: nothing is signed until the signer says they read the scope.
+    // Nor until this browser has matched what is shown against the warrant's commitments.
     const confirm = document.getElementById("confirm-scope");
     const signButtons = document.querySelectorAll("#sign-form button, #upload-form button");
-    confirm?.addEventListener("change", () => signButtons.forEach((b) => { b.disabled = !confirm.checked; }));
+    let matches = false;
+    confirm?.addEventListener("change", () => signButtons.forEach((b) => { b.disabled = !(matches && confirm.checked); }));
     const confirmed = () => {
+      if (!matches) throw new Error("what this page shows does not match the warrant's commitments");
       if (!confirm?.checked) throw new Error("confirm first that you have read the scope you authorise");
     };
+    const verdict = document.getElementById("commitment-check");
+    if (verdict) {
+      commitmentProblems(payload, data.dataset.held === "yes").catch((error) => [error.message]).then((wrong) => {
+        matches = wrong.length === 0;
+        data.dataset.commitments = matches ? "match" : "mismatch";
+        verdict.textContent = matches
+          ? "Checked in this browser: the targets, images and case text shown are the ones the warrant commits to."
+          : `Signing is disabled: what this page shows does not match what you are asked to sign (${wrong.join("; ")}).`;
+        verdict.className = matches ? "status" : "problem";
+        if (confirm) confirm.disabled = !matches;
+        if (!matches) problem(verdict.textContent);
+      });
+    }
     document.getElementById("decline-form")?.addEventListener("submit", async (event) => {
       event.preventDefault();
       try {
