@@ -77,7 +77,26 @@ def check_plain_png(data: bytes) -> tuple[int, int]:
     header = chunks[0][1]
     if len(header) != 13 or struct.unpack(">5B", header[8:]) != _PLAIN_IHDR:
         raise MediaError("not a plain PNG: the image must be 8-bit RGB without interlacing")
-    return _checked_size(*struct.unpack(">II", header[:8]))
+    width, height = _checked_size(*struct.unpack(">II", header[:8]))
+    _check_rows(b"".join(body for _, body in chunks[1:-1]), width, height)
+    return width, height
+
+
+def _check_rows(stream: bytes, width: int, height: int) -> None:
+    """The image data is one complete zlib stream of exactly ``height`` rows, each a known
+    filter type (0-4) and ``width`` RGB pixels: no truncated image a viewer would fill in its
+    own way, no data beyond it."""
+    expected = height * (1 + 3 * width)
+    inflater = zlib.decompressobj()
+    try:
+        rows = inflater.decompress(stream, expected + 1)
+    except zlib.error as exc:
+        raise MediaError(f"not a plain PNG: the image data is corrupt ({exc})") from None
+    if (len(rows) != expected or not inflater.eof or inflater.unused_data
+            or inflater.unconsumed_tail):
+        raise MediaError("not a plain PNG: the image data is not exactly the rows IHDR declares")
+    if max(rows[0::1 + 3 * width]) > 4:
+        raise MediaError("not a plain PNG: a row has an unknown filter type")
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:

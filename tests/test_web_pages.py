@@ -721,6 +721,25 @@ def test_the_judge_sees_the_face_searched_and_cannot_sign_a_copy_the_warrant_doe
     expect(judge.page.locator("#warrant-data")).to_have_attribute("data-commitments",
                                                                   "mismatch")
     expect(judge.page.locator("#form-problem")).to_contain_text("case number or justification")
+    # a database that commits to the polyglot itself: the browser wants a plain PNG too
+    polyglot = animated(person_a, person_b)
+    salt = base64.b64decode(drafted["document"]["warrant"]["target_salt"])
+    committed = lambda t, data: commit_reference(salt, t, hashlib.sha256(data).hexdigest())  # noqa
+    with city.svc.session() as session:
+        row = session.get(WarrantRow, warrant_id)
+        document = json.loads(json.dumps(row.document))
+        document["warrant"]["references"] = sorted([
+            committed("person-1", polyglot),
+            committed("person-2", base64.b64decode(held["references"]["person-2"]))])
+        row.justification, row.document = drafted["justification"], document
+        row.for_signers = held | {"references": {
+            "person-1": base64.b64encode(polyglot).decode(),
+            "person-2": held["references"]["person-2"]}}
+    judge.page.goto(f"{site}/casework/warrants/{warrant_id}")
+    expect(judge.page.locator("#warrant-data")).to_have_attribute("data-commitments",
+                                                                  "mismatch")
+    expect(judge.page.locator("#form-problem")).to_contain_text("reference images shown")
+    expect(judge.page.locator("#confirm-scope")).to_be_disabled()
     assert city.client.get(f"/warrants/{warrant_id}", headers=city.as_("judge")).json()[
         "status"] == "draft"
 

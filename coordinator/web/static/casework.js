@@ -93,6 +93,22 @@
   };
   const utf8 = (text) => new TextEncoder().encode(text);
 
+  // A plain PNG (privacy/reference_image.py): IHDR first, then only IDAT, IEND last, nothing
+  // after; no animation or profile for this browser to render otherwise than the search decodes.
+  function plainPng(bytes) {
+    const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+    if (bytes.length < 8 || signature.some((b, i) => bytes[i] !== b)) return false;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const kinds = [];
+    let at = 8;
+    while (at + 12 <= bytes.length && kinds[kinds.length - 1] !== "IEND") {
+      kinds.push(String.fromCharCode(...bytes.subarray(at + 4, at + 8)));
+      at += 12 + view.getUint32(at);
+    }
+    return at === bytes.length && kinds[0] === "IHDR" && kinds[kinds.length - 1] === "IEND"
+      && kinds.length >= 3 && kinds.slice(1, -1).every((k) => k === "IDAT");
+  }
+
   async function commitmentProblems(payload, held) {
     const text = new TextDecoder().decode(payload);
     if (!text.startsWith(DOMAIN)) return ["the payload is not a warrant"];
@@ -121,7 +137,9 @@
       const committed = new Set(w.references ?? []);
       const found = await Promise.all(images.map(async (img) => {
         const [head, body] = img.getAttribute("src").split(",", 2);
-        const digest = await sha256(head === "data:image/png;base64" ? unb64(body) : new Uint8Array());
+        const bytes = head === "data:image/png;base64" ? unb64(body) : new Uint8Array();
+        if (!plainPng(bytes)) return null;
+        const digest = await sha256(bytes);
         const canonical = JSON.stringify({ reference: img.dataset.target, sha256: digest });
         return committed.has(await sha256(salt, utf8(canonical))) ? img.dataset.target : null;
       }));
