@@ -72,6 +72,24 @@ def _thumbnail(image: np.ndarray, keep: Box, others: list[Box]) -> bytes:
     return thumbnail(canvas[crop.pixel_slice(width, height)])
 
 
+def frame_matches(image: np.ndarray, references: dict[str, np.ndarray],
+                  detector: CenterFaceDetector, matcher: FaceMatcher
+                  ) -> list[tuple[str, float, bytes]]:
+    """The references one frame matches: (target, distance, thumbnail). Every face found is
+    hidden in a thumbnail but the match, however small (the red team found faces under
+    MIN_FACE left visible); only faces large enough to describe are compared."""
+    found = [d.box for d in detector.detect(image)]
+    matches = []
+    for box in (b for b in found if min(b.width, b.height) >= MIN_FACE):
+        descriptor = matcher.describe(image, box)
+        for target, reference in references.items():
+            distance = matcher.distance(descriptor, reference)
+            if distance < matcher.threshold:
+                others = [b for b in found if b is not box]
+                matches.append((target, distance, _thumbnail(image, box, others)))
+    return matches
+
+
 def search(vault: Vault, cameras: list[str], start: datetime, end: datetime,
            references: dict[str, np.ndarray], detector: CenterFaceDetector,
            matcher: FaceMatcher, sample_fps: float = 2.0) -> tuple[list[FaceMatch], int]:
@@ -90,17 +108,10 @@ def search(vault: Vault, cameras: list[str], start: datetime, end: datetime,
             if not start <= moment < end:
                 continue
             searched += 1
-            image = frames[number]
-            faces = [d.box for d in detector.detect(image)
-                     if min(d.box.width, d.box.height) >= MIN_FACE]
-            for box in faces:
-                descriptor = matcher.describe(image, box)
-                for target, reference in references.items():
-                    distance = matcher.distance(descriptor, reference)
-                    key = (target, segment.id)
-                    if distance < matcher.threshold and (
-                            key not in best or distance < best[key].distance):
-                        others = [b for b in faces if b is not box]
-                        best[key] = FaceMatch(target, segment.camera, moment, segment.id,
-                                              number, distance, _thumbnail(image, box, others))
+            for target, distance, thumb in frame_matches(frames[number], references,
+                                                         detector, matcher):
+                key = (target, segment.id)
+                if key not in best or distance < best[key].distance:
+                    best[key] = FaceMatch(target, segment.camera, moment, segment.id, number,
+                                          distance, thumb)
     return sorted(best.values(), key=lambda m: (m.time, m.target)), searched

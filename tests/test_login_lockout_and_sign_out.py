@@ -271,3 +271,33 @@ def test_names_no_account_can_have_count_against_the_address_only(tmp_path: Path
             assert all(session.get(LoginTries, ("account", name)) is None for name in names[1:])
     finally:
         world.close()
+
+
+def test_signing_out_from_a_stale_tab_still_signs_out(tmp_path: Path) -> None:
+    """Found by the red team: sign in, sign in again in another tab (a new CSRF token), press
+    Sign out in the first tab: the browser was sent to the portal as if signed out while the
+    session went on. Now the session's token is revoked all the same, and so is the token of
+    the session the second sign-in replaced."""
+    world = embedded_world(tmp_path)
+    try:
+        browser = world.client
+        browser.get("/login", headers={"accept": "text/html"})
+        stale = browser.cookies["safecity_csrf"]
+        first = browser.post("/login", data={"username": "police", "password": PASSWORD,
+                                             "csrf": stale}, follow_redirects=False)
+        assert first.status_code == 303
+        first_token = browser.cookies["safecity_session"]
+        again = browser.post("/login", data={"username": "police", "password": PASSWORD,
+                                             "csrf": browser.cookies["safecity_csrf"]},
+                             follow_redirects=False)
+        assert again.status_code == 303
+        second_token = browser.cookies["safecity_session"]
+        assert second_token != first_token and browser.cookies["safecity_csrf"] != stale
+        out = browser.post("/logout", data={"csrf": stale}, follow_redirects=False)
+        assert out.status_code == 303 and out.headers["location"] == "/portal"
+        browser.cookies.clear()
+        for token in (first_token, second_token):
+            refused = browser.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+            assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
+    finally:
+        world.close()

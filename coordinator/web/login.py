@@ -5,6 +5,7 @@ HttpOnly cookie, revoked when they sign out. The login form itself carries the C
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -17,6 +18,7 @@ from coordinator.routers.tokens import password_login
 from coordinator.service import Coordinator
 from coordinator.web.templates import render
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 HOME_BY_ROLE = {"dpo": "/console", "police_analyst": "/casework", "judge": "/casework",
@@ -54,6 +56,9 @@ def login(request: Request, username: str = Form("", max_length=64),
                       error=exc.detail, headers=exc.headers)
     target = safe_next(next) or HOME_BY_ROLE.get(granted["role"], "/portal")
     response = RedirectResponse(target, status_code=303)
+    replaced = session_token(request)
+    if replaced:  # the session this browser had is over: its token must not outlive it
+        sign_out(svc, replaced)
     start_session(request, response, granted["access_token"], granted["expires_in"])
     return response
 
@@ -62,11 +67,17 @@ def login(request: Request, username: str = Form("", max_length=64),
 def logout(request: Request, csrf: str = Form("", max_length=128),
            svc: Coordinator = Depends(service)) -> Response:
     """Signing out revokes the session's token, not just the cookie: a copy of it (another
-    tab, a stolen cookie used as a bearer token) stops working in every worker at once."""
+    tab, a stolen cookie used as a bearer token) stops working in every worker at once.
+
+    It does so even when the form's CSRF token is stale (a tab opened before the person signed
+    in again elsewhere): a sign-out that silently did nothing was worse than none. Another site
+    cannot use this to sign anyone out: the session cookie is SameSite=Strict, so a cross-site
+    request carries no session to revoke."""
     response = RedirectResponse("/portal", status_code=303)
-    if csrf_matches(request, csrf):
-        token = session_token(request)
-        if token:
-            sign_out(svc, token)
-        end_session(response)
+    token = session_token(request)
+    if token:
+        sign_out(svc, token)
+    if not csrf_matches(request, csrf):
+        log.info("sign-out from a page with a stale CSRF token: signed out all the same")
+    end_session(response)
     return response
