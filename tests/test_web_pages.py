@@ -377,6 +377,7 @@ def test_a_growing_log_verifies_by_consistency_proof_and_shows_its_witnesses(
     expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
     expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
         "No witnesses configured: nobody outside the city vouches for this checkpoint.")
+    assert witness_newest(city.svc) == "witnessed"  # the city's witnesses cosign this size
     first = city.svc.audit.size()
 
     # the log grows honestly, and a witness cosigns its newest checkpoint
@@ -401,18 +402,29 @@ def test_a_growing_log_verifies_by_consistency_proof_and_shows_its_witnesses(
     assert remembered(citizen, origin)["size"] == size > first
     citizen.page.screenshot(path=str(tmp_path / "grown-cosigned.png"), full_page=True)
 
-    # without the witness's key its line is named, not vouched for
-    expect(verify_in(citizen, site)).to_have_attribute("data-result", "unwitnessed")
+    # without the witness's key its line is named, not vouched for; the city's witnesses
+    # vouch for the entries up to the checkpoint they cosigned, and the page says which
+    status = verify_in(citizen, site)
+    expect(status).to_have_attribute("data-result", "verified")
+    names = ", ".join(c.name for c in city.witness_servers.cosigners)
+    expect(status).to_contain_text(f"the first {first} entries are vouched for by {names} "
+                                   f"(quorum 2 of 3), the newest {size - first} only by the "
+                                   "city's log key")
+    expect(citizen.page.locator("#verify-steps")).to_contain_text(
+        f"The log's newest witnessed checkpoint ({first} entries) is cosigned by {names} and "
+        "agrees with the entries verified here")
     expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
         "Also carries cosignature lines by witness.example/w1, not checked")
+    citizen.screenshot("verify-partly-vouched")
 
     # a cosignature line by the named witness that does not verify fails the check
     db = sqlite3.connect(city.root / "coordinator.sqlite")
-    (line,) = db.execute("SELECT line FROM audit_cosignatures").fetchone()
+    mine = "WHERE witness = 'witness.example/w1'"  # not the city's witnesses' lines
+    (line,) = db.execute(f"SELECT line FROM audit_cosignatures {mine}").fetchone()
     name, blob = line.rstrip("\n").split(" ")[1:]
     raw = bytearray(base64.b64decode(blob))
     raw[-1] ^= 1
-    db.execute("UPDATE audit_cosignatures SET line = ?",
+    db.execute(f"UPDATE audit_cosignatures SET line = ? {mine}",
                (f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n",))
     db.commit()
     db.close()

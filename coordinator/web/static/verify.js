@@ -240,7 +240,7 @@
     if (found.checked.length) {
       parts.push(`Cosigned by ${found.checked.map((w) => `${w.name} (at ${w.time})`).join(", ")}: verified with the witness keys above.`);
     } else if (witnesses.length) {
-      parts.push(`Not cosigned by any of the ${witnesses.length} witnesses above (${witnesses.map((w) => w.name).join(", ")}) yet.`);
+      parts.push(`The report's checkpoint itself is not cosigned by any of the ${witnesses.length} witnesses above (${witnesses.map((w) => w.name).join(", ")}) yet.`);
     } else {
       parts.push("No witnesses configured: nobody outside the city vouches for this checkpoint.");
     }
