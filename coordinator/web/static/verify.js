@@ -294,7 +294,7 @@
       size = checkpoint.size;
       by = named(onReport);
     }
-    const fewer = (found, size) => `the checkpoint of ${size} entries the log calls witnessed carries cosignatures by ${found.checked.length} of the witness keys above, fewer than the quorum of ${quorum}`;
+    const fewer = (found, entries) => `the checkpoint of ${entries} entries the log calls witnessed carries cosignatures by ${found.checked.length} of the witness keys above, fewer than the quorum of ${quorum}`;
     if (note !== null && !note.startsWith(`${checkpoint.text}\n`)) {
       const witnessed = await openCheckpoint(note, log);
       witnessed.origin = log.name;
