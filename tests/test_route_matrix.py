@@ -81,6 +81,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/portal"): PUBLIC,
     ("GET", "/portal/report.json"): PUBLIC,
     ("GET", "/portal/verify"): PUBLIC,
+    ("GET", "/portal/witnessed"): PUBLIC,
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
     ("POST", "/logout"): PUBLIC,

@@ -36,7 +36,7 @@ from audit.note import parse_note
 from audit.records import Action, Actor, Event
 from coordinator.alert_intake import accept
 from coordinator.db import Warrant as WarrantRow
-from coordinator.housekeeping import housekeeping
+from coordinator.housekeeping import housekeeping, publish_report, witness_newest
 from coordinator.live_views import accept_snapshot
 from coordinator.web.warrant_scope import Reference, Scope, scope_of
 from nodes.event_sender import EventSender
@@ -82,6 +82,7 @@ def test_a_citizen_verifies_the_report_and_sees_tampering_with_its_reason(
         browser: Browser, city: World, site: str) -> None:
     city.registered()  # drafted, signed, registered: public entries with counts
     city.draft(case_number="CASE-2")
+    assert witness_newest(city.svc) == "witnessed"  # the city's witnesses cosign the newest
     citizen = page_of(browser)
     citizen.page.goto(f"{site}/portal")
     expect(citizen.page.locator("h1")).to_have_text("What the city's cameras did")
@@ -101,7 +102,9 @@ def test_a_citizen_verifies_the_report_and_sees_tampering_with_its_reason(
     status = citizen.page.locator("#verify-status")
     expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
     expect(status).to_contain_text(f"signed log of {size} entries")
-    expect(citizen.page.locator("#verify-steps li")).to_have_count(5)
+    names = ", ".join(c.name for c in city.witness_servers.cosigners)
+    expect(status).to_contain_text(f"all {size} entries are vouched for by {names} (quorum 2 of 3)")
+    expect(citizen.page.locator("#verify-steps li")).to_have_count(6)
     citizen.screenshot("verify-ok")
 
     # a server that publishes a report the log does not support is caught
@@ -150,7 +153,6 @@ def test_a_citizen_verifies_a_log_of_several_pages_with_counted_denials(
     from audit.records import Action, Actor, Event, LegalBasis
     from audit.routes import MAX_PAGE
     from coordinator.denials import flush_due
-    from coordinator.housekeeping import publish_report
 
     for i in range(3):
         assert city.client.get(f"/queries/x{i}").status_code == 401  # counted, not logged
@@ -161,6 +163,7 @@ def test_a_citizen_verifies_a_log_of_several_pages_with_counted_denials(
         city.svc.audit.append_many([Event(actor=clerk, action=Action.CONFIG_CHANGE,
                                           legal_basis=LegalBasis.STATUTE, outcome="noted")
                                     for _ in range(250)])
+    assert witness_newest(city.svc) == "witnessed"
     size = publish_report(city.svc)
     assert size > MAX_PAGE
     month = city.clock().strftime("%Y-%m")
@@ -239,6 +242,7 @@ def test_a_citizen_sees_a_log_rolled_back_in_postgresql_since_their_last_check(
             f"This browser last verified {origin}: {size} entries")
 
         cut_back(pg_city.db_url, size - 3)
+        assert publish_report(pg_city.svc) == size - 3  # and publishes the cut log's report
         status = verify_in(citizen, base)
         expect(status).to_have_attribute("data-result", "rolled-back")
         expect(status).to_contain_text(f"the log was ROLLED BACK: this browser verified {size} "
@@ -248,9 +252,12 @@ def test_a_citizen_sees_a_log_rolled_back_in_postgresql_since_their_last_check(
         assert remembered(citizen, origin)["size"] == size  # the evidence is kept
         citizen.page.screenshot(path=str(tmp_path / "rolled-back.png"), full_page=True)
 
-        # a browser that never saw the longer log has nothing to compare with: Verified
+        # a browser that never saw the longer log has nothing to compare with, and the
+        # checkpoint the witnesses cosigned went with the cut: not witnessed, never Verified
         stranger = page_of(browser)
-        expect(verify_in(stranger, base)).to_have_attribute("data-result", "verified")
+        status = verify_in(stranger, base)
+        expect(status).to_have_attribute("data-result", "unwitnessed")
+        expect(status).to_contain_text("nobody outside the city has vouched for this log yet")
         assert remembered(stranger, origin)["size"] == size - 3
         citizen.assert_clean()
 
@@ -260,10 +267,13 @@ def test_a_citizen_sees_a_log_forked_behind_the_server(
     """The same number of entries with another history: the newest cut away and others signed
     in their place (an attacker holding the database and the log key)."""
     pg_city.registered()
+    assert witness_newest(pg_city.svc) == "witnessed"
     size, origin = pg_city.svc.audit.size(), pg_city.svc.audit.origin
     with serving(pg_city.svc) as base:
         citizen = page_of(browser)
-        expect(verify_in(citizen, base)).to_have_attribute("data-result", "verified")
+        status = verify_in(citizen, base)
+        expect(status).to_have_attribute("data-result", "verified")
+        expect(status).to_contain_text(f"all {size} entries are vouched for by")
         before = remembered(citizen, origin)
 
         cut_back(pg_city.db_url, size - 2)
@@ -288,12 +298,90 @@ def test_a_citizen_sees_a_log_forked_behind_the_server(
         citizen.assert_clean()
 
 
+def test_a_first_time_citizen_is_not_told_verified_of_a_log_rewritten_after_it_was_witnessed(
+        browser: Browser, city: World, site: str) -> None:
+    """Red-team finding W2: someone holding the database and the log key cuts the newest
+    entries and signs another history after the witnesses cosigned the honest one. A browser
+    that never verified this log remembers nothing to compare with: the witnesses' quorum is
+    what tells it. Not witnessed where the log hides what they cosigned, forked where it still
+    serves it; never a plain Verified."""
+    city.registered()
+    city.draft(case_number="CASE-2")
+    housekeeping(city.svc)  # the witnesses cosign the newest checkpoint; the report is published
+    size = city.svc.audit.size()
+    names = ", ".join(c.name for c in city.witness_servers.cosigners)
+    honest = page_of(browser)
+    status = verify_in(honest, site)
+    expect(status).to_have_attribute("data-result", "verified")
+    expect(status).to_contain_text(f"all {size} entries are vouched for by {names} (quorum 2 of 3)")
+    honest.screenshot("verify-vouched")
+    cosigned = city.client.get("/audit/checkpoint/witnessed").text
+    assert city.client.get("/portal/witnessed").text == cosigned
+
+    def rewrite(keep: int, forged: int) -> None:
+        cut_back(city.db_url, keep)
+        with AuditLog(city.db_url, city.svc.audit.signer) as rewriter:
+            rewriter.append_many(forged_events(forged))
+        assert publish_report(city.svc) == keep + forged  # the report of the rewritten log
+
+    rewrite(size - 2, 2)
+    assert city.client.get("/audit/checkpoint/witnessed").status_code == 404
+    assert city.client.get("/portal/witnessed").status_code == 204
+    stranger = page_of(browser)
+    status = verify_in(stranger, site)
+    expect(status).to_have_attribute("data-result", "unwitnessed")
+    expect(status).to_contain_text(f"the report is exactly what the city's signed log of {size} "
+                                   "entries says, but nobody outside the city has vouched")
+    expect(status).not_to_contain_text("Verified")
+    stranger.screenshot("verify-unwitnessed")
+
+    # the log still serving the checkpoint the witnesses cosigned: its entries contradict it
+    def witnessed(route) -> None:  # type: ignore[no-untyped-def]
+        route.fulfill(body=cosigned, content_type="text/plain")
+
+    newcomer = page_of(browser)
+    newcomer.page.route("**/portal/witnessed", witnessed)
+    status = verify_in(newcomer, site)
+    expect(status).to_have_attribute("data-result", "forked")
+    expect(status).to_contain_text(f"the log FORKED: the witnesses {names} cosigned a checkpoint "
+                                   f"of {size} entries")
+    expect(status).to_contain_text(f"but the first {size} entries verified here hash to")
+    newcomer.screenshot("verify-forked-witnessed")
+
+    # a rewritten history shorter than the witnessed one cannot be proven a prefix of it
+    rewrite(size - 2, 1)
+    latecomer = page_of(browser)
+    latecomer.page.route("**/portal/witnessed", witnessed)
+    status = verify_in(latecomer, site)
+    expect(status).to_have_attribute("data-result", "forked")
+    expect(status).to_contain_text(f"cosigned a checkpoint of {size} entries")
+    expect(status).to_contain_text(re.compile(  # no proof, or one that does not verify
+        rf"(cannot prove that its|the consistency proof from the) {size - 1} entries"))
+    for citizen in (honest, stranger, newcomer, latecomer):
+        citizen.assert_clean()
+
+
 def test_a_growing_log_verifies_by_consistency_proof_and_shows_its_witnesses(
         browser: Browser, city: World, site: str, tmp_path: Path) -> None:
     city.registered()
     origin = city.svc.audit.origin
     citizen = page_of(browser)
-    expect(verify_in(citizen, site)).to_have_attribute("data-result", "verified")
+    # no witness has cosigned anything yet: signed by the log key only, and said so
+    status = verify_in(citizen, site)
+    expect(status).to_have_attribute("data-result", "unwitnessed")
+    expect(status).to_contain_text("nobody outside the city has vouched for this log yet (the "
+                                   "log serves no checkpoint that 2 of the 3 witnesses cosigned)")
+    citizen.page.screenshot(path=str(tmp_path / "unwitnessed.png"), full_page=True)
+    citizen.page.fill("#witness-quorum", "4")  # more than the 3 witness keys
+    citizen.page.click("#verify-button")
+    expect(status).to_have_attribute("data-result", "failed", timeout=20_000)
+    expect(status).to_contain_text("the witness quorum must be a whole number from 1 to 3")
+    citizen.page.fill("#witness-keys", "")  # a citizen who names no witness: as before
+    citizen.page.click("#verify-button")
+    expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
+    expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
+        "No witnesses configured: nobody outside the city vouches for this checkpoint.")
+    assert witness_newest(city.svc) == "witnessed"  # the city's witnesses cosign this size
     first = city.svc.audit.size()
 
     # the log grows honestly, and a witness cosigns its newest checkpoint
@@ -305,9 +393,12 @@ def test_a_growing_log_verifies_by_consistency_proof_and_shows_its_witnesses(
     size = city.svc.audit.size()
     citizen.page.goto(f"{site}/portal/verify")
     citizen.page.fill("#witness-keys", witness.public.vkey())
+    citizen.page.fill("#witness-quorum", "1")
     citizen.page.click("#verify-button")
     status = citizen.page.locator("#verify-status")
     expect(status).to_have_attribute("data-result", "verified", timeout=20_000)
+    expect(status).to_contain_text(
+        f"all {size} entries are vouched for by witness.example/w1 (quorum 1 of 1)")
     expect(citizen.page.locator("#verify-steps")).to_contain_text(
         f"consistency proof to {size} entries checked (RFC 9162)")
     expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
@@ -315,23 +406,35 @@ def test_a_growing_log_verifies_by_consistency_proof_and_shows_its_witnesses(
     assert remembered(citizen, origin)["size"] == size > first
     citizen.page.screenshot(path=str(tmp_path / "grown-cosigned.png"), full_page=True)
 
-    # without the witness's key its line is named, not vouched for
-    expect(verify_in(citizen, site)).to_have_attribute("data-result", "verified")
+    # without the witness's key its line is named, not vouched for; the city's witnesses
+    # vouch for the entries up to the checkpoint they cosigned, and the page says which
+    status = verify_in(citizen, site)
+    expect(status).to_have_attribute("data-result", "verified")
+    names = ", ".join(c.name for c in city.witness_servers.cosigners)
+    expect(status).to_contain_text(f"the first {first} entries are vouched for by {names} "
+                                   f"(quorum 2 of 3), the newest {size - first} only by the "
+                                   "city's log key")
+    expect(citizen.page.locator("#verify-steps")).to_contain_text(
+        f"The log's newest witnessed checkpoint ({first} entries) is cosigned by {names} and "
+        "agrees with the entries verified here")
     expect(citizen.page.locator("#verify-witnesses")).to_contain_text(
         "Also carries cosignature lines by witness.example/w1, not checked")
+    citizen.screenshot("verify-partly-vouched")
 
     # a cosignature line by the named witness that does not verify fails the check
     db = sqlite3.connect(city.root / "coordinator.sqlite")
-    (line,) = db.execute("SELECT line FROM audit_cosignatures").fetchone()
+    mine = "WHERE witness = 'witness.example/w1'"  # not the city's witnesses' lines
+    (line,) = db.execute(f"SELECT line FROM audit_cosignatures {mine}").fetchone()
     name, blob = line.rstrip("\n").split(" ")[1:]
     raw = bytearray(base64.b64decode(blob))
     raw[-1] ^= 1
-    db.execute("UPDATE audit_cosignatures SET line = ?",
+    db.execute(f"UPDATE audit_cosignatures SET line = ? {mine}",
                (f"\u2014 {name} {base64.b64encode(bytes(raw)).decode()}\n",))
     db.commit()
     db.close()
     citizen.page.goto(f"{site}/portal/verify")
     citizen.page.fill("#witness-keys", witness.public.vkey())
+    citizen.page.fill("#witness-quorum", "1")
     citizen.page.click("#verify-button")
     expect(status).to_have_attribute("data-result", "failed", timeout=20_000)
     expect(status).to_contain_text("the cosignature by witness witness.example/w1 does not verify")

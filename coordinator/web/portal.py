@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from audit.cosignature import CosignerKey
@@ -84,6 +84,19 @@ def report_json(svc: Coordinator = Depends(service)) -> JSONResponse:
     return JSONResponse(_published(svc)[0].to_json(), headers=PAGE_HEADERS)
 
 
+@router.get("/portal/witnessed")
+def witnessed(svc: Coordinator = Depends(service)) -> Response:
+    """The log's newest checkpoint that the witnesses' quorum cosigned (as GET
+    /audit/checkpoint/witnessed serves it), or 204 No Content where there is none yet: for the
+    citizen's page, which must tell "not witnessed yet" apart from an error, and where a 404
+    would be reported by the browser as a failed load."""
+    names = [key.name for key in svc.witnessing.keys()]
+    note = svc.audit.newest_witnessed(names, svc.settings.witness_quorum)
+    if note is None:
+        return Response(status_code=204, headers=PAGE_HEADERS)
+    return PlainTextResponse(note.format(), headers=PAGE_HEADERS)
+
+
 def witness_keys(svc: Coordinator) -> list[str]:
     """The cosigner keys (c2sp.org/tlog-cosignature) of the witnesses this coordinator names in
     its ``witnesses`` setting, for the citizen's browser to check their cosignatures; none where
@@ -94,4 +107,4 @@ def witness_keys(svc: Coordinator) -> list[str]:
 @router.get("/portal/verify")
 def verify_page(request: Request, svc: Coordinator = Depends(service)) -> Response:
     return render(request, "verify.html", log_key=svc.audit.signer.verifier.vkey(),
-                  witness_keys=witness_keys(svc))
+                  witness_keys=witness_keys(svc), witness_quorum=svc.settings.witness_quorum)

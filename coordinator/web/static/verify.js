@@ -2,7 +2,9 @@
 // server: the checkpoint's Ed25519 signature (C2SP signed note), the RFC 9162 Merkle root of
 // the log entries, that the log only grew since this browser last verified it (an RFC 9162
 // consistency proof from the checkpoint it remembers), the witnesses' cosignatures
-// (c2sp.org/tlog-cosignature), and every count of the report recomputed from the entries.
+// (c2sp.org/tlog-cosignature), that the entries agree with a checkpoint the witnesses' quorum
+// cosigned (so that a first-time browser, which remembers nothing, still sees a log rewritten
+// with the log key), and every count of the report recomputed from the entries.
 // The counting rules mirror audit/transparency.py: change both together.
 "use strict";
 
@@ -194,9 +196,20 @@
     return keys;
   }
 
+  // How many of the witnesses must cosign a checkpoint for this browser to call it witnessed.
+  function witnessQuorum(text, witnesses) {
+    if (!witnesses.length) return 0;
+    const quorum = Number(text);
+    if (!Number.isInteger(quorum) || quorum < 1 || quorum > witnesses.length) {
+      throw new Failure(`the witness quorum must be a whole number from 1 to ${witnesses.length} (the witness keys above)`);
+    }
+    return quorum;
+  }
+
   // The witnesses whose cosignature lines are on the checkpoint: {checked: [{name, time}],
-  // unchecked: [name]}. A line with a known witness's name and key ID must verify.
-  async function cosignatures(checkpoint, notes, witnesses) {
+  // unchecked: [name]}. A line with a known witness's name and key ID must verify; where it
+  // does not, the failure is of ``kind``.
+  async function cosignatures(checkpoint, notes, witnesses, kind = "failed") {
     const lines = notes.flatMap(signatureLines);
     const checked = new Map(), unchecked = new Set();
     for (const line of lines) {
@@ -212,7 +225,9 @@
       if (time >= 2n ** 63n) throw new Failure(`the cosignature by ${line.name} has an invalid timestamp`);
       const message = enc.encode(`cosignature/v1\ntime ${time}\n${checkpoint.text}`);
       if (!await crypto.subtle.verify({ name: "Ed25519" }, witness.key, blob.slice(12), message)) {
-        throw new Failure(`the cosignature by witness ${line.name} does not verify (forged or altered)`);
+        throw new Failure(kind === "forked"
+          ? `the log FORKED: witness ${line.name}'s cosignature does not verify on the log's checkpoint of ${checkpoint.size} entries that it calls witnessed (the witnesses cosigned another history, or the line was altered)`
+          : `the cosignature by witness ${line.name} does not verify (forged or altered)`, kind);
       }
       checked.set(line.name, new Date(Number(time) * 1000).toISOString());
     }
@@ -225,7 +240,7 @@
     if (found.checked.length) {
       parts.push(`Cosigned by ${found.checked.map((w) => `${w.name} (at ${w.time})`).join(", ")}: verified with the witness keys above.`);
     } else if (witnesses.length) {
-      parts.push(`Not cosigned by any of the ${witnesses.length} witnesses above (${witnesses.map((w) => w.name).join(", ")}) yet.`);
+      parts.push(`The report's checkpoint itself is not cosigned by any of the ${witnesses.length} witnesses above (${witnesses.map((w) => w.name).join(", ")}) yet.`);
     } else {
       parts.push("No witnesses configured: nobody outside the city vouches for this checkpoint.");
     }
@@ -233,6 +248,73 @@
       parts.push(`Also carries cosignature lines by ${found.unchecked.join(", ")}, not checked (no key for them above).`);
     }
     return parts.join(" ");
+  }
+
+  // ---- the witnesses' quorum vouching for the verified entries ----
+  const named = (found) => found.checked.map((w) => w.name).join(", ");
+
+  // The log's newest checkpoint that the witnesses' quorum cosigned (what GET
+  // /audit/checkpoint/witnessed serves) as note text; null where it has none (204).
+  async function witnessedNote() {
+    const response = await fetch("/portal/witnessed");
+    if (response.status === 204) return null;
+    if (!response.ok) throw new Failure(`/portal/witnessed answered HTTP ${response.status}`);
+    return response.text();
+  }
+
+  // The witnessed checkpoint must describe the history verified here (RFC 9162): one within
+  // the verified entries is the tree hash of their prefix; a larger one extends the report's
+  // checkpoint by a consistency proof. Anything else is another history the witnesses saw.
+  async function agrees(witnessed, checkpoint, leaves, names) {
+    const forked = (why) => new Failure(`the log FORKED: the witnesses ${names} cosigned a checkpoint of ${witnessed.size} entries with root ${hex(witnessed.root).slice(0, 16)}…, ${why}`, "forked");
+    if (witnessed.size <= checkpoint.size) {
+      const prefix = await treeHash(leaves, 0, witnessed.size);
+      if (hex(prefix) !== hex(witnessed.root)) throw forked(`but the first ${witnessed.size} entries verified here hash to ${hex(prefix).slice(0, 16)}…`);
+      return;
+    }
+    if (checkpoint.size === 0) return;  // the empty tree is a prefix of every tree
+    const response = await fetch(`/audit/proofs/consistency?first=${checkpoint.size}&second=${witnessed.size}`,
+      { headers: { Accept: "application/json" } });
+    if (!response.ok) throw forked(`and the log cannot prove that its ${checkpoint.size} entries are a prefix of it (HTTP ${response.status})`);
+    const answer = await response.json();
+    const proof = (answer.proof ?? []).map((p, i) => unb64(p, `consistency proof hash ${i}`));
+    const ok = answer.first === checkpoint.size && answer.second === witnessed.size
+      && proof.every((hash) => hash.length === 32)
+      && await consistent(BigInt(checkpoint.size), BigInt(witnessed.size), checkpoint.root, witnessed.root, proof);
+    if (!ok) throw forked(`and the consistency proof from the ${checkpoint.size} entries verified here does not verify`);
+  }
+
+  // How many of the verified entries the witnesses' quorum vouches for: {size, by} with the
+  // witnesses' names, or {size: 0, why} where no checkpoint they cosigned is in sight. The
+  // report's own checkpoint counts when it carries the quorum; the log's newest witnessed one
+  // is always tied to the entries (a first-time browser remembers nothing to compare with).
+  async function vouched(log, checkpoint, leaves, onReport, note, witnesses, quorum, step) {
+    let size = 0, by = "", why = `the log serves no checkpoint that ${quorum} of the ${witnesses.length} witnesses cosigned`;
+    if (onReport.checked.length >= quorum) {
+      size = checkpoint.size;
+      by = named(onReport);
+    }
+    const fewer = (found, entries) => `the checkpoint of ${entries} entries the log calls witnessed carries cosignatures by ${found.checked.length} of the witness keys above, fewer than the quorum of ${quorum}`;
+    if (note !== null && !note.startsWith(`${checkpoint.text}\n`)) {
+      const witnessed = await openCheckpoint(note, log);
+      witnessed.origin = log.name;
+      const found = await cosignatures(witnessed, [note], witnesses, "forked");
+      if (found.checked.length >= quorum) {
+        await agrees(witnessed, checkpoint, leaves, named(found));
+        step(`The log's newest witnessed checkpoint (${witnessed.size} entries) is cosigned by ${named(found)} and agrees with the entries verified here (RFC 9162).`);
+        if (Math.min(witnessed.size, checkpoint.size) > size) {
+          size = Math.min(witnessed.size, checkpoint.size);
+          by = named(found);
+        }
+      } else {
+        why = fewer(found, witnessed.size);
+      }
+    } else if (size) {
+      step(`The report's checkpoint is cosigned by ${by}: the quorum of ${quorum} of ${witnesses.length} witnesses.`);
+    } else if (note !== null) {
+      why = fewer(onReport, checkpoint.size);
+    }
+    return size ? { size, by } : { size: 0, why };
   }
 
   // ---- the report, counted as audit/transparency.py counts it ----
@@ -339,9 +421,10 @@
     return entries;
   }
 
-  async function check(vkey, witnessText, step) {
+  async function check(vkey, witnessText, quorumText, step) {
     const log = await logKey(vkey);
     const witnesses = await witnessKeys(witnessText);
+    const quorum = witnessQuorum(quorumText, witnesses);
     step(`Log key ${log.name} (ID ${hex(log.keyId)}) is well formed.`);
     const published = await fetchJson("/portal/report.json");
     const checkpoint = await openCheckpoint(published.checkpoint, log);
@@ -382,11 +465,27 @@
     checkpoint.origin = log.name;
     // the report's checkpoint as published, and as the log serves its newest witnessed one
     // (the same checkpoint once the witnesses' quorum has cosigned it)
-    const witnessed = await fetch("/audit/checkpoint/witnessed").then((r) => (r.ok ? r.text() : ""));
-    const sameCheckpoint = witnessed.startsWith(`${checkpoint.text}\n`) ? [witnessed] : [];
+    const note = await witnessedNote();
+    const sameCheckpoint = note !== null && note.startsWith(`${checkpoint.text}\n`) ? [note] : [];
     const found = await cosignatures(checkpoint, [published.checkpoint, ...sameCheckpoint], witnesses);
+    const vouch = witnesses.length
+      ? await vouched(log, checkpoint, leaves, found, note, witnesses, quorum, step) : null;
     remember(log.name, checkpoint);
-    return { checkpoint, witnesses: witnessSummary(found, witnesses) };
+    return { checkpoint, vouch, quorum: `quorum ${quorum} of ${witnesses.length}`, witnesses: witnessSummary(found, witnesses) };
+  }
+
+  // The verdict: "verified" (vouched for by the witnesses' quorum where witnesses are named),
+  // or "unwitnessed" where they are named but none of their quorum vouches for this log.
+  function verdict({ checkpoint, vouch, quorum }) {
+    const exact = `the report is exactly what the city's signed log of ${checkpoint.size} entries says`;
+    if (vouch === null) return { result: "verified", css: "ok", text: `Verified: ${exact}.` };
+    if (!vouch.size) {
+      return { result: "unwitnessed", css: "warn", text: `Signed by the city's log key only, NOT witnessed: ${exact}, but nobody outside the city has vouched for this log yet (${vouch.why}).` };
+    }
+    const by = `vouched for by ${vouch.by} (${quorum})`;
+    const which = vouch.size >= checkpoint.size ? `all ${checkpoint.size} entries are ${by}`
+      : `the first ${vouch.size} entries are ${by}, the newest ${checkpoint.size - vouch.size} only by the city's log key`;
+    return { result: "verified", css: "ok", text: `Verified: ${exact}; ${which}.` };
   }
 
   function showMemory() {
@@ -417,12 +516,14 @@
         steps.append(item);
       };
       try {
-        const { checkpoint, witnesses } = await check(document.getElementById("log-key").value,
-          document.getElementById("witness-keys").value, step);
-        status.className = "status ok";
-        status.dataset.result = "verified";
-        status.textContent = `Verified: the report is exactly what the city's signed log of ${checkpoint.size} entries says.`;
-        cosigned.textContent = witnesses;
+        const checked = await check(document.getElementById("log-key").value,
+          document.getElementById("witness-keys").value,
+          document.getElementById("witness-quorum").value, step);
+        const { result, css, text } = verdict(checked);
+        status.className = `status ${css}`;
+        status.dataset.result = result;
+        status.textContent = text;
+        cosigned.textContent = checked.witnesses;
       } catch (error) {
         status.className = "status failed";
         status.dataset.result = error instanceof Failure ? error.kind : "failed";
