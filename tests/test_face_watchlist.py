@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import struct
-import time
 import zlib
 from datetime import timedelta
 from pathlib import Path
@@ -21,11 +20,9 @@ from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
-from coordinator.routers.queries import open_result
 from nodes.node import run_node
 from nodes.sources.synthetic import Scene, SceneSpec, face_crops
 from privacy.legal_basis import SignedWarrant, commit_reference
-from privacy.queries import QUERY_TASK
 from privacy.reference_image import canonical_png, check_plain_png
 from test_node_refusals import rogue, stored
 from world import World, embedded_world
@@ -157,14 +154,7 @@ def test_another_persons_photo_under_the_authorised_id_is_refused(city: World) -
     message = rogue(city, signed, index, targets=(authorised,), cameras=("gate",),
                     references={authorised: base64.b64encode(plain).decode()})
     node = city.nodes["alpha"]
-    task_id = f"rogue-{message['request']['query_id']}"
-    city.svc.dispatcher.send(QUERY_TASK, message, node.node_id, task_id)
-    deadline = time.monotonic() + 120
-    while (answer := city.svc.dispatcher.answer(task_id)) is None:
-        assert time.monotonic() < deadline, city.worker_log("alpha")
-        time.sleep(0.2)
-    result = open_result(answer, city.svc.keys.sealing, message["request"]["query_id"],
-                         node.node_id).result
+    result = city.straight_to("alpha", message)
     assert (result.status, result.reason) == ("refused", "target_not_in_warrant"), result
     assert not result.hits
 
@@ -253,14 +243,7 @@ def test_an_animated_png_cannot_show_the_signers_one_face_and_search_another(
     message = rogue(city, signed, index, targets=(authorised,), cameras=("gate",),
                     references={authorised: base64.b64encode(polyglot).decode()})
     node = city.nodes["alpha"]
-    task_id = f"rogue-{message['request']['query_id']}"
-    city.svc.dispatcher.send(QUERY_TASK, message, node.node_id, task_id)
-    deadline = time.monotonic() + 120
-    while (answer := city.svc.dispatcher.answer(task_id)) is None:
-        assert time.monotonic() < deadline, city.worker_log("alpha")
-        time.sleep(0.2)
-    result = open_result(answer, city.svc.keys.sealing, message["request"]["query_id"],
-                         node.node_id).result
+    result = city.straight_to("alpha", message)
     assert (result.status, result.reason) == ("refused", "bad_reference"), result
     assert not result.hits
     log = AuditLog(node.settings.audit_url, load_log_key(node.settings.node_key_file))

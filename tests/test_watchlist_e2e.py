@@ -4,7 +4,6 @@ processes, each with its own queue, keys, sightings and audit log."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -130,15 +129,8 @@ def test_a_message_put_straight_on_a_node_queue_is_checked_by_the_worker(city: W
         receipt=make_receipt(city.svc.audit, index, city.svc.witnessing.witnessed()).to_json(),
         opening=base64.b64encode(city.svc.audit.opening(index, "warrant_sha256")).decode(),
         targets=["LM55NOP"])  # seen by the node, but not in the warrant
-    task_id = f"rogue-{uuid.uuid4()}"
-    city.svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id, task_id)
-    deadline = time.monotonic() + 60
-    while (answer := city.svc.dispatcher.answer(task_id)) is None:
-        assert time.monotonic() < deadline, city.worker_log("alpha")
-        time.sleep(0.2)
-    result = open_result(answer, city.svc.keys.sealing, message.request.query_id,
-                         node.node_id).result
-    assert b"LM55NOP" not in json.dumps(answer).encode()  # the broker sees only the seal
+    result = city.straight_to("alpha", message.model_dump(mode="json"), 60,
+                              hidden=(b"LM55NOP",))  # the broker sees only the seal
     assert result.status == "refused" and result.reason == "out_of_scope_target"
     assert not result.hits
     city.stop_worker("alpha")

@@ -39,11 +39,10 @@ from audit.records import Action, Event, LegalBasis
 from audit.witness_protocol import AddCheckpoint, format_request
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query
-from coordinator.routers.queries import open_result
 from nodes.identity import load_identity
 from nodes.query_worker import QueryService
 from privacy.legal_basis import SignedWarrant, digest, sign
-from privacy.queries import QUERY_TASK, LogConsistency, QueryResult
+from privacy.queries import LogConsistency, QueryResult
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
@@ -171,15 +170,8 @@ def send_rogue(world: World, signed: SignedWarrant, receipt: Receipt, opening: b
         issued_at=world.clock(), warrant=signed, receipt=receipt.to_json(),
         opening=base64.b64encode(opening).decode(), targets=["AB12CDE"],
         consistency=consistency)
-    task_id = f"rogue-{uuid.uuid4()}"
-    world.svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id, task_id)
-    deadline = time.monotonic() + 60
-    while (answer := world.svc.dispatcher.answer(task_id)) is None:
-        assert time.monotonic() < deadline, world.worker_log("alpha")
-        time.sleep(0.2)
-    assert b"AB12CDE" not in json.dumps(answer).encode()
-    return open_result(answer, world.svc.keys.sealing, message.request.query_id,
-                       node.node_id).result
+    return world.straight_to("alpha", message.model_dump(mode="json"), 60,
+                             hidden=(b"AB12CDE",))
 
 
 def test_a_private_fork_is_not_cosigned_and_the_node_refuses_it(

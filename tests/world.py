@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from coordinator.app import create_app
 from coordinator.config import CoordinatorSettings
 from coordinator.denials import pending
 from coordinator.roles import Role
+from coordinator.routers.queries import open_result
 from coordinator.routers.users import NewUser, create_user
 from coordinator.service import Coordinator
 from nodes.camera_notices import notices
@@ -36,6 +38,7 @@ from nodes.learning.flower_key import flower_key
 from nodes.query_worker import QueryService
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
+from privacy.queries import QUERY_TASK, QueryResult
 from privacy.tokens import issue
 from witnesses import shared_witnesses
 
@@ -200,6 +203,23 @@ class World:
         node = self.nodes[name]
         stop(node.process, sig)
         node.process = None
+
+    def straight_to(self, name: str, message: dict[str, Any], seconds: float = 120,
+                    hidden: tuple[bytes, ...] = ()) -> QueryResult:
+        """Put a coordinator-signed query straight on a node's queue, as a compromised
+        coordinator or a tampered broker would, and wait for the node worker's answer (in
+        which the broker may see none of ``hidden``: only the seal)."""
+        node = self.nodes[name]
+        query_id = message["request"]["query_id"]
+        task_id = f"rogue-{query_id}"
+        self.svc.dispatcher.send(QUERY_TASK, message, node.node_id, task_id)
+        deadline = time.monotonic() + seconds
+        while (answer := self.svc.dispatcher.answer(task_id)) is None:
+            assert time.monotonic() < deadline, self.worker_log(name)
+            time.sleep(0.2)
+        carried = json.dumps(answer).encode()
+        assert not [h for h in hidden if h in carried], "the broker saw what the seal hides"
+        return open_result(answer, self.svc.keys.sealing, query_id, node.node_id).result
 
     def worker_log(self, name: str) -> str:
         return (self.root / f"{self.nodes[name].node_id}.log").read_text(errors="replace")
