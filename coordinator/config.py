@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
+from privacy.key_fields import CosignerPublic
 from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 
@@ -23,20 +24,8 @@ class WitnessSettings(BaseModel):
 
     url: str = Field(pattern=r"^https?://[^\s/@]+(/[^\s@]*)?$",
                      description="its base URL (c2sp.org/tlog-witness add-checkpoint below it)")
-    key: str = Field(description="its cosigner key (C2SP vkey, from `safecity audit keygen "
-                     "NAME --witness`)")
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        from audit.cosignature import CosignerKey
-        from privacy.errors import VerificationError
-
-        try:
-            CosignerKey.from_vkey(value)
-        except VerificationError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    key: CosignerPublic = Field(description="its cosigner key (C2SP vkey, from `safecity "
+                                "audit keygen NAME --witness`)")
 
 
 class CoordinatorSettings(TomlSettings):

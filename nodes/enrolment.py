@@ -20,7 +20,7 @@ from nodes.city_ca import pin
 from privacy.atomic_file import write_atomic
 from privacy.errors import ConfigError, VerificationError, describe
 from privacy.pki import check_ca
-from privacy.key_fields import Ed25519Public, X25519Public
+from privacy.key_fields import CosignerPublic, Ed25519Public, X25519Public
 from privacy.pins import DEFAULT_QUORUM, ROLES, Pinned, pinned_set
 from privacy.queries import queue_name
 from privacy.signing import VerifyKey
@@ -45,7 +45,7 @@ class Enrolment(BaseModel):
     # The city's witnesses (C2SP cosigner vkeys) and how many of them must have cosigned a
     # checkpoint before this node believes it: the coordinator alone cannot show this node a
     # log that the public does not see.
-    witness_keys: tuple[str, ...] = Field(min_length=1, max_length=32)
+    witness_keys: tuple[CosignerPublic, ...] = Field(min_length=1, max_length=32)
     witness_quorum: int = Field(ge=1, le=32)
     enrolled_at: AwareDatetime
     city_ca: str | None = None  # PEM: the CA the city's TLS hosts chain to (pinned, see city_ca)
@@ -69,10 +69,7 @@ class Enrolment(BaseModel):
     @field_validator("witness_keys")
     @classmethod
     def _witnesses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            names = [CosignerKey.from_vkey(k).name for k in value]
-        except VerificationError as exc:
-            raise ValueError(str(exc)) from None
+        names = [CosignerKey.from_vkey(k).name for k in value]  # each one parsed already
         if len(set(names)) != len(names):
             raise ValueError("each witness is pinned once")
         return value

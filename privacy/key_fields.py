@@ -43,6 +43,19 @@ def _supernode(value: str) -> str:
     return value
 
 
+def _cosigner(value: str) -> str:
+    """A witness's key: a C2SP cosigner vkey (c2sp.org/tlog-cosignature, type 0x04)."""
+    from audit.cosignature import CosignerKey
+    from privacy.errors import VerificationError
+
+    try:
+        CosignerKey.from_vkey(value)
+    except VerificationError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 Ed25519Public = Annotated[str, AfterValidator(_ed25519)]  # ed25519:<base64 of 32 bytes>
 X25519Public = Annotated[str, AfterValidator(_x25519)]  # x25519:<base64 of 32 bytes>
 SuperNodePublic = Annotated[str, AfterValidator(_supernode)]  # ecdsa-sha2-nistp384 AAAA...
+CosignerPublic = Annotated[str, AfterValidator(_cosigner)]  # name+keyid+base64(0x04||key)
