@@ -35,13 +35,16 @@ from nodes.media import VideoReader
 from privacy import model_registry
 from privacy.aggregate_messages import AGGREGATE_TASK, SignedAggregateResult
 from privacy.event_messages import EVENTS_TASK, SignedEventBatch
+from privacy.export_messages import EXPORT_REPORT_TASK, SignedExportReport
 from privacy.live_view_messages import SNAPSHOT_TASK, SignedSnapshot
 from privacy.model_messages import MODEL_TASK
+from privacy.pins import PIN_TASK, SignedPinAck
 from privacy.queries import QUERY_TASK, REVOCATION_TASK, SealedResult
 from privacy.redaction.faces import CenterFaceDetector
 
-PUBLISHED_BY_NODES = {EVENTS_TASK: SignedEventBatch, SNAPSHOT_TASK: SignedSnapshot}
-RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK}
+PUBLISHED_BY_NODES = {EVENTS_TASK: SignedEventBatch, SNAPSHOT_TASK: SignedSnapshot,
+                      EXPORT_REPORT_TASK: SignedExportReport}
+RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK, PIN_TASK}
 SENT_TO_NODES = RUN_BY_NODES  # from the coordinator: not egress, but the only other kind
 NODE_FOLDERS = ("node", "north-hall")
 
@@ -129,6 +132,8 @@ def egress(demo: DemoRun) -> dict[str, Any]:
             images += pictures(opened.model_dump(mode="json"))
         elif task == AGGREGATE_TASK:
             SignedAggregateResult.model_validate(result)
+        elif task == PIN_TASK:
+            SignedPinAck.model_validate(result)
         else:  # acknowledgements: a node id, a flag, a reason; nothing else
             assert set(result) <= {"node_id", "recorded", "installed", "detail", "task",
                                    "run_id", "threshold", "calibrated_on"}, result

@@ -224,13 +224,22 @@ class World:
     def worker_log(self, name: str) -> str:
         return (self.root / f"{self.nodes[name].node_id}.log").read_text(errors="replace")
 
+    def config_text(self) -> str:
+        """The TOML a coordinator process needs to be this city's coordinator: its database,
+        keys, broker, log origin and witnesses."""
+        witnesses = ", ".join(f'{{url = "{w.url}", key = "{w.key}"}}'
+                              for w in self.settings.witnesses)
+        return (f'data_dir = "{self.settings.data_dir}"\n'
+                f'database_url = "{self.db_url}"\nbroker_url = "{self.broker}"\n'
+                f'result_backend = "{self.backend}"\norigin = "{self.settings.origin}"\n'
+                f'witness_quorum = {self.settings.witness_quorum}\n'
+                f'witnesses = [{witnesses}]\n')
+
     def start_coordinator_worker(self, extra: str = "", beat: bool = False) -> None:
         """`safecity coordinator worker` on the same database, keys and broker (``extra``:
         more config lines; ``beat``: it schedules the housekeeping jobs too)."""
         config = self.root / "coordinator-worker.toml"
-        config.write_text(f'data_dir = "{self.settings.data_dir}"\n'
-                          f'database_url = "{self.db_url}"\nbroker_url = "{self.broker}"\n'
-                          f'result_backend = "{self.backend}"\n{extra}')
+        config.write_text(self.config_text() + extra)
         log = open(self.root / "coordinator-worker.log", "ab")  # noqa: SIM115 - the process owns it
         self.coordinator_worker = subprocess.Popen(
             [sys.executable, "-c", "from nodes.cli import main; main()", "coordinator", "worker",
