@@ -284,17 +284,7 @@ class World:
         return response.json()
 
     def anonymous_denials(self) -> Counter[str]:
-        """Anonymous denials by outcome: those still counted in the database, and those the
-        aggregated log entries hold (their DPO-only details opened)."""
-        found: Counter[str] = Counter()
-        for (_, outcome), number in pending(self.svc).items():
-            found[outcome] += number
-        for entry in self.svc.audit.entries(0, 1_000_000):
-            if entry.record.outcome == DENIALS_COUNTED:
-                networks = json.loads(self.svc.audit.details(entry.index)["networks"])
-                for outcomes in networks.values():
-                    found.update(outcomes)
-        return found
+        return anonymous_denials(self.svc)
 
     def close(self) -> None:
         self.stop_coordinator_worker()
@@ -311,3 +301,17 @@ def embedded_world(root: Path, **kwargs: Any) -> World:
     return World(root, f"sqlite:///{root / 'coordinator.sqlite'}",
                  f"sqla+sqlite:///{root / 'broker.sqlite'}",
                  f"db+sqlite:///{root / 'results.sqlite'}", **kwargs)
+
+
+def anonymous_denials(svc: Coordinator) -> Counter[str]:
+    """Anonymous denials by outcome: those still counted in the database, and those the
+    aggregated log entries hold (their DPO-only details opened)."""
+    found: Counter[str] = Counter()
+    for (_, outcome), number in pending(svc).items():
+        found[outcome] += number
+    for entry in svc.audit.entries(0, 1_000_000):
+        if entry.record.outcome == DENIALS_COUNTED:
+            networks = json.loads(svc.audit.details(entry.index)["networks"])
+            for outcomes in networks.values():
+                found.update(outcomes)
+    return found
