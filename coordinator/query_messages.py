@@ -1,4 +1,5 @@
-"""Building the signed message one node receives for one query."""
+"""The messages of one node's part of a query: the signed request it receives, and opening
+its sealed answer."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from datetime import datetime
 from typing import Any
 
 from privacy.legal_basis import Kind, SignedWarrant, Window
-from privacy.queries import LogConsistency, QueryRequest, SignedQuery, targets_info
-from privacy.sealing import parse_public, seal
+from privacy.queries import (
+    LogConsistency,
+    QueryRequest,
+    SealedResult,
+    SignedQuery,
+    SignedResult,
+    result_info,
+    targets_info,
+)
+from privacy.sealing import RecipientKey, open_sealed, parse_public, seal
 from privacy.signing import SigningKey
 
 
@@ -28,3 +37,12 @@ def build_query(key: SigningKey, *, query_id: str, node_id: str, site: str, seal
         window=window, issued_at=issued_at, warrant=warrant, warrant_receipt=receipt,
         warrant_opening=opening, log_consistency=consistency, sealed_targets=base64.b64encode(sealed).decode())
     return SignedQuery(request=request, signature=request.sign(key))
+
+
+def open_result(answer: dict[str, Any], key: RecipientKey, query_id: str, node_id: str
+                ) -> SignedResult:
+    """Open a node's sealed answer (only the coordinator's key can)."""
+    sealed = SealedResult.model_validate(answer)
+    blob = open_sealed(key, base64.b64decode(sealed.sealed, validate=True),
+                       result_info(query_id, node_id))
+    return SignedResult.model_validate_json(blob)

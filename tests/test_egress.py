@@ -30,7 +30,7 @@ import tally
 from demo_run import DemoRun
 
 from coordinator.keys import load_keys
-from coordinator.routers.queries import open_result
+from coordinator.query_messages import open_result
 from nodes.media import VideoReader
 from privacy import model_registry
 from privacy.aggregate_messages import AGGREGATE_TASK, SignedAggregateResult

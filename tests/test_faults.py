@@ -31,7 +31,7 @@ from world import PASSWORD, T0, World, embedded_world, stop
 
 from audit.records import Action
 from audit.verify import verify_bundle
-from coordinator.routers.queries import open_result
+from coordinator.query_messages import open_result
 from nodes.identity import load_identity
 from nodes.query_worker import QueryService
 from privacy.signing import SigningKey

@@ -27,7 +27,7 @@ from world import T0, World, embedded_world
 from coordinator.alert_intake import accept
 from coordinator.config import load_coordinator_settings
 from coordinator.live_views import accept_snapshot
-from coordinator.routers.queries import open_result
+from coordinator.query_messages import open_result
 from coordinator.warrant_commands import verify_command
 from nodes.config import load_settings
 from nodes.enrolment import load_enrolment, parse_enrolment

@@ -22,8 +22,8 @@ from audit.note import parse_note
 from audit.prove import make_receipt
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
-from coordinator.query_messages import build_query
-from coordinator.routers.queries import consistency_for, open_result
+from coordinator.node_log_heads import consistency_for
+from coordinator.query_messages import build_query, open_result
 from nodes.identity import load_identity
 from privacy.legal_basis import SignedWarrant, Window, key_id, sign
 from privacy.queries import (

@@ -23,8 +23,7 @@ from audit.log import AuditLog
 from audit.prove import make_receipt
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
-from coordinator.query_messages import build_query
-from coordinator.routers.queries import open_result
+from coordinator.query_messages import build_query, open_result
 from nodes.query_worker import QueryService
 from privacy.legal_basis import SignedWarrant
 from privacy.queries import QUERY_TASK

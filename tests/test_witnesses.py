@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -105,21 +106,32 @@ def seed(world: World, name: str) -> None:
         service.close()
 
 
-@pytest.fixture
-def city(tmp_path: Path, postgres_url: str) -> Iterator[tuple[World, list[WitnessProcess]]]:
-    witnesses = make_witnesses(tmp_path / "witnesses")
-    world = World(tmp_path, postgres_url, f"{REDIS}/0", f"{REDIS}/1", query_timeout=60,
+@contextmanager
+def witnessed_city(root: Path, database: str, query_timeout: float = 60
+                   ) -> Iterator[tuple[World, list[WitnessProcess]]]:
+    """A city on PostgreSQL and Redis with three witness processes (quorum 2) and one node
+    worker process."""
+    witnesses = make_witnesses(root / "witnesses")
+    world = World(root, database, f"{REDIS}/0", f"{REDIS}/1", query_timeout=query_timeout,
                   options={"witnesses": [{"url": w.url, "key": w.vkey} for w in witnesses],
                            "witness_quorum": 2, "witness_timeout_seconds": 3})
-    for witness in witnesses:
-        witness.start(world.svc.keys.log.verifier.vkey())
-    world.add_node("alpha", "site-a")
-    seed(world, "alpha")
-    world.start_worker("alpha")
-    yield world, witnesses
-    world.close()
-    for witness in witnesses:
-        witness.stop()
+    try:
+        for witness in witnesses:
+            witness.start(world.svc.keys.log.verifier.vkey())
+        world.add_node("alpha", "site-a")
+        seed(world, "alpha")
+        world.start_worker("alpha")
+        yield world, witnesses
+    finally:
+        world.close()
+        for witness in witnesses:
+            witness.stop()
+
+
+@pytest.fixture
+def city(tmp_path: Path, postgres_url: str) -> Iterator[tuple[World, list[WitnessProcess]]]:
+    with witnessed_city(tmp_path, postgres_url) as made:
+        yield made
 
 
 def ask(world: World, warrant_id: str) -> dict[str, Any]:
@@ -248,6 +260,38 @@ def test_one_witness_down_queries_pass_two_down_a_clear_refusal(
     witnesses[1].start(world.svc.keys.log.verifier.vkey())  # it comes back: queries pass again
     answered = ask(world, warrant["warrant_id"])
     assert [n["status"] for n in answered["nodes"]] == ["answered"], answered
+
+
+def test_a_node_that_answered_after_its_deadline_is_proven_from_what_it_then_accepted(
+        tmp_path: Path, postgres_url: str) -> None:
+    """Found by the multi-host test: a site whose link was down answers the query waiting in
+    its queue once it is back, accepting a newer checkpoint; the coordinator, which had marked
+    it unreachable, must prove the next query from that checkpoint (it reads the late answer),
+    or the site would refuse every query after (log_conflict)."""
+    with witnessed_city(tmp_path, postgres_url, query_timeout=3) as (world, _):
+        warrant = world.registered(max_uses=5)
+        assert statuses(ask(world, warrant["warrant_id"])) == ["answered"]
+        world.stop_worker("alpha")
+        assert statuses(ask(world, warrant["warrant_id"])) == ["unreachable"]
+        world.registered(case_number="CASE-LATER")  # the log grows meanwhile
+        world.start_worker("alpha")  # back: it answers the waiting query, late
+        deadline = time.monotonic() + 120
+        while not late_answer_arrived(world):
+            assert time.monotonic() < deadline, world.worker_log("alpha")
+            time.sleep(0.5)
+        assert statuses(ask(world, warrant["warrant_id"])) == ["answered"]
+
+
+def statuses(view: dict[str, Any]) -> list[str]:
+    return [n["status"] for n in view["nodes"]]
+
+
+def late_answer_arrived(world: World) -> bool:
+    from coordinator.db import QueryNode
+
+    with world.svc.session() as session:
+        parts = session.query(QueryNode).filter(QueryNode.status == "unreachable").all()
+    return bool(parts) and all(world.svc.dispatcher.answer(p.task_id) for p in parts)
 
 
 def test_a_witness_process_cosigns_consistent_checkpoints_only(tmp_path: Path) -> None:

@@ -26,8 +26,8 @@ from audit.records import DENIALS_COUNTED
 from coordinator.app import create_app
 from coordinator.config import CoordinatorSettings
 from coordinator.denials import pending
+from coordinator.query_messages import open_result
 from coordinator.roles import Role
-from coordinator.routers.queries import open_result
 from coordinator.routers.users import NewUser, create_user
 from coordinator.service import Coordinator
 from nodes.camera_notices import notices

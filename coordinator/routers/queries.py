@@ -30,9 +30,9 @@ from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
 from coordinator.dispatch import TIMED_OUT, DispatchError, collect
-from coordinator.node_log_heads import consistency_for, note_log_size
+from coordinator.node_log_heads import consistency_for, held_size, note_log_size
 from coordinator.problems import Problem, invalid, not_found
-from coordinator.query_messages import build_query
+from coordinator.query_messages import build_query, open_result
 from coordinator.roles import Permission, Role, allows
 from coordinator.routers.warrants import refuse, signed_of
 from coordinator.service import Coordinator, as_utc
@@ -49,15 +49,8 @@ from privacy.legal_basis import (
     check_scope,
     verify,
 )
-from privacy.queries import (
-    QUERY_TASK,
-    SealedResult,
-    SignedResult,
-    Status,
-    result_info,
-)
+from privacy.queries import QUERY_TASK, Status
 from privacy.registered_warrant import check_registered
-from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
 
 log = logging.getLogger(__name__)
@@ -229,7 +222,7 @@ def submit(body: NewQuery, response: Response,
             sealing_key=node.sealing_key, kind=kind, cameras=node_cameras, window=window,
             issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets,
             references=references,
-            consistency=consistency_for(svc, node.witnessed_size or 0, witnessed_size))
+            consistency=consistency_for(svc, held_size(svc, node.node_id), witnessed_size))
         try:
             svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
                                 task_id(query_id, node.node_id))
@@ -308,15 +301,6 @@ def _return_use(svc: Coordinator, query: Query) -> None:
                   purpose_code=query.purpose_code, outcome="use_returned",
                   details={"query_id": query.query_id,
                            "reasons": sorted({str(r) for _, r in parts})}))
-
-
-def open_result(answer: dict[str, Any], key: RecipientKey, query_id: str, node_id: str
-                ) -> SignedResult:
-    """Open a node's sealed answer (only the coordinator's key can)."""
-    sealed = SealedResult.model_validate(answer)
-    blob = open_sealed(key, base64.b64decode(sealed.sealed, validate=True),
-                       result_info(query_id, node_id))
-    return SignedResult.model_validate_json(blob)
 
 
 def _check_answer(svc: Coordinator, answer: dict[str, Any], query_id: str, node_id: str,

@@ -226,6 +226,7 @@ def warrant_receipt(warrant_id: str, node_id: str | None = Query(None, max_lengt
     proof from the log size that node last reported holding (or from ``held_size``). The node
     checks all of it."""
     from coordinator.node_log_heads import consistency_for
+    from coordinator.node_log_heads import held_size as known_size
     from coordinator.routers.queries import witnessed_checkpoint
 
     with svc.session() as session:
@@ -238,7 +239,8 @@ def warrant_receipt(warrant_id: str, node_id: str | None = Query(None, max_lengt
         raise not_found(f"node {node_id}")
     index = int(row.registered_index)
     witnessed, size = witnessed_checkpoint(svc)
-    held = held_size if held_size is not None else (node.witnessed_size if node else None)
+    held = held_size if held_size is not None else (
+        known_size(svc, node.node_id) if node else None)
     consistency = consistency_for(svc, held or 0, size)
     return {"warrant_id": warrant_id, "warrant": row.document,
             "receipt": make_receipt(svc.audit, index, witnessed).to_json(),
