@@ -186,8 +186,9 @@ def demo(out: Path, model_dir: Path) -> None:
                f"{'verified' if city['audit_verified'] else 'FAILED verification'}")  # type: ignore[index]
     witnesses = city["witnesses"]  # type: ignore[index]
     click.echo(f"witnesses: the node pinned {witnesses['pinned']} (a checkpoint needs "
-               f"{witnesses['quorum']} cosignatures); the newest checkpoint is cosigned by "
-               f"{witnesses['cosigned_newest']}")
+               f"{witnesses['quorum']} cosignatures); the newest witnessed checkpoint covers "
+               f"{witnesses['witnessed_size']} entries, cosigned by "
+               f"{', '.join(witnesses['cosigned_by']) or 'none'}")
     dp = city["aggregate"]  # type: ignore[index]
     click.echo(f"control room: {city['events_sent']} anonymous events from the node became "  # type: ignore[index]
                f"alerts {city['alerts']}; a planner's hourly visit counts: {dp['cells']} cells "  # type: ignore[index]

@@ -189,12 +189,14 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
         bundle = fetch_bundle(lambda path: http.get(path).json())
         report = verify_bundle(bundle, enrolment.log())
         published = http.get("/portal/report.json").json()["report"]
-        cosigned = [w for w in enrolment.witnesses()
-                    if _cosigns(w, http.get("/audit/checkpoint").text)]
+        witnessed = http.get("/audit/checkpoint/witnessed")
+        note = witnessed.text if witnessed.status_code == 200 else ""
+        cosigned = [w.name for w in enrolment.witnesses() if note and _cosigns(w, note)]
         return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
                          "witnesses": {"pinned": len(enrolment.witness_keys),
                                        "quorum": enrolment.witness_quorum,
-                                       "cosigned_newest": len(cosigned)},
+                                       "witnessed_size": int(note.split("\n")[1]) if note else 0,
+                                       "cosigned_by": cosigned},
                          "coordinator": base, "config": str(config), "logins": str(logins),
                          "portal": {"address": f"{base}/portal",
                                     "checkpoint_size": published["checkpoint"]["size"],

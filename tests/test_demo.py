@@ -38,6 +38,7 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     assert city["second_use"] == "used_up" and city["audit_verified"]
     # three witness processes, quorum 2: the query went out under a witnessed checkpoint
     assert city["witnesses"]["pinned"] == 3 and city["witnesses"]["quorum"] == 2
+    assert len(city["witnesses"]["cosigned_by"]) >= 2 and city["witnesses"]["witnessed_size"] > 0
     assert "witnesses: the node pinned 3" in done.stdout
     assert "watchlist plates sighted" in done.stdout
     assert city["events_sent"] > 0 and sum(city["alerts"].values()) == city["events_sent"]
