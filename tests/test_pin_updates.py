@@ -33,7 +33,6 @@ from coordinator.db import Warrant as WarrantRow
 from coordinator.roles import Role
 from coordinator.routers.users import NewUser, create_user
 from nodes.enrolment import enrolment_file, load_enrolment
-from nodes.query_worker import QueryService
 from privacy.legal_basis import key_id, sign
 from privacy.pins import PinAck, PinChange, PinSignature, PinUpdate, SignedPinAck, pinned_sha256
 from privacy.signing import SigningKey
@@ -103,21 +102,13 @@ def uses(world: World, warrant_id: str) -> int:
         return session.get(WarrantRow, warrant_id).uses
 
 
-def seed(world: World, name: str) -> None:
-    service = QueryService.open(world.nodes[name].settings)
-    try:
-        service.sightings.add_many([("gate", T0 - timedelta(days=1), 1, "AB12CDE", None)])
-    finally:
-        service.close()
-
-
 @pytest.fixture
 def city(tmp_path: Path, postgres_url: str):
     world = World(tmp_path, postgres_url, f"{REDIS}/0", f"{REDIS}/1", query_timeout=60)
     world.add_node("alpha", "site-a")
     world.add_node("beta", "site-b")
-    seed(world, "alpha")
-    seed(world, "beta")
+    for name in ("alpha", "beta"):
+        world.seed(name, [("gate", T0 - timedelta(days=1), 1, "AB12CDE", None)])
     yield world
     world.close()
 

@@ -24,20 +24,11 @@ from audit.prove import make_receipt
 from audit.records import Action
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query, open_result
-from nodes.query_worker import QueryService
 from privacy.legal_basis import SignedWarrant
 from privacy.queries import QUERY_TASK
 from served import free_port
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
-
-
-def seed(world: World, name: str, rows) -> None:  # type: ignore[no-untyped-def]
-    service = QueryService.open(world.nodes[name].settings)
-    try:
-        service.sightings.add_many(rows)
-    finally:
-        service.close()
 
 
 @pytest.fixture
@@ -46,10 +37,10 @@ def city(tmp_path: Path, postgres_url: str):
     world.add_node("alpha", "site-a")
     world.add_node("beta", "site-b")
     day = T0 - timedelta(days=1)
-    seed(world, "alpha", [("gate", day, 1, "AB12CDE", b"thumb-1"),
+    world.seed("alpha", [("gate", day, 1, "AB12CDE", b"thumb-1"),
                           ("gate", day + timedelta(minutes=5), 2, "LM55NOP", None),
                           ("lobby", day + timedelta(hours=2), 3, "QR12STU", None)])
-    seed(world, "beta", [("lobby", day, 7, "XY99 ZZZ", b"thumb-7"),
+    world.seed("beta", [("lobby", day, 7, "XY99 ZZZ", b"thumb-7"),
                          ("gate", T0 - timedelta(days=10), 8, "AB12CDE", None),  # out of window
                          ("gate", day, 9, "ZZ00ZZZ", None)])
     yield world
@@ -179,7 +170,7 @@ def test_a_broker_restart_mid_query_loses_no_query(tmp_path: Path, postgres_url:
                   f"redis://127.0.0.1:{port}/1", query_timeout=120)
     try:
         world.add_node("alpha", "site-a")
-        seed(world, "alpha", [("gate", T0 - timedelta(days=1), 1, "AB12CDE", None)])
+        world.seed("alpha", [("gate", T0 - timedelta(days=1), 1, "AB12CDE", None)])
         warrant = world.registered()
         query_id = world.client.post("/queries", headers=world.as_("police"), json={
             "warrant_id": warrant["warrant_id"], "targets": ["AB12CDE"]}).json()["query_id"]

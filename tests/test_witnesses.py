@@ -98,14 +98,6 @@ def make_witnesses(root: Path, count: int = 3) -> list[WitnessProcess]:
     return made
 
 
-def seed(world: World, name: str) -> None:
-    service = QueryService.open(world.nodes[name].settings)
-    try:
-        service.sightings.add("gate", T0 - timedelta(days=1), 1, "AB12CDE", b"thumb")
-    finally:
-        service.close()
-
-
 @contextmanager
 def witnessed_city(root: Path, database: str, query_timeout: float = 60
                    ) -> Iterator[tuple[World, list[WitnessProcess]]]:
@@ -119,7 +111,7 @@ def witnessed_city(root: Path, database: str, query_timeout: float = 60
         for witness in witnesses:
             witness.start(world.svc.keys.log.verifier.vkey())
         world.add_node("alpha", "site-a")
-        seed(world, "alpha")
+        world.seed("alpha", [("gate", T0 - timedelta(days=1), 1, "AB12CDE", b"thumb")])
         world.start_worker("alpha")
         yield world, witnesses
     finally:

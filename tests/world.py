@@ -190,6 +190,15 @@ class World:
             node.service = QueryService.open(node.settings, clock=self.clock)
         return node.service
 
+    def seed(self, name: str, rows: list[tuple[Any, ...]]) -> None:
+        """Plate sightings at a node, as its camera would have stored them: (camera, time,
+        track, plate, thumbnail) rows; for nodes whose worker runs as a process."""
+        service = QueryService.open(self.nodes[name].settings)
+        try:
+            service.sightings.add_many(rows)
+        finally:
+            service.close()
+
     def start_worker(self, name: str) -> None:
         node = self.nodes[name]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
