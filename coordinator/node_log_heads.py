@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
@@ -18,8 +17,7 @@ from privacy.errors import AuditError, SafecityError
 from privacy.queries import LogConsistency
 from privacy.signing import VerifyKey
 
-LATE = "answered_late"  # an unreachable part whose answer came after the deadline
-RESULTS_KEPT = timedelta(days=1)  # Celery's result_expires default: older answers are gone
+LATE = 20  # the node's most recent parts marked unreachable that are looked at again
 
 log = logging.getLogger(__name__)
 
@@ -48,42 +46,36 @@ def note_log_size(svc: Coordinator, node_id: str, size: int) -> None:
         ).values(witnessed_size=size))
 
 
-def held_sizes(svc: Coordinator, node_ids: list[str]) -> dict[str, int]:
-    """The largest witnessed log size each node is known to hold (0: none), late answers
-    included: a few statements for the whole plan, not a round trip per node."""
-    catch_up(svc, node_ids)
+def held_size(svc: Coordinator, node_id: str) -> int:
+    """The largest witnessed log size the node is known to hold (0: none), late answers
+    included."""
+    catch_up(svc, node_id)
     with svc.session() as session:
-        rows = session.execute(select(Node.node_id, Node.witnessed_size)
-                               .where(Node.node_id.in_(node_ids))).all()
-    return {node_id: int(size or 0) for node_id, size in rows}
+        return int(session.scalar(select(Node.witnessed_size).where(Node.node_id == node_id))
+                   or 0)
 
 
-def catch_up(svc: Coordinator, node_ids: list[str]) -> None:
-    """Read the answers nodes sent after their queries' deadlines (a site whose link was down
+def catch_up(svc: Coordinator, node_id: str) -> None:
+    """Read the answers a node sent after its queries' deadlines (a site whose link was down
     answers what waited in its queue once it is back): each one carries the log size the node
-    then accepted, which the next proof must start from. Only the size is taken: the query stays
-    unreachable for its requester, its reason becomes ``answered_late``, and it is not read
-    again. Answers older than the result store keeps them are not looked for."""
-    since = svc.clock() - RESULTS_KEPT
+    then accepted, which the next proof must start from. Only the size is taken; the query
+    stays unreachable for its requester."""
     with svc.session() as session:
         parts = session.execute(
-            select(QueryNode.query_id, QueryNode.node_id, QueryNode.task_id, Node.identity_key)
-            .join(Query).join(Node, Node.node_id == QueryNode.node_id)
-            .where(QueryNode.node_id.in_(node_ids), QueryNode.status == "unreachable",
-                   QueryNode.reason != LATE, Query.created_at >= since)).all()
-    for query_id, node_id, task_id, key in parts:
+            select(QueryNode.query_id, QueryNode.task_id).join(Query)
+            .where(QueryNode.node_id == node_id, QueryNode.status == "unreachable")
+            .order_by(Query.created_at.desc()).limit(LATE)).all()
+        key = session.scalar(select(Node.identity_key).where(Node.node_id == node_id))
+    for query_id, task_id in parts:
         answer = svc.dispatcher.answer(task_id)
-        if not answer:
+        if not answer or "sealed" not in answer:
             continue
         try:
             signed = open_result(answer, svc.keys.sealing, query_id, node_id)
         except (ValidationError, SafecityError, ValueError):
             continue
         result = signed.result
-        if not (result.signed_by(VerifyKey.parse(key), signed.signature)
-                and result.query_id == query_id and result.node_id == node_id):
-            continue
-        if result.log_size is not None:
+        if (key and result.signed_by(VerifyKey.parse(key), signed.signature)
+                and result.query_id == query_id and result.node_id == node_id
+                and result.log_size is not None):
             note_log_size(svc, node_id, result.log_size)
-        with svc.session() as session:
-            session.get(QueryNode, (query_id, node_id)).reason = LATE

@@ -272,11 +272,6 @@ def test_a_node_that_answered_after_its_deadline_is_proven_from_what_it_then_acc
             assert time.monotonic() < deadline, world.worker_log("alpha")
             time.sleep(0.5)
         assert statuses(ask(world, warrant["warrant_id"])) == ["answered"]
-        late = [n for q in world.client.get("/queries", headers=world.as_("police")).json()
-                for n in world.client.get(f"/queries/{q['query_id']}",
-                                          headers=world.as_("police")).json()["nodes"]
-                if n["status"] == "unreachable"]
-        assert [n["reason"] for n in late] == ["answered_late"]  # read once, and said so
 
 
 def statuses(view: dict[str, Any]) -> list[str]:

@@ -30,7 +30,7 @@ from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
 from coordinator.dispatch import TIMED_OUT, DispatchError, collect
-from coordinator.node_log_heads import consistency_for, held_sizes, note_log_size
+from coordinator.node_log_heads import consistency_for, held_size, note_log_size
 from coordinator.problems import Problem, invalid, not_found
 from coordinator.query_messages import build_query, open_result
 from coordinator.roles import Permission, Role, allows
@@ -216,14 +216,13 @@ def submit(body: NewQuery, response: Response,
             session.add(QueryNode(query_id=query_id, node_id=node.node_id,
                                   task_id=task_id(query_id, node.node_id),
                                   status=Status.PENDING.value, disclosed=False))
-    held = held_sizes(svc, [n.node_id for n, _ in plan])
     for node, node_cameras in plan:
         message = build_query(
             svc.keys.dispatch, query_id=query_id, node_id=node.node_id, site=node.site_id,
             sealing_key=node.sealing_key, kind=kind, cameras=node_cameras, window=window,
             issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets,
             references=references,
-            consistency=consistency_for(svc, held[node.node_id], witnessed_size))
+            consistency=consistency_for(svc, held_size(svc, node.node_id), witnessed_size))
         try:
             svc.dispatcher.send(QUERY_TASK, message.model_dump(mode="json"), node.node_id,
                                 task_id(query_id, node.node_id))

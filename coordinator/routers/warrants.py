@@ -226,7 +226,7 @@ def warrant_receipt(warrant_id: str, node_id: str | None = Query(None, max_lengt
     proof from the log size that node last reported holding (or from ``held_size``). The node
     checks all of it."""
     from coordinator.node_log_heads import consistency_for
-    from coordinator.node_log_heads import held_sizes
+    from coordinator.node_log_heads import held_size as known_size
     from coordinator.routers.queries import witnessed_checkpoint
 
     with svc.session() as session:
@@ -240,7 +240,7 @@ def warrant_receipt(warrant_id: str, node_id: str | None = Query(None, max_lengt
     index = int(row.registered_index)
     witnessed, size = witnessed_checkpoint(svc)
     held = held_size if held_size is not None else (
-        held_sizes(svc, [node.node_id])[node.node_id] if node else None)
+        known_size(svc, node.node_id) if node else None)
     consistency = consistency_for(svc, held or 0, size)
     return {"warrant_id": warrant_id, "warrant": row.document,
             "receipt": make_receipt(svc.audit, index, witnessed).to_json(),
