@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 from audit.merkle import leaf_hash
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 
 BUNDLE_FORMAT = "safecity-audit-bundle/v1"
 # One page of a bundle, as the log serves it (``/audit/bundle?cursor=&limit=``): a format of

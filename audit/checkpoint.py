@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from audit.merkle import HASH_SIZE
 from audit.note import Note, NoteSigner, NoteVerifier, parse_note
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,19}")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from privacy.atomic_file import write_atomic
-from privacy.errors import SafecityError, VerificationError
+from kernel.atomic_file import write_atomic
+from kernel.errors import SafecityError, VerificationError
 
 db_option = click.option("--db", envvar="SAFECITY_AUDIT_DB", required=True,
                          help="Database URL, e.g. sqlite:///audit.db or postgresql+psycopg://...")

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 
 from audit.note import COSIGNATURE_V1, Note, Signature, check_name, format_vkey, key_id, parse_vkey
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 from privacy.signing import SigningKey, VerifyKey
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from audit.cosignature import Cosigner
 from audit.note import COSIGNATURE_V1, ED25519, NoteSigner, check_name, format_skey, parse_skey
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 from privacy.signing import KeyFileError, SigningKey, write_secret
 
 

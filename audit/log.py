@@ -21,12 +21,12 @@ from sqlalchemy.engine import Connection
 from audit import storage
 from audit.bundle import Bundle, BundleEntry
 from audit.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from audit.errors import AuditError
 from audit.merkle import leaf_hash
 from audit.note import Note, NoteSigner, parse_note
 from audit.records import Event, PublicRecord, commit, opens
 from audit.tree import MerkleTree
-from privacy.errors import AuditError, VerificationError
-
+from kernel.errors import VerificationError
 
 Sealed = tuple[PublicRecord, dict[str, tuple[bytes, bytes]]]  # what records.commit returns
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from privacy.errors import SafecityError, VerificationError
+from kernel.errors import SafecityError, VerificationError
 from privacy.signing import SigningKey, VerifyKey
 
 ED25519 = 0x01

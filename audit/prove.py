@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from audit.bundle import Receipt
 from audit.checkpoint import Checkpoint
+from audit.errors import AuditError
 from audit.log import AuditLog
 from audit.note import parse_note
-from privacy.errors import AuditError
 
 
 def make_receipt(log: AuditLog, index: int, checkpoint: str | None = None) -> Receipt:

@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from privacy.canonical import canonical_json, parse_canonical
-from privacy.errors import VerificationError
+from kernel.canonical import canonical_json, parse_canonical
+from kernel.errors import VerificationError
 
 SALT_BYTES = 32
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"

@@ -6,11 +6,10 @@ checkpoints are signed, proofs are proofs. Errors are RFC 9457 problem details.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request
-from collections.abc import Sequence
-
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -18,8 +17,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from audit.bundle import PAGE_FORMAT, b64
 from audit.checkpoint import open_checkpoint
 from audit.cosignature import CosignerKey
+from audit.errors import AuditError
 from audit.log import AuditLog
-from privacy.errors import AuditError, VerificationError
+from kernel.errors import VerificationError
 
 MAX_PAGE = 1000
 MAX_CHECKPOINT_PAGE = 1000

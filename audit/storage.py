@@ -9,8 +9,18 @@ batch survives a crash or power loss.
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Column, Engine, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-    create_engine, event,
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
 )
 from sqlalchemy.engine import Connection
 

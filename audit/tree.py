@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from audit.merkle import (
-    EMPTY_ROOT, HASH_SIZE, consistency_path, inclusion_path, node_hash, split_point,
+    EMPTY_ROOT,
+    HASH_SIZE,
+    consistency_path,
+    inclusion_path,
+    node_hash,
+    split_point,
 )
 
 

@@ -14,7 +14,7 @@ from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from audit.note import NoteVerifier
 from audit.records import PublicRecord
 from audit.tree import MerkleTree
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 
 
 @dataclass(frozen=True)

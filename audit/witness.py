@@ -24,8 +24,8 @@ from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.cosignature import Cosigner
 from audit.merkle import verify_consistency
 from audit.note import Note, NoteVerifier, parse_note
-from privacy.atomic_file import write_atomic
-from privacy.errors import VerificationError
+from kernel.atomic_file import write_atomic
+from kernel.errors import VerificationError
 
 
 @dataclass(frozen=True)

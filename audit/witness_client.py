@@ -15,7 +15,7 @@ import httpx
 from audit.cosignature import CosignerKey
 from audit.note import Note, Signature, parse_note
 from audit.witness_protocol import AddCheckpoint, format_request, parse_size
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 
 
 class WitnessUnavailable(VerificationError):

@@ -22,7 +22,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 
 MAX_BODY = 64 * 1024
 MAX_PROOF = 63  # a consistency proof of a 2**63-entry tree is no longer

@@ -22,7 +22,7 @@ from audit.witness import (
     WitnessConflict,
 )
 from audit.witness_protocol import MAX_BODY, SIZE_CONTENT_TYPE, parse_request
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 
 log = logging.getLogger(__name__)
 

@@ -28,17 +28,17 @@ import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
+from world import World
 
-from coordinator.db import Alert  # noqa: E402
-from nodes.analytics.config import CameraAnalytics  # noqa: E402
-from nodes.analytics.runner import CameraAnalyticsRunner  # noqa: E402
-from nodes.analytics.stitching import Stitcher  # noqa: E402
-from nodes.event_sender import BackgroundSender, EventSender, celery_publisher  # noqa: E402
-from nodes.events import EventStore  # noqa: E402
-from nodes.identity import load_identity  # noqa: E402
-from nodes.sources.scripted import Script, render, time_inside, walk  # noqa: E402
-from world import World  # noqa: E402
+from coordinator.db import Alert
+from nodes.analytics.config import CameraAnalytics
+from nodes.analytics.runner import CameraAnalyticsRunner
+from nodes.analytics.stitching import Stitcher
+from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
+from nodes.events import EventStore
+from nodes.identity import load_identity
+from simulation.scripted import Script, render, time_inside, walk
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 ZONE = (0.55, 0.78, 0.95, 0.98)

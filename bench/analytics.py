@@ -16,9 +16,9 @@ from pathlib import Path
 
 import harness
 
-from nodes.config import load_settings  # noqa: E402
-from nodes.node import run_node  # noqa: E402
-from nodes.sources.synthetic import SceneSpec, write_scene_video  # noqa: E402
+from nodes.config import load_settings
+from nodes.node import run_node
+from simulation.synthetic import SceneSpec, write_scene_video
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
 RULES = """

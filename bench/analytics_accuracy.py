@@ -1,6 +1,6 @@
 """Analytics accuracy on scripted scenes with known truth (issue 6).
 
-Nine scenes (``nodes.sources.scripted``), one behaviour each among bystanders: entering a
+Nine scenes (``simulation.scripted``), one behaviour each among bystanders: entering a
 restricted area, loitering, running, following, a left bag, a car overstaying in a no-parking
 bay, walking the wrong way, a crowd building up, and people counted through a doorway. Each is
 run through the node's own analytics runner (motion blobs, ByteTrack-style tracker, rules) on
@@ -19,8 +19,8 @@ import time
 
 import harness
 
-from nodes.analytics.scoring import RuleScore, match, run, tracking  # noqa: E402
-from nodes.sources.scripted import scripts  # noqa: E402
+from simulation.scoring import RuleScore, match, run, tracking
+from simulation.scripted import scripts
 
 
 def main() -> None:

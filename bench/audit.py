@@ -24,12 +24,12 @@ from pathlib import Path
 
 import harness  # puts the repository on the import path
 
-from audit.log import AuditLog  # noqa: E402
-from audit.merkle import leaf_hash, verify_consistency, verify_inclusion  # noqa: E402
-from audit.note import NoteSigner  # noqa: E402
-from audit.records import Actor, Event  # noqa: E402
-from audit.tree import MerkleTree  # noqa: E402
-from privacy.signing import SigningKey  # noqa: E402
+from audit.log import AuditLog
+from audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from audit.note import NoteSigner
+from audit.records import Actor, Event
+from audit.tree import MerkleTree
+from privacy.signing import SigningKey
 
 SIGNER = NoteSigner("bench.example/audit", SigningKey.generate())
 ACTOR = Actor(pseudonym="officer-1", role="police_analyst", agency="city-pd")

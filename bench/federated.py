@@ -26,12 +26,12 @@ from pathlib import Path
 
 import harness
 
-from coordinator.learning.federation import LocalFederation, Site  # noqa: E402
-from nodes.config import load_settings  # noqa: E402
-from nodes.learning.dp_training import Plan, train  # noqa: E402
-from nodes.learning.flower_key import flower_key  # noqa: E402
-from privacy.learning.digits import split  # noqa: E402
-from privacy.learning.tasks import get_task  # noqa: E402
+from coordinator.learning.federation import LocalFederation, Site
+from nodes.config import load_settings
+from nodes.learning.dp_training import Plan, train
+from nodes.learning.flower_key import flower_key
+from privacy.learning.digits import split
+from privacy.learning.tasks import get_task
 
 
 def centralized(rounds: int, learning_rate: float, batch_size: int) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from privacy import model_registry  # noqa: E402
+from privacy import model_registry
 
 
 def parser(doc: str) -> argparse.ArgumentParser:

@@ -34,9 +34,10 @@ import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from nodes.identity import load_identity  # noqa: E402
-from nodes.sightings import SightingStore  # noqa: E402
-from world import CAMERAS, T0, World  # noqa: E402
+from world import CAMERAS, T0, World
+
+from nodes.identity import load_identity
+from nodes.sightings import SightingStore
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 

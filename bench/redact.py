@@ -20,16 +20,16 @@ from pathlib import Path
 
 import harness  # puts the repository on the import path
 
-from nodes.evaluation import Score  # noqa: E402
-from nodes.media import VideoReader, VideoWriter  # noqa: E402
-from nodes.pipeline import redact_video_file  # noqa: E402
-from nodes.sources.synthetic import SceneSpec, write_scene_video  # noqa: E402
-from privacy import model_registry  # noqa: E402
-from privacy.redaction.boxes import Box  # noqa: E402
-from privacy.redaction.engine import Detectors  # noqa: E402
-from privacy.redaction.faces import CenterFaceDetector  # noqa: E402
-from privacy.redaction.policy import RedactionPolicy  # noqa: E402
-from privacy.redaction.styles import redact  # noqa: E402
+from nodes.media import VideoReader, VideoWriter
+from nodes.pipeline import redact_video_file
+from privacy import model_registry
+from privacy.redaction.boxes import Box
+from privacy.redaction.engine import Detectors
+from privacy.redaction.faces import CenterFaceDetector
+from privacy.redaction.policy import RedactionPolicy
+from privacy.redaction.styles import redact
+from simulation.evaluation import Score
+from simulation.synthetic import SceneSpec, write_scene_video
 
 
 def transcode(source: Path, target: Path, per_frame=None) -> float:

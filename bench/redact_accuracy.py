@@ -18,16 +18,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import harness  # puts the repository on the import path
 import numpy as np
 
-import harness  # puts the repository on the import path
-
-from nodes.evaluation import Score  # noqa: E402
-from nodes.media import read_image  # noqa: E402
-from nodes.sources.synthetic import Scene, SceneSpec  # noqa: E402
-from privacy.redaction.boxes import Box  # noqa: E402
-from privacy.redaction.engine import Detectors, StreamRedactor, redact_image  # noqa: E402
-from privacy.redaction.policy import RedactionPolicy  # noqa: E402
+from nodes.media import read_image
+from privacy.redaction.boxes import Box
+from privacy.redaction.engine import Detectors, StreamRedactor, redact_image
+from privacy.redaction.policy import RedactionPolicy
+from simulation.evaluation import Score
+from simulation.synthetic import Scene, SceneSpec
 
 REAL_PLATE = Path("/usr/share/doc/opencv-doc/examples/data/licenseplate_motion.jpg")
 REAL_PLATE_BOX = Box(228, 222, 358, 298)  # hand-labelled on the 600x482 image

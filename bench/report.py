@@ -19,11 +19,11 @@ import harness
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import audit_event  # noqa: E402
-from world import World  # noqa: E402
+from conftest import audit_event
+from world import World
 
-from coordinator.db import PublishedReport  # noqa: E402
-from coordinator.housekeeping import publish_report  # noqa: E402
+from coordinator.db import PublishedReport
+from coordinator.housekeeping import publish_report
 
 BATCH = 1000
 

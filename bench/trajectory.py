@@ -24,14 +24,14 @@ from pathlib import Path
 
 import harness
 
-from coordinator.learning.federation import LocalFederation, Site  # noqa: E402
-from nodes.analytics.trajectories import TrajectoryStore  # noqa: E402
-from nodes.config import load_settings  # noqa: E402
-from nodes.learning.behaviour_scores import HeldOut, aurocs, local_only  # noqa: E402
-from nodes.learning.dp_training import Plan  # noqa: E402
-from nodes.learning.flower_key import flower_key  # noqa: E402
-from nodes.sources.behaviours import SITE_MIXES, UNUSUAL, site_trajectories  # noqa: E402
-from privacy.learning.tasks import get_task, load_parameters  # noqa: E402
+from coordinator.learning.federation import LocalFederation, Site
+from nodes.analytics.trajectories import TrajectoryStore
+from nodes.config import load_settings
+from nodes.learning.dp_training import Plan
+from nodes.learning.flower_key import flower_key
+from privacy.learning.tasks import get_task, load_parameters
+from simulation.behaviour_scores import HeldOut, aurocs, local_only
+from simulation.behaviours import SITE_MIXES, UNUSUAL, site_trajectories
 
 SITES = 3
 

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import harness  # puts the repository on the import path
 
-from audit.log import AuditLog  # noqa: E402
-from audit.note import NoteSigner  # noqa: E402
-from nodes.media import ClipEncoder  # noqa: E402
-from nodes.sources.synthetic import Scene, SceneSpec  # noqa: E402
-from nodes.vault.recorder import SegmentRecorder  # noqa: E402
-from nodes.vault.vault import Vault  # noqa: E402
-from privacy.envelope import encrypt, new_key  # noqa: E402
-from privacy.signing import SigningKey  # noqa: E402
+from audit.log import AuditLog
+from audit.note import NoteSigner
+from nodes.media import ClipEncoder
+from nodes.vault.recorder import SegmentRecorder
+from nodes.vault.vault import Vault
+from privacy.envelope import encrypt, new_key
+from privacy.signing import SigningKey
+from simulation.synthetic import Scene, SceneSpec
 
 STREAM_BYTES_PER_SECOND = 4_000_000 / 8
 

@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from contract.events import SignedEventBatch
+from contract.queries import Signed
 from coordinator.db import Alert, Delivery, Node, Webhook
 from coordinator.service import Coordinator, as_utc
-from privacy.errors import SafecityError, describe
-from privacy.event_messages import SignedEventBatch
-from privacy.queries import Signed
+from kernel.errors import SafecityError, describe
 from privacy.signing import VerifyKey
 
 COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle

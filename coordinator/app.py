@@ -49,7 +49,7 @@ def from_environment() -> FastAPI:
     from pathlib import Path
 
     from coordinator.config import load_coordinator_settings
-    from privacy.json_logs import configure
+    from kernel.json_logs import configure
 
     path = os.environ.get("SAFECITY_COORDINATOR_CONFIG")
     settings = load_coordinator_settings(Path(path) if path else None)

@@ -15,8 +15,8 @@ from pydantic import ValidationError
 from coordinator.config import CoordinatorSettings, load_coordinator_settings
 from coordinator.problems import Problem
 from coordinator.roles import Role
-from privacy.errors import SafecityError, describe
-from privacy.json_logs import configure as configure_logging
+from kernel.errors import SafecityError, describe
+from kernel.json_logs import configure as configure_logging
 
 CONFIG_OPTION = click.option("--config", "config_path",
                              type=click.Path(dir_okay=False, path_type=Path),
@@ -86,7 +86,7 @@ def pins() -> None:
 
 
 def _changes(add: tuple[str, ...], retire: tuple[str, ...]) -> list[Any]:
-    from privacy.pins import ROLES, PinChange
+    from contract.pins import ROLES, PinChange
 
     by_role: dict[str, dict[str, list[str]]] = {}
     for verb, items in (("add", add), ("retire", retire)):
@@ -219,11 +219,11 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     jobs, until stopped."""
     from functools import cache
 
+    from contract.events import EVENTS_QUEUE
+    from contract.live_views import LIVE_QUEUE
     from coordinator.metrics import WorkerMetrics
     from coordinator.service import Coordinator
     from coordinator.worker import WEBHOOKS_QUEUE, worker_app
-    from privacy.event_messages import EVENTS_QUEUE
-    from privacy.live_view_messages import LIVE_QUEUE
 
     settings = settings_from(config_path)
     configure_logging("coordinator-worker", loglevel, settings.log_format)
@@ -279,7 +279,7 @@ def _beat_health(settings: CoordinatorSettings, app: Any) -> AbstractContextMana
     from celery.signals import after_task_publish
 
     from coordinator.metrics import BeatMetrics
-    from privacy.health_server import HealthServer, probes
+    from kernel.health_server import HealthServer, probes
 
     metrics = BeatMetrics()
     after_task_publish.connect(metrics.sent, weak=False)
@@ -294,7 +294,7 @@ def _health(settings: CoordinatorSettings, app: Any, service: Callable[[], Any],
         return nullcontext()
     from sqlalchemy import text
 
-    from privacy.health_server import HealthServer, probes
+    from kernel.health_server import HealthServer, probes
 
     def database() -> None:
         with service().session() as session:

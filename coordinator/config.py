@@ -10,9 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
-from privacy.key_fields import CosignerPublic
-from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
-
+from contract.key_fields import CosignerPublic
+from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 IPNetwork = IPvAnyNetwork
 

@@ -80,7 +80,7 @@ class Node(Base):
     sealing_key: Mapped[str] = mapped_column(String(64))
     # the site's Flower SuperNode key (OpenSSH ECDSA P-384), registered with the SuperLink
     flower_key: Mapped[str | None] = mapped_column(String(512))
-    # each camera's public notice as the node stated it at enrolment (privacy.camera_notices)
+    # each camera's public notice as the node stated it at enrolment (contract.notices)
     camera_notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     enrolled_by: Mapped[str] = mapped_column(String(64))
     enrolled_at: Mapped[datetime]
@@ -324,7 +324,7 @@ def migrate(engine: Engine) -> None:
 
 
 class PinUpdateRow(Base):
-    """The city's pinned judge, DPO and witness keys, one row per change (privacy/pins.py).
+    """The city's pinned judge, DPO and witness keys, one row per change (contract/pins.py).
 
     Sequence 0 is the set the first node pinned at enrolment; each later row is a proposed
     change, then the signatures collected for it, then (logged, sent) the set it leads to.

@@ -12,8 +12,8 @@ from typing import Any, Final
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from privacy.errors import SafecityError
-from privacy.queries import queue_name
+from contract.queries import queue_name
+from kernel.errors import SafecityError
 
 try:  # what the Redis result backend raises when the server is gone
     from redis.exceptions import ConnectionError as RedisConnectionError

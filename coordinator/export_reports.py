@@ -18,14 +18,14 @@ from sqlalchemy.exc import IntegrityError
 
 from audit.records import Action, Actor, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from contract.exports import ExportReport, SignedExportReport
+from contract.warrants import Kind, SignedWarrant, WarrantRefused, check_scope, digest
 from coordinator.alert_intake import EventsRejected, from_enrolled_node
 from coordinator.db import EvidenceExport
 from coordinator.db import Warrant as WarrantRow
 from coordinator.node_log_heads import note_log_size
 from coordinator.service import Coordinator
-from privacy.errors import describe
-from privacy.export_messages import ExportReport, SignedExportReport
-from privacy.legal_basis import Kind, SignedWarrant, WarrantRefused, check_scope, digest
+from kernel.errors import describe
 
 
 def _warrant(svc: Coordinator, report: ExportReport) -> SignedWarrant:

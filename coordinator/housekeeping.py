@@ -17,12 +17,12 @@ from sqlalchemy import delete, func, select
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
 from coordinator.db import Alert, PublishedReport
-from coordinator.denials import flush_due
 from coordinator.db import Warrant as WarrantRow
+from coordinator.denials import flush_due
 from coordinator.routers.warrants import signed_of
 from coordinator.service import Coordinator
 from coordinator.web.published import publish
-from privacy.errors import SafecityError
+from kernel.errors import SafecityError
 
 HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
 log = logging.getLogger(__name__)

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 from pydantic import ValidationError
 
+from contract.live_views import SignedSnapshot
 from coordinator.alert_intake import EventsRejected, from_enrolled_node
 from coordinator.service import Coordinator
-from privacy.atomic_file import write_atomic
-from privacy.errors import describe
-from privacy.live_view_messages import SignedSnapshot
+from kernel.atomic_file import write_atomic
+from kernel.errors import describe
 
 MAX_SIDE = 1920
 

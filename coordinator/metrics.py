@@ -14,18 +14,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from privacy.json_logs import REQUEST_ID
-from privacy.queries import queue_name
+from contract.queries import queue_name
+from kernel.json_logs import REQUEST_ID
 
 if TYPE_CHECKING:
     from coordinator.service import Coordinator
-    from privacy.health_server import HealthServer
+    from kernel.health_server import HealthServer
 
 log = logging.getLogger(__name__)
 requests_log = logging.getLogger("safecity.requests")
@@ -92,7 +92,7 @@ def metrics_listener(svc: Coordinator, address: str, shared: Path | None = None)
     ``PROMETHEUS_MULTIPROC_DIR``) and the listener sums them; the state gauges are read from
     the database and broker at scrape time, once."""
     from coordinator.routers.health import checks
-    from privacy.health_server import HealthServer
+    from kernel.health_server import HealthServer
 
     registry = svc.metrics.registry
     if shared is not None:
@@ -189,9 +189,9 @@ class StateCollector(Collector):
                     try:
                         depth.add_metric([name], channel.queue_declare(
                             name, passive=True).message_count)
-                    except Exception:  # noqa: BLE001 - a queue not declared yet: no gauge
+                    except Exception:
                         channel = connection.channel()
-        except Exception as exc:  # noqa: BLE001 - the broker's many failures: no gauges now
+        except Exception as exc:
             log.warning("queue depths unavailable: %s", type(exc).__name__)
         return depth
 

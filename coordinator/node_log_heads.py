@@ -10,11 +10,12 @@ import logging
 from pydantic import ValidationError
 from sqlalchemy import select, update
 
+from audit.errors import AuditError
+from contract.queries import LogConsistency
 from coordinator.db import Node, Query, QueryNode
 from coordinator.query_messages import open_result
 from coordinator.service import Coordinator
-from privacy.errors import AuditError, SafecityError
-from privacy.queries import LogConsistency
+from kernel.errors import SafecityError
 from privacy.signing import VerifyKey
 
 LATE = 20  # the node's most recent parts marked unreachable that are looked at again

@@ -20,14 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from audit.cosignature import CosignerKey
 from audit.records import Action, Actor, Event, LegalBasis
-from coordinator.db import Node, PinAckRow, PinUpdateRow, User
-from coordinator.dispatch import DispatchError
-from coordinator.problems import Problem, invalid, not_found
-from coordinator.roles import Role
-from coordinator.service import Coordinator
-from privacy.errors import SafecityError
-from privacy.legal_basis import SignedWarrant, key_id
-from privacy.pins import (
+from contract.pins import (
     DEFAULT_QUORUM,
     PIN_TASK,
     PinChange,
@@ -45,6 +38,13 @@ from privacy.pins import (
     pinned_sha256,
     same_digest,
 )
+from contract.warrants import SignedWarrant, key_id
+from coordinator.db import Node, PinAckRow, PinUpdateRow, User
+from coordinator.dispatch import DispatchError
+from coordinator.problems import Problem, invalid, not_found
+from coordinator.roles import Role
+from coordinator.service import Coordinator
+from kernel.errors import SafecityError
 from privacy.signing import KeyFileError, VerifyKey
 
 HELD = ("enrolled", "applied", "refused")  # acknowledgements that say what a node holds

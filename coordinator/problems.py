@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
+from audit.errors import AuditError
 from audit.routes import add_problem_handlers
 from coordinator.dispatch import DispatchError
-from privacy.errors import AuditError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from privacy.legal_basis import Kind, SignedWarrant, Window
-from privacy.queries import (
+from contract.queries import (
     LogConsistency,
     QueryRequest,
     SealedResult,
@@ -18,6 +17,7 @@ from privacy.queries import (
     result_info,
     targets_info,
 )
+from contract.warrants import Kind, SignedWarrant, Window
 from privacy.sealing import RecipientKey, open_sealed, parse_public, seal
 from privacy.signing import SigningKey
 

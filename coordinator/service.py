@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import UTC, datetime
-from typing import Iterator
+from functools import cached_property
 
 from sqlalchemy.orm import Session, sessionmaker
 

@@ -6,11 +6,11 @@ import base64
 import binascii
 import re
 
+from contract.reference_image import canonical_png
+from contract.warrants import Kind
 from coordinator.problems import Problem, invalid
 from privacy.errors import MediaError
-from privacy.legal_basis import Kind
 from privacy.plates import PlateError, normalize
-from privacy.reference_image import canonical_png
 
 _REFERENCE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,127}$")
 
@@ -40,7 +40,7 @@ def validate_targets(kind: Kind, targets: list[str], limit: int) -> list[str]:
 
 def validate_references(targets: list[str], references: dict[str, str] | None) -> dict[str, bytes]:
     """One readable JPEG or PNG per face target; returns each as its plain PNG
-    (``privacy.reference_image``): the only bytes committed to, shown to the signers, compared
+    (``contract.reference_image``): the only bytes committed to, shown to the signers, compared
     at query time and sent to the nodes."""
     references = references or {}
     if set(references) != set(targets):

@@ -12,10 +12,10 @@ import click
 from pydantic import ValidationError
 
 from audit.records import parse_time
-from coordinator.web.warrant_scope import scope_of
-from privacy.atomic_file import write_atomic
-from privacy.errors import MediaError, SafecityError
-from privacy.legal_basis import (
+from contract.pins import PinUpdate
+from contract.queries import Revocation, SignedRevocation
+from contract.reference_image import canonical_png, check_plain_png
+from contract.warrants import (
     SignedWarrant,
     Warrant,
     commit_reference,
@@ -24,12 +24,13 @@ from privacy.legal_basis import (
     new_salt,
     verify,
 )
-from privacy.legal_basis import (
+from contract.warrants import (
     sign as sign_warrant,
 )
-from privacy.pins import PinUpdate
-from privacy.queries import Revocation, SignedRevocation
-from privacy.reference_image import canonical_png, check_plain_png
+from coordinator.web.warrant_scope import scope_of
+from kernel.atomic_file import write_atomic
+from kernel.errors import SafecityError
+from privacy.errors import MediaError
 from privacy.signing import SigningKey, VerifyKey
 
 

@@ -25,7 +25,7 @@ from coordinator.alert_intake import alert_view
 from coordinator.db import Alert, Delivery, Webhook
 from coordinator.outbound import Target, TargetRefused, check
 from coordinator.service import Coordinator
-from privacy.errors import SafecityError
+from kernel.errors import SafecityError
 
 log = logging.getLogger(__name__)
 PREFIX = "whsec_"

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from audit.checkpoint import Checkpoint
 from audit.cosignature import CosignerKey
+from audit.errors import AuditError
 from audit.log import AuditLog
 from audit.note import Note, Signature
 from audit.witness_client import (
@@ -24,7 +25,7 @@ from audit.witness_client import (
     WitnessUnavailable,
     add_checkpoint,
 )
-from privacy.errors import AuditError, SafecityError
+from kernel.errors import SafecityError
 
 log = logging.getLogger(__name__)
 ROUNDS = 3  # the newest checkpoint may move on while witnesses are asked; try again this often

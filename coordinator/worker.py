@@ -13,6 +13,9 @@ from typing import Any
 from celery import Celery, Task
 
 from audit.records import Action, Event, LegalBasis
+from contract.events import EVENTS_QUEUE, EVENTS_TASK
+from contract.exports import EXPORT_REPORT_TASK
+from contract.live_views import SNAPSHOT_TASK
 from coordinator.alert_intake import EventsRejected, accept
 from coordinator.config import CoordinatorSettings
 from coordinator.export_reports import accept_export
@@ -21,9 +24,6 @@ from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.service import Coordinator
 from coordinator.webhooks import DeliveryFailed, deliver, give_up
-from privacy.event_messages import EVENTS_QUEUE, EVENTS_TASK
-from privacy.export_messages import EXPORT_REPORT_TASK
-from privacy.live_view_messages import SNAPSHOT_TASK
 
 log = logging.getLogger(__name__)
 DELIVER_TASK = "safecity.coordinator.deliver_webhook"

@@ -22,19 +22,26 @@ from pydantic import ValidationError
 from audit.log import AuditLog
 from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339
 from audit.records import Window as LogWindow
+from contract.aggregates import (
+    DWELL_BUCKETS,
+    AggregateKind,
+    AggregateRequest,
+    AggregateResult,
+    Cell,
+    SignedAggregateRequest,
+    SignedAggregateResult,
+    bucket_label,
+    decimal,
+)
+from contract.warrants import WarrantRefused
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment
 from nodes.events import EventStore
 from nodes.privacy_ledger import PrivacyLedger
 from nodes.query_checks import check_message
 from nodes.query_ledger import QueryLedger, Start
-from privacy.aggregate_messages import (
-    DWELL_BUCKETS, AggregateKind, AggregateRequest, AggregateResult, Cell,
-    SignedAggregateRequest, SignedAggregateResult, bucket_label, decimal,
-)
 from privacy.dp.accounting import Budget, BudgetExceeded
 from privacy.dp.mechanisms import release_count
-from privacy.legal_basis import WarrantRefused
 from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)

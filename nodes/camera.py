@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kernel.errors import SafecityError
 from nodes import metrics
 from nodes.analytics.runner import CameraAnalyticsRunner, SiteAnalytics
 from nodes.config import CameraConfig, NodeSettings
@@ -18,7 +19,6 @@ from nodes.sightings import SightingStore
 from nodes.sources import open_camera
 from nodes.vault.recorder import SegmentRecorder
 from nodes.vault.vault import Vault
-from privacy.errors import SafecityError
 from privacy.redaction.engine import Detectors, RedactedFrame, StreamRedactor
 from privacy.redaction.plate_reader import PlateReader
 

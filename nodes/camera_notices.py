@@ -3,8 +3,8 @@ rules, plate reading and retention), so the notice cannot drift from the configu
 
 from __future__ import annotations
 
+from contract.notices import CameraNotice
 from nodes.config import CameraConfig, NodeSettings
-from privacy.camera_notices import CameraNotice
 
 DETECTORS = {"motion": "moving people and vehicles (motion)",
              "hog": "people (HOG detector)", "onnx": "objects (the site's own detector)"}

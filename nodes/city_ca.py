@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from kernel.atomic_file import write_atomic
 from nodes.config import NodeSettings
-from privacy.atomic_file import write_atomic
 
 _VERIFIED_SCHEMES = ("rediss",)
 

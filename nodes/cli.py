@@ -16,9 +16,9 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
+from kernel.errors import SafecityError, describe
 from nodes.onvif.cli import cameras
 from privacy.cli import model_dir_option
-from privacy.errors import SafecityError, describe
 from privacy.redaction.policy import RedactionPolicy, Shape, Style
 
 
@@ -149,68 +149,6 @@ def redact(input_path: Path, output_path: Path, boxes: Path | None, quiet: bool,
     click.echo(json.dumps({"output": str(output_path), **summary.as_dict()}))
 
 
-@main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("demo-output"), show_default=True, help="Folder for everything.")
-@model_dir_option
-def demo(out: Path, model_dir: Path) -> None:
-    """Run the whole product on generated footage and print what it did."""
-    from nodes.demo import run_demo
-
-    summary = run_demo(out, model_dir)
-    failed = False
-    for camera in summary["cameras"]:  # type: ignore[union-attr]
-        if camera["status"] != "ok":
-            failed = True
-            click.echo(f"{camera['camera']}: FAILED: {camera['error']}")
-            continue
-        click.echo(
-            f"{camera['camera']}: {camera['frames']} frames at {camera['frames_per_second']} "
-            f"frames/s; faces covered {camera['face_recall']:.1%} of "
-            f"{camera['faces_in_ground_truth']}, plates {camera['plate_recall']:.1%} of "
-            f"{camera['plates_in_ground_truth']}; faces still detectable in output: "
-            f"{camera['faces_found_in_output']}; redacted video: {camera['redacted_video']}"
-        )
-    vault = summary["vault"]
-    click.echo(f"vault: {vault['segments_checked']} encrypted raw segments checked, "  # type: ignore[index]
-               f"{vault['damaged']} damaged; export of {vault['export_segments']} segments "  # type: ignore[index]
-               f"under evidence-export warrant {vault['export_warrant']}, checked by the node, "  # type: ignore[index]
-               f"sealed and verified, city audit entry {vault['export_in_city_log']}: "  # type: ignore[index]
-               f"{vault['export']}")  # type: ignore[index]
-    city = summary["city"]
-    seen = sorted({h["target"] for h in city["hits"]})  # type: ignore[index]
-    click.echo(f"coordinator {city['coordinator']}: warrant {city['warrant']} signed by the "  # type: ignore[index]
-               f"judge; node {', '.join(city['node_status'])}; {len(seen)} of "  # type: ignore[index]
-               f"{city['watchlist']} watchlist plates sighted ({', '.join(seen)}); a second use "  # type: ignore[index]
-               f"was {city['second_use']}; audit log of {city['audit_entries']} entries "  # type: ignore[index]
-               f"{'verified' if city['audit_verified'] else 'FAILED verification'}")  # type: ignore[index]
-    witnesses = city["witnesses"]  # type: ignore[index]
-    click.echo(f"witnesses: the node pinned {witnesses['pinned']} (a checkpoint needs "
-               f"{witnesses['quorum']} cosignatures); the newest witnessed checkpoint covers "
-               f"{witnesses['witnessed_size']} entries, cosigned by "
-               f"{', '.join(witnesses['cosigned_by']) or 'none'}")
-    dp = city["aggregate"]  # type: ignore[index]
-    click.echo(f"control room: {city['events_sent']} anonymous events from the node became "  # type: ignore[index]
-               f"alerts {city['alerts']}; a planner's hourly visit counts: {dp['cells']} cells "  # type: ignore[index]
-               f"released with {dp['mechanism']} noise at epsilon {dp['epsilon']} "
-               f"({dp['suppressed']} small counts withheld; epsilon {dp['epsilon_left']} left)")
-    trained = city["training"]  # type: ignore[index]
-    spent = ", ".join(f"{site} {epsilon:.2f}" for site, epsilon in trained["epsilon_spent"].items())
-    click.echo(f"federated learning: run {trained['run']} {trained['status']} "
-               f"({trained['rounds']} rounds, DP-SGD under SecAgg+; epsilon spent: {spent}); "
-               f"unusual-behaviour model installed at the demo node: "
-               f"{'yes' if trained['installed_at_demo_node'] else 'NO'}")
-    click.echo(f"summary: {out / 'summary.json'}; the demo people's logins for the pages: "
-               f"{city['logins']} (mode 0600)")  # type: ignore[index]
-    portal = city["portal"]  # type: ignore[index]
-    click.echo(f"transparency portal with the demo's data ({portal['checkpoint_size']} log "
-               f"entries: {portal['searches']} searches, {portal['warrants']} warrant decisions, "
-               f"{portal['trainings']} training run(s)): {portal['address']}  (serve it again with "
-               f"`safecity coordinator serve --config {city['config']}`)")  # type: ignore[index]
-    if failed:
-        raise click.ClickException("some cameras failed")
-
-
 @main.group()
 def node() -> None:
     """Run a camera-site node."""
@@ -224,9 +162,9 @@ node.add_command(cameras)
               type=click.Path(dir_okay=False, path_type=Path), help="Node TOML config.")
 def node_run(config_path: Path) -> None:
     """Redact every configured camera; exit 1 if any camera failed (the others still run)."""
+    from kernel.json_logs import configure
     from nodes.config import load_settings
     from nodes.node import run_node
-    from privacy.json_logs import configure
 
     settings = load_settings(config_path)
     configure("node-run", "INFO", settings.log_format)
@@ -246,10 +184,9 @@ _CONFIG = click.option("--config", "config_path", required=True,
 @_CONFIG
 def node_keys(config_path: Path) -> None:
     """Print the node's public keys (created on first use) for enrolment at the coordinator."""
+    from nodes.camera_notices import notices
     from nodes.config import load_settings
     from nodes.identity import load_identity
-
-    from nodes.camera_notices import notices
     from nodes.learning.flower_key import flower_key
 
     settings = load_settings(config_path)
@@ -336,12 +273,12 @@ def node_worker(config_path: Path, loglevel: str) -> None:
     """Take watchlist queries from this node's own queue until stopped."""
     from functools import cache
 
+    from kernel.json_logs import configure
     from nodes.config import load_settings
     from nodes.enrolment import load_enrolment
     from nodes.export_reports import send_reports
     from nodes.health import broker_check, serving
     from nodes.query_worker import QueryService, worker_app
-    from privacy.json_logs import configure
 
     settings = load_settings(config_path)
     configure("node-worker", loglevel, settings.log_format)

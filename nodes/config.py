@@ -9,12 +9,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from kernel.errors import ConfigError
+from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.stitching import CameraLink
 from privacy import model_registry
-from privacy.errors import ConfigError
 from privacy.redaction.policy import RedactionPolicy
-from privacy.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 
 class CameraConfig(BaseModel):

@@ -11,18 +11,24 @@ import json
 from pathlib import Path
 
 from pydantic import (
-    AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
 
 from audit.cosignature import CosignerKey
 from audit.note import NoteVerifier
+from contract.key_fields import CosignerPublic, Ed25519Public, X25519Public
+from contract.pins import DEFAULT_QUORUM, ROLES, Pinned, pinned_set
+from contract.queries import queue_name
+from kernel.atomic_file import write_atomic
+from kernel.errors import ConfigError, VerificationError, describe
 from nodes.city_ca import pin
-from privacy.atomic_file import write_atomic
-from privacy.errors import ConfigError, VerificationError, describe
 from privacy.pki import check_ca
-from privacy.key_fields import CosignerPublic, Ed25519Public, X25519Public
-from privacy.pins import DEFAULT_QUORUM, ROLES, Pinned, pinned_set
-from privacy.queries import queue_name
 from privacy.signing import VerifyKey
 
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
@@ -49,7 +55,7 @@ class Enrolment(BaseModel):
     witness_quorum: int = Field(ge=1, le=32)
     enrolled_at: AwareDatetime
     city_ca: str | None = None  # PEM: the CA the city's TLS hosts chain to (pinned, see city_ca)
-    # Changes of the pinned keys (privacy/pins.py): how many distinct pinned judge and DPO keys
+    # Changes of the pinned keys (contract/pins.py): how many distinct pinned judge and DPO keys
     # must sign one (a judge and a DPO among them), fixed here so that no update can lower it;
     # and the sequence number of the last update applied (0: the keys pinned at enrolment).
     pin_quorum: int = Field(default=DEFAULT_QUORUM, ge=DEFAULT_QUORUM, le=64)

@@ -15,10 +15,15 @@ from typing import Any, Protocol
 
 from celery import Celery
 
-from nodes.events import EventStore, StoredEvent
-from privacy.event_messages import (
-    EVENTS_QUEUE, EVENTS_TASK, MAX_BATCH, AnalyticsEvent, EventBatch, SignedEventBatch,
+from contract.events import (
+    EVENTS_QUEUE,
+    EVENTS_TASK,
+    MAX_BATCH,
+    AnalyticsEvent,
+    EventBatch,
+    SignedEventBatch,
 )
+from nodes.events import EventStore, StoredEvent
 from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.events import EVENTS_QUEUE
+from contract.exports import EXPORT_REPORT_TASK, ExportReport, SignedExportReport
 from nodes import city_ca
 from nodes.config import NodeSettings
 from nodes.event_sender import Publish, celery_publisher
 from nodes.local_db import open_store
-from privacy.event_messages import EVENTS_QUEUE
-from privacy.export_messages import EXPORT_REPORT_TASK, ExportReport, SignedExportReport
 from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 import cv2
 import numpy as np
 
+from kernel.errors import SafecityError
 from nodes.media import decode_clip, decode_image
 from nodes.plate_sightings import thumbnail
 from nodes.vault.vault import Vault
-from privacy.errors import MediaError, SafecityError
+from privacy.errors import MediaError
 from privacy.face_match import FaceMatcher
 from privacy.redaction.boxes import Box
 from privacy.redaction.faces import CenterFaceDetector

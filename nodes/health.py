@@ -7,10 +7,10 @@ import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
+from kernel.health_server import Checks, HealthServer, probes
 from nodes import metrics
 from nodes.config import NodeSettings
 from nodes.privacy_ledger import site_ledger
-from privacy.health_server import Checks, HealthServer, probes
 
 _registered = threading.Lock()
 _state: list[metrics.NodeState] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from privacy.legal_basis import key_id
+from contract.warrants import key_id
 from privacy.sealing import RecipientKey
 from privacy.signing import SigningKey, seed_file
 

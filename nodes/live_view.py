@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from privacy.live_view_messages import SignedSnapshot, Snapshot
+from contract.live_views import SignedSnapshot, Snapshot
 from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)

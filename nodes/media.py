@@ -20,7 +20,7 @@ import av
 import cv2
 import numpy as np
 
-from privacy.atomic_file import fsync_path, temporary_sibling, write_atomic
+from kernel.atomic_file import fsync_path, temporary_sibling, write_atomic
 from privacy.errors import MediaError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}

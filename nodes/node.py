@@ -6,6 +6,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
+from contract.live_views import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
+from kernel.errors import ConfigError
 from nodes import city_ca, health
 from nodes.analytics.behaviour import Scorer
 from nodes.analytics.runner import SiteAnalytics
@@ -21,8 +23,6 @@ from nodes.live_view import LiveViewSender
 from nodes.sightings import SightingStore
 from nodes.vault.site import open_vault
 from privacy import model_registry
-from privacy.errors import ConfigError
-from privacy.live_view_messages import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
 from privacy.redaction.engine import Detectors
 from privacy.redaction.plate_reader import PlateReader
 

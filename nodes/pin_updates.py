@@ -14,9 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nodes.enrolment import Enrolment
-from privacy.errors import describe
-from privacy.pins import (
+from contract.pins import (
     ROLES,
     PinRefusal,
     PinRefused,
@@ -27,6 +25,8 @@ from privacy.pins import (
     pinned_sha256,
     same_digest,
 )
+from kernel.errors import describe
+from nodes.enrolment import Enrolment
 
 
 def parse_update(message: Any) -> SignedPinUpdate:

@@ -18,8 +18,8 @@ from typing import IO
 
 import numpy as np
 
+from kernel.atomic_file import temporary_sibling
 from nodes.media import VideoReader, VideoWriter, read_image, write_image
-from privacy.atomic_file import temporary_sibling
 from privacy.errors import MediaError
 from privacy.redaction.engine import Detectors, RedactedFrame, StreamRedactor, redact_image
 from privacy.redaction.policy import RedactionPolicy

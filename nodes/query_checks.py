@@ -19,10 +19,10 @@ from audit.bundle import Receipt
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.merkle import verify_consistency
 from audit.verify import verify_receipt
-from nodes.enrolment import Enrolment
-from nodes.witnessed_log import Held
-from privacy.errors import MediaError, SafecityError, VerificationError
-from privacy.legal_basis import (
+from contract.queries import LogConsistency, SignedQuery, SignedRevocation, targets_info
+from contract.reference_image import check_plain_png
+from contract.registered_warrant import check_registered
+from contract.warrants import (
     Refusal,
     SignedWarrant,
     Warrant,
@@ -32,9 +32,10 @@ from privacy.legal_basis import (
     key_id,
     verify,
 )
-from privacy.queries import LogConsistency, SignedQuery, SignedRevocation, targets_info
-from privacy.reference_image import check_plain_png
-from privacy.registered_warrant import check_registered
+from kernel.errors import SafecityError, VerificationError
+from nodes.enrolment import Enrolment
+from nodes.witnessed_log import Held
+from privacy.errors import MediaError
 from privacy.sealing import RecipientKey, open_sealed
 from privacy.signing import VerifyKey
 
@@ -221,7 +222,7 @@ def open_targets(query: SignedQuery, key: RecipientKey) -> tuple[list[str], dict
 
 
 def check_plain_references(references: dict[str, bytes]) -> None:
-    """Every reference is a plain PNG (``privacy.reference_image``), the form the coordinator
+    """Every reference is a plain PNG (``contract.reference_image``), the form the coordinator
     shows the signers and commits to: no animation frame, profile or orientation a browser
     renders other than the decoder this node searches with."""
     for image in references.values():

@@ -14,8 +14,8 @@ from datetime import datetime
 from enum import Enum
 from pathlib import Path
 
+from contract.warrants import Refusal, WarrantRefused
 from nodes.local_db import open_store
-from privacy.legal_basis import Refusal, WarrantRefused
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS uses (warrant_id TEXT PRIMARY KEY, count INTEGER NOT NULL);

@@ -22,6 +22,24 @@ from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from contract.aggregates import AGGREGATE_TASK
+from contract.models import MODEL_TASK
+from contract.pins import PIN_TASK, PinAck, PinRefused, SignedPinAck, pinned_sha256
+from contract.queries import (
+    QUERY_TASK,
+    REVOCATION_TASK,
+    Hit,
+    QueryResult,
+    SealedResult,
+    SignedQuery,
+    SignedResult,
+    SignedRevocation,
+    Status,
+    result_info,
+)
+from contract.warrants import Kind, Refusal, WarrantRefused
+from kernel.errors import ConfigError, VerificationError
+from kernel.json_logs import QUERY_ID
 from nodes import city_ca
 from nodes.aggregate_answers import AggregateAnswerer
 from nodes.config import NodeSettings
@@ -42,25 +60,7 @@ from nodes.sightings import SightingStore
 from nodes.vault.site import OpenVault, open_vault
 from nodes.witnessed_log import LogHead
 from privacy import model_registry
-from privacy.aggregate_messages import AGGREGATE_TASK
-from privacy.errors import ConfigError, VerificationError
 from privacy.face_match import FaceMatcher
-from privacy.json_logs import QUERY_ID
-from privacy.legal_basis import Kind, Refusal, WarrantRefused
-from privacy.model_messages import MODEL_TASK
-from privacy.pins import PIN_TASK, PinAck, PinRefused, SignedPinAck, pinned_sha256
-from privacy.queries import (
-    QUERY_TASK,
-    REVOCATION_TASK,
-    Hit,
-    QueryResult,
-    SealedResult,
-    SignedQuery,
-    SignedResult,
-    SignedRevocation,
-    Status,
-    result_info,
-)
 from privacy.redaction.faces import CenterFaceDetector
 from privacy.sealing import parse_public, seal
 

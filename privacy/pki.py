@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from privacy.errors import ConfigError
+from kernel.errors import ConfigError
 from privacy.signing import write_secret
 
 

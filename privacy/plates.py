@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 
-from privacy.errors import SafecityError
+from kernel.errors import SafecityError
 
 MIN_LENGTH, MAX_LENGTH = 2, 10
 _SEPARATORS = re.compile(r"[\s\-.·_]+")

@@ -16,7 +16,7 @@ from pathlib import Path
 from Crypto.PublicKey import ECC
 from Crypto.Signature import eddsa
 
-from privacy.errors import SafecityError
+from kernel.errors import SafecityError
 
 
 class KeyFileError(SafecityError):

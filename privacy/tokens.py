@@ -11,8 +11,8 @@ import binascii
 import json
 from typing import Any
 
-from privacy.canonical import canonical_json
-from privacy.errors import SafecityError
+from kernel.canonical import canonical_json
+from kernel.errors import SafecityError
 from privacy.signing import SigningKey, VerifyKey
 
 MAX_TOKEN_BYTES = 4096

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from audit.log import AuditLog  # noqa: E402
-from audit.note import NoteSigner  # noqa: E402
-from audit.records import Actor, Event  # noqa: E402
+from audit.log import AuditLog
+from audit.note import NoteSigner
+from audit.records import Actor, Event
 
 
 def main() -> None:

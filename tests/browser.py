@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
-
 from served import serving  # noqa: F401 - the browser tests' server
 
 CHROMIUM = os.environ.get("SAFECITY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

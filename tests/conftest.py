@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nodes.sources.synthetic import SceneSpec, write_scene_video
 from privacy import model_registry
 from privacy.redaction.engine import Detectors
 from privacy.redaction.policy import RedactionPolicy
+from simulation.synthetic import SceneSpec, write_scene_video
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +103,7 @@ class Receiver(BaseHTTPRequestHandler):
     got: list[tuple[dict[str, str], bytes]] = []
     status = 204
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         type(self).got.append(({k.lower(): v for k, v in self.headers.items()}, body))
         self.send_response(type(self).status)

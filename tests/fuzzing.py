@@ -13,7 +13,7 @@ import tally
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from privacy.errors import SafecityError
+from kernel.errors import SafecityError
 
 # CI runs the same cases every time (a red build is reproducible); a developer's run explores.
 REPEATABLE = bool(os.environ.get("CI"))

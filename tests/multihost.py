@@ -28,10 +28,10 @@ from nodes.analytics.trajectories import TrajectoryStore
 from nodes.config import load_settings
 from nodes.identity import load_identity
 from nodes.sightings import SightingStore
-from nodes.sources.behaviours import site_trajectories
 from nodes.vault.site import initialise
 from privacy.pki import Issued, issue, make_ca
 from privacy.signing import SigningKey
+from simulation.behaviours import site_trajectories
 
 SAFECITY = (sys.executable, "-c", "from nodes.cli import main; main()")
 API_PORT, BROKER_PORT, FLOWER_PORT, FLEET_PORT = 8443, 6380, 9092, 9443

@@ -15,13 +15,16 @@ import pytest
 from world import World, embedded_world
 
 from audit.records import Action
+from contract.aggregates import (
+    AggregateKind,
+    AggregateRequest,
+    SignedAggregateRequest,
+    SignedAggregateResult,
+)
+from contract.warrants import Window
 from nodes.aggregate_answers import hours, true_counts
 from nodes.events import EventStore
-from privacy.aggregate_messages import (
-    AggregateKind, AggregateRequest, SignedAggregateRequest, SignedAggregateResult,
-)
 from privacy.dp.mechanisms import gaussian_variance, laplace_scale
-from privacy.legal_basis import Window
 from privacy.signing import SigningKey
 
 ZONES = ('[cameras.analytics]\nzones = [{id = "square", polygon = [[0, 0], [1, 0], [1, 1], '

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from served import free_port, serving
 from world import World, embedded_world
 
 from audit.records import Action
@@ -21,7 +22,6 @@ from nodes.event_sender import EventSender, message
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from privacy.signing import SigningKey
-from served import free_port, serving
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -333,9 +333,8 @@ def test_an_https_delivery_keeps_the_name_for_sni_and_the_certificate(
     import ssl
     from http.server import ThreadingHTTPServer
 
-    from tests.conftest import Receiver
-
     from privacy.pki import issue, make_ca
+    from tests.conftest import Receiver
 
     ca = make_ca(tmp_path / "ca")
     cert = issue(ca, tmp_path / "tls", "signage", ["signage.city.test"])

@@ -14,12 +14,12 @@ import pytest
 from test_alerts import event
 from world import World
 
+from contract.live_views import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
 from nodes.event_sender import EventSender, celery_publisher
-from nodes.live_view import LiveViewSender
-from privacy.signing import SigningKey
-from privacy.live_view_messages import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
 from nodes.events import EventStore
 from nodes.identity import load_identity
+from nodes.live_view import LiveViewSender
+from privacy.signing import SigningKey
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 

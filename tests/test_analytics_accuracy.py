@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.analytics.scoring import ScriptRun, match, run, tracking
-from nodes.sources.scripted import scripts
+from simulation.scoring import ScriptRun, match, run, tracking
+from simulation.scripted import scripts
 
 
 @pytest.fixture(scope="module")

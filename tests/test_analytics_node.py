@@ -10,11 +10,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from test_detection_vtest import VTEST
 
 from nodes.config import load_settings
 from nodes.events import EventStore
 from nodes.node import run_node
-from test_detection_vtest import VTEST
 
 
 @pytest.mark.slow  # 75 s of 768x576 video through redaction and analytics

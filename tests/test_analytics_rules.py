@@ -143,8 +143,8 @@ def test_configuration_errors_name_the_field(analytics: dict, where: str) -> Non
 
 
 def test_the_node_config_names_a_rule_with_a_missing_zone(tmp_path) -> None:
+    from kernel.errors import ConfigError
     from nodes.config import load_settings
-    from privacy.errors import ConfigError
 
     config = tmp_path / "node.toml"
     config.write_text('[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'

@@ -17,7 +17,7 @@ from nodes.analytics.stitching import Stitcher
 from nodes.events import EventStore
 from nodes.media import VideoWriter
 from nodes.sources.files import VideoFileSource
-from nodes.sources.synthetic import AUDIO_RATE, street_audio
+from simulation.synthetic import AUDIO_RATE, street_audio
 
 RATE = AUDIO_RATE
 

@@ -220,7 +220,7 @@ def test_a_server_whose_pages_do_not_advance_is_refused() -> None:
     """A log server that sends a client round in circles (or off to another path) is caught,
     not followed forever."""
     from audit.bundle import PAGE_FORMAT, fetch_bundle
-    from privacy.errors import VerificationError
+    from kernel.errors import VerificationError
 
     def circular(path: str) -> dict:  # type: ignore[type-arg]
         return {"format": PAGE_FORMAT, "origin": "o", "entries": [{"index": 0, "data": "e30="}],

@@ -9,11 +9,12 @@ from sqlalchemy import insert
 
 from audit import storage
 from audit.checkpoint import open_checkpoint
+from audit.errors import AuditError
 from audit.log import AuditLog
 from audit.merkle import verify_consistency, verify_inclusion
 from audit.records import PublicRecord
 from audit.verify import verify_bundle
-from privacy.errors import AuditError, VerificationError
+from kernel.errors import VerificationError
 from tests.conftest import audit_event
 
 

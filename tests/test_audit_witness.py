@@ -12,7 +12,7 @@ from audit.merkle import leaf_hash
 from audit.note import NoteSigner, NoteVerifier, parse_note
 from audit.tree import MerkleTree
 from audit.witness import Witness
-from privacy.errors import VerificationError
+from kernel.errors import VerificationError
 from privacy.signing import SigningKey
 
 LOG = NoteSigner("city.example/audit", SigningKey.generate())

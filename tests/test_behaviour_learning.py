@@ -23,11 +23,11 @@ import pytest
 from nodes.analytics.trajectories import TrajectoryStore
 from nodes.config import NodeSettings, load_settings
 from nodes.learning import dp_training
-from nodes.learning.behaviour_scores import HeldOut, aurocs, local_only
 from nodes.learning.dp_training import Plan, train
 from nodes.learning.local_data import trajectories
-from nodes.sources.behaviours import UNUSUAL, site_trajectories
 from privacy.learning.tasks import get_task, load_parameters, parameters
+from simulation.behaviour_scores import HeldOut, aurocs, local_only
+from simulation.behaviours import UNUSUAL, site_trajectories
 
 pytestmark = pytest.mark.slow
 SITES, TRACKS = 3, 300

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from world import embedded_world
+
 from nodes.camera_notices import notices
 from nodes.config import load_settings
 from nodes.identity import load_identity
-from world import embedded_world
 
 
 def test_a_notice_says_what_the_configuration_does(tmp_path: Path) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from world import embedded_world
 
+from kernel.errors import ConfigError
 from nodes.city_ca import broker_url, pinned_ca, verified_url
 from nodes.enrolment import load_enrolment, parse_enrolment
 from nodes.learning.supernode import supernode_command
-from privacy.errors import ConfigError
 from privacy.pki import issue, make_ca
 
 

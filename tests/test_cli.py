@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from nodes.media import VideoWriter, write_image
-from nodes.sources.synthetic import Scene, SceneSpec, write_scene_video
+from simulation.synthetic import Scene, SceneSpec, write_scene_video
 
 SMALL = SceneSpec(width=320, height=240, seconds=1.2, people=2, vehicles=1,
                   face_sizes=(40, 60), plate_widths=(70, 90), seed=4)

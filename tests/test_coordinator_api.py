@@ -10,10 +10,10 @@ import pytest
 from world import PASSWORD, T0, World, embedded_world, picture
 
 from audit.records import Action
+from contract.queries import Revocation, SignedRevocation
+from contract.warrants import key_id
 from coordinator.db import Warrant as WarrantRow
 from nodes.identity import load_identity
-from privacy.legal_basis import key_id
-from privacy.queries import Revocation, SignedRevocation
 from privacy.signing import SigningKey
 from privacy.tokens import issue
 

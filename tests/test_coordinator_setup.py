@@ -16,9 +16,9 @@ import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from served import free_port
 
 from coordinator.db import Base, make_engine, migrate
-from served import free_port
 
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 

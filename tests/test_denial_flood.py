@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
 from served import free_port
+from sqlalchemy import update
 from test_faults import coordinator_process
 from world import World, embedded_world
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from nodes.evaluation import Score
-from nodes.sources.synthetic import Scene, SceneSpec, face_sprite, non_face_crops
 from privacy.redaction.boxes import Box, iou_matrix
 from privacy.redaction.engine import Detectors, redact_image
 from privacy.redaction.policy import RedactionPolicy
+from simulation.evaluation import Score
+from simulation.synthetic import Scene, SceneSpec, face_sprite, non_face_crops
 
 
 def _grid(sprites: list[np.ndarray], size: int, background: int = 120) -> tuple[np.ndarray, list[Box]]:

@@ -29,17 +29,17 @@ import pytest
 import tally
 from demo_run import DemoRun
 
+from contract.aggregates import AGGREGATE_TASK, SignedAggregateResult
+from contract.events import EVENTS_TASK, SignedEventBatch
+from contract.exports import EXPORT_REPORT_TASK, SignedExportReport
+from contract.live_views import SNAPSHOT_TASK, SignedSnapshot
+from contract.models import MODEL_TASK
+from contract.pins import PIN_TASK, SignedPinAck
+from contract.queries import QUERY_TASK, REVOCATION_TASK, SealedResult
 from coordinator.keys import load_keys
 from coordinator.query_messages import open_result
 from nodes.media import VideoReader
 from privacy import model_registry
-from privacy.aggregate_messages import AGGREGATE_TASK, SignedAggregateResult
-from privacy.event_messages import EVENTS_TASK, SignedEventBatch
-from privacy.export_messages import EXPORT_REPORT_TASK, SignedExportReport
-from privacy.live_view_messages import SNAPSHOT_TASK, SignedSnapshot
-from privacy.model_messages import MODEL_TASK
-from privacy.pins import PIN_TASK, SignedPinAck
-from privacy.queries import QUERY_TASK, REVOCATION_TASK, SealedResult
 from privacy.redaction.faces import CenterFaceDetector
 
 PUBLISHED_BY_NODES = {EVENTS_TASK: SignedEventBatch, SNAPSHOT_TASK: SignedSnapshot,

@@ -25,18 +25,18 @@ from world import T0, World, embedded_world
 from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
+from contract.exports import ExportReport, SignedExportReport
+from contract.warrants import SignedWarrant, Window, digest, sign
 from coordinator.alert_intake import EventsRejected
 from coordinator.export_reports import accept_export
 from nodes.export_reports import ExportOutbox, outbox_path
 from nodes.identity import load_identity
 from nodes.query_ledger import QueryLedger
-from nodes.sources.synthetic import Scene, SceneSpec
 from nodes.vault.recorder import record
 from nodes.vault.site import open_vault
-from privacy.export_messages import ExportReport, SignedExportReport
-from privacy.legal_basis import SignedWarrant, Window, digest, sign
 from privacy.sealing import RecipientKey
 from privacy.signing import SigningKey
+from simulation.synthetic import Scene, SceneSpec
 
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 RECORDED = T0 - timedelta(minutes=30)  # 3 seconds of both cameras, one-second segments

@@ -15,17 +15,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_node_refusals import rogue, stored
+from world import World, embedded_world
 
 from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
+from contract.reference_image import canonical_png, check_plain_png
+from contract.warrants import SignedWarrant, commit_reference
 from coordinator.db import Warrant as WarrantRow
 from nodes.node import run_node
-from nodes.sources.synthetic import Scene, SceneSpec, face_crops
-from privacy.legal_basis import SignedWarrant, commit_reference
-from privacy.reference_image import canonical_png, check_plain_png
-from test_node_refusals import rogue, stored
-from world import World, embedded_world
+from simulation.synthetic import Scene, SceneSpec, face_crops
 
 SCENE = "seed=3,seconds=3,width=640,height=360,people=2,vehicles=0"
 
@@ -263,10 +263,10 @@ def test_a_bystander_too_small_to_match_is_still_hidden_in_the_thumbnail(model_d
     import numpy as np
 
     from nodes.face_search import MIN_FACE, frame_matches
-    from nodes.sources.synthetic import face_crops
     from privacy import model_registry
     from privacy.face_match import FaceMatcher
     from privacy.redaction.faces import CenterFaceDetector
+    from simulation.synthetic import face_crops
 
     crops = face_crops()
     image = np.full((360, 640, 3), 120, np.uint8)

@@ -24,6 +24,8 @@ from pydantic import ValidationError
 from test_node_refusals import rogue, stored
 from world import T0, World, embedded_world
 
+from contract.live_views import SignedSnapshot, Snapshot
+from contract.queries import SignedQuery
 from coordinator.alert_intake import accept
 from coordinator.config import load_coordinator_settings
 from coordinator.live_views import accept_snapshot
@@ -36,8 +38,6 @@ from nodes.events import StoredEvent
 from nodes.identity import load_identity
 from nodes.media import ClipEncoder, VideoReader, decode_clip, decode_image
 from nodes.sources.files import VideoFileSource
-from privacy.live_view_messages import SignedSnapshot, Snapshot
-from privacy.queries import SignedQuery
 from privacy.signing import VerifyKey
 from privacy.tokens import issue, verify
 

@@ -13,7 +13,7 @@ from served import free_port
 from test_faults import bearer, coordinator_process
 from world import embedded_world
 
-from privacy.json_logs import masked
+from kernel.json_logs import masked
 
 
 def test_the_api_logs_json_with_request_and_query_ids_and_nothing_personal(

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kernel.errors import ConfigError
 from nodes.learning.dp_training import Plan, train
-from privacy.errors import ConfigError
 from privacy.learning.digits import partition, split
 from privacy.learning.tasks import get_task, load_parameters, parameters
 

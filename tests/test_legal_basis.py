@@ -18,14 +18,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodes.sources.synthetic import face_crops
-from privacy.errors import MediaError
-from privacy.legal_basis import (
-    Kind, Refusal, SignedWarrant, Warrant, WarrantRefused, Window, check_scope, commit_reference,
-    commit_target, new_salt, sign, verify,
+from contract.reference_image import canonical_png, check_plain_png
+from contract.warrants import (
+    Kind,
+    Refusal,
+    SignedWarrant,
+    Warrant,
+    WarrantRefused,
+    Window,
+    check_scope,
+    commit_reference,
+    commit_target,
+    new_salt,
+    sign,
+    verify,
 )
-from privacy.reference_image import canonical_png, check_plain_png
+from privacy.errors import MediaError
 from privacy.signing import SigningKey
+from simulation.synthetic import face_crops
 
 JUDGE, DPO, STRANGER = SigningKey.generate(), SigningKey.generate(), SigningKey.generate()
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -278,7 +288,7 @@ def test_a_reference_is_kept_as_the_plain_png_of_what_opencv_decodes() -> None:
                                                           0))
                 + chunk(b"fdAT", struct.pack(">I", 1) + rows) + chunk(b"IEND", b""))
     animated = with_chunk(animated, b"acTL", struct.pack(">II", 1, 0))
-    deep = png((b.astype(np.uint16) * 257))
+    deep = png(b.astype(np.uint16) * 257)
     for data in (animated, with_chunk(png(a), b"gAMA", struct.pack(">I", 20000)),
                  with_chunk(png(a), b"iCCP", b"x\0\0" + zlib.compress(b"profile")),
                  png(a) + b"trailing", deep, exif_rotated(a),

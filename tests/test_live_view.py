@@ -14,18 +14,18 @@ import numpy as np
 import pytest
 from world import World, embedded_world
 
+from contract.live_views import SignedSnapshot, Snapshot
 from coordinator.alert_intake import EventsRejected
 from coordinator.live_views import accept_snapshot, live_view
 from nodes.camera import run_camera
 from nodes.event_sender import BackgroundSender
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender, jpeg_of
-from nodes.sources.synthetic import Scene, SceneSpec
 from privacy import model_registry
-from privacy.live_view_messages import SignedSnapshot, Snapshot
 from privacy.redaction.engine import Detectors
 from privacy.redaction.faces import CenterFaceDetector
 from privacy.signing import SigningKey
+from simulation.synthetic import Scene, SceneSpec
 
 SCENE = "seed=4,seconds=1.5,width=640,height=360,people=4,vehicles=1,fps=10"
 HTML = {"accept": "text/html"}

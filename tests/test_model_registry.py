@@ -21,7 +21,7 @@ def test_installed_models_verify(model_dir: Path) -> None:
 def test_missing_model_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(ModelMissingError, match="safecity models install"):
         model_registry.model_path("centerface", tmp_path)
-    assert model_registry.status(tmp_path) == {name: "missing" for name in model_registry.REGISTRY}
+    assert model_registry.status(tmp_path) == dict.fromkeys(model_registry.REGISTRY, "missing")
 
 
 def test_altered_model_is_refused(model_dir: Path, tmp_path: Path) -> None:

@@ -24,8 +24,16 @@ from pathlib import Path
 import pytest
 from log_scan import key_encodings, leaks
 from multihost import (
-    API_METRICS, API_PORT, FLEET_PORT, FLOWER_HEALTH, FLOWER_PORT, NODE_HEALTH, PEOPLE,
-    WORKER_HEALTH, City, Site,
+    API_METRICS,
+    API_PORT,
+    FLEET_PORT,
+    FLOWER_HEALTH,
+    FLOWER_PORT,
+    NODE_HEALTH,
+    PEOPLE,
+    WORKER_HEALTH,
+    City,
+    Site,
 )
 
 pytestmark = pytest.mark.slow
@@ -171,7 +179,7 @@ def test_a_city_across_hosts(city: City) -> None:
     secrets = {plate: f"plate {plate}" for plate in every_plate}
     secrets |= {f"{p[:4]} {p[4:]}": f"plate {p}" for p in every_plate}
     secrets |= {name: "a person's name" for name, _ in PEOPLE}
-    secrets |= {password: "a password" for password in city.passwords.values()}
+    secrets |= dict.fromkeys(city.passwords.values(), "a password")
     secrets[city.broker_password] = "the broker's password"
     for path in city.root.rglob("*.key"):
         secrets |= {encoding: str(path) for encoding in key_encodings(path)}

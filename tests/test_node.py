@@ -8,9 +8,9 @@ import av
 import numpy as np
 import pytest
 
+from kernel.errors import ConfigError
 from nodes.config import load_settings
 from nodes.node import run_node
-from privacy.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:

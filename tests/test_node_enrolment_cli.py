@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-
-from nodes.cli import main
-from privacy.queries import SignedRevocation
-from privacy.signing import SigningKey
 from world import embedded_world
+
+from contract.queries import SignedRevocation
+from nodes.cli import main
+from privacy.signing import SigningKey
 
 
 def test_keys_enrol_and_worker_preconditions(tmp_path: Path) -> None:

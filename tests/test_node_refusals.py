@@ -21,18 +21,18 @@ from audit.keys import new_log_key
 from audit.note import parse_note
 from audit.prove import make_receipt
 from audit.records import Action
-from coordinator.db import Warrant as WarrantRow
-from coordinator.node_log_heads import consistency_for
-from coordinator.query_messages import build_query, open_result
-from nodes.identity import load_identity
-from privacy.legal_basis import SignedWarrant, Window, key_id, sign
-from privacy.queries import (
+from contract.queries import (
     QueryRequest,
     Revocation,
     SignedQuery,
     SignedResult,
     SignedRevocation,
 )
+from contract.warrants import SignedWarrant, Window, key_id, sign
+from coordinator.db import Warrant as WarrantRow
+from coordinator.node_log_heads import consistency_for
+from coordinator.query_messages import build_query, open_result
+from nodes.identity import load_identity
 from privacy.signing import SigningKey
 
 

@@ -13,9 +13,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from pydantic import ValidationError
 
+from kernel.errors import ConfigError
 from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.detection import Gated, OnnxDetector, make_detector
-from privacy.errors import ConfigError
 
 SIZE, CELL = 64, 16
 

@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 from onvif_camera import Camera
 from served import free_port
 
+from kernel.errors import ConfigError
 from nodes.config import load_settings
+from nodes.errors import CameraLookupError, SourceError
 from nodes.onvif.credentials import (
     CameraCredentials,
     read_credentials,
@@ -30,8 +32,7 @@ from nodes.onvif.credentials import (
 from nodes.onvif.discovery import discover, parse_probe_matches, probe_message
 from nodes.onvif.streams import lookup, parse_onvif_uri
 from nodes.sources import open_source
-from nodes.sources.synthetic import SceneSpec, write_scene_video
-from privacy.errors import CameraLookupError, ConfigError, SourceError
+from simulation.synthetic import SceneSpec, write_scene_video
 
 USERNAME, PASSWORD = "gate-operator-7", "Tr0ub4dor&3:gate/pw"
 REPO = Path(__file__).resolve().parents[1]

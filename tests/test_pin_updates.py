@@ -28,13 +28,13 @@ from world import T0, World, embedded_world
 from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
+from contract.pins import PinAck, PinChange, PinSignature, PinUpdate, SignedPinAck, pinned_sha256
+from contract.warrants import key_id, sign
 from coordinator.db import PinAckRow
 from coordinator.db import Warrant as WarrantRow
 from coordinator.roles import Role
 from coordinator.routers.users import NewUser, create_user
 from nodes.enrolment import enrolment_file, load_enrolment
-from privacy.legal_basis import key_id, sign
-from privacy.pins import PinAck, PinChange, PinSignature, PinUpdate, SignedPinAck, pinned_sha256
 from privacy.signing import SigningKey
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")

@@ -8,13 +8,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from nodes.evaluation import Score, leaks
 from nodes.media import VideoReader
 from nodes.pipeline import redact_stream, redact_video_file
-from nodes.sources.synthetic import Scene, SceneSpec
 from privacy.redaction.boxes import Box
 from privacy.redaction.engine import Detectors, RedactedFrame, StreamRedactor
 from privacy.redaction.policy import RedactionPolicy
+from simulation.evaluation import Score, leaks
+from simulation.synthetic import Scene, SceneSpec
 
 
 def test_fill_leaves_no_original_pixel_in_any_ground_truth_box(

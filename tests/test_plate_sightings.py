@@ -10,9 +10,9 @@ from nodes.config import load_settings
 from nodes.identity import load_identity
 from nodes.node import run_node
 from nodes.sightings import SightingStore
-from nodes.sources.synthetic import Scene, SceneSpec
 from privacy import model_registry
 from privacy.redaction.plate_reader import PlateReader
+from simulation.synthetic import Scene, SceneSpec
 
 SCENE = "seed=9,seconds=2,width=960,height=540,people=1,vehicles=3"
 

@@ -13,6 +13,7 @@ import tally
 from demo_run import DemoRun
 from log_scan import key_encodings, leaks
 
+
 def secrets_of(out: Path) -> dict[str, str]:
     """secret text -> where it came from."""
     found = {}

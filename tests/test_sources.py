@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-import itertools
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from served import free_port
 
+from kernel.errors import ConfigError
+from nodes.errors import SourceError
 from nodes.sources import open_source
 from nodes.sources.network import NetworkSource, redact_url
-from nodes.sources.synthetic import SceneSpec, write_scene_video
-from privacy.errors import ConfigError, SourceError
-from served import free_port
+from simulation.synthetic import SceneSpec, write_scene_video
 
 
 @contextmanager

@@ -63,8 +63,8 @@ def test_links_validate_their_window() -> None:
 
 
 def test_the_node_config_refuses_links_to_unknown_cameras(tmp_path) -> None:
+    from kernel.errors import ConfigError
     from nodes.config import load_settings
-    from privacy.errors import ConfigError
 
     config = tmp_path / "node.toml"
     config.write_text('[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'

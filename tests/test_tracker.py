@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
-from nodes.analytics.metrics import clear_mot
 from nodes.analytics.tracker import ByteTracker, Detection
+from simulation.accuracy import clear_mot
 
 
 def scene(frames: int = 120, seed: int = 0):  # type: ignore[no-untyped-def]

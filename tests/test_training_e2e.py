@@ -20,11 +20,11 @@ from world import World, embedded_world
 from audit.records import Action
 from coordinator.learning.federation import LocalFederation, Site
 from nodes.analytics.trajectories import TrajectoryStore
+from nodes.enrolment import load_enrolment
 from nodes.learning.deployed import load_behaviour_model
 from nodes.learning.flower_key import flower_key
-from nodes.enrolment import load_enrolment
-from nodes.sources.behaviours import site_trajectories
 from privacy.pki import make_ca
+from simulation.behaviours import site_trajectories
 
 pytestmark = pytest.mark.slow
 

@@ -16,6 +16,8 @@ import pytest
 
 from audit.cosignature import Cosigner
 from audit.keys import new_log_key
+from contract.models import SignedModel, pack
+from kernel.errors import ConfigError, VerificationError
 from nodes.analytics.behaviour import Scorer
 from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.runner import CameraAnalyticsRunner
@@ -26,16 +28,21 @@ from nodes.enrolment import Enrolment
 from nodes.events import EventStore
 from nodes.learning.deployed import BehaviourModel, checked, install, load_behaviour_model
 from nodes.learning.dp_training import Plan, train
-from nodes.sources.behaviours import (
-    ASPECT, NORMAL, UNUSUAL, behaviour, labelled, sampled, scene, site_trajectories,
-)
-from nodes.sources.scripted import render
-from privacy.errors import ConfigError, VerificationError
-from privacy.learning.tasks import get_task, parameters
 from privacy.learning.movement import NAMES, auroc, feature_matrix, features
+from privacy.learning.tasks import get_task, parameters
 from privacy.learning.trajectory import anomaly_scores, peak_scores
-from privacy.model_messages import SignedModel, pack
 from privacy.signing import SigningKey
+from simulation.behaviours import (
+    ASPECT,
+    NORMAL,
+    UNUSUAL,
+    behaviour,
+    labelled,
+    sampled,
+    scene,
+    site_trajectories,
+)
+from simulation.scripted import render
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 UNUSUAL_RULE = CameraAnalytics.model_validate(

@@ -15,7 +15,15 @@ import pytest
 from audit.keys import new_log_key
 from audit.log import AuditLog, read_bundle
 from audit.records import (
-    Action, Actor, Event, LegalBasis, PrivacyLoss, PublicRecord, Scope, TrainingRun, commit,
+    Action,
+    Actor,
+    Event,
+    LegalBasis,
+    PrivacyLoss,
+    PublicRecord,
+    Scope,
+    TrainingRun,
+    commit,
 )
 from audit.storage import engines
 from audit.transparency import transparency_report

@@ -14,17 +14,19 @@ import pytest
 from audit.log import AuditLog
 from audit.note import NoteSigner
 from audit.records import PublicRecord
+from kernel import atomic_file
+from kernel.errors import SafecityError, VerificationError
+from nodes.errors import VaultError
 from nodes.media import decode_clip
-from nodes.sources.synthetic import Scene, SceneSpec
 from nodes.vault.export import export, verify_export
 from nodes.vault.recorder import record
 from nodes.vault.vault import Vault
-from privacy import atomic_file
 from privacy.custody import Custodian, open_share, recover, split
 from privacy.envelope import new_key, unwrap
-from privacy.errors import CustodyError, IntegrityError, SafecityError, VaultError, VerificationError
+from privacy.errors import CustodyError, IntegrityError
 from privacy.sealing import RecipientKey
 from privacy.signing import SigningKey
+from simulation.synthetic import Scene, SceneSpec
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 FPS = 10.0

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pytest
 import tally
+from served import free_port
 from world import T0, World
 
 from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.prove import make_receipt
 from audit.records import Action
+from contract.queries import QUERY_TASK
+from contract.warrants import SignedWarrant
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query, open_result
-from privacy.legal_basis import SignedWarrant
-from privacy.queries import QUERY_TASK
-from served import free_port
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 
@@ -262,10 +262,11 @@ def through_queue(city: World, message: dict, task=QUERY_TASK):  # type: ignore[
 
 
 def test_every_refusal_through_the_node_queue(city: World) -> None:
-    from privacy.legal_basis import Window, key_id, sign
-    from privacy.queries import REVOCATION_TASK, Revocation, SignedRevocation
-    from privacy.signing import SigningKey
     from test_node_refusals import rogue, stored
+
+    from contract.queries import REVOCATION_TASK, Revocation, SignedRevocation
+    from contract.warrants import Window, key_id, sign
+    from privacy.signing import SigningKey
 
     city.start_worker("alpha")
     now = city.clock()

@@ -34,6 +34,8 @@ from audit.cosignature import Cosigner
 from audit.log import AuditLog
 from audit.note import parse_note
 from audit.records import Action, Actor, Event
+from contract.reference_image import canonical_png
+from contract.warrants import SignedWarrant, commit_reference
 from coordinator.alert_intake import accept
 from coordinator.db import Warrant as WarrantRow
 from coordinator.housekeeping import housekeeping, publish_report, witness_newest
@@ -43,10 +45,8 @@ from nodes.event_sender import EventSender
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
-from nodes.sources.synthetic import face_crops
-from privacy.legal_basis import SignedWarrant, commit_reference
-from privacy.reference_image import canonical_png
 from privacy.signing import SigningKey
+from simulation.synthetic import face_crops
 
 
 @pytest.fixture(scope="module")

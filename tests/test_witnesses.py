@@ -38,12 +38,12 @@ from audit.note import parse_note
 from audit.prove import make_receipt
 from audit.records import Action, Event, LegalBasis
 from audit.witness_protocol import AddCheckpoint, format_request
+from contract.queries import LogConsistency, QueryResult
+from contract.warrants import SignedWarrant, digest, sign
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query
 from nodes.identity import load_identity
 from nodes.query_worker import QueryService
-from privacy.legal_basis import SignedWarrant, digest, sign
-from privacy.queries import LogConsistency, QueryResult
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]

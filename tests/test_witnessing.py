@@ -26,14 +26,14 @@ from audit.tree import MerkleTree
 from audit.witness import Witness
 from audit.witness_client import WitnessEndpoint
 from audit.witness_server import witness_app
+from contract.queries import LogConsistency
+from contract.warrants import WarrantRefused
 from coordinator.config import CoordinatorSettings
-from coordinator.witnessing import WitnessQuorumError, Witnessing
+from coordinator.witnessing import Witnessing, WitnessQuorumError
+from kernel.errors import ConfigError
 from nodes.enrolment import Enrolment
 from nodes.query_checks import check_consistent, check_witnessed
 from nodes.witnessed_log import Held, LogHead
-from privacy.errors import ConfigError
-from privacy.legal_basis import WarrantRefused
-from privacy.queries import LogConsistency
 from privacy.signing import SigningKey
 
 
@@ -54,7 +54,7 @@ def log(tmp_path: Path) -> Iterator[AuditLog]:
 
 def honest(log: AuditLog, root: Path, name: str) -> tuple[Cosigner, Witness]:
     cosigner = Cosigner(name, SigningKey.generate())
-    return cosigner, Witness(cosigner, [log.signer.verifier], root / f"{name.split('.')[0]}.json")
+    return cosigner, Witness(cosigner, [log.signer.verifier], root / f"{name.split('.', maxsplit=1)[0]}.json")
 
 
 class Fault(BaseHTTPRequestHandler):
@@ -64,7 +64,7 @@ class Fault(BaseHTTPRequestHandler):
     other: Cosigner  # the bad witness's name under another key
     bad: Cosigner  # the bad witness's pinned key
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         if self.mode == "slow":
             time.sleep(5)

@@ -11,12 +11,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from served import serving_app
+
 from audit.cosignature import Cosigner
 from audit.note import NoteVerifier
 from audit.witness import Witness
 from audit.witness_server import witness_app
 from privacy.signing import SigningKey
-from served import serving_app
 
 QUORUM = 2
 

@@ -21,8 +21,10 @@ from typing import Any
 import cv2
 import numpy as np
 from fastapi.testclient import TestClient
+from witnesses import shared_witnesses
 
 from audit.records import DENIALS_COUNTED
+from contract.queries import QUERY_TASK, QueryResult
 from coordinator.app import create_app
 from coordinator.config import CoordinatorSettings
 from coordinator.denials import pending
@@ -38,9 +40,7 @@ from nodes.learning.flower_key import flower_key
 from nodes.query_worker import QueryService
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
-from privacy.queries import QUERY_TASK, QueryResult
 from privacy.tokens import issue
-from witnesses import shared_witnesses
 
 PASSWORD = "correct horse battery staple"
 T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the real clock

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from coordinator.cli import CONFIG_OPTION, settings_from
-from privacy.errors import ConfigError
+from kernel.errors import ConfigError
 
 
 @click.group()
@@ -25,7 +25,11 @@ def superlink(config_path: Path | None) -> None:
     """Run the city's Flower SuperLink (TLS, SuperNode authentication) until stopped; once it
     answers, register the SuperNode key of every enrolled node."""
     from coordinator.learning.superlink import (
-        SuperLink, register_enrolled, superlink_command, superlink_environment, wait_for_port,
+        SuperLink,
+        register_enrolled,
+        superlink_command,
+        superlink_environment,
+        wait_for_port,
     )
     from coordinator.learning.trainings import enrolled_keys
     from coordinator.service import Coordinator

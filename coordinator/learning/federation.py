@@ -21,7 +21,11 @@ from types import TracebackType
 from typing import Any
 
 from coordinator.learning.superlink import (
-    BIN, SuperLink, superlink_command, superlink_environment, wait_for_port,
+    BIN,
+    SuperLink,
+    superlink_command,
+    superlink_environment,
+    wait_for_port,
 )
 from privacy.pki import issue, make_ca
 

@@ -23,7 +23,11 @@ from typing import Any
 
 import numpy as np
 from flwr.common import (
-    Context, GetPropertiesIns, Message, MessageTypeLegacy, ndarrays_to_parameters,
+    Context,
+    GetPropertiesIns,
+    Message,
+    MessageTypeLegacy,
+    ndarrays_to_parameters,
 )
 from flwr.compat.common import recorddict_compat as compat
 from flwr.server import Grid, LegacyContext, ServerApp, ServerConfig
@@ -32,7 +36,7 @@ from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 
 from coordinator.learning.grid import SILENT, PromptGrid
 from coordinator.learning.strategy import AdmittedFedAvg
-from privacy.atomic_file import write_atomic
+from kernel.atomic_file import write_atomic
 from privacy.learning.tasks import Task, get_task, load_parameters, parameters
 
 PREFLIGHT = "preflight"

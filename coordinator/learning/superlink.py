@@ -18,7 +18,7 @@ from typing import Any
 
 import tomli_w
 
-from privacy.errors import SafecityError
+from kernel.errors import SafecityError
 
 APP = Path(__file__).parent / "flower_app"
 BIN = Path(sys.executable).parent

@@ -21,14 +21,14 @@ from sqlalchemy import select
 
 from audit.records import Action, Actor, Event, LegalBasis, PrivacyLoss, Scope, TrainingRun
 from audit.transparency import RUN_OUTCOMES, SITE_OUTCOMES
+from contract.models import MODEL_TASK, SignedModel, pack
 from coordinator.db import Node
 from coordinator.dispatch import DispatchError
 from coordinator.learning.superlink import SuperLink, register_enrolled
 from coordinator.service import Coordinator
-from privacy.atomic_file import write_atomic
-from privacy.errors import ConfigError
+from kernel.atomic_file import write_atomic
+from kernel.errors import ConfigError
 from privacy.learning.tasks import get_task
-from privacy.model_messages import MODEL_TASK, SignedModel, pack
 
 log = logging.getLogger(__name__)
 PURPOSE = "model_training"

@@ -19,6 +19,17 @@ from sqlalchemy import select
 
 from audit.records import Action, Event, LegalBasis, PrivacyLoss, Scope, rfc3339
 from audit.records import Window as LogWindow
+from contract.aggregates import (
+    AGGREGATE_TASK,
+    MAX_DELTA,
+    MAX_EPSILON,
+    AggregateKind,
+    AggregateRequest,
+    SignedAggregateRequest,
+    SignedAggregateResult,
+    decimal,
+)
+from contract.warrants import Window
 from coordinator.auth import Principal, require, service
 from coordinator.db import Aggregate, AggregateNode, Node
 from coordinator.dispatch import TIMED_OUT, DispatchError, collect
@@ -26,11 +37,6 @@ from coordinator.problems import invalid, not_found
 from coordinator.roles import Permission, Role
 from coordinator.routers.queries import MAX_WAIT, task_id
 from coordinator.service import Coordinator, as_utc
-from privacy.aggregate_messages import (
-    AGGREGATE_TASK, MAX_DELTA, MAX_EPSILON, AggregateKind, AggregateRequest,
-    SignedAggregateRequest, SignedAggregateResult, decimal,
-)
-from privacy.legal_basis import Window
 from privacy.signing import VerifyKey
 
 router = APIRouter(prefix="/aggregates", tags=["aggregates"])

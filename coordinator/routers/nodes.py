@@ -16,17 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import select
 
 from audit.records import Action, Event, LegalBasis
+from contract.key_fields import Ed25519Public, SuperNodePublic, X25519Public
+from contract.notices import CameraNotice
+from contract.pins import DEFAULT_QUORUM
+from contract.queries import queue_name
 from coordinator import pins
 from coordinator.auth import Principal, require, service
 from coordinator.db import Node, PinUpdateRow, User
 from coordinator.problems import Problem, not_found
 from coordinator.roles import Permission, Role
 from coordinator.service import Coordinator, as_utc
-from privacy.camera_notices import CameraNotice
 from privacy.pki import check_ca
-from privacy.key_fields import Ed25519Public, SuperNodePublic, X25519Public
-from privacy.pins import DEFAULT_QUORUM
-from privacy.queries import queue_name
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
 _ID = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from contract.pins import ROLES, PinChange
 from coordinator import pins
 from coordinator.auth import Principal, require, service
 from coordinator.db import PinUpdateRow
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
-from privacy.pins import ROLES, PinChange
 
 router = APIRouter(prefix="/pins", tags=["pins"])
 Sequence = Path(ge=0, le=2**31 - 1, description="the update's sequence number")

@@ -21,10 +21,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select, update
 
 from audit.checkpoint import Checkpoint
+from audit.errors import AuditError
 from audit.note import parse_note
 from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from contract.queries import QUERY_TASK, Status
+from contract.registered_warrant import check_registered
+from contract.warrants import (
+    Kind,
+    Refusal,
+    SignedWarrant,
+    WarrantRefused,
+    Window,
+    check_scope,
+    verify,
+)
 from coordinator import pins
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
@@ -38,19 +50,8 @@ from coordinator.routers.warrants import refuse, signed_of
 from coordinator.service import Coordinator, as_utc
 from coordinator.targets import validate_references, validate_targets
 from coordinator.witnessing import WitnessQuorumError
-from privacy.errors import AuditError, SafecityError
-from privacy.json_logs import QUERY_ID
-from privacy.legal_basis import (
-    Kind,
-    Refusal,
-    SignedWarrant,
-    WarrantRefused,
-    Window,
-    check_scope,
-    verify,
-)
-from privacy.queries import QUERY_TASK, Status
-from privacy.registered_warrant import check_registered
+from kernel.errors import SafecityError
+from kernel.json_logs import QUERY_ID
 from privacy.signing import VerifyKey
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def authorise(svc: Coordinator, row: WarrantRow, kind: Kind, cameras: list[str],
 
 
 def _check_logged(svc: Coordinator, row: WarrantRow, signed: SignedWarrant) -> None:
-    """The same registration check every node makes (privacy.registered_warrant)."""
+    """The same registration check every node makes (contract.registered_warrant)."""
     index = row.registered_index
     try:
         record = svc.audit.entry(int(index)).record if index is not None else None

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.records import Action, Event, LegalBasis
+from contract.key_fields import Ed25519Public
 from coordinator.auth import Principal, authenticate, require, service
 from coordinator.db import User
 from coordinator.passwords import MIN_LENGTH, hash_password
 from coordinator.problems import Problem, invalid
 from coordinator.roles import SIGNERS, Permission, Role
 from coordinator.service import Coordinator
-from privacy.key_fields import Ed25519Public
 
 router = APIRouter(prefix="/users", tags=["users"])
 

@@ -21,16 +21,8 @@ from sqlalchemy import select
 from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
-from coordinator import pins
-from coordinator.auth import Principal, deny, require, service
-from coordinator.db import Node, User
-from coordinator.db import Warrant as WarrantRow
-from coordinator.dispatch import DispatchError
-from coordinator.problems import Problem, invalid, not_found
-from coordinator.roles import Permission, Role, allows
-from coordinator.service import Coordinator
-from coordinator.targets import validate_references, validate_targets
-from privacy.legal_basis import (
+from contract.queries import REVOCATION_TASK, SignedRevocation
+from contract.warrants import (
     Basis,
     Kind,
     Refusal,
@@ -45,8 +37,16 @@ from privacy.legal_basis import (
     key_id,
     new_salt,
 )
-from privacy.legal_basis import Signature as WarrantSignature
-from privacy.queries import REVOCATION_TASK, SignedRevocation
+from contract.warrants import Signature as WarrantSignature
+from coordinator import pins
+from coordinator.auth import Principal, deny, require, service
+from coordinator.db import Node, User
+from coordinator.db import Warrant as WarrantRow
+from coordinator.dispatch import DispatchError
+from coordinator.problems import Problem, invalid, not_found
+from coordinator.roles import Permission, Role, allows
+from coordinator.service import Coordinator
+from coordinator.targets import validate_references, validate_targets
 from privacy.signing import VerifyKey
 
 router = APIRouter(tags=["warrants"])

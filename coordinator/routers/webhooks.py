@@ -13,10 +13,10 @@ from sqlalchemy import select
 from audit.records import Action, Event, LegalBasis
 from coordinator.auth import Principal, require, service
 from coordinator.db import Delivery, Webhook
+from coordinator.outbound import TargetRefused
 from coordinator.problems import invalid, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator, as_utc
-from coordinator.outbound import TargetRefused
 from coordinator.webhooks import new_secret, target
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from contract.warrants import SignedWarrant
 from coordinator.auth import Principal, require, service
 from coordinator.db import Node, Query
 from coordinator.db import Warrant as WarrantRow
@@ -20,7 +21,6 @@ from coordinator.routers.warrants import asks, view, visible_to
 from coordinator.service import Coordinator, as_utc
 from coordinator.web.templates import render
 from coordinator.web.warrant_scope import scope_of
-from privacy.legal_basis import SignedWarrant
 
 router = APIRouter(prefix="/casework", tags=["pages"], include_in_schema=False)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
+from audit.errors import AuditError
 from audit.records import Action, LegalBasis
 from audit.routes import Index
 from coordinator.auth import Principal, require, service
@@ -22,7 +23,7 @@ from coordinator.web.charts import bar_chart
 from coordinator.web.published import publish
 from coordinator.web.templates import PAGE_HEADERS, render
 from coordinator.web.trail import TrailFilter, check_entry, pseudonyms, search
-from privacy.errors import AuditError, VerificationError
+from kernel.errors import VerificationError
 
 router = APIRouter(prefix="/console", tags=["pages"], include_in_schema=False)
 DPO = Depends(require(Permission.AUDIT_REVIEW))

@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from sqlalchemy import select
 
 from audit.cosignature import CosignerKey
+from contract.notices import CameraNotice
 from coordinator.auth import service
 from coordinator.db import Node, PublishedReport
 from coordinator.service import Coordinator
 from coordinator.web.charts import bar_chart
 from coordinator.web.published import Published, publish
 from coordinator.web.templates import PAGE_HEADERS, render
-from privacy.camera_notices import CameraNotice
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

@@ -14,8 +14,7 @@ from audit.log import AuditLog
 from audit.records import PublicRecord
 from audit.transparency import transparency_report
 from audit.verify import verify_bundle
-from privacy.errors import VerificationError
-
+from kernel.errors import VerificationError
 
 FORMAT = "safecity-transparency-report/v1"
 

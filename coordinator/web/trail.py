@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from audit.checkpoint import open_checkpoint
+from audit.errors import AuditError
 from audit.log import AuditLog
 from audit.merkle import leaf_hash, verify_inclusion
 from audit.records import PublicRecord, parse_time
-from privacy.errors import AuditError, VerificationError
+from kernel.errors import VerificationError
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from contract.reference_image import check_plain_png
+from contract.warrants import commit_case, commit_reference, commit_target
 from privacy.errors import MediaError
-from privacy.legal_basis import commit_case, commit_reference, commit_target
-from privacy.reference_image import check_plain_png
 
 KINDS = {"plate_watchlist": "a licence-plate watchlist search",
          "face_watchlist": "a face watchlist search (faces compared with the reference images)",

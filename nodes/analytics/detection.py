@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
+from kernel.errors import ConfigError
 from nodes.analytics.tracker import Detection
-from privacy.errors import ConfigError
 
 if TYPE_CHECKING:
     from nodes.analytics.config import CameraAnalytics

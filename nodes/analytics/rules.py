@@ -13,8 +13,17 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from nodes.analytics.config import (
-    CameraAnalytics, Following, LeftObject, LineCrossing, Loitering, Occupancy, RestrictedArea,
-    Running, StoppedVehicle, UnusualBehaviour, WrongWay,
+    CameraAnalytics,
+    Following,
+    LeftObject,
+    LineCrossing,
+    Loitering,
+    Occupancy,
+    RestrictedArea,
+    Running,
+    StoppedVehicle,
+    UnusualBehaviour,
+    WrongWay,
 )
 from nodes.analytics.geometry import Point, crosses, inside, side
 

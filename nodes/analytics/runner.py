@@ -14,10 +14,10 @@ from nodes.analytics.behaviour import BehaviourWatcher, Scorer
 from nodes.analytics.config import CameraAnalytics, UnusualBehaviour
 from nodes.analytics.detection import Detector, make_detector
 from nodes.analytics.rules import RuleEngine, TrackBox
+from nodes.analytics.sound import SoundWatcher
 from nodes.analytics.stitching import Stitcher, appearance, token
 from nodes.analytics.tracker import ByteTracker, Track
 from nodes.analytics.trajectories import PathRecorder, TrajectoryStore
-from nodes.analytics.sound import SoundWatcher
 from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
 

@@ -24,12 +24,12 @@ from flwr.client.mod import fixedclipping_mod, secaggplus_mod
 from flwr.common import Context, Message, MessageType
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 
+from kernel.errors import ConfigError
 from nodes.config import NodeSettings
 from nodes.learning.egress_log import egress_logged
 from nodes.learning.local_data import node_settings
 from nodes.privacy_ledger import site_ledger
 from privacy.dp.accounting import BudgetExceeded
-from privacy.errors import ConfigError
 
 if TYPE_CHECKING:
     from nodes.learning.dp_training import Plan

@@ -17,15 +17,15 @@ import numpy as np
 import torch
 from pydantic import ValidationError
 
+from contract.models import SignedModel
+from kernel.atomic_file import write_atomic
+from kernel.errors import ConfigError, VerificationError
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment
 from nodes.learning.local_data import trajectory_store
-from privacy.atomic_file import write_atomic
-from privacy.errors import ConfigError, VerificationError
-from privacy.learning.tasks import get_task, load_parameters
 from privacy.learning.movement import features
+from privacy.learning.tasks import get_task, load_parameters
 from privacy.learning.trajectory import anomaly_scores, peak_scores
-from privacy.model_messages import SignedModel
 from privacy.signing import VerifyKey
 
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kernel.errors import ConfigError
 from nodes.analytics.trajectories import TrajectoryStore
 from nodes.config import NodeSettings, load_settings
-from privacy.errors import ConfigError
 from privacy.learning.movement import feature_matrix
 
 if TYPE_CHECKING:  # torch is imported only where a task trains

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kernel.errors import ConfigError
 from nodes.city_ca import pinned_ca
 from nodes.config import NodeSettings
 from nodes.learning.flower_key import flower_key
-from privacy.errors import ConfigError
 
 BIN = Path(sys.executable).parent
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from privacy.errors import ConfigError
+from kernel.errors import ConfigError
 
 _FIELD = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 

@@ -20,7 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
-from privacy.errors import ConfigError, SourceError
+from kernel.errors import ConfigError
+from nodes.errors import SourceError
 
 GROUP = ("239.255.255.250", 3702)
 MAX_DATAGRAM = 65507

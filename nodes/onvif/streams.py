@@ -16,8 +16,9 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from kernel.errors import ConfigError
+from nodes.errors import CameraLookupError
 from nodes.onvif.credentials import CameraCredentials, with_credentials
-from privacy.errors import CameraLookupError, ConfigError
 
 DEFAULT_PORT = 80
 _STREAM_SETUP = {"Stream": "RTP-Unicast", "Transport": {"Protocol": "RTSP"}}
@@ -95,7 +96,7 @@ def lookup(address: str, credentials: CameraCredentials | None,
         return asyncio.run(asyncio.wait_for(_lookup(host, port, credentials), timeout))
     except TimeoutError:
         raise CameraLookupError(label, f"no answer within {timeout:g} s") from None
-    except Exception as exc:  # noqa: BLE001 (zeep, aiohttp and onvif each raise their own)
+    except Exception as exc:
         raise CameraLookupError(label, _reason(exc, credentials)) from None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -23,6 +24,13 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+def plugged_schemes() -> dict[str, EntryPoint]:
+    """Sources installed as ``safecity.sources`` entry points, by URI scheme: the generated
+    cameras of ``simulation`` (``synthetic:``) reach a node this way, so that no node module
+    imports the simulation."""
+    return {ep.name: ep for ep in entry_points(group="safecity.sources")}
+
+
 def open_source(uri: str, reconnect_attempts: int = 5, backoff_seconds: float = 1.0,
                 max_seconds: float | None = None,
                 credentials: CameraCredentials | None = None) -> FrameSource:
@@ -35,10 +43,10 @@ def open_source(uri: str, reconnect_attempts: int = 5, backoff_seconds: float = 
     from nodes.onvif.credentials import with_credentials
     from nodes.sources.files import ImageSource, VideoFileSource
     from nodes.sources.network import NETWORK_SCHEMES, NetworkSource
-    from nodes.sources.synthetic import SyntheticSource
 
-    if uri.startswith("synthetic:"):
-        return SyntheticSource.from_uri(uri, max_seconds)
+    scheme = uri.split(":", 1)[0]
+    if scheme in plugged_schemes():
+        return plugged_schemes()[scheme].load()(uri, max_seconds)
     if uri.startswith("onvif://"):
         from nodes.onvif.streams import parse_onvif_uri, stream_url
 

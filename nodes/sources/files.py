@@ -10,7 +10,6 @@ import numpy as np
 
 from nodes.media import UNREADABLE, VideoReader, read_image
 
-
 SOUND_RATE = 16000
 Listener = Callable[[np.ndarray, int], None]
 

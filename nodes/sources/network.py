@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import av
 import numpy as np
 
-from privacy.errors import CameraLookupError, SourceError
+from nodes.errors import CameraLookupError, SourceError
 
 NETWORK_SCHEMES = {"rtsp", "rtsps", "rtmp", "tcp", "udp", "http", "https", "srt"}
 MAX_BACKOFF = 30.0

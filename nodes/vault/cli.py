@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from privacy.atomic_file import write_atomic
-from privacy.errors import ConfigError, SafecityError
+from kernel.atomic_file import write_atomic
+from kernel.errors import ConfigError, SafecityError
 
 if TYPE_CHECKING:
-    from privacy.export_messages import ExportOrder
+    from contract.exports import ExportOrder
 
 config_option = click.option("--config", "config_path", required=True,
                              type=click.Path(dir_okay=False, path_type=Path),
@@ -166,9 +166,9 @@ def export_command(config_path: Path, warrant_path: Path, receipt_path: Path, op
     import uuid
     from datetime import UTC
 
+    from contract.warrants import WarrantRefused
     from nodes.export_reports import send_reports
     from nodes.vault.warranted import export_under_warrant, fix
-    from privacy.legal_basis import WarrantRefused
     from privacy.sealing import parse_public
 
     settings = _settings(config_path)
@@ -211,8 +211,8 @@ def _order(export_id: str, warrant: object, receipt: object, opening: str,
     """What the officer presents, checked for shape (the node checks the rest)."""
     from pydantic import ValidationError
 
-    from privacy.errors import describe
-    from privacy.export_messages import ExportOrder
+    from contract.exports import ExportOrder
+    from kernel.errors import describe
 
     try:
         return ExportOrder.model_validate({"request": {

@@ -17,10 +17,12 @@ from typing import Any
 
 from audit.note import NoteSigner, NoteVerifier, parse_note
 from audit.records import Scope, Window, rfc3339
+from kernel.canonical import canonical_json, parse_canonical
+from kernel.errors import VerificationError
+from nodes.errors import VaultError
 from nodes.media import ClipEncoder, decode_clip
 from nodes.vault.vault import Segment, Vault, _utc
-from privacy.canonical import canonical_json, parse_canonical
-from privacy.errors import IntegrityError, VaultError, VerificationError
+from privacy.errors import IntegrityError
 from privacy.sealing import RecipientKey, open_sealed, seal
 
 HEADER = b"SAFECITY-EXPORT/1\n"

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from audit.keys import load_log_key, new_log_key
 from audit.log import AuditLog
 from audit.note import NoteSigner
+from kernel.atomic_file import write_atomic
+from kernel.errors import ConfigError
 from nodes.config import NodeSettings
 from nodes.vault.vault import Vault
-from privacy.atomic_file import write_atomic
 from privacy.custody import Custodian, CustodyRecord, fingerprint, split
 from privacy.envelope import new_key
-from privacy.errors import ConfigError
 from privacy.sealing import parse_public
 from privacy.signing import write_secret
 

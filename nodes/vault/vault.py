@@ -25,11 +25,12 @@ from pathlib import Path
 
 from audit.log import AuditLog
 from audit.records import Actor, Event, Scope, Window, rfc3339
+from kernel.atomic_file import write_atomic
+from kernel.canonical import canonical_json
+from nodes.errors import VaultError
 from nodes.vault import index
-from privacy.atomic_file import write_atomic
-from privacy.canonical import canonical_json
 from privacy.envelope import decrypt, encrypt, new_key, unwrap, wrap
-from privacy.errors import IntegrityError, VaultError
+from privacy.errors import IntegrityError
 
 MAGIC = b"SCVAULT1"
 Clock = Callable[[], datetime]

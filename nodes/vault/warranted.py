@@ -19,6 +19,9 @@ from audit.checkpoint import Checkpoint
 from audit.log import AuditLog
 from audit.records import Action, Actor, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
+from contract.exports import ExportOrder, ExportReport
+from contract.warrants import Kind, Refusal, Warrant, WarrantRefused, check_scope, digest
+from kernel.canonical import canonical_json
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
 from nodes.export_reports import ExportOutbox, outbox_path
@@ -28,9 +31,6 @@ from nodes.query_ledger import QueryLedger
 from nodes.vault.export import export, in_scope
 from nodes.vault.site import open_vault
 from nodes.witnessed_log import Held, LogHead
-from privacy.canonical import canonical_json
-from privacy.export_messages import ExportOrder, ExportReport
-from privacy.legal_basis import Kind, Refusal, Warrant, WarrantRefused, check_scope, digest
 
 # What to do about each refusal, for the one line the operator sees.
 FIXES: dict[Refusal, str] = {

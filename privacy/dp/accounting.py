@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from privacy.errors import SafecityError
+from kernel.errors import SafecityError
 
 
 class BudgetExceeded(SafecityError):

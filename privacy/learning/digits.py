@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits
 
-from privacy.errors import ConfigError
+from kernel.errors import ConfigError
 from privacy.learning.tasks import Arrays, Task, accuracy, register
 
 SEED = 2026

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from privacy.errors import ConfigError
+from kernel.errors import ConfigError
 
 SAMPLE_HZ = 2.0
 MIN_SECONDS = 2.0  # shorter tracks say too little about behaviour to be kept or scored

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from privacy.errors import ConfigError
+from kernel.errors import ConfigError
 
 Arrays = tuple[np.ndarray, np.ndarray]  # features, labels
 Objective = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -8,7 +8,6 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0011'
 down_revision = '0010'
 branch_labels = None

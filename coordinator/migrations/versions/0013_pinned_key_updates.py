@@ -8,7 +8,6 @@ Create Date: 2026-12-05
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0013'
 down_revision = '0012'
 branch_labels = None

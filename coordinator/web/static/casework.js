@@ -93,7 +93,7 @@
   };
   const utf8 = (text) => new TextEncoder().encode(text);
 
-  // A plain PNG (privacy/reference_image.py): IHDR first, then only IDAT, IEND last, nothing
+  // A plain PNG (contract/reference_image.py): IHDR first, then only IDAT, IEND last, nothing
   // after; no animation or profile for this browser to render otherwise than the search decodes.
   function plainPng(bytes) {
     const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -115,7 +115,7 @@
     const w = JSON.parse(text.slice(DOMAIN.length));
     const salt = unb64(w.target_salt);
     const wrong = [];
-    // canonical JSON (privacy/canonical.py): keys sorted, no spaces, as JSON.stringify writes them
+    // canonical JSON (kernel/canonical.py): keys sorted, no spaces, as JSON.stringify writes them
     const caseText = JSON.parse(document.getElementById("case-text").textContent);
     const lf = (t) => t.replace(/\r\n?/g, "\n");
     if (document.getElementById("scope-case").textContent !== caseText.case_number

@@ -1,0 +1,95 @@
+"""The messages of a planner's aggregate question: the coordinator asks one node for counts per
+zone per hour, or a dwell-time histogram, at a stated (epsilon, delta); the node spends that from
+its own privacy budget, adds the noise itself and answers with noisy counts only, signed."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contract.queries import Signed
+from contract.warrants import Window
+
+AGGREGATE_TASK = "safecity.node.aggregate"
+MAX_EPSILON = 10.0
+MAX_DELTA = 1e-3
+_NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
+# Dwell buckets in seconds: [lower, upper); the last is open.
+DWELL_BUCKETS: tuple[tuple[float, float | None], ...] = (
+    (0, 10), (10, 30), (30, 60), (60, 300), (300, 900), (900, None))
+
+
+class AggregateKind(StrEnum):
+    ZONE_COUNTS_HOURLY = "zone_counts_hourly"  # visits starting in each zone, each hour
+    DWELL_HISTOGRAM = "dwell_histogram"  # visits per dwell-time bucket, each zone
+
+
+class AggregateRequest(Signed):
+    DOMAIN: ClassVar[bytes] = b"safecity aggregate/v1\n"
+
+    version: int = 1
+    query_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    node_id: str = Field(pattern=_NAME)
+    site: str = Field(pattern=_NAME)
+    kind: AggregateKind
+    cameras: tuple[str, ...] = Field(min_length=1, max_length=256)
+    window: Window
+    epsilon: Decimal = Field(gt=0, le=MAX_EPSILON)
+    delta: Decimal = Field(ge=0, le=MAX_DELTA)
+    issued_at: AwareDatetime
+    log_index: int = Field(ge=0, description="the coordinator's audit entry for the request")
+
+
+class SignedAggregateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    request: AggregateRequest
+    signature: str = Field(max_length=200)
+
+
+class Cell(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    camera: str
+    zone: str
+    bucket: str  # the hour (ISO 8601) or the dwell bucket ("10-30s", "900s+")
+    value: int | None  # None: suppressed (a small noisy count)
+
+
+class AggregateResult(Signed):
+    DOMAIN: ClassVar[bytes] = b"safecity aggregate result/v1\n"
+
+    version: int = 1
+    query_id: str
+    node_id: str
+    status: str  # answered | refused
+    reason: str | None = None
+    detail: str | None = None
+    cells: tuple[Cell, ...] = ()
+    mechanism: str | None = None
+    noise_scale: Decimal | None = None  # Laplace b, or the Gaussian's sigma
+    epsilon: Decimal = Decimal(0)
+    delta: Decimal = Decimal(0)
+    suppressed_below: int = 0
+    epsilon_left: Decimal | None = None  # of the node's budget, after this release
+    node_log_index: int | None = None
+    answered_at: AwareDatetime
+
+
+class SignedAggregateResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    result: AggregateResult
+    signature: str
+
+
+def bucket_label(lower: float, upper: float | None) -> str:
+    return f"{lower:g}-{upper:g}s" if upper is not None else f"{lower:g}s+"
+
+
+def decimal(value: float) -> Decimal:
+    """A float as the shortest decimal that reads back as the same float."""
+    return Decimal(repr(value))

@@ -1,0 +1,147 @@
+"""The end-to-end demo: generate camera footage with known faces and plates, run a node on it
+(raw video into the encrypted vault, redacted video out, plate sightings as keyed hashes), check
+the redacted output against the ground truth, then run the city's coordinator: answer a
+judge-signed plate watchlist, and export a clip from the vault under a judge-signed,
+logged evidence-export warrant."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from kernel.atomic_file import write_atomic
+from nodes.config import NodeSettings, load_settings
+from nodes.media import VideoReader
+from nodes.node import run_node
+from nodes.vault.site import initialise, open_vault
+from privacy import model_registry
+from privacy.redaction.boxes import Box
+from privacy.redaction.faces import CenterFaceDetector
+from simulation.demo_city import Evidence, broker_urls, run_city
+from simulation.evaluation import Score, leaks
+from simulation.synthetic import GroundTruth, SceneSpec, write_scene_video
+
+
+@dataclass(frozen=True)
+class DemoCamera:
+    id: str
+    spec: SceneSpec
+
+
+CAMERAS = (
+    DemoCamera("high-street", SceneSpec(width=1280, height=720, seconds=6, people=8, vehicles=3,
+                                        seed=7)),
+    DemoCamera("market-square", SceneSpec(width=960, height=540, seconds=5, people=6, vehicles=2,
+                                          face_sizes=(28, 90), plate_widths=(80, 150), seed=11)),
+)
+
+
+# Every demo camera watches its road as a restricted area and counts the pavement's users.
+ANALYTICS = """[cameras.analytics]
+zones = [{id = "road", polygon = [[0, 0.78], [1, 0.78], [1, 1], [0, 1]]},
+         {id = "pavement", polygon = [[0, 0.5], [1, 0.5], [1, 0.78], [0, 0.78]]}]
+rules = [{id = "no-walking-on-road", type = "restricted_area", zone = "road"},
+         {id = "busy-pavement", type = "occupancy", zone = "pavement", max_count = 4}]"""
+
+
+def _config(out: Path, inputs: dict[str, Path]) -> str:
+    broker, backend = broker_urls(out / "coordinator")
+    lines = ['site_id = "demo-site"', f'data_dir = "{(out / "node").as_posix()}"',
+             f'broker_url = "{broker}"', f'result_backend = "{backend}"', ""]
+    for camera_id, path in inputs.items():
+        lines += ["[[cameras]]", f'id = "{camera_id}"', f'source = "{path.as_posix()}"',
+                  f'location = "{camera_id.replace("-", " ")}, town centre"',
+                  'purpose = "public safety: crowding, restricted areas, stolen vehicles"',
+                  ANALYTICS, ""]
+    return "\n".join(lines)
+
+
+def _regions(path: Path) -> dict[int, list[Box]]:
+    by_frame: dict[int, list[Box]] = {}
+    with path.open() as handle:
+        for line in handle:
+            record = json.loads(line)
+            by_frame.setdefault(record["frame"], []).append(Box(*record["box"]))
+    return by_frame
+
+
+def _check_output(video: Path, truth: list[list[GroundTruth]], detector: CenterFaceDetector,
+                  step: int = 5) -> int:
+    """Run the face detector on the redacted output; count faces found at ground-truth boxes."""
+    found = 0
+    with VideoReader(video) as reader:
+        index = 0
+        for kind, item in reader.packets():
+            if kind != "video":
+                continue
+            if index % step == 0 and index < len(truth):
+                found += leaks(detector.detect(item), truth[index])  # type: ignore[arg-type]
+            index += 1
+    return found
+
+
+def _check_vault(settings: NodeSettings) -> tuple[dict[str, object], Evidence]:
+    """Check the vault; pick 2 seconds of one camera for the evidence export the city's judge
+    will sign a warrant for (see ``demo_city``)."""
+    with open_vault(settings) as opened:
+        report = opened.vault.check()
+        start = opened.vault.segments(["high-street"])[0].start
+    return ({"segments_checked": report.checked, "damaged": len(report.damaged)},
+            Evidence("high-street", start, start + timedelta(seconds=2)))
+
+
+def run_demo(out: Path, model_dir: Path) -> dict[str, object]:
+    out = out.resolve()  # its processes run in other directories
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "input").mkdir(exist_ok=True)
+    inputs: dict[str, Path] = {}
+    truths: dict[str, list[list[GroundTruth]]] = {}
+    for camera in CAMERAS:
+        path = out / "input" / f"{camera.id}.mp4"
+        truths[camera.id] = write_scene_video(path, camera.spec)
+        inputs[camera.id] = path
+    config = out / "node.toml"
+    write_atomic(config, _config(out, inputs).encode())
+    settings = load_settings(config, model_dir=model_dir)
+    if not settings.master_key_file.exists():
+        initialise(settings)
+    reports = run_node(settings)
+    vault_summary, evidence = _check_vault(settings)
+    checker = CenterFaceDetector(model_registry.model_path("centerface", model_dir),
+                                 input_width=None)
+    cameras = []
+    for report, camera in zip(reports, CAMERAS, strict=True):
+        entry: dict[str, object] = {"camera": report.camera, "status": report.status}
+        if report.status != "ok":
+            entry["error"] = report.error
+            cameras.append(entry)
+            continue
+        video = Path(str(report.output))
+        regions = _regions(video.with_suffix(".regions.jsonl"))
+        score = Score()
+        for index, truth in enumerate(truths[camera.id]):
+            score.add_frame(camera.spec.width, camera.spec.height, truth, regions.get(index, []))
+        entry |= {
+            "redacted_video": str(video),
+            "frames": report.summary.get("frames"),
+            "frames_per_second": report.summary.get("frames_per_second"),
+            "faces_in_ground_truth": score.count("face"),
+            "face_recall": round(score.recall("face"), 4),
+            "plates_in_ground_truth": score.count("plate"),
+            "plate_recall": round(score.recall("plate"), 4),
+            "false_redaction_fraction": round(score.false_fraction, 4),
+            "faces_found_in_output": _check_output(video, truths[camera.id], checker),
+            "raw_segments_encrypted": report.segments_recorded,
+        }
+        cameras.append(entry)
+    plates = sorted({gt.label.replace(" ", "") for truth in truths.values() for frame in truth
+                     for gt in frame if gt.kind == "plate" and gt.label})
+    city = run_city(out, settings, config, plates + ["ZZ99ZZZ"], [c.id for c in CAMERAS],
+                    evidence)
+    vault_summary |= city.pop("evidence")
+    summary = {"site": settings.site_id, "cameras": cameras, "vault": vault_summary,
+               "city": city}
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2).encode())
+    return summary

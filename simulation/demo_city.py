@@ -1,0 +1,368 @@
+"""The city half of the demo: a coordinator on its embedded defaults, run and used the way a city
+would (its own processes, HTTP, the CLI), with the demo node enrolled and answering a
+warrant-gated plate watchlist from its own queue, then training the unusual-behaviour model
+with a second site (federated, DP-SGD, SecAgg+) and installing it. The node side never imports
+the coordinator: it talks to it as a site does."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from audit.bundle import fetch_bundle
+from audit.cosignature import CosignerKey
+from audit.keys import load_log_key
+from audit.note import parse_note
+from audit.verify import verify_bundle
+from kernel.errors import SafecityError
+from nodes.camera_notices import notices
+from nodes.config import NodeSettings
+from nodes.enrolment import parse_enrolment, save_enrolment
+from nodes.event_sender import EventSender, celery_publisher
+from nodes.events import EventStore
+from nodes.identity import load_identity
+from nodes.learning.flower_key import flower_key
+from nodes.vault.export import verify_export
+from privacy.sealing import RecipientKey
+from privacy.signing import SigningKey, write_secret
+from simulation.demo_federation import enrol_second_site, federate
+
+SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
+PEOPLE = (("admin", "admin", "city"), ("officer-7", "police_analyst", "city-pd"),
+          ("judge-1", "judge", "court"), ("dpo-1", "dpo", "city"),
+          ("operator-1", "site_operator", "city"), ("planner-1", "planner", "city"))
+
+
+# Three institutions each run a witness of the city log; a node believes a checkpoint that two
+# of them cosigned.
+WITNESSES = ("court.city.example/witness", "dpo-office.city.example/witness",
+             "civil-society.city.example/witness")
+WITNESS_QUORUM = 2
+
+
+def broker_urls(folder: Path) -> tuple[str, str]:
+    """The embedded broker and result store: SQLite files, no server."""
+    return (f"sqla+sqlite:///{(folder / 'broker.sqlite').as_posix()}",
+            f"db+sqlite:///{(folder / 'results.sqlite').as_posix()}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _run(*args: str, stdin: str = "") -> str:
+    done = subprocess.run([*SAFECITY, *args], input=stdin, capture_output=True, text=True,
+                          check=False, timeout=900)
+    if done.returncode != 0:
+        raise SafecityError(f"safecity {args[0]} {args[1]} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+@contextmanager
+def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as handle:
+        process = subprocess.Popen([*SAFECITY, *args], stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The clip the demo exports from the vault under an evidence-export warrant."""
+
+    camera: str
+    start: datetime
+    end: datetime
+
+
+def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[str],
+             cameras: list[str], evidence: Evidence) -> dict[str, Any]:
+    folder = out / "coordinator"
+    port = _free_port()
+    config = out / "coordinator.toml"
+    broker, backend = broker_urls(folder)
+    witnesses = _witness_keys(out / "witnesses")
+    config.write_text(f'data_dir = "{folder.as_posix()}"\nport = {port}\n'
+                      f'metrics_address = "127.0.0.1:{_free_port()}"\n'
+                      f'broker_url = "{broker}"\nresult_backend = "{backend}"\n'
+                      f'witness_quorum = {WITNESS_QUORUM}\n'
+                      # inline, not [[witnesses]] tables: the federation appends keys later
+                      'witnesses = [' + ", ".join(
+                          f'{{url = "http://127.0.0.1:{w["port"]}", key = "{w["vkey"]}"}}'
+                          for w in witnesses) + ']\n')
+    keys = {"judge": SigningKey.generate(), "dpo": SigningKey.generate()}
+    passwords = {name: secrets.token_urlsafe(18) for name, _, _ in PEOPLE}
+    logins = folder / "demo-logins.json"  # to sign in to the pages afterwards; mode 0600
+    folder.mkdir(parents=True, exist_ok=True)
+    write_secret(logins, json.dumps({name: {"role": role, "password": passwords[name]}
+                                     for name, role, _ in PEOPLE}, indent=2).encode())
+    log_key = json.loads(_run("coordinator", "init", "--config", str(config)))["log_key"]
+    for name, role, agency in PEOPLE:
+        signer = keys.get(role)
+        _run("coordinator", "add-user", "--config", str(config), "--username", name,
+             "--role", role, "--agency", agency, "--password-stdin",
+             *(["--signing-key", signer.public.text()] if signer else []),
+             stdin=passwords[name] + "\n")
+    base = f"http://127.0.0.1:{port}"
+    with ExitStack() as witnessing:
+        for w in witnesses:
+            witnessing.enter_context(_process(
+                ["audit", "witness", "serve", "--key", str(w["key"]), "--log-key", log_key,
+                 "--state", str(w["state"]), "--port", str(w["port"])], w["log"]))
+        return _serve_city(out, config, base, node, node_config, watchlist, cameras, keys,
+                           passwords, logins, evidence)
+
+
+def _witness_keys(folder: Path) -> list[dict[str, Any]]:
+    """Each witness's key (its own file, as each institution keeps its own), port and state."""
+    folder.mkdir(parents=True, exist_ok=True)
+    found = []
+    for number, name in enumerate(WITNESSES):
+        key = folder / f"witness-{number}.key"
+        vkey = _run("audit", "keygen", name, "--out", str(key), "--witness").strip()
+        found.append({"key": key, "vkey": vkey, "port": _free_port(),
+                      "state": folder / f"witness-{number}-state.json",
+                      "log": folder / f"witness-{number}.log"})
+    return found
+
+
+def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_config: Path,
+                watchlist: list[str], cameras: list[str], keys: dict[str, SigningKey],
+                passwords: dict[str, str], logins: Path, evidence: Evidence) -> dict[str, Any]:
+    with _process(["coordinator", "serve", "--config", str(config)], out / "coordinator.log"), \
+            httpx.Client(base_url=base, timeout=60) as http:
+        _wait_for(http)
+
+        def login(name: str) -> dict[str, str]:
+            token = http.post("/token", data={"grant_type": "password", "username": name,
+                                              "password": passwords[name]})
+            token.raise_for_status()
+            return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+        public = load_identity(node.keys_dir).public()
+        enrolled = http.post("/nodes", headers=login("admin"), json={
+            "node_id": f"{node.site_id}-node", "site_id": node.site_id, "cameras": cameras,
+            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
+            "flower_key": flower_key(node.keys_dir)[1],
+            "camera_notices": [n.model_dump(mode="json") for n in notices(node)]})
+        enrolled.raise_for_status()
+        enrolment = parse_enrolment(enrolled.text, "enrolment")
+        save_enrolment(node.data_dir, enrolment)
+        second_site = enrol_second_site(out, http, login("admin"))
+        with _process(["node", "worker", "--config", str(node_config), "--loglevel", "WARNING"],
+                      out / "node-worker.log"), \
+                _process(["coordinator", "worker", "--config", str(config), "--loglevel",
+                          "WARNING"], out / "coordinator-worker.log"):
+            result = _watchlist(http, login, keys["judge"], watchlist, node.site_id, cameras)
+            result["evidence"] = _evidence(http, login, keys["judge"], node, node_config, out,
+                                           evidence, enrolment.node_id)
+            result |= _alerts(http, login("operator-1"), node, enrolment.node_id,
+                              broker_urls(out / "coordinator")[0])
+            result |= _aggregate(http, login("planner-1"))
+            result |= federate(out, config, node, node_config, second_site, _process,
+                               lambda *args: _run(*args))
+        # Anyone can check the log the way the node does: against the key it pinned.
+        bundle = fetch_bundle(lambda path: http.get(path).json())
+        report = verify_bundle(bundle, enrolment.log())
+        published = http.get("/portal/report.json").json()["report"]
+        witnessed = http.get("/audit/checkpoint/witnessed")
+        note = witnessed.text if witnessed.status_code == 200 else ""
+        cosigned = [w.name for w in enrolment.witnesses() if note and _cosigns(w, note)]
+        return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
+                         "witnesses": {"pinned": len(enrolment.witness_keys),
+                                       "quorum": enrolment.witness_quorum,
+                                       "witnessed_size": int(note.split("\n")[1]) if note else 0,
+                                       "cosigned_by": cosigned},
+                         "coordinator": base, "config": str(config), "logins": str(logins),
+                         "portal": {"address": f"{base}/portal",
+                                    "checkpoint_size": published["checkpoint"]["size"],
+                                    "searches": _total(published["searches_by_purpose"]),
+                                    "warrants": _total(published["warrants_by_month"]),
+                                    "trainings": len(published["trainings"])}}
+
+
+def _cosigns(witness: CosignerKey, checkpoint: str) -> bool:
+    try:
+        witness.verify(parse_note(checkpoint))
+    except SafecityError:
+        return False
+    return True
+
+
+def _total(by_month: dict[str, dict[str, int]]) -> int:
+    return sum(sum(counts.values()) for counts in by_month.values())
+
+
+def _wait_for(http: httpx.Client) -> None:
+    for _ in range(300):
+        try:
+            if http.get("/openapi.json").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SafecityError("the coordinator did not start; see coordinator.log")
+
+
+def _registered(http: httpx.Client, login: Any, judge: SigningKey, draft: dict[str, Any]
+                ) -> dict[str, Any]:
+    """A police analyst drafts a warrant, the judge signs it; the coordinator registers it."""
+    drafted = http.post("/warrants", headers=login("officer-7"), json=draft)
+    drafted.raise_for_status()
+    warrant = drafted.json()
+    signature = base64.b64encode(judge.sign(base64.b64decode(warrant["payload"]))).decode()
+    signed = http.post(f"/warrants/{warrant['warrant_id']}/signatures",
+                       headers=login("judge-1"), json={"role": "judge", "signature": signature})
+    signed.raise_for_status()
+    return dict(signed.json())
+
+
+def _watchlist(http: httpx.Client, login: Any, judge: SigningKey, watchlist: list[str],
+               site: str, cameras: list[str]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    police = login("officer-7")
+    warrant = _registered(http, login, judge, {
+        "kind": "plate_watchlist", "purpose_code": "stolen-vehicle", "sites": [site],
+        "cameras": cameras, "max_uses": 1, "targets": watchlist,
+        "window": {"start": (now - timedelta(hours=1)).isoformat(),
+                   "end": (now + timedelta(minutes=10)).isoformat()},
+        "not_before": (now - timedelta(minutes=5)).isoformat(),
+        "expires_at": (now + timedelta(days=1)).isoformat(),
+        "case_number": "DEMO-2026-1", "justification": "vehicles reported stolen"})
+    submitted = http.post("/queries", headers=police, json={
+        "warrant_id": warrant["warrant_id"], "targets": watchlist})
+    submitted.raise_for_status()
+    result = http.get(f"/queries/{submitted.json()['query_id']}", params={"wait": 60},
+                      headers=police).json()
+    reused = http.post("/queries", headers=police, json={
+        "warrant_id": warrant["warrant_id"], "targets": watchlist})
+    return {"warrant": warrant["warrant_id"], "watchlist": len(watchlist),
+            "node_status": [n["status"] for n in result["nodes"]],
+            "hits": [{k: h[k] for k in ("target", "camera", "time", "sighting_id")}
+                     for h in result.get("hits", [])],
+            "second_use": reused.json().get("code") if reused.status_code >= 400 else "allowed"}
+
+
+def _evidence(http: httpx.Client, login: Any, judge: SigningKey, node: NodeSettings,
+              node_config: Path, out: Path, clip: Evidence, node_id: str) -> dict[str, Any]:
+    """A judge signs an evidence-export warrant for one clip; the officer takes it, its audit
+    receipt and opening to the site, where `safecity vault export` checks them as a query is
+    checked; the police recipient verifies the export, and the city's log records it."""
+    now = datetime.now(UTC)
+    warrant = _registered(http, login, judge, {
+        "kind": "evidence_export", "purpose_code": "stolen-vehicle", "sites": [node.site_id],
+        "cameras": [clip.camera], "max_uses": 1, "targets": ["demo-2026-1-route"],
+        "window": {"start": clip.start.isoformat(), "end": clip.end.isoformat()},
+        "not_before": (now - timedelta(minutes=5)).isoformat(),
+        "expires_at": (now + timedelta(days=1)).isoformat(),
+        "case_number": "DEMO-2026-1", "justification": "the stolen vehicles' route, as evidence"})
+    warrant_id = warrant["warrant_id"]
+    presented = http.get(f"/warrants/{warrant_id}/receipt", params={"node_id": node_id},
+                         headers=login("officer-7"))
+    presented.raise_for_status()
+    folder = out / "evidence"
+    folder.mkdir(exist_ok=True)
+    (folder / "warrant.json").write_text(json.dumps(presented.json()["warrant"]))
+    (folder / "receipt.json").write_text(json.dumps(presented.json()["receipt"]))
+    # the node answered a query under a newer checkpoint before: it wants a consistency proof
+    (folder / "consistency.json").write_text(json.dumps(presented.json()["log_consistency"]))
+    police = RecipientKey.generate()
+    police.save(folder / "police.key")
+    sealed = out / "evidence.sce"
+    _run("vault", "export", "--config", str(node_config), "--warrant",
+         str(folder / "warrant.json"), "--receipt", str(folder / "receipt.json"),
+         "--opening", presented.json()["opening"], "--consistency",
+         str(folder / "consistency.json"), "--camera", clip.camera,
+         "--start", clip.start.isoformat(), "--end", clip.end.isoformat(),
+         "--recipient", police.public_text(), "--recipient-name", "city-pd/evidence",
+         "--out", str(sealed))
+    manifest, files = verify_export(sealed.read_bytes(), police,
+                                    load_log_key(node.node_key_file).verifier, [clip.camera],
+                                    clip.start, clip.end, warrant_id)
+    return {"export": str(sealed), "export_verified": True, "export_warrant": warrant_id,
+            "export_segments": len(manifest["segments"]), "export_files": sorted(files),
+            "export_in_city_log": _logged_export(http, warrant_id)}
+
+
+def _logged_export(http: httpx.Client, warrant_id: str) -> int | None:
+    """The city log's entry for the node's report of the export (sent through the broker)."""
+    for _ in range(300):
+        start = 0
+        while True:
+            page = http.get("/audit/entries", params={"start": start, "limit": 1000}).json()
+            for entry in page["entries"]:
+                record = entry["record"]
+                if record["action"] == "export" and record.get("warrant_id") == warrant_id:
+                    return int(entry["index"])
+            if len(page["entries"]) < 1000:
+                break
+            start += 1000
+        time.sleep(0.2)
+    return None
+
+
+def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, node_id: str,
+            broker: str) -> dict[str, Any]:
+    """The node's outbox (events kept while it was not yet enrolled) goes to the coordinator
+    through the broker; the control room sees them as alerts."""
+    store = EventStore(node.data_dir / "events.sqlite")
+    publish, close = celery_publisher(broker)
+    try:
+        sender = EventSender(store, publish, node_id, node.site_id,
+                             load_identity(node.keys_dir).signing)
+        while sender.send_pending():
+            pass
+    finally:
+        close()
+        store.close()
+    found: list[dict[str, Any]] = []
+    for _ in range(300):
+        found = [a for state in ("open", "logged") for a in http.get(
+            "/alerts", headers=operator, params={"state": state, "limit": 1000}).json()["alerts"]]
+        if len(found) >= sender.sent:
+            break
+        time.sleep(0.2)
+    types: dict[str, int] = {}
+    for alert in found:
+        types[alert["type"]] = types.get(alert["type"], 0) + 1
+    return {"events_sent": sender.sent, "alerts": types}
+
+
+def _aggregate(http: httpx.Client, planner: dict[str, str]) -> dict[str, Any]:
+    """A planner's question, answered by the node with differential privacy."""
+    now = datetime.now(UTC)
+    asked = http.post("/aggregates", headers=planner, json={
+        "kind": "zone_counts_hourly", "epsilon": 0.5,
+        "window": {"start": (now - timedelta(hours=2)).isoformat(), "end": now.isoformat()}})
+    asked.raise_for_status()
+    view = http.get(f"/aggregates/{asked.json()['query_id']}", headers=planner,
+                    params={"wait": 60}).json()
+    node = view["nodes"][0]
+    cells = node["cells"]
+    return {"aggregate": {"status": node["status"], "cells": len(cells),
+                          "suppressed": sum(c["value"] is None for c in cells),
+                          "mechanism": node["mechanism"], "epsilon": node["epsilon"],
+                          "epsilon_left": node["epsilon_left"]}}

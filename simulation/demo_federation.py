@@ -1,0 +1,107 @@
+"""The federated part of the demo, run with the commands a city runs on separate hosts: the
+coordinator's SuperLink (`safecity fl superlink`, TLS from a city CA made here), a SuperNode at
+the demo site and at a second site (`safecity node supernode`), and `safecity fl start` training
+the unusual-behaviour model on the two sites' trajectories with DP-SGD under SecAgg+. The demo
+node's worker then installs the signed model it is sent.
+
+The two sites' trajectories are scripted behaviour of the demo city's station corridors, as
+recorded over some days (the demo's own clips are seconds long); nothing leaves either site."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from kernel.errors import SafecityError
+from nodes.analytics.trajectories import TrajectoryStore
+from nodes.config import NodeSettings, load_settings
+from nodes.identity import load_identity
+from nodes.learning.flower_key import flower_key
+from privacy.pki import issue, make_ca
+from simulation.behaviours import site_trajectories
+
+RECORDED = 200  # tracks per site
+ROUNDS, EPSILON = 3, 2.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _record(settings: NodeSettings, site: int) -> None:
+    store = TrajectoryStore(settings.data_dir / "trajectories.sqlite",
+                            settings.trajectory_retention_days)
+    try:
+        store.add_many("corridor", datetime.now(UTC), [
+            ("person", t) for t in site_trajectories(site, RECORDED, seed=2026,
+                                                     unusual_fraction=0.02)])
+    finally:
+        store.close()
+
+
+def enrol_second_site(out: Path, http: httpx.Client, admin: dict[str, str]) -> Path:
+    """A second camera site, enrolled with its keys (its cameras are not part of the demo)."""
+    config = out / "north-hall.toml"
+    config.write_text(f'site_id = "north-hall"\ndata_dir = "{(out / "north-hall").as_posix()}"\n')
+    settings = load_settings(config)
+    public = load_identity(settings.keys_dir).public()
+    enrolled = http.post("/nodes", headers=admin, json={
+        "node_id": "north-hall-node", "site_id": "north-hall", "cameras": ["hall"],
+        "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
+        "flower_key": flower_key(settings.keys_dir)[1]})
+    enrolled.raise_for_status()
+    return config
+
+
+def federate(out: Path, coordinator_config: Path, node: NodeSettings, node_config: Path,
+             second_config: Path, process: Any, run: Any) -> dict[str, Any]:
+    """Run the training; ``process`` and ``run`` start a safecity command in the background
+    and run one to its end (the demo's helpers)."""
+    ca = make_ca(out / "pki", "demo city CA")
+    host = issue(ca, out / "pki", "superlink", ["127.0.0.1", "localhost"])
+    address = f"127.0.0.1:{_free_port()}"
+    with coordinator_config.open("a") as handle:
+        handle.write(f'flower_superlink = "{address}"\nflower_ca = "{ca.certificate.as_posix()}"\n'
+                     f'flower_certificate = "{host.certificate.as_posix()}"\n'
+                     f'flower_private_key = "{host.key.as_posix()}"\n')
+    for index, settings in enumerate((node, load_settings(second_config))):
+        _record(settings, index)
+    supernode = ["node", "supernode", "--superlink", address, "--ca", str(ca.certificate)]
+    with process(["fl", "superlink", "--config", str(coordinator_config)],
+                 out / "superlink.log"):
+        _wait_for_registration(out / "superlink.log")
+        with process([*supernode, "--config", str(node_config), "--port", str(_free_port())],
+                     out / "supernode-demo.log"), \
+                process([*supernode, "--config", str(second_config),
+                         "--port", str(_free_port())], out / "supernode-north-hall.log"):
+            summary = json.loads(run("fl", "start", "trajectory", "--rounds", str(ROUNDS),
+                                     "--epsilon", str(EPSILON), "--config",
+                                     str(coordinator_config)))
+    installed = node.data_dir / "models" / "trajectory.json"
+    for _ in range(600):  # the demo node's worker takes the model off its queue
+        if installed.exists():
+            break
+        time.sleep(0.1)
+    return {"training": {"run": summary["run"], "status": summary["status"],
+                         "rounds": summary.get("rounds_completed"),
+                         "epsilon_spent": summary["epsilon_spent"],
+                         "deployed": summary.get("deployed", {}),
+                         "installed_at_demo_node": installed.exists()}}
+
+
+def _wait_for_registration(log: Path) -> None:
+    """Until the SuperLink answers and has registered the enrolled SuperNode keys (a SuperNode
+    that connects before its key is registered is refused)."""
+    for _ in range(1200):
+        if log.exists() and "SuperNode key(s) registered" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise SafecityError(f"the SuperLink did not start; see {log}")
