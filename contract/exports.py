@@ -1,7 +1,7 @@
 """Evidence export under a warrant: what the officer presents at the node, and the report the
 node sends the coordinator so that the export is an entry in the city's audit log.
 
-Both sides import this module (ARCHITECTURE.md section 1). The request is not signed by anyone
+Both sides import this module (docs/architecture.md, "Layers"). The request is not signed by anyone
 but the warrant's judge: the node checks the warrant, its audit-log receipt and the scope
 itself. The report is signed with the node's enrolled key under its own domain string, so it
 can never pass for another message.

@@ -8,7 +8,7 @@ exact set it changes (``previous_sha256``) and to the next sequence number, so i
 replayed nor applied out of order. The node checks it against its own pins, applies it whole or
 not at all, and answers with a signed acknowledgement of what it holds now.
 
-Both sides import this module (ARCHITECTURE.md section 1); the signed payload is canonical JSON
+Both sides import this module (docs/architecture.md, "Layers"); the signed payload is canonical JSON
 (RFC 8785 style, ``kernel.canonical``) under its own domain string, like every ``Signed``.
 """
 

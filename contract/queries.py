@@ -1,6 +1,6 @@
 """The messages a coordinator and a node exchange about a watchlist query.
 
-This is the only module both sides import (ARCHITECTURE.md section 1). Every message is canonical
+Part of the contract both sides import (docs/architecture.md, "Layers"). Every message is canonical
 JSON signed with Ed25519 under its own domain string, so a signature made for one kind of message
 can never be replayed as another.
 """

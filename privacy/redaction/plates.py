@@ -1,11 +1,12 @@
 """Licence-plate detection as text detection on the frame.
 
 Plates are short lines of large, high-contrast characters, so a scene-text detector finds them
-without a plate-specific model (none ships offline here: ARCHITECTURE.md section 5). We use the
-PP-OCRv4 text detector, a DBNet (Liao et al., "Real-time Scene Text Detection with
-Differentiable Binarization", AAAI 2020), with its standard post-processing: threshold the
-probability map, take connected regions, score each by its mean probability, and grow it by the
-"unclip" distance ``area * ratio / perimeter`` the network was trained to shrink text by.
+without a plate-specific model (none ships offline here: docs/architecture.md, "Dependency
+facts"). We use the PP-OCRv4 text detector, a DBNet (Liao et al., "Real-time Scene Text
+Detection with Differentiable Binarization", AAAI 2020), with its standard post-processing:
+threshold the probability map, take connected regions, score each by its mean probability, and
+grow it by the "unclip" distance ``area * ratio / perimeter`` the network was trained to shrink
+text by.
 
 Any text region is reported: redacting a shop sign costs a little image, missing a plate costs a
 person's privacy.
