@@ -318,7 +318,7 @@ def witness_serve(key_path: Path, log_keys: tuple[str, ...], state: Path, host: 
                             "create it first")
     cosigner = load_witness_key(key_path)
     logs = [NoteVerifier.from_vkey(k) for k in log_keys]
-    click.echo(f"witness {cosigner.public.vkey()} follows {', '.join(l.name for l in logs)}",
+    click.echo(f"witness {cosigner.public.vkey()} follows {', '.join(log.name for log in logs)}",
                err=True)
     uvicorn.run(witness_app(Witness(cosigner, logs, state)), host=host, port=port,
                 log_level="warning", ssl_certfile=tls_certificate, ssl_keyfile=tls_private_key)

@@ -104,7 +104,7 @@ class Note:
     def with_signature(self, signature: Signature) -> Note:
         kept = tuple(s for s in self.signatures
                      if (s.name, s.key_id) != (signature.name, signature.key_id))
-        return Note(self.text, kept + (signature,))
+        return Note(self.text, (*kept, signature))
 
 
 def _b64(value: str, what: str) -> bytes:

@@ -3,6 +3,7 @@ checkpoint, signature, cosignature and proof, reporting exactly what is wrong an
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,7 +124,7 @@ def verify_bundle(
         notes[checkpoint.size] = text
     if not good and bundle.entries:
         report.add("log", "no checkpoint verifies against the entries")
-    for older, newer in zip(good, good[1:], strict=False):
+    for older, newer in itertools.pairwise(good):
         if older.size and older.size < newer.size:
             verify_consistency(older.size, newer.size,
                                tree.consistency_proof(older.size, newer.size),
@@ -176,7 +177,7 @@ def check_server_proofs(
         checkpoint, _ = open_checkpoint(text, log_key)
         roots[checkpoint.size] = checkpoint.root
     tree = MerkleTree(leaf_hash(e.data) for e in bundle.entries)
-    for first, second in zip(sizes, sizes[1:], strict=False):
+    for first, second in itertools.pairwise(sizes):
         if first == 0:
             continue
         body = fetch(f"/audit/proofs/consistency?first={first}&second={second}")

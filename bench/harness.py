@@ -60,6 +60,6 @@ def median_seconds(call, repeat: int) -> float:  # type: ignore[no-untyped-def]
 def latency_summary(seconds: list[float]) -> str:
     """p50, p95 (nearest rank) and max of latencies in seconds."""
     ordered = sorted(seconds)
-    p95 = ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
     return (f"p50 {statistics.median(ordered):.3f} s, p95 {p95:.3f} s, "
             f"max {ordered[-1]:.3f} s")

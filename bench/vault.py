@@ -97,7 +97,7 @@ def main() -> None:
         segment = os.urandom(int(10 * STREAM_BYTES_PER_SECOND))
         count = 40
         started = time.perf_counter()
-        for n in range(count):
+        for _ in range(count):
             vault.store("bench-store", datetime(2026, 1, 1, tzinfo=UTC),
                         datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC), segment)
         per_second = count / (time.perf_counter() - started)

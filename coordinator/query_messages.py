@@ -35,7 +35,8 @@ def build_query(key: SigningKey, *, query_id: str, node_id: str, site: str, seal
     request = QueryRequest(
         query_id=query_id, node_id=node_id, site=site, kind=kind, cameras=tuple(cameras),
         window=window, issued_at=issued_at, warrant=warrant, warrant_receipt=receipt,
-        warrant_opening=opening, log_consistency=consistency, sealed_targets=base64.b64encode(sealed).decode())
+        warrant_opening=opening, log_consistency=consistency,
+        sealed_targets=base64.b64encode(sealed).decode())
     return SignedQuery(request=request, signature=request.sign(key))
 
 

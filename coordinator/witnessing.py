@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 
 from audit.checkpoint import Checkpoint
 from audit.cosignature import CosignerKey
@@ -60,7 +61,7 @@ class Witnessing:
                 return note.format()
             retry = False
             with ThreadPoolExecutor(max_workers=len(missing)) as pool:
-                outcomes = list(pool.map(lambda e: self._ask(e, checkpoint, note), missing))
+                outcomes = list(pool.map(self._ask, missing, repeat(checkpoint), repeat(note)))
             for endpoint, outcome in zip(missing, outcomes, strict=True):
                 if isinstance(outcome, Signature):
                     self.audit.add_cosignature(note.with_signature(outcome).format())

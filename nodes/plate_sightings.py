@@ -40,8 +40,7 @@ class _Track:
 def chosen(votes: Counter[str]) -> list[str]:
     """The readings to store for one track."""
     best = max(votes, key=lambda text: (votes[text], len(text), text))
-    return [best] + sorted(t for t, n in votes.items()
-                           if t != best and n >= 2 and t not in best)
+    return [best, *sorted(t for t, n in votes.items() if t != best and n >= 2 and t not in best)]
 
 
 class PlateSightings:

@@ -1,4 +1,5 @@
-"""``safecity models``: fill and check the pinned model cache; ``safecity pki``: a city CA and\nthe certificates of its hosts, for cities without a PKI of their own."""
+"""``safecity models``: fill and check the pinned model cache; ``safecity pki``: a city CA and
+the certificates of its hosts, for cities without a PKI of their own."""
 
 from __future__ import annotations
 

@@ -138,7 +138,7 @@ def run_demo(out: Path, model_dir: Path) -> dict[str, object]:
         cameras.append(entry)
     plates = sorted({gt.label.replace(" ", "") for truth in truths.values() for frame in truth
                      for gt in frame if gt.kind == "plate" and gt.label})
-    city = run_city(out, settings, config, plates + ["ZZ99ZZZ"], [c.id for c in CAMERAS],
+    city = run_city(out, settings, config, [*plates, "ZZ99ZZZ"], [c.id for c in CAMERAS],
                     evidence)
     vault_summary |= city.pop("evidence")
     summary = {"site": settings.site_id, "cameras": cameras, "vault": vault_summary,

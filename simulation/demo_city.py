@@ -183,8 +183,7 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
             result |= _alerts(http, login("operator-1"), node, enrolment.node_id,
                               broker_urls(out / "coordinator")[0])
             result |= _aggregate(http, login("planner-1"))
-            result |= federate(out, config, node, node_config, second_site, _process,
-                               lambda *args: _run(*args))
+            result |= federate(out, config, node, node_config, second_site, _process, _run)
         # Anyone can check the log the way the node does: against the key it pinned.
         bundle = fetch_bundle(lambda path: http.get(path).json())
         report = verify_bundle(bundle, enrolment.log())

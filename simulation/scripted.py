@@ -9,6 +9,7 @@ as it sees real clothing and cars.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -67,7 +68,7 @@ class Script:
 
     @property
     def frame_count(self) -> int:
-        return int(round(self.seconds * self.fps))
+        return round(self.seconds * self.fps)
 
 
 def walk(actor_id: int, t0: float, points: list[tuple[float, float]], speed: float,
@@ -79,7 +80,7 @@ def walk(actor_id: int, t0: float, points: list[tuple[float, float]], speed: flo
     if pauses.get(0):
         t += pauses[0]
         keys.append((t, *points[0]))
-    for i, (a, b) in enumerate(zip(points, points[1:], strict=False), start=1):
+    for i, (a, b) in enumerate(itertools.pairwise(points), start=1):
         distance = float(np.hypot(b[0] - a[0], (b[1] - a[1]) * 9 / 16))
         t += distance / speed
         keys.append((t, *b))
@@ -105,8 +106,8 @@ class _Look:
 
 
 def _look(kind: str, width: int, height: int, rng: np.random.Generator) -> _Look:
-    w, h = (max(4, int(round(SIZES[kind][0] * width))),
-            max(4, int(round(SIZES[kind][1] * height))))
+    w, h = (max(4, round(SIZES[kind][0] * width)),
+            max(4, round(SIZES[kind][1] * height)))
     texture = rng.normal(0, 18, (h, w, 1))
     sprite = np.zeros((h, w, 3), np.float32)
     mask = np.zeros((h, w), np.uint8)
@@ -146,8 +147,8 @@ def render(script: Script) -> Iterator[tuple[np.ndarray, dict[int, tuple[float, 
                                  key=lambda item: item[1][3]):
             look = looks[actor.actor_id]
             h, w = look.mask.shape
-            x1 = int(round(box[0] * script.width))
-            y1 = int(round(box[3] * script.height)) - h
+            x1 = round(box[0] * script.width)
+            y1 = round(box[3] * script.height) - h
             _paste(frame, look, x1, y1)
             clipped = (max(0, x1), max(0, y1), min(script.width, x1 + w),
                        min(script.height, y1 + h))

@@ -50,7 +50,7 @@ class SceneSpec:
 
     @property
     def frame_count(self) -> int:
-        return int(round(self.seconds * self.fps))
+        return round(self.seconds * self.fps)
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +64,8 @@ def non_face_crops() -> np.ndarray:
     return (skdata.lfw_subset()[100:] * 255).astype(np.uint8)
 
 
-def face_sprite(index: int, size: int, tint: tuple[float, float, float], light: float) -> np.ndarray:
+def face_sprite(index: int, size: int, tint: tuple[float, float, float],
+                light: float) -> np.ndarray:
     """One LFW face, resized to ``size`` px, tinted to a skin tone and lit by ``light``."""
     gray = cv2.resize(face_crops()[index % 100], (size, size), interpolation=cv2.INTER_CUBIC)
     colour = gray[..., None].astype(np.float32) * np.asarray(tint, np.float32) * light
@@ -73,7 +74,7 @@ def face_sprite(index: int, size: int, tint: tuple[float, float, float], light: 
 
 def plate_sprite(text: str, width: int, yellow: bool) -> np.ndarray:
     """A rendered plate: white or yellow ground, black characters, thin border."""
-    height = max(12, int(round(width / PLATE_ASPECT)))
+    height = max(12, round(width / PLATE_ASPECT))
     ground = (0, 200, 250) if yellow else (235, 235, 235)
     plate = np.full((height, width, 3), ground, np.uint8)
     cv2.rectangle(plate, (0, 0), (width - 1, height - 1), (30, 30, 30), max(1, height // 14))
@@ -228,7 +229,8 @@ class Scene:
         for vehicle in self.vehicles:
             body = vehicle.body_box(t)
             plate = vehicle.plate_box(t)
-            layers.append((body.y2, [body], None, lambda f, v=vehicle, b=body: _draw_vehicle(f, v, b)))
+            layers.append((body.y2, [body], None,
+                           lambda f, v=vehicle, b=body: _draw_vehicle(f, v, b)))
             layers.append((body.y2 + 0.5, [plate],
                            GroundTruth("plate", plate, vehicle.object_id, label=vehicle.text),
                            vehicle.plate))
@@ -236,7 +238,8 @@ class Scene:
             head = walker.face_box(t)
             torso = _torso(head)
             layers.append((torso.y2, [torso], None,
-                           lambda f, b=torso, c=walker.shirt: f.__setitem__(b.pixel_slice(width, height), c)))
+                           lambda f, b=torso, c=walker.shirt:
+                               f.__setitem__(b.pixel_slice(width, height), c)))
             layers.append((torso.y2 + 0.5, [head],
                            GroundTruth("face", head, walker.object_id, label=walker.identity),
                            walker.face))
@@ -299,7 +302,7 @@ def _draw_vehicle(frame: np.ndarray, vehicle: _Vehicle, body: Box) -> None:
 def _paste(frame: np.ndarray, sprite: np.ndarray, box: Box) -> Box | None:
     """Paste ``sprite`` with its top-left at the box's, clipped; return the visible box."""
     height, width = frame.shape[:2]
-    x, y = int(round(box.x1)), int(round(box.y1))
+    x, y = round(box.x1), round(box.y1)
     sh, sw = sprite.shape[:2]
     x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + sw, width), min(y + sh, height)
     if x2 - x1 < sw / 2 or y2 - y1 < sh / 2:  # less than half visible: not a usable face/plate

@@ -58,8 +58,10 @@ class Watched:
             if (!title || !title.textContent.trim() || !desc || !desc.textContent.trim())
               out.push('chart without title/desc');
           }
-          for (const img of document.querySelectorAll('img')) if (!img.alt) out.push('img without alt');
-          for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+          for (const img of document.querySelectorAll('img'))
+            if (!img.alt) out.push('img without alt');
+          const fields = 'input:not([type=hidden]), select, textarea';
+          for (const el of document.querySelectorAll(fields)) {
             const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`))
               || el.closest('label') || el.getAttribute('aria-label');
             if (!labelled) out.push(`control ${el.name || el.id} without a label`);

@@ -4,6 +4,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -52,7 +53,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):  # type: ig
     return run_demo(tmp_path_factory.mktemp("demo") / "demo", model_dir)
 
 
-PG_ADMIN = os.environ.get("SAFECITY_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+PG_ADMIN = os.environ.get("SAFECITY_TEST_PG",
+                          "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 
 
 @pytest.fixture
@@ -66,8 +68,8 @@ def postgres_url():
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     params = dict(item.split("=", 1) for item in PG_ADMIN.split())
-    yield (f"postgresql+psycopg://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}"
-           f":{params.get('port', '5432')}/{name}")
+    user, host = params.get("user", "postgres"), params.get("host", "127.0.0.1")
+    yield f"postgresql+psycopg://{user}@{host}:{params.get('port', '5432')}/{name}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -100,7 +102,7 @@ class Receiver(BaseHTTPRequestHandler):
     """A webhook receiver (signage, IoT) that records what it is sent."""
 
 
-    got: list[tuple[dict[str, str], bytes]] = []
+    got: ClassVar[list[tuple[dict[str, str], bytes]]] = []  # shared: one handler per request
     status = 204
 
     def do_POST(self) -> None:

@@ -187,7 +187,8 @@ witnesses = [""" + ", ".join(f'{{url = "http://127.0.0.1:{WITNESS_PORT + i}", ke
             "redis-server", "--port", "0", "--tls-port", str(BROKER_PORT), "--bind", "0.0.0.0",
             "--tls-cert-file", str(self.tls.certificate), "--tls-key-file", str(self.tls.key),
             "--tls-ca-cert-file", str(self.ca.certificate), "--tls-auth-clients", "no",
-            "--requirepass", self.broker_password, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+            "--requirepass", self.broker_password,
+            "--appendonly", "yes", "--appendfsync", "always", "--save", "",
             "--dir", str(self.broker_dir)))
         self.wait_for_log("broker", "Ready to accept connections")
 
@@ -280,8 +281,8 @@ purpose = "public safety"
         assert process.poll() is None, f"{name} exited {process.returncode}:\n{self.log(name)}"
 
     def run(self, host: Host | None, *args: str, stdin: str = "") -> str:
-        done = subprocess.run([*(host.within if host else ()), *SAFECITY, *args], input=stdin,
-                              capture_output=True, text=True, timeout=900)
+        done = subprocess.run([*(host.within if host else ()), *SAFECITY, *args], check=False,
+                              input=stdin, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"safecity {' '.join(args)}:\n{done.stdout}{done.stderr}"
         with (self.root / "commands.out").open("a") as out:  # what an admin's terminal shows
             out.write(done.stdout + done.stderr)
@@ -310,7 +311,7 @@ purpose = "public safety"
                                "timeout=10)\n"
                                "print(r.status_code); print(r.text, end='')",
                                method, url, str(self.ca.certificate)],
-                              capture_output=True, text=True, timeout=60)
+                              check=False, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         status, _, body = done.stdout.partition("\n")
         return int(status), body
@@ -323,7 +324,7 @@ purpose = "public safety"
                                "stub = g.HealthStub(grpc.insecure_channel(sys.argv[1]))\n"
                                "status = stub.Check(h.HealthCheckRequest(), timeout=10).status\n"
                                "print(h.HealthCheckResponse.ServingStatus.Name(status))",
-                               address], capture_output=True, text=True, timeout=60)
+                               address], check=False, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -332,7 +333,8 @@ purpose = "public safety"
         done = subprocess.run([*host.within, sys.executable, "-c",
                                "import socket, sys; s = socket.socket(); s.settimeout(5); "
                                "print(s.connect_ex((sys.argv[1], int(sys.argv[2]))))",
-                               address, str(port)], capture_output=True, text=True, timeout=60)
+                               address, str(port)],
+                              check=False, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         return int(done.stdout)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 
 def ip(*args: str) -> None:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["ip", *args], check=False, capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
         raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
 
@@ -72,5 +72,6 @@ class Network:
         """Delete every namespace (their veth ends go with them); run after their processes
         are stopped."""
         for host in self.hosts:
-            subprocess.run(["ip", "netns", "del", host.name], capture_output=True, timeout=30)
+            subprocess.run(["ip", "netns", "del", host.name], check=False, capture_output=True,
+                           timeout=30)
         self.hosts.clear()

@@ -65,7 +65,7 @@ def test_restricted_area_raises_one_event_despite_edge_jitter() -> None:
 
 def test_loitering_needs_the_dwell_time_and_forgives_a_lost_frame() -> None:
     rules = engine({"type": "loitering", "id": "loiter", "zone": "yard", "seconds": 10})
-    lingering = still((0.6, 0.6), 6) + [None] + still((0.61, 0.6), 6)  # 12 s, lost once
+    lingering = [*still((0.6, 0.6), 6), None, *still((0.61, 0.6), 6)]  # 12 s, lost once
     passing = walk((0.1, 0.6), (0.95, 0.6), 3)
     events = run(rules, {1: lingering, 2: passing})
     assert [e.tracks for e in events] == [(1,)]

@@ -42,7 +42,7 @@ def test_concurrent_processes_make_one_history(audit_db: str, log_signer, tmp_pa
     acks = [tmp_path / f"acks-{n}" for n in range(4)]
     writers = [start(audit_db, log_signer, path, 60, 4) for path in acks]
     for writer in writers:
-        out, err = writer.communicate(timeout=300)
+        _out, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err
     with AuditLog(audit_db, log_signer) as log:
         ids = logged(log)

@@ -116,7 +116,7 @@ def foreign_checkpoint(position: int) -> Callable:
     stranger = NoteSigner(SIGNER.name, SigningKey.generate())  # same name, another key
 
     def change(connection) -> None:
-        ident, size, note = connection.execute(
+        ident, _size, note = connection.execute(
             select(storage.checkpoints.c.id, storage.checkpoints.c.size, storage.checkpoints.c.note)
             .order_by(storage.checkpoints.c.id).offset(position).limit(1)).one()
         checkpoint = Checkpoint.from_text(note.split("\n\n")[0] + "\n")
@@ -150,7 +150,8 @@ CHECKPOINT_KINDS = {
     "foreign-key": (foreign_checkpoint, lambda p: "rejected: note is not signed by"),
     "fork": (fork, lambda p: "fork: another signed checkpoint of this size has a different root"),
 }
-SPREAD = sorted({0, 1, 2, 9, 10, 499, 500, 511, 512, 998, 999} | set(random.Random(7).sample(range(N), 6)))
+SPREAD = sorted({0, 1, 2, 9, 10, 499, 500, 511, 512, 998, 999}
+                | set(random.Random(7).sample(range(N), 6)))
 
 
 def _check(pristine: Path, tmp_path: Path, make, expected, rows) -> int:

@@ -21,8 +21,8 @@ SMALL = SceneSpec(width=320, height=240, seconds=1.2, people=2, vehicles=1,
 
 def safecity(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-c", "from nodes.cli import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300,
-                          env=os.environ | {"PYTHONWARNINGS": "ignore"})
+    return subprocess.run(command, check=False, capture_output=True, text=True, cwd=cwd,
+                          timeout=300, env=os.environ | {"PYTHONWARNINGS": "ignore"})
 
 
 def leftovers(folder: Path, name: str) -> list[str]:

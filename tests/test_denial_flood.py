@@ -124,10 +124,10 @@ def test_two_api_workers_count_one_flood(tmp_path, postgres_url: str) -> None:
         before = world.svc.audit.size()
         extra = f"workers = 2\nanonymous_denials_per_address = {LIMIT}\n" \
                 f"denial_interval_seconds = 3600\n"
-        with coordinator_process(world, port, extra):
-            with httpx.Client(base_url=base, timeout=30) as client, ThreadPoolExecutor(8) as pool:
-                statuses = list(pool.map(lambda i: client.get(f"/queries/x{i}").status_code,
-                                         range(300)))
+        with (coordinator_process(world, port, extra),
+              httpx.Client(base_url=base, timeout=30) as client, ThreadPoolExecutor(8) as pool):
+            statuses = list(pool.map(lambda i: client.get(f"/queries/x{i}").status_code,
+                                     range(300)))
         assert set(statuses) == {401, 429}
         assert statuses.count(401) <= LIMIT and statuses.count(429) >= 300 - LIMIT
         assert world.svc.audit.size() == before

@@ -12,7 +12,8 @@ from simulation.evaluation import Score
 from simulation.synthetic import Scene, SceneSpec, face_sprite, non_face_crops
 
 
-def _grid(sprites: list[np.ndarray], size: int, background: int = 120) -> tuple[np.ndarray, list[Box]]:
+def _grid(sprites: list[np.ndarray], size: int,
+          background: int = 120) -> tuple[np.ndarray, list[Box]]:
     cols = 10
     rows = (len(sprites) + cols - 1) // cols
     step = size * 2

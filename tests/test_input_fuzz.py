@@ -105,7 +105,7 @@ def valid_batch(city: World) -> dict:
 
 def valid_snapshot(city: World) -> dict:
     node = city.nodes["alpha"]
-    ok, jpeg = cv2.imencode(".jpg", np.full((36, 64, 3), 90, np.uint8))
+    _ok, jpeg = cv2.imencode(".jpg", np.full((36, 64, 3), 90, np.uint8))
     shot = Snapshot(node_id=node.node_id, site="site-a", camera="gate", time=datetime.now(UTC),
                     jpeg=base64.b64encode(jpeg.tobytes()).decode())
     key = load_identity(node.settings.keys_dir).signing
@@ -160,7 +160,7 @@ def test_configuration_files(city: World, tmp_path_factory,
         text = data.draw(st.one_of(st.text(max_size=300), mutated(good)))
         path = folder / "settings.toml"
         path.write_text(text, errors="surrogateescape")
-        rejected_or_fine(lambda load=load: load(path))
+        rejected_or_fine(lambda load=load, path=path: load(path))
 
 
 @LIGHT
@@ -177,7 +177,7 @@ def test_tokens(city: World, data: st.DataObject) -> None:
 # -- pictures and video ------------------------------------------------------------------------
 
 def small_png() -> bytes:
-    ok, png = cv2.imencode(".png", np.indices((24, 32)).sum(axis=0).astype(np.uint8))
+    _ok, png = cv2.imencode(".png", np.indices((24, 32)).sum(axis=0).astype(np.uint8))
     return png.tobytes()
 
 

@@ -170,7 +170,8 @@ def test_warrant_cli_draft_sign_verify(tmp_path: Path) -> None:
     cli = [sys.executable, "-c", "from nodes.cli import main; main()", "warrant"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run([*cli, *args], check=False, capture_output=True, text=True,
+                              timeout=60)
 
     judge_pub = run("keygen", "--out", str(tmp_path / "judge.key")).stdout.strip()
     request = tmp_path / "request.json"
@@ -204,7 +205,8 @@ def test_warrant_cli_drafts_a_face_warrant_over_the_image_files(tmp_path: Path) 
     cli = [sys.executable, "-c", "from nodes.cli import main; main()", "warrant"]
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*cli, *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run([*cli, *args], check=False, capture_output=True, text=True,
+                              timeout=60)
 
     photo = with_chunk(png(face(1)), b"gAMA", struct.pack(">I", 20000))  # rendered darker
     (tmp_path / "suspect.png").write_bytes(photo)

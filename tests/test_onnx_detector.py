@@ -74,7 +74,7 @@ def test_the_config_loads_it_behind_the_motion_gate(tmp_path: Path) -> None:
 def test_broken_models_are_refused_with_the_reason(tmp_path: Path) -> None:
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    with pytest.raises(ConfigError, match="junk.onnx: not a usable ONNX model"):
+    with pytest.raises(ConfigError, match=r"junk\.onnx: not a usable ONNX model"):
         OnnxDetector(junk, ("person",))
     gray = grid_detector(tmp_path / "gray.onnx", [1, 1, SIZE, SIZE])
     with pytest.raises(ConfigError, match=r"\[1, 3, H, W\]"):

@@ -122,7 +122,7 @@ def test_regions_do_not_depend_on_detection_timing(
     for seed in (0, 1, 2):
         rng = np.random.default_rng(seed + 10)
 
-        def slow_camera():  # frames arriving at uneven pace, as from a network camera
+        def slow_camera(rng: np.random.Generator):  # uneven pace, as from a network camera
             import time
 
             for f in rendered:
@@ -131,7 +131,7 @@ def test_regions_do_not_depend_on_detection_timing(
 
         out: list[RedactedFrame] = []
         with StreamRedactor(_Jittery(detectors, seed), policy, spec.fps) as stream:  # type: ignore[arg-type]
-            redact_stream(slow_camera(), stream, out.append)
+            redact_stream(slow_camera(rng), stream, out.append)
         runs.append([[(r.kind, r.box, r.track_id) for r in f.regions] for f in out])
     assert runs[0] == runs[1] == runs[2]
     assert sum(len(regions) for regions in runs[0]) > 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 import threading
@@ -58,10 +59,8 @@ def silent(conn: socket.socket, stop: threading.Event) -> None:
 
 def sender(data: bytes):
     def send(conn: socket.socket, stop: threading.Event) -> None:
-        try:
+        with contextlib.suppress(OSError):
             conn.sendall(data)
-        except OSError:
-            pass
     return send
 
 

@@ -17,7 +17,8 @@ SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 
 
 def safecity(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SAFECITY, *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([*SAFECITY, *args], check=False, capture_output=True, text=True,
+                          timeout=300)
 
 
 @pytest.fixture

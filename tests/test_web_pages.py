@@ -159,7 +159,7 @@ def test_a_citizen_verifies_a_log_of_several_pages_with_counted_denials(
     city.set_time(datetime.now(UTC) + timedelta(seconds=city.settings.denial_interval_seconds))
     assert len(flush_due(city.svc)) == 1
     clerk = Actor(pseudonym="clerk", role="admin", agency="city")
-    for start in range(0, MAX_PAGE + 50, 250):
+    for _ in range(0, MAX_PAGE + 50, 250):
         city.svc.audit.append_many([Event(actor=clerk, action=Action.CONFIG_CHANGE,
                                           legal_basis=LegalBasis.STATUTE, outcome="noted")
                                     for _ in range(250)])
@@ -508,6 +508,11 @@ def pdf_text(path: Path) -> bytes:
                                                            re.DOTALL) if m[:1] == b"x")
 
 
+def local(moment: datetime) -> str:
+    """``moment`` as an ``<input type="datetime-local">`` takes it."""
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
 def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: World, site: str,
                                                     tmp_path: Path) -> None:
     police = page_of(browser)
@@ -515,7 +520,6 @@ def test_police_drafts_a_warrant_and_a_judge_signs_it(browser: Browser, city: Wo
     expect(police.page).to_have_url(f"{site}/casework")
     police.page.click("#draft-link")
     now = datetime.now(UTC)
-    local = lambda t: t.strftime("%Y-%m-%dT%H:%M")
     police.page.fill("#case", "CASE-2026-0099")
     police.page.fill("#justification", "vehicle used in a robbery on 1 December")
     police.page.fill("#window-start", local(now - timedelta(days=3)))
@@ -618,7 +622,6 @@ def test_a_judge_reads_the_scope_in_words_sees_the_images_and_declines_with_a_re
     log_in(police, site, "police", PASSWORD)
     police.page.goto(f"{site}/casework/new")
     now = datetime.now(UTC)
-    local = lambda t: t.strftime("%Y-%m-%dT%H:%M")
     police.page.select_option("#kind", "face_watchlist")
     police.page.fill("#purpose", "missing-person")
     police.page.fill("#case", "MP-2026-0007")

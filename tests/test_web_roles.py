@@ -52,7 +52,7 @@ def denials(world: World) -> list[str]:
 
 
 def test_every_page_for_every_role(city: World) -> None:
-    for page, allowed in PAGES.items():
+    for page in PAGES:
         anonymous = browser_for(city, None).get(page, headers=HTML)
         assert anonymous.status_code == 303, page
         assert anonymous.headers["location"].startswith(f"/login?next={page}")
@@ -102,7 +102,8 @@ def test_the_session_cookie_and_the_pages_headers(city: World) -> None:
     answer = client.post("/login", data={"username": "dpo", "password": PASSWORD,
                                          "csrf": client.cookies["safecity_csrf"],
                                          "next": "https://evil.example/"})
-    assert answer.status_code == 303 and answer.headers["location"] == "/console"  # no open redirect
+    # no open redirect
+    assert answer.status_code == 303 and answer.headers["location"] == "/console"
     cookie = next(h for h in answer.headers.get_list("set-cookie")
                   if h.startswith("safecity_session="))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")

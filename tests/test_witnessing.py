@@ -54,7 +54,8 @@ def log(tmp_path: Path) -> Iterator[AuditLog]:
 
 def honest(log: AuditLog, root: Path, name: str) -> tuple[Cosigner, Witness]:
     cosigner = Cosigner(name, SigningKey.generate())
-    return cosigner, Witness(cosigner, [log.signer.verifier], root / f"{name.split('.', maxsplit=1)[0]}.json")
+    state = root / f"{name.split('.', maxsplit=1)[0]}.json"
+    return cosigner, Witness(cosigner, [log.signer.verifier], state)
 
 
 class Fault(BaseHTTPRequestHandler):
@@ -103,7 +104,7 @@ def test_a_misbehaving_witness_does_not_count(log: AuditLog, tmp_path: Path, fau
     with serving_app(witness_app(witness)) as good_url:
         endpoints = [WitnessEndpoint(good.public, good_url), WitnessEndpoint(bad.public, url)]
         started = time.monotonic()
-        with pytest.raises(WitnessQuorumError, match="bad.example/w") as raised:
+        with pytest.raises(WitnessQuorumError, match=r"bad\.example/w") as raised:
             Witnessing(log, endpoints, quorum=2, timeout=1.0).witnessed()
         assert time.monotonic() - started < 4  # the slow one is given a second, not five
         assert "good.example/w" not in str(raised.value)  # it cosigned

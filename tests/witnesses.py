@@ -5,6 +5,7 @@ origin, so the witnesses keep one state per city, as real witnesses do per log."
 from __future__ import annotations
 
 import atexit
+import functools
 import shutil
 import tempfile
 from contextlib import ExitStack
@@ -48,12 +49,9 @@ class WitnessServers:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-_shared: WitnessServers | None = None
-
-
+@functools.cache
 def shared_witnesses() -> WitnessServers:
-    global _shared
-    if _shared is None:
-        _shared = WitnessServers()
-        atexit.register(_shared.close)
-    return _shared
+    """One set of witness servers for the whole test process, closed at exit."""
+    servers = WitnessServers()
+    atexit.register(servers.close)
+    return servers

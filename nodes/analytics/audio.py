@@ -92,7 +92,7 @@ def detect(samples: np.ndarray, rate: int, thresholds: AudioThresholds) -> list[
     events: list[AudioEvent] = []
     if not thresholds.enabled or f.level_db.size == 0:
         return events
-    rise_frames = max(1, int(round(0.03 / f.hop)))
+    rise_frames = max(1, round(0.03 / f.hop))
     before = np.concatenate([np.full(rise_frames, f.level_db[0]), f.level_db[:-rise_frames]])
     onset = f.level_db - before
     loud = f.level_db >= thresholds.bang_db
@@ -103,7 +103,7 @@ def detect(samples: np.ndarray, rate: int, thresholds: AudioThresholds) -> list[
             events.append(AudioEvent("bang", start * f.hop, end * f.hop,
                                      float(f.level_db[start:end].max())))
     voiced = (f.level_db >= thresholds.shout_db) & (f.harmonicity >= thresholds.harmonicity)
-    voiced = _close_gaps(voiced, int(round(0.15 / f.hop)))
+    voiced = _close_gaps(voiced, round(0.15 / f.hop))
     for start, end in _runs(voiced):
         if (end - start) * f.hop < thresholds.shout_seconds:
             continue

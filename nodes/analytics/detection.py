@@ -17,8 +17,9 @@ Behind one interface (``detect(frame) -> list[Detection]``, boxes in pixels):
 - ``Gated``: any of these behind the motion gate, so it runs only when something moves.
 
 ``MotionGate`` tells whether anything moves at all, so the expensive detectors can sleep. After
-a few seconds' warm-up at MOG2's own (fast) pace, it learns the background slowly (MOG2 absorbs a still object after about
-0.1 / learning-rate frames), so a left bag, a parked car or a person standing still stays
+a few seconds' warm-up at MOG2's own (fast) pace, it learns the background slowly (MOG2
+absorbs a still object after about 0.1 / learning-rate frames), so a left bag, a parked car or a
+person standing still stays
 foreground for ``static_seconds``: long enough for the dwell rules to see it. The price is a
 "ghost" of the same length where a long-still object leaves.
 """

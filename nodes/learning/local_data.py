@@ -43,7 +43,7 @@ def trajectories(settings: NodeSettings) -> tuple[Arrays, Arrays]:
     finally:
         store.close()
     order = np.random.default_rng(SEED).permutation(len(rows))
-    cut = int(round(len(rows) * (1 - VALIDATION_FRACTION)))
+    cut = round(len(rows) * (1 - VALIDATION_FRACTION))
     train, held = rows[order[:cut]], rows[order[cut:]]
     return ((train, np.zeros(len(train), dtype=np.int64)),
             (held, np.zeros(len(held), dtype=np.int64)))

@@ -257,7 +257,7 @@ class Vault:
         doomed = [r for r in self.db.execute(
             "SELECT id, day_key FROM segments WHERE day_key NOT IN "
             "(SELECT id FROM day_keys)").fetchall() if r[0] not in held]
-        for ident, camera, day in expired:
+        for ident, _camera, _day in expired:
             doomed += [r for r in self.db.execute(
                 "SELECT id, day_key FROM segments WHERE day_key = ?", (ident,)).fetchall()
                 if r[0] not in held]

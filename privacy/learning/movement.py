@@ -78,7 +78,7 @@ def prefixes(points: np.ndarray, first: float = LIVE_FIRST, every: float = LIVE_
     seconds, and whole at its end."""
     points = np.asarray(points)
     seconds = float(points[-1, 0] - points[0, 0])
-    cuts = [c for c in np.arange(first, seconds, every)] + [seconds]
+    cuts = [*np.arange(first, seconds, every), seconds]
     found = [points[points[:, 0] - points[0, 0] <= cut + 1e-9] for cut in cuts]
     return [p for p in found if len(p) >= 2]
 

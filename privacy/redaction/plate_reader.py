@@ -54,11 +54,12 @@ class PlateReader:
     def read(self, frame: np.ndarray, box: Box) -> Reading | None:
         height, width = frame.shape[:2]
         x1, y1 = max(0, int(box.x1)), max(0, int(box.y1))
-        x2, y2 = min(width, int(math.ceil(box.x2))), min(height, int(math.ceil(box.y2)))
+        x2, y2 = min(width, math.ceil(box.x2)), min(height, math.ceil(box.y2))
         if x2 - x1 < 8 or y2 - y1 < 6:
             return None
         with self._lock:
-            probabilities = self._session.run(None, {self._input: _tensor(frame[y1:y2, x1:x2])})[0][0]
+            outputs = self._session.run(None, {self._input: _tensor(frame[y1:y2, x1:x2])})
+        probabilities = outputs[0][0]
         return self._decode(probabilities)
 
     def _decode(self, probabilities: np.ndarray) -> Reading | None:
@@ -66,7 +67,7 @@ class PlateReader:
         scores = probabilities.max(axis=1)
         text, confidences, previous = [], [], 0
         for index, score in zip(best, scores, strict=True):
-            if index != previous and index != 0:
+            if index not in (previous, 0):
                 character = self._alphabet[index].upper() if index < len(self._alphabet) else ""
                 if character in _ALLOWED:
                     text.append(character)
@@ -85,7 +86,7 @@ class PlateReader:
 def _tensor(crop: np.ndarray) -> np.ndarray:
     """Resize to the recogniser's 48-pixel height, scale to [-1, 1], pad right to 320."""
     h, w = crop.shape[:2]
-    resized_w = min(MAX_WIDTH, max(1, int(math.ceil(HEIGHT * w / h))))
+    resized_w = min(MAX_WIDTH, max(1, math.ceil(HEIGHT * w / h)))
     image = cv2.resize(crop, (resized_w, HEIGHT)).astype(np.float32)
     image = (image.transpose(2, 0, 1) / 255.0 - 0.5) / 0.5
     padded = np.zeros((3, HEIGHT, MAX_WIDTH), np.float32)

@@ -67,7 +67,7 @@ class TextPlateDetector:
     def _input_size(self, width: int, height: int) -> tuple[int, int]:
         target_w = width if self.input_width is None else min(self.input_width, width)
         target_h = height * target_w / width
-        return max(32, int(round(target_w / 32)) * 32), max(32, int(round(target_h / 32)) * 32)
+        return max(32, round(target_w / 32) * 32), max(32, round(target_h / 32) * 32)
 
     def detect(self, frame: np.ndarray) -> list[Detection]:
         height, width = frame.shape[:2]

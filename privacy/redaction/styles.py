@@ -21,7 +21,8 @@ def _obscured(region: np.ndarray, style: Style, colour: tuple[int, int, int]) ->
         return np.broadcast_to(np.asarray(colour, np.uint8), region.shape)
     if style is Style.PIXELATE:
         cells = max(1, min(4, w // 8, h // 8))
-        small = cv2.resize(region, (cells, max(1, round(cells * h / w))), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(region, (cells, max(1, round(cells * h / w))),
+                           interpolation=cv2.INTER_AREA)
         return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
     k = max(3, (max(w, h) // 2) | 1)
     blurred = cv2.blur(region, (k, k))

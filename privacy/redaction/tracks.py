@@ -135,4 +135,5 @@ class TrackSet:
 
     def forget_before(self, frame: int) -> None:
         """Drop tracks that can no longer cover ``frame`` or any later frame."""
-        self._tracks = [t for t in self._tracks if t.last + max(self.persist, self.max_gap) >= frame]
+        reach = max(self.persist, self.max_gap)
+        self._tracks = [t for t in self._tracks if t.last + reach >= frame]

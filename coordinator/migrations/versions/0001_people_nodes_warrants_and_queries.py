@@ -23,7 +23,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index(op.f('ix_login_failures_at'), 'login_failures', ['at'], unique=False)
-    op.create_index(op.f('ix_login_failures_username'), 'login_failures', ['username'], unique=False)
+    op.create_index(op.f('ix_login_failures_username'), 'login_failures', ['username'],
+                    unique=False)
     op.create_table('nodes',
     sa.Column('node_id', sa.String(length=128), nullable=False),
     sa.Column('site_id', sa.String(length=64), nullable=False),

@@ -64,7 +64,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('webhook_id', 'alert_id')
     )
-    op.create_index(op.f('ix_webhook_deliveries_webhook_id'), 'webhook_deliveries', ['webhook_id'], unique=False)
+    op.create_index(op.f('ix_webhook_deliveries_webhook_id'), 'webhook_deliveries',
+                    ['webhook_id'], unique=False)
 
 
 def downgrade() -> None:

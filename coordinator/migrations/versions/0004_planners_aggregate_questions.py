@@ -28,7 +28,8 @@ def upgrade() -> None:
     sa.Column('deadline', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('query_id')
     )
-    op.create_index(op.f('ix_aggregates_requested_by'), 'aggregates', ['requested_by'], unique=False)
+    op.create_index(op.f('ix_aggregates_requested_by'), 'aggregates', ['requested_by'],
+                    unique=False)
     op.create_table('aggregate_nodes',
     sa.Column('query_id', sa.String(length=36), nullable=False),
     sa.Column('node_id', sa.String(length=128), nullable=False),
