@@ -240,7 +240,8 @@ def serve(db: str, key_path: Path, witness_keys: tuple[str, ...], host: str, por
     from fastapi import FastAPI
 
     from audit.cosignature import CosignerKey
-    from audit.routes import add_problem_handlers, audit_router
+    from audit.routes import audit_router
+    from kernel.problems import add_problem_handlers
 
     log = _open_log(db, key_path)
     app = FastAPI(title="safecity audit log")

@@ -1,7 +1,8 @@
 """HTTP routes for the audit log, for the coordinator (or ``safecity audit serve``) to mount.
 
 Everything here is public: entries are public records (personal details are commitments only),
-checkpoints are signed, proofs are proofs. Errors are RFC 9457 problem details.
+checkpoints are signed, proofs are proofs. Errors are RFC 9457 problem details
+(``kernel.problems``, installed by whoever serves these routes).
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from audit.bundle import PAGE_FORMAT, b64
@@ -20,20 +19,13 @@ from audit.cosignature import CosignerKey
 from audit.errors import AuditError
 from audit.log import AuditLog
 from kernel.errors import VerificationError
+from kernel.problems import problem
 
 MAX_PAGE = 1000
 MAX_CHECKPOINT_PAGE = 1000
 MAX_INDEX = 2**62  # beyond any log's size, and inside a database's 64-bit integer
 
 Index = Annotated[int, Path(ge=0, le=MAX_INDEX)]
-
-
-def problem(status: int, title: str, detail: str, instance: str | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
-    if instance:
-        body["instance"] = instance
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def unreadable(index: int, error: VerificationError, instance: str) -> JSONResponse:
@@ -44,55 +36,6 @@ def unreadable(index: int, error: VerificationError, instance: str) -> JSONRespo
     return problem(409, "Unreadable audit entry",
                    f"audit entry {index} does not parse as a public record ({error}); the raw "
                    "log is at /audit/bundle, check it with `safecity audit verify`", instance)
-
-
-def add_problem_handlers(app: FastAPI) -> None:
-    """Answer malformed requests with RFC 9457 problem details instead of FastAPI's default."""
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return problem(422, "Invalid request", f"{where}: {first.get('msg')}",
-                       str(request.url.path))
-
-    document_problems(app)
-
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail"],
-    "description": "RFC 9457 problem details; `code` is a stable machine-readable reason.",
-    "properties": {"type": {"type": "string"}, "title": {"type": "string"},
-                   "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                   "detail": {"type": "string"}, "instance": {"type": "string"},
-                   "code": {"type": "string"}},
-}
-
-
-def document_problems(app: FastAPI) -> None:
-    """State in the OpenAPI document what every error really is: a problem details body
-    (RFC 9457, ``application/problem+json``), for 422 and for any other error status."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = get_openapi(title=app.title, version=app.version,
-                                   description=app.description, routes=app.routes)
-            components = document.setdefault("components", {}).setdefault("schemas", {})
-            components["Problem"] = PROBLEM_SCHEMA
-            for name in ("HTTPValidationError", "ValidationError"):
-                components.pop(name, None)
-            error = {"description": "Problem details (RFC 9457)", "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            for operations in document.get("paths", {}).values():
-                for operation in operations.values():
-                    responses = operation.setdefault("responses", {})
-                    if "422" in responses:
-                        responses["422"] = error
-                    responses["default"] = error
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _link(response: Response, name: str, cursor: int | None, limit: int) -> str | None:

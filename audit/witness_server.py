@@ -13,7 +13,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from audit.routes import problem
 from audit.witness import (
     ForgedCheckpoint,
     InconsistentCheckpoint,
@@ -23,6 +22,7 @@ from audit.witness import (
 )
 from audit.witness_protocol import MAX_BODY, SIZE_CONTENT_TYPE, parse_request
 from kernel.errors import VerificationError
+from kernel.problems import problem
 
 log = logging.getLogger(__name__)
 

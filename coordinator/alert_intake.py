@@ -13,15 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from contract.events import SignedEventBatch
 from contract.queries import Signed
 from coordinator.db import Alert, Delivery, Node, Webhook
+from coordinator.errors import EventsRejected, ReportRejected
 from coordinator.service import Coordinator, as_utc
-from kernel.errors import SafecityError, describe
+from kernel.errors import describe
 from privacy.signing import VerifyKey
 
 COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle
 
-
-class EventsRejected(SafecityError):
-    """A batch that is not from an enrolled node's key, or not about its cameras."""
 
 
 @dataclass(frozen=True)
@@ -44,20 +42,21 @@ def alert_view(alert: Alert) -> dict[str, Any]:
 
 
 def from_enrolled_node(svc: Coordinator, message: Signed, signature: str, node_id: str,
-                       site: str, cameras: set[str], what: str) -> Node:
+                       site: str, cameras: set[str], what: str,
+                       rejected: type[ReportRejected] = EventsRejected) -> Node:
     """The active enrolled node that signed ``message``, at its own site, about its own
-    cameras; else EventsRejected saying which check failed."""
+    cameras; else ``rejected`` saying which check failed."""
     with svc.session() as session:
         node = session.get(Node, node_id)
     if node is None or not node.active:
-        raise EventsRejected(f"{node_id} is not an enrolled node")
+        raise rejected(f"{node_id} is not an enrolled node")
     if not message.signed_by(VerifyKey.parse(node.identity_key), signature):
-        raise EventsRejected(f"the {what} is not signed by the enrolled key of {node.node_id}")
+        raise rejected(f"the {what} is not signed by the enrolled key of {node.node_id}")
     if site != node.site_id:
-        raise EventsRejected(f"{node.node_id} is enrolled at {node.site_id}, not {site}")
+        raise rejected(f"{node.node_id} is enrolled at {node.site_id}, not {site}")
     unknown = sorted(cameras - set(node.cameras))
     if unknown:
-        raise EventsRejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
+        raise rejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
     return node
 
 

@@ -9,6 +9,7 @@ and that the token was not revoked (signed out, ``coordinator.token_ids``).
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +22,12 @@ from coordinator import denials
 from coordinator.browser_session import CSRF_HEADER, SAFE_METHODS, csrf_matches, session_token
 from coordinator.db import Node, User
 from coordinator.denials import ANONYMOUS
-from coordinator.problems import Problem
+from coordinator.errors import Problem
+from coordinator.lockout import ACCOUNT, CLIENT, Slot, give_back, reserve
+from coordinator.passwords import check_password
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator
+from coordinator.services.requests import USERNAME
 from coordinator.token_ids import COORDINATOR, is_spent, spend
 from privacy.tokens import TokenError, issue, verify
 
@@ -138,3 +142,35 @@ def require(permission: Permission):  # type: ignore[no-untyped-def]
         return who
 
     return check
+
+
+def password_login(request: Request, svc: Coordinator, username: str, password: str
+                   ) -> dict[str, Any]:
+    """A token for a person whose password is right, or the (audited) Problem saying why not.
+    The try is counted before Argon2 runs (``coordinator.lockout``), so the limit holds for
+    guesses sent at once to any number of workers."""
+    settings = svc.settings
+    window = settings.login_window_seconds
+    # a name no account can have gets no counter of its own, nor a lookup (PostgreSQL refuses
+    # a NUL in a string); the address's counter still counts the try
+    named = re.fullmatch(USERNAME, username) is not None
+    account = Slot(ACCOUNT, username, settings.login_failures)
+    slots = [Slot(CLIENT, client_address(request)[:64], 4 * settings.login_failures),
+             *([account] if named else [])]
+    if not reserve(svc.session, slots, int(svc.clock().timestamp()), window):
+        problem = deny(svc, request, ANONYMOUS, 429, "login_locked",
+                       "too many failed logins; try again later", {"user": username})
+        problem.headers["Retry-After"] = str(window)
+        raise problem
+    with svc.session() as session:  # not held while Argon2 runs
+        user = session.get(User, username) if named else None
+    if not check_password(user.password_hash if user else None, password) \
+            or user is None or not user.active:
+        raise deny(svc, request, ANONYMOUS, 401, "login_failed",
+                   "wrong username or password", {"user": username})
+    with svc.session() as session:
+        give_back(session, slots, clear=account)
+    role, agency = user.role, user.agency
+    minutes = settings.token_minutes
+    return {"access_token": new_token(svc, username, role, agency, minutes),
+            "token_type": "bearer", "expires_in": 60 * minutes, "role": role}

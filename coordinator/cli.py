@@ -13,7 +13,7 @@ import click
 from pydantic import ValidationError
 
 from coordinator.config import CoordinatorSettings, load_coordinator_settings
-from coordinator.problems import Problem
+from coordinator.errors import Problem
 from coordinator.roles import Role
 from kernel.errors import SafecityError, describe
 from kernel.json_logs import configure as configure_logging
@@ -60,8 +60,9 @@ def init(config_path: Path | None) -> None:
 def add_user(config_path: Path | None, username: str, role: str, agency: str,
              signing_key: str | None, password_stdin: bool) -> None:
     """Add a person (the first admin is created this way, on the server)."""
-    from coordinator.routers.users import NewUser, create_user
     from coordinator.service import Coordinator
+    from coordinator.services.requests import NewUser
+    from coordinator.services.users import create_user
 
     password = (sys.stdin.readline().rstrip("\n") if password_stdin
                 else click.prompt("Password", hide_input=True, confirmation_prompt=True))

@@ -13,7 +13,7 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from contract.queries import queue_name
-from kernel.errors import SafecityError
+from coordinator.errors import DispatchError
 
 try:  # what the Redis result backend raises when the server is gone
     from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,9 +24,6 @@ try:  # what the Redis result backend raises when the server is gone
 except ImportError:  # pragma: no cover - redis is a dependency
     _UNAVAILABLE = (OperationalError, OSError)
 
-
-class DispatchError(SafecityError):
-    """The broker or result backend cannot be reached."""
 
 
 class Dispatcher:

@@ -20,9 +20,10 @@ from audit.records import Action, Actor, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from contract.exports import ExportReport, SignedExportReport
 from contract.warrants import Kind, SignedWarrant, WarrantRefused, check_scope, digest
-from coordinator.alert_intake import EventsRejected, from_enrolled_node
+from coordinator.alert_intake import from_enrolled_node
 from coordinator.db import EvidenceExport
 from coordinator.db import Warrant as WarrantRow
+from coordinator.errors import ExportReportRejected
 from coordinator.node_log_heads import note_log_size
 from coordinator.service import Coordinator
 from kernel.errors import describe
@@ -33,15 +34,15 @@ def _warrant(svc: Coordinator, report: ExportReport) -> SignedWarrant:
     with svc.session() as session:
         row = session.get(WarrantRow, report.warrant_id)
     if row is None or row.registered_index is None:
-        raise EventsRejected(f"{report.warrant_id} is not a registered warrant")
+        raise ExportReportRejected(f"{report.warrant_id} is not a registered warrant")
     signed = SignedWarrant.model_validate(row.document)
     if not hmac.compare_digest(digest(signed), report.warrant_sha256):
-        raise EventsRejected(f"the export names another text of {report.warrant_id}")
+        raise ExportReportRejected(f"the export names another text of {report.warrant_id}")
     try:
         check_scope(signed.warrant, Kind.EVIDENCE_EXPORT, report.site, list(report.cameras),
                     report.window, [])
     except WarrantRefused as refusal:
-        raise EventsRejected(f"export outside its warrant: {refusal}") from None
+        raise ExportReportRejected(f"export outside its warrant: {refusal}") from None
     return signed
 
 
@@ -50,17 +51,18 @@ def accept_export(svc: Coordinator, message: Any) -> tuple[int, bool]:
     try:
         signed = SignedExportReport.model_validate(message)
     except ValidationError as exc:
-        raise EventsRejected(f"not an export report: {describe(exc)}") from None
+        raise ExportReportRejected(f"not an export report: {describe(exc)}") from None
     report = signed.report
     node = from_enrolled_node(svc, report, signed.signature, report.node_id, report.site,
-                              set(report.cameras), "export report")
+                              set(report.cameras), "export report",
+                              ExportReportRejected)
     warrant = _warrant(svc, report).warrant
     if report.log_size is not None:
         note_log_size(svc, node.node_id, report.log_size)
     with svc.session() as session:
         known = session.get(EvidenceExport, report.export_id)
         if known is not None and known.node_id != node.node_id:
-            raise EventsRejected(f"export {report.export_id} was reported by another node")
+            raise ExportReportRejected(f"export {report.export_id} was reported by another node")
         if known is not None and known.log_index is not None:
             return known.log_index, True
     if known is None:

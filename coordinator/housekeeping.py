@@ -19,8 +19,8 @@ from coordinator import lockout, token_ids
 from coordinator.db import Alert, PublishedReport
 from coordinator.db import Warrant as WarrantRow
 from coordinator.denials import flush_due
-from coordinator.routers.warrants import signed_of
 from coordinator.service import Coordinator
+from coordinator.services.warrants import signed_of
 from coordinator.web.published import publish
 from kernel.errors import SafecityError
 

@@ -91,7 +91,7 @@ def metrics_listener(svc: Coordinator, address: str, shared: Path | None = None)
     several, each counts into files in ``shared`` (prometheus_client's multiprocess mode,
     ``PROMETHEUS_MULTIPROC_DIR``) and the listener sums them; the state gauges are read from
     the database and broker at scrape time, once."""
-    from coordinator.routers.health import checks
+    from coordinator.services.health import checks
     from kernel.health_server import HealthServer
 
     registry = svc.metrics.registry

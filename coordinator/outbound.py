@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kernel.errors import SafecityError
+from coordinator.errors import TargetRefused
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -25,9 +25,6 @@ KINDS = (("a loopback", "is_loopback"), ("a link-local", "is_link_local"),
          ("an unspecified", "is_unspecified"), ("a multicast", "is_multicast"),
          ("a reserved", "is_reserved"), ("a private", "is_private"))
 
-
-class TargetRefused(SafecityError):
-    """The target is not one the coordinator may send to; the message says why."""
 
 
 @dataclass(frozen=True)

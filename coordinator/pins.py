@@ -40,8 +40,7 @@ from contract.pins import (
 )
 from contract.warrants import SignedWarrant, key_id
 from coordinator.db import Node, PinAckRow, PinUpdateRow, User
-from coordinator.dispatch import DispatchError
-from coordinator.problems import Problem, invalid, not_found
+from coordinator.errors import DispatchError, Problem, invalid, not_found
 from coordinator.roles import Role
 from coordinator.service import Coordinator
 from kernel.errors import SafecityError

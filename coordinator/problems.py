@@ -1,9 +1,9 @@
-"""Errors the API answers with: RFC 9457 problem details, each with a stable ``code``."""
+"""How the API answers errors: RFC 9457 problem details (``kernel.problems``), each with a
+stable ``code``; the errors themselves are declared in ``coordinator.errors``."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -11,29 +11,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from audit.errors import AuditError
-from audit.routes import add_problem_handlers
-from coordinator.dispatch import DispatchError
+from coordinator.errors import DispatchError, Problem
+from kernel.problems import add_problem_handlers, problem
 
 log = logging.getLogger(__name__)
-
-
-class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str, code: str | None = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(detail)
-        self.status, self.title, self.detail = status, title, detail
-        self.code = code
-        self.headers = headers or {}
-
-
-def response(status: int, title: str, detail: str, instance: str, code: str | None = None,
-             headers: dict[str, str] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail, "instance": instance}
-    if code:
-        body["code"] = code
-    return JSONResponse(body, status_code=status, media_type="application/problem+json",
-                        headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -44,12 +25,12 @@ def install(app: FastAPI) -> None:
         page = getattr(request.app.state, "page_problem", None)
         if page is not None and wants_page(request):
             return page(request, exc)  # a person in a browser: a page, not JSON
-        return response(exc.status, exc.title, exc.detail, request.url.path, exc.code,
+        return problem(exc.status, exc.title, exc.detail, request.url.path, exc.code,
                         exc.headers)
 
     @app.exception_handler(DispatchError)
     async def _broker(request: Request, exc: DispatchError) -> JSONResponse:
-        return response(503, "Service unavailable", str(exc), request.url.path,
+        return problem(503, "Service unavailable", str(exc), request.url.path,
                         "broker_unavailable", {"Retry-After": "30"})
 
     @app.exception_handler(OperationalError)
@@ -57,26 +38,26 @@ def install(app: FastAPI) -> None:
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         log.error("database unavailable on %s %s: %s", request.method, request.url.path,
                   type(exc).__name__)
-        return response(503, "Service unavailable", "the database is unavailable; nothing was "
+        return problem(503, "Service unavailable", "the database is unavailable; nothing was "
                         "changed, try again shortly", request.url.path, "database_unavailable",
                         {"Retry-After": "5"})
 
     @app.exception_handler(AuditError)
     async def _audit(request: Request, exc: AuditError) -> JSONResponse:
         log.error("audit log unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return response(503, "Service unavailable", "the audit log cannot be written, so the "
+        return problem(503, "Service unavailable", "the audit log cannot be written, so the "
                         "request was not carried out (every action is logged first); try again "
                         "shortly", request.url.path, "audit_unavailable", {"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return response(500, "Internal error", "the coordinator failed; the error is logged "
+        return problem(500, "Internal error", "the coordinator failed; the error is logged "
                         "on the server", request.url.path, "internal")
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return response(exc.status_code, str(exc.detail), str(exc.detail), request.url.path,
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), request.url.path,
                         headers=dict(exc.headers or {}))
 
 
@@ -84,10 +65,3 @@ def wants_page(request: Request) -> bool:
     """A browser navigating (not a script or an API client asking for JSON)."""
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
-
-def not_found(what: str) -> Problem:
-    return Problem(404, "Not found", f"no {what}", "not_found")
-
-
-def invalid(detail: str, code: str = "invalid") -> Problem:
-    return Problem(422, "Invalid request", detail, code)

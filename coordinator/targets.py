@@ -8,7 +8,7 @@ import re
 
 from contract.reference_image import canonical_png
 from contract.warrants import Kind
-from coordinator.problems import Problem, invalid
+from coordinator.errors import Problem, invalid
 from privacy.errors import MediaError
 from privacy.plates import PlateError, normalize
 

@@ -23,9 +23,9 @@ import httpx
 
 from coordinator.alert_intake import alert_view
 from coordinator.db import Alert, Delivery, Webhook
-from coordinator.outbound import Target, TargetRefused, check
+from coordinator.errors import DeliveryFailed, TargetRefused
+from coordinator.outbound import Target, check
 from coordinator.service import Coordinator
-from kernel.errors import SafecityError
 
 log = logging.getLogger(__name__)
 PREFIX = "whsec_"
@@ -33,9 +33,6 @@ FAILED = "delivery failed"
 TOLERANCE_SECONDS = 300
 Post = Callable[..., httpx.Response]
 
-
-class DeliveryFailed(SafecityError):
-    """The receiver did not take the delivery (it is retried)."""
 
 
 def new_secret() -> str:

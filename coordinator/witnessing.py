@@ -26,15 +26,12 @@ from audit.witness_client import (
     WitnessUnavailable,
     add_checkpoint,
 )
+from coordinator.errors import WitnessQuorumError
 from kernel.errors import SafecityError
 
 log = logging.getLogger(__name__)
 ROUNDS = 3  # the newest checkpoint may move on while witnesses are asked; try again this often
 
-
-class WitnessQuorumError(SafecityError):
-    """Fewer witnesses than the quorum cosigned the newest checkpoint; the message says who
-    answered what."""
 
 
 class Witnessing:

@@ -16,14 +16,15 @@ from audit.records import Action, Event, LegalBasis
 from contract.events import EVENTS_QUEUE, EVENTS_TASK
 from contract.exports import EXPORT_REPORT_TASK
 from contract.live_views import SNAPSHOT_TASK
-from coordinator.alert_intake import EventsRejected, accept
+from coordinator.alert_intake import accept
 from coordinator.config import CoordinatorSettings
+from coordinator.errors import DeliveryFailed, ReportRejected
 from coordinator.export_reports import accept_export
 from coordinator.housekeeping import HOUSEKEEPING_TASK, housekeeping
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.service import Coordinator
-from coordinator.webhooks import DeliveryFailed, deliver, give_up
+from coordinator.webhooks import deliver, give_up
 
 log = logging.getLogger(__name__)
 DELIVER_TASK = "safecity.coordinator.deliver_webhook"
@@ -31,7 +32,7 @@ WEBHOOKS_QUEUE = "coordinator.webhooks"
 MAX_ATTEMPTS = 8
 
 
-def rejected(svc: Coordinator, outcome: str, exc: EventsRejected) -> None:
+def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
     """A message from the broker that is not from an enrolled node about its own cameras."""
     log.warning("%s: %s", outcome, exc)
     svc.log(Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
@@ -58,7 +59,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         svc = service()
         try:
             intake = accept(svc, message)
-        except EventsRejected as exc:
+        except ReportRejected as exc:
             rejected(svc, "events_rejected", exc)
             counted.batches.labels("events", "rejected").inc()
             return {"accepted": 0, "rejected": str(exc)}
@@ -72,7 +73,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         svc = service()
         try:
             index, duplicate = accept_export(svc, message)
-        except EventsRejected as exc:
+        except ReportRejected as exc:
             rejected(svc, "export_report_rejected", exc)
             counted.batches.labels("export", "rejected").inc()
             return {"logged": None, "rejected": str(exc)}
@@ -94,7 +95,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         svc = service()
         try:
             kept = accept_snapshot(svc, message)
-        except EventsRejected as exc:
+        except ReportRejected as exc:
             rejected(svc, "snapshot_rejected", exc)
             counted.batches.labels("snapshot", "rejected").inc()
             return {"kept": False, "rejected": str(exc)}

@@ -15,9 +15,10 @@ from served import free_port, serving
 from world import World, embedded_world
 
 from audit.records import Action
-from coordinator.alert_intake import EventsRejected, accept
+from coordinator.alert_intake import accept
 from coordinator.db import Alert
-from coordinator.webhooks import FAILED, DeliveryFailed, deliver, verify
+from coordinator.errors import DeliveryFailed, EventsRejected
+from coordinator.webhooks import FAILED, deliver, verify
 from nodes.event_sender import EventSender, message
 from nodes.events import EventStore, StoredEvent
 from nodes.identity import load_identity

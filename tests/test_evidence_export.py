@@ -27,7 +27,7 @@ from audit.log import AuditLog
 from audit.records import Action
 from contract.exports import ExportReport, SignedExportReport
 from contract.warrants import SignedWarrant, Window, digest, sign
-from coordinator.alert_intake import EventsRejected
+from coordinator.errors import ExportReportRejected
 from coordinator.export_reports import accept_export
 from nodes.export_reports import ExportOutbox, outbox_path
 from nodes.identity import load_identity
@@ -290,11 +290,11 @@ def test_a_report_not_from_the_enrolled_node_is_refused(city, tmp_path: Path) ->
         cameras=("gate",), window=Window.model_validate(SCOPE), segments=1,
         recipient="city-pd", export_sha256="0" * 64, exported_at=world.clock())
     forged = SignedExportReport(report=report, signature=report.sign(SigningKey.generate()))
-    with pytest.raises(EventsRejected, match="not signed by the enrolled key"):
+    with pytest.raises(ExportReportRejected, match="not signed by the enrolled key"):
         accept_export(world.svc, forged.model_dump(mode="json"))
     key = load_identity(node.settings.keys_dir).signing
     wider = report.model_copy(update={"cameras": ("gate", "lobby")})
-    with pytest.raises(EventsRejected, match="outside its warrant"):
+    with pytest.raises(ExportReportRejected, match="outside its warrant"):
         accept_export(world.svc, SignedExportReport(
             report=wider, signature=wider.sign(key)).model_dump(mode="json"))
 

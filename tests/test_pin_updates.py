@@ -33,7 +33,8 @@ from contract.warrants import key_id, sign
 from coordinator.db import PinAckRow
 from coordinator.db import Warrant as WarrantRow
 from coordinator.roles import Role
-from coordinator.routers.users import NewUser, create_user
+from coordinator.services.requests import NewUser
+from coordinator.services.users import create_user
 from nodes.enrolment import enrolment_file, load_enrolment
 from privacy.signing import SigningKey
 

@@ -29,7 +29,8 @@ from audit.witness_server import witness_app
 from contract.queries import LogConsistency
 from contract.warrants import WarrantRefused
 from coordinator.config import CoordinatorSettings
-from coordinator.witnessing import Witnessing, WitnessQuorumError
+from coordinator.errors import WitnessQuorumError
+from coordinator.witnessing import Witnessing
 from kernel.errors import ConfigError
 from nodes.enrolment import Enrolment
 from nodes.query_checks import check_consistent, check_witnessed

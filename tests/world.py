@@ -30,8 +30,9 @@ from coordinator.config import CoordinatorSettings
 from coordinator.denials import pending
 from coordinator.query_messages import open_result
 from coordinator.roles import Role
-from coordinator.routers.users import NewUser, create_user
 from coordinator.service import Coordinator
+from coordinator.services.requests import NewUser
+from coordinator.services.users import create_user
 from nodes.camera_notices import notices
 from nodes.config import NodeSettings, load_settings
 from nodes.enrolment import parse_enrolment, save_enrolment

@@ -23,7 +23,7 @@ from audit.records import Action, Actor, Event, LegalBasis, PrivacyLoss, Scope, 
 from audit.transparency import RUN_OUTCOMES, SITE_OUTCOMES
 from contract.models import MODEL_TASK, SignedModel, pack
 from coordinator.db import Node
-from coordinator.dispatch import DispatchError
+from coordinator.errors import DispatchError
 from coordinator.learning.superlink import SuperLink, register_enrolled
 from coordinator.service import Coordinator
 from kernel.atomic_file import write_atomic

@@ -9,10 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from coordinator.auth import service
 from coordinator.service import Coordinator
+from coordinator.services.health import checks
 
 router = APIRouter(tags=["health"])
 
@@ -20,29 +20,6 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", summary="The process is up")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
-
-
-def checks(svc: Coordinator) -> dict[str, str]:
-    """Each dependency the API needs to serve: "ok" or why not."""
-    found: dict[str, str] = {}
-    try:
-        with svc.session() as session:
-            session.execute(text("SELECT 1"))
-        found["database"] = "ok"
-    except Exception as exc:
-        found["database"] = f"unavailable ({type(exc).__name__})"
-    try:
-        svc.audit.size()
-        found["audit_log"] = "ok"
-    except Exception as exc:
-        found["audit_log"] = f"unavailable ({type(exc).__name__})"
-    try:
-        with svc.dispatcher.app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=3)
-        found["broker"] = "ok"
-    except Exception as exc:
-        found["broker"] = f"unavailable ({type(exc).__name__})"
-    return found
 
 
 @router.get("/readyz", summary="Database, audit log and broker answer (503: a problem that "

@@ -13,13 +13,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 
-from coordinator.auth import ANONYMOUS, AUDIENCE, client_address, deny, new_token, service
-from coordinator.db import Node, User
-from coordinator.lockout import ACCOUNT, CLIENT, Slot, give_back, reserve
-from coordinator.passwords import check_password
-from coordinator.problems import Problem
+from coordinator.auth import ANONYMOUS, AUDIENCE, deny, new_token, password_login, service
+from coordinator.db import Node
+from coordinator.errors import Problem
 from coordinator.roles import Role
-from coordinator.routers.users import USERNAME
 from coordinator.service import Coordinator
 from coordinator.token_ids import JTI, node_issuer, spend
 from privacy.signing import VerifyKey
@@ -42,38 +39,6 @@ def token(request: Request, grant_type: str = Form(...), username: str = Form(""
         return _node(request, svc, assertion)
     raise Problem(400, "Unsupported grant type", f"grant_type must be {PASSWORD!r} or "
                   f"{JWT_BEARER!r}", "unsupported_grant_type")
-
-
-def password_login(request: Request, svc: Coordinator, username: str, password: str
-                   ) -> dict[str, Any]:
-    """A token for a person whose password is right, or the (audited) Problem saying why not.
-    The try is counted before Argon2 runs (``coordinator.lockout``), so the limit holds for
-    guesses sent at once to any number of workers."""
-    settings = svc.settings
-    window = settings.login_window_seconds
-    # a name no account can have gets no counter of its own, nor a lookup (PostgreSQL refuses
-    # a NUL in a string); the address's counter still counts the try
-    named = re.fullmatch(USERNAME, username) is not None
-    account = Slot(ACCOUNT, username, settings.login_failures)
-    slots = [Slot(CLIENT, client_address(request)[:64], 4 * settings.login_failures),
-             *([account] if named else [])]
-    if not reserve(svc.session, slots, int(svc.clock().timestamp()), window):
-        problem = deny(svc, request, ANONYMOUS, 429, "login_locked",
-                       "too many failed logins; try again later", {"user": username})
-        problem.headers["Retry-After"] = str(window)
-        raise problem
-    with svc.session() as session:  # not held while Argon2 runs
-        user = session.get(User, username) if named else None
-    if not check_password(user.password_hash if user else None, password) \
-            or user is None or not user.active:
-        raise deny(svc, request, ANONYMOUS, 401, "login_failed",
-                   "wrong username or password", {"user": username})
-    with svc.session() as session:
-        give_back(session, slots, clear=account)
-    role, agency = user.role, user.agency
-    minutes = settings.token_minutes
-    return {"access_token": new_token(svc, username, role, agency, minutes),
-            "token_type": "bearer", "expires_in": 60 * minutes, "role": role}
 
 
 def _node(request: Request, svc: Coordinator, assertion: str) -> dict[str, Any]:

@@ -1,93 +1,40 @@
-"""``/webhooks``: outbound webhooks for signage and IoT (admin). The secret is shown once, at
-creation; deliveries are signed with it (Standard Webhooks) and retried by the worker."""
+"""``/webhooks``: outbound webhooks for signage and IoT (admin); the use cases are in
+``coordinator.services.webhooks``."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from audit.records import Action, Event, LegalBasis
 from coordinator.auth import Principal, require, service
-from coordinator.db import Delivery, Webhook
-from coordinator.outbound import TargetRefused
-from coordinator.problems import invalid, not_found
 from coordinator.roles import Permission
-from coordinator.service import Coordinator, as_utc
-from coordinator.webhooks import new_secret, target
+from coordinator.service import Coordinator
+from coordinator.services import webhooks
+from coordinator.services.requests import NewWebhook
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-
-
-class NewWebhook(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: AnyHttpUrl
-    types: list[str] = Field(default=[], max_length=32,
-                             description="alert types to send; empty: all")
-
-
-def _view(hook: Webhook) -> dict[str, Any]:
-    return {"webhook_id": hook.webhook_id, "url": hook.url, "types": hook.types,
-            "active": hook.active, "created_by": hook.created_by,
-            "created_at": as_utc(hook.created_at).isoformat()}
 
 
 @router.post("", status_code=201, summary="Add a webhook (admin); the secret is shown once")
 def add(body: NewWebhook, who: Principal = Depends(require(Permission.WEBHOOK_MANAGE)),
         svc: Coordinator = Depends(service)) -> dict[str, Any]:
-    if body.url.username or body.url.password:
-        raise invalid("put no credentials in a webhook URL; deliveries are signed instead")
-    try:
-        target(svc, str(body.url))  # checked again at each delivery (the name may move)
-    except TargetRefused as exc:
-        raise invalid(f"webhook URL refused: {exc}", "target_refused") from None
-    hook = Webhook(webhook_id=str(uuid.uuid4()), url=str(body.url), types=sorted(set(body.types)),
-                   secret=new_secret(), created_by=who.username, created_at=svc.clock(),
-                   active=True)
-    svc.log(Event(actor=who.actor, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
-                  outcome="webhook_added",
-                  details={"webhook_id": hook.webhook_id, "url": hook.url, "types": hook.types}))
-    with svc.session() as session:
-        session.add(hook)
-        session.flush()
-        return {**_view(hook), "secret": hook.secret}
+    return webhooks.add(svc, who, body)
 
 
 @router.get("", summary="The webhooks (admin)")
 def list_hooks(_: Principal = Depends(require(Permission.WEBHOOK_MANAGE)),
                svc: Coordinator = Depends(service)) -> dict[str, Any]:
-    with svc.session() as session:
-        return {"webhooks": [_view(h) for h in session.scalars(
-            select(Webhook).order_by(Webhook.created_at))]}
+    return webhooks.listed(svc)
 
 
 @router.get("/{webhook_id}/deliveries", summary="A webhook's deliveries, newest first")
 def deliveries(webhook_id: str, _: Principal = Depends(require(Permission.WEBHOOK_MANAGE)),
                svc: Coordinator = Depends(service)) -> dict[str, Any]:
-    with svc.session() as session:
-        if session.get(Webhook, webhook_id) is None:
-            raise not_found(f"webhook {webhook_id}")
-        rows = session.scalars(select(Delivery).where(Delivery.webhook_id == webhook_id)
-                               .order_by(Delivery.id.desc()).limit(200)).all()
-        return {"deliveries": [
-            {"alert_id": d.alert_id, "state": d.state, "attempts": d.attempts,
-             "last_error": d.last_error,
-             "delivered_at": as_utc(d.delivered_at).isoformat() if d.delivered_at else None}
-            for d in rows]}
+    return webhooks.deliveries(svc, webhook_id)
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Stop a webhook (admin)")
 def remove(webhook_id: str, who: Principal = Depends(require(Permission.WEBHOOK_MANAGE)),
            svc: Coordinator = Depends(service)) -> None:
-    with svc.session() as session:
-        hook = session.get(Webhook, webhook_id)
-        if hook is None or not hook.active:
-            raise not_found(f"active webhook {webhook_id}")
-    svc.log(Event(actor=who.actor, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
-                  outcome="webhook_removed", details={"webhook_id": webhook_id}))
-    with svc.session() as session:
-        session.get(Webhook, webhook_id).active = False
+    webhooks.remove(svc, who, webhook_id)

@@ -17,8 +17,8 @@ from coordinator.auth import Principal, require, service
 from coordinator.db import Node, Query
 from coordinator.db import Warrant as WarrantRow
 from coordinator.roles import Permission, Role, allows
-from coordinator.routers.warrants import asks, view, visible_to
 from coordinator.service import Coordinator, as_utc
+from coordinator.services.warrants import asks, view, visible_to
 from coordinator.web.templates import render
 from coordinator.web.warrant_scope import scope_of
 

@@ -15,7 +15,7 @@ from audit.records import Action, LegalBasis
 from audit.routes import Index
 from coordinator.auth import Principal, require, service
 from coordinator.db import Confirmation, Warrant
-from coordinator.problems import invalid, not_found
+from coordinator.errors import invalid, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
 from coordinator.web import record_of_processing

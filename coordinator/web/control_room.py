@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from coordinator.alert_intake import alert_view
 from coordinator.auth import Principal, require, service
 from coordinator.db import Alert, Node
+from coordinator.errors import not_found
 from coordinator.live_views import live_view
-from coordinator.problems import not_found
 from coordinator.roles import Permission, allows
 from coordinator.service import Coordinator, as_utc
 from coordinator.web.templates import PAGE_HEADERS, render

@@ -11,10 +11,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from coordinator.auth import service, sign_out
+from coordinator.auth import password_login, service, sign_out
 from coordinator.browser_session import csrf_matches, end_session, session_token, start_session
-from coordinator.problems import Problem
-from coordinator.routers.tokens import password_login
+from coordinator.errors import Problem
 from coordinator.service import Coordinator
 from coordinator.web.templates import render
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from coordinator.problems import Problem
+from coordinator.errors import Problem
 from coordinator.web import casework, console, control_room, login, portal
 from coordinator.web.templates import STATIC, render
 

@@ -1,0 +1,62 @@
+"""The coordinator's errors, all below :class:`kernel.errors.SafecityError`, and the problem
+an API request is answered with."""
+
+from __future__ import annotations
+
+from kernel.errors import SafecityError
+
+
+class DispatchError(SafecityError):
+    """The broker or result backend cannot be reached."""
+
+
+class WitnessQuorumError(SafecityError):
+    """Fewer witnesses than the quorum cosigned the newest checkpoint; the message says who
+    answered what."""
+
+
+class TargetRefused(SafecityError):
+    """The target is not one the coordinator may send to; the message says why."""
+
+
+class DeliveryFailed(SafecityError):
+    """The receiver did not take the delivery (it is retried)."""
+
+
+class ReportRejected(SafecityError):
+    """A message a node sent over the broker fails a check: not from an enrolled node's key,
+    not about its own cameras, or not what it claims to be. The subclass names the message."""
+
+
+class EventsRejected(ReportRejected):
+    """An event batch is refused."""
+
+
+class ExportReportRejected(ReportRejected):
+    """An evidence-export report is refused."""
+
+
+class SnapshotRejected(ReportRejected):
+    """A live-view snapshot is refused."""
+
+
+class Problem(Exception):
+    """The RFC 9457 problem a request is answered with (``coordinator.problems`` renders it).
+
+    Not a SafecityError on purpose: it is an answer already decided (and, for a refusal,
+    already logged), which no ``except SafecityError`` on its way out may swallow."""
+
+    def __init__(self, status: int, title: str, detail: str, code: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.code = code
+        self.headers = headers or {}
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"no {what}", "not_found")
+
+
+def invalid(detail: str, code: str = "invalid") -> Problem:
+    return Problem(422, "Invalid request", detail, code)

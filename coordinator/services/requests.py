@@ -1,0 +1,151 @@
+"""The bodies the coordinator's use cases accept, validated at the door (the API, or the CLI
+for ``NewUser``) before any use case sees them. Answers are plain JSON built by each use case."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from contract.aggregates import MAX_DELTA, MAX_EPSILON, AggregateKind
+from contract.key_fields import Ed25519Public, SuperNodePublic, X25519Public
+from contract.notices import CameraNotice
+from contract.warrants import Kind, Window
+from coordinator.passwords import MIN_LENGTH
+from coordinator.roles import Role
+
+_NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"  # warrant, purpose and node ids
+USERNAME = r"^[a-z0-9][a-z0-9_.-]{1,63}$"
+
+
+class NewQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query_id: str | None = Field(default=None, pattern=r"^[0-9a-f-]{36}$",
+                                 description="optional; a query id is used once only")
+    warrant_id: str = Field(max_length=128)
+    targets: list[str] = Field(min_length=1, description="plates, normalized at the door")
+    cameras: list[str] | None = Field(default=None, max_length=1024,
+                                      description="default: all the warrant's cameras")
+    window: Window | None = Field(default=None, description="default: the warrant's window")
+    references: dict[str, str] | None = Field(
+        default=None, description="face searches: a base64 JPEG or PNG per target id, sealed "
+        "to each node and never stored here")
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["match", "no_match"]
+
+
+class NewAggregate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: AggregateKind
+    window: Window
+    epsilon: float = Field(gt=0, le=MAX_EPSILON, description="spent at each node")
+    delta: float = Field(default=0.0, ge=0, le=MAX_DELTA,
+                         description="0: discrete Laplace; > 0: discrete Gaussian")
+    sites: list[str] | None = Field(default=None, max_length=1024, description="default: all")
+    cameras: list[str] | None = Field(default=None, max_length=1024,
+                                      description="default: every camera of those sites")
+
+
+class Draft(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    warrant_id: str | None = Field(default=None, pattern=_NAME)
+    kind: Kind
+    purpose_code: str = Field(pattern=_NAME)
+    sites: list[str] = Field(min_length=1, max_length=256)
+    cameras: list[str] = Field(min_length=1, max_length=1024)
+    window: Window
+    not_before: AwareDatetime
+    expires_at: AwareDatetime
+    max_uses: int = Field(ge=1, le=1000)
+    targets: list[str] = Field(min_length=1)
+    case_number: str = Field(min_length=1, max_length=128)
+    justification: str = Field(min_length=1, max_length=20_000,
+                               description="for a consent: who consented, for whom, and why")
+    references: dict[str, str] | None = Field(
+        default=None, description="face searches: a base64 JPEG or PNG per target id, kept as "
+        "its plain PNG (what OpenCV decodes); the warrant commits to each plain PNG's SHA-256, "
+        "and only these images can be searched")
+
+
+class NewSignature(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["judge", "dpo"]
+    signature: str = Field(max_length=200, description="base64 Ed25519 over the payload")
+
+
+class Decline(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["judge", "dpo"]
+    reason: str = Field(min_length=3, max_length=2000,
+                        description="why the signer will not sign; kept in the audit details")
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME)
+    role: Role
+    agency: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+    password: str = Field(min_length=MIN_LENGTH, max_length=1024)
+    signing_key: Ed25519Public | None = Field(default=None, description="judges and DPOs")
+
+
+class NewNode(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node_id: str = Field(pattern=_NAME)
+    site_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    cameras: list[str] = Field(min_length=1, max_length=256)
+    identity_key: Ed25519Public
+    sealing_key: X25519Public
+    flower_key: SuperNodePublic | None = Field(
+        default=None, description="the site's Flower SuperNode key (federated learning)")
+    camera_notices: list[CameraNotice] = Field(
+        default=[], max_length=256, description="each camera's public notice (from `safecity "
+        "node keys`), published on the transparency portal")
+
+    @field_validator("cameras")
+    @classmethod
+    def _cameras(cls, value: list[str]) -> list[str]:
+        if any(not re.match(r"^[a-z0-9][a-z0-9_-]{0,62}$", c) for c in value):
+            raise ValueError("camera ids are lower-case letters, digits, '-' and '_'")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _noticed_cameras(self) -> NewNode:
+        unknown = sorted({n.camera for n in self.camera_notices} - set(self.cameras))
+        if unknown:
+            raise ValueError(f"camera_notices name cameras not enrolled: {', '.join(unknown)}")
+        return self
+
+
+class Assignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(pattern=USERNAME)
+
+
+class NewWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    types: list[str] = Field(default=[], max_length=32,
+                             description="alert types to send; empty: all")
