@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from kernel.atomic_file import write_atomic
-from kernel.errors import SafecityError, VerificationError
+from kernel.errors import SafecityError, UsageError, VerificationError
 
 db_option = click.option("--db", envvar="SAFECITY_AUDIT_DB", required=True,
                          help="Database URL, e.g. sqlite:///audit.db or postgresql+psycopg://...")
@@ -68,7 +67,7 @@ def append(db: str, key_path: Path, event_file) -> None:  # type: ignore[no-unty
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "event"
-        raise click.UsageError(f"invalid event: {where}: {first['msg']}") from None
+        raise UsageError(f"invalid event: {where}: {first['msg']}") from None
     with _open_log(db, key_path) as log:
         done = log.append(event)
     click.echo(json.dumps({"index": done.index, "event_id": done.event_id,
@@ -141,14 +140,15 @@ def verify(url: str | None, bundle_path: Path | None, log_key: str,
         click.echo(f"PROBLEM {problem}")
     if len(report.problems) > 50:
         click.echo(f"... and {len(report.problems) - 50} more")
-    sys.exit(1)
+    raise VerificationError(f"the log does not verify: {len(report.problems)} problem(s), "
+                            "listed above")
 
 
 def _bundle(url: str | None, bundle_path: Path | None):  # type: ignore[no-untyped-def]
     from audit.bundle import Bundle, fetch_bundle
 
     if (url is None) == (bundle_path is None):
-        raise click.UsageError("give exactly one of --url and --bundle")
+        raise UsageError("give exactly one of --url and --bundle")
     if url is not None:
         return fetch_bundle(lambda path: _fetch_json(f"{url.rstrip('/')}{path}"))
     try:
@@ -200,7 +200,7 @@ def prove(entry_id: int, url: str | None, db: str | None, key_path: Path | None,
         with _open_log(db, key_path) as log:
             receipt = make_receipt(log, entry_id)
     else:
-        raise click.UsageError("give --url, or --db and --key")
+        raise UsageError("give --url, or --db and --key")
     write_atomic(out, receipt.dumps())
     click.echo(f"receipt for entry {entry_id} -> {out}")
 
@@ -313,7 +313,7 @@ def witness_serve(key_path: Path, log_keys: tuple[str, ...], state: Path, host: 
     from audit.witness_server import witness_app
 
     if (tls_certificate is None) != (tls_private_key is None):
-        raise click.UsageError("give both --tls-certificate and --tls-private-key, or neither")
+        raise UsageError("give both --tls-certificate and --tls-private-key, or neither")
     if not state.parent.is_dir():
         raise SafecityError(f"{state.parent}: no such directory for the witness state; "
                             "create it first")

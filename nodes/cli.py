@@ -12,11 +12,12 @@ import json
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from pydantic import ValidationError
 
-from kernel.errors import SafecityError, describe
+from kernel.errors import SafecityError, UsageError, describe
 from nodes.onvif.cli import cameras
 from privacy.cli import model_dir_option
 from privacy.redaction.policy import RedactionPolicy, Shape, Style
@@ -41,15 +42,21 @@ class SafecityGroup(click.Group):
         try:
             return super().invoke(ctx)
         except SafecityError as exc:
-            raise click.ClickException(str(exc)) from None
+            fail(ctx, str(exc), exc.exit_code)
         except Exception as exc:
             message = environment_failure(exc)
             if message is None:
                 raise
-            raise click.ClickException(message) from None
+            fail(ctx, message)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
+
+def fail(ctx: click.Context, message: str, code: int = 1) -> NoReturn:
+    """The one way a command ends on an error: one line on stderr, a non-zero exit."""
+    click.echo(f"Error: {message}", err=True)
+    ctx.exit(code)
 
 
 def environment_failure(exc: BaseException) -> str | None:
@@ -113,7 +120,7 @@ def build_policy(base: RedactionPolicy, no_faces: bool, no_plates: bool,
     try:
         return RedactionPolicy.model_validate(base.model_dump() | chosen)
     except ValidationError as exc:
-        raise click.UsageError(describe(exc)) from None
+        raise UsageError(describe(exc)) from None
 
 
 @main.command()
@@ -173,7 +180,7 @@ def node_run(config_path: Path) -> None:
         click.echo(json.dumps(report.__dict__))
     failed = [r.camera for r in reports if r.status != "ok"]
     if failed:
-        raise click.ClickException(f"cameras failed: {', '.join(failed)}")
+        raise SafecityError(f"cameras failed: {', '.join(failed)}")
 
 
 _CONFIG = click.option("--config", "config_path", required=True,
@@ -208,7 +215,7 @@ def node_enrol(config_path: Path, document: Path) -> None:
     settings = load_settings(config_path)
     enrolment = parse_enrolment(document.read_text(), str(document))
     if enrolment.site_id != settings.site_id:
-        raise click.ClickException(f"the enrolment is for site {enrolment.site_id}, this node "
+        raise SafecityError(f"the enrolment is for site {enrolment.site_id}, this node "
                                    f"is {settings.site_id}")
     path = save_enrolment(settings.data_dir, enrolment)
     click.echo(f"enrolled as {enrolment.node_id}: {len(enrolment.judge_keys)} judge key(s), "
@@ -235,9 +242,9 @@ def node_supernode(config_path: Path, superlink: str | None, ca_certificate: Pat
     try:
         options = json.loads(extra) if extra else {}
     except ValueError:
-        raise click.ClickException("--node-config must be a JSON object") from None
+        raise SafecityError("--node-config must be a JSON object") from None
     if not isinstance(options, dict):
-        raise click.ClickException("--node-config must be a JSON object")
+        raise SafecityError("--node-config must be a JSON object")
     command = supernode_command(load_settings(config_path), config_path, superlink,
                                 ca_certificate, options, port)
     os.execve(command[0], command, supernode_environment())
@@ -255,14 +262,14 @@ def node_install_model(config_path: Path, package: Path) -> None:
     try:
         message = json.loads(package.read_text())
     except ValueError:
-        raise click.ClickException(f"{package}: not JSON") from None
+        raise SafecityError(f"{package}: not JSON") from None
     service = QueryService.open(load_settings(config_path))
     try:
         answer = service.install_model(message)
     finally:
         service.close()
     if not answer["installed"]:
-        raise click.ClickException(f"model refused: {answer['detail']}")
+        raise SafecityError(f"model refused: {answer['detail']}")
     click.echo(json.dumps(answer))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from kernel.errors import SafecityError
 from privacy import model_registry
 
 model_dir_option = click.option(
@@ -42,7 +43,7 @@ def status(model_dir: Path) -> None:
         spec = model_registry.REGISTRY[name]
         click.echo(f"{name:10} {state:8} {spec.filename} ({spec.purpose}; {spec.licence})")
     if any(state != "ok" for state in states.values()):
-        raise click.ClickException(f"some models are not usable: {model_registry.FIX}")
+        raise SafecityError(f"some models are not usable: {model_registry.FIX}")
 
 
 @click.group()
@@ -60,7 +61,7 @@ def pki_init(folder: Path, name: str, days: int) -> None:
     from privacy.pki import fingerprint, make_ca
 
     if (folder / "ca.key").exists():
-        raise click.ClickException(f"{folder / 'ca.key'} exists: a city has one CA")
+        raise SafecityError(f"{folder / 'ca.key'} exists: a city has one CA")
     ca = make_ca(folder, name, days)
     click.echo(json.dumps({"certificate": str(ca.certificate), "key": str(ca.key),
                            "sha256": fingerprint(ca.certificate)}, indent=2))
@@ -80,7 +81,7 @@ def pki_issue(ca_folder: Path, name: str, hosts: tuple[str, ...], folder: Path,
     from privacy.pki import fingerprint, issue, load_ca
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9_.-]{0,62}", name):
-        raise click.ClickException(f"--name {name!r}: lower-case letters, digits, . _ - only")
+        raise SafecityError(f"--name {name!r}: lower-case letters, digits, . _ - only")
     issued = issue(load_ca(ca_folder), folder, name, list(hosts), days)
     click.echo(json.dumps({"certificate": str(issued.certificate), "key": str(issued.key),
                            "hosts": list(hosts), "sha256": fingerprint(issued.certificate)},

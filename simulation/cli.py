@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from kernel.errors import SafecityError
 from privacy.cli import model_dir_option
 
 
@@ -68,4 +69,4 @@ def demo(out: Path, model_dir: Path) -> None:
                f"{portal['trainings']} training run(s)): {portal['address']}  (serve it again with "
                f"`safecity coordinator serve --config {city['config']}`)")  # type: ignore[index]
     if failed:
-        raise click.ClickException("some cameras failed")
+        raise SafecityError("some cameras failed")

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from coordinator.cli import CONFIG_OPTION, settings_from
-from kernel.errors import ConfigError
+from kernel.errors import ConfigError, SafecityError, UsageError
 
 
 @click.group()
@@ -126,7 +126,7 @@ def start(config_path: Path | None, task: str, rounds: int, epsilon: float, delt
         svc.close()
     click.echo(json.dumps(summary, indent=2))
     if summary["status"] != "completed":
-        raise click.ClickException(f"the run did not train: {summary.get('reason')}")
+        raise SafecityError(f"the run did not train: {summary.get('reason')}")
 
 
 def _options(pairs: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
@@ -134,13 +134,12 @@ def _options(pairs: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--set")
+            raise UsageError(f"--set {pair!r}: not KEY=VALUE")
         try:
             value: object = json.loads(text)
         except ValueError:
             value = text
         if not isinstance(value, (int, float, str, bool)):
-            raise click.BadParameter(f"{key}: a number, a string or true/false",
-                                     param_hint="--set")
+            raise UsageError(f"--set {key}: a number, a string or true/false")
         found.append((key, value))
     return tuple(found)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import click
 
 from kernel.atomic_file import write_atomic
-from kernel.errors import ConfigError, SafecityError
+from kernel.errors import ConfigError, SafecityError, UsageError
+from nodes.errors import VaultError
 
 if TYPE_CHECKING:
     from contract.exports import ExportOrder
@@ -28,7 +29,7 @@ def _time(value: str) -> datetime:
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 
@@ -108,7 +109,7 @@ def check(config_path: Path, no_quarantine: bool) -> None:
         click.echo(f"DAMAGED: {line}")
     click.echo(f"{report.checked} segments checked, {len(report.damaged)} damaged")
     if not report.clean:
-        raise SystemExit(1)
+        raise VaultError(f"{len(report.damaged)} damaged segment(s), listed above")
 
 
 @vault.command()
@@ -173,7 +174,7 @@ def export_command(config_path: Path, warrant_path: Path, receipt_path: Path, op
 
     settings = _settings(config_path)
     if not out.parent.is_dir():  # found out before a use is spent
-        raise click.ClickException(f"{out.parent}: no such folder; create it or choose another "
+        raise SafecityError(f"{out.parent}: no such folder; create it or choose another "
                                    "--out")
     consistency = (_document(consistency_path, "consistency proof")
                    if consistency_path is not None else None)
@@ -184,7 +185,7 @@ def export_command(config_path: Path, warrant_path: Path, receipt_path: Path, op
         exported = export_under_warrant(settings, order, parse_public(recipient),
                                         datetime.now(UTC))
     except WarrantRefused as refusal:
-        raise click.ClickException(f"export refused: {fix(refusal, order)}") from None
+        raise SafecityError(f"export refused: {fix(refusal, order)}") from None
     write_atomic(out, exported.data)
     sent = send_reports(settings)
     click.echo(json.dumps({
@@ -199,10 +200,10 @@ def _document(path: Path, what: str) -> object:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise click.ClickException(f"{path}: no such {what} file; pass the {what} the "
+        raise SafecityError(f"{path}: no such {what} file; pass the {what} the "
                                    "coordinator returned (GET /warrants/{id}/receipt)") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{path}: the {what} is not JSON ({exc})") from None
+        raise SafecityError(f"{path}: the {what} is not JSON ({exc})") from None
 
 
 def _order(export_id: str, warrant: object, receipt: object, opening: str,
@@ -221,7 +222,7 @@ def _order(export_id: str, warrant: object, receipt: object, opening: str,
             "warrant": warrant, "warrant_receipt": receipt, "warrant_opening": opening,
             "log_consistency": consistency}})
     except ValidationError as exc:
-        raise click.ClickException(f"the export request is malformed: {describe(exc)}; check "
+        raise SafecityError(f"the export request is malformed: {describe(exc)}; check "
                                    "--start/--end and pass the warrant and receipt as the "
                                    "coordinator returned them") \
             from None
@@ -235,7 +236,7 @@ def send_reports_command(config_path: Path) -> None:
 
     sent = send_reports(_settings(config_path))
     if sent.waiting:
-        raise click.ClickException(f"{sent.waiting} export reports still waiting: "
+        raise SafecityError(f"{sent.waiting} export reports still waiting: "
                                    f"{sent.problem}; check the node's broker_url and run again")
     click.echo(json.dumps({"sent": sent.sent}))
 
