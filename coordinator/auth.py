@@ -28,10 +28,12 @@ from coordinator.passwords import check_password
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator
 from coordinator.services.requests import USERNAME
-from coordinator.token_ids import COORDINATOR, is_spent, spend
-from privacy.tokens import TokenError, issue, verify
+from coordinator.token_ids import COORDINATOR, JTI, is_spent, node_issuer, spend
+from privacy.signing import VerifyKey
+from privacy.tokens import TokenError, issue, unverified_header, verify
 
 AUDIENCE = "safecity-coordinator"
+MAX_ASSERTION_SECONDS = 300  # a node's assertion must expire this soon (its jti is kept as long)
 
 
 @dataclass(frozen=True)
@@ -174,3 +176,38 @@ def password_login(request: Request, svc: Coordinator, username: str, password: 
     minutes = settings.token_minutes
     return {"access_token": new_token(svc, username, role, agency, minutes),
             "token_type": "bearer", "expires_in": 60 * minutes, "role": role}
+
+
+def node_login(request: Request, svc: Coordinator, assertion: str) -> dict[str, Any]:
+    """A token for an enrolled node whose signed assertion is fresh and used once, or the
+    (counted) Problem saying why not."""
+    try:
+        node_id = str(unverified_header(assertion).get("kid", ""))
+    except TokenError as exc:
+        raise deny(svc, request, ANONYMOUS, 401, "bad_assertion", str(exc)) from None
+    with svc.session() as session:
+        node = session.get(Node, node_id[:128])
+        key = node.identity_key if node and node.active else None
+        site = node.site_id if node else ""
+    if key is None:
+        raise deny(svc, request, ANONYMOUS, 401, "unknown_node",
+                   f"no enrolled node {node_id[:64]!r}")
+    now = int(svc.clock().timestamp())
+    try:
+        claims = verify(assertion, VerifyKey.parse(key), AUDIENCE + "/token", now)
+    except TokenError as exc:
+        raise deny(svc, request, ANONYMOUS, 401, "bad_assertion", str(exc)) from None
+    if claims.get("sub") != node_id or claims["exp"] - now > MAX_ASSERTION_SECONDS:
+        raise deny(svc, request, ANONYMOUS, 401, "bad_assertion",
+                   "the assertion must name the node as subject and expire within 5 minutes")
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or re.fullmatch(JTI, jti) is None:
+        raise deny(svc, request, ANONYMOUS, 401, "bad_assertion",
+                   "the assertion must carry a unique jti (1 to 128 visible ASCII characters)")
+    if not spend(svc, node_issuer(node_id), jti, claims["exp"]):
+        raise deny(svc, request, ANONYMOUS, 401, "assertion_replayed",
+                   "this assertion was already used; sign a new one with a fresh jti",
+                   {"node": node_id})
+    minutes = svc.settings.node_token_minutes
+    return {"access_token": new_token(svc, node_id, Role.NODE.value, site, minutes),
+            "token_type": "bearer", "expires_in": 60 * minutes, "role": Role.NODE.value}

@@ -131,6 +131,14 @@ def propose(svc: Coordinator, who: Actor, username: str, changes: list[PinChange
     return one(svc, proposed.sequence)
 
 
+def listed(svc: Coordinator) -> list[dict[str, Any]]:
+    """Every pin update, oldest first, with the acknowledgements that have arrived."""
+    collect_acks(svc)
+    with svc.session() as session:
+        rows = session.scalars(select(PinUpdateRow).order_by(PinUpdateRow.sequence)).all()
+    return [view(svc, row) for row in rows]
+
+
 def one(svc: Coordinator, sequence: int) -> PinUpdateRow:
     with svc.session() as session:
         row = session.get(PinUpdateRow, sequence)

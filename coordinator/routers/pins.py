@@ -10,32 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from contract.pins import ROLES, PinChange
 from coordinator import pins
 from coordinator.auth import Principal, require, service
-from coordinator.db import PinUpdateRow
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
+from coordinator.services.requests import PinSignatureBody, Proposal
 
 router = APIRouter(prefix="/pins", tags=["pins"])
 Sequence = Path(ge=0, le=2**31 - 1, description="the update's sequence number")
-
-
-class Proposal(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    changes: list[PinChange] = Field(min_length=1, max_length=len(ROLES))
-    reason: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,127}$",
-                        description="a short code, e.g. judge-appointed")
-
-
-class PinSignatureBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    signature: str = Field(max_length=200, description="base64 Ed25519 over the payload")
 
 
 @router.post("", status_code=201, summary="Propose a change of the pinned keys (admin)")
@@ -48,10 +31,7 @@ def propose(body: Proposal, who: Principal = Depends(require(Permission.PINS_PRO
 @router.get("", summary="The pinned keys and their changes, with each node's acknowledgement")
 def list_updates(_: Principal = Depends(require(Permission.PINS_READ)),
                  svc: Coordinator = Depends(service)) -> list[dict[str, Any]]:
-    pins.collect_acks(svc)
-    with svc.session() as session:
-        rows = session.scalars(select(PinUpdateRow).order_by(PinUpdateRow.sequence)).all()
-    return [pins.view(svc, row) for row in rows]
+    return pins.listed(svc)
 
 
 @router.get("/{sequence}", summary="One change, with the payload to sign")

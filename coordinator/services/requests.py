@@ -19,6 +19,7 @@ from pydantic import (
 from contract.aggregates import MAX_DELTA, MAX_EPSILON, AggregateKind
 from contract.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from contract.notices import CameraNotice
+from contract.pins import ROLES, PinChange
 from contract.warrants import Kind, Window
 from coordinator.passwords import MIN_LENGTH
 from coordinator.roles import Role
@@ -149,3 +150,17 @@ class NewWebhook(BaseModel):
     url: AnyHttpUrl
     types: list[str] = Field(default=[], max_length=32,
                              description="alert types to send; empty: all")
+
+
+class Proposal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changes: list[PinChange] = Field(min_length=1, max_length=len(ROLES))
+    reason: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]{0,127}$",
+                        description="a short code, e.g. judge-appointed")
+
+
+class PinSignatureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signature: str = Field(max_length=200, description="base64 Ed25519 over the payload")
