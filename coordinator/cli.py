@@ -124,7 +124,7 @@ def _pins_call(config_path: Path | None, action: Callable[[Any], Any]) -> None:
 def pins_propose(config_path: Path | None, add: tuple[str, ...], retire: tuple[str, ...],
                  reason: str) -> None:
     """Propose the next change; pinned judges and DPOs then sign its payload."""
-    from coordinator import pins as pinned
+    from coordinator.services import pins as pinned
 
     changes = _changes(add, retire)
     if not changes:
@@ -139,7 +139,7 @@ def pins_propose(config_path: Path | None, add: tuple[str, ...], retire: tuple[s
 def pins_dispatch(config_path: Path | None, sequence: int) -> None:
     """Log a change the quorum signed and send it to every node (again: to those that have
     not acknowledged it)."""
-    from coordinator import pins as pinned
+    from coordinator.services import pins as pinned
 
     _pins_call(config_path, lambda svc: pinned.view(svc, pinned.dispatch(
         svc, svc.actor("cli", Role.ADMIN.value, "city"), "cli", sequence)))
@@ -150,7 +150,7 @@ def pins_dispatch(config_path: Path | None, sequence: int) -> None:
 @click.argument("sequence", type=int)
 def pins_show(config_path: Path | None, sequence: int) -> None:
     """One change: its payload, signatures and each node's acknowledgement."""
-    from coordinator import pins as pinned
+    from coordinator.services import pins as pinned
 
     def show(svc: Any) -> Any:
         pinned.collect_acks(svc)

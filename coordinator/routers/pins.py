@@ -2,7 +2,7 @@
 
 An admin proposes a change; pinned judges and DPOs sign its payload with their keys (``safecity
 warrant sign-pins``); once a quorum has signed, the admin sends it: it is logged, then sent to
-every node, and each node's signed acknowledgement is recorded (coordinator/pins.py).
+every node, and each node's signed acknowledgement is recorded (coordinator/services/pins.py).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 
-from coordinator import pins
 from coordinator.auth import Principal, require, service
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
+from coordinator.services import pins
 from coordinator.services.requests import PinSignatureBody, Proposal
 
 router = APIRouter(prefix="/pins", tags=["pins"])

@@ -3,7 +3,7 @@
 The enrolment document lists the keys the node will trust from then on: the coordinator's
 dispatch key, its audit log key, and the judges' and DPOs' signing keys the city pins (those
 registered when the first node enrolled, changed since only by signed pin updates, see
-coordinator/pins.py).
+coordinator/services/pins.py).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from sqlalchemy import select
 from audit.records import Action, Event, LegalBasis
 from contract.pins import DEFAULT_QUORUM
 from contract.queries import queue_name
-from coordinator import pins
 from coordinator.auth import Principal
 from coordinator.db import Node, PinUpdateRow, User
 from coordinator.errors import Problem, not_found
 from coordinator.roles import Role
 from coordinator.service import Coordinator, as_utc
+from coordinator.services import pins
 from coordinator.services.requests import NewNode
 from privacy.pki import check_ca
 
@@ -28,7 +28,7 @@ from privacy.pki import check_ca
 def enrolment_document(svc: Coordinator, node: Node, pinned: PinUpdateRow | None = None
                        ) -> dict[str, Any]:
     """The document a node pins: the city's judge and DPO keys as the last pin update left
-    them (coordinator/pins.py), and the quorum that must sign the next one."""
+    them (coordinator/services/pins.py), and the quorum that must sign the next one."""
     pinned = pinned or pins.current(svc)
     return {
         "version": 2, "node_id": node.node_id, "site_id": node.site_id,

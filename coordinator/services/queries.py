@@ -32,7 +32,6 @@ from contract.warrants import (
     check_scope,
     verify,
 )
-from coordinator import pins
 from coordinator.auth import Principal
 from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
@@ -42,6 +41,7 @@ from coordinator.node_log_heads import consistency_for, held_size, note_log_size
 from coordinator.query_messages import build_query, open_result
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator, as_utc
+from coordinator.services import pins
 from coordinator.services.fan_out import send_parts, task_id
 from coordinator.services.requests import NewQuery
 from coordinator.services.warrants import refuse, signed_of, witnessed_checkpoint

@@ -38,7 +38,6 @@ from contract.warrants import (
     new_salt,
 )
 from contract.warrants import Signature as WarrantSignature
-from coordinator import pins
 from coordinator.auth import Principal
 from coordinator.db import Node, User
 from coordinator.db import Warrant as WarrantRow
@@ -47,6 +46,7 @@ from coordinator.node_log_heads import consistency_for
 from coordinator.node_log_heads import held_size as known_size
 from coordinator.roles import Role
 from coordinator.service import Coordinator
+from coordinator.services import pins
 from coordinator.services.requests import Decline, Draft, NewSignature
 from coordinator.targets import validate_references, validate_targets
 from privacy.signing import VerifyKey
