@@ -3,7 +3,7 @@ change proposed by an admin and signed by a quorum of the pinned judges and DPOs
 it is sent to every node's queue, and what each node acknowledged holding.
 
 The coordinator is not trusted to name judges (a node checks every update itself, see
-nodes/pin_updates.py); it keeps this record so that it never registers or dispatches a warrant
+nodes/inbox/pin_updates.py); it keeps this record so that it never registers or dispatches a warrant
 that a target node cannot verify: such a warrant would only be refused there.
 """
 

@@ -22,8 +22,8 @@ from contract.aggregates import (
     SignedAggregateResult,
 )
 from contract.warrants import Window
-from nodes.aggregate_answers import hours, true_counts
 from nodes.events import EventStore
+from nodes.inbox.aggregates import hours, true_counts
 from privacy.dp.mechanisms import gaussian_variance, laplace_scale
 from privacy.signing import SigningKey
 
