@@ -24,7 +24,6 @@ from coordinator.service import Coordinator
 from coordinator.web.published import publish
 from kernel.errors import SafecityError
 
-HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
 log = logging.getLogger(__name__)
 
 

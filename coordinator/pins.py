@@ -22,7 +22,6 @@ from audit.cosignature import CosignerKey
 from audit.records import Action, Actor, Event, LegalBasis
 from contract.pins import (
     DEFAULT_QUORUM,
-    PIN_TASK,
     PinChange,
     Pinned,
     PinRefused,
@@ -38,6 +37,7 @@ from contract.pins import (
     pinned_sha256,
     same_digest,
 )
+from contract.tasks import PIN_TASK
 from contract.warrants import SignedWarrant, key_id
 from coordinator.db import Node, PinAckRow, PinUpdateRow, User
 from coordinator.dispatch import DispatchError

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.events import EVENTS_QUEUE
-from contract.exports import EXPORT_REPORT_TASK, ExportReport, SignedExportReport
+from contract.exports import ExportReport, SignedExportReport
+from contract.tasks import EVENTS_QUEUE, EXPORT_REPORT_TASK
 from nodes import city_ca
 from nodes.config import NodeSettings
 from nodes.event_sender import Publish, celery_publisher

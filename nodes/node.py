@@ -6,7 +6,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
-from contract.live_views import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
+from contract.live_views import EXPIRES_SECONDS
+from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
 from kernel.errors import ConfigError
 from nodes import city_ca, health
 from nodes.analytics.behaviour import Scorer

@@ -23,7 +23,7 @@ from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.prove import make_receipt
 from audit.records import Action
-from contract.queries import QUERY_TASK
+from contract.tasks import QUERY_TASK
 from contract.warrants import SignedWarrant
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query, open_result
@@ -264,7 +264,8 @@ def through_queue(city: World, message: dict, task=QUERY_TASK):  # type: ignore[
 def test_every_refusal_through_the_node_queue(city: World) -> None:
     from test_node_refusals import rogue, stored
 
-    from contract.queries import REVOCATION_TASK, Revocation, SignedRevocation
+    from contract.queries import Revocation, SignedRevocation
+    from contract.tasks import REVOCATION_TASK
     from contract.warrants import Window, key_id, sign
     from privacy.signing import SigningKey
 

@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 from witnesses import shared_witnesses
 
 from audit.records import DENIALS_COUNTED
-from contract.queries import QUERY_TASK, QueryResult
+from contract.queries import QueryResult
+from contract.tasks import QUERY_TASK
 from coordinator.app import create_app
 from coordinator.config import CoordinatorSettings
 from coordinator.denials import pending

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from audit.records import Action, Event, LegalBasis, PrivacyLoss, Scope, rfc3339
 from audit.records import Window as LogWindow
 from contract.aggregates import (
-    AGGREGATE_TASK,
     MAX_DELTA,
     MAX_EPSILON,
     AggregateKind,
@@ -29,6 +28,7 @@ from contract.aggregates import (
     SignedAggregateResult,
     decimal,
 )
+from contract.tasks import AGGREGATE_TASK
 from contract.warrants import Window
 from coordinator.auth import Principal, require, service
 from coordinator.db import Aggregate, AggregateNode, Node

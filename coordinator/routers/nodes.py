@@ -19,7 +19,7 @@ from audit.records import Action, Event, LegalBasis
 from contract.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from contract.notices import CameraNotice
 from contract.pins import DEFAULT_QUORUM
-from contract.queries import queue_name
+from contract.tasks import queue_name
 from coordinator import pins
 from coordinator.auth import Principal, require, service
 from coordinator.db import Node, PinUpdateRow, User

@@ -12,10 +12,7 @@ from typing import Any, Protocol
 
 from celery import Celery
 
-from contract.aggregates import AGGREGATE_TASK
-from contract.models import MODEL_TASK
-from contract.pins import PIN_TASK
-from contract.queries import QUERY_TASK, REVOCATION_TASK
+from contract.tasks import AGGREGATE_TASK, MODEL_TASK, PIN_TASK, QUERY_TASK, REVOCATION_TASK
 from kernel.errors import ConfigError
 from nodes import city_ca
 from nodes.config import NodeSettings
