@@ -210,7 +210,7 @@ def test_a_worker_killed_mid_search_is_redelivered_and_searches_once_more(
         query_id = world.client.post("/queries", headers=world.as_("police"), json={
             "warrant_id": warrant["warrant_id"], "targets": [present], "cameras": ["gate"],
             "references": {present: reference(present)}}).json()["query_id"]
-        ledger = node.settings.data_dir / "query-ledger.sqlite"
+        ledger = node.settings.stores.query_ledger
         deadline = time.monotonic() + 120
         while True:  # the use is counted and the search under way, the answer not yet stored
             assert time.monotonic() < deadline, world.worker_log("alpha")

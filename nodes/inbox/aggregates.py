@@ -85,8 +85,8 @@ class AggregateInbox:
     def __init__(self, state: InboxState):
         settings = state.settings
         self.state, self.settings = state, settings
-        self.events = EventStore(settings.data_dir / "events.sqlite")
-        self.budget = PrivacyLedger(settings.data_dir / "privacy-ledger.sqlite",
+        self.events = EventStore(settings.stores.events)
+        self.budget = PrivacyLedger(settings.stores.privacy_ledger,
                                     Budget(settings.privacy_epsilon, settings.privacy_delta),
                                     f"node {state.enrolment.node_id}")
 

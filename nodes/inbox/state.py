@@ -32,8 +32,8 @@ class InboxState:
         self.identity = identity
         self.audit = audit
         self.clock = clock
-        self.ledger = QueryLedger(settings.data_dir / "query-ledger.sqlite")
-        self.sightings = SightingStore(settings.data_dir / "sightings.sqlite", identity.plate_key)
+        self.ledger = QueryLedger(settings.stores.query_ledger)
+        self.sightings = SightingStore(settings.stores.sightings, identity.plate_key)
         self.actor = Actor(pseudonym=enrolment.node_id, role="node", agency=enrolment.site_id)
         self.log_head = LogHead(settings.data_dir, enrolment.log().name)
         self._pins_stamp = self._enrolment_stamp()
