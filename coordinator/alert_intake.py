@@ -20,8 +20,13 @@ from privacy.signing import VerifyKey
 COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle
 
 
-class EventsRejected(SafecityError):
-    """A batch that is not from an enrolled node's key, or not about its cameras."""
+class NodeMessageRejected(SafecityError):
+    """A message off the broker that is not from an enrolled node's key, or not about its
+    cameras; each kind of message has its own."""
+
+
+class EventsRejected(NodeMessageRejected):
+    """An event batch refused (export reports too: they are checked as batches are)."""
 
 
 @dataclass(frozen=True)
@@ -44,20 +49,21 @@ def alert_view(alert: Alert) -> dict[str, Any]:
 
 
 def from_enrolled_node(svc: Coordinator, message: Signed, signature: str, node_id: str,
-                       site: str, cameras: set[str], what: str) -> Node:
+                       site: str, cameras: set[str], what: str,
+                       rejected: type[NodeMessageRejected] = EventsRejected) -> Node:
     """The active enrolled node that signed ``message``, at its own site, about its own
-    cameras; else EventsRejected saying which check failed."""
+    cameras; else ``rejected`` saying which check failed."""
     with svc.session() as session:
         node = session.get(Node, node_id)
     if node is None or not node.active:
-        raise EventsRejected(f"{node_id} is not an enrolled node")
+        raise rejected(f"{node_id} is not an enrolled node")
     if not message.signed_by(VerifyKey.parse(node.identity_key), signature):
-        raise EventsRejected(f"the {what} is not signed by the enrolled key of {node.node_id}")
+        raise rejected(f"the {what} is not signed by the enrolled key of {node.node_id}")
     if site != node.site_id:
-        raise EventsRejected(f"{node.node_id} is enrolled at {node.site_id}, not {site}")
+        raise rejected(f"{node.node_id} is enrolled at {node.site_id}, not {site}")
     unknown = sorted(cameras - set(node.cameras))
     if unknown:
-        raise EventsRejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
+        raise rejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
     return node
 
 

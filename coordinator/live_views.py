@@ -17,12 +17,17 @@ import numpy as np
 from pydantic import ValidationError
 
 from contract.live_views import SignedSnapshot
-from coordinator.alert_intake import EventsRejected, from_enrolled_node
+from coordinator.alert_intake import NodeMessageRejected, from_enrolled_node
 from coordinator.service import Coordinator
 from kernel.atomic_file import write_atomic
 from kernel.errors import describe
 
 MAX_SIDE = 1920
+
+
+class SnapshotRejected(NodeMessageRejected):
+    """A live-view snapshot refused: not from the enrolled node's key, not of its cameras, or
+    not a JPEG picture of the allowed size."""
 
 
 @dataclass(frozen=True)
@@ -40,19 +45,19 @@ def accept_snapshot(svc: Coordinator, message: Any) -> LiveView | None:
     try:
         signed = SignedSnapshot.model_validate(message)
     except ValidationError as exc:
-        raise EventsRejected(f"not a snapshot: {describe(exc)}") from None
+        raise SnapshotRejected(f"not a snapshot: {describe(exc)}") from None
     shot = signed.snapshot
     node = from_enrolled_node(svc, shot, signed.signature, shot.node_id, shot.site,
-                              {shot.camera}, "snapshot")
+                              {shot.camera}, "snapshot", SnapshotRejected)
     try:
         jpeg = base64.b64decode(shot.jpeg, validate=True)
     except (binascii.Error, ValueError):
-        raise EventsRejected("the snapshot is not base64") from None
+        raise SnapshotRejected("the snapshot is not base64") from None
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None or jpeg[:3] != b"\xff\xd8\xff":
-        raise EventsRejected("the snapshot is not a JPEG picture")
+        raise SnapshotRejected("the snapshot is not a JPEG picture")
     if max(image.shape[:2]) > MAX_SIDE:
-        raise EventsRejected(f"the snapshot is larger than {MAX_SIDE} pixels a side")
+        raise SnapshotRejected(f"the snapshot is larger than {MAX_SIDE} pixels a side")
     folder = _folder(svc, node.node_id)
     folder.mkdir(parents=True, exist_ok=True)
     meta = folder / f"{shot.camera}.json"

@@ -22,11 +22,11 @@ from contract.tasks import (
     SNAPSHOT_TASK,
     WEBHOOKS_QUEUE,
 )
-from coordinator.alert_intake import EventsRejected, accept
+from coordinator.alert_intake import EventsRejected, NodeMessageRejected, accept
 from coordinator.config import CoordinatorSettings
 from coordinator.export_reports import accept_export
 from coordinator.housekeeping import housekeeping
-from coordinator.live_views import accept_snapshot
+from coordinator.live_views import SnapshotRejected, accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.service import Coordinator
 from coordinator.webhooks import DeliveryFailed, deliver, give_up
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 
 
-def rejected(svc: Coordinator, outcome: str, exc: EventsRejected) -> None:
+def rejected(svc: Coordinator, outcome: str, exc: NodeMessageRejected) -> None:
     """A message from the broker that is not from an enrolled node about its own cameras."""
     log.warning("%s: %s", outcome, exc)
     svc.log(Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
@@ -98,7 +98,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         svc = service()
         try:
             kept = accept_snapshot(svc, message)
-        except EventsRejected as exc:
+        except SnapshotRejected as exc:
             rejected(svc, "snapshot_rejected", exc)
             counted.batches.labels("snapshot", "rejected").inc()
             return {"kept": False, "rejected": str(exc)}

@@ -15,8 +15,7 @@ import pytest
 from world import World, embedded_world
 
 from contract.live_views import SignedSnapshot, Snapshot
-from coordinator.alert_intake import EventsRejected
-from coordinator.live_views import accept_snapshot, live_view
+from coordinator.live_views import SnapshotRejected, accept_snapshot, live_view
 from nodes.camera import run_camera
 from nodes.event_sender import BackgroundSender
 from nodes.identity import load_identity
@@ -91,7 +90,7 @@ def test_only_the_enrolled_node_s_pictures_of_its_cameras_are_kept(city: World) 
                         (snapshot(city, camera="roof"), "cameras not enrolled"),
                         (snapshot(city, jpeg=b"<html>not a picture</html>"), "not a JPEG"),
                         ({"snapshot": {"node_id": "x"}}, "not a snapshot")):
-        with pytest.raises(EventsRejected, match=reason):
+        with pytest.raises(SnapshotRejected, match=reason):
             accept_snapshot(city.svc, bad)
     node_id = city.nodes["alpha"].node_id
     assert live_view(city.svc, node_id, "gate") is None
