@@ -38,7 +38,7 @@ WATCHLIST = [f"FA{i:02d}NOU" for i in range(20)]
 
 def seed(world: World, name: str, count: int = 1000) -> None:
     settings = world.nodes[name].settings
-    store = SightingStore(settings.data_dir / "sightings.sqlite",
+    store = SightingStore(settings.stores.sightings,
                           load_identity(settings.keys_dir).plate_key)
     store.add_many([(CAMERAS[i % 2], T0 - timedelta(hours=1 + i % 100), i,
                      WATCHLIST[i % 20] if i % 250 == 0 else f"ZZ{i:04d}X", None)

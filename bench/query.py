@@ -38,6 +38,7 @@ from world import CAMERAS, T0, World
 
 from nodes.identity import load_identity
 from nodes.sightings import SightingStore
+from nodes.stores import StorePaths
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 
@@ -51,7 +52,7 @@ def seed_node(data_dir: str, count: int, seed: int, hits: list[str]) -> float:
     """Fill one node's store; a few sightings are of watchlist plates."""
     started = time.perf_counter()
     rng = random.Random(seed)
-    store = SightingStore(Path(data_dir) / "sightings.sqlite",
+    store = SightingStore(StorePaths(Path(data_dir)).sightings,
                           load_identity(Path(data_dir) / "keys").plate_key)
     batch = []
     for i in range(count):
@@ -104,7 +105,7 @@ def measure(world: World, options, watchlist: list[str]) -> None:  # type: ignor
         print(f"seeded {options.nodes} nodes x {options.sightings:,} sightings in "
               f"{time.perf_counter() - started:.0f} s")
 
-        store = SightingStore(world.nodes[names[0]].settings.data_dir / "sightings.sqlite",
+        store = SightingStore(world.nodes[names[0]].settings.stores.sightings,
                               load_identity(world.nodes[names[0]].settings.keys_dir).plate_key)
         start, end = T0 - timedelta(days=7), T0
         timings = []

@@ -61,7 +61,7 @@ def main() -> None:
                               f'data_dir = "{root / f"site-{index}"}"\n'
                               "privacy_epsilon = 100\n")
             settings = load_settings(config)
-            store = TrajectoryStore(settings.data_dir / "trajectories.sqlite", 7)
+            store = TrajectoryStore(settings.stores.trajectories, 7)
             store.add_many("cam", datetime.now(UTC), [
                 ("person", t) for t in site_trajectories(index, options.tracks, options.seed,
                                                          unusual_fraction=0.02)])

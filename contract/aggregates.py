@@ -13,7 +13,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from contract.queries import Signed
 from contract.warrants import Window
 
-AGGREGATE_TASK = "safecity.node.aggregate"
 MAX_EPSILON = 10.0
 MAX_DELTA = 1e-3
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"

@@ -10,8 +10,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from contract.queries import Signed
 
-EVENTS_TASK = "safecity.coordinator.events"
-EVENTS_QUEUE = "coordinator.events"
 MAX_BATCH = 500
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"

@@ -16,7 +16,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from contract.queries import LogConsistency, Signed
 from contract.warrants import SignedWarrant, Window
 
-EXPORT_REPORT_TASK = "safecity.coordinator.export_report"
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 _EXPORT_ID = r"^[0-9a-f-]{36}$"
 # Who receives the sealed export, as the manifest's chain of custody names them.

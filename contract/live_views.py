@@ -10,10 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contract.queries import Signed
 
-SNAPSHOT_TASK = "safecity.coordinator.snapshot"
-# a queue of their own, so alerts never wait behind pictures; a snapshot older than this is
-# dropped unread by the worker (the next one replaces it)
-LIVE_QUEUE = "coordinator.live"
+# a snapshot older than this is dropped unread by the worker (the next one replaces it)
 EXPIRES_SECONDS = 30
 MAX_JPEG_BASE64 = 400_000  # ~300 kB of JPEG: a 640-px frame is far smaller
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"

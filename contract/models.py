@@ -15,7 +15,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from contract.queries import Signed
 from kernel.errors import VerificationError
 
-MODEL_TASK = "safecity.node.model"
 MAX_PARAMETERS = 10_000_000  # float32 values: 40 MB
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 

@@ -28,7 +28,6 @@ from kernel.canonical import canonical_json
 from kernel.errors import SafecityError
 from privacy.signing import KeyFileError, VerifyKey
 
-PIN_TASK = "safecity.node.pins"
 # Two distinct pinned authorities, at least one judge and one DPO: no single stolen or coerced
 # key, and neither the judiciary nor the data-protection office alone, can change whom a node
 # trusts to sign warrants.

@@ -17,14 +17,8 @@ from contract.warrants import Kind, SignedWarrant, Window
 from kernel.canonical import CanonicalJSONError, canonical_json
 from privacy.signing import SigningKey, VerifyKey
 
-QUERY_TASK = "safecity.node.query"
-REVOCATION_TASK = "safecity.node.revoke"
 MAX_TARGETS = 10_000
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
-
-
-def queue_name(node_id: str) -> str:
-    return f"node.{node_id}"
 
 
 def targets_info(query_id: str, node_id: str) -> bytes:

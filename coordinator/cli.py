@@ -220,11 +220,10 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     jobs, until stopped."""
     from functools import cache
 
-    from contract.events import EVENTS_QUEUE
-    from contract.live_views import LIVE_QUEUE
+    from contract.tasks import EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE
     from coordinator.metrics import WorkerMetrics
     from coordinator.service import Coordinator
-    from coordinator.worker import WEBHOOKS_QUEUE, worker_app
+    from coordinator.worker import worker_app
 
     settings = settings_from(config_path)
     configure_logging("coordinator-worker", loglevel, settings.log_format)

@@ -12,7 +12,7 @@ from typing import Any, Final
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from contract.queries import queue_name
+from contract.tasks import queue_name
 from coordinator.errors import DispatchError
 
 try:  # what the Redis result backend raises when the server is gone

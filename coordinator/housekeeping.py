@@ -24,7 +24,6 @@ from coordinator.services.warrants import signed_of
 from coordinator.web.published import publish
 from kernel.errors import SafecityError
 
-HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
 log = logging.getLogger(__name__)
 
 

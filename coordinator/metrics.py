@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contract.queries import queue_name
+from contract.tasks import EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE, queue_name
 from kernel.json_logs import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 requests_log = logging.getLogger("safecity.requests")
 REQUEST_ID_FORM = re.compile(r"[A-Za-z0-9._-]{1,64}")
-COORDINATOR_QUEUES = ("coordinator.events", "coordinator.live", "coordinator.webhooks")
+COORDINATOR_QUEUES = (EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE)
 
 
 class CoordinatorMetrics:

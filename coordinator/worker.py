@@ -13,22 +13,26 @@ from typing import Any
 from celery import Celery, Task
 
 from audit.records import Action, Event, LegalBasis
-from contract.events import EVENTS_QUEUE, EVENTS_TASK
-from contract.exports import EXPORT_REPORT_TASK
-from contract.live_views import SNAPSHOT_TASK
+from contract.tasks import (
+    DELIVER_TASK,
+    EVENTS_QUEUE,
+    EVENTS_TASK,
+    EXPORT_REPORT_TASK,
+    HOUSEKEEPING_TASK,
+    SNAPSHOT_TASK,
+    WEBHOOKS_QUEUE,
+)
 from coordinator.alert_intake import accept
 from coordinator.config import CoordinatorSettings
 from coordinator.errors import DeliveryFailed, ReportRejected
 from coordinator.export_reports import accept_export
-from coordinator.housekeeping import HOUSEKEEPING_TASK, housekeeping
+from coordinator.housekeeping import housekeeping
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.service import Coordinator
 from coordinator.webhooks import deliver, give_up
 
 log = logging.getLogger(__name__)
-DELIVER_TASK = "safecity.coordinator.deliver_webhook"
-WEBHOOKS_QUEUE = "coordinator.webhooks"
 MAX_ATTEMPTS = 8
 
 

@@ -257,17 +257,17 @@ def node_install_model(config_path: Path, package: Path) -> None:
     """Install a model the federation trained (a signed package from `safecity fl start`);
     its signature is checked against the coordinator key pinned at enrolment."""
     from nodes.config import load_settings
-    from nodes.query_worker import QueryService
+    from nodes.inbox import Inbox
 
     try:
         message = json.loads(package.read_text())
     except ValueError:
         raise SafecityError(f"{package}: not JSON") from None
-    service = QueryService.open(load_settings(config_path))
+    inbox = Inbox.open(load_settings(config_path))
     try:
-        answer = service.install_model(message)
+        answer = inbox.models.answer(message)
     finally:
-        service.close()
+        inbox.close()
     if not answer["installed"]:
         raise SafecityError(f"model refused: {answer['detail']}")
     click.echo(json.dumps(answer))
@@ -285,14 +285,15 @@ def node_worker(config_path: Path, loglevel: str) -> None:
     from nodes.enrolment import load_enrolment
     from nodes.export_reports import send_reports
     from nodes.health import broker_check, serving
-    from nodes.query_worker import QueryService, worker_app
+    from nodes.inbox import Inbox
+    from nodes.inbox.worker import worker_app
 
     settings = load_settings(config_path)
     configure("node-worker", loglevel, settings.log_format)
     enrolment = load_enrolment(settings.data_dir)
-    QueryService.open(settings).close()  # fail now, with a clear message, if anything is missing
+    Inbox.open(settings).close()  # fail now, with a clear message, if anything is missing
     send_reports(settings)  # evidence exports reported while the broker was away go now
-    app = worker_app(settings, cache(lambda: QueryService.open(settings)))
+    app = worker_app(settings, cache(lambda: Inbox.open(settings)))
 
     def connect() -> None:
         with app.connection_for_write() as connection:

@@ -13,6 +13,7 @@ from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.stitching import CameraLink
+from nodes.stores import StorePaths
 from privacy import model_registry
 from privacy.redaction.policy import RedactionPolicy
 
@@ -189,6 +190,10 @@ class NodeSettings(TomlSettings):
 
     def policy_for(self, camera: CameraConfig) -> RedactionPolicy:
         return camera.redaction or self.redaction
+
+    @property
+    def stores(self) -> StorePaths:
+        return StorePaths(self.data_dir)
 
     @property
     def vault_dir(self) -> Path:

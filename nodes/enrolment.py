@@ -24,7 +24,7 @@ from audit.cosignature import CosignerKey
 from audit.note import NoteVerifier
 from contract.key_fields import CosignerPublic, Ed25519Public, X25519Public
 from contract.pins import DEFAULT_QUORUM, ROLES, Pinned, pinned_set
-from contract.queries import queue_name
+from contract.tasks import queue_name
 from kernel.atomic_file import write_atomic
 from kernel.errors import ConfigError, VerificationError, describe
 from nodes.city_ca import pin

@@ -1,4 +1,4 @@
-"""Errors of a camera-site node: its camera sources and its vault."""
+"""Errors of a camera-site node: its camera sources, its vault and its local stores."""
 
 from kernel.errors import SafecityError
 from privacy.errors import MediaError
@@ -19,3 +19,7 @@ class CameraLookupError(SourceError):
 
 class VaultError(SafecityError):
     """The vault cannot do what was asked (unknown segment, out of retention, bad scope...)."""
+
+
+class StoreVersionError(SafecityError):
+    """A local store's schema is newer than this software knows: written by a later version."""

@@ -15,14 +15,8 @@ from typing import Any, Protocol
 
 from celery import Celery
 
-from contract.events import (
-    EVENTS_QUEUE,
-    EVENTS_TASK,
-    MAX_BATCH,
-    AnalyticsEvent,
-    EventBatch,
-    SignedEventBatch,
-)
+from contract.events import MAX_BATCH, AnalyticsEvent, EventBatch, SignedEventBatch
+from contract.tasks import EVENTS_QUEUE, EVENTS_TASK
 from nodes.events import EventStore, StoredEvent
 from privacy.signing import SigningKey
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from nodes.local_db import open_store
 
-_SCHEMA = """
+# the schema, one script per version (nodes.local_db); version 1 is the first schema
+MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     type TEXT NOT NULL,
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS visits (
     seconds REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS visits_by_time ON visits (camera, entered);
-"""
+""",)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def _event(row: tuple) -> StoredEvent:  # type: ignore[type-arg]
 
 class EventStore:
     def __init__(self, path: Path):
-        self._db = open_store(path, _SCHEMA)
+        self._db = open_store(path, MIGRATIONS)
         self._lock = threading.Lock()
 
     def add_many(self, events: Sequence[StoredEvent]) -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contract.events import EVENTS_QUEUE
-from contract.exports import EXPORT_REPORT_TASK, ExportReport, SignedExportReport
+from contract.exports import ExportReport, SignedExportReport
+from contract.tasks import EVENTS_QUEUE, EXPORT_REPORT_TASK
 from nodes import city_ca
 from nodes.config import NodeSettings
 from nodes.event_sender import Publish, celery_publisher
@@ -25,22 +25,19 @@ from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
+# the schema, one script per version (nodes.local_db); version 1 is the first schema
+MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS reports (
     export_id TEXT PRIMARY KEY,
     message TEXT NOT NULL,
     sent INTEGER NOT NULL DEFAULT 0
 );
-"""
-
-
-def outbox_path(data_dir: Path) -> Path:
-    return data_dir / "export-reports.sqlite"
+""",)
 
 
 class ExportOutbox:
     def __init__(self, path: Path):
-        self._db = open_store(path, _SCHEMA)
+        self._db = open_store(path, MIGRATIONS)
         self._lock = threading.Lock()
 
     def add(self, report: ExportReport, key: SigningKey) -> None:
@@ -79,7 +76,7 @@ class Sent:
 
 def send_reports(settings: NodeSettings) -> Sent:
     """Send the waiting reports to the coordinator's queue through the node's broker."""
-    outbox = ExportOutbox(outbox_path(settings.data_dir))
+    outbox = ExportOutbox(settings.stores.export_reports)
     try:
         before = len(outbox.unsent())
         if not before:

@@ -6,7 +6,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
-from contract.live_views import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
+from contract.live_views import EXPIRES_SECONDS
+from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
 from kernel.errors import ConfigError
 from nodes import city_ca, health
 from nodes.analytics.behaviour import Scorer
@@ -46,11 +47,11 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
     sightings, reader = None, None
     if settings.plate_sightings and any(settings.policy_for(c).plates for c in settings.cameras):
         reader = PlateReader(model_registry.model_path("ppocr-rec", settings.model_dir))
-        sightings = SightingStore(settings.data_dir / "sightings.sqlite",
+        sightings = SightingStore(settings.stores.sightings,
                                   load_identity(settings.keys_dir).plate_key)
     site = None
     if any(c.analytics.rules for c in settings.cameras):
-        site = SiteAnalytics(EventStore(settings.data_dir / "events.sqlite"),
+        site = SiteAnalytics(EventStore(settings.stores.events),
                              Stitcher(settings.camera_links),
                              load_identity(settings.keys_dir).token_key,
                              _trajectories(settings), _behaviour(settings))
@@ -84,7 +85,7 @@ def _trajectories(settings: NodeSettings) -> TrajectoryStore | None:
     """The site's anonymous trajectories, for federated training (none kept at retention 0)."""
     if settings.trajectory_retention_days == 0:
         return None
-    store = TrajectoryStore(settings.data_dir / "trajectories.sqlite",
+    store = TrajectoryStore(settings.stores.trajectories,
                             settings.trajectory_retention_days)
     store.purge()
     return store

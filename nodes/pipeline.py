@@ -1,8 +1,9 @@
-"""The node's frame pipeline: source frames in, redacted frames and region records out.
+"""The redaction pipeline that cameras (``nodes.camera``) and files (``safecity redact``) share:
+frames in, through a :class:`~privacy.redaction.engine.StreamRedactor` (``redact_stream``), out
+to a :class:`RedactedOutput` (the redacted video and its region records, published together).
 
-Nothing leaves this pipeline unredacted: every frame passes through a
-:class:`~privacy.redaction.engine.StreamRedactor` before it reaches a sink, and the region records
-carry boxes and scores only, never pixels.
+Nothing leaves this pipeline unredacted: every frame passes through the redactor before it
+reaches a sink, and the region records carry boxes and scores only, never pixels.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
+import av
 import numpy as np
 
 from kernel.atomic_file import temporary_sibling
@@ -90,6 +92,48 @@ class RegionLog:
             self._tmp.unlink(missing_ok=True)
 
 
+class RedactedOutput:
+    """A redacted video and its region records: both appear complete under their final names
+    (``commit``), or neither does (``abort``). The video is opened with the first frame's size
+    unless ``open`` is called first (a file's size is known before its first frame)."""
+
+    def __init__(self, video: Path, regions: Path | None, preset: str = "ultrafast"):
+        self.video, self.preset = video, preset
+        self.log = RegionLog(regions)
+        self.summary = Summary()
+        self._writer: VideoWriter | None = None
+
+    def open(self, width: int, height: int, fps: float,
+             audio: av.audio.stream.AudioStream | None = None) -> VideoWriter:
+        self._writer = VideoWriter(self.video, width, height, fps, audio, preset=self.preset)
+        self.summary.width, self.summary.height, self.summary.fps = width, height, fps
+        return self._writer
+
+    def write(self, frame: RedactedFrame, fps: float) -> None:
+        """Add one redacted frame; ``fps`` is the rate to encode at if this is the first."""
+        writer = self._writer
+        if writer is None:
+            height, width = frame.image.shape[:2]
+            writer = self.open(width, height, fps)
+        writer.write(frame.image)
+        self.log.record(frame)
+        self.summary.frames += 1
+
+    def commit(self) -> Summary:
+        """Publish both outputs; what they hold, in counts."""
+        if self._writer is None:
+            raise MediaError(f"{self.video}: no frames to write")
+        self._writer.commit()
+        self.log.commit()
+        self.log.fill(self.summary)
+        return self.summary
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+        self.log.abort()
+
+
 Progress = Callable[[int], None]
 
 
@@ -122,16 +166,12 @@ def redact_video_file(
     started = time.perf_counter()
     with VideoReader(source) as reader:
         info = reader.info
-        writer = VideoWriter(target, info.width, info.height, info.fps, reader.audio_stream,
-                             preset=preset)
-        log = RegionLog(boxes)
-        summary = Summary(width=info.width, height=info.height, fps=info.fps,
-                          audio=info.has_audio)
+        output = RedactedOutput(target, boxes, preset)
+        writer = output.open(info.width, info.height, info.fps, reader.audio_stream)
+        output.summary.audio = info.has_audio
 
         def sink(frame: RedactedFrame) -> None:
-            writer.write(frame.image)
-            log.record(frame)
-            summary.frames += 1
+            output.write(frame, info.fps)
             if progress is not None:
                 progress(1)
 
@@ -145,13 +185,10 @@ def redact_video_file(
         try:
             with StreamRedactor(detectors, policy, info.fps) as redactor:
                 redact_stream(video_frames(), redactor, sink)
-            writer.commit()
-            log.commit()
+            summary = output.commit()
         except BaseException:
-            writer.abort()
-            log.abort()
+            output.abort()
             raise
-    log.fill(summary)
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -16,7 +16,8 @@ from privacy.dp.accounting import Budget, check_spend
 if TYPE_CHECKING:
     from nodes.config import NodeSettings
 
-_SCHEMA = """
+# the schema, one script per version (nodes.local_db); version 1 is the first schema
+MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS spends (
     id INTEGER PRIMARY KEY,
     at TEXT NOT NULL,
@@ -32,13 +33,13 @@ CREATE TABLE IF NOT EXISTS training_rounds (
     steps INTEGER NOT NULL,
     PRIMARY KEY (run, round)
 );
-"""
+""",)
 Step = tuple[float, float, int]  # noise multiplier, sample rate, steps of one training round
 
 
 class PrivacyLedger:
     def __init__(self, path: Path, total: Budget, name: str):
-        self._db = open_store(path, _SCHEMA)
+        self._db = open_store(path, MIGRATIONS)
         self._lock = threading.Lock()
         self.total = total
         self.name = name
@@ -114,6 +115,6 @@ class PrivacyLedger:
 
 def site_ledger(settings: NodeSettings) -> PrivacyLedger:
     """The node's ledger under its configured budget (trainings and aggregates spend from it)."""
-    return PrivacyLedger(settings.data_dir / "privacy-ledger.sqlite",
+    return PrivacyLedger(settings.stores.privacy_ledger,
                          Budget(settings.privacy_epsilon, settings.privacy_delta),
                          f"site {settings.site_id}")

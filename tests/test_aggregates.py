@@ -22,8 +22,8 @@ from contract.aggregates import (
     SignedAggregateResult,
 )
 from contract.warrants import Window
-from nodes.aggregate_answers import hours, true_counts
 from nodes.events import EventStore
+from nodes.inbox.aggregates import hours, true_counts
 from privacy.dp.mechanisms import gaussian_variance, laplace_scale
 from privacy.signing import SigningKey
 
@@ -39,7 +39,7 @@ def city(tmp_path: Path):
     world = embedded_world(tmp_path)
     node = world.add_node("alpha", "site-a", analytics=ZONES,
                           extra="privacy_epsilon = 2.0\ndp_suppress_below = 0\n")
-    store = EventStore(node.settings.data_dir / "events.sqlite")
+    store = EventStore(node.settings.stores.events)
     for camera in ("gate", "lobby"):  # PER_HOUR visits starting in every hour, dwell 20 s
         store.add_visits(camera, [("square", START + timedelta(minutes=60 * h + m % 60), 20.0)
                                   for h in range(DAYS * 24) for m in range(PER_HOUR)])

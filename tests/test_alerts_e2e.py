@@ -14,7 +14,8 @@ import pytest
 from test_alerts import event
 from world import World
 
-from contract.live_views import EXPIRES_SECONDS, LIVE_QUEUE, SNAPSHOT_TASK
+from contract.live_views import EXPIRES_SECONDS
+from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
 from nodes.event_sender import EventSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity

@@ -35,7 +35,7 @@ def test_a_node_run_stores_anonymous_events(tmp_path: Path, model_dir: Path) -> 
     settings = load_settings(config, model_dir=model_dir)
     (report,) = run_node(settings)
     assert report.status == "ok", report.error
-    store = EventStore(settings.data_dir / "events.sqlite")
+    store = EventStore(settings.stores.events)
     try:
         events = store.all("plaza")
     finally:
@@ -46,7 +46,7 @@ def test_a_node_run_stores_anonymous_events(tmp_path: Path, model_dir: Path) -> 
     for entry in (e for e in events if e.rule == "corner"):
         assert entry.type == "restricted_area" and len(entry.tokens) == 1
         assert len(entry.tokens[0]) == 16 and int(entry.tokens[0], 16) >= 0
-    database = sqlite3.connect(settings.data_dir / "events.sqlite")
+    database = sqlite3.connect(settings.stores.events)
     columns = [row[1] for row in database.execute("PRAGMA table_info(events)")]
     assert columns == ["id", "type", "rule", "camera", "zone", "line", "direction", "time",
                        "count", "tokens", "sent"]  # no pixels, no identities

@@ -37,7 +37,7 @@ def site(root: Path, index: int) -> NodeSettings:
     config = root / f"site-{index}.toml"
     config.write_text(f'site_id = "site-{index}"\ndata_dir = "{root / f"site-{index}"}"\n')
     settings = load_settings(config)
-    store = TrajectoryStore(settings.data_dir / "trajectories.sqlite", 7)
+    store = TrajectoryStore(settings.stores.trajectories, 7)
     store.add_many("cam", datetime.now(UTC), [
         ("person", t) for t in site_trajectories(index, TRACKS, seed=1, unusual_fraction=0.02)])
     store.close()

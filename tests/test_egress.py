@@ -29,13 +29,22 @@ import pytest
 import tally
 from demo_run import DemoRun
 
-from contract.aggregates import AGGREGATE_TASK, SignedAggregateResult
-from contract.events import EVENTS_TASK, SignedEventBatch
-from contract.exports import EXPORT_REPORT_TASK, SignedExportReport
-from contract.live_views import SNAPSHOT_TASK, SignedSnapshot
-from contract.models import MODEL_TASK
-from contract.pins import PIN_TASK, SignedPinAck
-from contract.queries import QUERY_TASK, REVOCATION_TASK, SealedResult
+from contract.aggregates import SignedAggregateResult
+from contract.events import SignedEventBatch
+from contract.exports import SignedExportReport
+from contract.live_views import SignedSnapshot
+from contract.pins import SignedPinAck
+from contract.queries import SealedResult
+from contract.tasks import (
+    AGGREGATE_TASK,
+    EVENTS_TASK,
+    EXPORT_REPORT_TASK,
+    MODEL_TASK,
+    PIN_TASK,
+    QUERY_TASK,
+    REVOCATION_TASK,
+    SNAPSHOT_TASK,
+)
 from coordinator.keys import load_keys
 from coordinator.query_messages import open_result
 from nodes.media import VideoReader

@@ -29,7 +29,7 @@ from contract.exports import ExportReport, SignedExportReport
 from contract.warrants import SignedWarrant, Window, digest, sign
 from coordinator.errors import ExportReportRejected
 from coordinator.export_reports import accept_export
-from nodes.export_reports import ExportOutbox, outbox_path
+from nodes.export_reports import ExportOutbox
 from nodes.identity import load_identity
 from nodes.query_ledger import QueryLedger
 from nodes.vault.recorder import record
@@ -100,7 +100,7 @@ def export(world: World, police: RecipientKey, folder: Path, opening: str,
 
 
 def uses(world: World, warrant_id: str) -> int:
-    ledger = QueryLedger(world.nodes["alpha"].settings.data_dir / "query-ledger.sqlite")
+    ledger = QueryLedger(world.nodes["alpha"].settings.stores.query_ledger)
     try:
         return ledger.uses(warrant_id)
     finally:
@@ -205,7 +205,7 @@ def test_an_expired_or_revoked_warrant(city, tmp_path: Path) -> None:
             expired["warrant_id"], "expired")
     revoked = evidence_warrant(world)
     body = presented(world, revoked["warrant_id"], tmp_path)
-    ledger = QueryLedger(world.nodes["alpha"].settings.data_dir / "query-ledger.sqlite")
+    ledger = QueryLedger(world.nodes["alpha"].settings.stores.query_ledger)
     ledger.revoke(revoked["warrant_id"], world.clock(), "case-closed", "judge")  # as delivered
     ledger.close()
     refused(world, export(world, police, tmp_path, body["opening"]), tmp_path,
@@ -271,7 +271,7 @@ def test_a_valid_export_is_verified_logged_and_reported_once_uses_spent(city, tm
     details = world.svc.audit.details(entry.index)
     assert json.loads(details["export_id"]) == shown["export_id"]
     world.stop_coordinator_worker()
-    outbox = ExportOutbox(outbox_path(node.settings.data_dir))
+    outbox = ExportOutbox(node.settings.stores.export_reports)
     try:
         waiting = outbox._db.execute("SELECT message FROM reports").fetchone()[0]
     finally:

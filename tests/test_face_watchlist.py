@@ -262,7 +262,7 @@ def test_a_bystander_too_small_to_match_is_still_hidden_in_the_thumbnail(model_d
     import cv2
     import numpy as np
 
-    from nodes.face_search import MIN_FACE, frame_matches
+    from nodes.inbox.face_search import MIN_FACE, frame_matches
     from privacy import model_registry
     from privacy.face_match import FaceMatcher
     from privacy.redaction.faces import CenterFaceDetector

@@ -33,7 +33,7 @@ from audit.records import Action
 from audit.verify import verify_bundle
 from coordinator.query_messages import open_result
 from nodes.identity import load_identity
-from nodes.query_worker import QueryService
+from nodes.inbox import Inbox
 from privacy.signing import SigningKey
 from privacy.tokens import issue
 
@@ -320,11 +320,11 @@ def test_clock_skew_between_node_and_coordinator(tmp_path: Path) -> None:
         signed, index = stored(world, warrant["warrant_id"])
         node = world.nodes["alpha"]
         for skew, status, reason in SKEWS:
-            service = QueryService.open(node.settings,
+            service = Inbox.open(node.settings,
                                         clock=lambda skew=skew: datetime.now(UTC) + skew)
             message = rogue(world, signed, index)
             try:
-                answer = open_result(service.answer(message), world.svc.keys.sealing,
+                answer = open_result(service.queries.answer(message), world.svc.keys.sealing,
                                      message["request"]["query_id"], node.node_id)
             finally:
                 service.close()

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from served import free_port, serving
 from world import World, embedded_world
 
+from contract.tasks import queue_name
 from coordinator.metrics import metrics_listener
 
 
@@ -49,7 +50,7 @@ def test_health_readiness_and_metrics_of_a_working_coordinator(tmp_path: Path) -
         assert value(families["safecity_audit_appends"]) >= 5
         assert value(families["safecity_nodes"], state="active") == 1
         # the query waits on the node's queue: no worker is running
-        assert value(families["safecity_queue_depth"], queue=f"node.{node.node_id}") == 1
+        assert value(families["safecity_queue_depth"], queue=queue_name(node.node_id)) == 1
         assert value(families["safecity_http_requests"], method="GET",
                      route="/warrants/{warrant_id}", status="200") == 1
         # labels carry route templates only: no warrant id, plate or user name

@@ -70,7 +70,7 @@ def query(city: World) -> dict:
 def test_query_messages_at_the_node(city: World, query: dict, data: st.DataObject) -> None:
     message = data.draw(st.one_of(json_values, mutated_json(query)))
     node = city.service("alpha")
-    sealed = rejected_or_fine(lambda: node.answer(message), ())
+    sealed = rejected_or_fine(lambda: node.queries.answer(message), ())
     result = open_result(sealed, city.svc.keys.sealing, sealed["query_id"], node.enrolment.node_id)
     assert result.result.signed_by(node.identity.signing.public, result.signature)
     if not same_query(message, query):  # e.g. a default left out: the same signed content
@@ -88,7 +88,7 @@ def same_query(message: object, query: dict) -> bool:
 @given(message=json_values)
 def test_questions_revocations_and_models_at_the_node(city: World, message: object) -> None:
     node = city.service("alpha")
-    for handle in (node.aggregates.answer, node.revoke, node.install_model):
+    for handle in (node.aggregates.answer, node.revocations.answer, node.models.answer):
         answer = rejected_or_fine(lambda handle=handle: handle(message), ())
         assert isinstance(answer, dict)
 
@@ -221,7 +221,7 @@ def test_the_valid_inputs_are_accepted(city: World, query: dict, clip: bytes,
                                        tmp_path: Path) -> None:
     """The fuzzed documents start valid: what the properties above reject is the mutation."""
     node = city.service("alpha")
-    sealed = node.answer(query)
+    sealed = node.queries.answer(query)
     result = open_result(sealed, city.svc.keys.sealing, sealed["query_id"], node.enrolment.node_id)
     assert result.result.status == "answered"
     assert accept(city.svc, valid_batch(city)).duplicates >= 0

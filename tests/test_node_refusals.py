@@ -88,7 +88,7 @@ def _query_id(message: dict[str, Any]) -> str:
 
 
 def answer(world: World, message: dict[str, Any], node: str = "alpha") -> SignedResult:
-    result = open_result(world.service(node).answer(message), world.svc.keys.sealing,
+    result = open_result(world.service(node).queries.answer(message), world.svc.keys.sealing,
                          _query_id(message), world.nodes[node].node_id)
     identity = world.service(node).identity.signing.public
     assert result.result.signed_by(identity, result.signature)
@@ -147,11 +147,12 @@ def test_revoked_by_a_pinned_judge_only(world: World) -> None:
     stranger = SigningKey.generate()
     forged = SignedRevocation(revocation=body, key_id=key_id(stranger.public),
                               signature=body.sign(stranger))
-    assert world.service("alpha").revoke(forged.model_dump(mode="json"))["recorded"] is False
+    revocations = world.service("alpha").revocations
+    assert revocations.answer(forged.model_dump(mode="json"))["recorded"] is False
     assert answer(world, rogue(world, signed, index)).result.status == "answered"
     genuine = SignedRevocation(revocation=body, key_id=key_id(world.judge_key.public),
                                signature=body.sign(world.judge_key))
-    assert world.service("alpha").revoke(genuine.model_dump(mode="json"))["recorded"] is True
+    assert revocations.answer(genuine.model_dump(mode="json"))["recorded"] is True
     assert refused(world, rogue(world, signed, index)) == "revoked"
 
 
@@ -179,9 +180,9 @@ def test_replayed_messages(world: World) -> None:
     warrant = world.registered(max_uses=5)
     signed, index = stored(world, warrant["warrant_id"])
     first = rogue(world, signed, index)
-    answered = world.service("alpha").answer(first)
+    answered = world.service("alpha").queries.answer(first)
     # A broker redelivering the same message gets the same answer: no second search, no use.
-    assert world.service("alpha").answer(first) == answered
+    assert world.service("alpha").queries.answer(first) == answered
     assert world.service("alpha").ledger.uses(warrant["warrant_id"]) == 1
     # The same query id with other contents, or a message older than the node accepts.
     query_id = first["request"]["query_id"]

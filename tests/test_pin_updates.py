@@ -256,7 +256,7 @@ def signed_by(update: PinUpdate, *keys: SigningKey) -> dict[str, Any]:
 
 
 def acknowledged(world: World, message: Any) -> PinAck:
-    signed = SignedPinAck.model_validate(world.service("alpha").update_pins(message))
+    signed = SignedPinAck.model_validate(world.service("alpha").pin_updates.answer(message))
     assert signed.ack.signed_by(world.service("alpha").identity.signing.public,
                                 signed.signature)
     return signed.ack

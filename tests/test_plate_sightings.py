@@ -31,7 +31,7 @@ def test_a_node_run_keeps_keyed_hash_sightings_of_the_plates_it_blurred(
     plates = {gt.label.replace(" ", "") for _, truth in Scene(spec).frames() for gt in truth
               if gt.kind == "plate"}
     assert len(plates) == 3
-    store = SightingStore(settings.data_dir / "sightings.sqlite",
+    store = SightingStore(settings.stores.sightings,
                           load_identity(settings.keys_dir).plate_key)
     try:
         window = (started - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1))
@@ -44,7 +44,7 @@ def test_a_node_run_keeps_keyed_hash_sightings_of_the_plates_it_blurred(
                            window[0]) == []
     finally:
         store.close()
-    raw = (settings.data_dir / "sightings.sqlite").read_bytes()
+    raw = (settings.stores.sightings).read_bytes()
     for plate in plates:
         assert plate.encode() not in raw
 

@@ -11,13 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from served import free_port
 
 from kernel.errors import ConfigError
 from nodes.errors import SourceError
-from nodes.sources import open_source
+from nodes.sources import FrameSource, open_source
 from nodes.sources.network import NetworkSource, redact_url
 from simulation.synthetic import SceneSpec, write_scene_video
 
@@ -114,6 +115,22 @@ def test_stream_that_drops_mid_way_reconnects_and_continues(mpegts: bytes) -> No
 def test_credentials_are_stripped_from_names() -> None:
     assert redact_url("rtsp://u:p@cam.local:554/s?token=x") == "rtsp://cam.local:554/s"
     assert open_source("rtsp://u:p@10.1.2.3/live").name == "rtsp://10.1.2.3/live"
+
+
+def test_every_kind_of_source_has_what_the_node_reads(tmp_path: Path) -> None:
+    """The camera run reads every member of FrameSource from whatever source it opened."""
+    video, image = tmp_path / "clip.mp4", tmp_path / "still.png"
+    write_scene_video(video, SceneSpec(width=160, height=120, seconds=0.2, people=1, vehicles=0))
+    cv2.imwrite(str(image), np.zeros((12, 16, 3), np.uint8))
+    members = {*FrameSource.__annotations__, "has_sound", "frames", "close"}
+    for uri in (str(video), str(image), "rtsp://u:p@127.0.0.1:9/live", "synthetic:seconds=0.2"):
+        source = open_source(uri)
+        try:
+            assert {m for m in members if not hasattr(source, m)} == set(), uri
+            assert (source.reconnects, source.dropped_frames, source.listener) == (0, 0, None)
+            assert isinstance(source.has_sound, bool)
+        finally:
+            source.close()
 
 
 def test_synthetic_source_uri(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ def safecity(*args: str) -> subprocess.CompletedProcess[str]:
 def ledger_epsilon(world: World, name: str) -> float:
     import sqlite3
 
-    path = world.nodes[name].settings.data_dir / "privacy-ledger.sqlite"
+    path = world.nodes[name].settings.stores.privacy_ledger
     with sqlite3.connect(path) as db:
         return float(db.execute("SELECT SUM(epsilon) FROM spends").fetchone()[0])
 
@@ -47,7 +47,7 @@ def test_fl_start_trains_logs_reports_and_deploys(tmp_path: Path) -> None:
     try:
         for index, (name, site) in enumerate((("alpha", "site-a"), ("beta", "site-b"))):
             node = world.add_node(name, site)
-            store = TrajectoryStore(node.settings.data_dir / "trajectories.sqlite", 7)
+            store = TrajectoryStore(node.settings.stores.trajectories, 7)
             store.add_many("gate", datetime.now(UTC), [
                 ("person", t) for t in site_trajectories(index, 150, seed=4,
                                                          unusual_fraction=0.02)])

@@ -181,7 +181,7 @@ def test_a_node_installs_only_a_model_signed_by_its_coordinator(
     config = tmp_path / "node.toml"
     config.write_text(f'site_id = "site-a"\ndata_dir = "{tmp_path / "data"}"\n')
     settings = load_settings(config)
-    store = TrajectoryStore(settings.data_dir / "trajectories.sqlite", 7)
+    store = TrajectoryStore(settings.stores.trajectories, 7)
     store.add_many("gate", datetime.now(UTC), [("person", t)
                                                for t in site_trajectories(0, 120, seed=2)])
     store.close()

@@ -23,7 +23,7 @@ from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.prove import make_receipt
 from audit.records import Action
-from contract.queries import QUERY_TASK
+from contract.tasks import QUERY_TASK
 from contract.warrants import SignedWarrant
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query, open_result
@@ -210,7 +210,7 @@ def test_a_worker_killed_mid_search_is_redelivered_and_searches_once_more(
         query_id = world.client.post("/queries", headers=world.as_("police"), json={
             "warrant_id": warrant["warrant_id"], "targets": [present], "cameras": ["gate"],
             "references": {present: reference(present)}}).json()["query_id"]
-        ledger = node.settings.data_dir / "query-ledger.sqlite"
+        ledger = node.settings.stores.query_ledger
         deadline = time.monotonic() + 120
         while True:  # the use is counted and the search under way, the answer not yet stored
             assert time.monotonic() < deadline, world.worker_log("alpha")
@@ -264,7 +264,8 @@ def through_queue(city: World, message: dict, task=QUERY_TASK):  # type: ignore[
 def test_every_refusal_through_the_node_queue(city: World) -> None:
     from test_node_refusals import rogue, stored
 
-    from contract.queries import REVOCATION_TASK, Revocation, SignedRevocation
+    from contract.queries import Revocation, SignedRevocation
+    from contract.tasks import REVOCATION_TASK
     from contract.warrants import Window, key_id, sign
     from privacy.signing import SigningKey
 

@@ -43,7 +43,7 @@ from contract.warrants import SignedWarrant, digest, sign
 from coordinator.db import Warrant as WarrantRow
 from coordinator.query_messages import build_query
 from nodes.identity import load_identity
-from nodes.query_worker import QueryService
+from nodes.inbox import Inbox
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
@@ -184,7 +184,7 @@ def test_a_private_fork_is_not_cosigned_and_the_node_refuses_it(
     honest = world.registered()
     answered = ask(world, honest["warrant_id"])
     assert [n["status"] for n in answered["nodes"]] == ["answered"], answered
-    held = QueryService.open(world.nodes["alpha"].settings)  # read-only look at its memory
+    held = Inbox.open(world.nodes["alpha"].settings)  # read-only look at its memory
     size = held.log_head.held().size
     held.close()
 

@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 from witnesses import shared_witnesses
 
 from audit.records import DENIALS_COUNTED
-from contract.queries import QUERY_TASK, QueryResult
+from contract.queries import QueryResult
+from contract.tasks import QUERY_TASK
 from coordinator.app import create_app
 from coordinator.config import CoordinatorSettings
 from coordinator.denials import pending
@@ -37,8 +38,8 @@ from nodes.camera_notices import notices
 from nodes.config import NodeSettings, load_settings
 from nodes.enrolment import parse_enrolment, save_enrolment
 from nodes.identity import load_identity
+from nodes.inbox import Inbox
 from nodes.learning.flower_key import flower_key
-from nodes.query_worker import QueryService
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
 from privacy.tokens import issue
@@ -74,7 +75,7 @@ class Node:
     settings: NodeSettings
     config: Path
     process: subprocess.Popen | None = None
-    service: QueryService | None = None
+    service: Inbox | None = None
 
 
 @dataclass
@@ -185,16 +186,16 @@ class World:
         self.nodes[name] = node
         return node
 
-    def service(self, name: str) -> QueryService:
+    def service(self, name: str) -> Inbox:
         node = self.nodes[name]
         if node.service is None:
-            node.service = QueryService.open(node.settings, clock=self.clock)
+            node.service = Inbox.open(node.settings, clock=self.clock)
         return node.service
 
     def seed(self, name: str, rows: list[tuple[Any, ...]]) -> None:
         """Plate sightings at a node, as its camera would have stored them: (camera, time,
         track, plate, thumbnail) rows; for nodes whose worker runs as a process."""
-        service = QueryService.open(self.nodes[name].settings)
+        service = Inbox.open(self.nodes[name].settings)
         try:
             service.sightings.add_many(rows)
         finally:

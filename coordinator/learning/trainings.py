@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from audit.records import Action, Actor, Event, LegalBasis, PrivacyLoss, Scope, TrainingRun
 from audit.transparency import RUN_OUTCOMES, SITE_OUTCOMES
-from contract.models import MODEL_TASK, SignedModel, pack
+from contract.models import SignedModel, pack
+from contract.tasks import MODEL_TASK
 from coordinator.db import Node
 from coordinator.errors import DispatchError
 from coordinator.learning.superlink import SuperLink, register_enrolled

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from audit.records import Action, Event, LegalBasis, PrivacyLoss, Scope, rfc3339
 from audit.records import Window as LogWindow
 from contract.aggregates import (
-    AGGREGATE_TASK,
     AggregateRequest,
     SignedAggregateRequest,
     SignedAggregateResult,
     decimal,
 )
+from contract.tasks import AGGREGATE_TASK
 from coordinator.auth import Principal
 from coordinator.db import Aggregate, AggregateNode, Node
 from coordinator.dispatch import TIMED_OUT, collect

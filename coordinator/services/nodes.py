@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from audit.records import Action, Event, LegalBasis
 from contract.pins import DEFAULT_QUORUM
-from contract.queries import queue_name
+from contract.tasks import queue_name
 from coordinator.auth import Principal
 from coordinator.db import Node, PinUpdateRow, User
 from coordinator.errors import Problem, not_found

@@ -3,7 +3,7 @@ change proposed by an admin and signed by a quorum of the pinned judges and DPOs
 it is sent to every node's queue, and what each node acknowledged holding.
 
 The coordinator is not trusted to name judges (a node checks every update itself, see
-nodes/pin_updates.py); it keeps this record so that it never registers or dispatches a warrant
+nodes/inbox/pin_updates.py); it keeps this record so that it never registers or dispatches a warrant
 that a target node cannot verify: such a warrant would only be refused there.
 """
 
@@ -22,7 +22,6 @@ from audit.cosignature import CosignerKey
 from audit.records import Action, Actor, Event, LegalBasis
 from contract.pins import (
     DEFAULT_QUORUM,
-    PIN_TASK,
     PinChange,
     Pinned,
     PinRefused,
@@ -38,6 +37,7 @@ from contract.pins import (
     pinned_sha256,
     same_digest,
 )
+from contract.tasks import PIN_TASK
 from contract.warrants import SignedWarrant, key_id
 from coordinator.db import Node, PinAckRow, PinUpdateRow, User
 from coordinator.errors import DispatchError, Problem, invalid, not_found

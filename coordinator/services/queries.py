@@ -21,8 +21,9 @@ from sqlalchemy import select, update
 from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
-from contract.queries import QUERY_TASK, Status
+from contract.queries import Status
 from contract.registered_warrant import check_registered
+from contract.tasks import QUERY_TASK
 from contract.warrants import (
     Kind,
     Refusal,

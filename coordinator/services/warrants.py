@@ -22,7 +22,8 @@ from audit.note import parse_note
 from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
-from contract.queries import REVOCATION_TASK, SignedRevocation
+from contract.queries import SignedRevocation
+from contract.tasks import REVOCATION_TASK
 from contract.warrants import (
     Basis,
     Kind,

@@ -22,7 +22,8 @@ from nodes.analytics.rules import TrackBox
 from nodes.local_db import open_store
 from privacy.learning.movement import MIN_SECONDS, SAMPLE_HZ
 
-_SCHEMA = """
+# the schema, one script per version (nodes.local_db); version 1 is the first schema
+MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS trajectories (
     id INTEGER PRIMARY KEY,
     camera TEXT NOT NULL,
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS trajectories (
     points TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS trajectories_by_hour ON trajectories (hour);
-"""
+""",)
 _DIGITS = 4  # 1/10,000 of a frame width: finer than any tracker
 
 
@@ -89,7 +90,7 @@ def long_enough(points: np.ndarray) -> bool:
 
 class TrajectoryStore:
     def __init__(self, path: Path, retention_days: int):
-        self._db = open_store(path, _SCHEMA)
+        self._db = open_store(path, MIGRATIONS)
         self._lock = threading.Lock()
         self.retention = timedelta(days=retention_days)
         self._purged: datetime | None = None  # a running node deletes the expired hourly

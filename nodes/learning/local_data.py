@@ -30,7 +30,7 @@ def node_settings(node_config: dict[str, Any]) -> NodeSettings:
 
 
 def trajectory_store(settings: NodeSettings) -> TrajectoryStore:
-    return TrajectoryStore(settings.data_dir / "trajectories.sqlite",
+    return TrajectoryStore(settings.stores.trajectories,
                            settings.trajectory_retention_days)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING, Protocol
 
@@ -13,11 +13,21 @@ if TYPE_CHECKING:
     from nodes.onvif.credentials import CameraCredentials
 
 
-class FrameSource(Protocol):
-    """A camera's frames, BGR, in order. ``fps`` is known once the source is open."""
+Listener = Callable[[np.ndarray, int], None]  # mono float32 samples and their rate
 
-    name: str
+
+class FrameSource(Protocol):
+    """A camera's frames, BGR, in order. ``fps`` is known once the source is open (a network
+    stream says its rate when it is reached, before its first frame)."""
+
+    name: str  # for messages: never holds credentials
     fps: float
+    reconnects: int  # how often the source was opened again after a failure, so far
+    dropped_frames: int  # what the camera sent while it was unreachable, so far (gap x rate)
+    listener: Listener | None  # where the sound goes, for a source that has some
+
+    @property
+    def has_sound(self) -> bool: ...
 
     def frames(self) -> Iterator[np.ndarray]: ...
 

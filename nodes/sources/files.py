@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 
 from nodes.media import UNREADABLE, VideoReader, read_image
+from nodes.sources import Listener
 
 SOUND_RATE = 16000
-Listener = Callable[[np.ndarray, int], None]
 
 
 class VideoFileSource:
@@ -24,6 +24,7 @@ class VideoFileSource:
         self.fps = self._reader.info.fps
         self._limit = None if max_seconds is None else int(max_seconds * self.fps)
         self.listener: Listener | None = None
+        self.reconnects = self.dropped_frames = 0  # a file is never unreachable
 
     @property
     def has_sound(self) -> bool:
@@ -53,10 +54,16 @@ class VideoFileSource:
 
 
 class ImageSource:
+    """A still image as a camera that delivers one frame."""
+
+    has_sound = False
+
     def __init__(self, path: Path):
         self._image = read_image(path)
         self.name = str(path)
         self.fps = 1.0
+        self.reconnects = self.dropped_frames = 0
+        self.listener: Listener | None = None
 
     def frames(self) -> Iterator[np.ndarray]:
         yield self._image.copy()

@@ -18,6 +18,7 @@ import av
 import numpy as np
 
 from nodes.errors import CameraLookupError, SourceError
+from nodes.sources import Listener
 
 NETWORK_SCHEMES = {"rtsp", "rtsps", "rtmp", "tcp", "udp", "http", "https", "srt"}
 MAX_BACKOFF = 30.0
@@ -33,6 +34,8 @@ def redact_url(url: str) -> str:
 
 
 class NetworkSource:
+    has_sound = False  # only the video stream is decoded
+
     def __init__(
         self,
         url: str,
@@ -57,6 +60,7 @@ class NetworkSource:
         self._sleep = sleep
         self._clock = clock
         self._down_since: float | None = None
+        self.listener: Listener | None = None
 
     @staticmethod
     def _options(url: str) -> dict[str, str]:

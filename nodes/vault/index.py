@@ -7,7 +7,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA = """
+from nodes.local_db import open_store
+
+# the schema, one script per version (nodes.local_db); version 1 is the first schema
+MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS day_keys (
     id TEXT PRIMARY KEY, camera TEXT NOT NULL, day TEXT NOT NULL,
@@ -24,13 +27,8 @@ CREATE TABLE IF NOT EXISTS holds (
 CREATE TABLE IF NOT EXISTS held_segments (
     hold TEXT NOT NULL, segment TEXT NOT NULL, wrapped_key BLOB NOT NULL,
     PRIMARY KEY (hold, segment));
-"""
+""",)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=FULL")
-    connection.execute("PRAGMA secure_delete=ON")
-    connection.executescript(SCHEMA)
-    return connection
+    return open_store(path, MIGRATIONS, pragmas=("synchronous=FULL", "secure_delete=ON"))

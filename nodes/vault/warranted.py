@@ -24,7 +24,7 @@ from contract.warrants import Kind, Refusal, Warrant, WarrantRefused, check_scop
 from kernel.canonical import canonical_json
 from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
-from nodes.export_reports import ExportOutbox, outbox_path
+from nodes.export_reports import ExportOutbox
 from nodes.identity import load_identity
 from nodes.query_checks import check_warrant
 from nodes.query_ledger import QueryLedger
@@ -124,8 +124,8 @@ def export_under_warrant(settings: NodeSettings, order: ExportOrder, recipient_k
     warrant_id = request.warrant.warrant.warrant_id
     enrolment = load_enrolment(settings.data_dir)
     identity = load_identity(settings.keys_dir)
-    ledger = QueryLedger(settings.data_dir / "query-ledger.sqlite")
-    outbox = ExportOutbox(outbox_path(settings.data_dir))
+    ledger = QueryLedger(settings.stores.query_ledger)
+    outbox = ExportOutbox(settings.stores.export_reports)
     order_sha256 = hashlib.sha256(canonical_json(order.model_dump(mode="json"))).hexdigest()
     try:
         with open_vault(settings) as opened:

@@ -1,21 +1,32 @@
-"""A face watchlist search inside one warrant's (or consent's) scope, on the node's encrypted
-recordings: only the scope's segments are decrypted, frames are sampled, faces detected and
-described in memory, compared with the references, and forgotten. Each match comes back as the
-best frame per reference and segment, with a thumbnail in which every other face is hidden.
+"""Face watchlist queries: a search inside one warrant's (or consent's) scope, on the node's
+encrypted recordings: only the scope's segments are decrypted (logged first), frames are
+sampled, faces detected and described in memory, compared with the references, and forgotten.
+Each match comes back as the best frame per reference and segment, with a thumbnail in which
+every other face is hidden.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import cv2
 import numpy as np
 
+from audit.records import Action
+from contract.queries import Hit, SignedQuery
+from contract.warrants import Refusal, WarrantRefused
 from kernel.errors import SafecityError
+from nodes.inbox.answers import QueryAnswers
+from nodes.inbox.state import InboxState
 from nodes.media import decode_clip, decode_image
 from nodes.plate_sightings import thumbnail
+from nodes.query_checks import Checked
+from nodes.vault.site import OpenVault, open_vault
 from nodes.vault.vault import Vault
+from privacy import model_registry
 from privacy.errors import MediaError
 from privacy.face_match import FaceMatcher
 from privacy.redaction.boxes import Box
@@ -116,3 +127,49 @@ def search(vault: Vault, cameras: list[str], start: datetime, end: datetime,
                     best[key] = FaceMatch(target, segment.camera, moment, segment.id, number,
                                           distance, thumb)
     return sorted(best.values(), key=lambda m: (m.time, m.target)), searched
+
+
+class FaceWatchlist:
+    """Answers the face watchlist queries that passed every check; the detector, the matcher
+    and the vault are opened at the first one."""
+
+    def __init__(self, state: InboxState, answers: QueryAnswers):
+        self.state, self.answers = state, answers
+        self._tools: tuple[CenterFaceDetector, FaceMatcher] | None = None
+        self._opened: OpenVault | None = None
+
+    def answer(self, query: SignedQuery, checked: Checked) -> dict[str, Any]:
+        """Decrypt the scope's recordings (logged first), match, forget the descriptors."""
+        request = query.request
+        tools = self._face_tools()
+        try:
+            references = {t: describe_reference(checked.references.get(t, b""), *tools)
+                          for t in checked.targets}
+        except BadReference as exc:
+            raise WarrantRefused(Refusal.BAD_REFERENCE, str(exc)) from None
+        self.state.audit.append(self.answers.event(
+            query, Action.CONSULTATION, "recordings_searched", 0,
+            {"query_id": request.query_id, "references": len(references)}))
+        matches, searched = search(self._vault().vault, list(request.cameras),
+                                   checked.window.start, checked.window.end, references, *tools)
+        hits = tuple(Hit(sighting_id=f"f-{m.segment}-{m.frame}", target=m.target,
+                         camera=m.camera, time=m.time,
+                         thumbnail=base64.b64encode(m.thumbnail).decode()) for m in matches)
+        return self.answers.answered(query, hits, searched)
+
+    def _face_tools(self) -> tuple[CenterFaceDetector, FaceMatcher]:
+        if self._tools is None:
+            model_dir = self.state.settings.model_dir
+            self._tools = (CenterFaceDetector(model_registry.model_path("centerface", model_dir),
+                                              threshold=0.5, input_width=1280),
+                           FaceMatcher(model_dir, self.state.settings.face_match_threshold))
+        return self._tools
+
+    def _vault(self) -> OpenVault:
+        if self._opened is None:
+            self._opened = open_vault(self.state.settings)
+        return self._opened
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()

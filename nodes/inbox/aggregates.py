@@ -1,4 +1,4 @@
-"""Answering a planner's aggregate question at the node, with differential privacy.
+"""Planners' aggregate questions, answered at the node, with differential privacy.
 
 The node checks the coordinator's signature, spends the question's (epsilon, delta) from its own
 persisted budget (refusing, and saying so, past it), counts visits in its own event store, adds
@@ -13,14 +13,12 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from audit.log import AuditLog
-from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339
+from audit.records import Action, Event, LegalBasis, Scope, rfc3339
 from audit.records import Window as LogWindow
 from contract.aggregates import (
     DWELL_BUCKETS,
@@ -34,15 +32,13 @@ from contract.aggregates import (
     decimal,
 )
 from contract.warrants import WarrantRefused
-from nodes.config import NodeSettings
-from nodes.enrolment import Enrolment
 from nodes.events import EventStore
+from nodes.inbox.state import InboxState
 from nodes.privacy_ledger import PrivacyLedger
 from nodes.query_checks import check_message
-from nodes.query_ledger import QueryLedger, Start
+from nodes.query_ledger import Start
 from privacy.dp.accounting import Budget, BudgetExceeded
 from privacy.dp.mechanisms import release_count
-from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)
 MAX_WINDOW = timedelta(days=31)
@@ -85,23 +81,21 @@ def true_counts(kind: AggregateKind, zones: dict[str, list[str]], start: datetim
     return cells
 
 
-class AggregateAnswerer:
-    def __init__(self, settings: NodeSettings, enrolment: Enrolment, signing: SigningKey,
-                 audit: AuditLog, answers: QueryLedger, clock: Callable[[], datetime]):
-        self.settings, self.enrolment, self.signing = settings, enrolment, signing
-        self.audit, self.answers, self.clock = audit, answers, clock
-        self.events = EventStore(settings.data_dir / "events.sqlite")
-        self.budget = PrivacyLedger(settings.data_dir / "privacy-ledger.sqlite",
+class AggregateInbox:
+    def __init__(self, state: InboxState):
+        settings = state.settings
+        self.state, self.settings = state, settings
+        self.events = EventStore(settings.stores.events)
+        self.budget = PrivacyLedger(settings.stores.privacy_ledger,
                                     Budget(settings.privacy_epsilon, settings.privacy_delta),
-                                    f"node {enrolment.node_id}")
-        self.actor = Actor(pseudonym=enrolment.node_id, role="node", agency=enrolment.site_id)
+                                    f"node {state.enrolment.node_id}")
 
     def close(self) -> None:
         self.events.close()
         self.budget.close()
 
     def answer(self, message: Any) -> dict[str, Any]:
-        now = self.clock()
+        now = self.state.clock()
         try:
             signed = SignedAggregateRequest.model_validate(message)
         except ValidationError as exc:
@@ -109,19 +103,19 @@ class AggregateAnswerer:
                                  f"not an aggregate question: {exc.errors()[0]['msg']}", now)
         request = signed.request
         try:
-            check_message(signed, self.enrolment, now,
+            check_message(signed, self.state.enrolment, now,
                           timedelta(seconds=self.settings.query_max_age_seconds))
         except WarrantRefused as refusal:  # not from our coordinator: nothing is spent
             return self._refused(request, refusal.reason.value, str(refusal), now)
         sha = hashlib.sha256(request.payload()).hexdigest()
         try:
-            earlier = self.answers.previous(request.query_id, sha)
+            earlier = self.state.ledger.previous(request.query_id, sha)
         except WarrantRefused as refusal:
             return self._refused(request, refusal.reason.value, str(refusal), now)
         if earlier is not None and earlier.state is Start.ANSWERED:
             return json.loads(earlier.answer or "{}")
         answer = self._release(request, now)
-        self.answers.record_answer(request.query_id, sha, "aggregate", json.dumps(answer))
+        self.state.ledger.record_answer(request.query_id, sha, "aggregate", json.dumps(answer))
         return answer
 
     def _release(self, request: AggregateRequest, now: datetime) -> dict[str, Any]:
@@ -148,7 +142,7 @@ class AggregateAnswerer:
             release = release_count(count, epsilon, delta, suppress_below=threshold)
             cells.append(Cell(camera=camera, zone=zone, bucket=bucket, value=release.value))
         left = max(0.0, self.budget.total.epsilon - spent.epsilon)
-        appended = self.audit.append(self._event(
+        appended = self.state.audit.append(self._event(
             request, Action.AGGREGATE_RELEASED, "released", len(cells),
             {"query_id": request.query_id, "kind": request.kind.value,
              "epsilon": str(request.epsilon), "delta": str(request.delta),
@@ -157,30 +151,30 @@ class AggregateAnswerer:
              "suppressed": sum(c.value is None for c in cells),
              "epsilon_left": str(decimal(left))}))
         return self._signed(AggregateResult(
-            query_id=request.query_id, node_id=self.enrolment.node_id, status="answered",
+            query_id=request.query_id, node_id=self.state.enrolment.node_id, status="answered",
             cells=tuple(cells), mechanism=release.mechanism if release else None,
             noise_scale=decimal(release.noise_scale) if release else None,
             epsilon=request.epsilon, delta=request.delta, suppressed_below=threshold,
             epsilon_left=decimal(left),
-            node_log_index=appended.index, answered_at=self.clock()))
+            node_log_index=appended.index, answered_at=self.state.clock()))
 
     def _refused(self, request: AggregateRequest | None, reason: str, detail: str,
                  now: datetime) -> dict[str, Any]:
         query_id = request.query_id if request else "unknown"
         details = {"query_id": query_id, "reason": detail[:500]}
         event = (self._event(request, Action.AGGREGATE_RELEASED, reason, 0, details)
-                 if request else Event(actor=self.actor, action=Action.AGGREGATE_RELEASED,
+                 if request else Event(actor=self.state.actor, action=Action.AGGREGATE_RELEASED,
                                        legal_basis=LegalBasis.NONE, outcome=reason,
                                        details=details))
-        appended = self.audit.append(event)
+        appended = self.state.audit.append(event)
         log.warning("refused aggregate question %s: %s", query_id, detail)
         return self._signed(AggregateResult(
-            query_id=query_id, node_id=self.enrolment.node_id, status="refused", reason=reason,
-            detail=detail, node_log_index=appended.index, answered_at=now))
+            query_id=query_id, node_id=self.state.enrolment.node_id, status="refused",
+            reason=reason, detail=detail, node_log_index=appended.index, answered_at=now))
 
     def _event(self, request: AggregateRequest, action: Action, outcome: str, count: int,
                details: dict[str, Any]) -> Event:
-        return Event(actor=self.actor, action=action, legal_basis=LegalBasis.STATUTE,
+        return Event(actor=self.state.actor, action=action, legal_basis=LegalBasis.STATUTE,
                      purpose_code=PURPOSE, outcome=outcome, counts_returned=count,
                      scope=Scope(sites=(request.site,), cameras=request.cameras,
                                  window=LogWindow(start=rfc3339(request.window.start),
@@ -188,5 +182,5 @@ class AggregateAnswerer:
                      recipients=("coordinator",), details=details)
 
     def _signed(self, result: AggregateResult) -> dict[str, Any]:
-        return SignedAggregateResult(result=result, signature=result.sign(self.signing)
-                                     ).model_dump(mode="json")
+        signature = result.sign(self.state.identity.signing)
+        return SignedAggregateResult(result=result, signature=signature).model_dump(mode="json")
