@@ -92,7 +92,7 @@ def document_problems(app: FastAPI) -> None:
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
 
 
 def _link(response: Response, name: str, cursor: int | None, limit: int) -> str | None:
