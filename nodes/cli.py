@@ -10,8 +10,10 @@ from __future__ import annotations
 import errno
 import json
 import sys
+from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -83,7 +85,10 @@ def main() -> None:
     """safecity: privacy-first, federated video analytics for safe cities."""
 
 
-def policy_options(command: click.Command) -> click.Command:
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])
+
+
+def policy_options(command: Decorated) -> Decorated:
     options = [
         click.option("--style", type=click.Choice([s.value for s in Style]), default=None,
                      help="How regions are hidden (default: fill, the only style networks "
@@ -190,7 +195,7 @@ def node_keys(config_path: Path) -> None:
     from nodes.learning.flower_key import flower_key
 
     settings = load_settings(config_path)
-    keys = load_identity(settings.keys_dir).public()
+    keys: dict[str, object] = dict(load_identity(settings.keys_dir).public())
     keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
     keys["camera_notices"] = [n.model_dump(mode="json") for n in notices(settings)]
     click.echo(json.dumps(keys, indent=2))
