@@ -161,7 +161,7 @@ def _draft(svc: Coordinator, body: Draft, who: Principal, basis: Basis) -> dict[
                   details={"user": who.username, "case_number": body.case_number,
                            "targets": len(targets)}))
     with svc.session() as session:
-        return view(session.get(WarrantRow, warrant_id))
+        return view(session.get_one(WarrantRow, warrant_id))
 
 
 def _scope(warrant: Warrant) -> Scope:
@@ -279,7 +279,7 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
             Refusal.UNKNOWN_SIGNER, f"a key that signed {warrant_id} is "
             f"{pins.describe_lacking(missing)}"), 409)
     with svc.session() as session:
-        session.get(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
+        session.get_one(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
     svc.log(Event(actor=who.actor, action=Action.WARRANT_SIGNED,
                   **under(signed.warrant.basis, warrant_id),
                   outcome=f"signed_by_{body.role}", purpose_code=signed.warrant.purpose_code,
@@ -287,7 +287,7 @@ def add_signature(warrant_id: str, body: NewSignature, request: Request,
     if _complete(signed):
         _register(svc, who, warrant_id, signed)
     with svc.session() as session:
-        return view(session.get(WarrantRow, warrant_id))
+        return view(session.get_one(WarrantRow, warrant_id))
 
 
 def _may_sign_as(svc: Coordinator, request: Request, who: Principal, role: str) -> None:
@@ -332,10 +332,10 @@ def decline(warrant_id: str, body: Decline, request: Request,
                   outcome=f"declined_by_{body.role}",
                   details={"user": who.username, "reason": body.reason}))
     with svc.session() as session:
-        row = session.get(WarrantRow, warrant_id)
+        row = session.get_one(WarrantRow, warrant_id)
         row.status, row.for_signers = "declined", None
     with svc.session() as session:
-        return view(session.get(WarrantRow, warrant_id))
+        return view(session.get_one(WarrantRow, warrant_id))
 
 
 def _target_nodes(svc: Coordinator, warrant: Warrant) -> list[str]:
@@ -355,14 +355,14 @@ def _register(svc: Coordinator, who: Principal, warrant_id: str, signed: SignedW
     """Log the signed warrant (its digest committed in the entry), then make it usable."""
     warrant = signed.warrant
     with svc.session() as session:
-        row = session.get(WarrantRow, warrant_id)
+        row = session.get_one(WarrantRow, warrant_id)
         case = {"case_number": row.case_number, "justification": row.justification}
     index = svc.log(Event(
         actor=who.actor, action=Action.WARRANT_REGISTERED, **under(warrant.basis, warrant_id),
         purpose_code=warrant.purpose_code, scope=_scope(warrant), outcome="registered",
         details={"warrant_sha256": digest(signed), "case": case}))
     with svc.session() as session:
-        row = session.get(WarrantRow, warrant_id)
+        row = session.get_one(WarrantRow, warrant_id)
         row.status, row.registered_index, row.for_signers = "registered", index, None
 
 
@@ -391,7 +391,7 @@ def revoke(warrant_id: str, body: SignedRevocation,
                   outcome="revoked", details={"user": who.username,
                                               "reason": body.revocation.reason}))
     with svc.session() as session:
-        session.get(WarrantRow, warrant_id).status = "revoked"
+        session.get_one(WarrantRow, warrant_id).status = "revoked"
     sites = set(signed.warrant.sites)
     told, not_told = [], []
     for node in nodes:

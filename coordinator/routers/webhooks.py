@@ -90,4 +90,4 @@ def remove(webhook_id: str, who: Principal = Depends(require(Permission.WEBHOOK_
     svc.log(Event(actor=who.actor, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
                   outcome="webhook_removed", details={"webhook_id": webhook_id}))
     with svc.session() as session:
-        session.get(Webhook, webhook_id).active = False
+        session.get_one(Webhook, webhook_id).active = False
