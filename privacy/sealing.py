@@ -35,7 +35,7 @@ class RecipientKey:
     @property
     def _key(self) -> ECC.EccKey:
         # pycryptodome's stub types construct's keywords as str | int; seed takes bytes
-        return ECC.construct(curve="Curve25519", seed=self.seed)  # type: ignore[arg-type]
+        return ECC.construct(curve="Curve25519", seed=self.seed)  # type: ignore[arg-type]  # stub
 
     @property
     def public(self) -> bytes:
