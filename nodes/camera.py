@@ -99,7 +99,7 @@ def run_camera(camera: CameraConfig, settings: NodeSettings, detectors: Detector
                                               behaviour=site.behaviour)
             frames = analytics.tee(frames)  # on the raw frame, in memory
             if getattr(source, "has_sound", False):
-                source.listener = analytics.hear  # type: ignore[attr-defined]
+                source.listener = analytics.hear  # type: ignore[attr-defined]  # a file with sound
         try:
             with StreamRedactor(metrics.TimedDetectors(detectors, camera.id), policy, source.fps,
                                 reader if plates is not None else None) as redactor:

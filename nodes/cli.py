@@ -11,7 +11,7 @@ import errno
 import json
 import sys
 from collections.abc import Callable
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ from privacy.redaction.policy import RedactionPolicy, Shape, Style
 class SafecityGroup(click.Group):
     """Root group: loads plugin groups lazily and turns safecity errors into one-line exits."""
 
-    def _plugins(self) -> dict[str, object]:
+    def _plugins(self) -> dict[str, EntryPoint]:
         return {ep.name: ep for ep in entry_points(group="safecity.commands")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -36,7 +36,7 @@ class SafecityGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is None and name in self._plugins():
-            command = self._plugins()[name].load()  # type: ignore[attr-defined]
+            command = self._plugins()[name].load()
         return command
 
     def invoke(self, ctx: click.Context) -> object:

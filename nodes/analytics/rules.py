@@ -150,7 +150,7 @@ class RuleEngine:
         if isinstance(rule, LineCrossing):
             return self._crossings(rule, now, members)
         if isinstance(rule, Occupancy):
-            count = sum(inside(b.foot, zone) for b in members)  # type: ignore[arg-type]
+            count = sum(inside(b.foot, zone) for b in members)  # type: ignore[arg-type]  # has a zone
             if self._latch(rule.id, None, rule.inertia_frames).update(count > rule.max_count):
                 return [Event("occupancy", rule.id, now, zone=rule.zone, count=count)]
             return []

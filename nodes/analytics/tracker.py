@@ -49,7 +49,7 @@ class Track:
 
     def predicted(self) -> Box:
         return tuple(b + v * (self.missed + 1)
-                     for b, v in zip(self.box, self.velocity, strict=True))  # type: ignore[return-value]
+                     for b, v in zip(self.box, self.velocity, strict=True))  # type: ignore[return-value]  # 4
 
 
 def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:
@@ -195,7 +195,7 @@ class ByteTracker:
         velocity = tuple((new - old) / steps for new, old in zip(detection.box, track.box,
                                                                   strict=True))
         track.velocity = tuple(0.6 * v + 0.4 * w for v, w in zip(velocity, track.velocity,
-                                                                  strict=True))  # type: ignore[assignment]
+                                                                  strict=True))  # type: ignore[assignment]  # 4 values
         track.box = detection.box
         track.hits += 1
         track.missed = 0
