@@ -67,7 +67,7 @@ def superlink(config_path: Path | None) -> None:
             keys = enrolled_keys(svc)
         finally:
             svc.close()
-        register_enrolled(SuperLink(settings.flower_superlink, settings.flower_ca,  # type: ignore[arg-type]
+        register_enrolled(SuperLink(settings.flower_superlink, ca,
                                     settings.data_dir / "flower-cli"), keys)
         click.echo(f"SuperLink at {settings.flower_superlink}; {len(keys)} SuperNode key(s) "
                    "registered", err=True)
