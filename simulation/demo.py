@@ -78,7 +78,7 @@ def _check_output(video: Path, truth: list[list[GroundTruth]], detector: CenterF
             if kind != "video":
                 continue
             if index % step == 0 and index < len(truth):
-                found += leaks(detector.detect(item), truth[index])  # type: ignore[arg-type]
+                found += leaks(detector.detect(item), truth[index])  # type: ignore[arg-type]  # a frame
             index += 1
     return found
 

@@ -250,9 +250,9 @@ class Scene:
         truth: list[GroundTruth] = []
         for index, (_, _, gt, paint) in enumerate(layers):
             if gt is None:
-                paint(frame)  # type: ignore[operator]
+                paint(frame)  # type: ignore[operator]  # no truth: a painter, not a sprite
                 continue
-            visible = _paste(frame, paint, gt.box)  # type: ignore[arg-type]
+            visible = _paste(frame, paint, gt.box)  # type: ignore[arg-type]  # a sprite
             if visible is None:
                 continue
             covering = [box for later in layers[index + 1:] for box in later[1]]
