@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from kernel.atomic_file import write_atomic
 from kernel.errors import SafecityError, UsageError, VerificationError
+
+if TYPE_CHECKING:  # imported where used: each command loads only what it needs
+    from audit.bundle import Bundle
+    from audit.log import AuditLog
 
 db_option = click.option("--db", envvar="SAFECITY_AUDIT_DB", required=True,
                          help="Database URL, e.g. sqlite:///audit.db or postgresql+psycopg://...")
@@ -25,7 +30,7 @@ witness_option = click.option("--witness-key", "witness_keys", multiple=True,
                               help="A witness's public key; its cosignatures are checked.")
 
 
-def _open_log(db: str, key_path: Path):  # type: ignore[no-untyped-def]
+def _open_log(db: str, key_path: Path) -> AuditLog:
     from audit.keys import load_log_key
     from audit.log import AuditLog
 
@@ -56,7 +61,7 @@ def keygen(name: str, out: Path, witness: bool) -> None:
 @key_option
 @click.option("--event", "event_file", type=click.File("r"), default="-",
               help="The event as JSON (default: standard input).")
-def append(db: str, key_path: Path, event_file) -> None:  # type: ignore[no-untyped-def]
+def append(db: str, key_path: Path, event_file: IO[str]) -> None:
     """Append one event; print its index once it is durable."""
     from pydantic import ValidationError
 
@@ -144,15 +149,16 @@ def verify(url: str | None, bundle_path: Path | None, log_key: str,
                             "listed above")
 
 
-def _bundle(url: str | None, bundle_path: Path | None):  # type: ignore[no-untyped-def]
+def _bundle(url: str | None, bundle_path: Path | None) -> Bundle:
     from audit.bundle import Bundle, fetch_bundle
 
     if (url is None) == (bundle_path is None):
         raise UsageError("give exactly one of --url and --bundle")
     if url is not None:
         return fetch_bundle(lambda path: _fetch_json(f"{url.rstrip('/')}{path}"))
+    assert bundle_path is not None  # exactly one of the two, checked above
     try:
-        return Bundle.from_json(json.loads(bundle_path.read_text()))  # type: ignore[union-attr]
+        return Bundle.from_json(json.loads(bundle_path.read_text()))
     except json.JSONDecodeError as exc:
         raise VerificationError(f"{bundle_path}: not JSON ({exc})") from None
 
@@ -276,7 +282,8 @@ def cosign(url: str, log_key: str, witness_key: Path, state: Path) -> None:
         from audit.bundle import unb64
 
         body = _fetch_json(f"{base}/audit/proofs/consistency?first={seen.size}&second={size}")
-        proof = [unb64(p, "proof") for p in body["proof"]]  # type: ignore[index]
+        # untrusted JSON: a malformed body fails here or in unb64, before anything is cosigned
+        proof = [unb64(p, "proof") for p in body["proof"]]  # type: ignore[index]  # JSON of any shape
     cosigned = witness.cosign(checkpoint, proof)
     response = httpx.post(f"{base}/audit/cosignatures", content=cosigned.format(), timeout=30)
     if response.status_code != 200:

@@ -8,6 +8,8 @@ batch survives a crash or power loss.
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -74,7 +76,7 @@ def engines(url: str) -> tuple[Engine, Engine]:
 
 def _sqlite_setup(engine: Engine, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from datetime import datetime
 from typing import ClassVar
 
 import numpy as np
@@ -51,7 +52,7 @@ class DeployedModel(Signed):
         return arrays
 
 
-def pack(task: str, run_id: str, arrays: list[np.ndarray], issued_at: object
+def pack(task: str, run_id: str, arrays: list[np.ndarray], issued_at: datetime
          ) -> DeployedModel:
     raw = b"".join(np.ascontiguousarray(a, dtype="<f4").tobytes() for a in arrays)
     return DeployedModel(task=task, run_id=run_id,

@@ -39,7 +39,8 @@ def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     """The PNG's chunks, in order, each with a valid CRC; the last is IEND and ends the file."""
     if not data.startswith(SIGNATURE):
         raise MediaError("not a PNG (no PNG signature)")
-    found, position = [], len(SIGNATURE)
+    found: list[tuple[bytes, bytes]] = []
+    position = len(SIGNATURE)
     while not found or found[-1][0] != b"IEND":
         if position + 12 > len(data):
             raise MediaError("the PNG is truncated (no IEND chunk)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,7 +133,7 @@ def authenticate(request: Request, token: str | None = Depends(bearer),
     return Principal(username, role, current[1], svc.actor(username, role, current[1]))
 
 
-def require(permission: Permission):  # type: ignore[no-untyped-def]
+def require(permission: Permission) -> Callable[..., Principal]:
     """A dependency: the caller, if their role grants ``permission``; else 403, audited."""
 
     def check(request: Request, who: Principal = Depends(authenticate),

@@ -98,7 +98,7 @@ def _changes(add: tuple[str, ...], retire: tuple[str, ...]) -> list[Any]:
                                     f"{', '.join(ROLES)}")
             by_role.setdefault(role, {"add": [], "retire": []})[verb].append(key)
     try:
-        return [PinChange(role=role, **keys) for role, keys in by_role.items()]
+        return [PinChange.model_validate({"role": role, **keys}) for role, keys in by_role.items()]
     except ValidationError as exc:
         raise SafecityError(f"invalid change: {describe(exc)}") from None
 

@@ -23,6 +23,8 @@ try:  # what the Redis result backend raises when the server is gone
         OperationalError, OSError, RedisConnectionError, RedisTimeoutError)
 except ImportError:  # pragma: no cover - redis is a dependency
     _UNAVAILABLE = (OperationalError, OSError)
+# a send also raises RuntimeError when the result store is gone
+_SEND_FAILED: tuple[type[BaseException], ...] = (*_UNAVAILABLE, RuntimeError)
 
 
 
@@ -46,7 +48,7 @@ class Dispatcher:
         try:
             self.app.send_task(task, args=[message], queue=queue_name(node_id),
                                task_id=task_id)
-        except (*_UNAVAILABLE, RuntimeError) as exc:  # RuntimeError: the result store is gone
+        except _SEND_FAILED as exc:
             raise DispatchError(f"the broker is unavailable ({exc})") from None
 
     def answer(self, task_id: str) -> dict[str, Any] | None:

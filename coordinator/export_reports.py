@@ -73,7 +73,7 @@ def accept_export(svc: Coordinator, message: Any) -> tuple[int, bool]:
                                            received_at=svc.clock()))
         except IntegrityError:  # a concurrent worker took the same report first
             with svc.session() as session:
-                index = session.get(EvidenceExport, report.export_id).log_index
+                index = session.get_one(EvidenceExport, report.export_id).log_index
             return (index if index is not None else -1), True
     index = svc.log(Event(
         actor=Actor(pseudonym=node.node_id, role="node", agency=node.site_id),
@@ -86,5 +86,5 @@ def accept_export(svc: Coordinator, message: Any) -> tuple[int, bool]:
         details={"export_id": report.export_id, "export_sha256": report.export_sha256,
                  "exported_at": rfc3339(report.exported_at)}))
     with svc.session() as session:
-        session.get(EvidenceExport, report.export_id).log_index = index
+        session.get_one(EvidenceExport, report.export_id).log_index = index
     return index, False

@@ -44,7 +44,7 @@ def expire_warrants(svc: Coordinator) -> list[str]:
                       details={"expires_at": signed.warrant.expires_at.isoformat(),
                                "uses": str(row.uses)}))
         with svc.session() as session:
-            session.get(WarrantRow, row.warrant_id).status = "expired"
+            session.get_one(WarrantRow, row.warrant_id).status = "expired"
     return [row.warrant_id for row in expired]
 
 

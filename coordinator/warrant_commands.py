@@ -7,9 +7,10 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from audit.records import parse_time
 from contract.pins import PinUpdate
@@ -41,7 +42,10 @@ def _read_json(path: Path) -> object:
         raise SafecityError(f"{path}: cannot read JSON ({exc})") from None
 
 
-def _model(model: type, value: object, path: Path):  # type: ignore[no-untyped-def]
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _model(model: type[Model], value: object, path: Path) -> Model:
     try:
         return model.model_validate(value)
     except ValidationError as exc:
@@ -64,7 +68,7 @@ def keygen(out: Path) -> None:
     click.echo(key.public.text())
 
 
-def _reference_commitments(body: dict[str, object], request: Path, salt: bytes,
+def _reference_commitments(body: dict[str, Any], request: Path, salt: bytes,
                            plain_dir: Path | None) -> list[str] | None:
     """A face request names one image file per target (``references``: target id to a path
     beside the request); the warrant commits to the SHA-256 of each image's plain PNG (what the
@@ -75,7 +79,7 @@ def _reference_commitments(body: dict[str, object], request: Path, salt: bytes,
         if references is not None:
             raise SafecityError(f"{request}: 'references' belong to face_watchlist requests only")
         return None
-    targets = [str(t) for t in body["targets"]]  # type: ignore[union-attr]
+    targets = [str(t) for t in body["targets"]]  # a list: the caller checked
     if not isinstance(references, dict) or set(references) != set(targets):
         raise SafecityError(f"{request}: a face request needs 'references': one image file "
                             "per target id")

@@ -93,6 +93,7 @@ def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> Non
         if hook is None or not hook.active:
             delivery.state, delivery.last_error = "failed", "the webhook was removed"
             return
+        assert alert is not None  # a delivery's alert: a foreign key
         url, secret, body = hook.url, hook.secret, json.dumps(
             {"type": f"alert.{alert.type}", "alert": alert_view(alert)}).encode()
     message_id = f"alert-{delivery_id}"
@@ -111,7 +112,7 @@ def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> Non
                   parsed.port, type(exc).__name__, exc)
         error = FAILED
     with svc.session() as session:
-        delivery = session.get(Delivery, delivery_id)
+        delivery = session.get_one(Delivery, delivery_id)
         if error is None:
             delivery.state, delivery.delivered_at, delivery.last_error = (
                 "delivered", svc.clock(), None)

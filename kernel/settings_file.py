@@ -35,7 +35,7 @@ def load_settings_file(kind: type[Settings], path: Path | None, **overrides: Any
     if path is not None and not path.is_file():
         raise ConfigError(f"{path}: no such config file")
 
-    class FromFile(kind):  # type: ignore[valid-type,misc]
+    class FromFile(kind):  # type: ignore[valid-type,misc]  # a base class known only at run time
         model_config = SettingsConfigDict(**{**kind.model_config, "toml_file": path})
 
     try:

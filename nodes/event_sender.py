@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from celery import Celery
 
@@ -94,16 +94,19 @@ class Runs(Protocol):
     def run(self, stop: threading.Event) -> None: ...
 
 
-class BackgroundSender:
+SenderT = TypeVar("SenderT", bound=Runs)
+
+
+class BackgroundSender(Generic[SenderT]):
     """A sender (events, live views) on its own thread for the life of a node run."""
 
-    def __init__(self, sender: Runs, close: Callable[[], None] = lambda: None):
+    def __init__(self, sender: SenderT, close: Callable[[], None] = lambda: None):
         self.sender, self._close = sender, close
         self._stop = threading.Event()
         self._thread = threading.Thread(target=sender.run, args=(self._stop,),
                                         name="sender", daemon=True)
 
-    def __enter__(self) -> Runs:
+    def __enter__(self) -> SenderT:
         self._thread.start()
         return self.sender
 

@@ -59,7 +59,7 @@ _SELECT = ("SELECT type, rule, camera, zone, line, direction, time, count, token
            "FROM events")
 
 
-def _event(row: tuple) -> StoredEvent:  # type: ignore[type-arg]
+def _event(row: tuple) -> StoredEvent:
     return StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5],
                        datetime.fromisoformat(row[6]), row[7], tuple(json.loads(row[8])), row[9])
 

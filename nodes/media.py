@@ -101,7 +101,7 @@ class VideoReader:
                     if packet.dts is not None:
                         yield "audio", packet
                     continue
-                for frame in packet.decode():
+                for frame in self._video.decode(packet):  # = packet.decode(), typed as video
                     decoded += 1
                     yield "video", frame.to_ndarray(format="bgr24")
         except UNREADABLE as exc:

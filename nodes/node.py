@@ -111,8 +111,9 @@ def _live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender
             or not enrolment_file(settings.data_dir).exists()):
         return nullcontext()
     enrolment = load_enrolment(settings.data_dir)
-    publish, close = celery_publisher(city_ca.broker_url(settings), SNAPSHOT_TASK, LIVE_QUEUE,
-                                      EXPIRES_SECONDS)
+    broker = city_ca.broker_url(settings)
+    assert broker is not None  # settings.broker_url is set: checked above
+    publish, close = celery_publisher(broker, SNAPSHOT_TASK, LIVE_QUEUE, EXPIRES_SECONDS)
     return BackgroundSender(LiveViewSender(publish, enrolment.node_id, enrolment.site_id,
                                            load_identity(settings.keys_dir).signing,
                                            settings.live_view_seconds,
@@ -126,7 +127,9 @@ def _event_sender(settings: NodeSettings, site: SiteAnalytics | None
     if site is None or not settings.broker_url or not enrolment_file(settings.data_dir).exists():
         return nullcontext()
     enrolment = load_enrolment(settings.data_dir)
-    publish, close = celery_publisher(city_ca.broker_url(settings))
+    broker = city_ca.broker_url(settings)
+    assert broker is not None  # settings.broker_url is set: checked above
+    publish, close = celery_publisher(broker)
     sender = EventSender(site.events, publish, enrolment.node_id, enrolment.site_id,
                          load_identity(settings.keys_dir).signing)
     return BackgroundSender(sender, close)

@@ -178,9 +178,9 @@ def redact_video_file(
         def video_frames() -> Iterable[np.ndarray]:
             for kind, item in reader.packets():
                 if kind == "audio":
-                    writer.write_audio(item)  # type: ignore[arg-type]
+                    writer.write_audio(item)  # type: ignore[arg-type]  # an audio Packet
                 else:
-                    yield item  # type: ignore[misc]
+                    yield item  # type: ignore[misc]  # a video frame: an array
 
         try:
             with StreamRedactor(detectors, policy, info.fps) as redactor:

@@ -70,7 +70,7 @@ def split(node: str, master: bytes, custodians: Sequence[Custodian], threshold: 
     if not 1 <= threshold <= len(custodians) or len(custodians) > 255:
         raise CustodyError(f"threshold must be between 1 and the {len(custodians)} custodians")
     kek = new_key(16)
-    shares = Shamir.split(threshold, len(custodians), kek) if threshold > 1 else \
+    shares = Shamir.split(threshold, len(custodians), kek, ssss=False) if threshold > 1 else \
         [(i + 1, kek) for i in range(len(custodians))]
     sealed = {c.name: seal(c.public, bytes([index]) + share, _info(node, c.name))
               for c, (index, share) in zip(custodians, shares, strict=True)}
@@ -98,7 +98,7 @@ def recover(record: CustodyRecord, opened: Sequence[bytes]) -> bytes:
     # With more shares than needed, any consistent subset will do: one bad share is tolerated.
     subsets = itertools.islice(itertools.combinations(pairs, record.threshold), 1000)
     for subset in subsets:
-        kek = subset[0][1] if record.threshold == 1 else Shamir.combine(list(subset))
+        kek = subset[0][1] if record.threshold == 1 else Shamir.combine(list(subset), ssss=False)
         try:
             master = unwrap(kek, record.wrapped_master)
         except IntegrityError:

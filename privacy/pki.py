@@ -75,7 +75,8 @@ def issue(ca: Issued, folder: Path, name: str, hosts: list[str], days: int = 825
                                   critical=True)
                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                                   critical=False)
-                   .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]
+                   # the loaded key's type also admits X25519 keys, which cannot sign
+                   .sign(ca_key, hashes.SHA256()))  # type: ignore[arg-type]  # an EC key
     issued = Issued(folder / f"{name}.pem", folder / f"{name}.key")
     issued.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     write_secret(issued.key, _pem(key))

@@ -34,7 +34,8 @@ class RecipientKey:
 
     @property
     def _key(self) -> ECC.EccKey:
-        return ECC.construct(curve="Curve25519", seed=self.seed)
+        # pycryptodome's stub types construct's keywords as str | int; seed takes bytes
+        return ECC.construct(curve="Curve25519", seed=self.seed)  # type: ignore[arg-type]  # stub
 
     @property
     def public(self) -> bytes:

@@ -55,7 +55,7 @@ def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         if field.default_factory is model_registry.default_cache_dir:
             return "the user's cache (`~/.cache/safecity/models`)"
-        value = field.default_factory()  # type: ignore[call-arg]
+        value = field.default_factory()  # type: ignore[call-arg]  # ours take no arguments
     elif field.default is PydanticUndefined:
         return "required"
     else:
@@ -111,7 +111,8 @@ def _anchor(label: str) -> str:
 
 def reference(title: str, model: type[BaseModel], file_hint: str) -> str:
     """Markdown for one process's settings (its TOML file and environment)."""
-    prefix = model.model_config.get("env_prefix", "")
+    # env_prefix is a pydantic-settings key: plain ConfigDict does not declare it
+    prefix = typing.cast(str, model.model_config.get("env_prefix", ""))
     nested: list[Nested] = []
     lines = [f"## {title}", "", f"Read from `{file_hint}` (`--config`), then overridden by the "
              f"environment (`{prefix}*`; a nested option joins its names with `__`).", "",

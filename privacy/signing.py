@@ -30,7 +30,7 @@ class BadSignatureError(SafecityError):
 @dataclass(frozen=True)
 class VerifyKey:
     raw: bytes
-    _key: object = field(init=False, repr=False, compare=False, hash=False)
+    _key: ECC.EccKey = field(init=False, repr=False, compare=False, hash=False)
     # (SHA-256 of message, signature) pairs already verified: re-checking the same signed notes
     # (a monitor polling a log, a verifier re-reading checkpoints) costs a dictionary look-up.
     _verified: set[tuple[bytes, bytes]] = field(init=False, repr=False, compare=False,
@@ -83,7 +83,7 @@ class VerifyKey:
 @dataclass(frozen=True)
 class SigningKey:
     seed: bytes = field(repr=False)
-    _key: object = field(init=False, repr=False, compare=False, hash=False)
+    _key: ECC.EccKey = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if len(self.seed) != 32:
@@ -96,7 +96,7 @@ class SigningKey:
 
     @property
     def public(self) -> VerifyKey:
-        return VerifyKey(self._key.public_key().export_key(format="raw"))  # type: ignore[attr-defined]
+        return VerifyKey(self._key.public_key().export_key(format="raw"))
 
     def sign(self, message: bytes) -> bytes:
         return eddsa.new(self._key, "rfc8032").sign(message)

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from kernel.atomic_file import write_atomic
 from nodes.config import NodeSettings, load_settings
@@ -77,7 +78,7 @@ def _check_output(video: Path, truth: list[list[GroundTruth]], detector: CenterF
             if kind != "video":
                 continue
             if index % step == 0 and index < len(truth):
-                found += leaks(detector.detect(item), truth[index])  # type: ignore[arg-type]
+                found += leaks(detector.detect(item), truth[index])  # type: ignore[arg-type]  # a frame
             index += 1
     return found
 
@@ -92,7 +93,7 @@ def _check_vault(settings: NodeSettings) -> tuple[dict[str, object], Evidence]:
             Evidence("high-street", start, start + timedelta(seconds=2)))
 
 
-def run_demo(out: Path, model_dir: Path) -> dict[str, object]:
+def run_demo(out: Path, model_dir: Path) -> dict[str, Any]:
     out = out.resolve()  # its processes run in other directories
     out.mkdir(parents=True, exist_ok=True)
     (out / "input").mkdir(exist_ok=True)
@@ -141,7 +142,7 @@ def run_demo(out: Path, model_dir: Path) -> dict[str, object]:
     city = run_city(out, settings, config, [*plates, "ZZ99ZZZ"], [c.id for c in CAMERAS],
                     evidence)
     vault_summary |= city.pop("evidence")
-    summary = {"site": settings.site_id, "cameras": cameras, "vault": vault_summary,
-               "city": city}
+    summary: dict[str, Any] = {"site": settings.site_id, "cameras": cameras,
+                               "vault": vault_summary, "city": city}
     write_atomic(out / "summary.json", json.dumps(summary, indent=2).encode())
     return summary

@@ -92,4 +92,4 @@ def tracking(runs: list[ScriptRun]) -> tuple[MotScore, float]:
               for i, r in enumerate(runs) for frame in r.tracks]
     objects = [{(i, o): box for o, box in frame.items()}
                for i, r in enumerate(runs) for frame in r.truth]
-    return clear_mot(objects, tracks), hota(objects, tracks)  # type: ignore[arg-type]
+    return clear_mot(objects, tracks), hota(objects, tracks)  # type: ignore[arg-type]  # any id

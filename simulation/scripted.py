@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from nodes.analytics.config import CameraAnalytics
+from nodes.analytics.tracker import Box
 from simulation.synthetic import street_background
 
 SIZES = {"person": (0.045, 0.22), "vehicle": (0.25, 0.15), "object": (0.04, 0.06)}
@@ -132,7 +133,7 @@ def _look(kind: str, width: int, height: int, rng: np.random.Generator) -> _Look
     return _Look(np.clip(sprite + texture, 0, 255).astype(np.uint8), mask)
 
 
-def render(script: Script) -> Iterator[tuple[np.ndarray, dict[int, tuple[float, ...]]]]:
+def render(script: Script) -> Iterator[tuple[np.ndarray, dict[int, Box]]]:
     """Each frame and the true pixel box of every actor in it (drawn far to near)."""
     rng = np.random.default_rng(script.seed)
     background = street_background(script.width, script.height, rng)
@@ -141,7 +142,7 @@ def render(script: Script) -> Iterator[tuple[np.ndarray, dict[int, tuple[float, 
         t = index / script.fps
         frame = background.astype(np.int16) + rng.normal(0, 2, background.shape).astype(np.int16)
         frame = np.clip(frame, 0, 255).astype(np.uint8)
-        truth: dict[int, tuple[float, ...]] = {}
+        truth: dict[int, Box] = {}
         present = [(a, a.box(t)) for a in script.actors]
         for actor, box in sorted(((a, b) for a, b in present if b is not None),
                                  key=lambda item: item[1][3]):
@@ -198,8 +199,8 @@ def scripts(variant: int = 0) -> list[Script]:
     b = _Builder([_box_zone("tracks", 0.55, 0.78, 0.95, 0.98)], [],
                  [{"id": "no-entry", "type": "restricted_area", "zone": "tracks"}])
     intruder = walk(3, 2.0, [(0.30, 0.70), (0.75, 0.92)], 0.09)
-    actors = (walk(1, 0.0, [(0.05, 0.66), (0.95, 0.66)], 0.08),
-              walk(2, 4.0, [(0.95, 0.72), (0.10, 0.72)], 0.08), intruder)
+    actors: tuple[Actor, ...] = (walk(1, 0.0, [(0.05, 0.66), (0.95, 0.66)], 0.08),
+                                 walk(2, 4.0, [(0.95, 0.72), (0.10, 0.72)], 0.08), intruder)
     entry = time_inside(intruder, (0.55, 0.78, 0.95, 0.98))
     found.append(Script("restricted_area", 16.0, actors, b.build(),
                         (Expected("no-entry", entry + INERTIA),), seed=1 + shift))

@@ -96,6 +96,12 @@ def random_plate_text(rng: np.random.Generator) -> str:
     return f"{pick(letters, 2)}{pick(string.digits, 2)} {pick(letters, 3)}"
 
 
+def _colour(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random BGR colour, neither too dark nor too light (a car, a shirt)."""
+    blue, green, red = (int(c) for c in rng.integers(20, 230, 3))
+    return blue, green, red
+
+
 def street_background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """Sky, a row of buildings with windows, pavement and road, with a random light level."""
     light = rng.uniform(0.45, 1.15)
@@ -186,7 +192,7 @@ class Scene:
             pw = int(rng.integers(s.plate_widths[0], s.plate_widths[1] + 1))
             text = random_plate_text(rng)
             plate = plate_sprite(text, pw, bool(rng.random() < 0.4))
-            vehicle = _Vehicle(plate, tuple(int(c) for c in rng.integers(20, 230, 3)), (0.0, 0.0),
+            vehicle = _Vehicle(plate, _colour(rng), (0.0, 0.0),
                                0.0, 1000 + j, text)
             w, h = vehicle.size
 
@@ -205,7 +211,7 @@ class Scene:
             tint = (rng.uniform(0.75, 0.95), rng.uniform(0.85, 1.0), rng.uniform(1.0, 1.2))
             identity = int(rng.integers(100))
             face = face_sprite(identity, size, tint, rng.uniform(0.6, 1.25))
-            shirt = tuple(int(c) for c in rng.integers(20, 230, 3))
+            shirt = _colour(rng)
             walker = _Walker(face, (0.0, 0.0), (0.0, 0.0), shirt, i, f"lfw-{identity}")
             # perspective: bigger faces nearer the camera, lower in the frame
             depth = (size - s.face_sizes[0]) / max(1, s.face_sizes[1] - s.face_sizes[0])
@@ -248,9 +254,9 @@ class Scene:
         truth: list[GroundTruth] = []
         for index, (_, _, gt, paint) in enumerate(layers):
             if gt is None:
-                paint(frame)  # type: ignore[operator]
+                paint(frame)  # type: ignore[operator]  # no truth: a painter, not a sprite
                 continue
-            visible = _paste(frame, paint, gt.box)  # type: ignore[arg-type]
+            visible = _paste(frame, paint, gt.box)  # type: ignore[arg-type]  # a sprite
             if visible is None:
                 continue
             covering = [box for later in layers[index + 1:] for box in later[1]]
@@ -379,7 +385,7 @@ class SyntheticSource:
         from kernel.errors import ConfigError
 
         fields = {f.name: f.type for f in SceneSpec.__dataclass_fields__.values()}
-        values: dict[str, object] = {}
+        values: dict[str, float] = {}  # int or float, as each field is
         body = uri.removeprefix("synthetic:")
         live = False
         for item in filter(None, body.split(",")):
@@ -397,7 +403,7 @@ class SyntheticSource:
                 raise ConfigError(f"{uri}: {key} must be a number, got {value!r}") from None
         if max_seconds is not None:
             values["seconds"] = min(float(values.get("seconds", SceneSpec.seconds)), max_seconds)
-        return cls(SceneSpec(**values), live)  # type: ignore[arg-type]
+        return cls(SceneSpec(**values), live)  # type: ignore[arg-type]  # ints where int fields
 
     def frames(self) -> Iterator[np.ndarray]:
         if not self.live:

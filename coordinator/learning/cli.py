@@ -35,15 +35,17 @@ def superlink(config_path: Path | None) -> None:
     from coordinator.service import Coordinator
 
     settings = settings_from(config_path)
-    files = (settings.flower_certificate, settings.flower_private_key, settings.flower_ca)
-    if any(f is None or not Path(f).is_file() for f in files):
+    certificate, key, ca = (settings.flower_certificate, settings.flower_private_key,
+                            settings.flower_ca)
+    if (certificate is None or key is None or ca is None
+            or not all(Path(f).is_file() for f in (certificate, key, ca))):
         raise ConfigError("set flower_certificate, flower_private_key and flower_ca to the "
                           "SuperLink's TLS files")
     home = settings.data_dir / "flower"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     port = int(settings.flower_superlink.rsplit(":", 1)[1])
     host = settings.flower_superlink.rsplit(":", 1)[0].strip("[]")
-    command = superlink_command(port, *files, database=home / "superlink.db",  # type: ignore[arg-type]
+    command = superlink_command(port, certificate, key, ca, database=home / "superlink.db",
                                 host=host, health=settings.flower_health_address)
     process = subprocess.Popen(command, env=superlink_environment(home))
     gateway = None
@@ -52,7 +54,12 @@ def superlink(config_path: Path | None) -> None:
                                     "fl", "fleet-gateway", *(("--config", str(config_path))
                                                              if config_path else ())])
     children = [p for p in (process, gateway) if p is not None]
-    signal.signal(signal.SIGTERM, lambda *_: [p.terminate() for p in children])
+
+    def stop_children(*_: object) -> None:
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop_children)
     try:
         wait_for_port(settings.flower_superlink)
         svc = Coordinator.open(settings)
@@ -60,7 +67,7 @@ def superlink(config_path: Path | None) -> None:
             keys = enrolled_keys(svc)
         finally:
             svc.close()
-        register_enrolled(SuperLink(settings.flower_superlink, settings.flower_ca,  # type: ignore[arg-type]
+        register_enrolled(SuperLink(settings.flower_superlink, ca,
                                     settings.data_dir / "flower-cli"), keys)
         click.echo(f"SuperLink at {settings.flower_superlink}; {len(keys)} SuperNode key(s) "
                    "registered", err=True)

@@ -22,12 +22,12 @@ class GroupLog:
 
     sent: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     answered: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    errors: dict[int, str] = field(default_factory=dict)
+    errors: dict[int, str | None] = field(default_factory=dict)  # flwr's reason is optional
 
     def completed(self, node: int) -> bool:
         return node not in self.errors and self.answered[node] == self.sent[node] > 0
 
-    def reason(self, node: int) -> str:
+    def reason(self, node: int) -> str | None:
         return self.errors.get(node, SILENT)
 
 

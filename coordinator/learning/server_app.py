@@ -193,7 +193,7 @@ def main(grid: Grid, context: Context) -> None:
         num_shares=int(config.get("num-shares", 3)),
         reconstruction_threshold=int(config.get("reconstruction-threshold", 2)),
         timeout=timeout) if secagg else None)
-    workflow(prompt, legacy)  # type: ignore[arg-type]
+    workflow(prompt, legacy)  # type: ignore[arg-type]  # PromptGrid stands in for a Grid
     if any(h.get("aggregated") for h in log.record["history"]):
         record = log.finish("completed", model)
     else:

@@ -11,6 +11,7 @@ from typing import Any
 from audit.bundle import Bundle
 from audit.checkpoint import open_checkpoint
 from audit.log import AuditLog
+from audit.note import NoteVerifier
 from audit.records import PublicRecord
 from audit.transparency import transparency_report
 from audit.verify import verify_bundle
@@ -65,7 +66,7 @@ def publish(log: AuditLog, now: datetime | None = None) -> Published:
                      (now or datetime.now(UTC)).isoformat())
 
 
-def _newest(bundle: Bundle, verifier) -> str | None:  # type: ignore[no-untyped-def]
+def _newest(bundle: Bundle, verifier: NoteVerifier) -> str | None:
     best: tuple[int, str] | None = None
     for text in bundle.checkpoints:
         try:

@@ -3,7 +3,7 @@ inclusion proof against the log's newest signed checkpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -82,7 +82,7 @@ def check_entry(log: AuditLog, index: int) -> Integrity:
                      "the entry's leaf hash and this proof give the signed root")
 
 
-def pseudonyms(names: Iterable[str], pseudonym_of) -> frozenset[str]:  # type: ignore[no-untyped-def]
+def pseudonyms(names: Iterable[str], pseudonym_of: Callable[[str], str]) -> frozenset[str]:
     """What a DPO typed (usernames or pseudonyms) as the pseudonyms the log records."""
     out = set()
     for name in (n.strip() for n in names):

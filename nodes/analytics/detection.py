@@ -67,8 +67,8 @@ class MotionGate:
                            interpolation=cv2.INTER_AREA)
         rate = -1.0 if self._frames < self.warmup else self._rate  # -1: MOG2's own pace
         self._frames += 1
-        foreground = np.where(self._model.apply(small, learningRate=rate) == 255,
-                              255, 0).astype(np.uint8)
+        foreground: np.ndarray = np.where(self._model.apply(small, learningRate=rate) == 255,
+                                          255, 0).astype(np.uint8)
         foreground = cv2.morphologyEx(foreground, cv2.MORPH_OPEN, self._open)
         return cv2.morphologyEx(foreground, cv2.MORPH_CLOSE, self._close)
 
@@ -159,7 +159,8 @@ def make_detector(analytics: CameraAnalytics, fps: float) -> Detector:
 class HogPeople:
     def __init__(self, upscale: float = 1.6, min_weight: float = 1.0):
         self._hog = cv2.HOGDescriptor()
-        self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        # OpenCV's stub says Sequence[float]; it is a float32 array, which asarray passes through
+        self._hog.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
         self.upscale = upscale  # the detector's window is 64x128: people under ~100 px need it
         self.min_weight = min_weight
 

@@ -20,6 +20,7 @@ from nodes.analytics.config import (
     Loitering,
     Occupancy,
     RestrictedArea,
+    Rule,
     Running,
     StoppedVehicle,
     UnusualBehaviour,
@@ -138,11 +139,10 @@ class RuleEngine:
             events += self._evaluate(rule, now, boxes)
         return events
 
-    def _members(self, rule, boxes: list[TrackBox]) -> list[TrackBox]:  # type: ignore[no-untyped-def]
+    def _members(self, rule: Rule, boxes: list[TrackBox]) -> list[TrackBox]:
         return [b for b in boxes if b.kind in rule.kinds]
 
-    def _evaluate(self, rule, now: float, boxes: list[TrackBox]  # type: ignore[no-untyped-def]
-                  ) -> list[Event]:
+    def _evaluate(self, rule: Rule, now: float, boxes: list[TrackBox]) -> list[Event]:
         if isinstance(rule, UnusualBehaviour):  # the runner's BehaviourWatcher scores these
             return []
         members = self._members(rule, boxes)
@@ -150,7 +150,7 @@ class RuleEngine:
         if isinstance(rule, LineCrossing):
             return self._crossings(rule, now, members)
         if isinstance(rule, Occupancy):
-            count = sum(inside(b.foot, zone) for b in members)  # type: ignore[arg-type]
+            count = sum(inside(b.foot, zone) for b in members)  # type: ignore[arg-type]  # has a zone
             if self._latch(rule.id, None, rule.inertia_frames).update(count > rule.max_count):
                 return [Event("occupancy", rule.id, now, zone=rule.zone, count=count)]
             return []
@@ -200,8 +200,8 @@ class RuleEngine:
             sign = crosses(before, box.foot, line.a, line.b)
             if sign:
                 direction = line.forward if sign > 0 else line.backward
-                key = (rule.line, direction)
-                self.counts[key] = self.counts.get(key, 0) + 1
+                counted = (rule.line, direction)
+                self.counts[counted] = self.counts.get(counted, 0) + 1
                 events.append(Event("line_crossing", rule.id, now, line=rule.line,
                                     direction=direction, tracks=(box.track_id,)))
         return events

@@ -68,7 +68,7 @@ class CameraAnalyticsRunner:
             new = track.track_id not in self._looks
             if new or index % max(1, int(self.fps)) == 0:
                 box = tuple(int(v) for v in track.box)
-                self._looks[track.track_id] = appearance(frame, box)  # type: ignore[arg-type]
+                self._looks[track.track_id] = appearance(frame, box)  # type: ignore[arg-type]  # 4 ints
             if new:
                 self.stitcher.track_started(self.camera, track.track_id, now,
                                             self._looks[track.track_id])
@@ -79,11 +79,11 @@ class CameraAnalyticsRunner:
                                                t.box[2] / width, t.box[3] / height))
                  for t in tracks]
         moment = self.start + timedelta(seconds=now)
-        self.paths.update(now, boxes)  # type: ignore[union-attr]
+        self.paths.update(now, boxes)  # type: ignore[union-attr]  # set on the first frame
         found = self.rules.update(now, boxes)
         if self.watcher is not None:
-            found += self.watcher.update(now, boxes, self.paths)  # type: ignore[arg-type]
-        self._keep(self.paths.ended(current), moment)  # type: ignore[union-attr]
+            found += self.watcher.update(now, boxes, self.paths)  # type: ignore[arg-type]  # (as above)
+        self._keep(self.paths.ended(current), moment)  # type: ignore[union-attr]  # (as above)
         stored = []
         for event in found:
             tokens = tuple(token(self.token_key,
@@ -93,7 +93,7 @@ class CameraAnalyticsRunner:
                                       event.line, event.direction, moment, event.count, tokens))
         self.store.add_many(stored)
         self.events += len(stored)
-        self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]
+        self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]  # (as above)
         return tracks
 
     def _keep(self, ended: list[tuple[str, np.ndarray]], moment: datetime) -> None:

@@ -48,8 +48,9 @@ class Track:
         self.kind = max(self.votes, key=lambda k: (self.votes[k], k == self.kind))
 
     def predicted(self) -> Box:
-        return tuple(b + v * (self.missed + 1)
-                     for b, v in zip(self.box, self.velocity, strict=True))  # type: ignore[return-value]
+        x1, y1, x2, y2 = (b + v * (self.missed + 1)
+                          for b, v in zip(self.box, self.velocity, strict=True))
+        return x1, y1, x2, y2
 
 
 def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:
@@ -194,8 +195,9 @@ class ByteTracker:
         steps = track.missed + 1
         velocity = tuple((new - old) / steps for new, old in zip(detection.box, track.box,
                                                                   strict=True))
-        track.velocity = tuple(0.6 * v + 0.4 * w for v, w in zip(velocity, track.velocity,
-                                                                  strict=True))  # type: ignore[assignment]
+        vx1, vy1, vx2, vy2 = (0.6 * v + 0.4 * w for v, w in zip(velocity, track.velocity,
+                                                                 strict=True))
+        track.velocity = vx1, vy1, vx2, vy2
         track.box = detection.box
         track.hits += 1
         track.missed = 0

@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from flwr.client import ClientApp, NumPyClient
+from flwr.client import Client, ClientApp, NumPyClient
 from flwr.client.mod import fixedclipping_mod, secaggplus_mod
 from flwr.common import Context, Message, MessageType
 from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
@@ -154,7 +154,7 @@ def clipping_when_asked(message: Message, context: Context, call_next: Any) -> M
     return call_next(message, context)
 
 
-def client_fn(context: Context):  # type: ignore[no-untyped-def]
+def client_fn(context: Context) -> Client:
     return SiteClient(dict(context.node_config)).to_client()
 
 

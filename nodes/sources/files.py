@@ -37,14 +37,14 @@ class VideoFileSource:
             if kind == "audio":
                 if self.listener is not None:
                     try:
-                        for frame in item.decode():  # type: ignore[attr-defined]
+                        for frame in item.decode():  # type: ignore[attr-defined]  # an audio Packet
                             for mono in resampler.resample(frame):
                                 self.listener(mono.to_ndarray().reshape(-1), SOUND_RATE)
                     except UNREADABLE:  # a broken sound packet: skipped, the video goes on
                         continue
                 continue
             if kind == "video":
-                yield item  # type: ignore[misc]
+                yield item  # type: ignore[misc]  # a video frame: an array
                 count += 1
                 if self._limit is not None and count >= self._limit:
                     return

@@ -17,6 +17,8 @@ from nodes.errors import VaultError
 
 if TYPE_CHECKING:
     from contract.exports import ExportOrder
+    from nodes.config import NodeSettings
+    from nodes.vault.site import OpenVault
 
 config_option = click.option("--config", "config_path", required=True,
                              type=click.Path(dir_okay=False, path_type=Path),
@@ -34,13 +36,13 @@ def _time(value: str) -> datetime:
 
 
 
-def _settings(path: Path):  # type: ignore[no-untyped-def]
+def _settings(path: Path) -> NodeSettings:
     from nodes.config import load_settings
 
     return load_settings(path)
 
 
-def _open(config_path: Path):  # type: ignore[no-untyped-def]
+def _open(config_path: Path) -> OpenVault:
     from nodes.vault.site import open_vault
 
     return open_vault(_settings(config_path))

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from audit.note import NoteSigner, NoteVerifier, parse_note
-from audit.records import Scope, Window, rfc3339
+from audit.records import Action, LegalBasis, Scope, Window, rfc3339
 from kernel.canonical import canonical_json, parse_canonical
 from kernel.errors import VerificationError
 from nodes.errors import VaultError
@@ -53,8 +53,8 @@ def export(vault: Vault, cameras: list[str], start: datetime, end: datetime, war
     start, end = _utc(start), _utc(end)
     scope = Scope(sites=(vault.site,), cameras=tuple(cameras),
                   window=Window(start=rfc3339(start), end=rfc3339(end)))
-    vault._log("export", "exported", scope, counts=len(segments), legal_basis="warrant",
-               warrant_id=warrant_id, recipients=(recipient_name,),
+    vault._log(Action.EXPORT, "exported", scope, counts=len(segments),
+               legal_basis=LegalBasis.WARRANT, warrant_id=warrant_id, recipients=(recipient_name,),
                details=details)  # logged before any decrypt
     encoders: dict[str, ClipEncoder] = {}
     described = []

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from audit.log import AuditLog
-from audit.records import Actor, Event, Scope, Window, rfc3339
+from audit.records import Action, Actor, Event, LegalBasis, Scope, Window, rfc3339
 from kernel.atomic_file import write_atomic
 from kernel.canonical import canonical_json
 from nodes.errors import VaultError
@@ -175,7 +175,7 @@ class Vault:
 
     # ---- reading ----------------------------------------------------------------------------
 
-    def _row(self, segment_id: str) -> tuple:  # type: ignore[type-arg]
+    def _row(self, segment_id: str) -> tuple:
         row = self.db.execute(
             "SELECT id, camera, start, end, day_key, wrapped_key, sha256, size, state "
             "FROM segments WHERE id = ?", (segment_id,)).fetchone()
@@ -200,7 +200,7 @@ class Vault:
             found.append(seg)
         return found
 
-    def _data_key(self, row: tuple) -> bytes:  # type: ignore[type-arg]
+    def _data_key(self, row: tuple) -> bytes:
         segment_id, day_id, wrapped = row[0], row[4], row[5]
         held = self.db.execute(
             "SELECT h.wrapped_case_key, hs.wrapped_key FROM held_segments hs "
@@ -233,8 +233,8 @@ class Vault:
 
     # ---- retention and holds ----------------------------------------------------------------
 
-    def _log(self, action: str, outcome: str, scope: Scope, counts: int = 0,
-             details: dict | None = None, legal_basis: str = "statute",  # type: ignore[type-arg]
+    def _log(self, action: Action, outcome: str, scope: Scope, counts: int = 0,
+             details: dict | None = None, legal_basis: LegalBasis = LegalBasis.STATUTE,
              warrant_id: str | None = None, recipients: tuple[str, ...] = ()) -> None:
         self.audit.append(Event(actor=self._actor, action=action, legal_basis=legal_basis,
                                 outcome=outcome, scope=scope, counts_returned=counts,
@@ -264,7 +264,7 @@ class Vault:
         if not expired and not doomed:
             return PurgeReport(0, 0, len(held))
         cameras = tuple(sorted({c for _, c, _ in expired}))
-        self._log("retention_purge", "purged", Scope(sites=(self.site,), cameras=cameras),
+        self._log(Action.RETENTION_PURGE, "purged", Scope(sites=(self.site,), cameras=cameras),
                   counts=len(doomed), details={"days": sorted(f"{c}/{d}" for _, c, d in expired)})
         for ident, _, _ in expired:  # crypto-shredding first...
             self.db.execute("DELETE FROM day_keys WHERE id = ?", (ident,))
@@ -281,7 +281,7 @@ class Vault:
         in_scope = self.segments(cameras, start, end)
         scope = Scope(sites=(self.site,), cameras=tuple(cameras),
                       window=Window(start=rfc3339(_utc(start)), end=rfc3339(_utc(end))))
-        self._log("legal_hold", "placed", scope, counts=len(in_scope),
+        self._log(Action.LEGAL_HOLD, "placed", scope, counts=len(in_scope),
                   details={"case_id": case_id, "reason": reason, "until": rfc3339(_utc(until))})
         case_key = new_key()
         hold_id = uuid.uuid4().hex

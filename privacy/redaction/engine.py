@@ -32,6 +32,12 @@ class Detector(Protocol):
     def detect(self, frame: np.ndarray) -> list[Detection]: ...
 
 
+class FrameDetectors(Protocol):
+    """What the engine asks of its detectors (:class:`Detectors`, or a wrapper that times them)."""
+
+    def detect(self, frame: np.ndarray, plates: bool = True) -> list[Detection]: ...
+
+
 @dataclass(frozen=True)
 class Region:
     """A hidden region of one frame: what it was, where, and whether it was detected there."""
@@ -86,7 +92,7 @@ class Detectors:
 class StreamRedactor:
     """Redact a stream of frames with keyframe detection and temporal persistence."""
 
-    def __init__(self, detectors: Detectors, policy: RedactionPolicy, fps: float,
+    def __init__(self, detectors: FrameDetectors, policy: RedactionPolicy, fps: float,
                  reader: PlateReader | None = None):
         self.detectors = detectors
         self.reader = reader

@@ -79,7 +79,7 @@ class TextPlateDetector:
         return self._regions(probability, width / in_w, height / in_h)
 
     def _regions(self, probability: np.ndarray, sx: float, sy: float) -> list[Detection]:
-        binary = (probability > self.binary_threshold).astype(np.uint8)
+        binary: np.ndarray = (probability > self.binary_threshold).astype(np.uint8)
         binary = cv2.dilate(binary, np.ones((2, 2), np.uint8))
         count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=4)
         found = []
