@@ -35,7 +35,8 @@ class CameraConfig(BaseModel):
     max_seconds: float | None = Field(default=None, gt=0,
                                       description="stop after this much video (tests, files)")
     retention_days: int | None = Field(default=None, ge=0, le=3650,
-                                       description="raw video kept this long (node default)")
+                                       description="raw video, plate sightings, events and visits "
+                                       "kept this long (node default)")
     analytics: CameraAnalytics = Field(default=CameraAnalytics(),
                                        description="zones, lines, rules and detector")
     # the camera's public notice (published on the city's transparency portal)
@@ -92,7 +93,9 @@ class NodeSettings(TomlSettings):
                                        description="how faces and plates are hidden")
     cameras: list[CameraConfig] = Field(default=[], description="the site's cameras")
     retention_days: int = Field(default=30, ge=0, le=3650,
-                                description="raw video is crypto-shredded after this")
+                                description="raw video is crypto-shredded, plate "
+                                "sightings, events and visits deleted after this many days "
+                                "(`safecity vault purge`)")
     segment_seconds: float = Field(default=10.0, gt=0, le=600,
                                    description="raw video is encrypted in segments this long")
     vault_reserve_mb: int = Field(default=64, ge=0, le=1 << 20,

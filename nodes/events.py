@@ -1,17 +1,20 @@
 """The node's store of anonymous analytics events: type, rule, camera, zone or line, time,
 counts and site-local tokens; never pixels, never identities. It is also the outbox: an event
-stays marked unsent until the broker has taken it, so a broker that is away loses nothing."""
+stays marked unsent until the broker has taken it, so a broker that is away loses nothing. Sent
+events stay, and zone visits (never sent) are what the node answers planners' aggregate
+questions from; both are deleted at their camera's retention, with the raw video
+(``nodes.retention``), an event still unsent then included."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from nodes.local_db import open_store
+from nodes.local_db import expire, open_store
 
 # the schema, one script per version (nodes.local_db); version 1 is the first schema
 MIGRATIONS = ("""
@@ -66,7 +69,7 @@ def _event(row: tuple) -> StoredEvent:
 
 class EventStore:
     def __init__(self, path: Path):
-        self._db = open_store(path, MIGRATIONS)
+        self._db = open_store(path, MIGRATIONS, pragmas=("secure_delete=ON",))
         self._lock = threading.Lock()
 
     def add_many(self, events: Sequence[StoredEvent]) -> None:
@@ -121,6 +124,14 @@ class EventStore:
                 "AND entered >= ? AND entered < ?",
                 (*cameras, start.isoformat(), end.isoformat())).fetchall()
         return [(r[0], r[1], datetime.fromisoformat(r[2]), float(r[3])) for r in rows]
+
+    def purge(self, cutoff: Callable[[str], datetime],
+              announce: Callable[[dict[str, dict[str, int]]], None]) -> dict[str, int]:
+        """Delete the events and visits older than ``cutoff(camera)``; ``announce`` is told how
+        many first (``nodes.local_db.expire``). Returns how many of each were deleted."""
+        with self._lock:
+            return expire(self._db, {"events": "time", "visits": "entered"},
+                          lambda camera: cutoff(camera).astimezone(UTC).isoformat(), announce)
 
     def close(self) -> None:
         self._db.close()

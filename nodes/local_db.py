@@ -1,5 +1,5 @@
-"""The node's small local SQLite stores (and the vault's index): one way to open them, and their
-schema versions.
+"""The node's small local SQLite stores (and the vault's index): one way to open them, their
+schema versions, and one way to delete rows past retention (``expire``).
 
 A store is opened in autocommit mode (each store issues BEGIN itself), with WAL and a lock wait.
 Its schema is an ordered list of migrations, each an SQL script; ``PRAGMA user_version`` holds
@@ -12,7 +12,7 @@ rows; a store of a newer version than this software knows is refused, never gues
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from nodes.errors import StoreVersionError
@@ -64,6 +64,44 @@ def _pending(connection: sqlite3.Connection, latest: int, name: str) -> bool:
                                 f"software's ({latest}); run the safecity version that wrote "
                                 "it, or a later one")
     return version < latest
+
+
+def expire(connection: sqlite3.Connection, tables: Mapping[str, str],
+           cutoff: Callable[[str], object],
+           announce: Callable[[dict[str, dict[str, int]]], None]) -> dict[str, int]:
+    """Delete the rows older than their camera's cut-off from ``tables`` (table -> its time
+    column, each with a ``camera`` column; ``cutoff(camera)`` in that column's encoding).
+
+    One write transaction: ``announce`` is given the rows to delete, per table and camera, before
+    any is deleted (it writes the audit entry; if it fails nothing is deleted). How many rows
+    each table lost is returned. The WAL is truncated after, so with ``secure_delete`` on the
+    deleted rows are left neither in free pages nor in old WAL frames."""
+    doomed: dict[str, dict[str, int]] = {}
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column in tables.items():
+            cameras = [c for (c,) in connection.execute(f"SELECT DISTINCT camera FROM {table}")]
+            for camera in cameras:
+                (count,) = connection.execute(
+                    f"SELECT COUNT(*) FROM {table} WHERE camera = ? AND {column} < ?",
+                    (camera, cutoff(camera))).fetchone()
+                if count:
+                    doomed.setdefault(table, {})[camera] = int(count)
+        if doomed:
+            announce(doomed)
+            for table, counts in doomed.items():
+                for camera in counts:
+                    connection.execute(f"DELETE FROM {table} WHERE camera = ? AND "
+                                       f"{tables[table]} < ?", (camera, cutoff(camera)))
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    if doomed:
+        # waits (the lock timeout) for readers of an older snapshot; one that outlasts it leaves
+        # the checkpoint partial, and the old frames are overwritten as the WAL restarts
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return {table: sum(doomed.get(table, {}).values()) for table in tables}
 
 
 def statements(script: str) -> Iterator[str]:

@@ -2,17 +2,19 @@
 
 The plain plate is never written: each reading becomes HMAC-SHA256 under the node's plate key.
 A watchlist query hashes its targets with the same key and looks them up inside its scope.
+Sightings are deleted at their camera's retention, with the raw video (``nodes.retention``);
+``secure_delete`` zeroes what is deleted, so a thumbnail does not linger in free pages.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nodes.local_db import open_store
+from nodes.local_db import expire, open_store
 from privacy.plates import keyed_hash, normalize
 
 # the schema, one script per version (nodes.local_db); version 1 is the first schema
@@ -46,8 +48,8 @@ def to_us(moment: datetime) -> int:
 
 class SightingStore:
     def __init__(self, path: Path, plate_key: bytes):
-        self._db = open_store(path, MIGRATIONS)
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db = open_store(path, MIGRATIONS, pragmas=("synchronous=NORMAL",
+                                                          "secure_delete=ON"))
         self._key = plate_key
         self._lock = threading.Lock()
 
@@ -95,6 +97,15 @@ class SightingStore:
                                    datetime.fromtimestamp(us / 1_000_000, UTC), thumb)
                           for row_id, mac, camera, us, thumb in rows]
         return sorted(found, key=lambda s: (s.time, s.sighting_id))
+
+    def purge(self, cutoff: Callable[[str], datetime],
+              announce: Callable[[dict[str, dict[str, int]]], None]) -> int:
+        """Delete the sightings older than ``cutoff(camera)``; ``announce`` is told how many
+        first (``nodes.local_db.expire``). Returns how many were deleted."""
+        with self._lock:
+            deleted = expire(self._db, {"sightings": "time_us"},
+                             lambda camera: to_us(cutoff(camera)), announce)
+        return deleted["sightings"]
 
     def close(self) -> None:
         self._db.close()

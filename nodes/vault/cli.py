@@ -117,10 +117,16 @@ def check(config_path: Path, no_quarantine: bool) -> None:
 @vault.command()
 @config_option
 def purge(config_path: Path) -> None:
-    """Destroy the day keys past retention, then their ciphertext (holds are kept)."""
-    with _open(config_path) as opened:
+    """Destroy the day keys past retention, then their ciphertext (holds are kept); delete the
+    plate sightings, events and visits past the same retention."""
+    from nodes.retention import purge_stores
+    from nodes.vault.site import open_vault
+
+    settings = _settings(config_path)
+    with open_vault(settings) as opened:
         report = opened.vault.purge()
-    click.echo(json.dumps(report.__dict__))
+        deleted = purge_stores(settings, opened.log, opened.vault.clock())
+    click.echo(json.dumps(report.__dict__ | deleted))
 
 
 @vault.command()

@@ -20,7 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from audit.log import AuditLog
@@ -28,6 +28,7 @@ from audit.records import Action, Actor, Event, LegalBasis, Scope, Window, rfc33
 from kernel.atomic_file import write_atomic
 from kernel.canonical import canonical_json
 from nodes.errors import VaultError
+from nodes.retention import Retention
 from nodes.vault import index
 from privacy.envelope import decrypt, encrypt, new_key, unwrap, wrap
 from privacy.errors import IntegrityError
@@ -84,8 +85,7 @@ class Vault:
         self._lock = threading.Lock()
         self.site = site
         self.audit = audit_log
-        self.retention = retention_days or {}
-        self.default_retention = default_retention_days
+        self.retention = Retention(retention_days or {}, default_retention_days)
         self.clock = clock
         self._master = master
         self._actor = Actor(pseudonym=f"vault-{site}", role="node", agency=site)
@@ -248,8 +248,7 @@ class Vault:
         today = now.date()
         expired = []
         for ident, camera, day in self.db.execute("SELECT id, camera, day FROM day_keys"):
-            keep = self.retention.get(camera, self.default_retention)
-            if datetime.fromisoformat(day).date() < today - timedelta(days=keep):
+            if date.fromisoformat(day) < self.retention.first_kept_day(camera, today):
                 expired.append((ident, camera, day))
         held = {r[0] for r in self.db.execute(
             "SELECT hs.segment FROM held_segments hs JOIN holds h ON h.id = hs.hold "
