@@ -47,7 +47,7 @@ def scene_video(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):  # type: ignore[no-untyped-def]
     """The README's main job, run once as a real process for the tests that inspect it."""
-    from demo_run import run_demo
+    from tests.support.demo_run import run_demo
 
     return run_demo(tmp_path_factory.mktemp("demo") / "demo", model_dir)
 
@@ -70,13 +70,6 @@ def postgres_url():
            f":{params.get('port', '5432')}/{name}")
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def audit_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
@@ -124,7 +117,7 @@ def receiver():
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
-    from tally import KINDS, counts
+    from tests.support.tally import KINDS, counts
 
     if not counts:
         return
