@@ -116,6 +116,52 @@ def receiver():
     server.shutdown()
 
 
+TIERS = ("unit", "integration", "e2e")
+# tests that make network namespaces: kept on one xdist worker (their 10.x subnets are random)
+NETNS_MODULES = ("test_multihost.py", "test_onvif_on_a_network.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test is marked with its tier, the folder it lives in, so that `-m unit` selects
+    what `pytest tests/unit` runs. Under pytest-xdist (`-n N --dist loadgroup`) tests that
+    share something expensive or exclusive run on one worker: those that inspect the demo (run
+    once, by the session fixture), those that make network namespaces, and each integration
+    and end-to-end module (its module fixtures are built once, its Redis databases are its own)."""
+    root = Path(__file__).parent
+    xdist = config.pluginmanager.hasplugin("xdist")
+    for item in items:
+        tier = item.path.relative_to(root).parts[0]
+        if tier not in TIERS:
+            continue
+        item.add_marker(getattr(pytest.mark, tier))
+        if not xdist or tier == "unit":
+            continue
+        if "demo" in getattr(item, "fixturenames", ()):
+            group = "demo"
+        elif item.path.name in NETNS_MODULES:
+            group = "netns"
+        else:
+            group = f"{tier}/{item.path.name}"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under xdist each worker hands its hardening counts to the controller (see below)."""
+    from tests.support.tally import counts
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["tally"] = dict(counts)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    """The controller adds up what its xdist workers counted (a pytest-xdist hook)."""
+    from tests.support.tally import counts
+
+    counts.update(getattr(node, "workeroutput", {}).get("tally", {}))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     from tests.support.tally import KINDS, counts
 

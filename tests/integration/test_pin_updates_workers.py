@@ -79,7 +79,8 @@ def node_log(world: World, name: str) -> list:
 
 @pytest.fixture
 def city(tmp_path: Path, postgres_url: str):
-    world = World(tmp_path, postgres_url, f"{REDIS}/0", f"{REDIS}/1", query_timeout=60)
+    # Redis databases of its own: other modules use theirs on parallel test workers
+    world = World(tmp_path, postgres_url, f"{REDIS}/2", f"{REDIS}/3", query_timeout=60)
     world.add_node("alpha", "site-a")
     world.add_node("beta", "site-b")
     for name in ("alpha", "beta"):

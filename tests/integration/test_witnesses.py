@@ -104,7 +104,8 @@ def witnessed_city(root: Path, database: str, query_timeout: float = 60
     """A city on PostgreSQL and Redis with three witness processes (quorum 2) and one node
     worker process."""
     witnesses = make_witnesses(root / "witnesses")
-    world = World(root, database, f"{REDIS}/0", f"{REDIS}/1", query_timeout=query_timeout,
+    # Redis databases of its own: other modules use theirs on parallel test workers
+    world = World(root, database, f"{REDIS}/6", f"{REDIS}/7", query_timeout=query_timeout,
                   options={"witnesses": [{"url": w.url, "key": w.vkey} for w in witnesses],
                            "witness_quorum": 2, "witness_timeout_seconds": 3})
     try:
