@@ -15,8 +15,10 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import cv2
 import numpy as np
@@ -24,11 +26,13 @@ from fastapi.testclient import TestClient
 
 from audit.records import DENIALS_COUNTED
 from contract.queries import QUERY_TASK, QueryResult
+from coordinator import passwords
 from coordinator.app import create_app
 from coordinator.config import CoordinatorSettings
 from coordinator.denials import pending
 from coordinator.query_messages import open_result
 from coordinator.roles import Role
+from coordinator.routers import users
 from coordinator.routers.users import NewUser, create_user
 from coordinator.service import Coordinator
 from nodes.camera_notices import notices
@@ -45,6 +49,14 @@ from tests.support.witnesses import shared_witnesses
 PASSWORD = "correct horse battery staple"
 T0 = datetime.now(UTC).replace(microsecond=0)  # worker processes run on the real clock
 CAMERAS = ("gate", "lobby")
+
+
+@cache
+def people_hash(password: str) -> str:
+    """The real Argon2id hash of ``password``, made once per test process: a city's six people
+    share it (and its salt). Hashing it anew for each of them, in every city of every test, was
+    most of an in-process test's time; logging in still verifies against it with Argon2."""
+    return passwords.hash_password(password)
 
 
 def picture(seed: int, side: int = 48) -> str:
@@ -99,6 +111,13 @@ class World:
         self.witness_servers.follow(self.svc.keys.log.verifier)
         self.client = TestClient(create_app(self.svc))
         self.judge_key, self.dpo_key = SigningKey.generate(), SigningKey.generate()
+        with patch.object(users, "hash_password", people_hash):
+            self._add_people()
+        self.nodes: dict[str, Node] = {}
+        self._tokens: dict[str, str] = {}
+        self.coordinator_worker: subprocess.Popen | None = None
+
+    def _add_people(self) -> None:
         for name, role, key in (("admin", Role.ADMIN, None), ("police", Role.POLICE, None),
                                 ("judge", Role.JUDGE, self.judge_key),
                                 ("dpo", Role.DPO, self.dpo_key),
@@ -107,9 +126,6 @@ class World:
             create_user(self.svc, NewUser(username=name, role=role, agency="city",
                                           password=PASSWORD,
                                           signing_key=key.public.text() if key else None), "test")
-        self.nodes: dict[str, Node] = {}
-        self._tokens: dict[str, str] = {}
-        self.coordinator_worker: subprocess.Popen | None = None
 
     def clock(self) -> datetime:
         return self.now[0] or datetime.now(UTC)
