@@ -4,8 +4,8 @@ UsernameToken digests, checked), and streams real video over RTSP (RTP over the 
 MPEG-TS payload, RFC 2250) behind HTTP Digest authentication.
 
 Run it as a process (``python tests/support/onvif_camera.py --address ... --video clip.ts``,
-the password on stdin) or in a thread (:class:`Camera`). It prints one JSON line when it listens, and records
-what it refused in ``Camera.refusals`` (and on stderr when run as a process).
+the password on stdin) or in a thread (:class:`Camera`). It prints one JSON line when it listens,
+and records what it refused in ``Camera.refusals`` (and on stderr when run as a process).
 """
 
 from __future__ import annotations
