@@ -117,32 +117,49 @@ def receiver():
 
 
 TIERS = ("unit", "integration", "e2e")
-# tests that make network namespaces: kept on one xdist worker (their 10.x subnets are random)
-NETNS_MODULES = ("test_multihost.py", "test_onvif_on_a_network.py")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Each test is marked with its tier, the folder it lives in, so that `-m unit` selects
-    what `pytest tests/unit` runs. Under pytest-xdist (`-n N --dist loadgroup`) tests that
-    share something expensive or exclusive run on one worker: those that inspect the demo (run
-    once, by the session fixture), those that make network namespaces, and each integration
-    and end-to-end module (its module fixtures are built once, its Redis databases are its own)."""
+    what `pytest tests/unit` runs."""
     root = Path(__file__).parent
-    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         tier = item.path.relative_to(root).parts[0]
-        if tier not in TIERS:
-            continue
-        item.add_marker(getattr(pytest.mark, tier))
-        if not xdist or tier == "unit":
-            continue
-        if "demo" in getattr(item, "fixturenames", ()):
-            group = "demo"
-        elif item.path.name in NETNS_MODULES:
-            group = "netns"
-        else:
-            group = f"{tier}/{item.path.name}"
-        item.add_marker(pytest.mark.xdist_group(group))
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+# Modules whose tests share one xdist worker: those that inspect the demo (a session fixture, so
+# run once per worker that needs it) and those that make network namespaces (random 10.x subnets).
+SHARED_WORKER = {"tests/e2e/test_demo.py": "demo", "tests/e2e/test_egress.py": "demo",
+                 "tests/e2e/test_secrets_in_logs.py": "demo",
+                 "tests/e2e/test_multihost.py": "netns",
+                 "tests/e2e/test_onvif_on_a_network.py": "netns"}
+
+
+def xdist_unit_of_work(nodeid: str) -> str:
+    """What one xdist worker runs as a whole: the demo's tests together, the network
+    namespace tests together, each integration and end-to-end module (its module fixtures are
+    built once, its Redis databases are its own), and each unit test on its own."""
+    path = nodeid.split("::", 1)[0]
+    if path in SHARED_WORKER:
+        return SHARED_WORKER[path]
+    return path if path.startswith(("tests/integration/", "tests/e2e/")) else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """`--dist loadgroup` with the units of work above. (pytest-xdist 3.8 groups by a suffix
+    it writes into node ids, which pytest 9.2's node ids no longer take: pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class TierScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit_of_work(nodeid)
+
+    return TierScheduling(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
