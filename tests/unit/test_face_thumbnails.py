@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from simulation.synthetic import face_crops
-
 
 def test_a_bystander_too_small_to_match_is_still_hidden_in_the_thumbnail(model_dir: Path
                                                                           ) -> None:
     """Found by the red team: a face the detector found but smaller than MIN_FACE was left
     visible beside the match in the thumbnail sent to the analyst."""
+    import cv2
+    import numpy as np
 
     from nodes.face_search import MIN_FACE, frame_matches
     from privacy import model_registry
     from privacy.face_match import FaceMatcher
     from privacy.redaction.faces import CenterFaceDetector
+    from simulation.synthetic import face_crops
 
     crops = face_crops()
     image = np.full((360, 640, 3), 120, np.uint8)
