@@ -10,6 +10,9 @@ import pytest
 from simulation.scoring import ScriptRun, match, run, tracking
 from simulation.scripted import scripts
 
+# rendering and analysing every scripted scene takes minutes: CI's run, not every change's
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def runs() -> list[ScriptRun]:

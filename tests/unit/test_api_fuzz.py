@@ -67,6 +67,7 @@ def strategy(operation: Any, known: dict[str, list[Any]]) -> st.SearchStrategy:
     return st.one_of(modes).map(lambda case: short_waits(operation.label, case))
 
 
+@pytest.mark.slow  # minutes of generated requests per caller: CI's run, not every change's
 @pytest.mark.parametrize("caller", CALLERS)
 def test_generated_requests_get_no_server_error_and_match_the_schema(
         city: World, known: dict[str, list[Any]], caller: str) -> None:
