@@ -18,18 +18,13 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import harness
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 from sqlalchemy import select
-from world import World
 
 from coordinator.db import Alert
 from nodes.analytics.config import CameraAnalytics
@@ -39,6 +34,7 @@ from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
 from simulation.scripted import Script, render, time_inside, walk
+from tests.support.world import World
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 ZONE = (0.55, 0.78, 0.95, 0.98)

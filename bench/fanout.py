@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -25,12 +24,9 @@ from pathlib import Path
 
 import harness
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from world import CAMERAS, T0, World
-
 from nodes.identity import load_identity
 from nodes.sightings import SightingStore
+from tests.support.world import CAMERAS, T0, World
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 WATCHLIST = [f"FA{i:02d}NOU" for i in range(20)]

@@ -23,7 +23,6 @@ import random
 import shutil
 import statistics
 import string
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -32,13 +31,10 @@ from pathlib import Path
 
 import harness
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from world import CAMERAS, T0, World
-
 from nodes.identity import load_identity
 from nodes.sightings import SightingStore
 from nodes.stores import StorePaths
+from tests.support.world import CAMERAS, T0, World
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 

@@ -11,19 +11,15 @@ the housekeeping job takes to publish.
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import harness
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import audit_event
-from world import World
-
 from coordinator.db import PublishedReport
 from coordinator.housekeeping import publish_report
+from tests.conftest import audit_event
+from tests.support.world import World
 
 BATCH = 1000
 

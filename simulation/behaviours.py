@@ -31,7 +31,7 @@ SITE_MIXES: tuple[Mapping[str, float], ...] = (
 )
 ASPECT = 16 / 9  # the scripted scenes' frames
 TRACKER_NOISE = 0.004  # frame widths: foot-position jitter of the node's tracker (measured in
-# tests/test_trajectories.py on rendered scenes)
+# tests/unit/test_trajectories.py on rendered scenes)
 
 
 def behaviour(kind: str, rng: np.random.Generator, actor_id: int = 1, start: float = 0.0

@@ -48,7 +48,7 @@ def scene_video(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory, model_dir: Path):  # type: ignore[no-untyped-def]
     """The README's main job, run once as a real process for the tests that inspect it."""
-    from demo_run import run_demo
+    from tests.support.demo_run import run_demo
 
     return run_demo(tmp_path_factory.mktemp("demo") / "demo", model_dir)
 
@@ -72,13 +72,6 @@ def postgres_url():
     yield f"postgresql+psycopg://{user}@{host}:{params.get('port', '5432')}/{name}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def audit_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
@@ -125,8 +118,71 @@ def receiver():
     server.shutdown()
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with its tier, the folder it lives in, so that `-m unit` selects
+    what `pytest tests/unit` runs."""
+    root = Path(__file__).parent
+    for item in items:
+        tier = item.path.relative_to(root).parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
+# Modules whose tests share one xdist worker: those that inspect the demo (a session fixture, so
+# run once per worker that needs it) and those that make network namespaces (random 10.x subnets).
+SHARED_WORKER = {"tests/e2e/test_demo.py": "demo", "tests/e2e/test_egress.py": "demo",
+                 "tests/e2e/test_secrets_in_logs.py": "demo",
+                 "tests/e2e/test_multihost.py": "netns",
+                 "tests/e2e/test_onvif_on_a_network.py": "netns"}
+
+
+def xdist_unit_of_work(nodeid: str) -> str:
+    """What one xdist worker runs as a whole: the demo's tests together, the network
+    namespace tests together, each integration and end-to-end module (its module fixtures are
+    built once, its Redis databases are its own), and each unit test on its own."""
+    path = nodeid.split("::", 1)[0]
+    if path in SHARED_WORKER:
+        return SHARED_WORKER[path]
+    return path if path.startswith(("tests/integration/", "tests/e2e/")) else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """`--dist loadgroup` with the units of work above. (pytest-xdist 3.8 groups by a suffix
+    it writes into node ids, which pytest 9.2's node ids no longer take: pytest-xdist#1386.)"""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class TierScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit_of_work(nodeid)
+
+    return TierScheduling(config, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under xdist each worker hands its hardening counts to the controller (see below)."""
+    from tests.support.tally import counts
+
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["tally"] = dict(counts)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]
+    """The controller adds up what its xdist workers counted (a pytest-xdist hook)."""
+    from tests.support.tally import counts
+
+    counts.update(getattr(node, "workeroutput", {}).get("tally", {}))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
-    from tally import KINDS, counts
+    from tests.support.tally import KINDS, counts
 
     if not counts:
         return

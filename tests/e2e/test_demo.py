@@ -1,0 +1,57 @@
+"""The README's main job, end to end, as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.demo_run import DemoRun
+
+
+@pytest.mark.slow
+def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
+    out = demo.out
+    done = subprocess.CompletedProcess([], demo.returncode, demo.stdout, demo.stderr)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["camera"] for c in summary["cameras"]] == ["high-street", "market-square"]
+    for camera in summary["cameras"]:
+        assert camera["status"] == "ok"
+        assert camera["faces_in_ground_truth"] > 100
+        assert camera["face_recall"] >= 0.95
+        assert camera["faces_found_in_output"] == 0
+        assert Path(camera["redacted_video"]).exists()
+    assert summary["cameras"][0]["plates_in_ground_truth"] > 0
+    assert summary["cameras"][0]["plate_recall"] >= 0.9
+    assert "faces covered" in done.stdout
+    vault = summary["vault"]
+    assert vault["segments_checked"] == 2 and vault["damaged"] == 0
+    assert vault["export_verified"] and vault["export_files"] == ["high-street.mkv"]
+    assert vault["export_in_city_log"] is not None  # the node's report reached the city's log
+    assert all(c["raw_segments_encrypted"] == 1 for c in summary["cameras"])
+    city = summary["city"]
+    assert city["node_status"] == ["answered"]
+    assert len({h["target"] for h in city["hits"]}) >= 2  # plates read before blurring, matched
+    assert "ZZ99ZZZ" not in {h["target"] for h in city["hits"]}  # never on camera
+    assert city["second_use"] == "used_up" and city["audit_verified"]
+    # three witness processes, quorum 2: the query went out under a witnessed checkpoint
+    assert city["witnesses"]["pinned"] == 3 and city["witnesses"]["quorum"] == 2
+    assert len(city["witnesses"]["cosigned_by"]) >= 2 and city["witnesses"]["witnessed_size"] > 0
+    assert "witnesses: the node pinned 3" in done.stdout
+    assert "watchlist plates sighted" in done.stdout
+    assert city["events_sent"] > 0 and sum(city["alerts"].values()) == city["events_sent"]
+    assert city["aggregate"]["status"] == "answered" and city["aggregate"]["cells"] > 0
+    assert "control room:" in done.stdout
+    training = city["training"]  # two sites trained the unusual-behaviour model, DP-SGD
+    assert training["status"] == "completed" and training["rounds"] == 3
+    assert sorted(training["epsilon_spent"]) == ["demo-site", "north-hall"]
+    assert all(1.9 <= e <= 2.0 for e in training["epsilon_spent"].values())
+    assert training["installed_at_demo_node"] and "federated learning: run" in done.stdout
+    portal = city["portal"]  # the main command ends with the portal's address, demo data in it
+    assert portal["searches"] >= 1 and portal["warrants"] >= 2 and portal["trainings"] == 1
+    assert portal["checkpoint_size"] == city["audit_entries"]
+    assert done.stdout.strip().splitlines()[-1].startswith("transparency portal")
+    assert portal["address"] in done.stdout.strip().splitlines()[-1]
