@@ -10,9 +10,10 @@ from __future__ import annotations
 import errno
 import json
 import sys
-from importlib.metadata import entry_points
+from collections.abc import Callable
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -26,7 +27,7 @@ from privacy.redaction.policy import RedactionPolicy, Shape, Style
 class SafecityGroup(click.Group):
     """Root group: loads plugin groups lazily and turns safecity errors into one-line exits."""
 
-    def _plugins(self) -> dict[str, object]:
+    def _plugins(self) -> dict[str, EntryPoint]:
         return {ep.name: ep for ep in entry_points(group="safecity.commands")}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -35,7 +36,7 @@ class SafecityGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         command = super().get_command(ctx, name)
         if command is None and name in self._plugins():
-            command = self._plugins()[name].load()  # type: ignore[attr-defined]
+            command = self._plugins()[name].load()
         return command
 
     def invoke(self, ctx: click.Context) -> object:
@@ -90,7 +91,10 @@ def main() -> None:
     """safecity: privacy-first, federated video analytics for safe cities."""
 
 
-def policy_options(command: click.Command) -> click.Command:
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])
+
+
+def policy_options(command: Decorated) -> Decorated:
     options = [
         click.option("--style", type=click.Choice([s.value for s in Style]), default=None,
                      help="How regions are hidden (default: fill, the only style networks "
@@ -197,7 +201,7 @@ def node_keys(config_path: Path) -> None:
     from nodes.learning.flower_key import flower_key
 
     settings = load_settings(config_path)
-    keys = load_identity(settings.keys_dir).public()
+    keys: dict[str, object] = dict(load_identity(settings.keys_dir).public())
     keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
     keys["camera_notices"] = [n.model_dump(mode="json") for n in notices(settings)]
     click.echo(json.dumps(keys, indent=2))

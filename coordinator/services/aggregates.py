@@ -114,6 +114,9 @@ def _collect(svc: Coordinator, question: Aggregate) -> None:
         answer = collect(svc.dispatcher, part.task_id, as_utc(question.deadline), now)
         if answer is None:
             continue
+        reason: str | None  # a node's own answer may leave these out
+        detail: str | None
+        result: dict[str, Any] | None
         if answer is TIMED_OUT:
             status, reason, detail, result = ("unreachable", "timeout",
                                               "no answer before the deadline", None)
@@ -133,14 +136,14 @@ def _collect(svc: Coordinator, question: Aggregate) -> None:
                                "delta": body.get("delta", "0"),
                                "node_log_index": body.get("node_log_index")}))
         with svc.session() as session:
-            row = session.get(AggregateNode, (question.query_id, part.node_id))
+            row = session.get_one(AggregateNode, (question.query_id, part.node_id))
             row.status, row.reason, row.detail, row.result = status, reason, detail, result
             row.answered_at = now
 
 
 def _view(svc: Coordinator, query_id: str) -> dict[str, Any]:
     with svc.session() as session:
-        question = session.get(Aggregate, query_id)
+        question = session.get_one(Aggregate, query_id)
         parts = session.scalars(select(AggregateNode).where(AggregateNode.query_id == query_id)
                                 .order_by(AggregateNode.node_id)).all()
         sites = dict(session.execute(select(Node.node_id, Node.site_id)).all())

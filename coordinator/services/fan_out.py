@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TypeVar
 
 from pydantic import BaseModel
 
@@ -13,6 +14,7 @@ from coordinator.errors import DispatchError
 from coordinator.service import Coordinator
 
 log = logging.getLogger(__name__)
+Part = TypeVar("Part", QueryNode, AggregateNode)  # a node's part of a question
 MAX_WAIT = 60  # seconds a reader may wait for the nodes' answers in one request
 
 
@@ -22,7 +24,7 @@ def task_id(query_id: str, node_id: str) -> str:
 
 
 def send_parts(svc: Coordinator, task: str, query_id: str,
-               part: type[QueryNode] | type[AggregateNode],
+               part: type[Part],
                messages: Iterable[tuple[str, BaseModel]]) -> None:
     """Send each ``(node_id, signed message)`` (signed as it is drawn, after the question is
     logged and its parts stored); a part the broker did not take is marked failed, so that
@@ -33,6 +35,6 @@ def send_parts(svc: Coordinator, task: str, query_id: str,
                                 task_id(query_id, node_id))
         except DispatchError as exc:
             with svc.session() as session:
-                row = session.get(part, (query_id, node_id))
+                row = session.get_one(part, (query_id, node_id))
                 row.status, row.reason, row.detail = "failed", "broker_unavailable", str(exc)
             log.warning("%s not sent to node %s: broker unavailable", task, node_id)

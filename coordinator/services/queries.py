@@ -13,10 +13,10 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
@@ -60,8 +60,9 @@ def _signer_keys(svc: Coordinator) -> tuple[list[VerifyKey], list[VerifyKey]]:
     with svc.session() as session:
         rows = session.execute(select(User.role, User.signing_key).where(
             User.active, User.signing_key.is_not(None))).all()
-    judges = [VerifyKey.parse(k) for r, k in rows if r == Role.JUDGE]
-    dpos = [VerifyKey.parse(k) for r, k in rows if r == Role.DPO]
+    keys = [(r, k) for r, k in rows if k is not None]  # the query excludes NULL: narrows for mypy
+    judges = [VerifyKey.parse(k) for r, k in keys if r == Role.JUDGE]
+    dpos = [VerifyKey.parse(k) for r, k in keys if r == Role.DPO]
     return judges, dpos
 
 
@@ -150,9 +151,10 @@ def submit(svc: Coordinator, who: Principal, body: NewQuery) -> dict[str, Any]:
             f"{pins.describe_lacking(missing)}"), 409)
     witnessed, witnessed_size = witnessed_checkpoint(svc)
     with svc.session() as session:
-        spent = session.execute(update(WarrantRow).where(
+        # an UPDATE returns a CursorResult (rowcount); execute() is typed for SELECT
+        spent = cast(CursorResult[Any], session.execute(update(WarrantRow).where(
             WarrantRow.warrant_id == row.warrant_id,
-            WarrantRow.uses < signed.warrant.max_uses).values(uses=WarrantRow.uses + 1))
+            WarrantRow.uses < signed.warrant.max_uses).values(uses=WarrantRow.uses + 1)))
         if spent.rowcount != 1:
             raise refuse(svc, who, row, WarrantRefused(Refusal.USED_UP, "all uses are spent"))
     index = svc.log(Event(
@@ -164,6 +166,7 @@ def submit(svc: Coordinator, who: Principal, body: NewQuery) -> dict[str, Any]:
         outcome="dispatched", recipients=tuple(n.node_id for n, _ in plan),
         details={"query_id": query_id, "user": who.username, "targets": targets,
                  "reference_sha256": reference_digests}))
+    assert row.registered_index is not None  # authorise() refused it otherwise
     receipt = make_receipt(svc.audit, int(row.registered_index), witnessed).to_json()
     opening = base64.b64encode(svc.audit.opening(int(row.registered_index),
                                                  "warrant_sha256")).decode()
@@ -194,7 +197,7 @@ def submit(svc: Coordinator, who: Principal, body: NewQuery) -> dict[str, Any]:
 def _basis(svc: Coordinator, query: Query) -> dict[str, Any]:
     """The legal-basis fields for events about ``query`` (a warrant's or a consent's)."""
     with svc.session() as session:
-        return under(session.get(WarrantRow, query.warrant_id).basis, query.warrant_id)
+        return under(session.get_one(WarrantRow, query.warrant_id).basis, query.warrant_id)
 
 
 def _collect(svc: Coordinator, query: Query) -> None:
@@ -210,6 +213,9 @@ def _collect(svc: Coordinator, query: Query) -> None:
         answer = collect(svc.dispatcher, part.task_id, as_utc(query.deadline), now)
         if answer is None:
             continue
+        reason: str | None  # a node's own answer may leave these out
+        detail: str | None
+        result: dict[str, Any] | None
         if answer is TIMED_OUT:
             status, reason, detail, result = (Status.UNREACHABLE, "timeout",
                                               "no answer before the deadline", None)
@@ -226,7 +232,7 @@ def _collect(svc: Coordinator, query: Query) -> None:
                       details={"query_id": query.query_id, "node_id": part.node_id,
                                "reason": reason}))
         with svc.session() as session:
-            row = session.get(QueryNode, (query.query_id, part.node_id))
+            row = session.get_one(QueryNode, (query.query_id, part.node_id))
             row.status, row.reason, row.detail, row.result = status.value, reason, detail, result
             row.answered_at = now
     _return_use(svc, query)
@@ -242,9 +248,10 @@ def _return_use(svc: Coordinator, query: Query) -> None:
         if not parts or not all(s == Status.REFUSED.value or (
                 s == Status.FAILED.value and r == "broker_unavailable") for s, r in parts):
             return
-        returned = session.execute(update(Query).where(
+        # an UPDATE returns a CursorResult (rowcount); execute() is typed for SELECT
+        returned = cast(CursorResult[Any], session.execute(update(Query).where(
             Query.query_id == query.query_id, Query.use_returned.is_(False))
-            .values(use_returned=True))
+            .values(use_returned=True)))
         if returned.rowcount != 1:
             return
         session.execute(update(WarrantRow).where(
@@ -293,7 +300,7 @@ def _confirmations(svc: Coordinator, query_id: str) -> dict[tuple[str, str], dic
 def view(svc: Coordinator, query_id: str, who: Principal) -> dict[str, Any]:
     """A query as ``who`` may see it; the first sight of a hit is logged as a disclosure."""
     with svc.session() as session:
-        query = session.get(Query, query_id)
+        query = session.get_one(Query, query_id)
         parts = session.scalars(select(QueryNode).where(QueryNode.query_id == query_id)
                                 .order_by(QueryNode.node_id)).all()
         sites = dict(session.execute(select(Node.node_id, Node.site_id)).all())
@@ -302,7 +309,8 @@ def view(svc: Coordinator, query_id: str, who: Principal) -> dict[str, Any]:
     # Face matches are shown to the people who must confirm them; plate hits to the requester.
     sees_hits = requester or (face and allows(who.role, Permission.MATCH_CONFIRM))
     confirmations = _confirmations(svc, query_id) if face else {}
-    nodes, hits, undisclosed = [], [], []
+    nodes: list[dict[str, Any]] = []
+    hits, undisclosed = [], []
     for part in parts:
         found = part.result["result"]["hits"] if part.result else []
         nodes.append({"node_id": part.node_id, "site_id": sites.get(part.node_id),
@@ -327,7 +335,7 @@ def view(svc: Coordinator, query_id: str, who: Principal) -> dict[str, Any]:
                       details={"query_id": query_id, "nodes": undisclosed}))
         with svc.session() as session:
             for node_id in undisclosed:
-                session.get(QueryNode, (query_id, node_id)).disclosed = True
+                session.get_one(QueryNode, (query_id, node_id)).disclosed = True
     done = all(Status(n["status"]) in FINAL for n in nodes)
     view = {"query_id": query_id, "kind": query.kind, "warrant_id": query.warrant_id,
             "status": "complete" if done else "pending", "targets": query.target_count,

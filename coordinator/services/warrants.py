@@ -137,7 +137,7 @@ def draft(svc: Coordinator, who: Principal, body: Draft, basis: Basis) -> dict[s
                   details={"user": who.username, "case_number": body.case_number,
                            "targets": len(targets)}))
     with svc.session() as session:
-        return view(session.get(WarrantRow, warrant_id))
+        return view(session.get_one(WarrantRow, warrant_id))
 
 
 def _scope(warrant: Warrant) -> Scope:
@@ -224,7 +224,7 @@ def add_signature(svc: Coordinator, who: Principal, warrant_id: str, body: NewSi
             Refusal.UNKNOWN_SIGNER, f"a key that signed {warrant_id} is "
             f"{pins.describe_lacking(missing)}"), 409)
     with svc.session() as session:
-        session.get(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
+        session.get_one(WarrantRow, warrant_id).document = signed.model_dump(mode="json")
     svc.log(Event(actor=who.actor, action=Action.WARRANT_SIGNED,
                   **under(signed.warrant.basis, warrant_id),
                   outcome=f"signed_by_{body.role}", purpose_code=signed.warrant.purpose_code,
@@ -232,7 +232,7 @@ def add_signature(svc: Coordinator, who: Principal, warrant_id: str, body: NewSi
     if _complete(signed):
         _register(svc, who, warrant_id, signed)
     with svc.session() as session:
-        return view(session.get(WarrantRow, warrant_id))
+        return view(session.get_one(WarrantRow, warrant_id))
 
 
 def asks(signed: SignedWarrant, role: str) -> bool:
@@ -261,10 +261,10 @@ def decline(svc: Coordinator, who: Principal, warrant_id: str, body: Decline) ->
                   outcome=f"declined_by_{body.role}",
                   details={"user": who.username, "reason": body.reason}))
     with svc.session() as session:
-        row = session.get(WarrantRow, warrant_id)
+        row = session.get_one(WarrantRow, warrant_id)
         row.status, row.for_signers = "declined", None
     with svc.session() as session:
-        return view(session.get(WarrantRow, warrant_id))
+        return view(session.get_one(WarrantRow, warrant_id))
 
 
 def _target_nodes(svc: Coordinator, warrant: Warrant) -> list[str]:
@@ -284,14 +284,14 @@ def _register(svc: Coordinator, who: Principal, warrant_id: str, signed: SignedW
     """Log the signed warrant (its digest committed in the entry), then make it usable."""
     warrant = signed.warrant
     with svc.session() as session:
-        row = session.get(WarrantRow, warrant_id)
+        row = session.get_one(WarrantRow, warrant_id)
         case = {"case_number": row.case_number, "justification": row.justification}
     index = svc.log(Event(
         actor=who.actor, action=Action.WARRANT_REGISTERED, **under(warrant.basis, warrant_id),
         purpose_code=warrant.purpose_code, scope=_scope(warrant), outcome="registered",
         details={"warrant_sha256": digest(signed), "case": case}))
     with svc.session() as session:
-        row = session.get(WarrantRow, warrant_id)
+        row = session.get_one(WarrantRow, warrant_id)
         row.status, row.registered_index, row.for_signers = "registered", index, None
 
 
@@ -318,7 +318,7 @@ def revoke(svc: Coordinator, who: Principal, warrant_id: str, body: SignedRevoca
                   outcome="revoked", details={"user": who.username,
                                               "reason": body.revocation.reason}))
     with svc.session() as session:
-        session.get(WarrantRow, warrant_id).status = "revoked"
+        session.get_one(WarrantRow, warrant_id).status = "revoked"
     sites = set(signed.warrant.sites)
     told, not_told = [], []
     for node in nodes:

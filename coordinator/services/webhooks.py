@@ -72,4 +72,4 @@ def remove(svc: Coordinator, who: Principal, webhook_id: str) -> None:
     svc.log(Event(actor=who.actor, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
                   outcome="webhook_removed", details={"webhook_id": webhook_id}))
     with svc.session() as session:
-        session.get(Webhook, webhook_id).active = False
+        session.get_one(Webhook, webhook_id).active = False
