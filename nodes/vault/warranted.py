@@ -27,7 +27,7 @@ from nodes.enrolment import Enrolment, load_enrolment
 from nodes.export_reports import ExportOutbox
 from nodes.identity import load_identity
 from nodes.query_checks import check_warrant
-from nodes.query_ledger import QueryLedger
+from nodes.query_ledger import QueryLedger, Start
 from nodes.vault.export import export, in_scope
 from nodes.vault.site import open_vault
 from nodes.witnessed_log import Held, LogHead
@@ -58,6 +58,8 @@ FIXES: dict[Refusal, str] = {
     Refusal.OUT_OF_SCOPE_SITE: "use a warrant that names this node's site (it names {sites})",
     Refusal.OUT_OF_SCOPE_CAMERA: "export only cameras the warrant names: {cameras}",
     Refusal.OUT_OF_SCOPE_TIME: "export only inside the warrant's window, {start} to {end}",
+    Refusal.REPLAYED: "each export order is made once; for another copy, ask the judge for a "
+                      "warrant with a use left and make a new order",
 }
 
 
@@ -138,7 +140,13 @@ def export_under_warrant(settings: NodeSettings, order: ExportOrder, recipient_k
                     head.advance(checkpoint)
                 segments = in_scope(opened.vault, list(request.cameras), request.window.start,
                                     request.window.end)
-                ledger.start(request.export_id, order_sha256, warrant_id, warrant.max_uses)
+                started = ledger.start(request.export_id, order_sha256, warrant_id,
+                                       warrant.max_uses)
+                if started.state is Start.ANSWERED:
+                    # found by the red team: the same order again spent no use and, but for the
+                    # outbox's unique key, exported once more (to any recipient, unreported)
+                    raise WarrantRefused(Refusal.REPLAYED,
+                                         f"export {request.export_id} was already made")
             except WarrantRefused as refusal:
                 _refused(opened.log, order, enrolment, refusal)
                 raise

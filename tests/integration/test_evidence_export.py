@@ -25,7 +25,7 @@ from audit.keys import load_log_key
 from audit.log import AuditLog
 from audit.records import Action
 from contract.exports import ExportReport, SignedExportReport
-from contract.warrants import SignedWarrant, Window, digest, sign
+from contract.warrants import Refusal, SignedWarrant, WarrantRefused, Window, digest, sign
 from coordinator.errors import ExportReportRejected
 from coordinator.export_reports import accept_export
 from nodes.export_reports import ExportOutbox
@@ -317,3 +317,49 @@ def test_a_report_left_waiting_goes_when_the_node_worker_starts(city, tmp_path: 
         world.stop_coordinator_worker()
     assert entry is not None, world.worker_log("alpha")
     assert entry.record.outcome == "evidence_exported"
+
+
+def test_the_same_export_order_again_is_refused_before_anything_is_decrypted(
+        city, tmp_path: Path) -> None:
+    """Found by the red team: an order presented a second time (same export id) under a warrant
+    whose one use it had spent passed every check and exported again, to any recipient key,
+    stopped only by the outbox's unique key (and not at all once the sent report's row was
+    gone). Now it is refused `replayed`, logged, and nothing is exported: with the report still
+    in the outbox, and again after an insider emptied it."""
+    import sqlite3
+
+    from nodes.vault.cli import _order
+    from nodes.vault.warranted import export_under_warrant
+    from privacy.sealing import parse_public
+
+    world, _ = city
+    node = world.nodes["alpha"]
+    warrant = evidence_warrant(world)
+    body = presented(world, warrant["warrant_id"], tmp_path / "officer")
+    order = _order(str(uuid.uuid4()), body["warrant"], body["receipt"], body["opening"],
+                   ("gate",), RECORDED, RECORDED + timedelta(seconds=1.5), "city-pd/evidence",
+                   body["log_consistency"])
+    first = export_under_warrant(node.settings, order,
+                                 parse_public(RecipientKey.generate().public_text()), world.clock())
+    assert first.data and first.uses_left == 0
+    for outbox_emptied in (False, True):
+        if outbox_emptied:  # a sent report cleaned up, or an insider with the node's files
+            with sqlite3.connect(node.settings.stores.export_reports) as db:
+                db.execute("DELETE FROM reports")
+        log = node_log(world)
+        try:
+            before = log.size()
+        finally:
+            log.close()
+        with pytest.raises(WarrantRefused) as refusal:
+            export_under_warrant(node.settings, order,
+                                 parse_public(RecipientKey.generate().public_text()),
+                                 world.clock())
+        assert refusal.value.reason is Refusal.REPLAYED
+        assert uses(world, warrant["warrant_id"]) == 1
+        log = node_log(world)
+        try:
+            added = [log.entry(i).record for i in range(before, log.size())]
+        finally:
+            log.close()
+        assert [(r.action, r.outcome) for r in added] == [(Action.WARRANT_REFUSED, "replayed")]
