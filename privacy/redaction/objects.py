@@ -14,11 +14,12 @@ Pre-processing is upstream's too: the BGR frame, less the mean (103.53, 116.28, 
 divided by the standard deviation (57.375, 57.12, 58.395), per channel in BGR order. The
 converted model takes any input size that is a multiple of 32, so the frame is either resized
 to ``input_size`` keeping its aspect ratio (each side rounded to a multiple of 32), stretched to
-a square, or letterboxed into one. Measured on 18 people boxed by hand on three frames of real
-CCTV (vtest.avi, 768x576; tests/unit/test_objects.py), one thread of the 2-core development
-machine: at 320 the three score alike (AP50 0.946 aspect, 0.936 plain, 0.944 letterbox; 0, 5
-and 4 false people at score 0.3) and keeping the aspect is the cheapest (320x256 pixels: 26 ms
-per frame, against 31 and 32), hence the default; at 416 all three reach AP50 0.96 for 40-52 ms.
+a square, or letterboxed into one. Measured on the 102 people hand-labelled on 16 frames of real
+CCTV (vtest.avi, 768x576; tests/data/real), person AP at IoU 0.5: at 320, 0.905 keeping the
+aspect, 0.896 plain, 0.891 letterboxed, each finding 90 people at the default score 0.35 with 4,
+17 and 7 false ones; keeping the aspect is also the cheapest (320x256 pixels: 26 ms per frame on
+one thread of the 2-core development machine, against 31 and 32), hence the default. At 416 all
+three reach 0.92 (91 people) but with 23 to 30 false ones, for 40 to 52 ms.
 """
 
 from __future__ import annotations

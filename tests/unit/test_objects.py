@@ -1,14 +1,10 @@
-"""COCO objects with NanoDet (privacy/redaction/objects.py) on real CCTV: OpenCV's `vtest.avi`
-(Debian `opencv-doc`), against person boxes drawn by hand on frames 100, 400 and 700 (the
-frames and counts of test_detection_vtest.py: 7, 3 and 8 people; in frame 100 one is half
-hidden behind the sign and one is far away on the upper path). Frame 100 also shows a white van
-and a car parked top right."""
+"""COCO objects with NanoDet (privacy/redaction/objects.py) on real CCTV: OpenCV's `vtest.avi`,
+against the person boxes drawn by hand in tests/support/vtest_people.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -16,33 +12,9 @@ from privacy import model_registry
 from privacy.errors import ModelError
 from privacy.redaction.boxes import Box, iou_matrix
 from privacy.redaction.objects import COCO_LABELS, ObjectDetector, _expected_distances
+from tests.support.vtest_people import PEOPLE, VAN, frames
 
-VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-PEOPLE = {  # x1, y1, x2, y2 in pixels, drawn by hand on the 768x576 frames
-    100: [(349, 200, 383, 274), (375, 178, 412, 256), (423, 180, 450, 258),
-          (494, 148, 518, 220), (516, 151, 541, 221), (591, 153, 617, 233),
-          (223, 62, 238, 94)],
-    400: [(273, 202, 301, 287), (590, 142, 618, 203), (687, 300, 743, 410)],
-    700: [(102, 286, 143, 396), (184, 166, 212, 239), (281, 211, 309, 294),
-          (365, 171, 398, 255), (402, 152, 426, 208), (474, 139, 496, 200),
-          (520, 166, 545, 235), (683, 220, 732, 307)],
-}
-VAN = Box(650, 42, 724, 100)  # frame 100
-
-
-@pytest.fixture(scope="module")
-def frames() -> dict[int, np.ndarray]:
-    if not VTEST.exists():
-        pytest.fail(f"{VTEST} is missing: apt-get install -y opencv-doc (.ci/run does)")
-    capture = cv2.VideoCapture(str(VTEST))
-    result = {}
-    for index in range(max(PEOPLE) + 1):
-        ok, frame = capture.read()
-        assert ok, f"vtest.avi ended at frame {index}"
-        if index in PEOPLE:
-            result[index] = frame
-    capture.release()
-    return result
+__all__ = ["frames"]  # the fixture these tests take
 
 
 @pytest.fixture(scope="module")
