@@ -25,7 +25,7 @@ from nodes.sightings import SightingStore
 from nodes.vault.site import open_vault
 from privacy import model_registry
 from privacy.redaction.engine import Detectors
-from privacy.redaction.objects import ObjectDetector
+from privacy.redaction.objects import ObjectDetector, SharedObjects
 from privacy.redaction.plate_reader import PlateReader
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                 site.trajectories.close()
 
 
-def _objects(settings: NodeSettings) -> dict[int, ObjectDetector]:
+def _objects(settings: NodeSettings) -> dict[int, SharedObjects]:
     """The COCO detector, loaded once per input size for every camera whose analytics use it
     (it serialises its own calls); a missing or altered model stops the node with the command
     that fixes it."""
@@ -92,7 +92,8 @@ def _objects(settings: NodeSettings) -> dict[int, ObjectDetector]:
         return {}
     path = model_registry.model_path("nanodet", settings.model_dir)
     floor = min(c.analytics.nanodet.min_score for c in cameras)
-    return {size: ObjectDetector(path, input_size=size, score_threshold=floor, threads=2)
+    return {size: SharedObjects(ObjectDetector(path, input_size=size, score_threshold=floor,
+                                               threads=2))
             for size in sorted({c.analytics.nanodet.input_size for c in cameras})}
 
 

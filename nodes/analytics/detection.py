@@ -41,7 +41,7 @@ from nodes.analytics.tracker import Detection
 
 if TYPE_CHECKING:
     from nodes.analytics.config import CameraAnalytics
-    from privacy.redaction.objects import ObjectDetector
+    from privacy.redaction.objects import ObjectDetector, SharedObjects
 
 # What each COCO class the rules care about counts as; other classes are not reported.
 KINDS = {
@@ -162,7 +162,7 @@ class OnnxDetector:
 class CocoObjects:
     """People, vehicles and objects from a COCO detector, as the kinds the rules use."""
 
-    def __init__(self, objects: ObjectDetector, min_score: float = 0.3,
+    def __init__(self, objects: ObjectDetector | SharedObjects, min_score: float = 0.3,
                  kinds: dict[str, str] = KINDS):
         self.objects, self.min_score, self.kinds = objects, min_score, kinds
 
@@ -182,7 +182,7 @@ def analysis_step(analytics: CameraAnalytics, fps: float) -> int:
 
 
 def make_detector(analytics: CameraAnalytics, fps: float,
-                  objects: ObjectDetector | None = None) -> Detector:
+                  objects: ObjectDetector | SharedObjects | None = None) -> Detector:
     """The detector a camera's analytics configuration asks for; ``fps`` is the analysed rate.
     ``objects`` is the node's one loaded COCO detector (needed for ``detector = "nanodet"``)."""
     gate = MotionGate(fps=fps, static_seconds=analytics.static_seconds)

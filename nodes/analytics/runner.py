@@ -23,7 +23,7 @@ from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
 
 if TYPE_CHECKING:
-    from privacy.redaction.objects import ObjectDetector
+    from privacy.redaction.objects import ObjectDetector, SharedObjects
 
 
 @dataclass
@@ -37,14 +37,15 @@ class SiteAnalytics:
     trajectories: TrajectoryStore | None = None
     behaviour: Scorer | None = None
     # the COCO detector for each input size the cameras ask for
-    objects: dict[int, ObjectDetector] = field(default_factory=dict)
+    objects: dict[int, SharedObjects] = field(default_factory=dict)
 
 
 class CameraAnalyticsRunner:
     def __init__(self, camera: str, analytics: CameraAnalytics, fps: float, start: datetime,
                  store: EventStore, stitcher: Stitcher, token_key: bytes,
                  detector: Detector | None = None, trajectories: TrajectoryStore | None = None,
-                 behaviour: Scorer | None = None, objects: ObjectDetector | None = None):
+                 behaviour: Scorer | None = None,
+                 objects: ObjectDetector | SharedObjects | None = None):
         self.camera, self.fps, self.start = camera, fps, start
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
         self.trajectories = trajectories

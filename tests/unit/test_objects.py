@@ -11,7 +11,12 @@ import pytest
 from privacy import model_registry
 from privacy.errors import ModelError
 from privacy.redaction.boxes import Box, iou_matrix
-from privacy.redaction.objects import COCO_LABELS, ObjectDetector, _expected_distances
+from privacy.redaction.objects import (
+    COCO_LABELS,
+    ObjectDetector,
+    SharedObjects,
+    _expected_distances,
+)
 from tests.support.vtest_people import PEOPLE, VAN, frames
 
 __all__ = ["frames"]  # the fixture these tests take
@@ -91,3 +96,15 @@ def test_bad_settings_name_the_fix(nanodet: Path) -> None:
         ObjectDetector(nanodet, input_size=300)
     with pytest.raises(ModelError, match=r"unknown object labels \['people'\]"):
         ObjectDetector(nanodet, labels=["people"])
+
+
+def test_a_frame_asked_twice_is_detected_once(frames: dict[int, np.ndarray],
+                                              nanodet: Path) -> None:
+    shared = SharedObjects(ObjectDetector(nanodet))
+    frame = frames[100].copy()  # the fixture's frames are shared: this one is overwritten below
+    first = shared.detect(frame)
+    assert shared.detect(frame) is first and shared.inferences == 1
+    copy = frame.copy()  # equal pixels, another frame: detected again
+    assert shared.detect(copy) == first and shared.inferences == 2
+    frame[:] = frames[400]  # the next frame decoded into the same buffer
+    assert shared.detect(frame) != first and shared.inferences == 3
