@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from nodes.analytics.aggression_watch import AggressionWatcher, ThreatModels, watched_rules
 from nodes.analytics.audio import AudioEvent
 from nodes.analytics.behaviour import BehaviourWatcher, Scorer
 from nodes.analytics.config import CameraAnalytics, UnusualBehaviour
@@ -32,18 +33,21 @@ class SiteAnalytics:
     token_key: bytes
     trajectories: TrajectoryStore | None = None
     behaviour: Scorer | None = None
+    threats: ThreatModels | None = None  # pose and object models, for weapon/aggression rules
 
 
 class CameraAnalyticsRunner:
     def __init__(self, camera: str, analytics: CameraAnalytics, fps: float, start: datetime,
                  store: EventStore, stitcher: Stitcher, token_key: bytes,
                  detector: Detector | None = None, trajectories: TrajectoryStore | None = None,
-                 behaviour: Scorer | None = None):
+                 behaviour: Scorer | None = None, threats: ThreatModels | None = None):
         self.camera, self.fps, self.start = camera, fps, start
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
         self.trajectories = trajectories
         unusual = [r for r in analytics.rules if isinstance(r, UnusualBehaviour)]
         self.watcher = BehaviourWatcher(unusual, behaviour) if unusual and behaviour else None
+        self.threats = (AggressionWatcher(analytics, threats, camera)
+                        if watched_rules(analytics) else None)
         self.paths: PathRecorder | None = None
         self.detector = detector or make_detector(analytics, fps)
         self.tracker = ByteTracker(max_age=int(fps))
@@ -83,6 +87,8 @@ class CameraAnalyticsRunner:
         found = self.rules.update(now, boxes)
         if self.watcher is not None:
             found += self.watcher.update(now, boxes, self.paths)  # type: ignore[arg-type]  # (as above)
+        if self.threats is not None:
+            found += self.threats.update(now, frame, tracks)
         self._keep(self.paths.ended(current), moment)  # type: ignore[union-attr]  # (as above)
         stored = []
         for event in found:
@@ -90,7 +96,8 @@ class CameraAnalyticsRunner:
                                  self.stitcher.identity.get((self.camera, t), -t),
                                  moment.timestamp()) for t in event.tracks)
             stored.append(StoredEvent(event.type, event.rule, self.camera, event.zone,
-                                      event.line, event.direction, moment, event.count, tokens))
+                                      event.line, event.direction, moment, event.count, tokens,
+                                      score=event.score))
         self.store.add_many(stored)
         self.events += len(stored)
         self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]  # (as above)
