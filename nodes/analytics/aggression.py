@@ -18,30 +18,32 @@ pose sample:
   of the head for Olympic boxer punches to the face", Br J Sports Med 39, 2005), ~18 torso
   lengths per second, and still several m/s for untrained people; the arm swing of walking and
   jogging stays near or below 1.5 m/s (3 per second). ``v`` scores ``(v - slow) / (fast -
-  slow)`` clipped to 0..1: by default 3 (~1.5 m/s) to 9 (~4.5 m/s).
+  slow)`` clipped to 0..1: by default 2.5 (~1.25 m/s) to 7 (~3.5 m/s), speeds as measured
+  between poses a tenth of a second or so apart (a blow's peak is shorter than that).
 - **towards another person**: a companion (someone at the same depth close by, their box
   within half a body height, of similar height, feet level, for ``together_seconds``) that this
   person's wrist or elbow touches (inside their box: two people in contact, a push or a grab),
   or towards whom a wrist is raised above the shoulders (Datta et al.'s raised-arm cue; a bat or
   bottle swung overhead).
 
-A sample scores ``speed * 0.5`` for the person alone (dancing, shadow boxing, waving: at most
-0.5) and ``speed * (0.5 + 0.5 * towards)`` for the person with each companion (fast limbs at
+A sample scores ``0.25 * fast`` for the person alone (dancing, shadow boxing, waving: at most
+0.25) and ``fast * (0.25 + 0.75 * towards)`` for the person with each companion (fast limbs at
 someone reach 1); a pair's score takes the samples of both people, so an exchange (a shove, one
-back) adds up in one incident. Each score follows its samples
-as an envelope follower does a signal (an exponential moving average with a short time constant
-when rising, ``rise_seconds``, and a longer one when falling, ``fall_seconds``: the attack and
-release of audio dynamics processors, Zoelzer, "DAFX: Digital Audio Effects", 2nd ed., 2011,
-ch. 4), weighted by the time between samples, not their number: the blows of a fight are short
-and come in bursts, so the score rises with each and stays up between them, while one fast
-movement (or one bad estimate) falls back before it can count. An event fires once per person
+back) adds up in one incident. A score is the mean of its samples over the last
+``window_seconds``, each weighted by the time since the previous one (so an uneven pose rate
+weighs time, not samples): fights are repeated fast movements over seconds, and the mean keeps
+one fast movement, or one bad estimate, from counting on its own. An event fires once per person
 or pair when the score stays at or above the threshold for ``min_seconds``.
 
-Keypoints are noisy on small people, and pose models swap left and right limbs: a limb's motion
-is measured to the nearest previous limb of the same kind (either side), limbs seen with
-visibility under ``min_visibility`` are ignored, and a sample implying a limb faster than any
-human's (``glitch`` torso lengths per second, ~20 m/s) is dropped as an estimation error.
-Nothing of a pose is kept beyond the last sample of each live track, in memory.
+Real keypoints are noisy: BlazePose lite on the 60 to 180 pixel people of OpenCV's vtest.avi
+puts a wrist a tenth of a torso length from its smooth path in half the frames and half a torso
+length in one in twenty (measured with ``bench/aggression.py``), speeds between poses of ~7 torso
+lengths per second in one pose in twenty for people just walking: a single fast sample means
+little, hence the window. Pose models also swap left and right limbs: left and right of a kind
+are matched to whichever assignment moves them less; limbs seen with visibility under
+``min_visibility`` are ignored, and a sample implying a limb faster than any human's
+(``glitch`` torso lengths per second, ~20 m/s) is dropped as an estimation error. Nothing of a
+pose is kept beyond where each live track's elbows and wrists were last seen, in memory.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ LEFT_HIP, RIGHT_HIP = 23, 24
 LANDMARKS = 33
 _LIMBS = (LEFT_ELBOW, RIGHT_ELBOW, LEFT_WRIST, RIGHT_WRIST)
 _WRISTS = (2, 3)  # their rows in _LIMBS
+ALONE = 0.25  # the weight of fast limbs aimed at no one: below any threshold over 0.25
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,12 @@ class _Track:
 
 
 @dataclass
-class _Envelope:
-    """The smoothed score of one person alone, or of two people together."""
+class _Score:
+    """The smoothed score of one person alone, or of two people together: the mean of its
+    samples over the last window, each weighted by the time it stands for."""
 
-    time: float  # of its last update
+    time: float  # of its last sample
+    samples: deque[tuple[float, float, float]] = field(default_factory=deque)  # time, value, dt
     score: float = 0.0
     above_since: float | None = None
     fired: bool = False
@@ -124,22 +129,22 @@ class AggressionScorer:
     (a shove, then one back) add up in one incident. An event fires once per person alone or
     per pair, with the tracks it concerns."""
 
-    def __init__(self, threshold: float = 0.55, min_seconds: float = 0.5,
-                 rise_seconds: float = 0.1, fall_seconds: float = 1.0, slow: float = 2.5,
-                 fast: float = 7.0, together_seconds: float = 1.0,
-                 min_visibility: float = 0.5, max_gap: float = 0.6, glitch: float = 40.0):
-        self.threshold, self.min_seconds = threshold, min_seconds
-        self.rise, self.fall = rise_seconds, fall_seconds
+    def __init__(self, threshold: float = 0.4, min_seconds: float = 0.25,
+                 window_seconds: float = 1.5, slow: float = 2.5, fast: float = 7.0,
+                 together_seconds: float = 1.0, min_visibility: float = 0.5,
+                 max_gap: float = 0.6, glitch: float = 40.0):
+        self.threshold, self.min_seconds, self.window = threshold, min_seconds, window_seconds
         self.slow, self.fast, self.together = slow, fast, together_seconds
         self.min_visibility, self.max_gap, self.glitch = min_visibility, max_gap, glitch
         self._tracks: dict[int, _Track] = {}
         self._pairs: dict[tuple[int, int], tuple[float, float]] = {}  # close: (since, last)
-        self._envelopes: dict[tuple[int, ...], _Envelope] = {}
+        self._scores: dict[tuple[int, ...], _Score] = {}
+        self.peak = 0.0  # the highest score so far (a number: what the threshold is set against)
 
     def score(self, *tracks: int) -> float:
         """The smoothed score now of one track alone or of two together (0 if none yet)."""
-        envelope = self._envelopes.get(tuple(sorted(tracks)))
-        return envelope.score if envelope is not None else 0.0
+        score = self._scores.get(tuple(sorted(tracks)))
+        return score.score if score is not None else 0.0
 
     def update(self, now: float, people: list[Person]) -> list[tuple[tuple[int, ...], float]]:
         """Score the people posed on this frame against everyone on it; return ``(tracks,
@@ -157,21 +162,20 @@ class AggressionScorer:
                 continue
             fast, towards, dt = sample
             own = (person.track_id,)
-            samples[own] = max(samples.get(own, (0.0, dt)), (0.5 * fast, dt))
+            samples[own] = max(samples.get(own, (0.0, dt)), (ALONE * fast, dt))
             for companion, aimed in towards.items():
                 key: tuple[int, ...] = _pair(person.track_id, companion)
                 samples[key] = max(samples.get(key, (0.0, dt)),
-                                   (fast * (0.5 + 0.5 * aimed), dt))
-        self._envelopes = {k: v for k, v in self._envelopes.items()
-                           if all(t in present for t in k)
-                           and (len(k) == 1 or k in self._pairs)}
+                                   (fast * (ALONE + (1 - ALONE) * aimed), dt))
+        self._scores = {k: v for k, v in self._scores.items()
+                        if all(t in present for t in k) and (len(k) == 1 or k in self._pairs)}
         fired = []
         for key, (value, dt) in samples.items():
-            envelope = self._envelopes.get(key)
-            if envelope is None:  # its first sample weighs the time it was measured over
-                envelope = self._envelopes[key] = _Envelope(now - dt)
-            if self._smooth(envelope, now, value):
-                fired.append((key, envelope.score))
+            score = self._scores.get(key)
+            if score is None:  # its first sample weighs the time it was measured over
+                score = self._scores[key] = _Score(now - dt)
+            if self._smooth(score, now, value):
+                fired.append((key, score.score))
         return fired
 
     def _keep_company(self, now: float, people: list[Person]) -> None:
@@ -197,19 +201,24 @@ class AggressionScorer:
                 out.append(other)
         return out
 
-    def _smooth(self, envelope: _Envelope, now: float, value: float) -> bool:
-        """Follow ``value``; True when the event fires now."""
-        dt, envelope.time = now - envelope.time, now
-        tau = self.rise if value > envelope.score else self.fall
-        envelope.score += (1.0 - math.exp(-max(0.0, dt) / tau)) * (value - envelope.score)
-        if envelope.score < self.threshold:
-            envelope.above_since = None
+    def _smooth(self, score: _Score, now: float, value: float) -> bool:
+        """Add a sample; True when the event fires now. The mean is over the window's length
+        at least, so a score's first samples cannot reach the threshold on their own."""
+        dt, score.time = min(now - score.time, self.max_gap), now
+        score.samples.append((now, value, dt))
+        while score.samples[0][0] <= now - self.window:
+            score.samples.popleft()
+        score.score = sum(v * d for _, v, d in score.samples) / max(
+            self.window, sum(d for _, _, d in score.samples))
+        self.peak = max(self.peak, score.score)
+        if score.score < self.threshold:
+            score.above_since = None
             return False
-        if envelope.above_since is None:
-            envelope.above_since = now
-        if envelope.fired or now - envelope.above_since < self.min_seconds - 1e-9:
+        if score.above_since is None:
+            score.above_since = now
+        if score.fired or now - score.above_since < self.min_seconds - 1e-9:
             return False
-        envelope.fired = True
+        score.fired = True
         return True
 
     def _sample(self, now: float, person: Person, people: list[Person]
