@@ -13,8 +13,9 @@ track token (an event names no one, not even by a site-local pseudonym).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -24,8 +25,10 @@ from nodes.analytics.config import Aggression, CameraAnalytics, Weapon
 from nodes.analytics.geometry import Point, inside
 from nodes.analytics.rules import Event
 from nodes.analytics.weapons import Box, Labelled, WeaponConfirmer
+from privacy import model_registry
 from privacy.errors import ModelMissingError
 from privacy.model_registry import FIX
+from privacy.redaction import boxes
 
 
 class PoseModel(Protocol):
@@ -78,6 +81,53 @@ def check_models(analytics: CameraAnalytics, models: ThreatModels | None, camera
                                     f"which is not installed: {FIX}")
 
 
+class BlazePose:
+    """The pose model (``nodes.analytics.pose``, BlazePose lite) as keypoint arrays: ``(33, 3)``
+    of x, y in frame pixels and visibility; a crop the model sees no person in gives none."""
+
+    def __init__(self, model: Path, min_presence: float = 0.5):
+        from nodes.analytics.pose import PoseEstimator  # onnxruntime: only when a rule needs it
+
+        self.estimator, self.min_presence = PoseEstimator(model), min_presence
+
+    def estimate(self, frame: np.ndarray, box: Box) -> np.ndarray | None:
+        pose = self.estimator.estimate(frame, boxes.Box(*box))
+        if pose.presence < self.min_presence:
+            return None
+        return np.array([(k.x, k.y, k.visibility) for k in pose.keypoints])
+
+
+def _model(name: str, model_dir: Path, rules: list[str], what: str) -> Path:
+    try:
+        return model_registry.model_path(name, model_dir)
+    except ModelMissingError as exc:
+        raise ModelMissingError(f"rule {', '.join(rules)} needs the {what} model: {exc}"
+                                ) from None
+
+
+def load_threat_models(cameras: Iterable[CameraAnalytics], model_dir: Path
+                       ) -> ThreatModels | None:
+    """The models the cameras' weapon and aggression rules need, loaded once for the node at
+    its start (None when no camera has such a rule): a model that is not installed is a
+    ModelMissingError naming the rules and ``safecity models install``."""
+    rules = [r for analytics in cameras for r in watched_rules(analytics)]
+    if not rules:
+        return None
+    fights = [r.id for r in rules if isinstance(r, Aggression)]
+    weapons = [r for r in rules if isinstance(r, Weapon)]
+    pose = BlazePose(_model("blazepose-lite", model_dir, fights, "pose")) if fights else None
+    objects = None
+    if weapons:
+        from privacy.redaction.objects import ObjectDetector  # onnxruntime, as above
+
+        path = _model("nanodet", model_dir, [r.id for r in weapons], "object detection")
+        # NanoDet-g's own input size (416): knives are small; only the rules' classes are kept
+        objects = ObjectDetector(path, input_size=416,
+                                 score_threshold=min(r.min_score for r in weapons),
+                                 labels={c for r in weapons for c in r.classes})
+    return ThreatModels(pose, objects)
+
+
 class AggressionWatcher:
     def __init__(self, analytics: CameraAnalytics, models: ThreatModels | None, camera: str = ""):
         check_models(analytics, models, camera)
@@ -86,9 +136,8 @@ class AggressionWatcher:
         self.zones = {z.id: list(z.polygon) for z in analytics.zones}
         self.aggression = [r for r in analytics.rules if isinstance(r, Aggression)]
         self.weapons = [r for r in analytics.rules if isinstance(r, Weapon)]
-        self._scorers = {r.id: AggressionScorer(r.threshold, r.min_seconds, r.rise_seconds,
-                                                r.fall_seconds, r.slow, r.fast,
-                                                r.together_seconds)
+        self._scorers = {r.id: AggressionScorer(r.threshold, r.min_seconds, r.window_seconds,
+                                                r.slow, r.fast, r.together_seconds)
                          for r in self.aggression}
         self._confirmers = {r.id: WeaponConfirmer(r.classes, r.min_score, r.reach,
                                                   r.confirm_hits, r.confirm_looks)

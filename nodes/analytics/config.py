@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nodes.analytics.audio import AudioThresholds
 from nodes.analytics.geometry import area, self_intersecting
+from privacy.redaction.objects import COCO_LABELS
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -133,19 +134,6 @@ class UnusualBehaviour(_Rule):
                                  description="and again this often (calibrated for 1 s)")
 
 
-# the 80 object classes of COCO (Lin et al., "Microsoft COCO: Common Objects in Context", ECCV
-# 2014), as COCO-trained detectors name them: a weapon rule watches for some of these
-COCO_NAMES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
-    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
-    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
-    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
-    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich",
-    "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
-    "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
-    "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush")
 
 
 class _PersonWatch(BaseModel):
@@ -184,7 +172,7 @@ class Weapon(_PersonWatch):
     @field_validator("classes")
     @classmethod
     def _coco(cls, classes: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [c for c in classes if c not in COCO_NAMES or c == "person"]
+        unknown = [c for c in classes if c not in COCO_LABELS or c == "person"]
         if unknown:
             raise ValueError(f"not a COCO object class: {', '.join(map(repr, unknown))} (the "
                              "detector names e.g. 'knife', 'baseball bat', 'scissors')")
@@ -204,17 +192,15 @@ class Aggression(_PersonWatch):
     people together, staying at or above ``threshold`` for ``min_seconds`` raises one event."""
 
     type: Literal["aggression"] = Field(description="the kind of rule")
-    threshold: float = Field(default=0.55, gt=0, lt=1,
+    threshold: float = Field(default=0.4, gt=0, lt=1,
                              description="the smoothed score (0..1) that raises an event; a "
-                             "lone person's fast limbs score at most 0.5, with no one to aim at")
-    min_seconds: float = Field(default=0.5, ge=0, le=60,
+                             "lone person's fast limbs score at most 0.25, with no one to aim at")
+    min_seconds: float = Field(default=0.25, ge=0, le=60,
                                description="how long the score must stay at or above it")
-    rise_seconds: float = Field(default=0.1, gt=0, le=10,
-                                description="time constant of the smoothed score rising to a "
-                                "higher sample (a blow is short)")
-    fall_seconds: float = Field(default=1.0, gt=0, le=60,
-                                description="and of it falling back (a fight's blows come in "
-                                "bursts: between them it stays up)")
+    window_seconds: float = Field(default=1.5, ge=0.25, le=30,
+                                  description="the score is the mean of the pose samples over "
+                                  "this long (fights are repeated fast movements; one fast "
+                                  "movement or one bad estimate does not count alone)")
     slow: float = Field(default=2.5, gt=0, le=50,
                         description="wrist or elbow speed relative to the hips, in torso "
                         "(shoulder-hip) lengths per second between poses, below which it "
