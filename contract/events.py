@@ -1,12 +1,21 @@
 """The analytics events a node sends the coordinator through the broker: anonymous (type, rule,
-camera, zone or line, time, counts, site-local tokens; never pixels, never identities), in
-batches signed with the node's enrolled key under their own domain string."""
+camera, zone or line, time, counts, a scored rule's score, site-local tokens; never pixels,
+never poses, never identities), in batches signed with the node's enrolled key under their own
+domain string."""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    model_serializer,
+)
 
 from contract.queries import Signed
 
@@ -29,6 +38,19 @@ class AnalyticsEvent(BaseModel):
     count: int = Field(default=1, ge=0, le=100_000)
     tokens: tuple[Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")], ...] = Field(
         default=(), max_length=16)
+    score: int | None = Field(default=None, ge=0, le=1000,
+                              description="a scored rule's (weapon, aggression) score in "
+                              "thousandths: signed JSON carries no floats")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_score(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """An event without a score is serialised, and so signed, as before the field existed:
+        batches signed by nodes that predate it still verify, and their events still reach a
+        coordinator that predates it."""
+        data: dict[str, Any] = handler(self)
+        if data.get("score") is None:
+            data.pop("score", None)
+        return data
 
 
 class EventBatch(Signed):

@@ -36,6 +36,7 @@ def alert_view(alert: Alert) -> dict[str, Any]:
             "line": alert.line, "direction": alert.direction,
             "time": as_utc(alert.time).isoformat(), "count": alert.count,
             "tokens": list(alert.tokens),
+            "score": None if alert.score is None else alert.score / 1000,
             "received_at": as_utc(alert.received_at).isoformat(), "state": alert.state,
             "assigned_to": alert.assigned_to, "handled_by": alert.handled_by,
             "handled_at": as_utc(alert.handled_at).isoformat() if alert.handled_at else None}
@@ -89,7 +90,8 @@ def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
         new = [Alert(node_id=node.node_id, site_id=node.site_id, seq=e.seq, type=e.type,
                      rule=e.rule, camera=e.camera, zone=e.zone, line=e.line,
                      direction=e.direction, time=e.time, count=e.count, tokens=list(e.tokens),
-                     received_at=now, state="logged" if e.type in COUNTED_TYPES else "open")
+                     score=e.score, received_at=now,
+                     state="logged" if e.type in COUNTED_TYPES else "open")
                for e in events if e.seq not in seen]
         session.add_all(new)
         session.flush()

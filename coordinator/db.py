@@ -193,6 +193,7 @@ class Alert(Base):
     time: Mapped[datetime] = mapped_column(index=True)
     count: Mapped[int]
     tokens: Mapped[list[str]]
+    score: Mapped[int | None]  # scored rules (weapon, aggression): thousandths, as sent
     received_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(16), index=True)
     assigned_to: Mapped[str | None] = mapped_column(String(64))

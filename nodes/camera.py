@@ -125,6 +125,7 @@ class CameraRun:
             self.analytics = CameraAnalyticsRunner(
                 camera.id, camera.analytics, source.fps, start, site.events, site.stitcher,
                 site.token_key, trajectories=site.trajectories, behaviour=site.behaviour,
+                threats=site.threats,
                 objects=site.objects.get(camera.analytics.nanodet.input_size))
             frames = self.analytics.tee(frames)  # on the raw frame, in memory
             if source.has_sound:

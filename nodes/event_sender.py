@@ -28,12 +28,16 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _thousandths(score: float | None) -> int | None:
+    return None if score is None else min(1000, max(0, round(score * 1000)))
+
+
 def message(events: list[StoredEvent], node_id: str, site: str, key: SigningKey
             ) -> dict[str, Any]:
     batch = EventBatch(node_id=node_id, site=site, sent_at=datetime.now(UTC), events=tuple(
         AnalyticsEvent(seq=e.seq, type=e.type, rule=e.rule, camera=e.camera, zone=e.zone,
                        line=e.line, direction=e.direction, time=_utc(e.time), count=e.count,
-                       tokens=e.tokens) for e in events))
+                       tokens=e.tokens, score=_thousandths(e.score)) for e in events))
     return SignedEventBatch(batch=batch, signature=batch.sign(key)).model_dump(mode="json")
 
 

@@ -1,5 +1,6 @@
 """The node's store of anonymous analytics events: type, rule, camera, zone or line, time,
-counts and site-local tokens; never pixels, never identities. It is also the outbox: an event
+counts, a scored rule's score and site-local tokens; never pixels, never poses, never
+identities. It is also the outbox: an event
 stays marked unsent until the broker has taken it, so a broker that is away loses nothing. Sent
 events stay, and zone visits (never sent) are what the node answers planners' aggregate
 questions from; both are deleted at their camera's retention, with the raw video
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from nodes.local_db import expire, open_store
 
-# the schema, one script per version (nodes.local_db); version 1 is the first schema
+# the schema, one script per version (nodes.local_db); version 1 is the first schema, version 2
+# adds the score of scored rules (weapon, aggression)
 MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -41,7 +43,9 @@ CREATE TABLE IF NOT EXISTS visits (
     seconds REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS visits_by_time ON visits (camera, entered);
-""",)
+""", """
+ALTER TABLE events ADD COLUMN score REAL;
+""")
 
 
 @dataclass(frozen=True)
@@ -56,15 +60,17 @@ class StoredEvent:
     count: int
     tokens: tuple[str, ...]
     seq: int = 0  # the store's row id once stored
+    score: float | None = None  # scored rules (weapon, aggression): how sure, 0..1
 
 
-_SELECT = ("SELECT type, rule, camera, zone, line, direction, time, count, tokens, id "
+_SELECT = ("SELECT type, rule, camera, zone, line, direction, time, count, tokens, id, score "
            "FROM events")
 
 
 def _event(row: tuple) -> StoredEvent:
     return StoredEvent(row[0], row[1], row[2], row[3], row[4], row[5],
-                       datetime.fromisoformat(row[6]), row[7], tuple(json.loads(row[8])), row[9])
+                       datetime.fromisoformat(row[6]), row[7], tuple(json.loads(row[8])), row[9],
+                       row[10])
 
 
 class EventStore:
@@ -79,9 +85,9 @@ class EventStore:
             self._db.execute("BEGIN")
             self._db.executemany(
                 "INSERT INTO events (type, rule, camera, zone, line, direction, time, count, "
-                "tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "tokens, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(e.type, e.rule, e.camera, e.zone, e.line, e.direction, e.time.isoformat(),
-                  e.count, json.dumps(list(e.tokens))) for e in events])
+                  e.count, json.dumps(list(e.tokens)), e.score) for e in events])
             self._db.execute("COMMIT")
 
     def all(self, camera: str | None = None) -> list[StoredEvent]:

@@ -10,6 +10,7 @@ from contract.live_views import EXPIRES_SECONDS
 from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
 from kernel.errors import ConfigError
 from nodes import city_ca, health
+from nodes.analytics.aggression_watch import load_threat_models
 from nodes.analytics.behaviour import Scorer
 from nodes.analytics.runner import SiteAnalytics
 from nodes.analytics.stitching import Stitcher
@@ -52,10 +53,13 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                                   load_identity(settings.keys_dir).plate_key)
     site = None
     if any(c.analytics.rules for c in settings.cameras):
+        # weapon and aggression models first: one missing stops the node here, naming the fix
+        threats = load_threat_models([c.analytics for c in settings.cameras], settings.model_dir)
         site = SiteAnalytics(EventStore(settings.stores.events),
                              Stitcher(settings.camera_links),
                              load_identity(settings.keys_dir).token_key,
-                             _trajectories(settings), _behaviour(settings), _objects(settings))
+                             _trajectories(settings), _behaviour(settings), threats,
+                             _objects(settings))
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
         with _event_sender(settings, site), _live_views(settings) as live, \

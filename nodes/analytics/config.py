@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nodes.analytics.audio import AudioThresholds
 from nodes.analytics.geometry import area, self_intersecting
+from privacy.redaction.objects import COCO_LABELS
 
 _ID = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 Coordinate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -133,8 +134,103 @@ class UnusualBehaviour(_Rule):
                                  description="and again this often (calibrated for 1 s)")
 
 
+
+
+class _PersonWatch(BaseModel):
+    """A rule about people's bodies and what they hold, scored by ``AggressionWatcher`` on
+    person crops (nothing of a crop or a pose is kept: only the event and its score)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=_ID, description="the rule's name in events")
+    zone: str | None = Field(default=None, description="the zone it applies to, by where the "
+                             "person stands (none: anywhere)")
+
+
+class Weapon(_PersonWatch):
+    """A weapon held by or next to a person: an object of one of ``classes`` from the COCO
+    object detector overlapping the person's box or within ``reach`` of it, seen on at least
+    ``confirm_hits`` of the last ``confirm_looks`` looks; one event per person track."""
+
+    type: Literal["weapon"] = Field(description="the kind of rule")
+    classes: tuple[str, ...] = Field(default=("knife", "baseball bat"), min_length=1,
+                                     max_length=16,
+                                     description="the COCO classes that count as a weapon")
+    min_score: float = Field(default=0.35, gt=0, le=1,
+                             description="object detections scoring less are ignored")
+    reach: float = Field(default=0.15, ge=0, le=1,
+                         description="how far from a person's box an object still counts as "
+                         "theirs, in that person's heights (0: it must overlap the box)")
+    confirm_hits: int = Field(default=3, ge=1, le=50,
+                              description="looks (N) that must see the weapon with the person")
+    confirm_looks: int = Field(default=5, ge=1, le=100,
+                               description="out of the person's last this many looks (M)")
+    looks_per_second: float = Field(default=4.0, gt=0, le=30,
+                                    description="how often the object detector looks at the "
+                                    "camera's frames (its cost is per look)")
+
+    @field_validator("classes")
+    @classmethod
+    def _coco(cls, classes: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [c for c in classes if c not in COCO_LABELS or c == "person"]
+        if unknown:
+            raise ValueError(f"not a COCO object class: {', '.join(map(repr, unknown))} (the "
+                             "detector names e.g. 'knife', 'baseball bat', 'scissors')")
+        return classes
+
+    @model_validator(mode="after")
+    def _n_of_m(self) -> Weapon:
+        if self.confirm_hits > self.confirm_looks:
+            raise ValueError(f"confirm_hits ({self.confirm_hits}) cannot exceed confirm_looks "
+                             f"({self.confirm_looks}): the weapon could never be confirmed")
+        return self
+
+
+class Aggression(_PersonWatch):
+    """Aggressive arm movements, from the pose estimated on person crops (see
+    ``nodes.analytics.aggression`` for the score): the smoothed score of a person, or of two
+    people together, staying at or above ``threshold`` for ``min_seconds`` raises one event."""
+
+    type: Literal["aggression"] = Field(description="the kind of rule")
+    threshold: float = Field(default=0.4, gt=0, lt=1,
+                             description="the smoothed score (0..1) that raises an event; a "
+                             "lone person's fast limbs score at most 0.25, with no one to aim at")
+    min_seconds: float = Field(default=0.25, ge=0, le=60,
+                               description="how long the score must stay at or above it")
+    window_seconds: float = Field(default=1.5, ge=0.25, le=30,
+                                  description="the score is the mean of the pose samples over "
+                                  "this long (fights are repeated fast movements; one fast "
+                                  "movement or one bad estimate does not count alone)")
+    slow: float = Field(default=2.5, gt=0, le=50,
+                        description="wrist or elbow speed relative to the hips, in torso "
+                        "(shoulder-hip) lengths per second between poses, below which it "
+                        "scores nothing")
+    fast: float = Field(default=7.0, gt=0, le=100,
+                        description="and from which it scores fully")
+    together_seconds: float = Field(default=1.0, ge=0, le=60,
+                                    description="how long two people must have been close "
+                                    "before one's movements count as aimed at the other (a "
+                                    "passer-by brushing past does not)")
+    poses_per_second: float = Field(default=8.0, gt=0, le=30,
+                                    description="how often one person's pose is estimated at "
+                                    "most (its cost is per person and pose)")
+    max_people: int = Field(default=4, ge=1, le=64,
+                            description="people posed on one frame at most (those with someone "
+                            "close first)")
+    min_height: int = Field(default=64, ge=16, le=4096,
+                            description="people shorter than this many pixels are not posed "
+                            "(too few pixels for the limbs)")
+
+    @model_validator(mode="after")
+    def _speeds(self) -> Aggression:
+        if self.slow >= self.fast:
+            raise ValueError(f"slow ({self.slow}) must be below fast ({self.fast})")
+        return self
+
+
 Rule = Annotated[RestrictedArea | Loitering | LineCrossing | Occupancy | Running | WrongWay
-                 | StoppedVehicle | LeftObject | Following | UnusualBehaviour,
+                 | StoppedVehicle | LeftObject | Following | UnusualBehaviour | Weapon
+                 | Aggression,
                  Field(discriminator="type")]
 
 

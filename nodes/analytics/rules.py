@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from nodes.analytics.config import (
+    Aggression,
     CameraAnalytics,
     Following,
     LeftObject,
@@ -24,6 +25,7 @@ from nodes.analytics.config import (
     Running,
     StoppedVehicle,
     UnusualBehaviour,
+    Weapon,
     WrongWay,
 )
 from nodes.analytics.geometry import Point, crosses, inside, side
@@ -55,6 +57,7 @@ class Event:
     direction: str | None = None
     count: int = 1
     tracks: tuple[int, ...] = ()  # camera-local track ids (tokens are assigned on the way out)
+    score: float | None = None  # scored rules (weapon, aggression): how sure, 0..1
 
 
 @dataclass
@@ -139,13 +142,14 @@ class RuleEngine:
             events += self._evaluate(rule, now, boxes)
         return events
 
-    def _members(self, rule: Rule, boxes: list[TrackBox]) -> list[TrackBox]:
-        return [b for b in boxes if b.kind in rule.kinds]
+    @staticmethod
+    def _members(kinds: tuple[str, ...], boxes: list[TrackBox]) -> list[TrackBox]:
+        return [b for b in boxes if b.kind in kinds]
 
     def _evaluate(self, rule: Rule, now: float, boxes: list[TrackBox]) -> list[Event]:
-        if isinstance(rule, UnusualBehaviour):  # the runner's BehaviourWatcher scores these
-            return []
-        members = self._members(rule, boxes)
+        if isinstance(rule, (UnusualBehaviour, Weapon, Aggression)):
+            return []  # the runner's BehaviourWatcher and AggressionWatcher score these
+        members = self._members(rule.kinds, boxes)
         zone = self.zones.get(getattr(rule, "zone", None) or "")
         if isinstance(rule, LineCrossing):
             return self._crossings(rule, now, members)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from nodes.analytics.aggression_watch import AggressionWatcher, ThreatModels, watched_rules
 from nodes.analytics.audio import AudioEvent
 from nodes.analytics.behaviour import BehaviourWatcher, Scorer
 from nodes.analytics.config import CameraAnalytics, UnusualBehaviour
@@ -36,6 +37,7 @@ class SiteAnalytics:
     token_key: bytes
     trajectories: TrajectoryStore | None = None
     behaviour: Scorer | None = None
+    threats: ThreatModels | None = None  # pose and object models, for weapon/aggression rules
     # the COCO detector for each input size the cameras ask for
     objects: dict[int, SharedObjects] = field(default_factory=dict)
 
@@ -44,13 +46,15 @@ class CameraAnalyticsRunner:
     def __init__(self, camera: str, analytics: CameraAnalytics, fps: float, start: datetime,
                  store: EventStore, stitcher: Stitcher, token_key: bytes,
                  detector: Detector | None = None, trajectories: TrajectoryStore | None = None,
-                 behaviour: Scorer | None = None,
+                 behaviour: Scorer | None = None, threats: ThreatModels | None = None,
                  objects: ObjectDetector | SharedObjects | None = None):
         self.camera, self.fps, self.start = camera, fps, start
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
         self.trajectories = trajectories
         unusual = [r for r in analytics.rules if isinstance(r, UnusualBehaviour)]
         self.watcher = BehaviourWatcher(unusual, behaviour) if unusual and behaviour else None
+        self.threats = (AggressionWatcher(analytics, threats, camera)
+                        if watched_rules(analytics) else None)
         self.paths: PathRecorder | None = None
         # Only one frame in ``step`` is analysed (the detector's rate): the tracker, the gate
         # and the rules see that rate; the other frames are only redacted.
@@ -99,6 +103,8 @@ class CameraAnalyticsRunner:
         found = self.rules.update(now, boxes)
         if self.watcher is not None:
             found += self.watcher.update(now, boxes, self.paths)  # type: ignore[arg-type]  # (as above)
+        if self.threats is not None:
+            found += self.threats.update(now, frame, tracks)
         self._keep(self.paths.ended(current), moment)  # type: ignore[union-attr]  # (as above)
         stored = []
         for event in found:
@@ -106,7 +112,8 @@ class CameraAnalyticsRunner:
                                  self.stitcher.identity.get((self.camera, t), -t),
                                  moment.timestamp()) for t in event.tracks)
             stored.append(StoredEvent(event.type, event.rule, self.camera, event.zone,
-                                      event.line, event.direction, moment, event.count, tokens))
+                                      event.line, event.direction, moment, event.count, tokens,
+                                      score=event.score))
         self.store.add_many(stored)
         self.events += len(stored)
         self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]  # (as above)

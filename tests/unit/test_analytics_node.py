@@ -49,7 +49,7 @@ def test_a_node_run_stores_anonymous_events(tmp_path: Path, model_dir: Path) -> 
     database = sqlite3.connect(settings.stores.events)
     columns = [row[1] for row in database.execute("PRAGMA table_info(events)")]
     assert columns == ["id", "type", "rule", "camera", "zone", "line", "direction", "time",
-                       "count", "tokens", "sent"]  # no pixels, no identities
+                       "count", "tokens", "sent", "score"]  # no pixels, no identities
     visits = [row[1] for row in database.execute("PRAGMA table_info(visits)")]
     assert visits == ["id", "camera", "zone", "entered", "seconds"]  # no track, no token
     assert database.execute("SELECT COUNT(*) FROM visits").fetchone()[0] > 0

@@ -62,7 +62,11 @@ def test_a_store_from_before_versions_is_adopted_with_its_rows(tmp_path: Path, s
     opener(path).close()
     with sqlite3.connect(path) as db:
         assert schema_version(db) == len(migrations) >= 1
-        assert dump(db) == before
+        after = dump(db)
+    # every row kept as it was; later versions may add tables and columns (after the old ones)
+    assert set(after) >= set(before)
+    for table, rows in before.items():
+        assert [row[:len(rows[0])] for row in after[table]] == rows
 
 
 @pytest.mark.parametrize("store", sorted(STORES))
