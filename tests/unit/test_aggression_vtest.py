@@ -19,7 +19,9 @@ from nodes.analytics.stitching import Stitcher
 from nodes.config import load_settings
 from nodes.events import EventStore
 from nodes.node import run_node
+from privacy import model_registry
 from privacy.errors import ModelMissingError
+from privacy.redaction.objects import ObjectDetector
 from tests.unit.test_detection_vtest import VTEST
 
 
@@ -33,7 +35,10 @@ def test_no_aggression_or_weapon_on_ordinary_footage(model_dir: Path) -> None:
         store = EventStore(Path(folder) / "events.sqlite")
         runner = CameraAnalyticsRunner("vtest", analytics, 10.0, datetime.now(UTC), store,
                                        Stitcher([]), b"k" * 32,
-                                       threats=load_threat_models([analytics], model_dir))
+                                       threats=load_threat_models([analytics], model_dir),
+                                       objects=ObjectDetector(
+                                           model_registry.model_path("nanodet", model_dir),
+                                           score_threshold=analytics.nanodet.min_score))
         index = 0
         while True:
             ok, frame = capture.read()
