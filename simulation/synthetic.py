@@ -35,6 +35,7 @@ class GroundTruth:
     object_id: int
     visible: float = 1.0  # fraction of the box not hidden by nearer objects
     label: str | None = None  # a plate's characters, or a face's identity ("lfw-<index>")
+    in_frame: float = 1.0  # fraction of the object inside the frame (less: cut by its edge)
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,8 @@ class Scene:
                 continue
             covering = [box for later in layers[index + 1:] for box in later[1]]
             fraction = _visible_fraction(visible, covering)
-            if fraction >= 0.5:
-                truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction, gt.label))
+            truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction, gt.label,
+                                     visible.area / gt.box.area))
         return frame, truth
 
     def frames(self) -> Iterator[tuple[np.ndarray, list[GroundTruth]]]:
@@ -307,14 +308,14 @@ def _draw_vehicle(frame: np.ndarray, vehicle: _Vehicle, body: Box) -> None:
 
 
 def _paste(frame: np.ndarray, sprite: np.ndarray, box: Box) -> Box | None:
-    """Paste ``sprite`` with its top-left at the box's, clipped; return the visible box."""
+    """Paste ``sprite`` with its top-left at the box's, clipped; return the part inside the
+    frame (None if none is). Whatever is painted is in the ground truth: half a face at the
+    frame's edge identifies a person as well as a whole one."""
     height, width = frame.shape[:2]
     x, y = round(box.x1), round(box.y1)
     sh, sw = sprite.shape[:2]
     x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + sw, width), min(y + sh, height)
-    if x2 - x1 < sw / 2 or y2 - y1 < sh / 2:  # less than half visible: not a usable face/plate
-        if x2 > x1 and y2 > y1:
-            frame[y1:y2, x1:x2] = sprite[y1 - y:y2 - y, x1 - x:x2 - x]
+    if x2 <= x1 or y2 <= y1:
         return None
     frame[y1:y2, x1:x2] = sprite[y1 - y:y2 - y, x1 - x:x2 - x]
     return Box(float(x1), float(y1), float(x2), float(y2))

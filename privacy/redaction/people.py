@@ -1,0 +1,82 @@
+"""Faces and people: a face box bounded by its person, a person's head hidden where the face
+detector missed it.
+
+The face detector misses profiles, backs of heads turning, and faces under ~10 px; the object
+detector still sees the person. Where a person is tall enough that a face could be recognised
+and no face was found at its head, the top of its box is hidden: the head, sized from the box by
+the body's proportions, never the whole person.
+
+Proportions from Drillis and Contini, "Body Segment Parameters" (NYU report 1166-03, 1966), as
+given in Winter, "Biomechanics and Motor Control of Human Movement" (4th ed., 2009), fig. 4.1:
+the head, chin to crown, is 0.130 of the standing height, the shoulders 0.259 of it wide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from privacy.redaction.boxes import Box, Detection, Labelled
+
+HEAD_OF_HEIGHT = 0.130
+SHOULDERS_OF_HEIGHT = 0.259
+# The hidden head region, in head heights: detector boxes are loose by a few percent of the
+# person's height, a head bends and turns, and a walker's box is off-centre by a stride.
+HEAD_COVER_HEIGHT = 1.5
+HEAD_COVER_WIDTH = 1.5
+FACE_SEARCH = 0.25  # a face counts as the person's when its centre is this near the head region
+
+
+def persons(objects: Sequence[Labelled], threshold: float) -> list[Labelled]:
+    return [o for o in objects if o.label == "person" and o.score >= threshold]
+
+
+def head_height(person: Box, frame_height: int) -> float:
+    """The head's height, from the person's. A box cut by the frame's bottom edge (a close
+    camera, a person walking up to it) is shorter than the person: its shoulders tell the height
+    then."""
+    height = person.height
+    if person.y2 >= frame_height - 1:
+        height = max(height, person.width / SHOULDERS_OF_HEIGHT)
+    return HEAD_OF_HEIGHT * height
+
+
+def head_region(person: Box, frame_height: int) -> Box:
+    """Where the head of a person standing, walking or turned away is: the top of the box,
+    centred, no wider than the box."""
+    head = head_height(person, frame_height)
+    cx = (person.x1 + person.x2) / 2
+    half = min(person.width, HEAD_COVER_WIDTH * head) / 2
+    bottom = min(person.y2, person.y1 + HEAD_COVER_HEIGHT * head)
+    return Box(cx - half, person.y1, cx + half, bottom)
+
+
+def bound_faces(faces: list[Detection], people: Sequence[Labelled]) -> list[Detection]:
+    """A face whose centre lies on a person is no larger than that person is wide (a larger one
+    is the detector's error, and would hide the person). The widest such person bounds it."""
+    bounded = []
+    for face in faces:
+        cx, cy = face.box.centre
+        widths = [p.box.width for p in people if p.box.contains(cx, cy)]
+        if not widths:
+            bounded.append(face)
+            continue
+        limit = max(widths)
+        bounded.append(Detection(face.kind, face.box.capped(limit, limit), face.score))
+    return bounded
+
+
+def missed_heads(faces: Sequence[Detection], people: Sequence[Labelled], frame_height: int,
+                 min_height: float) -> list[Detection]:
+    """Head regions of the people tall enough for a recognisable face (``min_height`` px of
+    head) at which no face was found; each scored as its person."""
+    heads = []
+    for found in people:
+        person = found.box
+        if head_height(person, frame_height) < min_height:
+            continue
+        region = head_region(person, frame_height)
+        near = region.enlarged(FACE_SEARCH)
+        if any(near.contains(*face.box.centre) for face in faces if face.kind == "face"):
+            continue
+        heads.append(Detection("head", region, found.score))
+    return heads
