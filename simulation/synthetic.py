@@ -298,13 +298,26 @@ def _overlap(a: Box, b: Box) -> float:
 
 
 def _draw_vehicle(frame: np.ndarray, vehicle: _Vehicle, body: Box) -> None:
-    height, width = frame.shape[:2]
-    frame[body.pixel_slice(width, height)] = vehicle.body
-    glass = Box(body.x1 + body.width * 0.12, body.y1 + body.height * 0.08,
-                body.x2 - body.width * 0.12, body.y1 + body.height * 0.45)
-    frame[glass.pixel_slice(width, height)] = (70, 60, 50)
-    for cx in (body.x1 + body.width * 0.2, body.x2 - body.width * 0.2):
-        cv2.circle(frame, (int(cx), int(body.y2)), int(body.height * 0.18), (15, 15, 15), -1)
+    """A car seen from behind, as a street camera sees most cars: tyres, a body with a bumper
+    and tail lights, a narrower cabin with its rear window, a shadow. Drawn so that an object
+    detector trained on photographs (COCO) takes it for a car, as it would a real one."""
+    x, y, w, h = body.x1, body.y1, body.width, body.height
+
+    def at(fx: float, fy: float) -> tuple[int, int]:
+        return round(x + fx * w), round(y + fy * h)
+
+    cv2.ellipse(frame, at(0.5, 1.0), (round(0.55 * w), max(1, round(0.06 * h))), 0, 0, 360,
+                (25, 25, 25), -1)
+    for left in (0.04, 0.82):
+        cv2.rectangle(frame, at(left, 0.78), at(left + 0.14, 1.0), (20, 20, 20), -1)
+    cabin = np.array([at(0.16, 0.45), at(0.26, 0.05), at(0.74, 0.05), at(0.84, 0.45)])
+    cv2.fillPoly(frame, [cabin], vehicle.body)
+    glass = np.array([at(0.21, 0.44), at(0.29, 0.10), at(0.71, 0.10), at(0.79, 0.44)])
+    cv2.fillPoly(frame, [glass], (60, 50, 45))
+    cv2.rectangle(frame, at(0.0, 0.45), at(1.0, 0.85), vehicle.body, -1)
+    cv2.rectangle(frame, at(0.0, 0.72), at(1.0, 0.85), (40, 40, 40), -1)  # bumper
+    for left in (0.03, 0.81):
+        cv2.rectangle(frame, at(left, 0.51), at(left + 0.16, 0.61), (30, 30, 200), -1)
 
 
 def _paste(frame: np.ndarray, sprite: np.ndarray, box: Box) -> Box | None:

@@ -113,7 +113,8 @@ class Detectors:
             faces = bound_faces(self.face.detect(frame), people)
             found += faces
             if policy.heads:
-                found += missed_heads(faces, people, height, policy.head_min_height)
+                covers = [_cover("face", f.box, f.box, policy.margin) for f in faces]
+                found += missed_heads(covers, people, height, policy.head_min_height)
         if plates and self.plate is not None:
             found += find_plates(frame, self.plate, objects, policy.object_threshold,
                                  self.rules)

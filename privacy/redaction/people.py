@@ -22,8 +22,11 @@ SHOULDERS_OF_HEIGHT = 0.259
 # The hidden head region, in head heights: detector boxes are loose by a few percent of the
 # person's height, a head bends and turns, and a walker's box is off-centre by a stride.
 HEAD_COVER_HEIGHT = 1.5
-HEAD_COVER_WIDTH = 1.5
-FACE_SEARCH = 0.25  # a face counts as the person's when its centre is this near the head region
+HEAD_COVER_WIDTH = 2.5
+HEAD_ABOVE = 0.3  # detector boxes cut into the hair: the region starts this far above the box
+# A head region is left to the face detector when a face's cover already hides this much of it
+# (a neighbour's face hides little of it, and does not stand in for this head).
+FACE_HIDES_HEAD = 0.6
 
 
 def persons(objects: Sequence[Labelled], threshold: float) -> list[Labelled]:
@@ -46,8 +49,9 @@ def head_region(person: Box, frame_height: int) -> Box:
     head = head_height(person, frame_height)
     cx = (person.x1 + person.x2) / 2
     half = min(person.width, HEAD_COVER_WIDTH * head) / 2
+    top = person.y1 - HEAD_ABOVE * head
     bottom = min(person.y2, person.y1 + HEAD_COVER_HEIGHT * head)
-    return Box(cx - half, person.y1, cx + half, bottom)
+    return Box(cx - half, top, cx + half, bottom)
 
 
 def bound_faces(faces: list[Detection], people: Sequence[Labelled]) -> list[Detection]:
@@ -65,18 +69,19 @@ def bound_faces(faces: list[Detection], people: Sequence[Labelled]) -> list[Dete
     return bounded
 
 
-def missed_heads(faces: Sequence[Detection], people: Sequence[Labelled], frame_height: int,
+def missed_heads(covers: Sequence[Box], people: Sequence[Labelled], frame_height: int,
                  min_height: float) -> list[Detection]:
     """Head regions of the people tall enough for a recognisable face (``min_height`` px of
-    head) at which no face was found; each scored as its person."""
+    head) that no face's cover (``covers``: the face boxes as they will be hidden) mostly hides
+    already; each scored as its person."""
     heads = []
     for found in people:
         person = found.box
         if head_height(person, frame_height) < min_height:
             continue
         region = head_region(person, frame_height)
-        near = region.enlarged(FACE_SEARCH)
-        if any(near.contains(*face.box.centre) for face in faces if face.kind == "face"):
+        hidden = max((cover.intersection(region).area for cover in covers), default=0.0)
+        if hidden >= FACE_HIDES_HEAD * region.area:
             continue
         heads.append(Detection("head", region, found.score))
     return heads

@@ -54,11 +54,12 @@ class RedactionPolicy(BaseModel):
     heads: bool = Field(default=True,
                         description="hide the head of a detected person whose face the face "
                                     "detector missed (profiles, backs, small faces)")
-    head_min_height: int = Field(default=10, ge=1, le=200,
+    head_min_height: int = Field(default=7, ge=1, le=200,
                                  description="hide a missed head only when the person is tall "
                                              "enough for a head of this many px (a head is "
-                                             "0.13 of a person's height): smaller faces "
-                                             "cannot be recognised")
+                                             "0.13 of a person's height); people recognise a "
+                                             "familiar face from 7x10 px (Sinha et al., Proc. "
+                                             "IEEE 2006), not from less")
     object_threshold: float = Field(default=0.35, gt=0.0, lt=1.0,
                                     description="object detector score above which a person or "
                                                 "vehicle is used for heads and plates")
@@ -77,11 +78,14 @@ class RedactionPolicy(BaseModel):
                              description="vehicles searched on their own crop per keyframe, "
                                          "largest first (the rest by the whole-frame pass "
                                          "and their plate zone)")
-    plate_alone_height: float = Field(default=0.03, gt=0.0, le=1.0,
+    plate_alone_height: float = Field(default=0.05, gt=0.0, le=1.0,
                                       description="a text line away from every vehicle is a "
                                                   "plate only up to this fraction of the "
-                                                  "frame's height (a taller plate is on a "
-                                                  "vehicle the detector would see)")
+                                                  "frame's height: the plate of a car up to "
+                                                  "0.6-0.8 frame heights wide (12-16 plate "
+                                                  "heights), which a detector may miss at "
+                                                  "night or behind others; taller text is "
+                                                  "no plate")
     plate_zones: bool = Field(default=True,
                               description="fail closed: hide the plate zone of a vehicle large "
                                           "enough to carry a readable plate when no plate is "
