@@ -39,6 +39,7 @@ from tests.support.world import World
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 ZONE = (0.55, 0.78, 0.95, 0.98)
 ANALYTICS = CameraAnalytics.model_validate({
+    "detector": "motion",  # scripted shapes, not people (simulation.scripted)
     "zones": [{"id": "tracks", "polygon": [[ZONE[0], ZONE[1]], [ZONE[2], ZONE[1]],
                                            [ZONE[2], ZONE[3]], [ZONE[0], ZONE[3]]]}],
     "rules": [{"id": "no-entry", "type": "restricted_area", "zone": "tracks"}]})

@@ -124,7 +124,8 @@ class CameraRun:
             site = self.site
             self.analytics = CameraAnalyticsRunner(
                 camera.id, camera.analytics, source.fps, start, site.events, site.stitcher,
-                site.token_key, trajectories=site.trajectories, behaviour=site.behaviour)
+                site.token_key, trajectories=site.trajectories, behaviour=site.behaviour,
+                objects=site.objects.get(camera.analytics.nanodet.input_size))
             frames = self.analytics.tee(frames)  # on the raw frame, in memory
             if source.has_sound:
                 source.listener = self.analytics.hear

@@ -6,7 +6,8 @@ from __future__ import annotations
 from contract.notices import CameraNotice
 from nodes.config import CameraConfig, NodeSettings
 
-DETECTORS = {"motion": "moving people and vehicles (motion)",
+DETECTORS = {"nanodet": "people, vehicles and left bags (object detector)",
+             "motion": "moving people and vehicles (motion)",
              "hog": "people (HOG detector)", "onnx": "objects (the site's own detector)"}
 
 

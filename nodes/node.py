@@ -25,6 +25,7 @@ from nodes.sightings import SightingStore
 from nodes.vault.site import open_vault
 from privacy import model_registry
 from privacy.redaction.engine import Detectors
+from privacy.redaction.objects import ObjectDetector
 from privacy.redaction.plate_reader import PlateReader
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
         site = SiteAnalytics(EventStore(settings.stores.events),
                              Stitcher(settings.camera_links),
                              load_identity(settings.keys_dir).token_key,
-                             _trajectories(settings), _behaviour(settings))
+                             _trajectories(settings), _behaviour(settings), _objects(settings))
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
         with _event_sender(settings, site), _live_views(settings) as live, \
@@ -79,6 +80,20 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
             site.events.close()
             if site.trajectories is not None:
                 site.trajectories.close()
+
+
+def _objects(settings: NodeSettings) -> dict[int, ObjectDetector]:
+    """The COCO detector, loaded once per input size for every camera whose analytics use it
+    (it serialises its own calls); a missing or altered model stops the node with the command
+    that fixes it."""
+    cameras = [c for c in settings.cameras
+               if c.analytics.rules and c.analytics.detector == "nanodet"]
+    if not cameras:
+        return {}
+    path = model_registry.model_path("nanodet", settings.model_dir)
+    floor = min(c.analytics.nanodet.min_score for c in cameras)
+    return {size: ObjectDetector(path, input_size=size, score_threshold=floor, threads=2)
+            for size in sorted({c.analytics.nanodet.input_size for c in cameras})}
 
 
 def _trajectories(settings: NodeSettings) -> TrajectoryStore | None:

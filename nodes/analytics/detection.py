@@ -2,6 +2,10 @@
 
 Behind one interface (``detect(frame) -> list[Detection]``, boxes in pixels):
 
+- ``CocoObjects``: the default. NanoDet (RangiLyu, 2020; COCO's 80 classes), loaded from the
+  model cache and shared with redaction (``privacy.redaction.objects``), its COCO labels mapped
+  to the kinds the rules use (``KINDS``); the label itself travels with each detection for the
+  rules that need it (weapons). Run behind the motion gate at the camera's analysis rate.
 - ``MotionBlobs``: the cheap default. MOG2 background subtraction (Zivkovic, "Improved Adaptive
   Gaussian Mixture Model for Background Subtraction", ICPR 2004) at reduced resolution, shadows
   dropped, small holes closed; each moving blob is classified by its shape (upright: a person,
@@ -37,6 +41,16 @@ from nodes.analytics.tracker import Detection
 
 if TYPE_CHECKING:
     from nodes.analytics.config import CameraAnalytics
+    from privacy.redaction.objects import ObjectDetector
+
+# What each COCO class the rules care about counts as; other classes are not reported.
+KINDS = {
+    "person": "person",
+    "bicycle": "vehicle", "car": "vehicle", "motorcycle": "vehicle", "bus": "vehicle",
+    "truck": "vehicle",
+    "backpack": "object", "handbag": "object", "suitcase": "object",
+    "knife": "object", "baseball bat": "object",
+}
 
 
 class Detector(Protocol):
@@ -145,9 +159,38 @@ class OnnxDetector:
         return found
 
 
-def make_detector(analytics: CameraAnalytics, fps: float) -> Detector:
-    """The detector a camera's analytics configuration asks for."""
+class CocoObjects:
+    """People, vehicles and objects from a COCO detector, as the kinds the rules use."""
+
+    def __init__(self, objects: ObjectDetector, min_score: float = 0.3,
+                 kinds: dict[str, str] = KINDS):
+        self.objects, self.min_score, self.kinds = objects, min_score, kinds
+
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        return [Detection((found.box.x1, found.box.y1, found.box.x2, found.box.y2), found.score,
+                          self.kinds[found.label], found.label)
+                for found in self.objects.detect(frame)
+                if found.label in self.kinds and found.score >= self.min_score]
+
+
+def analysis_step(analytics: CameraAnalytics, fps: float) -> int:
+    """Analyse one frame in this many: the COCO detector runs at its configured rate (the
+    tracker bridges the frames between), the cheaper detectors on every frame."""
+    if analytics.detector != "nanodet":
+        return 1
+    return max(1, round(fps / analytics.nanodet.rate))
+
+
+def make_detector(analytics: CameraAnalytics, fps: float,
+                  objects: ObjectDetector | None = None) -> Detector:
+    """The detector a camera's analytics configuration asks for; ``fps`` is the analysed rate.
+    ``objects`` is the node's one loaded COCO detector (needed for ``detector = "nanodet"``)."""
     gate = MotionGate(fps=fps, static_seconds=analytics.static_seconds)
+    if analytics.detector == "nanodet":
+        if objects is None:
+            raise ConfigError("detector = \"nanodet\" needs the object detector loaded from "
+                              "the model cache (run `safecity models install`)")
+        return Gated(CocoObjects(objects, analytics.nanodet.min_score), gate)
     if analytics.detector == "hog":
         return Gated(HogPeople(), gate)
     if analytics.detector == "onnx" and analytics.onnx is not None:

@@ -4,15 +4,16 @@ anonymous events with site-local tokens. Runs before redaction sees the frame.""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nodes.analytics.audio import AudioEvent
 from nodes.analytics.behaviour import BehaviourWatcher, Scorer
 from nodes.analytics.config import CameraAnalytics, UnusualBehaviour
-from nodes.analytics.detection import Detector, make_detector
+from nodes.analytics.detection import Detector, analysis_step, make_detector
 from nodes.analytics.rules import RuleEngine, TrackBox
 from nodes.analytics.sound import SoundWatcher
 from nodes.analytics.stitching import Stitcher, appearance, token
@@ -20,6 +21,9 @@ from nodes.analytics.tracker import ByteTracker, Track
 from nodes.analytics.trajectories import PathRecorder, TrajectoryStore
 from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
+
+if TYPE_CHECKING:
+    from privacy.redaction.objects import ObjectDetector
 
 
 @dataclass
@@ -32,21 +36,29 @@ class SiteAnalytics:
     token_key: bytes
     trajectories: TrajectoryStore | None = None
     behaviour: Scorer | None = None
+    # the COCO detector for each input size the cameras ask for
+    objects: dict[int, ObjectDetector] = field(default_factory=dict)
 
 
 class CameraAnalyticsRunner:
     def __init__(self, camera: str, analytics: CameraAnalytics, fps: float, start: datetime,
                  store: EventStore, stitcher: Stitcher, token_key: bytes,
                  detector: Detector | None = None, trajectories: TrajectoryStore | None = None,
-                 behaviour: Scorer | None = None):
+                 behaviour: Scorer | None = None, objects: ObjectDetector | None = None):
         self.camera, self.fps, self.start = camera, fps, start
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
         self.trajectories = trajectories
         unusual = [r for r in analytics.rules if isinstance(r, UnusualBehaviour)]
         self.watcher = BehaviourWatcher(unusual, behaviour) if unusual and behaviour else None
         self.paths: PathRecorder | None = None
-        self.detector = detector or make_detector(analytics, fps)
-        self.tracker = ByteTracker(max_age=int(fps))
+        # Only one frame in ``step`` is analysed (the detector's rate): the tracker, the gate
+        # and the rules see that rate; the other frames are only redacted.
+        self.step = analysis_step(analytics, fps) if detector is None else 1
+        rate = fps / self.step
+        self.detector = detector or make_detector(analytics, rate, objects)
+        high = analytics.nanodet.track_score if analytics.detector == "nanodet" else 0.5
+        self.tracker = ByteTracker(high=high, max_age=max(1, int(rate)))
+        self._tracks: list[Track] = []
         self.analytics = analytics
         self.rules: RuleEngine | None = None
         self.visits: VisitCounter | None = None
@@ -56,7 +68,10 @@ class CameraAnalyticsRunner:
         self.events = 0
 
     def process(self, index: int, frame: np.ndarray) -> list[Track]:
-        """Analyse one raw frame; the tracks confirmed on it."""
+        """Analyse one raw frame; the tracks confirmed on it (on a frame between two analysed
+        ones, those of the last analysed frame)."""
+        if index % self.step:
+            return self._tracks
         height, width = frame.shape[:2]
         if self.rules is None:
             self.rules = RuleEngine(self.analytics, aspect=width / height)
@@ -66,7 +81,7 @@ class CameraAnalyticsRunner:
         tracks = self.tracker.update(self.detector.detect(frame))
         for track in tracks:
             new = track.track_id not in self._looks
-            if new or index % max(1, int(self.fps)) == 0:
+            if new or (index // self.step) % max(1, int(self.fps / self.step)) == 0:
                 box = tuple(int(v) for v in track.box)
                 self._looks[track.track_id] = appearance(frame, box)  # type: ignore[arg-type]  # 4 ints
             if new:
@@ -94,6 +109,7 @@ class CameraAnalyticsRunner:
         self.store.add_many(stored)
         self.events += len(stored)
         self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]  # (as above)
+        self._tracks = tracks
         return tracks
 
     def _keep(self, ended: list[tuple[str, np.ndarray]], moment: datetime) -> None:

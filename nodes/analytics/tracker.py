@@ -27,6 +27,7 @@ class Detection:
     box: Box
     score: float
     kind: str = "person"
+    label: str | None = None  # the detector's own class name (a COCO label), where it has one
 
 
 @dataclass

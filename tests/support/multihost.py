@@ -45,6 +45,7 @@ PEOPLE = (("admin-ingrid-halvorsen", "admin"), ("officer-tomas-ferreira", "polic
 CAMERA = ("synthetic:seed={seed},seconds=15,width=320,height=180,people=3,vehicles=1,fps=4,"
           "live=1")
 ANALYTICS = """[cameras.analytics]
+detector = "motion"
 zones = [{id = "street", polygon = [[0, 0], [1, 0], [1, 1], [0, 1]]}]
 rules = [{id = "anyone-in-street", type = "occupancy", zone = "street", max_count = 0},
          {id = "no-entry", type = "restricted_area", zone = "street"}]

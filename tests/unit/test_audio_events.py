@@ -104,9 +104,9 @@ def test_a_cameras_sound_track_becomes_events(tmp_path: Path) -> None:
     source = VideoFileSource(path)
     store = EventStore(tmp_path / "events.sqlite")
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    analytics = CameraAnalytics.model_validate({"zones": [{"id": "all", "polygon": [
-        [0, 0], [1, 0], [1, 1]]}], "rules": [{"id": "in", "type": "restricted_area",
-                                              "zone": "all"}]})
+    analytics = CameraAnalytics.model_validate({"detector": "motion", "zones": [
+        {"id": "all", "polygon": [[0, 0], [1, 0], [1, 1]]}], "rules": [
+            {"id": "in", "type": "restricted_area", "zone": "all"}]})
     runner = CameraAnalyticsRunner("cam", analytics, source.fps, start, store, Stitcher([]),
                                    b"k" * 32)
     assert source.has_sound

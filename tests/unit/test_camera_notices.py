@@ -28,7 +28,7 @@ def test_a_notice_says_what_the_configuration_does(tmp_path: Path) -> None:
     assert not any("plates read" in d for d in gate.detects)  # plate sightings are off
     assert gate.retention_days == {"raw_video": 5, "trajectories": 3}
     assert lobby.retention_days["raw_video"] == 14 and lobby.location == ""
-    assert "moving people and vehicles (motion)" in lobby.detects
+    assert "people, vehicles and left bags (object detector)" in lobby.detects
 
 
 def test_enrolment_refuses_a_notice_for_a_camera_it_does_not_enrol(tmp_path: Path) -> None:

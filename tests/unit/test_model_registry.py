@@ -20,14 +20,14 @@ def test_installed_models_verify(model_dir: Path) -> None:
         assert model_registry.sha256_file(path) == model_registry.REGISTRY[name].sha256
 
 
-@pytest.mark.parametrize("name", ["centerface", "nanodet"])
+@pytest.mark.parametrize("name", ["centerface", "nanodet", "blazepose-lite"])
 def test_missing_model_names_the_fix(tmp_path: Path, name: str) -> None:
     with pytest.raises(ModelMissingError, match="safecity models install"):
         model_registry.model_path(name, tmp_path)
     assert model_registry.status(tmp_path) == dict.fromkeys(model_registry.REGISTRY, "missing")
 
 
-@pytest.mark.parametrize("name", ["centerface", "nanodet"])
+@pytest.mark.parametrize("name", ["centerface", "nanodet", "blazepose-lite"])
 def test_altered_model_is_refused(model_dir: Path, tmp_path: Path, name: str) -> None:
     spec = model_registry.REGISTRY[name]
     copy = tmp_path / spec.filename
@@ -51,8 +51,8 @@ def test_installed_npm_models_carry_their_licences(model_dir: Path) -> None:
 
 
 def test_unknown_model_lists_known_ones(tmp_path: Path) -> None:
-    known = ("known models: centerface, dlib-face-recognition, dlib-shape-predictor-5, "
-             "nanodet, ppocr-det, ppocr-rec")
+    known = ("known models: blazepose-lite, centerface, dlib-face-recognition, "
+             "dlib-shape-predictor-5, nanodet, ppocr-det, ppocr-rec")
     with pytest.raises(ModelMissingError, match=known):
         model_registry.model_path("yolo", tmp_path)
 

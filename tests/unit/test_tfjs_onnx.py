@@ -26,7 +26,7 @@ def _fixed_input(shape: list[int], low: float, span: float) -> np.ndarray:
     return (((index * 7919) % 251) / 250 * span + low).astype(np.float32).reshape(shape)
 
 
-@pytest.mark.parametrize("name", ["nanodet"])
+@pytest.mark.parametrize("name", ["nanodet", "blazepose-lite"])
 def test_installed_model_reproduces_tensorflow_js(model_dir: Path, name: str) -> None:
     expected = json.loads(REFERENCE.read_text())["models"][name]
     spec = expected["input"]

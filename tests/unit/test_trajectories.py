@@ -46,7 +46,8 @@ from simulation.scripted import render
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 UNUSUAL_RULE = CameraAnalytics.model_validate(
-    {"rules": [{"id": "odd", "type": "unusual_behaviour", "min_seconds": 3}]})
+    {"detector": "motion", "rules": [{"id": "odd", "type": "unusual_behaviour",
+                                      "min_seconds": 3}]})
 
 
 def test_features_describe_how_a_track_moves_not_where() -> None:
@@ -85,7 +86,8 @@ def test_the_store_keeps_what_is_long_enough_and_forgets_past_retention(
 
 
 def test_the_camera_run_records_each_track_as_the_tracker_saw_it(tmp_path: Path) -> None:
-    script = scene(("commuter", "waiter", "wrong_way"), CameraAnalytics(), seed=3, gap=6.0)
+    script = scene(("commuter", "waiter", "wrong_way"), CameraAnalytics(detector="motion"), seed=3,
+                   gap=6.0)
     events, store = EventStore(tmp_path / "e.sqlite"), TrajectoryStore(tmp_path / "t.sqlite", 7)
     runner = CameraAnalyticsRunner("cam", script.analytics, script.fps, START, events,
                                    Stitcher([]), b"k" * 32, trajectories=store)
