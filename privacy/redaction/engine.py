@@ -23,7 +23,7 @@ from privacy import model_registry
 from privacy.redaction.boxes import Box, Detection, Kind, Labelled
 from privacy.redaction.people import bound_faces, missed_heads, persons
 from privacy.redaction.plate_reader import PlateReader
-from privacy.redaction.plate_search import PlateRules, find_plates
+from privacy.redaction.plate_search import VEHICLE_LABELS, PlateRules, find_plates
 from privacy.redaction.policy import RedactionPolicy
 from privacy.redaction.styles import redact
 from privacy.redaction.tracks import TrackSet
@@ -79,12 +79,21 @@ class Detectors:
     def __init__(self, policy: RedactionPolicy, model_dir: Path,
                  objects: ObjectSource | None = None):
         from privacy.redaction.faces import CenterFaceDetector
+        from privacy.redaction.objects import ObjectDetector
         from privacy.redaction.plates import TextPlateDetector
 
         self.policy = policy
         self.face: CenterFaceDetector | None = None
         self.plate: TextPlateDetector | None = None
         self.objects = objects
+        if objects is None and (policy.plates or (policy.faces and policy.heads)):
+            self.objects = ObjectDetector(
+                model_registry.model_path("nanodet", model_dir),
+                input_size=policy.object_input_size,
+                score_threshold=policy.object_threshold,
+                labels=("person", *VEHICLE_LABELS),
+                threads=2,
+            )
         if policy.faces:
             self.face = CenterFaceDetector(
                 model_registry.model_path("centerface", model_dir),
@@ -133,7 +142,9 @@ class StreamRedactor:
         persist = max(every, math.ceil(policy.persist_seconds * max(fps, 1.0)))
         # A plate track is seen only on every plates_every-th keyframe: let it bridge those gaps.
         gap = every * max(2, policy.plates_every + 1)
-        self.tracks = TrackSet(max_gap=gap, persist=max(persist, gap), preroll=gap)
+        edge = math.ceil(policy.edge_persist_seconds * max(fps, 1.0))
+        self.tracks = TrackSet(max_gap=gap, persist=max(persist, gap), preroll=gap,
+                               edge_persist=edge)
         self._pending: deque[tuple[int, np.ndarray]] = deque()
         self._keyframes: deque[tuple[int, Future[list[Detection]]]] = deque()
         self._keyframe_count = 0
@@ -165,6 +176,8 @@ class StreamRedactor:
 
     def push(self, frame: np.ndarray) -> list[RedactedFrame]:
         """Add the next frame; return the frames that are now ready, in order."""
+        if self.tracks.size is None:
+            self.tracks.size = (frame.shape[1], frame.shape[0])
         index = self._next_index
         self._next_index += 1
         self._pending.append((index, frame))

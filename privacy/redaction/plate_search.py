@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from privacy.redaction.boxes import Box, Detection, Labelled, non_max_suppression
+from privacy.redaction.boxes import Box, Detection, Labelled, iou_matrix, non_max_suppression
 from privacy.redaction.plates import TextLine, TextPlateDetector, plate_box
 
 # Of a vehicle's box width, the widest its plate can be seen (front or rear view); None: the
@@ -33,6 +33,7 @@ from privacy.redaction.plates import TextLine, TextPlateDetector, plate_box
 PLATE_OF_WIDTH: dict[str, float | None] = {
     "car": 0.30, "motorcycle": 0.30, "bus": 0.20, "truck": 0.20, "bicycle": None,
 }
+VEHICLE_LABELS = tuple(PLATE_OF_WIDTH)
 # Where the plate sits, top to bottom as fractions of the box: bumper height to the boot lid on
 # cars, above the rear wheel on motorcycles, the bumper of a bus or a truck's cab or trailer.
 ZONE_BAND: dict[str, tuple[float, float]] = {
@@ -67,8 +68,18 @@ class PlateRules:
     readable_width: int = 30
 
 
+SAME_VEHICLE = 0.6  # IoU above which two vehicle boxes of different classes are one vehicle
+
+
 def vehicles(objects: Sequence[Labelled], threshold: float) -> list[Labelled]:
-    return [o for o in objects if o.label in PLATE_OF_WIDTH and o.score >= threshold]
+    """The vehicles, one box each: the detector suppresses overlaps per class only, and often
+    reports one vehicle as both a car and a truck; the better scored class is kept."""
+    kept: list[Labelled] = []
+    for found in sorted((o for o in objects if o.label in PLATE_OF_WIDTH
+                         and o.score >= threshold), key=lambda o: o.score, reverse=True):
+        if not kept or iou_matrix([found.box], [k.box for k in kept]).max() <= SAME_VEHICLE:
+            kept.append(found)
+    return kept
 
 
 def could_be_readable(vehicle: Labelled, readable_width: int) -> bool:

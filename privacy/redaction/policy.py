@@ -40,6 +40,12 @@ class RedactionPolicy(BaseModel):
     persist_seconds: float = Field(default=1.0, ge=0.0, le=30.0,
                                    description="keep a region covered this long after its "
                                                "last detection")
+    edge_persist_seconds: float = Field(default=3.0, ge=0.0, le=30.0,
+                                        description="keep a region last seen at the frame's "
+                                                    "edge covered there this long: a face "
+                                                    "leaving or standing at the edge is cut by "
+                                                    "it and no detector finds a third of a "
+                                                    "face")
     face_threshold: float = Field(default=0.35, gt=0.0, lt=1.0,
                                   description="face detector score above which a face is hidden")
     face_input_width: int | None = Field(default=1280, ge=160,
@@ -60,6 +66,10 @@ class RedactionPolicy(BaseModel):
                                              "0.13 of a person's height); people recognise a "
                                              "familiar face from 7x10 px (Sinha et al., Proc. "
                                              "IEEE 2006), not from less")
+    object_input_size: int = Field(default=416, ge=96, le=1280, multiple_of=32,
+                                   description="object detector (people, vehicles) input's "
+                                               "long side: NanoDet-g's own 416 finds people "
+                                               "~20 px tall at its input")
     object_threshold: float = Field(default=0.35, gt=0.0, lt=1.0,
                                     description="object detector score above which a person or "
                                                 "vehicle is used for heads and plates")
