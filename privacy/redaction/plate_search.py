@@ -63,7 +63,7 @@ class PlateRules:
     crop_width: int = 320
     crop_scale: float = 4.0
     crops: int = 6
-    alone_height: float = 0.05
+    alone_height: float = 0.1
     zones: bool = True
     readable_width: int = 30
 
@@ -118,9 +118,9 @@ def alone_plate(line: Box, height: int, alone_height: float) -> bool:
     """A text line away from every vehicle is a plate when shaped like a plate's line and no
     taller than ``alone_height`` of the frame. The line (grown by the unclip distance) is about
     as tall as its plate, and a car is ~12 (US) to ~16 (EU) plate heights wide, so the default
-    (0.05) admits the plates of cars up to 0.6-0.8 frame heights wide that the detector missed
-    (at night their bodies are dark, their plates lit), and refuses larger text: signs, a group
-    of dark coats read as one line."""
+    (0.1) admits the plate of any car up to about a 16:9 frame's width that the detector missed
+    (cut by the frame's edge, behind others; at night its body is dark, its plate lit), and
+    refuses larger text: signs, a group of dark coats read as one line."""
     aspect = line.width / max(line.height, 1e-6)
     return ALONE_ASPECT[0] <= aspect <= ALONE_ASPECT[1] and line.height <= alone_height * height
 

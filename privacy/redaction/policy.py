@@ -88,13 +88,14 @@ class RedactionPolicy(BaseModel):
                              description="vehicles searched on their own crop per keyframe, "
                                          "largest first (the rest by the whole-frame pass "
                                          "and their plate zone)")
-    plate_alone_height: float = Field(default=0.05, gt=0.0, le=1.0,
+    plate_alone_height: float = Field(default=0.1, gt=0.0, le=1.0,
                                       description="a text line away from every vehicle is a "
                                                   "plate only up to this fraction of the "
                                                   "frame's height: the plate of a car up to "
-                                                  "0.6-0.8 frame heights wide (12-16 plate "
-                                                  "heights), which a detector may miss at "
-                                                  "night or behind others; taller text is "
+                                                  "1.2-1.6 frame heights wide (12-16 plate "
+                                                  "heights: about a 16:9 frame's width), which "
+                                                  "a detector may miss when cut by the frame, "
+                                                  "behind others or at night; taller text is "
                                                   "no plate")
     plate_zones: bool = Field(default=True,
                               description="fail closed: hide the plate zone of a vehicle large "
