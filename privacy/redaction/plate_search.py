@@ -5,7 +5,8 @@ group of dark coats. A plate is text on a vehicle, so:
 
 * each vehicle large enough to carry a readable plate is searched on its own crop, upscaled (a
   plate 30 px wide in a wide scene becomes ~100 px at the network's input);
-* a text line on or next to a vehicle is a plate, no larger than a plate of that vehicle can be;
+* a text line on or next to a vehicle is a plate, no larger than a plate of that vehicle can be
+  (hidden wherever it is on the vehicle, counted as the vehicle's plate only in its plate zone);
 * a text line away from every vehicle is a plate only if it is shaped and sized like one;
 * a vehicle that could carry a readable plate but shows none gets its plate zone hidden anyway
   (fail closed: a plate the text detector missed, at a steep angle or under glare).
@@ -167,7 +168,8 @@ def find_plates(frame: np.ndarray, text: TextPlateDetector, objects: Sequence[La
         if aspect < ON_VEHICLE_MIN_ASPECT or not fits_vehicle(plate, carrier.box, width, height):
             continue
         found.append(Detection("plate", plate, line.score))
-        shown.add(id(carrier))
+        if carrier.label not in ZONE_BAND or plate_zone(carrier).contains(*line.box.centre):
+            shown.add(id(carrier))  # text elsewhere on it (a tail light, a badge) is no plate
     if rules.zones:
         for vehicle in cars:
             if (id(vehicle) not in shown and vehicle.label in ZONE_BAND

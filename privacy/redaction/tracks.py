@@ -5,8 +5,8 @@ track; a frame's regions are then taken from the tracks around it:
 
 * between two detections of a track, the box is interpolated linearly;
 * for ``persist`` frames after its last detection, the box is the union of the last box and the
-  box moved on at the track's last velocity, growing by 1% of its size per frame unseen, so a
-  missed detection, a stop or a turn stays covered;
+  box moved on at the track's last velocity (by two box sizes at most), growing by 1% of its
+  size per frame unseen, so a missed detection, a stop or a turn stays covered;
 * for ``preroll`` frames before its first detection the same holds backwards: a face first found at
   a keyframe was very likely already there in the frames since the previous one;
 * a track last seen at the frame's edge keeps its last box, grown as over its persistence, for
@@ -28,6 +28,19 @@ from privacy.redaction.boxes import Box, Detection, Kind
 GROWTH_PER_FRAME = 0.01  # of the box's longer side, on each side
 MAX_GROWTH = 0.5
 EDGE_BAND = 0.1  # of a box's longer side: a box this close to the border is cut by it
+# The farthest a box is swept along its track's velocity, in its own sizes: a runner covers ~0.6
+# face heights a frame, and a faster "velocity" comes from linking two people's detections,
+# whose sweep would hide the frame between them. A face really moving that fast is found again
+# at the next keyframe.
+MAX_SWEEP = 2.0
+
+
+def _swept(box: Box, vx: float, vy: float, frames: int) -> Box:
+    """The box joined with itself moved on ``frames`` frames at ``(vx, vy)``, the move at most
+    ``MAX_SWEEP`` box sizes along each axis."""
+    dx = max(-MAX_SWEEP * box.width, min(MAX_SWEEP * box.width, vx * frames))
+    dy = max(-MAX_SWEEP * box.height, min(MAX_SWEEP * box.height, vy * frames))
+    return box.union(box.shifted(dx, dy))
 
 
 def _uncertain(box: Box, gap: int) -> Box:
@@ -100,14 +113,14 @@ class Track:
                 return None
             _, box, score = self.points[0]
             vx, vy = self._velocity(0, 1) if len(self.points) > 1 else (0.0, 0.0)
-            return _uncertain(box.union(box.shifted(-vx * gap, -vy * gap)), gap), score
+            return _uncertain(_swept(box, -vx, -vy, gap), gap), score
         if frame > self.last:
             gap = frame - self.last
             if gap > persist:
                 return None
             _, box, score = self.points[-1]
             vx, vy = self._velocity(-2, -1) if len(self.points) > 1 else (0.0, 0.0)
-            return _uncertain(box.union(box.shifted(vx * gap, vy * gap)), gap), score
+            return _uncertain(_swept(box, vx, vy, gap), gap), score
         for (fa, ba, sa), (fb, bb, sb) in itertools.pairwise(self.points):
             if fa <= frame <= fb:
                 t = 0.0 if fb == fa else (frame - fa) / (fb - fa)
