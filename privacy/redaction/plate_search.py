@@ -140,7 +140,7 @@ def find_plates(frame: np.ndarray, text: TextPlateDetector, objects: Sequence[La
     height, width = frame.shape[:2]
     cars = vehicles(objects, threshold)
     lines: list[TextLine] = list(text.lines(frame))
-    whole = 1.0 if text.input_width is None else text.input_width / width
+    whole = 1.0 if text.input_width is None else min(1.0, text.input_width / width)
     searched = sorted((v for v in cars if could_be_readable(v, rules.readable_width)),
                       key=lambda v: v.box.area, reverse=True)
     crops = 0

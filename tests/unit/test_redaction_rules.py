@@ -294,3 +294,27 @@ def test_the_stream_holds_an_injected_vehicles_plate_zone_between_plate_keyframe
         kinds = {r.kind for r in frame.regions}
         assert kinds == {"plate_zone"}, frame.index
         assert all(r.box.intersection(zone).area >= 0.9 * zone.area for r in frame.regions)
+
+
+def test_ground_truth_holds_every_painted_face_and_scores_edge_faces_apart() -> None:
+    """The demo's check counts what the generator paints: a face mostly outside the frame is in
+    the ground truth (its visible part), and is scored among the edge faces as well."""
+    from simulation.evaluation import Score
+    from simulation.synthetic import Scene, SceneSpec
+
+    spec = SceneSpec(width=640, height=360, seconds=2.0, people=6, vehicles=0, seed=3)
+    scene = Scene(spec)
+    walker = scene.walkers[0]
+    size = walker.face.shape[0]
+    walker.start, walker.velocity = (-0.7 * size, 100.0), (0.0, 0.0)  # 30% of it in the frame
+    frame, truth = scene.render(0.0)
+    cut = [t for t in truth if t.kind == "face" and t.object_id == walker.object_id]
+    assert len(cut) == 1 and cut[0].box.x1 == 0 and 0.25 <= cut[0].in_frame <= 0.35
+    assert (frame[cut[0].box.pixel_slice(640, 360)] != scene.background[
+        cut[0].box.pixel_slice(640, 360)]).any()
+    score = Score()
+    score.add_frame(640, 360, truth, [cut[0].box])
+    assert score.edge_total["face"] >= 1 and score.edge_recall("face") > 0
+    missed = Score()
+    missed.add_frame(640, 360, truth, [])
+    assert missed.edge_recall("face") == 0.0
