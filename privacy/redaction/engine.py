@@ -29,12 +29,6 @@ from privacy.redaction.styles import redact
 from privacy.redaction.tracks import TrackSet
 
 
-class Detector(Protocol):
-    kind: str
-
-    def detect(self, frame: np.ndarray) -> list[Detection]: ...
-
-
 class FrameDetectors(Protocol):
     """What the engine asks of its detectors (:class:`Detectors`, or a wrapper that times them)."""
 
