@@ -117,7 +117,8 @@ class Detectors:
             found += faces
             if policy.heads:
                 covers = [_cover("face", f.box, f.box, policy.margin) for f in faces]
-                found += missed_heads(covers, people, height, policy.head_min_height)
+                found += missed_heads([f.box for f in faces], covers, people, height,
+                                      policy.head_min_height)
         if plates and self.plate is not None:
             found += find_plates(frame, self.plate, objects, policy.object_threshold,
                                  self.rules)
@@ -242,7 +243,9 @@ def _cover(kind: Kind, box: Box, seen: Box, margin: float) -> Box:
     it is, not shorter. A head or a plate zone is a region already sized with room to spare from
     its person's or vehicle's box: a margin would only grow it past what its class allows."""
     if kind == "face":
-        return box.enlarged(0.0, margin * max(seen.width, seen.height))
+        side = margin * max(seen.width, seen.height)
+        # the detector's box ends at the brow: the forehead and hair above it get the margin twice
+        return Box(box.x1 - side, box.y1 - 2 * side, box.x2 + side, box.y2 + side)
     if kind == "plate":
         return Box(box.x1 - margin * seen.width, box.y1 - margin * seen.height,
                    box.x2 + margin * seen.width, box.y2 + margin * seen.height)

@@ -27,6 +27,12 @@ HEAD_ABOVE = 0.3  # detector boxes cut into the hair: the region starts this far
 # A head region is left to the face detector when a face's cover already hides this much of it
 # (a neighbour's face hides little of it, and does not stand in for this head).
 FACE_HIDES_HEAD = 0.6
+# A face at least this share of the person's head height, centred in its head region, is the
+# person's own face: found, it needs no head region (which, sized for a far person's loose box,
+# would hide a near person's shoulders). Only from OWN_FACE_PX up: a smaller face's box is
+# rough, and its margin leaves hair and brow out where the head region would not.
+OWN_FACE = 0.5
+OWN_FACE_PX = 32
 
 
 def persons(objects: Sequence[Labelled], threshold: float) -> list[Labelled]:
@@ -69,17 +75,22 @@ def bound_faces(faces: list[Detection], people: Sequence[Labelled]) -> list[Dete
     return bounded
 
 
-def missed_heads(covers: Sequence[Box], people: Sequence[Labelled], frame_height: int,
-                 min_height: float) -> list[Detection]:
+def missed_heads(faces: Sequence[Box], covers: Sequence[Box], people: Sequence[Labelled],
+                 frame_height: int, min_height: float) -> list[Detection]:
     """Head regions of the people tall enough for a recognisable face (``min_height`` px of
-    head) that no face's cover (``covers``: the face boxes as they will be hidden) mostly hides
-    already; each scored as its person."""
+    head) whose face was not found: no face of this person's scale (half its head or more,
+    and 32 px or more) centred in the region, and no face's cover (``covers``, the ``faces`` as
+    they will be hidden) hiding most of it already. Each is scored as its person."""
     heads = []
     for found in people:
         person = found.box
-        if head_height(person, frame_height) < min_height:
+        head = head_height(person, frame_height)
+        if head < min_height:
             continue
         region = head_region(person, frame_height)
+        if any(face.height >= max(OWN_FACE * head, OWN_FACE_PX)
+               and region.contains(*face.centre) for face in faces):
+            continue
         hidden = max((cover.intersection(region).area for cover in covers), default=0.0)
         if hidden >= FACE_HIDES_HEAD * region.area:
             continue

@@ -214,10 +214,16 @@ def test_a_head_is_added_only_where_no_face_hides_it() -> None:
     people = [Found("person", 0.8, Box(100, 100, 140, 300)),
               Found("person", 0.8, Box(300, 100, 340, 300)),
               Found("person", 0.8, Box(500, 100, 510, 140))]  # too small: a head of 5 px
-    face_on_first = head_region(people[0].box, 720)
-    heads = missed_heads([face_on_first], people, 720, min_height=7)
+    cover_on_first = head_region(people[0].box, 720)
+    heads = missed_heads([], [cover_on_first], people, 720, min_height=7)
     assert [h.box for h in heads] == [head_region(people[1].box, 720)]
     assert all(h.kind == "head" for h in heads)
+    # a face of the person's scale centred in its head region is its own face: found
+    own = Box(303, 92, 337, 126)  # 34 px tall, the head estimated at 26
+    assert missed_heads([own], [own], people[1:2], 720, min_height=7) == []
+    # a small face there (a face far behind, or a detector's error) does not stand for it
+    small = Box(312, 100, 322, 110)
+    assert len(missed_heads([small], [small], people[1:2], 720, min_height=7)) == 1
 
 
 def test_a_face_is_no_wider_than_its_person() -> None:
