@@ -150,7 +150,8 @@ def main() -> None:
               f"{b / c:>5.2f} {d / a:>5.2f} {recalls}")
     print(f"(cores: {os.cpu_count()}; {args.seconds:.0f}-second clips; pipeline: detect every "
           f"{policy.detect_every} frames, faces at {policy.face_input_width} px wide, plates at "
-          f"{policy.plate_input_width} px every {policy.plates_every} keyframes)")
+          f"{policy.plate_input_width} px every {policy.plates_every} keyframes, objects at "
+          f"{policy.object_input_size} px)")
 
 
 if __name__ == "__main__":

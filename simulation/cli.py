@@ -28,7 +28,9 @@ def demo(out: Path, model_dir: Path) -> None:
         click.echo(
             f"{camera['camera']}: {camera['frames']} frames at {camera['frames_per_second']} "
             f"frames/s; faces covered {camera['face_recall']:.1%} of "
-            f"{camera['faces_in_ground_truth']}, plates {camera['plate_recall']:.1%} of "
+            f"{camera['faces_in_ground_truth']} (cut by the frame's edge: "
+            f"{camera['edge_face_recall']:.1%} of {camera['edge_faces_in_ground_truth']}), "
+            f"plates {camera['plate_recall']:.1%} of "
             f"{camera['plates_in_ground_truth']}; faces still detectable in output: "
             f"{camera['faces_found_in_output']}; redacted video: {camera['redacted_video']}"
         )

@@ -133,6 +133,9 @@ def run_demo(out: Path, model_dir: Path) -> dict[str, Any]:
             "frames_per_second": report.summary.get("frames_per_second"),
             "faces_in_ground_truth": score.count("face"),
             "face_recall": round(score.recall("face"), 4),
+            # faces cut by the frame's edge, counted in the two above as well
+            "edge_faces_in_ground_truth": score.edge_total.get("face", 0),
+            "edge_face_recall": round(score.edge_recall("face"), 4),
             "plates_in_ground_truth": score.count("plate"),
             "plate_recall": round(score.recall("plate"), 4),
             "false_redaction_fraction": round(score.false_fraction, 4),

@@ -37,6 +37,9 @@ class Score:
 
     covered: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     total: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
+    # objects cut by the frame's edge, by kind (also counted above, by their visible size)
+    edge_covered: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    edge_total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     false_area: float = 0.0
     frame_area: float = 0.0
 
@@ -51,8 +54,12 @@ class Score:
             if item.visible < MIN_VISIBLE:
                 continue
             key = (item.kind, bucket_of(item.box.width))
+            hit = int(mask[item.box.pixel_slice(width, height)].mean() >= COVERED)
             self.total[key] += 1
-            self.covered[key] += int(mask[item.box.pixel_slice(width, height)].mean() >= COVERED)
+            self.covered[key] += hit
+            if item.in_frame < 1.0:
+                self.edge_total[item.kind] += 1
+                self.edge_covered[item.kind] += hit
         self.false_area += float((mask & ~truth_mask).sum())
         self.frame_area += float(width * height)
 
@@ -60,6 +67,11 @@ class Score:
         keys = [k for k in self.total if k[0] == kind and _bucket_low(k[1]) >= min_size]
         total = sum(self.total[k] for k in keys)
         return sum(self.covered[k] for k in keys) / total if total else float("nan")
+
+    def edge_recall(self, kind: str) -> float:
+        """Recall over the objects cut by the frame's edge only."""
+        total = self.edge_total.get(kind, 0)
+        return self.edge_covered.get(kind, 0) / total if total else float("nan")
 
     def count(self, kind: str) -> int:
         return sum(v for k, v in self.total.items() if k[0] == kind)

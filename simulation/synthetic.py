@@ -35,6 +35,7 @@ class GroundTruth:
     object_id: int
     visible: float = 1.0  # fraction of the box not hidden by nearer objects
     label: str | None = None  # a plate's characters, or a face's identity ("lfw-<index>")
+    in_frame: float = 1.0  # fraction of the object inside the frame (less: cut by its edge)
 
 
 @dataclass(frozen=True)
@@ -261,8 +262,8 @@ class Scene:
                 continue
             covering = [box for later in layers[index + 1:] for box in later[1]]
             fraction = _visible_fraction(visible, covering)
-            if fraction >= 0.5:
-                truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction, gt.label))
+            truth.append(GroundTruth(gt.kind, visible, gt.object_id, fraction, gt.label,
+                                     visible.area / gt.box.area))
         return frame, truth
 
     def frames(self) -> Iterator[tuple[np.ndarray, list[GroundTruth]]]:
@@ -297,24 +298,37 @@ def _overlap(a: Box, b: Box) -> float:
 
 
 def _draw_vehicle(frame: np.ndarray, vehicle: _Vehicle, body: Box) -> None:
-    height, width = frame.shape[:2]
-    frame[body.pixel_slice(width, height)] = vehicle.body
-    glass = Box(body.x1 + body.width * 0.12, body.y1 + body.height * 0.08,
-                body.x2 - body.width * 0.12, body.y1 + body.height * 0.45)
-    frame[glass.pixel_slice(width, height)] = (70, 60, 50)
-    for cx in (body.x1 + body.width * 0.2, body.x2 - body.width * 0.2):
-        cv2.circle(frame, (int(cx), int(body.y2)), int(body.height * 0.18), (15, 15, 15), -1)
+    """A car seen from behind, as a street camera sees most cars: tyres, a body with a bumper
+    and tail lights, a narrower cabin with its rear window, a shadow. Drawn so that an object
+    detector trained on photographs (COCO) takes it for a car, as it would a real one."""
+    x, y, w, h = body.x1, body.y1, body.width, body.height
+
+    def at(fx: float, fy: float) -> tuple[int, int]:
+        return round(x + fx * w), round(y + fy * h)
+
+    cv2.ellipse(frame, at(0.5, 1.0), (round(0.55 * w), max(1, round(0.06 * h))), 0, 0, 360,
+                (25, 25, 25), -1)
+    for left in (0.04, 0.82):
+        cv2.rectangle(frame, at(left, 0.78), at(left + 0.14, 1.0), (20, 20, 20), -1)
+    cabin = np.array([at(0.16, 0.45), at(0.26, 0.05), at(0.74, 0.05), at(0.84, 0.45)])
+    cv2.fillPoly(frame, [cabin], vehicle.body)
+    glass = np.array([at(0.21, 0.44), at(0.29, 0.10), at(0.71, 0.10), at(0.79, 0.44)])
+    cv2.fillPoly(frame, [glass], (60, 50, 45))
+    cv2.rectangle(frame, at(0.0, 0.45), at(1.0, 0.85), vehicle.body, -1)
+    cv2.rectangle(frame, at(0.0, 0.72), at(1.0, 0.85), (40, 40, 40), -1)  # bumper
+    for left in (0.03, 0.81):
+        cv2.rectangle(frame, at(left, 0.51), at(left + 0.16, 0.61), (30, 30, 200), -1)
 
 
 def _paste(frame: np.ndarray, sprite: np.ndarray, box: Box) -> Box | None:
-    """Paste ``sprite`` with its top-left at the box's, clipped; return the visible box."""
+    """Paste ``sprite`` with its top-left at the box's, clipped; return the part inside the
+    frame (None if none is). Whatever is painted is in the ground truth: half a face at the
+    frame's edge identifies a person as well as a whole one."""
     height, width = frame.shape[:2]
     x, y = round(box.x1), round(box.y1)
     sh, sw = sprite.shape[:2]
     x1, y1, x2, y2 = max(x, 0), max(y, 0), min(x + sw, width), min(y + sh, height)
-    if x2 - x1 < sw / 2 or y2 - y1 < sh / 2:  # less than half visible: not a usable face/plate
-        if x2 > x1 and y2 > y1:
-            frame[y1:y2, x1:x2] = sprite[y1 - y:y2 - y, x1 - x:x2 - x]
+    if x2 <= x1 or y2 <= y1:
         return None
     frame[y1:y2, x1:x2] = sprite[y1 - y:y2 - y, x1 - x:x2 - x]
     return Box(float(x1), float(y1), float(x2), float(y2))

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
 
 import numpy as np
 
-Kind = Literal["face", "plate"]
+# "face" and "plate" are detected; "head" (the top of a person whose face the face detector
+# missed) and "plate_zone" (where a vehicle's plate must be when none was found on it) are
+# inferred from the object detector's person and vehicle boxes (privacy.redaction.people,
+# privacy.redaction.plate_search).
+Kind = Literal["face", "plate", "head", "plate_zone"]
 
 
 class Box(NamedTuple):
@@ -62,6 +66,20 @@ class Box(NamedTuple):
     def interpolate(self, other: Box, t: float) -> Box:
         return Box(*(a + (b - a) * t for a, b in zip(self, other, strict=True)))
 
+    def contains(self, x: float, y: float) -> bool:
+        return self.x1 <= x <= self.x2 and self.y1 <= y <= self.y2
+
+    def intersection(self, other: Box) -> Box:
+        """The overlap of two boxes (zero or negative size when they do not overlap)."""
+        return Box(max(self.x1, other.x1), max(self.y1, other.y1),
+                   min(self.x2, other.x2), min(self.y2, other.y2))
+
+    def capped(self, max_width: float, max_height: float) -> Box:
+        """The box shrunk about its centre to at most ``max_width`` x ``max_height``."""
+        cx, cy = self.centre
+        w, h = min(self.width, max_width) / 2, min(self.height, max_height) / 2
+        return Box(cx - w, cy - h, cx + w, cy + h)
+
     def union(self, other: Box) -> Box:
         return Box(
             min(self.x1, other.x1), min(self.y1, other.y1),
@@ -74,6 +92,20 @@ class Detection:
     kind: Kind
     box: Box
     score: float
+
+
+class Labelled(Protocol):
+    """What redaction reads of an object detector's find (privacy.redaction.objects): its COCO
+    class name, score and box in frame pixels."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def box(self) -> Box: ...
 
 
 def iou_matrix(a: list[Box], b: list[Box]) -> np.ndarray:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,17 +20,13 @@ from typing import Protocol
 import numpy as np
 
 from privacy import model_registry
-from privacy.redaction.boxes import Box, Detection, Kind
+from privacy.redaction.boxes import Box, Detection, Kind, Labelled
+from privacy.redaction.people import bound_faces, missed_heads, persons
 from privacy.redaction.plate_reader import PlateReader
+from privacy.redaction.plate_search import VEHICLE_LABELS, PlateRules, find_plates
 from privacy.redaction.policy import RedactionPolicy
 from privacy.redaction.styles import redact
 from privacy.redaction.tracks import TrackSet
-
-
-class Detector(Protocol):
-    kind: str
-
-    def detect(self, frame: np.ndarray) -> list[Detection]: ...
 
 
 class FrameDetectors(Protocol):
@@ -57,20 +54,46 @@ class RedactedFrame:
     regions: list[Region]
 
 
-class Detectors:
-    """The detectors a policy asks for, loaded once per process from the model cache."""
+class ObjectSource(Protocol):
+    """An object detector (privacy.redaction.objects): COCO-labelled boxes in frame pixels."""
 
-    def __init__(self, policy: RedactionPolicy, model_dir: Path):
+    def detect(self, frame: np.ndarray) -> Sequence[Labelled]: ...
+
+
+class Detectors:
+    """The detectors a policy asks for, loaded once per process from the model cache.
+
+    On each keyframe: the object detector (people and vehicles), the face detector, and on plate
+    keyframes the text detector on the frame and on each vehicle's crop. Faces are bounded by
+    their person, heads the face detector missed are added from the person boxes, plates are
+    kept where vehicles are (:mod:`privacy.redaction.people`,
+    :mod:`privacy.redaction.plate_search`).
+    """
+
+    def __init__(self, policy: RedactionPolicy, model_dir: Path,
+                 objects: ObjectSource | None = None):
         from privacy.redaction.faces import CenterFaceDetector
+        from privacy.redaction.objects import ObjectDetector
         from privacy.redaction.plates import TextPlateDetector
 
-        self.face: Detector | None = None
-        self.plate: Detector | None = None
+        self.policy = policy
+        self.face: CenterFaceDetector | None = None
+        self.plate: TextPlateDetector | None = None
+        self.objects = objects
+        if objects is None and (policy.plates or (policy.faces and policy.heads)):
+            self.objects = ObjectDetector(
+                model_registry.model_path("nanodet", model_dir),
+                input_size=policy.object_input_size,
+                score_threshold=policy.object_threshold,
+                labels=("person", *VEHICLE_LABELS),
+                threads=2,
+            )
         if policy.faces:
             self.face = CenterFaceDetector(
                 model_registry.model_path("centerface", model_dir),
                 threshold=policy.face_threshold,
                 input_width=policy.face_input_width,
+                edge_threshold=policy.face_edge_threshold,
             )
         if policy.plates:
             self.plate = TextPlateDetector(
@@ -79,13 +102,26 @@ class Detectors:
                 box_threshold=policy.plate_threshold,
                 threads=2,
             )
+        self.rules = PlateRules(policy.plate_crop_width, policy.plate_crop_scale,
+                                policy.plate_crops, policy.plate_alone_height,
+                                policy.plate_zones, policy.plate_readable_width)
 
     def detect(self, frame: np.ndarray, plates: bool = True) -> list[Detection]:
+        policy = self.policy
+        height = frame.shape[0]
+        objects = self.objects.detect(frame) if self.objects is not None else []
         found: list[Detection] = []
         if self.face is not None:
-            found += self.face.detect(frame)
+            people = persons(objects, policy.object_threshold)
+            faces = bound_faces(self.face.detect(frame), people)
+            found += faces
+            if policy.heads:
+                covers = [_cover("face", f.box, f.box, policy.margin) for f in faces]
+                found += missed_heads([f.box for f in faces], covers, people, height,
+                                      policy.head_min_height)
         if plates and self.plate is not None:
-            found += self.plate.detect(frame)
+            found += find_plates(frame, self.plate, objects, policy.object_threshold,
+                                 self.rules)
         return found
 
 
@@ -101,7 +137,9 @@ class StreamRedactor:
         persist = max(every, math.ceil(policy.persist_seconds * max(fps, 1.0)))
         # A plate track is seen only on every plates_every-th keyframe: let it bridge those gaps.
         gap = every * max(2, policy.plates_every + 1)
-        self.tracks = TrackSet(max_gap=gap, persist=max(persist, gap), preroll=gap)
+        edge = math.ceil(policy.edge_persist_seconds * max(fps, 1.0))
+        self.tracks = TrackSet(max_gap=gap, persist=max(persist, gap), preroll=gap,
+                               edge_persist=edge)
         self._pending: deque[tuple[int, np.ndarray]] = deque()
         self._keyframes: deque[tuple[int, Future[list[Detection]]]] = deque()
         self._keyframe_count = 0
@@ -133,6 +171,8 @@ class StreamRedactor:
 
     def push(self, frame: np.ndarray) -> list[RedactedFrame]:
         """Add the next frame; return the frames that are now ready, in order."""
+        if self.tracks.size is None:
+            self.tracks.size = (frame.shape[1], frame.shape[0])
         index = self._next_index
         self._next_index += 1
         self._pending.append((index, frame))
@@ -174,7 +214,8 @@ class StreamRedactor:
         regions = []
         height, width = frame.shape[:2]
         for track, box, score in self.tracks.regions_at(index):
-            cover = _cover(track.kind, box, self.policy.margin).clipped(width, height)
+            seen = min(track.points, key=lambda point: abs(point[0] - index))[1]
+            cover = _cover(track.kind, box, seen, self.policy.margin).clipped(width, height)
             if cover.area <= 0:
                 continue
             detected = any(f == index for f, _, _ in track.points)
@@ -194,12 +235,21 @@ def _inside(box: Box, width: int, height: int, border: int = 2) -> bool:
             and box.y2 <= height - border)
 
 
-def _cover(kind: Kind, box: Box, margin: float) -> Box:
-    """The box plus its margin. A face's margin is taken from its longer side on both axes: a
-    face cut by the frame edge or turned sideways is detected narrower than it is, not shorter."""
+def _cover(kind: Kind, box: Box, seen: Box, margin: float) -> Box:
+    """The box plus its margin, taken from ``seen``, the track's detected box nearest in time:
+    the box between detections is swept along the track's motion, and a margin in proportion to
+    the sweep would grow with speed, not with the face. A face's margin is taken from its longer
+    side on both axes: a face cut by the frame edge or turned sideways is detected narrower than
+    it is, not shorter. A head or a plate zone is a region already sized with room to spare from
+    its person's or vehicle's box: a margin would only grow it past what its class allows."""
     if kind == "face":
-        return box.enlarged(0.0, margin * max(box.width, box.height))
-    return box.enlarged(margin)
+        side = margin * max(seen.width, seen.height)
+        # the detector's box ends at the brow: the forehead and hair above it get the margin twice
+        return Box(box.x1 - side, box.y1 - 2 * side, box.x2 + side, box.y2 + side)
+    if kind == "plate":
+        return Box(box.x1 - margin * seen.width, box.y1 - margin * seen.height,
+                   box.x2 + margin * seen.width, box.y2 + margin * seen.height)
+    return box
 
 
 def redact_image(image: np.ndarray, detectors: Detectors, policy: RedactionPolicy) -> RedactedFrame:

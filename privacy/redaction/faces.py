@@ -24,23 +24,30 @@ class CenterFaceDetector:
     """Detect faces in a BGR frame.
 
     ``input_width`` is the width the frame is resized to before inference (rounded to a multiple
-    of 32); ``None`` runs at native resolution. The detector's cost grows with the pixel count, its
-    smallest detectable face shrinks with it.
+    of 32), up or down; ``None`` runs at native resolution. The detector's cost grows with the
+    pixel count, its smallest detectable face shrinks with it: CenterFace's heatmap has a stride
+    of 4, so a face needs ~10 px at the input, and a small frame is upscaled to get its 6-10 px
+    faces there.
+
+    ``edge_threshold`` (default: ``threshold``) is the score a face touching the frame's edge
+    needs: half a face scores lower than a whole one, and is as identifying.
     """
 
     kind = "face"
 
-    def __init__(self, model: Path, threshold: float = 0.35, input_width: int | None = None):
+    def __init__(self, model: Path, threshold: float = 0.35, input_width: int | None = None,
+                 edge_threshold: float | None = None):
         try:
             self._net = cv2.dnn.readNetFromONNX(str(model))
         except cv2.error as exc:
             raise ModelError(f"cannot load face model {model}: {exc}") from None
         self._lock = threading.Lock()
         self.threshold = threshold
+        self.edge_threshold = threshold if edge_threshold is None else edge_threshold
         self.input_width = input_width
 
     def _input_size(self, width: int, height: int) -> tuple[int, int]:
-        target_w = width if self.input_width is None else min(self.input_width, width)
+        target_w = width if self.input_width is None else self.input_width
         target_h = height * target_w / width
         return int(np.ceil(target_w / 32) * 32), int(np.ceil(target_h / 32) * 32)
 
@@ -51,12 +58,14 @@ class CenterFaceDetector:
         with self._lock:  # cv2.dnn.Net is not safe to share between threads
             self._net.setInput(blob)
             heatmap, scale, offset, _ = self._net.forward(_OUTPUTS)
-        return self._decode(heatmap, scale, offset, width / in_w, height / in_h)
+        found = self._decode(heatmap, scale, offset, width / in_w, height / in_h)
+        return [d for d in found if d.score > (self.edge_threshold if _at_edge(d.box, width, height)
+                                               else self.threshold)]
 
     def _decode(
         self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, sx: float, sy: float
     ) -> list[Detection]:
-        rows, cols = np.nonzero(heatmap[0, 0] > self.threshold)
+        rows, cols = np.nonzero(heatmap[0, 0] > min(self.threshold, self.edge_threshold))
         if rows.size == 0:
             return []
         score = heatmap[0, 0, rows, cols]
@@ -74,3 +83,12 @@ class CenterFaceDetector:
             for x, y, bw, bh, s in zip(cx, cy, w, h, score, strict=True)
         ]
         return non_max_suppression(found, 0.3)
+
+
+EDGE_BAND = 0.25  # of the face's size: a face this close to the border is cut, or about to be
+
+
+def _at_edge(box: Box, width: int, height: int) -> bool:
+    band = EDGE_BAND * max(box.width, box.height)
+    return (box.x1 <= band or box.y1 <= band or box.x2 >= width - band
+            or box.y2 >= height - band)

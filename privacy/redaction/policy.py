@@ -40,11 +40,67 @@ class RedactionPolicy(BaseModel):
     persist_seconds: float = Field(default=1.0, ge=0.0, le=30.0,
                                    description="keep a region covered this long after its "
                                                "last detection")
+    edge_persist_seconds: float = Field(default=3.0, ge=0.0, le=30.0,
+                                        description="keep a region last seen at the frame's "
+                                                    "edge covered there this long: a face "
+                                                    "leaving or standing at the edge is cut by "
+                                                    "it and no detector finds a third of a "
+                                                    "face")
     face_threshold: float = Field(default=0.35, gt=0.0, lt=1.0,
                                   description="face detector score above which a face is hidden")
     face_input_width: int | None = Field(default=1280, ge=160,
-                                         description="face detector input width; None = native")
+                                         description="face detector input width: narrower "
+                                                     "frames are upscaled to it (small faces "
+                                                     "grow past the detector's floor), wider "
+                                                     "ones downscaled; None = native")
+    face_edge_threshold: float = Field(default=0.2, gt=0.0, lt=1.0,
+                                       description="face score above which a face touching the "
+                                                   "frame edge is hidden (a half face scores "
+                                                   "lower than a whole one)")
+    heads: bool = Field(default=True,
+                        description="hide the head of a detected person whose face the face "
+                                    "detector missed (profiles, backs, small faces)")
+    head_min_height: int = Field(default=7, ge=1, le=200,
+                                 description="hide a missed head only when the person is tall "
+                                             "enough for a head of this many px (a head is "
+                                             "0.13 of a person's height); people recognise a "
+                                             "familiar face from 7x10 px (Sinha et al., Proc. "
+                                             "IEEE 2006), not from less")
+    object_input_size: int = Field(default=416, ge=96, le=1280, multiple_of=32,
+                                   description="object detector (people, vehicles) input's "
+                                               "long side: NanoDet-g's own 416 finds people "
+                                               "~20 px tall at its input")
+    object_threshold: float = Field(default=0.35, gt=0.0, lt=1.0,
+                                    description="object detector score above which a person or "
+                                                "vehicle is used for heads and plates")
     plate_threshold: float = Field(default=0.5, gt=0.0, lt=1.0,
                                    description="text detector score above which a plate is hidden")
     plate_input_width: int | None = Field(default=800, ge=160,
-                                          description="plate detector input width; None = native")
+                                          description="text detector input width on the whole "
+                                                      "frame; None = native")
+    plate_crop_width: int = Field(default=320, ge=64, le=1280,
+                                  description="text detector input width on each vehicle's "
+                                              "crop (small vehicles are upscaled to it, at most "
+                                              "plate_crop_scale times)")
+    plate_crop_scale: float = Field(default=4.0, ge=1.0, le=8.0,
+                                    description="largest upscale of a vehicle crop")
+    plate_crops: int = Field(default=6, ge=0, le=50,
+                             description="vehicles searched on their own crop per keyframe, "
+                                         "largest first (the rest by the whole-frame pass "
+                                         "and their plate zone)")
+    plate_alone_height: float = Field(default=0.1, gt=0.0, le=1.0,
+                                      description="a text line away from every vehicle is a "
+                                                  "plate only up to this fraction of the "
+                                                  "frame's height: the plate of a car up to "
+                                                  "1.2-1.6 frame heights wide (12-16 plate "
+                                                  "heights: about a 16:9 frame's width), which "
+                                                  "a detector may miss when cut by the frame, "
+                                                  "behind others or at night; taller text is "
+                                                  "no plate")
+    plate_zones: bool = Field(default=True,
+                              description="fail closed: hide the plate zone of a vehicle large "
+                                          "enough to carry a readable plate when no plate is "
+                                          "found on it")
+    plate_readable_width: int = Field(default=30, ge=4, le=500,
+                                      description="plate width in px from which a plate counts "
+                                                  "as readable (for plate zones)")

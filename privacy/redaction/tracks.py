@@ -5,10 +5,15 @@ track; a frame's regions are then taken from the tracks around it:
 
 * between two detections of a track, the box is interpolated linearly;
 * for ``persist`` frames after its last detection, the box is the union of the last box and the
-  box moved on at the track's last velocity, growing by 1% of its size per frame unseen, so a
-  missed detection, a stop or a turn stays covered;
+  box moved on at the track's last velocity (by two box sizes at most), growing by 1% of its
+  size per frame unseen, so a missed detection, a stop or a turn stays covered;
 * for ``preroll`` frames before its first detection the same holds backwards: a face first found at
-  a keyframe was very likely already there in the frames since the previous one.
+  a keyframe was very likely already there in the frames since the previous one;
+* a track last seen at the frame's edge keeps its last box, grown as over its persistence, for
+  ``edge_persist`` frames after its last detection: a face leaving the frame, or standing at its
+  edge, is cut by it, and a third of a face is found by no detector while it still shows. Seen
+  at the edge, a box is also joined with the one detected before it: less of the face shows,
+  so less of it is found.
 
 Pure logic: no frames, no I/O, so it is tested exhaustively on its own.
 """
@@ -22,6 +27,20 @@ from privacy.redaction.boxes import Box, Detection, Kind
 
 GROWTH_PER_FRAME = 0.01  # of the box's longer side, on each side
 MAX_GROWTH = 0.5
+EDGE_BAND = 0.1  # of a box's longer side: a box this close to the border is cut by it
+# The farthest a box is swept along its track's velocity, in its own sizes: a runner covers ~0.6
+# face heights a frame, and a faster "velocity" comes from linking two people's detections,
+# whose sweep would hide the frame between them. A face really moving that fast is found again
+# at the next keyframe.
+MAX_SWEEP = 2.0
+
+
+def _swept(box: Box, vx: float, vy: float, frames: int) -> Box:
+    """The box joined with itself moved on ``frames`` frames at ``(vx, vy)``, the move at most
+    ``MAX_SWEEP`` box sizes along each axis."""
+    dx = max(-MAX_SWEEP * box.width, min(MAX_SWEEP * box.width, vx * frames))
+    dy = max(-MAX_SWEEP * box.height, min(MAX_SWEEP * box.height, vy * frames))
+    return box.union(box.shifted(dx, dy))
 
 
 def _uncertain(box: Box, gap: int) -> Box:
@@ -29,11 +48,18 @@ def _uncertain(box: Box, gap: int) -> Box:
     return box.enlarged(0.0, min(MAX_GROWTH, GROWTH_PER_FRAME * gap) * max(box.width, box.height))
 
 
+def _at_edge(box: Box, width: int, height: int) -> bool:
+    """Whether the box touches the frame's border (within a tenth of its size)."""
+    band = EDGE_BAND * max(box.width, box.height)
+    return box.x1 <= band or box.y1 <= band or box.x2 >= width - band or box.y2 >= height - band
+
+
 @dataclass
 class Track:
     kind: Kind
     track_id: int
     points: list[tuple[int, Box, float]] = field(default_factory=list)  # (frame, box, score)
+    detected: Box | None = None  # the last box as the detector gave it (points hold the shown)
 
     @property
     def first(self) -> int:
@@ -57,22 +83,44 @@ class Track:
         vx, vy = self._velocity(-2, -1)
         return self.points[-1][1].shifted(vx * (frame - self.last), vy * (frame - self.last))
 
-    def box_at(self, frame: int, persist: int, preroll: int) -> tuple[Box, float] | None:
-        """The region to cover at ``frame`` and the score it rests on, or None."""
+    def at_edge(self, width: int, height: int) -> bool:
+        """Whether the last detection touches the frame's border."""
+        return _at_edge(self.points[-1][1], width, height)
+
+    def left_at_edge(self, frame: int, size: tuple[int, int], persist: int,
+                     edge_persist: int) -> list[Box]:
+        """Boxes at the frame's edge the track jumped away from (its next detection does not
+        overlap: the tracker took another face for this one), held as if the track had ended
+        there."""
+        held = []
+        for (fa, ba, _), (_, bb, _) in itertools.pairwise(self.points):
+            if (fa < frame <= fa + edge_persist and _at_edge(ba, *size)
+                    and ba.intersection(bb).area <= 0):
+                held.append(_uncertain(ba, min(persist, frame - fa)))
+        return held
+
+    def box_at(self, frame: int, persist: int, preroll: int,
+               edge_persist: int = 0) -> tuple[Box, float] | None:
+        """The region to cover at ``frame`` and the score it rests on, or None. Past
+        ``persist``, up to ``edge_persist`` frames after the last detection, the last box as grown
+        by the persistence (the caller passes ``edge_persist`` only for tracks at the edge)."""
+        if frame > self.last + persist and frame - self.last <= edge_persist:
+            _, box, score = self.points[-1]  # where it left or stands: not where it was going
+            return _uncertain(box, persist), score
         if frame < self.first:
             gap = self.first - frame
             if gap > preroll:
                 return None
             _, box, score = self.points[0]
             vx, vy = self._velocity(0, 1) if len(self.points) > 1 else (0.0, 0.0)
-            return _uncertain(box.union(box.shifted(-vx * gap, -vy * gap)), gap), score
+            return _uncertain(_swept(box, -vx, -vy, gap), gap), score
         if frame > self.last:
             gap = frame - self.last
             if gap > persist:
                 return None
             _, box, score = self.points[-1]
             vx, vy = self._velocity(-2, -1) if len(self.points) > 1 else (0.0, 0.0)
-            return _uncertain(box.union(box.shifted(vx * gap, vy * gap)), gap), score
+            return _uncertain(_swept(box, vx, vy, gap), gap), score
         for (fa, ba, sa), (fb, bb, sb) in itertools.pairwise(self.points):
             if fa <= frame <= fb:
                 t = 0.0 if fb == fa else (frame - fa) / (fb - fa)
@@ -84,10 +132,12 @@ class Track:
 class TrackSet:
     """Tracks of every kind, fed keyframe by keyframe, queried frame by frame."""
 
-    def __init__(self, max_gap: int, persist: int, preroll: int):
+    def __init__(self, max_gap: int, persist: int, preroll: int, edge_persist: int = 0):
         self.max_gap = max_gap  # frames a track may go undetected and still be continued
         self.persist = persist
         self.preroll = preroll
+        self.edge_persist = edge_persist
+        self.size: tuple[int, int] | None = None  # the frame's width and height, once known
         self._tracks: list[Track] = []
         self._ids = itertools.count(1)
 
@@ -120,20 +170,34 @@ class TrackSet:
                 continue
             used_tracks.add(ti)
             used_dets.add(di)
-            live[ti].points.append((frame, detections[di].box, detections[di].score))
+            track, box = live[ti], detections[di].box
+            before = track.detected
+            if (self.size is not None and before is not None and _at_edge(box, *self.size)
+                    and box.intersection(before).area > 0):
+                # cut by the border, a face is found smaller as less of it shows, not because
+                # it is smaller: it is shown with the box detected before too
+                box = box.union(before)
+            track.detected = detections[di].box
+            track.points.append((frame, box, detections[di].score))
         for di, det in enumerate(detections):
             if di not in used_dets:
-                self._tracks.append(Track(det.kind, next(self._ids), [(frame, det.box, det.score)]))
+                self._tracks.append(Track(det.kind, next(self._ids), [(frame, det.box, det.score)],
+                                          det.box))
 
     def regions_at(self, frame: int) -> list[tuple[Track, Box, float]]:
         found = []
         for track in self._tracks:
-            hit = track.box_at(frame, self.persist, self.preroll)
+            edge = (self.edge_persist if self.size is not None and track.at_edge(*self.size)
+                    else 0)
+            hit = track.box_at(frame, self.persist, self.preroll, edge)
             if hit is not None:
                 found.append((track, *hit))
+            if self.size is not None and self.edge_persist:
+                found += [(track, box, track.points[-1][2]) for box in
+                          track.left_at_edge(frame, self.size, self.persist, self.edge_persist)]
         return found
 
     def forget_before(self, frame: int) -> None:
         """Drop tracks that can no longer cover ``frame`` or any later frame."""
-        reach = max(self.persist, self.max_gap)
+        reach = max(self.persist, self.max_gap, self.edge_persist)
         self._tracks = [t for t in self._tracks if t.last + reach >= frame]

@@ -22,6 +22,9 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
         assert camera["status"] == "ok"
         assert camera["faces_in_ground_truth"] > 100
         assert camera["face_recall"] >= 0.95
+        # every painted face is in the ground truth, half faces at the frame's edge too
+        assert camera["edge_faces_in_ground_truth"] > 50
+        assert camera["edge_face_recall"] >= 0.9
         assert camera["faces_found_in_output"] == 0
         assert Path(camera["redacted_video"]).exists()
     assert summary["cameras"][0]["plates_in_ground_truth"] > 0
