@@ -10,8 +10,9 @@ from contract.live_views import EXPIRES_SECONDS
 from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
 from kernel.errors import ConfigError
 from nodes import city_ca, health
-from nodes.analytics.aggression_watch import load_threat_models
+from nodes.analytics.aggression_watch import WEAPON_INPUT_SIZE, load_threat_models
 from nodes.analytics.behaviour import Scorer
+from nodes.analytics.config import Weapon
 from nodes.analytics.runner import SiteAnalytics
 from nodes.analytics.stitching import Stitcher
 from nodes.analytics.trajectories import TrajectoryStore
@@ -40,12 +41,14 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
     """
     if not settings.cameras:
         raise ConfigError("the node has no cameras configured ([[cameras]] in the config file)")
+    objects = _objects(settings)
     detectors: dict[str, Detectors] = {}
     for camera in settings.cameras:
         policy = settings.policy_for(camera)
         key = policy.model_dump_json()
         if key not in detectors:
-            detectors[key] = Detectors(policy, settings.model_dir)
+            detectors[key] = Detectors(policy, settings.model_dir,
+                                       objects.get(policy.object_input_size))
     sightings, reader = None, None
     if settings.plate_sightings and any(settings.policy_for(c).plates for c in settings.cameras):
         reader = PlateReader(model_registry.model_path("ppocr-rec", settings.model_dir))
@@ -54,12 +57,13 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
     site = None
     if any(c.analytics.rules for c in settings.cameras):
         # weapon and aggression models first: one missing stops the node here, naming the fix
-        threats = load_threat_models([c.analytics for c in settings.cameras], settings.model_dir)
+        threats = load_threat_models([c.analytics for c in settings.cameras], settings.model_dir,
+                                     objects.get(WEAPON_INPUT_SIZE))
         site = SiteAnalytics(EventStore(settings.stores.events),
                              Stitcher(settings.camera_links),
                              load_identity(settings.keys_dir).token_key,
                              _trajectories(settings), _behaviour(settings), threats,
-                             _objects(settings))
+                             objects)
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
         with _event_sender(settings, site), _live_views(settings) as live, \
@@ -87,18 +91,32 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
 
 
 def _objects(settings: NodeSettings) -> dict[int, SharedObjects]:
-    """The COCO detector, loaded once per input size for every camera whose analytics use it
-    (it serialises its own calls); a missing or altered model stops the node with the command
-    that fixes it."""
-    cameras = [c for c in settings.cameras
-               if c.analytics.rules and c.analytics.detector == "nanodet"]
-    if not cameras:
+    """The COCO detector, loaded once per input size that anything on the node asks for: the
+    cameras' analytics (``detector = "nanodet"``), their redaction (people for heads, vehicles
+    for plates) and weapon rules. Each keeps every class above the lowest threshold asked for;
+    each user filters its own classes and scores, and a frame asked about twice at one size is
+    detected once (:class:`~privacy.redaction.objects.SharedObjects`). A missing or altered
+    model stops the node here with the command that fixes it."""
+    wanted: dict[int, float] = {}
+
+    def want(size: int, threshold: float) -> None:
+        wanted[size] = min(threshold, wanted.get(size, 1.0))
+
+    for camera in settings.cameras:
+        policy, analytics = settings.policy_for(camera), camera.analytics
+        if policy.plates or (policy.faces and policy.heads):
+            want(policy.object_input_size, policy.object_threshold)
+        if analytics.rules and analytics.detector == "nanodet":
+            want(analytics.nanodet.input_size, analytics.nanodet.min_score)
+        for rule in analytics.rules:
+            if isinstance(rule, Weapon):
+                want(WEAPON_INPUT_SIZE, rule.min_score)
+    if not wanted:
         return {}
     path = model_registry.model_path("nanodet", settings.model_dir)
-    floor = min(c.analytics.nanodet.min_score for c in cameras)
     return {size: SharedObjects(ObjectDetector(path, input_size=size, score_threshold=floor,
                                                threads=2))
-            for size in sorted({c.analytics.nanodet.input_size for c in cameras})}
+            for size, floor in sorted(wanted.items())}
 
 
 def _trajectories(settings: NodeSettings) -> TrajectoryStore | None:

@@ -56,6 +56,10 @@ class Tracked(Protocol):
     def box(self) -> tuple[float, float, float, float]: ...
 
 
+# NanoDet-g's own input size: knives are small
+WEAPON_INPUT_SIZE = 416
+
+
 @dataclass(frozen=True)
 class ThreatModels:
     """The models a node loads once for every camera's weapon and aggression rules."""
@@ -105,27 +109,26 @@ def _model(name: str, model_dir: Path, rules: list[str], what: str) -> Path:
                                 ) from None
 
 
-def load_threat_models(cameras: Iterable[CameraAnalytics], model_dir: Path
-                       ) -> ThreatModels | None:
+def load_threat_models(cameras: Iterable[CameraAnalytics], model_dir: Path,
+                       objects: ObjectModel | None = None) -> ThreatModels | None:
     """The models the cameras' weapon and aggression rules need, loaded once for the node at
     its start (None when no camera has such a rule): a model that is not installed is a
-    ModelMissingError naming the rules and ``safecity models install``."""
+    ModelMissingError naming the rules and ``safecity models install``. ``objects`` is the
+    node's shared object detector at :data:`WEAPON_INPUT_SIZE`, where it has one."""
     rules = [r for analytics in cameras for r in watched_rules(analytics)]
     if not rules:
         return None
     fights = [r.id for r in rules if isinstance(r, Aggression)]
     weapons = [r for r in rules if isinstance(r, Weapon)]
     pose = BlazePose(_model("blazepose-lite", model_dir, fights, "pose")) if fights else None
-    objects = None
-    if weapons:
+    if weapons and objects is None:
         from privacy.redaction.objects import ObjectDetector  # onnxruntime, as above
 
         path = _model("nanodet", model_dir, [r.id for r in weapons], "object detection")
-        # NanoDet-g's own input size (416): knives are small; only the rules' classes are kept
-        objects = ObjectDetector(path, input_size=416,
+        objects = ObjectDetector(path, input_size=WEAPON_INPUT_SIZE,
                                  score_threshold=min(r.min_score for r in weapons),
                                  labels={c for r in weapons for c in r.classes})
-    return ThreatModels(pose, objects)
+    return ThreatModels(pose, objects if weapons else None)
 
 
 class AggressionWatcher:
