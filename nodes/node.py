@@ -48,7 +48,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
             detectors[key] = Detectors(policy, settings.model_dir)
     sightings, reader = None, None
     if settings.plate_sightings and any(settings.policy_for(c).plates for c in settings.cameras):
-        reader = PlateReader(model_registry.model_path("ppocr-rec", settings.model_dir))
+        reader = PlateReader(model_registry.verified_model("ppocr-rec", settings.model_dir))
         sightings = SightingStore(settings.stores.sightings,
                                   load_identity(settings.keys_dir).plate_key)
     site = None
@@ -94,9 +94,9 @@ def _objects(settings: NodeSettings) -> dict[int, SharedObjects]:
                if c.analytics.rules and c.analytics.detector == "nanodet"]
     if not cameras:
         return {}
-    path = model_registry.model_path("nanodet", settings.model_dir)
+    model = model_registry.verified_model("nanodet", settings.model_dir)
     floor = min(c.analytics.nanodet.min_score for c in cameras)
-    return {size: SharedObjects(ObjectDetector(path, input_size=size, score_threshold=floor,
+    return {size: SharedObjects(ObjectDetector(model, input_size=size, score_threshold=floor,
                                                threads=2))
             for size in sorted({c.analytics.nanodet.input_size for c in cameras})}
 

@@ -68,13 +68,13 @@ class Detectors:
         self.plate: Detector | None = None
         if policy.faces:
             self.face = CenterFaceDetector(
-                model_registry.model_path("centerface", model_dir),
+                model_registry.verified_model("centerface", model_dir),
                 threshold=policy.face_threshold,
                 input_width=policy.face_input_width,
             )
         if policy.plates:
             self.plate = TextPlateDetector(
-                model_registry.model_path("ppocr-det", model_dir),
+                model_registry.verified_model("ppocr-det", model_dir),
                 input_width=policy.plate_input_width,
                 box_threshold=policy.plate_threshold,
                 threads=2,
