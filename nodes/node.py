@@ -51,7 +51,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                                        objects.get(policy.object_input_size))
     sightings, reader = None, None
     if settings.plate_sightings and any(settings.policy_for(c).plates for c in settings.cameras):
-        reader = PlateReader(model_registry.model_path("ppocr-rec", settings.model_dir))
+        reader = PlateReader(model_registry.verified_model("ppocr-rec", settings.model_dir))
         sightings = SightingStore(settings.stores.sightings,
                                   load_identity(settings.keys_dir).plate_key)
     site = None
@@ -113,8 +113,8 @@ def _objects(settings: NodeSettings) -> dict[int, SharedObjects]:
                 want(WEAPON_INPUT_SIZE, rule.min_score)
     if not wanted:
         return {}
-    path = model_registry.model_path("nanodet", settings.model_dir)
-    return {size: SharedObjects(ObjectDetector(path, input_size=size, score_threshold=floor,
+    model = model_registry.verified_model("nanodet", settings.model_dir)
+    return {size: SharedObjects(ObjectDetector(model, input_size=size, score_threshold=floor,
                                                threads=2))
             for size, floor in sorted(wanted.items())}
 

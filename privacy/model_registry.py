@@ -233,18 +233,59 @@ def _spec(name: str) -> ModelSpec:
         raise ModelMissingError(f"unknown model {name!r}; known models: {known}") from None
 
 
-def model_path(name: str, cache_dir: Path) -> Path:
-    """Return the verified path of model ``name``, or raise with the fix in the message."""
-    spec = _spec(name)
-    path = cache_dir / spec.filename
-    if not path.is_file():
-        raise ModelMissingError(f"model {name!r} is missing from {cache_dir}: {FIX}")
-    actual = sha256_file(path)
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A model file's bytes, read once and checked against their pin: what a loader runs.
+
+    Checking a path and then handing the path to the loader reads the file twice, and whoever
+    can write to the cache swaps it in between (a time-of-check to time-of-use race, CWE-367):
+    the node would run an altered model with no error. The bytes checked are the bytes loaded.
+    """
+
+    path: Path  # where they were read from: for messages only, never opened again
+    data: bytes
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+def _check(name: str, path: Path, actual: str, spec: ModelSpec) -> None:
     if actual != spec.sha256:
         raise ModelIntegrityError(
             f"model {name!r} at {path} has SHA-256 {actual[:16]}..., expected "
             f"{spec.sha256[:16]}...: the file was altered or truncated; delete it and {FIX}"
         )
+
+
+def verified_model(name: str, cache_dir: Path) -> VerifiedModel:
+    """Model ``name``'s bytes, read once and verified, or raise with the fix in the message."""
+    spec = _spec(name)
+    path = cache_dir / spec.filename
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise ModelMissingError(f"model {name!r} is missing from {cache_dir}: {FIX}") from None
+    _check(name, path, hashlib.sha256(data).hexdigest(), spec)
+    return VerifiedModel(path, data)
+
+
+def loadable(model: Path | VerifiedModel) -> str | bytes:
+    """What an ONNX loader is given: a verified model's bytes, or a path the caller chose (a
+    model of the caller's own, outside the registry)."""
+    return model.data if isinstance(model, VerifiedModel) else str(model)
+
+
+def model_path(name: str, cache_dir: Path) -> Path:
+    """Return the verified path of model ``name``, or raise with the fix in the message.
+
+    Only for a loader that cannot take bytes (dlib's): the file is read again after this check,
+    so a loader that can must use ``verified_model`` instead.
+    """
+    spec = _spec(name)
+    path = cache_dir / spec.filename
+    if not path.is_file():
+        raise ModelMissingError(f"model {name!r} is missing from {cache_dir}: {FIX}")
+    _check(name, path, sha256_file(path), spec)
     return path
 
 

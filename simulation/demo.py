@@ -113,7 +113,7 @@ def run_demo(out: Path, model_dir: Path) -> dict[str, Any]:
         initialise(settings)
     reports = run_node(settings)
     vault_summary, evidence = _check_vault(settings)
-    checker = CenterFaceDetector(model_registry.model_path("centerface", model_dir),
+    checker = CenterFaceDetector(model_registry.verified_model("centerface", model_dir),
                                  input_width=None)
     cameras = []
     for report, camera in zip(reports, CAMERAS, strict=True):

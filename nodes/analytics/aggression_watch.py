@@ -27,7 +27,7 @@ from nodes.analytics.rules import Event
 from nodes.analytics.weapons import Box, Labelled, WeaponConfirmer
 from privacy import model_registry
 from privacy.errors import ModelMissingError
-from privacy.model_registry import FIX
+from privacy.model_registry import FIX, VerifiedModel
 from privacy.redaction import boxes
 
 
@@ -89,7 +89,7 @@ class BlazePose:
     """The pose model (``nodes.analytics.pose``, BlazePose lite) as keypoint arrays: ``(33, 3)``
     of x, y in frame pixels and visibility; a crop the model sees no person in gives none."""
 
-    def __init__(self, model: Path, min_presence: float = 0.5):
+    def __init__(self, model: Path | VerifiedModel, min_presence: float = 0.5):
         from nodes.analytics.pose import PoseEstimator  # onnxruntime: only when a rule needs it
 
         self.estimator, self.min_presence = PoseEstimator(model), min_presence
@@ -101,9 +101,9 @@ class BlazePose:
         return np.array([(k.x, k.y, k.visibility) for k in pose.keypoints])
 
 
-def _model(name: str, model_dir: Path, rules: list[str], what: str) -> Path:
+def _model(name: str, model_dir: Path, rules: list[str], what: str) -> VerifiedModel:
     try:
-        return model_registry.model_path(name, model_dir)
+        return model_registry.verified_model(name, model_dir)
     except ModelMissingError as exc:
         raise ModelMissingError(f"rule {', '.join(rules)} needs the {what} model: {exc}"
                                 ) from None
@@ -124,8 +124,8 @@ def load_threat_models(cameras: Iterable[CameraAnalytics], model_dir: Path,
     if weapons and objects is None:
         from privacy.redaction.objects import ObjectDetector  # onnxruntime, as above
 
-        path = _model("nanodet", model_dir, [r.id for r in weapons], "object detection")
-        objects = ObjectDetector(path, input_size=WEAPON_INPUT_SIZE,
+        model = _model("nanodet", model_dir, [r.id for r in weapons], "object detection")
+        objects = ObjectDetector(model, input_size=WEAPON_INPUT_SIZE,
                                  score_threshold=min(r.min_score for r in weapons),
                                  labels={c for r in weapons for c in r.classes})
     return ThreatModels(pose, objects if weapons else None)

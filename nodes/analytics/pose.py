@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
+from privacy.model_registry import VerifiedModel, loadable
 from privacy.redaction.boxes import Box
 
 # MediaPipe Pose's 33 landmarks, in the model's order.
@@ -68,7 +69,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class PoseEstimator:
     """Estimate the pose of the one person inside ``box`` on a BGR frame."""
 
-    def __init__(self, model: Path, margin: float = 1.25, threads: int = 1):
+    def __init__(self, model: Path | VerifiedModel, margin: float = 1.25, threads: int = 1):
         if margin < 1.0:
             raise ModelError(f"pose crop margin {margin}: use 1.0 or more (the whole box)")
         import onnxruntime as ort  # imported here: loading it costs ~0.3 s
@@ -79,7 +80,7 @@ class PoseEstimator:
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
-                str(model), options, providers=["CPUExecutionProvider"]
+                loadable(model), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load pose model {model}: {exc}") from None

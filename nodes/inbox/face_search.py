@@ -160,8 +160,8 @@ class FaceWatchlist:
     def _face_tools(self) -> tuple[CenterFaceDetector, FaceMatcher]:
         if self._tools is None:
             model_dir = self.state.settings.model_dir
-            self._tools = (CenterFaceDetector(model_registry.model_path("centerface", model_dir),
-                                              threshold=0.5, input_width=1280),
+            face_model = model_registry.verified_model("centerface", model_dir)
+            self._tools = (CenterFaceDetector(face_model, threshold=0.5, input_width=1280),
                            FaceMatcher(model_dir, self.state.settings.face_match_threshold))
         return self._tools
 

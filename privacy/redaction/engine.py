@@ -82,7 +82,7 @@ class Detectors:
         self.objects = objects
         if objects is None and (policy.plates or (policy.faces and policy.heads)):
             self.objects = ObjectDetector(
-                model_registry.model_path("nanodet", model_dir),
+                model_registry.verified_model("nanodet", model_dir),
                 input_size=policy.object_input_size,
                 score_threshold=policy.object_threshold,
                 labels=("person", *VEHICLE_LABELS),
@@ -90,14 +90,14 @@ class Detectors:
             )
         if policy.faces:
             self.face = CenterFaceDetector(
-                model_registry.model_path("centerface", model_dir),
+                model_registry.verified_model("centerface", model_dir),
                 threshold=policy.face_threshold,
                 input_width=policy.face_input_width,
                 edge_threshold=policy.face_edge_threshold,
             )
         if policy.plates:
             self.plate = TextPlateDetector(
-                model_registry.model_path("ppocr-det", model_dir),
+                model_registry.verified_model("ppocr-det", model_dir),
                 input_width=policy.plate_input_width,
                 box_threshold=policy.plate_threshold,
                 threads=2,

@@ -15,9 +15,18 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
+from privacy.model_registry import VerifiedModel
 from privacy.redaction.boxes import Box, Detection, non_max_suppression
 
 _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
+
+
+def _onnx_source(model: Path | VerifiedModel) -> str | np.ndarray:
+    """OpenCV reads a verified model from its bytes (never the file again, see
+    ``VerifiedModel``), a caller's own model from its path."""
+    if isinstance(model, VerifiedModel):
+        return np.frombuffer(model.data, np.uint8)
+    return str(model)
 
 
 class CenterFaceDetector:
@@ -35,10 +44,10 @@ class CenterFaceDetector:
 
     kind = "face"
 
-    def __init__(self, model: Path, threshold: float = 0.35, input_width: int | None = None,
-                 edge_threshold: float | None = None):
+    def __init__(self, model: Path | VerifiedModel, threshold: float = 0.35,
+                 input_width: int | None = None, edge_threshold: float | None = None):
         try:
-            self._net = cv2.dnn.readNetFromONNX(str(model))
+            self._net = cv2.dnn.readNetFromONNX(_onnx_source(model))
         except cv2.error as exc:
             raise ModelError(f"cannot load face model {model}: {exc}") from None
         self._lock = threading.Lock()

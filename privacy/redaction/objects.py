@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
+from privacy.model_registry import VerifiedModel, loadable
 from privacy.redaction.boxes import Box
 
 # The 80 COCO object classes in the order of the model's outputs (Lin et al., "Microsoft COCO:
@@ -95,7 +96,7 @@ class ObjectDetector:
 
     def __init__(
         self,
-        model: Path,
+        model: Path | VerifiedModel,
         input_size: int = 320,
         resize: Resize = "aspect",
         score_threshold: float = 0.35,
@@ -117,7 +118,7 @@ class ObjectDetector:
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
-                str(model), options, providers=["CPUExecutionProvider"]
+                loadable(model), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load object model {model}: {exc}") from None

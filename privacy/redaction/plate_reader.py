@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
+from privacy.model_registry import VerifiedModel, loadable
 from privacy.plates import PlateError, normalize
 from privacy.redaction.boxes import Box
 
@@ -32,7 +33,7 @@ class Reading:
 
 
 class PlateReader:
-    def __init__(self, model: Path, min_confidence: float = 0.8, threads: int = 1):
+    def __init__(self, model: Path | VerifiedModel, min_confidence: float = 0.8, threads: int = 1):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -40,7 +41,7 @@ class PlateReader:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(str(model), options,
+            self._session = ort.InferenceSession(loadable(model), options,
                                                  providers=["CPUExecutionProvider"])
             characters = self._session.get_modelmeta().custom_metadata_map["character"]
         except Exception as exc:  # onnxruntime raises its own untyped errors

