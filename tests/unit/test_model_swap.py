@@ -73,10 +73,10 @@ def test_threat_models_run_what_was_checked(model_dir: Path, tmp_path: Path,
 def test_redaction_runs_what_was_checked(model_dir: Path, tmp_path: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """A face model swapped for junk after its check still redacts: the junk is never read."""
-    cache = _copy(model_dir, tmp_path, "centerface", "ppocr-det")
+    cache = _copy(model_dir, tmp_path, "centerface", "ppocr-det", "nanodet")
     swapped = _swap_after_check(monkeypatch, lambda path: b"not a model")
     detectors = Detectors(RedactionPolicy(), cache)
-    assert sorted(swapped) == ["centerface", "ppocr-det"]
+    assert sorted(swapped) == ["centerface", "nanodet", "ppocr-det"]
     assert detectors.face is not None and detectors.plate is not None
     assert detectors.detect(np.zeros((360, 640, 3), np.uint8)) == []
 
