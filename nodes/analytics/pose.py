@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
-from privacy.model_registry import VerifiedModel, loadable
+from privacy.model_registry import VerifiedModel
+from privacy.onnx_session import cpu_session
 from privacy.redaction.boxes import Box
 
 # MediaPipe Pose's 33 landmarks, in the model's order.
@@ -72,18 +73,7 @@ class PoseEstimator:
     def __init__(self, model: Path | VerifiedModel, margin: float = 1.25, threads: int = 1):
         if margin < 1.0:
             raise ModelError(f"pose crop margin {margin}: use 1.0 or more (the whole box)")
-        import onnxruntime as ort  # imported here: loading it costs ~0.3 s
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                loadable(model), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load pose model {model}: {exc}") from None
+        self._session = cpu_session(model, threads, "pose model")
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
         self.margin = margin

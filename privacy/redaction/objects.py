@@ -35,7 +35,8 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
-from privacy.model_registry import VerifiedModel, loadable
+from privacy.model_registry import VerifiedModel
+from privacy.onnx_session import cpu_session
 from privacy.redaction.boxes import Box
 
 # The 80 COCO object classes in the order of the model's outputs (Lin et al., "Microsoft COCO:
@@ -110,18 +111,7 @@ class ObjectDetector:
         unknown = sorted(set(labels or ()) - set(COCO_LABELS))
         if unknown:
             raise ModelError(f"unknown object labels {unknown}: use COCO names such as 'person'")
-        import onnxruntime as ort  # imported here: loading it costs ~0.3 s
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                loadable(model), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load object model {model}: {exc}") from None
+        self._session = cpu_session(model, threads, "object model")
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
         self.input_size = input_size

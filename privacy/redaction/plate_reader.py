@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from privacy.errors import ModelError
-from privacy.model_registry import VerifiedModel, loadable
+from privacy.model_registry import VerifiedModel
+from privacy.onnx_session import cpu_session
 from privacy.plates import PlateError, normalize
 from privacy.redaction.boxes import Box
 
@@ -34,18 +35,11 @@ class Reading:
 
 class PlateReader:
     def __init__(self, model: Path | VerifiedModel, min_confidence: float = 0.8, threads: int = 1):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        self._session = cpu_session(model, threads, "plate reader")
         try:
-            self._session = ort.InferenceSession(loadable(model), options,
-                                                 providers=["CPUExecutionProvider"])
             characters = self._session.get_modelmeta().custom_metadata_map["character"]
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load plate reader {model}: {exc}") from None
+        except KeyError:
+            raise ModelError(f"cannot load plate reader {model}: no character list") from None
         # index 0 is the CTC blank; the model's character list, then the space it was trained with
         self._alphabet = ["", *characters.splitlines(), " "]
         self._input = self._session.get_inputs()[0].name

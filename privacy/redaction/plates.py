@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from privacy.errors import ModelError
-from privacy.model_registry import VerifiedModel, loadable
+from privacy.model_registry import VerifiedModel
+from privacy.onnx_session import cpu_session
 from privacy.redaction.boxes import Box, Detection
 
 _MEAN = np.float32(0.5 * 255)
@@ -62,18 +62,7 @@ class TextPlateDetector:
         plate_padding: float = PLATE_PADDING,
         threads: int = 1,
     ):
-        import onnxruntime as ort  # imported here: loading it costs ~0.3 s
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                loadable(model), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load plate model {model}: {exc}") from None
+        self._session = cpu_session(model, threads, "plate model")
         self._input = self._session.get_inputs()[0].name
         self._lock = threading.Lock()
         self.input_width = input_width
