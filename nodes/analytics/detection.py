@@ -38,6 +38,8 @@ import numpy as np
 
 from kernel.errors import ConfigError
 from nodes.analytics.tracker import Detection
+from privacy.errors import ModelError
+from privacy.onnx_session import cpu_session
 
 if TYPE_CHECKING:
     from nodes.analytics.config import CameraAnalytics
@@ -125,12 +127,9 @@ class Gated:
 
 class OnnxDetector:
     def __init__(self, path: Path, classes: tuple[str, ...], min_score: float = 0.3):
-        import onnxruntime
-
         try:
-            self._session = onnxruntime.InferenceSession(str(path),
-                                                         providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types
+            self._session = cpu_session(path, 2, "detector")
+        except ModelError as exc:
             raise ConfigError(f"{path}: not a usable ONNX model ({exc})") from None
         inputs = self._session.get_inputs()
         shape = inputs[0].shape if len(inputs) == 1 else None
