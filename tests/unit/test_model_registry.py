@@ -167,7 +167,8 @@ def npm_mirror(tmp_path: Path) -> Iterator[NpmMirror]:
     source = model_registry.NpmTarball(
         package="demo-models", version="1.0.0",
         url="https://registry.npmjs.org/demo-models/-/demo-models-1.0.0.tgz",
-        integrity=_integrity(tarball), licence="MIT (test)", licence_file="human-models-MIT.txt")
+        integrity=_integrity(tarball), size=tarball.stat().st_size, licence="MIT (test)",
+        licence_file="human-models-MIT.txt")
     npm = model_registry.NpmModel(
         tarball=source, members=("package/models/small.json", "package/models/small.bin"),
         converter="tfjs-onnx", dynamic_axes=((1, "height"), (2, "width")),
@@ -201,8 +202,8 @@ def test_install_converts_an_npm_model_with_its_licence(npm_mirror: NpmMirror,
 
 def test_another_integrity_is_refused_before_reading(npm_mirror: NpmMirror, tmp_path: Path) -> None:
     mirror, tarball, _ = npm_mirror
-    # a tiny fake with the right name: not even a gzip file, and never opened as one
-    tarball.write_bytes(b"not the pinned package")
+    # a fake with the right name and size: not even a gzip file, and never opened as one
+    tarball.write_bytes(b"x" * tarball.stat().st_size)
     cache = tmp_path / "cache"
     with pytest.raises(ModelInstallError, match=r"integrity sha512-.*not the pinned sha512-.*"
                                                 r"demo-models@1\.0\.0: delete it and fetch"):
@@ -215,7 +216,7 @@ def test_a_tarball_without_the_members_is_refused(npm_mirror: NpmMirror, tmp_pat
     _npm_tarball(tarball, {"package/models/small.json": b"{}"})
     assert spec.npm is not None
     model_registry.REGISTRY = {"small": replace(spec, npm=replace(spec.npm, tarball=replace(
-        spec.npm.tarball, integrity=_integrity(tarball))))}
+        spec.npm.tarball, integrity=_integrity(tarball), size=tarball.stat().st_size)))}
     with pytest.raises(ModelInstallError, match=r"has no member package/models/small\.bin"):
         model_install.install(tmp_path / "cache", tarball_dir=mirror)
 
@@ -244,7 +245,7 @@ def test_cli_install_error_is_one_line(npm_mirror: NpmMirror, tmp_path: Path) ->
     from nodes.cli import main
 
     mirror, tarball, _ = npm_mirror
-    tarball.write_bytes(b"altered")
+    tarball.write_bytes(b"a" * tarball.stat().st_size)
     done = CliRunner().invoke(main, ["models", "install", "--model-dir", str(tmp_path / "c"),
                                      "--tarball-dir", str(mirror)])
     assert done.exit_code == 1, done.output
@@ -255,7 +256,62 @@ def test_cli_install_error_is_one_line(npm_mirror: NpmMirror, tmp_path: Path) ->
 
 def test_only_https_is_fetched(tmp_path: Path) -> None:
     with pytest.raises(ModelInstallError, match="not HTTPS"):
-        model_install._download("http://registry.npmjs.org/x.tgz", tmp_path / "x.tgz")
+        model_install._download("http://registry.npmjs.org/x.tgz", tmp_path / "x.tgz", 10)
+
+
+@pytest.mark.parametrize("extra", [-1, 1, 50 << 20])
+def test_a_mirror_tarball_off_its_pinned_size_is_refused(npm_mirror: NpmMirror, tmp_path: Path,
+                                                         extra: int) -> None:
+    """A mirror file shorter or longer than the pinned size is refused (a longer one after
+    copying at most the pinned size and one byte) and nothing is cached."""
+    mirror, tarball, _ = npm_mirror
+    data = tarball.read_bytes()
+    tarball.write_bytes(data[:extra] if extra < 0 else data + b"\0" * extra)
+    cache = tmp_path / "cache"
+    with pytest.raises(ModelInstallError, match=rf"{'smaller' if extra < 0 else 'larger'} "
+                                                rf"than the pinned size, {len(data)} bytes"):
+        model_install.install(cache, tarball_dir=mirror)
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+class _EndlessResponse:
+    """An HTTP answer that never ends (the fault a hostile or broken registry injects)."""
+
+    status_code = 200
+    sent = 0
+
+    def __enter__(self) -> _EndlessResponse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def iter_bytes(self, size: int) -> Iterator[bytes]:
+        while True:
+            self.sent += size
+            yield b"\0" * size
+
+
+def test_a_download_past_the_pinned_size_is_cut_off(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    answer = _EndlessResponse()
+    monkeypatch.setattr(httpx, "stream", lambda *args, **kwargs: answer)
+    target = tmp_path / "x.tgz"
+    with pytest.raises(ModelInstallError, match=r"sent more than the pinned 3000000 bytes"):
+        model_install._download("https://registry.npmjs.org/x.tgz", target, 3_000_000)
+    assert target.stat().st_size <= 3_000_000 and answer.sent <= 3_000_000 + (1 << 20)
+
+
+def test_a_download_dripping_past_the_deadline_stops(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    monkeypatch.setattr(httpx, "stream", lambda *args, **kwargs: _EndlessResponse())
+    monkeypatch.setattr(model_install, "DOWNLOAD_DEADLINE_S", -1.0)  # already past
+    with pytest.raises(ModelInstallError, match=r"bytes after .* minutes; fetch it by hand"):
+        model_install._download("https://registry.npmjs.org/x.tgz", tmp_path / "x.tgz", 1 << 30)
 
 
 # -- offline mirrors swapped between the check and the read (issue 22, finding 2) -------------
