@@ -114,7 +114,8 @@ def test_a_city_across_hosts(city: City) -> None:
     view = city.query(warrant, plates)
     assert statuses(view) == {a.node_id: "unreachable", b.node_id: "answered"}, view
     assert [h["target"] for h in view["hits"]] == [b.plate]
-    rest = city.train(2, "--set", "round-timeout=30", "--set", "join-timeout=5")
+    # upper bounds only: a loaded 2-core CI machine needs more than an idle one
+    rest = city.train(2, "--set", "round-timeout=90", "--set", "join-timeout=15")
     assert rest["status"] == "completed", rest
     assert {s for h in rest["history"] for s in h.get("sites", ())} == {b.name, c.name}
     assert a.name not in rest["epsilon_spent"]
