@@ -1,8 +1,8 @@
 """Analytics inside a node run on real CCTV (vtest.avi): raw frames in memory -> motion blobs ->
 tracks -> rules -> anonymous events with site-local tokens in the node's event store.
 
-By hand (see tests/test_detection_vtest.py): the plaza holds 7 people at frame 100 and 8 at frame
-700, so an occupancy limit of 5 must fire. Entries into a zone carry one token per track."""
+By hand (tests/data/real/labels.json): the plaza holds 7 people at frame 75 and 8 at frame 125,
+within the first 15 s, so an occupancy limit of 5 must fire. Entries into a zone carry one token per track."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from nodes.node import run_node
 from tests.unit.test_detection_vtest import VTEST
 
 
-@pytest.mark.slow  # 75 s of 768x576 video through redaction and analytics
+@pytest.mark.slow  # 15 s of 768x576 video through redaction and analytics
 def test_a_node_run_stores_anonymous_events(tmp_path: Path, model_dir: Path) -> None:
     assert VTEST.exists(), "apt-get install -y opencv-doc (.ci/run does)"
     config = tmp_path / "node.toml"
     config.write_text(
         f'site_id = "test-site"\ndata_dir = "{tmp_path / "data"}"\nplate_sightings = false\n'
-        f'[[cameras]]\nid = "plaza"\nsource = "{VTEST}"\nmax_seconds = 75\n'
+        f'[[cameras]]\nid = "plaza"\nsource = "{VTEST}"\nmax_seconds = 15\n'
         '[[cameras.analytics.zones]]\nid = "square"\n'
         'polygon = [[0.0, 0.3], [1.0, 0.15], [1.0, 0.8], [0.0, 0.8]]\n'
         '[[cameras.analytics.zones]]\nid = "lawn-corner"\n'
