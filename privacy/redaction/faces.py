@@ -68,13 +68,14 @@ class CenterFaceDetector:
         with self._lock:  # cv2.dnn.Net is not safe to share between threads
             self._net.setInput(blob)
             heatmap, scale, offset, landmarks = self._net.forward(_OUTPUTS)
-        found = self._decode(heatmap, scale, offset, landmarks, width / in_w, height / in_h)
+        found = self._decode(heatmap, scale, offset, landmarks, width, width / in_w,
+                             height / in_h)
         return [d for d in found if d.score > (self.edge_threshold if _at_edge(d.box, width, height)
                                                else self.threshold)]
 
     def _decode(
         self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, landmarks: np.ndarray,
-        sx: float, sy: float,
+        width: int, sx: float, sy: float,
     ) -> list[Detection]:
         rows, cols = np.nonzero(heatmap[0, 0] > min(self.threshold, self.edge_threshold))
         if rows.size == 0:
@@ -89,7 +90,12 @@ class CenterFaceDetector:
         xs = (points[..., 1] * w[:, None] + x1[:, None]) * sx
         ys = (points[..., 0] * h[:, None] + y1[:, None]) * sy
         eyes_nose = [np.stack([xs[:, i], ys[:, i]], axis=1) for i in range(3)]
-        head_x1, head_x2 = head_spans(x1 * sx, (x1 + w) * sx, h * sy, *eyes_nose)
+        face_x1, face_x2 = x1 * sx, (x1 + w) * sx
+        head_x1, head_x2 = head_spans(face_x1, face_x2, h * sy, *eyes_nose)
+        # a head beyond the frame's edge has nothing there to hide: it widens the box up to the
+        # edge only, and the box stays centred on what shows (its centre tells whose face it is)
+        head_x1 = np.minimum(face_x1, np.maximum(head_x1, 0.0))
+        head_x2 = np.maximum(face_x2, np.minimum(head_x2, float(width)))
         faces = [Detection("face", Box(float(a * sx), float(b * sy), float((a + bw) * sx),
                                        float((b + bh) * sy)), float(s))
                  for a, b, bw, bh, s in zip(x1, y1, w, h, score, strict=True)]

@@ -66,20 +66,30 @@ def centerface(model_dir: Path) -> CenterFaceDetector:
     return CenterFaceDetector(model_registry.verified_model("centerface", model_dir))
 
 
-def test_the_decoder_widens_a_turned_face_from_its_own_landmarks(
-        centerface: CenterFaceDetector) -> None:
-    # one face on CenterFace's stride-4 maps: 80x100 px at (40, 50); landmarks as (y, x) pairs
-    # in fractions of the box, the nose far right of the eyes (turned to the image's right)
+def _one_turned_face(col: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CenterFace's stride-4 maps holding one face, 80x100 px centred at ((col + 0.5) * 4, 98),
+    its landmarks ((y, x) pairs in fractions of the box) with the nose far right of the eyes:
+    turned to the image's right."""
     heatmap = np.zeros((1, 1, 64, 64), np.float32)
     scale = np.zeros((1, 2, 64, 64), np.float32)
     offset = np.zeros((1, 2, 64, 64), np.float32)
     landmarks = np.zeros((1, 10, 64, 64), np.float32)
-    row, col = 24, 19  # centre (78, 98) px: (index + 0.5) * 4
+    row = 24
     heatmap[0, 0, row, col] = 0.9
     scale[0, :, row, col] = np.log([100 / 4, 80 / 4])
     for i, (y, x) in enumerate([(0.35, 0.55), (0.35, 0.8), (0.6, 0.95), (0.8, 0.6), (0.8, 0.8)]):
         landmarks[0, 2 * i, row, col], landmarks[0, 2 * i + 1, row, col] = y, x
-    [face] = centerface._decode(heatmap, scale, offset, landmarks, 1.0, 1.0)
+    return heatmap, scale, offset, landmarks
+
+
+def test_the_decoder_widens_a_turned_face_from_its_own_landmarks(
+        centerface: CenterFaceDetector) -> None:
+    [face] = centerface._decode(*_one_turned_face(col=19), 256, 1.0, 1.0)  # face x 38..118
     assert face.box.x2 == pytest.approx(38 + 80)  # the face side: the box as detected
     assert face.box.y1 == pytest.approx(48) and face.box.y2 == pytest.approx(148)
     assert face.box.x1 < 38 - 0.3 * 80  # the back of the head, left of the face
+
+
+def test_the_widening_stops_at_the_frames_edge(centerface: CenterFaceDetector) -> None:
+    [face] = centerface._decode(*_one_turned_face(col=11), 256, 1.0, 1.0)  # face x 6..86
+    assert face.box.x1 == 0.0 and face.box.x2 == pytest.approx(86)
