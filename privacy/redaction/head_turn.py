@@ -3,7 +3,8 @@ the rest of the head (temple, ear, the back of the skull and its hair) shows bey
 side the face is turned away from.
 
 A face detector's box is drawn around the face, not the head. Seen from the front the head is
-about as wide as that box, and the cover's margin hides the ears and hair. Turned by a yaw
+a little wider than that box (its breadth is 0.86 box heights, the box about 0.75 as wide as
+tall: the ears), and the cover's margin hides the hair beyond the skull. Turned by a yaw
 ``theta``, the head seen from above (an ellipse, ``HEAD_LENGTH`` long and ``HEAD_BREADTH`` wide
 about its vertical axis) spans ``sqrt((L/2)^2 sin^2 + (B/2)^2 cos^2)`` either side of that axis,
 and the axis is ``(L/2) sin theta`` behind the nose: at 50-60 degrees the back of the head ends
