@@ -255,7 +255,9 @@ class ObjectDetection(BaseModel):
     # 320, not redaction's 416: on vtest.avi's 102 hand-labelled people the tracked output at
     # 416 finds one person fewer and 36 false ones against 4 (sign posts and cones scoring above
     # track_score), and on the photos it finds 1 person more at track_score on each split for
-    # 13 (dev) and 3 (held-out) more false ones, at twice the cost per frame
+    # 13 (dev) and 3 (held-out) more false ones. Not for cost: an inference at 416 takes 34 ms
+    # on one core against 22, but redaction's keyframes (416) would share the analytics' ones,
+    # so the total is within ~13% either way (more at 10 frames/s, less at 25)
     input_size: int = Field(default=320, ge=160, le=1280, multiple_of=32,
                             description="the frame's longer side is scaled to this many pixels "
                             "(larger finds smaller people, costs about the square)")
