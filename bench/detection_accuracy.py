@@ -11,6 +11,11 @@ street scenes with plates, tests/data/real/SOURCE.md) is scored and printed sepa
    stills), HOG people, and NanoDet (``privacy.redaction.objects.ObjectDetector``, where that
    module exists). Recall, precision and the per-frame count error, boxes paired at IoU 0.5
    (PASCAL VOC) and at a looser 0.3 (blob boxes of people walking together are loose).
+   ``analytics``: what the default analytics report, the tracks of ``CameraAnalyticsRunner``
+   with the default ``[cameras.analytics]`` (NanoDet at its ``input_size`` and ``min_score``
+   behind the motion gate, the tracker in between) on the clip at 10 analysed frames/s; on a
+   still, the detections the tracker can start a track from (NanoDet at ``input_size``,
+   scoring ``track_score`` or more), since a tracker has nothing else to go on.
 2. Redaction with the default policy (what ``safecity redact`` does): over-redaction on the
    whole clip (frames with more than 10% of their area hidden, the largest hidden box) and the
    share of labelled faces (not the back of a head) and plates covered >= 90% by hidden regions.
@@ -21,15 +26,22 @@ street scenes with plates, tests/data/real/SOURCE.md) is scored and printed sepa
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import harness  # puts the repository on the import path
 import numpy as np
 
+from nodes.analytics.config import CameraAnalytics
 from nodes.analytics.detection import HogPeople, MotionBlobs, MotionGate
+from nodes.analytics.runner import CameraAnalyticsRunner
+from nodes.analytics.stitching import Stitcher
+from nodes.events import EventStore
 from privacy import model_registry
 from privacy.redaction.engine import Detectors, StreamRedactor, redact_image
 from privacy.redaction.policy import RedactionPolicy
@@ -94,6 +106,38 @@ def nanodet(model_dir: Path) -> tuple[Callable[[np.ndarray], Found] | None, str]
     return detect, ""
 
 
+@contextmanager
+def default_analytics(model_dir: Path, fps: float) -> Iterator[CameraAnalyticsRunner]:
+    """The default analytics of one camera, as a node runs them (events into a scratch store)."""
+    from privacy.redaction.objects import ObjectDetector
+
+    analytics = CameraAnalytics()
+    objects = ObjectDetector(model_registry.model_path("nanodet", model_dir),
+                             input_size=analytics.nanodet.input_size,
+                             score_threshold=analytics.nanodet.min_score, threads=2)
+    with tempfile.TemporaryDirectory() as folder:
+        store = EventStore(Path(folder) / "events.db")
+        try:
+            yield CameraAnalyticsRunner("bench", analytics, fps, datetime.now(UTC), store,
+                                        Stitcher([]), b"k" * 32, objects=objects)
+        finally:
+            store.close()
+
+
+def analytics_still(model_dir: Path) -> Callable[[np.ndarray], Found]:
+    """On a still, the default analytics can only start tracks: NanoDet at their input size,
+    the detections scoring ``track_score`` or more, as the kinds the rules use."""
+    from nodes.analytics.detection import CocoObjects
+    from privacy.redaction.objects import ObjectDetector
+
+    settings = CameraAnalytics().nanodet
+    coco = CocoObjects(ObjectDetector(model_registry.model_path("nanodet", model_dir),
+                                      input_size=settings.input_size,
+                                      score_threshold=settings.track_score),
+                       settings.track_score)
+    return lambda frame: [(d.kind, d.box) for d in coco.detect(frame)]
+
+
 def hog_found(hog: HogPeople, frame: np.ndarray) -> Found:
     return [(d.kind, d.box) for d in hog.detect(frame)]
 
@@ -123,12 +167,14 @@ def covered_share(values: list[float]) -> str:
 
 
 def video(labels_images: list[LabelledImage], detectors: Detectors, policy: RedactionPolicy,
-          nano: Callable[[np.ndarray], Found] | None, nano_note: str) -> Redaction:
+          nano: Callable[[np.ndarray], Found] | None, nano_note: str,
+          model_dir: Path) -> Redaction:
     by_frame = {i.frame: i for i in labels_images}
     source = labels_images[0].source
     blobs, hog = MotionBlobs(MotionGate(fps=10.0)), HogPeople()
     tallies: dict[str, Tally | str] = {"MOG2": Tally(), "HOG": Tally(),
-                                      "NanoDet": Tally() if nano else nano_note}
+                                      "NanoDet": Tally() if nano else nano_note,
+                                      "analytics": Tally() if nano else nano_note}
     red = Redaction()
     regions_at: dict[int, list[tuple[str, tuple[float, ...]]]] = {}
     started = time.perf_counter()
@@ -147,16 +193,19 @@ def video(labels_images: list[LabelledImage], detectors: Detectors, policy: Reda
             if done.index in by_frame:
                 regions_at[done.index] = boxes
 
-    with StreamRedactor(detectors, policy, fps=10.0) as stream:
+    with StreamRedactor(detectors, policy, fps=10.0) as stream, \
+            (default_analytics(model_dir, 10.0) if nano else nullcontext()) as analytics:
         for index, frame in frames(source):
             height, width = frame.shape[:2]
             moving = [(d.kind, d.box) for d in blobs.detect(frame)]
+            tracks = analytics.process(index, frame) if analytics is not None else []
             if index in by_frame:
                 image = by_frame[index]
                 tallies["MOG2"].add(image, moving)  # type: ignore[union-attr]
                 tallies["HOG"].add(image, hog_found(hog, frame), vehicles=False)  # type: ignore[union-attr]
                 if nano is not None:
                     tallies["NanoDet"].add(image, nano(frame))  # type: ignore[union-attr]
+                    tallies["analytics"].add(image, [(t.kind, t.box) for t in tracks])  # type: ignore[union-attr]
             keep(stream.push(frame.copy()))
         keep(stream.flush())
     print_tallies(f"REAL CCTV: vtest.avi, {len(by_frame)} labelled frames of {red.frames} "
@@ -167,10 +216,13 @@ def video(labels_images: list[LabelledImage], detectors: Detectors, policy: Reda
 
 
 def photos(images: list[LabelledImage], detectors: Detectors, policy: RedactionPolicy,
-           nano: Callable[[np.ndarray], Found] | None, nano_note: str, red: Redaction) -> None:
+           nano: Callable[[np.ndarray], Found] | None, nano_note: str, red: Redaction,
+           model_dir: Path) -> None:
     hog = HogPeople()
+    starts = analytics_still(model_dir) if nano else None
     tallies: dict[str, Tally | str] = {"MOG2": "n/a on stills (needs preceding frames)",
-                                      "HOG": Tally(), "NanoDet": Tally() if nano else nano_note}
+                                      "HOG": Tally(), "NanoDet": Tally() if nano else nano_note,
+                                      "analytics": Tally() if starts else nano_note}
     names = []
     for image in images:
         try:
@@ -180,8 +232,9 @@ def photos(images: list[LabelledImage], detectors: Detectors, policy: RedactionP
             continue
         names.append(image.id)
         tallies["HOG"].add(image, hog_found(hog, pixels), vehicles=False)  # type: ignore[union-attr]
-        if nano is not None:
+        if nano is not None and starts is not None:
             tallies["NanoDet"].add(image, nano(pixels))  # type: ignore[union-attr]
+            tallies["analytics"].add(image, starts(pixels))  # type: ignore[union-attr]
         done = redact_image(pixels.copy(), detectors, policy)
         before = len(red.faces)
         red.score(image, [(r.kind, tuple(r.box)) for r in done.regions])
@@ -202,7 +255,7 @@ def main() -> None:
     nano, nano_note = nanodet(args.model_dir)
     clip = [i for i in labels.images if i.frame is not None]
     stills = [i for i in labels.images if i.frame is None]
-    vt = video(clip, detectors, policy, nano, nano_note)
+    vt = video(clip, detectors, policy, nano, nano_note, args.model_dir)
     print(f"\nREDACTION (default policy) on vtest.avi: {vt.over_frames}/{vt.frames} frames with "
           f"> {OVER:.0%} of the area hidden; largest hidden box {vt.largest[0]:.1%} of the "
           f"frame ({vt.largest[2]}, frame {vt.largest[1]})")
@@ -215,7 +268,7 @@ def main() -> None:
             continue
         ph = Redaction()
         print(f"\n[{split}] {len(chosen)} labelled photos")
-        photos(chosen, detectors, policy, nano, nano_note, ph)
+        photos(chosen, detectors, policy, nano, nano_note, ph, args.model_dir)
         print(f"\nREDACTION [{split}] (default policy) on the photos: faces covered >= "
               f"{COVERED:.0%}: {covered_share(ph.faces)}; plates: "
               f"{covered_share([c for _, c in ph.plates])}")
