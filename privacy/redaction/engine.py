@@ -21,7 +21,12 @@ import numpy as np
 
 from privacy import model_registry
 from privacy.redaction.boxes import Box, Detection, Kind, Labelled
-from privacy.redaction.people import bound_faces, missed_heads, persons
+from privacy.redaction.people import (
+    EDGE_UNCERTAINTY_INPUT_PX,
+    bound_faces,
+    missed_heads,
+    persons,
+)
 from privacy.redaction.plate_reader import PlateReader
 from privacy.redaction.plate_search import VEHICLE_LABELS, PlateRules, find_plates
 from privacy.redaction.policy import RedactionPolicy
@@ -117,8 +122,11 @@ class Detectors:
             found += faces
             if policy.heads:
                 covers = [_cover("face", f.box, f.box, policy.margin) for f in faces]
+                # one input pixel of the object detector, whose input is the frame's longer side
+                pixel = max(frame.shape[:2]) / policy.object_input_size
                 found += missed_heads([f.box for f in faces], covers, people, height,
-                                      policy.head_min_height)
+                                      policy.head_min_height,
+                                      pad=EDGE_UNCERTAINTY_INPUT_PX * pixel)
         if plates and self.plate is not None:
             found += find_plates(frame, self.plate, objects, policy.object_threshold,
                                  self.rules)

@@ -33,6 +33,12 @@ FACE_HIDES_HEAD = 0.6
 # rough, and its margin leaves hair and brow out where the head region would not.
 OWN_FACE = 0.5
 OWN_FACE_PX = 32
+# A small person's box edges are as uncertain as a few of the object detector's input pixels,
+# whatever the person's size: on the hand-labelled vtest.avi people (45 input px tall at 416),
+# NanoDet's top edge lies within 1.9 input px of the label and its centre within 1.7, for 9 in
+# 10 people. A far person's head region, whose margin above the box (HEAD_ABOVE heads) is less
+# than that, is widened by it on every side; a near person's proportional margins exceed it.
+EDGE_UNCERTAINTY_INPUT_PX = 2.0
 
 
 def persons(objects: Sequence[Labelled], threshold: float) -> list[Labelled]:
@@ -76,11 +82,13 @@ def bound_faces(faces: list[Detection], people: Sequence[Labelled]) -> list[Dete
 
 
 def missed_heads(faces: Sequence[Box], covers: Sequence[Box], people: Sequence[Labelled],
-                 frame_height: int, min_height: float) -> list[Detection]:
+                 frame_height: int, min_height: float, pad: float = 0.0) -> list[Detection]:
     """Head regions of the people tall enough for a recognisable face (``min_height`` px of
     head) whose face was not found: no face of this person's scale (half its head or more,
     and 32 px or more) centred in the region, and no face's cover (``covers``, the ``faces`` as
-    they will be hidden) hiding most of it already. Each is scored as its person."""
+    they will be hidden) hiding most of it already. Each is scored as its person, and hidden
+    ``pad`` px larger on every side (the person box's uncertainty, see
+    ``EDGE_UNCERTAINTY_INPUT_PX``)."""
     heads = []
     for found in people:
         person = found.box
@@ -94,5 +102,7 @@ def missed_heads(faces: Sequence[Box], covers: Sequence[Box], people: Sequence[L
         hidden = max((cover.intersection(region).area for cover in covers), default=0.0)
         if hidden >= FACE_HIDES_HEAD * region.area:
             continue
+        if HEAD_ABOVE * head < pad:  # a far person's margins are smaller than its box's error
+            region = Box(region.x1 - pad, region.y1 - pad, region.x2 + pad, region.y2 + pad)
         heads.append(Detection("head", region, found.score))
     return heads

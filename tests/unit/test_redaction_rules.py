@@ -226,6 +226,18 @@ def test_a_head_is_added_only_where_no_face_hides_it() -> None:
     assert len(missed_heads([small], [small], people[1:2], 720, min_height=7)) == 1
 
 
+def test_a_far_persons_head_is_widened_by_its_box_uncertainty() -> None:
+    """A far person's head region grows by the person box's edge error on every side (its
+    proportional margins are smaller than that error); a near person's does not."""
+    far = Found("person", 0.8, Box(100, 100, 120, 170))  # 70 px: a head of 9 px, 2.7 px above
+    near = Found("person", 0.8, Box(300, 100, 360, 400))  # 300 px: a head of 39 px, 11.7 above
+    (small, large) = missed_heads([], [], [far, near], 576, min_height=7, pad=3.7)
+    plain = head_region(far.box, 576)
+    assert (small.box.x1, small.box.y1, small.box.x2, small.box.y2) == pytest.approx(
+        (plain.x1 - 3.7, plain.y1 - 3.7, plain.x2 + 3.7, plain.y2 + 3.7))
+    assert large.box == head_region(near.box, 576)
+
+
 def test_a_face_is_no_wider_than_its_person() -> None:
     person = Found("person", 0.9, Box(100, 100, 140, 300))
     faces = [Detection("face", Box(60, 90, 180, 200), 0.5),  # centre on the person, too large
