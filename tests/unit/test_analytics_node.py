@@ -2,7 +2,8 @@
 tracks -> rules -> anonymous events with site-local tokens in the node's event store.
 
 By hand (tests/data/real/labels.json): the plaza holds 7 people at frame 75 and 8 at frame 125,
-within the first 15 s, so an occupancy limit of 5 must fire. Entries into a zone carry one token per track."""
+within the first 15 s, so an occupancy limit of 5 must fire. Entries into a zone carry one token
+per track."""
 
 from __future__ import annotations
 
