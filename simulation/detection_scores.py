@@ -21,13 +21,18 @@ from scipy.optimize import linear_sum_assignment
 from nodes.analytics.tracker import Box, iou_matrix
 
 
-def matched(truth: list[Box], found: list[Box], threshold: float) -> int:
-    """How many labelled boxes are paired with a detection at IoU >= ``threshold``."""
+def matched_truth(truth: list[Box], found: list[Box], threshold: float) -> set[int]:
+    """The indices of the labelled boxes paired with a detection at IoU >= ``threshold``."""
     if not truth or not found:
-        return 0
+        return set()
     overlap = iou_matrix(truth, found)
     rows, cols = linear_sum_assignment(-overlap)
-    return int(np.count_nonzero(overlap[rows, cols] >= threshold))
+    return {int(r) for r, c in zip(rows, cols, strict=True) if overlap[r, c] >= threshold}
+
+
+def matched(truth: list[Box], found: list[Box], threshold: float) -> int:
+    """How many labelled boxes are paired with a detection at IoU >= ``threshold``."""
+    return len(matched_truth(truth, found, threshold))
 
 
 @dataclass
@@ -37,11 +42,19 @@ class DetectionScore:
     detected: int = 0
     matched: int = 0
     count_errors: list[int] = field(default_factory=list)
+    labelled_in_view: int = 0  # labelled boxes neither occluded nor cut by the frame's edge
+    matched_in_view: int = 0
 
-    def add(self, truth: list[Box], found: list[Box], count_precision: bool = True) -> None:
+    def add(self, truth: list[Box], found: list[Box], count_precision: bool = True,
+            in_view: list[bool] | None = None) -> None:
         """One image. ``count_precision=False`` where the background holds unlabelled objects
-        of the class (a blurred crowd): its detections then count towards recall only."""
-        hits = matched(truth, found, self.threshold)
+        of the class (a blurred crowd): its detections then count towards recall only.
+        ``in_view`` says which labelled boxes show the whole object (default: all)."""
+        paired = matched_truth(truth, found, self.threshold)
+        hits = len(paired)
+        whole = in_view if in_view is not None else [True] * len(truth)
+        self.labelled_in_view += sum(whole)
+        self.matched_in_view += sum(1 for i in paired if whole[i])
         self.labelled += len(truth)
         self.matched += hits
         if count_precision:
@@ -53,6 +66,11 @@ class DetectionScore:
     @property
     def recall(self) -> float:
         return self.matched / self.labelled if self.labelled else 1.0
+
+    @property
+    def recall_in_view(self) -> float:
+        """Recall over the labelled objects shown whole (not occluded, not cut by the edge)."""
+        return self.matched_in_view / self.labelled_in_view if self.labelled_in_view else 1.0
 
     @property
     def precision(self) -> float:

@@ -78,6 +78,10 @@ def test_boxes_pair_one_to_one_at_the_threshold() -> None:
     score = DetectionScore(0.5)
     score.add(truth, [(0.0, 0.0, 10.0, 20.0), (100.0, 0.0, 110.0, 20.0), (200.0, 0, 210, 20)])
     assert (score.recall, score.precision, score.mean_count_error) == (0.5, 1 / 3, 1.0)
+    # recall in view counts only the labelled boxes shown whole: the missed one was hidden
+    score.add(truth, [(0.0, 0.0, 10.0, 20.0)], in_view=[True, False])
+    assert (score.labelled_in_view, score.matched_in_view) == (3, 2)
+    assert score.recall_in_view == pytest.approx(2 / 3) and score.recall == pytest.approx(0.5)
 
 
 def test_coverage_is_the_hidden_share_of_a_box() -> None:
