@@ -58,6 +58,7 @@ class Action(StrEnum):
     CONFIG_CHANGE = "config_change"
     NODE_ENROLLED = "node_enrolled"
     ACCESS_DENIED = "access_denied"
+    INCIDENT_HANDLED = "incident_handled"  # a control-room incident acknowledged, assigned, closed
 
 
 # An access_denied entry with this outcome stands for ``counts_returned`` denials of anonymous
