@@ -4,6 +4,7 @@ for ``NewUser``) before any use case sees them. Answers are plain JSON built by 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import (
@@ -165,6 +166,12 @@ class IncidentFilter(BaseModel):
     until: AwareDatetime | None = None
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=1_000_000)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # stored times are UTC, and SQLite compares them as text: an offset must not reach it
+        return value.astimezone(UTC) if value else None
 
     @model_validator(mode="after")
     def _interval(self) -> IncidentFilter:

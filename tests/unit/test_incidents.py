@@ -10,6 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic import command
@@ -141,7 +142,9 @@ def test_filters_paging_and_counts_per_state(city: World) -> None:
     assert incidents(city, site_id="site-b")["total"] == 1
     assert [i["camera"] for i in incidents(city, camera="lobby")["incidents"]] == ["lobby"]
     assert incidents(city, type="loitering")["incidents"][0]["severity"] == "medium"
-    window = incidents(city, site_id="site-a", since=(T0 + timedelta(minutes=2)).isoformat(),
+    berlin = ZoneInfo("Europe/Berlin")  # an offset is an instant like any other
+    window = incidents(city, site_id="site-a",
+                       since=(T0 + timedelta(minutes=2)).astimezone(berlin).isoformat(),
                        until=(T0 + timedelta(minutes=3)).isoformat())
     assert sorted(i["place"] for i in window["incidents"]) == ["z2", "z3"]
 
@@ -289,3 +292,32 @@ def test_incidents_past_the_alert_retention_are_purged_with_their_alerts(city: W
                 if e.record.action is Action.RETENTION_PURGE]
     details = {k: json.loads(v) for k, v in city.svc.audit.details(purge.index).items()}
     assert (details["alerts"], details["incidents"]) == ("1", "1")
+
+
+def test_the_control_room_reads_its_times_in_the_citys_zone(tmp_path: Path) -> None:
+    world = embedded_world(tmp_path, options={"time_zone": "America/New_York"})
+    try:
+        world.add_node("alpha", "site-a")
+        for n in range(3):  # 08:00, 08:01, 08:02 UTC are 03:00..03:02 in New York
+            send(world, [event(T0 + timedelta(minutes=n), zone=f"z{n}")])
+        ops = world.as_("operator")
+        page = world.client.get("/control-room", headers=ops,
+                                params={"since": "2026-12-06T03:01"})
+        assert page.status_code == 200
+        assert page.text.count("data-incident=") == 2 and "2026-12-06 03:02:00" in page.text
+        assert 'datetime="2026-12-06T03:02:00-05:00"' in page.text
+        for since in ("yesterday", "2026-12-06T03:01+01:00"):
+            problem(world.client.get("/control-room", headers=ops, params={"since": since}),
+                    422, "invalid")
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../../etc/passwd", "", "UTC+1"])
+def test_the_time_zone_must_be_an_iana_name(tmp_path: Path, zone: str) -> None:
+    from pydantic import ValidationError
+
+    from coordinator.config import CoordinatorSettings
+
+    with pytest.raises(ValidationError, match="not an IANA time zone"):
+        CoordinatorSettings(data_dir=tmp_path, time_zone=zone)
