@@ -1,7 +1,7 @@
 """The control room's incidents: list them (filters, paging, counts per state), read one with
 its alerts, acknowledge, assign, close with a note.
 
-Every state change is an ``incident_handled`` audit entry, logged before the change is
+Every state change is an ``alert_handled`` audit entry, logged before the change is
 committed (while the incident's row is locked, so two operators cannot both acknowledge it).
 The entry carries no more than needed: the operator's pseudonym and role and the new state in
 public; the incident's id, the assignee's pseudonym and the SHA-256 of a closing note sealed for
@@ -18,13 +18,13 @@ import hashlib
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
-from audit.records import Action, Event, LegalBasis
 from coordinator.alert_intake import alert_view
 from coordinator.auth import Principal
 from coordinator.db import Alert, Incident, User
 from coordinator.errors import Problem, invalid, not_found
 from coordinator.roles import Permission, allows
 from coordinator.service import Coordinator
+from coordinator.services.alerts import handling
 from coordinator.services.incident_views import IncidentDetail, IncidentPage, IncidentView
 from coordinator.services.requests import INCIDENT_STATES, IncidentFilter, IncidentState
 
@@ -95,9 +95,7 @@ def _handle(svc: Coordinator, who: Principal, incident_id: int, state: IncidentS
     """Lock, check, log, then change the incident and its alerts, in one transaction."""
     with svc.session() as session:
         row = _locked(session, incident_id, state)
-        svc.log(Event(actor=who.actor, action=Action.INCIDENT_HANDLED,
-                      legal_basis=LegalBasis.STATUTE, purpose_code="incident_handling",
-                      outcome=state, details={"incident": str(incident_id), **sealed}))
+        handling(svc, who, state, {"incident": str(incident_id), **sealed})
         now = svc.clock()
         row.state, row.handled_by, row.handled_at = state, who.username, now
         if owner is not None:

@@ -45,7 +45,7 @@ ACTIVITIES: tuple[Activity, ...] = (
              "city control room operators", "events as kept by the node's event store",
              "faces and plates hidden at source; no identifiers in events; each incident "
              "acknowledged, assigned or closed is an audit entry",
-             (Action.CONSULTATION, Action.INCIDENT_HANDLED)),
+             (Action.CONSULTATION, Action.ALERT_HANDLED)),
     Activity("Plate watchlist search", "finding vehicles named in a warrant",
              "judicial warrant (LED Art. 8)", "vehicle keepers", "keyed plate hashes, "
              "sighting time and camera, a redacted thumbnail of hits",

@@ -211,7 +211,7 @@ def test_the_same_people_as_for_alerts(city: World) -> None:
 def handled(world: World, start: int) -> list[tuple[Any, dict[str, Any]]]:
     return [(e.record, {k: json.loads(v) for k, v in world.svc.audit.details(e.index).items()})
             for e in world.svc.audit.entries(start, 1000)
-            if e.record.action is Action.INCIDENT_HANDLED]
+            if e.record.action is Action.ALERT_HANDLED]
 
 
 def test_every_state_change_is_audited_with_no_more_than_needed(city: World) -> None:
@@ -238,6 +238,21 @@ def test_every_state_change_is_audited_with_no_more_than_needed(city: World) -> 
     assert b'"operator"' not in public  # the username, as the assignee or the actor
     assert b"Smith" not in public and b"gate" not in public
     assert rows(city)[0].note == note
+
+
+def test_handling_a_single_alert_is_audited_too(city: World) -> None:
+    send(city, [event(T0)])
+    with city.svc.session() as session:
+        alert_id = session.scalars(select(Alert.id)).one()
+    start = city.svc.audit.size()
+    ops = city.as_("operator")
+    city.client.post(f"/alerts/{alert_id}/assign", headers=ops, json={"username": "operator"})
+    city.client.post(f"/alerts/{alert_id}/acknowledge", headers=ops)
+    city.client.post(f"/alerts/{alert_id}/acknowledge", headers=ops)  # 409: nothing logged
+    city.client.post(f"/alerts/{alert_id}/close", headers=ops)
+    assert [(r.outcome, d) for r, d in handled(city, start)] == [
+        ("assigned", {"alert": str(alert_id), "owner": city.svc.keys.pseudonym("operator")}),
+        ("acknowledged", {"alert": str(alert_id)}), ("closed", {"alert": str(alert_id)})]
 
 
 def test_an_existing_database_gets_incidents_for_its_open_alerts(tmp_path: Path) -> None:
