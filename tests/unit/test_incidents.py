@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import select, text
@@ -255,31 +256,38 @@ def test_handling_a_single_alert_is_audited_too(city: World) -> None:
         ("acknowledged", {"alert": str(alert_id)}), ("closed", {"alert": str(alert_id)})]
 
 
-def test_an_existing_database_gets_incidents_for_its_open_alerts(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
+def upgrades_open_alerts_to_incidents(url: str) -> None:
+    """A database at 0014 with alerts in every state, upgraded: its open and acknowledged
+    alerts are grouped; closed and logged ones stay without an incident."""
+    engine = make_engine(url)
     config = Config()
     config.set_main_option("script_location",
                            str(Path(migrate.__code__.co_filename).parent / "migrations"))
+    moment = sa.DateTime(timezone=True)
+    nodes = sa.table("nodes", *(sa.column(c) for c in (
+        "node_id", "site_id", "identity_key", "sealing_key", "enrolled_by")),
+        sa.column("cameras", sa.JSON()), sa.column("enrolled_at", moment),
+        sa.column("active", sa.Boolean()))
+    alerts = sa.table("alerts", *(sa.column(c) for c in (
+        "node_id", "site_id", "seq", "type", "rule", "camera", "zone", "line", "count",
+        "state", "assigned_to")), sa.column("tokens", sa.JSON()), sa.column("time", moment),
+        sa.column("received_at", moment))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0014")
-        connection.execute(text(
-            "INSERT INTO nodes (node_id, site_id, cameras, identity_key, sealing_key, "
-            "enrolled_by, enrolled_at, active) VALUES ('n1', 'site-a', '[\"gate\"]', 'k', 's', "
-            "'admin', '2026-12-01 00:00:00', 1)"))
-        for seq, (seconds, zone, state, assigned) in enumerate((
+        connection.execute(sa.insert(nodes).values(
+            node_id="n1", site_id="site-a", cameras=["gate"], identity_key="k", sealing_key="s",
+            enrolled_by="admin", enrolled_at=T0, active=True))
+        connection.execute(sa.insert(alerts), [
+            {"node_id": "n1", "site_id": "site-a", "seq": seq, "type": "restricted_area",
+             "rule": "r1", "camera": "gate", "zone": zone, "line": None if zone else "door",
+             "count": 1, "state": state, "assigned_to": assigned, "tokens": [],
+             "time": T0 + timedelta(seconds=seconds), "received_at": T0}
+            for seq, (seconds, zone, state, assigned) in enumerate((
                 (0, "platform", "open", None), (100, "platform", "acknowledged", None),
                 (400, "platform", "acknowledged", None), (10, "square", "acknowledged", "op2"),
                 (20, "square", "open", None), (5, "stairs", "closed", None),
-                (6, None, "logged", None))):
-            connection.execute(text(
-                "INSERT INTO alerts (node_id, site_id, seq, type, rule, camera, zone, line, "
-                "direction, time, count, tokens, received_at, state, assigned_to) VALUES "
-                "('n1', 'site-a', :seq, 'restricted_area', 'r1', 'gate', :zone, :line, NULL, "
-                ":time, 1, '[]', :time, :state, :assigned)"),
-                {"seq": seq, "zone": zone, "line": None if zone else "door", "state": state,
-                 "assigned": assigned,  # as SQLAlchemy stores a UTC time in SQLite
-                 "time": (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S.%f")})
+                (6, None, "logged", None)))])
     migrate(engine)
     with engine.connect() as connection:
         made = connection.execute(text(
@@ -289,11 +297,15 @@ def test_an_existing_database_gets_incidents_for_its_open_alerts(tmp_path: Path)
             "SELECT state FROM alerts WHERE incident_id IS NULL ORDER BY seq")).scalars().all()
     assert [tuple(r) for r in made] == [
         ("platform", "new", 2, None, "medium", None),  # 0 s and 100 s; 400 s is past the window
-        ("square", "assigned", 2, "op2", "medium", 1),
-        ("platform", "acknowledged", 1, None, "medium", 1),
+        ("square", "assigned", 2, "op2", "medium", True),
+        ("platform", "acknowledged", 1, None, "medium", True),
     ]
     assert unattached == ["closed", "logged"]
     engine.dispose()
+
+
+def test_an_existing_database_gets_incidents_for_its_open_alerts(tmp_path: Path) -> None:
+    upgrades_open_alerts_to_incidents(f"sqlite:///{tmp_path / 'old.sqlite'}")
 
 
 def test_incidents_past_the_alert_retention_are_purged_with_their_alerts(city: World) -> None:

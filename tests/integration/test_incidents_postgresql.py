@@ -1,7 +1,8 @@
-"""Two intake workers grouping alerts of the same key at once, on PostgreSQL (the production
-database): both find no current incident and both insert one; the unique constraint on a key's
-current incident fails the second, whose batch is taken again and joins the first's incident.
-A barrier holds each worker just before its insert, so the race happens every run."""
+"""Incidents on PostgreSQL (the production database). Two intake workers grouping alerts of
+the same key at once both find no current incident and both insert one: the unique constraint
+on a key's current incident fails the second, whose batch is taken again and joins the first's
+incident (a barrier holds each worker just before its insert, so the race happens every run).
+And the migration that groups a database's open alerts runs on PostgreSQL as on SQLite."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from coordinator.alert_intake import accept
 from coordinator.db import Alert, Incident
 from tests.support.incident_events import batch, event, send
 from tests.support.world import World
+from tests.unit.test_incidents import upgrades_open_alerts_to_incidents
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
@@ -95,3 +97,8 @@ def test_many_batches_at_once_count_every_alert_once(city: World) -> None:
         counts = dict(session.execute(select(Incident.place, Incident.alert_count)).all())
         attached = session.scalar(select(Alert.id).where(Alert.incident_id.is_(None)))
     assert counts == {"z0": 9, "z1": 8, "z2": 8, "z3": 8} and attached is None
+
+
+def test_an_existing_postgresql_database_gets_incidents_for_its_open_alerts(
+        postgres_url: str) -> None:
+    upgrades_open_alerts_to_incidents(postgres_url)
