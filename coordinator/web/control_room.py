@@ -8,6 +8,7 @@ frame never leaves it)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -52,7 +53,7 @@ def camera_states(svc: Coordinator) -> list[dict[str, Any]]:
                 out.append({"site": node.site_id, "node_id": node.node_id, "camera": camera,
                             "active": node.active, "open": int(opened.get(key, 0)),
                             "last_alert": as_utc(last) if last else None,
-                            "live": view.time if view else None})
+                            "live": datetime.fromisoformat(view.time) if view else None})
     return out
 
 
