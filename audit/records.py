@@ -58,6 +58,8 @@ class Action(StrEnum):
     CONFIG_CHANGE = "config_change"
     NODE_ENROLLED = "node_enrolled"
     ACCESS_DENIED = "access_denied"
+    # the control room's work: an incident or a single alert acknowledged, assigned, closed
+    ALERT_HANDLED = "alert_handled"
 
 
 # An access_denied entry with this outcome stands for ``counts_returned`` denials of anonymous

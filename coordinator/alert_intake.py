@@ -1,9 +1,11 @@
 """Taking a node's signed event batch off the broker: check it came from the enrolled node, for
-its own cameras, store each event once as an alert, and plan its webhook deliveries."""
+its own cameras, store each event once as an alert, put it in its incident
+(``coordinator.incident_grouping``), and plan its webhook deliveries, all in one transaction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -14,12 +16,15 @@ from contract.events import SignedEventBatch
 from contract.queries import Signed
 from coordinator.db import Alert, Delivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected
+from coordinator.incident_grouping import attach
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 from privacy.signing import VerifyKey
 
 COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle
-
+# Another worker may win a race for the same resend or the same new incident: the batch is
+# taken again, and found stored or joined. Each retry needs a further concurrent winner.
+ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,7 @@ class Intake:
     alerts: list[int]
     deliveries: list[int]
     duplicates: int
+    incidents: list[int]
 
 
 def alert_view(alert: Alert) -> dict[str, Any]:
@@ -39,7 +45,8 @@ def alert_view(alert: Alert) -> dict[str, Any]:
             "score": None if alert.score is None else alert.score / 1000,
             "received_at": as_utc(alert.received_at).isoformat(), "state": alert.state,
             "assigned_to": alert.assigned_to, "handled_by": alert.handled_by,
-            "handled_at": as_utc(alert.handled_at).isoformat() if alert.handled_at else None}
+            "handled_at": as_utc(alert.handled_at).isoformat() if alert.handled_at else None,
+            "incident_id": alert.incident_id}
 
 
 def from_enrolled_node(svc: Coordinator, message: Signed, signature: str, node_id: str,
@@ -75,10 +82,12 @@ def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, No
 def accept(svc: Coordinator, message: Any) -> Intake:
     """Store a batch's new events; an event seen before (a resend) is counted, not stored."""
     signed, node = verified_batch(svc, message)
-    try:
-        return _store(svc, signed, node)
-    except IntegrityError:  # a concurrent worker stored the same resend first: skip its events
-        return _store(svc, signed, node)
+    for _ in range(ATTEMPTS - 1):
+        try:
+            return _store(svc, signed, node)
+        except IntegrityError:  # a concurrent worker stored the resend or opened the incident
+            continue
+    return _store(svc, signed, node)
 
 
 def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
@@ -95,10 +104,13 @@ def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
                for e in events if e.seq not in seen]
         session.add_all(new)
         session.flush()
+        incidents = attach(session, [a for a in new if a.state == "open"],
+                           timedelta(seconds=svc.settings.incident_window_seconds))
         hooks = session.scalars(select(Webhook).where(Webhook.active)).all()
         deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending")
                       for a in new if a.state == "open"
                       for h in hooks if not h.types or a.type in h.types]
         session.add_all(deliveries)
         session.flush()
-        return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new))
+        return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new),
+                      incidents)

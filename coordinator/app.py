@@ -12,6 +12,7 @@ from coordinator.routers import (
     aggregates,
     alerts,
     health,
+    incidents,
     nodes,
     pins,
     queries,
@@ -31,7 +32,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.state.coordinator = coordinator
     problems.install(app)
     for router in (tokens.router, users.router, nodes.router, pins.router, warrants.router,
-                   queries.router, aggregates.router, alerts.router, webhooks.router,
+                   queries.router, aggregates.router, alerts.router, incidents.router,
+                   webhooks.router,
                    health.router):
         app.include_router(router)
     app.include_router(audit_router(coordinator.audit, coordinator.witnessing.keys(),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
@@ -81,6 +82,13 @@ class CoordinatorSettings(TomlSettings):
     alert_retention_days: int = Field(default=90, ge=1, le=3650,
                                       description="alerts older than this are deleted by the "
                                       "housekeeping job (the deletion is logged first)")
+    incident_window_seconds: int = Field(default=120, ge=1, le=86400,
+                                         description="an alert joins the open incident of its "
+                                         "site, camera, rule and zone or line when it comes at "
+                                         "most this long after the incident's last alert")
+    time_zone: str = Field(default="UTC", max_length=64,
+                           description="the city's IANA time zone (e.g. Europe/Berlin): the "
+                           "control room shows times in it")
     housekeeping_seconds: int = Field(default=900, ge=5, le=86400,
                                       description="how often `coordinator beat` (or `worker "
                                       "--beat`) has the worker expire warrants, purge alerts "
@@ -137,6 +145,16 @@ class CoordinatorSettings(TomlSettings):
     anonymous_denials_per_address: int = Field(default=300, ge=1, le=100_000,
                                                description="anonymous denials one address may "
                                                "cause per interval; past it: 429 responses")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin)"
+                             ) from None
+        return value
 
     @model_validator(mode="after")
     def _quorum(self) -> CoordinatorSettings:

@@ -199,6 +199,38 @@ class Alert(Base):
     assigned_to: Mapped[str | None] = mapped_column(String(64))
     handled_by: Mapped[str | None] = mapped_column(String(64))
     handled_at: Mapped[datetime | None]
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+
+
+class Incident(Base):
+    """Alerts that belong together (same site, camera, rule and zone or line, each within the
+    incident window of the one before), handled as one: new, acknowledged, assigned, closed
+    with a note (``coordinator.incident_grouping``).
+
+    ``current`` is true on the one incident of its key that new alerts join, and null on every
+    other: the unique constraint lets two intake workers not both open one for the same key
+    (the second's insert fails and its batch is taken again)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (UniqueConstraint("site_id", "camera", "rule", "place", "current",
+                                       name="uq_incidents_current"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    camera: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str] = mapped_column(String(64))  # the zone or line; "" for neither
+    type: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime] = mapped_column(index=True)
+    alert_count: Mapped[int]
+    owner: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+    handled_at: Mapped[datetime | None]
+    current: Mapped[bool | None]
 
 
 class Webhook(Base):

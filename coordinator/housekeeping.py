@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
-from coordinator.db import Alert, PublishedReport
+from coordinator.db import Alert, Incident, PublishedReport
 from coordinator.db import Warrant as WarrantRow
 from coordinator.denials import flush_due
 from coordinator.service import Coordinator
@@ -49,18 +49,23 @@ def expire_warrants(svc: Coordinator) -> list[str]:
 
 
 def purge_alerts(svc: Coordinator) -> int:
-    """Delete alerts whose event is older than the retention period; log the count first."""
+    """Delete alerts whose event is older than the retention period, and the incidents last
+    seen before it (their alerts are all among them); log the counts first."""
     cutoff = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
     with svc.session() as session:
         count = session.scalar(select(func.count()).select_from(Alert).where(Alert.time < cutoff))
-    if not count:
+        incidents = session.scalar(select(func.count()).select_from(Incident)
+                                   .where(Incident.last_seen < cutoff))
+    if not count and not incidents:
         return 0
     svc.log(Event(actor=_system(svc), action=Action.RETENTION_PURGE,
                   legal_basis=LegalBasis.STATUTE, purpose_code="alert_retention",
-                  outcome="purged", details={"alerts": str(count), "before": cutoff.isoformat()}))
+                  outcome="purged", details={"alerts": str(count), "incidents": str(incidents),
+                                             "before": cutoff.isoformat()}))
     with svc.session() as session:
         session.execute(delete(Alert).where(Alert.time < cutoff))
-    return int(count)
+        session.execute(delete(Incident).where(Incident.last_seen < cutoff))
+    return int(count or 0)
 
 
 def purge_spent(svc: Coordinator) -> int:

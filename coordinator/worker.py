@@ -70,7 +70,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         counted.batches.labels("events", "accepted").inc()
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
-        return {"accepted": len(intake.alerts), "duplicates": intake.duplicates}
+        return {"accepted": len(intake.alerts), "duplicates": intake.duplicates,
+                "incidents": len(intake.incidents)}
 
     @app.task(name=EXPORT_REPORT_TASK)
     def export_report(message: dict[str, Any]) -> dict[str, Any]:

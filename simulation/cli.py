@@ -54,7 +54,8 @@ def demo(out: Path, model_dir: Path) -> None:
                f"{', '.join(witnesses['cosigned_by']) or 'none'}")
     dp = city["aggregate"]
     click.echo(f"control room: {city['events_sent']} anonymous events from the node became "
-               f"alerts {city['alerts']}; a planner's hourly visit counts: {dp['cells']} cells "
+               f"alerts {city['alerts']}, {sum(city['incidents'].values())} incidents "
+               f"{city['incidents']}; a planner's hourly visit counts: {dp['cells']} cells "
                f"released with {dp['mechanism']} noise at epsilon {dp['epsilon']} "
                f"({dp['suppressed']} small counts withheld; epsilon {dp['epsilon_left']} left)")
     trained = city["training"]

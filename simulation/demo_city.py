@@ -326,7 +326,7 @@ def _logged_export(http: httpx.Client, warrant_id: str) -> int | None:
 def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, node_id: str,
             broker: str) -> dict[str, Any]:
     """The node's outbox (events kept while it was not yet enrolled) goes to the coordinator
-    through the broker; the control room sees them as alerts."""
+    through the broker; the control room sees them as alerts, grouped into incidents."""
     store = EventStore(node.stores.events)
     publish, close = celery_publisher(broker)
     try:
@@ -347,7 +347,11 @@ def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, no
     types: dict[str, int] = {}
     for alert in found:
         types[alert["type"]] = types.get(alert["type"], 0) + 1
-    return {"events_sent": sender.sent, "alerts": types}
+    grouped: dict[str, int] = {}  # the same alerts as the operator handles them
+    for incident in http.get("/incidents", headers=operator,
+                             params={"limit": 200}).json()["incidents"]:
+        grouped[incident["type"]] = grouped.get(incident["type"], 0) + 1
+    return {"events_sent": sender.sent, "alerts": types, "incidents": grouped}
 
 
 def _aggregate(http: httpx.Client, planner: dict[str, str]) -> dict[str, Any]:

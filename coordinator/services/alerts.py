@@ -1,6 +1,7 @@
 """The control room's alert queue: list, read, acknowledge, assign, close; and what the live
 feed reads. Alerts are anonymous node events: type, camera, zone, time, counts and site-local
-tokens."""
+tokens. Handling one is an ``alert_handled`` audit entry (as handling an incident is), logged
+while its row is locked, before the change commits."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from audit.records import Action, Event, LegalBasis
 from coordinator.alert_intake import alert_view
 from coordinator.auth import Principal
 from coordinator.db import Alert, User
@@ -50,6 +52,15 @@ def shown(svc: Coordinator, alert_id: int) -> dict[str, Any]:
         return alert_view(alert)
 
 
+def handling(svc: Coordinator, who: Principal, outcome: str, sealed: dict[str, str]) -> int:
+    """Log a step of the control room's work: public, who (pseudonym, role) and the step;
+    sealed for the DPO, which alert or incident and the step's particulars. Where it happened
+    stays out of the public log."""
+    return svc.log(Event(actor=who.actor, action=Action.ALERT_HANDLED,
+                         legal_basis=LegalBasis.STATUTE, purpose_code="control_room",
+                         outcome=outcome, details=sealed))
+
+
 def _handle(svc: Coordinator, alert_id: int, who: Principal, state: str,
             allowed_from: tuple[str, ...], assign: str | None = None) -> dict[str, Any]:
     with svc.session() as session:
@@ -58,6 +69,9 @@ def _handle(svc: Coordinator, alert_id: int, who: Principal, state: str,
             raise not_found(f"alert {alert_id}")
         if alert.state not in allowed_from:
             raise Problem(409, "Conflict", f"alert {alert_id} is {alert.state}", "wrong_state")
+        handling(svc, who, "assigned" if assign is not None else state,
+                 {"alert": str(alert_id)} | (
+                     {"owner": svc.keys.pseudonym(assign)} if assign is not None else {}))
         if assign is not None:
             alert.assigned_to = assign
         else:

@@ -4,6 +4,7 @@ for ``NewUser``) before any use case sees them. Answers are plain JSON built by 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import (
@@ -142,6 +143,59 @@ class Assignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(pattern=USERNAME)
+
+
+IncidentState = Literal["new", "acknowledged", "assigned", "closed"]
+INCIDENT_STATES: tuple[IncidentState, ...] = ("new", "acknowledged", "assigned", "closed")
+MAX_NOTE = 2000
+MAX_PAGE = 200
+
+
+class IncidentFilter(BaseModel):
+    """Which incidents to list (``GET /incidents`` query parameters): each filter given must
+    match; ``since``/``until`` keep those seen in the interval (last seen at or after
+    ``since``, first seen at or before ``until``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    site_id: str | None = Field(default=None, pattern=_NAME)
+    camera: str | None = Field(default=None, pattern=_NAME)
+    type: str | None = Field(default=None, pattern=r"^[a-z_]{1,32}$")
+    state: IncidentState | None = None
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        # stored times are UTC, and SQLite compares them as text: an offset must not reach it
+        return value.astimezone(UTC) if value else None
+
+    @model_validator(mode="after")
+    def _interval(self) -> IncidentFilter:
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("since must not be after until")
+        return self
+
+
+class Closing(BaseModel):
+    """Closing an incident: a note saying what was done, kept with the incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=MAX_NOTE)
+
+    @field_validator("note")
+    @classmethod
+    def _said(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the note must say what was done")
+        if any(ord(c) < 32 and c not in "\r\n\t" for c in value):
+            raise ValueError("the note holds control characters")
+        return value
 
 
 class NewWebhook(BaseModel):

@@ -1,28 +1,37 @@
-"""The control room: the alert queue updating live (server-sent events from ``/alerts/stream``
-under the page's session), a schematic map of the sites and their cameras with their state,
-each camera's latest alert, and its live view: the newest snapshot its node sent after
-redaction (faces and plates hidden at the site; the raw frame never leaves it)."""
+"""The control room: the incidents (alerts grouped at intake) with filters, paging and the
+counts per state, refreshed when the live feed (server-sent events from ``/alerts/stream``
+under the page's session) brings an alert, times in the city's time zone; a schematic map of
+the sites and their cameras with their state, each camera's latest alert, and its live view:
+the newest snapshot its node sent after redaction (faces and plates hidden at the site; the raw
+frame never leaves it)."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from coordinator.alert_intake import alert_view
 from coordinator.auth import Principal, require, service
-from coordinator.db import Alert, Node
-from coordinator.errors import not_found
+from coordinator.db import Alert, Incident, Node
+from coordinator.errors import invalid, not_found
 from coordinator.live_views import live_view
 from coordinator.roles import Permission, allows
 from coordinator.service import Coordinator, as_utc
+from coordinator.services import incidents
+from coordinator.services.requests import INCIDENT_STATES, IncidentFilter
+from coordinator.web.city_time import instant, shown, wall_clock
 from coordinator.web.templates import PAGE_HEADERS, render
+from kernel.errors import describe
 
 _SAFE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,127}")
 
+PAGE_SIZE = 25
 router = APIRouter(prefix="/control-room", tags=["pages"], include_in_schema=False)
 
 
@@ -43,8 +52,8 @@ def camera_states(svc: Coordinator) -> list[dict[str, Any]]:
                 view = live_view(svc, node.node_id, camera)
                 out.append({"site": node.site_id, "node_id": node.node_id, "camera": camera,
                             "active": node.active, "open": int(opened.get(key, 0)),
-                            "last_alert": as_utc(last).isoformat() if last else None,
-                            "live": view.time if view else None})
+                            "last_alert": as_utc(last) if last else None,
+                            "live": datetime.fromisoformat(view.time) if view else None})
     return out
 
 
@@ -63,17 +72,38 @@ def live_picture(node_id: str, camera: str,
 
 
 @router.get("")
-def control_room(request: Request, who: Principal = Depends(require(Permission.ALERT_READ)),
+def control_room(request: Request, site_id: str = Query("", max_length=64),
+                 camera: str = Query("", max_length=64), type: str = Query("", max_length=32),
+                 state: str = Query("", max_length=16), since: str = Query("", max_length=32),
+                 until: str = Query("", max_length=32),
+                 offset: int = Query(0, ge=0, le=1_000_000),
+                 who: Principal = Depends(require(Permission.ALERT_READ)),
                  svc: Coordinator = Depends(service)) -> Response:
+    """The incidents matching the form's filters (a GET form: filtering and paging work
+    without a script), the counts per state, and the cameras."""
+    zone = svc.settings.time_zone
+    try:
+        wanted = IncidentFilter.model_validate({
+            "site_id": site_id or None, "camera": camera or None, "type": type or None,
+            "state": state or None, "since": wall_clock(since, zone, "since"),
+            "until": wall_clock(until, zone, "until"), "limit": PAGE_SIZE, "offset": offset})
+    except ValidationError as exc:
+        raise invalid(describe(exc)) from None
+    page = incidents.listed(svc, wanted)
     with svc.session() as session:
-        queue = [alert_view(a) for a in session.scalars(
-            select(Alert).where(Alert.state.in_(("open", "acknowledged")))
-            .order_by(Alert.id.desc()).limit(100))]
-    latest = max((a["id"] for a in queue), default=0)
-    with svc.session() as session:
-        latest = max(latest, int(session.scalar(select(func.max(Alert.id))) or 0))
+        latest = int(session.scalar(select(func.max(Alert.id))) or 0)
+        types = sorted(session.scalars(select(Incident.type).distinct()))
     cameras = camera_states(svc)
     sites = sorted({c["site"] for c in cameras})
-    return render(request, "control_room.html", who=who, queue=queue, cameras=cameras,
-                  sites=sites, latest=latest,
+    form = {"site_id": site_id, "camera": camera, "type": type, "state": state,
+            "since": since, "until": until}
+    kept = {k: v for k, v in form.items() if v}
+    return render(request, "control_room.html", who=who, page=page, cameras=cameras,
+                  sites=sites, types=types, states=INCIDENT_STATES, form=form, latest=latest,
+                  zone=zone, shown=lambda moment: shown(moment, zone),
+                  shown_iso=lambda moment: instant(moment, zone),
+                  previous=urlencode({**kept, "offset": max(0, offset - PAGE_SIZE)})
+                  if offset else None,
+                  following=urlencode({**kept, "offset": offset + PAGE_SIZE})
+                  if offset + PAGE_SIZE < page.total else None,
                   can_handle=allows(who.role, Permission.ALERT_HANDLE))

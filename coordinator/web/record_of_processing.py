@@ -43,8 +43,9 @@ ACTIVITIES: tuple[Activity, ...] = (
              "public task (GDPR Art. 6(1)(e))", "people and vehicles in view",
              "redacted video; anonymous events with site-local rotating tokens",
              "city control room operators", "events as kept by the node's event store",
-             "faces and plates hidden at source; no identifiers in events",
-             (Action.CONSULTATION,)),
+             "faces and plates hidden at source; no identifiers in events; each incident "
+             "acknowledged, assigned or closed is an audit entry",
+             (Action.CONSULTATION, Action.ALERT_HANDLED)),
     Activity("Plate watchlist search", "finding vehicles named in a warrant",
              "judicial warrant (LED Art. 8)", "vehicle keepers", "keyed plate hashes, "
              "sighting time and camera, a redacted thumbnail of hits",

@@ -46,6 +46,8 @@ from nodes.live_view import LiveViewSender
 from privacy.signing import SigningKey
 from simulation.synthetic import face_crops
 from tests.support.browser import Watched, chromium, log_in, serving
+from tests.support.incident_events import event as incident_event
+from tests.support.incident_events import send as send_events
 from tests.support.world import PASSWORD, World, embedded_world
 
 
@@ -874,12 +876,93 @@ def test_an_alert_appears_in_the_control_room_without_a_reload(
                                 tokens=("0123456789abcdef",))])
     EventSender(store, lambda body: accept(city.svc, body), node.node_id, "site-a",
                 load_identity(node.settings.keys_dir).signing).send_pending()
-    row = operator.page.locator("#alerts tbody tr").first
-    expect(row).to_contain_text("restricted_area", timeout=10_000)
+    row = operator.page.locator("#incidents tbody tr").first
+    expect(row).to_contain_text("restricted area", timeout=10_000)
     expect(operator.page.locator('#cameras tr[data-camera="gate@site-a"] .open-count')
            ).to_have_text("1")
     operator.screenshot("control-room")
     row.locator('button[data-action="acknowledge"]').focus()
     operator.page.keyboard.press("Enter")
-    expect(row.locator(".state")).to_have_text("acknowledged")
+    expect(operator.page.locator("#incidents tbody tr").first.locator(".state")
+           ).to_have_text("acknowledged")
     operator.assert_clean()
+
+
+def test_the_incident_list_filters_pages_and_works_by_keyboard(
+        browser: Browser, tmp_path: Path) -> None:
+    """31 incidents in Europe/Berlin's time: counts per state, pages of 25, a type filter,
+    buttons named for their incident, acknowledge and close (with a note, in a dialog) by
+    keyboard, the focus outline at least 3:1, and a new alert updating the counts live."""
+    city = embedded_world(tmp_path, options={"time_zone": "Europe/Berlin"})
+    try:
+        city.add_node("alpha", "site-a")
+        start = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+        for n in range(30):
+            send_events(city, [incident_event(start + timedelta(minutes=n), zone=f"z{n}")])
+        send_events(city, [incident_event(start + timedelta(hours=1), type_="loitering",
+                                          camera="lobby", zone="square")])
+        with serving(city.svc) as site:
+            operator = page_of(browser)
+            page = operator.page
+            log_in(operator, site, "operator", PASSWORD)
+            expect(page.locator('#incident-counts [data-state="new"] .count')).to_have_text("31")
+            expect(page.locator("#incidents caption")).to_contain_text("1–25 of 31")
+            first = page.locator("#incidents tbody tr").first
+            expect(first).to_contain_text("2026-12-06 10:00:00")  # 09:00 UTC
+            expect(first.locator("time").first).to_have_attribute(
+                "datetime", "2026-12-06T10:00:00+01:00")
+            labels = page.locator("#incidents button").evaluate_all(
+                "(all) => all.map((b) => b.getAttribute('aria-label'))")
+            assert len(labels) == len(set(labels)) == 25 * 3  # no two buttons sound alike
+            acknowledge = page.get_by_role("button",
+                                           name="Acknowledge incident 31: loitering, lobby")
+            expect(acknowledge).to_be_visible()
+            acknowledge.focus()
+            assert operator.outline_contrast("#acknowledge-31") >= 3.0
+            operator.assert_accessible()
+            operator.screenshot("control-room-incidents")
+
+            page.locator('a[rel="next"]').focus()  # paging, by keyboard
+            page.keyboard.press("Enter")
+            expect(page.locator("#incidents caption")).to_contain_text("26–31 of 31")
+            expect(page.locator("#incidents tbody tr")).to_have_count(6)
+
+            page.select_option("#f-type", "loitering")
+            page.locator('form.filters button[type="submit"]').focus()
+            page.keyboard.press("Enter")
+            expect(page.locator("#incidents tbody tr")).to_have_count(1)
+            assert "type=loitering" in page.url
+            page.locator("#acknowledge-31").focus()
+            page.keyboard.press("Enter")
+            row = page.locator('#incidents tr[data-incident="31"]')
+            expect(row.locator(".state")).to_have_text("acknowledged")
+            expect(page.locator('#incident-counts [data-state="acknowledged"] .count')
+                   ).to_have_text("1")
+            expect(page.locator("#assign-31")).to_be_focused()  # the next thing to do
+            page.keyboard.press("Tab")
+            expect(page.locator("#close-31")).to_be_focused()
+            page.keyboard.press("Enter")
+            expect(page.locator("#close-note")).to_be_focused()
+            expect(page.locator("#close-h")).to_have_text(
+                "Close incident 31: loitering, lobby")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")  # no note yet
+            expect(page.locator("#close-problem")).to_contain_text("Say what was done")
+            page.locator("#close-note").focus()
+            page.keyboard.type("Spoke to the group; they moved on.")
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")
+            expect(row.locator(".state")).to_contain_text("closed")
+            expect(row.locator(".note")).to_have_text("Spoke to the group; they moved on.")
+            expect(page.locator('#incident-counts [data-state="closed"] .count')
+                   ).to_have_text("1")
+            expect(page.locator("#feed-status")).to_have_attribute("data-live", "yes")
+            send_events(city, [incident_event(datetime.now(UTC), type_="loitering",
+                                              camera="lobby", zone="square")])
+            # the closed incident takes no more alerts: a new one, shown without a reload
+            expect(page.locator("#incidents tbody tr")).to_have_count(2, timeout=10_000)
+            expect(page.locator('#incident-counts [data-state="new"] .count')).to_have_text("1")
+            operator.screenshot("control-room-incidents-filtered")
+            operator.assert_clean()
+    finally:
+        city.close()

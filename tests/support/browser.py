@@ -50,6 +50,19 @@ class Watched:
     def assert_clean(self) -> None:
         assert self.errors == [], self.errors
 
+    def outline_contrast(self, selector: str) -> float:
+        """The contrast ratio (WCAG 2) of ``selector``'s focus outline with the page behind it
+        (an outline with an offset is drawn on the page's background, not the element's)."""
+        return float(self.page.evaluate("""(selector) => {
+          const rgb = (c) => c.match(/[0-9.]+/g).slice(0, 3).map(Number);
+          const lum = (c) => rgb(c).map((v) => { v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+            .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+          const outline = lum(getComputedStyle(document.querySelector(selector)).outlineColor);
+          const page = lum(getComputedStyle(document.body).backgroundColor);
+          return (Math.max(outline, page) + 0.05) / (Math.min(outline, page) + 0.05);
+        }""", selector))
+
     def assert_accessible(self) -> None:
         """Charts and pictures carry text alternatives; every form control has a label."""
         missing = self.page.evaluate("""() => {

@@ -61,6 +61,11 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/alerts/{alert_id}/acknowledge"): frozenset({"operator"}),
     ("POST", "/alerts/{alert_id}/close"): frozenset({"operator"}),
     ("POST", "/alerts/{alert_id}/assign"): frozenset({"operator"}),
+    ("GET", "/incidents"): frozenset({"operator"}),
+    ("GET", "/incidents/{incident_id}"): frozenset({"operator"}),
+    ("POST", "/incidents/{incident_id}/acknowledge"): frozenset({"operator"}),
+    ("POST", "/incidents/{incident_id}/assign"): frozenset({"operator"}),
+    ("POST", "/incidents/{incident_id}/close"): frozenset({"operator"}),
     ("POST", "/webhooks"): frozenset({"admin"}),
     ("GET", "/webhooks"): frozenset({"admin"}),
     ("GET", "/webhooks/{webhook_id}/deliveries"): frozenset({"admin"}),
@@ -105,6 +110,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/warrants/{warrant_id}/signatures"): {"role": "judge", "signature": "AAAA"},
     ("POST", "/warrants/{warrant_id}/decline"): {"role": "judge", "reason": "no grounds"},
     ("POST", "/alerts/{alert_id}/assign"): {"username": "operator"},
+    ("POST", "/incidents/{incident_id}/assign"): {"username": "operator"},
+    ("POST", "/incidents/{incident_id}/close"): {"note": "dealt with"},
 }
 QUERY: dict[str, dict[str, Any]] = {
     "/audit/proofs/inclusion": {"index": 0, "size": 1},
@@ -178,6 +185,7 @@ def test_every_route_for_every_role(city: World) -> None:
     warrant = city.draft()
     ids = {"warrant_id": warrant["warrant_id"], "query_id": "q-none", "node_id":
            city.nodes["alpha"].node_id, "sighting_id": "s-none", "alert_id": "1",
+           "incident_id": "1",
            "webhook_id": "w-none", "index": "0", "camera": "gate", "path": "site.css",
            "sequence": "7"}
     headers = {caller: ({} if caller == "anonymous" else city.as_(caller)) for caller in CALLERS}

@@ -1,92 +1,135 @@
-// The control room's live alert queue: new alerts arrive as server-sent events from
-// /alerts/stream (authenticated by the page's session cookie) and are added without a reload;
-// acknowledging and closing call the alert API with the session's CSRF token.
+// The control room's incidents: when the live feed (/alerts/stream, authenticated by the
+// page's session cookie) brings an alert, the page fetches itself again, with the same filters
+// and page, and swaps in the counts per state, the incident table, the map and the cameras,
+// keeping the keyboard focus where it was. Acknowledging, taking and closing (with a note, in a
+// dialog) call the incident API with the session's CSRF token. Filters and paging are a GET
+// form and links: they work without this script.
 "use strict";
 
 (() => {
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
+  const REGIONS = ["#incident-counts", "#incidents-region", "#camera-map", "#cameras tbody"];
+  let pending = null;
+  let closing = null;  // the id of the incident the close dialog is for
 
-  function button(action, id, label) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.dataset.action = action;
-    b.dataset.id = String(id);
-    b.textContent = label;
-    return b;
+  function say(text) {
+    const status = document.getElementById("action-status");
+    status.hidden = false;
+    status.textContent = text;
   }
 
-  function row(alert, canHandle) {
-    const tr = document.createElement("tr");
-    tr.dataset.alert = String(alert.id);
-    const values = [alert.id, alert.time, alert.type, alert.site_id, alert.camera,
-      alert.zone || alert.line || "", alert.count, alert.state];
-    values.forEach((value, i) => {
-      const td = document.createElement("td");
-      td.textContent = String(value ?? "");
-      if (i === 6) td.className = "num";
-      if (i === 7) td.className = "state";
-      tr.append(td);
-    });
-    const actions = document.createElement("td");
-    if (canHandle) actions.append(button("acknowledge", alert.id, "Acknowledge"), button("close", alert.id, "Close"));
-    tr.append(actions);
-    return tr;
-  }
-
-  function bumpCamera(alert) {
-    const key = `${alert.camera}@${alert.site_id}`;
-    for (const place of document.querySelectorAll(`[data-camera="${CSS.escape(key)}"]`)) {
-      const count = place.querySelector(".open-count");
-      if (count) count.textContent = String(Number(count.textContent) + 1);
-      const last = place.querySelector(".last-alert");
-      if (last) last.textContent = alert.time;
-      place.classList.add("alerting");
+  async function refresh(focus) {
+    const response = await fetch(location.href, { headers: { Accept: "text/html" }, credentials: "same-origin" });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const focused = focus || document.activeElement?.id;
+    for (const selector of REGIONS) {
+      const now = document.querySelector(selector);
+      const next = fresh.querySelector(selector);
+      if (now && next) now.replaceWith(document.importNode(next, true));
     }
+    const target = focused && document.getElementById(focused);
+    if (target) target.focus();
   }
 
-  async function handle(target) {
-    const { action, id } = target.dataset;
-    const response = await fetch(`/alerts/${encodeURIComponent(id)}/${action}`, {
-      method: "POST", headers: { Accept: "application/json", "X-CSRF-Token": csrf() }, credentials: "same-origin",
+  function soon() {  // a burst of alerts is one refresh
+    clearTimeout(pending);
+    pending = setTimeout(() => refresh(), 300);
+  }
+
+  async function act(id, action, body) {
+    const response = await fetch(`/incidents/${encodeURIComponent(id)}/${action}`, {
+      method: "POST", credentials: "same-origin",
+      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": csrf() },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     const answer = await response.json().catch(() => ({}));
-    const status = document.getElementById("feed-status");
-    if (!response.ok) {
-      status.textContent = `Alert ${id} not ${action}d: ${answer.detail || response.status}`;
-      return;
+    return { ok: response.ok, answer, detail: answer.detail || String(response.status) };
+  }
+
+  // after an action the focus goes to what comes next in the same row, or to the message
+  function nextFocus(id) {
+    for (const action of ["acknowledge", "assign", "close"]) {
+      if (document.getElementById(`${action}-${id}`)) return `${action}-${id}`;
     }
-    const tr = document.querySelector(`tr[data-alert="${CSS.escape(id)}"]`);
-    if (answer.state === "closed") tr?.remove();
-    else if (tr) {
-      tr.querySelector(".state").textContent = answer.state;
-      tr.querySelector('button[data-action="acknowledge"]')?.remove();
+    return "action-status";
+  }
+
+  async function handled(id, action, body) {
+    const done = await act(id, action, body);
+    if (!done.ok) {
+      say(`Incident ${id} not ${action === "assign" ? "taken" : action + "d"}: ${done.detail}`);
+      return done;
     }
-    status.textContent = `Alert ${id} ${answer.state}.`;
+    say(`Incident ${id} ${done.answer.state}${done.answer.owner ? `, owner ${done.answer.owner}` : ""}.`);
+    await refresh("none");
+    const next = document.getElementById(nextFocus(id));
+    if (next) next.focus();
+    return done;
+  }
+
+  function openClose(button) {
+    const dialog = document.getElementById("close-dialog");
+    closing = button.dataset.id;
+    document.getElementById("close-h").textContent = `Close ${button.dataset.name}`;
+    document.getElementById("close-problem").hidden = true;
+    document.getElementById("close-note").value = "";
+    dialog.showModal();
+    document.getElementById("close-note").focus();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     const room = document.getElementById("room");
-    const canHandle = room.dataset.canHandle === "yes";
-    const body = document.querySelector("#alerts tbody");
-    const status = document.getElementById("feed-status");
-    body.addEventListener("click", (event) => {
-      const target = event.target.closest("button[data-action]");
-      if (target) handle(target);
+    const feedStatus = document.getElementById("feed-status");
+    document.getElementById("action-status").tabIndex = -1;
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest("#incidents button[data-action]");
+      if (!button) return;
+      const { action, id } = button.dataset;
+      if (action === "close") openClose(button);
+      else handled(id, action, action === "assign" ? { username: room.dataset.me } : undefined);
     });
+    const dialog = document.getElementById("close-dialog");
+    if (dialog) {
+      document.getElementById("close-cancel").addEventListener("click", () => dialog.close());
+      dialog.addEventListener("close", () => {  // back to the button that opened it, if any
+        document.getElementById(`close-${closing}`)?.focus();
+      });
+      document.getElementById("close-form").addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const note = document.getElementById("close-note").value.trim();
+        const problem = document.getElementById("close-problem");
+        if (!note) {
+          problem.hidden = false;
+          problem.textContent = "Say what was done before closing the incident.";
+          return;
+        }
+        const id = closing;
+        const done = await act(id, "close", { note });
+        if (!done.ok) {
+          problem.hidden = false;
+          problem.textContent = `Not closed: ${done.detail}`;
+          return;
+        }
+        closing = null;
+        dialog.close();
+        say(`Incident ${id} closed.`);
+        await refresh("none");
+        document.getElementById("action-status").focus();
+      });
+    }
     setInterval(() => {  // the live views: the newest redacted snapshot of each camera
       for (const img of document.querySelectorAll("img[data-live]")) {
         img.src = `${img.src.split("?")[0]}?t=${Date.now()}`;
       }
     }, 2000);
     const feed = new EventSource(`/alerts/stream?after=${encodeURIComponent(room.dataset.latest)}`);
-    feed.addEventListener("open", () => { status.textContent = "Live: new alerts appear here as they arrive."; status.dataset.live = "yes"; });
-    feed.addEventListener("error", () => { status.textContent = "The live feed was interrupted; reconnecting…"; status.dataset.live = "no"; });
+    feed.addEventListener("open", () => { feedStatus.textContent = "Live: incidents update as alerts arrive."; feedStatus.dataset.live = "yes"; });
+    feed.addEventListener("error", () => { feedStatus.textContent = "The live feed was interrupted; reconnecting…"; feedStatus.dataset.live = "no"; });
     feed.addEventListener("alert", (event) => {
       const alert = JSON.parse(event.data);
-      if (document.querySelector(`tr[data-alert="${alert.id}"]`)) return;
-      body.prepend(row(alert, canHandle));
-      bumpCamera(alert);
-      status.textContent = `New alert ${alert.id}: ${alert.type} at ${alert.camera} (${alert.site_id}).`;
+      feedStatus.textContent = `New alert: ${alert.type.replaceAll("_", " ")} at ${alert.camera} (${alert.site_id}).`;
+      soon();
     });
   });
 })();

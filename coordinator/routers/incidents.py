@@ -1,0 +1,53 @@
+"""``/incidents``: the control room's incidents (alerts grouped at intake): list with filters,
+paging and counts per state, one with its alerts, acknowledge, assign, close with a note. The
+same permissions as ``/alerts``; the use cases are in ``coordinator.services.incidents``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi import Query as QueryParam
+
+from audit.routes import Index
+from coordinator.auth import Principal, require, service
+from coordinator.roles import Permission
+from coordinator.service import Coordinator
+from coordinator.services import incidents
+from coordinator.services.incident_views import IncidentDetail, IncidentPage, IncidentView
+from coordinator.services.requests import Assignment, Closing, IncidentFilter
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+
+@router.get("", summary="Incidents, newest last seen first, with the counts per state")
+def list_incidents(wanted: Annotated[IncidentFilter, QueryParam()],
+                   _: Principal = Depends(require(Permission.ALERT_READ)),
+                   svc: Coordinator = Depends(service)) -> IncidentPage:
+    return incidents.listed(svc, wanted)
+
+
+@router.get("/{incident_id}", summary="One incident with its alerts")
+def get_incident(incident_id: Index, _: Principal = Depends(require(Permission.ALERT_READ)),
+                 svc: Coordinator = Depends(service)) -> IncidentDetail:
+    return incidents.shown(svc, incident_id)
+
+
+@router.post("/{incident_id}/acknowledge", summary="Acknowledge a new incident")
+def acknowledge(incident_id: Index, who: Principal = Depends(require(Permission.ALERT_HANDLE)),
+                svc: Coordinator = Depends(service)) -> IncidentView:
+    return incidents.acknowledge(svc, who, incident_id)
+
+
+@router.post("/{incident_id}/assign", summary="Assign an open incident to an operator")
+def assign(incident_id: Index, body: Assignment,
+           who: Principal = Depends(require(Permission.ALERT_HANDLE)),
+           svc: Coordinator = Depends(service)) -> IncidentView:
+    return incidents.assign(svc, who, incident_id, body.username)
+
+
+@router.post("/{incident_id}/close", summary="Close an incident, with a note on what was done")
+def close(incident_id: Index, body: Closing,
+          who: Principal = Depends(require(Permission.ALERT_HANDLE)),
+          svc: Coordinator = Depends(service)) -> IncidentView:
+    return incidents.close(svc, who, incident_id, body.note)

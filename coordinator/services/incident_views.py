@@ -1,0 +1,58 @@
+"""What the incident API answers (its response models, apart from the bodies it takes in
+``coordinator.services.requests``): an incident, a page of them with the counts per state, one
+with its alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from coordinator.db import Incident
+from coordinator.service import as_utc
+from coordinator.services.requests import IncidentState
+from coordinator.severity import Severity
+
+
+class IncidentView(BaseModel):
+    id: int
+    site_id: str
+    camera: str
+    rule: str
+    type: str
+    place: str  # the zone or line; "" for neither
+    severity: Severity
+    state: IncidentState
+    first_seen: datetime
+    last_seen: datetime
+    alert_count: int
+    owner: str | None
+    note: str | None
+    handled_by: str | None
+    handled_at: datetime | None
+
+    @classmethod
+    def of(cls, row: Incident) -> IncidentView:
+        return cls(id=row.id, site_id=row.site_id, camera=row.camera, rule=row.rule,
+                   type=row.type, place=row.place, severity=row.severity,  # type: ignore[arg-type]
+                   state=row.state,  # type: ignore[arg-type]
+                   first_seen=as_utc(row.first_seen), last_seen=as_utc(row.last_seen),
+                   alert_count=row.alert_count, owner=row.owner, note=row.note,
+                   handled_by=row.handled_by,
+                   handled_at=as_utc(row.handled_at) if row.handled_at else None)
+
+
+class IncidentPage(BaseModel):
+    """One page of the incidents matching a filter, newest last seen first; ``total`` counts
+    them all, ``counts`` counts them per state under the filter's other conditions."""
+
+    incidents: list[IncidentView]
+    total: int
+    limit: int
+    offset: int
+    counts: dict[IncidentState, int]
+
+
+class IncidentDetail(IncidentView):
+    alerts: list[dict[str, Any]]  # as ``GET /alerts/{id}`` shows each, oldest first

@@ -1,0 +1,31 @@
+"""How urgent an incident is, from the type of the rule that raised it: one small pure function
+so that the control room, the API and the migration that built the first incidents agree.
+
+=========  ==============================================================================
+high       ``weapon``, ``aggression``: harm to people may be happening now
+medium     ``restricted_area``, ``loitering``, ``following``, ``left_object``,
+           ``running``, ``stopped_vehicle``: someone should look soon
+low        ``occupancy``, ``wrong_way``, ``unusual_behaviour``, ``line_crossing``: a
+           crowd building up or an oddity worth a glance, often harmless
+=========  ==============================================================================
+
+A type this table does not know (a rule added at a node after this coordinator) is medium:
+neither buried under the crowd counts nor raised above the weapons."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Severity = Literal["high", "medium", "low"]
+SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low")
+
+_BY_TYPE: dict[str, Severity] = {
+    "weapon": "high", "aggression": "high",
+    "restricted_area": "medium", "loitering": "medium", "following": "medium",
+    "left_object": "medium", "running": "medium", "stopped_vehicle": "medium",
+    "occupancy": "low", "wrong_way": "low", "unusual_behaviour": "low", "line_crossing": "low",
+}
+
+
+def severity(rule_type: str) -> Severity:
+    return _BY_TYPE.get(rule_type, "medium")
