@@ -2,7 +2,8 @@
 the same key at once both find no current incident and both insert one: the unique constraint
 on a key's current incident fails the second, whose batch is taken again and joins the first's
 incident (a barrier holds each worker just before its insert, so the race happens every run).
-And the migration that groups a database's open alerts runs on PostgreSQL as on SQLite."""
+And the migration that groups a database's open alerts runs on PostgreSQL as on SQLite; the
+retention purge deletes alerts that have webhook deliveries (the reference is enforced here)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,24 @@ def test_many_batches_at_once_count_every_alert_once(city: World) -> None:
 def test_an_existing_postgresql_database_gets_incidents_for_its_open_alerts(
         postgres_url: str) -> None:
     upgrades_open_alerts_to_incidents(postgres_url)
+
+
+def test_alerts_with_webhook_deliveries_are_purged_past_their_retention(city: World) -> None:
+    """PostgreSQL enforces the deliveries' reference to their alert: an alert that had a webhook
+    delivery is purged with it at the end of its retention period (it failed with a foreign key
+    violation before), and a younger alert keeps its own."""
+    from coordinator.db import Delivery, Webhook
+    from coordinator.housekeeping import purge_alerts
+
+    with city.svc.session() as session:
+        session.add(Webhook(webhook_id="hook-1", url="https://signage.example/alerts", types=[],
+                            secret="s" * 32, created_by="admin", created_at=T0))
+    send(city, [event(T0)])
+    send(city, [event(T0 + timedelta(days=5), zone="square")])
+    with city.svc.session() as session:
+        assert len(session.scalars(select(Delivery)).all()) == 2
+    city.set_time(T0 + timedelta(days=city.settings.alert_retention_days, hours=1))
+    assert purge_alerts(city.svc) == 1
+    with city.svc.session() as session:
+        (kept,) = session.scalars(select(Delivery)).all()
+        assert session.get_one(Alert, kept.alert_id).zone == "square"
