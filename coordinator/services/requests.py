@@ -171,7 +171,10 @@ class IncidentFilter(BaseModel):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         # stored times are UTC, and SQLite compares them as text: an offset must not reach it
-        return value.astimezone(UTC) if value else None
+        try:
+            return value.astimezone(UTC) if value else None
+        except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC: a bad request, not a 500
+            raise ValueError("the time in UTC lies outside the calendar") from None
 
     @model_validator(mode="after")
     def _interval(self) -> IncidentFilter:

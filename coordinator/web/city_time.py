@@ -14,7 +14,14 @@ from coordinator.service import as_utc
 
 
 def local(moment: datetime, zone: str) -> datetime:
-    return as_utc(moment).astimezone(ZoneInfo(zone))
+    """``moment`` in the city's zone; in UTC where the zone's offset would take it past the
+    calendar (a node signs its own event times: one at 9999-12-31T23:30Z must not take the
+    control room down for every operator, and its ``<time datetime>`` still says +00:00)."""
+    moment = as_utc(moment)
+    try:
+        return moment.astimezone(ZoneInfo(zone))
+    except OverflowError:
+        return moment
 
 
 def shown(moment: datetime, zone: str) -> str:

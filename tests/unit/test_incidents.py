@@ -179,7 +179,10 @@ def test_bad_input_is_a_problem(city: World) -> None:
     for params in ({"state": "open"}, {"limit": 0}, {"limit": 201}, {"offset": -1},
                    {"since": "yesterday"}, {"since": "2026-12-06T08:00:00"},  # no zone
                    {"since": T0.isoformat(), "until": (T0 - WINDOW).isoformat()},
-                   {"camera": "../etc"}, {"colour": "red"}):
+                   {"camera": "../etc"}, {"colour": "red"},
+                   # no UTC time on the calendar: refused, not a server error
+                   {"since": "0001-01-01T00:00:00+01:00"},
+                   {"until": "9999-12-31T23:59:59-05:00"}):
         response = city.client.get("/incidents", headers=ops, params=params)
         assert response.status_code == 422, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -336,6 +339,24 @@ def test_the_control_room_reads_its_times_in_the_citys_zone(tmp_path: Path) -> N
         for since in ("yesterday", "2026-12-06T03:01+01:00"):
             problem(world.client.get("/control-room", headers=ops, params={"since": since}),
                     422, "invalid")
+    finally:
+        world.close()
+
+
+def test_a_time_at_the_calendars_edge_does_not_take_the_control_room_down(
+        tmp_path: Path) -> None:
+    """A node signs its own event times; one whose local time lies past year 9999 is shown
+    in UTC, and a form time with no UTC equivalent is a bad request."""
+    world = embedded_world(tmp_path, options={"time_zone": "Europe/Berlin"})
+    try:
+        world.add_node("alpha", "site-a")
+        send(world, [event(datetime(9999, 12, 31, 23, 30, tzinfo=UTC))])
+        ops = world.as_("operator")
+        page = world.client.get("/control-room", headers=ops)
+        assert page.status_code == 200, page.text
+        assert 'datetime="9999-12-31T23:30:00+00:00"' in page.text
+        problem(world.client.get("/control-room", headers=ops,
+                                 params={"since": "0001-01-01T00:00"}), 422, "invalid")
     finally:
         world.close()
 
