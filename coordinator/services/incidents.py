@@ -95,6 +95,9 @@ def _handle(svc: Coordinator, who: Principal, incident_id: int, state: IncidentS
     """Lock, check, log, then change the incident and its alerts, in one transaction."""
     with svc.session() as session:
         row = _locked(session, incident_id, state)
+        if owner is not None and row.owner == owner:  # a no-op: no permanent entry for it
+            raise Problem(409, "Conflict", f"incident {incident_id} is assigned to {owner}",
+                          "no_change")
         handling(svc, who, state, {"incident": str(incident_id), **sealed})
         now = svc.clock()
         row.state, row.handled_by, row.handled_at = state, who.username, now

@@ -226,6 +226,9 @@ def test_every_state_change_is_audited_with_no_more_than_needed(city: World) -> 
     note = "Guard Smith spoke to the man in the red coat; he left."
     city.client.post(f"/incidents/{row.id}/acknowledge", headers=ops)
     city.client.post(f"/incidents/{row.id}/assign", headers=ops, json={"username": "operator"})
+    # assigning it to the owner it has changes nothing: refused, so no permanent entry for it
+    problem(city.client.post(f"/incidents/{row.id}/assign", headers=ops,
+                             json={"username": "operator"}), 409, "no_change")
     city.client.post(f"/incidents/{row.id}/close", headers=ops, json={"note": note})
     city.client.post(f"/incidents/{row.id}/close", headers=ops, json={"note": note})  # 409
     entries = handled(city, start)
