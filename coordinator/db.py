@@ -203,19 +203,20 @@ class Alert(Base):
 
 
 class Incident(Base):
-    """Alerts that belong together (same site, camera, rule and zone or line, each within the
-    incident window of the one before), handled as one: new, acknowledged, assigned, closed
-    with a note (``coordinator.incident_grouping``).
+    """Alerts that belong together (same node, site, camera, rule, type and zone or line, each
+    within the incident window of the one before), handled as one: new, acknowledged, assigned,
+    closed with a note (``coordinator.incident_grouping``).
 
     ``current`` is true on the one incident of its key that new alerts join, and null on every
     other: the unique constraint lets two intake workers not both open one for the same key
     (the second's insert fails and its batch is taken again)."""
 
     __tablename__ = "incidents"
-    __table_args__ = (UniqueConstraint("site_id", "camera", "rule", "place", "current",
-                                       name="uq_incidents_current"),)
+    __table_args__ = (UniqueConstraint("node_id", "site_id", "camera", "rule", "type", "place",
+                                       "current", name="uq_incidents_current"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node_id: Mapped[str] = mapped_column(String(128))
     site_id: Mapped[str] = mapped_column(String(64), index=True)
     camera: Mapped[str] = mapped_column(String(64))
     rule: Mapped[str] = mapped_column(String(64))

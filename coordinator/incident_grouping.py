@@ -1,6 +1,7 @@
 """Alerts into incidents, at intake, in the transaction that stores the alerts.
 
-An alert joins the current incident of its key (site, camera, rule, and the zone or line) when
+An alert joins the current incident of its key (the node that sent it, its site, camera, rule,
+type, and the zone or line) when
 its event time is at most the window after the incident's last one; otherwise, or when the
 key has no current incident (none yet, or the last one was closed), it opens a new incident.
 
@@ -23,11 +24,16 @@ from coordinator.db import Alert, Incident
 from coordinator.service import as_utc
 from coordinator.severity import severity
 
-Key = tuple[str, str, str, str]  # site, camera, rule, zone or line
+# node, site, camera, rule, type, zone or line: the node, since two nodes of a site may name a
+# camera alike and one must not feed (or hold open) the other's incident; the type, since a
+# rule id reused for another type (a weapon after an occupancy alert, by a changed
+# configuration or a node that lies) must not hide in an incident already handled
+Key = tuple[str, str, str, str, str, str]
 
 
 def key_of(alert: Alert) -> Key:
-    return alert.site_id, alert.camera, alert.rule, alert.zone or alert.line or ""
+    return (alert.node_id, alert.site_id, alert.camera, alert.rule, alert.type,
+            alert.zone or alert.line or "")
 
 
 def joins(last_seen: datetime, time: datetime, window: timedelta) -> bool:
@@ -37,16 +43,17 @@ def joins(last_seen: datetime, time: datetime, window: timedelta) -> bool:
 
 
 def _current(session: Session, key: Key) -> Incident | None:
-    site, camera, rule, place = key
+    node, site, camera, rule, type_, place = key
     return session.scalars(select(Incident).where(
-        Incident.site_id == site, Incident.camera == camera, Incident.rule == rule,
-        Incident.place == place, Incident.current.is_(True)).with_for_update()).first()
+        Incident.node_id == node, Incident.site_id == site, Incident.camera == camera,
+        Incident.rule == rule, Incident.type == type_, Incident.place == place,
+        Incident.current.is_(True)).with_for_update()).first()
 
 
 def _opened(session: Session, key: Key, alert: Alert) -> Incident:
-    site, camera, rule, place = key
-    incident = Incident(site_id=site, camera=camera, rule=rule, place=place, type=alert.type,
-                        severity=severity(alert.type), state="new", first_seen=alert.time,
+    node, site, camera, rule, type_, place = key
+    incident = Incident(node_id=node, site_id=site, camera=camera, rule=rule, place=place,
+                        type=type_, severity=severity(type_), state="new", first_seen=alert.time,
                         last_seen=alert.time, alert_count=0, current=True)
     session.add(incident)
     session.flush()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
+from coordinator.errors import EventsRejected
 from redteam.incident_city import city
 from tests.support.incident_events import event, send
 
@@ -31,7 +32,10 @@ def main() -> int:
         with city(time_zone=zone) as w:
             op = w.as_("operator")
             before = w.client.get("/control-room", headers=op).status_code
-            send(w, [event(moment, rule="edge")])
+            try:
+                send(w, [event(moment, rule="edge")])
+            except EventsRejected as exc:  # the intake refuses times off the clock now
+                print(f"{zone}: batch refused: {exc}")
             after = w.client.get("/control-room", headers=op).status_code
             other = w.client.get("/control-room?site_id=site-b", headers=op).status_code
             print(f"{zone}: event at {moment.isoformat()}: /control-room {before} -> {after}; "

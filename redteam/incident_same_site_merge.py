@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from redteam.incident_city import city
 from tests.support.incident_events import event, send
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)  # all sent in the past
 
 
 def main() -> int:

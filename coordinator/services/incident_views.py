@@ -17,6 +17,7 @@ from coordinator.severity import Severity
 
 class IncidentView(BaseModel):
     id: int
+    node_id: str
     site_id: str
     camera: str
     rule: str
@@ -34,8 +35,8 @@ class IncidentView(BaseModel):
 
     @classmethod
     def of(cls, row: Incident) -> IncidentView:
-        return cls(id=row.id, site_id=row.site_id, camera=row.camera, rule=row.rule,
-                   type=row.type, place=row.place, severity=row.severity,  # type: ignore[arg-type]
+        return cls(id=row.id, node_id=row.node_id, site_id=row.site_id, camera=row.camera,
+                   rule=row.rule, type=row.type, place=row.place, severity=row.severity,  # type: ignore[arg-type]
                    state=row.state,  # type: ignore[arg-type]
                    first_seen=as_utc(row.first_seen), last_seen=as_utc(row.last_seen),
                    alert_count=row.alert_count, owner=row.owner, note=row.note,

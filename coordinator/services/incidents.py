@@ -95,9 +95,16 @@ def _handle(svc: Coordinator, who: Principal, incident_id: int, state: IncidentS
     """Lock, check, log, then change the incident and its alerts, in one transaction."""
     with svc.session() as session:
         row = _locked(session, incident_id, state)
-        if owner is not None and row.owner == owner:  # a no-op: no permanent entry for it
-            raise Problem(409, "Conflict", f"incident {incident_id} is assigned to {owner}",
-                          "no_change")
+        if owner is not None:
+            # checked under a lock on the user too: one deactivated meanwhile is not assigned
+            user = session.get(User, owner, with_for_update=True)
+            if user is None or not user.active or not allows(user.role,
+                                                             Permission.ALERT_HANDLE):
+                raise invalid(f"{owner} is not an active user who handles alerts",
+                              "not_an_operator")
+            if row.owner == owner:  # a no-op: no permanent entry for it
+                raise Problem(409, "Conflict", f"incident {incident_id} is assigned to {owner}",
+                              "no_change")
         handling(svc, who, state, {"incident": str(incident_id), **sealed})
         now = svc.clock()
         row.state, row.handled_by, row.handled_at = state, who.username, now
@@ -125,11 +132,6 @@ def acknowledge(svc: Coordinator, who: Principal, incident_id: int) -> IncidentV
 
 def assign(svc: Coordinator, who: Principal, incident_id: int, username: str) -> IncidentView:
     """Assign an incident to an active user who handles alerts (again: to another one)."""
-    with svc.session() as session:
-        user = session.get(User, username)
-    if user is None or not user.active or not allows(user.role, Permission.ALERT_HANDLE):
-        raise invalid(f"{username} is not an active user who handles alerts",
-                      "not_an_operator")
     return _handle(svc, who, incident_id, "assigned",
                    {"owner": svc.keys.pseudonym(username)}, owner=username)
 

@@ -30,6 +30,7 @@ T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 def city(tmp_path: Path, postgres_url: str):
     world = World(tmp_path, postgres_url, f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
                   f"db+sqlite:///{tmp_path / 'results.sqlite'}")
+    world.set_time(T0 + timedelta(days=1))  # the events' times are in the coordinator's past
     world.add_node("alpha", "site-a")
     yield world
     world.close()
@@ -115,6 +116,7 @@ def test_alerts_with_webhook_deliveries_are_purged_past_their_retention(city: Wo
     with city.svc.session() as session:
         session.add(Webhook(webhook_id="hook-1", url="https://signage.example/alerts", types=[],
                             secret="s" * 32, created_by="admin", created_at=T0))
+    city.set_time(T0 + timedelta(days=6))
     send(city, [event(T0)])
     send(city, [event(T0 + timedelta(days=5), zone="square")])
     with city.svc.session() as session:

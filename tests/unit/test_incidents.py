@@ -20,6 +20,7 @@ from sqlalchemy import select, text
 
 from audit.records import Action
 from coordinator.db import Alert, Incident, make_engine, migrate
+from coordinator.errors import EventsRejected
 from coordinator.housekeeping import purge_alerts
 from coordinator.severity import severity
 from tests.support.incident_events import event, send
@@ -27,12 +28,15 @@ from tests.support.problem_details import problem
 from tests.support.world import World, embedded_world
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+# the coordinator's clock in these tests: events dated after it (past the skew) are refused
+LATER = T0 + timedelta(days=1)
 WINDOW = timedelta(seconds=120)
 
 
 @pytest.fixture
 def city(tmp_path: Path):
     world = embedded_world(tmp_path)
+    world.set_time(LATER)
     world.add_node("alpha", "site-a")
     world.add_node("beta", "site-b")
     yield world
@@ -112,6 +116,7 @@ def test_a_batch_out_of_order_and_a_late_alert_are_grouped_by_event_time(city: W
 
 def test_the_window_is_the_coordinators_setting(tmp_path: Path) -> None:
     world = embedded_world(tmp_path, options={"incident_window_seconds": 10})
+    world.set_time(LATER)
     try:
         world.add_node("alpha", "site-a")
         send(world, [event(T0), event(T0 + timedelta(seconds=10)),
@@ -315,6 +320,7 @@ def test_an_existing_database_gets_incidents_for_its_open_alerts(tmp_path: Path)
 
 
 def test_incidents_past_the_alert_retention_are_purged_with_their_alerts(city: World) -> None:
+    city.set_time(T0 + timedelta(days=6))
     send(city, [event(T0)])
     send(city, [event(T0 + timedelta(days=5), zone="square")])
     city.set_time(T0 + timedelta(days=city.settings.alert_retention_days, hours=1))
@@ -329,6 +335,7 @@ def test_incidents_past_the_alert_retention_are_purged_with_their_alerts(city: W
 
 def test_the_control_room_reads_its_times_in_the_citys_zone(tmp_path: Path) -> None:
     world = embedded_world(tmp_path, options={"time_zone": "America/New_York"})
+    world.set_time(LATER)
     try:
         world.add_node("alpha", "site-a")
         for n in range(3):  # 08:00, 08:01, 08:02 UTC are 03:00..03:02 in New York
@@ -348,12 +355,23 @@ def test_the_control_room_reads_its_times_in_the_citys_zone(tmp_path: Path) -> N
 
 def test_a_time_at_the_calendars_edge_does_not_take_the_control_room_down(
         tmp_path: Path) -> None:
-    """A node signs its own event times; one whose local time lies past year 9999 is shown
-    in UTC, and a form time with no UTC equivalent is a bad request."""
+    """A node signs its own event times: one dated past the coordinator's clock (here past
+    year 9999 in Berlin) is refused at intake; a row holding such a time anyway (a database
+    restored from elsewhere) is shown in UTC; a form time with no UTC equivalent is a bad
+    request."""
     world = embedded_world(tmp_path, options={"time_zone": "Europe/Berlin"})
+    world.set_time(LATER)
     try:
         world.add_node("alpha", "site-a")
-        send(world, [event(datetime(9999, 12, 31, 23, 30, tzinfo=UTC))])
+        edge = datetime(9999, 12, 31, 23, 30, tzinfo=UTC)
+        with pytest.raises(EventsRejected, match=r"dated 9999-12-31T23:30:00\+00:00, after "
+                                                 r"the coordinator's clock: set the node's clock"):
+            send(world, [event(edge)])
+        assert rows(world) == []
+        with world.svc.session() as session:
+            session.add(Incident(node_id="restored", site_id="site-a", camera="gate", rule="r",
+                                 place="", type="loitering", severity="medium", state="new",
+                                 first_seen=edge, last_seen=edge, alert_count=1))
         ops = world.as_("operator")
         page = world.client.get("/control-room", headers=ops)
         assert page.status_code == 200, page.text
@@ -362,6 +380,35 @@ def test_a_time_at_the_calendars_edge_does_not_take_the_control_room_down(
                                  params={"since": "0001-01-01T00:00"}), 422, "invalid")
     finally:
         world.close()
+
+
+def test_events_dated_ahead_of_the_coordinators_clock_are_refused(city: World) -> None:
+    """Within the 2-minute skew a batch is taken; past it the whole batch is refused (it would
+    stay the newest incident, hold its key open and outlive the retention period)."""
+    send(city, [event(LATER + timedelta(seconds=110))])
+    with pytest.raises(EventsRejected, match="after the coordinator's clock"):
+        send(city, [event(LATER), event(LATER + timedelta(minutes=3))])
+    assert [i.alert_count for i in rows(city)] == [1]
+
+
+def test_another_type_or_node_on_the_same_rule_and_zone_is_another_incident(
+        city: World) -> None:
+    """An occupancy incident acknowledged, then a weapon alert on the same rule id and zone (a
+    changed configuration, or a node that lies): a new high-severity incident, not a hidden
+    one. A second node of the same site naming the same camera opens its own incident too."""
+    send(city, [event(T0, type_="occupancy", rule="r1")])
+    (first,) = rows(city)
+    acked = city.client.post(f"/incidents/{first.id}/acknowledge", headers=city.as_("operator"))
+    assert acked.status_code == 200, acked.text
+    send(city, [event(T0 + timedelta(seconds=5), type_="weapon", rule="r1")])
+    city.add_node("gamma", "site-a")
+    send(city, [event(T0 + timedelta(seconds=6), type_="weapon", rule="r1")], node="gamma")
+    _, weapon, other_node = rows(city)
+    assert (first.type, first.alert_count) == ("occupancy", 1)
+    assert (weapon.type, weapon.severity, weapon.state) == ("weapon", "high", "new")
+    assert weapon.node_id != other_node.node_id and other_node.alert_count == 1
+    found = incidents(city, type="weapon", state="new")
+    assert {i["node_id"] for i in found["incidents"]} == {weapon.node_id, other_node.node_id}
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../../etc/passwd", "", "UTC+1"])

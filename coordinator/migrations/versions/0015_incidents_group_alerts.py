@@ -1,8 +1,8 @@
 """incidents: alerts that belong together, handled as one
 
 Alerts still open or acknowledged when this runs are grouped as the intake groups new ones, with
-the default window (120 s: the setting is not known to a migration): by site, camera, rule and
-zone or line, each alert at most the window after the incident's last. An incident is
+the default window (120 s: the setting is not known to a migration): by node, site, camera,
+rule, type and zone or line, each alert at most the window after the incident's last. An incident is
 acknowledged when all its alerts were, assigned when one of them was (to the newest assignee),
 else new. Closed and logged alerts stay without an incident.
 
@@ -31,6 +31,7 @@ WINDOW = timedelta(seconds=120)
 def upgrade() -> None:
     op.create_table('incidents',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('node_id', sa.String(length=128), nullable=False),
     sa.Column('site_id', sa.String(length=64), nullable=False),
     sa.Column('camera', sa.String(length=64), nullable=False),
     sa.Column('rule', sa.String(length=64), nullable=False),
@@ -47,7 +48,7 @@ def upgrade() -> None:
     sa.Column('handled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('current', sa.Boolean(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('site_id', 'camera', 'rule', 'place', 'current',
+    sa.UniqueConstraint('node_id', 'site_id', 'camera', 'rule', 'type', 'place', 'current',
                         name='uq_incidents_current')
     )
     op.create_index(op.f('ix_incidents_site_id'), 'incidents', ['site_id'], unique=False)
@@ -62,20 +63,22 @@ def upgrade() -> None:
 
 def _group_open_alerts(bind: sa.engine.Connection) -> None:
     moment = sa.DateTime(timezone=True)
-    alerts = sa.table('alerts', sa.column('id'), sa.column('site_id'), sa.column('camera'),
+    alerts = sa.table('alerts', sa.column('id'), sa.column('node_id'), sa.column('site_id'),
+                      sa.column('camera'),
                       sa.column('rule'), sa.column('zone'), sa.column('line'),
                       sa.column('type'), sa.column('time', moment), sa.column('state'),
                       sa.column('assigned_to'), sa.column('incident_id'))
     incidents = sa.table('incidents', *(sa.column(c) for c in (
-        'id', 'site_id', 'camera', 'rule', 'place', 'type', 'severity', 'state',
+        'id', 'node_id', 'site_id', 'camera', 'rule', 'place', 'type', 'severity', 'state',
         'alert_count', 'owner')), sa.column('first_seen', moment),
         sa.column('last_seen', moment), sa.column('current', sa.Boolean()))
     rows = bind.execute(sa.select(alerts).where(alerts.c.state.in_(('open', 'acknowledged')))
                         .order_by(alerts.c.time, alerts.c.id)).mappings().all()
-    groups: list[tuple[tuple[str, str, str, str], list[Any]]] = []
-    latest: dict[tuple[str, str, str, str], int] = {}
+    groups: list[tuple[tuple[str, str, str, str, str, str], list[Any]]] = []
+    latest: dict[tuple[str, str, str, str, str, str], int] = {}
     for row in rows:
-        key = (row['site_id'], row['camera'], row['rule'], row['zone'] or row['line'] or '')
+        key = (row['node_id'], row['site_id'], row['camera'], row['rule'], row['type'],
+               row['zone'] or row['line'] or '')
         at = latest.get(key)
         if at is None or not joins(groups[at][1][-1]['time'], row['time'], WINDOW):
             latest[key] = at = len(groups)
@@ -86,10 +89,10 @@ def _group_open_alerts(bind: sa.engine.Connection) -> None:
         owners = [m['assigned_to'] for m in members if m['assigned_to']]
         state = ('assigned' if owners else 'new' if any(m['state'] == 'open' for m in members)
                  else 'acknowledged')
-        site, camera, rule, place = key
+        node, site, camera, rule, type_, place = key
         incident_id = bind.execute(sa.insert(incidents).values(
-            site_id=site, camera=camera, rule=rule, place=place, type=members[0]['type'],
-            severity=severity(members[0]['type']), state=state,
+            node_id=node, site_id=site, camera=camera, rule=rule, place=place, type=type_,
+            severity=severity(type_), state=state,
             first_seen=members[0]['time'], last_seen=members[-1]['time'],
             alert_count=len(members), owner=owners[-1] if owners else None,
             current=True if number in current else None)
