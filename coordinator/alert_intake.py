@@ -22,11 +22,12 @@ from kernel.errors import describe
 from privacy.signing import VerifyKey
 
 COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle
-# How far ahead of the coordinator's clock an event may be dated: the clock skew tolerated
-# between machines everywhere else (warrants, queries). A node signs its own event times, and
-# one dated in the future would stay the newest incident, hold its key open and outlive the
-# retention period.
-CLOCK_SKEW = timedelta(minutes=2)
+# How far ahead of the coordinator's clock an event may be dated. A node signs its own event
+# times, and one dated far in the future would stay the newest incident, hold its key open and
+# outlive the retention period. More than the 2-minute clock skew tolerated for warrants and
+# queries: a node dates events along its video (start + offset), and a recorded file runs
+# faster than real time (a one-hour file at double speed ends 30 minutes ahead).
+EVENTS_AHEAD = timedelta(hours=1)
 # Another worker may win a race for the same resend or the same new incident: the batch is
 # taken again, and found stored or joined. Each retry needs a further concurrent winner.
 ATTEMPTS = 4
@@ -81,12 +82,12 @@ def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, No
     batch = signed.batch
     node = from_enrolled_node(svc, batch, signed.signature, batch.node_id, batch.site,
                               {e.camera for e in batch.events}, "batch")
-    latest = svc.clock() + CLOCK_SKEW
+    latest = svc.clock() + EVENTS_AHEAD
     ahead = [e for e in batch.events if as_utc(e.time) > latest]
     if ahead:
         raise EventsRejected(
             f"event {ahead[0].seq} of {node.node_id} is dated {as_utc(ahead[0].time).isoformat()}, "
-            f"after the coordinator's clock: set the node's clock (NTP)")
+            f"over {EVENTS_AHEAD} after the coordinator's clock: set the node's clock (NTP)")
     return signed, node
 
 
