@@ -19,6 +19,7 @@ from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from contract.key_fields import CosignerPublic
+from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 IPNetwork = IPvAnyNetwork
@@ -81,14 +82,15 @@ class MqttSettings(BaseModel):
         return self
 
     def secret(self) -> str | None:
-        """The password, read from its file when it is needed (so a rotated file is used at
-        the next connection)."""
+        """The password, read from its file when it is needed (the publisher reads it again
+        after each failed or lost connection, so a corrected or rotated file is used at the
+        next one); ConfigError when the file cannot be read."""
         if self.password_file is not None:
             try:
                 return self.password_file.read_text().strip()
             except OSError as exc:
-                raise ValueError(f"mqtt.password_file {self.password_file}: "
-                                 f"{exc.strerror or exc}") from None
+                raise ConfigError(f"mqtt.password_file {self.password_file}: "
+                                  f"{exc.strerror or exc}") from None
         return None if self.password is None else self.password.get_secret_value()
 
 

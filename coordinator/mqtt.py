@@ -40,6 +40,7 @@ from coordinator.db import Alert, Incident, MqttDelivery
 from coordinator.errors import DeliveryFailed
 from coordinator.service import Coordinator
 from coordinator.severity import severity
+from kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
 # What an MQTT message says of an alert: what a device needs to act, nothing that would link
@@ -108,8 +109,6 @@ class Publisher:
         self._sent: dict[tuple[int, str], paho.MQTTMessageInfo] = {}
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
                              protocol=paho.MQTTv311, clean_session=True)
-        if settings.username is not None:
-            client.username_pw_set(settings.username, settings.secret())
         if settings.tls:
             client.tls_set(ca_certs=str(settings.ca_file) if settings.ca_file else None,
                            cert_reqs=ssl.CERT_REQUIRED)
@@ -119,6 +118,7 @@ class Publisher:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         self.client = client
+        self._credentials()
         client.connect_async(settings.host, settings.port, keepalive=30)
         client.loop_start()
 
@@ -166,6 +166,10 @@ class Publisher:
 
     def _failed(self, reason: str) -> None:
         self.connected.clear()
+        try:
+            self._credentials()  # the next attempt with the file as it is now
+        except ConfigError as exc:  # in paho's thread: an exception would end its loop
+            reason = f"{reason}; {exc}"
         with self._lock:
             was, self.problem = self.problem, reason
             if was is None:
@@ -175,6 +179,11 @@ class Publisher:
                         "it returns", self.where, reason)
         elif was != reason:  # the same outage, for another reason now (what /metrics shows)
             log.info("MQTT broker %s still unavailable, now: %s", self.where, reason)
+
+    def _credentials(self) -> None:
+        """Give the client the user and password (read again from ``password_file``)."""
+        if self.settings.username is not None:
+            self.client.username_pw_set(self.settings.username, self.settings.secret())
 
     def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any,
                     code: ReasonCode, _properties: Any) -> None:

@@ -195,24 +195,28 @@ def test_a_broker_that_goes_away_and_returns_gets_every_alert_once(
 
 def test_a_wrong_password_is_a_clear_error_and_loses_nothing(
         city: World, broker: Broker, device: Subscriber, publishers: list[Publisher],
-        caplog: pytest.LogCaptureFixture) -> None:
+        caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     wrong = "not-the-password-4711"
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(wrong + "\n")
     with caplog.at_level(logging.DEBUG):
-        refused = publisher_for(broker, publishers, password=wrong)
+        refused = publisher_for(broker, publishers, password=None, password_file=str(secret))
         intake = send(city, [event(NOW, "weapon", zone="bank")])
         time.sleep(2.5)  # the client tries again meanwhile
         with pytest.raises(DeliveryFailed, match="refused the coordinator's credentials"):
             deliver(city.svc, refused, intake.mqtt[0])
-    said = [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.WARNING and "unavailable" in r.getMessage()]
-    assert len(said) == 1 and "credentials" in said[0], said
-    assert wrong not in caplog.text and PASSWORD not in caplog.text
-    [row] = rows(city, intake.mqtt)
-    assert row.state == "pending" and "credentials" in (row.last_error or "")
+        said = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.WARNING and "unavailable" in r.getMessage()]
+        assert len(said) == 1 and "credentials" in said[0], said
+        [row] = rows(city, intake.mqtt)
+        assert row.state == "pending" and "credentials" in (row.last_error or "")
 
-    # the admin fixes the password (the worker restarts): the waiting alert goes out
-    fixed = publisher_for(broker, publishers)
-    delivered(city, fixed, intake.mqtt)
+        # the operator corrects the password file: the next attempt uses it, and the alert
+        # that waited goes out
+        secret.write_text(PASSWORD + "\n")
+        delivered(city, refused, intake.mqtt, timeout=40)
+    assert wrong not in caplog.text and PASSWORD not in caplog.text
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
     got = device.wait_until(lambda got: any(p["id"] == intake.alerts[0]
                                              for p in events_of(got)))
     [sent] = [p for p in events_of(got) if p["id"] == intake.alerts[0]]

@@ -14,6 +14,7 @@ from coordinator.config import MqttSettings, load_coordinator_settings
 from coordinator.db import Alert
 from coordinator.mqtt import level, messages
 from coordinator.worker import MQTT_BACKOFF_CAP_SECONDS, mqtt_backoff
+from kernel.errors import ConfigError
 
 NOW = datetime(2026, 12, 6, 1, 0, tzinfo=UTC)
 
@@ -34,7 +35,7 @@ def test_the_password_comes_from_one_place_with_a_user(tmp_path: Path) -> None:
         MqttSettings(host="b", password=SecretStr("x"))
     shown = repr(MqttSettings(host="b", username="u", password=SecretStr("hunter22")))
     assert "hunter22" not in shown
-    with pytest.raises(ValueError, match=r"mqtt\.password_file"):
+    with pytest.raises(ConfigError, match=r"mqtt\.password_file"):
         MqttSettings(host="b", username="u", password_file=tmp_path / "missing").secret()
     with pytest.raises(ValidationError, match="topic_prefix"):
         MqttSettings(host="b", topic_prefix="city/#")
