@@ -31,4 +31,5 @@ LIVE_QUEUE = "coordinator.live"
 # --- the coordinator's own work ------------------------------------------------------------------
 HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
 DELIVER_TASK = "safecity.coordinator.deliver_webhook"
-WEBHOOKS_QUEUE = "coordinator.webhooks"
+PUBLISH_MQTT_TASK = "safecity.coordinator.publish_mqtt"
+WEBHOOKS_QUEUE = "coordinator.webhooks"  # also carries MQTT publications

@@ -1,10 +1,11 @@
 """Taking a node's signed event batch off the broker: check it came from the enrolled node, for
 its own cameras, store each event once as an alert, put it in its incident
-(``coordinator.incident_grouping``), and plan its webhook deliveries, all in one transaction."""
+(``coordinator.incident_grouping``), and plan its webhook and MQTT deliveries, all in one
+transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contract.events import SignedEventBatch
 from contract.queries import Signed
-from coordinator.db import Alert, Delivery, Node, Webhook
+from coordinator.db import Alert, Delivery, MqttDelivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected
 from coordinator.incident_grouping import attach
 from coordinator.service import Coordinator, as_utc
@@ -31,6 +32,7 @@ EVENTS_AHEAD = timedelta(hours=1)
 # Another worker may win a race for the same resend or the same new incident: the batch is
 # taken again, and found stored or joined. Each retry needs a further concurrent winner.
 ATTEMPTS = 4
+MQTT_TARGET = "mqtt"  # the one broker of the settings' ``mqtt`` table
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Intake:
     deliveries: list[int]
     duplicates: int
     incidents: list[int]
+    mqtt: list[int] = field(default_factory=list)
 
 
 def alert_view(alert: Alert) -> dict[str, Any]:
@@ -122,7 +125,10 @@ def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
         deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending")
                       for a in new if a.state == "open"
                       for h in hooks if not h.types or a.type in h.types]
-        session.add_all(deliveries)
+        # planned with the alert, in its transaction: an alert stored is an alert published
+        published = [MqttDelivery(target=MQTT_TARGET, alert_id=a.id, state="pending")
+                     for a in new if a.state == "open"] if svc.settings.mqtt else []
+        session.add_all([*deliveries, *published])
         session.flush()
         return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new),
-                      incidents)
+                      incidents, [m.id for m in published])

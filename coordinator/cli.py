@@ -216,12 +216,13 @@ def serve(config_path: Path | None) -> None:
 @click.option("--beat", is_flag=True, help="Also schedule the housekeeping jobs (one host "
               "only; a city with several workers runs `coordinator beat` once instead).")
 def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
-    """Take the nodes' events into the alert queue, deliver webhooks and run the housekeeping
-    jobs, until stopped."""
+    """Take the nodes' events into the alert queue, deliver webhooks and MQTT messages and run
+    the housekeeping jobs, until stopped."""
     from functools import cache
 
     from contract.tasks import EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE
     from coordinator.metrics import WorkerMetrics
+    from coordinator.mqtt import Publisher
     from coordinator.service import Coordinator
     from coordinator.worker import worker_app
 
@@ -230,7 +231,9 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     Coordinator.open(settings).close()  # migrate, and fail now if anything is missing
     service = cache(lambda: Coordinator.open(settings))
     metrics = WorkerMetrics()
-    app = worker_app(settings, service, metrics)
+    # connected at start, so the availability topic says online before the first alert
+    publisher = Publisher(settings.mqtt) if settings.mqtt is not None else None
+    app = worker_app(settings, service, metrics, publisher)
     queues = ",".join((EVENTS_QUEUE, WEBHOOKS_QUEUE, LIVE_QUEUE))
     with _health(settings, app, service, metrics):
         app.worker_main(["worker", "--pool=solo", f"--queues={queues}",

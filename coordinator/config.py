@@ -7,11 +7,19 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from contract.key_fields import CosignerPublic
+from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
 IPNetwork = IPvAnyNetwork
@@ -26,6 +34,64 @@ class WitnessSettings(BaseModel):
                      description="its base URL (c2sp.org/tlog-witness add-checkpoint below it)")
     key: CosignerPublic = Field(description="its cosigner key (C2SP vkey, from `safecity "
                                 "audit keygen NAME --witness`)")
+
+
+class MqttSettings(BaseModel):
+    """The MQTT broker alerts are published to (home and city automation, as Frigate and Home
+    Assistant use it; topics in docs/mqtt.md). The password comes from a file or the
+    environment (keep it out of the TOML file that holds the other options); it is never
+    logged."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.:\[\]_-]+$",
+                      description="the broker's host name or address")
+    port: int = Field(default=8883, ge=1, le=65535,
+                      description="the broker's port (8883: MQTT over TLS; 1883 without)")
+    tls: bool = Field(default=True, description="speak TLS to the broker, checking its "
+                      "certificate and host name; off only on a network of its own")
+    ca_file: Path | None = Field(default=None, description="the CA certificate (PEM) the "
+                                 "broker's certificate chains to (default: the system's CAs)")
+    username: str | None = Field(default=None, min_length=1, max_length=128,
+                                 description="the coordinator's user name at the broker")
+    password_file: Path | None = Field(default=None, description="a file only the "
+                                       "coordinator's user can read, holding the password "
+                                       "(one line)")
+    password: SecretStr | None = Field(default=None, description="the password, from the "
+                                       "environment only (SAFECITY_COORDINATOR_MQTT__PASSWORD); "
+                                       "password_file is preferred")
+    client_id: str = Field(default="safecity-coordinator", min_length=1, max_length=64,
+                           pattern=r"^[A-Za-z0-9._-]+$",
+                           description="the MQTT client id (one per worker host: the broker "
+                           "drops an older connection with the same id)")
+    topic_prefix: str = Field(default="safecity", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+                              description="the first topic levels of everything published")
+    qos: Literal[1] = Field(default=1, description="MQTT quality of service: 1, at least "
+                            "once (each message is resent until the broker acknowledges it)")
+    publish_timeout_seconds: float = Field(default=5.0, gt=0, le=60,
+                                           description="how long one publish may wait for "
+                                           "the broker's PUBACK before it is retried later")
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MqttSettings:
+        if self.password_file is not None and self.password is not None:
+            raise ValueError("mqtt: set password_file or the password variable, not both")
+        if (self.password_file is not None or self.password is not None) \
+                and self.username is None:
+            raise ValueError("mqtt: a password needs a username")
+        return self
+
+    def secret(self) -> str | None:
+        """The password, read from its file when it is needed (the publisher reads it again
+        after each failed or lost connection, so a corrected or rotated file is used at the
+        next one); ConfigError when the file cannot be read."""
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"mqtt.password_file {self.password_file}: "
+                                  f"{exc.strerror or exc}") from None
+        return None if self.password is None else self.password.get_secret_value()
 
 
 class CoordinatorSettings(TomlSettings):
@@ -139,6 +205,8 @@ class CoordinatorSettings(TomlSettings):
         description="CIDR networks webhooks may reach although they are not public (loopback, "
         "private, link-local...), e.g. a signage controller on 10.20.0.0/24; empty: public "
         "addresses only")
+    mqtt: MqttSettings | None = Field(
+        default=None, description="the MQTT broker alerts are published to (none: no MQTT)")
     denial_interval_seconds: int = Field(default=300, ge=10, le=86400,
                                          description="anonymous denials are counted per source "
                                          "network over this interval and logged as one entry")

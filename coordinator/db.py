@@ -262,6 +262,22 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class MqttDelivery(Base):
+    """One alert to be published to one MQTT broker (``coordinator.mqtt``): planned at intake
+    with the alert, marked delivered once the broker acknowledged it (PUBACK)."""
+
+    __tablename__ = "mqtt_deliveries"
+    __table_args__ = (UniqueConstraint("target", "alert_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(64))  # the configured broker ("mqtt")
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | delivered
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+
+
 class Aggregate(Base):
     """A planner's aggregate question (counts per zone per hour, dwell times) at a stated
     (epsilon, delta), answered by each node with noisy counts only."""

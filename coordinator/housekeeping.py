@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
-from coordinator.db import Alert, Delivery, Incident, PublishedReport
+from coordinator.db import Alert, Delivery, Incident, MqttDelivery, PublishedReport
 from coordinator.db import Warrant as WarrantRow
 from coordinator.denials import flush_due
 from coordinator.service import Coordinator
@@ -63,10 +63,11 @@ def purge_alerts(svc: Coordinator) -> int:
                   outcome="purged", details={"alerts": str(count), "incidents": str(incidents),
                                              "before": cutoff.isoformat()}))
     with svc.session() as session:
-        # an alert's webhook deliveries go with it (they point at it; past the retention period
-        # a delivery still pending has nothing left to deliver)
+        # an alert's webhook and MQTT deliveries go with it (they point at it; past the
+        # retention period a delivery still pending has nothing left to deliver)
         old = select(Alert.id).where(Alert.time < cutoff).scalar_subquery()
         session.execute(delete(Delivery).where(Delivery.alert_id.in_(old)))
+        session.execute(delete(MqttDelivery).where(MqttDelivery.alert_id.in_(old)))
         session.execute(delete(Alert).where(Alert.time < cutoff))
         session.execute(delete(Incident).where(Incident.last_seen < cutoff))
     return int(count or 0)

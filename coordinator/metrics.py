@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from contract.tasks import EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE, queue_name
 from kernel.json_logs import REQUEST_ID
 
 if TYPE_CHECKING:
+    from coordinator.mqtt import Publisher
     from coordinator.service import Coordinator
     from kernel.health_server import HealthServer
 
@@ -63,6 +64,28 @@ class WorkerMetrics:
 
     def watch(self, svc: Coordinator) -> None:
         self.registry.register(StateCollector(svc))
+
+    def watch_mqtt(self, publisher: Publisher) -> None:
+        self.registry.register(MqttCollector(publisher))
+
+
+class MqttCollector(Collector):
+    """The worker's MQTT connection: up or not, and how many outages it has had (one per
+    outage, however many deliveries it failed), so an alert rule can fire on either."""
+
+    def __init__(self, publisher: Publisher):
+        self.publisher = publisher
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("safecity_mqtt_connected",
+                               "1 while the worker is connected to the MQTT broker")
+        up.add_metric([], 1.0 if self.publisher.connected.is_set() else 0.0)
+        yield up
+        outages = CounterMetricFamily("safecity_mqtt_outages",
+                                      "times the MQTT broker became unreachable or refused "
+                                      "the worker (wrong credentials included)")
+        outages.add_metric([], float(self.publisher.outages))
+        yield outages
 
 
 class BeatMetrics:

@@ -1,6 +1,6 @@
 """The coordinator's Celery worker: takes the nodes' event batches off the broker into the
-alert queue and their evidence-export reports into the audit log, and delivers webhooks with
-retries. Messages are acknowledged after the work is
+alert queue and their evidence-export reports into the audit log, and delivers webhooks and
+MQTT messages with retries. Messages are acknowledged after the work is
 committed (``acks_late``), and an event seen twice is stored once, so nothing is lost or
 doubled when the worker or the broker stops."""
 
@@ -19,6 +19,7 @@ from contract.tasks import (
     EVENTS_TASK,
     EXPORT_REPORT_TASK,
     HOUSEKEEPING_TASK,
+    PUBLISH_MQTT_TASK,
     SNAPSHOT_TASK,
     WEBHOOKS_QUEUE,
 )
@@ -29,11 +30,14 @@ from coordinator.export_reports import accept_export
 from coordinator.housekeeping import housekeeping
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
+from coordinator.mqtt import Publisher
+from coordinator.mqtt import deliver as publish
 from coordinator.service import Coordinator
 from coordinator.webhooks import deliver, give_up
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+MQTT_BACKOFF_CAP_SECONDS = 60
 
 
 def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
@@ -44,9 +48,27 @@ def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
                   details={"reason": str(exc)[:500]}))
 
 
+def mqtt_backoff(retries: int) -> int:
+    """Seconds before the next try of an MQTT delivery: doubling, at most a minute."""
+    return min(MQTT_BACKOFF_CAP_SECONDS, 2 ** min(retries, 6))
+
+
 def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator],
-               metrics: WorkerMetrics | None = None) -> Celery:
+               metrics: WorkerMetrics | None = None,
+               publisher: Publisher | None = None) -> Celery:
+    """The worker's tasks. ``publisher``: the MQTT connection (``coordinator worker`` opens
+    it at start, so the availability topic says online; else the first delivery opens it)."""
     counted = metrics or WorkerMetrics()
+    link: list[Publisher | None] = [publisher]
+    if publisher is not None:
+        counted.watch_mqtt(publisher)
+
+    def mqtt() -> Publisher | None:
+        if link[0] is None and settings.mqtt is not None:
+            opened = link[0] = Publisher(settings.mqtt)
+            counted.watch_mqtt(opened)
+        return link[0]
+
     app = Celery("safecity-coordinator-worker", broker=settings.broker)
     app.conf.update(
         task_serializer="json", accept_content=["json"], task_ignore_result=True,
@@ -70,6 +92,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         counted.batches.labels("events", "accepted").inc()
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
+        for delivery in intake.mqtt:
+            mqtt_publish.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         return {"accepted": len(intake.alerts), "duplicates": intake.duplicates,
                 "incidents": len(intake.incidents)}
 
@@ -117,5 +141,14 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
                 log.warning("%s; giving up after %d attempts", exc, MAX_ATTEMPTS)
                 return
             raise self.retry(countdown=min(60, 2 ** self.request.retries)) from None
+
+    # never given up: an alert waits for the broker however long it is away (the outage is
+    # logged once, by the publisher, not once per retry)
+    @app.task(name=PUBLISH_MQTT_TASK, bind=True, max_retries=None)
+    def mqtt_publish(self: Task, delivery_id: int) -> None:
+        try:
+            publish(service(), mqtt(), delivery_id)
+        except DeliveryFailed:
+            raise self.retry(countdown=mqtt_backoff(self.request.retries)) from None
 
     return app

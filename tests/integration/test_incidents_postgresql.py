@@ -3,7 +3,8 @@ the same key at once both find no current incident and both insert one: the uniq
 on a key's current incident fails the second, whose batch is taken again and joins the first's
 incident (a barrier holds each worker just before its insert, so the race happens every run).
 And the migration that groups a database's open alerts runs on PostgreSQL as on SQLite; the
-retention purge deletes alerts that have webhook deliveries (the reference is enforced here)."""
+retention purge deletes alerts that have webhook and MQTT deliveries (the reference is enforced
+here)."""
 
 from __future__ import annotations
 
@@ -108,9 +109,9 @@ def test_an_existing_postgresql_database_gets_incidents_for_its_open_alerts(
 
 def test_alerts_with_webhook_deliveries_are_purged_past_their_retention(city: World) -> None:
     """PostgreSQL enforces the deliveries' reference to their alert: an alert that had a webhook
-    delivery is purged with it at the end of its retention period (it failed with a foreign key
-    violation before), and a younger alert keeps its own."""
-    from coordinator.db import Delivery, Webhook
+    or MQTT delivery is purged with them at the end of its retention period (it failed with a
+    foreign key violation before), and a younger alert keeps its own."""
+    from coordinator.db import Delivery, MqttDelivery, Webhook
     from coordinator.housekeeping import purge_alerts
 
     with city.svc.session() as session:
@@ -121,8 +122,13 @@ def test_alerts_with_webhook_deliveries_are_purged_past_their_retention(city: Wo
     send(city, [event(T0 + timedelta(days=5), zone="square")])
     with city.svc.session() as session:
         assert len(session.scalars(select(Delivery)).all()) == 2
+        # as the intake plans them when a broker is configured (this city has none)
+        session.add_all([MqttDelivery(target="mqtt", alert_id=a, state="pending")
+                         for a in session.scalars(select(Alert.id))])
     city.set_time(T0 + timedelta(days=city.settings.alert_retention_days, hours=1))
     assert purge_alerts(city.svc) == 1
     with city.svc.session() as session:
         (kept,) = session.scalars(select(Delivery)).all()
         assert session.get_one(Alert, kept.alert_id).zone == "square"
+        (published,) = session.scalars(select(MqttDelivery)).all()
+        assert published.alert_id == kept.alert_id
