@@ -19,6 +19,7 @@ from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from contract.key_fields import CosignerPublic
+from coordinator.basemap import read_outline
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
@@ -155,6 +156,16 @@ class CoordinatorSettings(TomlSettings):
     time_zone: str = Field(default="UTC", max_length=64,
                            description="the city's IANA time zone (e.g. Europe/Berlin): the "
                            "control room shows times in it")
+    basemap_file: Path | None = Field(
+        default=None, description="the city's outline (GeoJSON, WGS 84 longitude/latitude: "
+        "streets, districts) the control room's offline map draws under the cameras; checked "
+        "at startup (none: the map shows the cameras on a blank background)")
+    basemap_tiles: str | None = Field(
+        default=None, max_length=200, pattern=r"^/[A-Za-z0-9_{}-][A-Za-z0-9_./{}-]*$",
+        description="raster tiles the city hosts on the coordinator's own origin, as a path "
+        "template with {z}, {x} and {y} (e.g. /tiles/{z}/{x}/{y}.png, served by the reverse "
+        "proxy in front of the coordinator); no other origin can be named, the pages' policy "
+        "loads pictures from this origin only (none: the outline only)")
     housekeeping_seconds: int = Field(default=900, ge=5, le=86400,
                                       description="how often `coordinator beat` (or `worker "
                                       "--beat`) has the worker expire warrants, purge alerts "
@@ -222,6 +233,20 @@ class CoordinatorSettings(TomlSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin)"
                              ) from None
+        return value
+
+    @field_validator("basemap_file")
+    @classmethod
+    def _outline(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_outline(value)  # a ValueError names the problem; pydantic names the setting
+        return value
+
+    @field_validator("basemap_tiles")
+    @classmethod
+    def _tiles(cls, value: str | None) -> str | None:
+        if value is not None and not all(f"{{{k}}}" in value for k in "zxy"):
+            raise ValueError("a tile template names {z}, {x} and {y}")
         return value
 
     @model_validator(mode="after")
