@@ -1,7 +1,7 @@
 """Camera placements (position, heading, field of view) and video-wall arrangements are checked
 at the door: an impossible latitude, longitude, heading or angle, a placement of a camera the
 node does not enrol or of one camera twice, a wall that is not square, are refused with a
-message naming what is wrong."""
+message naming what is wrong; a node states its placements from its configuration."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from pydantic import ValidationError
 
 from contract.camera_placement import CameraPlacement
 from coordinator.services.requests import NewNode, WallArrangement
+from kernel.errors import ConfigError
+from nodes.camera_notices import placements
+from nodes.config import load_settings
 from nodes.identity import load_identity
 
 GATE = {"camera": "gate", "latitude": 52.5163, "longitude": 13.3777, "heading": 270,
@@ -77,3 +80,17 @@ def test_a_wall_is_square_of_one_to_four_with_camera_tiles() -> None:
         WallArrangement.model_validate({"size": 1, "tiles": ["../../etc/passwd"]})
     with pytest.raises(ValidationError, match="size"):
         WallArrangement.model_validate({"size": 0, "tiles": []})
+
+
+def test_the_node_states_its_placements_from_its_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "node.toml"
+    config.write_text(f'site_id = "site-a"\ndata_dir = "{tmp_path / "data"}"\n'
+                      '[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'
+                      '[cameras.placement]\nlatitude = 52.5163\nlongitude = 13.3777\n'
+                      'heading = 270\nfield_of_view = 90\n'
+                      '[[cameras]]\nid = "lobby"\nsource = "synthetic:"\n')
+    stated = placements(load_settings(config))
+    assert [p.model_dump() for p in stated] == [{**GATE, "range_m": 40}]  # lobby: not placed
+    config.write_text(config.read_text().replace("heading = 270", "heading = 360"))
+    with pytest.raises(ConfigError, match=r"cameras\.0\.placement\.heading"):
+        load_settings(config)
