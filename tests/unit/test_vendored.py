@@ -13,8 +13,8 @@ VENDOR = ROOT / "coordinator" / "web" / "static" / "vendor"
 
 
 def test_every_vendored_file_is_listed_with_its_digest() -> None:
-    listed = dict((path, digest) for digest, path in re.findall(
-        r"^([0-9a-f]{64})  (\S+)$", (ROOT / "docs" / "vendored.md").read_text(), re.M))
+    listed = {path: digest for digest, path in re.findall(
+        r"^([0-9a-f]{64})  (\S+)$", (ROOT / "docs" / "vendored.md").read_text(), re.M)}
     present = {str(p.relative_to(VENDOR)): hashlib.sha256(p.read_bytes()).hexdigest()
                for p in VENDOR.rglob("*") if p.is_file()}
     assert present == listed
