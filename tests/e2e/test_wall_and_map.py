@@ -293,9 +293,24 @@ def test_the_map_draws_the_cameras_where_they_stand_and_an_incident_pulses(
         origin = f"{site}/"
         assert requests and all(u.startswith(origin) for u in requests), [
             u for u in requests if not u.startswith(origin)]
-    basemap = city.client.get("/control-room/map/basemap.geojson", headers=city.as_("operator"))
-    assert basemap.json() == OUTLINE
-    assert basemap.headers["content-type"] == "application/geo+json"
+
+        basemap = city.client.get("/control-room/map/basemap.geojson",
+                                  headers=city.as_("operator"))
+        assert basemap.json() == OUTLINE
+        assert basemap.headers["content-type"] == "application/geo+json"
+        # the outline replaced by a bad file while the coordinator runs: the page says so,
+        # naming the setting, and the cameras are still drawn
+        Path(city.settings.basemap_file or "").write_text('{"type": "Point"}')
+        page.reload()
+        expect(page.locator("#city-map")).to_have_attribute("data-ready", "yes")
+        expect(page.locator("#map-problem")).to_contain_text(
+            "The basemap could not be shown: basemap_file:")
+        expect(page.locator("#map-problem")).to_contain_text(
+            "geometry.coordinates: a position is [longitude, latitude]")
+        expect(page.locator(".camera-marker")).to_have_count(3)
+        assert [e for e in operator.errors if "503" not in e] == [], operator.errors
+    broken = city.client.get("/control-room/map/basemap.geojson", headers=city.as_("operator"))
+    assert broken.status_code == 503 and broken.json()["code"] == "bad_basemap"
 
 
 def test_three_hundred_cameras_cluster_and_a_cluster_pulses_with_its_incident(

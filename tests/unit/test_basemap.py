@@ -5,6 +5,8 @@ file and the place in it; the tile template stays on the coordinator's origin.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,18 @@ def test_tiles_come_from_the_coordinators_own_origin_only(tmp_path: Path, templa
         load_coordinator_settings(data_dir=tmp_path, basemap_tiles=template)
     assert load_coordinator_settings(
         data_dir=tmp_path, basemap_tiles="/tiles/{z}/{x}/{y}.png").basemap_tiles
+
+
+def test_the_cli_stops_with_one_line_naming_the_setting(tmp_path: Path) -> None:
+    bad = tmp_path / "city.geojson"
+    bad.write_text("<kml><Document/></kml>")  # KML handed in where GeoJSON belongs
+    config = tmp_path / "coordinator.toml"
+    config.write_text(f'data_dir = "{tmp_path / "data"}"\nbasemap_file = "{bad}"\n')
+    done = subprocess.run([sys.executable, "-c", "from nodes.cli import main; main()",
+                           "coordinator", "init", "--config", str(config)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"Error: {config}: invalid configuration: basemap_file: Value error, {bad}: not JSON "
+        "(Expecting value: line 1 column 1 (char 0))"]
+    assert not (tmp_path / "data").exists()  # nothing was set up
