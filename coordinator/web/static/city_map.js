@@ -1,13 +1,14 @@
 // The control room's offline map, drawn by the vendored Leaflet (static/vendor/leaflet) with
 // nothing from another origin: the city's outline (/control-room/map/basemap.geojson) and,
 // when the city hosts them on this origin, its raster tiles; each camera at its enrolled
-// position (a keyboard-operable marker, its field of view drawn as a cone once zoomed in),
+// position (a keyboard-operable marker, its field of view drawn as a cone while the camera is
+// shown on its own, not inside a cluster),
 // clustered by Leaflet.markercluster when many are close; a camera with open incidents pulses,
-// and so does a cluster holding one. The live feed (/alerts/stream) says when to ask again.
+// and so does a cluster holding one. The live feed (/alerts/stream) says when to ask again,
+// and the page asks every 15 s in any case (closing an incident sends no alert).
 "use strict";
 
 (() => {
-  const CONES_FROM_ZOOM = 15;  // below it the cones of neighbouring cameras are only clutter
   const EARTH = 6371008.8;  // mean radius, metres (IUGG)
   const markers = new Map();  // "node_id/camera" -> marker
   let pending = null;
@@ -103,25 +104,22 @@
       }
     }
     const cluster = L.markerClusterGroup({ iconCreateFunction: clusterIcon, showCoverageOnHover: false, maxClusterRadius: 50 });
-    const cones = L.layerGroup();
     const placed = await cameras();
     for (const camera of placed) {
       const marker = L.marker([camera.latitude, camera.longitude], { icon: icon(camera), keyboard: true, title: named(camera), camera });
+      const view = L.polygon(cone(camera), { className: "fov", interactive: false });
+      // the cluster group adds a marker to the map when it is shown on its own, and takes it
+      // off when it joins a cluster: its cone follows it
+      marker.on("add", () => view.addTo(map));
+      marker.on("remove", () => view.remove());
       marker.bindPopup(() => popup(marker.options.camera));
       markers.set(key(camera), marker);
       cluster.addLayer(marker);
-      L.polygon(cone(camera), { className: "fov", interactive: false }).addTo(cones);
     }
     map.addLayer(cluster);
-    const showCones = () => {
-      if (map.getZoom() >= CONES_FROM_ZOOM) map.addLayer(cones);
-      else map.removeLayer(cones);
-    };
-    map.on("zoomend", showCones);
     if (bounds && bounds.isValid()) map.fitBounds(bounds);
     else if (placed.length) map.fitBounds(L.latLngBounds(placed.map((c) => [c.latitude, c.longitude])), { padding: [40, 40], maxZoom: 17 });
     else map.setView([0, 0], 2);
-    showCones();
     element.dataset.ready = "yes";
 
     async function again() {  // open incidents changed: new icons, clusters recounted
@@ -137,6 +135,8 @@
       cluster.refreshClusters();
       tabulate(fresh);
     }
+    // the feed brings new alerts only: a closed incident stops its camera pulsing at the next look
+    setInterval(again, 15000);
     const feedStatus = document.getElementById("map-feed");
     const feed = new EventSource(`/alerts/stream?after=${encodeURIComponent(data.latest)}`);
     feed.addEventListener("open", () => { feedStatus.textContent = "Live: cameras with open incidents pulse."; feedStatus.dataset.live = "yes"; });

@@ -52,6 +52,7 @@
       src: `/control-room/live/${encodeURIComponent(camera.node_id)}/${encodeURIComponent(camera.camera)}.jpg?t=${encodeURIComponent(camera.snapshot)}`,
       alt: `Redacted live view of camera ${named(tiles[i])}`,
       "data-live": "",
+      draggable: "false",  // the tile is what is dragged, not the picture
     });
     const time = element("time", { datetime: camera.snapshot },
       new Date(camera.snapshot).toLocaleTimeString());
