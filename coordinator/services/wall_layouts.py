@@ -61,10 +61,6 @@ def save(svc: Coordinator, username: str, arrangement: WallArrangement) -> WallA
     if unknown:
         raise invalid(f"not an enrolled camera: {', '.join(unknown)}", "unknown_camera")
     with svc.session() as session:
-        row = session.get(WallLayout, username)
-        if row is None:
-            session.add(WallLayout(username=username, layout=arrangement.model_dump(),
-                                   saved_at=svc.clock()))
-        else:
-            row.layout, row.saved_at = arrangement.model_dump(), svc.clock()
+        session.merge(WallLayout(username=username, layout=arrangement.model_dump(),
+                                 saved_at=svc.clock()))
     return arrangement

@@ -123,7 +123,8 @@
     element.dataset.ready = "yes";
 
     async function again() {  // open incidents changed: new icons, clusters recounted
-      const fresh = await cameras();
+      const fresh = await cameras().catch(() => null);  // unreachable: the next look retries
+      if (!fresh) return;
       for (const camera of fresh) {
         const marker = markers.get(key(camera));
         if (!marker) continue;

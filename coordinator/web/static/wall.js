@@ -144,8 +144,9 @@
   }
 
   async function refresh() {
-    const response = await fetch("/control-room/wall/cameras", { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!response.ok) return;
+    const response = await fetch("/control-room/wall/cameras", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .catch(() => null);  // the coordinator restarting: the next look tries again
+    if (!response || !response.ok) return;
     const known = (await response.json()).cameras;
     const before = cameras.size;
     for (const camera of known) cameras.set(camera.tile, camera);
