@@ -124,7 +124,7 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
     for name, role, agency in PEOPLE:
         signer = keys.get(role)
         _run("coordinator", "add-user", "--config", str(config), "--username", name,
-             "--role", role, "--agency", agency, "--password-stdin",
+             "--role", role, "--agency", agency, "--password-stdin", "--as", PEOPLE[0][0],
              *(["--signing-key", signer.public.text()] if signer else []),
              stdin=passwords[name] + "\n")
     base = f"http://127.0.0.1:{port}"

@@ -83,7 +83,7 @@ def federate(out: Path, coordinator_config: Path, node: NodeSettings, node_confi
                 process([*supernode, "--config", str(second_config),
                          "--port", str(_free_port())], out / "supernode-north-hall.log"):
             summary = json.loads(run("fl", "start", "trajectory", "--rounds", str(ROUNDS),
-                                     "--epsilon", str(EPSILON), "--config",
+                                     "--epsilon", str(EPSILON), "--as", "admin", "--config",
                                      str(coordinator_config)))
     installed = node.data_dir / "models" / "trajectory.json"
     for _ in range(600):  # the demo node's worker takes the model off its queue
