@@ -18,7 +18,7 @@ from coordinator.db import Confirmation, Warrant
 from coordinator.errors import invalid, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
-from coordinator.web import record_of_processing
+from coordinator.web import processing_facts, record_of_processing
 from coordinator.web.charts import bar_chart
 from coordinator.web.published import publish
 from coordinator.web.templates import PAGE_HEADERS, render
@@ -128,7 +128,9 @@ def _record(svc: Coordinator, month: str | None) -> tuple[list[dict[str, Any]], 
         raise invalid(f"month: {month[:20]!r} is not YYYY-MM")
     published = publish(svc.audit)
     report = published.report
-    rows = record_of_processing.rows(report["actions_by_month"], [month] if month else None)
+    rows = record_of_processing.rows(report["actions_by_month"],
+                                     processing_facts.facts(svc, report),
+                                     [month] if month else None)
     checkpoint = f"size {report['checkpoint']['size']}, root {report['checkpoint']['root']}"
     return rows, month or "all months in the log", checkpoint
 
@@ -138,14 +140,16 @@ def record_page(request: Request, month: str = Query("", max_length=7), who: Pri
                 svc: Coordinator = Depends(service)) -> Response:
     rows, period, checkpoint = _record(svc, month or None)
     return render(request, "record.html", who=who, rows=rows, period=period,
-                  checkpoint=checkpoint, month=month)
+                  checkpoint=checkpoint, month=month,
+                  responsible=processing_facts.responsible(svc))
 
 
 @router.get("/record-of-processing.csv")
 def record_csv(month: str = Query("", max_length=7), _: Principal = DPO,
                svc: Coordinator = Depends(service)) -> Response:
     rows, _period, _checkpoint = _record(svc, month or None)
-    return Response(record_of_processing.to_csv(rows), media_type="text/csv; charset=utf-8",
+    return Response(record_of_processing.to_csv(rows, processing_facts.responsible(svc)),
+                    media_type="text/csv; charset=utf-8",
                     headers={**PAGE_HEADERS, "Content-Disposition":
                              'attachment; filename="record-of-processing.csv"'})
 
@@ -154,6 +158,7 @@ def record_csv(month: str = Query("", max_length=7), _: Principal = DPO,
 def record_pdf(month: str = Query("", max_length=7), _: Principal = DPO,
                svc: Coordinator = Depends(service)) -> Response:
     rows, period, checkpoint = _record(svc, month or None)
-    body = record_of_processing.to_pdf(rows, svc.settings.origin, period, checkpoint)
+    body = record_of_processing.to_pdf(rows, processing_facts.responsible(svc), period,
+                                       checkpoint)
     return Response(body, media_type="application/pdf", headers={
         **PAGE_HEADERS, "Content-Disposition": 'attachment; filename="record-of-processing.pdf"'})
