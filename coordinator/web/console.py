@@ -18,8 +18,9 @@ from coordinator.db import Confirmation, Warrant
 from coordinator.errors import invalid, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
-from coordinator.web import processing_facts, record_of_processing
+from coordinator.web import offline_check, processing_facts, record_of_processing
 from coordinator.web.charts import bar_chart
+from coordinator.web.offline_check import witness_keys
 from coordinator.web.published import publish
 from coordinator.web.templates import PAGE_HEADERS, render
 from coordinator.web.trail import TrailFilter, check_entry, pseudonyms, search
@@ -80,7 +81,11 @@ def entry(index: Index, request: Request, who: Principal = DPO,
         details_problem = None
     except VerificationError as exc:
         details, details_problem = {}, str(exc)
+    offline = offline_check.prove_entry(str(request.base_url), index,
+                                        svc.audit.signer.verifier.vkey(),
+                                        witness_keys(svc.settings))
     return render(request, "entry.html", who=who, index=index, record=item.record,
+                  offline=offline,
                   leaf_hash=item.leaf_hash.hex(), details=details,
                   details_problem=details_problem, integrity=check_entry(svc.audit, index))
 

@@ -93,7 +93,7 @@ def test_a_citizen_verifies_the_report_and_sees_tampering_with_its_reason(
     size = city.svc.audit.size()
     expect(citizen.page.locator("#checkpoint")).to_contain_text(f"{size} log entries")
     warrants = citizen.page.locator("table", has_text="Warrant decisions by month")
-    expect(warrants).to_contain_text("warrant_drafted")
+    expect(warrants).to_contain_text("warrants requested by police")
     cameras = citizen.page.locator("#cameras").inner_text()
     assert "site-a" in cameras and "raw video: 30" in cameras and "gate" in cameras
     citizen.assert_accessible()
@@ -694,7 +694,7 @@ def test_a_judge_reads_the_scope_in_words_sees_the_images_and_declines_with_a_re
     citizen = page_of(browser)
     assert warrant_decisions(citizen, site).get("warrant_declined") == 1
     expect(citizen.page.locator("table", has_text="Warrant decisions by month")).to_contain_text(
-        "refused by a judge (warrant_declined)")
+        "warrants refused by a judge (or the DPO)")
     # an analyst's typo and a used-up warrant are not a judge's refusal
     used = city.registered(max_uses=1)
     for warrant_id_sent, status in (("w-no-such-warrant", 404), (used["warrant_id"], 202),
