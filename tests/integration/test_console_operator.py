@@ -54,7 +54,9 @@ def test_console_commands_are_attributed_to_the_named_account(tmp_path: Path) ->
     # nobody yet: only an admin may be first, and it is named as its own creator
     judge_first = add("judge-1", "judge", "--signing-key", SigningKey.generate().public.text())
     assert judge_first.exit_code == 2 and "--as USERNAME" in judge_first.output
-    assert add("ingrid", "admin").exit_code == 0
+    # the first admin may name itself (as the demo's script does), no one else
+    assert "no such user" in add("ingrid", "admin", "--as", "someone").output
+    assert add("ingrid", "admin", "--as", "ingrid").exit_code == 0
     unnamed = add("tomas", "police_analyst")
     assert unnamed.exit_code == 2 and "--as USERNAME" in unnamed.output
     assert len(unnamed.output.strip().splitlines()) == 1  # one line, with the fix
