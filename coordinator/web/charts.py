@@ -10,7 +10,7 @@ from itertools import count
 
 from markupsafe import Markup, escape
 
-BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH = 22, 8, 220, 360
+BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH = 22, 8, 320, 300  # labels in words need the room
 WIDTH = LABEL_WIDTH + BAR_WIDTH + 80
 _ids = count(1)
 
