@@ -5,6 +5,7 @@ DPO's trail filtered by that account finds users created and trainings started f
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -16,6 +17,7 @@ from coordinator.service import Coordinator
 from coordinator.web.trail import TrailFilter, pseudonyms, search
 from nodes.cli import main
 from privacy.signing import SigningKey
+from tests.support.world import embedded_world
 
 PASSWORD = "correct horse battery staple"
 
@@ -88,3 +90,18 @@ def test_console_commands_are_attributed_to_the_named_account(tmp_path: Path) ->
         assert {r.outcome for _, r in found} >= {"user_created", "started"}
     finally:
         svc.close()
+
+
+def test_the_api_attributes_a_new_user_to_the_admin_signed_in(tmp_path: Path) -> None:
+    """The same account, the same attribution, from the API: its pseudonym, role and agency."""
+    world = embedded_world(tmp_path)
+    try:
+        created = world.client.post("/users", headers=world.as_("admin"), json={
+            "username": "lena", "role": "planner", "agency": "city", "password": PASSWORD})
+        assert created.status_code == 201, created.text
+        (entry,) = [e.record for e in world.svc.audit.entries()
+                    if e.record.outcome == "user_created"
+                    and json.loads(world.svc.audit.details(e.index)["user"]) == "lena"]
+        assert entry.actor == world.svc.actor("admin", "admin", "city")
+    finally:
+        world.close()
