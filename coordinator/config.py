@@ -95,6 +95,30 @@ class MqttSettings(BaseModel):
         return None if self.password is None else self.password.get_secret_value()
 
 
+class Party(BaseModel):
+    """A body or person the record of processing names with its contact details (GDPR Art.
+    30(1)(a); LED Art. 24(1)(a)): the controller, its representative, the DPO."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200, description="the name, as in law")
+    address: str = Field(default="", max_length=400, description="postal address")
+    email: str = Field(default="", max_length=254, pattern=r"^([^@\s]+@[^@\s]+)?$",
+                       description="e-mail address")
+    phone: str = Field(default="", max_length=40, pattern=r"^[0-9+()./ -]*$",
+                       description="telephone number")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Party:
+        if not (self.address or self.email or self.phone):
+            raise ValueError(f"{self.name}: give contact details (address, email or phone)")
+        return self
+
+    def contact(self) -> str:
+        """The contact details in one line."""
+        return "; ".join(p for p in (self.address, self.email, self.phone) if p)
+
+
 class CoordinatorSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_COORDINATOR_",
                                       env_nested_delimiter="__", extra="forbid")
@@ -224,6 +248,17 @@ class CoordinatorSettings(TomlSettings):
     anonymous_denials_per_address: int = Field(default=300, ge=1, le=100_000,
                                                description="anonymous denials one address may "
                                                "cause per interval; past it: 429 responses")
+
+    controller: Party | None = Field(
+        default=None, description="the controller (the city body responsible for the "
+        "processing), named with its contact details in the record of processing (GDPR Art. "
+        "30(1)(a)); e.g. {name = \"City of X\", address = \"...\", email = \"...\"}")
+    representative: Party | None = Field(
+        default=None, description="the controller's representative, where it has one (GDPR "
+        "Art. 27), for the record of processing")
+    data_protection_officer: Party | None = Field(
+        default=None, description="the data protection officer, named with contact details in "
+        "the record of processing (GDPR Art. 30(1)(a), Art. 37(7))")
 
     @field_validator("time_zone")
     @classmethod

@@ -122,8 +122,9 @@ class NewNode(BaseModel):
     flower_key: SuperNodePublic | None = Field(
         default=None, description="the site's Flower SuperNode key (federated learning)")
     camera_notices: list[CameraNotice] = Field(
-        default=[], max_length=256, description="each camera's public notice (from `safecity "
-        "node keys`), published on the transparency portal")
+        min_length=1, max_length=256, description="each enrolled camera's public notice (from "
+        "`safecity node keys`, stated from the node's configuration), published on the "
+        "transparency portal; one for every camera (GDPR Art. 13: no camera without its notice)")
     camera_placements: list[CameraPlacement] = Field(
         default=[], max_length=256, description="where each camera stands and looks (latitude, "
         "longitude, heading, field of view): the control room's map; a camera without one is "
@@ -141,6 +142,12 @@ class NewNode(BaseModel):
         unknown = sorted({n.camera for n in self.camera_notices} - set(self.cameras))
         if unknown:
             raise ValueError(f"camera_notices name cameras not enrolled: {', '.join(unknown)}")
+        # a camera enrolled without its notice showed "not stated" for everything on the portal
+        silent = sorted(set(self.cameras) - {n.camera for n in self.camera_notices})
+        if silent:
+            raise ValueError(f"camera_notices lack cameras {', '.join(silent)}: send the "
+                             "camera_notices `safecity node keys` prints for the node's "
+                             "configuration, which must list these cameras")
         placed = [p.camera for p in self.camera_placements]
         unknown = sorted(set(placed) - set(self.cameras))
         if unknown:

@@ -64,6 +64,7 @@ def enrol(city: World, name: str, site: str, cameras: list[str],
     response = city.client.post("/nodes", headers=city.as_("admin"), json={
         "node_id": node_id, "site_id": site, "cameras": cameras,
         "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
+        "camera_notices": [{"camera": camera} for camera in cameras],
         "camera_placements": placements})
     assert response.status_code == 201, response.text
     return node_id, identity.signing

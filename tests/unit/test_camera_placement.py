@@ -27,6 +27,7 @@ def node(tmp_path: Path, placements: list[dict[str, Any]]) -> NewNode:
     return NewNode.model_validate({
         "node_id": "alpha", "site_id": "site-a", "cameras": ["gate", "lobby"],
         "identity_key": keys["identity_key"], "sealing_key": keys["sealing_key"],
+        "camera_notices": [{"camera": "gate"}, {"camera": "lobby"}],
         "camera_placements": placements})
 
 
