@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from contract.events import SignedEventBatch
 from contract.queries import Signed
-from coordinator.db import Alert, Delivery, MqttDelivery, Node, Webhook
+from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected
 from coordinator.incident_grouping import attach
+from coordinator.incident_revisions import number
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 from privacy.signing import VerifyKey
@@ -130,5 +131,7 @@ def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
                      for a in new if a.state == "open"] if svc.settings.mqtt else []
         session.add_all([*deliveries, *published])
         session.flush()
+        # last: the revision counter stays locked from here to the commit
+        number(session, [session.get_one(Incident, i) for i in incidents])
         return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new),
                       incidents, [m.id for m in published])

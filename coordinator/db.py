@@ -232,6 +232,19 @@ class Incident(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64))
     handled_at: Mapped[datetime | None]
     current: Mapped[bool | None]
+    # the number of its latest change and of its first (``coordinator.incident_revisions``);
+    # null only inside the transaction that inserts it, until it is numbered before commit
+    revision: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
+    opened_revision: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class IncidentRevision(Base):
+    """The last revision number handed out to an incident change (one row, id 1)."""
+
+    __tablename__ = "incident_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(BigInteger)
 
 
 class Webhook(Base):

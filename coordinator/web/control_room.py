@@ -1,9 +1,9 @@
 """The control room: the incidents (alerts grouped at intake) with filters, paging and the
-counts per state, refreshed when the live feed (server-sent events from ``/alerts/stream``
-under the page's session) brings an alert, times in the city's time zone; a schematic map of
-the sites and their cameras with their state, each camera's latest alert, and its live view:
-the newest snapshot its node sent after redaction (faces and plates hidden at the site; the raw
-frame never leaves it)."""
+counts per state, refreshed when the live feed (server-sent events from ``/incidents/stream``
+under the page's session) says one opened or changed, times in the city's time zone; a
+schematic map of the sites and their cameras with their state, each camera's latest alert, and
+its live view: the newest snapshot its node sent after redaction (faces and plates hidden at the
+site; the raw frame never leaves it)."""
 
 from __future__ import annotations
 
@@ -91,8 +91,8 @@ def control_room(request: Request, site_id: str = Query("", max_length=64),
         raise invalid(describe(exc)) from None
     page = incidents.listed(svc, wanted)
     with svc.session() as session:
-        latest = int(session.scalar(select(func.max(Alert.id))) or 0)
         types = sorted(session.scalars(select(Incident.type).distinct()))
+    latest = incidents.latest_revision(svc)  # the live feed starts after it
     cameras = camera_states(svc)
     sites = sorted({c["site"] for c in cameras})
     form = {"site_id": site_id, "camera": camera, "type": type, "state": state,
