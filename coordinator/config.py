@@ -152,6 +152,13 @@ class CoordinatorSettings(TomlSettings):
                                          description="an alert joins the open incident of its "
                                          "site, camera, rule and zone or line when it comes at "
                                          "most this long after the incident's last alert")
+    node_events_per_minute: int = Field(default=600, ge=1, le=1_000_000,
+                                        description="the events one node may send per minute, "
+                                        "sustained (a token bucket per node); events past it "
+                                        "are refused, each refusal logged and audited")
+    node_event_burst: int = Field(default=1000, ge=1, le=1_000_000,
+                                  description="the events one node may send at once above its "
+                                  "rate (the bucket's size; a batch holds up to 500)")
     time_zone: str = Field(default="UTC", max_length=64,
                            description="the city's IANA time zone (e.g. Europe/Berlin): the "
                            "control room shows times in it")

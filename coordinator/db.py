@@ -247,6 +247,17 @@ class IncidentRevision(Base):
     last: Mapped[int] = mapped_column(BigInteger)
 
 
+class IntakeBucket(Base):
+    """A node's token bucket for alert intake (``coordinator.intake_limit``): the events it may
+    still send now, as of ``refilled_at``."""
+
+    __tablename__ = "intake_buckets"
+
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
+    tokens: Mapped[float]
+    refilled_at: Mapped[datetime]
+
+
 class Webhook(Base):
     """An outbound webhook (signage, IoT): alerts of the listed types are POSTed to ``url``,
     signed with the shared secret (Standard Webhooks)."""
