@@ -143,11 +143,13 @@ def _store(svc: Coordinator, events: Sequence[AnalyticsEvent], node: Node) -> In
         incidents = attach(session, [a for a in new if a.state == "open"],
                            timedelta(seconds=svc.settings.incident_window_seconds))
         hooks = session.scalars(select(Webhook).where(Webhook.active)).all()
-        deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending")
+        deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending",
+                               touched_at=now)
                       for a in new if a.state == "open"
                       for h in hooks if not h.types or a.type in h.types]
         # planned with the alert, in its transaction: an alert stored is an alert published
-        published = [MqttDelivery(target=MQTT_TARGET, alert_id=a.id, state="pending")
+        published = [MqttDelivery(target=MQTT_TARGET, alert_id=a.id, state="pending",
+                                  touched_at=now)
                      for a in new if a.state == "open"] if svc.settings.mqtt else []
         session.add_all([*deliveries, *published])
         session.flush()

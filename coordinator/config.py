@@ -166,6 +166,12 @@ class CoordinatorSettings(TomlSettings):
                                       description="how often `coordinator beat` (or `worker "
                                       "--beat`) has the worker expire warrants, purge alerts "
                                       "and recompute the public transparency report")
+    delivery_requeue_seconds: int = Field(default=900, ge=60, le=86400,
+                                          description="a webhook or MQTT delivery still pending "
+                                          "and untouched (not planned, tried or queued) this "
+                                          "long is queued again by the housekeeping job (its "
+                                          "task was lost); longer than the broker's backlog "
+                                          "and the retries' back-off (a minute)")
     max_aggregate_epsilon: float = Field(default=1.0, gt=0, le=10,
                                          description="the most epsilon one aggregate question "
                                          "may spend at each node")

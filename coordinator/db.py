@@ -284,6 +284,9 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None]
+    # planned, tried or queued again: a pending one untouched too long had its task lost
+    # (``coordinator.delivery_sweep``)
+    touched_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class MqttDelivery(Base):
@@ -300,6 +303,9 @@ class MqttDelivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None]
+    # planned, tried or queued again: a pending one untouched too long had its task lost
+    # (``coordinator.delivery_sweep``)
+    touched_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Aggregate(Base):
