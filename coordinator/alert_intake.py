@@ -5,7 +5,8 @@ transaction."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +14,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from contract.events import SignedEventBatch
+from contract.events import AnalyticsEvent, SignedEventBatch
 from contract.queries import Signed
-from coordinator.db import Alert, Delivery, MqttDelivery, Node, Webhook
+from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected
 from coordinator.incident_grouping import attach
+from coordinator.incident_revisions import number
+from coordinator.intake_limit import Refusal, record, take
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 from privacy.signing import VerifyKey
@@ -42,6 +45,7 @@ class Intake:
     duplicates: int
     incidents: list[int]
     mqtt: list[int] = field(default_factory=list)
+    refused: int = 0  # new events past the node's rate (``coordinator.intake_limit``)
 
 
 def alert_view(alert: Alert) -> dict[str, Any]:
@@ -95,18 +99,35 @@ def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, No
 
 
 def accept(svc: Coordinator, message: Any) -> Intake:
-    """Store a batch's new events; an event seen before (a resend) is counted, not stored."""
+    """Store a batch's new events; an event seen before (a resend) is counted, not stored; new
+    events past the node's rate are refused, and the refusal logged and audited."""
     signed, node = verified_batch(svc, message)
+    events, refused = _admitted(svc, node, signed.batch.events)
+    if refused:
+        record(svc, Refusal(node.node_id, tuple(e.seq for e in refused)))
     for _ in range(ATTEMPTS - 1):
         try:
-            return _store(svc, signed, node)
+            return replace(_store(svc, events, node), refused=len(refused))
         except IntegrityError:  # a concurrent worker stored the resend or opened the incident
             continue
-    return _store(svc, signed, node)
+    return replace(_store(svc, events, node), refused=len(refused))
 
 
-def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
-    events = signed.batch.events
+def _admitted(svc: Coordinator, node: Node, events: Sequence[AnalyticsEvent]
+              ) -> tuple[list[AnalyticsEvent], list[AnalyticsEvent]]:
+    """The events to store (those seen before, and the new ones the node's bucket allows, the
+    lowest sequence numbers first) and those refused. In a transaction of its own: the
+    bucket's lock is held for this alone, not while another batch of the node takes its
+    incidents (which would make two batches of one node wait for each other)."""
+    with svc.session() as session:
+        seen = set(session.scalars(select(Alert.seq).where(
+            Alert.node_id == node.node_id, Alert.seq.in_([e.seq for e in events]))))
+        fresh = sorted((e for e in events if e.seq not in seen), key=lambda e: e.seq)
+        granted = take(session, node.node_id, len(fresh), svc.settings, svc.clock())
+    return [e for e in events if e.seq in seen] + fresh[:granted], fresh[granted:]
+
+
+def _store(svc: Coordinator, events: Sequence[AnalyticsEvent], node: Node) -> Intake:
     now = svc.clock()
     with svc.session() as session:
         seen = set(session.scalars(select(Alert.seq).where(
@@ -122,13 +143,17 @@ def _store(svc: Coordinator, signed: SignedEventBatch, node: Node) -> Intake:
         incidents = attach(session, [a for a in new if a.state == "open"],
                            timedelta(seconds=svc.settings.incident_window_seconds))
         hooks = session.scalars(select(Webhook).where(Webhook.active)).all()
-        deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending")
+        deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending",
+                               touched_at=now)
                       for a in new if a.state == "open"
                       for h in hooks if not h.types or a.type in h.types]
         # planned with the alert, in its transaction: an alert stored is an alert published
-        published = [MqttDelivery(target=MQTT_TARGET, alert_id=a.id, state="pending")
+        published = [MqttDelivery(target=MQTT_TARGET, alert_id=a.id, state="pending",
+                                  touched_at=now)
                      for a in new if a.state == "open"] if svc.settings.mqtt else []
         session.add_all([*deliveries, *published])
         session.flush()
+        # last: the revision counter stays locked from here to the commit
+        number(session, [session.get_one(Incident, i) for i in incidents])
         return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new),
                       incidents, [m.id for m in published])

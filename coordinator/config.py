@@ -177,6 +177,13 @@ class CoordinatorSettings(TomlSettings):
                                          description="an alert joins the open incident of its "
                                          "site, camera, rule and zone or line when it comes at "
                                          "most this long after the incident's last alert")
+    node_events_per_minute: int = Field(default=600, ge=1, le=1_000_000,
+                                        description="the events one node may send per minute, "
+                                        "sustained (a token bucket per node); events past it "
+                                        "are refused, each refusal logged and audited")
+    node_event_burst: int = Field(default=1000, ge=1, le=1_000_000,
+                                  description="the events one node may send at once above its "
+                                  "rate (the bucket's size; a batch holds up to 500)")
     time_zone: str = Field(default="UTC", max_length=64,
                            description="the city's IANA time zone (e.g. Europe/Berlin): the "
                            "control room shows times in it")
@@ -194,6 +201,12 @@ class CoordinatorSettings(TomlSettings):
                                       description="how often `coordinator beat` (or `worker "
                                       "--beat`) has the worker expire warrants, purge alerts "
                                       "and recompute the public transparency report")
+    delivery_requeue_seconds: int = Field(default=900, ge=60, le=86400,
+                                          description="a webhook or MQTT delivery still pending "
+                                          "and untouched (not planned, tried or queued) this "
+                                          "long is queued again by the housekeeping job (its "
+                                          "task was lost); longer than the broker's backlog "
+                                          "and the retries' back-off (a minute)")
     max_aggregate_epsilon: float = Field(default=1.0, gt=0, le=10,
                                          description="the most epsilon one aggregate question "
                                          "may spend at each node")

@@ -246,6 +246,30 @@ class Incident(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64))
     handled_at: Mapped[datetime | None]
     current: Mapped[bool | None]
+    # the number of its latest change and of its first (``coordinator.incident_revisions``);
+    # null only inside the transaction that inserts it, until it is numbered before commit
+    revision: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
+    opened_revision: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class IncidentRevision(Base):
+    """The last revision number handed out to an incident change (one row, id 1)."""
+
+    __tablename__ = "incident_revisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(BigInteger)
+
+
+class IntakeBucket(Base):
+    """A node's token bucket for alert intake (``coordinator.intake_limit``): the events it may
+    still send now, as of ``refilled_at``."""
+
+    __tablename__ = "intake_buckets"
+
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
+    tokens: Mapped[float]
+    refilled_at: Mapped[datetime]
 
 
 class Webhook(Base):
@@ -274,6 +298,9 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None]
+    # planned, tried or queued again: a pending one untouched too long had its task lost
+    # (``coordinator.delivery_sweep``)
+    touched_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class MqttDelivery(Base):
@@ -290,6 +317,9 @@ class MqttDelivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None]
+    # planned, tried or queued again: a pending one untouched too long had its task lost
+    # (``coordinator.delivery_sweep``)
+    touched_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Aggregate(Base):

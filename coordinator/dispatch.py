@@ -51,6 +51,13 @@ class Dispatcher:
         except _SEND_FAILED as exc:
             raise DispatchError(f"the broker is unavailable ({exc})") from None
 
+    def enqueue(self, task: str, args: list[Any], queue: str) -> None:
+        """Queue a task for the coordinator's own worker (a webhook or MQTT delivery)."""
+        try:
+            self.app.send_task(task, args=args, queue=queue)
+        except _SEND_FAILED as exc:
+            raise DispatchError(f"the broker is unavailable ({exc})") from None
+
     def answer(self, task_id: str) -> dict[str, Any] | None:
         """The node's answer if it has arrived, else None; never waits."""
         try:

@@ -5,7 +5,9 @@ forgotten once they have expired, the anonymous denials of finished intervals ar
 later denial did it first), and the public transparency report is computed afresh. Expiries and
 alert purges are logged before they happen, so the report counts expiries and the record of
 processing shows the purges; the report is computed last, so it includes them. The witnesses are
-asked to cosign the newest checkpoint just before, so that the report rests on a witnessed one."""
+asked to cosign the newest checkpoint just before, so that the report rests on a witnessed one.
+Webhook and MQTT deliveries whose task was lost are queued again
+(``coordinator.delivery_sweep``)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
 from coordinator.db import Alert, Delivery, Incident, MqttDelivery, PublishedReport
 from coordinator.db import Warrant as WarrantRow
+from coordinator.delivery_sweep import requeue_stranded
 from coordinator.denials import flush_due
 from coordinator.service import Coordinator
 from coordinator.services.warrants import signed_of
@@ -108,5 +111,6 @@ def witness_newest(svc: Coordinator) -> str:
 
 def housekeeping(svc: Coordinator) -> dict[str, object]:
     return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc),
+            "requeued_deliveries": requeue_stranded(svc),
             "purged_spent": purge_spent(svc), "denial_entries": len(flush_due(svc)),
             "witnesses": witness_newest(svc), "report_entries": publish_report(svc)}

@@ -61,6 +61,9 @@ class WorkerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.batches = Counter("safecity_worker_messages", "messages taken off the broker",
                                ["task", "outcome"], registry=self.registry)
+        self.refused = Counter("safecity_worker_events_refused",
+                               "node events refused at intake, past the node's rate",
+                               registry=self.registry)
 
     def watch(self, svc: Coordinator) -> None:
         self.registry.register(StateCollector(svc))

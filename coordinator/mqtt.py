@@ -215,6 +215,7 @@ def deliver(svc: Coordinator, publisher: Publisher | None, delivery_id: int) -> 
         if delivery is None or delivery.state != "pending":
             return
         delivery.attempts += 1
+        delivery.touched_at = svc.clock()
         if publisher is None:
             delivery.state, delivery.last_error = "failed", "MQTT is no longer configured"
             return

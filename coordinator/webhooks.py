@@ -90,6 +90,7 @@ def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> Non
         hook = session.get(Webhook, delivery.webhook_id)
         alert = session.get(Alert, delivery.alert_id)
         delivery.attempts += 1
+        delivery.touched_at = svc.clock()
         if hook is None or not hook.active:
             delivery.state, delivery.last_error = "failed", "the webhook was removed"
             return

@@ -90,12 +90,13 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             counted.batches.labels("events", "rejected").inc()
             return {"accepted": 0, "rejected": str(exc)}
         counted.batches.labels("events", "accepted").inc()
+        counted.refused.inc(intake.refused)  # logged and audited by the intake
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         for delivery in intake.mqtt:
             mqtt_publish.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         return {"accepted": len(intake.alerts), "duplicates": intake.duplicates,
-                "incidents": len(intake.incidents)}
+                "incidents": len(intake.incidents), "refused": intake.refused}
 
     @app.task(name=EXPORT_REPORT_TASK)
     def export_report(message: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,10 @@ the table without bound (until the retention purge, or for ever with future time
 incident_future_pin.py). This script measures it on PostgreSQL: 20 batches of 500 distinct
 rules, then the operator's first page and its worst filters.
 
+Held since session 13 by the per-node intake rate (``coordinator/intake_limit.py``, a token
+bucket of ``node_event_burst`` refilled at ``node_events_per_minute``): 1,119 incidents of the
+10,000 events, the rest refused and audited (``events_refused``).
+
 Run: PYTHONPATH=$PWD /work/main/.venv/bin/python redteam/incident_flood.py
 Exit 1 = one node opened an incident for every event it sent, 0 = the intake capped it.
 """

@@ -4,8 +4,6 @@ feed as server-sent events (the use cases are in ``coordinator.services.alerts``
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -14,16 +12,14 @@ from fastapi.responses import StreamingResponse
 
 from audit.routes import MAX_INDEX, Index
 from coordinator.auth import Principal, require, service
-from coordinator.errors import invalid
 from coordinator.roles import Permission
+from coordinator.server_sent_events import feed, resume_point
 from coordinator.service import Coordinator
 from coordinator.services import alerts
 from coordinator.services.requests import Assignment
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 State = Literal["open", "acknowledged", "closed", "logged"]
-POLL_SECONDS = 0.2
-KEEPALIVE_SECONDS = 15.0
 
 
 @router.get("", summary="The alert queue, newest first (control room)")
@@ -45,29 +41,11 @@ async def stream(request: Request,
                  svc: Coordinator = Depends(service)) -> StreamingResponse:
     """Each open alert once, as ``event: alert``; a reconnecting client sends Last-Event-ID
     (or ``?after=``) and gets what it missed. A comment line keeps idle connections open."""
-    if last_event_id is not None and not (
-            last_event_id.isascii() and last_event_id.isdigit()
-            and int(last_event_id) <= MAX_INDEX):
-        raise invalid("Last-Event-ID must be an alert id")
-    start = (int(last_event_id) if last_event_id is not None else after if after is not None
-             else await asyncio.to_thread(alerts.latest, svc))
-
-    async def events() -> AsyncIterator[str]:
-        last, idle = start, 0.0
-        yield "retry: 1000\n\n"
-        while not await request.is_disconnected():
-            fresh = await asyncio.to_thread(alerts.after, svc, last)
-            for alert in fresh:
-                last = alert["id"]
-                yield f"id: {last}\nevent: alert\ndata: {json.dumps(alert)}\n\n"
-            idle = 0.0 if fresh else idle + POLL_SECONDS
-            if idle >= KEEPALIVE_SECONDS:
-                idle = 0.0
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    start = resume_point(last_event_id, after, "an alert id")
+    if start is None:
+        start = await asyncio.to_thread(alerts.latest, svc)
+    return feed(request, start, "alert",
+                lambda last: [(a["id"], a) for a in alerts.after(svc, last)])
 
 
 @router.get("/{alert_id}", summary="One alert")

@@ -1,17 +1,21 @@
 """``/incidents``: the control room's incidents (alerts grouped at intake): list with filters,
-paging and counts per state, one with its alerts, acknowledge, assign, close with a note. The
-same permissions as ``/alerts``; the use cases are in ``coordinator.services.incidents``."""
+paging and counts per state, one with its alerts, acknowledge, assign, close with a note, and
+their live feed (server-sent events). The same permissions as ``/alerts``; the use cases are
+in ``coordinator.services.incidents``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Query as QueryParam
+from fastapi.responses import StreamingResponse
 
-from audit.routes import Index
+from audit.routes import MAX_INDEX, Index
 from coordinator.auth import Principal, require, service
 from coordinator.roles import Permission
+from coordinator.server_sent_events import feed, resume_point
 from coordinator.service import Coordinator
 from coordinator.services import incidents
 from coordinator.services.incident_views import IncidentDetail, IncidentPage, IncidentView
@@ -25,6 +29,25 @@ def list_incidents(wanted: Annotated[IncidentFilter, QueryParam()],
                    _: Principal = Depends(require(Permission.ALERT_READ)),
                    svc: Coordinator = Depends(service)) -> IncidentPage:
     return incidents.listed(svc, wanted)
+
+
+@router.get("/stream", summary="Incidents as they open and change (server-sent events)",
+            response_class=StreamingResponse)
+async def stream(request: Request,
+                 after: int | None = QueryParam(default=None, ge=0, le=MAX_INDEX),
+                 last_event_id: str | None = Header(default=None),
+                 _: Principal = Depends(require(Permission.ALERT_READ)),
+                 svc: Coordinator = Depends(service)) -> StreamingResponse:
+    """Each incident opened or changed (an alert joined it, an operator handled it), as
+    ``event: incident`` with its revision for id: ``change`` is ``new`` or ``updated``. A
+    reconnecting client sends Last-Event-ID (or ``?after=``) and gets each incident changed
+    since, once, as it is now. A comment line keeps idle connections open."""
+    start = resume_point(last_event_id, after, "an incident revision")
+    if start is None:
+        start = await asyncio.to_thread(incidents.latest_revision, svc)
+    return feed(request, start, "incident",
+                lambda last: [(c.revision, c.model_dump(mode="json"))
+                              for c in incidents.changed_after(svc, last)])
 
 
 @router.get("/{incident_id}", summary="One incident with its alerts")

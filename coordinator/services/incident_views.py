@@ -5,7 +5,7 @@ with its alerts."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -42,6 +42,32 @@ class IncidentView(BaseModel):
                    alert_count=row.alert_count, owner=row.owner, note=row.note,
                    handled_by=row.handled_by,
                    handled_at=as_utc(row.handled_at) if row.handled_at else None)
+
+
+class IncidentChange(BaseModel):
+    """What the live feed says of an incident opened or changed (``event: incident``): no more
+    than the list shows of it, and less (no zone, owner or note): enough to update a row and
+    the counts, and to say what happened where."""
+
+    id: int
+    revision: int  # the feed's event id (``coordinator.incident_revisions``)
+    change: Literal["new", "updated"]
+    state: IncidentState
+    alert_count: int
+    last_seen: datetime
+    severity: Severity
+    site_id: str
+    camera: str
+    type: str
+
+    @classmethod
+    def of(cls, row: Incident) -> IncidentChange:
+        assert row.revision is not None  # numbered before its transaction commits
+        return cls(id=row.id, revision=row.revision,
+                   change="new" if row.revision == row.opened_revision else "updated",
+                   state=row.state, alert_count=row.alert_count,  # type: ignore[arg-type]
+                   last_seen=as_utc(row.last_seen), severity=row.severity,  # type: ignore[arg-type]
+                   site_id=row.site_id, camera=row.camera, type=row.type)
 
 
 class IncidentPage(BaseModel):

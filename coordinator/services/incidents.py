@@ -22,10 +22,16 @@ from coordinator.alert_intake import alert_view
 from coordinator.auth import Principal
 from coordinator.db import Alert, Incident, User
 from coordinator.errors import Problem, invalid, not_found
+from coordinator.incident_revisions import number
 from coordinator.roles import Permission, allows
 from coordinator.service import Coordinator
 from coordinator.services.alerts import handling
-from coordinator.services.incident_views import IncidentDetail, IncidentPage, IncidentView
+from coordinator.services.incident_views import (
+    IncidentChange,
+    IncidentDetail,
+    IncidentPage,
+    IncidentView,
+)
 from coordinator.services.requests import INCIDENT_STATES, IncidentFilter, IncidentState
 
 _HANDLED_FROM: dict[IncidentState, tuple[str, ...]] = {
@@ -80,6 +86,20 @@ def shown(svc: Coordinator, incident_id: int) -> IncidentDetail:
                               alerts=[alert_view(a) for a in alerts])
 
 
+def changed_after(svc: Coordinator, revision: int, limit: int = 200) -> list[IncidentChange]:
+    """The incidents opened or changed after ``revision``, in revision order (the live feed);
+    an incident changed twice since is sent once, as it is now."""
+    with svc.session() as session:
+        rows = session.scalars(select(Incident).where(Incident.revision > revision)
+                               .order_by(Incident.revision).limit(limit)).all()
+        return [IncidentChange.of(r) for r in rows]
+
+
+def latest_revision(svc: Coordinator) -> int:
+    with svc.session() as session:
+        return int(session.scalar(select(func.max(Incident.revision))) or 0)
+
+
 def _locked(session: Session, incident_id: int, state: IncidentState) -> Incident:
     row = session.get(Incident, incident_id, with_for_update=True)
     if row is None:
@@ -123,6 +143,7 @@ def _handle(svc: Coordinator, who: Principal, incident_id: int, state: IncidentS
                                                 Alert.state.in_(before))
                             .values(state=becomes, handled_by=who.username, handled_at=now))
         session.flush()
+        number(session, [row])
         return IncidentView.of(row)
 
 

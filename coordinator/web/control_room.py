@@ -1,9 +1,10 @@
 """The control room: the incidents (alerts grouped at intake) with filters, paging and the
-counts per state, refreshed when the live feed (server-sent events from ``/alerts/stream``
-under the page's session) brings an alert, times in the city's time zone; a schematic map of
-the sites and their cameras with their state, each camera's latest alert, and its live view:
-the newest snapshot its node sent after redaction (faces and plates hidden at the site; the raw
-frame never leaves it)."""
+counts per state, refreshed when the live feed (server-sent events from ``/incidents/stream``
+under the page's session) says one opened or changed, times in the city's time zone; a
+schematic map of the sites and their cameras with their state and open incidents
+(``coordinator.web.camera_map``), each camera's latest alert, and its live view: the newest
+snapshot its node sent after redaction (faces and plates hidden at the site; the raw frame
+never leaves it)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from coordinator.roles import Permission, allows
 from coordinator.service import Coordinator, as_utc
 from coordinator.services import incidents
 from coordinator.services.requests import INCIDENT_STATES, IncidentFilter
+from coordinator.web.camera_map import layout
 from coordinator.web.city_time import instant, shown, wall_clock
 from coordinator.web.templates import PAGE_HEADERS, render
 from kernel.errors import describe
@@ -36,11 +38,13 @@ router = APIRouter(prefix="/control-room", tags=["pages"], include_in_schema=Fal
 
 
 def camera_states(svc: Coordinator) -> list[dict[str, Any]]:
-    """Each enrolled camera: its site, whether its node is active, open alerts, last alert."""
+    """Each enrolled camera: its site, whether its node is active, its open incidents (not
+    closed: new, acknowledged or assigned), its last alert."""
     with svc.session() as session:
         opened = {f"{c}@{s}": n for c, s, n in session.execute(
-            select(Alert.camera, Alert.site_id, func.count())
-            .where(Alert.state == "open").group_by(Alert.camera, Alert.site_id)).all()}
+            select(Incident.camera, Incident.site_id, func.count())
+            .where(Incident.state != "closed")
+            .group_by(Incident.camera, Incident.site_id)).all()}
         latest = {f"{c}@{s}": t for c, s, t in session.execute(
             select(Alert.camera, Alert.site_id, func.max(Alert.time))
             .group_by(Alert.camera, Alert.site_id)).all()}
@@ -91,15 +95,17 @@ def control_room(request: Request, site_id: str = Query("", max_length=64),
         raise invalid(describe(exc)) from None
     page = incidents.listed(svc, wanted)
     with svc.session() as session:
-        latest = int(session.scalar(select(func.max(Alert.id))) or 0)
         types = sorted(session.scalars(select(Incident.type).distinct()))
+    latest = incidents.latest_revision(svc)  # the live feed starts after it
     cameras = camera_states(svc)
     sites = sorted({c["site"] for c in cameras})
+    drawn = layout(cameras)
     form = {"site_id": site_id, "camera": camera, "type": type, "state": state,
             "since": since, "until": until}
     kept = {k: v for k, v in form.items() if v}
     return render(request, "control_room.html", who=who, page=page, cameras=cameras,
-                  sites=sites, types=types, states=INCIDENT_STATES, form=form, latest=latest,
+                  sites=sites, map=drawn, types=types, states=INCIDENT_STATES, form=form,
+                  latest=latest,
                   zone=zone, shown=lambda moment: shown(moment, zone),
                   shown_iso=lambda moment: instant(moment, zone),
                   previous=urlencode({**kept, "offset": max(0, offset - PAGE_SIZE)})

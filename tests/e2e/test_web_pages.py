@@ -37,6 +37,7 @@ from audit.records import Action, Actor, Event
 from contract.reference_image import canonical_png
 from contract.warrants import SignedWarrant, commit_reference
 from coordinator.alert_intake import accept
+from coordinator.db import Node as NodeRow
 from coordinator.db import Warrant as WarrantRow
 from coordinator.housekeeping import housekeeping, publish_report, witness_newest
 from coordinator.live_views import accept_snapshot
@@ -969,6 +970,49 @@ def test_the_incident_list_filters_pages_and_works_by_keyboard(
             expect(page.locator("#incidents tbody tr")).to_have_count(2, timeout=10_000)
             expect(page.locator('#incident-counts [data-state="new"] .count')).to_have_text("1")
             operator.screenshot("control-room-incidents-filtered")
+            operator.assert_clean()
+    finally:
+        city.close()
+
+
+def test_the_map_counts_open_incidents_and_no_label_leaves_its_box(
+        browser: Browser, tmp_path: Path) -> None:
+    """28 incidents at "market-square" (issue 23: the label counted open alerts and ran out of
+    its box), a camera with a 64-character name, a closed incident not counted: every label and
+    site name, as the browser draws it, stays inside its site's box."""
+    city = embedded_world(tmp_path)
+    try:
+        node = city.add_node("alpha", "site-a")
+        long_name = "north-entrance-of-the-central-railway-station-by-the-taxi-rank-7"
+        with city.svc.session() as session:
+            session.get_one(NodeRow, node.node_id).cameras = ["market-square", long_name]
+        start = (datetime.now(UTC) - timedelta(hours=3)).replace(microsecond=0)
+        for n in range(29):
+            send_events(city, [incident_event(start + timedelta(minutes=n), zone=f"z{n}",
+                                              camera="market-square")])
+        for n in range(3):
+            send_events(city, [incident_event(start, zone=f"y{n}", camera=long_name)])
+        closed = city.client.post("/incidents/1/close", headers=city.as_("operator"),
+                                  json={"note": "dealt with"})
+        assert closed.status_code == 200, closed.text
+        with serving(city.svc) as site:
+            operator = page_of(browser)
+            log_in(operator, site, "operator", PASSWORD)
+            marks = operator.page.locator("#camera-map g.camera text")
+            expect(marks.first).to_have_text("market-square (28 open)")
+            expect(marks.nth(1)).to_contain_text("\u2026 (3 open)")
+            expect(operator.page.locator(
+                '#cameras tr[data-camera="market-square@site-a"] .open-count')).to_have_text("28")
+            outside = operator.page.evaluate("""() => [...document.querySelectorAll(
+                '#camera-map g.site-box')].flatMap((box) => {
+                  const r = box.querySelector('rect').getBBox();
+                  return [...box.querySelectorAll('text')].map((t) => [t.textContent, t.getBBox()])
+                    .filter(([, b]) => b.x < r.x || b.x + b.width > r.x + r.width
+                                       || b.y < r.y || b.y + b.height > r.y + r.height)
+                    .map(([text]) => text);
+                })""")
+            assert outside == []
+            operator.screenshot("control-room-map")
             operator.assert_clean()
     finally:
         city.close()

@@ -94,6 +94,7 @@ class Subscriber:
     topic: str
     clean: bool = True
     got: list[tuple[str, Any, bool]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # when each of ``got`` arrived (epoch s)
     subscribed: threading.Event = field(default_factory=threading.Event)
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
@@ -113,6 +114,7 @@ class Subscriber:
 
     def _message(self, _client: paho.Client, _userdata: Any, message: paho.MQTTMessage) -> None:
         with self.arrived:
+            self.times.append(time.time())
             self.got.append((message.topic, json.loads(message.payload.decode())
                              if message.payload.startswith(b"{") else message.payload.decode(),
                              bool(message.retain)))

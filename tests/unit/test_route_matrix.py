@@ -62,6 +62,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/alerts/{alert_id}/close"): frozenset({"operator"}),
     ("POST", "/alerts/{alert_id}/assign"): frozenset({"operator"}),
     ("GET", "/incidents"): frozenset({"operator"}),
+    ("GET", "/incidents/stream"): frozenset({"operator"}),
     ("GET", "/incidents/{incident_id}"): frozenset({"operator"}),
     ("POST", "/incidents/{incident_id}/acknowledge"): frozenset({"operator"}),
     ("POST", "/incidents/{incident_id}/assign"): frozenset({"operator"}),
@@ -180,7 +181,7 @@ def anonymous(world: World) -> int:
 
 def call(client: httpx.Client, method: str, path: str, headers: dict[str, str],
          body: Any) -> httpx.Response:
-    if path == "/alerts/stream":  # an endless stream: the status line is the answer
+    if path in ("/alerts/stream", "/incidents/stream"):  # endless: the status line answers
         with client.stream(method, path, headers=headers) as response:
             return response
     if method in ("POST", "PUT", "DELETE") and body is not None:

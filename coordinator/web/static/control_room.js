@@ -1,7 +1,9 @@
-// The control room's incidents: when the live feed (/alerts/stream, authenticated by the
-// page's session cookie) brings an alert, the page fetches itself again, with the same filters
-// and page, and swaps in the counts per state, the incident table, the map and the cameras,
-// keeping the keyboard focus where it was. Acknowledging, taking and closing (with a note, in a
+// The control room's incidents: when the live feed (/incidents/stream, authenticated by the
+// page's session cookie) says an incident opened or changed, its row (if shown) takes the new
+// count and state at once, and the page fetches itself again, with the same filters and page,
+// and swaps in the counts per state, the incident table, the map and the cameras, keeping the
+// keyboard focus where it was. The browser's EventSource resumes after a dropped connection
+// with Last-Event-ID, so no change is missed. Acknowledging, taking and closing (with a note, in a
 // dialog) call the incident API with the session's CSRF token. Filters and paging are a GET
 // form and links: they work without this script.
 "use strict";
@@ -32,7 +34,7 @@
     if (target) target.focus();
   }
 
-  function soon() {  // a burst of alerts is one refresh
+  function soon() {  // a burst of changes is one refresh
     clearTimeout(pending);
     pending = setTimeout(() => refresh(), 300);
   }
@@ -123,12 +125,20 @@
         img.src = `${img.src.split("?")[0]}?t=${Date.now()}`;
       }
     }, 2000);
-    const feed = new EventSource(`/alerts/stream?after=${encodeURIComponent(room.dataset.latest)}`);
+    const feed = new EventSource(`/incidents/stream?after=${encodeURIComponent(room.dataset.latest)}`);
     feed.addEventListener("open", () => { feedStatus.textContent = "Live: incidents update as alerts arrive."; feedStatus.dataset.live = "yes"; });
     feed.addEventListener("error", () => { feedStatus.textContent = "The live feed was interrupted; reconnecting…"; feedStatus.dataset.live = "no"; });
-    feed.addEventListener("alert", (event) => {
-      const alert = JSON.parse(event.data);
-      feedStatus.textContent = `New alert: ${alert.type.replaceAll("_", " ")} at ${alert.camera} (${alert.site_id}).`;
+    feed.addEventListener("incident", (event) => {
+      const incident = JSON.parse(event.data);
+      const row = document.querySelector(`#incidents tr[data-incident="${CSS.escape(String(incident.id))}"]`);
+      if (row) {
+        row.querySelector(".alert-count").textContent = String(incident.alert_count);
+        row.querySelector(".state").firstChild.textContent = incident.state;
+      }
+      const what = `${incident.type.replaceAll("_", " ")} at ${incident.camera} (${incident.site_id})`;
+      feedStatus.textContent = incident.change === "new"
+        ? `New incident ${incident.id}: ${what}, ${incident.severity} severity.`
+        : `Incident ${incident.id} ${incident.state}: ${what}, ${incident.alert_count} alerts.`;
       soon();
     });
   });
