@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from pydantic import ValidationError
 
+from kernel.connection_failures import explain
 from kernel.errors import SafecityError, UsageError, describe
 from nodes.onvif.cli import cameras
 from privacy.cli import model_dir_option
@@ -65,8 +66,12 @@ def environment_failure(exc: BaseException) -> str | None:
     disk, a file that cannot be opened, a database that fails); None for anything else."""
     import sqlite3
 
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
+    if isinstance(exc, OperationalError) and not isinstance(exc.orig, sqlite3.Error):
+        # a database server (the coordinator's database_url) that cannot be reached or used
+        first = " ".join(str(exc.orig).split())
+        return explain(exc, "database_url") or f"database failed ({first}): check database_url"
     if isinstance(exc, DBAPIError):
         exc = exc.orig if isinstance(exc.orig, BaseException) else exc
     if isinstance(exc, OSError):
