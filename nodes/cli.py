@@ -104,7 +104,9 @@ def policy_options(command: Decorated) -> Decorated:
         click.option("--style", type=click.Choice([s.value for s in Style]), default=None,
                      help="How regions are hidden (default: fill, the only style networks "
                           "cannot undo)."),
-        click.option("--shape", type=click.Choice([s.value for s in Shape]), default=None),
+        click.option("--shape", type=click.Choice([s.value for s in Shape]), default=None,
+                     help="Outline of each hidden region (default: rectangle, which covers the "
+                          "whole box; ellipse leaves its corners visible)."),
         click.option("--margin", type=float, default=None,
                      help="Fraction of a box added on each side."),
         click.option("--detect-every", type=int, default=None,
@@ -147,8 +149,7 @@ def redact(input_path: Path, output_path: Path, boxes: Path | None, quiet: bool,
     The output is written under a temporary name and renamed only when complete; the audio track
     of a video is kept.
     """
-    from tqdm import tqdm
-
+    from nodes.frame_bar import FrameBar
     from nodes.media import is_image
     from nodes.pipeline import check_output_path, redact_image_file, redact_video_file
     from privacy.redaction.engine import Detectors
@@ -159,9 +160,9 @@ def redact(input_path: Path, output_path: Path, boxes: Path | None, quiet: bool,
     if is_image(input_path):
         summary = redact_image_file(input_path, output_path, policy, detectors, boxes)
     else:
-        with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc=input_path.name) as bar:
+        with FrameBar(input_path.name, quiet) as bar:
             summary = redact_video_file(input_path, output_path, policy, detectors, boxes,
-                                        progress=bar.update)
+                                        progress=bar)
     click.echo(json.dumps({"output": str(output_path), **summary.as_dict()}))
 
 
