@@ -178,7 +178,11 @@ node.add_command(cameras)
 @click.option("--config", "config_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Node TOML config.")
 def node_run(config_path: Path) -> None:
-    """Redact every configured camera; exit 1 if any camera failed (the others still run)."""
+    """Redact every configured camera; exit 1 if any camera failed (the others still run).
+
+    A camera that cannot be reached (down, or its file not there yet) is retried with back-off
+    until it can be, its health `down` meanwhile; the node keeps running the others.
+    """
     from kernel.json_logs import configure
     from nodes.config import load_settings
     from nodes.node import run_node
