@@ -41,7 +41,7 @@ def test_init_against_a_missing_database_is_one_line_naming_the_fix(tmp_path: Pa
     assert done.stderr.splitlines() == [
         f'Error: database "{name}" does not exist: create it (`createdb {name}` as '
         "PostgreSQL's superuser) or fix the database name in database_url"]
-    assert done.stdout == "" and not (tmp_path / "data" / "keys").exists()  # no keys made
+    assert done.stdout == "" and not (tmp_path / "data").exists()  # nothing made
 
 
 def test_init_against_no_server_names_the_host_and_port(tmp_path: Path) -> None:
