@@ -127,9 +127,10 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
     folder.mkdir(parents=True, exist_ok=True)
     # The judge's and DPO's signing keys as the pages load them ("sign with your key file"),
     # mode 0600 like every key file: the demo's people can then sign in the browser.
-    key_files = {name: folder / f"{name}.key" for name, role, _ in PEOPLE if role in keys}
+    key_files = {}
     for name, role, _ in PEOPLE:
-        if name in key_files:
+        if role in keys:
+            key_files[name] = folder / f"{name}.key"
             keys[role].save(key_files[name])
     write_secret(logins, json.dumps(
         {name: {"role": role, "password": passwords[name],
@@ -223,16 +224,16 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
         note = witnessed.text if witnessed.status_code == 200 else ""
         cosigned = [w.name for w in enrolment.witnesses() if note and _cosigns(w, note)]
         result |= {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
-                         "witnesses": {"pinned": len(enrolment.witness_keys),
-                                       "quorum": enrolment.witness_quorum,
-                                       "witnessed_size": int(note.split("\n")[1]) if note else 0,
-                                       "cosigned_by": cosigned},
-                         "coordinator": base, "config": str(config), "logins": str(logins),
-                         "portal": {"address": f"{base}/portal",
-                                    "checkpoint_size": published["checkpoint"]["size"],
-                                    "searches": _total(published["searches_by_purpose"]),
-                                    "warrants": _total(published["warrants_by_month"]),
-                                    "trainings": len(published["trainings"])}}
+                   "witnesses": {"pinned": len(enrolment.witness_keys),
+                                 "quorum": enrolment.witness_quorum,
+                                 "witnessed_size": int(note.split("\n")[1]) if note else 0,
+                                 "cosigned_by": cosigned},
+                   "coordinator": base, "config": str(config), "logins": str(logins),
+                   "portal": {"address": f"{base}/portal",
+                              "checkpoint_size": published["checkpoint"]["size"],
+                              "searches": _total(published["searches_by_purpose"]),
+                              "warrants": _total(published["warrants_by_month"]),
+                              "trainings": len(published["trainings"])}}
         hold(result)
         return result
 

@@ -27,7 +27,7 @@ class DemoRun:
     portal_while_serving: int | None  # the portal's HTTP status while --serve held it up
 
 
-def run_demo(out: Path, model_dir: Path, timeout: float = 900) -> DemoRun:
+def run_demo(out: Path, model_dir: Path, timeout: float = 1800) -> DemoRun:
     process = subprocess.Popen(
         [sys.executable, "-c", "from nodes.cli import main; main()", "demo", "--out", str(out),
          "--model-dir", str(model_dir), "--serve"],
