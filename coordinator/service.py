@@ -48,9 +48,16 @@ class Coordinator:
 
     @classmethod
     def open(cls, settings: CoordinatorSettings, clock: Clock = utc_now) -> Coordinator:
+        created = not settings.data_dir.exists()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.db_url)
-        migrate(engine)
+        try:
+            migrate(engine)
+        except BaseException:  # a database that cannot be used: leave no empty data folder
+            engine.dispose()
+            if created and not any(settings.data_dir.iterdir()):
+                settings.data_dir.rmdir()
+            raise
         keys = load_keys(settings.keys_dir, settings.origin)
         audit = AuditLog(settings.db_url, keys.log)
         dispatcher = Dispatcher(settings.broker, settings.backend)

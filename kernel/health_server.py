@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from kernel.connection_failures import unavailable
+
 Checks = Callable[[], dict[str, str]]
 
 
@@ -63,7 +65,8 @@ class HealthServer:
 
 
 def probes(**probes: Callable[[], object]) -> Checks:
-    """Readiness checks from probes that raise when what they try is unavailable."""
+    """Readiness checks from probes that raise when what they try is unavailable; a probe is
+    named after its setting less `_url` (`broker`: `broker_url`), which a failure names."""
     def checks() -> dict[str, str]:
         found = {}
         for name, probe in probes.items():
@@ -71,6 +74,6 @@ def probes(**probes: Callable[[], object]) -> Checks:
                 probe()
                 found[name] = "ok"
             except Exception as exc:
-                found[name] = f"unavailable ({type(exc).__name__})"
+                found[name] = unavailable(exc, f"{name}_url")  # broker_url, database_url
         return found
     return checks

@@ -14,6 +14,7 @@ from kernel.errors import SafecityError
 from nodes import metrics
 from nodes.analytics.runner import CameraAnalyticsRunner, SiteAnalytics
 from nodes.config import CameraConfig, NodeSettings
+from nodes.errors import SourceError
 from nodes.live_view import LiveViewSender
 from nodes.pipeline import RedactedOutput, Summary, redact_stream
 from nodes.plate_sightings import PlateSightings
@@ -35,6 +36,7 @@ class CameraReport:
     segments_recorded: int = 0
     plate_sightings: int = 0
     events: int = 0
+    unreachable: bool = False  # failed because its source could not be reached: worth retrying
 
 
 def output_paths(settings: NodeSettings, camera: CameraConfig) -> tuple[Path, Path]:
@@ -85,7 +87,8 @@ class CameraRun:
                 self.output.abort()
             message = (str(exc) if isinstance(exc, SafecityError)
                        else f"{type(exc).__name__}: {exc}")
-            return CameraReport(self.camera.id, "failed", error=message)
+            return CameraReport(self.camera.id, "failed", error=message,
+                                unreachable=isinstance(exc, SourceError))
         summary.seconds = time.perf_counter() - started
         return self._report(summary)
 

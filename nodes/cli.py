@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 from pydantic import ValidationError
 
+from kernel.connection_failures import explain
 from kernel.errors import SafecityError, UsageError, describe
 from nodes.onvif.cli import cameras
 from privacy.cli import model_dir_option
@@ -65,8 +66,12 @@ def environment_failure(exc: BaseException) -> str | None:
     disk, a file that cannot be opened, a database that fails); None for anything else."""
     import sqlite3
 
-    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import DBAPIError, OperationalError
 
+    if isinstance(exc, OperationalError) and not isinstance(exc.orig, sqlite3.Error):
+        # a database server (the coordinator's database_url) that cannot be reached or used
+        first = " ".join(str(exc.orig).split())
+        return explain(exc, "database_url") or f"database failed ({first}): check database_url"
     if isinstance(exc, DBAPIError):
         exc = exc.orig if isinstance(exc.orig, BaseException) else exc
     if isinstance(exc, OSError):
@@ -99,7 +104,9 @@ def policy_options(command: Decorated) -> Decorated:
         click.option("--style", type=click.Choice([s.value for s in Style]), default=None,
                      help="How regions are hidden (default: fill, the only style networks "
                           "cannot undo)."),
-        click.option("--shape", type=click.Choice([s.value for s in Shape]), default=None),
+        click.option("--shape", type=click.Choice([s.value for s in Shape]), default=None,
+                     help="Outline of each hidden region (default: rectangle, which covers the "
+                          "whole box; ellipse leaves its corners visible)."),
         click.option("--margin", type=float, default=None,
                      help="Fraction of a box added on each side."),
         click.option("--detect-every", type=int, default=None,
@@ -142,8 +149,7 @@ def redact(input_path: Path, output_path: Path, boxes: Path | None, quiet: bool,
     The output is written under a temporary name and renamed only when complete; the audio track
     of a video is kept.
     """
-    from tqdm import tqdm
-
+    from nodes.frame_bar import FrameBar
     from nodes.media import is_image
     from nodes.pipeline import check_output_path, redact_image_file, redact_video_file
     from privacy.redaction.engine import Detectors
@@ -154,9 +160,9 @@ def redact(input_path: Path, output_path: Path, boxes: Path | None, quiet: bool,
     if is_image(input_path):
         summary = redact_image_file(input_path, output_path, policy, detectors, boxes)
     else:
-        with tqdm(unit="frame", disable=quiet, file=sys.stderr, desc=input_path.name) as bar:
+        with FrameBar(input_path.name, quiet) as bar:
             summary = redact_video_file(input_path, output_path, policy, detectors, boxes,
-                                        progress=bar.update)
+                                        progress=bar)
     click.echo(json.dumps({"output": str(output_path), **summary.as_dict()}))
 
 
@@ -172,7 +178,11 @@ node.add_command(cameras)
 @click.option("--config", "config_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path), help="Node TOML config.")
 def node_run(config_path: Path) -> None:
-    """Redact every configured camera; exit 1 if any camera failed (the others still run)."""
+    """Redact every configured camera; exit 1 if any camera failed (the others still run).
+
+    A camera that cannot be reached (down, or its file not there yet) is retried with back-off
+    until it can be, its health `down` meanwhile; the node keeps running the others.
+    """
     from kernel.json_logs import configure
     from nodes.config import load_settings
     from nodes.node import run_node

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -289,9 +290,21 @@ def read_image(path: Path) -> np.ndarray:
     return decode_image(np.fromfile(path, np.uint8).tobytes(), str(path))
 
 
+_quiet_decoding = threading.Lock()
+
+
 def decode_image(data: bytes, name: str = "image") -> np.ndarray:
-    image = (cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-             if data else None)
+    image = None
+    if data:
+        # OpenCV's own log lines about a broken file would precede the one error line below
+        # (cv2.utils.logging; the level is process-wide, hence the lock)
+        with _quiet_decoding:
+            level = cv2.utils.logging.getLogLevel()
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+            try:
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            finally:
+                cv2.utils.logging.setLogLevel(level)
     if image is None:
         raise MediaError(f"{name}: not a readable image (corrupt or unsupported format)")
     return image

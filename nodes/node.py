@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 
 from contract.live_views import EXPIRES_SECONDS
 from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
@@ -17,6 +18,7 @@ from nodes.analytics.runner import SiteAnalytics
 from nodes.analytics.stitching import Stitcher
 from nodes.analytics.trajectories import TrajectoryStore
 from nodes.camera import CameraReport, run_camera
+from nodes.camera_watch import CameraStates, watch
 from nodes.config import NodeSettings
 from nodes.enrolment import enrolment_file, load_enrolment
 from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 def run_node(settings: NodeSettings) -> list[CameraReport]:
     """Run every camera to the end of its source; return one report per camera, in config order.
+    A camera that cannot be reached is retried with back-off, its health ``down``, while the
+    others run (:mod:`nodes.camera_watch`).
 
     Detectors are loaded once per distinct policy and shared (they serialise their own calls).
     When the vault is initialised (`safecity vault init`), raw video is recorded into it too.
@@ -69,15 +73,16 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
         with _event_sender(settings, site), _live_views(settings) as live, \
                 ThreadPoolExecutor(max_workers=len(settings.cameras),
                                    thread_name_prefix="camera") as pool:
+            states = CameraStates([camera.id for camera in settings.cameras])
             futures = [
-                pool.submit(run_camera, camera, settings,
-                            detectors[settings.policy_for(camera).model_dump_json()],
-                            opened.vault if opened else None, sightings, reader, site, live)
+                pool.submit(watch, camera.id, partial(
+                    run_camera, camera, settings,
+                    detectors[settings.policy_for(camera).model_dump_json()],
+                    opened.vault if opened else None, sightings, reader, site, live),
+                    states, settings.reconnect_backoff_seconds)
                 for camera in settings.cameras
             ]
-            with health.serving(settings, settings.health_port, lambda: {
-                    camera.id: "ok" if not future.done() else "stopped"
-                    for camera, future in zip(settings.cameras, futures, strict=True)}):
+            with health.serving(settings, settings.health_port, states.snapshot):
                 return [future.result() for future in futures]
     finally:
         if opened is not None:

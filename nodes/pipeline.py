@@ -134,7 +134,7 @@ class RedactedOutput:
         self.log.abort()
 
 
-Progress = Callable[[int], None]
+Progress = Callable[[int, int | None], None]  # frames done, of the container's total
 
 
 def redact_stream(
@@ -170,10 +170,14 @@ def redact_video_file(
         writer = output.open(info.width, info.height, info.fps, reader.audio_stream)
         output.summary.audio = info.has_audio
 
+        written = 0
+
         def sink(frame: RedactedFrame) -> None:
+            nonlocal written
             output.write(frame, info.fps)
+            written += 1
             if progress is not None:
-                progress(1)
+                progress(written, info.frames)
 
         def video_frames() -> Iterable[np.ndarray]:
             for kind, item in reader.packets():

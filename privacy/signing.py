@@ -144,7 +144,8 @@ def write_secret(path: Path, data: bytes) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise KeyFileError(f"{path}: already exists; refusing to overwrite a key") from None
+        raise KeyFileError(f"{path}: already exists; refusing to overwrite a secret file "
+                           "(move it away or choose another path)") from None
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot create ({exc.strerror})") from None
     with os.fdopen(fd, "wb") as handle:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import click
 
@@ -12,13 +18,64 @@ from privacy.cli import model_dir_option
 
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("demo-output"), show_default=True, help="Folder for everything.")
+              default=Path("demo-output"), show_default=True,
+              help="Folder for the runs: each run makes its own run-<UTC time> folder in it.")
+@click.option("--serve", is_flag=True,
+              help="Keep the coordinator and its portal up after the run, until Ctrl-C.")
 @model_dir_option
-def demo(out: Path, model_dir: Path) -> None:
-    """Run the whole product on generated footage and print what it did."""
-    from simulation.demo import run_demo
+def demo(out: Path, serve: bool, model_dir: Path) -> None:
+    """Run the whole product on generated footage and print what it did.
 
-    summary = run_demo(out, model_dir)
+    Each stage is announced on standard error as it starts; the results go to standard output.
+    """
+    from simulation.demo import fresh_run_folder, run_demo
+
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        elapsed = int(time.monotonic() - started)
+        click.echo(f"[{elapsed // 60:02d}:{elapsed % 60:02d}] {line}", err=True)  # flushed
+
+    folder = fresh_run_folder(out, datetime.now(UTC))
+    progress(f"demo: this run's folder is {folder}")
+    failed: list[bool] = []
+
+    def hold(summary: dict[str, Any]) -> None:
+        failed.append(_report(summary, folder))
+        if serve:
+            _serve_until_stopped(summary["city"]["portal"]["address"])
+
+    summary = run_demo(folder, model_dir, progress, hold)
+    click.echo(f"the demo's coordinator has stopped, so {summary['city']['portal']['address']} "
+               f"no longer answers; serve the portal again with `safecity coordinator serve "
+               f"--config {summary['city']['config']}`, or run `safecity demo --serve` to keep "
+               "it up after the run")
+    if any(failed):
+        raise SafecityError("some cameras failed")
+
+
+def _serve_until_stopped(address: str) -> None:
+    """Block until SIGINT (Ctrl-C) or SIGTERM; the demo then stops its processes in order."""
+    stop = threading.Event()
+
+    def stopping(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, stopping) for s in (signal.SIGINT, signal.SIGTERM)}
+    click.echo(f"serving the portal at {address} until Ctrl-C", err=True)
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    click.echo("stopping the demo's coordinator and witnesses", err=True)
+
+
+def _report(summary: dict[str, Any], folder: Path) -> bool:
+    """Print what the demo did; True if a camera failed."""
+    from simulation.watchlist_outcome import unsighted
+
     failed = False
     for camera in summary["cameras"]:
         if camera["status"] != "ok":
@@ -42,9 +99,12 @@ def demo(out: Path, model_dir: Path) -> None:
                f"{vault['export']}")
     city = summary["city"]
     seen = sorted({h["target"] for h in city["hits"]})
+    targets = [*sorted(city["watchlist_on_camera"]), city["decoy"]]
+    missed = unsighted(targets, city["watchlist_on_camera"], seen)
     click.echo(f"coordinator {city['coordinator']}: warrant {city['warrant']} signed by the "
                f"judge; node {', '.join(city['node_status'])}; {len(seen)} of "
-               f"{city['watchlist']} watchlist plates sighted ({', '.join(seen)}); a second use "
+               f"{city['watchlist']} watchlist plates sighted ({', '.join(seen)})"
+               f"{'; not sighted: ' + '; '.join(missed) if missed else ''}; a second use "
                f"was {city['second_use']}; audit log of {city['audit_entries']} entries "
                f"{'verified' if city['audit_verified'] else 'FAILED verification'}")
     witnesses = city["witnesses"]
@@ -64,12 +124,12 @@ def demo(out: Path, model_dir: Path) -> None:
                f"({trained['rounds']} rounds, DP-SGD under SecAgg+; epsilon spent: {spent}); "
                f"unusual-behaviour model installed at the demo node: "
                f"{'yes' if trained['installed_at_demo_node'] else 'NO'}")
-    click.echo(f"summary: {out / 'summary.json'}; the demo people's logins for the pages: "
-               f"{city['logins']} (mode 0600)")
+    click.echo(f"summary: {folder / 'summary.json'}; the demo people's logins for the pages: "
+               f"{city['logins']} (mode 0600); the judge's and DPO's signing key files, to sign "
+               "in the browser with: " + ", ".join(f"{name} {path}" for name, path
+                                                   in city["key_files"].items()) + " (mode 0600)")
     portal = city["portal"]
     click.echo(f"transparency portal with the demo's data ({portal['checkpoint_size']} log "
                f"entries: {portal['searches']} searches, {portal['warrants']} warrant decisions, "
-               f"{portal['trainings']} training run(s)): {portal['address']}  (serve it again with "
-               f"`safecity coordinator serve --config {city['config']}`)")
-    if failed:
-        raise SafecityError("some cameras failed")
+               f"{portal['trainings']} training run(s)): {portal['address']}")
+    return failed

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from kernel.atomic_file import write_atomic
+from kernel.errors import SafecityError
 from nodes.config import NodeSettings, load_settings
 from nodes.media import VideoReader
 from nodes.node import run_node
@@ -20,9 +21,12 @@ from nodes.vault.site import initialise, open_vault
 from privacy import model_registry
 from privacy.redaction.boxes import Box
 from privacy.redaction.faces import CenterFaceDetector
-from simulation.demo_city import Evidence, broker_urls, run_city
+from simulation.demo_city import Evidence, Hold, Progress, broker_urls, run_city
 from simulation.evaluation import Score, leaks
 from simulation.synthetic import GroundTruth, SceneSpec, write_scene_video
+from simulation.watchlist_outcome import plates_on_camera
+
+DECOY = "ZZ99ZZZ"  # on the watchlist, on no camera: a match on it would be a false match
 
 
 @dataclass(frozen=True)
@@ -96,22 +100,43 @@ def _check_vault(settings: NodeSettings) -> tuple[dict[str, object], Evidence]:
             Evidence("high-street", start, start + timedelta(seconds=2)))
 
 
-def run_demo(out: Path, model_dir: Path) -> dict[str, Any]:
-    out = out.resolve()  # its processes run in other directories
+def fresh_run_folder(out: Path, now: datetime) -> Path:
+    """A new folder under ``out`` for one run, named by its UTC start (``run-20261206T032000Z``,
+    ``-2`` and on if taken): a second run never meets the first one's keys, vault or databases,
+    and nothing a run made is overwritten."""
     out.mkdir(parents=True, exist_ok=True)
+    name = f"run-{now.strftime('%Y%m%dT%H%M%SZ')}"
+    for attempt in range(1, 1000):
+        folder = out / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder.resolve()  # its processes run in other directories
+    raise SafecityError(f"{out}: 999 runs started in the same second; remove old run folders")
+
+
+def run_demo(out: Path, model_dir: Path, progress: Progress, hold: Hold) -> dict[str, Any]:
+    """Run the demo into the (new, empty) folder ``out``; ``progress`` hears each stage as it
+    starts, ``hold`` gets the summary while the coordinator still serves its portal."""
     (out / "input").mkdir(exist_ok=True)
     inputs: dict[str, Path] = {}
     truths: dict[str, list[list[GroundTruth]]] = {}
     for camera in CAMERAS:
+        progress(f"footage: generating {camera.id} ({camera.spec.width}x{camera.spec.height}, "
+                 f"{camera.spec.seconds:g} s, faces and plates with known positions)")
         path = out / "input" / f"{camera.id}.mp4"
         truths[camera.id] = write_scene_video(path, camera.spec)
         inputs[camera.id] = path
     config = out / "node.toml"
     write_atomic(config, _config(out, inputs).encode())
     settings = load_settings(config, model_dir=model_dir)
-    if not settings.master_key_file.exists():
-        initialise(settings)
+    progress("node: creating its vault keys")
+    initialise(settings)
+    progress(f"node: redacting {len(CAMERAS)} cameras (raw video into the encrypted vault, "
+             "plates read before blurring)")
     reports = run_node(settings)
+    progress("node: checking the vault and the redacted video against the ground truth")
     vault_summary, evidence = _check_vault(settings)
     checker = CenterFaceDetector(model_registry.verified_model("centerface", model_dir),
                                  input_width=None)
@@ -143,12 +168,18 @@ def run_demo(out: Path, model_dir: Path) -> dict[str, Any]:
             "raw_segments_encrypted": report.segments_recorded,
         }
         cameras.append(entry)
-    plates = sorted({gt.label.replace(" ", "") for truth in truths.values() for frame in truth
-                     for gt in frame if gt.kind == "plate" and gt.label})
-    city = run_city(out, settings, config, [*plates, "ZZ99ZZZ"], [c.id for c in CAMERAS],
-                    evidence)
-    vault_summary |= city.pop("evidence")
-    summary: dict[str, Any] = {"site": settings.site_id, "cameras": cameras,
-                               "vault": vault_summary, "city": city}
-    write_atomic(out / "summary.json", json.dumps(summary, indent=2).encode())
+    on_camera = plates_on_camera(truths)
+
+    summary: dict[str, Any] = {}  # filled while the coordinator still serves
+
+    def held(city: dict[str, Any]) -> None:
+        summary.update(site=settings.site_id, cameras=cameras,
+                       vault=vault_summary | city["evidence"],
+                       city={k: v for k, v in city.items() if k != "evidence"}
+                       | {"watchlist_on_camera": on_camera, "decoy": DECOY})
+        write_atomic(out / "summary.json", json.dumps(summary, indent=2).encode())
+        hold(summary)
+
+    run_city(out, settings, config, [*sorted(on_camera), DECOY], [c.id for c in CAMERAS],
+             evidence, progress, held)
     return summary

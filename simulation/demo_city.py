@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -52,6 +52,9 @@ PEOPLE = (("admin", "admin", "city"), ("officer-7", "police_analyst", "city-pd")
 WITNESSES = ("court.city.example/witness", "dpo-office.city.example/witness",
              "civil-society.city.example/witness")
 WITNESS_QUORUM = 2
+
+Progress = Callable[[str], None]  # told one line as each stage of the demo starts
+Hold = Callable[[dict[str, Any]], None]  # called with the results while the coordinator serves
 
 
 def broker_urls(folder: Path) -> tuple[str, str]:
@@ -100,7 +103,10 @@ class Evidence:
 
 
 def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[str],
-             cameras: list[str], evidence: Evidence) -> dict[str, Any]:
+             cameras: list[str], evidence: Evidence, progress: Progress, hold: Hold
+             ) -> dict[str, Any]:
+    """Run the city; ``hold`` gets the results before the coordinator stops (to print them,
+    or to keep the portal served until the person at the terminal stops it)."""
     folder = out / "coordinator"
     port = _free_port()
     config = out / "coordinator.toml"
@@ -120,12 +126,22 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
                       'witnesses = [' + ", ".join(
                           f'{{url = "http://127.0.0.1:{w["port"]}", key = "{w["vkey"]}"}}'
                           for w in witnesses) + ']\n')
+    progress("coordinator: creating its database and keys, and the demo's people")
     keys = {"judge": SigningKey.generate(), "dpo": SigningKey.generate()}
     passwords = {name: secrets.token_urlsafe(18) for name, _, _ in PEOPLE}
     logins = folder / "demo-logins.json"  # to sign in to the pages afterwards; mode 0600
     folder.mkdir(parents=True, exist_ok=True)
-    write_secret(logins, json.dumps({name: {"role": role, "password": passwords[name]}
-                                     for name, role, _ in PEOPLE}, indent=2).encode())
+    # The judge's and DPO's signing keys as the pages load them ("sign with your key file"),
+    # mode 0600 like every key file: the demo's people can then sign in the browser.
+    key_files = {}
+    for name, role, _ in PEOPLE:
+        if role in keys:
+            key_files[name] = folder / f"{name}.key"
+            keys[role].save(key_files[name])
+    write_secret(logins, json.dumps(
+        {name: {"role": role, "password": passwords[name],
+                **({"key_file": str(key_files[name])} if name in key_files else {})}
+         for name, role, _ in PEOPLE}, indent=2).encode())
     log_key = json.loads(_run("coordinator", "init", "--config", str(config)))["log_key"]
     for name, role, agency in PEOPLE:
         signer = keys.get(role)
@@ -134,13 +150,17 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
              *(["--signing-key", signer.public.text()] if signer else []),
              stdin=passwords[name] + "\n")
     base = f"http://127.0.0.1:{port}"
+    progress(f"witnesses: starting {len(witnesses)} (a checkpoint needs {WITNESS_QUORUM} "
+             "cosignatures)")
     with ExitStack() as witnessing:
         for w in witnesses:
             witnessing.enter_context(_process(
                 ["audit", "witness", "serve", "--key", str(w["key"]), "--log-key", log_key,
                  "--state", str(w["state"]), "--port", str(w["port"])], w["log"]))
+        files = {"key_files": {name: str(path) for name, path in key_files.items()}}
         return _serve_city(out, config, base, node, node_config, watchlist, cameras, keys,
-                           passwords, logins, evidence)
+                           passwords, logins, evidence, progress,
+                           lambda city: hold(city | files)) | files
 
 
 def _witness_keys(folder: Path) -> list[dict[str, Any]]:
@@ -158,10 +178,13 @@ def _witness_keys(folder: Path) -> list[dict[str, Any]]:
 
 def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_config: Path,
                 watchlist: list[str], cameras: list[str], keys: dict[str, SigningKey],
-                passwords: dict[str, str], logins: Path, evidence: Evidence) -> dict[str, Any]:
+                passwords: dict[str, str], logins: Path, evidence: Evidence, progress: Progress,
+                hold: Hold) -> dict[str, Any]:
+    progress(f"coordinator: starting at {base}")
     with _process(["coordinator", "serve", "--config", str(config)], out / "coordinator.log"), \
             httpx.Client(base_url=base, timeout=60) as http:
         _wait_for(http)
+        progress("coordinator: enrolling the demo node and a second site (north-hall)")
 
         def login(name: str) -> dict[str, str]:
             token = http.post("/token", data={"grant_type": "password", "username": name,
@@ -183,13 +206,22 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
                       out / "node-worker.log"), \
                 _process(["coordinator", "worker", "--config", str(config), "--loglevel",
                           "WARNING"], out / "coordinator-worker.log"):
+            progress(f"watchlist: the judge signs a warrant for {len(watchlist)} plates; "
+                     "the node searches its sightings")
             result = _watchlist(http, login, keys["judge"], watchlist, node.site_id, cameras)
+            progress("evidence: the judge signs an export warrant; the node exports the clip "
+                     "from its vault")
             result["evidence"] = _evidence(http, login, keys["judge"], node, node_config, out,
                                            evidence, enrolment.node_id)
+            progress("control room: the node sends its anonymous events as alerts")
             result |= _alerts(http, login("operator-1"), node, enrolment.node_id,
                               broker_urls(out / "coordinator")[0])
+            progress("planner: hourly visit counts, answered with differential privacy")
             result |= _aggregate(http, login("planner-1"))
+            progress("federated learning: two sites train the unusual-behaviour model "
+                     "(the longest step, a few minutes)")
             result |= federate(out, config, node, node_config, second_site, _process, _run)
+        progress("audit log: verifying it against the key the node pinned")
         # Anyone can check the log the way the node does: against the key it pinned.
         bundle = fetch_bundle(lambda path: http.get(path).json())
         report = verify_bundle(bundle, enrolment.log())
@@ -197,17 +229,19 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
         witnessed = http.get("/audit/checkpoint/witnessed")
         note = witnessed.text if witnessed.status_code == 200 else ""
         cosigned = [w.name for w in enrolment.witnesses() if note and _cosigns(w, note)]
-        return result | {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
-                         "witnesses": {"pinned": len(enrolment.witness_keys),
-                                       "quorum": enrolment.witness_quorum,
-                                       "witnessed_size": int(note.split("\n")[1]) if note else 0,
-                                       "cosigned_by": cosigned},
-                         "coordinator": base, "config": str(config), "logins": str(logins),
-                         "portal": {"address": f"{base}/portal",
-                                    "checkpoint_size": published["checkpoint"]["size"],
-                                    "searches": _total(published["searches_by_purpose"]),
-                                    "warrants": _total(published["warrants_by_month"]),
-                                    "trainings": len(published["trainings"])}}
+        result |= {"audit_entries": len(bundle.entries), "audit_verified": report.ok,
+                   "witnesses": {"pinned": len(enrolment.witness_keys),
+                                 "quorum": enrolment.witness_quorum,
+                                 "witnessed_size": int(note.split("\n")[1]) if note else 0,
+                                 "cosigned_by": cosigned},
+                   "coordinator": base, "config": str(config), "logins": str(logins),
+                   "portal": {"address": f"{base}/portal",
+                              "checkpoint_size": published["checkpoint"]["size"],
+                              "searches": _total(published["searches_by_purpose"]),
+                              "warrants": _total(published["warrants_by_month"]),
+                              "trainings": len(published["trainings"])}}
+        hold(result)
+        return result
 
 
 def _cosigns(witness: CosignerKey, checkpoint: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from coordinator.service import Coordinator
+from kernel.connection_failures import unavailable
 
 
 def checks(svc: Coordinator) -> dict[str, str]:
@@ -15,7 +16,7 @@ def checks(svc: Coordinator) -> dict[str, str]:
             session.execute(text("SELECT 1"))
         found["database"] = "ok"
     except Exception as exc:
-        found["database"] = f"unavailable ({type(exc).__name__})"
+        found["database"] = unavailable(exc, "database_url")
     try:
         svc.audit.size()
         found["audit_log"] = "ok"
@@ -26,5 +27,6 @@ def checks(svc: Coordinator) -> dict[str, str]:
             connection.ensure_connection(max_retries=1, timeout=3)
         found["broker"] = "ok"
     except Exception as exc:
-        found["broker"] = f"unavailable ({type(exc).__name__})"
+        found["broker"] = unavailable(exc, "broker_url")
     return found
+

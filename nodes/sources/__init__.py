@@ -49,6 +49,7 @@ def open_source(uri: str, reconnect_attempts: int = 5, backoff_seconds: float = 
     file. ``credentials`` are the camera's, for network sources."""
     from pathlib import Path
 
+    from nodes.errors import SourceError
     from nodes.media import is_image
     from nodes.onvif.credentials import with_credentials
     from nodes.sources.files import ImageSource, VideoFileSource
@@ -68,6 +69,8 @@ def open_source(uri: str, reconnect_attempts: int = 5, backoff_seconds: float = 
         return NetworkSource(uri, reconnect_attempts, backoff_seconds, max_seconds=max_seconds,
                              locate=lambda: url)
     path = Path(uri)
+    if not path.exists():  # not there (yet): a camera that cannot be reached, retried
+        raise SourceError(f"{path}: no such file")
     if is_image(path):
         return ImageSource(path)
     return VideoFileSource(path, max_seconds)

@@ -60,5 +60,35 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     portal = city["portal"]  # the main command ends with the portal's address, demo data in it
     assert portal["searches"] >= 1 and portal["warrants"] >= 2 and portal["trainings"] == 1
     assert portal["checkpoint_size"] == city["audit_entries"]
-    assert done.stdout.strip().splitlines()[-1].startswith("transparency portal")
-    assert portal["address"] in done.stdout.strip().splitlines()[-1]
+    lines = done.stdout.strip().splitlines()
+    assert lines[-2].startswith("transparency portal") and portal["address"] in lines[-2]
+    # --serve held the portal up until SIGTERM; then the demo says plainly it has stopped
+    assert demo.portal_while_serving == 200
+    assert lines[-1].startswith("the demo's coordinator has stopped")
+    assert f"--config {city['config']}" in lines[-1]
+
+
+@pytest.mark.slow
+def test_demo_says_what_it_is_doing_and_leaves_what_the_pages_need(demo: DemoRun) -> None:
+    assert demo.returncode == 0, demo.stderr
+    # one line per stage on stderr as it starts, long before the results
+    stages = [line.split("] ", 1)[1] for line in demo.stderr.splitlines() if line.startswith("[")]
+    assert stages[0].startswith("demo: this run's folder is ")
+    assert any(s.startswith("federated learning:") for s in stages)
+    assert demo.progress_before_results >= 10
+    # the run made its own folder: a second run in the same --out never meets this one's keys
+    assert demo.out.name.startswith("run-") and str(demo.out) in demo.stderr
+    city = json.loads((demo.out / "summary.json").read_text())["city"]
+    logins = json.loads(Path(city["logins"]).read_text())
+    assert sorted(city["key_files"]) == ["dpo-1", "judge-1"]
+    for name, path in city["key_files"].items():
+        key = Path(path)
+        assert key.parent == demo.out / "coordinator" and key.stat().st_mode & 0o777 == 0o600
+        assert key.read_text().startswith("ed25519-private:")  # what the pages' signer loads
+        assert logins[name]["key_file"] == path and path in demo.stdout
+    # each target not sighted is explained: the decoy, and a painted plate never read
+    sighted = {h["target"] for h in city["hits"]}
+    watchline = next(line for line in demo.stdout.splitlines() if "watchlist plates" in line)
+    assert "ZZ99ZZZ is a decoy on no camera" in watchline
+    for target in set(city["watchlist_on_camera"]) - sighted:
+        assert f"{target} was on " in watchline and "never read it" in watchline

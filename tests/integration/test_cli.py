@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,12 +44,23 @@ def test_redact_video_writes_video_audio_and_boxes(scene_video, tmp_path: Path) 
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["frames"] == spec.frame_count and summary["regions"]["face"] > 0
-    assert "frame" in done.stderr  # the progress bar
+    # the progress bar: frames of the total, with the time left
+    assert re.search(rf"{spec.frame_count}/{spec.frame_count} \[\d\d:\d\d<\d\d:\d\d",
+                     done.stderr), done.stderr
     with av.open(str(target)) as container:
         assert container.streams.audio and container.streams.video
     record = json.loads(boxes.read_text().splitlines()[0])
     assert set(record) == {"frame", "kind", "box", "score", "track", "detected"}
     assert leftovers(tmp_path, "nothing") == []
+
+
+def test_every_redact_option_has_help() -> None:
+    done = safecity("redact", "--help")
+    assert done.returncode == 0
+    options = re.findall(r"^  (--[\w-]+)(.*)$", done.stdout, re.MULTILINE)
+    assert "--shape" in [name for name, _ in options]
+    assert "Outline of each hidden region" in done.stdout
+    assert all(rest.strip() for _, rest in options), options  # a name alone: no help
 
 
 def test_redact_image(tmp_path: Path) -> None:
@@ -112,10 +124,14 @@ def test_bad_input_gives_one_clear_line_and_no_output(tmp_path: Path, make, mess
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     target = out_dir / ("result.png" if str(source).endswith(".png") else "result.mp4")
-    done = safecity("redact", str(source), str(target), "-q", "--boxes", str(out_dir / "b.jsonl"))
+    done = safecity("redact", str(source), str(target), "--boxes", str(out_dir / "b.jsonl"))
     assert done.returncode == 1
     errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0], done.stderr
+    if message != "video is truncated":  # failed before a frame: no progress bar drawn at all
+        assert done.stderr.strip() == errors[0]
+    else:  # failed part way: the bar is erased, the error is the last line
+        assert done.stderr.rstrip().endswith(errors[0]) and " 0frame" not in done.stderr
     assert "Traceback" not in done.stderr
     assert list(out_dir.iterdir()) == []  # nothing half-written, nothing looking complete
 

@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import av
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -93,3 +95,68 @@ def test_node_worker_readiness_names_the_broker(tmp_path: Path) -> None:
         assert "safecity_node_epsilon_left" in metrics(base)
     finally:
         world.close()
+
+
+def test_a_camera_down_at_start_is_retried_while_the_others_run(tmp_path: Path,
+                                                                model_dir: Path) -> None:
+    """Three cameras: one works, one's file is not there yet (it appears later), one's stream
+    refuses the connection (nothing listens). The node runs the working one to its end, shows
+    the other two down in health, picks up the file when it appears, and keeps retrying the
+    refusing stream instead of ending."""
+    from simulation.synthetic import SceneSpec, write_scene_video
+
+    port, refused = free_port(), free_port()
+    late = tmp_path / "late.mp4"
+    config = tmp_path / "node.toml"
+    config.write_text(f"""
+site_id = "site-7"
+data_dir = "{tmp_path / 'data'}"
+model_dir = "{model_dir}"
+health_port = {port}
+reconnect_attempts = 0
+reconnect_backoff_seconds = 0.5
+[[cameras]]
+id = "street"
+source = "synthetic:seed=2,seconds=2,width=320,height=180,people=2,vehicles=1,fps=10"
+[[cameras]]
+id = "late"
+source = "{late}"
+[[cameras]]
+id = "refused"
+source = "tcp://127.0.0.1:{refused}/stream"
+""")
+    log = tmp_path / "node.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*SAFECITY, "node", "run", "--config", str(config)],
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def checks_until(done: Callable[[dict[str, str]], bool]) -> dict[str, str]:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()  # the node keeps running
+            checks = httpx.get(f"{base}/readyz", timeout=5).json()["checks"]
+            if done(checks):
+                return checks
+            time.sleep(0.2)
+        raise AssertionError(f"health never showed it: {checks}")
+
+    try:
+        wait_for(base, process, log)
+        down = checks_until(lambda c: c["street"] == "stopped"
+                            and c["late"].startswith("down:") and c["refused"].startswith("down:"))
+        assert f"{late}: no such file; retrying in " in down["late"]
+        assert "refused" in down["refused"].lower() and "retrying in " in down["refused"]
+        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 503  # not all cameras up
+        spec = SceneSpec(width=320, height=180, seconds=1, people=1, vehicles=1, seed=5)
+        write_scene_video(tmp_path / "late.partial.mp4", spec)
+        (tmp_path / "late.partial.mp4").rename(late)  # the file appears, whole
+        up = checks_until(lambda c: c["late"] == "stopped")
+        assert up["refused"].startswith("down:") and up["street"] == "stopped"
+        with av.open(str(tmp_path / "data" / "redacted" / "late.mp4")) as container:
+            assert container.streams.video[0].frames == spec.frame_count
+        assert (tmp_path / "data" / "redacted" / "street.mp4").exists()
+        assert "camera refused is down" in log.read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
