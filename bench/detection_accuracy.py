@@ -120,7 +120,7 @@ def default_analytics(model_dir: Path, fps: float) -> Iterator[CameraAnalyticsRu
     analytics = CameraAnalytics()
     objects = ObjectDetector(model_registry.model_path("nanodet", model_dir),
                              input_size=analytics.nanodet.input_size,
-                             score_threshold=analytics.nanodet.min_score, threads=2)
+                             score_threshold=analytics.nanodet.floor, threads=2)
     with tempfile.TemporaryDirectory() as folder:
         store = EventStore(Path(folder) / "events.db")
         try:

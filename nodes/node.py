@@ -112,7 +112,7 @@ def _objects(settings: NodeSettings) -> dict[int, SharedObjects]:
         if policy.plates or (policy.faces and policy.heads):
             want(policy.object_input_size, policy.object_threshold)
         if analytics.rules and analytics.detector == "nanodet":
-            want(analytics.nanodet.input_size, analytics.nanodet.min_score)
+            want(analytics.nanodet.input_size, analytics.nanodet.floor)
         for rule in analytics.rules:
             if isinstance(rule, Weapon):
                 want(WEAPON_INPUT_SIZE, rule.min_score)

@@ -189,7 +189,7 @@ def make_detector(analytics: CameraAnalytics, fps: float,
         if objects is None:
             raise ConfigError("detector = \"nanodet\" needs the object detector loaded from "
                               "the model cache (run `safecity models install`)")
-        return Gated(CocoObjects(objects, analytics.nanodet.min_score), gate)
+        return Gated(CocoObjects(objects, analytics.nanodet.floor), gate)
     if analytics.detector == "hog":
         return Gated(HogPeople(), gate)
     if analytics.detector == "onnx" and analytics.onnx is not None:

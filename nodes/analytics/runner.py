@@ -61,8 +61,12 @@ class CameraAnalyticsRunner:
         self.step = analysis_step(analytics, fps) if detector is None else 1
         rate = fps / self.step
         self.detector = detector or make_detector(analytics, rate, objects)
-        high = analytics.nanodet.track_score if analytics.detector == "nanodet" else 0.5
-        self.tracker = ByteTracker(high=high, max_age=max(1, int(rate)))
+        if analytics.detector == "nanodet":  # its own score bands (config.ObjectDetection)
+            settings = analytics.nanodet
+            self.tracker = ByteTracker(high=settings.track_score, low=settings.min_score,
+                                       max_age=max(1, int(rate)), faint=settings.faint_score)
+        else:
+            self.tracker = ByteTracker(high=0.5, max_age=max(1, int(rate)))
         self._tracks: list[Track] = []
         self.analytics = analytics
         self.rules: RuleEngine | None = None

@@ -2,7 +2,12 @@
 Tracking by Associating Every Detection Box", ECCV 2022): confident detections are matched to
 the predicted tracks first (IoU, Hungarian assignment), then the low-score detections to the
 tracks still unmatched, which keeps people through partial occlusion; only confident unmatched
-detections start tracks, and a track unseen for ``max_age`` frames ends. Motion is a constant
+detections start tracks, and a track unseen for ``max_age`` frames ends. A third, optional tier
+(``faint`` up to ``low``) may only continue a confirmed track that both earlier passes left
+unmatched, and only where it overlaps the prediction closely (``faint_iou``): a person passing
+behind another scores lower still, and ByteTrack's premise is that such a box is worth keeping
+when a track explains it; the stricter conditions keep the far more numerous faint boxes on posts
+and bollards from starting or merging into tracks. Motion is a constant
 velocity model on the box (enough at camera frame rates; no Kalman filter).
 
 Two additions for motion blobs: a track whose predicted box lies inside a much larger detection
@@ -86,8 +91,10 @@ def _centre(box: Box) -> tuple[float, float]:
 
 class ByteTracker:
     def __init__(self, high: float = 0.5, low: float = 0.1, match_iou: float = 0.2,
-                 max_age: int = 30, min_hits: int = 2):
+                 max_age: int = 30, min_hits: int = 2, faint: float | None = None,
+                 faint_iou: float = 0.5):
         self.high, self.low, self.match_iou = high, low, match_iou
+        self.faint, self.faint_iou = faint, faint_iou
         self.max_age, self.min_hits = max_age, min_hits
         self.tracks: list[Track] = []
         self._merged: set[Box] = set()
@@ -103,6 +110,7 @@ class ByteTracker:
         self._merged = self._merged_blobs(detections)
         unmatched, leftover = self._associate(unmatched, confident)
         unmatched, _ = self._associate(unmatched, weak)
+        unmatched = self._continue_faint(unmatched, detections)
         unmatched = self._coast_inside(unmatched)
         unmatched, leftover = self._nearby(unmatched, leftover)
         for index in unmatched:
@@ -115,17 +123,28 @@ class ByteTracker:
         self.tracks = [t for t in self.tracks if t.missed <= self.max_age]
         return [t for t in self.tracks if t.missed == 0 and t.hits >= self.min_hits]
 
-    def _associate(self, candidates: list[int], detections: list[Detection]
-                   ) -> tuple[list[int], list[Detection]]:
+    def _continue_faint(self, candidates: list[int], detections: list[Detection]) -> list[int]:
+        """Match confirmed tracks to the faint detections (never starting one); return the
+        tracks still unmatched."""
+        if self.faint is None:
+            return candidates
+        faint = [d for d in detections if self.faint <= d.score < self.low]
+        confirmed = [i for i in candidates if self.tracks[i].hits >= self.min_hits]
+        left, _ = self._associate(confirmed, faint, self.faint_iou)
+        return [i for i in candidates if i not in confirmed or i in left]
+
+    def _associate(self, candidates: list[int], detections: list[Detection],
+                   match_iou: float | None = None) -> tuple[list[int], list[Detection]]:
         """Match tracks (indices) to detections; return what is left of each."""
         if not candidates or not detections:
             return candidates, detections
         predicted = [self.tracks[i].predicted() for i in candidates]
         overlap = iou_matrix(predicted, [d.box for d in detections])
         rows, cols = linear_sum_assignment(-overlap)
+        least = self.match_iou if match_iou is None else match_iou
         matched_tracks, matched_detections = set(), set()
         for row, col in zip(rows, cols, strict=True):
-            if overlap[row, col] < self.match_iou:
+            if overlap[row, col] < least:
                 continue
             self._absorb(self.tracks[candidates[row]], detections[col])
             matched_tracks.add(candidates[row])

@@ -38,7 +38,7 @@ def test_no_aggression_or_weapon_on_ordinary_footage(model_dir: Path) -> None:
                                        threats=load_threat_models([analytics], model_dir),
                                        objects=ObjectDetector(
                                            model_registry.model_path("nanodet", model_dir),
-                                           score_threshold=analytics.nanodet.min_score))
+                                           score_threshold=analytics.nanodet.floor))
         index = 0
         while True:
             ok, frame = capture.read()

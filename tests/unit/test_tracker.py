@@ -93,3 +93,42 @@ def test_a_track_keeps_the_kind_its_detections_mostly_have() -> None:
         kind = "object" if f < 2 else "vehicle"
         tracks = tracker.update([Detection((5 * f, 100, 5 * f + 160, 150), 0.9, kind)])
     assert [t.kind for t in tracks] == ["vehicle"] and tracks[0].track_id == 1
+
+
+def _walk(start: float, frames: int, score: float) -> list[list[Detection]]:
+    """One person walking right 3 px a frame, one detection a frame at ``score``."""
+    return [[Detection((start + 3 * f, 50, start + 3 * f + 30, 130), score)]
+            for f in range(frames)]
+
+
+def test_faint_detections_continue_a_confirmed_track_through_an_occlusion() -> None:
+    # seen clearly for 5 frames, then half hidden: scoring 0.15, under the weak band (0.25)
+    seen, hidden = _walk(0, 5, 0.9), _walk(15, 8, 0.15)
+    for faint, expected in ((0.1, [1] * 8), (None, [])):
+        tracker = ByteTracker(high=0.4, low=0.25, faint=faint)
+        for detections in seen:
+            tracker.update(detections)
+        through = [t.track_id for d in hidden for t in tracker.update(d)]
+        assert through == expected, faint
+
+
+def test_faint_detections_neither_start_nor_keep_an_unconfirmed_track() -> None:
+    tracker = ByteTracker(high=0.4, low=0.25, faint=0.1)
+    for detections in _walk(0, 10, 0.15):
+        assert tracker.update(detections) == []
+    assert tracker.tracks == []
+    # one confident sighting (not yet confirmed at min_hits 2), then only faint ones
+    tracker.update(_walk(100, 1, 0.9)[0])
+    for detections in _walk(103, 3, 0.15):
+        assert tracker.update(detections) == []
+    assert [t.missed for t in tracker.tracks] == [3]
+
+
+def test_a_faint_detection_beside_the_prediction_does_not_continue_the_track() -> None:
+    tracker = ByteTracker(high=0.4, low=0.25, faint=0.1)
+    for detections in _walk(0, 5, 0.9):
+        tracker.update(detections)
+    # the prediction is at x 15..45; a faint box at x 30..60 overlaps it at IoU 1/3 (< 0.5),
+    # which a weak (0.3) box would still continue (match_iou 0.2)
+    assert tracker.update([Detection((30, 50, 60, 130), 0.15)]) == []
+    assert [t.track_id for t in tracker.update([Detection((36, 50, 66, 130), 0.3)])] == [1]
