@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from audit.records import Action, LegalBasis, PublicRecord, occurrences
+from audit.records import Action, LegalBasis, PublicRecord, occurrences, parse_time
 
 SEARCH_BASES = (LegalBasis.WARRANT, LegalBasis.CONSENT)
 # the outcomes of a training run's entries: one per site, and the run's own
@@ -21,6 +22,44 @@ RUN_OUTCOMES = ("started", "completed", "not_started", "failed")
 WARRANT_ACTIONS = (Action.WARRANT_DRAFTED, Action.WARRANT_REGISTERED, Action.WARRANT_DECLINED,
                    Action.WARRANT_REFUSED, Action.WARRANT_REVOKED, Action.WARRANT_EXPIRED,
                    Action.WARRANT_USED)
+
+
+# the recent window the portal leads with (as public portals of licence-plate reader agencies
+# do): the days before the newest entry the checkpoint covers, so the same log gives the same
+# numbers whenever and wherever it is recomputed (no reader's clock enters)
+RECENT_DAYS = 30
+RECENT = {"searches": Action.QUERY_DISPATCHED, "warrants_registered": Action.WARRANT_REGISTERED,
+          "warrants_declined": Action.WARRANT_DECLINED, "stopped_at_a_check":
+          Action.WARRANT_REFUSED, "disclosures": Action.DISCLOSURE,
+          "alerts_handled": Action.ALERT_HANDLED, "statistics_released":
+          Action.AGGREGATE_RELEASED, "access_denied": Action.ACCESS_DENIED}
+
+
+def _milliseconds(time: str) -> datetime:
+    """``time`` to the millisecond: what a browser's Date holds, so that the citizen's check
+    (verify.js) draws the window's edge exactly where this does."""
+    moment = parse_time(time)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _recent(records: Sequence[PublicRecord]) -> dict[str, Any]:
+    """Counts over the RECENT_DAYS days up to the newest covered entry's time (``until``):
+    searches, hits, warrant decisions, disclosures, alerts handled, statistics, denials."""
+    if not records:
+        return {"days": RECENT_DAYS, "until": None, "hits": 0, **dict.fromkeys(RECENT, 0)}
+    until = max(records, key=lambda r: _milliseconds(r.time)).time
+    since = _milliseconds(until) - timedelta(days=RECENT_DAYS)
+    counts = dict.fromkeys(RECENT, 0)
+    hits = 0
+    for record in records:
+        if _milliseconds(record.time) <= since:
+            continue
+        for key, action in RECENT.items():
+            if record.action is action:
+                counts[key] += occurrences(record)
+        if record.action is Action.QUERY_ANSWERED and record.legal_basis in SEARCH_BASES:
+            hits += record.counts_returned
+    return {"days": RECENT_DAYS, "until": until, "hits": hits, **counts}
 
 
 def _month(record: PublicRecord) -> str:
@@ -81,6 +120,7 @@ def transparency_report(records: Sequence[PublicRecord], root: bytes) -> dict[st
     warrants: dict[str, Counter[str]] = defaultdict(Counter)
     hits: dict[str, Counter[str]] = defaultdict(Counter)
     disclosures: dict[str, Counter[str]] = defaultdict(Counter)
+    refusals: dict[str, Counter[str]] = defaultdict(Counter)
     policy: list[dict[str, str]] = []
     for record in records:
         month = _month(record)
@@ -95,6 +135,8 @@ def transparency_report(records: Sequence[PublicRecord], root: bytes) -> dict[st
                     disclosures[month][f"{record.actor.role}:{recipient}"] += 1
         if record.action in WARRANT_ACTIONS:
             warrants[month][record.action.value] += 1
+        if record.action is Action.WARRANT_REFUSED:  # its outcome: the check's reason code
+            refusals[month][record.outcome] += 1
         if record.action is Action.CONFIG_CHANGE:
             policy.append({"time": record.time, "by": record.actor.role,
                            "outcome": record.outcome})
@@ -103,9 +145,11 @@ def transparency_report(records: Sequence[PublicRecord], root: bytes) -> dict[st
         "actions_by_month": _by_month(actions),
         "searches_by_purpose": _by_month(searches),
         "warrants_by_month": _by_month(warrants),
+        "refusals_by_reason": _by_month(refusals),
         "hits_by_purpose": _by_month(hits),
         "disclosures_by_recipient": _by_month(disclosures),
         "policy_changes": policy,
         "trainings": _trainings(records),
         "privacy_budget_spent": _budgets(records),
+        "recent": _recent(records),
     }

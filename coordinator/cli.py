@@ -25,6 +25,13 @@ CONFIG_OPTION = click.option("--config", "config_path",
 
 CONFIG_VARIABLE = "SAFECITY_COORDINATOR_CONFIG"  # how `serve` hands its config to its workers
 
+# who runs a command that changes state: named in the audit log (coordinator/console_operator.py)
+OPERATOR_OPTION = click.option("--as", "operator_name", envvar="SAFECITY_OPERATOR",
+                               metavar="USERNAME",
+                               help="The person or service account running this command (an "
+                               "active user; default: $SAFECITY_OPERATOR); the audit log names "
+                               "it. The first admin alone is created without it (or names itself).")
+
 
 def settings_from(config_path: Path | None) -> CoordinatorSettings:
     return load_coordinator_settings(config_path)
@@ -57,9 +64,12 @@ def init(config_path: Path | None) -> None:
 @click.option("--agency", required=True)
 @click.option("--signing-key", help="ed25519:... (judges and DPOs; from `safecity warrant keygen`)")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@OPERATOR_OPTION
 def add_user(config_path: Path | None, username: str, role: str, agency: str,
-             signing_key: str | None, password_stdin: bool) -> None:
-    """Add a person (the first admin is created this way, on the server)."""
+             signing_key: str | None, password_stdin: bool, operator_name: str | None) -> None:
+    """Add a person (the first admin is created this way, on the server, without --as)."""
+    from coordinator.console_operator import first_admin, operator
+    from coordinator.roles import Permission
     from coordinator.service import Coordinator
     from coordinator.services.requests import NewUser
     from coordinator.services.users import create_user
@@ -73,7 +83,10 @@ def add_user(config_path: Path | None, username: str, role: str, agency: str,
         raise SafecityError(f"invalid user: {describe(exc)}") from None
     svc = Coordinator.open(settings_from(config_path))
     try:
-        create_user(svc, body, "cli")
+        first = (first_admin(svc, username, Role(role), agency)
+                 if operator_name in (None, username) else None)
+        by = first or operator(svc, operator_name, Permission.USER_MANAGE)
+        create_user(svc, body, by.actor)
     except Problem as exc:
         raise SafecityError(exc.detail) from None
     finally:
@@ -103,13 +116,18 @@ def _changes(add: tuple[str, ...], retire: tuple[str, ...]) -> list[Any]:
         raise SafecityError(f"invalid change: {describe(exc)}") from None
 
 
-def _pins_call(config_path: Path | None, action: Callable[[Any], Any]) -> None:
-    """Run ``action`` on an open coordinator (the admin at the server's console)."""
+def _pins_call(config_path: Path | None, action: Callable[[Any, Any], Any],
+               changes_state: bool, operator_name: str | None = None) -> None:
+    """Run ``action`` on an open coordinator with the operator ``--as`` names (the admin at the
+    server's console; None for an action that changes nothing)."""
+    from coordinator.console_operator import operator
+    from coordinator.roles import Permission
     from coordinator.service import Coordinator
 
     svc = Coordinator.open(settings_from(config_path))
     try:
-        click.echo(json.dumps(action(svc), indent=2))
+        who = operator(svc, operator_name, Permission.PINS_PROPOSE) if changes_state else None
+        click.echo(json.dumps(action(svc, who), indent=2))
     except Problem as exc:
         raise SafecityError(exc.detail) from None
     finally:
@@ -121,28 +139,30 @@ def _pins_call(config_path: Path | None, action: Callable[[Any], Any]) -> None:
 @click.option("--add", multiple=True, help="ROLE:KEY, e.g. judge:ed25519:... (repeatable)")
 @click.option("--retire", multiple=True, help="ROLE:KEY to stop trusting (repeatable)")
 @click.option("--reason", required=True, help="A short code, e.g. judge-appointed.")
+@OPERATOR_OPTION
 def pins_propose(config_path: Path | None, add: tuple[str, ...], retire: tuple[str, ...],
-                 reason: str) -> None:
+                 reason: str, operator_name: str | None) -> None:
     """Propose the next change; pinned judges and DPOs then sign its payload."""
     from coordinator.services import pins as pinned
 
     changes = _changes(add, retire)
     if not changes:
         raise SafecityError("name at least one --add or --retire")
-    _pins_call(config_path, lambda svc: pinned.view(svc, pinned.propose(
-        svc, svc.actor("cli", Role.ADMIN.value, "city"), "cli", changes, reason)))
+    _pins_call(config_path, lambda svc, who: pinned.view(svc, pinned.propose(
+        svc, who.actor, who.username, changes, reason)), True, operator_name)
 
 
 @pins.command("dispatch")
 @CONFIG_OPTION
 @click.argument("sequence", type=int)
-def pins_dispatch(config_path: Path | None, sequence: int) -> None:
+@OPERATOR_OPTION
+def pins_dispatch(config_path: Path | None, sequence: int, operator_name: str | None) -> None:
     """Log a change the quorum signed and send it to every node (again: to those that have
     not acknowledged it)."""
     from coordinator.services import pins as pinned
 
-    _pins_call(config_path, lambda svc: pinned.view(svc, pinned.dispatch(
-        svc, svc.actor("cli", Role.ADMIN.value, "city"), "cli", sequence)))
+    _pins_call(config_path, lambda svc, who: pinned.view(svc, pinned.dispatch(
+        svc, who.actor, who.username, sequence)), True, operator_name)
 
 
 @pins.command("show")
@@ -152,11 +172,11 @@ def pins_show(config_path: Path | None, sequence: int) -> None:
     """One change: its payload, signatures and each node's acknowledgement."""
     from coordinator.services import pins as pinned
 
-    def show(svc: Any) -> Any:
+    def show(svc: Any, _: Any) -> Any:
         pinned.collect_acks(svc)
         return pinned.view(svc, pinned.one(svc, sequence))
 
-    _pins_call(config_path, show)
+    _pins_call(config_path, show, False)
 
 
 @coordinator.command()

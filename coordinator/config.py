@@ -19,6 +19,7 @@ from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from contract.key_fields import CosignerPublic
+from coordinator.basemap import read_outline
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
@@ -94,6 +95,30 @@ class MqttSettings(BaseModel):
         return None if self.password is None else self.password.get_secret_value()
 
 
+class Party(BaseModel):
+    """A body or person the record of processing names with its contact details (GDPR Art.
+    30(1)(a); LED Art. 24(1)(a)): the controller, its representative, the DPO."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200, description="the name, as in law")
+    address: str = Field(default="", max_length=400, description="postal address")
+    email: str = Field(default="", max_length=254, pattern=r"^([^@\s]+@[^@\s]+)?$",
+                       description="e-mail address")
+    phone: str = Field(default="", max_length=40, pattern=r"^[0-9+()./ -]*$",
+                       description="telephone number")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Party:
+        if not (self.address or self.email or self.phone):
+            raise ValueError(f"{self.name}: give contact details (address, email or phone)")
+        return self
+
+    def contact(self) -> str:
+        """The contact details in one line."""
+        return "; ".join(p for p in (self.address, self.email, self.phone) if p)
+
+
 class CoordinatorSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_COORDINATOR_",
                                       env_nested_delimiter="__", extra="forbid")
@@ -155,6 +180,16 @@ class CoordinatorSettings(TomlSettings):
     time_zone: str = Field(default="UTC", max_length=64,
                            description="the city's IANA time zone (e.g. Europe/Berlin): the "
                            "control room shows times in it")
+    basemap_file: Path | None = Field(
+        default=None, description="the city's outline (GeoJSON, WGS 84 longitude/latitude: "
+        "streets, districts) the control room's offline map draws under the cameras; checked "
+        "at startup (none: the map shows the cameras on a blank background)")
+    basemap_tiles: str | None = Field(
+        default=None, max_length=200, pattern=r"^/[A-Za-z0-9_{}-][A-Za-z0-9_./{}-]*$",
+        description="raster tiles the city hosts on the coordinator's own origin, as a path "
+        "template with {z}, {x} and {y} (e.g. /tiles/{z}/{x}/{y}.png, served by the reverse "
+        "proxy in front of the coordinator); no other origin can be named, the pages' policy "
+        "loads pictures from this origin only (none: the outline only)")
     housekeeping_seconds: int = Field(default=900, ge=5, le=86400,
                                       description="how often `coordinator beat` (or `worker "
                                       "--beat`) has the worker expire warrants, purge alerts "
@@ -214,6 +249,17 @@ class CoordinatorSettings(TomlSettings):
                                                description="anonymous denials one address may "
                                                "cause per interval; past it: 429 responses")
 
+    controller: Party | None = Field(
+        default=None, description="the controller (the city body responsible for the "
+        "processing), named with its contact details in the record of processing (GDPR Art. "
+        "30(1)(a)); e.g. {name = \"City of X\", address = \"...\", email = \"...\"}")
+    representative: Party | None = Field(
+        default=None, description="the controller's representative, where it has one (GDPR "
+        "Art. 27), for the record of processing")
+    data_protection_officer: Party | None = Field(
+        default=None, description="the data protection officer, named with contact details in "
+        "the record of processing (GDPR Art. 30(1)(a), Art. 37(7))")
+
     @field_validator("time_zone")
     @classmethod
     def _iana(cls, value: str) -> str:
@@ -222,6 +268,20 @@ class CoordinatorSettings(TomlSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone name (e.g. Europe/Berlin)"
                              ) from None
+        return value
+
+    @field_validator("basemap_file")
+    @classmethod
+    def _outline(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_outline(value)  # a ValueError names the problem; pydantic names the setting
+        return value
+
+    @field_validator("basemap_tiles")
+    @classmethod
+    def _tiles(cls, value: str | None) -> str | None:
+        if value is not None and not all(f"{{{k}}}" in value for k in "zxy"):
+            raise ValueError("a tile template names {z}, {x} and {y}")
         return value
 
     @model_validator(mode="after")

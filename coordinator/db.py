@@ -84,11 +84,25 @@ class Node(Base):
     flower_key: Mapped[str | None] = mapped_column(String(512))
     # each camera's public notice as the node stated it at enrolment (contract.notices)
     camera_notices: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # where each camera stands and looks, as enrolled (contract.camera_placement): the map
+    camera_placements: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     enrolled_by: Mapped[str] = mapped_column(String(64))
     enrolled_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(default=True)
     # the largest witnessed audit-log size the node reported holding (queries prove from it)
     witnessed_size: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class WallLayout(Base):
+    """The video wall an operator arranged and saved (``coordinator.wall_layouts``): the grid's
+    size and the camera in each tile."""
+
+    __tablename__ = "wall_layouts"
+
+    username: Mapped[str] = mapped_column(String(64), ForeignKey("users.username"),
+                                          primary_key=True)
+    layout: Mapped[dict[str, Any]]
+    saved_at: Mapped[datetime]
 
 
 class Warrant(Base):

@@ -39,6 +39,7 @@ class Permission(StrEnum):
     PINS_READ = "pins:read"  # the keys nodes pin, changes of them, nodes' acknowledgements
     PINS_PROPOSE = "pins:propose"  # propose and send a change (signed by judges and DPOs)
     PINS_SIGN = "pins:sign"
+    TRAINING_START = "training:start"  # `safecity fl start`, at the coordinator's console
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
@@ -59,7 +60,8 @@ GRANTS: dict[Role, frozenset[Permission]] = {
                               Permission.ALERT_HANDLE}),
     Role.ADMIN: frozenset({Permission.NODE_ENROL, Permission.NODE_LIST,
                            Permission.USER_MANAGE, Permission.WEBHOOK_MANAGE,
-                           Permission.PINS_READ, Permission.PINS_PROPOSE}),
+                           Permission.PINS_READ, Permission.PINS_PROPOSE,
+                           Permission.TRAINING_START}),
     Role.NODE: frozenset({Permission.NODE_SELF}),
 }
 

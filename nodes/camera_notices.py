@@ -1,8 +1,11 @@
 """Each camera's public notice, stated from what the node is configured to do (its detector,
-rules, plate reading and retention), so the notice cannot drift from the configuration."""
+rules, plate reading and retention), so the notice cannot drift from the configuration; and
+each camera's placement (position, heading, field of view) from the same configuration, for
+the control room's map. Both go to the coordinator with the node's keys at enrolment."""
 
 from __future__ import annotations
 
+from contract.camera_placement import CameraPlacement
 from contract.notices import CameraNotice
 from nodes.config import CameraConfig, NodeSettings
 
@@ -29,3 +32,9 @@ def notices(settings: NodeSettings) -> list[CameraNotice]:
                         else settings.retention_days,
                         "trajectories": settings.trajectory_retention_days})
         for camera in settings.cameras]
+
+
+def placements(settings: NodeSettings) -> list[CameraPlacement]:
+    """Where each placed camera stands and looks, for enrolment (the control room's map)."""
+    return [CameraPlacement(camera=camera.id, **camera.placement.model_dump())
+            for camera in settings.cameras if camera.placement is not None]

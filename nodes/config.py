@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from contract.camera_placement import Placement
 from contract.evidence import MAX_JPEG_BYTES
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
@@ -44,6 +45,10 @@ class CameraConfig(BaseModel):
     location: str = Field(default="", max_length=200,
                           description="where it looks, in general terms (public)")
     purpose: str = Field(default="", max_length=200, description="why it is there (public)")
+    placement: Placement | None = Field(
+        default=None, description="where it stands and looks (latitude, longitude, heading, "
+        "field_of_view, range_m): `safecity node keys` hands it to enrolment for the control "
+        "room's map (none: the map lists the camera as not placed)")
 
     @model_validator(mode="after")
     def _credentials_in_their_file(self) -> CameraConfig:

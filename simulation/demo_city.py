@@ -111,6 +111,12 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
                       f'metrics_address = "127.0.0.1:{_free_port()}"\n'
                       f'broker_url = "{broker}"\nresult_backend = "{backend}"\n'
                       f'witness_quorum = {WITNESS_QUORUM}\n'
+                      # the record of processing names them (GDPR Art. 30(1)(a)); invented
+                      'controller = {name = "Demo City, Office of Public Order", '
+                      'address = "1 Town Hall Square, Demo City", '
+                      'email = "public-order@demo-city.example"}\n'
+                      'data_protection_officer = {name = "Demo City Data Protection Officer", '
+                      'email = "dpo@demo-city.example"}\n'
                       # inline, not [[witnesses]] tables: the federation appends keys later
                       'witnesses = [' + ", ".join(
                           f'{{url = "http://127.0.0.1:{w["port"]}", key = "{w["vkey"]}"}}'
@@ -125,7 +131,7 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
     for name, role, agency in PEOPLE:
         signer = keys.get(role)
         _run("coordinator", "add-user", "--config", str(config), "--username", name,
-             "--role", role, "--agency", agency, "--password-stdin",
+             "--role", role, "--agency", agency, "--password-stdin", "--as", PEOPLE[0][0],
              *(["--signing-key", signer.public.text()] if signer else []),
              stdin=passwords[name] + "\n")
     base = f"http://127.0.0.1:{port}"

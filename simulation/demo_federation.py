@@ -20,6 +20,7 @@ import httpx
 
 from kernel.errors import SafecityError
 from nodes.analytics.trajectories import TrajectoryStore
+from nodes.camera_notices import notices
 from nodes.config import NodeSettings, load_settings
 from nodes.identity import load_identity
 from nodes.learning.flower_key import flower_key
@@ -50,13 +51,17 @@ def _record(settings: NodeSettings, site: int) -> None:
 def enrol_second_site(out: Path, http: httpx.Client, admin: dict[str, str]) -> Path:
     """A second camera site, enrolled with its keys (its cameras are not part of the demo)."""
     config = out / "north-hall.toml"
-    config.write_text(f'site_id = "north-hall"\ndata_dir = "{(out / "north-hall").as_posix()}"\n')
+    # its camera is configured (not run in the demo) so that its notice states what it does
+    config.write_text(f'site_id = "north-hall"\ndata_dir = "{(out / "north-hall").as_posix()}"\n'
+                      '[[cameras]]\nid = "hall"\nsource = "synthetic:"\n'
+                      'location = "north hall, main entrance"\npurpose = "public safety"\n')
     settings = load_settings(config)
     public = load_identity(settings.keys_dir).public()
     enrolled = http.post("/nodes", headers=admin, json={
         "node_id": "north-hall-node", "site_id": "north-hall", "cameras": ["hall"],
         "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-        "flower_key": flower_key(settings.keys_dir)[1]})
+        "flower_key": flower_key(settings.keys_dir)[1],
+        "camera_notices": [n.model_dump(mode="json") for n in notices(settings)]})
     enrolled.raise_for_status()
     return config
 
@@ -83,7 +88,7 @@ def federate(out: Path, coordinator_config: Path, node: NodeSettings, node_confi
                 process([*supernode, "--config", str(second_config),
                          "--port", str(_free_port())], out / "supernode-north-hall.log"):
             summary = json.loads(run("fl", "start", "trajectory", "--rounds", str(ROUNDS),
-                                     "--epsilon", str(EPSILON), "--config",
+                                     "--epsilon", str(EPSILON), "--as", "admin", "--config",
                                      str(coordinator_config)))
     installed = node.data_dir / "models" / "trajectory.json"
     for _ in range(600):  # the demo node's worker takes the model off its queue

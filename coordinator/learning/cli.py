@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from coordinator.cli import CONFIG_OPTION, settings_from
+from coordinator.cli import CONFIG_OPTION, OPERATOR_OPTION, settings_from
 from kernel.errors import ConfigError, SafecityError, UsageError
 
 
@@ -111,11 +111,15 @@ def fleet_gateway_command(config_path: Path | None) -> None:
 @click.option("--min-nodes", type=int, default=2, show_default=True)
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE",
               help="Further run config, e.g. learning-rate=0.5 or client-dp-noise=1.0.")
+@OPERATOR_OPTION
 def start(config_path: Path | None, task: str, rounds: int, epsilon: float, delta: float,
-          min_nodes: int, options: tuple[str, ...]) -> None:
-    """Train TASK across the enrolled sites; logged before it starts and when it ends."""
+          min_nodes: int, options: tuple[str, ...], operator_name: str | None) -> None:
+    """Train TASK across the enrolled sites; logged before it starts (naming who started it)
+    and when it ends."""
+    from coordinator.console_operator import operator
     from coordinator.learning.superlink import SuperLink
     from coordinator.learning.trainings import TrainingRequest, start_training
+    from coordinator.roles import Permission
     from coordinator.service import Coordinator
 
     settings = settings_from(config_path)
@@ -126,9 +130,10 @@ def start(config_path: Path | None, task: str, rounds: int, epsilon: float, delt
     request.check(settings.max_training_epsilon)
     svc = Coordinator.open(settings)
     try:
+        who = operator(svc, operator_name, Permission.TRAINING_START)
         link = SuperLink(settings.flower_superlink, settings.flower_ca,
                          settings.data_dir / "flower-cli")
-        summary = start_training(svc, link, request, svc.actor("cli", "admin", "city"))
+        summary = start_training(svc, link, request, who.actor)
     finally:
         svc.close()
     click.echo(json.dumps(summary, indent=2))

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 @router.post("", status_code=201, summary="Create a user (admin)")
 def add_user(body: NewUser, who: Principal = Depends(require(Permission.USER_MANAGE)),
              svc: Coordinator = Depends(service)) -> dict[str, Any]:
-    create_user(svc, body, who.username)
+    create_user(svc, body, who.actor)
     return {"username": body.username, "role": body.role.value, "agency": body.agency}
 
 

@@ -78,6 +78,8 @@ def enrol(svc: Coordinator, who: Principal, body: NewNode) -> dict[str, Any]:
                     identity_key=body.identity_key, sealing_key=body.sealing_key,
                     flower_key=body.flower_key, enrolled_by=who.username,
                     camera_notices=[n.model_dump(mode="json") for n in body.camera_notices],
+                    camera_placements=[p.model_dump(mode="json")
+                                       for p in body.camera_placements],
                     enrolled_at=svc.clock(), active=True)
         session.add(node)
     pinned = pins.current(svc)

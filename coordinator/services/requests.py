@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from contract.aggregates import MAX_DELTA, MAX_EPSILON, AggregateKind
+from contract.camera_placement import CameraPlacement
 from contract.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from contract.notices import CameraNotice
 from contract.pins import ROLES, PinChange
@@ -121,8 +122,13 @@ class NewNode(BaseModel):
     flower_key: SuperNodePublic | None = Field(
         default=None, description="the site's Flower SuperNode key (federated learning)")
     camera_notices: list[CameraNotice] = Field(
-        default=[], max_length=256, description="each camera's public notice (from `safecity "
-        "node keys`), published on the transparency portal")
+        min_length=1, max_length=256, description="each enrolled camera's public notice (from "
+        "`safecity node keys`, stated from the node's configuration), published on the "
+        "transparency portal; one for every camera (GDPR Art. 13: no camera without its notice)")
+    camera_placements: list[CameraPlacement] = Field(
+        default=[], max_length=256, description="where each camera stands and looks (latitude, "
+        "longitude, heading, field of view): the control room's map; a camera without one is "
+        "listed there as not placed")
 
     @field_validator("cameras")
     @classmethod
@@ -136,6 +142,20 @@ class NewNode(BaseModel):
         unknown = sorted({n.camera for n in self.camera_notices} - set(self.cameras))
         if unknown:
             raise ValueError(f"camera_notices name cameras not enrolled: {', '.join(unknown)}")
+        # a camera enrolled without its notice showed "not stated" for everything on the portal
+        silent = sorted(set(self.cameras) - {n.camera for n in self.camera_notices})
+        if silent:
+            raise ValueError(f"camera_notices lack cameras {', '.join(silent)}: send the "
+                             "camera_notices `safecity node keys` prints for the node's "
+                             "configuration, which must list these cameras")
+        placed = [p.camera for p in self.camera_placements]
+        unknown = sorted(set(placed) - set(self.cameras))
+        if unknown:
+            raise ValueError(f"camera_placements name cameras not enrolled: {', '.join(unknown)}")
+        twice = sorted({c for c in placed if placed.count(c) > 1})
+        if twice:
+            raise ValueError(f"camera_placements place a camera more than once: "
+                             f"{', '.join(twice)}")
         return self
 
 
@@ -221,3 +241,32 @@ class PinSignatureBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     signature: str = Field(max_length=200, description="base64 Ed25519 over the payload")
+
+
+WALL_SIZES = (1, 2, 3, 4)
+TILE = r"^[a-z0-9][a-z0-9_.:-]{0,127}/[a-z0-9][a-z0-9_-]{0,62}$"  # node_id/camera
+
+
+class WallArrangement(BaseModel):
+    """A video wall as its operator arranges it: ``size`` by ``size`` tiles, row by row, each
+    showing one enrolled camera (``node_id/camera``) or nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: int = Field(ge=1, le=4, description="tiles per row and per column (1x1 to 4x4)")
+    tiles: list[str | None] = Field(max_length=16, description="row by row: node_id/camera, "
+                                    "or null for an empty tile")
+
+    @field_validator("tiles")
+    @classmethod
+    def _tiles(cls, value: list[str | None]) -> list[str | None]:
+        if any(t is not None and not re.match(TILE, t) for t in value):
+            raise ValueError("a tile names a camera as node_id/camera, or is null")
+        return value
+
+    @model_validator(mode="after")
+    def _square(self) -> WallArrangement:
+        if len(self.tiles) != self.size * self.size:
+            raise ValueError(f"a {self.size}x{self.size} wall has {self.size * self.size} "
+                             f"tiles, not {len(self.tiles)}")
+        return self

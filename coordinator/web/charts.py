@@ -1,6 +1,7 @@
 """Charts as SVG, drawn on the server: horizontal bars with the numbers written beside them, a
 title and a description for screen readers, and the same figures in a table next to each chart
-(the text alternative)."""
+(the text alternative). A chart compares; one value has nothing to compare with, so it is
+written as a number instead of a lone full-width bar (and nothing at all is said as such)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from itertools import count
 
 from markupsafe import Markup, escape
 
-BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH = 22, 8, 220, 360
+BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH = 22, 8, 320, 300  # labels in words need the room
 WIDTH = LABEL_WIDTH + BAR_WIDTH + 80
 _ids = count(1)
 
@@ -42,3 +43,19 @@ def bar_chart(title: str, bars: Sequence[tuple[str, float]], unit: str = "") -> 
 
 def _number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def chart_or_number(title: str, bars: Sequence[tuple[str, float]], caption: str,
+                    unit: str = "") -> Markup:
+    """A captioned figure with the bar chart of ``bars`` where there are two or more; else the
+    one number in words (or "none recorded"), with the caption."""
+    if len(bars) >= 2:
+        return Markup(f"<figure>{bar_chart(title, bars, unit)}"
+                      f"<figcaption>{escape(caption)}</figcaption></figure>")
+    if not bars:
+        return Markup(f'<p class="figure-number"><strong>{escape(title)}</strong>: none '
+                      f"recorded. <span class=\"note\">{escape(caption)}</span></p>")
+    ((label, value),) = bars
+    return Markup(f'<p class="figure-number"><strong>{escape(title)}</strong>: '
+                  f'<span class="count">{escape(_number(value))}{escape(unit)}</span> '
+                  f"({escape(label)}). <span class=\"note\">{escape(caption)}</span></p>")

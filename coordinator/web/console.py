@@ -18,8 +18,9 @@ from coordinator.db import Confirmation, Warrant
 from coordinator.errors import invalid, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
-from coordinator.web import record_of_processing
+from coordinator.web import offline_check, processing_facts, record_of_processing
 from coordinator.web.charts import bar_chart
+from coordinator.web.offline_check import witness_keys
 from coordinator.web.published import publish
 from coordinator.web.templates import PAGE_HEADERS, render
 from coordinator.web.trail import TrailFilter, check_entry, pseudonyms, search
@@ -80,7 +81,11 @@ def entry(index: Index, request: Request, who: Principal = DPO,
         details_problem = None
     except VerificationError as exc:
         details, details_problem = {}, str(exc)
+    offline = offline_check.prove_entry(str(request.base_url), index,
+                                        svc.audit.signer.verifier.vkey(),
+                                        witness_keys(svc.settings))
     return render(request, "entry.html", who=who, index=index, record=item.record,
+                  offline=offline,
                   leaf_hash=item.leaf_hash.hex(), details=details,
                   details_problem=details_problem, integrity=check_entry(svc.audit, index))
 
@@ -128,7 +133,9 @@ def _record(svc: Coordinator, month: str | None) -> tuple[list[dict[str, Any]], 
         raise invalid(f"month: {month[:20]!r} is not YYYY-MM")
     published = publish(svc.audit)
     report = published.report
-    rows = record_of_processing.rows(report["actions_by_month"], [month] if month else None)
+    rows = record_of_processing.rows(report["actions_by_month"],
+                                     processing_facts.facts(svc, report),
+                                     [month] if month else None)
     checkpoint = f"size {report['checkpoint']['size']}, root {report['checkpoint']['root']}"
     return rows, month or "all months in the log", checkpoint
 
@@ -138,14 +145,16 @@ def record_page(request: Request, month: str = Query("", max_length=7), who: Pri
                 svc: Coordinator = Depends(service)) -> Response:
     rows, period, checkpoint = _record(svc, month or None)
     return render(request, "record.html", who=who, rows=rows, period=period,
-                  checkpoint=checkpoint, month=month)
+                  checkpoint=checkpoint, month=month,
+                  responsible=processing_facts.responsible(svc))
 
 
 @router.get("/record-of-processing.csv")
 def record_csv(month: str = Query("", max_length=7), _: Principal = DPO,
                svc: Coordinator = Depends(service)) -> Response:
     rows, _period, _checkpoint = _record(svc, month or None)
-    return Response(record_of_processing.to_csv(rows), media_type="text/csv; charset=utf-8",
+    return Response(record_of_processing.to_csv(rows, processing_facts.responsible(svc)),
+                    media_type="text/csv; charset=utf-8",
                     headers={**PAGE_HEADERS, "Content-Disposition":
                              'attachment; filename="record-of-processing.csv"'})
 
@@ -154,6 +163,7 @@ def record_csv(month: str = Query("", max_length=7), _: Principal = DPO,
 def record_pdf(month: str = Query("", max_length=7), _: Principal = DPO,
                svc: Coordinator = Depends(service)) -> Response:
     rows, period, checkpoint = _record(svc, month or None)
-    body = record_of_processing.to_pdf(rows, svc.settings.origin, period, checkpoint)
+    body = record_of_processing.to_pdf(rows, processing_facts.responsible(svc), period,
+                                       checkpoint)
     return Response(body, media_type="application/pdf", headers={
         **PAGE_HEADERS, "Content-Disposition": 'attachment; filename="record-of-processing.pdf"'})

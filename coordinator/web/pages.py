@@ -10,7 +10,15 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from coordinator.errors import Problem
-from coordinator.web import casework, console, control_room, login, portal
+from coordinator.web import (
+    casework,
+    city_map,
+    console,
+    control_room,
+    login,
+    portal,
+    video_wall,
+)
 from coordinator.web.templates import STATIC, render
 
 
@@ -22,7 +30,7 @@ def page_problem(request: Request, problem: Problem) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    for module in (portal, login, console, casework, control_room):
+    for module in (portal, login, console, casework, control_room, video_wall, city_map):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.page_problem = page_problem

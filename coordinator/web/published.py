@@ -17,7 +17,8 @@ from audit.transparency import transparency_report
 from audit.verify import verify_bundle
 from kernel.errors import VerificationError
 
-FORMAT = "safecity-transparency-report/v1"
+# v2: refusals_by_reason and the recent window; a stored v1 report is recomputed, not shown
+FORMAT = "safecity-transparency-report/v2"
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,8 @@ def test_cli_sets_up_adds_people_and_serves_the_api(tmp_path: Path) -> None:
                 "--agency", "city", "--password-stdin", stdin="short\n", cwd=tmp_path)
     assert short.returncode == 1 and short.stderr.startswith("Error: invalid user: password")
     judge = run("coordinator", "add-user", *config, "--username", "judge-1", "--role", "judge",
-                "--agency", "court", "--password-stdin", stdin="correct horse battery\n",
-                cwd=tmp_path)
+                "--agency", "court", "--as", "admin", "--password-stdin",
+                stdin="correct horse battery\n", cwd=tmp_path)
     assert judge.returncode == 1 and "signing key" in judge.stderr
 
     server = subprocess.Popen([*SAFECITY, "coordinator", "serve", *config], cwd=tmp_path,

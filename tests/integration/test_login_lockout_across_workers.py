@@ -52,8 +52,11 @@ def cli(*args: str, stdin: str = "", cwd: Path) -> str:
 
 def set_up(config: Path) -> None:
     cli("coordinator", "init", "--config", str(config), cwd=config.parent)
+    cli("coordinator", "add-user", "--config", str(config), "--username", "admin",
+        "--role", "admin", "--agency", "city", "--password-stdin",
+        stdin=PASSWORD + "\n", cwd=config.parent)
     cli("coordinator", "add-user", "--config", str(config), "--username", "police",
-        "--role", "police_analyst", "--agency", "city-pd", "--password-stdin",
+        "--role", "police_analyst", "--agency", "city-pd", "--password-stdin", "--as", "admin",
         stdin=PASSWORD + "\n", cwd=config.parent)
 
 

@@ -218,12 +218,12 @@ def test_the_admin_proposes_and_a_judge_signs_on_the_command_line(world: World) 
         return subprocess.run([*safecity, *args], capture_output=True, text=True,
                               cwd=desk, timeout=120, check=False)
 
-    bad = run("coordinator", "pins", "propose", "--config", str(config),
+    bad = run("coordinator", "pins", "propose", "--config", str(config), "--as", "admin",
               "--add", "bishop:ed25519:AAAA", "--reason", "appointed")
     assert bad.returncode != 0 and "ROLE:KEY" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
     newcomer = SigningKey.generate()
-    proposed = run("coordinator", "pins", "propose", "--config", str(config),
+    proposed = run("coordinator", "pins", "propose", "--config", str(config), "--as", "admin",
                    "--add", f"judge:{newcomer.public.text()}", "--reason", "judge-appointed")
     assert proposed.returncode == 0, proposed.stderr
     update = json.loads(proposed.stdout)
@@ -238,6 +238,6 @@ def test_the_admin_proposes_and_a_judge_signs_on_the_command_line(world: World) 
     body = json.loads((desk / "sig.json").read_text())
     accepted = world.client.post("/pins/1/signatures", headers=world.as_("judge"), json=body)
     assert accepted.status_code == 200, accepted.text
-    early = run("coordinator", "pins", "dispatch", "1", "--config", str(config))
+    early = run("coordinator", "pins", "dispatch", "1", "--config", str(config), "--as", "admin")
     assert early.returncode != 0 and "quorum" in early.stderr  # the DPO has not signed
     assert world.client.get("/pins/1", headers=world.as_("dpo")).json()["status"] == "proposed"

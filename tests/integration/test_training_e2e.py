@@ -63,7 +63,7 @@ def test_fl_start_trains_logs_reports_and_deploys(tmp_path: Path) -> None:
         # no SuperLink answering: a clear failure, and the log says the run started and failed
         nowhere = coordinator_config("127.0.0.1:1", make_ca(tmp_path / "pki", "x").certificate)
         down = safecity("fl", "start", "trajectory", "--rounds", "2", "--epsilon", "2",
-                        "--config", str(nowhere))
+                        "--as", "admin", "--config", str(nowhere))
         assert down.returncode == 1 and "SuperLink is unavailable" in down.stderr, down.stderr
         assert [e.record.outcome for e in world.svc.audit.entries()
                 if e.record.action is Action.TRAINING_RUN] == ["started", "failed"]
@@ -73,10 +73,10 @@ def test_fl_start_trains_logs_reports_and_deploys(tmp_path: Path) -> None:
         with LocalFederation(tmp_path / "fl", sites) as federation:
             config = coordinator_config(federation.address, federation.ca.certificate)
             refused = safecity("fl", "start", "trajectory", "--rounds", "2", "--epsilon", "0",
-                               "--config", str(config))
+                               "--as", "admin", "--config", str(config))
             assert refused.returncode != 0 and "needs epsilon > 0" in refused.stderr
             done = safecity("fl", "start", "trajectory", "--rounds", "3", "--epsilon", "2",
-                            "--config", str(config))
+                            "--as", "admin", "--config", str(config))
         assert done.returncode == 0, done.stderr[-3000:] + federation.log("superlink")[-2000:]
         summary = json.loads(done.stdout)
         run_id = summary["run"]

@@ -63,50 +63,6 @@ class Watched:
           return (Math.max(outline, page) + 0.05) / (Math.min(outline, page) + 0.05);
         }""", selector))
 
-    def low_contrast_text(self, minimum: float = 4.5) -> list[str]:
-        """Elements whose own text has a contrast ratio (WCAG 2, 1.4.3) under ``minimum`` with
-        the background it is drawn on (the nearest opaque one among it and its ancestors)."""
-        return list(self.page.evaluate("""(minimum) => {
-          const rgba = (c) => c.match(/[0-9.]+/g).map(Number);
-          const lum = (c) => rgba(c).slice(0, 3).map((v) => { v /= 255;
-            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
-            .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
-          const behind = (el) => {
-            for (let at = el; at; at = at.parentElement) {
-              const c = getComputedStyle(at).backgroundColor, parts = rgba(c);
-              if (parts.length < 4 || parts[3] > 0) return c;
-            }
-            return 'rgb(255, 255, 255)';
-          };
-          const out = [];
-          for (const el of document.body.querySelectorAll('*')) {
-            const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-            if (!own || !el.getClientRects().length) continue;
-            const a = lum(getComputedStyle(el).color), b = lum(behind(el));
-            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-            if (ratio < minimum)
-              out.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}": ` +
-                       ratio.toFixed(2));
-          }
-          return out;
-        }""", minimum))
-
-    def tab_stops(self, limit: int = 60) -> list[str]:
-        """What the Tab key reaches from the top of the page, in order: each element's id, or
-        its tag and accessible text."""
-        self.page.evaluate("() => { document.activeElement && document.activeElement.blur(); }")
-        seen: list[str] = []
-        for _ in range(limit):
-            self.page.keyboard.press("Tab")
-            stop = self.page.evaluate("""() => { const el = document.activeElement;
-              if (!el || el === document.body) return '';
-              return el.id || `${el.tagName.toLowerCase()}:${el.getAttribute('aria-label')
-                || el.textContent.trim()}`; }""")
-            if not stop or stop in seen:
-                break
-            seen.append(stop)
-        return seen
-
     def assert_accessible(self) -> None:
         """Charts and pictures carry text alternatives; every form control has a label."""
         missing = self.page.evaluate("""() => {

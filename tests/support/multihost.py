@@ -164,7 +164,7 @@ witnesses = [""" + ", ".join(f'{{url = "http://127.0.0.1:{WITNESS_PORT + i}", ke
                 signer = self.keys[role] = SigningKey.generate()
             self.run(self.coordinator, "coordinator", "add-user", "--config",
                      str(self.coordinator_config), "--username", name, "--role", role,
-                     "--agency", "city", "--password-stdin",
+                     "--agency", "city", "--password-stdin", "--as", PEOPLE[0][0],
                      *(("--signing-key", signer.public.text()) if signer else ()),
                      stdin=self.passwords[name] + "\n")
         self.start("api", self.coordinator, "coordinator", "serve", "--config",
@@ -396,6 +396,7 @@ purpose = "public safety"
     def train(self, min_nodes: int, *options: str) -> dict[str, Any]:
         out = self.run(self.coordinator, "fl", "start", "trajectory", "--rounds", "1",
                        "--epsilon", "2", "--delta", "4e-6", "--min-nodes", str(min_nodes),
+                       "--as", PEOPLE[0][0],
                        "--config",
                        str(self.coordinator_config), *options)
         return dict(json.loads(out))

@@ -127,7 +127,8 @@ class World:
                                 ("operator", Role.OPERATOR, None)):
             create_user(self.svc, NewUser(username=name, role=role, agency="city",
                                           password=PASSWORD,
-                                          signing_key=key.public.text() if key else None), "test")
+                                          signing_key=key.public.text() if key else None),
+                        self.svc.actor("admin", Role.ADMIN.value, "city"))
 
     def clock(self) -> datetime:
         return self.now[0] or datetime.now(UTC)

@@ -46,5 +46,12 @@ def test_enrolment_refuses_a_notice_for_a_camera_it_does_not_enrol(tmp_path: Pat
         refused = world.client.post("/nodes", headers=world.as_("admin"), json=body)
         assert refused.status_code == 422
         assert "camera_notices name cameras not enrolled: elsewhere" in refused.text
+        # a camera without its notice showed "not stated" for every field (issue 24)
+        silent = world.client.post("/nodes", headers=world.as_("admin"), json=body | {
+            "cameras": ["door", "yard"], "camera_notices": [{"camera": "door"}]})
+        assert silent.status_code == 422 and "camera_notices lack cameras yard" in silent.text
+        none = world.client.post("/nodes", headers=world.as_("admin"),
+                                 json={k: v for k, v in body.items() if k != "camera_notices"})
+        assert none.status_code == 422 and "camera_notices" in none.text
     finally:
         world.close()

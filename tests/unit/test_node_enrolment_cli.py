@@ -17,20 +17,25 @@ def test_keys_enrol_and_worker_preconditions(tmp_path: Path) -> None:
     world = embedded_world(tmp_path / "city")
     try:
         config = tmp_path / "node.toml"
-        config.write_text(f'site_id = "site-q"\ndata_dir = "{tmp_path / "node"}"\n')
+        config.write_text(f'site_id = "site-q"\ndata_dir = "{tmp_path / "node"}"\n'
+                          '[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'
+                          'location = "north gate"\npurpose = "public safety"\n')
         runner = CliRunner()
         keys = runner.invoke(main, ["node", "keys", "--config", str(config)])
         assert keys.exit_code == 0, keys.output
         public = json.loads(keys.output)
         assert oct((tmp_path / "node" / "keys" / "plate.key").stat().st_mode & 0o777) == "0o600"
-        assert "plate" not in keys.output  # the plate key never leaves the node
+        # the plate key never leaves the node (the notices only say plates are hidden)
+        assert not any("plate" in k or "plate" in str(v) for k, v in public.items()
+                       if k != "camera_notices")
         worker = runner.invoke(main, ["node", "worker", "--config", str(config)])
         assert worker.exit_code == 1 and "not enrolled" in worker.output
 
         assert public["flower_key"].startswith("ecdsa-sha2-nistp384 ")  # the SuperNode's
         assert oct((tmp_path / "node" / "keys" / "flower.key").stat().st_mode & 0o777) == "0o600"
         body = {"node_id": "q-1", "site_id": "site-q", "cameras": ["gate"],
-                "identity_key": public["identity_key"], "sealing_key": public["sealing_key"]}
+                "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
+                "camera_notices": public["camera_notices"]}
         for bad_key in ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA", "ecdsa-sha2-nistp384 AAAA",
                         "ecdsa-sha2-nistp384 " + "A" * 600):
             refused = world.client.post("/nodes", headers=world.as_("admin"),

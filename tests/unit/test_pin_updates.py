@@ -36,7 +36,8 @@ def appoint(world: World, username: str, role: Role = Role.JUDGE) -> SigningKey:
     """A judge (or DPO) registered at the coordinator, after the nodes enrolled."""
     key = SigningKey.generate()
     create_user(world.svc, NewUser(username=username, role=role, agency="court",
-                                   password=PASSWORD, signing_key=key.public.text()), "admin")
+                                   password=PASSWORD, signing_key=key.public.text()),
+                world.svc.actor("admin", Role.ADMIN.value, "city"))
     return key
 
 

@@ -105,6 +105,13 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/control-room"): frozenset({"operator"}),
     ("GET", "/control-room/live/{node_id}/{camera}.jpg"): frozenset({"operator"}),
     ("GET", "/control-room/incidents/{incident_id}"): frozenset({"operator"}),
+    ("GET", "/control-room/wall"): frozenset({"operator"}),
+    ("GET", "/control-room/wall/cameras"): frozenset({"operator"}),
+    ("GET", "/control-room/wall/layout"): frozenset({"operator"}),
+    ("PUT", "/control-room/wall/layout"): frozenset({"operator"}),
+    ("GET", "/control-room/map"): frozenset({"operator"}),
+    ("GET", "/control-room/map/cameras.json"): frozenset({"operator"}),
+    ("GET", "/control-room/map/basemap.geojson"): frozenset({"operator"}),
     ("GET", "/static/{path}"): PUBLIC,
 }
 
@@ -114,6 +121,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/alerts/{alert_id}/assign"): {"username": "operator"},
     ("POST", "/incidents/{incident_id}/assign"): {"username": "operator"},
     ("POST", "/incidents/{incident_id}/close"): {"note": "dealt with"},
+    ("PUT", "/control-room/wall/layout"): {"size": 1, "tiles": [None]},
 }
 QUERY: dict[str, dict[str, Any]] = {
     "/audit/proofs/inclusion": {"index": 0, "size": 1},
@@ -177,7 +185,7 @@ def call(client: httpx.Client, method: str, path: str, headers: dict[str, str],
     if path == "/alerts/stream":  # an endless stream: the status line is the answer
         with client.stream(method, path, headers=headers) as response:
             return response
-    if method in ("POST", "DELETE") and body is not None:
+    if method in ("POST", "PUT", "DELETE") and body is not None:
         return client.request(method, path, headers=headers, content=json.dumps(body),
                               params=QUERY.get(path))
     return client.request(method, path, headers=headers, params=QUERY.get(path))

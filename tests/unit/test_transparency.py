@@ -83,3 +83,21 @@ def test_privacy_loss_is_a_public_decimal_and_old_records_read_unchanged() -> No
         PrivacyLoss(epsilon="1e5")
     with pytest.raises(ValueError):
         PrivacyLoss.of(float("nan"))
+
+
+def test_refusals_by_reason_and_the_recent_window_come_from_the_records() -> None:
+    """The reason a check stopped a search is counted (the portal says it in words), and the
+    recent window ends at the newest entry, not at the reader's clock: the same log gives the
+    same numbers to anyone (verify.js counts it the same way)."""
+    police = Actor(pseudonym="p1", role="police_analyst", agency="city-pd")
+    stopped = Event(actor=police, action=Action.WARRANT_REFUSED, legal_basis=LegalBasis.WARRANT,
+                    warrant_id="w-1", outcome="used_up", time="2026-12-20T09:00:00Z")
+    records = [commit(e)[0] for e in [*events(), stopped]]
+    report = transparency_report(records, b"")
+    assert report["refusals_by_reason"] == {"2026-12": {"used_up": 1}}
+    recent = report["recent"]
+    assert recent["until"] == "2026-12-20T09:00:00.000000Z" and recent["days"] == 30
+    # 2026-11-20 09:00 is the edge: December's search and statistics are in, November's not
+    assert (recent["searches"], recent["statistics_released"], recent["stopped_at_a_check"],
+            recent["warrants_registered"]) == (1, 1, 1, 1)
+    assert transparency_report([], b"")["recent"]["until"] is None

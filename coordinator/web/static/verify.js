@@ -323,19 +323,45 @@
   const WARRANT_ACTIONS = ["warrant_drafted", "warrant_registered", "warrant_declined",
     "warrant_refused", "warrant_revoked", "warrant_expired", "warrant_used"];
 
+  // the RECENT_DAYS window of audit/transparency.py, ending at the newest covered entry
+  const RECENT_DAYS = 30;
+  const RECENT = { searches: "query_dispatched", warrants_registered: "warrant_registered",
+    warrants_declined: "warrant_declined", stopped_at_a_check: "warrant_refused",
+    disclosures: "disclosure", alerts_handled: "alert_handled",
+    statistics_released: "aggregate_released", access_denied: "access_denied" };
+
+  function occurrences(r) {
+    // an aggregated denial entry stands for counts_returned anonymous denials (audit/records.py)
+    return r.action === "access_denied" && r.outcome === "denials_counted" ? (r.counts_returned ?? 0) : 1;
+  }
+
+  function recent(records) {
+    const counts = { days: RECENT_DAYS, until: null, hits: 0 };
+    for (const key of Object.keys(RECENT)) counts[key] = 0;
+    if (!records.length) return counts;
+    let newest = records[0];
+    for (const r of records) if (Date.parse(r.time) > Date.parse(newest.time)) newest = r;
+    counts.until = newest.time;
+    const since = Date.parse(newest.time) - RECENT_DAYS * 86400000;
+    for (const r of records) {
+      if (Date.parse(r.time) <= since) continue;
+      for (const [key, action] of Object.entries(RECENT)) if (r.action === action) counts[key] += occurrences(r);
+      if (r.action === "query_answered" && SEARCH_BASES.includes(r.legal_basis)) counts.hits += r.counts_returned ?? 0;
+    }
+    return counts;
+  }
+
   function bump(table, month, key, by = 1) {
     table[month] ??= {};
     table[month][key] = (table[month][key] ?? 0) + by;
   }
 
   function report(records, size, root) {
-    const actions = {}, searches = {}, warrants = {}, hits = {}, disclosures = {};
+    const actions = {}, searches = {}, warrants = {}, hits = {}, disclosures = {}, refusals = {};
     const policy = [], runs = new Map(), spent = {};
     for (const r of records) {
       const month = r.time.slice(0, 7);
-      // an aggregated denial entry stands for counts_returned anonymous denials (audit/records.py)
-      const times = r.action === "access_denied" && r.outcome === "denials_counted" ? (r.counts_returned ?? 0) : 1;
-      bump(actions, month, r.action, times);
+      bump(actions, month, r.action, occurrences(r));
       if (SEARCH_BASES.includes(r.legal_basis)) {
         const purpose = r.purpose_code ?? "unspecified";
         if (r.action === "query_dispatched") bump(searches, month, purpose);
@@ -346,6 +372,7 @@
         }
       }
       if (WARRANT_ACTIONS.includes(r.action)) bump(warrants, month, r.action);
+      if (r.action === "warrant_refused") bump(refusals, month, r.outcome);
       if (r.action === "config_change") policy.push({ time: r.time, by: r.actor.role, outcome: r.outcome });
       const sites = (r.scope ?? {}).sites ?? [];
       if (r.action === "training_run" && r.training) {
@@ -373,8 +400,9 @@
     }
     return {
       checkpoint: { size, root: hex(root) }, actions_by_month: actions, searches_by_purpose: searches,
-      warrants_by_month: warrants, hits_by_purpose: hits, disclosures_by_recipient: disclosures,
-      policy_changes: policy, trainings: [...runs.values()], privacy_budget_spent: spent,
+      warrants_by_month: warrants, refusals_by_reason: refusals, hits_by_purpose: hits,
+      disclosures_by_recipient: disclosures, policy_changes: policy, trainings: [...runs.values()],
+      privacy_budget_spent: spent, recent: recent(records),
     };
   }
 
