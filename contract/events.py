@@ -20,6 +20,8 @@ from pydantic import (
 from contract.queries import Signed
 
 MAX_BATCH = 500
+# events the coordinator keeps as counts (nothing to handle: no incident, no evidence)
+COUNTED_TYPES = frozenset({"line_crossing"})
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 

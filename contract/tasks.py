@@ -24,8 +24,9 @@ def queue_name(node_id: str) -> str:
 EVENTS_TASK = "safecity.coordinator.events"
 EXPORT_REPORT_TASK = "safecity.coordinator.export_report"
 SNAPSHOT_TASK = "safecity.coordinator.snapshot"
+EVIDENCE_TASK = "safecity.coordinator.evidence"
 EVENTS_QUEUE = "coordinator.events"  # also carries export reports and housekeeping
-# a queue of their own, so alerts never wait behind pictures
+# a queue of their own (live views and alerts' evidence), so alerts never wait behind pictures
 LIVE_QUEUE = "coordinator.live"
 
 # --- the coordinator's own work ------------------------------------------------------------------

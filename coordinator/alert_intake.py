@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from contract.events import AnalyticsEvent, SignedEventBatch
+from contract.events import COUNTED_TYPES, AnalyticsEvent, SignedEventBatch
 from contract.queries import Signed
 from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected
@@ -25,7 +25,6 @@ from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 from privacy.signing import VerifyKey
 
-COUNTED_TYPES = frozenset({"line_crossing"})  # counts to keep, nothing to handle
 # How far ahead of the coordinator's clock an event may be dated. A node signs its own event
 # times, and one dated far in the future would stay the newest incident, hold its key open and
 # outlive the retention period. More than the 2-minute clock skew tolerated for warrants and

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -270,6 +271,22 @@ class IntakeBucket(Base):
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
     tokens: Mapped[float]
     refilled_at: Mapped[datetime]
+
+
+class AlertEvidence(Base):
+    """The evidence a node sent of one alert (``coordinator.evidence``): a redacted JPEG with
+    the triggering object's box drawn, and the node's signed metadata, its SHA-256 among it, as
+    signed (kept to be checked again). Deleted with its alert."""
+
+    __tablename__ = "alert_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), unique=True)
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)  # Evidence JSON
+    signature: Mapped[str] = mapped_column(String(200))
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
 
 
 class Webhook(Base):

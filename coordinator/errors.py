@@ -40,6 +40,14 @@ class SnapshotRejected(ReportRejected):
     """A live-view snapshot is refused."""
 
 
+class EvidenceRejected(ReportRejected):
+    """An alert's evidence is refused."""
+
+
+class EvidenceEarly(SafecityError):
+    """Evidence came before its alert (they travel on separate queues): take it again later."""
+
+
 class Problem(Exception):
     """The RFC 9457 problem a request is answered with (``coordinator.problems`` renders it).
 

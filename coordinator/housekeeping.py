@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
-from coordinator.db import Alert, Delivery, Incident, MqttDelivery, PublishedReport
+from coordinator.db import Alert, AlertEvidence, Delivery, Incident, MqttDelivery, PublishedReport
 from coordinator.db import Warrant as WarrantRow
 from coordinator.delivery_sweep import requeue_stranded
 from coordinator.denials import flush_due
@@ -52,8 +52,9 @@ def expire_warrants(svc: Coordinator) -> list[str]:
 
 
 def purge_alerts(svc: Coordinator) -> int:
-    """Delete alerts whose event is older than the retention period, and the incidents last
-    seen before it (their alerts are all among them); log the counts first."""
+    """Delete alerts whose event is older than the retention period, with their evidence, and
+    the incidents last seen before it (their alerts are all among them); log the counts
+    first."""
     cutoff = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
     with svc.session() as session:
         count = session.scalar(select(func.count()).select_from(Alert).where(Alert.time < cutoff))
@@ -67,8 +68,10 @@ def purge_alerts(svc: Coordinator) -> int:
                                              "before": cutoff.isoformat()}))
     with svc.session() as session:
         # an alert's webhook and MQTT deliveries go with it (they point at it; past the
-        # retention period a delivery still pending has nothing left to deliver)
+        # retention period a delivery still pending has nothing left to deliver), and so does
+        # its evidence: a picture is kept no longer than the alert it shows
         old = select(Alert.id).where(Alert.time < cutoff).scalar_subquery()
+        session.execute(delete(AlertEvidence).where(AlertEvidence.alert_id.in_(old)))
         session.execute(delete(Delivery).where(Delivery.alert_id.in_(old)))
         session.execute(delete(MqttDelivery).where(MqttDelivery.alert_id.in_(old)))
         session.execute(delete(Alert).where(Alert.time < cutoff))

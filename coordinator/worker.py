@@ -1,5 +1,6 @@
 """The coordinator's Celery worker: takes the nodes' event batches off the broker into the
-alert queue and their evidence-export reports into the audit log, and delivers webhooks and
+alert queue, their alerts' evidence beside the alerts, live views, and their evidence-export
+reports into the audit log, and delivers webhooks and
 MQTT messages with retries. Messages are acknowledged after the work is
 committed (``acks_late``), and an event seen twice is stored once, so nothing is lost or
 doubled when the worker or the broker stops."""
@@ -17,6 +18,7 @@ from contract.tasks import (
     DELIVER_TASK,
     EVENTS_QUEUE,
     EVENTS_TASK,
+    EVIDENCE_TASK,
     EXPORT_REPORT_TASK,
     HOUSEKEEPING_TASK,
     PUBLISH_MQTT_TASK,
@@ -25,7 +27,8 @@ from contract.tasks import (
 )
 from coordinator.alert_intake import accept
 from coordinator.config import CoordinatorSettings
-from coordinator.errors import DeliveryFailed, ReportRejected
+from coordinator.errors import DeliveryFailed, EvidenceEarly, ReportRejected
+from coordinator.evidence import accept_evidence
 from coordinator.export_reports import accept_export
 from coordinator.housekeeping import housekeeping
 from coordinator.live_views import accept_snapshot
@@ -38,6 +41,10 @@ from coordinator.webhooks import deliver, give_up
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 MQTT_BACKOFF_CAP_SECONDS = 60
+# Evidence travels apart from its event and may come first: taken again after 1, 2, 4 ... 30 s,
+# about 4 minutes in all (an event batch waits at most a broker outage longer, and then the
+# evidence waits in the broker too), then refused and logged.
+EVIDENCE_ATTEMPTS = 12
 
 
 def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
@@ -131,6 +138,25 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             return {"kept": False, "rejected": str(exc)}
         counted.batches.labels("snapshot", "accepted").inc()
         return {"kept": kept is not None}
+
+    @app.task(name=EVIDENCE_TASK, bind=True, max_retries=EVIDENCE_ATTEMPTS - 1)
+    def evidence(self: Task, message: dict[str, Any]) -> dict[str, Any]:
+        svc = service()
+        try:
+            stored = accept_evidence(svc, message)
+        except EvidenceEarly as exc:
+            if self.request.retries >= EVIDENCE_ATTEMPTS - 1:
+                rejected(svc, "evidence_rejected", ReportRejected(f"{exc}, after "
+                                                                  f"{EVIDENCE_ATTEMPTS} tries"))
+                counted.batches.labels("evidence", "rejected").inc()
+                return {"stored": None, "rejected": str(exc)}
+            raise self.retry(countdown=min(30, 2 ** self.request.retries)) from None
+        except ReportRejected as exc:
+            rejected(svc, "evidence_rejected", exc)
+            counted.batches.labels("evidence", "rejected").inc()
+            return {"stored": None, "rejected": str(exc)}
+        counted.batches.labels("evidence", "accepted").inc()
+        return {"stored": stored}
 
     @app.task(name=DELIVER_TASK, bind=True, max_retries=MAX_ATTEMPTS - 1)
     def webhook(self: Task, delivery_id: int) -> None:

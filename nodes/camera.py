@@ -15,6 +15,7 @@ from nodes import metrics
 from nodes.analytics.runner import CameraAnalyticsRunner, SiteAnalytics
 from nodes.config import CameraConfig, NodeSettings
 from nodes.errors import SourceError
+from nodes.evidence import EvidenceTaker
 from nodes.live_view import LiveViewSender
 from nodes.pipeline import RedactedOutput, Summary, redact_stream
 from nodes.plate_sightings import PlateSightings
@@ -76,6 +77,7 @@ class CameraRun:
         self.recorder: SegmentRecorder | None = None
         self.plates: PlateSightings | None = None
         self.analytics: CameraAnalyticsRunner | None = None
+        self.evidence: EvidenceTaker | None = None
         self._reconnects = self._dropped = 0  # already counted in the metrics
 
     def run(self) -> CameraReport:
@@ -124,12 +126,17 @@ class CameraRun:
                                             self.settings.segment_seconds)
             frames = self.recorder.tee(frames)  # encrypted before redaction sees them
         if self.site is not None and camera.analytics.rules:
-            site = self.site
+            site, settings = self.site, self.settings
+            if settings.evidence_seconds:
+                self.evidence = EvidenceTaker(site.events, camera.id, settings.evidence_seconds,
+                                              settings.evidence_width,
+                                              settings.evidence_max_bytes)
             self.analytics = CameraAnalyticsRunner(
                 camera.id, camera.analytics, source.fps, start, site.events, site.stitcher,
                 site.token_key, trajectories=site.trajectories, behaviour=site.behaviour,
                 threats=site.threats,
-                objects=site.objects.get(camera.analytics.nanodet.input_size))
+                objects=site.objects.get(camera.analytics.nanodet.input_size),
+                evidence=self.evidence)
             frames = self.analytics.tee(frames)  # on the raw frame, in memory
             if source.has_sound:
                 source.listener = self.analytics.hear
@@ -140,6 +147,8 @@ class CameraRun:
         self.output.write(frame, self.source.fps)
         if self.live is not None:  # the redacted frame, never the raw one
             self.live.offer(self.camera.id, frame.image)
+        if self.evidence is not None:  # likewise
+            self.evidence.offer(frame)
         if self.plates is not None:
             self.plates.record(frame)
         self._count(frame)

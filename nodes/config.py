@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import SettingsConfigDict
 
 from contract.camera_placement import Placement
+from contract.evidence import MAX_JPEG_BYTES
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 from nodes.analytics.config import CameraAnalytics
@@ -132,6 +133,17 @@ class NodeSettings(TomlSettings):
                                      "control room this often (0: none)")
     live_view_width: int = Field(default=640, ge=64, le=1920,
                                  description="snapshots are downscaled to this width")
+    evidence_seconds: float = Field(default=10.0, ge=0, le=3600,
+                                    description="an event's evidence (its frame after "
+                                    "redaction, the object's box drawn) is taken for at most one "
+                                    "event of a rule and zone or line this often, in seconds of "
+                                    "video (0: none); keep it under the coordinator's "
+                                    "incident_window_seconds, so that every incident has some")
+    evidence_width: int = Field(default=640, ge=64, le=1920,
+                                description="evidence snapshots are downscaled to this width")
+    evidence_max_bytes: int = Field(default=120_000, ge=8_000, le=MAX_JPEG_BYTES,
+                                    description="an evidence JPEG's cap: quality, then size, "
+                                    "are lowered until it fits")
     redelivery_seconds: int = Field(default=300, ge=1, le=86400,
                                     description="an unacknowledged query is redelivered after this")
     log_format: Literal["json", "text"] = Field(

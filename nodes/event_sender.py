@@ -1,14 +1,19 @@
-"""Sending the node's analytics events to the coordinator through the broker.
+"""Sending the node's analytics events, and their evidence, to the coordinator through the
+broker.
 
 The event store is the outbox: a batch is signed with the node's enrolled key, handed to the
 broker, and only then marked sent. A broker that is away keeps events waiting here; a batch the
 broker took twice (marked sent after a crash) is recognised by the coordinator by its numbers.
-"""
+Evidence goes the same way, one signed picture a message, on the pictures' own queue and
+sender, once its event has gone: the events' path neither waits for it nor carries it."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -16,8 +21,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from celery import Celery
 
 from contract.events import MAX_BATCH, AnalyticsEvent, EventBatch, SignedEventBatch
+from contract.evidence import Evidence, EvidenceBox, SignedEvidence
 from contract.tasks import EVENTS_QUEUE, EVENTS_TASK
-from nodes.events import EventStore, StoredEvent
+from nodes.events import EventStore, StoredEvent, StoredEvidence
 from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -41,6 +47,20 @@ def message(events: list[StoredEvent], node_id: str, site: str, key: SigningKey
     return SignedEventBatch(batch=batch, signature=batch.sign(key)).model_dump(mode="json")
 
 
+def evidence_message(evidence: StoredEvidence, node_id: str, site: str, key: SigningKey
+                     ) -> dict[str, Any]:
+    """The evidence's metadata, the JPEG's SHA-256 among it, signed; the JPEG beside it."""
+    box = evidence.box
+    signed = Evidence(node_id=node_id, site=site, camera=evidence.camera, seq=evidence.seq,
+                      time=_utc(evidence.time), width=evidence.width, height=evidence.height,
+                      box=EvidenceBox(left=box[0], top=box[1], right=box[2], bottom=box[3])
+                      if box else None,
+                      jpeg_sha256=hashlib.sha256(evidence.jpeg).hexdigest(),
+                      jpeg_bytes=len(evidence.jpeg))
+    return SignedEvidence(evidence=signed, signature=signed.sign(key),
+                          jpeg=base64.b64encode(evidence.jpeg).decode()).model_dump(mode="json")
+
+
 def celery_publisher(broker_url: str, task: str = EVENTS_TASK, queue: str = EVENTS_QUEUE,
                      expires: float | None = None) -> tuple[Publish, Callable[[], None]]:
     """Publish ``task`` messages to a coordinator queue (by default the events'); raises when
@@ -57,13 +77,45 @@ def celery_publisher(broker_url: str, task: str = EVENTS_TASK, queue: str = EVEN
     return publish, app.close
 
 
-class EventSender:
+class _Outbox(ABC):
+    """Sends what the event store holds unsent, a batch at a time, keeping it on failure."""
+
+    what = "events"
+
     def __init__(self, store: EventStore, publish: Publish, node_id: str, site: str,
-                 key: SigningKey, batch: int = 200):
+                 key: SigningKey, batch: int):
         self.store, self.publish = store, publish
         self.node_id, self.site, self.key = node_id, site, key
-        self.batch = min(batch, MAX_BATCH)
+        self.batch = batch
         self.sent = 0
+
+    @abstractmethod
+    def send_pending(self) -> int:
+        """Send one batch; how many went. Raises (and keeps them unsent) if the broker fails."""
+
+    def run(self, stop: threading.Event, interval: float = 0.1, backoff: float = 2.0) -> None:
+        """Send until ``stop`` is set, then flush what is left (if the broker takes it)."""
+        while not stop.is_set():
+            try:
+                if self.send_pending() == self.batch:
+                    continue
+            except Exception as exc:  # the broker's many failure types: keep and retry
+                log.warning("%s not sent, retrying in %.0f s: %s", self.what, backoff,
+                            type(exc).__name__)
+                stop.wait(backoff)
+                continue
+            stop.wait(interval)
+        try:
+            while self.send_pending():
+                pass
+        except Exception as exc:
+            log.warning("%s left unsent for the next run: %s", self.what, type(exc).__name__)
+
+
+class EventSender(_Outbox):
+    def __init__(self, store: EventStore, publish: Publish, node_id: str, site: str,
+                 key: SigningKey, batch: int = 200):
+        super().__init__(store, publish, node_id, site, key, min(batch, MAX_BATCH))
 
     def send_pending(self) -> int:
         """Send one batch of unsent events; raise (and keep them unsent) if the broker fails."""
@@ -75,23 +127,23 @@ class EventSender:
         self.sent += len(events)
         return len(events)
 
-    def run(self, stop: threading.Event, interval: float = 0.1, backoff: float = 2.0) -> None:
-        """Send until ``stop`` is set, then flush what is left (if the broker takes it)."""
-        while not stop.is_set():
-            try:
-                if self.send_pending() == self.batch:
-                    continue
-            except Exception as exc:  # the broker's many failure types: keep and retry
-                log.warning("events not sent, retrying in %.0f s: %s", backoff,
-                            type(exc).__name__)
-                stop.wait(backoff)
-                continue
-            stop.wait(interval)
-        try:
-            while self.send_pending():
-                pass
-        except Exception as exc:
-            log.warning("events left unsent for the next run: %s", type(exc).__name__)
+
+class EvidenceSender(_Outbox):
+    """The evidence of events already sent, one message each (``batch`` a round)."""
+
+    what = "evidence"
+
+    def __init__(self, store: EventStore, publish: Publish, node_id: str, site: str,
+                 key: SigningKey, batch: int = 8):
+        super().__init__(store, publish, node_id, site, key, batch)
+
+    def send_pending(self) -> int:
+        pending = self.store.evidence(sent=False, limit=self.batch)
+        for evidence in pending:
+            self.publish(evidence_message(evidence, self.node_id, self.site, self.key))
+            self.store.mark_evidence_sent([evidence.seq])
+            self.sent += 1
+        return len(pending)
 
 
 class Runs(Protocol):

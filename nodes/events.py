@@ -1,10 +1,12 @@
 """The node's store of anonymous analytics events: type, rule, camera, zone or line, time,
 counts, a scored rule's score and site-local tokens; never pixels, never poses, never
-identities. It is also the outbox: an event
+identities; and beside some events their evidence (``nodes.evidence``): a snapshot cut from the
+frame after redaction, never from the raw one. It is also the outbox: an event
 stays marked unsent until the broker has taken it, so a broker that is away loses nothing. Sent
 events stay, and zone visits (never sent) are what the node answers planners' aggregate
-questions from; both are deleted at their camera's retention, with the raw video
-(``nodes.retention``), an event still unsent then included."""
+questions from; all three are deleted at their camera's retention, with the raw video
+(``nodes.retention``), an event or evidence still unsent then included. Evidence goes out
+only after its event has (the coordinator binds it to the alert it finds)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from pathlib import Path
 from nodes.local_db import expire, open_store
 
 # the schema, one script per version (nodes.local_db); version 1 is the first schema, version 2
-# adds the score of scored rules (weapon, aggression)
+# adds the score of scored rules (weapon, aggression), version 3 the evidence of events
 MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -45,6 +47,18 @@ CREATE TABLE IF NOT EXISTS visits (
 CREATE INDEX IF NOT EXISTS visits_by_time ON visits (camera, entered);
 """, """
 ALTER TABLE events ADD COLUMN score REAL;
+""", """
+CREATE TABLE IF NOT EXISTS evidence (
+    seq INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    time TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    box TEXT,
+    jpeg BLOB NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS evidence_unsent ON evidence (sent, seq);
 """)
 
 
@@ -63,6 +77,20 @@ class StoredEvent:
     score: float | None = None  # scored rules (weapon, aggression): how sure, 0..1
 
 
+@dataclass(frozen=True)
+class StoredEvidence:
+    """A redacted snapshot of the frame an event fired on, as a JPEG; ``box`` is the triggering
+    object's (left, top, right, bottom) in the JPEG's pixels, drawn on it already."""
+
+    seq: int  # the event's
+    camera: str
+    time: datetime
+    width: int
+    height: int
+    box: tuple[int, int, int, int] | None
+    jpeg: bytes
+
+
 _SELECT = ("SELECT type, rule, camera, zone, line, direction, time, count, tokens, id, score "
            "FROM events")
 
@@ -78,16 +106,48 @@ class EventStore:
         self._db = open_store(path, MIGRATIONS, pragmas=("secure_delete=ON",))
         self._lock = threading.Lock()
 
-    def add_many(self, events: Sequence[StoredEvent]) -> None:
+    def add_many(self, events: Sequence[StoredEvent]) -> list[int]:
+        """Store ``events``; their numbers (``seq``), in order."""
         if not events:
-            return
+            return []
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(
+            seqs = [int(self._db.execute(
                 "INSERT INTO events (type, rule, camera, zone, line, direction, time, count, "
                 "tokens, score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(e.type, e.rule, e.camera, e.zone, e.line, e.direction, e.time.isoformat(),
-                  e.count, json.dumps(list(e.tokens)), e.score) for e in events])
+                (e.type, e.rule, e.camera, e.zone, e.line, e.direction, e.time.isoformat(),
+                 e.count, json.dumps(list(e.tokens)), e.score)).lastrowid or 0) for e in events]
+            self._db.execute("COMMIT")
+        return seqs
+
+    def add_evidence(self, evidence: StoredEvidence) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO evidence (seq, camera, time, width, height, box, jpeg) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (evidence.seq, evidence.camera, evidence.time.isoformat(), evidence.width,
+                 evidence.height, json.dumps(list(evidence.box)) if evidence.box else None,
+                 evidence.jpeg))
+
+    def evidence(self, sent: bool | None = None, limit: int = 1_000_000
+                 ) -> list[StoredEvidence]:
+        """Stored evidence, oldest event first; with ``sent=False``, that not yet sent whose
+        event has been (what the sender takes next)."""
+        where = {None: "", True: " WHERE v.sent = 1",
+                 False: " JOIN events e ON e.id = v.seq WHERE v.sent = 0 AND e.sent = 1"}[sent]
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT v.seq, v.camera, v.time, v.width, v.height, v.box, v.jpeg "
+                f"FROM evidence v{where} ORDER BY v.seq LIMIT ?", (limit,)).fetchall()
+        return [StoredEvidence(r[0], r[1], datetime.fromisoformat(r[2]), r[3], r[4],
+                               tuple(json.loads(r[5])) if r[5] else None, bytes(r[6]))
+                for r in rows]
+
+    def mark_evidence_sent(self, seqs: Sequence[int]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("UPDATE evidence SET sent = 1 WHERE seq = ?",
+                                 [(s,) for s in seqs])
             self._db.execute("COMMIT")
 
     def all(self, camera: str | None = None) -> list[StoredEvent]:
@@ -133,10 +193,11 @@ class EventStore:
 
     def purge(self, cutoff: Callable[[str], datetime],
               announce: Callable[[dict[str, dict[str, int]]], None]) -> dict[str, int]:
-        """Delete the events and visits older than ``cutoff(camera)``; ``announce`` is told how
-        many first (``nodes.local_db.expire``). Returns how many of each were deleted."""
+        """Delete the events, their evidence and the visits older than ``cutoff(camera)``;
+        ``announce`` is told how many first (``nodes.local_db.expire``). Returns how many of
+        each were deleted."""
         with self._lock:
-            return expire(self._db, {"events": "time", "visits": "entered"},
+            return expire(self._db, {"events": "time", "evidence": "time", "visits": "entered"},
                           lambda camera: cutoff(camera).astimezone(UTC).isoformat(), announce)
 
     def close(self) -> None:

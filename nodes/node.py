@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 
 from contract.live_views import EXPIRES_SECONDS
-from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
+from contract.tasks import EVENTS_QUEUE, EVENTS_TASK, EVIDENCE_TASK, LIVE_QUEUE, SNAPSHOT_TASK
 from kernel.errors import ConfigError
 from nodes import city_ca, health
 from nodes.analytics.aggression_watch import WEAPON_INPUT_SIZE, load_threat_models
@@ -21,7 +21,7 @@ from nodes.camera import CameraReport, run_camera
 from nodes.camera_watch import CameraStates, watch
 from nodes.config import NodeSettings
 from nodes.enrolment import enrolment_file, load_enrolment
-from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
+from nodes.event_sender import BackgroundSender, EventSender, EvidenceSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
@@ -70,7 +70,11 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                              objects)
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
-        with _event_sender(settings, site), _live_views(settings) as live, \
+        # evidence on the pictures' queue, never expiring: it is the record of an alert
+        with _outbox(settings, site, EventSender), \
+                _outbox(settings, site if settings.evidence_seconds else None, EvidenceSender,
+                        EVIDENCE_TASK, LIVE_QUEUE), \
+                _live_views(settings) as live, \
                 ThreadPoolExecutor(max_workers=len(settings.cameras),
                                    thread_name_prefix="camera") as pool:
             states = CameraStates([camera.id for camera in settings.cameras])
@@ -163,16 +167,17 @@ def _live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender
                                            settings.live_view_width), close)
 
 
-def _event_sender(settings: NodeSettings, site: SiteAnalytics | None
-                  ) -> AbstractContextManager[object]:
-    """Events go to the coordinator while the cameras run, when the node is enrolled and has a
-    broker; otherwise they stay in the node's event store."""
+def _outbox(settings: NodeSettings, site: SiteAnalytics | None,
+            kind: type[EventSender | EvidenceSender], task: str = EVENTS_TASK,
+            queue: str = EVENTS_QUEUE) -> AbstractContextManager[object]:
+    """The outbox's events (or their evidence, with its ``task`` and ``queue``) go to the
+    coordinator while the cameras run, when the node is enrolled and has a broker; otherwise
+    they stay in the node's event store."""
     if site is None or not settings.broker_url or not enrolment_file(settings.data_dir).exists():
         return nullcontext()
     enrolment = load_enrolment(settings.data_dir)
     broker = city_ca.broker_url(settings)
     assert broker is not None  # settings.broker_url is set: checked above
-    publish, close = celery_publisher(broker)
-    sender = EventSender(site.events, publish, enrolment.node_id, enrolment.site_id,
-                         load_identity(settings.keys_dir).signing)
-    return BackgroundSender(sender, close)
+    publish, close = celery_publisher(broker, task, queue)
+    return BackgroundSender(kind(site.events, publish, enrolment.node_id, enrolment.site_id,
+                                 load_identity(settings.keys_dir).signing), close)

@@ -42,7 +42,8 @@ class Retention:
 
 
 def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime) -> dict[str, int]:
-    """Delete the plate sightings, events and visits past their camera's retention; how many of
+    """Delete the plate sightings, events, their evidence and visits past their camera's
+    retention; how many of
     each went. A store the node never wrote is left alone (nothing to purge, no key to make)."""
     retention = Retention.of(settings)
     actor = Actor(pseudonym=f"retention-{settings.site_id}", role="node",
@@ -63,7 +64,8 @@ def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime) -> dict
                          "before": {camera: rfc3339(cutoff(camera)) for camera in cameras}}))
         return log
 
-    deleted = {"sightings_deleted": 0, "events_deleted": 0, "visits_deleted": 0}
+    deleted = {"sightings_deleted": 0, "events_deleted": 0, "evidence_deleted": 0,
+               "visits_deleted": 0}
     if settings.stores.sightings.exists():
         sightings = SightingStore(settings.stores.sightings,
                                   load_identity(settings.keys_dir).plate_key)
@@ -78,5 +80,5 @@ def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime) -> dict
             gone = events.purge(cutoff, announce("analytics_event_retention"))
         finally:
             events.close()
-        deleted["events_deleted"], deleted["visits_deleted"] = gone["events"], gone["visits"]
+        deleted |= {f"{table}_deleted": gone[table] for table in ("events", "evidence", "visits")}
     return deleted

@@ -113,9 +113,11 @@ def _report(summary: dict[str, Any], folder: Path) -> bool:
                f"{witnesses['witnessed_size']} entries, cosigned by "
                f"{', '.join(witnesses['cosigned_by']) or 'none'}")
     dp = city["aggregate"]
+    evidenced = sum(1 for shots in city["incident_evidence"].values() if shots)
     click.echo(f"control room: {city['events_sent']} anonymous events from the node became "
                f"alerts {city['alerts']}, {sum(city['incidents'].values())} incidents "
-               f"{city['incidents']}; a planner's hourly visit counts: {dp['cells']} cells "
+               f"{city['incidents']}, {evidenced} of them with the node's signed, redacted "
+               f"snapshot; a planner's hourly visit counts: {dp['cells']} cells "
                f"released with {dp['mechanism']} noise at epsilon {dp['epsilon']} "
                f"({dp['suppressed']} small counts withheld; epsilon {dp['epsilon_left']} left)")
     trained = city["training"]

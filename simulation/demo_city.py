@@ -28,11 +28,12 @@ from audit.cosignature import CosignerKey
 from audit.keys import load_log_key
 from audit.note import parse_note
 from audit.verify import verify_bundle
+from contract.tasks import EVIDENCE_TASK, LIVE_QUEUE
 from kernel.errors import SafecityError
 from nodes.camera_notices import notices
 from nodes.config import NodeSettings
 from nodes.enrolment import parse_enrolment, save_enrolment
-from nodes.event_sender import EventSender, celery_publisher
+from nodes.event_sender import EventSender, EvidenceSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.learning.flower_key import flower_key
@@ -365,18 +366,18 @@ def _logged_export(http: httpx.Client, warrant_id: str) -> int | None:
 
 def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, node_id: str,
             broker: str) -> dict[str, Any]:
-    """The node's outbox (events kept while it was not yet enrolled) goes to the coordinator
-    through the broker; the control room sees them as alerts, grouped into incidents."""
+    """The node's outbox (events kept while it was not yet enrolled, and their evidence) goes
+    to the coordinator through the broker; the control room sees them as alerts, grouped into
+    incidents, each with the redacted snapshot of its first alert."""
     store = EventStore(node.stores.events)
+    key = load_identity(node.keys_dir).signing
     publish, close = celery_publisher(broker)
     try:
-        sender = EventSender(store, publish, node_id, node.site_id,
-                             load_identity(node.keys_dir).signing)
+        sender = EventSender(store, publish, node_id, node.site_id, key)
         while sender.send_pending():
             pass
     finally:
         close()
-        store.close()
     found: list[dict[str, Any]] = []
     for _ in range(300):
         found = [a for state in ("open", "logged") for a in http.get(
@@ -384,14 +385,40 @@ def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, no
         if len(found) >= sender.sent:
             break
         time.sleep(0.2)
+    publish, close = celery_publisher(broker, EVIDENCE_TASK, LIVE_QUEUE)
+    try:  # after its alert, as a node sends it (the worker would wait for the alert anyway)
+        pictures = EvidenceSender(store, publish, node_id, node.site_id, key)
+        while pictures.send_pending():
+            pass
+    finally:
+        close()
+        store.close()
     types: dict[str, int] = {}
     for alert in found:
         types[alert["type"]] = types.get(alert["type"], 0) + 1
+    listed = http.get("/incidents", headers=operator, params={"limit": 200}).json()["incidents"]
     grouped: dict[str, int] = {}  # the same alerts as the operator handles them
-    for incident in http.get("/incidents", headers=operator,
-                             params={"limit": 200}).json()["incidents"]:
+    for incident in listed:
         grouped[incident["type"]] = grouped.get(incident["type"], 0) + 1
-    return {"events_sent": sender.sent, "alerts": types, "incidents": grouped}
+    evidence = _evidence_of(http, operator, [i["id"] for i in listed])
+    return {"events_sent": sender.sent, "alerts": types, "incidents": grouped,
+            "evidence_sent": pictures.sent, "incident_evidence": evidence}
+
+
+def _evidence_of(http: httpx.Client, operator: dict[str, str], incidents: list[int]
+                 ) -> dict[str, list[dict[str, Any]]]:
+    """Each incident's evidence as the control room shows it, once every incident has some (or
+    after a minute); a picture's address relative to the coordinator."""
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(300):
+        shown = {str(i): [{"address": f"/incidents/{i}/evidence/{e['id']}.jpg",
+                           "intact": e["intact"], "boxed": e["box"] is not None}
+                          for e in http.get(f"/incidents/{i}", headers=operator
+                                            ).json()["evidence"]] for i in incidents}
+        if all(shown.values()):
+            break
+        time.sleep(0.2)
+    return shown
 
 
 def _aggregate(http: httpx.Client, planner: dict[str, str]) -> dict[str, Any]:

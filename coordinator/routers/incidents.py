@@ -1,7 +1,8 @@
 """``/incidents``: the control room's incidents (alerts grouped at intake): list with filters,
-paging and counts per state, one with its alerts, acknowledge, assign, close with a note, and
-their live feed (server-sent events). The same permissions as ``/alerts``; the use cases are
-in ``coordinator.services.incidents``."""
+paging and counts per state, one with its alerts and their evidence, a piece of evidence's
+redacted picture (each look logged), acknowledge, assign, close with a note, and their live feed
+(server-sent events). The same permissions as ``/alerts``; the use cases are in
+``coordinator.services.incidents`` and ``coordinator.evidence``."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Query as QueryParam
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from audit.routes import MAX_INDEX, Index
+from coordinator import evidence
 from coordinator.auth import Principal, require, service
 from coordinator.roles import Permission
 from coordinator.server_sent_events import feed, resume_point
@@ -20,6 +22,7 @@ from coordinator.service import Coordinator
 from coordinator.services import incidents
 from coordinator.services.incident_views import IncidentDetail, IncidentPage, IncidentView
 from coordinator.services.requests import Assignment, Closing, IncidentFilter
+from coordinator.web.templates import PAGE_HEADERS
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -54,6 +57,16 @@ async def stream(request: Request,
 def get_incident(incident_id: Index, _: Principal = Depends(require(Permission.ALERT_READ)),
                  svc: Coordinator = Depends(service)) -> IncidentDetail:
     return incidents.shown(svc, incident_id)
+
+
+@router.get("/{incident_id}/evidence/{evidence_id}.jpg",
+            summary="A piece of an incident's evidence: the redacted snapshot its node signed",
+            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+def evidence_picture(incident_id: Index, evidence_id: Index,
+                     who: Principal = Depends(require(Permission.ALERT_READ)),
+                     svc: Coordinator = Depends(service)) -> Response:
+    return Response(evidence.picture(svc, who, incident_id, evidence_id), media_type="image/jpeg",
+                    headers=PAGE_HEADERS)
 
 
 @router.post("/{incident_id}/acknowledge", summary="Acknowledge a new incident")

@@ -1,6 +1,6 @@
 """What the incident API answers (its response models, apart from the bodies it takes in
 ``coordinator.services.requests``): an incident, a page of them with the counts per state, one
-with its alerts."""
+with its alerts and their evidence."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from coordinator.db import Incident
+from coordinator.evidence import EvidenceView
 from coordinator.service import as_utc
 from coordinator.services.requests import IncidentState
 from coordinator.severity import Severity
@@ -83,3 +84,4 @@ class IncidentPage(BaseModel):
 
 class IncidentDetail(IncidentView):
     alerts: list[dict[str, Any]]  # as ``GET /alerts/{id}`` shows each, oldest first
+    evidence: list[EvidenceView]  # the pictures at ``/incidents/{id}/evidence/{evidence}.jpg``

@@ -1,5 +1,5 @@
 """The control room's incidents: list them (filters, paging, counts per state), read one with
-its alerts, acknowledge, assign, close with a note.
+its alerts and their evidence, acknowledge, assign, close with a note.
 
 Every state change is an ``alert_handled`` audit entry, logged before the change is
 committed (while the incident's row is locked, so two operators cannot both acknowledge it).
@@ -18,6 +18,7 @@ import hashlib
 from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
+from coordinator import evidence
 from coordinator.alert_intake import alert_view
 from coordinator.auth import Principal
 from coordinator.db import Alert, Incident, User
@@ -82,8 +83,10 @@ def shown(svc: Coordinator, incident_id: int) -> IncidentDetail:
             raise not_found(f"incident {incident_id}")
         alerts = session.scalars(select(Alert).where(Alert.incident_id == incident_id)
                                  .order_by(Alert.time, Alert.id)).all()
-        return IncidentDetail(**IncidentView.of(row).model_dump(),
-                              alerts=[alert_view(a) for a in alerts])
+        detail = IncidentView.of(row).model_dump()
+        shown_alerts = [alert_view(a) for a in alerts]
+    return IncidentDetail(**detail, alerts=shown_alerts,
+                          evidence=evidence.of_incident(svc, incident_id))
 
 
 def changed_after(svc: Coordinator, revision: int, limit: int = 200) -> list[IncidentChange]:

@@ -4,7 +4,8 @@ under the page's session) says one opened or changed, times in the city's time z
 schematic map of the sites and their cameras with their state and open incidents
 (``coordinator.web.camera_map``), each camera's latest alert, and its live view: the newest
 snapshot its node sent after redaction (faces and plates hidden at the site; the raw frame
-never leaves it)."""
+never leaves it). Each incident's evidence view: its alerts' redacted snapshots, the
+triggering object's box drawn, with the node's signature checked again."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from coordinator import evidence
 from coordinator.auth import Principal, require, service
 from coordinator.db import Alert, Incident, Node
 from coordinator.errors import invalid, not_found
@@ -75,6 +77,21 @@ def live_picture(node_id: str, camera: str,
                         headers={**PAGE_HEADERS, "X-Snapshot-Time": view.time})
 
 
+@router.get("/incidents/{incident_id}")
+def evidence_view(request: Request, incident_id: int = Path(ge=0, le=2**31 - 1),
+                  who: Principal = Depends(require(Permission.ALERT_READ)),
+                  svc: Coordinator = Depends(service)) -> Response:
+    """One incident, its alerts and their evidence (each picture's fetch is logged)."""
+    zone = svc.settings.time_zone
+
+    def moment(value: datetime | str) -> datetime:  # an alert's time is its RFC 3339 text
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+    return render(request, "evidence.html", who=who, incident=incidents.shown(svc, incident_id),
+                  zone=zone, shown=lambda value: shown(moment(value), zone),
+                  shown_iso=lambda value: instant(moment(value), zone))
+
+
 @router.get("")
 def control_room(request: Request, site_id: str = Query("", max_length=64),
                  camera: str = Query("", max_length=64), type: str = Query("", max_length=32),
@@ -94,6 +111,7 @@ def control_room(request: Request, site_id: str = Query("", max_length=64),
     except ValidationError as exc:
         raise invalid(describe(exc)) from None
     page = incidents.listed(svc, wanted)
+    pictures = evidence.counts(svc, [i.id for i in page.incidents])
     with svc.session() as session:
         types = sorted(session.scalars(select(Incident.type).distinct()))
     latest = incidents.latest_revision(svc)  # the live feed starts after it
@@ -105,7 +123,7 @@ def control_room(request: Request, site_id: str = Query("", max_length=64),
     kept = {k: v for k, v in form.items() if v}
     return render(request, "control_room.html", who=who, page=page, cameras=cameras,
                   sites=sites, map=drawn, types=types, states=INCIDENT_STATES, form=form,
-                  latest=latest,
+                  latest=latest, pictures=pictures,
                   zone=zone, shown=lambda moment: shown(moment, zone),
                   shown_iso=lambda moment: instant(moment, zone),
                   previous=urlencode({**kept, "offset": max(0, offset - PAGE_SIZE)})

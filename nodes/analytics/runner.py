@@ -1,5 +1,6 @@
 """One camera's analytics on its raw frames, in memory: detect, track, apply the rules, and store
-anonymous events with site-local tokens. Runs before redaction sees the frame."""
+anonymous events with site-local tokens. Runs before redaction sees the frame: the evidence of
+an event is asked for here and cut later from the redacted frame (``nodes.evidence``)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from contract.events import COUNTED_TYPES
 from nodes.analytics.aggression_watch import AggressionWatcher, ThreatModels, watched_rules
 from nodes.analytics.audio import AudioEvent
 from nodes.analytics.behaviour import BehaviourWatcher, Scorer
 from nodes.analytics.config import CameraAnalytics, UnusualBehaviour
 from nodes.analytics.detection import Detector, analysis_step, make_detector
-from nodes.analytics.rules import RuleEngine, TrackBox
+from nodes.analytics.rules import Event, RuleEngine, TrackBox
 from nodes.analytics.sound import SoundWatcher
 from nodes.analytics.stitching import Stitcher, appearance, token
 from nodes.analytics.tracker import ByteTracker, Track
 from nodes.analytics.trajectories import PathRecorder, TrajectoryStore
 from nodes.analytics.visits import Visit, VisitCounter
 from nodes.events import EventStore, StoredEvent
+from nodes.evidence import EvidenceTaker, union
 
 if TYPE_CHECKING:
     from privacy.redaction.objects import ObjectDetector, SharedObjects
@@ -47,8 +50,10 @@ class CameraAnalyticsRunner:
                  store: EventStore, stitcher: Stitcher, token_key: bytes,
                  detector: Detector | None = None, trajectories: TrajectoryStore | None = None,
                  behaviour: Scorer | None = None, threats: ThreatModels | None = None,
-                 objects: ObjectDetector | SharedObjects | None = None):
+                 objects: ObjectDetector | SharedObjects | None = None,
+                 evidence: EvidenceTaker | None = None):
         self.camera, self.fps, self.start = camera, fps, start
+        self.evidence = evidence
         self.store, self.stitcher, self.token_key = store, stitcher, token_key
         self.trajectories = trajectories
         unusual = [r for r in analytics.rules if isinstance(r, UnusualBehaviour)]
@@ -118,11 +123,26 @@ class CameraAnalyticsRunner:
             stored.append(StoredEvent(event.type, event.rule, self.camera, event.zone,
                                       event.line, event.direction, moment, event.count, tokens,
                                       score=event.score))
-        self.store.add_many(stored)
+        seqs = self.store.add_many(stored)
         self.events += len(stored)
+        if self.evidence is not None:
+            self._want_evidence(index, now, moment, found, seqs, tracks)
         self._store_visits(self.visits.update(now, boxes))  # type: ignore[union-attr]  # (as above)
         self._tracks = tracks
         return tracks
+
+    def _want_evidence(self, index: int, now: float, moment: datetime, found: list[Event],
+                       seqs: list[int], tracks: list[Track]) -> None:
+        """Ask for the evidence of the events to be handled (not of counts), the box around
+        the tracks each names (none for an event about the whole scene)."""
+        assert self.evidence is not None
+        boxes = {t.track_id: t.box for t in tracks}
+        for event, seq in zip(found, seqs, strict=True):
+            if event.type in COUNTED_TYPES:
+                continue
+            box = union([boxes[t] for t in event.tracks if t in boxes])
+            self.evidence.want(index, now, seq, moment,
+                               (event.rule, event.type, event.zone or event.line or ""), box)
 
     def _keep(self, ended: list[tuple[str, np.ndarray]], moment: datetime) -> None:
         if self.trajectories is not None and ended:

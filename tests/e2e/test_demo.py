@@ -50,6 +50,13 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     incidents = city["incidents"]
     assert set(incidents) <= set(city["alerts"]) - {"line_crossing"}
     assert 1 <= sum(incidents.values()) < sum(city["alerts"].values())
+    # each with evidence: the node's redacted snapshot, its signature checked (no face in any
+    # picture that left the node: tests/e2e/test_egress.py)
+    evidence = city["incident_evidence"]
+    assert len(evidence) == sum(incidents.values())
+    assert all(shots and all(s["intact"] for s in shots) for shots in evidence.values())
+    assert city["evidence_sent"] == sum(len(shots) for shots in evidence.values())
+    assert "of them with the node's signed, redacted snapshot" in done.stdout
     assert city["aggregate"]["status"] == "answered" and city["aggregate"]["cells"] > 0
     assert "control room:" in done.stdout
     training = city["training"]  # two sites trained the unusual-behaviour model, DP-SGD

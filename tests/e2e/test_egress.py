@@ -2,7 +2,7 @@
 lands, not from the nodes' own account of it:
 
 - the broker (the embedded broker keeps every delivered message, ``visible = 0``): what nodes
-  publish (event batches, live views);
+  publish (event batches, live views, alerts' evidence);
 - the result store: every answer a node's worker returned (sealed query answers, opened here
   with the coordinator's key; aggregate answers; acknowledgements);
 - Flower: every reply a node's ClientApp sent, as its outermost mod wrote it down at the node
@@ -29,6 +29,7 @@ import pytest
 
 from contract.aggregates import SignedAggregateResult
 from contract.events import SignedEventBatch
+from contract.evidence import SignedEvidence
 from contract.exports import SignedExportReport
 from contract.live_views import SignedSnapshot
 from contract.pins import SignedPinAck
@@ -36,6 +37,7 @@ from contract.queries import SealedResult
 from contract.tasks import (
     AGGREGATE_TASK,
     EVENTS_TASK,
+    EVIDENCE_TASK,
     EXPORT_REPORT_TASK,
     MODEL_TASK,
     PIN_TASK,
@@ -52,7 +54,7 @@ from tests.support import tally
 from tests.support.demo_run import DemoRun
 
 PUBLISHED_BY_NODES = {EVENTS_TASK: SignedEventBatch, SNAPSHOT_TASK: SignedSnapshot,
-                      EXPORT_REPORT_TASK: SignedExportReport}
+                      EVIDENCE_TASK: SignedEvidence, EXPORT_REPORT_TASK: SignedExportReport}
 RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK, PIN_TASK}
 SENT_TO_NODES = RUN_BY_NODES  # from the coordinator: not egress, but the only other kind
 NODE_FOLDERS = ("node", "north-hall")
@@ -122,6 +124,7 @@ def egress(demo: DemoRun) -> dict[str, Any]:
     results = stored_results(folder)
     kinds: Counter[str] = Counter()
     images: list[np.ndarray] = []
+    evidence: list[np.ndarray] = []  # the alerts' snapshots, among the images
     unknown = [m["task"] for m in messages
                if m["task"] not in PUBLISHED_BY_NODES and m["task"] not in SENT_TO_NODES]
     assert not unknown, f"messages of a type nobody allowed: {unknown}"
@@ -131,6 +134,8 @@ def egress(demo: DemoRun) -> dict[str, Any]:
             PUBLISHED_BY_NODES[message["task"]].model_validate(body)  # exactly that, no more
             kinds[message["task"]] += 1
             images += pictures(body)
+            if message["task"] == EVIDENCE_TASK:
+                evidence += pictures(body)
     tasks = {m["id"]: m["task"] for m in messages}
     for task_id, result in results.items():
         task = tasks.get(task_id)
@@ -148,7 +153,7 @@ def egress(demo: DemoRun) -> dict[str, Any]:
                                    "run_id", "threshold", "calibrated_on"}, result
         images += pictures(result)
         kinds[task] += 1
-    return {"kinds": kinds, "images": images, "messages": len(messages),
+    return {"kinds": kinds, "images": images, "evidence": evidence, "messages": len(messages),
             "results": len(results)}
 
 
@@ -156,6 +161,7 @@ def egress(demo: DemoRun) -> dict[str, Any]:
 def test_only_allowed_message_types_leave_the_nodes(egress: dict[str, Any]) -> None:
     kinds = egress["kinds"]
     assert kinds[EVENTS_TASK] >= 1 and kinds[QUERY_TASK] >= 1 and kinds[AGGREGATE_TASK] >= 1
+    assert kinds[EVIDENCE_TASK] >= 1
     tally.add("egress payloads checked", sum(kinds.values()))
 
 
@@ -166,6 +172,8 @@ def test_no_face_in_any_picture_that_left_a_node(egress: dict[str, Any], demo: D
     the raw input, brought down to the same size, finds none in what left."""
     detector = CenterFaceDetector(model_registry.model_path("centerface", model_dir))
     assert egress["images"], "the demo's answers carried no picture to check"
+    # the alerts' evidence among them: one picture a message, each checked below
+    assert len(egress["evidence"]) == egress["kinds"][EVIDENCE_TASK] >= 1
     height, width = egress["images"][0].shape[:2]
     raw = 0
     with VideoReader(demo.out / "input" / "high-street.mp4") as reader:

@@ -1,6 +1,8 @@
 """Events to alerts on the production stack: the node's sender publishes signed batches to a
 real Redis broker, `safecity coordinator worker` (a separate process) stores them in PostgreSQL
-and delivers webhooks with retries; a worker that is down loses nothing."""
+and delivers webhooks with retries; a worker that is down loses nothing. An alert's evidence
+travels on the pictures' queue: one that arrives before its alert waits for it, a forged one
+is refused and logged."""
 
 from __future__ import annotations
 
@@ -13,9 +15,10 @@ import numpy as np
 import pytest
 
 from contract.live_views import EXPIRES_SECONDS
-from contract.tasks import LIVE_QUEUE, SNAPSHOT_TASK
-from nodes.event_sender import EventSender, celery_publisher
-from nodes.events import EventStore
+from contract.tasks import EVIDENCE_TASK, LIVE_QUEUE, SNAPSHOT_TASK
+from nodes.event_sender import EventSender, celery_publisher, evidence_message
+from nodes.events import EventStore, StoredEvidence
+from nodes.evidence import snapshot
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
 from privacy.signing import SigningKey
@@ -113,5 +116,47 @@ def test_events_through_redis_to_the_worker_and_a_webhook(city: World, tmp_path:
             assert time.monotonic() < deadline, "the forged live view was not refused"
             time.sleep(0.2)
     finally:
+        close()
+        store.close()
+
+
+def test_evidence_that_overtakes_its_alert_waits_for_it_and_a_forgery_is_refused(
+        city: World, tmp_path: Path) -> None:
+    node = city.nodes["alpha"]
+    key = load_identity(node.settings.keys_dir).signing
+    store = EventStore(tmp_path / "events.sqlite")
+    (seq,) = store.add_many([event("loitering")])
+    (stored,) = store.all()
+    shot = snapshot(np.full((360, 640, 3), 90, np.uint8), (100, 80, 220, 300), 640, 60_000)
+    evidence = StoredEvidence(seq, "gate", stored.time, shot.width, shot.height, shot.box,
+                              shot.jpeg)
+    send_picture, close_pictures = celery_publisher(f"{REDIS}/4", EVIDENCE_TASK, LIVE_QUEUE)
+    publish, close = celery_publisher(f"{REDIS}/4")
+    try:  # the evidence first (another queue may be taken first), and a forgery of it
+        send_picture(evidence_message(evidence, node.node_id, "site-a", key))
+        send_picture(evidence_message(evidence, node.node_id, "site-a", SigningKey.generate()))
+        city.start_coordinator_worker()
+        deadline = time.monotonic() + 30
+        while not any(e.record.outcome == "evidence_rejected"
+                      for e in city.svc.audit.entries(limit=10_000)):
+            assert time.monotonic() < deadline, "the forged evidence was not refused"
+            time.sleep(0.2)
+        assert EventSender(store, publish, node.node_id, "site-a", key).send_pending() == 1
+        (alert,) = wait_for(city, 1)
+        path = f"/incidents/{alert['incident_id']}"
+        while not (shown := city.client.get(path, headers=city.as_("operator")).json()
+                   )["evidence"]:
+            assert time.monotonic() < deadline + 30, "the evidence did not reach its alert"
+            time.sleep(0.5)
+        (kept,) = shown["evidence"]
+        assert kept["alert_id"] == alert["id"] and kept["intact"] is True
+        picture = city.client.get(f"{path}/evidence/{kept['id']}.jpg",
+                                  headers=city.as_("operator"))
+        assert picture.content == shot.jpeg  # byte for byte, out of PostgreSQL
+        rejected = sum(e.record.outcome == "evidence_rejected"
+                       for e in city.svc.audit.entries(limit=10_000))
+        assert rejected == 1  # the early one waited; it was not refused
+    finally:
+        close_pictures()
         close()
         store.close()

@@ -64,6 +64,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/incidents"): frozenset({"operator"}),
     ("GET", "/incidents/stream"): frozenset({"operator"}),
     ("GET", "/incidents/{incident_id}"): frozenset({"operator"}),
+    ("GET", "/incidents/{incident_id}/evidence/{evidence_id}.jpg"): frozenset({"operator"}),
     ("POST", "/incidents/{incident_id}/acknowledge"): frozenset({"operator"}),
     ("POST", "/incidents/{incident_id}/assign"): frozenset({"operator"}),
     ("POST", "/incidents/{incident_id}/close"): frozenset({"operator"}),
@@ -104,6 +105,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/casework/queries/{query_id}"): frozenset({"police", "dpo"}),
     ("GET", "/control-room"): frozenset({"operator"}),
     ("GET", "/control-room/live/{node_id}/{camera}.jpg"): frozenset({"operator"}),
+    ("GET", "/control-room/incidents/{incident_id}"): frozenset({"operator"}),
     ("GET", "/control-room/wall"): frozenset({"operator"}),
     ("GET", "/control-room/wall/cameras"): frozenset({"operator"}),
     ("GET", "/control-room/wall/layout"): frozenset({"operator"}),
@@ -194,7 +196,7 @@ def test_every_route_for_every_role(city: World) -> None:
     warrant = city.draft()
     ids = {"warrant_id": warrant["warrant_id"], "query_id": "q-none", "node_id":
            city.nodes["alpha"].node_id, "sighting_id": "s-none", "alert_id": "1",
-           "incident_id": "1",
+           "incident_id": "1", "evidence_id": "1",
            "webhook_id": "w-none", "index": "0", "camera": "gate", "path": "site.css",
            "sequence": "7"}
     headers = {caller: ({} if caller == "anonymous" else city.as_(caller)) for caller in CALLERS}

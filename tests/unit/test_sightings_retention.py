@@ -17,7 +17,7 @@ from audit.log import AuditLog
 from audit.records import Action, PublicRecord
 from nodes.cli import main
 from nodes.config import load_settings
-from nodes.events import EventStore, StoredEvent
+from nodes.events import EventStore, StoredEvent, StoredEvidence
 from nodes.identity import load_identity
 from nodes.retention import Retention, purge_stores
 from nodes.sightings import SightingStore
@@ -119,24 +119,28 @@ def test_nothing_is_deleted_before_it_is_announced(tmp_path: Path) -> None:
         reader.close()
 
 
-def test_events_and_visits_past_retention_are_deleted(tmp_path: Path) -> None:
+def test_events_their_evidence_and_visits_past_retention_are_deleted(tmp_path: Path) -> None:
     store = EventStore(tmp_path / "events.sqlite")
     cutoff = RETENTION.cutoff("street", NOW)
 
     def event(camera: str, moment: datetime) -> StoredEvent:
         return StoredEvent("zone_entry", "busy", camera, "door", None, None, moment, 1, ("t1",))
 
-    store.add_many([event("street", NOW - timedelta(days=40)),
-                    event("street", cutoff - timedelta(microseconds=1)),
-                    event("street", cutoff), event("gate", NOW - timedelta(days=40))])
+    seqs = store.add_many([event("street", NOW - timedelta(days=40)),
+                           event("street", cutoff - timedelta(microseconds=1)),
+                           event("street", cutoff), event("gate", NOW - timedelta(days=40))])
+    for seq, moment in ((seqs[1], cutoff - timedelta(microseconds=1)), (seqs[2], cutoff)):
+        store.add_evidence(StoredEvidence(seq, "street", moment, 64, 36, None, b"\xff\xd8\xff"))
     store.mark_sent([store.all()[0].seq])  # sent or not, past retention it goes
     store.add_visits("street", [("door", NOW - timedelta(days=40), 3.0),
                                 ("door", NOW - timedelta(days=2), 4.0)])
     announced: list[dict[str, dict[str, int]]] = []
     try:
         assert store.purge(lambda camera: RETENTION.cutoff(camera, NOW), announced.append) \
-            == {"events": 2, "visits": 1}
-        assert announced == [{"events": {"street": 2}, "visits": {"street": 1}}]
+            == {"events": 2, "evidence": 1, "visits": 1}
+        assert announced == [{"events": {"street": 2}, "evidence": {"street": 1},
+                              "visits": {"street": 1}}]
+        assert [e.seq for e in store.evidence()] == [seqs[2]]  # with its event, kept
         assert [(e.camera, e.time) for e in store.all()] == [
             ("street", cutoff), ("gate", NOW - timedelta(days=40))]
         assert store.visits(["street"], NOW - timedelta(days=365), NOW) == [
@@ -174,8 +178,10 @@ def test_safecity_vault_purge_deletes_video_sightings_and_events_past_retention(
                         ("gate", long_ago, 3, "EF456GH", thumb())])
     sightings.close()
     events = EventStore(settings.stores.events)
-    events.add_many([StoredEvent("line_crossing", "in", "street", None, "door", "in", long_ago,
-                                 1, ())])
+    (seq,) = events.add_many([StoredEvent("restricted_area", "in", "street", "door", None, None,
+                                          long_ago, 1, ())])
+    events.add_evidence(StoredEvidence(seq, "street", long_ago, 64, 36, (1, 2, 30, 20),
+                                       b"\xff\xd8\xff redacted"))  # goes with its event
     events.close()
 
     done = CliRunner().invoke(main, ["vault", "purge", "--config", str(node)])
@@ -183,7 +189,8 @@ def test_safecity_vault_purge_deletes_video_sightings_and_events_past_retention(
     assert done.exit_code == 0, done.output
     assert json.loads(done.output) == {
         "day_keys_destroyed": 1, "segments_deleted": 1, "segments_kept_on_hold": 0,
-        "sightings_deleted": 1, "events_deleted": 1, "visits_deleted": 0}
+        "sightings_deleted": 1, "events_deleted": 1, "evidence_deleted": 1,
+        "visits_deleted": 0}
     sightings = SightingStore(settings.stores.sightings,
                               load_identity(settings.keys_dir).plate_key)
     try:
@@ -203,14 +210,15 @@ def test_safecity_vault_purge_deletes_video_sightings_and_events_past_retention(
     assert [(r.action, r.purpose_code, r.scope.cameras, r.counts_returned) for r in records] == [
         (Action.RETENTION_PURGE, None, ("street",), 1),  # the vault's, first
         (Action.RETENTION_PURGE, "plate_sighting_retention", ("street",), 1),
-        (Action.RETENTION_PURGE, "analytics_event_retention", ("street",), 1)]
+        (Action.RETENTION_PURGE, "analytics_event_retention", ("street",), 2)]
 
 
 def test_a_store_the_node_never_wrote_is_left_alone(node: Path) -> None:
     settings = load_settings(node)
     with open_vault(settings) as opened:
         assert purge_stores(settings, opened.log, NOW) == {
-            "sightings_deleted": 0, "events_deleted": 0, "visits_deleted": 0}
+            "sightings_deleted": 0, "events_deleted": 0, "evidence_deleted": 0,
+            "visits_deleted": 0}
         assert opened.log.size() == 0
     assert not settings.stores.sightings.exists() and not settings.stores.events.exists()
     assert not (settings.keys_dir / "plate.key").exists()

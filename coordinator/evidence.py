@@ -1,0 +1,169 @@
+"""The evidence of alerts: taken off the broker from the enrolled node that signed it, checked
+(the JPEG is the one whose SHA-256 the node signed, decodes as a picture of the size signed, the
+box inside it, about an alert of that node's camera at that time), stored bound to the alert,
+and deleted with it (``coordinator.housekeeping.purge_alerts``).
+
+Shown to the control room's roles only; each look at a picture is an access, logged
+(``consultation``, who in public, which evidence sealed for the DPO), as the incidents' steps
+are. The signature is checked again whenever the evidence is listed, so a picture altered in
+the database shows as such."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from audit.records import Action, Event, LegalBasis
+from contract.events import COUNTED_TYPES
+from contract.evidence import Evidence, EvidenceBox, SignedEvidence
+from coordinator.alert_intake import from_enrolled_node
+from coordinator.auth import Principal
+from coordinator.db import Alert, AlertEvidence, Node
+from coordinator.errors import EvidenceEarly, EvidenceRejected, not_found
+from coordinator.service import Coordinator, as_utc
+from kernel.errors import describe
+from privacy.signing import KeyFileError, VerifyKey
+
+
+class EvidenceView(BaseModel):
+    """What the control room and the API show of a piece of evidence (the picture apart)."""
+
+    id: int
+    alert_id: int
+    incident_id: int | None
+    node_id: str
+    camera: str
+    time: datetime
+    width: int
+    height: int
+    box: EvidenceBox | None
+    jpeg_sha256: str
+    intact: bool  # the node's signature and the picture's digest check, now
+
+
+def accept_evidence(svc: Coordinator, message: Any) -> int | None:
+    """Store a node's evidence of one of its alerts; its id, or None when the alert has some
+    already (a resend). Raises :class:`EvidenceRejected` saying which check failed, or
+    :class:`EvidenceEarly` when the alert is not stored yet."""
+    try:
+        signed = SignedEvidence.model_validate(message)
+    except ValidationError as exc:
+        raise EvidenceRejected(f"not evidence: {describe(exc)}") from None
+    evidence = signed.evidence
+    node = from_enrolled_node(svc, evidence, signed.signature, evidence.node_id, evidence.site,
+                              {evidence.camera}, "evidence", EvidenceRejected)
+    jpeg = _picture(signed)
+    try:
+        return _store(svc, node, signed, jpeg)
+    except IntegrityError:  # a concurrent worker stored the resend
+        return None
+
+
+def _store(svc: Coordinator, node: Node, signed: SignedEvidence, jpeg: bytes) -> int | None:
+    evidence = signed.evidence
+    with svc.session() as session:
+        alert = session.scalars(select(Alert).where(Alert.node_id == node.node_id,
+                                                    Alert.seq == evidence.seq)).first()
+        if alert is None:
+            raise EvidenceEarly(f"no alert {evidence.seq} of {node.node_id} yet")
+        if alert.camera != evidence.camera or as_utc(alert.time) != as_utc(evidence.time):
+            raise EvidenceRejected(f"the evidence is not of alert {evidence.seq} of "
+                                   f"{node.node_id} (another camera or time)")
+        if alert.type in COUNTED_TYPES:
+            raise EvidenceRejected(f"alert {evidence.seq} of {node.node_id} is a count")
+        if session.scalars(select(AlertEvidence.id)
+                           .where(AlertEvidence.alert_id == alert.id)).first() is not None:
+            return None
+        row = AlertEvidence(alert_id=alert.id, incident_id=alert.incident_id,
+                            metadata_=evidence.model_dump(mode="json"),
+                            signature=signed.signature, jpeg=jpeg, received_at=svc.clock())
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def _picture(signed: SignedEvidence) -> bytes:
+    """The JPEG, if it is the one signed and looks as signed."""
+    evidence = signed.evidence
+    try:
+        jpeg = base64.b64decode(signed.jpeg, validate=True)
+    except (binascii.Error, ValueError):
+        raise EvidenceRejected("the evidence's picture is not base64") from None
+    if len(jpeg) != evidence.jpeg_bytes or \
+            hashlib.sha256(jpeg).hexdigest() != evidence.jpeg_sha256:
+        raise EvidenceRejected("the evidence's picture is not the one signed (SHA-256 differs)")
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or jpeg[:3] != b"\xff\xd8\xff":
+        raise EvidenceRejected("the evidence's picture is not a JPEG")
+    if image.shape[:2] != (evidence.height, evidence.width):
+        raise EvidenceRejected(f"the evidence's picture is {image.shape[1]}x{image.shape[0]}, "
+                               f"signed as {evidence.width}x{evidence.height}")
+    box = evidence.box
+    if box is not None and not (box.left <= box.right < evidence.width
+                                and box.top <= box.bottom < evidence.height):
+        raise EvidenceRejected("the evidence's box is not inside its picture")
+    return jpeg
+
+
+def _intact(row: AlertEvidence, key: str | None) -> bool:
+    try:
+        evidence = Evidence.model_validate(row.metadata_)
+        verify = VerifyKey.parse(key) if key else None
+    except (ValidationError, KeyFileError):
+        return False
+    return (verify is not None and evidence.signed_by(verify, row.signature)
+            and hashlib.sha256(row.jpeg).hexdigest() == evidence.jpeg_sha256)
+
+
+def _view(row: AlertEvidence, key: str | None) -> EvidenceView:
+    signed = row.metadata_
+    box = signed.get("box")
+    return EvidenceView(id=row.id, alert_id=row.alert_id, incident_id=row.incident_id,
+                        node_id=signed["node_id"], camera=signed["camera"],
+                        time=datetime.fromisoformat(signed["time"]), width=signed["width"],
+                        height=signed["height"], box=EvidenceBox(**box) if box else None,
+                        jpeg_sha256=signed["jpeg_sha256"], intact=_intact(row, key))
+
+
+def of_incident(svc: Coordinator, incident_id: int) -> list[EvidenceView]:
+    """The evidence of an incident's alerts, in the order of their events."""
+    with svc.session() as session:
+        rows = session.scalars(select(AlertEvidence)
+                               .join(Alert, Alert.id == AlertEvidence.alert_id)
+                               .where(AlertEvidence.incident_id == incident_id)
+                               .order_by(Alert.time, Alert.id)).all()
+        keys = {n.node_id: n.identity_key for n in session.scalars(select(Node).where(
+            Node.node_id.in_({r.metadata_["node_id"] for r in rows})))}
+        return [_view(r, keys.get(r.metadata_["node_id"])) for r in rows]
+
+
+def picture(svc: Coordinator, who: Principal, incident_id: int, evidence_id: int) -> bytes:
+    """The JPEG of one piece of an incident's evidence; the look is logged first."""
+    with svc.session() as session:
+        row = session.get(AlertEvidence, evidence_id)
+        if row is None or row.incident_id != incident_id:
+            raise not_found(f"evidence {evidence_id} of incident {incident_id}")
+        jpeg, alert_id = row.jpeg, row.alert_id
+    svc.log(Event(actor=who.actor, action=Action.CONSULTATION, legal_basis=LegalBasis.STATUTE,
+                  purpose_code="control_room", outcome="evidence_viewed",
+                  details={"evidence": str(evidence_id), "alert": str(alert_id),
+                           "incident": str(incident_id)}))
+    return jpeg
+
+
+def counts(svc: Coordinator, incident_ids: list[int]) -> dict[int, int]:
+    """How many pieces of evidence each of these incidents has (those with none left out)."""
+    with svc.session() as session:
+        return {int(i): int(n) for i, n in session.execute(
+            select(AlertEvidence.incident_id, func.count())
+            .where(AlertEvidence.incident_id.in_(incident_ids))
+            .group_by(AlertEvidence.incident_id)) if i is not None}
