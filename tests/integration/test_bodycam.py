@@ -13,7 +13,7 @@ import http.client
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -146,6 +146,9 @@ def test_a_signed_clip_is_redacted_vaulted_and_logged_and_bad_uploads_leave_noth
     junk = b"not a video at all" * 100
     answer = sent(device, "officer-17", junk, signed_for=junk)
     assert (answer.status_code, answer.json()["code"]) == (422, "not_video")
+    old = claim_for("officer-17", data, now, now - timedelta(minutes=6), OFFICER)
+    stale = httpx.post(url, content=data, headers=headers_for(old, device), timeout=300)
+    assert (stale.status_code, stale.json()["code"]) == (403, "stale")
     unsigned = httpx.post(url, content=data, timeout=300)
     assert (unsigned.status_code, unsigned.json()["code"]) == (401, "unsigned")
     # larger than bodycam_max_mb: refused from its Content-Length, the body never read
@@ -158,7 +161,7 @@ def test_a_signed_clip_is_redacted_vaulted_and_logged_and_bad_uploads_leave_noth
     connection.close()
 
     codes = [getattr(r, "code", None) for r in caplog.records]
-    for code in ("replay", "bad_signature", "unknown_device", "altered", "not_video",
+    for code in ("replay", "bad_signature", "unknown_device", "altered", "not_video", "stale",
                  "unsigned"):
         assert code in codes, codes
     assert log.size() == size  # refusals do not grow the permanent log
