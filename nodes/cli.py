@@ -195,7 +195,7 @@ _CONFIG = click.option("--config", "config_path", required=True,
 @_CONFIG
 def node_keys(config_path: Path) -> None:
     """Print the node's public keys (created on first use) for enrolment at the coordinator."""
-    from nodes.camera_notices import notices, placements
+    from nodes.camera_notices import enrolled_cameras
     from nodes.config import load_settings
     from nodes.identity import load_identity
     from nodes.learning.flower_key import flower_key
@@ -203,8 +203,7 @@ def node_keys(config_path: Path) -> None:
     settings = load_settings(config_path)
     keys: dict[str, object] = dict(load_identity(settings.keys_dir).public())
     keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
-    keys["camera_notices"] = [n.model_dump(mode="json") for n in notices(settings)]
-    keys["camera_placements"] = [p.model_dump(mode="json") for p in placements(settings)]
+    keys |= enrolled_cameras(settings)
     click.echo(json.dumps(keys, indent=2))
 
 
