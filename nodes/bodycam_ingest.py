@@ -14,6 +14,7 @@ the permanent audit log."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import sqlite3
 import threading
@@ -28,7 +29,9 @@ from audit.records import Action, Actor, Event, LegalBasis, Scope, Window, rfc33
 from kernel.errors import ConfigError, SafecityError
 from nodes.bodycam_claim import ClipClaim, ClipRefused, OfficerStatement, checked
 from nodes.config import NodeSettings
+from nodes.live_view import LiveViewSender
 from nodes.local_db import open_store
+from nodes.media import VideoReader
 from nodes.pipeline import redact_video_file
 from nodes.vault.site import OpenVault, open_vault
 from privacy.redaction.engine import Detectors
@@ -44,8 +47,10 @@ class ClipIntake:
     """Takes clips one at a time (the redactor and the vault serialise anyway)."""
 
     def __init__(self, settings: NodeSettings, vault: OpenVault, detectors: Detectors,
+                 live: LiveViewSender | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.settings, self.opened, self.detectors, self.clock = settings, vault, detectors, clock
+        self.live = live
         self.devices = {d.id: VerifyKey.parse(d.public_key) for d in settings.body_cameras}
         self.max_bytes = settings.bodycam_max_mb * 2**20
         self.skew = timedelta(seconds=settings.bodycam_skew_seconds)
@@ -138,13 +143,33 @@ class ClipIntake:
                 raise
             return {"device": device, "sha256": sha256, "size": len(data),
                     "segment": segment, "redacted": str(target), "frames": summary.frames,
-                    "faces_hidden": summary.regions.get("face", 0)}
+                    "faces_hidden": summary.regions.get("face", 0),
+                    "shown": self._show(device, target, summary.frames // 2)}
+
+    def _show(self, device: str, redacted: Path, index: int) -> bool:
+        """The redacted clip's middle frame as the device's live view in the control room
+        (the node's snapshot path: signed, the coordinator keeps it for enrolled cameras);
+        the clip is kept whether or not the still gets there."""
+        if self.live is None:
+            return False
+        with VideoReader(redacted) as reader:
+            frames = (item for kind, item in reader.packets() if kind == "video")
+            still = next(itertools.islice(frames, index, None), None)
+        if still is None or not self.live.offer(device, still):  # type: ignore[arg-type]
+            return False
+        try:
+            self.live.send_pending()
+        except Exception as exc:  # the broker's many failure types: the next clip's replaces it
+            log.warning("body-worn clip's still not sent: %s", type(exc).__name__)
+            return False
+        return True
 
 
 @contextmanager
-def clip_intake(settings: NodeSettings) -> Iterator[ClipIntake]:
+def clip_intake(settings: NodeSettings, live: LiveViewSender | None = None
+                ) -> Iterator[ClipIntake]:
     """The site's intake: its vault opened (``safecity vault init`` first) and the redaction
-    policy's detectors loaded."""
+    policy's detectors loaded; ``live`` sends each clip's redacted still to the control room."""
     if not settings.body_cameras:
         raise ConfigError("no body-worn camera is enrolled at this site ([[body_cameras]] in "
                           "the node's config: id and public_key)")
@@ -153,7 +178,7 @@ def clip_intake(settings: NodeSettings) -> Iterator[ClipIntake]:
                           " a body-worn clip is kept only encrypted")
     detectors = Detectors(settings.redaction, settings.model_dir)
     with open_vault(settings) as opened:
-        intake = ClipIntake(settings, opened, detectors)
+        intake = ClipIntake(settings, opened, detectors, live)
         try:
             yield intake
         finally:

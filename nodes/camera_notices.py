@@ -31,7 +31,14 @@ def notices(settings: NodeSettings) -> list[CameraNotice]:
         retention_days={"raw_video": camera.retention_days if camera.retention_days is not None
                         else settings.retention_days,
                         "trajectories": settings.trajectory_retention_days})
-        for camera in settings.cameras]
+        for camera in settings.cameras] + [CameraNotice(
+        # a body-worn camera is enrolled as one of the node's cameras, so that its clips'
+        # redacted stills reach the control room and its notice is published like any other
+        camera=device.id, location="worn by an officer of the site",
+        purpose="evidence of what an officer saw; recorded by the officer, not watched live",
+        detects=("faces and licence plates, to hide them",),
+        retention_days={"raw_video": settings.retention_days})
+        for device in settings.body_cameras]
 
 
 def placements(settings: NodeSettings) -> list[CameraPlacement]:

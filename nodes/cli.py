@@ -223,12 +223,14 @@ def node_ingest(config_path: Path, clip: Path, device: str, recorded_at: Any, ba
     from nodes.bodycam_claim import OfficerStatement
     from nodes.bodycam_ingest import clip_intake
     from nodes.config import load_settings
+    from nodes.node import live_views
 
     try:
         officer = OfficerStatement(badge=badge, case=case_number, note=note)
     except ValidationError as exc:
         raise UsageError(describe(exc)) from None
-    with clip_intake(load_settings(config_path)) as intake:
+    settings = load_settings(config_path)
+    with live_views(settings) as live, clip_intake(settings, live) as intake:
         click.echo(json.dumps(intake.ingest(clip, device, recorded_at, officer)))
 
 
@@ -240,12 +242,13 @@ def node_uploads(config_path: Path) -> None:
     from nodes.bodycam_ingest import clip_intake
     from nodes.bodycam_server import UploadServer
     from nodes.config import load_settings
+    from nodes.node import live_views
 
     settings = load_settings(config_path)
     if settings.bodycam_port is None:
         raise UsageError("bodycam_port is not set in the node's config")
     configure("node-uploads", "INFO", settings.log_format)
-    with clip_intake(settings) as intake:
+    with live_views(settings) as live, clip_intake(settings, live) as intake:
         server = UploadServer(intake, settings.bodycam_host, settings.bodycam_port)
         click.echo(json.dumps({"uploads": f"http://{settings.bodycam_host}:{server.port}"
                                           "/bodycam/clips"}), nl=True)

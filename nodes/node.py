@@ -66,7 +66,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                              objects)
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
-        with _event_sender(settings, site), _live_views(settings) as live, \
+        with _event_sender(settings, site), live_views(settings) as live, \
                 ThreadPoolExecutor(max_workers=len(settings.cameras),
                                    thread_name_prefix="camera") as pool:
             futures = [
@@ -142,7 +142,7 @@ def _behaviour(settings: NodeSettings) -> Scorer | None:
     return Scorer(model.score, model.threshold)
 
 
-def _live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender | None]:
+def live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender | None]:
     """Redacted snapshots for the control room, when the node is enrolled, has a broker and
     ``live_view_seconds`` is above 0."""
     if (not settings.live_view_seconds or not settings.broker_url

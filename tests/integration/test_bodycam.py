@@ -2,7 +2,8 @@
 uploaded over real HTTP with the enrolled device's key is redacted (CenterFace finds no face
 where the scene put one, though it finds them in the original), kept byte for byte only
 encrypted in the vault, and logged in the node's audit log with its SHA-256, device and the
-officer's statement. An unknown device, a key that is not the device's, an altered clip, a
+officer's statement; its redacted still becomes the device's live view in the control room.
+An unknown device, a key that is not the device's, an altered clip, a
 replay, a clip too large and a file that is not video are refused with an RFC 9457 problem,
 logged, and leave nothing behind. ``safecity node ingest`` takes a clip at the site."""
 
@@ -16,16 +17,22 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
 import httpx
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from audit.records import Action
+from coordinator.live_views import accept_snapshot
 from nodes.bodycam_claim import OfficerStatement, claim_for, headers_for
 from nodes.bodycam_ingest import ClipIntake, clip_intake
 from nodes.bodycam_server import PATH, UploadServer
+from nodes.camera_notices import enrolled_cameras
 from nodes.cli import main
 from nodes.config import NodeSettings, load_settings
+from nodes.identity import load_identity
+from nodes.live_view import LiveViewSender
 from nodes.media import VideoReader
 from nodes.vault.site import initialise
 from privacy import model_registry
@@ -33,6 +40,7 @@ from privacy.redaction.faces import CenterFaceDetector
 from privacy.signing import SigningKey
 from simulation.evaluation import leaks
 from simulation.synthetic import GroundTruth, SceneSpec, write_scene_video
+from tests.support.world import embedded_world
 
 OFFICER = OfficerStatement(badge="PC 4417", case="CASE-2026-0107", note="stop on High Street")
 
@@ -46,6 +54,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[list[Gro
 
 
 def site(tmp_path: Path, model_dir: Path, device: SigningKey) -> NodeSettings:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     config = tmp_path / "node.toml"
     config.write_text(f'site_id = "site-a"\ndata_dir = "{tmp_path / "data"}"\n'
                       'bodycam_max_mb = 1\n'
@@ -192,3 +201,36 @@ def test_a_clip_is_ingested_at_the_site_and_an_unenrolled_device_is_refused(
                                  "--device", "officer-17"])
     assert again.exit_code == 1 and "already taken" in again.output
     assert left_behind(settings)[0] == 1
+
+
+def test_the_clips_redacted_still_reaches_the_control_room_as_the_devices_live_view(
+        scene: tuple[Path, list[list[GroundTruth]]], tmp_path: Path, model_dir: Path,
+        device: SigningKey) -> None:
+    clip, truth = scene
+    settings = site(tmp_path / "node", model_dir, device)
+    identity = load_identity(settings.keys_dir)
+    public = identity.public()
+    city = embedded_world(tmp_path / "city")
+    try:
+        # the body-worn camera is enrolled as one of the node's cameras, with its notice
+        enrolled = city.client.post("/nodes", headers=city.as_("admin"), json={
+            "node_id": "alpha-node", "site_id": "site-a", "cameras": ["officer-17"],
+            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
+            **enrolled_cameras(settings)})
+        assert enrolled.status_code == 201, enrolled.text
+        live = LiveViewSender(lambda body: accept_snapshot(city.svc, body), "alpha-node",
+                              "site-a", identity.signing)
+        with clip_intake(settings, live) as intake:
+            kept = intake.ingest(clip, "officer-17", None, OFFICER)
+        assert kept["shown"] is True
+        still = city.client.get("/control-room/live/alpha-node/officer-17.jpg",
+                                headers=city.as_("operator"))
+        assert still.status_code == 200, still.text
+        picture = cv2.imdecode(np.frombuffer(still.content, np.uint8), cv2.IMREAD_COLOR)
+        assert picture.shape == (360, 640, 3)
+        detector = CenterFaceDetector(model_registry.model_path("centerface", model_dir))
+        middle = truth[kept["frames"] // 2]
+        assert any(t.kind == "face" for t in middle)  # the still's moment shows faces...
+        assert leaks(detector.detect(picture), middle) == 0  # ...and none is detectable
+    finally:
+        city.close()
