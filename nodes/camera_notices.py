@@ -5,7 +5,7 @@ the control room's map. Both go to the coordinator with the node's keys at enrol
 
 from __future__ import annotations
 
-from contract.camera_placement import CameraPlacement
+from contract.camera_placement import CameraPlacement, Placement
 from contract.notices import CameraNotice
 from nodes.config import CameraConfig, NodeSettings
 
@@ -31,10 +31,32 @@ def notices(settings: NodeSettings) -> list[CameraNotice]:
         retention_days={"raw_video": camera.retention_days if camera.retention_days is not None
                         else settings.retention_days,
                         "trajectories": settings.trajectory_retention_days})
-        for camera in settings.cameras]
+        for camera in settings.cameras] + [CameraNotice(
+        # a body-worn camera is enrolled as one of the node's cameras, so that its clips'
+        # redacted stills reach the control room and its notice is published like any other
+        camera=device.id, location="worn by an officer of the site",
+        purpose="evidence of what an officer saw; recorded by the officer, not watched live",
+        detects=("faces and licence plates, to hide them",),
+        retention_days={"raw_video": settings.retention_days})
+        for device in settings.body_cameras]
 
 
 def placements(settings: NodeSettings) -> list[CameraPlacement]:
     """Where each placed camera stands and looks, for enrolment (the control room's map)."""
     return [CameraPlacement(camera=camera.id, **camera.placement.model_dump())
             for camera in settings.cameras if camera.placement is not None]
+
+
+def enrolled_cameras(settings: NodeSettings) -> dict[str, list[dict[str, object]]]:
+    """The cameras' part of a node's enrolment (``POST /nodes``): their notices and placements,
+    as ``safecity node keys`` prints them and the demo and the tests send them."""
+    return {"camera_notices": [n.model_dump(mode="json") for n in notices(settings)],
+            "camera_placements": [p.model_dump(mode="json") for p in placements(settings)]}
+
+
+def placement_line(placement: Placement) -> str:
+    """A camera's placement as a line of its ``[[cameras]]`` table in node.toml (an inline
+    table, so it can stand before the camera's ``[cameras.analytics]``), for configurations
+    written by the demo and the tests."""
+    fields = ", ".join(f"{key} = {value!r}" for key, value in placement.model_dump().items())
+    return f"placement = {{{fields}}}\n"

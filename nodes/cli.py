@@ -205,7 +205,7 @@ _CONFIG = click.option("--config", "config_path", required=True,
 @_CONFIG
 def node_keys(config_path: Path) -> None:
     """Print the node's public keys (created on first use) for enrolment at the coordinator."""
-    from nodes.camera_notices import notices, placements
+    from nodes.camera_notices import enrolled_cameras
     from nodes.config import load_settings
     from nodes.identity import load_identity
     from nodes.learning.flower_key import flower_key
@@ -213,9 +213,56 @@ def node_keys(config_path: Path) -> None:
     settings = load_settings(config_path)
     keys: dict[str, object] = dict(load_identity(settings.keys_dir).public())
     keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
-    keys["camera_notices"] = [n.model_dump(mode="json") for n in notices(settings)]
-    keys["camera_placements"] = [p.model_dump(mode="json") for p in placements(settings)]
+    keys |= enrolled_cameras(settings)
     click.echo(json.dumps(keys, indent=2))
+
+
+@node.command("ingest")
+@_CONFIG
+@click.argument("clip", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--device", required=True, help="The body-worn camera's id ([[body_cameras]]).")
+@click.option("--recorded-at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z"]), default=None,
+              help="When the clip was recorded, with its offset (default: the file's time).")
+@click.option("--badge", default="", help="The officer's badge number.")
+@click.option("--case", "case_number", default="", help="The case the clip belongs to.")
+@click.option("--note", default="", help="What the officer says about the clip.")
+def node_ingest(config_path: Path, clip: Path, device: str, recorded_at: Any, badge: str,
+                case_number: str, note: str) -> None:
+    """Take a body-worn camera's clip at the site: redacted, the original vaulted encrypted,
+    its SHA-256, device and the officer's statement logged as chain of custody."""
+    from nodes.bodycam_claim import OfficerStatement
+    from nodes.bodycam_ingest import clip_intake
+    from nodes.config import load_settings
+    from nodes.node import live_views
+
+    try:
+        officer = OfficerStatement(badge=badge, case=case_number, note=note)
+    except ValidationError as exc:
+        raise UsageError(describe(exc)) from None
+    settings = load_settings(config_path)
+    with live_views(settings) as live, clip_intake(settings, live) as intake:
+        click.echo(json.dumps(intake.ingest(clip, device, recorded_at, officer)))
+
+
+@node.command("uploads")
+@_CONFIG
+def node_uploads(config_path: Path) -> None:
+    """Take body-worn cameras' signed clips over HTTP (POST /bodycam/clips on bodycam_port)."""
+    from kernel.json_logs import configure
+    from nodes.bodycam_ingest import clip_intake
+    from nodes.bodycam_server import UploadServer
+    from nodes.config import load_settings
+    from nodes.node import live_views
+
+    settings = load_settings(config_path)
+    if settings.bodycam_port is None:
+        raise UsageError("bodycam_port is not set in the node's config")
+    configure("node-uploads", "INFO", settings.log_format)
+    with live_views(settings) as live, clip_intake(settings, live) as intake:
+        server = UploadServer(intake, settings.bodycam_host, settings.bodycam_port)
+        click.echo(json.dumps({"uploads": f"http://{settings.bodycam_host}:{server.port}"
+                                          "/bodycam/clips"}), nl=True)
+        server.serve_forever()
 
 
 @node.command("enrol")

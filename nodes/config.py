@@ -85,6 +85,28 @@ class CustodianConfig(BaseModel):
     public_key: str = Field(description="x25519:<base64>, from `safecity vault keygen`")
 
 
+class BodyCameraConfig(BaseModel):
+    """A body-worn camera enrolled at the site: its clips are taken only when signed by its
+    key (``nodes.bodycam_claim``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                    description="the device's id (its clips' camera name in the vault)")
+    public_key: str = Field(description="ed25519:<base64>, the device's signing key")
+
+    @field_validator("public_key")
+    @classmethod
+    def _parsed(cls, value: str) -> str:
+        from privacy.signing import KeyFileError, VerifyKey
+
+        try:
+            VerifyKey.parse(value)
+        except KeyFileError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
 class NodeSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -109,6 +131,19 @@ class NodeSettings(TomlSettings):
                                   "left for the audit log and the node's databases")
     custodians: list[CustodianConfig] = Field(default=[],
                                              description="who holds shares of the master key")
+    body_cameras: list[BodyCameraConfig] = Field(
+        default=[], description="body-worn cameras whose signed clips the site takes "
+        "(`safecity node ingest`, the upload server)")
+    bodycam_host: str = Field(default="127.0.0.1", description="the address body-worn "
+                              "cameras upload to (the site's own network, behind TLS)")
+    bodycam_port: int | None = Field(default=None, ge=0, le=65535,
+                                     description="`node uploads` takes body-worn cameras' "
+                                     "clips on this port (none: off)")
+    bodycam_max_mb: int = Field(default=512, ge=1, le=16384,
+                                description="a larger clip is refused before it is read")
+    bodycam_skew_seconds: int = Field(default=300, ge=10, le=86400,
+                                      description="a claim sent further from the node's "
+                                      "clock is refused (replays past it are refused too)")
     camera_links: list[CameraLink] = Field(default=[], description="the site's camera graph: "
                                            "which camera a track can reach next, and how fast")
     custody_threshold: int = Field(default=2, ge=1, le=255,

@@ -74,7 +74,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
         with _outbox(settings, site, EventSender), \
                 _outbox(settings, site if settings.evidence_seconds else None, EvidenceSender,
                         EVIDENCE_TASK, LIVE_QUEUE), \
-                _live_views(settings) as live, \
+                live_views(settings) as live, \
                 ThreadPoolExecutor(max_workers=len(settings.cameras),
                                    thread_name_prefix="camera") as pool:
             states = CameraStates([camera.id for camera in settings.cameras])
@@ -151,7 +151,7 @@ def _behaviour(settings: NodeSettings) -> Scorer | None:
     return Scorer(model.score, model.threshold)
 
 
-def _live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender | None]:
+def live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender | None]:
     """Redacted snapshots for the control room, when the node is enrolled, has a broker and
     ``live_view_seconds`` is above 0."""
     if (not settings.live_view_seconds or not settings.broker_url

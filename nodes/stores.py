@@ -41,3 +41,8 @@ class StorePaths:
         """Person and vehicle trajectories for federated learning
         (``nodes.analytics.trajectories``)."""
         return self.data_dir / "trajectories.sqlite"
+
+    @property
+    def bodycam_nonces(self) -> Path:
+        """Body-worn cameras' upload nonces already taken (``nodes.bodycam_ingest``)."""
+        return self.data_dir / "bodycam-nonces.sqlite"

@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from contract.camera_placement import Placement
 from kernel.atomic_file import write_atomic
 from kernel.errors import SafecityError
+from nodes.camera_notices import placement_line
 from nodes.config import NodeSettings, load_settings
 from nodes.media import VideoReader
 from nodes.node import run_node
@@ -33,13 +35,20 @@ DECOY = "ZZ99ZZZ"  # on the watchlist, on no camera: a match on it would be a fa
 class DemoCamera:
     id: str
     spec: SceneSpec
+    placement: Placement  # on the demo city's outline (demo_city.OUTLINE)
 
 
 CAMERAS = (
+    # on the High Street's pavement at its west end, looking east along the street
     DemoCamera("high-street", SceneSpec(width=1280, height=720, seconds=6, people=8, vehicles=3,
-                                        seed=7)),
+                                        seed=7),
+               Placement(latitude=50.00006, longitude=7.99700, heading=90, field_of_view=70,
+                         range_m=60)),
+    # on the Market Square's north-west corner, looking across it to the south-east
     DemoCamera("market-square", SceneSpec(width=960, height=540, seconds=5, people=6, vehicles=2,
-                                          face_sizes=(28, 90), plate_widths=(80, 150), seed=11)),
+                                          face_sizes=(28, 90), plate_widths=(80, 150), seed=11),
+               Placement(latitude=50.00245, longitude=7.99910, heading=135, field_of_view=90,
+                         range_m=45)),
 )
 
 
@@ -55,6 +64,7 @@ rules = [{id = "no-walking-on-road", type = "restricted_area", zone = "road"},
 
 
 def _config(out: Path, inputs: dict[str, Path]) -> str:
+    placed = {camera.id: camera.placement for camera in CAMERAS}
     broker, backend = broker_urls(out / "coordinator")
     lines = ['site_id = "demo-site"', f'data_dir = "{(out / "node").as_posix()}"',
              f'broker_url = "{broker}"', f'result_backend = "{backend}"', ""]
@@ -62,7 +72,7 @@ def _config(out: Path, inputs: dict[str, Path]) -> str:
         lines += ["[[cameras]]", f'id = "{camera_id}"', f'source = "{path.as_posix()}"',
                   f'location = "{camera_id.replace("-", " ")}, town centre"',
                   'purpose = "public safety: crowding, restricted areas, stolen vehicles"',
-                  ANALYTICS, ""]
+                  placement_line(placed[camera_id]) + ANALYTICS, ""]
     return "\n".join(lines)
 
 

@@ -29,8 +29,9 @@ from audit.keys import load_log_key
 from audit.note import parse_note
 from audit.verify import verify_bundle
 from contract.tasks import EVIDENCE_TASK, LIVE_QUEUE
+from kernel.atomic_file import write_atomic
 from kernel.errors import SafecityError
-from nodes.camera_notices import notices
+from nodes.camera_notices import enrolled_cameras
 from nodes.config import NodeSettings
 from nodes.enrolment import parse_enrolment, save_enrolment
 from nodes.event_sender import EventSender, EvidenceSender, celery_publisher
@@ -56,6 +57,25 @@ WITNESS_QUORUM = 2
 
 Progress = Callable[[str], None]  # told one line as each stage of the demo starts
 Hold = Callable[[dict[str, Any]], None]  # called with the results while the coordinator serves
+
+
+# The demo city's basemap (an invented town centre; GeoJSON, [longitude, latitude], RFC 7946):
+# what the city would provide as ``basemap_file``, drawn offline under the cameras on the
+# control room's map. The demo's cameras stand on it (simulation.demo.CAMERAS, the second
+# site's hall in demo_federation).
+def _square(name: str, west: float, south: float, east: float, north: float
+            ) -> dict[str, Any]:
+    return {"type": "Feature", "properties": {"name": name}, "geometry": {
+        "type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                            [west, north], [west, south]]]}}
+
+
+OUTLINE = {"type": "FeatureCollection", "features": [
+    _square("Town centre", 7.9940, 49.9970, 8.0070, 50.0045),
+    {"type": "Feature", "properties": {"name": "High Street"}, "geometry": {
+        "type": "LineString", "coordinates": [[7.9960, 50.0000], [8.0060, 50.0000]]}},
+    _square("Market Square", 7.9990, 50.0010, 8.0025, 50.0025),
+    _square("North Hall", 8.0040, 50.0030, 8.0056, 50.0036)]}
 
 
 def broker_urls(folder: Path) -> tuple[str, str]:
@@ -113,10 +133,13 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
     config = out / "coordinator.toml"
     broker, backend = broker_urls(folder)
     witnesses = _witness_keys(out / "witnesses")
+    outline = out / "demo-city.geojson"
+    write_atomic(outline, json.dumps(OUTLINE, indent=1).encode())
     config.write_text(f'data_dir = "{folder.as_posix()}"\nport = {port}\n'
                       f'metrics_address = "127.0.0.1:{_free_port()}"\n'
                       f'broker_url = "{broker}"\nresult_backend = "{backend}"\n'
                       f'witness_quorum = {WITNESS_QUORUM}\n'
+                      f'basemap_file = "{outline.as_posix()}"\n'
                       # the record of processing names them (GDPR Art. 30(1)(a)); invented
                       'controller = {name = "Demo City, Office of Public Order", '
                       'address = "1 Town Hall Square, Demo City", '
@@ -198,7 +221,7 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
             "node_id": f"{node.site_id}-node", "site_id": node.site_id, "cameras": cameras,
             "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
             "flower_key": flower_key(node.keys_dir)[1],
-            "camera_notices": [n.model_dump(mode="json") for n in notices(node)]})
+            **enrolled_cameras(node)})
         enrolled.raise_for_status()
         enrolment = parse_enrolment(enrolled.text, "enrolment")
         save_enrolment(node.data_dir, enrolment)
@@ -219,6 +242,7 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
                               broker_urls(out / "coordinator")[0])
             progress("planner: hourly visit counts, answered with differential privacy")
             result |= _aggregate(http, login("planner-1"))
+            result["map"] = _map(http, login("operator-1"))
             progress("federated learning: two sites train the unusual-behaviour model "
                      "(the longest step, a few minutes)")
             result |= federate(out, config, node, node_config, second_site, _process, _run)
@@ -419,6 +443,14 @@ def _evidence_of(http: httpx.Client, operator: dict[str, str], incidents: list[i
             break
         time.sleep(0.2)
     return shown
+
+
+def _map(http: httpx.Client, operator: dict[str, str]) -> dict[str, list[str]]:
+    """The cameras the control room's map places and those it lists as not placed."""
+    shown = http.get("/control-room/map/cameras.json", headers=operator)
+    shown.raise_for_status()
+    return {group: sorted(f"{c['camera']}@{c['site']}" for c in cameras)
+            for group, cameras in shown.json().items()}
 
 
 def _aggregate(http: httpx.Client, planner: dict[str, str]) -> dict[str, Any]:

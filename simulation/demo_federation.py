@@ -18,9 +18,10 @@ from typing import Any
 
 import httpx
 
+from contract.camera_placement import Placement
 from kernel.errors import SafecityError
 from nodes.analytics.trajectories import TrajectoryStore
-from nodes.camera_notices import notices
+from nodes.camera_notices import enrolled_cameras, placement_line
 from nodes.config import NodeSettings, load_settings
 from nodes.identity import load_identity
 from nodes.learning.flower_key import flower_key
@@ -54,14 +55,17 @@ def enrol_second_site(out: Path, http: httpx.Client, admin: dict[str, str]) -> P
     # its camera is configured (not run in the demo) so that its notice states what it does
     config.write_text(f'site_id = "north-hall"\ndata_dir = "{(out / "north-hall").as_posix()}"\n'
                       '[[cameras]]\nid = "hall"\nsource = "synthetic:"\n'
-                      'location = "north hall, main entrance"\npurpose = "public safety"\n')
+                      'location = "north hall, main entrance"\npurpose = "public safety"\n'
+                      # at the hall's door on the demo city's outline, looking out to the north
+                      + placement_line(Placement(latitude=50.00360, longitude=8.00480,
+                                                 heading=0, field_of_view=80, range_m=30)))
     settings = load_settings(config)
     public = load_identity(settings.keys_dir).public()
     enrolled = http.post("/nodes", headers=admin, json={
         "node_id": "north-hall-node", "site_id": "north-hall", "cameras": ["hall"],
         "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
         "flower_key": flower_key(settings.keys_dir)[1],
-        "camera_notices": [n.model_dump(mode="json") for n in notices(settings)]})
+        **enrolled_cameras(settings)})
     enrolled.raise_for_status()
     return config
 

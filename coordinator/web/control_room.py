@@ -59,7 +59,8 @@ def camera_states(svc: Coordinator) -> list[dict[str, Any]]:
                 out.append({"site": node.site_id, "node_id": node.node_id, "camera": camera,
                             "active": node.active, "open": int(opened.get(key, 0)),
                             "last_alert": as_utc(last) if last else None,
-                            "live": datetime.fromisoformat(view.time) if view else None})
+                            "live": datetime.fromisoformat(view.time) if view else None,
+                            "snapshot": view.time if view else None})
     return out
 
 

@@ -59,6 +59,9 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     assert "of them with the node's signed, redacted snapshot" in done.stdout
     assert city["aggregate"]["status"] == "answered" and city["aggregate"]["cells"] > 0
     assert "control room:" in done.stdout
+    # every camera of both sites stands on the demo city's map, placed by its node's config
+    assert city["map"] == {"placed": ["hall@north-hall", "high-street@demo-site",
+                                      "market-square@demo-site"], "unplaced": []}
     training = city["training"]  # two sites trained the unusual-behaviour model, DP-SGD
     assert training["status"] == "completed" and training["rounds"] == 3
     assert sorted(training["epsilon_spent"]) == ["demo-site", "north-hall"]

@@ -873,12 +873,22 @@ def test_an_alert_appears_in_the_control_room_without_a_reload(
     operator = page_of(browser)
     log_in(operator, site, "operator", PASSWORD)
     expect(operator.page).to_have_url(f"{site}/control-room")
-    picture = operator.page.locator('img[data-live]')
+    picture = operator.page.locator('#cameras tr[data-camera="gate@site-a"] img[data-live]')
     expect(picture).to_have_count(1)
-    operator.page.wait_for_function(
-        "() => document.querySelector('img[data-live]').naturalWidth === 640")
+    operator.page.wait_for_function("""() => document.querySelector(
+        '#cameras tr[data-camera="gate@site-a"] img').naturalWidth === 640""")
     expect(operator.page.locator("#feed-status")).to_have_attribute("data-live", "yes")
     operator.assert_accessible()
+    # the lobby's first snapshot comes after the page loaded: it shows, with no reload
+    lobby = operator.page.locator('#cameras tr[data-camera="lobby@site-a"] td.live')
+    expect(lobby).to_have_text("no snapshot yet")
+    live.offer("lobby", np.full((360, 640, 3), 90, np.uint8))
+    live.send_pending()
+    expect(lobby.locator("img")).to_have_attribute(
+        "alt", "Redacted live view of camera lobby at site-a", timeout=10_000)
+    operator.page.wait_for_function("""() => document.querySelector(
+        '#cameras tr[data-camera="lobby@site-a"] img')?.naturalWidth === 640""")
+    expect(lobby.locator("time")).to_have_count(1)
     store = EventStore(tmp_path / "events.sqlite")
     store.add_many([StoredEvent(type="restricted_area", rule="platform-edge", camera="gate",
                                 zone="platform", line=None, direction=None,

@@ -25,6 +25,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from audit.records import DENIALS_COUNTED
+from contract.camera_placement import Placement
 from contract.queries import QueryResult
 from contract.tasks import QUERY_TASK
 from coordinator import passwords
@@ -37,7 +38,7 @@ from coordinator.service import Coordinator
 from coordinator.services import users
 from coordinator.services.requests import NewUser
 from coordinator.services.users import create_user
-from nodes.camera_notices import notices
+from nodes.camera_notices import enrolled_cameras, placement_line
 from nodes.config import NodeSettings, load_settings
 from nodes.enrolment import parse_enrolment, save_enrolment
 from nodes.identity import load_identity
@@ -175,15 +176,18 @@ class World:
 
     def add_node(self, name: str, site: str, sources: dict[str, str] | None = None,
                  extra: str = "", analytics: str = "", broker: str | None = None,
-                 backend: str | None = None) -> Node:
+                 backend: str | None = None, placements: dict[str, Placement] | None = None
+                 ) -> Node:
         """Enrol a node; its config names ``broker`` and ``backend`` (default: the
-        coordinator's URLs)."""
+        coordinator's URLs) and places the cameras ``placements`` names (as
+        ``[cameras.placement]`` does), which enrolment sends for the map."""
         node_id = f"{name}-{self.tag}"
         data = self.root / node_id
         config = self.root / f"{node_id}.toml"
-        sources = sources or {}
+        sources, placements = sources or {}, placements or {}
         cameras = "\n".join(
-            f'[[cameras]]\nid = "{c}"\nsource = "{sources.get(c, "synthetic:")}"\n{analytics}'
+            f'[[cameras]]\nid = "{c}"\nsource = "{sources.get(c, "synthetic:")}"\n'
+            f'{placement_line(placements[c]) if c in placements else ""}{analytics}'
             for c in CAMERAS)
         config.write_text(f'site_id = "{site}"\ndata_dir = "{data}"\n'
                           f'broker_url = "{broker or self.broker}"\n'
@@ -196,7 +200,7 @@ class World:
             "node_id": node_id, "site_id": site, "cameras": list(CAMERAS),
             "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
             "flower_key": flower_key(settings.keys_dir)[1],
-            "camera_notices": [n.model_dump(mode="json") for n in notices(settings)]})
+            **enrolled_cameras(settings)})
         assert response.status_code == 201, response.text
         save_enrolment(data, parse_enrolment(response.text, "test"))
         node = Node(node_id, settings, config)

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from contract.camera_placement import CameraPlacement
+from contract.camera_placement import CameraPlacement, Placement
 from coordinator.services.requests import NewNode, WallArrangement
 from kernel.errors import ConfigError
-from nodes.camera_notices import placements
+from nodes.camera_notices import enrolled_cameras, placement_line, placements
 from nodes.config import load_settings
 from nodes.identity import load_identity
 
@@ -95,3 +95,22 @@ def test_the_node_states_its_placements_from_its_configuration(tmp_path: Path) -
     config.write_text(config.read_text().replace("heading = 270", "heading = 360"))
     with pytest.raises(ConfigError, match=r"cameras\.0\.placement\.heading"):
         load_settings(config)
+
+
+def test_a_placement_written_as_a_config_line_is_what_enrolment_sends(tmp_path: Path) -> None:
+    """The demo's and the tests' node configs place cameras with ``placement_line``; the node
+    reads it back and enrolment carries it beside the notices, the analytics table after it
+    still the camera's own."""
+    placed = Placement(latitude=50.00006, longitude=7.997, heading=90, field_of_view=70,
+                       range_m=60)
+    config = tmp_path / "node.toml"
+    config.write_text(f'site_id = "site-a"\ndata_dir = "{tmp_path / "data"}"\n'
+                      '[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'
+                      f'{placement_line(placed)}[cameras.analytics]\ndetector = "motion"\n'
+                      '[[cameras]]\nid = "lobby"\nsource = "synthetic:"\n')
+    settings = load_settings(config)
+    assert settings.cameras[0].analytics.detector == "motion"
+    sent = enrolled_cameras(settings)
+    assert sent["camera_placements"] == [{"camera": "gate", **placed.model_dump()}]
+    assert [n["camera"] for n in sent["camera_notices"]] == ["gate", "lobby"]
+    assert node(tmp_path, sent["camera_placements"]).camera_placements[0].range_m == 60

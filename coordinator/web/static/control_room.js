@@ -4,7 +4,8 @@
 // and swaps in the counts per state, the incident table, the map and the cameras, keeping the
 // keyboard focus where it was. The browser's EventSource resumes after a dropped connection
 // with Last-Event-ID, so no change is missed. Acknowledging, taking and closing (with a note, in a
-// dialog) call the incident API with the session's CSRF token. Filters and paging are a GET
+// dialog) call the incident API with the session's CSRF token. The cameras' live views follow
+// their snapshots as the video wall's do (live_views.js). Filters and paging are a GET
 // form and links: they work without this script.
 "use strict";
 
@@ -13,6 +14,7 @@
   const REGIONS = ["#incident-counts", "#incidents-region", "#camera-map", "#cameras tbody"];
   let pending = null;
   let closing = null;  // the id of the incident the close dialog is for
+  const zone = () => document.getElementById("room").dataset.zone;
 
   function say(text) {
     const status = document.getElementById("action-status");
@@ -32,6 +34,21 @@
     }
     const target = focused && document.getElementById(focused);
     if (target) target.focus();
+  }
+
+  // the live views: a camera's cell takes its newest redacted snapshot when it is newer than
+  // the one shown, including a camera that had none when the page loaded (live_views.js)
+  async function liveViews() {
+    const known = await SafecityLive.snapshots();
+    for (const camera of known || []) {
+      const cell = document.querySelector(`#cameras td.live[data-tile="${CSS.escape(camera.tile)}"]`);
+      if (!cell || !camera.snapshot || cell.dataset.snapshot === camera.snapshot) continue;
+      cell.dataset.snapshot = camera.snapshot;
+      const [picture, caption] = SafecityLive.picture(camera,
+        `Redacted live view of camera ${camera.camera} at ${camera.site}`, zone());
+      picture.width = 320;
+      cell.replaceChildren(picture, caption);
+    }
   }
 
   function soon() {  // a burst of changes is one refresh
@@ -120,11 +137,7 @@
         document.getElementById("action-status").focus();
       });
     }
-    setInterval(() => {  // the live views: the newest redacted snapshot of each camera
-      for (const img of document.querySelectorAll("img[data-live]")) {
-        img.src = `${img.src.split("?")[0]}?t=${Date.now()}`;
-      }
-    }, 2000);
+    setInterval(liveViews, 2000);
     const feed = new EventSource(`/incidents/stream?after=${encodeURIComponent(room.dataset.latest)}`);
     feed.addEventListener("open", () => { feedStatus.textContent = "Live: incidents update as alerts arrive."; feedStatus.dataset.live = "yes"; });
     feed.addEventListener("error", () => { feedStatus.textContent = "The live feed was interrupted; reconnecting…"; feedStatus.dataset.live = "no"; });

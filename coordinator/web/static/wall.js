@@ -1,10 +1,10 @@
 // The video wall: a size x size grid of live views that the operator arranges (a list per tile
 // to choose its camera, "Earlier"/"Later" buttons to move a tile, or dragging one tile onto
 // another) and saves on the server (PUT /control-room/wall/layout with the session's CSRF
-// token). Every two seconds it asks which snapshots are new (/control-room/wall/cameras) and
-// loads a picture only for a tile whose camera has a newer one than it shows, so a camera
-// whose first snapshot arrives after the page loaded starts showing without a reload (the
-// control room's table only refreshed pictures it already had). An alert on the live feed
+// token). Every two seconds it asks which snapshots are new (live_views.js, shared with the
+// control room's camera table) and loads a picture only for a tile whose camera has a newer
+// one than it shows, so a camera whose first snapshot arrives after the page loaded starts
+// showing without a reload. An alert on the live feed
 // (/alerts/stream) pops its camera onto the wall, highlighted: in its own tile if it is on the
 // wall, otherwise in the last tile until the operator dismisses it.
 "use strict";
@@ -48,17 +48,7 @@
     }
     if (showing[i] === camera.snapshot && view.querySelector("img")) return;
     showing[i] = camera.snapshot;
-    const picture = element("img", {
-      src: `/control-room/live/${encodeURIComponent(camera.node_id)}/${encodeURIComponent(camera.camera)}.jpg?t=${encodeURIComponent(camera.snapshot)}`,
-      alt: `Redacted live view of camera ${named(tiles[i])}`,
-      "data-live": "",
-      draggable: "false",  // the tile is what is dragged, not the picture
-    });
-    const time = element("time", { datetime: camera.snapshot },
-      new Date(camera.snapshot).toLocaleTimeString());
-    const caption = element("p", { class: "live-time" }, "Snapshot ");
-    caption.append(time);
-    view.replaceChildren(picture, caption);
+    view.replaceChildren(...SafecityLive.picture(camera, `Redacted live view of camera ${named(tiles[i])}`));
   }
 
   function options(select, chosen) {
@@ -144,10 +134,8 @@
   }
 
   async function refresh() {
-    const response = await fetch("/control-room/wall/cameras", { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .catch(() => null);  // the coordinator restarting: the next look tries again
-    if (!response || !response.ok) return;
-    const known = (await response.json()).cameras;
+    const known = await SafecityLive.snapshots();
+    if (!known) return;
     const before = cameras.size;
     for (const camera of known) cameras.set(camera.tile, camera);
     if (cameras.size !== before) build();  // a newly enrolled camera joins every tile's list

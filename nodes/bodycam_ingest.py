@@ -1,0 +1,185 @@
+"""A body-worn camera's clip taken in at a site: checked (``nodes.bodycam_claim``), its nonce
+spent, redacted by the same engine as ``safecity redact`` (faces and plates hidden, the result
+under ``redacted/bodycam/``), its original bytes encrypted into the vault like any camera's raw
+video (the clip's device id as the camera), and logged in the node's signed audit log as chain
+of custody: the SHA-256 the device signed, the device, the officer's statement, the vault
+segment and the redacted file. Either all of that happens or none of it stays: a clip that
+cannot be redacted or vaulted leaves no file behind and no log entry.
+
+Refusals (an unknown device, a bad signature, an altered clip, a replay, a clip too large or
+not a video) are one warning line each in the node's process log with the stable code, the
+claimed device and SHA-256: anyone on the site's network can cause one, so they do not grow
+the permanent audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from audit.records import Action, Actor, Event, LegalBasis, Scope, Window, rfc3339
+from kernel.errors import ConfigError, SafecityError
+from nodes.bodycam_claim import ClipClaim, ClipRefused, OfficerStatement, checked
+from nodes.config import NodeSettings
+from nodes.live_view import LiveViewSender
+from nodes.local_db import open_store
+from nodes.media import VideoReader
+from nodes.pipeline import redact_video_file
+from nodes.vault.site import OpenVault, open_vault
+from privacy.redaction.engine import Detectors
+from privacy.signing import VerifyKey
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = ("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, device TEXT NOT NULL,"
+              " taken_at TEXT NOT NULL);",)
+
+
+class ClipIntake:
+    """Takes clips one at a time (the redactor and the vault serialise anyway)."""
+
+    def __init__(self, settings: NodeSettings, vault: OpenVault, detectors: Detectors,
+                 live: LiveViewSender | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self.settings, self.opened, self.detectors, self.clock = settings, vault, detectors, clock
+        self.live = live
+        self.devices = {d.id: VerifyKey.parse(d.public_key) for d in settings.body_cameras}
+        self.max_bytes = settings.bodycam_max_mb * 2**20
+        self.skew = timedelta(seconds=settings.bodycam_skew_seconds)
+        self._nonces = open_store(settings.stores.bodycam_nonces, MIGRATIONS)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._nonces.close()
+
+    def upload(self, claim_header: str | None, signature_header: str | None,
+               data: bytes) -> dict[str, Any]:
+        """An upload over HTTP: the device's signed claim and the clip."""
+        try:
+            claim = checked(claim_header, signature_header, data, self.devices, self.clock(),
+                            self.skew)
+            self._spend(claim)
+            return self._take(claim.device, claim.sha256, data, claim.recorded_at,
+                              claim.officer, {"via": "upload", "nonce": claim.nonce,
+                                              "sent_at": rfc3339(claim.sent_at)})
+        except ClipRefused as refused:
+            log.warning("body-worn clip refused: %s", refused.detail,
+                        extra={"code": refused.code,
+                               "sha256": hashlib.sha256(data).hexdigest()})
+            raise
+
+    def ingest(self, path: Path, device: str, recorded_at: datetime | None,
+               officer: OfficerStatement) -> dict[str, Any]:
+        """A clip taken from the device at the site (``safecity node ingest``) by someone
+        with the node's configuration: the device must still be enrolled."""
+        if device not in self.devices:
+            raise ClipRefused("unknown_device", 403, f"device {device!r} is not enrolled at "
+                              "this site (body_cameras in the node's config)")
+        if path.stat().st_size > self.max_bytes:
+            raise ClipRefused("too_large", 413, f"{path.name} is larger than bodycam_max_mb "
+                              f"({self.settings.bodycam_max_mb} MiB)")
+        data = path.read_bytes()
+        when = recorded_at or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        return self._take(device, hashlib.sha256(data).hexdigest(), data, when, officer,
+                          {"via": "ingest", "file": path.name})
+
+    def _spend(self, claim: ClipClaim) -> None:
+        try:
+            self._nonces.execute("INSERT INTO nonces VALUES (?, ?, ?)",
+                                 (claim.nonce, claim.device, rfc3339(self.clock())))
+        except sqlite3.IntegrityError:
+            raise ClipRefused("replay", 409, f"nonce {claim.nonce} was already used: a "
+                              "replayed upload") from None
+        # a nonce older than twice the skew can no longer pass the time check: forget it
+        cutoff = rfc3339(self.clock() - 2 * self.skew)
+        self._nonces.execute("DELETE FROM nonces WHERE taken_at < ?", (cutoff,))
+
+    def _take(self, device: str, sha256: str, data: bytes, recorded_at: datetime,
+              officer: OfficerStatement, how: dict[str, str]) -> dict[str, Any]:
+        with self._lock:
+            folder = self.settings.data_dir / "redacted" / "bodycam"
+            target = folder / f"{device}-{sha256[:16]}.mp4"
+            if target.exists():
+                raise ClipRefused("duplicate", 409, f"this clip (SHA-256 {sha256[:16]}…) was "
+                                  "already taken")
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            incoming = self.settings.data_dir / "bodycam-incoming" / f"{uuid.uuid4().hex}.part"
+            incoming.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            incoming.write_bytes(data)
+            try:
+                try:
+                    summary = redact_video_file(incoming, target, self.settings.redaction,
+                                                self.detectors)
+                except SafecityError as exc:
+                    raise ClipRefused("not_video", 422,
+                                      f"the clip could not be read as video: {exc}") from None
+            finally:
+                incoming.unlink(missing_ok=True)
+            start = recorded_at.astimezone(UTC)
+            end = start + timedelta(seconds=max(summary.frames / (summary.fps or 1), 0.001))
+            try:
+                segment = self.opened.vault.store(device, start, end, data)
+                self.opened.log.append(Event(
+                    actor=Actor(pseudonym=device, role="body_camera",
+                                agency=self.settings.site_id),
+                    action=Action.COLLECTION, legal_basis=LegalBasis.STATUTE,
+                    outcome="body_camera_clip_taken",
+                    scope=Scope(sites=(self.settings.site_id,), cameras=(device,),
+                                window=Window(start=rfc3339(start), end=rfc3339(end))),
+                    counts_returned=1,
+                    details={"sha256": sha256, "size": len(data), "device": device,
+                             "segment": segment, "redacted": target.name,
+                             "officer": officer.model_dump(), **how}))
+            except BaseException:
+                target.unlink(missing_ok=True)
+                raise
+            return {"device": device, "sha256": sha256, "size": len(data),
+                    "segment": segment, "redacted": str(target), "frames": summary.frames,
+                    "faces_hidden": summary.regions.get("face", 0),
+                    "shown": self._show(device, target, summary.frames // 2)}
+
+    def _show(self, device: str, redacted: Path, index: int) -> bool:
+        """The redacted clip's middle frame as the device's live view in the control room
+        (the node's snapshot path: signed, the coordinator keeps it for enrolled cameras);
+        the clip is kept whether or not the still gets there."""
+        if self.live is None:
+            return False
+        with VideoReader(redacted) as reader:
+            frames = (item for kind, item in reader.packets() if kind == "video")
+            still = next(itertools.islice(frames, index, None), None)
+        if still is None or not self.live.offer(device, still):  # type: ignore[arg-type]
+            return False
+        try:
+            self.live.send_pending()
+        except Exception as exc:  # the broker's many failure types: the next clip's replaces it
+            log.warning("body-worn clip's still not sent: %s", type(exc).__name__)
+            return False
+        return True
+
+
+@contextmanager
+def clip_intake(settings: NodeSettings, live: LiveViewSender | None = None
+                ) -> Iterator[ClipIntake]:
+    """The site's intake: its vault opened (``safecity vault init`` first) and the redaction
+    policy's detectors loaded; ``live`` sends each clip's redacted still to the control room."""
+    if not settings.body_cameras:
+        raise ConfigError("no body-worn camera is enrolled at this site ([[body_cameras]] in "
+                          "the node's config: id and public_key)")
+    if not settings.master_key_file.exists():
+        raise ConfigError("the vault is not initialised (`safecity vault init --config ...`):"
+                          " a body-worn clip is kept only encrypted")
+    detectors = Detectors(settings.redaction, settings.model_dir)
+    with open_vault(settings) as opened:
+        intake = ClipIntake(settings, opened, detectors, live)
+        try:
+            yield intake
+        finally:
+            intake.close()
