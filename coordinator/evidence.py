@@ -31,6 +31,7 @@ from coordinator.db import Alert, AlertEvidence, Node
 from coordinator.errors import EvidenceEarly, EvidenceRejected, not_found
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
+from kernel.jpeg_size import jpeg_size
 from privacy.signing import KeyFileError, VerifyKey
 
 
@@ -101,12 +102,17 @@ def _picture(signed: SignedEvidence) -> bytes:
     if len(jpeg) != evidence.jpeg_bytes or \
             hashlib.sha256(jpeg).hexdigest() != evidence.jpeg_sha256:
         raise EvidenceRejected("the evidence's picture is not the one signed (SHA-256 differs)")
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or jpeg[:3] != b"\xff\xd8\xff":
+    # the size its header states, checked before a decoder allocates for it (red team F3: a
+    # 192 kB JPEG stating 7000x7000 was decoded to 147 MB, then refused)
+    stated = jpeg_size(jpeg)
+    if stated is None or jpeg[:3] != b"\xff\xd8\xff":
         raise EvidenceRejected("the evidence's picture is not a JPEG")
-    if image.shape[:2] != (evidence.height, evidence.width):
-        raise EvidenceRejected(f"the evidence's picture is {image.shape[1]}x{image.shape[0]}, "
+    if stated != (evidence.width, evidence.height):
+        raise EvidenceRejected(f"the evidence's picture is {stated[0]}x{stated[1]}, "
                                f"signed as {evidence.width}x{evidence.height}")
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.shape[:2] != (evidence.height, evidence.width):
+        raise EvidenceRejected("the evidence's picture does not decode at its signed size")
     box = evidence.box
     if box is not None and not (box.left <= box.right < evidence.width
                                 and box.top <= box.bottom < evidence.height):

@@ -22,6 +22,7 @@ from coordinator.errors import SnapshotRejected
 from coordinator.service import Coordinator
 from kernel.atomic_file import write_atomic
 from kernel.errors import describe
+from kernel.jpeg_size import jpeg_size
 
 MAX_SIDE = 1920
 
@@ -49,11 +50,15 @@ def accept_snapshot(svc: Coordinator, message: Any) -> LiveView | None:
         jpeg = base64.b64decode(shot.jpeg, validate=True)
     except (binascii.Error, ValueError):
         raise SnapshotRejected("the snapshot is not base64") from None
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or jpeg[:3] != b"\xff\xd8\xff":
+    # the size its header states, checked before a decoder allocates for it
+    stated = jpeg_size(jpeg)
+    if stated is None or jpeg[:3] != b"\xff\xd8\xff":
         raise SnapshotRejected("the snapshot is not a JPEG picture")
-    if max(image.shape[:2]) > MAX_SIDE:
+    if max(stated) > MAX_SIDE:
         raise SnapshotRejected(f"the snapshot is larger than {MAX_SIDE} pixels a side")
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.shape[:2] != stated[::-1]:
+        raise SnapshotRejected("the snapshot is not a JPEG picture")
     folder = _folder(svc, node.node_id)
     folder.mkdir(parents=True, exist_ok=True)
     meta = folder / f"{shot.camera}.json"
