@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('intake_buckets',
     sa.Column('node_id', sa.String(length=128), nullable=False),
-    sa.Column('tokens', sa.Float(), nullable=False),
+    sa.Column('tokens', sa.Double(), nullable=False),
     sa.Column('refilled_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['node_id'], ['nodes.node_id'], ),
     sa.PrimaryKeyConstraint('node_id')
