@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contract.events import AnalyticsEvent, SignedEventBatch
 from contract.queries import Signed
+from coordinator.action_rules import Choice, choose
 from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected
 from coordinator.incident_grouping import attach
@@ -36,6 +37,12 @@ EVENTS_AHEAD = timedelta(hours=1)
 # taken again, and found stored or joined. Each retry needs a further concurrent winner.
 ATTEMPTS = 4
 MQTT_TARGET = "mqtt"  # the one broker of the settings' ``mqtt`` table
+SIGNAGE_TARGET = "signage:"  # then a ``signage`` entry's name: its message, on that broker
+
+
+def mqtt_targets(choice: Choice) -> list[str]:
+    """The MQTT deliveries an alert's choice plans: its event, and one per sign."""
+    return ([MQTT_TARGET] if choice.mqtt else []) + [SIGNAGE_TARGET + s for s in choice.signage]
 
 
 @dataclass(frozen=True)
@@ -143,14 +150,18 @@ def _store(svc: Coordinator, events: Sequence[AnalyticsEvent], node: Node) -> In
         incidents = attach(session, [a for a in new if a.state == "open"],
                            timedelta(seconds=svc.settings.incident_window_seconds))
         hooks = session.scalars(select(Webhook).where(Webhook.active)).all()
+        chosen = {a.id: choose(svc.settings.actions, a.type, a.rule, a.site_id, a.camera)
+                  for a in new if a.state == "open"}
         deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending",
                                touched_at=now)
-                      for a in new if a.state == "open"
-                      for h in hooks if not h.types or a.type in h.types]
+                      for a in new if a.id in chosen
+                      for h in hooks if (not h.types or a.type in h.types)
+                      and chosen[a.id].webhook(h.webhook_id)]
         # planned with the alert, in its transaction: an alert stored is an alert published
-        published = [MqttDelivery(target=MQTT_TARGET, alert_id=a.id, state="pending",
+        published = [MqttDelivery(target=target, alert_id=a.id, state="pending",
                                   touched_at=now)
-                     for a in new if a.state == "open"] if svc.settings.mqtt else []
+                     for a in new if a.id in chosen
+                     for target in mqtt_targets(chosen[a.id])] if svc.settings.mqtt else []
         session.add_all([*deliveries, *published])
         session.flush()
         # last: the revision counter stays locked from here to the commit

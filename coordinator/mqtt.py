@@ -34,12 +34,14 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from coordinator.alert_intake import alert_view
+from coordinator.action_rules import SignageAction
+from coordinator.alert_intake import SIGNAGE_TARGET, alert_view
 from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident, MqttDelivery
 from coordinator.errors import DeliveryFailed
 from coordinator.service import Coordinator
 from coordinator.severity import severity
+from coordinator.signage import render
 from kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,19 @@ def messages(prefix: str, alert: Alert, incident: Incident | None) -> list[Messa
         found.append(Message(f"{camera}/occupancy/{level(alert.zone)}",
                              json.dumps(state).encode(), True))
     return found
+
+
+def sign_message(sign: SignageAction, alert: Alert, incident: Incident | None) -> Message:
+    """A sign's message for one alert: its rendered text, retained (a sign that reconnects
+    shows the latest), with the alert's and incident's ids for the city's logs."""
+    view = alert_view(alert)
+    values = {name: view[name] for name in PUBLIC_FIELDS}
+    values.update(site=alert.site_id, alert_id=alert.id,
+                  severity=incident.severity if incident is not None else severity(alert.type))
+    text = render(sign.template, values)
+    payload = {"sign": sign.name, "text": text, "time": view["time"], "alert_id": alert.id,
+               "incident_id": alert.incident_id}
+    return Message(sign.topic, json.dumps(payload).encode(), True)
 
 
 def _reason(code: ReasonCode | int) -> str:
@@ -208,8 +223,9 @@ class Publisher:
 
 
 def deliver(svc: Coordinator, publisher: Publisher | None, delivery_id: int) -> None:
-    """Publish one alert; raise DeliveryFailed (the caller retries) until the broker has
-    acknowledged it. A delivery already done, or whose alert was purged, is left alone."""
+    """Publish one alert (its event, or one sign's message); raise DeliveryFailed (the caller
+    retries) until the broker has acknowledged it. A delivery already done, or whose alert was
+    purged, is left alone."""
     with svc.session() as session:
         delivery = session.get(MqttDelivery, delivery_id)
         if delivery is None or delivery.state != "pending":
@@ -221,7 +237,16 @@ def deliver(svc: Coordinator, publisher: Publisher | None, delivery_id: int) -> 
             return
         alert = session.get_one(Alert, delivery.alert_id)
         incident = session.get(Incident, alert.incident_id) if alert.incident_id else None
-        found = messages(publisher.settings.topic_prefix, alert, incident)
+        if delivery.target.startswith(SIGNAGE_TARGET):
+            name = delivery.target.removeprefix(SIGNAGE_TARGET)
+            sign = next((s for s in svc.settings.signage if s.name == name), None)
+            if sign is None:
+                delivery.state, delivery.last_error = (
+                    "failed", f"the sign {name} is no longer configured")
+                return
+            found = [sign_message(sign, alert, incident)]
+        else:
+            found = messages(publisher.settings.topic_prefix, alert, incident)
     try:
         publisher.send(delivery_id, found)
         error = None
