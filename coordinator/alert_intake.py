@@ -38,6 +38,18 @@ EVENTS_AHEAD = timedelta(hours=1)
 ATTEMPTS = 4
 MQTT_TARGET = "mqtt"  # the one broker of the settings' ``mqtt`` table
 SIGNAGE_TARGET = "signage:"  # then a ``signage`` entry's name: its message, on that broker
+LAMP_TARGET = "lamp:"  # then a lamp controller's id: "on", if its lamps are off when sent
+
+
+def lamp_targets(svc: Coordinator, alert: Alert) -> list[str]:
+    """A crowd (an occupancy alert of at least a lamp's ``crowd_count``) at a camera linked to
+    lamp controllers: a lamp command for each, sent only if its lamps are off by then
+    (``coordinator.mqtt``)."""
+    iot = svc.settings.iot
+    if iot is None or alert.type != "occupancy":
+        return []
+    return [LAMP_TARGET + lamp.id for lamp in iot.lamps_at(alert.site_id, alert.camera)
+            if alert.count >= lamp.crowd_count]
 
 
 def mqtt_targets(choice: Choice) -> list[str]:
@@ -161,7 +173,8 @@ def _store(svc: Coordinator, events: Sequence[AnalyticsEvent], node: Node) -> In
         published = [MqttDelivery(target=target, alert_id=a.id, state="pending",
                                   touched_at=now)
                      for a in new if a.id in chosen
-                     for target in mqtt_targets(chosen[a.id])] if svc.settings.mqtt else []
+                     for target in mqtt_targets(chosen[a.id]) + lamp_targets(svc, a)
+                     ] if svc.settings.mqtt else []
         session.add_all([*deliveries, *published])
         session.flush()
         # last: the revision counter stays locked from here to the commit

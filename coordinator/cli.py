@@ -252,7 +252,7 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     service = cache(lambda: Coordinator.open(settings))
     metrics = WorkerMetrics()
     # connected at start, so the availability topic says online before the first alert
-    publisher = Publisher(settings.mqtt) if settings.mqtt is not None else None
+    publisher = Publisher(settings.mqtt, settings.iot) if settings.mqtt is not None else None
     app = worker_app(settings, service, metrics, publisher)
     queues = ",".join((EVENTS_QUEUE, WEBHOOKS_QUEUE, LIVE_QUEUE))
     with _health(settings, app, service, metrics):

@@ -21,6 +21,7 @@ from pydantic_settings import SettingsConfigDict
 from contract.key_fields import CosignerPublic
 from coordinator.action_rules import ActionRule, SignageAction
 from coordinator.basemap import read_outline
+from coordinator.iot_devices import IotSettings
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
@@ -256,6 +257,10 @@ class CoordinatorSettings(TomlSettings):
         "addresses only")
     mqtt: MqttSettings | None = Field(
         default=None, description="the MQTT broker alerts are published to (none: no MQTT)")
+    iot: IotSettings | None = Field(
+        default=None, description="the city's own devices (SOS buttons, lamp controllers, "
+        "sensors) on the [mqtt] broker; lamp controllers linked to cameras are commanded on "
+        "when a crowd forms with their lamps off (docs/mqtt.md)")
     actions: list[ActionRule] = Field(
         default=[], max_length=256,
         description="which actions each alert runs, chosen per rule type, rule id, site and "
@@ -319,6 +324,8 @@ class CoordinatorSettings(TomlSettings):
         twice = sorted({n for n in signs if signs.count(n) > 1})
         if twice:
             raise ValueError(f"signage: the name {twice[0]!r} is used twice")
+        if self.iot is not None and self.mqtt is None:
+            raise ValueError("iot: devices speak over MQTT; configure [mqtt]")
         if self.signage and self.mqtt is None:
             raise ValueError("signage: signs are published over MQTT; configure [mqtt]")
         for position, rule in enumerate(self.actions):

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -35,10 +36,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from coordinator.action_rules import SignageAction
-from coordinator.alert_intake import SIGNAGE_TARGET, alert_view
+from coordinator.alert_intake import LAMP_TARGET, SIGNAGE_TARGET, alert_view
 from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident, MqttDelivery
 from coordinator.errors import DeliveryFailed
+from coordinator.iot_devices import COMMAND, Device, IotSettings
+from coordinator.iot_messages import Refused, parse
 from coordinator.service import Coordinator
 from coordinator.severity import severity
 from coordinator.signage import render
@@ -100,6 +103,13 @@ def sign_message(sign: SignageAction, alert: Alert, incident: Incident | None) -
     return Message(sign.topic, json.dumps(payload).encode(), True)
 
 
+def lamp_command(iot: IotSettings, lamp: Device, alert: Alert) -> Message:
+    """The command that turns a lamp controller's lamps on, for a crowd at a linked camera."""
+    payload = {"on": True, "reason": "crowd", "camera": f"{alert.site_id}/{alert.camera}",
+               "count": alert.count, "alert_id": alert.id}
+    return Message(iot.topic(lamp, COMMAND), json.dumps(payload).encode(), False)
+
+
 def _reason(code: ReasonCode | int) -> str:
     text = str(code)
     if "authori" in text.lower() or "password" in text.lower():
@@ -112,9 +122,13 @@ class Publisher:
     (which reconnects with back-off). An outage, and its end, is logged once, and counted for
     /metrics (``connected``, ``outages``, ``problem``); the password is never logged."""
 
-    def __init__(self, settings: MqttSettings,
+    def __init__(self, settings: MqttSettings, iot: IotSettings | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.settings, self.clock = settings, clock
+        self.settings, self.iot, self.clock = settings, iot, clock
+        # the lamp controllers' latest retained state (``on``), for the crowd rule; a lamp not
+        # heard from yet is absent (and commanded on: light is the safe side)
+        self.lamps: dict[str, bool] = {}
+        self.refused = 0  # device messages refused
         self.where = f"{settings.host}:{settings.port}"
         self.availability = availability_topic(settings.topic_prefix)
         self.connected = threading.Event()
@@ -132,6 +146,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
         self.client = client
         self._credentials()
         client.connect_async(settings.host, settings.port, keepalive=30)
@@ -206,11 +221,28 @@ class Publisher:
             self._failed(_reason(code))
             return
         client.publish(self.availability, ONLINE, qos=1, retain=True)
+        if self.iot is not None and any(d.kind == "lamp_controller" for d in self.iot.devices):
+            # the broker sends each lamp's retained state at once, then every change
+            client.subscribe(f"{self.iot.topic_prefix}/+/state", qos=1)
         self.connected.set()
         with self._lock:
             was, self.problem = self.problem, None
         if was is not None:
             log.warning("MQTT broker %s reachable again (was: %s)", self.where, was)
+
+    def _on_message(self, _client: paho.Client, _userdata: Any,
+                    message: paho.MQTTMessage) -> None:
+        """A lamp controller's state, checked (``coordinator.iot_messages``); a message that
+        fails a check is logged with the reason and dropped, never raised in paho's thread."""
+        assert self.iot is not None  # subscribed only with devices configured
+        try:
+            said = parse(self.iot, message.topic, bytes(message.payload), datetime.now(UTC))
+        except Refused as exc:
+            self.refused += 1
+            log.warning("device message refused: %s", exc)
+            return
+        if said.on is not None:
+            self.lamps[said.device.id] = said.on
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any,
                        _code: ReasonCode, _properties: Any) -> None:
@@ -245,6 +277,17 @@ def deliver(svc: Coordinator, publisher: Publisher | None, delivery_id: int) -> 
                     "failed", f"the sign {name} is no longer configured")
                 return
             found = [sign_message(sign, alert, incident)]
+        elif delivery.target.startswith(LAMP_TARGET):
+            iot, name = publisher.iot, delivery.target.removeprefix(LAMP_TARGET)
+            lamp = iot.device(name) if iot is not None else None
+            if iot is None or lamp is None:
+                delivery.state, delivery.last_error = (
+                    "failed", f"the lamp controller {name} is no longer configured")
+                return
+            if publisher.lamps.get(lamp.id):
+                delivery.state, delivery.last_error = "not_needed", "its lamps were on"
+                return
+            found = [lamp_command(iot, lamp, alert)]
         else:
             found = messages(publisher.settings.topic_prefix, alert, incident)
     try:

@@ -65,7 +65,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
 
     def mqtt() -> Publisher | None:
         if link[0] is None and settings.mqtt is not None:
-            opened = link[0] = Publisher(settings.mqtt)
+            opened = link[0] = Publisher(settings.mqtt, settings.iot)
             counted.watch_mqtt(opened)
         return link[0]
 
