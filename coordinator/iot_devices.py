@@ -14,16 +14,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from coordinator.severity import Severity
-
 Kind = Literal["sos_button", "lamp_controller", "air_quality", "noise"]
 SENSORS: frozenset[str] = frozenset({"air_quality", "noise"})
 # what a device of each kind publishes on, below its own id
 CHANNEL: dict[str, str] = {"sos_button": "sos", "lamp_controller": "state",
                            "air_quality": "reading", "noise": "reading"}
-# an SOS press is a person asking for help now; a sensor past its threshold is worth a look
-SEVERITY: dict[str, Severity] = {"sos_button": "high", "air_quality": "medium",
-                                 "noise": "low", "lamp_controller": "low"}
+# the alert type an SOS press or a sensor's crossing is stored as (its severity:
+# ``coordinator.severity``)
+ALERT_TYPE: dict[str, str] = {"sos_button": "sos", "air_quality": "air_quality",
+                              "noise": "noise"}
 COMMAND = "command"
 DEVICE_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 CAMERA = r"^[^/\s]{1,64}/[^/\s]{1,64}$"

@@ -41,7 +41,7 @@ from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident, MqttDelivery
 from coordinator.errors import DeliveryFailed
 from coordinator.iot_devices import COMMAND, Device, IotSettings
-from coordinator.iot_messages import Refused, parse
+from coordinator.iot_messages import Crossings, Refused, parse
 from coordinator.service import Coordinator
 from coordinator.severity import severity
 from coordinator.signage import render
@@ -123,8 +123,13 @@ class Publisher:
     /metrics (``connected``, ``outages``, ``problem``); the password is never logged."""
 
     def __init__(self, settings: MqttSettings, iot: IotSettings | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_device: Callable[[str, bytes], None] | None = None) -> None:
         self.settings, self.iot, self.clock = settings, iot, clock
+        # SOS presses and threshold crossings, checked, go here (``coordinator worker``'s own
+        # connection queues them for the intake); None: this connection does not listen
+        self.on_device = on_device
+        self.crossings = Crossings()
         # the lamp controllers' latest retained state (``on``), for the crowd rule; a lamp not
         # heard from yet is absent (and commanded on: light is the safe side)
         self.lamps: dict[str, bool] = {}
@@ -221,9 +226,10 @@ class Publisher:
             self._failed(_reason(code))
             return
         client.publish(self.availability, ONLINE, qos=1, retain=True)
-        if self.iot is not None and any(d.kind == "lamp_controller" for d in self.iot.devices):
+        if self.iot is not None:
             # the broker sends each lamp's retained state at once, then every change
-            client.subscribe(f"{self.iot.topic_prefix}/+/state", qos=1)
+            channels = ["state"] + (["sos", "reading"] if self.on_device is not None else [])
+            client.subscribe([(f"{self.iot.topic_prefix}/+/{c}", 1) for c in channels])
         self.connected.set()
         with self._lock:
             was, self.problem = self.problem, None
@@ -232,17 +238,26 @@ class Publisher:
 
     def _on_message(self, _client: paho.Client, _userdata: Any,
                     message: paho.MQTTMessage) -> None:
-        """A lamp controller's state, checked (``coordinator.iot_messages``); a message that
-        fails a check is logged with the reason and dropped, never raised in paho's thread."""
+        """A device's message, checked (``coordinator.iot_messages``): a lamp's state is kept,
+        an SOS press or a sensor's upward threshold crossing handed to ``on_device``. A message
+        that fails a check is logged with the reason and dropped; nothing is raised in paho's
+        thread (it would end the loop, and with it the connection)."""
         assert self.iot is not None  # subscribed only with devices configured
+        payload = bytes(message.payload)
         try:
-            said = parse(self.iot, message.topic, bytes(message.payload), datetime.now(UTC))
+            said = parse(self.iot, message.topic, payload, datetime.now(UTC))
         except Refused as exc:
             self.refused += 1
             log.warning("device message refused: %s", exc)
             return
         if said.on is not None:
             self.lamps[said.device.id] = said.on
+        elif self.on_device is not None and (said.channel == "sos"
+                                             or self.crossings.crossed(said)):
+            try:
+                self.on_device(message.topic, payload)
+            except Exception:  # the queue away: logged; the device's next message may pass
+                log.exception("device message from %s not queued", said.device.id)
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any,
                        _code: ReasonCode, _properties: Any) -> None:

@@ -7,7 +7,6 @@ refused and changes nothing."""
 from __future__ import annotations
 
 import json
-import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as paho
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from coordinator.config import MqttSettings
 from coordinator.db import MqttDelivery
@@ -23,7 +21,7 @@ from coordinator.errors import DeliveryFailed
 from coordinator.iot_devices import IotSettings
 from coordinator.mqtt import Publisher, deliver
 from tests.support.incident_events import event, send
-from tests.support.mosquitto import DEVICE, DEVICE_PASSWORD, Broker, Subscriber
+from tests.support.mosquitto import Broker, Subscriber, device_client
 from tests.support.world import World, embedded_world
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -53,11 +51,7 @@ def city(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[W
 @pytest.fixture
 def lamp(broker: Broker) -> Iterator[paho.Client]:
     """The lamp controller's connection, as the device's user."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"lamp-{time.monotonic_ns()}")
-    client.username_pw_set(DEVICE, DEVICE_PASSWORD)
-    client.tls_set(ca_certs=str(broker.ca.certificate), cert_reqs=ssl.CERT_REQUIRED)
-    client.connect("localhost", broker.port)
-    client.loop_start()
+    client = device_client(broker, "lamp")
     yield client
     client.publish(STATE, b"", qos=1, retain=True).wait_for_publish(5)  # clear the retained
     client.disconnect()

@@ -137,3 +137,15 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def device_client(broker: Broker, name: str = "device") -> paho.Client:
+    """A city device's connection (user DEVICE), connected, its loop running; the caller
+    disconnects it and stops the loop."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{time.monotonic_ns()}")
+    client.username_pw_set(DEVICE, DEVICE_PASSWORD)
+    client.tls_set(ca_certs=str(broker.ca.certificate), cert_reqs=ssl.CERT_REQUIRED)
+    client.reconnect_delay_set(min_delay=1, max_delay=1)
+    client.connect("localhost", broker.port)
+    client.loop_start()
+    return client

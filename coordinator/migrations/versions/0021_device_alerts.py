@@ -1,0 +1,42 @@
+"""alerts from the city's devices (SOS buttons, sensors) at their position
+
+An alert may come from a registered device instead of a node: ``node_id`` becomes nullable,
+``device_id`` and the device's position are added (unique with ``seq``, the message's time in
+milliseconds, so a repeat delivery is stored once), and an incident keeps the position too.
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-06
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0021'
+down_revision = '0020'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('alerts') as batch:
+        batch.alter_column('node_id', existing_type=sa.String(length=128), nullable=True)
+        batch.add_column(sa.Column('device_id', sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column('latitude', sa.Float(), nullable=True))
+        batch.add_column(sa.Column('longitude', sa.Float(), nullable=True))
+        batch.create_unique_constraint('uq_alerts_device_id_seq', ['device_id', 'seq'])
+    with op.batch_alter_table('incidents') as batch:
+        batch.add_column(sa.Column('latitude', sa.Float(), nullable=True))
+        batch.add_column(sa.Column('longitude', sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('incidents') as batch:
+        batch.drop_column('longitude')
+        batch.drop_column('latitude')
+    with op.batch_alter_table('alerts') as batch:
+        batch.drop_constraint('uq_alerts_device_id_seq', type_='unique')
+        batch.drop_column('longitude')
+        batch.drop_column('latitude')
+        batch.drop_column('device_id')
+        batch.alter_column('node_id', existing_type=sa.String(length=128), nullable=False)
