@@ -21,6 +21,7 @@ from coordinator.device_intake import take_device
 from coordinator.iot_devices import IotSettings
 from coordinator.iot_messages import Refused
 from coordinator.mqtt import Publisher
+from coordinator.services import city_map
 from tests.support.mosquitto import Broker, device_client
 from tests.support.world import World, embedded_world
 
@@ -103,6 +104,10 @@ def test_an_sos_press_is_an_incident_at_the_button(city: World, device: paho.Cli
         assert (incident.latitude, incident.longitude) == (52.5201, 13.4049)
         assert incident.severity == "high" and incident.site_id == "site-a"
         assert incident.alert_count == 1
+    # the map shows it where the button stands
+    assert city_map.cameras(city.svc)["devices"] == [
+        {"device": "sos-1", "site": "site-a", "type": "sos", "latitude": 52.5201,
+         "longitude": 13.4049, "open": 1}]
     # a forged task (not through the listener) is checked again
     with pytest.raises(Refused, match="unknown device"):
         take_device(city.svc, "city/devices/sos-9/sos", press)
