@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import queue
+import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident
@@ -31,11 +34,12 @@ IOT = {"devices": [
     {"id": "noise-3", "kind": "noise", "threshold": 85.0, "latitude": 52.5210,
      "longitude": 13.4100, **WHERE}]}
 Heard = queue.Queue[tuple[str, bytes]]
+PASSWORDS = {"sos-1": "sos-1-test-password", "noise-3": "noise-3-test-password"}
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    running = Broker(tmp_path_factory.mktemp("mosquitto"))
+    running = Broker(tmp_path_factory.mktemp("mosquitto"), devices=PASSWORDS)
     running.start()
     yield running
     running.stop()
@@ -111,6 +115,37 @@ def test_an_sos_press_is_an_incident_at_the_button(city: World, device: paho.Cli
     # a forged task (not through the listener) is checked again
     with pytest.raises(Refused, match="unknown device"):
         take_device(city.svc, "city/devices/sos-9/sos", press)
+
+
+def test_each_device_has_its_password_and_speaks_for_itself_only(
+        broker: Broker, heard: tuple[Publisher, Heard]) -> None:
+    """The ACL docs/mqtt.md gives: a button cannot pass for a sensor, a wrong password is
+    refused by the broker."""
+    _, got = heard
+    button = device_client(broker, "sos", "sos-1", PASSWORDS["sos-1"])
+    try:
+        say(button, "city/devices/noise-3/reading", body(value=120))  # dropped by the broker
+        say(button, "city/devices/sos-1/sos", body())
+        assert [t for t, _ in drain(got)] == ["city/devices/sos-1/sos"]
+    finally:
+        button.disconnect()
+        button.loop_stop()
+    answers: list[ReasonCode] = []
+    thief = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"thief-{time.monotonic_ns()}")
+    thief.username_pw_set("sos-1", PASSWORDS["noise-3"])
+    thief.tls_set(ca_certs=str(broker.ca.certificate), cert_reqs=ssl.CERT_REQUIRED)
+    thief.on_connect = lambda _c, _u, _f, code, _p: answers.append(code)
+    thief.connect("localhost", broker.port)
+    thief.loop_start()
+    try:
+        deadline = time.monotonic() + 10
+        while not answers:
+            assert time.monotonic() < deadline, "no answer to the connection"
+            time.sleep(0.05)
+        assert answers[0].is_failure
+    finally:
+        thief.disconnect()
+        thief.loop_stop()
 
 
 def test_bad_messages_are_refused_and_the_listener_carries_on(
