@@ -204,7 +204,7 @@ class Alert(Base):
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
     site_id: Mapped[str] = mapped_column(String(64))
-    seq: Mapped[int]
+    seq: Mapped[int] = mapped_column(BigInteger)  # a device's: milliseconds since 1970
     type: Mapped[str] = mapped_column(String(32), index=True)
     rule: Mapped[str] = mapped_column(String(64))
     camera: Mapped[str] = mapped_column(String(64))

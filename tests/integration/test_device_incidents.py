@@ -7,16 +7,19 @@ listener carries on; a broker that goes away and returns is listened to again.""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import ssl
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import select
 
 from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident
@@ -25,7 +28,7 @@ from coordinator.iot_devices import IotSettings
 from coordinator.iot_messages import Refused
 from coordinator.mqtt import Publisher
 from coordinator.services import city_map
-from tests.support.mosquitto import Broker, device_client
+from tests.support.mosquitto import PASSWORD, Broker, device_client
 from tests.support.world import World, embedded_world
 
 WHERE = {"site": "site-a"}
@@ -34,6 +37,7 @@ IOT = {"devices": [
     {"id": "noise-3", "kind": "noise", "threshold": 85.0, "latitude": 52.5210,
      "longitude": 13.4100, **WHERE}]}
 Heard = queue.Queue[tuple[str, bytes]]
+REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 PASSWORDS = {"sos-1": "sos-1-test-password", "noise-3": "noise-3-test-password"}
 
 
@@ -199,3 +203,38 @@ def test_a_broker_that_goes_away_and_returns_is_listened_to_again(
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def test_an_sos_press_reaches_the_incidents_through_the_worker_process(
+        broker: Broker, tmp_path: Path, postgres_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The production path: `safecity coordinator worker` (a process) hears the press on its
+    own connection, queues it on Redis, takes it in: an incident at the button."""
+    world = World(tmp_path, postgres_url, f"{REDIS}/12", f"{REDIS}/13")
+    monkeypatch.setenv("SAFECITY_COORDINATOR_MQTT__PASSWORD", PASSWORD)
+    mqtt = broker.settings(client_id="coordinator-worker-devices")
+    table = "".join(f"{name} = {json.dumps(mqtt[name])}\n"
+                    for name in ("host", "port", "ca_file", "username", "client_id",
+                                 "topic_prefix"))
+    devices = "".join("[[iot.devices]]\n" + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in d.items()) for d in IOT["devices"])
+    button = device_client(broker, "sos", "sos-1", PASSWORDS["sos-1"])
+    try:
+        world.start_coordinator_worker("[mqtt]\n" + table + "[iot]\n" + devices)
+        log = tmp_path / "coordinator-worker.log"
+        deadline = time.monotonic() + 60
+        found: list[Incident] = []
+        while not found:
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            say(button, "city/devices/sos-1/sos", body())  # until the worker listens
+            time.sleep(0.5)
+            with world.svc.session() as session:
+                found = list(session.scalars(select(Incident)).all())
+        [incident] = found
+        assert incident.type == "sos" and incident.severity == "high"
+        assert (incident.latitude, incident.longitude) == (52.5201, 13.4049)
+        assert PASSWORD not in log.read_text(errors="replace")
+    finally:
+        button.disconnect()
+        button.loop_stop()
+        world.close()

@@ -2,7 +2,8 @@
 
 An alert may come from a registered device instead of a node: ``node_id`` becomes nullable,
 ``device_id`` and the device's position are added (unique with ``seq``, the message's time in
-milliseconds, so a repeat delivery is stored once), and an incident keeps the position too.
+milliseconds, hence ``seq`` widened to 64 bits, so a repeat delivery is stored once), and an
+incident keeps the position too.
 
 Revision ID: 0021
 Revises: 0020
@@ -21,13 +22,15 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('alerts') as batch:
         batch.alter_column('node_id', existing_type=sa.String(length=128), nullable=True)
+        batch.alter_column('seq', existing_type=sa.Integer(), type_=sa.BigInteger(),
+                           existing_nullable=False)
         batch.add_column(sa.Column('device_id', sa.String(length=64), nullable=True))
-        batch.add_column(sa.Column('latitude', sa.Float(), nullable=True))
-        batch.add_column(sa.Column('longitude', sa.Float(), nullable=True))
+        batch.add_column(sa.Column('latitude', sa.Double(), nullable=True))
+        batch.add_column(sa.Column('longitude', sa.Double(), nullable=True))
         batch.create_unique_constraint('uq_alerts_device_id_seq', ['device_id', 'seq'])
     with op.batch_alter_table('incidents') as batch:
-        batch.add_column(sa.Column('latitude', sa.Float(), nullable=True))
-        batch.add_column(sa.Column('longitude', sa.Float(), nullable=True))
+        batch.add_column(sa.Column('latitude', sa.Double(), nullable=True))
+        batch.add_column(sa.Column('longitude', sa.Double(), nullable=True))
 
 
 def downgrade() -> None:
@@ -39,4 +42,6 @@ def downgrade() -> None:
         batch.drop_column('longitude')
         batch.drop_column('latitude')
         batch.drop_column('device_id')
+        batch.alter_column('seq', existing_type=sa.BigInteger(), type_=sa.Integer(),
+                           existing_nullable=False)
         batch.alter_column('node_id', existing_type=sa.String(length=128), nullable=False)
