@@ -19,6 +19,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from prometheus_client import generate_latest
 from sqlalchemy import select
 
 from coordinator.config import MqttSettings
@@ -26,6 +27,7 @@ from coordinator.db import Alert, Incident
 from coordinator.device_intake import take_device
 from coordinator.iot_devices import IotSettings
 from coordinator.iot_messages import Refused
+from coordinator.metrics import WorkerMetrics
 from coordinator.mqtt import Publisher
 from coordinator.services import city_map
 from tests.support.mosquitto import PASSWORD, Broker, device_client
@@ -168,6 +170,9 @@ def test_bad_messages_are_refused_and_the_listener_carries_on(
         time.sleep(0.05)
     say(device, "city/devices/sos-1/sos", body())
     assert [t for t, _ in drain(got)] == ["city/devices/sos-1/sos"]  # still listening
+    metrics = WorkerMetrics()
+    metrics.watch_mqtt(publisher)
+    assert "safecity_iot_refused_total 6.0" in generate_latest(metrics.registry).decode()
 
 
 def test_a_threshold_crossing_is_an_incident_once_per_crossing(
