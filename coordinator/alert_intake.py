@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from contract.events import COUNTED_TYPES, AnalyticsEvent, SignedEventBatch
 from contract.queries import Signed
+from coordinator.action_rules import Choice, choose
 from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected
 from coordinator.incident_grouping import attach
@@ -35,6 +37,24 @@ EVENTS_AHEAD = timedelta(hours=1)
 # taken again, and found stored or joined. Each retry needs a further concurrent winner.
 ATTEMPTS = 4
 MQTT_TARGET = "mqtt"  # the one broker of the settings' ``mqtt`` table
+SIGNAGE_TARGET = "signage:"  # then a ``signage`` entry's name: its message, on that broker
+LAMP_TARGET = "lamp:"  # then a lamp controller's id: "on", if its lamps are off when sent
+
+
+def lamp_targets(svc: Coordinator, alert: Alert) -> list[str]:
+    """A crowd (an occupancy alert of at least a lamp's ``crowd_count``) at a camera linked to
+    lamp controllers: a lamp command for each, sent only if its lamps are off by then
+    (``coordinator.mqtt``)."""
+    iot = svc.settings.iot
+    if iot is None or alert.type != "occupancy":
+        return []
+    return [LAMP_TARGET + lamp.id for lamp in iot.lamps_at(alert.site_id, alert.camera)
+            if alert.count >= lamp.crowd_count]
+
+
+def mqtt_targets(choice: Choice) -> list[str]:
+    """The MQTT deliveries an alert's choice plans: its event, and one per sign."""
+    return ([MQTT_TARGET] if choice.mqtt else []) + [SIGNAGE_TARGET + s for s in choice.signage]
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,27 @@ def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, No
     return signed, node
 
 
+def plan(svc: Coordinator, session: Session, alerts: Sequence[Alert], now: datetime
+         ) -> tuple[list[Delivery], list[MqttDelivery]]:
+    """Plan the actions of new open alerts (flushed), in their transaction: an alert stored
+    is an alert published. The webhooks and MQTT messages the city's action rules choose
+    (``coordinator.action_rules``), and the lamp commands of the crowd rule."""
+    hooks = session.scalars(select(Webhook).where(Webhook.active)).all()
+    chosen = {a.id: choose(svc.settings.actions, a.type, a.rule, a.site_id, a.camera)
+              for a in alerts}
+    deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending",
+                           touched_at=now)
+                  for a in alerts for h in hooks
+                  if (not h.types or a.type in h.types) and chosen[a.id].webhook(h.webhook_id)]
+    published = [MqttDelivery(target=target, alert_id=a.id, state="pending", touched_at=now)
+                 for a in alerts
+                 for target in mqtt_targets(chosen[a.id]) + lamp_targets(svc, a)
+                 ] if svc.settings.mqtt else []
+    session.add_all([*deliveries, *published])
+    session.flush()
+    return deliveries, published
+
+
 def accept(svc: Coordinator, message: Any) -> Intake:
     """Store a batch's new events; an event seen before (a resend) is counted, not stored; new
     events past the node's rate are refused, and the refusal logged and audited."""
@@ -141,17 +182,7 @@ def _store(svc: Coordinator, events: Sequence[AnalyticsEvent], node: Node) -> In
         session.flush()
         incidents = attach(session, [a for a in new if a.state == "open"],
                            timedelta(seconds=svc.settings.incident_window_seconds))
-        hooks = session.scalars(select(Webhook).where(Webhook.active)).all()
-        deliveries = [Delivery(webhook_id=h.webhook_id, alert_id=a.id, state="pending",
-                               touched_at=now)
-                      for a in new if a.state == "open"
-                      for h in hooks if not h.types or a.type in h.types]
-        # planned with the alert, in its transaction: an alert stored is an alert published
-        published = [MqttDelivery(target=MQTT_TARGET, alert_id=a.id, state="pending",
-                                  touched_at=now)
-                     for a in new if a.state == "open"] if svc.settings.mqtt else []
-        session.add_all([*deliveries, *published])
-        session.flush()
+        deliveries, published = plan(svc, session, [a for a in new if a.state == "open"], now)
         # last: the revision counter stays locked from here to the commit
         number(session, [session.get_one(Incident, i) for i in incidents])
         return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new),

@@ -240,19 +240,29 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     the housekeeping jobs, until stopped."""
     from functools import cache
 
+    from celery import Celery
+
     from contract.tasks import EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE
     from coordinator.metrics import WorkerMetrics
     from coordinator.mqtt import Publisher
     from coordinator.service import Coordinator
-    from coordinator.worker import worker_app
+    from coordinator.worker import DEVICE_TASK, worker_app
 
     settings = settings_from(config_path)
     configure_logging("coordinator-worker", loglevel, settings.log_format)
     Coordinator.open(settings).close()  # migrate, and fail now if anything is missing
     service = cache(lambda: Coordinator.open(settings))
     metrics = WorkerMetrics()
-    # connected at start, so the availability topic says online before the first alert
-    publisher = Publisher(settings.mqtt) if settings.mqtt is not None else None
+    # connected at start, so the availability topic says online before the first alert; it
+    # also listens to the city's devices, and queues an SOS press or a threshold crossing for
+    # the intake (a sender of its own: listening starts before the worker's app exists)
+    sender = Celery("safecity-coordinator-devices", broker=settings.broker)
+
+    def heard(topic: str, payload: bytes) -> None:
+        sender.send_task(DEVICE_TASK, args=[topic, payload.decode()], queue=EVENTS_QUEUE)
+
+    publisher = Publisher(settings.mqtt, settings.iot, on_device=heard) \
+        if settings.mqtt is not None else None
     app = worker_app(settings, service, metrics, publisher)
     queues = ",".join((EVENTS_QUEUE, WEBHOOKS_QUEUE, LIVE_QUEUE))
     with _health(settings, app, service, metrics):

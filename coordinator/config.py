@@ -19,7 +19,9 @@ from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import SettingsConfigDict
 
 from contract.key_fields import CosignerPublic
+from coordinator.action_rules import ActionRule, SignageAction
 from coordinator.basemap import read_outline
+from coordinator.iot_devices import IotSettings
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 
@@ -255,6 +257,18 @@ class CoordinatorSettings(TomlSettings):
         "addresses only")
     mqtt: MqttSettings | None = Field(
         default=None, description="the MQTT broker alerts are published to (none: no MQTT)")
+    iot: IotSettings | None = Field(
+        default=None, description="the city's own devices (SOS buttons, lamp controllers, "
+        "sensors) on the [mqtt] broker; lamp controllers linked to cameras are commanded on "
+        "when a crowd forms with their lamps off (docs/mqtt.md)")
+    actions: list[ActionRule] = Field(
+        default=[], max_length=256,
+        description="which actions each alert runs, chosen per rule type, rule id, site and "
+        "camera (docs/mqtt.md); empty: every alert runs the MQTT event and every webhook")
+    signage: list[SignageAction] = Field(
+        default=[], max_length=256,
+        description="digital signs: a message template published to a sign's MQTT topic "
+        "when an `actions` entry names the sign")
     denial_interval_seconds: int = Field(default=300, ge=10, le=86400,
                                          description="anonymous denials are counted per source "
                                          "network over this interval and logged as one entry")
@@ -302,6 +316,25 @@ class CoordinatorSettings(TomlSettings):
         if self.witnesses and self.witness_quorum > len(self.witnesses):
             raise ValueError(f"witness_quorum {self.witness_quorum} is more than the "
                              f"{len(self.witnesses)} witnesses configured")
+        return self
+
+    @model_validator(mode="after")
+    def _actions(self) -> CoordinatorSettings:
+        signs = [s.name for s in self.signage]
+        twice = sorted({n for n in signs if signs.count(n) > 1})
+        if twice:
+            raise ValueError(f"signage: the name {twice[0]!r} is used twice")
+        if self.iot is not None and self.mqtt is None:
+            raise ValueError("iot: devices speak over MQTT; configure [mqtt]")
+        if self.signage and self.mqtt is None:
+            raise ValueError("signage: signs are published over MQTT; configure [mqtt]")
+        for position, rule in enumerate(self.actions):
+            unknown = [n for n in rule.signage if n not in signs]
+            if unknown:
+                raise ValueError(f"actions.{position}.signage: {unknown[0]!r} is not the name "
+                                 "of a [[signage]] entry")
+            if rule.mqtt and self.mqtt is None:
+                raise ValueError(f"actions.{position}.mqtt: no [mqtt] broker is configured")
         return self
 
     @property

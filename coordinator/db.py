@@ -189,16 +189,23 @@ class Confirmation(Base):
 
 
 class Alert(Base):
-    """One analytics event from a node, as the control room handles it. Line crossings are
-    kept as ``logged`` (counts, nothing to handle); everything else starts ``open``."""
+    """One analytics event from a node, or an SOS press or sensor threshold crossing from one
+    of the city's devices (``coordinator.device_intake``: ``node_id`` null, ``device_id`` and
+    the device's position set; ``seq`` its time in milliseconds, so a message the broker
+    delivers twice is stored once), as the control room handles it. Line crossings are kept as
+    ``logged`` (counts, nothing to handle); everything else starts ``open``."""
 
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("node_id", "seq"),)
+    __table_args__ = (UniqueConstraint("node_id", "seq"),
+                      UniqueConstraint("device_id", "seq", name="uq_alerts_device_id_seq"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"))
+    node_id: Mapped[str | None] = mapped_column(ForeignKey("nodes.node_id"))
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
     site_id: Mapped[str] = mapped_column(String(64))
-    seq: Mapped[int]
+    seq: Mapped[int] = mapped_column(BigInteger)  # a device's: milliseconds since 1970
     type: Mapped[str] = mapped_column(String(32), index=True)
     rule: Mapped[str] = mapped_column(String(64))
     camera: Mapped[str] = mapped_column(String(64))
@@ -251,6 +258,9 @@ class Incident(Base):
     # null only inside the transaction that inserts it, until it is numbered before commit
     revision: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
     opened_revision: Mapped[int | None] = mapped_column(BigInteger)
+    # a device's incident: where the device stands (a camera's is on its node's enrolment)
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
 
 
 class IncidentRevision(Base):

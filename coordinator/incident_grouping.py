@@ -32,8 +32,9 @@ Key = tuple[str, str, str, str, str, str]
 
 
 def key_of(alert: Alert) -> Key:
-    return (alert.node_id, alert.site_id, alert.camera, alert.rule, alert.type,
-            alert.zone or alert.line or "")
+    # a device's alert has no node: its device stands in (``coordinator.device_intake``)
+    return (alert.node_id or f"device:{alert.device_id}", alert.site_id, alert.camera,
+            alert.rule, alert.type, alert.zone or alert.line or "")
 
 
 def joins(last_seen: datetime, time: datetime, window: timedelta) -> bool:
@@ -54,7 +55,8 @@ def _opened(session: Session, key: Key, alert: Alert) -> Incident:
     node, site, camera, rule, type_, place = key
     incident = Incident(node_id=node, site_id=site, camera=camera, rule=rule, place=place,
                         type=type_, severity=severity(type_), state="new", first_seen=alert.time,
-                        last_seen=alert.time, alert_count=0, current=True)
+                        last_seen=alert.time, alert_count=0, current=True,
+                        latitude=alert.latitude, longitude=alert.longitude)
     session.add(incident)
     session.flush()
     return incident

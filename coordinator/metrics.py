@@ -74,7 +74,8 @@ class WorkerMetrics:
 
 class MqttCollector(Collector):
     """The worker's MQTT connection: up or not, and how many outages it has had (one per
-    outage, however many deliveries it failed), so an alert rule can fire on either."""
+    outage, however many deliveries it failed), so an alert rule can fire on either; and the
+    city devices' messages it refused."""
 
     def __init__(self, publisher: Publisher):
         self.publisher = publisher
@@ -89,6 +90,11 @@ class MqttCollector(Collector):
                                       "the worker (wrong credentials included)")
         outages.add_metric([], float(self.publisher.outages))
         yield outages
+        refused = CounterMetricFamily("safecity_iot_refused",
+                                      "city device messages refused (unknown device, too "
+                                      "large, not the schema, dated ahead; each logged)")
+        refused.add_metric([], float(self.publisher.refused))
+        yield refused
 
 
 class BeatMetrics:

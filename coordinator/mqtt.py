@@ -28,18 +28,23 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from coordinator.alert_intake import alert_view
+from coordinator.action_rules import SignageAction
+from coordinator.alert_intake import LAMP_TARGET, SIGNAGE_TARGET, alert_view
 from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident, MqttDelivery
 from coordinator.errors import DeliveryFailed
+from coordinator.iot_devices import COMMAND, Device, IotSettings
+from coordinator.iot_messages import Crossings, Refused, parse
 from coordinator.service import Coordinator
 from coordinator.severity import severity
+from coordinator.signage import render
 from kernel.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,26 @@ def messages(prefix: str, alert: Alert, incident: Incident | None) -> list[Messa
     return found
 
 
+def sign_message(sign: SignageAction, alert: Alert, incident: Incident | None) -> Message:
+    """A sign's message for one alert: its rendered text, retained (a sign that reconnects
+    shows the latest), with the alert's and incident's ids for the city's logs."""
+    view = alert_view(alert)
+    values = {name: view[name] for name in PUBLIC_FIELDS}
+    values.update(site=alert.site_id, alert_id=alert.id,
+                  severity=incident.severity if incident is not None else severity(alert.type))
+    text = render(sign.template, values)
+    payload = {"sign": sign.name, "text": text, "time": view["time"], "alert_id": alert.id,
+               "incident_id": alert.incident_id}
+    return Message(sign.topic, json.dumps(payload).encode(), True)
+
+
+def lamp_command(iot: IotSettings, lamp: Device, alert: Alert) -> Message:
+    """The command that turns a lamp controller's lamps on, for a crowd at a linked camera."""
+    payload = {"on": True, "reason": "crowd", "camera": f"{alert.site_id}/{alert.camera}",
+               "count": alert.count, "alert_id": alert.id}
+    return Message(iot.topic(lamp, COMMAND), json.dumps(payload).encode(), False)
+
+
 def _reason(code: ReasonCode | int) -> str:
     text = str(code)
     if "authori" in text.lower() or "password" in text.lower():
@@ -97,9 +122,18 @@ class Publisher:
     (which reconnects with back-off). An outage, and its end, is logged once, and counted for
     /metrics (``connected``, ``outages``, ``problem``); the password is never logged."""
 
-    def __init__(self, settings: MqttSettings,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.settings, self.clock = settings, clock
+    def __init__(self, settings: MqttSettings, iot: IotSettings | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 on_device: Callable[[str, bytes], None] | None = None) -> None:
+        self.settings, self.iot, self.clock = settings, iot, clock
+        # SOS presses and threshold crossings, checked, go here (``coordinator worker``'s own
+        # connection queues them for the intake); None: this connection does not listen
+        self.on_device = on_device
+        self.crossings = Crossings()
+        # the lamp controllers' latest retained state (``on``), for the crowd rule; a lamp not
+        # heard from yet is absent (and commanded on: light is the safe side)
+        self.lamps: dict[str, bool] = {}
+        self.refused = 0  # device messages refused
         self.where = f"{settings.host}:{settings.port}"
         self.availability = availability_topic(settings.topic_prefix)
         self.connected = threading.Event()
@@ -117,6 +151,7 @@ class Publisher:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
         self.client = client
         self._credentials()
         client.connect_async(settings.host, settings.port, keepalive=30)
@@ -191,11 +226,38 @@ class Publisher:
             self._failed(_reason(code))
             return
         client.publish(self.availability, ONLINE, qos=1, retain=True)
+        if self.iot is not None:
+            # the broker sends each lamp's retained state at once, then every change
+            channels = ["state"] + (["sos", "reading"] if self.on_device is not None else [])
+            client.subscribe([(f"{self.iot.topic_prefix}/+/{c}", 1) for c in channels])
         self.connected.set()
         with self._lock:
             was, self.problem = self.problem, None
         if was is not None:
             log.warning("MQTT broker %s reachable again (was: %s)", self.where, was)
+
+    def _on_message(self, _client: paho.Client, _userdata: Any,
+                    message: paho.MQTTMessage) -> None:
+        """A device's message, checked (``coordinator.iot_messages``): a lamp's state is kept,
+        an SOS press or a sensor's upward threshold crossing handed to ``on_device``. A message
+        that fails a check is logged with the reason and dropped; nothing is raised in paho's
+        thread (it would end the loop, and with it the connection)."""
+        assert self.iot is not None  # subscribed only with devices configured
+        payload = bytes(message.payload)
+        try:
+            said = parse(self.iot, message.topic, payload, datetime.now(UTC))
+        except Refused as exc:
+            self.refused += 1
+            log.warning("device message refused: %s", exc)
+            return
+        if said.on is not None:
+            self.lamps[said.device.id] = said.on
+        elif self.on_device is not None and (said.channel == "sos"
+                                             or self.crossings.crossed(said)):
+            try:
+                self.on_device(message.topic, payload)
+            except Exception:  # the queue away: logged; the device's next message may pass
+                log.exception("device message from %s not queued", said.device.id)
 
     def _on_disconnect(self, _client: paho.Client, _userdata: Any, _flags: Any,
                        _code: ReasonCode, _properties: Any) -> None:
@@ -208,8 +270,9 @@ class Publisher:
 
 
 def deliver(svc: Coordinator, publisher: Publisher | None, delivery_id: int) -> None:
-    """Publish one alert; raise DeliveryFailed (the caller retries) until the broker has
-    acknowledged it. A delivery already done, or whose alert was purged, is left alone."""
+    """Publish one alert (its event, or one sign's message); raise DeliveryFailed (the caller
+    retries) until the broker has acknowledged it. A delivery already done, or whose alert was
+    purged, is left alone."""
     with svc.session() as session:
         delivery = session.get(MqttDelivery, delivery_id)
         if delivery is None or delivery.state != "pending":
@@ -221,7 +284,27 @@ def deliver(svc: Coordinator, publisher: Publisher | None, delivery_id: int) -> 
             return
         alert = session.get_one(Alert, delivery.alert_id)
         incident = session.get(Incident, alert.incident_id) if alert.incident_id else None
-        found = messages(publisher.settings.topic_prefix, alert, incident)
+        if delivery.target.startswith(SIGNAGE_TARGET):
+            name = delivery.target.removeprefix(SIGNAGE_TARGET)
+            sign = next((s for s in svc.settings.signage if s.name == name), None)
+            if sign is None:
+                delivery.state, delivery.last_error = (
+                    "failed", f"the sign {name} is no longer configured")
+                return
+            found = [sign_message(sign, alert, incident)]
+        elif delivery.target.startswith(LAMP_TARGET):
+            iot, name = publisher.iot, delivery.target.removeprefix(LAMP_TARGET)
+            lamp = iot.device(name) if iot is not None else None
+            if iot is None or lamp is None:
+                delivery.state, delivery.last_error = (
+                    "failed", f"the lamp controller {name} is no longer configured")
+                return
+            if publisher.lamps.get(lamp.id):
+                delivery.state, delivery.last_error = "not_needed", "its lamps were on"
+                return
+            found = [lamp_command(iot, lamp, alert)]
+        else:
+            found = messages(publisher.settings.topic_prefix, alert, incident)
     try:
         publisher.send(delivery_id, found)
         error = None

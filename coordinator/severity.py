@@ -2,10 +2,13 @@
 so that the control room, the API and the migration that built the first incidents agree.
 
 =========  ==============================================================================
-high       ``weapon``, ``aggression``: harm to people may be happening now
+high       ``weapon``, ``aggression``, ``sos`` (a person pressed an SOS button): harm to
+           people may be happening now
 medium     ``restricted_area``, ``loitering``, ``following``, ``left_object``,
-           ``running``, ``stopped_vehicle``: someone should look soon
-low        ``occupancy``, ``wrong_way``, ``unusual_behaviour``, ``line_crossing``: a
+           ``running``, ``stopped_vehicle``, ``air_quality`` (a sensor past its threshold):
+           someone should look soon
+low        ``occupancy``, ``wrong_way``, ``unusual_behaviour``, ``line_crossing``,
+           ``noise`` (a sensor past its threshold): a
            crowd building up or an oddity worth a glance, often harmless
 =========  ==============================================================================
 
@@ -20,7 +23,8 @@ Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low")
 
 _BY_TYPE: dict[str, Severity] = {
-    "weapon": "high", "aggression": "high",
+    "weapon": "high", "aggression": "high", "sos": "high", "air_quality": "medium",
+    "noise": "low",
     "restricted_area": "medium", "loitering": "medium", "following": "medium",
     "left_object": "medium", "running": "medium", "stopped_vehicle": "medium",
     "occupancy": "low", "wrong_way": "low", "unusual_behaviour": "low", "line_crossing": "low",

@@ -25,12 +25,14 @@ from contract.tasks import (
     SNAPSHOT_TASK,
     WEBHOOKS_QUEUE,
 )
-from coordinator.alert_intake import accept
+from coordinator.alert_intake import Intake, accept
 from coordinator.config import CoordinatorSettings
+from coordinator.device_intake import take_device
 from coordinator.errors import DeliveryFailed, EvidenceEarly, ReportRejected
 from coordinator.evidence import accept_evidence
 from coordinator.export_reports import accept_export
 from coordinator.housekeeping import housekeeping
+from coordinator.iot_messages import Refused
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.mqtt import Publisher
@@ -39,6 +41,7 @@ from coordinator.service import Coordinator
 from coordinator.webhooks import deliver, give_up
 
 log = logging.getLogger(__name__)
+DEVICE_TASK = "safecity.coordinator.device_message"  # queued by the worker's own connection
 MAX_ATTEMPTS = 8
 MQTT_BACKOFF_CAP_SECONDS = 60
 # Evidence travels apart from its event and may come first: taken again after 1, 2, 4 ... 30 s,
@@ -72,7 +75,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
 
     def mqtt() -> Publisher | None:
         if link[0] is None and settings.mqtt is not None:
-            opened = link[0] = Publisher(settings.mqtt)
+            opened = link[0] = Publisher(settings.mqtt, settings.iot)
             counted.watch_mqtt(opened)
         return link[0]
 
@@ -98,12 +101,27 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             return {"accepted": 0, "rejected": str(exc)}
         counted.batches.labels("events", "accepted").inc()
         counted.refused.inc(intake.refused)  # logged and audited by the intake
+        act(intake)
+        return {"accepted": len(intake.alerts), "duplicates": intake.duplicates,
+                "incidents": len(intake.incidents), "refused": intake.refused}
+
+    def act(intake: Intake) -> None:
+        """Queue the actions planned with new alerts."""
         for delivery in intake.deliveries:
             webhook.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
         for delivery in intake.mqtt:
             mqtt_publish.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
-        return {"accepted": len(intake.alerts), "duplicates": intake.duplicates,
-                "incidents": len(intake.incidents), "refused": intake.refused}
+
+    @app.task(name=DEVICE_TASK)
+    def device_message(topic: str, payload: str) -> dict[str, Any]:
+        """An SOS press or a threshold crossing the worker's MQTT connection heard."""
+        try:
+            intake = take_device(service(), topic, payload.encode())
+        except Refused as exc:
+            log.warning("device message refused: %s", exc)
+            return {"accepted": 0, "refused": str(exc)}
+        act(intake)
+        return {"accepted": len(intake.alerts), "incidents": len(intake.incidents)}
 
     @app.task(name=EXPORT_REPORT_TASK)
     def export_report(message: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from coordinator.alert_intake import accept
+from coordinator.config import MqttSettings
+from coordinator.device_intake import take_device
+from coordinator.iot_devices import IotSettings
 from coordinator.live_views import accept_snapshot
 from nodes.event_sender import message
 from nodes.identity import load_identity
@@ -231,8 +234,8 @@ def test_the_video_wall_is_arranged_saved_refreshed_and_takes_an_incident(
                            headers=city.as_("police")).status_code == 403
 
 
-def center(page: Page, title: str) -> tuple[float, float]:
-    box = page.locator(f'.camera-marker[title^="{title}"]').bounding_box()
+def center(page: Page, title: str, marker: str = "camera-marker") -> tuple[float, float]:
+    box = page.locator(f'.{marker}[title^="{title}"]').bounding_box()
     assert box is not None
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
@@ -301,6 +304,19 @@ def test_the_map_draws_the_cameras_where_they_stand_and_an_incident_pulses(
         assert text_contrast_failures(page) == []
         expect(page.get_by_role("link", name="Incidents of gate")).to_have_attribute(
             "href", "/control-room?site_id=site-a&camera=gate")
+        # an SOS press at a button on the square: a pulsing square where the button stands
+        city.svc.settings = city.svc.settings.model_copy(update={
+            "mqtt": MqttSettings(host="broker.city.example"),
+            "iot": IotSettings(devices=[{"id": "sos-1", "kind": "sos_button", "site": "site-a",
+                                         "latitude": 52.5155, "longitude": 13.4040}])})
+        take_device(city.svc, "city/devices/sos-1/sos",
+                    json.dumps({"time": datetime.now(UTC).isoformat()}).encode())
+        button = page.locator(".device-marker.open")
+        expect(button).to_have_count(1, timeout=20_000)
+        expect(button).to_have_attribute("title",
+                                         "sos at device sos-1 (site-a), 1 open incident")
+        spot = center(page, "sos at device sos-1", "device-marker")
+        assert gate[0] < spot[0] < lobby[0] and gate[1] < spot[1] < platform[1]
         operator.screenshot("map-incident")
         operator.assert_clean()
         origin = f"{site}/"

@@ -38,24 +38,31 @@ def _answers(port: int) -> bool:
 
 
 class Broker:
-    """mosquitto on ``port`` (TLS, ``localhost`` in its certificate), users USER and DEVICE."""
+    """mosquitto on ``port`` (TLS, ``localhost`` in its certificate), users USER and DEVICE
+    (both may read and write any topic); ``devices``: city devices' users (id: password), each
+    held by the ACL docs/mqtt.md gives to its own ``city/devices/<id>/`` topics."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, devices: dict[str, str] | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder, self.port = folder, free_port()
         self.ca: Issued = make_ca(folder / "ca", "mqtt test CA")
         server = issue(self.ca, folder / "server", "broker", ["localhost"])
         passwords = folder / "passwords"
-        for n, (user, password) in enumerate(((USER, PASSWORD), (DEVICE, DEVICE_PASSWORD))):
+        users = [(USER, PASSWORD), (DEVICE, DEVICE_PASSWORD), *(devices or {}).items()]
+        for n, (user, password) in enumerate(users):
             subprocess.run(["mosquitto_passwd", "-b", *(["-c"] if n == 0 else []),
                             str(passwords), user, password], check=True, capture_output=True)
+        acl = folder / "acl"
+        acl.write_text("".join(f"pattern {how} city/devices/%u/{channel}\n" for how, channel in (
+            ("write", "sos"), ("write", "reading"), ("write", "state"), ("read", "command")))
+            + "".join(f"user {u}\ntopic readwrite #\n" for u in (USER, DEVICE)))
         self.config = folder / "mosquitto.conf"
         self.config.write_text(
             # started as root it would drop to the mosquitto user, who cannot read the test's
             # folder; started as anyone else this line is ignored
             f"user {getpass.getuser()}\n"
             f"persistence true\npersistence_location {folder}/\nallow_anonymous false\n"
-            f"password_file {passwords}\n"
+            f"password_file {passwords}\nacl_file {acl}\n"
             f"listener {self.port} 127.0.0.1\n"
             f"cafile {self.ca.certificate}\ncertfile {server.certificate}\n"
             f"keyfile {server.key}\n")
@@ -137,3 +144,16 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def device_client(broker: Broker, name: str = "device", user: str = DEVICE,
+                  password: str = DEVICE_PASSWORD) -> paho.Client:
+    """A city device's connection (user DEVICE unless named), connected, its loop running;
+    the caller disconnects it and stops the loop."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{name}-{time.monotonic_ns()}")
+    client.username_pw_set(user, password)
+    client.tls_set(ca_certs=str(broker.ca.certificate), cert_reqs=ssl.CERT_REQUIRED)
+    client.reconnect_delay_set(min_delay=1, max_delay=1)
+    client.connect("localhost", broker.port)
+    client.loop_start()
+    return client

@@ -5,7 +5,9 @@
 // shown on its own, not inside a cluster),
 // clustered by Leaflet.markercluster when many are close; a camera with open incidents pulses,
 // and so does a cluster holding one. The live feed (/alerts/stream) says when to ask again,
-// and the page asks every 15 s in any case (closing an incident sends no alert).
+// and the page asks every 15 s in any case (closing an incident sends no alert). A device with
+// open incidents (an SOS button, a sensor past its threshold) is drawn at its position as a
+// pulsing square, outside the clusters.
 "use strict";
 
 (() => {
@@ -81,7 +83,18 @@
   async function cameras() {
     const response = await fetch("/control-room/map/cameras.json", { credentials: "same-origin", headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`cameras: ${response.status}`);
-    return (await response.json()).placed;
+    return response.json();
+  }
+
+  const deviceNamed = (device) => `${device.type.replaceAll("_", " ")} at device ${device.device} (${device.site}), ` +
+    `${device.open} open incident${device.open === 1 ? "" : "s"}`;
+
+  function drawDevices(layer, devices) {
+    layer.clearLayers();
+    for (const device of devices) {
+      const icon = L.divIcon({ className: "device-marker open", html: span("visually-hidden", deviceNamed(device)), iconSize: [18, 18] });
+      L.marker([device.latitude, device.longitude], { icon, keyboard: true, title: deviceNamed(device) }).addTo(layer);
+    }
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
@@ -104,7 +117,10 @@
       }
     }
     const cluster = L.markerClusterGroup({ iconCreateFunction: clusterIcon, showCoverageOnHover: false, maxClusterRadius: 50 });
-    const placed = await cameras();
+    const everything = await cameras();
+    const placed = everything.placed;
+    const devices = L.layerGroup().addTo(map);
+    drawDevices(devices, everything.devices);
     for (const camera of placed) {
       const marker = L.marker([camera.latitude, camera.longitude], { icon: icon(camera), keyboard: true, title: named(camera), camera });
       const view = L.polygon(cone(camera), { className: "fov", interactive: false });
@@ -123,8 +139,10 @@
     element.dataset.ready = "yes";
 
     async function again() {  // open incidents changed: new icons, clusters recounted
-      const fresh = await cameras().catch(() => null);  // unreachable: the next look retries
-      if (!fresh) return;
+      const got = await cameras().catch(() => null);  // unreachable: the next look retries
+      if (!got) return;
+      const fresh = got.placed;
+      drawDevices(devices, got.devices);
       for (const camera of fresh) {
         const marker = markers.get(key(camera));
         if (!marker) continue;
