@@ -3,7 +3,8 @@ clip is kept: the device signs (Ed25519, RFC 8032) the canonical JSON (``kernel.
 its id, the clip's SHA-256 and size, when it was recorded and sent, a fresh nonce and what the
 officer states (badge, case, note). The node takes the clip only when the device is enrolled at
 the site, the signature verifies under its key, the body's SHA-256 and size are the ones
-signed, the sending time is within ``skew`` of the node's clock, and the nonce is new (the
+signed, the sending time is within ``skew`` of the node's clock, the recording time is plausible
+(not after sending, not before what retention keeps), and the nonce is new (the
 caller's nonce store decides that last part). Pure: no I/O here.
 
 The white paper's body-worn cases (Hartford's officers, Milestone Mobile) put an officer's clip
@@ -88,10 +89,11 @@ def _b64(value: str | None, name: str) -> bytes:
         raise ClipRefused("malformed", 400, f"{name} is not base64") from None
 
 
-def checked(claim_header: str | None, signature_header: str | None, data: bytes,
+def checked(claim_header: str | None, signature_header: str | None,
             devices: dict[str, VerifyKey], now: datetime, skew: timedelta) -> ClipClaim:
-    """The claim, once the signature, the body and the time hold; ``ClipRefused`` otherwise.
-    The nonce's freshness is the caller's (it needs the node's store)."""
+    """The claim, once its signature and sending time hold; ``ClipRefused`` otherwise. Needs
+    no byte of the body, so an upload is judged before its body is read; the body is
+    checked against the claim by ``matches``, the nonce's freshness is the caller's."""
     if not claim_header or not signature_header:
         raise ClipRefused("unsigned", 401, f"an upload carries {CLAIM_HEADER} and "
                           f"{SIGNATURE_HEADER} (the device's signed claim)")
@@ -113,10 +115,30 @@ def checked(claim_header: str | None, signature_header: str | None, data: bytes,
     except BadSignatureError:
         raise ClipRefused("bad_signature", 403, f"the claim's signature does not verify "
                           f"under device {claim.device!r}'s key") from None
-    if len(data) != claim.size or hashlib.sha256(data).hexdigest() != claim.sha256:
-        raise ClipRefused("altered", 422, "the clip is not the one the device signed (its "
-                          "SHA-256 or size differs)")
     if abs(now - claim.sent_at) > skew:
         raise ClipRefused("stale", 403, f"the claim was sent at {claim.sent_at.isoformat()}, "
                           f"more than {int(skew.total_seconds())} s from the node's clock")
     return claim
+
+
+def plausible(claim: ClipClaim, skew: timedelta, oldest: datetime) -> None:
+    """Refuse (``implausible_time``) a clip said to be recorded after it was sent (beyond the
+    clock skew allowed) or before ``oldest``, the start of the first day retention still
+    keeps: the recording time files the original under a vault day key, and a time in the
+    far future would keep it past retention, one in the past would have it shredded at the
+    next purge."""
+    if claim.recorded_at > claim.sent_at + skew:
+        raise ClipRefused("implausible_time", 422, f"the clip's recorded_at "
+                          f"({claim.recorded_at.isoformat()}) is after it was sent "
+                          f"({claim.sent_at.isoformat()})")
+    if claim.recorded_at < oldest:
+        raise ClipRefused("implausible_time", 422, f"the clip's recorded_at "
+                          f"({claim.recorded_at.isoformat()}) is before {oldest.isoformat()}, "
+                          "the oldest day this site's retention keeps")
+
+
+def matches(claim: ClipClaim, sha256: str, size: int) -> None:
+    """Refuse (``altered``) a body that is not the one the device signed."""
+    if size != claim.size or sha256 != claim.sha256:
+        raise ClipRefused("altered", 422, "the clip is not the one the device signed (its "
+                          "SHA-256 or size differs)")

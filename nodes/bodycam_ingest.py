@@ -3,8 +3,10 @@ spent, redacted by the same engine as ``safecity redact`` (faces and plates hidd
 under ``redacted/bodycam/``), its original bytes encrypted into the vault like any camera's raw
 video (the clip's device id as the camera), and logged in the node's signed audit log as chain
 of custody: the SHA-256 the device signed, the device, the officer's statement, the vault
-segment and the redacted file. Either all of that happens or none of it stays: a clip that
-cannot be redacted or vaulted leaves no file behind and no log entry.
+segment and the redacted file; the clip is entered in the site's register
+(``nodes.bodycam_register``), which retention reads to delete the redacted copy. Either all
+of that happens or none of it stays: a clip that cannot be redacted or vaulted leaves no file
+behind and no log entry.
 
 Refusals (an unknown device, a bad signature, an altered clip, a replay, a clip too large or
 not a video) are one warning line each in the node's process log with the stable code, the
@@ -16,31 +18,41 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import sqlite3
+import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from io import BufferedIOBase
 from pathlib import Path
 from typing import Any
 
 from audit.records import Action, Actor, Event, LegalBasis, Scope, Window, rfc3339
 from kernel.errors import ConfigError, SafecityError
-from nodes.bodycam_claim import ClipClaim, ClipRefused, OfficerStatement, checked
+from nodes.bodycam_claim import (
+    ClipClaim,
+    ClipRefused,
+    OfficerStatement,
+    checked,
+    matches,
+    plausible,
+)
+from nodes.bodycam_register import MIGRATIONS, ClipRegister
 from nodes.config import NodeSettings
 from nodes.live_view import LiveViewSender
 from nodes.local_db import open_store
 from nodes.media import VideoReader
 from nodes.pipeline import redact_video_file
+from nodes.retention import Retention
 from nodes.vault.site import OpenVault, open_vault
 from privacy.redaction.engine import Detectors
 from privacy.signing import VerifyKey
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = ("CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, device TEXT NOT NULL,"
-              " taken_at TEXT NOT NULL);",)
+CHUNK = 2**20  # the body is read and hashed a MiB at a time
 
 
 class ClipIntake:
@@ -55,26 +67,68 @@ class ClipIntake:
         self.max_bytes = settings.bodycam_max_mb * 2**20
         self.skew = timedelta(seconds=settings.bodycam_skew_seconds)
         self._nonces = open_store(settings.stores.bodycam_nonces, MIGRATIONS)
+        self._register = ClipRegister(self._nonces)
         self._lock = threading.Lock()
 
     def close(self) -> None:
         self._nonces.close()
 
-    def upload(self, claim_header: str | None, signature_header: str | None,
-               data: bytes) -> dict[str, Any]:
-        """An upload over HTTP: the device's signed claim and the clip."""
+    def claimed(self, claim_header: str | None, signature_header: str | None,
+                length: int) -> ClipClaim:
+        """An upload's claim, judged from its headers alone (before any byte of its body is
+        read): signed by an enrolled device, sent now, recorded at a plausible time, and for
+        a body of exactly ``length`` bytes."""
         try:
-            claim = checked(claim_header, signature_header, data, self.devices, self.clock(),
+            claim = checked(claim_header, signature_header, self.devices, self.clock(),
                             self.skew)
+            plausible(claim, self.skew,
+                      Retention.of(self.settings).cutoff(claim.device, self.clock()))
+            if length != claim.size:
+                raise ClipRefused("altered", 422, f"the body is {length} bytes, the device "
+                                  f"signed {claim.size}")
+        except ClipRefused as refused:
+            log.warning("body-worn clip refused: %s", refused.detail,
+                        extra={"code": refused.code})
+            raise
+        return claim
+
+    def receive(self, claim: ClipClaim, body: BufferedIOBase) -> dict[str, Any]:
+        """Take the body of an upload whose claim was ``claimed``: streamed (never whole in
+        memory) into a private file under ``bodycam-incoming`` while hashed, checked against
+        the claim, the nonce spent, and the clip taken. The file is gone afterwards whatever
+        happens; a body that ends early or stalls past the socket's timeout is refused."""
+        folder = self.settings.data_dir / "bodycam-incoming"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handle, name = tempfile.mkstemp(suffix=".part", dir=folder)  # mode 0600
+        incoming = Path(name)
+        digest = hashlib.sha256()
+        try:
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    left = claim.size
+                    while left:
+                        chunk = body.read(min(left, CHUNK))
+                        if not chunk:
+                            raise ClipRefused("short_read", 400, f"the body ended "
+                                              f"{left} bytes short of {claim.size}")
+                        digest.update(chunk)
+                        out.write(chunk)
+                        left -= len(chunk)
+            except TimeoutError:
+                raise ClipRefused("timeout", 408, "the body stalled past the upload's read "
+                                  "timeout") from None
+            sha256 = digest.hexdigest()
+            matches(claim, sha256, claim.size)
             self._spend(claim)
-            return self._take(claim.device, claim.sha256, data, claim.recorded_at,
+            return self._take(claim.device, sha256, incoming, claim.size, claim.recorded_at,
                               claim.officer, {"via": "upload", "nonce": claim.nonce,
                                               "sent_at": rfc3339(claim.sent_at)})
         except ClipRefused as refused:
             log.warning("body-worn clip refused: %s", refused.detail,
-                        extra={"code": refused.code,
-                               "sha256": hashlib.sha256(data).hexdigest()})
+                        extra={"code": refused.code, "sha256": claim.sha256})
             raise
+        finally:
+            incoming.unlink(missing_ok=True)
 
     def ingest(self, path: Path, device: str, recorded_at: datetime | None,
                officer: OfficerStatement) -> dict[str, Any]:
@@ -86,10 +140,13 @@ class ClipIntake:
         if path.stat().st_size > self.max_bytes:
             raise ClipRefused("too_large", 413, f"{path.name} is larger than bodycam_max_mb "
                               f"({self.settings.bodycam_max_mb} MiB)")
-        data = path.read_bytes()
+        digest = hashlib.sha256()
+        with path.open("rb") as source:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
         when = recorded_at or datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        return self._take(device, hashlib.sha256(data).hexdigest(), data, when, officer,
-                          {"via": "ingest", "file": path.name})
+        return self._take(device, digest.hexdigest(), path, path.stat().st_size, when,
+                          officer, {"via": "ingest", "file": path.name})
 
     def _spend(self, claim: ClipClaim) -> None:
         try:
@@ -102,31 +159,27 @@ class ClipIntake:
         cutoff = rfc3339(self.clock() - 2 * self.skew)
         self._nonces.execute("DELETE FROM nonces WHERE taken_at < ?", (cutoff,))
 
-    def _take(self, device: str, sha256: str, data: bytes, recorded_at: datetime,
+    def _take(self, device: str, sha256: str, source: Path, size: int, recorded_at: datetime,
               officer: OfficerStatement, how: dict[str, str]) -> dict[str, Any]:
         with self._lock:
             folder = self.settings.data_dir / "redacted" / "bodycam"
             target = folder / f"{device}-{sha256[:16]}.mp4"
-            if target.exists():
+            if self._register.taken(device, sha256) or target.exists():
                 raise ClipRefused("duplicate", 409, f"this clip (SHA-256 {sha256[:16]}…) was "
                                   "already taken")
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            incoming = self.settings.data_dir / "bodycam-incoming" / f"{uuid.uuid4().hex}.part"
-            incoming.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            incoming.write_bytes(data)
             try:
-                try:
-                    summary = redact_video_file(incoming, target, self.settings.redaction,
-                                                self.detectors)
-                except SafecityError as exc:
-                    raise ClipRefused("not_video", 422,
-                                      f"the clip could not be read as video: {exc}") from None
-            finally:
-                incoming.unlink(missing_ok=True)
+                summary = redact_video_file(source, target, self.settings.redaction,
+                                            self.detectors)
+            except SafecityError as exc:
+                target.unlink(missing_ok=True)
+                raise ClipRefused("not_video", 422,
+                                  f"the clip could not be read as video: {exc}") from None
             start = recorded_at.astimezone(UTC)
             end = start + timedelta(seconds=max(summary.frames / (summary.fps or 1), 0.001))
             try:
-                segment = self.opened.vault.store(device, start, end, data)
+                # the vault encrypts whole segments: the one clip taken at a time, authenticated
+                segment = self.opened.vault.store(device, start, end, source.read_bytes())
                 self.opened.log.append(Event(
                     actor=Actor(pseudonym=device, role="body_camera",
                                 agency=self.settings.site_id),
@@ -135,13 +188,15 @@ class ClipIntake:
                     scope=Scope(sites=(self.settings.site_id,), cameras=(device,),
                                 window=Window(start=rfc3339(start), end=rfc3339(end))),
                     counts_returned=1,
-                    details={"sha256": sha256, "size": len(data), "device": device,
+                    details={"sha256": sha256, "size": size, "device": device,
                              "segment": segment, "redacted": target.name,
                              "officer": officer.model_dump(), **how}))
+                self._register.record(device, sha256, start.date(), target, segment,
+                                      self.clock())
             except BaseException:
                 target.unlink(missing_ok=True)
                 raise
-            return {"device": device, "sha256": sha256, "size": len(data),
+            return {"device": device, "sha256": sha256, "size": size,
                     "segment": segment, "redacted": str(target), "frames": summary.frames,
                     "faces_hidden": summary.regions.get("face", 0),
                     "shown": self._show(device, target, summary.frames // 2)}

@@ -1,20 +1,24 @@
 """Retention at a node: what a camera saw is kept for that camera's ``retention_days`` (the
 node's ``retention_days`` otherwise), counted in whole UTC days, and then deleted: raw video by
 destroying its day keys (``Vault.purge``), plate sightings, analytics events and zone visits by
-deleting their rows (``purge_stores``). `safecity vault purge` runs both, and each is written to
+deleting their rows, and body-worn clips' redacted copies by their recording day
+(``purge_stores``). `safecity vault purge` runs both, and each is written to
 the node's audit log, with what it deletes, before it deletes anything."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from audit.log import AuditLog
 from audit.records import Action, Actor, Event, LegalBasis, Scope, rfc3339
+from nodes.bodycam_register import MIGRATIONS as BODYCAM_MIGRATIONS
+from nodes.bodycam_register import ClipRegister
 from nodes.events import EventStore
 from nodes.identity import load_identity
+from nodes.local_db import open_store
 from nodes.sightings import SightingStore
 
 if TYPE_CHECKING:  # the vault reads its retention from here without loading the settings
@@ -41,10 +45,13 @@ class Retention:
                                 UTC)
 
 
-def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime) -> dict[str, int]:
+def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime,
+                 held: Collection[str]) -> dict[str, int]:
     """Delete the plate sightings, events, their evidence and visits past their camera's
-    retention; how many of
-    each went. A store the node never wrote is left alone (nothing to purge, no key to make)."""
+    retention, and the redacted copies of body-worn clips recorded on a day past their
+    device's retention unless their vault segment is in ``held`` (``Vault.held``: on an
+    active legal hold); how many of each went. A store the node never wrote is left alone
+    (nothing to purge, no key to make)."""
     retention = Retention.of(settings)
     actor = Actor(pseudonym=f"retention-{settings.site_id}", role="node",
                   agency=settings.site_id)
@@ -65,7 +72,7 @@ def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime) -> dict
         return log
 
     deleted = {"sightings_deleted": 0, "events_deleted": 0, "evidence_deleted": 0,
-               "visits_deleted": 0}
+               "visits_deleted": 0, "bodycam_clips_deleted": 0}
     if settings.stores.sightings.exists():
         sightings = SightingStore(settings.stores.sightings,
                                   load_identity(settings.keys_dir).plate_key)
@@ -81,4 +88,14 @@ def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime) -> dict
         finally:
             events.close()
         deleted |= {f"{table}_deleted": gone[table] for table in ("events", "evidence", "visits")}
+    if settings.stores.bodycam_nonces.exists():
+        store = open_store(settings.stores.bodycam_nonces, BODYCAM_MIGRATIONS)
+        try:
+            deleted["bodycam_clips_deleted"] = ClipRegister(store).purge(
+                settings.data_dir / "redacted" / "bodycam",
+                lambda device: retention.first_kept_day(device, now.astimezone(UTC).date()),
+                held, lambda per_device: announce("bodycam_clip_retention")(
+                    {"redacted_clips": per_device}))
+        finally:
+            store.close()
     return deleted

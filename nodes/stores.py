@@ -44,5 +44,6 @@ class StorePaths:
 
     @property
     def bodycam_nonces(self) -> Path:
-        """Body-worn cameras' upload nonces already taken (``nodes.bodycam_ingest``)."""
+        """Body-worn cameras' upload nonces already taken and the register of clips taken
+        (``nodes.bodycam_register``)."""
         return self.data_dir / "bodycam-nonces.sqlite"

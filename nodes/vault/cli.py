@@ -118,14 +118,16 @@ def check(config_path: Path, no_quarantine: bool) -> None:
 @config_option
 def purge(config_path: Path) -> None:
     """Destroy the day keys past retention, then their ciphertext (holds are kept); delete the
-    plate sightings, events and visits past the same retention."""
+    plate sightings, events, visits and body-worn clips' redacted copies past the same
+    retention (held ones are kept)."""
     from nodes.retention import purge_stores
     from nodes.vault.site import open_vault
 
     settings = _settings(config_path)
     with open_vault(settings) as opened:
+        now = opened.vault.clock()
         report = opened.vault.purge()
-        deleted = purge_stores(settings, opened.log, opened.vault.clock())
+        deleted = purge_stores(settings, opened.log, now, opened.vault.held(now))
     click.echo(json.dumps(report.__dict__ | deleted))
 
 

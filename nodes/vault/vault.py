@@ -250,9 +250,7 @@ class Vault:
         for ident, camera, day in self.db.execute("SELECT id, camera, day FROM day_keys"):
             if date.fromisoformat(day) < self.retention.first_kept_day(camera, today):
                 expired.append((ident, camera, day))
-        held = {r[0] for r in self.db.execute(
-            "SELECT hs.segment FROM held_segments hs JOIN holds h ON h.id = hs.hold "
-            "WHERE h.until > ?", (rfc3339(now),))}
+        held = self.held(now)
         doomed = [r for r in self.db.execute(
             "SELECT id, day_key FROM segments WHERE day_key NOT IN "
             "(SELECT id FROM day_keys)").fetchall() if r[0] not in held]
@@ -273,6 +271,12 @@ class Vault:
         self.db.execute("DELETE FROM held_segments WHERE hold IN "
                         "(SELECT id FROM holds WHERE until <= ?)", (rfc3339(now),))
         return PurgeReport(len(expired), len(doomed), len(held))
+
+    def held(self, now: datetime) -> set[str]:
+        """The segments on a hold still active at ``now``."""
+        return {r[0] for r in self.db.execute(
+            "SELECT hs.segment FROM held_segments hs JOIN holds h ON h.id = hs.hold "
+            "WHERE h.until > ?", (rfc3339(now),))}
 
     def hold(self, case_id: str, cameras: list[str], start: datetime, end: datetime,
              reason: str, until: datetime) -> int:

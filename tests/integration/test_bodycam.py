@@ -5,7 +5,10 @@ encrypted in the vault, and logged in the node's audit log with its SHA-256, dev
 officer's statement; its redacted still becomes the device's live view in the control room.
 An unknown device, a key that is not the device's, an altered clip, a
 replay, a clip too large and a file that is not video are refused with an RFC 9457 problem,
-logged, and leave nothing behind. ``safecity node ingest`` takes a clip at the site."""
+logged, and leave nothing behind. ``safecity node ingest`` takes a clip at the site.
+An upload's body is read only after its signed headers hold, a slot at a time, under a read
+timeout; a clip recorded at an implausible time is refused; retention deletes the redacted
+copies by recording day, except those on a legal hold."""
 
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ import hashlib
 import http.client
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -34,6 +39,7 @@ from nodes.config import NodeSettings, load_settings
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
 from nodes.media import VideoReader
+from nodes.retention import purge_stores
 from nodes.vault.site import initialise
 from privacy import model_registry
 from privacy.redaction.faces import CenterFaceDetector
@@ -234,3 +240,116 @@ def test_the_clips_redacted_still_reaches_the_control_room_as_the_devices_live_v
         assert leaks(detector.detect(picture), middle) == 0  # ...and none is detectable
     finally:
         city.close()
+
+
+def raw_upload(url: str, headers: dict[str, str], length: int) -> socket.socket:
+    """An upload's request line and headers sent by hand, the body left to the caller."""
+    port = int(url.split(":")[2].split("/", maxsplit=1)[0])
+    connection = socket.create_connection(("127.0.0.1", port), timeout=60)
+    lines = [f"POST {PATH} HTTP/1.1", "Host: node", f"Content-Length: {length}",
+             *(f"{k}: {v}" for k, v in headers.items())]
+    connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    return connection
+
+
+def answer_of(connection: socket.socket) -> tuple[int, dict[str, str], dict[str, Any]]:
+    reply = http.client.HTTPResponse(connection)  # type: ignore[arg-type]
+    reply.begin()
+    return reply.status, dict(reply.getheaders()), json.loads(reply.read())
+
+
+def test_an_upload_is_judged_from_its_headers_before_its_body_is_read(
+        scene: tuple[Path, list[list[GroundTruth]]], settings: NodeSettings,
+        device: SigningKey) -> None:
+    clip, _ = scene
+    data = clip.read_bytes()
+    now = datetime.now(UTC)
+    with clip_intake(settings) as intake, UploadServer(intake, "127.0.0.1", 0, slots=1,
+                                                       read_timeout=1.0) as server:
+        url = f"http://127.0.0.1:{server.port}{PATH}"
+        # no claim: refused though not one byte of the announced body was sent
+        with raw_upload(url, {}, len(data)) as unsigned:
+            assert answer_of(unsigned)[2]["code"] == "unsigned"
+        # a claim for another size than the Content-Length: refused, body unsent
+        signed = headers_for(claim_for("officer-17", data, now, now), device)
+        with raw_upload(url, signed, len(data) - 1) as other:
+            status, _, problem = answer_of(other)
+            assert (status, problem["code"]) == (422, "altered")
+        # a signed upload that sends half its body and stalls holds the only slot...
+        stalled = raw_upload(url, headers_for(claim_for("officer-17", data, now, now), device),
+                             len(data))
+        stalled.sendall(data[:len(data) // 2])
+        with raw_upload(url, headers_for(claim_for("officer-17", data, now, now), device),
+                        len(data)) as second:
+            status, headers, problem = answer_of(second)
+        assert (status, problem["code"]) == (503, "busy") and int(headers["Retry-After"]) > 0
+        assert headers["Content-Type"] == "application/problem+json"
+        # ...until the socket's read timeout ends it; the half body is not kept
+        status, _, problem = answer_of(stalled)
+        stalled.close()
+        assert (status, problem["code"]) == (408, "timeout")
+        # a body that ends early is refused, nothing of it half-written
+        with raw_upload(url, headers_for(claim_for("officer-17", data, now, now), device),
+                        len(data)) as short:
+            short.sendall(data[:1000])
+            short.shutdown(socket.SHUT_WR)
+            status, _, problem = answer_of(short)
+        assert (status, problem["code"]) == (400, "short_read")
+    assert left_behind(settings) == (0, [], [])
+
+
+def test_a_clip_recorded_at_an_implausible_time_is_refused(
+        scene: tuple[Path, list[list[GroundTruth]]], settings: NodeSettings,
+        served: tuple[ClipIntake, str], device: SigningKey) -> None:
+    data = scene[0].read_bytes()
+    _, url = served
+    now = datetime.now(UTC)
+    for recorded in (datetime(2099, 6, 1, tzinfo=UTC),  # filed under a day never purged
+                     now + timedelta(minutes=6),  # after it was sent, beyond the skew
+                     now - timedelta(days=settings.retention_days + 1)):  # already past
+        claim = claim_for("officer-17", data, recorded, now)
+        answer = httpx.post(url, content=data, headers=headers_for(claim, device), timeout=300)
+        assert (answer.status_code, answer.json()["code"]) == (422, "implausible_time")
+    assert left_behind(settings) == (0, [], [])
+
+
+def test_retention_deletes_redacted_clips_by_recording_day_except_held_ones(
+        scene: tuple[Path, list[list[GroundTruth]]], tmp_path: Path, settings: NodeSettings,
+        served: tuple[ClipIntake, str], device: SigningKey) -> None:
+    other = tmp_path / "other.mp4"
+    write_scene_video(other, SceneSpec(width=320, height=180, seconds=0.6, people=2,
+                                       vehicles=0, face_sizes=(40, 60), seed=5))
+    intake, url = served
+    now = datetime.now(UTC)
+    kept = {}
+    for name, data, recorded in (("free", scene[0].read_bytes(), now - timedelta(minutes=2)),
+                                 ("held", other.read_bytes(), now)):
+        claim = claim_for("officer-17", data, recorded, now)
+        answer = httpx.post(url, content=data, headers=headers_for(claim, device), timeout=300)
+        assert answer.status_code == 201, answer.text
+        kept[name] = answer.json()
+    folder = settings.data_dir / "redacted" / "bodycam"
+    redacted = {name: folder / f"officer-17-{k['sha256'][:16]}.mp4" for name, k in kept.items()}
+
+    # the register, not the redacted file, says a clip was taken
+    redacted["free"].rename(tmp_path / "moved.mp4")
+    again = httpx.post(url, content=scene[0].read_bytes(), timeout=300, headers=headers_for(
+        claim_for("officer-17", scene[0].read_bytes(), now, datetime.now(UTC)), device))
+    assert (again.status_code, again.json()["code"]) == (409, "duplicate")
+    (tmp_path / "moved.mp4").rename(redacted["free"])
+
+    # a legal hold on the second clip's time only; then the clock past retention
+    vault = intake.opened.vault
+    assert vault.hold("CASE-9", ["officer-17"], now - timedelta(seconds=30),
+                      now + timedelta(seconds=1), "stop on High Street",
+                      now + timedelta(days=400)) == 1
+    later = now + timedelta(days=settings.retention_days + 2)
+    vault.clock = lambda: later
+    size = intake.opened.log.size()
+    vault.purge()
+    deleted = purge_stores(settings, intake.opened.log, later, vault.held(later))
+    assert deleted["bodycam_clips_deleted"] == 1
+    assert not redacted["free"].exists() and redacted["held"].exists()
+    purged = [intake.opened.log.entry(i).record for i in range(size, intake.opened.log.size())]
+    assert any(r.action is Action.RETENTION_PURGE and r.purpose_code == "bodycam_clip_retention"
+               for r in purged)
