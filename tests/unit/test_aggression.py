@@ -148,7 +148,9 @@ def test_the_runner_stores_the_event_and_nothing_of_the_pose(tmp_path: Path):
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master "
                                                   "WHERE type = 'table'")}
         columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
-    assert tables == {"events", "visits"}
+        # evidence is a redacted snapshot the camera's redactor hands over; none without one
+        pictures = db.execute("SELECT count(*) FROM evidence").fetchone()[0]
+    assert tables == {"events", "visits", "evidence"} and pictures == 0
     assert columns == ["id", "type", "rule", "camera", "zone", "line", "direction", "time",
                        "count", "tokens", "sent", "score"]
     watcher = runner.threats
