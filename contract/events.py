@@ -22,6 +22,9 @@ from contract.queries import Signed
 MAX_BATCH = 500
 # events the coordinator keeps as counts (nothing to handle: no incident, no evidence)
 COUNTED_TYPES = frozenset({"line_crossing"})
+# a body-worn camera's clip taken in at a site (``nodes.bodycam_ingest``): the device is the
+# camera, the clip's redacted middle frame the evidence; no rule fires it, the intake does
+BODYCAM_CLIP = "bodycam_clip"
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 

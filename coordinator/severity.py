@@ -8,8 +8,9 @@ medium     ``restricted_area``, ``loitering``, ``following``, ``left_object``,
            ``running``, ``stopped_vehicle``, ``air_quality`` (a sensor past its threshold):
            someone should look soon
 low        ``occupancy``, ``wrong_way``, ``unusual_behaviour``, ``line_crossing``,
-           ``noise`` (a sensor past its threshold): a
-           crowd building up or an oddity worth a glance, often harmless
+           ``noise`` (a sensor past its threshold), ``bodycam_clip`` (an officer's clip
+           taken in after the fact, its still as evidence): a crowd building up, an oddity
+           or a record worth a glance, often harmless or already handled on the scene
 =========  ==============================================================================
 
 A type this table does not know (a rule added at a node after this coordinator) is medium:
@@ -18,6 +19,8 @@ neither buried under the crowd counts nor raised above the weapons."""
 from __future__ import annotations
 
 from typing import Literal
+
+from contract.events import BODYCAM_CLIP
 
 Severity = Literal["high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("high", "medium", "low")
@@ -28,6 +31,7 @@ _BY_TYPE: dict[str, Severity] = {
     "restricted_area": "medium", "loitering": "medium", "following": "medium",
     "left_object": "medium", "running": "medium", "stopped_vehicle": "medium",
     "occupancy": "low", "wrong_way": "low", "unusual_behaviour": "low", "line_crossing": "low",
+    BODYCAM_CLIP: "low",
 }
 
 

@@ -8,6 +8,12 @@ segment and the redacted file; the clip is entered in the site's register
 of that happens or none of it stays: a clip that cannot be redacted or vaulted leaves no file
 behind and no log entry.
 
+Once taken, the clip's redacted middle frame (read back from the redacted file, never from the
+original) is the device's live view and, with a ``bodycam_clip`` event at the device as its
+camera, that event's evidence in the node's outbox (``nodes.events``): it reaches the
+coordinator signed, by the same senders and checks as any camera's evidence
+(``nodes.event_sender``, ``coordinator.evidence``), so the clip shows on its incident.
+
 Refusals (an unknown device, a bad signature, an altered clip, a replay, a clip too large or
 not a video) are one warning line each in the node's process log with the stable code, the
 claimed device and SHA-256: anyone on the site's network can cause one, so they do not grow
@@ -29,7 +35,10 @@ from io import BufferedIOBase
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from audit.records import Action, Actor, Event, LegalBasis, Scope, Window, rfc3339
+from contract.events import BODYCAM_CLIP
 from kernel.errors import ConfigError, SafecityError
 from nodes.bodycam_claim import (
     ClipClaim,
@@ -41,6 +50,8 @@ from nodes.bodycam_claim import (
 )
 from nodes.bodycam_register import MIGRATIONS, ClipRegister
 from nodes.config import NodeSettings
+from nodes.events import EventStore, StoredEvent, StoredEvidence
+from nodes.evidence import snapshot
 from nodes.live_view import LiveViewSender
 from nodes.local_db import open_store
 from nodes.media import VideoReader
@@ -59,10 +70,10 @@ class ClipIntake:
     """Takes clips one at a time (the redactor and the vault serialise anyway)."""
 
     def __init__(self, settings: NodeSettings, vault: OpenVault, detectors: Detectors,
-                 live: LiveViewSender | None = None,
+                 live: LiveViewSender | None = None, events: EventStore | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.settings, self.opened, self.detectors, self.clock = settings, vault, detectors, clock
-        self.live = live
+        self.live, self.events = live, events
         self.devices = {d.id: VerifyKey.parse(d.public_key) for d in settings.body_cameras}
         self.max_bytes = settings.bodycam_max_mb * 2**20
         self.skew = timedelta(seconds=settings.bodycam_skew_seconds)
@@ -196,21 +207,35 @@ class ClipIntake:
             except BaseException:
                 target.unlink(missing_ok=True)
                 raise
+            index = summary.frames // 2
+            still = _frame(target, index)
+            moment = start + timedelta(seconds=index / (summary.fps or 1))
             return {"device": device, "sha256": sha256, "size": size,
                     "segment": segment, "redacted": str(target), "frames": summary.frames,
                     "faces_hidden": summary.regions.get("face", 0),
-                    "shown": self._show(device, target, summary.frames // 2)}
+                    "event": self._record(device, moment, still),
+                    "shown": self._show(device, still)}
 
-    def _show(self, device: str, redacted: Path, index: int) -> bool:
+    def _record(self, device: str, moment: datetime, still: np.ndarray | None) -> int | None:
+        """A ``bodycam_clip`` event at ``moment`` (the still's) in the outbox, the redacted
+        still as its evidence unless evidence is off (``evidence_seconds = 0``); its number."""
+        if self.events is None:
+            return None
+        (seq,) = self.events.add_many([StoredEvent(
+            type=BODYCAM_CLIP, rule=BODYCAM_CLIP, camera=device, zone=None, line=None,
+            direction=None, time=moment, count=1, tokens=())])
+        if still is not None and self.settings.evidence_seconds:
+            shot = snapshot(still, None, self.settings.evidence_width,
+                            self.settings.evidence_max_bytes)
+            self.events.add_evidence(StoredEvidence(seq, device, moment, shot.width,
+                                                    shot.height, shot.box, shot.jpeg))
+        return seq
+
+    def _show(self, device: str, still: np.ndarray | None) -> bool:
         """The redacted clip's middle frame as the device's live view in the control room
         (the node's snapshot path: signed, the coordinator keeps it for enrolled cameras);
         the clip is kept whether or not the still gets there."""
-        if self.live is None:
-            return False
-        with VideoReader(redacted) as reader:
-            frames = (item for kind, item in reader.packets() if kind == "video")
-            still = next(itertools.islice(frames, index, None), None)
-        if still is None or not self.live.offer(device, still):  # type: ignore[arg-type]
+        if self.live is None or still is None or not self.live.offer(device, still):
             return False
         try:
             self.live.send_pending()
@@ -220,11 +245,19 @@ class ClipIntake:
         return True
 
 
+def _frame(redacted: Path, index: int) -> np.ndarray | None:
+    """Frame ``index`` of the redacted clip, decoded from the file redaction wrote."""
+    with VideoReader(redacted) as reader:
+        frames = (item for kind, item in reader.packets() if kind == "video")
+        return next(itertools.islice(frames, index, None), None)  # type: ignore[return-value]
+
+
 @contextmanager
-def clip_intake(settings: NodeSettings, live: LiveViewSender | None = None
-                ) -> Iterator[ClipIntake]:
+def clip_intake(settings: NodeSettings, live: LiveViewSender | None = None,
+                events: EventStore | None = None) -> Iterator[ClipIntake]:
     """The site's intake: its vault opened (``safecity vault init`` first) and the redaction
-    policy's detectors loaded; ``live`` sends each clip's redacted still to the control room."""
+    policy's detectors loaded; ``live`` sends each clip's redacted still to the control room,
+    ``events`` (the node's outbox) takes each clip's event and evidence."""
     if not settings.body_cameras:
         raise ConfigError("no body-worn camera is enrolled at this site ([[body_cameras]] in "
                           "the node's config: id and public_key)")
@@ -233,7 +266,7 @@ def clip_intake(settings: NodeSettings, live: LiveViewSender | None = None
                           " a body-worn clip is kept only encrypted")
     detectors = Detectors(settings.redaction, settings.model_dir)
     with open_vault(settings) as opened:
-        intake = ClipIntake(settings, opened, detectors, live)
+        intake = ClipIntake(settings, opened, detectors, live, events)
         try:
             yield intake
         finally:

@@ -11,6 +11,7 @@ import errno
 import json
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -233,14 +234,17 @@ def node_ingest(config_path: Path, clip: Path, device: str, recorded_at: Any, ba
     from nodes.bodycam_claim import OfficerStatement
     from nodes.bodycam_ingest import clip_intake
     from nodes.config import load_settings
-    from nodes.node import live_views
+    from nodes.events import EventStore
+    from nodes.node import live_views, outboxes
 
     try:
         officer = OfficerStatement(badge=badge, case=case_number, note=note)
     except ValidationError as exc:
         raise UsageError(describe(exc)) from None
     settings = load_settings(config_path)
-    with live_views(settings) as live, clip_intake(settings, live) as intake:
+    # the clip's event and evidence are sent before the command ends (if the broker takes them)
+    with closing(EventStore(settings.stores.events)) as events, live_views(settings) as live, \
+            outboxes(settings, events), clip_intake(settings, live, events) as intake:
         click.echo(json.dumps(intake.ingest(clip, device, recorded_at, officer)))
 
 
@@ -252,13 +256,15 @@ def node_uploads(config_path: Path) -> None:
     from nodes.bodycam_ingest import clip_intake
     from nodes.bodycam_server import UploadServer
     from nodes.config import load_settings
-    from nodes.node import live_views
+    from nodes.events import EventStore
+    from nodes.node import live_views, outboxes
 
     settings = load_settings(config_path)
     if settings.bodycam_port is None:
         raise UsageError("bodycam_port is not set in the node's config")
     configure("node-uploads", "INFO", settings.log_format)
-    with live_views(settings) as live, clip_intake(settings, live) as intake:
+    with closing(EventStore(settings.stores.events)) as events, live_views(settings) as live, \
+            outboxes(settings, events), clip_intake(settings, live, events) as intake:
         server = UploadServer(intake, settings.bodycam_host, settings.bodycam_port)
         click.echo(json.dumps({"uploads": f"http://{settings.bodycam_host}:{server.port}"
                                           "/bodycam/clips"}), nl=True)

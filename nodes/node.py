@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 
 from contract.live_views import EXPIRES_SECONDS
@@ -70,10 +71,7 @@ def run_node(settings: NodeSettings) -> list[CameraReport]:
                              objects)
     opened = open_vault(settings) if settings.master_key_file.exists() else None
     try:
-        # evidence on the pictures' queue, never expiring: it is the record of an alert
-        with _outbox(settings, site, EventSender), \
-                _outbox(settings, site if settings.evidence_seconds else None, EvidenceSender,
-                        EVIDENCE_TASK, LIVE_QUEUE), \
+        with outboxes(settings, site.events if site else None), \
                 live_views(settings) as live, \
                 ThreadPoolExecutor(max_workers=len(settings.cameras),
                                    thread_name_prefix="camera") as pool:
@@ -167,17 +165,30 @@ def live_views(settings: NodeSettings) -> AbstractContextManager[LiveViewSender 
                                            settings.live_view_width), close)
 
 
-def _outbox(settings: NodeSettings, site: SiteAnalytics | None,
+@contextmanager
+def outboxes(settings: NodeSettings, events: EventStore | None) -> Iterator[None]:
+    """The outbox's events and their evidence go to the coordinator while the node works
+    (its cameras, or a body-worn clip's intake). Evidence goes on the pictures' queue, never
+    expiring: it is the record of an alert. Its sender is started first so that it stops
+    last: its final flush finds the events the events' sender has just flushed (evidence
+    goes only after its event)."""
+    with _outbox(settings, events if settings.evidence_seconds else None, EvidenceSender,
+                 EVIDENCE_TASK, LIVE_QUEUE), _outbox(settings, events, EventSender):
+        yield
+
+
+def _outbox(settings: NodeSettings, events: EventStore | None,
             kind: type[EventSender | EvidenceSender], task: str = EVENTS_TASK,
             queue: str = EVENTS_QUEUE) -> AbstractContextManager[object]:
-    """The outbox's events (or their evidence, with its ``task`` and ``queue``) go to the
-    coordinator while the cameras run, when the node is enrolled and has a broker; otherwise
-    they stay in the node's event store."""
-    if site is None or not settings.broker_url or not enrolment_file(settings.data_dir).exists():
+    """The store's events (or their evidence, with its ``task`` and ``queue``) go to the
+    coordinator when the node is enrolled and has a broker; otherwise they stay in the
+    node's event store."""
+    if events is None or not settings.broker_url \
+            or not enrolment_file(settings.data_dir).exists():
         return nullcontext()
     enrolment = load_enrolment(settings.data_dir)
     broker = city_ca.broker_url(settings)
     assert broker is not None  # settings.broker_url is set: checked above
     publish, close = celery_publisher(broker, task, queue)
-    return BackgroundSender(kind(site.events, publish, enrolment.node_id, enrolment.site_id,
+    return BackgroundSender(kind(events, publish, enrolment.node_id, enrolment.site_id,
                                  load_identity(settings.keys_dir).signing), close)

@@ -2,7 +2,9 @@
 uploaded over real HTTP with the enrolled device's key is redacted (CenterFace finds no face
 where the scene put one, though it finds them in the original), kept byte for byte only
 encrypted in the vault, and logged in the node's audit log with its SHA-256, device and the
-officer's statement; its redacted still becomes the device's live view in the control room.
+officer's statement; its redacted still becomes the device's live view in the control room
+and, with a ``bodycam_clip`` event at the device, that event's evidence on its incident (signed,
+checked by the coordinator, no face detectable in it).
 An unknown device, a key that is not the device's, an altered clip, a
 replay, a clip too large and a file that is not video are refused with an RFC 9457 problem,
 logged, and leave nothing behind. ``safecity node ingest`` takes a clip at the site.
@@ -18,6 +20,7 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,9 @@ import pytest
 from click.testing import CliRunner
 
 from audit.records import Action
+from contract.events import BODYCAM_CLIP
+from coordinator.alert_intake import Intake, accept
+from coordinator.evidence import accept_evidence
 from coordinator.live_views import accept_snapshot
 from nodes.bodycam_claim import OfficerStatement, claim_for, headers_for
 from nodes.bodycam_ingest import ClipIntake, clip_intake
@@ -36,6 +42,8 @@ from nodes.bodycam_server import PATH, UploadServer
 from nodes.camera_notices import enrolled_cameras
 from nodes.cli import main
 from nodes.config import NodeSettings, load_settings
+from nodes.event_sender import EventSender, EvidenceSender
+from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
 from nodes.media import VideoReader
@@ -196,6 +204,10 @@ def test_a_clip_is_ingested_at_the_site_and_an_unenrolled_device_is_refused(
     assert done.exit_code == 0, done.output
     kept = json.loads(done.output)
     assert kept["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
+    # no broker: the clip's event and its evidence wait in the node's outbox
+    with closing(EventStore(settings.stores.events)) as events:
+        assert [(e.seq, e.type) for e in events.all()] == [(kept["event"], "bodycam_clip")]
+        assert [v.seq for v in events.evidence()] == [kept["event"]]
     with clip_intake(settings) as intake:
         (segment,) = intake.opened.vault.segments(["officer-17"])
         assert segment.start == datetime(2026, 12, 6, 8, 30, tzinfo=UTC)
@@ -209,7 +221,7 @@ def test_a_clip_is_ingested_at_the_site_and_an_unenrolled_device_is_refused(
     assert left_behind(settings)[0] == 1
 
 
-def test_the_clips_redacted_still_reaches_the_control_room_as_the_devices_live_view(
+def test_the_clips_redacted_still_is_the_devices_live_view_and_its_incidents_evidence(
         scene: tuple[Path, list[list[GroundTruth]]], tmp_path: Path, model_dir: Path,
         device: SigningKey) -> None:
     clip, truth = scene
@@ -226,8 +238,10 @@ def test_the_clips_redacted_still_reaches_the_control_room_as_the_devices_live_v
         assert enrolled.status_code == 201, enrolled.text
         live = LiveViewSender(lambda body: accept_snapshot(city.svc, body), "alpha-node",
                               "site-a", identity.signing)
-        with clip_intake(settings, live) as intake:
-            kept = intake.ingest(clip, "officer-17", None, OFFICER)
+        events = EventStore(settings.stores.events)
+        recorded = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+        with clip_intake(settings, live, events) as intake:
+            kept = intake.ingest(clip, "officer-17", recorded, OFFICER)
         assert kept["shown"] is True
         still = city.client.get("/control-room/live/alpha-node/officer-17.jpg",
                                 headers=city.as_("operator"))
@@ -238,6 +252,35 @@ def test_the_clips_redacted_still_reaches_the_control_room_as_the_devices_live_v
         middle = truth[kept["frames"] // 2]
         assert any(t.kind == "face" for t in middle)  # the still's moment shows faces...
         assert leaks(detector.detect(picture), middle) == 0  # ...and none is detectable
+
+        # the clip is an event at the device, its still that event's evidence, through the
+        # node's outbox and the coordinator's own checks
+        (event,) = events.all()
+        assert (event.seq, event.type, event.camera) == (kept["event"], BODYCAM_CLIP,
+                                                        "officer-17")
+        # at the still's moment: the middle frame of the scene's 25 frames a second
+        assert event.time == recorded + timedelta(seconds=(kept["frames"] // 2) / 25)
+        intakes: list[Intake] = []
+        EventSender(events, lambda body: intakes.append(accept(city.svc, body)), "alpha-node",
+                    "site-a", identity.signing).send_pending()
+        stored: list[int | None] = []
+        EvidenceSender(events, lambda body: stored.append(accept_evidence(city.svc, body)),
+                       "alpha-node", "site-a", identity.signing).send_pending()
+        (incident,) = intakes[0].incidents
+        (evidence_id,) = stored
+        assert evidence_id is not None
+        detail = city.client.get(f"/incidents/{incident}", headers=city.as_("operator")).json()
+        assert detail["severity"] == "low"
+        (shown,) = detail["evidence"]
+        assert (shown["id"], shown["camera"], shown["intact"]) == (evidence_id, "officer-17",
+                                                                  True)
+        jpeg = city.client.get(f"/incidents/{incident}/evidence/{evidence_id}.jpg",
+                               headers=city.as_("operator"))
+        assert jpeg.status_code == 200, jpeg.text
+        evidence = cv2.imdecode(np.frombuffer(jpeg.content, np.uint8), cv2.IMREAD_COLOR)
+        assert evidence.shape == (360, 640, 3)
+        assert leaks(detector.detect(evidence), middle) == 0
+        events.close()
     finally:
         city.close()
 

@@ -128,8 +128,9 @@ def test_the_window_is_the_coordinators_setting(tmp_path: Path) -> None:
 
 def test_severity_follows_the_rule_type() -> None:
     assert [severity(t) for t in ("weapon", "aggression", "restricted_area", "loitering",
-                                  "occupancy", "unusual_behaviour", "rule_from_the_future")
-            ] == ["high", "high", "medium", "medium", "low", "low", "medium"]
+                                  "occupancy", "unusual_behaviour", "bodycam_clip",
+                                  "rule_from_the_future")
+            ] == ["high", "high", "medium", "medium", "low", "low", "low", "medium"]
 
 
 def test_filters_paging_and_counts_per_state(city: World) -> None:
