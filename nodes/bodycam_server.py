@@ -50,6 +50,9 @@ class UploadServer:
     def __init__(self, intake: ClipIntake, host: str, port: int, slots: int = SLOTS,
                  read_timeout: float = READ_TIMEOUT):
         uploads = threading.BoundedSemaphore(slots)
+        server = self
+        self.receiving = 0  # uploads holding a slot now (health, and tests that fill the slots)
+        counting = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             timeout = read_timeout  # set on the socket by StreamRequestHandler.setup
@@ -86,6 +89,8 @@ class UploadServer:
                                               "received; try again later"),
                                   {"Retry-After": str(RETRY_AFTER)})
                     return
+                with counting:
+                    server.receiving += 1
                 try:
                     kept = intake.receive(claim, self.rfile)
                 except ClipRefused as refused:
@@ -95,6 +100,8 @@ class UploadServer:
                     self._problem(ClipRefused("not_kept", 500, f"the clip was not kept: {exc}"))
                     return
                 finally:
+                    with counting:
+                        server.receiving -= 1
                     uploads.release()
                 self._send(201, "application/json", {k: v for k, v in kept.items()
                                                      if k != "redacted"})

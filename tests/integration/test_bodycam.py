@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -308,7 +309,7 @@ def test_an_upload_is_judged_from_its_headers_before_its_body_is_read(
     data = clip.read_bytes()
     now = datetime.now(UTC)
     with clip_intake(settings) as intake, UploadServer(intake, "127.0.0.1", 0, slots=1,
-                                                       read_timeout=1.0) as server:
+                                                       read_timeout=5.0) as server:
         url = f"http://127.0.0.1:{server.port}{PATH}"
         # no claim: refused though not one byte of the announced body was sent
         with raw_upload(url, {}, len(data)) as unsigned:
@@ -322,6 +323,10 @@ def test_an_upload_is_judged_from_its_headers_before_its_body_is_read(
         stalled = raw_upload(url, headers_for(claim_for("officer-17", data, now, now), device),
                              len(data))
         stalled.sendall(data[:len(data) // 2])
+        deadline = time.monotonic() + 60  # a loaded machine may take a while to verify it
+        while server.receiving == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.receiving == 1
         with raw_upload(url, headers_for(claim_for("officer-17", data, now, now), device),
                         len(data)) as second:
             status, headers, problem = answer_of(second)
