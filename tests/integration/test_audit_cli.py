@@ -18,8 +18,9 @@ SAFECITY = [sys.executable, "-c", "from nodes.cli import main; main()"]
 
 
 def safecity(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    # an upper bound, not a speed claim: verifying a many-page log took 120 s on a loaded CI
     return subprocess.run([*SAFECITY, *args], check=False, capture_output=True, text=True,
-                          input=stdin, timeout=120)
+                          input=stdin, timeout=600)
 
 
 EVENT = json.dumps({
