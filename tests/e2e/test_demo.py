@@ -61,7 +61,8 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     assert "control room:" in done.stdout
     # every camera of both sites stands on the demo city's map, placed by its node's config
     assert city["map"] == {"placed": ["hall@north-hall", "high-street@demo-site",
-                                      "market-square@demo-site"], "unplaced": []}
+                                      "market-square@demo-site"], "unplaced": [],
+                           "devices": []}  # the demo runs no IoT devices
     training = city["training"]  # two sites trained the unusual-behaviour model, DP-SGD
     assert training["status"] == "completed" and training["rounds"] == 3
     assert sorted(training["epsilon_spent"]) == ["demo-site", "north-hall"]
