@@ -29,14 +29,6 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 SIGN = "city/signage/high-street"
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    running = Broker(tmp_path_factory.mktemp("mosquitto"))
-    running.start()
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def city(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world = embedded_world(tmp_path_factory.mktemp("city"),

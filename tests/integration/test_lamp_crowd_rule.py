@@ -31,14 +31,6 @@ IOT = {"devices": [{"id": "lamp-7", "kind": "lamp_controller", "site": "site-a",
 STATE, COMMAND = "city/devices/lamp-7/state", "city/devices/lamp-7/command"
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    running = Broker(tmp_path_factory.mktemp("mosquitto"))
-    running.start()
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def city(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world = embedded_world(tmp_path_factory.mktemp("city"),

@@ -40,14 +40,6 @@ REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    running = Broker(tmp_path_factory.mktemp("mosquitto"))
-    running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def city(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world = embedded_world(tmp_path_factory.mktemp("city"),
                            options={"mqtt": broker.settings()})
