@@ -261,7 +261,9 @@ def test_a_node_that_answered_after_its_deadline_is_proven_from_what_it_then_acc
     its queue once it is back, accepting a newer checkpoint; the coordinator, which had marked
     it unreachable, must prove the next query from that checkpoint (it reads the late answer),
     or the site would refuse every query after (log_conflict)."""
-    with witnessed_city(tmp_path, postgres_url, query_timeout=3) as (world, _):
+    # 15 s: long enough for a loaded 2-core CI to answer the first query (3 s was not), short
+    # enough that waiting out the unreachable one stays cheap.
+    with witnessed_city(tmp_path, postgres_url, query_timeout=15) as (world, _):
         warrant = world.registered(max_uses=5)
         assert statuses(ask(world, warrant["warrant_id"])) == ["answered"]
         world.stop_worker("alpha")
