@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -28,6 +29,18 @@ from coordinator.roles import Role
 
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"  # warrant, purpose and node ids
 USERNAME = r"^[a-z0-9][a-z0-9_.-]{1,63}$"
+_NUMBER = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*")
+
+
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number as seconds since 1970: "since=-2649" would mean 1969 (found by the
+    # API fuzzer); the schema says an RFC 3339 date-time, so a number is a bad request
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("an RFC 3339 date-time such as 2026-12-06T09:00:00Z, not a number")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 class NewQuery(BaseModel):
@@ -73,8 +86,8 @@ class Draft(BaseModel):
     sites: list[str] = Field(min_length=1, max_length=256)
     cameras: list[str] = Field(min_length=1, max_length=1024)
     window: Window
-    not_before: AwareDatetime
-    expires_at: AwareDatetime
+    not_before: Instant
+    expires_at: Instant
     max_uses: int = Field(ge=1, le=1000)
     targets: list[str] = Field(min_length=1)
     case_number: str = Field(min_length=1, max_length=128)
@@ -182,8 +195,8 @@ class IncidentFilter(BaseModel):
     camera: str | None = Field(default=None, pattern=_NAME)
     type: str | None = Field(default=None, pattern=r"^[a-z_]{1,32}$")
     state: IncidentState | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Instant | None = None
+    until: Instant | None = None
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
