@@ -105,6 +105,19 @@ class WallLayout(Base):
     saved_at: Mapped[datetime]
 
 
+class LiveViewLook(Base):
+    """An operator's current look at one camera's live view (``coordinator.live_views``): when
+    it was opened (and logged as a ``consultation``) and when the operator last fetched it."""
+
+    __tablename__ = "live_view_looks"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opened_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+
+
 class Warrant(Base):
     """A warrant or consent: the signed document and where it stands."""
 
