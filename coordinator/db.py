@@ -235,6 +235,11 @@ class Alert(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64))
     handled_at: Mapped[datetime | None]
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # a sensor's crossing: the reading that crossed, its unit and the threshold it crossed
+    # (the time is ``time``: the reading's own)
+    reading: Mapped[float | None]
+    unit: Mapped[str | None] = mapped_column(String(16))
+    threshold: Mapped[float | None]
 
 
 class Incident(Base):
