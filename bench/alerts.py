@@ -17,9 +17,16 @@ first stood inside the zone (so it includes the rule's inertia frames) to: the a
 time at the coordinator; the first feed event whose incidents hold that many alerts (the k-th
 alert is on screen once the incidents count k); the device's receipt of the alert's message.
 
+Then the city's devices (issue 23, inbound IoT): an SOS button and a noise sensor, each with its
+own broker user under the documented ACL, alternately press / cross the threshold (a reading
+below it, then one above), one message a second. The same worker hears them on its own MQTT
+connection, queues them on Redis and takes them in as alerts at the device's position, in
+their incidents. Latency is measured from the device's publish to the alert stored at the
+coordinator and to the first feed event whose incidents hold that many alerts in all.
+
 Target: p95 <= 2 s for each.
 
-    python bench/alerts.py [--people 20]
+    python bench/alerts.py [--people 20] [--device-messages 20]
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from nodes.event_sender import BackgroundSender, EventSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
 from simulation.scripted import Script, render, time_inside, walk
-from tests.support.mosquitto import PASSWORD, Broker, Subscriber
+from tests.support.mosquitto import PASSWORD, Broker, Subscriber, device_client
 from tests.support.served import serving
 from tests.support.sse import server_events
 from tests.support.world import World
@@ -59,6 +66,11 @@ ANALYTICS = CameraAnalytics.model_validate({
                                            [ZONE[2], ZONE[3]], [ZONE[0], ZONE[3]]]}],
     "rules": [{"id": "no-entry", "type": "restricted_area", "zone": "tracks"}]})
 TARGET = "(target p95 <= 2 s)"
+DEVICES = [{"id": "sos-1", "kind": "sos_button", "site": "site-a", "latitude": 52.5201,
+            "longitude": 13.4049},
+           {"id": "noise-1", "kind": "noise", "threshold": 85.0, "site": "site-a",
+            "latitude": 52.5210, "longitude": 13.4100}]
+DEVICE_PASSWORDS = {"sos-1": "sos-1-bench-password", "noise-1": "noise-1-bench-password"}
 
 
 def scene(people: int) -> tuple[Script, list[float]]:
@@ -71,16 +83,17 @@ def scene(people: int) -> tuple[Script, list[float]]:
 def main() -> None:
     args = harness.parser(__doc__)
     args.add_argument("--people", type=int, default=20)
+    args.add_argument("--device-messages", type=int, default=20)
     options = args.parse_args()
     script, entries = scene(options.people)
     frames = [frame for frame, _ in render(script)]
     root = Path(tempfile.mkdtemp(prefix="safecity-bench-alerts-"))
-    broker = Broker(root / "mosquitto")
+    broker = Broker(root / "mosquitto", devices=DEVICE_PASSWORDS)
     broker.start()
     with harness.scratch_database() as url:
         try:
             measure(World(root, url, f"{REDIS}/6", f"{REDIS}/7"), broker, root, script,
-                    entries, frames)
+                    entries, frames, options.device_messages)
         finally:
             broker.stop()
             shutil.rmtree(root, ignore_errors=True)
@@ -129,14 +142,54 @@ def mqtt_table(broker: Broker) -> str:
         "host", "port", "ca_file", "username", "client_id", "topic_prefix"))
 
 
+def iot_table() -> str:
+    """The worker's ``[iot]`` registry: the bench's button and sensor."""
+    return "[iot]\n" + "".join("[[iot.devices]]\n" + "".join(
+        f"{k} = {json.dumps(v)}\n" for k, v in d.items()) for d in DEVICES)
+
+
+def press_and_cross(broker: Broker, feed: FeedReader, before: int,
+                    messages: int) -> dict[int, float]:
+    """Alternately an SOS press and a noise crossing, one a second; for each message that
+    should raise an alert, its ``seq`` (its time in ms) -> the wall-clock time it was sent.
+    Waits until the feed shows them all (at most 30 s)."""
+    clients = {d: device_client(broker, d, d, p) for d, p in DEVICE_PASSWORDS.items()}
+    sent: dict[int, float] = {}
+    try:
+        for k in range(messages):
+            device = DEVICES[k % 2]["id"]
+            channel = "sos" if device == "sos-1" else "reading"
+            topic = f"city/devices/{device}/{channel}"
+            if channel == "reading":  # below the threshold first, so that the next crosses
+                clients[device].publish(topic, json.dumps(
+                    {"time": datetime.now(UTC).isoformat(), "value": 60.0}), qos=1
+                    ).wait_for_publish(5)
+                time.sleep(0.2)
+            moment = datetime.now(UTC)
+            body = {"time": moment.isoformat(), **({"value": 91.5} if channel == "reading"
+                                                   else {})}
+            at = time.time()
+            clients[device].publish(topic, json.dumps(body), qos=1).wait_for_publish(5)
+            sent[int(moment.timestamp() * 1000)] = at
+            time.sleep(1.0)
+        deadline = time.time() + 30
+        while time.time() < deadline and feed.on_screen(before + messages) is None:
+            time.sleep(0.2)
+    finally:
+        for client in clients.values():
+            client.disconnect()
+            client.loop_stop()
+    return sent
+
+
 def measure(world: World, broker: Broker, root: Path, script: Script, entries: list[float],
-            frames: list) -> None:  # type: ignore[type-arg]
+            frames: list, device_messages: int) -> None:  # type: ignore[type-arg]
     device = Subscriber(broker, "city/sites/+/cameras/+/events/#")
     try:
         device.ready()
         node = world.add_node("cam", "site-a")
         os.environ["SAFECITY_COORDINATOR_MQTT__PASSWORD"] = PASSWORD  # the worker's
-        world.start_coordinator_worker(mqtt_table(broker))
+        world.start_coordinator_worker(mqtt_table(broker) + iot_table())
         store = EventStore(root / "events.sqlite")
         publish, close = celery_publisher(f"{REDIS}/6")
         sender = EventSender(store, publish, node.node_id, "site-a",
@@ -152,6 +205,7 @@ def measure(world: World, broker: Broker, root: Path, script: Script, entries: l
                 time.sleep(max(0.0, due - time.time()))
                 shown[index] = time.time()
                 runner.process(index, frame)
+            played = time.time() - started
             deadline = time.time() + 30
             while time.time() < deadline:
                 with world.svc.session() as session:
@@ -160,6 +214,8 @@ def measure(world: World, broker: Broker, root: Path, script: Script, entries: l
                         and len(device.got) >= len(alerts)):
                     break
                 time.sleep(0.2)
+            camera_alerts = len(alerts)
+            sent = press_and_cross(broker, feed, camera_alerts, device_messages)
             feed.close()
         if not alerts:
             raise SystemExit(f"no alert arrived: {len(store.all())} events stored, {sender.sent} "
@@ -177,15 +233,45 @@ def measure(world: World, broker: Broker, root: Path, script: Script, entries: l
             if alert.id in published:
                 messaged.append(published[alert.id] - first_inside)
         print(f"{len(alerts)} alerts for {len(entries)} entries into the zone; "
-              f"processing {len(frames) / (time.time() - started):.1f} frames/s wall")
+              f"processing {len(frames) / played:.1f} frames/s wall")
         print(f"frame where the rule becomes true -> alert at the coordinator (Redis, "
               f"PostgreSQL): {harness.latency_summary(stored)}  {TARGET}")
         report("its incident on the control room's feed (SSE)", on_screen, len(stored))
         report("its MQTT message at a subscribed device (mosquitto, TLS, QoS 1)", messaged,
                len(stored))
+        device_report(world, feed, camera_alerts, sent)
     finally:
         device.close()
         world.close()
+
+
+def device_report(world: World, feed: FeedReader, camera_alerts: int,
+                  sent: dict[int, float]) -> None:
+    """Device message -> alert stored, and -> its incident on the feed."""
+    with world.svc.session() as session:
+        rows = session.scalars(select(Alert).where(Alert.device_id.is_not(None))
+                               .order_by(Alert.id)).all()
+    stored = [r.received_at.replace(tzinfo=r.received_at.tzinfo or UTC).timestamp()
+              - sent[r.seq] for r in rows if r.seq in sent]
+    ordered = sorted(sent.values())
+    on_screen = [seen - at for k, at in enumerate(ordered, start=1)
+                 if (seen := feed.on_screen(camera_alerts + k)) is not None]
+    print(f"{len(rows)} device alerts for {len(sent)} SOS presses and threshold crossings "
+          f"(mosquitto, TLS, a user per device)")
+    if stored:
+        missing = f" ({len(sent) - len(stored)} of {len(sent)} never arrived)" \
+            if len(stored) < len(sent) else ""
+        print(f"device message -> alert at the coordinator (MQTT, Redis, PostgreSQL): "
+              f"{harness.latency_summary(stored)}  {TARGET}{missing}")
+    else:
+        print(f"device message -> alert at the coordinator: none arrived of {len(sent)}")
+    what = "its incident on the control room's feed (SSE)"
+    if not on_screen:
+        print(f"device message -> {what}: none arrived of {len(sent)}")
+        return
+    missing = f" ({len(sent) - len(on_screen)} of {len(sent)} never arrived)" \
+        if len(on_screen) < len(sent) else ""
+    print(f"device message -> {what}: {harness.latency_summary(on_screen)}  {TARGET}{missing}")
 
 
 def report(what: str, latencies: list[float], alerts: int) -> None:

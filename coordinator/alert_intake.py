@@ -78,7 +78,10 @@ def alert_view(alert: Alert) -> dict[str, Any]:
             "received_at": as_utc(alert.received_at).isoformat(), "state": alert.state,
             "assigned_to": alert.assigned_to, "handled_by": alert.handled_by,
             "handled_at": as_utc(alert.handled_at).isoformat() if alert.handled_at else None,
-            "incident_id": alert.incident_id}
+            "incident_id": alert.incident_id, "device_id": alert.device_id,
+            "reading": None if alert.reading is None else {
+                "value": alert.reading, "unit": alert.unit, "threshold": alert.threshold,
+                "time": as_utc(alert.time).isoformat()}}
 
 
 def from_enrolled_node(svc: Coordinator, message: Signed, signature: str, node_id: str,

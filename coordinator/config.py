@@ -179,6 +179,14 @@ class CoordinatorSettings(TomlSettings):
                                          description="an alert joins the open incident of its "
                                          "site, camera, rule and zone or line when it comes at "
                                          "most this long after the incident's last alert")
+    live_view_look_seconds: int = Field(default=300, ge=1, le=86400,
+                                        description="an operator's fetch of a camera's live "
+                                        "view within this long of their last one continues the "
+                                        "same look; a longer pause opens a new look, logged as "
+                                        "a consultation")
+    live_view_look_max_seconds: int = Field(default=3600, ge=60, le=86400,
+                                            description="a look that goes on this long (the "
+                                            "wall left open) is logged again, as a new look")
     node_events_per_minute: int = Field(default=600, ge=1, le=1_000_000,
                                         description="the events one node may send per minute, "
                                         "sustained (a token bucket per node); events past it "

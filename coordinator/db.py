@@ -105,6 +105,19 @@ class WallLayout(Base):
     saved_at: Mapped[datetime]
 
 
+class LiveViewLook(Base):
+    """An operator's current look at one camera's live view (``coordinator.live_views``): when
+    it was opened (and logged as a ``consultation``) and when the operator last fetched it."""
+
+    __tablename__ = "live_view_looks"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    opened_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+
+
 class Warrant(Base):
     """A warrant or consent: the signed document and where it stands."""
 
@@ -222,6 +235,11 @@ class Alert(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64))
     handled_at: Mapped[datetime | None]
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # a sensor's crossing: the reading that crossed, its unit and the threshold it crossed
+    # (the time is ``time``: the reading's own)
+    reading: Mapped[float | None]
+    unit: Mapped[str | None] = mapped_column(String(16))
+    threshold: Mapped[float | None]
 
 
 class Incident(Base):

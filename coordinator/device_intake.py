@@ -6,6 +6,9 @@ events (``coordinator.incident_grouping``; severity from the device kind's alert
 
 The message was checked by the listener (``coordinator.iot_messages``) and is checked again
 here from its topic and payload, so a task on the queue is believed no more than the broker.
+A sensor's alert keeps the reading that crossed, with its unit and the threshold (its time
+is the alert's), so the incident shows what the device measured; an SOS press's alert is the
+press, at the time the button sent.
 A repeat (QoS 1 may deliver a message twice) is found by the device and the message's time in
 milliseconds and stored once."""
 
@@ -51,7 +54,9 @@ def _store(svc: Coordinator, message: DeviceMessage) -> Intake:
                       type=ALERT_TYPE[device.kind], rule=device.id, camera=device.id,
                       zone=None, line=None, direction=None, time=message.time, count=1,
                       tokens=[], score=None, received_at=now, state="open",
-                      latitude=device.latitude, longitude=device.longitude)
+                      latitude=device.latitude, longitude=device.longitude,
+                      reading=message.value, unit=device.reading_unit(),
+                      threshold=device.threshold)
         session.add(alert)
         session.flush()
         incidents = attach(session, [alert],

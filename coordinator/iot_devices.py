@@ -19,6 +19,8 @@ SENSORS: frozenset[str] = frozenset({"air_quality", "noise"})
 # what a device of each kind publishes on, below its own id
 CHANNEL: dict[str, str] = {"sos_button": "sos", "lamp_controller": "state",
                            "air_quality": "reading", "noise": "reading"}
+# the unit a sensor's readings are shown in, unless its registry entry names another
+UNIT: dict[str, str] = {"air_quality": "µg/m³", "noise": "dB(A)"}
 # the alert type an SOS press or a sensor's crossing is stored as (its severity:
 # ``coordinator.severity``)
 ALERT_TYPE: dict[str, str] = {"sos_button": "sos", "air_quality": "air_quality",
@@ -40,6 +42,10 @@ class Device(BaseModel):
     longitude: float = Field(ge=-180, le=180, description="its position (WGS 84)")
     threshold: float | None = Field(default=None, description="sensors: the reading at or "
                                     "above which it raises an incident (once per crossing)")
+    unit: str | None = Field(default=None, min_length=1, max_length=16,
+                             description="sensors: the unit of its readings, kept and shown "
+                             "with each reading (default: µg/m³ for air_quality, dB(A) for "
+                             "noise)")
     cameras: list[str] = Field(default=[], max_length=64,
                                description="lamp controllers: the cameras that see the street "
                                "it lights, as \"site/camera\"")
@@ -53,12 +59,18 @@ class Device(BaseModel):
         if (self.kind in SENSORS) != (self.threshold is not None):
             raise ValueError(f"device {self.id}: a threshold is set for sensors "
                              "(air_quality, noise) and only for them")
+        if self.unit is not None and self.kind not in SENSORS:
+            raise ValueError(f"device {self.id}: only sensors have a unit")
         if self.cameras and self.kind != "lamp_controller":
             raise ValueError(f"device {self.id}: only a lamp controller links cameras")
         bad = [c for c in self.cameras if not re.match(CAMERA, c)]
         if bad:
             raise ValueError(f"device {self.id}: camera {bad[0]!r} is not \"site/camera\"")
         return self
+
+    def reading_unit(self) -> str | None:
+        """The unit of a sensor's readings (None for other kinds)."""
+        return self.unit or UNIT.get(self.kind)
 
 
 class IotSettings(BaseModel):

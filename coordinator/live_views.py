@@ -1,6 +1,14 @@
 """The control room's live views: the newest redacted snapshot of each camera, taken off the
 broker from the enrolled node that signed it, checked to be a picture of sane size, and kept
-as one file per camera (the newest replaces the last; nothing older is kept)."""
+as one file per camera (the newest replaces the last; nothing older is kept).
+
+Each operator's look at a camera's live view is an access, logged (``consultation``, outcome
+``live_view_opened``; the node and camera sealed for the DPO) when the look opens, not on each
+fetch: the wall and the control room fetch a camera's picture every few seconds while it is
+shown. A fetch within ``live_view_look_seconds`` of the same operator's last fetch of the same
+camera continues the look; a longer pause, or a look going on past
+``live_view_look_max_seconds``, opens a new one. The look is logged before the picture is
+served; two workers opening the same look at once may both log it (never neither)."""
 
 from __future__ import annotations
 
@@ -8,18 +16,22 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
+from audit.records import Action, Event, LegalBasis
 from contract.live_views import SignedSnapshot
 from coordinator.alert_intake import from_enrolled_node
+from coordinator.auth import Principal
+from coordinator.db import LiveViewLook
 from coordinator.errors import SnapshotRejected
-from coordinator.service import Coordinator
+from coordinator.service import Coordinator, as_utc
 from kernel.atomic_file import write_atomic
 from kernel.errors import describe
 from kernel.jpeg_size import jpeg_size
@@ -78,3 +90,33 @@ def live_view(svc: Coordinator, node_id: str, camera: str) -> LiveView | None:
     if not picture.exists() or not meta.exists():
         return None
     return LiveView(picture, json.loads(meta.read_text())["time"])
+
+
+def look(svc: Coordinator, who: Principal, node_id: str, camera: str) -> bool:
+    """Note an operator's fetch of a camera's live view; True when it opened a new look (which
+    is then logged, before the picture is served)."""
+    now = svc.clock()
+    pause = timedelta(seconds=svc.settings.live_view_look_seconds)
+    longest = timedelta(seconds=svc.settings.live_view_look_max_seconds)
+    opens = True
+    try:
+        with svc.session() as session:
+            row = session.get(LiveViewLook, (who.username, node_id, camera),
+                              with_for_update=True)
+            opens = (row is None or now - as_utc(row.last_at) > pause
+                     or now - as_utc(row.opened_at) > longest)
+            if opens:
+                svc.log(Event(actor=who.actor, action=Action.CONSULTATION,
+                              legal_basis=LegalBasis.STATUTE, purpose_code="control_room",
+                              outcome="live_view_opened",
+                              details={"node": node_id, "camera": camera}))
+            if row is None:
+                session.add(LiveViewLook(username=who.username, node_id=node_id,
+                                         camera=camera, opened_at=now, last_at=now))
+            else:
+                row.last_at = now
+                if opens:
+                    row.opened_at = now
+    except IntegrityError:  # another worker opened this look at the same moment, and logged it
+        pass
+    return opens

@@ -23,7 +23,7 @@ from coordinator import evidence
 from coordinator.auth import Principal, require, service
 from coordinator.db import Alert, Incident, Node
 from coordinator.errors import invalid, not_found
-from coordinator.live_views import live_view
+from coordinator.live_views import live_view, look
 from coordinator.roles import Permission, allows
 from coordinator.service import Coordinator, as_utc
 from coordinator.services import incidents
@@ -66,14 +66,16 @@ def camera_states(svc: Coordinator) -> list[dict[str, Any]]:
 
 @router.get("/live/{node_id}/{camera}.jpg")
 def live_picture(node_id: str, camera: str,
-                 _: Principal = Depends(require(Permission.ALERT_READ)),
+                 who: Principal = Depends(require(Permission.ALERT_READ)),
                  svc: Coordinator = Depends(service)) -> Response:
-    """A camera's newest redacted snapshot, as its node sent it."""
+    """A camera's newest redacted snapshot, as its node sent it; the opening of each
+    operator's look at it is logged (``coordinator.live_views.look``)."""
     if not (_SAFE.fullmatch(node_id) and _SAFE.fullmatch(camera)):
         raise not_found(f"live view of {camera[:64]}")
     view = live_view(svc, node_id, camera)
     if view is None:
         raise not_found(f"live view of {camera} at {node_id}")
+    look(svc, who, node_id, camera)
     return FileResponse(view.path, media_type="image/jpeg",
                         headers={**PAGE_HEADERS, "X-Snapshot-Time": view.time})
 

@@ -118,6 +118,15 @@ def test_an_sos_press_is_an_incident_at_the_button(city: World, device: paho.Cli
     assert city_map.cameras(city.svc)["devices"] == [
         {"device": "sos-1", "site": "site-a", "type": "sos", "latitude": 52.5201,
          "longitude": 13.4049, "open": 1}]
+    # the incident page says what the device sent: a press, no reading
+    detail = city.client.get(f"/incidents/{first.incidents[0]}",
+                             headers=city.as_("operator")).json()
+    [shown] = detail["alerts"]
+    assert shown["device_id"] == "sos-1" and shown["reading"] is None
+    page = city.client.get(f"/control-room/incidents/{first.incidents[0]}",
+                           headers={**city.as_("operator"), "accept": "text/html"}).text
+    row = page.split(f'<tr id="alert-{shown["id"]}">')[1].split("</tr>")[0]
+    assert "SOS button pressed" in row
     # a forged task (not through the listener) is checked again
     with pytest.raises(Refused, match="unknown device"):
         take_device(city.svc, "city/devices/sos-9/sos", press)
@@ -188,6 +197,18 @@ def test_a_threshold_crossing_is_an_incident_once_per_crossing(
         [incident] = {session.get_one(Incident, i.incidents[0]) for i in intakes}
         assert incident.type == "noise" and incident.severity == "low"
         assert incident.alert_count == 2 and incident.latitude == 52.5210
+    # each crossing's reading is kept with the incident: value, unit, threshold, its time
+    sent = [json.loads(p) for _, p in crossings]
+    detail = city.client.get(f"/incidents/{incident.id}", headers=city.as_("operator")).json()
+    assert [a["reading"] for a in detail["alerts"]] == [
+        {"value": float(m["value"]), "unit": "dB(A)", "threshold": 85.0,
+         "time": datetime.fromisoformat(m["time"]).isoformat()} for m in sent]
+    page = city.client.get(f"/control-room/incidents/{incident.id}",
+                           headers={**city.as_("operator"), "accept": "text/html"})
+    assert page.status_code == 200
+    for a in detail["alerts"]:
+        row = page.text.split(f'<tr id="alert-{a["id"]}">')[1].split("</tr>")[0]
+        assert f'{a["reading"]["value"]:g}&nbsp;dB(A) (threshold 85&nbsp;dB(A))' in row
 
 
 def test_a_broker_that_goes_away_and_returns_is_listened_to_again(

@@ -85,3 +85,14 @@ def test_the_registry_is_checked_at_startup(tmp_path: Path) -> None:
     assert "used twice" in error({"devices": [{**sensor, "threshold": 5}] * 2}, mqtt=mqtt)
     assert "iot.devices.0.id" in error({"devices": [{**sensor, "threshold": 5,
                                                      "id": "../etc"}]}, mqtt=mqtt)
+    assert "only sensors have a unit" in error(
+        {"devices": [{"id": "sos-2", "kind": "sos_button", "unit": "dB", **WHERE}]}, mqtt=mqtt)
+
+
+def test_a_sensor_s_unit_is_its_kind_s_unless_the_registry_names_one() -> None:
+    iot = IotSettings(devices=[
+        {"id": "air-1", "kind": "air_quality", "threshold": 50, **WHERE},
+        {"id": "air-2", "kind": "air_quality", "threshold": 50, "unit": "AQI", **WHERE},
+        {"id": "noise-3", "kind": "noise", "threshold": 85, **WHERE},
+        {"id": "sos-1", "kind": "sos_button", **WHERE}])
+    assert [d.reading_unit() for d in iot.devices] == ["µg/m³", "AQI", "dB(A)", None]

@@ -6,16 +6,23 @@ in any snapshot the node sent."""
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 
 import cv2
 import numpy as np
 import pytest
 
+from audit.records import Action
 from contract.live_views import SignedSnapshot, Snapshot
 from coordinator.errors import SnapshotRejected
 from coordinator.live_views import accept_snapshot, live_view
+from coordinator.roles import Role
+from coordinator.services import users
+from coordinator.services.requests import NewUser
 from nodes.camera import run_camera
 from nodes.event_sender import BackgroundSender
 from nodes.identity import load_identity
@@ -25,7 +32,7 @@ from privacy.redaction.engine import Detectors
 from privacy.redaction.faces import CenterFaceDetector
 from privacy.signing import SigningKey
 from simulation.synthetic import Scene, SceneSpec
-from tests.support.world import World, embedded_world
+from tests.support.world import PASSWORD, World, embedded_world, people_hash
 
 SCENE = "seed=4,seconds=1.5,width=640,height=360,people=4,vehicles=1,fps=10"
 HTML = {"accept": "text/html"}
@@ -130,3 +137,61 @@ def test_a_sender_keeps_only_the_newest_and_drops_what_the_broker_refuses(city: 
     with pytest.raises(ConnectionError):
         live.send_pending()
     assert live.send_pending() == 0 and len(calls) == 1  # dropped: the next one replaces it
+
+
+def looks(world: World, start: int) -> list[tuple[str, dict[str, str]]]:
+    """The live-view looks logged since ``start``: who (pseudonym) and what (sealed)."""
+    return [(e.record.actor.pseudonym,
+             {k: json.loads(v) for k, v in world.svc.audit.details(e.index).items()})
+            for e in world.svc.audit.entries(start, 1000)
+            if e.record.action is Action.CONSULTATION and e.record.outcome == "live_view_opened"]
+
+
+def test_opening_a_live_view_is_logged_once_per_look_not_per_refresh(city: World) -> None:
+    node_id = city.nodes["alpha"].node_id
+    accept_snapshot(city.svc, snapshot(city))
+    accept_snapshot(city.svc, snapshot(city, camera="gate", when="2026-12-02T10:00:01+00:00"))
+    gate = f"/control-room/live/{node_id}/gate.jpg"
+    t0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+
+    def fetch(at: float, who: str = "operator", path: str = gate) -> None:
+        if at < 300:  # within the token's life: no new login
+            city.now[0] = t0 + timedelta(seconds=at)
+        else:  # logging in again does not end the look
+            city.set_time(t0 + timedelta(seconds=at))
+        assert city.client.get(path, headers=city.as_(who)).status_code == 200
+
+    city.set_time(t0)
+    start = city.svc.audit.size()
+    for second in range(0, 300, 3):  # the wall refreshing a tile every 3 s for 5 minutes
+        fetch(second)
+    operator = city.svc.actor("operator", "site_operator", "city").pseudonym
+    assert looks(city, start) == [(operator, {"node": node_id, "camera": "gate"})]
+    # a pause longer than live_view_look_seconds (300 s) opens a new look
+    mark = city.svc.audit.size()
+    fetch(297 + 301)
+    assert len(looks(city, mark)) == 1
+    # a look left open past live_view_look_max_seconds (3600 s) is logged again, once
+    mark = city.svc.audit.size()
+    for second in range(598 + 200, 598 + 3601 + 200, 200):
+        fetch(second)
+    assert len(looks(city, mark)) == 1
+    # another operator's look at the same camera is their own
+    create_second_operator(city)
+    mark = city.svc.audit.size()
+    fetch(4500, who="operator2")
+    fetch(4503, who="operator2")
+    other = city.svc.actor("operator2", "site_operator", "city").pseudonym
+    assert looks(city, mark) == [(other, {"node": node_id, "camera": "gate"})]
+    # a camera without a picture: 404, nothing logged
+    mark = city.svc.audit.size()
+    missing = f"/control-room/live/{node_id}/lobby.jpg"
+    assert city.client.get(missing, headers=city.as_("operator")).status_code == 404
+    assert looks(city, mark) == []
+
+
+def create_second_operator(world: World) -> None:
+    with patch.object(users, "hash_password", people_hash):
+        users.create_user(world.svc, NewUser(username="operator2", role=Role.OPERATOR,
+                                             agency="city", password=PASSWORD),
+                          world.svc.actor("admin", Role.ADMIN.value, "city"))
