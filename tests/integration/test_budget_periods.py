@@ -172,6 +172,8 @@ def test_the_budget_reaches_the_planner_api_and_the_portal(city: World) -> None:
     page = city.client.get("/portal").text
     assert 'id="budget-periods"' in page and f"{label} (calendar month, Europe/Berlin" in page
     assert "0.25 of 1.0" in page and "0.25 of 2.0" in page
+    dpo_page = city.client.get("/console/budgets", headers=city.as_("dpo")).text
+    assert 'id="budget-periods"' in dpo_page and "0.25 of 1.0" in dpo_page
     # the coordinator's clock past the node's period: the page says a new period has begun
     city.set_time(datetime.fromisoformat(listed["budget"]["period_end"]) + timedelta(hours=1))
     later = city.client.get("/aggregates/budgets", headers=city.as_("planner")).json()
