@@ -265,7 +265,12 @@ class NodeSettings(TomlSettings):
     @model_validator(mode="before")
     @classmethod
     def _budget_moved(cls, data: Any) -> Any:
-        if isinstance(data, dict) and ({"privacy_epsilon", "privacy_delta"} & set(data)):
+        import os
+
+        old = {"privacy_epsilon", "privacy_delta"}
+        # a file's key, or an environment variable, that would otherwise be ignored in silence
+        if ((isinstance(data, dict) and old & set(data))
+                or {f"SAFECITY_{name.upper()}" for name in old} & set(os.environ)):
             raise ValueError("privacy_epsilon and privacy_delta are replaced by the "
                              "[privacy_budget] table: period_epsilon and period_delta (each "
                              "calendar month), lifetime_epsilon and lifetime_delta (never "

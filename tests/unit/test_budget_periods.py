@@ -73,7 +73,7 @@ def test_periods_tile_time_without_gap_or_overlap(name: str) -> None:
         period = following
 
 
-def test_the_settings_state_and_check_the_policy() -> None:
+def test_the_settings_state_and_check_the_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     budget = NodeSettings().privacy_budget
     assert (budget.period, budget.time_zone) == ("month", "UTC")
     assert budget.period_epsilon <= budget.lifetime_epsilon
@@ -84,6 +84,12 @@ def test_the_settings_state_and_check_the_policy() -> None:
         NodeSettings(privacy_budget={"period_epsilon": 20, "lifetime_epsilon": 15})
     with pytest.raises(ValidationError, match=r"replaced by the \[privacy_budget\] table"):
         NodeSettings(privacy_epsilon=10)
+    monkeypatch.setenv("SAFECITY_PRIVACY_EPSILON", "3")  # not ignored in silence either
+    with pytest.raises(ValidationError, match=r"replaced by the \[privacy_budget\] table"):
+        NodeSettings()
+    monkeypatch.delenv("SAFECITY_PRIVACY_EPSILON")
+    monkeypatch.setenv("SAFECITY_PRIVACY_BUDGET__LIFETIME_EPSILON", "30")
+    assert NodeSettings().privacy_budget.lifetime_epsilon == 30
     with pytest.raises(ValidationError):
         NodeSettings(privacy_budget={"period": "year"})
 
