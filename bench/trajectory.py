@@ -59,7 +59,7 @@ def main() -> None:
             config = root / f"site-{index}.toml"
             config.write_text(f'site_id = "site-{index}"\n'
                               f'data_dir = "{root / f"site-{index}"}"\n'
-                              "privacy_epsilon = 100\n")
+                              "privacy_budget = {period_epsilon = 100, lifetime_epsilon = 100}\n")
             settings = load_settings(config)
             store = TrajectoryStore(settings.stores.trajectories, 7)
             store.add_many("cam", datetime.now(UTC), [

@@ -58,6 +58,36 @@ class Cell(BaseModel):
     value: int | None  # None: suppressed (a small noisy count)
 
 
+class BudgetReport(BaseModel):
+    """A node's privacy budget as its own ledger and clock saw it when it answered: the policy
+    (calendar-month periods in ``time_zone``; a lifetime cap that never renews), the current
+    period, and what this period and the node's lifetime have spent and have left. ``epsilon_left``
+    and ``delta_left`` are what one more question may spend now (the smaller of the two)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    period: str = "month"  # the kind of accounting period: a calendar month
+    time_zone: str
+    period_label: str  # "2026-12"
+    period_start: AwareDatetime  # inclusive
+    period_end: AwareDatetime  # exclusive: the next period's budget starts then
+    period_epsilon: Decimal
+    period_epsilon_spent: Decimal
+    period_epsilon_left: Decimal
+    period_delta: Decimal
+    period_delta_spent: Decimal
+    period_delta_left: Decimal
+    lifetime_epsilon: Decimal
+    lifetime_epsilon_spent: Decimal
+    lifetime_epsilon_left: Decimal
+    lifetime_delta: Decimal
+    lifetime_delta_spent: Decimal
+    lifetime_delta_left: Decimal
+    epsilon_left: Decimal
+    delta_left: Decimal
+    as_of: AwareDatetime  # the node's clock
+
+
 class AggregateResult(Signed):
     DOMAIN: ClassVar[bytes] = b"safecity aggregate result/v1\n"
 
@@ -73,7 +103,8 @@ class AggregateResult(Signed):
     epsilon: Decimal = Decimal(0)
     delta: Decimal = Decimal(0)
     suppressed_below: int = 0
-    epsilon_left: Decimal | None = None  # of the node's budget, after this release
+    epsilon_left: Decimal | None = None  # what the next question may spend (budget.epsilon_left)
+    budget: BudgetReport | None = None  # with answers and budget refusals
     node_log_index: int | None = None
     answered_at: AwareDatetime
 

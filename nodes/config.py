@@ -107,6 +107,44 @@ class BodyCameraConfig(BaseModel):
         return value
 
 
+class PrivacyBudgetConfig(BaseModel):
+    """The node's privacy budget: each calendar month (in ``time_zone``, on the node's own clock)
+    may spend ``period_epsilon`` and ``period_delta``; all months together may spend
+    ``lifetime_epsilon`` and ``lifetime_delta``, a cap that never renews (SECURITY.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: Literal["month"] = Field(default="month", description="the accounting period: a "
+                                     "calendar month, renewed at its first midnight")
+    time_zone: str = Field(default="UTC", description="the IANA time zone whose calendar "
+                           "months are the periods (e.g. UTC, Europe/Berlin)")
+    period_epsilon: float = Field(default=10.0, gt=0, le=100,
+                                  description="epsilon one period may spend")
+    period_delta: float = Field(default=1e-5, ge=0, lt=1e-2,
+                                description="delta one period may spend")
+    lifetime_epsilon: float = Field(default=60.0, gt=0, le=1000,
+                                    description="epsilon the node may spend over its lifetime, "
+                                    "all periods together (never renewed)")
+    lifetime_delta: float = Field(default=6e-5, ge=0, lt=1e-1,
+                                  description="delta the node may spend over its lifetime")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from privacy.dp.periods import zone
+
+        zone(name)
+        return name
+
+    @model_validator(mode="after")
+    def _period_within_lifetime(self) -> PrivacyBudgetConfig:
+        for part in ("epsilon", "delta"):
+            if getattr(self, f"period_{part}") > getattr(self, f"lifetime_{part}"):
+                raise ValueError(f"period_{part} ({getattr(self, f'period_{part}'):g}) cannot "
+                                 f"exceed lifetime_{part} ({getattr(self, f'lifetime_{part}'):g})")
+        return self
+
+
 class NodeSettings(TomlSettings):
     model_config = SettingsConfigDict(env_prefix="SAFECITY_", env_nested_delimiter="__",
                                       extra="forbid")
@@ -195,10 +233,10 @@ class NodeSettings(TomlSettings):
 
     # Differential privacy: every release (planners' aggregates, federated training) is spent
     # from this budget, kept in the node's privacy ledger, and refused past it.
-    privacy_epsilon: float = Field(default=10.0, gt=0, le=100,
-                                   description="the node's total epsilon budget")
-    privacy_delta: float = Field(default=1e-5, ge=0, lt=1e-2,
-                                 description="the node's total delta budget")
+    privacy_budget: PrivacyBudgetConfig = Field(
+        default=PrivacyBudgetConfig(),
+        description="what differentially private releases may spend here: per calendar month "
+        "and over the node's lifetime")
     dp_suppress_below: int = Field(default=5, ge=0, le=1000,
                                    description="noisy counts under this are withheld")
     # Federated learning: what the site trains on, and how little of it is enough.
@@ -223,6 +261,21 @@ class NodeSettings(TomlSettings):
     flower_health_address: str | None = Field(
         default=None, pattern=HOST_PORT,
         description="host:port of the SuperNode's gRPC health service (grpc.health.v1, no TLS)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _budget_moved(cls, data: Any) -> Any:
+        import os
+
+        old = {"privacy_epsilon", "privacy_delta"}
+        # a file's key, or an environment variable, that would otherwise be ignored in silence
+        if ((isinstance(data, dict) and old & set(data))
+                or {f"SAFECITY_{name.upper()}" for name in old} & set(os.environ)):
+            raise ValueError("privacy_epsilon and privacy_delta are replaced by the "
+                             "[privacy_budget] table: period_epsilon and period_delta (each "
+                             "calendar month), lifetime_epsilon and lifetime_delta (never "
+                             "renewed); see docs/configuration.md")
+        return data
 
     @field_validator("cameras")
     @classmethod

@@ -56,7 +56,8 @@ class NodeState(Collector):
 
     def collect(self) -> Iterator[Metric]:
         left = GaugeMetricFamily("safecity_node_epsilon_left",
-                                 "privacy budget left in this node's ledger")
+                                 "epsilon one more release may spend here now: the smaller "
+                                 "of what is left this period and of the lifetime cap")
         left.add_metric([], self.epsilon_left())
         yield left
         free = GaugeMetricFamily("safecity_node_disk_free_bytes",

@@ -1,21 +1,31 @@
 """The node's privacy budget ledger: every differentially private release (analytics answers,
-federated training rounds) is recorded here first, and refused when it would exceed the node's
-(epsilon, delta) budget. Persisted in SQLite; the check and the record are one transaction, so
-concurrent releases cannot overspend."""
+federated training rounds) is recorded here first, and refused when it would exceed the
+current accounting period's budget or the node's lifetime cap (``BudgetPolicy``). Persisted in
+SQLite; the check and the record are one transaction, so concurrent releases cannot overspend.
+
+Periods are calendar months in the configured time zone, read from the node's own clock (never
+from a message): a coordinator cannot move a release into another period by the date it
+writes. The clock is also never believed to run backwards past a recorded release: a release is
+accounted in the period of the later of the clock and the newest release recorded, so a node
+whose clock is set back cannot spend an old period's budget again (a clock set forward opens
+the next period early, once; the lifetime cap bounds the node whatever its clock says)."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nodes.local_db import open_store
-from privacy.dp.accounting import Budget, check_spend
+from privacy.dp.accounting import Budget, BudgetPolicy, BudgetState
+from privacy.dp.periods import month_of, zone
 
 if TYPE_CHECKING:
     from nodes.config import NodeSettings
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # the schema, one script per version (nodes.local_db); version 1 is the first schema
 MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS spends (
@@ -33,50 +43,92 @@ CREATE TABLE IF NOT EXISTS training_rounds (
     steps INTEGER NOT NULL,
     PRIMARY KEY (run, round)
 );
-""",)
+""", """
+-- version 2: accounting periods. Each release's instant on the node's clock as integer
+-- microseconds since the Unix epoch (UTC), indexed, so that a period's spending is an exact
+-- range sum; releases recorded before periods existed are dated from their text, which
+-- version 1 wrote as datetime.isoformat() in UTC (seconds, then ".ffffff" unless zero), to the
+-- microsecond (SQLite's own date functions keep milliseconds only).
+ALTER TABLE spends ADD COLUMN at_us INTEGER;
+UPDATE spends SET at_us = CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000000
+    + CASE WHEN substr(at, 20, 1) = '.' THEN CAST(substr(at, 21, 6) AS INTEGER) ELSE 0 END;
+CREATE INDEX spends_at_us ON spends (at_us);
+""")
 Step = tuple[float, float, int]  # noise multiplier, sample rate, steps of one training round
+Clock = Callable[[], datetime]
+
+
+def _micros(instant: datetime) -> int:
+    return (instant.astimezone(UTC) - EPOCH) // timedelta(microseconds=1)
+
+
+def _instant(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class PrivacyLedger:
-    def __init__(self, path: Path, total: Budget, name: str):
+    def __init__(self, path: Path, policy: BudgetPolicy, name: str, clock: Clock = _now):
+        self._zone = zone(policy.time_zone)
         self._db = open_store(path, MIGRATIONS)
         self._lock = threading.Lock()
-        self.total = total
-        self.name = name
+        self.policy, self.name, self.clock = policy, name, clock
 
-    def spent(self) -> Budget:
+    def state(self) -> BudgetState:
+        """The budget now: the period the node's clock is in, spent and left."""
         with self._lock:
-            return self._spent()
+            return self._state()
 
-    def _spent(self) -> Budget:
+    def _state(self) -> BudgetState:
+        newest = self._db.execute("SELECT MAX(at_us) FROM spends").fetchone()[0]
+        now = self.clock().astimezone(UTC)
+        if newest is not None and _instant(int(newest)) > now:  # never back into a spent past
+            now = _instant(int(newest))
+        period = month_of(now, self._zone)
+        return BudgetState(self.policy, period,
+                           self._sum("WHERE at_us >= ? AND at_us < ?",
+                                     (_micros(period.start), _micros(period.end))),
+                           self._sum("", ()), now)
+
+    def _sum(self, where: str, args: tuple[int, ...]) -> Budget:
         epsilon, delta = self._db.execute(
-            "SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0) FROM spends").fetchone()
+            f"SELECT COALESCE(SUM(epsilon), 0), COALESCE(SUM(delta), 0) FROM spends {where}",
+            args).fetchone()
         return Budget(float(epsilon), float(delta))
 
-    def check(self, epsilon: float, delta: float) -> Budget:
-        """What would be spent after such a release, or BudgetExceeded; records nothing."""
+    def spent(self) -> Budget:
+        """Spent over the node's lifetime."""
+        return self.state().lifetime_spent
+
+    def check(self, epsilon: float, delta: float) -> BudgetState:
+        """The state after such a release, or BudgetExceeded; records nothing."""
         with self._lock:
-            return check_spend(self.total, self._spent(), epsilon, delta, self.name)
+            return self._state().after(epsilon, delta, self.name)
 
     def left(self) -> Budget:
-        spent = self.spent()
-        return Budget(max(0.0, self.total.epsilon - spent.epsilon),
-                      max(0.0, self.total.delta - spent.delta))
+        """What one release may spend now (the smaller of the period's and the lifetime's)."""
+        return self.state().left
 
-    def spend(self, epsilon: float, delta: float, purpose: str) -> Budget:
+    def spend(self, epsilon: float, delta: float, purpose: str) -> BudgetState:
         """Record a release, or raise BudgetExceeded and record nothing."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                after = check_spend(self.total, self._spent(), epsilon, delta, self.name)
-                self._db.execute("INSERT INTO spends (at, purpose, epsilon, delta) "
-                                 "VALUES (?, ?, ?, ?)",
-                                 (datetime.now(UTC).isoformat(), purpose, epsilon, delta))
+                after = self._state().after(epsilon, delta, self.name)
+                self._record(after.as_of, purpose, epsilon, delta)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         return after
+
+    def _record(self, at: datetime, purpose: str, epsilon: float, delta: float) -> None:
+        self._db.execute("INSERT INTO spends (at, at_us, purpose, epsilon, delta) "
+                         "VALUES (?, ?, ?, ?, ?)",
+                         (at.isoformat(), _micros(at), purpose, epsilon, delta))
 
     def training_rounds(self, run: str) -> list[Step]:
         """The DP-SGD rounds this node has run for ``run``, in order."""
@@ -86,7 +138,7 @@ class PrivacyLedger:
                 "ORDER BY round", (run,))]
 
     def spend_round(self, run: str, round_number: int, step: Step, epsilon: float,
-                    delta: float) -> Budget:
+                    delta: float) -> BudgetState:
         """Record one training round and what it costs, or raise (BudgetExceeded, or
         ValueError for a round already run: training it again would spend again)."""
         with self._lock:
@@ -96,11 +148,9 @@ class PrivacyLedger:
                                     (run, round_number)).fetchone():
                     raise ValueError(f"{self.name} has already trained round {round_number} "
                                      f"of {run}")
-                after = check_spend(self.total, self._spent(), epsilon, delta, self.name)
-                self._db.execute("INSERT INTO spends (at, purpose, epsilon, delta) "
-                                 "VALUES (?, ?, ?, ?)",
-                                 (datetime.now(UTC).isoformat(),
-                                  f"training {run} round {round_number}", epsilon, delta))
+                after = self._state().after(epsilon, delta, self.name)
+                self._record(after.as_of, f"training {run} round {round_number}", epsilon,
+                             delta)
                 self._db.execute("INSERT INTO training_rounds VALUES (?, ?, ?, ?, ?)",
                                  (run, round_number, *step))
                 self._db.execute("COMMIT")
@@ -113,8 +163,15 @@ class PrivacyLedger:
         self._db.close()
 
 
-def site_ledger(settings: NodeSettings) -> PrivacyLedger:
-    """The node's ledger under its configured budget (trainings and aggregates spend from it)."""
-    return PrivacyLedger(settings.stores.privacy_ledger,
-                         Budget(settings.privacy_epsilon, settings.privacy_delta),
-                         f"site {settings.site_id}")
+def budget_policy(settings: NodeSettings) -> BudgetPolicy:
+    config = settings.privacy_budget
+    return BudgetPolicy(Budget(config.period_epsilon, config.period_delta),
+                        Budget(config.lifetime_epsilon, config.lifetime_delta),
+                        config.time_zone)
+
+
+def site_ledger(settings: NodeSettings, clock: Clock = _now) -> PrivacyLedger:
+    """The node's ledger under its configured budget (trainings and aggregates spend from it),
+    on the node's own clock."""
+    return PrivacyLedger(settings.stores.privacy_ledger, budget_policy(settings),
+                         f"site {settings.site_id}", clock)

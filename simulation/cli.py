@@ -119,7 +119,8 @@ def _report(summary: dict[str, Any], folder: Path) -> bool:
                f"{city['incidents']}, {evidenced} of them with the node's signed, redacted "
                f"snapshot; a planner's hourly visit counts: {dp['cells']} cells "
                f"released with {dp['mechanism']} noise at epsilon {dp['epsilon']} "
-               f"({dp['suppressed']} small counts withheld; epsilon {dp['epsilon_left']} left)")
+               f"({dp['suppressed']} small counts withheld; epsilon {dp['epsilon_left']} left "
+               f"{dp.get('budget_left', '')})")
     trained = city["training"]
     spent = ", ".join(f"{site} {epsilon:.2f}" for site, epsilon in trained["epsilon_spent"].items())
     click.echo(f"federated learning: run {trained['run']} {trained['status']} "

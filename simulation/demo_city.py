@@ -467,4 +467,15 @@ def _aggregate(http: httpx.Client, planner: dict[str, str]) -> dict[str, Any]:
     return {"aggregate": {"status": node["status"], "cells": len(cells),
                           "suppressed": sum(c["value"] is None for c in cells),
                           "mechanism": node["mechanism"], "epsilon": node["epsilon"],
-                          "epsilon_left": node["epsilon_left"]}}
+                          "epsilon_left": node["epsilon_left"],
+                          "budget_left": _budget_words(node.get("budget"))}}
+
+
+def _budget_words(budget: dict[str, Any] | None) -> str:
+    """Where the epsilon left comes from: this period's and the lifetime cap's remainders."""
+    if not budget:
+        return ""
+    return (f"(period {budget['period_label']}, {budget['time_zone']}: "
+            f"{budget['period_epsilon_left']} of {budget['period_epsilon']} left this month, "
+            f"renewed {budget['period_end'][:10]}; {budget['lifetime_epsilon_left']} of "
+            f"{budget['lifetime_epsilon']} left for good)")

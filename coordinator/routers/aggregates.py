@@ -27,6 +27,17 @@ def ask(body: NewAggregate, response: Response,
     return view
 
 
+@router.get("/budgets", summary="Each node's privacy budget, as it last reported it")
+def get_budgets(who: Principal = Depends(require(Permission.AGGREGATE_READ)),
+                svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    """Per active node: the accounting period (``budget.period`` "month", ``time_zone``,
+    ``period_label``, ``period_start``, ``period_end``), ``period_epsilon`` with its
+    ``_spent`` and ``_left``, the lifetime cap ``lifetime_epsilon`` with its ``_spent`` and
+    ``_left`` (the same for delta), and ``epsilon_left``: what one more question may spend
+    there (the smaller of the two lefts), as of the node's answer at ``reported_at``."""
+    return {"nodes": aggregates.budgets(svc)}
+
+
 @router.get("/{query_id}", summary="An aggregate question's noisy answers, per node")
 def get_aggregate(query_id: str, wait: float = QueryParam(0, ge=0, le=MAX_WAIT),
                   who: Principal = Depends(require(Permission.AGGREGATE_READ)),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -153,7 +154,8 @@ def _view(svc: Coordinator, query_id: str) -> dict[str, Any]:
         nodes.append({"node_id": part.node_id, "site_id": sites.get(part.node_id),
                       "status": part.status, "reason": part.reason, "detail": part.detail,
                       **{k: body.get(k) for k in ("mechanism", "noise_scale", "epsilon", "delta",
-                                                  "suppressed_below", "epsilon_left")},
+                                                  "suppressed_below", "epsilon_left",
+                                                  "budget")},
                       "cells": body.get("cells", [])})
     return {"query_id": query_id, "kind": question.kind, "epsilon": question.epsilon,
             "delta": question.delta,
@@ -178,3 +180,44 @@ def read(svc: Coordinator, who: Principal, query_id: str, wait: float) -> dict[s
         if view["status"] == "complete" or time.monotonic() >= until:
             return view
         time.sleep(0.2)
+
+
+def budgets(svc: Coordinator) -> list[dict[str, Any]]:
+    """Each active node's privacy budget as it last stated it, signed, in an answer to an
+    aggregate question (answered, or refused for its budget): the accounting period (a calendar
+    month in the node's time zone), what that period and the node's lifetime spent and have
+    left. The node enforces it; this only reports it. ``period_ended``: the coordinator's clock
+    is past the reported period's end, so the node has started a new period since (whose
+    spending it has not reported yet). ``epsilon_left_estimate``: what one more question may
+    spend there as far as the coordinator knows (the reported ``epsilon_left``; after the
+    period ended, the smaller of a fresh period's budget and the lifetime left), an upper
+    bound: trainings spend too, and the node decides. A node that has answered no question has
+    ``budget`` and the estimate None."""
+    now = svc.clock()
+    with svc.session() as session:
+        nodes = session.scalars(select(Node).where(Node.active).order_by(Node.node_id)).all()
+        parts = session.scalars(select(AggregateNode).where(
+            AggregateNode.node_id.in_([n.node_id for n in nodes]),
+            AggregateNode.status.in_(("answered", "refused")),
+            AggregateNode.answered_at.is_not(None)).order_by(AggregateNode.answered_at)).all()
+    latest: dict[str, tuple[AggregateNode, dict[str, Any]]] = {}
+    for part in parts:  # in answer order: the last one with a budget wins
+        body = (part.result or {}).get("result", {})
+        if body.get("budget"):
+            latest[part.node_id] = (part, body["budget"])
+    out = []
+    for node in nodes:
+        found = latest.get(node.node_id)
+        last, budget = found if found is not None else (None, None)
+        ended = (budget is not None
+                 and now >= datetime.fromisoformat(budget["period_end"].replace("Z", "+00:00")))
+        estimate = None if budget is None else str(
+            min(Decimal(budget["period_epsilon"]), Decimal(budget["lifetime_epsilon_left"]))
+            if ended else Decimal(budget["epsilon_left"]))
+        out.append({"node_id": node.node_id, "site_id": node.site_id,
+                    "query_id": last.query_id if last else None,
+                    "reported_at": as_utc(last.answered_at).isoformat()
+                    if last and last.answered_at else None,
+                    "period_ended": ended, "epsilon_left_estimate": estimate,
+                    "budget": budget})
+    return out

@@ -18,6 +18,7 @@ from coordinator.db import Confirmation, Warrant
 from coordinator.errors import invalid, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
+from coordinator.services.aggregates import budgets as node_budgets
 from coordinator.web import offline_check, processing_facts, record_of_processing
 from coordinator.web.charts import bar_chart
 from coordinator.web.offline_check import witness_keys
@@ -123,6 +124,7 @@ def budgets(request: Request, who: Principal = DPO,
     chart = bar_chart("Epsilon spent per site", [(s, round(k.get("total", 0.0), 4))
                                                  for s, k in spent.items()])
     return render(request, "budgets.html", who=who, spent=spent, chart=chart,
+                  node_budgets=node_budgets(svc),
                   caps={"training run": svc.settings.max_training_epsilon,
                         "aggregate question": svc.settings.max_aggregate_epsilon})
 

@@ -15,6 +15,7 @@ from contract.notices import CameraNotice
 from coordinator.auth import service
 from coordinator.db import Node, PublishedReport
 from coordinator.service import Coordinator
+from coordinator.services.aggregates import budgets as node_budgets
 from coordinator.web import event_words
 from coordinator.web.charts import chart_or_number
 from coordinator.web.event_words import words
@@ -114,7 +115,7 @@ def portal(request: Request, svc: Coordinator = Depends(service)) -> Response:
                   declined=decisions.get(Action.WARRANT_DECLINED.value, 0),
                   stopped=decisions.get(Action.WARRANT_REFUSED.value, 0),
                   reasons=_totals(report.get("refusals_by_reason", {}), event_words.REFUSALS),
-                  words=event_words, settings=svc.settings,
+                  words=event_words, settings=svc.settings, node_budgets=node_budgets(svc),
                   offline=(recompute_report(base, log_key),
                            verify_log(base, log_key, witness_keys(svc.settings))))
 

@@ -1,10 +1,12 @@
 """Planners' aggregate questions, answered at the node, with differential privacy.
 
 The node checks the coordinator's signature, spends the question's (epsilon, delta) from its own
-persisted budget (refusing, and saying so, past it), counts visits in its own event store, adds
-the noise itself and answers with noisy counts only, signed; every release is an entry in the
-node's audit log. Each visit falls in exactly one cell, so one person's visit changes one count
-by one: sensitivity 1, and the cells compose in parallel (one epsilon for the whole answer).
+persisted budget (refusing, and saying so, past this calendar month's budget or its lifetime
+cap, both on its own clock; every answer states the budget), counts visits in its own event
+store, adds the noise itself and answers with noisy counts only, signed; every release is an
+entry in the node's audit log. Each visit falls in exactly one cell, so one person's visit
+changes one count by one: sensitivity 1, and the cells compose in parallel (one epsilon for the
+whole answer).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import logging
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +28,7 @@ from contract.aggregates import (
     AggregateKind,
     AggregateRequest,
     AggregateResult,
+    BudgetReport,
     Cell,
     SignedAggregateRequest,
     SignedAggregateResult,
@@ -34,10 +38,10 @@ from contract.aggregates import (
 from contract.warrants import WarrantRefused
 from nodes.events import EventStore
 from nodes.inbox.state import InboxState
-from nodes.privacy_ledger import PrivacyLedger
+from nodes.privacy_ledger import site_ledger
 from nodes.query_checks import check_message
 from nodes.query_ledger import Start
-from privacy.dp.accounting import Budget, BudgetExceeded
+from privacy.dp.accounting import BudgetExceeded, BudgetState
 from privacy.dp.mechanisms import release_count
 
 log = logging.getLogger(__name__)
@@ -81,14 +85,35 @@ def true_counts(kind: AggregateKind, zones: dict[str, list[str]], start: datetim
     return cells
 
 
+def _amount(value: float) -> Decimal:
+    return decimal(round(value, 12))  # sums of decimal amounts, without binary residue
+
+
+def budget_report(state: BudgetState) -> BudgetReport:
+    """The budget as the node states it in its signed answers."""
+    policy, period = state.policy, state.period
+    amounts: dict[str, Any] = {}
+    for scope, total, spent, left in (
+            ("period", policy.period, state.period_spent, state.period_left),
+            ("lifetime", policy.lifetime, state.lifetime_spent, state.lifetime_left)):
+        for part in ("epsilon", "delta"):
+            amounts[f"{scope}_{part}"] = _amount(getattr(total, part))
+            amounts[f"{scope}_{part}_spent"] = _amount(getattr(spent, part))
+            amounts[f"{scope}_{part}_left"] = _amount(getattr(left, part))
+    return BudgetReport.model_validate(amounts | {
+        "time_zone": policy.time_zone, "period_label": period.label,
+        "period_start": period.start, "period_end": period.end,
+        "epsilon_left": _amount(state.left.epsilon), "delta_left": _amount(state.left.delta),
+        "as_of": state.as_of})
+
+
 class AggregateInbox:
     def __init__(self, state: InboxState):
         settings = state.settings
         self.state, self.settings = state, settings
         self.events = EventStore(settings.stores.events)
-        self.budget = PrivacyLedger(settings.stores.privacy_ledger,
-                                    Budget(settings.privacy_epsilon, settings.privacy_delta),
-                                    f"node {state.enrolment.node_id}")
+        self.budget = site_ledger(settings, state.clock)
+        self.budget.name = f"node {state.enrolment.node_id}"
 
     def close(self) -> None:
         self.events.close()
@@ -133,7 +158,8 @@ class AggregateInbox:
         try:
             spent = self.budget.spend(epsilon, delta, f"aggregate {request.query_id}")
         except BudgetExceeded as exc:
-            return self._refused(request, "budget_exceeded", str(exc), now)
+            return self._refused(request, "budget_exceeded", str(exc), now,
+                                 budget_report(self.budget.state()))
         counts = true_counts(request.kind, zones, window.start, window.end,
                              self.events.visits(sorted(zones), window.start, window.end))
         threshold = self.settings.dp_suppress_below
@@ -141,7 +167,7 @@ class AggregateInbox:
         for (camera, zone, bucket), count in counts.items():
             release = release_count(count, epsilon, delta, suppress_below=threshold)
             cells.append(Cell(camera=camera, zone=zone, bucket=bucket, value=release.value))
-        left = max(0.0, self.budget.total.epsilon - spent.epsilon)
+        left, report = spent.left.epsilon, budget_report(spent)
         appended = self.state.audit.append(self._event(
             request, Action.AGGREGATE_RELEASED, "released", len(cells),
             {"query_id": request.query_id, "kind": request.kind.value,
@@ -149,17 +175,19 @@ class AggregateInbox:
              "mechanism": release.mechanism if release else None,
              "noise_scale": str(decimal(release.noise_scale)) if release else None,
              "suppressed": sum(c.value is None for c in cells),
-             "epsilon_left": str(decimal(left))}))
+             "epsilon_left": str(report.epsilon_left), "period": report.period_label,
+             "period_epsilon_left": str(report.period_epsilon_left),
+             "lifetime_epsilon_left": str(report.lifetime_epsilon_left)}))
         return self._signed(AggregateResult(
             query_id=request.query_id, node_id=self.state.enrolment.node_id, status="answered",
             cells=tuple(cells), mechanism=release.mechanism if release else None,
             noise_scale=decimal(release.noise_scale) if release else None,
             epsilon=request.epsilon, delta=request.delta, suppressed_below=threshold,
-            epsilon_left=decimal(left),
+            epsilon_left=_amount(left), budget=report,
             node_log_index=appended.index, answered_at=self.state.clock()))
 
     def _refused(self, request: AggregateRequest | None, reason: str, detail: str,
-                 now: datetime) -> dict[str, Any]:
+                 now: datetime, budget: BudgetReport | None = None) -> dict[str, Any]:
         query_id = request.query_id if request else "unknown"
         details = {"query_id": query_id, "reason": detail[:500]}
         event = (self._event(request, Action.AGGREGATE_RELEASED, reason, 0, details)
@@ -170,7 +198,9 @@ class AggregateInbox:
         log.warning("refused aggregate question %s: %s", query_id, detail)
         return self._signed(AggregateResult(
             query_id=query_id, node_id=self.state.enrolment.node_id, status="refused",
-            reason=reason, detail=detail, node_log_index=appended.index, answered_at=now))
+            reason=reason, detail=detail, budget=budget,
+            epsilon_left=budget.epsilon_left if budget else None,
+            node_log_index=appended.index, answered_at=now))
 
     def _event(self, request: AggregateRequest, action: Action, outcome: str, count: int,
                details: dict[str, Any]) -> Event:

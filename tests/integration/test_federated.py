@@ -34,7 +34,8 @@ def site(root: Path, index: int, partitions: int, registered: bool = True,
     """A site's settings file and its SuperNode key, made at the node."""
     config = root / f"site-{index}.toml"
     config.write_text(f'site_id = "site-{index}"\ndata_dir = "{root / f"site-{index}"}"\n'
-                      f"privacy_epsilon = {budget}\n")
+                      f"privacy_budget = {{period_epsilon = {budget}, "
+                      f"lifetime_epsilon = {budget}}}\n")
     _, public = flower_key(load_settings(config).keys_dir)
     return Site(f"site-{index}", config, public,
                 {"partition-id": index, "num-partitions": partitions}, registered)

@@ -46,7 +46,7 @@ site_id = "site-7"
 data_dir = "{tmp_path / 'data'}"
 model_dir = "{model_dir}"
 health_port = {port}
-privacy_epsilon = 6.5
+privacy_budget = {{period_epsilon = 6.5}}
 [[cameras]]
 id = "gate"
 source = "synthetic:seed=2,seconds=3600,width=320,height=180,people=2,vehicles=1,fps=10"

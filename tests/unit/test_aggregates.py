@@ -37,7 +37,8 @@ PER_HOUR = 40
 def city(tmp_path: Path):
     world = embedded_world(tmp_path)
     node = world.add_node("alpha", "site-a", analytics=ZONES,
-                          extra="privacy_epsilon = 2.0\ndp_suppress_below = 0\n")
+                          extra="privacy_budget = {period_epsilon = 2.0}\n"
+                          "dp_suppress_below = 0\n")
     store = EventStore(node.settings.stores.events)
     for camera in ("gate", "lobby"):  # PER_HOUR visits starting in every hour, dwell 20 s
         store.add_visits(camera, [("square", START + timedelta(minutes=60 * h + m % 60), 20.0)

@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from nodes.privacy_ledger import PrivacyLedger
-from privacy.dp.accounting import Budget, BudgetExceeded
+from privacy.dp.accounting import Budget, BudgetExceeded, BudgetPolicy
 from privacy.dp.mechanisms import gaussian_variance, laplace_scale, release_count
 from privacy.dp.samplers import bernoulli_exp, discrete_gaussian, discrete_laplace
 
@@ -102,14 +102,16 @@ def test_small_counts_are_suppressed_after_noise() -> None:
     assert large.value is not None and abs(large.value - 1000) < 40
 
 
+ONE = BudgetPolicy(Budget(1.0, 1e-5), Budget(1.0, 1e-5))
+
 def test_the_ledger_refuses_the_release_that_would_exceed_the_budget(tmp_path: Path) -> None:
-    ledger = PrivacyLedger(tmp_path / "privacy.sqlite", Budget(1.0, 1e-5), "site-a")
-    assert ledger.spend(0.5, 0, "counts per zone per hour").epsilon == 0.5
-    assert ledger.spend(0.4, 5e-6, "dwell distribution").delta == 5e-6
+    ledger = PrivacyLedger(tmp_path / "privacy.sqlite", ONE, "site-a")
+    assert ledger.spend(0.5, 0, "counts per zone per hour").period_spent.epsilon == 0.5
+    assert ledger.spend(0.4, 5e-6, "dwell distribution").lifetime_spent.delta == 5e-6
     with pytest.raises(BudgetExceeded, match=r"needs epsilon 0.2.*0.1 and 5e-06 are left"):
         ledger.spend(0.2, 0, "one more")
     ledger.close()
-    reopened = PrivacyLedger(tmp_path / "privacy.sqlite", Budget(1.0, 1e-5), "site-a")
+    reopened = PrivacyLedger(tmp_path / "privacy.sqlite", ONE, "site-a")
     assert reopened.spent() == Budget(0.9, 5e-6)  # persisted; the refused release left no trace
     with pytest.raises(BudgetExceeded):
         reopened.spend(0.05, 1e-5, "too much delta")
@@ -117,7 +119,8 @@ def test_the_ledger_refuses_the_release_that_would_exceed_the_budget(tmp_path: P
 
 
 def test_concurrent_releases_never_overspend(tmp_path: Path) -> None:
-    ledgers = [PrivacyLedger(tmp_path / "p.sqlite", Budget(1.0, 0.0), "site-a")
+    ledgers = [PrivacyLedger(tmp_path / "p.sqlite",
+                             BudgetPolicy(Budget(1.0, 0.0), Budget(1.0, 0.0)), "site-a")
                for _ in range(2)]  # two handles, as two processes would have
     granted = []
 

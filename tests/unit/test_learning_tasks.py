@@ -56,10 +56,11 @@ def test_dp_sgd_learns_the_digits() -> None:
 def test_each_round_is_accounted_on_the_data_it_ran_on(tmp_path) -> None:
     from nodes.learning.dp_training import spent
     from nodes.privacy_ledger import PrivacyLedger
-    from privacy.dp.accounting import Budget, BudgetExceeded
+    from privacy.dp.accounting import Budget, BudgetExceeded, BudgetPolicy
 
     plan = Plan(epsilon=3.0, delta=1e-5, rounds=4, batch_size=64)
-    book = PrivacyLedger(tmp_path / "ledger.sqlite", Budget(10.0, 1e-4), "site x")
+    book = PrivacyLedger(tmp_path / "ledger.sqlite",
+                         BudgetPolicy(Budget(10.0, 1e-4), Budget(10.0, 1e-4)), "site x")
     noise = plan.step(400)[0]
     steady = [plan.step(400, noise)] * 4
     assert spent(steady, 1e-5) == pytest.approx(plan.epsilon_after(400, 4))

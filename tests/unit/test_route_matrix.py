@@ -54,6 +54,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/queries/{query_id}"): frozenset({"police", "dpo"}),
     ("GET", "/queries"): frozenset({"police", "dpo"}),
     ("POST", "/aggregates"): frozenset({"planner"}),
+    ("GET", "/aggregates/budgets"): frozenset({"planner", "dpo"}),
     ("GET", "/aggregates/{query_id}"): frozenset({"planner", "dpo"}),
     ("GET", "/alerts"): frozenset({"operator"}),
     ("GET", "/alerts/stream"): frozenset({"operator"}),

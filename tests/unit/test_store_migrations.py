@@ -16,7 +16,7 @@ from nodes.analytics import trajectories
 from nodes.errors import StoreVersionError
 from nodes.local_db import open_store, schema_version
 from nodes.vault import index
-from privacy.dp.accounting import Budget
+from privacy.dp.accounting import Budget, BudgetPolicy
 
 # each store: its migrations and how the node opens it
 STORES: dict[str, tuple[tuple[str, ...], Callable[[Path], Any]]] = {
@@ -24,7 +24,8 @@ STORES: dict[str, tuple[tuple[str, ...], Callable[[Path], Any]]] = {
     "events": (events.MIGRATIONS, events.EventStore),
     "query ledger": (query_ledger.MIGRATIONS, query_ledger.QueryLedger),
     "privacy ledger": (privacy_ledger.MIGRATIONS,
-                       lambda p: privacy_ledger.PrivacyLedger(p, Budget(1.0, 1e-5), "site-a")),
+                       lambda p: privacy_ledger.PrivacyLedger(
+                           p, BudgetPolicy(Budget(1.0, 1e-5), Budget(1.0, 1e-5)), "site-a")),
     "export reports": (export_reports.MIGRATIONS, export_reports.ExportOutbox),
     "trajectories": (trajectories.MIGRATIONS, lambda p: trajectories.TrajectoryStore(p, 7)),
     "vault index": (index.MIGRATIONS, index.connect),
