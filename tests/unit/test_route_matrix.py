@@ -31,6 +31,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/redoc"): PUBLIC,
     ("POST", "/token"): PUBLIC,
     ("POST", "/users"): frozenset({"admin"}),
+    ("GET", "/users"): frozenset({"admin"}),
+    ("POST", "/users/{username}/disable"): frozenset({"admin"}),
     ("GET", "/users/me"): SIGNED_IN,
     ("POST", "/nodes"): frozenset({"admin"}),
     ("GET", "/nodes"): frozenset({"dpo", "operator", "admin"}),
@@ -198,7 +200,7 @@ def test_every_route_for_every_role(city: World) -> None:
            city.nodes["alpha"].node_id, "sighting_id": "s-none", "alert_id": "1",
            "incident_id": "1", "evidence_id": "1",
            "webhook_id": "w-none", "index": "0", "camera": "gate", "path": "site.css",
-           "sequence": "7"}
+           "sequence": "7", "username": "nobody-here"}
     headers = {caller: ({} if caller == "anonymous" else city.as_(caller)) for caller in CALLERS}
     wrong: list[str] = []
     with serving(city.svc) as base, httpx.Client(base_url=base, timeout=15) as client:
