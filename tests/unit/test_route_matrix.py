@@ -115,6 +115,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/control-room/map"): frozenset({"operator"}),
     ("GET", "/control-room/map/cameras.json"): frozenset({"operator"}),
     ("GET", "/control-room/map/basemap.geojson"): frozenset({"operator"}),
+    ("GET", "/admin"): frozenset({"admin"}),
+    ("GET", "/admin/nodes/{node_id}/enrolment.json"): frozenset({"admin"}),
     ("GET", "/static/{path}"): PUBLIC,
 }
 
