@@ -41,10 +41,10 @@ def city(tmp_path: Path) -> Iterator[World]:
     world.close()
 
 
-def printed(tmp_path: Path) -> dict[str, object]:
+def printed(tmp_path: Path, site: str = "north-hall") -> dict[str, object]:
     """What `safecity node keys` prints for a new site, as its operator hands it over."""
-    config = tmp_path / "north.toml"
-    config.write_text(f'site_id = "north-hall"\ndata_dir = "{tmp_path / "north"}"\n'
+    config = tmp_path / f"{site}.toml"
+    config.write_text(f'site_id = "{site}"\ndata_dir = "{tmp_path / site}"\n'
                       '[[cameras]]\nid = "entrance"\nsource = "synthetic:"\n'
                       'location = "North Hall, main entrance"\npurpose = "visitors\' safety"\n')
     result = CliRunner().invoke(main, ["node", "keys", "--config", str(config)])
@@ -157,3 +157,20 @@ def test_the_admin_enrols_a_node_and_manages_users_on_a_desktop_and_a_phone(
         assert status == 403
         assert [e.record.outcome for e in city.svc.audit.entries(start, 10**4)] == ["forbidden"]
         assert city.client.get("/users/me", headers=city.as_("police")).status_code == 200
+
+        # without an active judge and DPO: the page says what to do first, and so does the
+        # refusal when a document is pasted all the same (each step with its command)
+        for name in ("judge", "dpo", "dpo-2"):
+            gone = city.client.post(f"/users/{name}/disable", headers=city.as_("admin"))
+            assert gone.status_code == 200, gone.text
+        admin.page.reload()
+        first = admin.page.locator("#enrol-first li")
+        expect(first).to_have_count(2)
+        expect(first.nth(0)).to_contain_text("safecity warrant keygen --out judge.key")
+        admin.page.fill("#document", json.dumps(printed(tmp_path, "south-gate")))
+        admin.page.click("#enrol-form button[type=submit]")
+        steps = admin.page.locator("#enrol-problem-list li")
+        expect(steps).to_have_count(2)
+        expect(steps.nth(0)).to_contain_text("--role judge")
+        expect(steps.nth(1)).to_contain_text("--role dpo")
+        admin.screenshot("admin-enrol-first")
