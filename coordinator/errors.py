@@ -3,6 +3,8 @@ an API request is answered with."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from kernel.errors import SafecityError
 
 
@@ -55,11 +57,13 @@ class Problem(Exception):
     already logged), which no ``except SafecityError`` on its way out may swallow."""
 
     def __init__(self, status: int, title: str, detail: str, code: str | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None,
+                 extensions: dict[str, Any] | None = None):
         super().__init__(detail)
         self.status, self.title, self.detail = status, title, detail
         self.code = code
         self.headers = headers or {}
+        self.extensions = extensions or {}  # further members of the body (RFC 9457 3.2)
 
 
 def not_found(what: str) -> Problem:

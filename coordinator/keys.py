@@ -16,8 +16,9 @@ from pathlib import Path
 
 from audit.keys import load_log_key, new_log_key
 from audit.note import NoteSigner
+from contract.warrants import key_id
 from privacy.sealing import RecipientKey
-from privacy.signing import SigningKey, seed_file
+from privacy.signing import SigningKey, VerifyKey, seed_file
 
 
 @dataclass(frozen=True)
@@ -43,3 +44,14 @@ def load_keys(keys_dir: Path, origin: str) -> CoordinatorKeys:
         dispatch=SigningKey(seed_file(keys_dir / "dispatch.key", "ed25519-private")),
         log=log, pseudonym_key=seed_file(keys_dir / "pseudonym.key", "hmac-sha256"),
         sealing=RecipientKey(seed_file(keys_dir / "seal.key", "x25519-private")))
+
+
+def fingerprint(public: str) -> str:
+    """A public key's fingerprint, as the admin page shows it: an Ed25519 key's is its
+    ``key_id`` (what ``safecity node keys`` prints, what warrants and revocations name: the first
+    128 bits of SHA-256 of the raw key, hex); any other key's, the first 128 bits of SHA-256
+    of the key as printed."""
+    text = public.strip()
+    if text.startswith("ed25519:"):
+        return key_id(VerifyKey.parse(text))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]

@@ -26,7 +26,7 @@ def install(app: FastAPI) -> None:
         if page is not None and wants_page(request):
             return page(request, exc)  # a person in a browser: a page, not JSON
         return problem(exc.status, exc.title, exc.detail, request.url.path, exc.code,
-                        exc.headers)
+                        exc.headers, exc.extensions)
 
     @app.exception_handler(DispatchError)
     async def _broker(request: Request, exc: DispatchError) -> JSONResponse:

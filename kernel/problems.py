@@ -8,6 +8,7 @@ OpenAPI document says what every error really is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,15 +20,45 @@ MEDIA_TYPE = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str, instance: str | None = None,
-            code: str | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
-    """A problem details response; ``code`` is a stable machine-readable reason."""
+            code: str | None = None, headers: dict[str, str] | None = None,
+            extensions: dict[str, Any] | None = None) -> JSONResponse:
+    """A problem details response; ``code`` is a stable machine-readable reason;
+    ``extensions`` are further members (RFC 9457 section 3.2), such as ``errors``."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
                             "detail": detail}
     if instance:
         body["instance"] = instance
     if code:
         body["code"] = code
+    for name, value in (extensions or {}).items():
+        body.setdefault(name, value)  # never overrides a standard member
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def field_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
+    """Every invalid field of a request at once (RFC 9457's ``errors`` extension): a body
+    field as a JSON Pointer into the body (``#/node_id``; ``#`` for the whole body), a query,
+    path or header parameter by its name, each with why."""
+    out = []
+    for error in errors:
+        where = [str(part) for part in error.get("loc", ())]
+        item = {"detail": str(error.get("msg", "invalid"))}
+        if where and where[0] == "body":
+            item["pointer"] = "#" + "".join(
+                "/" + p.replace("~", "~0").replace("/", "~1") for p in where[1:])
+        elif where:
+            item["parameter"] = ".".join(where[1:]) or where[0]
+        out.append(item)
+    return out
+
+
+def _said(item: dict[str, str]) -> str:
+    if "pointer" in item:
+        where = item["pointer"].removeprefix("#/").replace("/", ".") \
+            if item["pointer"] != "#" else "body"
+    else:
+        where = item.get("parameter", "request")
+    return f"{where}: {item['detail']}"
 
 
 def add_problem_handlers(app: FastAPI) -> None:
@@ -35,10 +66,10 @@ def add_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return problem(422, "Invalid request", f"{where}: {first.get('msg')}",
-                       str(request.url.path))
+        errors = field_errors(exc.errors()) or [{"detail": "invalid request"}]
+        detail = f"{len(errors)} invalid field(s): " if len(errors) > 1 else ""
+        return problem(422, "Invalid request", detail + "; ".join(_said(e) for e in errors),
+                       str(request.url.path), "invalid", extensions={"errors": errors})
 
     document_problems(app)
 
@@ -49,7 +80,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "properties": {"type": {"type": "string"}, "title": {"type": "string"},
                    "status": {"type": "integer", "minimum": 400, "maximum": 599},
                    "detail": {"type": "string"}, "instance": {"type": "string"},
-                   "code": {"type": "string"}},
+                   "code": {"type": "string"},
+                   "errors": {"type": "array", "description": "every invalid field of a 422 "
+                              "at once: `pointer` (into the body) or `parameter`, and `detail`",
+                              "items": {"type": "object", "properties": {
+                                  "pointer": {"type": "string"},
+                                  "parameter": {"type": "string"},
+                                  "detail": {"type": "string"}}}}},
 }
 
 

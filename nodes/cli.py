@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import sys
 from collections.abc import Callable
 from contextlib import closing
@@ -204,17 +205,30 @@ _CONFIG = click.option("--config", "config_path", required=True,
 
 @node.command("keys")
 @_CONFIG
-def node_keys(config_path: Path) -> None:
-    """Print the node's public keys (created on first use) for enrolment at the coordinator."""
+@click.option("--node-id", default=None, metavar="ID",
+              help="The id the city enrols this node under (default: SITE_ID-node; a second "
+              "node at the same site needs its own).")
+def node_keys(config_path: Path, node_id: str | None) -> None:
+    """Print the node's enrolment document: its id, site, cameras with their notices and
+    placements, and public keys (created on first use). The city admin enrols it as printed
+    (`POST /nodes`, or the admin page)."""
     from nodes.camera_notices import enrolled_cameras
     from nodes.config import load_settings
     from nodes.identity import load_identity
     from nodes.learning.flower_key import flower_key
 
     settings = load_settings(config_path)
-    keys: dict[str, object] = dict(load_identity(settings.keys_dir).public())
+    chosen = node_id or f"{settings.site_id}-node"
+    if re.fullmatch(r"[a-z0-9][a-z0-9_.:-]{0,127}", chosen) is None:
+        raise UsageError(f"--node-id {chosen[:40]!r}: lower-case letters, digits and "
+                         "'_', '.', ':', '-' (at most 128), starting with a letter or digit")
+    cameras = enrolled_cameras(settings)
+    keys: dict[str, object] = {
+        "node_id": chosen, "site_id": settings.site_id,
+        "cameras": [n["camera"] for n in cameras["camera_notices"]]}
+    keys |= load_identity(settings.keys_dir).public()
     keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
-    keys |= enrolled_cameras(settings)
+    keys |= cameras
     click.echo(json.dumps(keys, indent=2))
 
 

@@ -57,19 +57,42 @@ def _city_ca(svc: Coordinator) -> str | None:
         raise Problem(500, "Configuration error", f"city_ca: {exc}", "city_ca") from None
 
 
+def first_steps(missing: list[Role], no_witnesses: bool, admin: str) -> list[str]:
+    """What to do before a node can be enrolled, in order, with the commands: the judges' and
+    DPOs' keys (made on their own machines, registered by an admin) and the witnesses."""
+    steps = []
+    for role in missing:
+        name, agency = ("judge-1", "court") if role is Role.JUDGE else ("dpo-1", "city")
+        steps.append(
+            f"no active {role.value} with a signing key is registered: the {role.value} runs "
+            f"`safecity warrant keygen --out {role.value}.key` on their own machine and hands "
+            f"over the printed ed25519:... public key; an admin registers it: `safecity "
+            f"coordinator add-user --config /etc/safecity/coordinator.toml --as {admin} "
+            f"--username {name} --role {role.value} --agency {agency} --signing-key "
+            f"ed25519:...` (or on the admin page, /admin#users, or POST /users)")
+    if no_witnesses:
+        steps.append("no witnesses are configured: each institution runs `safecity audit "
+                     "keygen NAME --out NAME.key --witness` and `safecity audit witness "
+                     "serve`; add each as a [[witnesses]] entry (name, url, key) and "
+                     "witness_quorum to coordinator.toml and restart the coordinator")
+    return steps
+
+
 def enrol(svc: Coordinator, who: Principal, body: NewNode) -> dict[str, Any]:
     """Enrol a node once a judge, a DPO and the witnesses are there to pin; the document it
     pins (logged once it is stored)."""
     with svc.session() as session:
         roles = set(session.scalars(select(User.role).where(
             User.active, User.signing_key.is_not(None))))
-        if not {Role.JUDGE.value, Role.DPO.value} <= roles:
-            raise Problem(409, "Conflict", "register at least one judge and one DPO before "
-                          "enrolling nodes: a node pins their keys at enrolment", "no_signers")
-        if not svc.settings.witnesses:
-            raise Problem(409, "Conflict", "configure the city's witnesses (witnesses, "
-                          "witness_quorum) before enrolling nodes: a node pins their keys and "
-                          "believes no log checkpoint they have not cosigned", "no_witnesses")
+        missing = [r for r in (Role.JUDGE, Role.DPO) if r.value not in roles]
+        if missing or not svc.settings.witnesses:
+            steps = first_steps(missing, not svc.settings.witnesses, who.username)
+            raise Problem(409, "Conflict", "enrol nodes once the keys they pin exist: "
+                          + " ".join(f"({n}) {s}" for n, s in enumerate(steps, 1)),
+                          "no_signers" if missing else "no_witnesses",
+                          extensions={"missing": [r.value for r in missing]
+                                      + ([] if svc.settings.witnesses else ["witnesses"]),
+                                      "steps": steps})
         if session.get(Node, body.node_id) is not None:
             raise Problem(409, "Conflict", f"node {body.node_id} is already enrolled", "exists")
         if session.scalar(select(Node).where(Node.identity_key == body.identity_key)):

@@ -23,9 +23,10 @@ from contract.camera_placement import CameraPlacement
 from contract.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from contract.notices import CameraNotice
 from contract.pins import ROLES, PinChange
-from contract.warrants import Kind, Window
+from contract.warrants import Kind, Window, key_id
 from coordinator.passwords import MIN_LENGTH
 from coordinator.roles import Role
+from privacy.signing import VerifyKey
 
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"  # warrant, purpose and node ids
 USERNAME = r"^[a-z0-9][a-z0-9_.-]{1,63}$"
@@ -129,8 +130,13 @@ class NewNode(BaseModel):
 
     node_id: str = Field(pattern=_NAME)
     site_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    cameras: list[str] = Field(min_length=1, max_length=256)
+    cameras: list[str] = Field(min_length=1, max_length=256, description="default: the "
+                               "cameras camera_notices name (one notice per camera)")
     identity_key: Ed25519Public
+    key_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$", description="the "
+                               "identity key's fingerprint as `safecity node keys` prints it; "
+                               "checked against identity_key, so a document altered or mixed up "
+                               "on its way is refused")
     sealing_key: X25519Public
     flower_key: SuperNodePublic | None = Field(
         default=None, description="the site's Flower SuperNode key (federated learning)")
@@ -143,6 +149,17 @@ class NewNode(BaseModel):
         "longitude, heading, field of view): the control room's map; a camera without one is "
         "listed there as not placed")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _cameras_from_notices(cls, data: Any) -> Any:
+        """A document that names no cameras enrols those its notices are for."""
+        if isinstance(data, dict) and "cameras" not in data \
+                and isinstance(data.get("camera_notices"), list):
+            named = [n.get("camera") for n in data["camera_notices"] if isinstance(n, dict)]
+            if named and all(isinstance(c, str) for c in named):
+                return {**data, "cameras": named}
+        return data
+
     @field_validator("cameras")
     @classmethod
     def _cameras(cls, value: list[str]) -> list[str]:
@@ -152,6 +169,12 @@ class NewNode(BaseModel):
 
     @model_validator(mode="after")
     def _noticed_cameras(self) -> NewNode:
+        if self.key_id is not None \
+                and self.key_id != key_id(VerifyKey.parse(self.identity_key)):
+            raise ValueError(f"key_id {self.key_id} is not the fingerprint of identity_key "
+                             f"({key_id(VerifyKey.parse(self.identity_key))}): the document "
+                             "was altered or mixed with another node's; print it again with "
+                             "`safecity node keys`")
         unknown = sorted({n.camera for n in self.camera_notices} - set(self.cameras))
         if unknown:
             raise ValueError(f"camera_notices name cameras not enrolled: {', '.join(unknown)}")

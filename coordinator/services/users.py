@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import select
+
 from audit.records import Action, Actor, Event, LegalBasis
 from coordinator.db import User
-from coordinator.errors import Problem, invalid
+from coordinator.errors import Problem, invalid, not_found
+from coordinator.keys import fingerprint
 from coordinator.passwords import hash_password
 from coordinator.roles import SIGNERS, Role
-from coordinator.service import Coordinator
+from coordinator.service import Coordinator, as_utc
 from coordinator.services.requests import NewUser
 
 
@@ -27,3 +32,42 @@ def create_user(svc: Coordinator, body: NewUser, by: Actor) -> None:
     svc.log(Event(actor=by, action=Action.CONFIG_CHANGE,
                   legal_basis=LegalBasis.STATUTE, outcome="user_created",
                   details={"user": body.username, "role": body.role.value}))
+
+
+def listed(svc: Coordinator) -> list[dict[str, Any]]:
+    """Every account: name, role, agency, whether it is active, since when, and the
+    fingerprint of a judge's or DPO's registered public key (never a password hash)."""
+    with svc.session() as session:
+        rows = session.scalars(select(User).order_by(User.role, User.username)).all()
+        return [{"username": u.username, "role": u.role, "agency": u.agency,
+                 "active": u.active, "created_at": as_utc(u.created_at).isoformat(),
+                 "signing_key": u.signing_key,
+                 "key_id": fingerprint(u.signing_key) if u.signing_key else None}
+                for u in rows]
+
+
+def disable(svc: Coordinator, username: str, by: Actor, by_username: str) -> dict[str, Any]:
+    """Disable an account: its tokens stop working at their next use (``coordinator.auth``
+    checks the account on every request). Nobody disables their own account (so an admin
+    always remains: the caller). A judge's or DPO's key stays pinned
+    at the nodes until a signed pin update retires it; the answer says so."""
+    with svc.session() as session:
+        user = session.get(User, username)
+        if user is None:
+            raise not_found(f"user {username}")
+        if username == by_username:
+            raise Problem(409, "Conflict", "you cannot disable your own account; another "
+                          "admin can", "self")
+        if not user.active:
+            raise Problem(409, "Conflict", f"user {username} is already disabled", "disabled")
+        role, key = user.role, user.signing_key
+        user.active = False
+    svc.log(Event(actor=by, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
+                  outcome="user_disabled", details={"user": username, "role": role}))
+    answer: dict[str, Any] = {"username": username, "role": role, "active": False}
+    if key:
+        answer["note"] = (f"{username}'s key {fingerprint(key)} stays pinned at the nodes until "
+                          f"a signed pin update retires it: `safecity coordinator pins propose "
+                          f"--config /etc/safecity/coordinator.toml --as {by_username} "
+                          f"--retire {role}:{key} --reason {role}-left`")
+    return answer

@@ -42,6 +42,7 @@ ACTIONS: dict[str, str] = {
 # config_change outcomes (coordinator/services/*, coordinator/learning, nodes)
 CHANGES: dict[str, str] = {
     "user_created": "a user account was created",
+    "user_disabled": "a user account was disabled",
     "webhook_added": "an alert webhook was added",
     "webhook_removed": "an alert webhook was removed",
     "model_deployed": "a trained model was sent to the sites",

@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from coordinator.errors import Problem
 from coordinator.web import (
+    admin,
     casework,
     city_map,
     console,
@@ -30,7 +31,8 @@ def page_problem(request: Request, problem: Problem) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    for module in (portal, login, console, casework, control_room, video_wall, city_map):
+    for module in (portal, login, console, casework, control_room, video_wall, city_map,
+                   admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.page_problem = page_problem

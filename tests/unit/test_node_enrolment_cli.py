@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -10,6 +12,7 @@ from click.testing import CliRunner
 from contract.queries import SignedRevocation
 from nodes.cli import main
 from privacy.signing import SigningKey
+from tests.support.problem_details import problem
 from tests.support.world import embedded_world
 
 
@@ -75,3 +78,82 @@ def test_warrant_revoke_signs_a_revocation(tmp_path: Path) -> None:
     signed = SignedRevocation.model_validate_json(out.read_text())
     assert signed.revocation.signed_by(key.public, signed.signature)
     assert signed.revocation.warrant_id == "w-1"
+
+
+def test_the_printed_document_enrols_as_printed_or_says_everything_at_once(
+        tmp_path: Path) -> None:
+    """Issue 24: `node keys` prints what `POST /nodes` takes as is; a document that is not
+    right is refused once with every invalid field; enrolling before the judges' and DPOs'
+    keys exist says what to do first, with commands that work."""
+    world = embedded_world(tmp_path / "city")
+    try:
+        config = tmp_path / "node.toml"
+        config.write_text(f'site_id = "site-p"\ndata_dir = "{tmp_path / "node"}"\n'
+                          '[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'
+                          'location = "north gate"\npurpose = "public safety"\n'
+                          '[[cameras]]\nid = "yard"\nsource = "synthetic:"\n'
+                          'location = "yard"\npurpose = "public safety"\n')
+        runner = CliRunner()
+        bad_id = runner.invoke(main, ["node", "keys", "--config", str(config),
+                                      "--node-id", "Not An Id"])
+        assert bad_id.exit_code != 0 and "--node-id" in bad_id.output
+        printed = runner.invoke(main, ["node", "keys", "--config", str(config)])
+        assert printed.exit_code == 0, printed.output
+        document = json.loads(printed.output)
+        assert (document["node_id"], document["site_id"], document["cameras"]) == (
+            "site-p-node", "site-p", ["gate", "yard"])
+
+        # an older printout (no node_id, site_id or cameras) with a typo in a key: one 422
+        # naming every problem, each as a JSON Pointer into the document
+        old = {k: v for k, v in document.items() if k not in ("node_id", "site_id", "cameras")}
+        refused = world.client.post("/nodes", headers=world.as_("admin"),
+                                    json=old | {"sealing_key": "x25519:nope"})
+        body = problem(refused, 422, "invalid")
+        pointers = {e["pointer"] for e in body["errors"]}
+        assert pointers == {"#/node_id", "#/site_id", "#/sealing_key"}, body
+        assert all(p.removeprefix("#/") in body["detail"] for p in pointers), body
+        assert body["detail"].startswith("3 invalid field(s)")
+
+        # a key_id that is not the identity key's fingerprint: altered or mixed up
+        other = json.loads(runner.invoke(main, ["node", "keys", "--config", str(
+            _second_node(tmp_path))]).output)
+        mixed = world.client.post("/nodes", headers=world.as_("admin"),
+                                  json=document | {"key_id": other["key_id"]})
+        assert "is not the fingerprint of identity_key" in problem(mixed, 422, "invalid")[
+            "detail"]
+
+        # before judges and DPOs are registered (here: theirs disabled), a 409 with the steps
+        for name in ("judge", "dpo"):
+            gone = world.client.post(f"/users/{name}/disable", headers=world.as_("admin"))
+            assert gone.status_code == 200 and "stays pinned" in gone.json()["note"], gone.text
+        early = problem(world.client.post("/nodes", headers=world.as_("admin"), json=document),
+                        409, "no_signers")
+        assert early["missing"] == ["judge", "dpo"] and len(early["steps"]) == 2, early
+        assert "safecity warrant keygen --out judge.key" in early["detail"]
+        # each step's add-user command, run as written (with the real key), registers them
+        coordinator_config = tmp_path / "coordinator.toml"
+        coordinator_config.write_text(world.config_text())
+        for step, role in zip(early["steps"], ("judge", "dpo"), strict=True):
+            command = shlex.split(re.search(r"`safecity (coordinator add-user [^`]*)`",
+                                            step)[1])
+            key = SigningKey.generate().public.text()
+            command = [key if part == "ed25519:..." else
+                       str(coordinator_config) if part.endswith("coordinator.toml") else part
+                       for part in command]
+            assert f"--role {role}" in " ".join(command) and "--as admin" in " ".join(command)
+            added = runner.invoke(main, [*command, "--password-stdin"],
+                                  input="a long enough password\n")
+            assert added.exit_code == 0, added.output
+        enrolled = world.client.post("/nodes", headers=world.as_("admin"), json=document)
+        assert enrolled.status_code == 201, enrolled.text
+        assert enrolled.json()["node_id"] == "site-p-node"
+        assert len(enrolled.json()["judge_keys"]) == 1  # the newly registered judge's key
+    finally:
+        world.close()
+
+
+def _second_node(tmp_path: Path) -> Path:
+    config = tmp_path / "other.toml"
+    config.write_text(f'site_id = "site-o"\ndata_dir = "{tmp_path / "other"}"\n'
+                      '[[cameras]]\nid = "gate"\nsource = "synthetic:"\n')
+    return config

@@ -31,6 +31,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/redoc"): PUBLIC,
     ("POST", "/token"): PUBLIC,
     ("POST", "/users"): frozenset({"admin"}),
+    ("GET", "/users"): frozenset({"admin"}),
+    ("POST", "/users/{username}/disable"): frozenset({"admin"}),
     ("GET", "/users/me"): SIGNED_IN,
     ("POST", "/nodes"): frozenset({"admin"}),
     ("GET", "/nodes"): frozenset({"dpo", "operator", "admin"}),
@@ -114,6 +116,8 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/control-room/map"): frozenset({"operator"}),
     ("GET", "/control-room/map/cameras.json"): frozenset({"operator"}),
     ("GET", "/control-room/map/basemap.geojson"): frozenset({"operator"}),
+    ("GET", "/admin"): frozenset({"admin"}),
+    ("GET", "/admin/nodes/{node_id}/enrolment.json"): frozenset({"admin"}),
     ("GET", "/static/{path}"): PUBLIC,
 }
 
@@ -199,7 +203,7 @@ def test_every_route_for_every_role(city: World) -> None:
            city.nodes["alpha"].node_id, "sighting_id": "s-none", "alert_id": "1",
            "incident_id": "1", "evidence_id": "1",
            "webhook_id": "w-none", "index": "0", "camera": "gate", "path": "site.css",
-           "sequence": "7"}
+           "sequence": "7", "username": "nobody-here"}
     headers = {caller: ({} if caller == "anonymous" else city.as_(caller)) for caller in CALLERS}
     wrong: list[str] = []
     with serving(city.svc) as base, httpx.Client(base_url=base, timeout=15) as client:
