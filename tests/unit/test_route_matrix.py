@@ -113,6 +113,10 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/control-room/map"): frozenset({"operator"}),
     ("GET", "/control-room/map/cameras.json"): frozenset({"operator"}),
     ("GET", "/control-room/map/basemap.geojson"): frozenset({"operator"}),
+    ("GET", "/planner"): frozenset({"planner"}),
+    ("GET", "/planner/cost"): frozenset({"planner"}),
+    ("POST", "/planner/questions"): frozenset({"planner"}),
+    ("GET", "/planner/questions/{query_id}"): frozenset({"planner", "dpo"}),
     ("GET", "/static/{path}"): PUBLIC,
 }
 
