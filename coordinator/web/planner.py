@@ -231,6 +231,7 @@ def answer_view(view: dict[str, Any], zone: str) -> dict[str, Any]:
         if node["status"] == "answered" and node.get("mechanism") and node.get("noise_scale"):
             k = dp_figures.half_width(node["mechanism"], float(node["noise_scale"]))
             entry["half_width"] = k
+            entry["scale_words"] = f"{float(node['noise_scale']):g}"
             grouped: dict[tuple[str, str], list[dp_figures.Point]] = defaultdict(list)
             for cell in node["cells"]:
                 grouped[(cell["camera"], cell["zone"])].append(dp_figures.point(
