@@ -55,12 +55,15 @@ def _nodes(svc: Coordinator) -> list[tuple[str, str, list[str]]]:
 def _lefts(svc: Coordinator, nodes: list[str]) -> dict[str, dp_figures.Left]:
     """Each node's budget left, from the answers the coordinator holds (any planner's: the
     budget is the node's, not the planner's)."""
+    answers = []
     with svc.session() as session:
-        rows = session.scalars(select(AggregateNode).where(
-            AggregateNode.status == "answered", AggregateNode.node_id.in_(nodes))).all()
-        answers = [{"node_id": r.node_id, "query_id": r.query_id,
-                    "answered_at": as_utc(r.answered_at) if r.answered_at else None,
-                    "result": (r.result or {}).get("result")} for r in rows]
+        for node_id in nodes:  # its newest answers only: the figure is in the newest
+            rows = session.scalars(select(AggregateNode).where(
+                AggregateNode.status == "answered", AggregateNode.node_id == node_id)
+                .order_by(AggregateNode.answered_at.desc()).limit(3)).all()
+            answers += [{"node_id": r.node_id, "query_id": r.query_id,
+                         "answered_at": as_utc(r.answered_at) if r.answered_at else None,
+                         "result": (r.result or {}).get("result")} for r in rows]
     return {n: dp_figures.remaining(n, answers) for n in nodes}
 
 

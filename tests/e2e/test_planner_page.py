@@ -70,6 +70,8 @@ def test_a_planner_asks_sees_the_cost_and_reads_the_answer_with_error_bars(
     city.start_worker("alpha")
     with serving(city.svc) as site:
         planner = Watched(browser.new_context(viewport={"width": 1280, "height": 900}).new_page())
+        requested: list[str] = []
+        planner.page.on("request", lambda r: requested.append(r.url))
         log_in(planner, site, "planner", PASSWORD)
         page = planner.page
         assert page.url.endswith("/planner")
@@ -121,6 +123,8 @@ def test_a_planner_asks_sees_the_cost_and_reads_the_answer_with_error_bars(
         first = rows.first.locator("td").all_inner_texts()
         assert first[0] == "06:00" and first[2] == f"{max(0, values[0] - 6)} to {values[0] + 6}"
         checked(planner, "planner-answer", 1280)
+        elsewhere = [u for u in requested if not u.startswith((site, "data:"))]
+        assert requested and elsewhere == []  # everything from the coordinator's origin
 
         # audited as today: the question before it was sent, each release as collected
         records = [e.record for e in city.svc.audit.entries(before, 1000)]
