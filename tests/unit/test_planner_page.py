@@ -227,3 +227,25 @@ def test_police_and_anonymous_are_refused_and_the_police_denial_is_audited(city:
     assert {r.actor.role for r in denied} == {"police_analyst"}
     assert not [e for e in city.svc.audit.entries(0, 10_000)
                 if e.record.action is Action.QUERY_DISPATCHED]
+
+
+def test_a_dwell_histogram_and_a_window_of_several_days_are_labelled() -> None:
+    cells = [{"camera": "gate", "zone": "square", "bucket": b, "value": v}
+             for b, v in (("0-10s", 12), ("10-30s", 0), ("900s+", None))]
+    node = {"node_id": "n1", "site_id": "site-a", "status": "answered", "reason": None,
+            "detail": None, "mechanism": "discrete_gaussian", "noise_scale": "3.0",
+            "epsilon": "1", "delta": "1e-06", "suppressed_below": 5, "epsilon_left": "0",
+            "cells": cells}
+    view = {"query_id": "q", "kind": "dwell_histogram", "epsilon": 1.0, "delta": 1e-6,
+            "status": "complete", "nodes": [node],
+            "window": {"start": "2026-10-01T00:00:00+00:00", "end": "2026-10-03T00:00:00+00:00"}}
+    shown = answer_view(view, "UTC")
+    assert shown["statistic"] == "Visits per dwell time, in each zone" and not shown["hourly"]
+    k = dp_figures.half_width("discrete_gaussian", 3.0)
+    assert 5 <= k <= 6  # about 1.96 sigma
+    (series,) = shown["nodes"][0]["series"]
+    assert [(p.label, p.value, p.low) for p in series["points"]] == [
+        ("0-10s", 12, 12 - k), ("10-30s", 0, 0), ("900s+", None, None)]
+    hourly = answer_view({**view, "kind": "zone_counts_hourly", "nodes": [{**node, "cells": [
+        {**cells[0], "bucket": "2026-10-02T13:00:00+00:00"}]}]}, "UTC")
+    assert hourly["nodes"][0]["series"][0]["points"][0].label == "10-02 13:00"
