@@ -102,6 +102,11 @@ def _history(svc: Coordinator, who: Principal) -> list[dict[str, Any]]:
              "state": _state(parts[a.query_id])} for a in asked]
 
 
+def _when(moment: datetime | None, zone: str) -> str | None:
+    """A report's time on the city's clock, to the minute."""
+    return shown(moment, zone)[:16] if moment else None
+
+
 def _state(statuses: list[str]) -> str:
     if "pending" in statuses:
         return "waiting for the sites"
@@ -128,6 +133,7 @@ def _page(request: Request, svc: Coordinator, who: Principal, form: dict[str, An
                                form["delta"]),
                   cap=svc.settings.max_aggregate_epsilon, max_delta=MAX_DELTA,
                   zone=svc.settings.time_zone, history=_history(svc, who),
+                  when=lambda moment: _when(moment, svc.settings.time_zone),
                   half_width=dp_figures.expected_half_width(form["epsilon"], form["delta"]))
 
 
@@ -152,6 +158,7 @@ def cost(epsilon: str = Query("", max_length=32), delta: str = Query("", max_len
     rows = [{"node_id": c.node_id, "site_id": c.site_id, "cameras": list(c.cameras),
              "epsilon": c.epsilon, "delta": c.delta, "left": c.left.epsilon,
              "reported_at": c.left.reported_at.isoformat() if c.left.reported_at else None,
+             "reported": _when(c.left.reported_at, svc.settings.time_zone),
              "after": c.after, "verdict": c.verdict}
             for c in _costs(svc, sites, cameras, eps, dlt)]
     return JSONResponse({"cap": cap, "over_cap": eps > cap, "nodes": rows,

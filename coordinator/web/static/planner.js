@@ -18,6 +18,17 @@
     return td;
   }
 
+  function leftNow(n) {
+    const td = cell("Left now", n.left === null ? "not reported yet" : shown(number(n.left)), true);
+    if (n.left !== null) {
+      const note = document.createElement("span");
+      note.className = "note";
+      note.textContent = ` (reported ${n.reported})`;
+      td.append(note);
+    }
+    return td;
+  }
+
   function costForm(form) {
     const status = document.getElementById("cost-status");
     const body = document.querySelector("#costs tbody");
@@ -43,7 +54,7 @@
         const row = document.createElement("tr");
         row.append(cell("Site", n.site_id), cell("Cameras", n.cameras.join(", ")),
           cell("Costs (epsilon)", String(n.epsilon), true),
-          cell("Left now", n.left === null ? "not reported yet" : shown(number(n.left)), true),
+          leftNow(n),
           cell("Left after", n.after === null ? "unknown" : shown(number(n.after)), true),
           cell("Will it answer?", VERDICTS[n.verdict]));
         return row;
