@@ -56,7 +56,7 @@
           cell("Costs (epsilon)", String(n.epsilon), true),
           leftNow(n),
           cell("Left after", n.after === null ? "unknown" : shown(number(n.after)), true),
-          cell("Will it answer?", VERDICTS[n.verdict]));
+          cell("Will it answer", VERDICTS[n.verdict]));
         return row;
       }));
       if (!answer.nodes.length) {
