@@ -110,11 +110,19 @@ def authenticate(request: Request, token: str | None = Depends(bearer),
                        "a request made with the session cookie must carry its CSRF token")
     if not token:
         raise deny(svc, request, ANONYMOUS, 401, "unauthenticated", "a bearer token is required")
+    holder = _holder(svc, token)
+    if isinstance(holder, str):
+        raise deny(svc, request, ANONYMOUS, 401, "bad_token", holder)
+    return holder
+
+
+def _holder(svc: Coordinator, token: str) -> Principal | str:
+    """The person or node a token stands for now, or why it stands for no one."""
     try:
         claims = verify(token.strip(), svc.keys.token.public, AUDIENCE,
                         int(svc.clock().timestamp()))
     except TokenError as exc:
-        raise deny(svc, request, ANONYMOUS, 401, "bad_token", str(exc)) from None
+        return str(exc)
     username, role, jti = str(claims.get("sub")), str(claims.get("role")), claims.get("jti")
     with svc.session() as session:
         revoked = not isinstance(jti, str) or is_spent(session, COORDINATOR, jti)
@@ -125,12 +133,22 @@ def authenticate(request: Request, token: str | None = Depends(bearer),
             user = session.get(User, username)
             current = (user.role, user.agency) if user and user.active else None
     if revoked:
-        raise deny(svc, request, ANONYMOUS, 401, "bad_token",
-                   "this token was revoked (its holder signed out)")
+        return "this token was revoked (its holder signed out)"
     if current is None or current[0] != role:
-        raise deny(svc, request, ANONYMOUS, 401, "bad_token",
-                   "the account behind this token is disabled or has changed role")
+        return "the account behind this token is disabled or has changed role"
     return Principal(username, role, current[1], svc.actor(username, role, current[1]))
+
+
+def signed_in(request: Request, svc: Coordinator) -> Principal | None:
+    """Who this browser's session belongs to, for a public page's header (the portal, the
+    sign-in form, a problem page): nobody where there is no valid session. It grants nothing
+    and is no denial (nothing is logged or counted): every route still checks its own
+    permission."""
+    token = session_token(request)
+    if not token:
+        return None
+    holder = _holder(svc, token)
+    return holder if isinstance(holder, Principal) and holder.role != Role.NODE else None
 
 
 def require(permission: Permission) -> Callable[..., Principal]:

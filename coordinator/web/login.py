@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
 HOME_BY_ROLE = {"dpo": "/console", "police_analyst": "/casework", "judge": "/casework",
-                "site_operator": "/control-room", "admin": "/admin"}
+                "site_operator": "/control-room", "admin": "/admin", "planner": "/planner"}
 
 
 def safe_next(target: str | None) -> str | None:

@@ -17,6 +17,7 @@ from coordinator.web import (
     console,
     control_room,
     login,
+    planner,
     portal,
     video_wall,
 )
@@ -32,7 +33,7 @@ def page_problem(request: Request, problem: Problem) -> Response:
 
 def install(app: FastAPI) -> None:
     for module in (portal, login, console, casework, control_room, video_wall, city_map,
-                   admin):
+                   admin, planner):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.page_problem = page_problem

@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import Response
 
+from coordinator.auth import Principal, signed_in
 from coordinator.browser_session import csrf_token, new_csrf_token, set_csrf_cookie
 
 HERE = Path(__file__).parent
@@ -27,10 +28,16 @@ def render(request: Request, name: str, status: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> Response:
     """The page ``name`` with ``context``; gives the browser a CSRF token if it has none."""
     token = csrf_token(request) or new_csrf_token()
-    who = context.pop("who", None)
+    # the header names who is signed in on every page, public ones included
+    who = context.pop("who") if "who" in context else _signed_in(request)
     response = templates.TemplateResponse(
         request, name, {"csrf": token, "who": who, **context}, status_code=status,
         headers={**PAGE_HEADERS, **(headers or {})})
     if not csrf_token(request):
         set_csrf_cookie(request, response, token)
     return response
+
+
+def _signed_in(request: Request) -> Principal | None:
+    svc = getattr(request.app.state, "coordinator", None)
+    return signed_in(request, svc) if svc is not None else None

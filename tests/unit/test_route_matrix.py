@@ -118,6 +118,10 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/control-room/map/basemap.geojson"): frozenset({"operator"}),
     ("GET", "/admin"): frozenset({"admin"}),
     ("GET", "/admin/nodes/{node_id}/enrolment.json"): frozenset({"admin"}),
+    ("GET", "/planner"): frozenset({"planner"}),
+    ("GET", "/planner/cost"): frozenset({"planner"}),
+    ("POST", "/planner/questions"): frozenset({"planner"}),
+    ("GET", "/planner/questions/{query_id}"): frozenset({"planner", "dpo"}),
     ("GET", "/static/{path}"): PUBLIC,
 }
 

@@ -21,7 +21,7 @@ PAGES = {  # page: the roles that may open it
     "/console/budgets": {"dpo"}, "/console/record-of-processing": {"dpo"},
     "/console/record-of-processing.csv": {"dpo"}, "/console/record-of-processing.pdf": {"dpo"},
     "/casework": {"police", "judge", "dpo"}, "/casework/new": {"police"},
-    "/control-room": {"operator"},
+    "/control-room": {"operator"}, "/planner": {"planner"},
 }
 PEOPLE = ("police", "judge", "dpo", "planner", "operator", "admin")
 HTML = {"accept": "text/html"}
