@@ -22,11 +22,12 @@ from coordinator.routers import (
     webhooks,
 )
 from coordinator.service import Coordinator
+from coordinator.web.api_docs import install as install_api_docs
 from coordinator.web.pages import install as install_pages
 
 
 def create_app(coordinator: Coordinator) -> FastAPI:
-    app = FastAPI(title="safecity coordinator", version="0.1.0",
+    app = FastAPI(title="safecity coordinator", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Warrant- and consent-gated watchlist queries answered by "
                               "camera-site nodes; every access in a public audit log.")
     app.state.coordinator = coordinator
@@ -39,6 +40,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.include_router(audit_router(coordinator.audit, coordinator.witnessing.keys(),
                                     coordinator.settings.witness_quorum))
     install_pages(app)
+    install_api_docs(app)
     app.add_middleware(BodyLimit, max_bytes=coordinator.settings.max_upload_bytes)
     app.add_middleware(RequestTelemetry, metrics=coordinator.metrics)
     return app

