@@ -4,9 +4,11 @@ its own privacy budget, adds the noise itself and answers with noisy counts only
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -86,6 +88,30 @@ class BudgetReport(BaseModel):
     epsilon_left: Decimal
     delta_left: Decimal
     as_of: AwareDatetime  # the node's clock
+
+
+def reported_instant(value: Any) -> datetime:
+    """An instant of a reported budget (JSON: RFC 3339 text) in UTC."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(
+        str(value).replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("a reported instant must carry its time zone")
+    return moment.astimezone(UTC)
+
+
+def estimate(budget: Mapping[str, Any], now: datetime) -> tuple[bool, Decimal]:
+    """From a node's reported ``budget`` (``BudgetReport`` as JSON), at the coordinator's clock
+    ``now`` (aware): whether the reported period has ended (``now`` at or past its end: the node
+    has started a new period, whose spending it has not reported yet), and what one more
+    question may spend as far as the coordinator knows: the reported ``epsilon_left`` while the
+    period runs; after it, the smaller of a period's budget and the lifetime left (the lifetime
+    never renews). An upper bound: trainings spend too, and the node decides."""
+    if now.tzinfo is None:
+        raise ValueError("the clock an estimate is made at must carry its time zone")
+    if now >= reported_instant(budget["period_end"]):
+        return True, min(Decimal(str(budget["period_epsilon"])),
+                         Decimal(str(budget["lifetime_epsilon_left"])))
+    return False, Decimal(str(budget["epsilon_left"]))
 
 
 class AggregateResult(Signed):

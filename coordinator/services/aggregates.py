@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,6 +22,7 @@ from contract.aggregates import (
     SignedAggregateRequest,
     SignedAggregateResult,
     decimal,
+    estimate,
 )
 from contract.tasks import AGGREGATE_TASK
 from coordinator.auth import Principal
@@ -209,15 +209,12 @@ def budgets(svc: Coordinator) -> list[dict[str, Any]]:
     for node in nodes:
         found = latest.get(node.node_id)
         last, budget = found if found is not None else (None, None)
-        ended = (budget is not None
-                 and now >= datetime.fromisoformat(budget["period_end"].replace("Z", "+00:00")))
-        estimate = None if budget is None else str(
-            min(Decimal(budget["period_epsilon"]), Decimal(budget["lifetime_epsilon_left"]))
-            if ended else Decimal(budget["epsilon_left"]))
+        ended, left = (False, None) if budget is None else estimate(budget, now)
+        guess = None if left is None else str(left)
         out.append({"node_id": node.node_id, "site_id": node.site_id,
                     "query_id": last.query_id if last else None,
                     "reported_at": as_utc(last.answered_at).isoformat()
                     if last and last.answered_at else None,
-                    "period_ended": ended, "epsilon_left_estimate": estimate,
+                    "period_ended": ended, "epsilon_left_estimate": guess,
                     "budget": budget})
     return out

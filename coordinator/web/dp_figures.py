@@ -11,9 +11,14 @@ proportional to exp(-x^2 / 2 sigma^2)). The node clamps a noisy count at 0 and w
 below its threshold (post-processing, no extra privacy cost), so the interval shown is
 ``[max(0, v - k), v + k]``.
 
-The budget "left" is the figure a node reported with its latest answer (``epsilon_left`` in the
-signed result). It is the only place that figure is computed (``remaining``): where the node's
-accounting changes (a period per calendar month), this is the one function to adapt."""
+The budget "left" follows from the budget a node reported with its latest answer (``budget`` in
+the signed result: the calendar-month period in the node's time zone, what that period and the
+node's lifetime have left, and ``epsilon_left``, the smaller of the two). While that period runs,
+it is the reported ``epsilon_left``; once the period has ended (the coordinator's clock is at or
+past its end), the node has started a fresh period, and it is the smaller of a period's budget
+and the lifetime left. It stays an estimate, an upper bound: trainings spend too, and the node
+decides. The rule is written once (``contract.aggregates.estimate``, which ``GET
+/aggregates/budgets`` uses too); ``remaining`` adds the period and lifetime the page shows."""
 
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contract.aggregates import MAX_DELTA, MAX_EPSILON
+from contract.aggregates import MAX_DELTA, MAX_EPSILON, estimate, reported_instant
+from privacy.dp import periods
 from privacy.dp.mechanisms import gaussian_variance, laplace_scale
 
 LEVEL = 0.95
@@ -91,30 +97,62 @@ def point(label: str, value: int | None, k: int) -> Point:
 
 @dataclass(frozen=True)
 class Left:
-    """A node's privacy budget left, as it last said (None: it has not answered yet)."""
+    """A node's privacy budget left as far as the coordinator knows it, from its latest report
+    (None: it has not answered yet): ``epsilon`` is the estimate of what one more question may
+    spend; ``period`` the accounting period it is for (the reported one, or the one that
+    followed it where that has ended: ``renewed``), ``renews`` that period's end (aware, in the
+    node's time zone ``time_zone``), ``lifetime_left`` the lifetime budget left. A node that
+    reported no budget (an older node) has only ``epsilon``."""
 
     node_id: str
     epsilon: float | None
     reported_at: datetime | None
     query_id: str | None
+    period: str | None = None
+    renews: datetime | None = None
+    time_zone: str | None = None
+    lifetime_left: float | None = None
+    renewed: bool = False
+
+    @property
+    def period_words(self) -> str | None:
+        """"2026-12, renews 2027-01-01 00:00 Europe/Berlin"."""
+        if self.period is None or self.renews is None:
+            return None
+        return f"{self.period}, renews {self.renews:%Y-%m-%d %H:%M} {self.time_zone}"
 
 
-def remaining(node_id: str, answers: Iterable[dict[str, Any]]) -> Left:
-    """What ``node_id`` has left: the ``epsilon_left`` of its newest answered release.
-    ``answers``: ``{"node_id", "answered_at", "query_id", "result"}`` with the signed result's
-    body (``AggregateResult`` as JSON)."""
+def remaining(node_id: str, answers: Iterable[dict[str, Any]], now: datetime) -> Left:
+    """What ``node_id`` has left at ``now`` (aware), from its newest answer that reports its
+    budget: answered, or refused for its budget (an answer from a node that reports no
+    ``budget`` gives its ``epsilon_left`` as it is). ``answers``: ``{"node_id", "answered_at",
+    "query_id", "result"}`` with the signed result's body (``AggregateResult`` as JSON)."""
     newest: dict[str, Any] | None = None
     for answer in answers:
         body = answer.get("result") or {}
-        if (answer.get("node_id") != node_id or body.get("status") != "answered"
-                or body.get("epsilon_left") is None or answer.get("answered_at") is None):
+        if answer.get("node_id") != node_id or answer.get("answered_at") is None:
+            continue
+        if not (body.get("budget") or (body.get("status") == "answered"
+                                       and body.get("epsilon_left") is not None)):
             continue
         if newest is None or answer["answered_at"] > newest["answered_at"]:
             newest = answer
     if newest is None:
         return Left(node_id, None, None, None)
-    return Left(node_id, float(newest["result"]["epsilon_left"]), newest["answered_at"],
-                newest.get("query_id"))
+    body, when, query_id = newest["result"], newest["answered_at"], newest.get("query_id")
+    budget = body.get("budget")
+    if not budget:
+        return Left(node_id, float(body["epsilon_left"]), when, query_id)
+    ended, left = estimate(budget, now)
+    where = periods.zone(budget["time_zone"])
+    if ended:  # the node's period now: the month of ``now`` on its calendar
+        current = periods.month_of(now, where)
+        label, end = current.label, current.end
+    else:
+        label, end = budget["period_label"], reported_instant(budget["period_end"])
+    return Left(node_id, float(left), when, query_id, period=label,
+                renews=end.astimezone(where), time_zone=budget["time_zone"],
+                lifetime_left=float(budget["lifetime_epsilon_left"]), renewed=ended)
 
 
 @dataclass(frozen=True)

@@ -54,17 +54,19 @@ def _nodes(svc: Coordinator) -> list[tuple[str, str, list[str]]]:
 
 def _lefts(svc: Coordinator, nodes: list[str]) -> dict[str, dp_figures.Left]:
     """Each node's budget left, from the answers the coordinator holds (any planner's: the
-    budget is the node's, not the planner's)."""
+    budget is the node's, not the planner's), as an estimate at the coordinator's clock."""
     answers = []
     with svc.session() as session:
         for node_id in nodes:  # its newest answers only: the figure is in the newest
             rows = session.scalars(select(AggregateNode).where(
-                AggregateNode.status == "answered", AggregateNode.node_id == node_id)
+                AggregateNode.status.in_(("answered", "refused")),
+                AggregateNode.node_id == node_id, AggregateNode.answered_at.is_not(None))
                 .order_by(AggregateNode.answered_at.desc()).limit(3)).all()
             answers += [{"node_id": r.node_id, "query_id": r.query_id,
                          "answered_at": as_utc(r.answered_at) if r.answered_at else None,
                          "result": (r.result or {}).get("result")} for r in rows]
-    return {n: dp_figures.remaining(n, answers) for n in nodes}
+    now = svc.clock()
+    return {n: dp_figures.remaining(n, answers, now) for n in nodes}
 
 
 def _float(value: str, name: str, default: float) -> float:
@@ -159,7 +161,8 @@ def cost(epsilon: str = Query("", max_length=32), delta: str = Query("", max_len
              "epsilon": c.epsilon, "delta": c.delta, "left": c.left.epsilon,
              "reported_at": c.left.reported_at.isoformat() if c.left.reported_at else None,
              "reported": _when(c.left.reported_at, svc.settings.time_zone),
-             "after": c.after, "verdict": c.verdict}
+             "period": c.left.period_words, "renewed": c.left.renewed,
+             "lifetime_left": c.left.lifetime_left, "after": c.after, "verdict": c.verdict}
             for c in _costs(svc, sites, cameras, eps, dlt)]
     return JSONResponse({"cap": cap, "over_cap": eps > cap, "nodes": rows,
                          "half_width": dp_figures.expected_half_width(eps, dlt)},

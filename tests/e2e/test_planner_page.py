@@ -41,7 +41,8 @@ def browser() -> Iterator[Browser]:
 def city(tmp_path: Path) -> Iterator[World]:
     world = embedded_world(tmp_path, query_timeout=120.0)
     node = world.add_node("alpha", "site-a", analytics=ZONES,
-                          extra="privacy_epsilon = 2.0\ndp_suppress_below = 0\n")
+                          extra="privacy_budget = {period_epsilon = 2.0, lifetime_epsilon = 5.0, "
+                          "time_zone = \"Europe/Berlin\"}\ndp_suppress_below = 0\n")
     store = EventStore(node.settings.stores.events)
     for camera in ("gate", "lobby"):  # PER_HOUR visits starting in every hour, dwell 20 s
         store.add_visits(camera, [("square", START + timedelta(minutes=60 * h + m), 20.0)
@@ -141,11 +142,17 @@ def test_a_planner_asks_sees_the_cost_and_reads_the_answer_with_error_bars(
         expect(history).to_contain_text("answered by 1 of 1 sites")
         expect(history.locator(f'a[href="/planner/questions/{query_id}"]')).to_have_count(1)
         costs = phone.page.locator("#costs tbody")
-        expect(costs.locator("td[data-label='Left now']")).to_contain_text("1.5 (reported 20")
+        left_now = costs.locator("td[data-label='Left now']")
+        expect(left_now).to_contain_text("1.5 (estimate; reported 20")
+        # the node's month and when it renews on its calendar, and its lifetime left (5 - 0.5)
+        period = re.compile(r"; period \d{4}-\d\d, renews \d{4}-\d\d-01 00:00 Europe/Berlin; "
+                            r"lifetime left 4\.5\)")
+        expect(left_now).to_contain_text(period)
         phone.page.fill("#epsilon", "1")
         expect(costs).to_contain_text("yes, enough budget left")
         expect(costs.locator("td[data-label='Left after']")).to_have_text("0.5")
-        expect(costs.locator("td[data-label='Left now']")).to_contain_text("1.5 (reported 20")
+        expect(left_now).to_contain_text("1.5 (estimate; reported 20")
+        expect(left_now).to_contain_text(period)  # the script's table says it too
         checked(phone, "planner", 390)
         phone.page.goto(f"{site}/planner/questions/{query_id}")
         expect(phone.page.locator("#answer-status")).to_contain_text("Every site has answered")

@@ -12,6 +12,7 @@ import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from audit.records import Action
+from contract.aggregates import estimate
 from coordinator.app import create_app
 from coordinator.web import dp_figures
 from coordinator.web.planner import answer_view
@@ -83,17 +85,75 @@ def test_the_budget_left_is_the_newest_answer_and_the_cost_says_who_would_refuse
          "result": {"status": "refused", "epsilon_left": None}},
         {"node_id": "n2", "query_id": "other", "answered_at": day,
          "result": {"status": "answered", "epsilon_left": "2"}}]
-    left = dp_figures.remaining("n1", answers)
-    assert (left.epsilon, left.query_id) == (0.4, "new")
-    assert dp_figures.remaining("n3", answers).epsilon is None
+    now = day + timedelta(hours=3)
+    left = dp_figures.remaining("n1", answers, now)
+    assert (left.epsilon, left.query_id, left.period) == (0.4, "new", None)  # no budget stated
+    assert dp_figures.remaining("n3", answers, now).epsilon is None
     nodes = [("n1", "site-a", ["gate", "lobby"]), ("n2", "site-b", ["gate"]),
              ("n3", "site-c", ["yard"])]
-    lefts = {n: dp_figures.remaining(n, answers) for n in ("n1", "n2", "n3")}
+    lefts = {n: dp_figures.remaining(n, answers, now) for n in ("n1", "n2", "n3")}
     costs = dp_figures.costs(nodes, None, ["gate"], 0.5, 0.0, lefts)
     assert [(c.node_id, c.cameras, c.verdict, c.after) for c in costs] == [
         ("n1", ("gate",), "refuse", 0.0), ("n2", ("gate",), "enough", 1.5)]
     only_c = dp_figures.costs(nodes, ["site-c"], None, 0.5, 0.0, lefts)
     assert [(c.node_id, c.verdict, c.after) for c in only_c] == [("n3", "unknown", None)]
+
+
+def budget(label: str, start: str, end: str, *, period: str = "2", period_left: str,
+           lifetime_left: str, zone: str = "Europe/Berlin") -> dict[str, str]:
+    """A node's budget report as JSON (``contract.aggregates.BudgetReport``)."""
+    left = str(min(Decimal(period_left), Decimal(lifetime_left)))
+    return {"period": "month", "time_zone": zone, "period_label": label, "period_start": start,
+            "period_end": end, "period_epsilon": period,
+            "period_epsilon_spent": str(Decimal(period) - Decimal(period_left)),
+            "period_epsilon_left": period_left, "period_delta": "0",
+            "period_delta_spent": "0", "period_delta_left": "0", "lifetime_epsilon": "10",
+            "lifetime_epsilon_spent": str(10 - Decimal(lifetime_left)),
+            "lifetime_epsilon_left": lifetime_left, "lifetime_delta": "0",
+            "lifetime_delta_spent": "0", "lifetime_delta_left": "0", "epsilon_left": left,
+            "delta_left": "0", "as_of": start}
+
+
+def test_the_budget_left_renews_with_the_nodes_month_up_to_the_lifetime_left() -> None:
+    """December 2026 in Berlin runs from 2026-11-30T23:00Z to 2026-12-31T23:00Z. While it runs,
+    the estimate is what the node reported; from the instant it ends, a fresh month's budget
+    or the lifetime left, whichever is smaller, for January; the lifetime never renews."""
+    december = budget("2026-12", "2026-11-30T23:00:00Z", "2026-12-31T23:00:00Z",
+                      period_left="0.25", lifetime_left="1.5")
+    reported = datetime(2026, 12, 20, 9, tzinfo=UTC)
+    answers = [{"node_id": "n1", "query_id": "q", "answered_at": reported,
+                "result": {"status": "answered", "epsilon_left": "0.25", "budget": december}}]
+    end = datetime(2026, 12, 31, 23, tzinfo=UTC)
+
+    during = dp_figures.remaining("n1", answers, end - timedelta(microseconds=1))
+    assert (during.epsilon, during.period, during.renewed, during.lifetime_left) == (
+        0.25, "2026-12", False, 1.5)
+    assert during.period_words == "2026-12, renews 2027-01-01 00:00 Europe/Berlin"
+
+    after = dp_figures.remaining("n1", answers, end)  # the end is exclusive: January now
+    assert (after.epsilon, after.period, after.renewed, after.lifetime_left) == (
+        1.5, "2027-01", True, 1.5)  # the lifetime left (1.5) is smaller than a month's 2
+    assert after.period_words == "2027-01, renews 2027-02-01 00:00 Europe/Berlin"
+    assert (after.reported_at, after.query_id) == (reported, "q")
+    # with more lifetime left, a fresh month's budget is the bound; and a question the stale
+    # report would refuse is now expected to be answered
+    plenty = budget("2026-12", "2026-11-30T23:00:00Z", "2026-12-31T23:00:00Z",
+                    period_left="0", lifetime_left="6")
+    answers[0]["result"] = {"status": "refused", "reason": "budget_exceeded",
+                            "epsilon_left": "0", "budget": plenty}
+    assert dp_figures.remaining("n1", answers, end - timedelta(seconds=1)).epsilon == 0.0
+    renewed = dp_figures.remaining("n1", answers, datetime(2027, 3, 5, tzinfo=UTC))
+    assert (renewed.epsilon, renewed.period) == (2.0, "2027-03")  # months later: that month
+    nodes = [("n1", "site-a", ["gate"])]
+    assert [c.verdict for c in dp_figures.costs(nodes, None, None, 1.0, 0.0, {
+        "n1": dp_figures.remaining("n1", answers, end - timedelta(seconds=1))})] == ["refuse"]
+    assert [(c.verdict, c.after) for c in dp_figures.costs(nodes, None, None, 1.0, 0.0, {
+        "n1": dp_figures.remaining("n1", answers, end)})] == [("enough", 1.0)]
+    # the same rule as GET /aggregates/budgets
+    assert estimate(plenty, end) == (True, Decimal(2))
+    assert estimate(december, end - timedelta(seconds=1)) == (False, Decimal("0.25"))
+    with pytest.raises(ValueError):
+        dp_figures.remaining("n1", answers, datetime(2027, 1, 5))  # a naive clock
 
 
 def test_the_window_is_read_on_the_citys_clock() -> None:

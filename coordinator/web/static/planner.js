@@ -23,7 +23,12 @@
     if (n.left !== null) {
       const note = document.createElement("span");
       note.className = "note";
-      note.textContent = ` (reported ${n.reported})`;
+      let words = `estimate; reported ${n.reported}`;
+      if (n.period) {
+        words += `; ${n.renewed ? "new period since: " : "period "}${n.period}`;
+        words += `; lifetime left ${shown(number(n.lifetime_left))}`;
+      }
+      note.textContent = ` (${words})`;
       td.append(note);
     }
     return td;
