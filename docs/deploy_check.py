@@ -24,6 +24,10 @@ the TOML blocks are the configuration files, with only what one machine needs ch
 - ``systemctl enable --now UNIT`` runs the unit's ``ExecStart`` with its ``Environment`` from
   docs/systemd/ in the background, ``systemctl restart`` stops and starts it again.
 
+The page's commands run in the page's order, each once what it needs has been made (a witness
+serves only after ``coordinator init`` printed the log key: the check fails otherwise), and the
+site is enrolled with the document ``node keys`` printed, posted unchanged as the page says.
+
 It passes when the coordinator is initialised, the admin, a judge and a DPO (each with the key
 ``warrant keygen`` made) registered, the site enrolled, the SuperNode running (not Flower's exit
 305), an event of the clip reached the coordinator as an alert, and every health endpoint
@@ -262,7 +266,6 @@ class Deployment:
     # -- the page's commands, one by one --------------------------------------------------
 
     def follow(self) -> None:
-        pending_witnesses: list[str] = []
         for command in doc_commands():
             words = command.split()
             if words[0] == "python3" and "pip install" in command:
@@ -293,15 +296,16 @@ class Deployment:
                                                                 f"witness-{i}.key")).strip())
                     self.witness_ports.append(free_port())
             elif words[:4] == ["safecity", "audit", "witness", "serve"]:
-                pending_witnesses.append(command)  # it needs the log key `init` prints
+                if not self.log_key:  # the page must be runnable in its order
+                    raise SystemExit("deploy_check: deploy.md runs `audit witness serve` before "
+                                     "`coordinator init` has printed the log key it needs")
+                self.start_witnesses(command)
             elif words[:3] == ["safecity", "coordinator", "init"]:
                 self.start_broker()
                 with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
                     admin.execute(f'CREATE DATABASE "{self.database}"')
                 self.coordinator_toml()
                 self.log_key = json.loads(self.run(command))["log_key"]
-                for witness in pending_witnesses:
-                    self.start_witnesses(witness)
             elif words[:3] == ["safecity", "coordinator", "add-user"]:
                 self.add_user(command)
             elif words[0] == "systemctl":
@@ -329,7 +333,7 @@ class Deployment:
                 self.node_toml(custodians)
                 self.run(command)
             elif words[:3] == ["safecity", "node", "keys"]:
-                self.enrol_at_the_coordinator(json.loads(self.run(command)))
+                self.enrol_at_the_coordinator(self.run(command))
             elif words[:3] == ["safecity", "node", "enrol"]:
                 self.run(command, cwd=self.root)
             else:
@@ -397,16 +401,12 @@ class Deployment:
         answer.raise_for_status()
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
-    def enrol_at_the_coordinator(self, printed: dict[str, Any]) -> None:
-        """`POST /nodes` as admin with the document `node keys` printed."""
-        config = tomllib.loads((self.etc / "node.toml").read_text())
-        cameras = [c["id"] for c in config["cameras"]]
-        body = {"node_id": f"{config['site_id']}-node", "site_id": config["site_id"],
-                "cameras": cameras, **{k: printed[k] for k in (
-                    "identity_key", "sealing_key", "flower_key", "camera_notices",
-                    "camera_placements") if k in printed}}
+    def enrol_at_the_coordinator(self, printed: str) -> None:
+        """`POST /nodes` as admin with the document `node keys` printed, as printed (the page:
+        "enrols it as printed"): its bytes unchanged, nothing picked or added."""
         with self.api() as client:
-            enrolled = client.post("/nodes", json=body, headers=self.token(client, "admin"))
+            enrolled = client.post("/nodes", content=printed.encode(), headers={
+                **self.token(client, "admin"), "Content-Type": "application/json"})
         if enrolled.status_code != 201:
             raise SystemExit(f"deploy_check: POST /nodes: {enrolled.status_code} "
                              f"{enrolled.text}")
