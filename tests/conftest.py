@@ -149,17 +149,59 @@ def xdist_unit_of_work(nodeid: str) -> str:
     return path if path.startswith(("tests/integration/", "tests/e2e/")) else nodeid
 
 
+# The units of work that take minutes, with the seconds each took on a loaded 2-core CI run
+# (tests/e2e/test_multihost.py with its netns partner ~15 min, the demo's ~10 min). Everything
+# else takes well under a minute. The scheduler below starts these first, heaviest first, so that
+# none of them starts near the end of the run and holds one worker while the others are idle.
+HEAVY: dict[str, float] = {
+    "netns": 900,
+    "demo": 650,
+    "tests/integration/test_federated.py": 600,
+    "tests/integration/test_training_e2e.py": 530,
+    "tests/integration/test_faults.py": 450,
+    "tests/integration/test_audit_cli.py": 200,
+    "tests/unit/test_aggression_vtest.py::test_no_aggression_or_weapon_on_ordinary_footage": 180,
+    "tests/unit/test_behaviour_learning.py::test_the_federated_model_beats_every_site_alone": 110,
+}
+
+
+def heaviest_first(units: list[str]) -> list[str]:
+    """The order in which the scheduler hands out units of work: the heavy ones first, heaviest
+    first, then the others in the order they came (xdist's: most tests first)."""
+    return sorted(units, key=lambda unit: -HEAVY.get(unit, 0.0))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
     """`--dist loadgroup` with the units of work above. (pytest-xdist 3.8 groups by a suffix
-    it writes into node ids, which pytest 9.2's node ids no longer take: pytest-xdist#1386.)"""
+    it writes into node ids, which pytest 9.2's node ids no longer take: pytest-xdist#1386.)
+
+    The heavy units go first, heaviest first. A worker is always sent one unit beyond the one it
+    runs (it needs the next test to finish the current one); while it still has a heavy unit to
+    run, that extra unit is a light one from the end of the queue, so that a heavy unit never
+    waits behind another on a busy worker while a free worker could take it."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
 
     class TierScheduling(LoadGroupScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             return xdist_unit_of_work(nodeid)
+
+        def _assign_work_unit(self, node) -> None:  # type: ignore[no-untyped-def]
+            if not self.ordered:
+                units = dict(self.workqueue)
+                self.workqueue.clear()
+                for unit in heaviest_first(list(units)):
+                    self.workqueue[unit] = units[unit]
+                self.ordered = True
+            busy = any(unit in HEAVY and not all(tests.values())
+                       for unit, tests in self.assigned_work.get(node, {}).items())
+            if busy and len(self.workqueue) > 1:
+                self.workqueue.move_to_end(next(reversed(self.workqueue)), last=False)
+            super()._assign_work_unit(node)
 
     return TierScheduling(config, log)
 

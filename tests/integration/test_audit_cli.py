@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -31,20 +32,37 @@ EVENT = json.dumps({
 })
 
 
-@pytest.fixture
-def served(tmp_path: Path):
-    key = tmp_path / "log.key"
+@pytest.fixture(scope="module")
+def five_entries(tmp_path_factory: pytest.TempPathFactory) -> dict:  # type: ignore[type-arg]
+    """The keys (made with `audit keygen`) and a log of five entries (each appended with `audit
+    append`), made once for the module: each test serves its own copy of the log, and no test
+    changes a key."""
+    folder = tmp_path_factory.mktemp("five-entries")
+    key = folder / "log.key"
     done = safecity("audit", "keygen", "city.example/audit", "--out", str(key))
     assert done.returncode == 0, done.stderr
     log_vkey = done.stdout.strip()
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    witness_key = tmp_path / "witness.key"
+    witness_key = folder / "witness.key"
     witness_vkey = safecity("audit", "keygen", "node-1.city.example/witness", "--out",
                             str(witness_key), "--witness").stdout.strip()
-    db = f"sqlite:///{tmp_path / 'audit.db'}"
+    db = f"sqlite:///{folder / 'audit.db'}"
     for _ in range(5):
         done = safecity("audit", "append", "--db", db, "--key", str(key), stdin=EVENT)
         assert done.returncode == 0, done.stderr
+    return {"key": key, "log_vkey": log_vkey, "witness_key": witness_key,
+            "witness_vkey": witness_vkey, "path": folder / "audit.db"}
+
+
+@pytest.fixture
+def served(tmp_path: Path, five_entries: dict):  # type: ignore[type-arg]
+    key, log_vkey, witness_vkey = (five_entries["key"], five_entries["log_vkey"],
+                                   five_entries["witness_vkey"])
+    witness_key = five_entries["witness_key"]
+    with closing(sqlite3.connect(five_entries["path"])) as source, \
+            closing(sqlite3.connect(tmp_path / "audit.db")) as copy:
+        source.backup(copy)  # the whole log, whatever its write-ahead log still holds
+    db = f"sqlite:///{tmp_path / 'audit.db'}"
     port = free_port()
     server = subprocess.Popen([*SAFECITY, "audit", "serve", "--db", db, "--key", str(key),
                                "--port", str(port), "--witness-key", witness_vkey],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -52,13 +53,25 @@ def spends(site: Site) -> list[tuple[str, float]]:
         return []
 
 
+@pytest.fixture(scope="module")
+def two_sites(tmp_path_factory: pytest.TempPathFactory
+              ) -> Iterator[tuple[LocalFederation, list[Site], Site]]:
+    """Two registered sites, each with half of the data, and a stranger whose key was never
+    registered: one federation for the two tests below (starting one is a good part of each).
+    Neither test depends on what the other ran: each compares its own runs' records, and the
+    ledgers hold the DP run's spends only (the other runs have epsilon 0)."""
+    root = tmp_path_factory.mktemp("two-sites")
+    sites = [site(root, 0, 2), site(root, 1, 2)]
+    stranger = site(root, 2, 3, registered=False)  # its key was never registered: never trains
+    with LocalFederation(root, [*sites, stranger]) as federation:
+        yield federation, sites, stranger
+
+
 def test_a_dp_training_with_secure_aggregation_completes_and_is_accounted(
-        tmp_path: Path) -> None:
-    sites = [site(tmp_path, 0, 3), site(tmp_path, 1, 3)]
-    stranger = site(tmp_path, 2, 3, registered=False)  # its key was never registered
-    with LocalFederation(tmp_path, [*sites, stranger]) as federation:
-        record = federation.run(rounds=2, epsilon=3.0, run="test")
-        refused = federation.log(stranger.name)
+        two_sites: tuple[LocalFederation, list[Site], Site]) -> None:
+    federation, sites, stranger = two_sites
+    record = federation.run(rounds=2, epsilon=3.0, run="test")
+    refused = federation.log(stranger.name)
     history = record["history"]
     assert record["status"] == "completed" and record["secagg"]
     assert [h["round"] for h in history] == [0, 1, 2]
@@ -91,16 +104,15 @@ def fedavg_by_hand(rounds_config: dict[str, object], partitions: int, members: i
 
 
 def test_secure_aggregation_gives_the_plain_sum_and_client_level_dp_adds_noise(
-        tmp_path: Path) -> None:
-    sites = [site(tmp_path, 0, 2), site(tmp_path, 1, 2)]
+        two_sites: tuple[LocalFederation, list[Site], Site]) -> None:
+    federation, _, _ = two_sites
     options = {"rounds": 1, "local-epochs": 1, "batch-size": 64, "learning-rate": 1.0,
                "max-grad-norm": 1.0, "seed": 0}
-    with LocalFederation(tmp_path, sites) as federation:
-        masked = federation.run(**options, epsilon=0.0, run="masked")
-        clear = federation.run(**options, epsilon=0.0, secagg=False, run="in-the-clear")
-        noisy = federation.run(**options, epsilon=0.0, run="noisy",
-                               **{"client-dp-noise": 1.0, "client-clip": 0.5})
-        clipped = federation.log("site-0") + federation.log("site-1")
+    masked = federation.run(**options, epsilon=0.0, run="masked")
+    clear = federation.run(**options, epsilon=0.0, secagg=False, run="in-the-clear")
+    noisy = federation.run(**options, epsilon=0.0, run="noisy",
+                           **{"client-dp-noise": 1.0, "client-clip": 0.5})
+    clipped = federation.log("site-0") + federation.log("site-1")
     expected = fedavg_by_hand(options, 2, 2)
     got = [np.asarray(a) for a in masked["parameters"]]
     for mine, theirs in zip(got, expected, strict=True):  # SecAgg+ quantises: 1e-5 steps
@@ -139,9 +151,12 @@ def test_a_crashed_node_and_a_node_out_of_budget_leave_the_others_training(
 
         watcher = threading.Thread(target=kill_in_round_two, daemon=True)
         watcher.start()
-        # the timeout is an upper bound: 45 s let round 1 time out on a loaded 2-core CI run
+        # the timeout is an upper bound: 45 s let round 1 time out on a loaded 2-core CI run.
+        # The local epochs make round 2's training outlast the watcher's reaction (a 20 ms poll
+        # and a kill): 10 epochs are ~70 DP-SGD steps (~450 examples, batches of 64), and a
+        # loaded machine slows them and the watcher alike; 30 tripled the training of both rounds
         record = federation.run(rounds=2, epsilon=3.0, run="faults", **{
-            "min-nodes": 2, "expected-nodes": 4, "round-timeout": 90.0, "local-epochs": 30})
+            "min-nodes": 2, "expected-nodes": 4, "round-timeout": 90.0, "local-epochs": 10})
         watcher.join(timeout=5)
     assert killed.is_set()
     assert record["status"] == "completed" and record["rounds_completed"] == 2
