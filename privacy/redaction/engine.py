@@ -126,7 +126,8 @@ class Detectors:
                 pixel = max(frame.shape[:2]) / policy.object_input_size
                 found += missed_heads([f.box for f in faces], covers, people, height,
                                       policy.head_min_height,
-                                      pad=EDGE_UNCERTAINTY_INPUT_PX * pixel)
+                                      pad=EDGE_UNCERTAINTY_INPUT_PX * pixel,
+                                      from_width=policy.head_from_width)
         if plates and self.plate is not None:
             found += find_plates(frame, self.plate, objects, policy.object_threshold,
                                  self.rules)

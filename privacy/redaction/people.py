@@ -39,6 +39,11 @@ OWN_FACE_PX = 32
 # 10 people. A far person's head region, whose margin above the box (HEAD_ABOVE heads) is less
 # than that, is widened by it on every side; a near person's proportional margins exceed it.
 EDGE_UNCERTAINTY_INPUT_PX = 2.0
+# A standing or walking person's whole box is this wide for its height, on average, arms and
+# stride included (Dollar et al., "Pedestrian Detection: An Evaluation of the State of the Art",
+# IEEE TPAMI 2012, whose Caltech boxes are standardised to it). A box wider than that is taken
+# as shorter than its person: cut by something in front, or foreshortened by a camera above.
+WALKER_ASPECT = 0.41
 
 
 def persons(objects: Sequence[Labelled], threshold: float) -> list[Labelled]:
@@ -55,10 +60,21 @@ def head_height(person: Box, frame_height: int) -> float:
     return HEAD_OF_HEIGHT * height
 
 
-def head_region(person: Box, frame_height: int) -> Box:
+def head_by_width(person: Box) -> float:
+    """The head's height from the box's width alone (the shoulders 0.259 of the height).
+
+    A person's box is often shorter than the person, rarely narrower: cut by something in front
+    (a parked car, a bench, another person), or foreshortened by a camera looking down (CCTV on
+    a pole or a wall sees a far person's body shortened with the angle of view, its shoulders
+    not). A stride or a swinging arm widens a box, and this estimate then errs large."""
+    return HEAD_OF_HEIGHT * person.width / SHOULDERS_OF_HEIGHT
+
+
+def head_region(person: Box, frame_height: int, head: float | None = None) -> Box:
     """Where the head of a person standing, walking or turned away is: the top of the box,
-    centred, no wider than the box."""
-    head = head_height(person, frame_height)
+    centred, no wider than the box. ``head``: its height, if not :func:`head_height`'s."""
+    if head is None:
+        head = head_height(person, frame_height)
     cx = (person.x1 + person.x2) / 2
     half = min(person.width, HEAD_COVER_WIDTH * head) / 2
     top = person.y1 - HEAD_ABOVE * head
@@ -82,20 +98,32 @@ def bound_faces(faces: list[Detection], people: Sequence[Labelled]) -> list[Dete
 
 
 def missed_heads(faces: Sequence[Box], covers: Sequence[Box], people: Sequence[Labelled],
-                 frame_height: int, min_height: float, pad: float = 0.0) -> list[Detection]:
+                 frame_height: int, min_height: float, pad: float = 0.0,
+                 from_width: bool = True) -> list[Detection]:
     """Head regions of the people tall enough for a recognisable face (``min_height`` px of
     head) whose face was not found: no face of this person's scale (half its head or more,
     and 32 px or more) centred in the region, and no face's cover (``covers``, the ``faces`` as
     they will be hidden) hiding most of it already. Each is scored as its person, and hidden
     ``pad`` px larger on every side (the person box's uncertainty, see
-    ``EDGE_UNCERTAINTY_INPUT_PX``)."""
+    ``EDGE_UNCERTAINTY_INPUT_PX``).
+
+    With ``from_width`` (fail closed), a person whose box is wider than a walker's
+    (``WALKER_ASPECT``: cut short or foreshortened) and whose head is under ``min_height`` by
+    its box's height but not by its width (:func:`head_by_width`) is taken at the larger: its
+    head is hidden, with the region of a head of ``min_height`` px, the least that a
+    recognisable face can be. The width decides whether a
+    head is hidden, never how much more than that least region: a stride, an arm or a group
+    merged into one box widens a box, and must not grow a region over bodies."""
     heads = []
     for found in people:
         person = found.box
         head = head_height(person, frame_height)
         if head < min_height:
-            continue
-        region = head_region(person, frame_height)
+            if not (from_width and person.width > WALKER_ASPECT * person.height
+                    and head_by_width(person) >= min_height):
+                continue
+            head = min_height  # a recognisable head by the box's width: the least such region
+        region = head_region(person, frame_height, head)
         if any(face.height >= max(OWN_FACE * head, OWN_FACE_PX)
                and region.contains(*face.centre) for face in faces):
             continue

@@ -14,7 +14,13 @@ import pytest
 
 from privacy.redaction.boxes import Box, Detection
 from privacy.redaction.engine import Detectors, StreamRedactor
-from privacy.redaction.people import bound_faces, head_region, missed_heads
+from privacy.redaction.people import (
+    bound_faces,
+    head_by_width,
+    head_height,
+    head_region,
+    missed_heads,
+)
 from privacy.redaction.plate_search import (
     PlateRules,
     find_plates,
@@ -236,6 +242,45 @@ def test_a_far_persons_head_is_widened_by_its_box_uncertainty() -> None:
     assert (small.box.x1, small.box.y1, small.box.x2, small.box.y2) == pytest.approx(
         (plain.x1 - 3.7, plain.y1 - 3.7, plain.x2 + 3.7, plain.y2 + 3.7))
     assert large.box == head_region(near.box, 576)
+
+
+def test_a_short_or_foreshortened_persons_head_over_the_floor_by_its_width_is_hidden() -> None:
+    """A box cut short (something in front, a camera looking down) is as wide as its person,
+    and wider for its height than a walker's box (0.41): a
+    far walker 37 px tall and 19 wide (vtest.avi frame 125, a 9 px head) has a head of 4.8 px
+    by its height, under the 7 px floor, and 9.5 by its width: its head is hidden, with the
+    region of a 7 px head (widened by the box's edge error, as every far head)."""
+    far = Found("person", 0.6, Box(150, 74, 169, 111))
+    assert head_height(far.box, 576) == pytest.approx(0.13 * 37)
+    assert head_by_width(far.box) == pytest.approx(0.13 * 19 / 0.259)
+    assert missed_heads([], [], [far], 576, min_height=7, from_width=False) == []
+    (head,) = missed_heads([], [], [far], 576, min_height=7, from_width=True)
+    assert head.box == head_region(far.box, 576, 7.0)
+    assert head.box.contains(157.5, 78.5)  # the head's centre, at the box's top
+    padded = missed_heads([], [], [far], 576, min_height=7, pad=3.7, from_width=True)[0].box
+    assert padded.x1 < 150 and padded.y1 < 74 - 3.7 and padded.x2 > 169
+    # a slim box under the floor by both stays unhidden: 40 px tall and 10 wide (5 px by width)
+    slim = Found("person", 0.6, Box(300, 74, 310, 114))
+    assert missed_heads([], [], [slim], 576, min_height=7) == []
+    # a box of a walker's proportions (0.375 < 0.41) is as tall as its person: its height rules,
+    # though its width alone would say 7.5 px
+    walker = Found("person", 0.6, Box(300, 74, 315, 114))
+    assert head_by_width(walker.box) >= 7
+    assert missed_heads([], [], [walker], 576, min_height=7) == []
+
+
+def test_the_width_decides_whether_never_how_much() -> None:
+    """A wide box (a group merged into one, arms spread) under the floor by its height gets the
+    floor's region, never one sized from its width: the region stays small beside the box."""
+    group = Box(100, 100, 400, 150)  # 50 px tall (6.5 px of head), 300 wide (151 by the width)
+    (head,) = missed_heads([], [], [Found("person", 0.6, group)], 1080, min_height=7)
+    assert head.box.width == pytest.approx(2.5 * 7)
+    assert head.box.height == pytest.approx(1.8 * 7)
+    assert head.box.area <= 0.05 * group.area
+    # over the floor by its height, the head is sized from the height as before
+    tall = Found("person", 0.6, Box(100, 100, 400, 300))
+    (head,) = missed_heads([], [], [tall], 1080, min_height=7)
+    assert head.box == head_region(tall.box, 1080)
 
 
 def test_a_face_is_no_wider_than_its_person() -> None:
