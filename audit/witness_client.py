@@ -7,6 +7,7 @@ nothing in time counts as not having cosigned.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,18 @@ class WitnessDisagrees(WitnessUnavailable):
 class WitnessEndpoint:
     key: CosignerKey
     url: str  # the witness's base URL; the request goes to <url>/add-checkpoint
+    # what its HTTPS certificate is checked against (host name included): a context trusting
+    # the configured CA, or True for the system's CAs; never False
+    verify: ssl.SSLContext | bool = True
+    trusted: str = "the system's CAs"  # said when its certificate is refused
+
+
+def witness_endpoint(key: CosignerKey, url: str, ca: str | None = None) -> WitnessEndpoint:
+    """The witness at ``url``; its certificate must chain to the CA certificate in the file
+    ``ca`` (PEM), or to the system's CAs without one. Host names are checked either way."""
+    if ca is None:
+        return WitnessEndpoint(key, url)
+    return WitnessEndpoint(key, url, ssl.create_default_context(cafile=ca), ca)
 
 
 def add_checkpoint(endpoint: WitnessEndpoint, note: Note, old_size: int,
@@ -43,9 +56,15 @@ def add_checkpoint(endpoint: WitnessEndpoint, note: Note, old_size: int,
     body = format_request(AddCheckpoint(old_size, tuple(proof), note.format()))
     try:
         response = post(endpoint.url.rstrip("/") + "/add-checkpoint", content=body,
-                        timeout=timeout, follow_redirects=False)
+                        timeout=timeout, follow_redirects=False, verify=endpoint.verify)
     except httpx.HTTPError as exc:
-        raise WitnessUnavailable(f"unreachable ({type(exc).__name__})") from None
+        refused = _certificate_error(exc)
+        if refused is not None:
+            raise WitnessUnavailable(
+                f"its TLS certificate at {endpoint.url} was refused ({refused}); it must "
+                f"chain to {endpoint.trusted} and name the URL's host") from None
+        raise WitnessUnavailable(f"unreachable at {endpoint.url} ({type(exc).__name__})"
+                                 ) from None
     if response.status_code == 409:
         raise WitnessDisagrees(parse_size(response.content[:32]))
     if response.status_code != 200:
@@ -68,6 +87,16 @@ def _checked(key: CosignerKey, note: Note, answer: bytes) -> Signature:
     except VerificationError as exc:
         raise WitnessUnavailable(f"answered a cosignature that does not verify ({exc})") from None
     return mine[-1]
+
+
+def _certificate_error(exc: BaseException) -> str | None:
+    """Why the witness's certificate was not accepted, if that is why the request failed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen.reason or "certificate verify failed")
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _title(response: httpx.Response) -> str:

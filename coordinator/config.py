@@ -3,8 +3,11 @@ environment (``SAFECITY_COORDINATOR_`` prefix, ``__`` between nested names)."""
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -34,9 +37,37 @@ class WitnessSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     url: str = Field(pattern=r"^https?://[^\s/@]+(/[^\s@]*)?$",
-                     description="its base URL (c2sp.org/tlog-witness add-checkpoint below it)")
+                     description="its base URL (c2sp.org/tlog-witness add-checkpoint below "
+                     "it): https, its certificate checked against ca or city_ca; http only to "
+                     "a loopback host")
     key: CosignerPublic = Field(description="its cosigner key (C2SP vkey, from `safecity "
                                 "audit keygen NAME --witness`)")
+    ca: Path | None = Field(default=None, description="the CA certificate (PEM) its HTTPS "
+                            "certificate chains to, for a witness outside the city's PKI "
+                            "(default: city_ca; the system's CAs only when city_ca is not set); "
+                            "its host name is checked either way")
+
+    @field_validator("url")
+    @classmethod
+    def _tls_unless_loopback(cls, value: str) -> str:
+        if value.startswith("http://") and not is_loopback(urlsplit(value).hostname or ""):
+            raise ValueError("a witness is reached over https (its certificate checked against "
+                             "city_ca or its own ca); plain http only on loopback (127.0.0.1, "
+                             "::1, localhost)")
+        return value
+
+    def trusted_ca(self, city_ca: Path | None) -> Path | None:
+        """The CA file its certificate is checked against (None: the system's CAs)."""
+        return self.ca if self.ca is not None else city_ca
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class MqttSettings(BaseModel):
@@ -237,7 +268,9 @@ class CoordinatorSettings(TomlSettings):
     flower_ca: Path | None = Field(default=None, description="the city CA certificate")
     city_ca: Path | None = Field(default=None, description="the city CA certificate (PEM) the "
                                  "city's TLS hosts chain to; sent in every enrolment document, "
-                                 "and nodes pin it for the broker and the SuperLink")
+                                 "and nodes pin it for the broker and the SuperLink; the "
+                                 "coordinator checks its witnesses' HTTPS certificates against "
+                                 "it (unless a witness names its own ca)")
     flower_certificate: Path | None = Field(default=None,
                                             description="the SuperLink's TLS certificate")
     flower_private_key: Path | None = Field(default=None,
@@ -324,6 +357,17 @@ class CoordinatorSettings(TomlSettings):
         if self.witnesses and self.witness_quorum > len(self.witnesses):
             raise ValueError(f"witness_quorum {self.witness_quorum} is more than the "
                              f"{len(self.witnesses)} witnesses configured")
+        for position, witness in enumerate(self.witnesses):
+            ca = witness.trusted_ca(self.city_ca)
+            if ca is None or not witness.url.startswith("https://"):
+                continue
+            setting = f"witnesses.{position}.ca" if witness.ca is not None else "city_ca"
+            try:
+                ssl.create_default_context(cafile=str(ca))
+            except (OSError, ssl.SSLError) as exc:
+                raise ValueError(f"{setting} {ca}: cannot be used to check the HTTPS "
+                                 f"certificate of the witness at {witness.url} "
+                                 f"({getattr(exc, 'strerror', None) or exc})") from None
         return self
 
     @model_validator(mode="after")

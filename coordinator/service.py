@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,7 +67,9 @@ class Coordinator:
     @cached_property
     def witnessing(self) -> Witnessing:
         """The city's witnesses, asked to cosign the log's newest checkpoint."""
-        return witnessing_from(self.audit, [(w.url, w.key) for w in self.settings.witnesses],
+        city_ca = self.settings.city_ca
+        return witnessing_from(self.audit, [(w.url, w.key, _path(w.trusted_ca(city_ca)))
+                                            for w in self.settings.witnesses],
                                self.settings.witness_quorum,
                                self.settings.witness_timeout_seconds)
 
@@ -87,3 +90,7 @@ class Coordinator:
     def close(self) -> None:
         self.audit.close()
         self.dispatcher.close()
+
+
+def _path(path: Path | None) -> str | None:
+    return None if path is None else str(path)

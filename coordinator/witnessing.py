@@ -25,6 +25,7 @@ from audit.witness_client import (
     WitnessEndpoint,
     WitnessUnavailable,
     add_checkpoint,
+    witness_endpoint,
 )
 from coordinator.errors import WitnessQuorumError
 from kernel.errors import SafecityError
@@ -119,9 +120,10 @@ def _cosigned_by(key: CosignerKey, note: Note) -> bool:
     return True
 
 
-def witnessing_from(audit: AuditLog, witnesses: Sequence[tuple[str, str]], quorum: int,
-                    timeout: float) -> Witnessing:
-    """From settings: ``(url, vkey)`` pairs."""
-    return Witnessing(audit, [WitnessEndpoint(CosignerKey.from_vkey(k), u) for u, k in witnesses],
-                      quorum, timeout)
+def witnessing_from(audit: AuditLog, witnesses: Sequence[tuple[str, str, str | None]],
+                    quorum: int, timeout: float) -> Witnessing:
+    """From settings: ``(url, vkey, ca)``, ``ca`` the CA file (PEM) the witness's HTTPS
+    certificate must chain to (None: the system's CAs)."""
+    endpoints = [witness_endpoint(CosignerKey.from_vkey(k), u, ca) for u, k, ca in witnesses]
+    return Witnessing(audit, endpoints, quorum, timeout)
 

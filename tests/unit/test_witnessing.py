@@ -27,13 +27,14 @@ from audit.witness_client import WitnessEndpoint
 from audit.witness_server import witness_app
 from contract.queries import LogConsistency
 from contract.warrants import WarrantRefused
-from coordinator.config import CoordinatorSettings
+from coordinator.config import CoordinatorSettings, load_coordinator_settings
 from coordinator.errors import WitnessQuorumError
-from coordinator.witnessing import Witnessing
+from coordinator.witnessing import Witnessing, witnessing_from
 from kernel.errors import ConfigError
 from nodes.enrolment import Enrolment
 from nodes.query_checks import check_consistent, check_witnessed
 from nodes.witnessed_log import Held, LogHead
+from privacy.pki import issue, make_ca
 from privacy.signing import SigningKey
 from tests.support.served import serving_app
 
@@ -237,3 +238,66 @@ def test_enrolment_and_settings_refuse_bad_witness_pins() -> None:
     with pytest.raises(ValueError):
         CoordinatorSettings(witnesses=[{"url": "file:///etc/passwd",
                                         "key": witnesses[0].public.vkey()}])
+
+
+def test_witnesses_over_https_are_checked_against_the_city_ca(log: AuditLog, tmp_path: Path
+                                                               ) -> None:
+    """A witness whose certificate the city CA issued is reached and cosigns; one whose
+    certificate another CA issued (same host name) is refused, the witness named with why."""
+    city = make_ca(tmp_path / "city-ca")
+    other = make_ca(tmp_path / "other-ca", name="someone else's CA")
+    issued = issue(city, tmp_path / "certs", "court", ["127.0.0.1"])
+    stranger = issue(other, tmp_path / "other-certs", "civil", ["127.0.0.1"])
+    court, court_witness = honest(log, tmp_path, "court.example/w")
+    civil, civil_witness = honest(log, tmp_path, "civil.example/w")
+    with serving_app(witness_app(court_witness), (issued.certificate, issued.key)) as good, \
+            serving_app(witness_app(civil_witness), (stranger.certificate, stranger.key)) as bad:
+        assert good.startswith("https://") and bad.startswith("https://")
+        settings = CoordinatorSettings(
+            city_ca=city.certificate, witness_quorum=2,
+            witnesses=[{"url": good, "key": court.public.vkey()},
+                       {"url": bad, "key": civil.public.vkey()}])
+        ca = str(city.certificate)
+        witnessing = witnessing_from(log, [(w.url, w.key, str(w.trusted_ca(settings.city_ca)))
+                                           for w in settings.witnesses], 2, 5.0)
+        with pytest.raises(WitnessQuorumError) as raised:
+            witnessing.witnessed()
+        said = str(raised.value)
+        assert f"civil.example/w: its TLS certificate at {bad} was refused" in said, said
+        assert "certificate verify failed" in said or "unable to get local issuer" in said, said
+        assert ca in said and "court.example/w" not in said  # the court's witness cosigned
+        assert log.cosigned_size("court.example/w") == log.size()
+        assert log.cosigned_size("civil.example/w") == 0
+        assert civil_witness.seen(log.origin) is None  # nothing reached it
+
+        # The same witness, trusted through its own `ca`, counts; a host name its certificate
+        # does not name is refused even from the right CA.
+        own = CoordinatorSettings(city_ca=city.certificate, witnesses=[
+            {"url": bad, "key": civil.public.vkey(), "ca": other.certificate}])
+        assert own.witnesses[0].trusted_ca(own.city_ca) == other.certificate
+        note = parse_note(witnessing_from(log, [(bad, civil.public.vkey(),
+                                                 str(other.certificate))], 1, 5.0).witnessed())
+        assert "civil.example/w" in {s.name for s in note.signatures}
+        by_name = good.replace("127.0.0.1", "localhost")
+        with pytest.raises(WitnessQuorumError, match=r"court\.example/w: its TLS certificate "
+                           r".*(?i:hostname mismatch|not valid for 'localhost')"):
+            log.append(event(99))
+            witnessing_from(log, [(by_name, court.public.vkey(), ca)], 1, 5.0).witnessed()
+
+
+def test_witness_settings_refuse_plain_http_off_loopback_and_unusable_cas(tmp_path: Path
+                                                                          ) -> None:
+    key = Cosigner("w.example/w", SigningKey.generate()).public.vkey()
+    for url in ("http://127.0.0.1:8090", "http://localhost:8090", "http://[::1]:8090"):
+        assert CoordinatorSettings(witnesses=[{"url": url, "key": key}]).witnesses[0].url == url
+    with pytest.raises(ConfigError, match=r"witnesses\.0\.url: .*plain http only on loopback"):
+        load_coordinator_settings(None, witnesses=[{"url": "http://witness.court.example:8090",
+                                                    "key": key}])
+    not_a_ca = tmp_path / "ca.pem"
+    not_a_ca.write_text("not a certificate\n")
+    https = {"url": "https://witness.court.example:8090", "key": key}
+    with pytest.raises(ConfigError, match=r"city_ca .*ca\.pem: cannot be used to check the "
+                       r"HTTPS certificate of the witness at https://witness\.court"):
+        load_coordinator_settings(None, city_ca=not_a_ca, witnesses=[https])
+    with pytest.raises(ConfigError, match=r"witnesses\.0\.ca .*missing\.pem: cannot be used"):
+        load_coordinator_settings(None, witnesses=[https | {"ca": tmp_path / "missing.pem"}])
