@@ -16,8 +16,11 @@ the TOML blocks are the configuration files, with only what one machine needs ch
   download), there is no ``useradd`` (one user);
 - PostgreSQL is the one at 127.0.0.1:5432 (a fresh database, trust, dropped afterwards); Redis is
   started as the page says (TLS only, a password, append-only) on a free port;
-- the witnesses listen on loopback over HTTP (the coordinator verifies their cosignatures by
-  their keys; their certificates would be the institutions' own);
+- the witnesses listen on loopback over HTTPS, each with the certificate the page's ``pki
+  issue`` line made it from the city CA (issued for ``localhost``, the name the coordinator's
+  ``[[witnesses]]`` URLs reach them by here); the coordinator checks them against ``city_ca``;
+- ``housekeeping_seconds`` is 10, so that the beat has the witnesses cosign the log's newest
+  checkpoint within the check (the page leaves it at its default, 15 minutes);
 - the site's camera is a short synthetic clip (90 s at 4 frames a second) instead of
   ONVIF/RTSP (camera discovery needs cameras: ``tests/e2e/test_onvif_on_a_network.py``), with
   a restricted-area rule so that it makes events;
@@ -29,7 +32,8 @@ serves only after ``coordinator init`` printed the log key: the check fails othe
 site is enrolled with the document ``node keys`` printed, posted unchanged as the page says.
 
 It passes when the coordinator is initialised, the admin, a judge and a DPO (each with the key
-``warrant keygen`` made) registered, the site enrolled, the SuperNode running (not Flower's exit
+``warrant keygen`` made) registered, the witnesses' quorum cosigned a checkpoint over HTTPS
+(``/audit/checkpoint/witnessed``), the site enrolled, the SuperNode running (not Flower's exit
 305), an event of the clip reached the coordinator as an alert, and every health endpoint
 answers 200. Every process is stopped at the end; ``--keep`` leaves the folder (logs).
 """
@@ -54,6 +58,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -109,6 +114,11 @@ def doc_commands() -> list[str]:
     return out
 
 
+def witness_hosts() -> list[str]:
+    """The host names of the page's ``[[witnesses]]``."""
+    return [str(urlsplit(w["url"]).hostname) for w in doc_toml("database_url")["witnesses"]]
+
+
 def doc_toml(key: str) -> dict[str, Any]:
     """The page's TOML block that sets ``key``."""
     for language, text in doc_blocks():
@@ -131,7 +141,7 @@ class Deployment:
         self.broker_password = secrets.token_hex(16)
         self.passwords: dict[str, str] = {}
         self.witness_keys: list[str] = []
-        self.witness_ports: list[int] = []
+        self.witness_ports = [free_port() for _ in witness_hosts()]
         self.database = f"safecity_deploy_{secrets.token_hex(6)}"
         self.log_key = ""
 
@@ -238,9 +248,11 @@ class Deployment:
             "flower_superlink": f"127.0.0.1:{self.port['superlink']}",
             "flower_fleet_address": f"127.0.0.1:{self.port['fleet']}",
             "flower_health_address": f"127.0.0.1:{self.port['flower_health']}",
-            "witnesses": [{"url": f"http://127.0.0.1:{port}", "key": key}
-                          for port, key in zip(self.witness_ports, self.witness_keys,
-                                               strict=True)]})
+            "housekeeping_seconds": 10,
+            "witnesses": [{**doc, "url": urlsplit(doc["url"])._replace(
+                netloc=f"localhost:{port}").geturl(), "key": key}
+                for doc, port, key in zip(config["witnesses"], self.witness_ports,
+                                          self.witness_keys, strict=True)]})
         for name in ("tls_certificate", "tls_private_key", "city_ca", "flower_ca",
                      "flower_certificate", "flower_private_key"):
             config[name] = self.here(config[name])
@@ -281,6 +293,9 @@ class Deployment:
                 assert not private, f"models the service user cannot read: {private}"
             elif words[0] == "useradd":
                 self.run(re.sub(r" -o \S+", "", command.split("&&", 1)[1]))
+            elif words[:3] == ["safecity", "pki", "issue"] and \
+                    words[words.index("--name") + 1].startswith("witness"):
+                self.issue_witness_certificates(command)
             elif words[:3] in (["safecity", "pki", "init"], ["safecity", "pki", "issue"]):
                 self.run(command, cwd=self.offline)
                 if words[2] == "issue":
@@ -288,13 +303,10 @@ class Deployment:
                         shutil.copy(self.offline / "certs" / name, self.etc / name)
                     shutil.copy(self.offline / "city-ca" / "ca.pem", self.etc / "ca.pem")
             elif words[:3] == ["safecity", "audit", "keygen"]:
-                hosts = [w["url"].split("//")[1].split(":")[0]
-                         for w in doc_toml("database_url")["witnesses"]]
-                for i, host in enumerate(hosts):
+                for i, host in enumerate(witness_hosts()):
                     self.witness_keys.append(self.run(
                         command.replace(words[3], host).replace("witness.key",
                                                                 f"witness-{i}.key")).strip())
-                    self.witness_ports.append(free_port())
             elif words[:4] == ["safecity", "audit", "witness", "serve"]:
                 if not self.log_key:  # the page must be runnable in its order
                     raise SystemExit("deploy_check: deploy.md runs `audit witness serve` before "
@@ -351,9 +363,22 @@ class Deployment:
             "--appendfsync", "always", "--save", "", "--dir", str(self.var / "redis")])
         self.wait(lambda: "Ready to accept connections" in self.log("redis"), "Redis started")
 
+    def issue_witness_certificates(self, command: str) -> None:
+        """The page's line, once per witness host (as it says), for the name the witness is
+        reached by here; each pair installed where the page's `witness serve` reads it."""
+        for i, host in enumerate(witness_hosts()):
+            local = re.sub(r"--host \S+", "--host localhost",
+                           re.sub(r"--name \S+", f"--name {host}", command))
+            self.run(local, cwd=self.offline)
+            shutil.copy(self.offline / "certs" / f"{host}.pem", self.etc / f"witness-{i}.pem")
+            shutil.copy(self.offline / "certs" / f"{host}.key",
+                        self.etc / f"witness-{i}.key.pem")
+
     def start_witnesses(self, command: str) -> None:
+        if "--tls-certificate" not in command:
+            raise SystemExit("deploy_check: deploy.md serves a witness without TLS")
         for i, port in enumerate(self.witness_ports):
-            local = re.sub(r" --tls-\S+ \S+", "", command).replace(
+            local = command.replace("witness.pem", f"witness-{i}.pem").replace(
                 "witness.key", f"witness-{i}.key").replace("witness.json", f"witness-{i}.json")
             local = re.sub(r"--log-key '[^']*'", f"--log-key '{self.log_key}'", local)
             local = local.replace("--host 0.0.0.0", "--host 127.0.0.1").replace(
@@ -425,6 +450,12 @@ class Deployment:
                       f"{name} ready ({url})", 60)
             say(f"{name}: 200 {url}")
         with self.api() as client:
+            self.wait(lambda: client.get("/audit/checkpoint/witnessed").status_code == 200,
+                      "the witnesses' quorum cosigned a checkpoint over HTTPS", 120)
+            note = client.get("/audit/checkpoint/witnessed").text
+            names = sorted({line.split()[1] for line in note.splitlines()
+                            if line.startswith("\u2014 ") and line.split()[1] in witness_hosts()})
+            say(f"witnessed over HTTPS: cosigned by {', '.join(names)}")
             operator = self.token(client, "operator-1")
             self.wait(lambda: client.get("/alerts", headers=operator).json()["alerts"],
                       "an event of the clip reached the coordinator as an alert", 120)
