@@ -60,7 +60,7 @@ class RedactionPolicy(BaseModel):
     heads: bool = Field(default=True,
                         description="hide the head of a detected person whose face the face "
                                     "detector missed (profiles, backs, small faces)")
-    head_from_width: bool = Field(default=False,
+    head_from_width: bool = Field(default=True,
                                   description="fail closed: a person whose box is wider "
                                               "than a walker's (0.41 of its height: cut short "
                                               "by something in front or foreshortened by a "
@@ -68,9 +68,10 @@ class RedactionPolicy(BaseModel):
                                               "head_min_height by the box's height but not by "
                                               "its width (shoulders 0.259 of the height) has "
                                               "its head hidden, with the region of a head of "
-                                              "head_min_height px (off by default: on "
-                                              "vtest.avi it hides 2.54% of the frame on average "
-                                              "against 2.28%, and one frame 10.1%)")
+                                              "head_min_height px (on vtest.avi: 110 of 113 "
+                                              "labelled faces hidden against 109, 2.47% of "
+                                              "the frame hidden on average against 2.21%, no "
+                                              "frame over 7.9%)")
     head_min_height: int = Field(default=7, ge=1, le=200,
                                  description="hide a missed head only when the person is tall "
                                              "enough for a head of this many px (a head is "

@@ -15,6 +15,11 @@ track; a frame's regions are then taken from the tracks around it:
   at the edge, a box is also joined with the one detected before it: less of the face shows,
   so less of it is found.
 
+A detection is linked to the track whose expected box is nearest, within a gate in box sizes
+that widens with the frames unseen: wide for a track seen once (it may start at a runner's pace),
+narrow around a moving track's course (``REACH_MOVING``), so that a track is never handed from one
+person to another and given a velocity that sweeps its box over the frame between them.
+
 Pure logic: no frames, no I/O, so it is tested exhaustively on its own.
 """
 
@@ -33,6 +38,17 @@ EDGE_BAND = 0.1  # of a box's longer side: a box this close to the border is cut
 # whose sweep would hide the frame between them. A face really moving that fast is found again
 # at the next keyframe.
 MAX_SWEEP = 2.0
+# Linking gates, in box sizes from where the track is expected. A track seen once may start
+# moving at any pace: a walker covers ~0.3 face heights per frame, a runner twice that, plus
+# 1.5 sizes for the detector's error on a small box. A track already moving is expected on its
+# course: leaving it means stopping, turning or speeding up, which changes a walker's motion by
+# at most its own pace (0.3 sizes per frame), plus a size of the detector's error. A detection
+# further off is another object, and taken as this one it would give the track a velocity no
+# object has, sweep its box across the frame between the two (and interpolate across it), and
+# steer the next link further astray. It starts a track of its own, with its own pre-roll; the
+# old track persists as any unseen track does.
+REACH_NEW = (1.5, 0.5)  # (sizes, sizes per frame since last seen)
+REACH_MOVING = (1.0, 0.3)
 
 
 def _swept(box: Box, vx: float, vy: float, frames: int) -> Box:
@@ -158,9 +174,9 @@ class TrackSet:
                 scale = max(guess.width, guess.height, det.box.width, det.box.height, 1.0)
                 distance = ((gx - dx) ** 2 + (gy - dy) ** 2) ** 0.5 / scale
                 ratio = (det.box.area + 1.0) / (guess.area + 1.0)
-                # a walker covers ~0.3 face heights per frame, a runner twice that: the gate
-                # widens with the frames since the track was last seen
-                reach = 1.5 + 0.5 * (frame - track.last)
+                # the gate widens with the frames since the track was last seen (REACH_*)
+                base, per_frame = REACH_MOVING if len(track.points) > 1 else REACH_NEW
+                reach = base + per_frame * (frame - track.last)
                 if distance <= reach and 0.25 <= ratio <= 4.0:
                     pairs.append((distance, ti, di))
         used_tracks: set[int] = set()

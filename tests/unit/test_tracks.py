@@ -93,3 +93,29 @@ def test_unseen_regions_grow_until_they_expire() -> None:
     assert sizes == [40, 44, 56, 80, 80]  # +1% of the size a side per frame, capped at +50%
     assert tracks.regions_at(5)[0][1].width == 44  # pre-roll grows the same way
     assert tracks.regions_at(71) == [] and tracks.regions_at(-1) == []
+
+
+def test_a_moving_track_is_not_linked_to_a_detection_off_its_course() -> None:
+    """vtest.avi, frames 612-624: a head region moving at ~1 px a frame was linked to another
+    person's head 133 px away, then a third 230 px further: its "velocity" swept its box over
+    6% of the frame. A track already moving is expected on its course, within its pace; a
+    detection off it starts a track of its own, and both are covered."""
+    tracks = TrackSet(max_gap=12, persist=12, preroll=12)
+    for f in range(0, 20, 4):
+        tracks.update(f, [face(700 + f, 200, size=40)])
+    tracks.update(20, [face(590, 230, size=40)])  # 3.3 sizes off its course in 4 frames
+    assert len(tracks.tracks) == 2
+    walker, other = tracks.tracks
+    assert [p[0] for p in walker.points] == [0, 4, 8, 12, 16]
+    assert other.points[0][0] == 20
+    covered = [box for _, box, _ in tracks.regions_at(28)]
+    assert any(covers(box, Box(728, 200, 768, 240)) for box in covered)  # still on its course
+    assert all(box.width < 2 * 40 for box in covered)  # neither swept across (3 sizes wide)
+
+
+def test_a_track_seen_once_links_a_runner() -> None:
+    """A track seen once has no course yet: a runner's 0.6 sizes a frame are linked."""
+    tracks = TrackSet(max_gap=12, persist=12, preroll=12)
+    tracks.update(0, [face(100, 100, size=40)])
+    tracks.update(4, [face(100 + 4 * 24, 100, size=40)])
+    assert len(tracks.tracks) == 1
