@@ -16,6 +16,11 @@ from contract.queries import Signed
 from contract.warrants import Window
 
 MAX_EPSILON = 10.0
+# The smallest epsilon a question may spend: below it the noise scale sensitivity/epsilon
+# overflows (5e-324 gives inf) or the decimal underflows to 0.0 as a float (1E-400), and the
+# answer is pure noise anyway (Laplace scale 10^6 at 1e-6). Checked by the coordinator
+# (NewAggregate) and again by the node (AggregateRequest).
+MIN_EPSILON = 1e-6
 MAX_DELTA = 1e-3
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 # Dwell buckets in seconds: [lower, upper); the last is open.
@@ -38,7 +43,7 @@ class AggregateRequest(Signed):
     kind: AggregateKind
     cameras: tuple[str, ...] = Field(min_length=1, max_length=256)
     window: Window
-    epsilon: Decimal = Field(gt=0, le=MAX_EPSILON)
+    epsilon: Decimal = Field(ge=Decimal(str(MIN_EPSILON)), le=MAX_EPSILON)
     delta: Decimal = Field(ge=0, le=MAX_DELTA)
     issued_at: AwareDatetime
     log_index: int = Field(ge=0, description="the coordinator's audit entry for the request")

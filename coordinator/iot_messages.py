@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from coordinator.iot_devices import CHANNEL, SENSORS, Device, IotSettings
 
@@ -25,8 +25,14 @@ class _Press(BaseModel):
     time: AwareDatetime
 
 
+# A reading outside this (or not finite: ``1e309``, ``Infinity``, ``NaN``) is refused: no
+# air-quality or noise sensor reads a million, and an infinite one would cross every threshold
+# and reach the feeds as JSON a browser cannot parse.
+READING_LIMIT = 1e6
+
+
 class _Reading(_Press):
-    value: float
+    value: float = Field(allow_inf_nan=False, ge=-READING_LIMIT, le=READING_LIMIT)
 
 
 class _LampState(_Press):

@@ -21,7 +21,6 @@ What leaves is the alert's public fields only: no track tokens, no staff names."
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import threading
@@ -40,6 +39,7 @@ from coordinator.alert_intake import LAMP_TARGET, SIGNAGE_TARGET, alert_view
 from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident, MqttDelivery
 from coordinator.errors import DeliveryFailed
+from coordinator.finite_json import finite_dumps
 from coordinator.iot_devices import COMMAND, Device, IotSettings
 from coordinator.iot_messages import Crossings, Refused, parse
 from coordinator.service import Coordinator
@@ -81,12 +81,12 @@ def messages(prefix: str, alert: Alert, incident: Incident | None) -> list[Messa
     public = {name: view[name] for name in PUBLIC_FIELDS}
     public["severity"] = incident.severity if incident is not None else severity(alert.type)
     camera = f"{prefix}/sites/{level(alert.site_id)}/cameras/{level(alert.camera)}"
-    found = [Message(f"{camera}/events/{level(alert.type)}", json.dumps(public).encode(), False)]
+    found = [Message(f"{camera}/events/{level(alert.type)}", finite_dumps(public).encode(), False)]
     if alert.type == "occupancy":
         state = {"count": alert.count, "time": public["time"], "alert_id": alert.id,
                  "incident_id": alert.incident_id}
         found.append(Message(f"{camera}/occupancy/{level(alert.zone)}",
-                             json.dumps(state).encode(), True))
+                             finite_dumps(state).encode(), True))
     return found
 
 
@@ -100,14 +100,14 @@ def sign_message(sign: SignageAction, alert: Alert, incident: Incident | None) -
     text = render(sign.template, values)
     payload = {"sign": sign.name, "text": text, "time": view["time"], "alert_id": alert.id,
                "incident_id": alert.incident_id}
-    return Message(sign.topic, json.dumps(payload).encode(), True)
+    return Message(sign.topic, finite_dumps(payload).encode(), True)
 
 
 def lamp_command(iot: IotSettings, lamp: Device, alert: Alert) -> Message:
     """The command that turns a lamp controller's lamps on, for a crowd at a linked camera."""
     payload = {"on": True, "reason": "crowd", "camera": f"{alert.site_id}/{alert.camera}",
                "count": alert.count, "alert_id": alert.id}
-    return Message(iot.topic(lamp, COMMAND), json.dumps(payload).encode(), False)
+    return Message(iot.topic(lamp, COMMAND), finite_dumps(payload).encode(), False)
 
 
 def _reason(code: ReasonCode | int) -> str:

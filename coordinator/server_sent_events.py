@@ -8,7 +8,6 @@ proxies keep the connection open."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from audit.routes import MAX_INDEX
 from coordinator.errors import invalid
+from coordinator.finite_json import finite_dumps
 
 POLL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
@@ -45,7 +45,7 @@ def feed(request: Request, start: int, event: str,
         while not await request.is_disconnected():
             fresh = await asyncio.to_thread(newer, last)
             for last, data in fresh:
-                yield f"id: {last}\nevent: {event}\ndata: {json.dumps(data)}\n\n"
+                yield f"id: {last}\nevent: {event}\ndata: {finite_dumps(data)}\n\n"
             idle = 0.0 if fresh else idle + POLL_SECONDS
             if idle >= KEEPALIVE_SECONDS:
                 idle = 0.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ import httpx
 from coordinator.alert_intake import alert_view
 from coordinator.db import Alert, Delivery, Webhook
 from coordinator.errors import DeliveryFailed, TargetRefused
+from coordinator.finite_json import finite_dumps
 from coordinator.outbound import Target, check
 from coordinator.service import Coordinator
 
@@ -95,7 +95,7 @@ def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> Non
             delivery.state, delivery.last_error = "failed", "the webhook was removed"
             return
         assert alert is not None  # a delivery's alert: a foreign key
-        url, secret, body = hook.url, hook.secret, json.dumps(
+        url, secret, body = hook.url, hook.secret, finite_dumps(
             {"type": f"alert.{alert.type}", "alert": alert_view(alert)}).encode()
     message_id = f"alert-{delivery_id}"
     timestamp = int(svc.clock().timestamp())

@@ -110,7 +110,9 @@ class BodyCameraConfig(BaseModel):
 class PrivacyBudgetConfig(BaseModel):
     """The node's privacy budget: each calendar month (in ``time_zone``, on the node's own clock)
     may spend ``period_epsilon`` and ``period_delta``; all months together may spend
-    ``lifetime_epsilon`` and ``lifetime_delta``, a cap that never renews (SECURITY.md)."""
+    ``lifetime_epsilon`` and ``lifetime_delta``, a cap that never renews. The guarantee is
+    per record (a visit, a track): a person with k records loses up to k times as much (group
+    privacy; SECURITY.md, "Privacy budget periods")."""
 
     model_config = ConfigDict(extra="forbid")
 

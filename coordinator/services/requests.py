@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from contract.aggregates import MAX_DELTA, MAX_EPSILON, AggregateKind
+from contract.aggregates import MAX_DELTA, MAX_EPSILON, MIN_EPSILON, AggregateKind
 from contract.camera_placement import CameraPlacement
 from contract.key_fields import Ed25519Public, SuperNodePublic, X25519Public
 from contract.notices import CameraNotice
@@ -70,7 +70,8 @@ class NewAggregate(BaseModel):
 
     kind: AggregateKind
     window: Window
-    epsilon: float = Field(gt=0, le=MAX_EPSILON, description="spent at each node")
+    epsilon: float = Field(ge=MIN_EPSILON, le=MAX_EPSILON, allow_inf_nan=False,
+                           description="spent at each node")
     delta: float = Field(default=0.0, ge=0, le=MAX_DELTA,
                          description="0: discrete Laplace; > 0: discrete Gaussian")
     sites: list[str] | None = Field(default=None, max_length=1024, description="default: all")

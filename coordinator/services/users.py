@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from audit.records import Action, Actor, Event, LegalBasis
 from coordinator.db import User
@@ -48,18 +49,32 @@ def listed(svc: Coordinator) -> list[dict[str, Any]]:
 
 def disable(svc: Coordinator, username: str, by: Actor, by_username: str) -> dict[str, Any]:
     """Disable an account: its tokens stop working at their next use (``coordinator.auth``
-    checks the account on every request). Nobody disables their own account (so an admin
-    always remains: the caller). A judge's or DPO's key stays pinned
-    at the nodes until a signed pin update retires it; the answer says so."""
+    checks the account on every request). Nobody disables their own account, and an active
+    admin always remains: inside the transaction the caller's, the target's and every admin's
+    rows are locked (``SELECT ... FOR UPDATE``; on SQLite the write lock is taken before the
+    reads), then the caller must still be active and the change must leave an active admin,
+    else 409 ``caller_inactive`` / ``last_admin``. So two admins disabling each other at once
+    are serialised: the second finds its own account disabled. A judge's or DPO's key stays
+    pinned at the nodes until a signed pin update retires it; the answer says so."""
     with svc.session() as session:
-        user = session.get(User, username)
-        if user is None:
-            raise not_found(f"user {username}")
         if username == by_username:
             raise Problem(409, "Conflict", "you cannot disable your own account; another "
                           "admin can", "self")
+        people = _locked(session, {username, by_username})
+        user = people.get(username)
+        if user is None:
+            raise not_found(f"user {username}")
+        caller = people.get(by_username)
+        if caller is None or not caller.active:
+            raise Problem(409, "Conflict", "your own account was disabled meanwhile; "
+                          "nothing changed", "caller_inactive")
         if not user.active:
             raise Problem(409, "Conflict", f"user {username} is already disabled", "disabled")
+        admins_left = [u for u in people.values() if u.role == Role.ADMIN.value and u.active
+                       and u.username != username]
+        if not admins_left:
+            raise Problem(409, "Conflict", f"disabling {username} would leave no active admin",
+                          "last_admin")
         role, key = user.role, user.signing_key
         user.active = False
     svc.log(Event(actor=by, action=Action.CONFIG_CHANGE, legal_basis=LegalBasis.STATUTE,
@@ -71,3 +86,17 @@ def disable(svc: Coordinator, username: str, by: Actor, by_username: str) -> dic
                           f"--config /etc/safecity/coordinator.toml --as {by_username} "
                           f"--retire {role}:{key} --reason {role}-left`")
     return answer
+
+
+def _locked(session: Session, names: set[str]) -> dict[str, User]:
+    """The named accounts and every admin account, locked until the transaction ends (in
+    username order, so two callers never wait on each other's rows). SQLite has no row locks
+    and pysqlite starts its transaction only at the first write: a no-op write first takes the
+    database's write lock, so no other writer commits between these reads and our write."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(User).where(User.username.in_(names))
+                        .values(active=User.active))
+    rows = session.scalars(select(User).where(or_(User.username.in_(names),
+                                                  User.role == Role.ADMIN.value))
+                           .order_by(User.username).with_for_update()).all()
+    return {u.username: u for u in rows}

@@ -29,7 +29,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contract.aggregates import MAX_DELTA, MAX_EPSILON, estimate, reported_instant
+from contract.aggregates import (
+    MAX_DELTA,
+    MAX_EPSILON,
+    MIN_EPSILON,
+    estimate,
+    reported_instant,
+)
 from privacy.dp import periods
 from privacy.dp.mechanisms import gaussian_variance, laplace_scale
 
@@ -67,14 +73,14 @@ def expected_half_width(epsilon: float, delta: float) -> int | None:
     """Before asking: the interval's half-width the node's mechanism will give at this
     (epsilon, delta), sensitivity 1, as the node computes its scale; None where the node would
     refuse the parameters."""
-    if not (0 < epsilon <= MAX_EPSILON and 0 <= delta <= MAX_DELTA):
+    if not (MIN_EPSILON <= epsilon <= MAX_EPSILON and 0 <= delta <= MAX_DELTA):
         return None
     try:
         if delta == 0:
             return half_width("discrete_laplace", float(laplace_scale(1, epsilon)))
         return half_width("discrete_gaussian",
                           math.sqrt(float(gaussian_variance(1, epsilon, delta))))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 

@@ -12,7 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from coordinator.auth import Principal, signed_in
-from coordinator.browser_session import csrf_token, new_csrf_token, set_csrf_cookie
+from coordinator.browser_session import (
+    CSRF_COOKIE,
+    csrf_token,
+    new_csrf_token,
+    set_csrf_cookie,
+)
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -33,7 +38,7 @@ def render(request: Request, name: str, status: int = 200,
     response = templates.TemplateResponse(
         request, name, {"csrf": token, "who": who, **context}, status_code=status,
         headers={**PAGE_HEADERS, **(headers or {})})
-    if not csrf_token(request):
+    if request.cookies.get(CSRF_COOKIE) != token:  # none yet, or not the session's
         set_csrf_cookie(request, response, token)
     return response
 

@@ -42,7 +42,7 @@ from nodes.privacy_ledger import site_ledger
 from nodes.query_checks import check_message
 from nodes.query_ledger import Start
 from privacy.dp.accounting import BudgetExceeded, BudgetState
-from privacy.dp.mechanisms import release_count
+from privacy.dp.mechanisms import noise_parameter, release_count
 
 log = logging.getLogger(__name__)
 MAX_WINDOW = timedelta(days=31)
@@ -155,11 +155,27 @@ class AggregateInbox:
             return self._refused(request, "window_too_long",
                                  f"a question covers at most {MAX_WINDOW.days} days", now)
         epsilon, delta = float(request.epsilon), float(request.delta)
+        try:  # before anything is spent: parameters that give no finite noise are refused
+            noise_parameter(1, epsilon, delta)
+        except ValueError as exc:
+            return self._refused(request, "bad_parameters", str(exc), now)
         try:
             spent = self.budget.spend(epsilon, delta, f"aggregate {request.query_id}")
         except BudgetExceeded as exc:
             return self._refused(request, "budget_exceeded", str(exc), now,
                                  budget_report(self.budget.state()))
+        try:
+            return self._answered(request, zones, epsilon, delta, spent)
+        except Exception as exc:  # the spend stays recorded: say so, in the log and the answer
+            log.exception("aggregate question %s failed after its spend", request.query_id)
+            return self._refused(request, "failed_after_spend",
+                                 f"spent epsilon {request.epsilon}, delta {request.delta} but "
+                                 f"released nothing: {type(exc).__name__}", now,
+                                 budget_report(self.budget.state()))
+
+    def _answered(self, request: AggregateRequest, zones: dict[str, list[str]],
+                  epsilon: float, delta: float, spent: BudgetState) -> dict[str, Any]:
+        window = request.window
         counts = true_counts(request.kind, zones, window.start, window.end,
                              self.events.visits(sorted(zones), window.start, window.end))
         threshold = self.settings.dp_suppress_below

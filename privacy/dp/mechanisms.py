@@ -50,6 +50,19 @@ def gaussian_variance(sensitivity: int, epsilon: float, delta: float) -> Fractio
     return _rational_up(sensitivity**2 / (2 * rho))
 
 
+def noise_parameter(sensitivity: int, epsilon: float, delta: float) -> Fraction:
+    """The Laplace scale (delta = 0) or the Gaussian variance ``release_count`` will use, or
+    ValueError where the parameters give none (not positive, or so small that the scale is
+    not a finite number): a caller checks this before it spends any budget."""
+    try:
+        if delta == 0:
+            return laplace_scale(sensitivity, epsilon)
+        return gaussian_variance(sensitivity, epsilon, delta)
+    except (OverflowError, ZeroDivisionError) as exc:
+        raise ValueError(f"no finite noise scale at epsilon {epsilon!r}, delta {delta!r}") \
+            from exc
+
+
 def release_count(count: int, epsilon: float, delta: float = 0.0, sensitivity: int = 1,
                   suppress_below: int = 0, rng: random.Random = _SYSTEM) -> Release:
     """The count plus discrete Laplace noise (delta = 0) or discrete Gaussian noise; a noisy

@@ -14,6 +14,7 @@ import pytest
 
 from audit.records import Action
 from contract.aggregates import (
+    MIN_EPSILON,
     AggregateKind,
     AggregateRequest,
     SignedAggregateRequest,
@@ -119,3 +120,65 @@ def test_the_budget_refuses_and_nothing_else_leaks(city: World) -> None:
     outcomes = [e.record.outcome for e in service.audit.entries()
                 if e.record.action is Action.AGGREGATE_RELEASED]
     assert outcomes == ["released", "budget_exceeded", "bad_message", "window_too_long"]
+
+
+def _signed_raw(world: World, epsilon: str, delta: str = "0") -> dict:
+    """A question the coordinator's key signed with any epsilon, past the model's checks (as a
+    coordinator that skipped them, or an older one, would send it)."""
+    from decimal import Decimal
+
+    node = world.nodes["alpha"]
+    request = AggregateRequest.model_construct(
+        version=1, query_id=str(uuid.uuid4()), node_id=node.node_id, site="site-a",
+        kind=AggregateKind.ZONE_COUNTS_HOURLY, cameras=("gate", "lobby"),
+        window=Window(start=START, end=START + timedelta(hours=2)), epsilon=Decimal(epsilon),
+        delta=Decimal(delta), issued_at=datetime.now(UTC), log_index=0)
+    return {"request": request.model_dump(mode="json"),
+            "signature": request.sign(world.svc.keys.dispatch)}
+
+
+@pytest.mark.parametrize("epsilon", ["5E-324", "1E-400", "9.99E-7"])
+def test_a_vanishing_epsilon_is_refused_and_nothing_is_spent(city: World, epsilon: str) -> None:
+    """Red team 14: 5e-324 was recorded as spent, then the task died (OverflowError); 1E-400
+    raised ValueError in the inbox."""
+    refused = answered(city, _signed_raw(city, epsilon))
+    assert refused["status"] == "refused" and refused["reason"] == "bad_message"
+    assert city.service("alpha").aggregates.budget.spent().epsilon == 0
+    assert answered(city, ask(city, epsilon=MIN_EPSILON))["status"] == "answered"
+
+
+def test_parameters_without_a_finite_noise_scale_are_refused_before_the_spend(
+        city: World) -> None:
+    refused = answered(city, _signed_raw(city, "1", delta="5E-324"))
+    assert refused["status"] == "refused" and refused["reason"] == "bad_parameters"
+    assert city.service("alpha").aggregates.budget.spent().epsilon == 0
+
+
+def test_a_failure_after_the_spend_is_a_logged_refusal_answered_once(
+        city: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nodes.inbox.aggregates as inbox
+
+    def broken(*_: object, **__: object) -> None:
+        raise OverflowError("noise")
+
+    monkeypatch.setattr(inbox, "release_count", broken)
+    message = ask(city, epsilon=0.5)
+    failed = answered(city, message)
+    assert failed["status"] == "refused" and failed["reason"] == "failed_after_spend"
+    assert "spent epsilon 0.5" in failed["detail"] and failed["budget"] is not None
+    service = city.service("alpha")
+    assert service.aggregates.budget.spent().epsilon == pytest.approx(0.5)
+    assert answered(city, message) == failed  # delivered again: the same refusal, spent once
+    assert service.aggregates.budget.spent().epsilon == pytest.approx(0.5)
+    outcomes = [e.record.outcome for e in service.audit.entries()
+                if e.record.action is Action.AGGREGATE_RELEASED]
+    assert outcomes == ["failed_after_spend"]
+
+
+@pytest.mark.parametrize("epsilon", [5e-324, 1e-7, 0])
+def test_the_coordinator_refuses_an_epsilon_under_the_minimum(city: World,
+                                                              epsilon: float) -> None:
+    asked = city.client.post("/aggregates", headers=city.as_("planner"), json={
+        "kind": "zone_counts_hourly", "epsilon": epsilon,
+        "window": {"start": START.isoformat(), "end": (START + timedelta(hours=2)).isoformat()}})
+    assert asked.status_code == 422, asked.text

@@ -96,3 +96,23 @@ def test_a_sensor_s_unit_is_its_kind_s_unless_the_registry_names_one() -> None:
         {"id": "noise-3", "kind": "noise", "threshold": 85, **WHERE},
         {"id": "sos-1", "kind": "sos_button", **WHERE}])
     assert [d.reading_unit() for d in iot.devices] == ["µg/m³", "AQI", "dB(A)", None]
+
+
+@pytest.mark.parametrize("value", [b"1e309", b"-1e309", b"Infinity", b"-Infinity", b"NaN",
+                                   b"1e7", b"-1000001"])
+def test_a_non_finite_or_absurd_reading_is_refused(value: bytes) -> None:
+    """Red team 14: ``1e309`` parsed to inf crossed every threshold and reached the feeds as
+    ``Infinity``, which JSON.parse rejects."""
+    payload = b'{"time": "%s", "value": %s}' % (NOW.isoformat().encode(), value)
+    with pytest.raises(Refused, match="not a valid reading message"):
+        parse(IOT, "city/devices/noise-3/reading", payload, NOW)
+    assert parse(IOT, "city/devices/noise-3/reading", body(value=-40.0), NOW).value == -40.0
+
+
+def test_what_goes_out_is_strict_json_even_for_a_stored_infinity() -> None:
+    from coordinator.finite_json import finite_dumps
+
+    sent = finite_dumps({"value": float("inf"), "list": [float("nan"), 1.5, -float("inf")],
+                         "ok": 2})
+    assert json.loads(sent, parse_constant=pytest.fail) == {
+        "value": None, "list": [None, 1.5, None], "ok": 2}
