@@ -10,10 +10,8 @@ admin-390, admin-enrol-problem-390, admin-refused)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from playwright.sync_api import Browser, expect
 
@@ -21,24 +19,10 @@ from audit.records import Action
 from coordinator.keys import fingerprint
 from nodes.cli import main
 from privacy.signing import SigningKey
-from tests.support.browser import Watched, chromium, log_in, serving
-from tests.support.world import PASSWORD, World, embedded_world
+from tests.support.browser import Watched, log_in, serving
+from tests.support.world import PASSWORD, World
 
 WIDTHS = (1280, 390)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[World]:
-    world = embedded_world(tmp_path, query_timeout=2.0)
-    world.add_node("alpha", "site-a")
-    yield world
-    world.close()
 
 
 def printed(tmp_path: Path, site: str = "north-hall") -> dict[str, object]:

@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Route, expect
 
-from tests.support.browser import Watched, chromium, serving
+from tests.support.browser import Watched, serving
 from tests.support.world import World, embedded_world
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

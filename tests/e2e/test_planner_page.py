@@ -20,7 +20,7 @@ from playwright.sync_api import Browser, expect
 
 from audit.records import Action
 from nodes.events import EventStore
-from tests.support.browser import Watched, chromium, log_in, serving
+from tests.support.browser import Watched, log_in, serving
 from tests.support.page_checks import tab_reaches, text_contrast_failures
 from tests.support.world import PASSWORD, World, embedded_world
 
@@ -29,12 +29,6 @@ ZONES = ('[cameras.analytics]\nzones = [{id = "square", polygon = [[0, 0], [1, 0
 START = datetime(2026, 10, 1, 6, tzinfo=UTC)
 HOURS, PER_HOUR = 12, 40
 WIDTHS = (1280, 390)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

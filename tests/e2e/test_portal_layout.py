@@ -17,16 +17,10 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from coordinator.housekeeping import witness_newest
-from tests.support.browser import Watched, chromium, serving
+from tests.support.browser import Watched, serving
 from tests.support.world import World, embedded_world
 
 WIDTHS = (1280, 390)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture

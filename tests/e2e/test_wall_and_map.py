@@ -34,7 +34,7 @@ from nodes.event_sender import message
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
 from privacy.signing import SigningKey
-from tests.support.browser import Watched, chromium, log_in, serving
+from tests.support.browser import Watched, log_in, serving
 from tests.support.incident_events import event as incident_event
 from tests.support.page_checks import tab_reaches, text_contrast_failures
 from tests.support.world import PASSWORD, World, embedded_world
@@ -50,12 +50,6 @@ OUTLINE = {"type": "FeatureCollection", "features": [
 
 
 TILE = cv2.imencode(".png", np.full((256, 256, 3), 235, np.uint8))[1].tobytes()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
 
 
 def enrol(city: World, name: str, site: str, cameras: list[str],

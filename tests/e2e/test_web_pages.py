@@ -52,25 +52,11 @@ from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
 from privacy.signing import SigningKey
 from simulation.synthetic import face_crops
-from tests.support.browser import Watched, chromium, log_in, serving
+from tests.support.browser import Watched, log_in, serving
 from tests.support.incident_events import event as incident_event
 from tests.support.incident_events import send as send_events
 from tests.support.page_checks import tab_reaches, text_contrast_failures
 from tests.support.world import PASSWORD, World, embedded_world
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def city(tmp_path: Path) -> Iterator[World]:
-    world = embedded_world(tmp_path, query_timeout=2.0)
-    world.add_node("alpha", "site-a")
-    yield world
-    world.close()
 
 
 @pytest.fixture
