@@ -20,8 +20,9 @@ from coordinator.services.nodes import first_steps
 from kernel.problems import field_errors
 from privacy.sealing import RecipientKey
 from privacy.signing import SigningKey
+from tests.support.page_client import browser_for
 from tests.support.problem_details import problem
-from tests.support.world import PASSWORD, World, embedded_world
+from tests.support.world import World, embedded_world
 
 
 def test_fingerprints_name_ed25519_keys_by_key_id_and_others_by_their_text() -> None:
@@ -65,13 +66,7 @@ def city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def signed_in(world: World, username: str) -> TestClient:
     """A browser signed in as ``username``: the session cookie and its CSRF token."""
-    browser = TestClient(world.client.app)
-    browser.get("/login", headers={"accept": "text/html"})
-    answer = browser.post("/login", data={"username": username, "password": PASSWORD,
-                                          "csrf": browser.cookies["safecity_csrf"]},
-                          follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    return browser
+    return browser_for(world, username, follow_redirects=True)
 
 
 def outcomes(world: World, start: int) -> list[tuple[str, str]]:

@@ -25,9 +25,9 @@ from coordinator.app import create_app
 from coordinator.web import dp_figures
 from coordinator.web.planner import answer_view
 from privacy.dp.samplers import discrete_gaussian, discrete_laplace
+from tests.support.page_client import HTML, browser_for
 from tests.support.world import PASSWORD, World, embedded_world
 
-HTML = {"accept": "text/html"}
 FORM = {"kind": "zone_counts_hourly", "start_day": "2026-10-01", "start_hour": "6",
         "end_day": "2026-10-01", "end_hour": "18", "epsilon": "0.5", "delta": "0"}
 
@@ -199,16 +199,6 @@ def city(tmp_path: Path) -> Iterator[World]:
     world.add_node("alpha", "site-a")
     yield world
     world.close()
-
-
-def browser_for(world: World, username: str | None) -> TestClient:
-    client = TestClient(create_app(world.svc), follow_redirects=False)
-    client.get("/login", headers=HTML)
-    if username:
-        signed_in = client.post("/login", data={"username": username, "password": PASSWORD,
-                                                "csrf": client.cookies["safecity_csrf"]})
-        assert signed_in.status_code == 303, signed_in.text
-    return client
 
 
 def test_a_planner_lands_on_the_page_and_asks_audited_as_through_the_api(city: World) -> None:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from audit.records import Action
 from coordinator.app import create_app
+from tests.support.page_client import HTML, browser_for
 from tests.support.world import PASSWORD, World, embedded_world, picture
 
 PAGES = {  # page: the roles that may open it
@@ -24,7 +25,6 @@ PAGES = {  # page: the roles that may open it
     "/control-room": {"operator"}, "/planner": {"planner"},
 }
 PEOPLE = ("police", "judge", "dpo", "planner", "operator", "admin")
-HTML = {"accept": "text/html"}
 
 
 @pytest.fixture
@@ -33,17 +33,6 @@ def city(tmp_path: Path) -> Iterator[World]:
     world.add_node("alpha", "site-a")
     yield world
     world.close()
-
-
-def browser_for(world: World, username: str | None) -> TestClient:
-    """A client that holds cookies like a browser, signed in through the login page."""
-    client = TestClient(create_app(world.svc), follow_redirects=False)
-    client.get("/login", headers=HTML)
-    if username:
-        signed_in = client.post("/login", data={"username": username, "password": PASSWORD,
-                                                "csrf": client.cookies["safecity_csrf"]})
-        assert signed_in.status_code == 303, signed_in.text
-    return client
 
 
 def denials(world: World) -> list[str]:
