@@ -13,6 +13,7 @@ REVOCATION_TASK = "safecity.node.revoke"
 AGGREGATE_TASK = "safecity.node.aggregate"
 PIN_TASK = "safecity.node.pins"
 MODEL_TASK = "safecity.node.model"
+CLIP_REQUEST_TASK = "safecity.node.evidence_clip"  # contract.evidence_clips.SignedClipRequest
 
 
 def queue_name(node_id: str) -> str:
@@ -25,6 +26,8 @@ EVENTS_TASK = "safecity.coordinator.events"
 EXPORT_REPORT_TASK = "safecity.coordinator.export_report"
 SNAPSHOT_TASK = "safecity.coordinator.snapshot"
 EVIDENCE_TASK = "safecity.coordinator.evidence"
+# a clip's frames (SignedClipFrame) or its refusal (SignedClipRefusal), on LIVE_QUEUE
+CLIP_TASK = "safecity.coordinator.evidence_clip"
 EVENTS_QUEUE = "coordinator.events"  # also carries export reports and housekeeping
 # a queue of their own (live views and alerts' evidence), so alerts never wait behind pictures
 LIVE_QUEUE = "coordinator.live"
