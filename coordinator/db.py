@@ -387,6 +387,8 @@ class Aggregate(Base):
 
 class AggregateNode(Base):
     __tablename__ = "aggregate_nodes"
+    # a node's answers newest first: its newest budget report (``coordinator.budget_reports``)
+    __table_args__ = (Index("ix_aggregate_nodes_node_answered", "node_id", "answered_at"),)
 
     query_id: Mapped[str] = mapped_column(ForeignKey("aggregates.query_id"), primary_key=True)
     node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)

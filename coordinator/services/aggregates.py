@@ -25,6 +25,7 @@ from contract.aggregates import (
     estimate,
 )
 from contract.tasks import AGGREGATE_TASK
+from coordinator import budget_reports
 from coordinator.auth import Principal
 from coordinator.db import Aggregate, AggregateNode, Node
 from coordinator.dispatch import TIMED_OUT, collect
@@ -192,24 +193,19 @@ def budgets(svc: Coordinator) -> list[dict[str, Any]]:
     spend there as far as the coordinator knows (the reported ``epsilon_left``; after the
     period ended, the smaller of a fresh period's budget and the lifetime left), an upper
     bound: trainings spend too, and the node decides. A node that has answered no question has
-    ``budget`` and the estimate None."""
+    ``budget`` and the estimate None; one whose newest answer predates budget reports, ``budget``
+    None and that answer's ``epsilon_left``. The newest report per node is one bounded query
+    (``coordinator.budget_reports``), the one the planner's page reads."""
     now = svc.clock()
     with svc.session() as session:
         nodes = session.scalars(select(Node).where(Node.active).order_by(Node.node_id)).all()
-        parts = session.scalars(select(AggregateNode).where(
-            AggregateNode.node_id.in_([n.node_id for n in nodes]),
-            AggregateNode.status.in_(("answered", "refused")),
-            AggregateNode.answered_at.is_not(None)).order_by(AggregateNode.answered_at)).all()
-    latest: dict[str, tuple[AggregateNode, dict[str, Any]]] = {}
-    for part in parts:  # in answer order: the last one with a budget wins
-        body = (part.result or {}).get("result", {})
-        if body.get("budget"):
-            latest[part.node_id] = (part, body["budget"])
+        latest = budget_reports.newest(session, [n.node_id for n in nodes])
     out = []
     for node in nodes:
-        found = latest.get(node.node_id)
-        last, budget = found if found is not None else (None, None)
-        ended, left = (False, None) if budget is None else estimate(budget, now)
+        last = latest.get(node.node_id)
+        body = (last.result or {}).get("result", {}) if last else {}
+        budget = body.get("budget")
+        ended, left = (False, body.get("epsilon_left")) if not budget else estimate(budget, now)
         guess = None if left is None else str(left)
         out.append({"node_id": node.node_id, "site_id": node.site_id,
                     "query_id": last.query_id if last else None,

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from contract.aggregates import MAX_DELTA, AggregateKind
 from contract.warrants import Window
+from coordinator import budget_reports
 from coordinator.auth import Principal, authenticate, bearer, deny, require, service
 from coordinator.browser_session import csrf_matches, session_token
 from coordinator.db import Aggregate, AggregateNode, Node
@@ -55,16 +56,11 @@ def _nodes(svc: Coordinator) -> list[tuple[str, str, list[str]]]:
 def _lefts(svc: Coordinator, nodes: list[str]) -> dict[str, dp_figures.Left]:
     """Each node's budget left, from the answers the coordinator holds (any planner's: the
     budget is the node's, not the planner's), as an estimate at the coordinator's clock."""
-    answers = []
-    with svc.session() as session:
-        for node_id in nodes:  # its newest answers only: the figure is in the newest
-            rows = session.scalars(select(AggregateNode).where(
-                AggregateNode.status.in_(("answered", "refused")),
-                AggregateNode.node_id == node_id, AggregateNode.answered_at.is_not(None))
-                .order_by(AggregateNode.answered_at.desc()).limit(3)).all()
-            answers += [{"node_id": r.node_id, "query_id": r.query_id,
-                         "answered_at": as_utc(r.answered_at) if r.answered_at else None,
-                         "result": (r.result or {}).get("result")} for r in rows]
+    with svc.session() as session:  # its newest report only: one row per node
+        rows = budget_reports.newest(session, nodes)
+    answers = [{"node_id": r.node_id, "query_id": r.query_id,
+                "answered_at": as_utc(r.answered_at) if r.answered_at else None,
+                "result": (r.result or {}).get("result")} for r in rows.values()]
     now = svc.clock()
     return {n: dp_figures.remaining(n, answers, now) for n in nodes}
 
