@@ -12,12 +12,14 @@ the next period early, once; the lifetime cap bounds the node whatever its clock
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kernel.canonical import canonical_json
 from nodes.local_db import open_store
 from privacy.dp.accounting import Budget, BudgetPolicy, BudgetState
 from privacy.dp.periods import month_of, zone
@@ -53,9 +55,26 @@ ALTER TABLE spends ADD COLUMN at_us INTEGER;
 UPDATE spends SET at_us = CAST(strftime('%s', substr(at, 1, 19)) AS INTEGER) * 1000000
     + CASE WHEN substr(at, 20, 1) = '.' THEN CAST(substr(at, 21, 6) AS INTEGER) ELSE 0 END;
 CREATE INDEX spends_at_us ON spends (at_us);
+""", """
+-- version 3: the budget policy ([privacy_budget]) the node last ran under, one row of
+-- canonical JSON, so that a node started under another policy logs the change once.
+CREATE TABLE policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    terms TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
 """)
+Terms = dict[str, str]  # a budget policy as the audit log states it (decimal text)
 Step = tuple[float, float, int]  # noise multiplier, sample rate, steps of one training round
 Clock = Callable[[], datetime]
+
+
+def policy_terms(policy: BudgetPolicy) -> Terms:
+    """The policy as text, each amount as configured (the log takes no floats)."""
+    return {"period_epsilon": repr(policy.period.epsilon),
+            "period_delta": repr(policy.period.delta),
+            "lifetime_epsilon": repr(policy.lifetime.epsilon),
+            "lifetime_delta": repr(policy.lifetime.delta), "time_zone": policy.time_zone}
 
 
 def _micros(instant: datetime) -> int:
@@ -129,6 +148,30 @@ class PrivacyLedger:
         self._db.execute("INSERT INTO spends (at, at_us, purpose, epsilon, delta) "
                          "VALUES (?, ?, ?, ?, ?)",
                          (at.isoformat(), _micros(at), purpose, epsilon, delta))
+
+    def adopt_policy(self, changed: Callable[[Terms, Terms], object]) -> bool:
+        """Record the policy this ledger runs under. When it differs from the one recorded
+        last, ``changed(old, new)`` runs first (it writes the node's audit entry; if it raises,
+        nothing is recorded and the change is logged at the next start), under the ledger's
+        write lock, so that processes starting together log one change once. The first policy
+        a ledger records is no change. Whether ``changed`` ran."""
+        new = policy_terms(self.policy)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT terms FROM policy WHERE id = 1").fetchone()
+                old = json.loads(row[0]) if row else None
+                if old != new:
+                    if old is not None:
+                        changed(old, new)
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO policy (id, terms, recorded_at) VALUES (1, ?, ?)",
+                        (canonical_json(new).decode(), self.clock().astimezone(UTC).isoformat()))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return old is not None and old != new
 
     def training_rounds(self, run: str) -> list[Step]:
         """The DP-SGD rounds this node has run for ``run``, in order."""

@@ -21,6 +21,7 @@ from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
 from nodes.identity import NodeIdentity, load_identity
 from nodes.inbox.aggregates import AggregateInbox
+from nodes.inbox.budget_policy import log_policy_change
 from nodes.inbox.models import ModelInbox
 from nodes.inbox.pin_updates import PinUpdateInbox
 from nodes.inbox.queries import QueryInbox
@@ -34,6 +35,7 @@ class Inbox(InboxState):
     def __init__(self, settings: NodeSettings, enrolment: Enrolment, identity: NodeIdentity,
                  audit: AuditLog, clock: Clock = now):
         super().__init__(settings, enrolment, identity, audit, clock)
+        log_policy_change(self)  # before any handler may spend under a changed budget
         self.queries = QueryInbox(self)
         self.revocations = RevocationInbox(self)
         self.pin_updates = PinUpdateInbox(self)

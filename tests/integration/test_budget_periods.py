@@ -6,6 +6,7 @@ the public portal as the node stated it."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from contract.aggregates import (
     SignedAggregateResult,
 )
 from contract.warrants import Window
+from nodes.config import load_settings
 from nodes.events import EventStore
 from nodes.inbox import Inbox
 from tests.support.world import World, embedded_world
@@ -180,3 +182,36 @@ def test_the_budget_reaches_the_planner_api_and_the_portal(city: World) -> None:
     assert later["nodes"][0]["period_ended"] and later["nodes"][0]["epsilon_left_estimate"] == (
         "1.0")
     assert "a new period has begun" in city.client.get("/portal").text
+
+
+def test_a_changed_budget_is_logged_once_when_the_node_starts_under_it(city: World) -> None:
+    """Raising the lifetime cap in node.toml, then lowering it back: each change is one
+    config_change entry in the node's own audit log with the old and new terms, however often
+    the node starts under it; the first policy a node runs under is no change."""
+    node = city.nodes["alpha"]
+
+    def start(budget: str) -> list[dict[str, Any]]:
+        node.config.write_text(node.config.read_text().replace(BUDGET, budget))
+        for _ in range(2):  # two starts (workers) under one policy
+            Inbox.open(load_settings(node.config), clock=city.clock).close()
+        node.config.write_text(node.config.read_text().replace(budget, BUDGET))
+        inbox = Inbox.open(node.settings)
+        try:
+            return [{name: json.loads(value) for name, value in inbox.audit.details(
+                e.index).items()} for e in inbox.audit.entries()
+                    if e.record.action is Action.CONFIG_CHANGE
+                    and e.record.outcome == "privacy_budget_changed"]
+        finally:
+            inbox.close()
+
+    as_enrolled = {"period_epsilon": "1.0", "period_delta": "1e-05", "lifetime_epsilon": "2.0",
+                   "lifetime_delta": "6e-05", "time_zone": "Europe/Berlin"}
+    assert start(BUDGET) == []
+    raised = BUDGET.replace("lifetime_epsilon = 2.0", "lifetime_epsilon = 3.5")
+    changes = start(raised)  # raised twice, then back: two changes
+    assert changes == [
+        {"setting": "privacy_budget", "old": as_enrolled,
+         "new": {**as_enrolled, "lifetime_epsilon": "3.5"}},
+        {"setting": "privacy_budget", "old": {**as_enrolled, "lifetime_epsilon": "3.5"},
+         "new": as_enrolled}]
+    assert start(BUDGET) == changes  # started again as it was: nothing new
