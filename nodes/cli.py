@@ -212,24 +212,15 @@ def node_keys(config_path: Path, node_id: str | None) -> None:
     """Print the node's enrolment document: its id, site, cameras with their notices and
     placements, and public keys (created on first use). The city admin enrols it as printed
     (`POST /nodes`, or the admin page)."""
-    from nodes.camera_notices import enrolled_cameras
     from nodes.config import load_settings
-    from nodes.identity import load_identity
-    from nodes.learning.flower_key import flower_key
+    from nodes.enrolment_request import default_node_id, enrolment_request
 
     settings = load_settings(config_path)
-    chosen = node_id or f"{settings.site_id}-node"
+    chosen = node_id or default_node_id(settings)
     if re.fullmatch(r"[a-z0-9][a-z0-9_.:-]{0,127}", chosen) is None:
         raise UsageError(f"--node-id {chosen[:40]!r}: lower-case letters, digits and "
                          "'_', '.', ':', '-' (at most 128), starting with a letter or digit")
-    cameras = enrolled_cameras(settings)
-    keys: dict[str, object] = {
-        "node_id": chosen, "site_id": settings.site_id,
-        "cameras": [n["camera"] for n in cameras["camera_notices"]]}
-    keys |= load_identity(settings.keys_dir).public()
-    keys["flower_key"] = flower_key(settings.keys_dir)[1]  # the SuperNode's, for federated learning
-    keys |= cameras
-    click.echo(json.dumps(keys, indent=2))
+    click.echo(json.dumps(enrolment_request(settings, chosen), indent=2))
 
 
 @node.command("ingest")

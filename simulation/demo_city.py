@@ -31,13 +31,12 @@ from audit.verify import verify_bundle
 from contract.tasks import EVIDENCE_TASK, LIVE_QUEUE
 from kernel.atomic_file import write_atomic
 from kernel.errors import SafecityError
-from nodes.camera_notices import enrolled_cameras
 from nodes.config import NodeSettings
 from nodes.enrolment import parse_enrolment, save_enrolment
+from nodes.enrolment_request import enrolment_request
 from nodes.event_sender import EventSender, EvidenceSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
-from nodes.learning.flower_key import flower_key
 from nodes.vault.export import verify_export
 from privacy.sealing import RecipientKey
 from privacy.signing import SigningKey, write_secret
@@ -216,12 +215,8 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
             token.raise_for_status()
             return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
-        public = load_identity(node.keys_dir).public()
-        enrolled = http.post("/nodes", headers=login("admin"), json={
-            "node_id": f"{node.site_id}-node", "site_id": node.site_id, "cameras": cameras,
-            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-            "flower_key": flower_key(node.keys_dir)[1],
-            **enrolled_cameras(node)})
+        enrolled = http.post("/nodes", headers=login("admin"),
+                             json=enrolment_request(node))  # as `safecity node keys` prints it
         enrolled.raise_for_status()
         enrolment = parse_enrolment(enrolled.text, "enrolment")
         save_enrolment(node.data_dir, enrolment)

@@ -21,10 +21,9 @@ import httpx
 from contract.camera_placement import Placement
 from kernel.errors import SafecityError
 from nodes.analytics.trajectories import TrajectoryStore
-from nodes.camera_notices import enrolled_cameras, placement_line
+from nodes.camera_notices import placement_line
 from nodes.config import NodeSettings, load_settings
-from nodes.identity import load_identity
-from nodes.learning.flower_key import flower_key
+from nodes.enrolment_request import enrolment_request
 from privacy.pki import issue, make_ca
 from simulation.behaviours import site_trajectories
 
@@ -60,12 +59,8 @@ def enrol_second_site(out: Path, http: httpx.Client, admin: dict[str, str]) -> P
                       + placement_line(Placement(latitude=50.00360, longitude=8.00480,
                                                  heading=0, field_of_view=80, range_m=30)))
     settings = load_settings(config)
-    public = load_identity(settings.keys_dir).public()
-    enrolled = http.post("/nodes", headers=admin, json={
-        "node_id": "north-hall-node", "site_id": "north-hall", "cameras": ["hall"],
-        "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-        "flower_key": flower_key(settings.keys_dir)[1],
-        **enrolled_cameras(settings)})
+    enrolled = http.post("/nodes", headers=admin,
+                         json=enrolment_request(settings))  # as `safecity node keys` prints it
     enrolled.raise_for_status()
     return config
 

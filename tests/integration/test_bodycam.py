@@ -40,9 +40,9 @@ from coordinator.live_views import accept_snapshot
 from nodes.bodycam_claim import OfficerStatement, claim_for, headers_for
 from nodes.bodycam_ingest import ClipIntake, clip_intake
 from nodes.bodycam_server import PATH, UploadServer
-from nodes.camera_notices import enrolled_cameras
 from nodes.cli import main
 from nodes.config import NodeSettings, load_settings
+from nodes.enrolment_request import enrolment_request
 from nodes.event_sender import EventSender, EvidenceSender
 from nodes.events import EventStore
 from nodes.identity import load_identity
@@ -228,14 +228,12 @@ def test_the_clips_redacted_still_is_the_devices_live_view_and_its_incidents_evi
     clip, truth = scene
     settings = site(tmp_path / "node", model_dir, device)
     identity = load_identity(settings.keys_dir)
-    public = identity.public()
     city = embedded_world(tmp_path / "city")
     try:
         # the body-worn camera is enrolled as one of the node's cameras, with its notice
-        enrolled = city.client.post("/nodes", headers=city.as_("admin"), json={
-            "node_id": "alpha-node", "site_id": "site-a", "cameras": ["officer-17"],
-            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-            **enrolled_cameras(settings)})
+        request = enrolment_request(settings, "alpha-node")  # as `safecity node keys` prints
+        assert request["cameras"] == ["officer-17"]
+        enrolled = city.client.post("/nodes", headers=city.as_("admin"), json=request)
         assert enrolled.status_code == 201, enrolled.text
         live = LiveViewSender(lambda body: accept_snapshot(city.svc, body), "alpha-node",
                               "site-a", identity.signing)

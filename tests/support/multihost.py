@@ -219,11 +219,8 @@ purpose = "public safety"
 {ANALYTICS}""")
         settings = load_settings(config)
         initialise(settings)  # `safecity vault init`: the site's keys
-        public = json.loads(self.run(None, "node", "keys", "--config", str(config)))
-        enrolled = self.http.post("/nodes", headers=self.login(PEOPLE[0][0]), json={
-            "node_id": f"{name}-node", "site_id": name, "cameras": ["gate"],
-            **{k: public[k] for k in ("identity_key", "sealing_key", "flower_key",
-                                      "camera_notices")}})
+        printed = json.loads(self.run(None, "node", "keys", "--config", str(config)))
+        enrolled = self.http.post("/nodes", headers=self.login(PEOPLE[0][0]), json=printed)
         assert enrolled.status_code == 201, enrolled.text
         document = self.root / f"{name}-enrolment.json"
         document.write_text(enrolled.text)

@@ -38,12 +38,12 @@ from coordinator.service import Coordinator
 from coordinator.services import users
 from coordinator.services.requests import NewUser
 from coordinator.services.users import create_user
-from nodes.camera_notices import enrolled_cameras, placement_line
+from nodes.camera_notices import placement_line
 from nodes.config import NodeSettings, load_settings
 from nodes.enrolment import parse_enrolment, save_enrolment
+from nodes.enrolment_request import enrolment_request
 from nodes.identity import load_identity
 from nodes.inbox import Inbox
-from nodes.learning.flower_key import flower_key
 from nodes.vault.site import initialise
 from privacy.signing import SigningKey
 from privacy.tokens import issue
@@ -195,12 +195,8 @@ class World:
                           f'{extra}{cameras}')
         settings = load_settings(config)
         initialise(settings)
-        public = load_identity(settings.keys_dir).public()
-        response = self.client.post("/nodes", headers=self.as_("admin"), json={
-            "node_id": node_id, "site_id": site, "cameras": list(CAMERAS),
-            "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-            "flower_key": flower_key(settings.keys_dir)[1],
-            **enrolled_cameras(settings)})
+        response = self.client.post("/nodes", headers=self.as_("admin"),
+                                    json=enrolment_request(settings, node_id))  # as printed
         assert response.status_code == 201, response.text
         save_enrolment(data, parse_enrolment(response.text, "test"))
         node = Node(node_id, settings, config)

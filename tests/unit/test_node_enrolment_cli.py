@@ -24,7 +24,7 @@ def test_keys_enrol_and_worker_preconditions(tmp_path: Path) -> None:
                           '[[cameras]]\nid = "gate"\nsource = "synthetic:"\n'
                           'location = "north gate"\npurpose = "public safety"\n')
         runner = CliRunner()
-        keys = runner.invoke(main, ["node", "keys", "--config", str(config)])
+        keys = runner.invoke(main, ["node", "keys", "--config", str(config), "--node-id", "q-1"])
         assert keys.exit_code == 0, keys.output
         public = json.loads(keys.output)
         assert oct((tmp_path / "node" / "keys" / "plate.key").stat().st_mode & 0o777) == "0o600"
@@ -36,17 +36,16 @@ def test_keys_enrol_and_worker_preconditions(tmp_path: Path) -> None:
 
         assert public["flower_key"].startswith("ecdsa-sha2-nistp384 ")  # the SuperNode's
         assert oct((tmp_path / "node" / "keys" / "flower.key").stat().st_mode & 0o777) == "0o600"
-        body = {"node_id": "q-1", "site_id": "site-q", "cameras": ["gate"],
-                "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-                "camera_notices": public["camera_notices"]}
+        assert (public["node_id"], public["site_id"], public["cameras"]) == (
+            "q-1", "site-q", ["gate"])
         for bad_key in ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA", "ecdsa-sha2-nistp384 AAAA",
                         "ecdsa-sha2-nistp384 " + "A" * 600):
             refused = world.client.post("/nodes", headers=world.as_("admin"),
-                                        json=body | {"flower_key": bad_key})
+                                        json=public | {"flower_key": bad_key})
             assert refused.status_code == 422, refused.text
             assert "flower_key" in refused.text
         response = world.client.post("/nodes", headers=world.as_("admin"),
-                                     json=body | {"flower_key": public["flower_key"]})
+                                     json=public)  # as printed
         assert response.status_code == 201, response.text
         listed = world.client.get("/nodes", headers=world.as_("admin")).json()
         assert [n["federated"] for n in listed if n["node_id"] == "q-1"] == [True]
