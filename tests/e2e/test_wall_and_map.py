@@ -25,11 +25,15 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from contract.camera_placement import Placement
 from coordinator.alert_intake import accept
 from coordinator.config import MqttSettings
 from coordinator.device_intake import take_device
 from coordinator.iot_devices import IotSettings
 from coordinator.live_views import accept_snapshot
+from nodes.camera_notices import placement_line
+from nodes.config import load_settings
+from nodes.enrolment_request import enrolment_request
 from nodes.event_sender import message
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
@@ -54,17 +58,21 @@ TILE = cv2.imencode(".png", np.full((256, 256, 3), 235, np.uint8))[1].tobytes()
 
 def enrol(city: World, name: str, site: str, cameras: list[str],
           placements: list[dict[str, Any]]) -> tuple[str, SigningKey]:
-    """Enrol a node as the city's admin does (``POST /nodes``); its id and signing key."""
+    """Enrol a node configured with ``cameras`` placed as ``placements`` say, as the city's
+    admin does: what ``safecity node keys`` prints, posted (``POST /nodes``); its id and
+    signing key."""
     node_id = f"{name}-{city.tag}"
-    identity = load_identity(city.root / node_id / "keys")
-    public = identity.public()
-    response = city.client.post("/nodes", headers=city.as_("admin"), json={
-        "node_id": node_id, "site_id": site, "cameras": cameras,
-        "identity_key": public["identity_key"], "sealing_key": public["sealing_key"],
-        "camera_notices": [{"camera": camera} for camera in cameras],
-        "camera_placements": placements})
+    placed = {p["camera"]: Placement.model_validate({k: v for k, v in p.items()
+                                                     if k != "camera"}) for p in placements}
+    config = city.root / f"{node_id}.toml"
+    config.write_text(f'site_id = "{site}"\ndata_dir = "{city.root / node_id}"\n' + "".join(
+        f'[[cameras]]\nid = "{c}"\nsource = "synthetic:"\n'
+        + (placement_line(placed[c]) if c in placed else "") for c in cameras))
+    settings = load_settings(config)
+    response = city.client.post("/nodes", headers=city.as_("admin"),
+                                json=enrolment_request(settings, node_id))
     assert response.status_code == 201, response.text
-    return node_id, identity.signing
+    return node_id, load_identity(settings.keys_dir).signing
 
 
 def alert(city: World, node_id: str, site: str, key: SigningKey, camera: str) -> None:
