@@ -238,7 +238,8 @@ class NodeSettings(TomlSettings):
     privacy_budget: PrivacyBudgetConfig = Field(
         default=PrivacyBudgetConfig(),
         description="what differentially private releases may spend here: per calendar month "
-        "and over the node's lifetime")
+        "and over the node's lifetime (a change is logged in the node's audit log, with the "
+        "old and new values, when its worker starts under it)")
     dp_suppress_below: int = Field(default=5, ge=0, le=1000,
                                    description="noisy counts under this are withheld")
     # Federated learning: what the site trains on, and how little of it is enough.
