@@ -10,8 +10,8 @@ converted model can be pinned by its SHA-256.
 Supported ops are those of the models in the registry: Conv2D, _FusedConv2D,
 (Fused)DepthwiseConv2dNative (BiasAdd with Relu, Relu6, LeakyRelu or Sigmoid), Add/AddV2,
 BiasAdd, Sub, Mul, RealDiv, Maximum, Minimum, Relu, Relu6, LeakyRelu, Sigmoid, Pad/PadV2,
-MaxPool, Transpose, ConcatV2, ResizeBilinear, SplitV, Reshape, Identity, and constant
-SparseToDense; anything else is refused by name.
+MaxPool, Transpose, ConcatV2, ResizeBilinear, SplitV, Reshape, Identity, Mean over constant
+axes (squeeze-and-excite), and constant SparseToDense; anything else is refused by name.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ CONVOLUTIONS = frozenset({"Conv2D", "_FusedConv2D", "DepthwiseConv2dNative",
 POOLS = frozenset({"MaxPool"})
 PADS = frozenset({"Pad", "PadV2"})
 RESIZES = frozenset({"ResizeBilinear"})
+REDUCTIONS = frozenset({"Mean"})
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,11 @@ def infer_shapes(graph: PreparedGraph, inputs: Mapping[str, Shape],
                     raise ConversionError(f"{where}: {h}x{w} does not scale as {rh}x{rw} does")
                 size = (h * size[0] // rh, w * size[1] // rw)
             shapes[node.name] = (n, size[0], size[1], c)
+        elif op in REDUCTIONS:
+            axes = {int(a) % len(args[0]) for a in np.atleast_1d(graph.constants[refs[1]])}
+            keep = node.attr_bool("keep_dims")
+            shapes[node.name] = tuple(1 if i in axes else d for i, d in enumerate(args[0])
+                                      if keep or i not in axes)
         else:
             raise ConversionError(f"op {op} (node {node.name}) is not supported by the translator")
     return shapes

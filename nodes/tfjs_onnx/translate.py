@@ -172,8 +172,27 @@ class Translator:
             self._split(node, refs)
         elif op in sh.RESIZES:
             self._resize(node, refs)
+        elif op in sh.REDUCTIONS:
+            self._mean(node, refs)
         else:
             raise ConversionError(f"op {op} (node {node.name}) is not supported by the translator")
+
+    def _mean(self, node: TfNode, refs: list[str]) -> None:
+        """``Mean`` over constant axes (MobileNetV3's squeeze-and-excite pools over height and
+        width). Keeping the reduced axes, it runs in the layout the tensor is stored in, so no
+        transpose is added; otherwise in TensorFlow's layout."""
+        value = self.values[tensor_name(refs[0])]
+        rank = len(self.reference[tensor_name(refs[0])])
+        axes = sorted({int(a) % rank for a in np.atleast_1d(self.const(refs[1]))})
+        if node.attr_bool("keep_dims") and value.perm is not None:
+            stored = sorted(value.perm[a] for a in axes)
+            (name,) = self.emit("ReduceMean", [value.onnx_name], node.name, axes=stored,
+                                keepdims=1)
+            self.values[node.name] = Value(name, value.perm)
+            return
+        (name,) = self.emit("ReduceMean", [self.get(refs[0])], node.name, axes=axes,
+                            keepdims=int(node.attr_bool("keep_dims")))
+        self.values[node.name] = Value(name)
 
     def _activation(self, op: str, node: TfNode, source: str, name: str) -> str:
         if op == "Relu6":

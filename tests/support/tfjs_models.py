@@ -97,3 +97,36 @@ def small_model(height: int, width: int, quantise: str | None = None) -> tuple[b
         },
     }
     return json.dumps(document).encode(), {"small.bin": blob}
+
+
+def mean_model(height: int, width: int) -> tuple[bytes, dict]:
+    """MobileNetV3's squeeze-and-excite pooling: NHWC input -> MaxPool 2x2 (the translator keeps
+    it NCHW) -> ``Mean`` over height and width keeping them -> Mul with the pooled map; and a
+    ``Mean`` of the input over height and width dropping them (``[1, 3]``)."""
+    axes = np.array([1, 2])
+    nodes: list[dict[str, Any]] = [
+        {"name": "x", "op": "Placeholder", "attr": {"shape": {"shape": {"dim": [
+            {"size": "1"}, {"size": str(height)}, {"size": str(width)}, {"size": "3"}]}}}},
+        {"name": "axes", "op": "Const", "attr": {}},
+        {"name": "mp", "op": "MaxPool", "input": ["x"],
+         "attr": {"ksize": _attr_list("i", ["1", "2", "2", "1"]),
+                  **{k: v for k, v in _conv_attrs(2, "VALID").items() if k != "dilations"}}},
+        {"name": "se", "op": "Mean", "input": ["mp", "axes"], "attr": {"keep_dims": {"b": True}}},
+        {"name": "scaled", "op": "Mul", "input": ["mp", "se"]},
+        {"name": "pooled", "op": "Mean", "input": ["x", "axes"],
+         "attr": {"keep_dims": {"b": False}}},
+        {"name": "Identity", "op": "Identity", "input": ["scaled"]},
+        {"name": "Identity_1", "op": "Identity", "input": ["pooled"]},
+    ]
+    document = {
+        "format": "graph-model", "modelTopology": {"node": nodes},
+        "weightsManifest": [{"paths": ["mean.bin"], "weights": [
+            {"name": "axes", "shape": [2], "dtype": "int32"}]}],
+        "signature": {
+            "inputs": {"x": {"name": "x:0", "tensorShape": {"dim": [
+                {"size": "1"}, {"size": str(height)}, {"size": str(width)}, {"size": "3"}]}}},
+            "outputs": {"Identity:0": {"name": "Identity:0"},
+                        "Identity_1:0": {"name": "Identity_1:0"}},
+        },
+    }
+    return json.dumps(document).encode(), {"mean.bin": axes.astype("<i4").tobytes()}

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 
@@ -15,7 +16,7 @@ from nodes.tfjs_onnx import ConversionError, convert
 from nodes.tfjs_onnx.graph_model import read_graph_model
 from nodes.tfjs_onnx.shapes import dynamic_reshape_target
 from privacy import model_registry
-from tests.support.tfjs_models import small_model
+from tests.support.tfjs_models import mean_model, small_model
 
 REFERENCE = Path(__file__).parent.parent / "data" / "tfjs_reference" / "reference.json"
 
@@ -73,6 +74,22 @@ def test_dynamic_size_model_equals_the_model_made_for_that_size() -> None:
         assert [g.shape for g in got] == [w.shape for w in want]
         for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, w, rtol=0, atol=1e-5)
+
+
+def test_mean_over_height_and_width_in_either_layout() -> None:
+    """Squeeze-and-excite's ``Mean`` (MobileNetV3, e.g. the CenterNet of the Human models
+    package) on a tensor the translator stores NCHW, keeping the axes, and on the NHWC input,
+    dropping them: both equal numpy's, and the kept one adds no transpose."""
+    x = np.random.default_rng(3).random((1, 8, 6, 3), dtype=np.float32)
+    model = convert(*mean_model(8, 6))
+    scaled, pooled = _run(model, x)
+    pooled_map = x.reshape(1, 4, 2, 3, 2, 3).max(axis=(2, 4))  # MaxPool 2x2, stride 2
+    np.testing.assert_allclose(scaled, pooled_map * pooled_map.mean(axis=(1, 2), keepdims=True),
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(pooled, x.mean(axis=(1, 2)), rtol=1e-6, atol=1e-6)
+    reduce_inputs = [n.input[0] for n in onnx.load_from_string(model).graph.node
+                     if n.op_type == "ReduceMean"]
+    assert reduce_inputs[0] == "mp"  # the pool's own NCHW output, not a transpose of it
 
 
 def test_static_model_refuses_another_size() -> None:
