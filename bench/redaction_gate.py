@@ -13,7 +13,8 @@ The detectors' raw outputs are cached by frame content (``--cache``), so policy 
 change only what is made of them (heads, tracks) are compared on the same detections quickly.
 
 Then, beside the real figures, the synthetic stills of bench/redact_accuracy.py (``--synthetic``
-frames; 0: none), which the project's own renderer draws and which score near 100%.
+frames; 0: none), which the project's own renderer draws and which score near 100% (with
+``--cache`` their ms/frame is the cache's, not the detectors').
 
     python bench/redaction_gate.py [--set head_from_width=true] [--cache /tmp/gate.pkl]
                                    [--synthetic 10]
@@ -158,7 +159,7 @@ def main() -> None:
                 pictures.append((image, still(image)))
             except ImageSourceError as exc:
                 print(f"  skipped {image.id}: {exc}")
-    plates: dict[tuple[str, str], list[float]] = {}
+    plates: dict[tuple[str, str], list[tuple[float, bool]]] = {}  # (share, legible)
     plate_misses: list[str] = []
     hidden: dict[str, tuple[float, str]] = {}  # per split: the photo with most of it hidden
     car_photos: dict[str, list[float]] = {}  # per split: the share hidden of each plate photo
@@ -174,7 +175,8 @@ def main() -> None:
         misses += [describe(image, o, c) for o, c in got if c < COVERED]
         for plate, share in shares(image, boxes, "plate"):
             if image.frame is None:  # vtest's plates are scored through the stream above
-                plates.setdefault((image.split, scene(image)), []).append(share)
+                legible = "illegible" not in plate.flags
+                plates.setdefault((image.split, scene(image)), []).append((share, legible))
                 if share < COVERED:
                     plate_misses.append(f"[{image.split}] {describe(image, plate, share)}")
     total = [s for v in recall.values() for s in v]
@@ -183,19 +185,21 @@ def main() -> None:
         print(f"faces covered >= {COVERED:.0%} [{split}]: {hit}/{len(values)}")
     print(f"  missed: {', '.join(misses) or 'none'}")
     for (split, kind), values in sorted(plates.items()):
-        hit = sum(s >= COVERED for s in values)
-        print(f"plates on photos covered >= {COVERED:.0%} [{split}, {kind}]: {hit}/{len(values)}")
+        hit = sum(s >= COVERED for s, _ in values)
+        legible = [s for s, ok in values if ok]
+        print(f"plates on photos covered >= {COVERED:.0%} [{split}, {kind}]: {hit}/{len(values)}"
+              f" (legible: {sum(s >= COVERED for s in legible)}/{len(legible)})")
     print(f"  missed: {'; '.join(plate_misses) or 'none'}")
     print("photos' largest share hidden: " + "; ".join(
         f"[{split}] {share:.1%} ({name})" for split, (share, name) in sorted(hidden.items())))
     print("  mean share hidden of the photos with plates: " + "; ".join(
         f"[{split}] {np.mean(v):.1%} of {len(v)}" for split, v in sorted(car_photos.items())))
-    if args.cache:
-        args.cache.write_bytes(pickle.dumps(cache))
     if args.synthetic > 0:
         import redact_accuracy  # the synthetic evaluation, beside the real figures above
 
         redact_accuracy.stills(detectors, policy, args.synthetic)  # type: ignore[arg-type]
+    if args.cache:
+        args.cache.write_bytes(pickle.dumps(cache))
 
 
 if __name__ == "__main__":
