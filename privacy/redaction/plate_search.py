@@ -7,6 +7,11 @@ group of dark coats. A plate is text on a vehicle, so:
   plate 30 px wide in a wide scene becomes ~100 px at the network's input);
 * a text line on or next to a vehicle is a plate, no larger than a plate of that vehicle can be
   (hidden wherever it is on the vehicle, counted as the vehicle's plate only in its plate zone);
+* a text line in a vehicle's plate zone may be a plate read only in part (a few characters
+  found, glare or an angle over the rest): besides the plate box made from it (which the plate
+  reader reads), the region that any plate of that vehicle holding the part could occupy is
+  hidden as a plate zone (fail closed: it stands in for the vehicle's zone, which is dropped
+  once a plate is found in it);
 * a text line away from every vehicle is a plate only if it is shaped and sized like one;
 * a vehicle that could carry a readable plate but shows none gets its plate zone hidden anyway
   (fail closed: a plate the text detector missed, at a steep angle or under glare).
@@ -102,6 +107,32 @@ def plate_zone(vehicle: Labelled) -> Box:
     return Box(x1, box.y1 + top * box.height, x2, box.y1 + bottom * box.height)
 
 
+def widest_plate(vehicle: Labelled) -> float:
+    """The widest the vehicle's plate can be seen, in pixels: its class's share of the
+    vehicle's width seen from the front or the rear (a box wider than that is a side or three
+    quarter view, whose front or rear is at most ``FRONTAL_ASPECT`` times its height)."""
+    share = PLATE_OF_WIDTH.get(vehicle.label) or 0.0
+    box = vehicle.box
+    return share * min(box.width, FRONTAL_ASPECT * box.height)
+
+
+def around_part(plate: Box, vehicle: Labelled) -> Box:
+    """Where a plate holding ``plate`` (a plate box made from a text line found in the
+    vehicle's plate zone) can be: every position of the widest plate the vehicle can carry, at
+    least half as tall as wide (a 2:1 North American plate; an EU plate is flatter, a two-line
+    one squarer but narrower), that contains the part, within the vehicle's box and no larger
+    than a plate box of it may be (``MAX_OF_VEHICLE``). The text detector often finds only part
+    of a plate's line, a few characters, the rest under glare or foreshortened: the plate box
+    made from that part alone would leave the rest of the plate showing."""
+    wide = max(widest_plate(vehicle), plate.width)
+    tall = max(wide / 2, plate.height)
+    region = Box(plate.x2 - wide, plate.y2 - tall, plate.x1 + wide, plate.y1 + tall)
+    box = vehicle.box
+    region = region.capped(MAX_OF_VEHICLE[0] * box.width, MAX_OF_VEHICLE[1] * box.height)
+    return Box(max(region.x1, box.x1), max(region.y1, box.y1),
+               min(region.x2, box.x2), min(region.y2, box.y2))
+
+
 def fits_vehicle(plate: Box, vehicle: Box, width: int, height: int) -> bool:
     """A plate box no larger than its vehicle allows. An axis on which the vehicle's box is cut
     by the frame's border shows only part of the vehicle, and bounds nothing."""
@@ -168,7 +199,10 @@ def find_plates(frame: np.ndarray, text: TextPlateDetector, objects: Sequence[La
         if aspect < ON_VEHICLE_MIN_ASPECT or not fits_vehicle(plate, carrier.box, width, height):
             continue
         found.append(Detection("plate", plate, line.score))
-        if carrier.label not in ZONE_BAND or plate_zone(carrier).contains(*line.box.centre):
+        in_zone = carrier.label in ZONE_BAND and plate_zone(carrier).contains(*line.box.centre)
+        if in_zone:
+            found.append(Detection("plate_zone", around_part(plate, carrier), line.score))
+        if carrier.label not in ZONE_BAND or in_zone:
             shown.add(id(carrier))  # text elsewhere on it (a tail light, a badge) is no plate
     if rules.zones:
         for vehicle in cars:

@@ -9,6 +9,10 @@ track; a frame's regions are then taken from the tracks around it:
   size per frame unseen, so a missed detection, a stop or a turn stays covered;
 * for ``preroll`` frames before its first detection the same holds backwards: a face first found at
   a keyframe was very likely already there in the frames since the previous one;
+* a track seen only once is held at the box it was detected with, unmoved and not grown, for
+  the same windows: it has no course to sweep along and no pace to be uncertain about, and a
+  single sighting is the likeliest false one (a group of coats read as a plate): grown, it
+  would hide more of the frame the longer it is not confirmed;
 * a track last seen at the frame's edge keeps its last box, grown as over its persistence, for
   ``edge_persist`` frames after its last detection: a face leaving the frame, or standing at its
   edge, is cut by it, and a third of a face is found by no detector while it still shows. Seen
@@ -99,6 +103,15 @@ class Track:
         vx, vy = self._velocity(-2, -1)
         return self.points[-1][1].shifted(vx * (frame - self.last), vy * (frame - self.last))
 
+    @property
+    def confirmed(self) -> bool:
+        """Seen on two keyframes or more: only then does it have a course and a pace."""
+        return len(self.points) > 1
+
+    def _held(self, box: Box, gap: int) -> Box:
+        """The box held ``gap`` frames from its detection: grown only once confirmed."""
+        return _uncertain(box, gap) if self.confirmed else box
+
     def at_edge(self, width: int, height: int) -> bool:
         """Whether the last detection touches the frame's border."""
         return _at_edge(self.points[-1][1], width, height)
@@ -112,7 +125,7 @@ class Track:
         for (fa, ba, _), (_, bb, _) in itertools.pairwise(self.points):
             if (fa < frame <= fa + edge_persist and _at_edge(ba, *size)
                     and ba.intersection(bb).area <= 0):
-                held.append(_uncertain(ba, min(persist, frame - fa)))
+                held.append(_uncertain(ba, min(persist, frame - fa)))  # confirmed: 2 points
         return held
 
     def box_at(self, frame: int, persist: int, preroll: int,
@@ -122,20 +135,24 @@ class Track:
         by the persistence (the caller passes ``edge_persist`` only for tracks at the edge)."""
         if frame > self.last + persist and frame - self.last <= edge_persist:
             _, box, score = self.points[-1]  # where it left or stands: not where it was going
-            return _uncertain(box, persist), score
+            return self._held(box, persist), score
         if frame < self.first:
             gap = self.first - frame
             if gap > preroll:
                 return None
             _, box, score = self.points[0]
-            vx, vy = self._velocity(0, 1) if len(self.points) > 1 else (0.0, 0.0)
+            if not self.confirmed:
+                return box, score
+            vx, vy = self._velocity(0, 1)
             return _uncertain(_swept(box, -vx, -vy, gap), gap), score
         if frame > self.last:
             gap = frame - self.last
             if gap > persist:
                 return None
             _, box, score = self.points[-1]
-            vx, vy = self._velocity(-2, -1) if len(self.points) > 1 else (0.0, 0.0)
+            if not self.confirmed:
+                return box, score
+            vx, vy = self._velocity(-2, -1)
             return _uncertain(_swept(box, vx, vy, gap), gap), score
         for (fa, ba, sa), (fb, bb, sb) in itertools.pairwise(self.points):
             if fa <= frame <= fb:

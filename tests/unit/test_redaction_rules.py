@@ -23,11 +23,13 @@ from privacy.redaction.people import (
 )
 from privacy.redaction.plate_search import (
     PlateRules,
+    around_part,
     find_plates,
     fits_frame,
     fits_vehicle,
     plate_zone,
     vehicles,
+    widest_plate,
 )
 from privacy.redaction.policy import RedactionPolicy
 from privacy.redaction.tracks import TrackSet
@@ -123,6 +125,53 @@ def test_a_vehicles_crop_finds_the_plate_the_whole_frame_misses(
     mask = hidden_mask(960, 540, plates)
     assert coverage(tuple(truth), mask) >= 0.9
     assert all(fits_vehicle(b, car_box, 960, 540) for b in plates)
+
+
+def test_a_plate_read_in_part_is_hidden_whole(detectors: Detectors) -> None:
+    """litealpr-wild-11's truck (held-out): the text detector found 29 px of a 76 px plate's
+    line, the plate box made from it left a third of the plate showing, and the plate zone was
+    dropped since a plate was found in it. Here licenseplate_motion's car with a rendered plate
+    whose characters past the first 40% are lost (glare): the line found is the part, and the
+    region any plate of that car holding the part could occupy is hidden too, no larger than a
+    plate box of the car may be; the plate box read for sightings is still the part's."""
+    from simulation.synthetic import plate_sprite
+
+    image, pixels = _labelled("licenseplate_motion")
+    px1, py1, px2, py2 = next(o for o in image.objects if o.cls == "plate").box
+    sprite = plate_sprite("KP61 WXR", px2 - px1, yellow=False)
+    top = (py1 + py2 - sprite.shape[0]) // 2
+    pixels[top:top + sprite.shape[0], px1:px2] = sprite
+    truth = (px1, top, px2, top + sprite.shape[0])
+    glare = int(px1 + 0.4 * (px2 - px1))
+    pixels[top + 3:top + sprite.shape[0] - 3, glare:px2 - 3] = sprite[2, 2]
+    assert detectors.plate is not None and detectors.objects is not None
+    cars = vehicles(detectors.objects.detect(pixels), 0.35)
+    found = find_plates(pixels, detectors.plate, cars, 0.35, PlateRules())
+    plates = [d.box for d in found if d.kind == "plate"]
+    zones = [d.box for d in found if d.kind == "plate_zone"]
+    size = (image.width, image.height)
+    assert 0.0 < coverage(truth, hidden_mask(*size, plates)) < 0.7  # type: ignore[arg-type]
+    assert coverage(truth, hidden_mask(*size, plates + zones)) >= 0.9  # type: ignore[arg-type]
+    assert len(zones) == 1 and fits_vehicle(zones[0], cars[0].box, *size)
+    assert zones[0].area < 0.5 * plate_zone(cars[0]).area  # not the car's whole plate zone
+
+
+def test_where_a_plate_read_in_part_can_be() -> None:
+    rear = Found("truck", 0.9, Box(652, 290, 1040, 640))  # 388 px wide: a plate up to 77.6 px
+    part = Box(822, 523, 871, 554)  # 49x31 px
+    region = around_part(part, rear)
+    assert region == pytest.approx(Box(871 - 77.6, 554 - 38.8, 822 + 77.6, 523 + 38.8))
+    # every plate 77.6 px wide and 38.8 tall holding the part lies in it
+    for dx in (0.0, 77.6 - 49):
+        for dy in (0.0, 38.8 - 31):
+            plate = Box(part.x2 - 77.6 + dx, part.y2 - 38.8 + dy,
+                        part.x2 + dx, part.y2 - 38.8 + dy + 38.8)
+            assert region.intersection(plate) == pytest.approx(plate)
+    side = Found("car", 0.9, Box(0, 300, 600, 450))  # from the side: its rear at most 240 px
+    assert widest_plate(side) == pytest.approx(0.3 * 1.6 * 150)
+    near_edge = around_part(Box(10, 400, 60, 420), side)
+    assert near_edge.x1 == 0 and near_edge.height <= 0.3 * 150  # within the car, capped
+    assert widest_plate(Found("bicycle", 0.9, Box(0, 0, 300, 300))) == 0.0
 
 
 def test_plate_boxes_are_bounded_by_their_vehicle_and_the_frame() -> None:

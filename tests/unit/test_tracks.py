@@ -88,11 +88,37 @@ def test_nms_keeps_best_per_kind() -> None:
 
 def test_unseen_regions_grow_until_they_expire() -> None:
     tracks = TrackSet(max_gap=8, persist=60, preroll=10)
-    tracks.update(10, [face(100, 100, size=40)])
+    tracks.update(6, [face(100, 100, size=40)])
+    tracks.update(10, [face(100, 100, size=40)])  # confirmed (standing still)
     sizes = [tracks.regions_at(10 + gap)[0][1].width for gap in (0, 5, 20, 50, 60)]
     assert sizes == [40, 44, 56, 80, 80]  # +1% of the size a side per frame, capped at +50%
-    assert tracks.regions_at(5)[0][1].width == 44  # pre-roll grows the same way
-    assert tracks.regions_at(71) == [] and tracks.regions_at(-1) == []
+    assert tracks.regions_at(1)[0][1].width == 44  # pre-roll grows the same way
+    assert tracks.regions_at(71) == [] and tracks.regions_at(-5) == []
+
+
+def test_a_track_seen_once_is_held_at_its_own_box() -> None:
+    """vtest.avi, frame 144: a group of coats read once as a plate (a 101x76 px box, no vehicle
+    near) was held for its pre-roll and persistence, growing all the while, to 185x145 px (6.1%
+    of the frame) at frame 156. A track seen once has no course and no pace: it is held where
+    and as it was detected, for the same windows, and not beyond."""
+    plate = Box(430, 187, 531, 263)
+    tracks = TrackSet(max_gap=12, persist=12, preroll=12, edge_persist=30)
+    tracks.size = (768, 576)
+    tracks.update(144, [Detection("plate", plate, 0.7)])
+    for f in range(132, 157):
+        assert [box for _, box, _ in tracks.regions_at(f)] == [plate], f
+    assert tracks.regions_at(131) == [] and tracks.regions_at(157) == []
+
+
+def test_a_track_seen_once_at_the_edge_is_held_there_at_its_own_box() -> None:
+    """A face first and last seen at the frame's edge is held there (edge_persist_seconds),
+    at the box it was detected with."""
+    tracks = TrackSet(max_gap=12, persist=12, preroll=12, edge_persist=30)
+    tracks.size = (768, 576)
+    half = Box(0, 200, 20, 240)
+    tracks.update(40, [Detection("face", half, 0.3)])
+    assert [box for _, box, _ in tracks.regions_at(70)] == [half]
+    assert tracks.regions_at(71) == []
 
 
 def test_a_moving_track_is_not_linked_to_a_detection_off_its_course() -> None:
