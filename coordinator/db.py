@@ -346,6 +346,8 @@ class Delivery(Base):
     # planned, tried or queued again: a pending one untouched too long had its task lost
     # (``coordinator.delivery_sweep``)
     touched_at: Mapped[datetime | None] = mapped_column(index=True)
+    # held by the attempt in flight (``coordinator.delivery_claims``): no second one sends
+    leased_until: Mapped[datetime | None]
 
 
 class MqttDelivery(Base):
@@ -365,6 +367,8 @@ class MqttDelivery(Base):
     # planned, tried or queued again: a pending one untouched too long had its task lost
     # (``coordinator.delivery_sweep``)
     touched_at: Mapped[datetime | None] = mapped_column(index=True)
+    # held by the attempt in flight (``coordinator.delivery_claims``): no second one sends
+    leased_until: Mapped[datetime | None]
 
 
 class Aggregate(Base):

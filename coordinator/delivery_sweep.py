@@ -8,28 +8,27 @@ again every delivery still pending and untouched for ``delivery_requeue_seconds`
 so that the next sweep leaves it alone for as long again.
 
 Each action is still delivered once: a delivery task does nothing for a delivery no longer
-pending, so a requeued task whose original turns up after all finds it delivered. Two tasks for
-one delivery could only run at once if the original waited in the broker longer than
-``delivery_requeue_seconds`` (whence its default of 15 minutes, far above the retries' minute of
-back-off); then a repeat is what QoS 1 and Standard Webhooks already allow (the same message,
-the same ``webhook-id`` for the receiver to drop)."""
+pending, and an attempt holds the delivery's lease while it sends
+(``coordinator.delivery_claims``), so a task queued here while the original is in flight, or
+redelivered by the broker, waits for it instead of sending too. A row leased now is not queued
+again (its attempt is alive, or its lease runs out first)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import or_, select
 
 from contract.tasks import DELIVER_TASK, PUBLISH_MQTT_TASK, WEBHOOKS_QUEUE
 from coordinator.db import Delivery, MqttDelivery
+from coordinator.delivery_claims import Row, free
 from coordinator.errors import DispatchError
 from coordinator.service import Coordinator
 
 log = logging.getLogger(__name__)
 PER_SWEEP = 1000  # per kind: a long outage's backlog goes over a few sweeps
-Row = TypeVar("Row", Delivery, MqttDelivery)
 
 
 def _stranded(svc: Coordinator, table: type[Row]) -> list[int]:
@@ -39,7 +38,7 @@ def _stranded(svc: Coordinator, table: type[Row]) -> list[int]:
     cutoff = now - timedelta(seconds=svc.settings.delivery_requeue_seconds)
     with svc.session() as session:
         rows = session.scalars(
-            select(table).where(table.state == "pending",
+            select(table).where(table.state == "pending", free(table, now),
                                 or_(table.touched_at.is_(None), table.touched_at < cutoff))
             .order_by(table.id).limit(PER_SWEEP).with_for_update(skip_locked=True)).all()
         for row in rows:

@@ -27,17 +27,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy.orm import Session
 
 from coordinator.action_rules import SignageAction
 from coordinator.alert_intake import LAMP_TARGET, SIGNAGE_TARGET, alert_view
 from coordinator.config import MqttSettings
 from coordinator.db import Alert, Incident, MqttDelivery
+from coordinator.delivery_claims import LEASE, claim, settle
 from coordinator.errors import DeliveryFailed
 from coordinator.finite_json import finite_dumps
 from coordinator.iot_devices import COMMAND, Device, IotSettings
@@ -272,50 +274,55 @@ class Publisher:
 def deliver(svc: Coordinator, publisher: Publisher | None, delivery_id: int) -> None:
     """Publish one alert (its event, or one sign's message); raise DeliveryFailed (the caller
     retries) until the broker has acknowledged it. A delivery already done, or whose alert was
-    purged, is left alone."""
+    purged, is left alone; one that another attempt holds raises DeliveryBusy
+    (``coordinator.delivery_claims``)."""
+    lease = LEASE + timedelta(seconds=publisher.settings.publish_timeout_seconds
+                              if publisher is not None else 0)
     with svc.session() as session:
-        delivery = session.get(MqttDelivery, delivery_id)
-        if delivery is None or delivery.state != "pending":
+        claimed = claim(session, MqttDelivery, delivery_id, svc.clock(), lease)
+        if claimed is None:
             return
-        delivery.attempts += 1
-        delivery.touched_at = svc.clock()
-        if publisher is None:
-            delivery.state, delivery.last_error = "failed", "MQTT is no longer configured"
+        delivery = session.get_one(MqttDelivery, delivery_id)
+        found, why = _planned(svc, session, publisher, delivery)
+        if found is None:
+            delivery.state, delivery.leased_until = why, None
             return
-        alert = session.get_one(Alert, delivery.alert_id)
-        incident = session.get(Incident, alert.incident_id) if alert.incident_id else None
-        if delivery.target.startswith(SIGNAGE_TARGET):
-            name = delivery.target.removeprefix(SIGNAGE_TARGET)
-            sign = next((s for s in svc.settings.signage if s.name == name), None)
-            if sign is None:
-                delivery.state, delivery.last_error = (
-                    "failed", f"the sign {name} is no longer configured")
-                return
-            found = [sign_message(sign, alert, incident)]
-        elif delivery.target.startswith(LAMP_TARGET):
-            iot, name = publisher.iot, delivery.target.removeprefix(LAMP_TARGET)
-            lamp = iot.device(name) if iot is not None else None
-            if iot is None or lamp is None:
-                delivery.state, delivery.last_error = (
-                    "failed", f"the lamp controller {name} is no longer configured")
-                return
-            if publisher.lamps.get(lamp.id):
-                delivery.state, delivery.last_error = "not_needed", "its lamps were on"
-                return
-            found = [lamp_command(iot, lamp, alert)]
-        else:
-            found = messages(publisher.settings.topic_prefix, alert, incident)
+    assert publisher is not None  # else nothing is planned
     try:
         publisher.send(delivery_id, found)
         error = None
     except DeliveryFailed as exc:
         error = str(exc)
     with svc.session() as session:
-        delivery = session.get_one(MqttDelivery, delivery_id)
-        if error is None:
-            delivery.state, delivery.delivered_at, delivery.last_error = (
-                "delivered", svc.clock(), None)
-        else:
-            delivery.last_error = error[:500]
+        settle(session, MqttDelivery, claimed, svc.clock(), error)
     if error is not None:
         raise DeliveryFailed(f"MQTT delivery {delivery_id}: {error}")
+
+
+def _planned(svc: Coordinator, session: Session, publisher: Publisher | None,
+             delivery: MqttDelivery) -> tuple[list[Message] | None, str]:
+    """What a delivery publishes now; else None and its final state (the reason in its
+    ``last_error``, set here)."""
+    if publisher is None:
+        delivery.last_error = "MQTT is no longer configured"
+        return None, "failed"
+    alert = session.get_one(Alert, delivery.alert_id)
+    incident = session.get(Incident, alert.incident_id) if alert.incident_id else None
+    if delivery.target.startswith(SIGNAGE_TARGET):
+        name = delivery.target.removeprefix(SIGNAGE_TARGET)
+        sign = next((s for s in svc.settings.signage if s.name == name), None)
+        if sign is None:
+            delivery.last_error = f"the sign {name} is no longer configured"
+            return None, "failed"
+        return [sign_message(sign, alert, incident)], ""
+    if delivery.target.startswith(LAMP_TARGET):
+        iot, name = publisher.iot, delivery.target.removeprefix(LAMP_TARGET)
+        lamp = iot.device(name) if iot is not None else None
+        if iot is None or lamp is None:
+            delivery.last_error = f"the lamp controller {name} is no longer configured"
+            return None, "failed"
+        if publisher.lamps.get(lamp.id):
+            delivery.last_error = "its lamps were on"
+            return None, "not_needed"
+        return [lamp_command(iot, lamp, alert)], ""
+    return messages(publisher.settings.topic_prefix, alert, incident), ""

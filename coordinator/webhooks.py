@@ -19,9 +19,11 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from coordinator.alert_intake import alert_view
 from coordinator.db import Alert, Delivery, Webhook
+from coordinator.delivery_claims import claim, free, settle
 from coordinator.errors import DeliveryFailed, TargetRefused
 from coordinator.finite_json import finite_dumps
 from coordinator.outbound import Target, check
@@ -81,26 +83,32 @@ def post_direct(url: httpx.URL, **kwargs: Any) -> httpx.Response:
         return client.post(url, **kwargs)
 
 
+MAX_ATTEMPTS = 8  # then the delivery is given up (``failed``)
+
+
 def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> None:
-    """POST one alert to one webhook; raise DeliveryFailed (the caller retries) unless 2xx."""
+    """POST one alert to one webhook; raise DeliveryFailed (the caller retries) unless 2xx.
+    The attempt holds the delivery's lease (``coordinator.delivery_claims``): a second task for
+    it raises DeliveryBusy meanwhile, and one for a delivery done does nothing."""
     with svc.session() as session:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None or delivery.state != "pending":
+        claimed = claim(session, Delivery, delivery_id, svc.clock())
+        if claimed is None:
             return
+        delivery = session.get_one(Delivery, delivery_id)
         hook = session.get(Webhook, delivery.webhook_id)
         alert = session.get(Alert, delivery.alert_id)
-        delivery.attempts += 1
-        delivery.touched_at = svc.clock()
         if hook is None or not hook.active:
             delivery.state, delivery.last_error = "failed", "the webhook was removed"
+            delivery.leased_until = None
             return
         assert alert is not None  # a delivery's alert: a foreign key
         url, secret, body = hook.url, hook.secret, finite_dumps(
             {"type": f"alert.{alert.type}", "alert": alert_view(alert)}).encode()
+    # the same for every attempt at this (webhook, alert): the receiver's key to drop a repeat
     message_id = f"alert-{delivery_id}"
     timestamp = int(svc.clock().timestamp())
     headers = {"content-type": "application/json", "webhook-id": message_id,
-               "webhook-timestamp": str(timestamp),
+               "idempotency-key": message_id, "webhook-timestamp": str(timestamp),
                "webhook-signature": signature(secret, message_id, timestamp, body)}
     try:
         address, host, extensions = pinned(url, target(svc, url))
@@ -113,18 +121,17 @@ def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> Non
                   parsed.port, type(exc).__name__, exc)
         error = FAILED
     with svc.session() as session:
-        delivery = session.get_one(Delivery, delivery_id)
-        if error is None:
-            delivery.state, delivery.delivered_at, delivery.last_error = (
-                "delivered", svc.clock(), None)
-        else:
-            delivery.last_error = error
+        settle(session, Delivery, claimed, svc.clock(), error)
     if error is not None:
         raise DeliveryFailed(f"webhook delivery {delivery_id}: {error}")
 
 
-def give_up(svc: Coordinator, delivery_id: int) -> None:
+def give_up(svc: Coordinator, delivery_id: int) -> bool:
+    """Mark the delivery failed once it has had its attempts and none is in flight; whether
+    it was (a second task for it, given up early, leaves it to the first)."""
     with svc.session() as session:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is not None and delivery.state == "pending":
-            delivery.state = "failed"
+        given = session.execute(update(Delivery).where(
+            Delivery.id == delivery_id, Delivery.state == "pending",
+            Delivery.attempts >= MAX_ATTEMPTS, free(Delivery, svc.clock()))
+            .values(state="failed").execution_options(synchronize_session=False))
+        return bool(given.rowcount)  # type: ignore[attr-defined]

@@ -38,11 +38,10 @@ from coordinator.metrics import WorkerMetrics
 from coordinator.mqtt import Publisher
 from coordinator.mqtt import deliver as publish
 from coordinator.service import Coordinator
-from coordinator.webhooks import deliver, give_up
+from coordinator.webhooks import MAX_ATTEMPTS, deliver, give_up
 
 log = logging.getLogger(__name__)
 DEVICE_TASK = "safecity.coordinator.device_message"  # queued by the worker's own connection
-MAX_ATTEMPTS = 8
 MQTT_BACKOFF_CAP_SECONDS = 60
 # Evidence travels apart from its event and may come first: taken again after 1, 2, 4 ... 30 s,
 # about 4 minutes in all (an event batch waits at most a broker outage longer, and then the
@@ -182,8 +181,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             deliver(service(), delivery_id)
         except DeliveryFailed as exc:
             if self.request.retries >= MAX_ATTEMPTS - 1:
-                give_up(service(), delivery_id)
-                log.warning("%s; giving up after %d attempts", exc, MAX_ATTEMPTS)
+                if give_up(service(), delivery_id):
+                    log.warning("%s; giving up after %d attempts", exc, MAX_ATTEMPTS)
                 return
             raise self.retry(countdown=min(60, 2 ** self.request.retries)) from None
 
