@@ -22,7 +22,16 @@ from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhoo
 from coordinator.errors import EventsRejected, ReportRejected
 from coordinator.incident_grouping import attach
 from coordinator.incident_revisions import number
-from coordinator.intake_limit import Refusal, record, take
+from coordinator.intake_limit import (
+    Refusal,
+    decide,
+    decided,
+    lock,
+    record,
+    take,
+    unaudited,
+    unclaim,
+)
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 from privacy.signing import VerifyKey
@@ -143,31 +152,45 @@ def plan(svc: Coordinator, session: Session, alerts: Sequence[Alert], now: datet
 
 def accept(svc: Coordinator, message: Any) -> Intake:
     """Store a batch's new events; an event seen before (a resend) is counted, not stored; new
-    events past the node's rate are refused, and the refusal logged and audited."""
+    events past the node's rate are refused, and the refusal logged and audited, once however
+    often the batch is redelivered."""
     signed, node = verified_batch(svc, message)
     events, refused = _admitted(svc, node, signed.batch.events)
-    if refused:
-        record(svc, Refusal(node.node_id, tuple(e.seq for e in refused)))
     for _ in range(ATTEMPTS - 1):
         try:
-            return replace(_store(svc, events, node), refused=len(refused))
+            return replace(_store(svc, events, node), refused=refused)
         except IntegrityError:  # a concurrent worker stored the resend or opened the incident
             continue
-    return replace(_store(svc, events, node), refused=len(refused))
+    return replace(_store(svc, events, node), refused=refused)
 
 
 def _admitted(svc: Coordinator, node: Node, events: Sequence[AnalyticsEvent]
-              ) -> tuple[list[AnalyticsEvent], list[AnalyticsEvent]]:
-    """The events to store (those seen before, and the new ones the node's bucket allows, the
-    lowest sequence numbers first) and those refused. In a transaction of its own: the
-    bucket's lock is held for this alone, not while another batch of the node takes its
-    incidents (which would make two batches of one node wait for each other)."""
+              ) -> tuple[list[AnalyticsEvent], int]:
+    """The events to store (those seen or admitted before, and the new ones the node's bucket
+    allows, the lowest sequence numbers first) and how many were refused and audited now. In a
+    transaction of its own: the bucket's lock is held for this alone, not while another batch
+    of the node takes its incidents (which would make two batches of one node wait for each
+    other), nor while the audit log is written (on SQLite, the same file's one writer)."""
+    now = svc.clock()
     with svc.session() as session:
+        bucket = lock(session, node.node_id, svc.settings, now)
+        seqs = [e.seq for e in events]
         seen = set(session.scalars(select(Alert.seq).where(
-            Alert.node_id == node.node_id, Alert.seq.in_([e.seq for e in events]))))
-        fresh = sorted((e for e in events if e.seq not in seen), key=lambda e: e.seq)
-        granted = take(session, node.node_id, len(fresh), svc.settings, svc.clock())
-    return [e for e in events if e.seq in seen] + fresh[:granted], fresh[granted:]
+            Alert.node_id == node.node_id, Alert.seq.in_(seqs))))
+        before = decided(session, node.node_id, seqs)
+        fresh = sorted(e.seq for e in events if e.seq not in seen and e.seq not in before)
+        granted = take(bucket, len(fresh), svc.settings, now)
+        decide(session, node.node_id, fresh[:granted], fresh[granted:], now)
+        to_audit = unaudited(session, node.node_id, seqs)
+    if to_audit:
+        refusal = Refusal(node.node_id, to_audit)
+        try:
+            record(svc, refusal)
+        except BaseException:
+            unclaim(svc, refusal)  # audited when the batch comes again
+            raise
+    admitted = seen | set(fresh[:granted]) | {s for s, d in before.items() if not d.refused}
+    return [e for e in events if e.seq in admitted], len(to_audit)
 
 
 def _store(svc: Coordinator, events: Sequence[AnalyticsEvent], node: Node) -> Intake:

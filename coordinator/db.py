@@ -301,6 +301,20 @@ class IntakeBucket(Base):
     refilled_at: Mapped[datetime]
 
 
+class IntakeDecision(Base):
+    """What the flood limit decided for one new event of a node (``coordinator.intake_limit``):
+    admitted (charged a token) or refused, so that the same event redelivered is neither
+    charged nor refused, audited and counted again."""
+
+    __tablename__ = "intake_decisions"
+
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    refused: Mapped[bool]
+    audited: Mapped[bool] = mapped_column(default=False)  # a refusal's audit entry claimed
+    decided_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class AlertEvidence(Base):
     """The evidence a node sent of one alert (``coordinator.evidence``): a redacted JPEG with
     the triggering object's box drawn, and the node's signed metadata, its SHA-256 among it, as

@@ -18,7 +18,15 @@ from sqlalchemy import delete, func, select
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
-from coordinator.db import Alert, AlertEvidence, Delivery, Incident, MqttDelivery, PublishedReport
+from coordinator.db import (
+    Alert,
+    AlertEvidence,
+    Delivery,
+    Incident,
+    IntakeDecision,
+    MqttDelivery,
+    PublishedReport,
+)
 from coordinator.db import Warrant as WarrantRow
 from coordinator.delivery_sweep import requeue_stranded
 from coordinator.denials import flush_due
@@ -57,6 +65,8 @@ def purge_alerts(svc: Coordinator) -> int:
     first."""
     cutoff = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
     with svc.session() as session:
+        # the flood limit's decisions on events: a redelivery that late is charged again
+        session.execute(delete(IntakeDecision).where(IntakeDecision.decided_at < cutoff))
         count = session.scalar(select(func.count()).select_from(Alert).where(Alert.time < cutoff))
         incidents = session.scalar(select(func.count()).select_from(Incident)
                                    .where(Incident.last_seen < cutoff))

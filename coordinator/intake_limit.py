@@ -11,22 +11,31 @@ counts them for /metrics). Another node's events are unaffected: its bucket is i
 
 The bucket lives in the database (``intake_buckets``), taken under a row lock in a short
 transaction before the batch is stored, so that every worker process shares it; a resend of
-events already stored costs nothing. The refusal is recorded before the rest is stored: a
-worker stopped between the two leaves the refusal recorded and the batch redelivered (it is
-taken again, and charged again: a redelivery is rare, and errs towards refusing)."""
+events already stored costs nothing. Each new event's decision (admitted or refused) is kept
+with its charge, in the same transaction (``intake_decisions``), where the worker also claims
+the audit of the refusals not yet audited: the same batch redelivered (a worker stopped before
+the batch was stored or acknowledged, the audit log unreachable, two workers handed it at
+once) is charged nothing more, the events it was granted are stored, its refused events stay
+refused, and the refusal is audited and counted once. The audit entry is written after the
+commit (on SQLite the audit log shares the one writer); an entry that cannot be written gives
+its claim back, and the batch's redelivery writes it. A worker killed between the commit and
+the entry leaves that refusal unaudited (its warning line is in the log only if it got that
+far). Decisions are deleted with the alerts' retention."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from audit.records import Action, Event, LegalBasis
 from coordinator.config import CoordinatorSettings
-from coordinator.db import IntakeBucket
+from coordinator.db import IntakeBucket, IntakeDecision
 from coordinator.service import Coordinator, as_utc
 
 log = logging.getLogger(__name__)
@@ -47,24 +56,63 @@ def refilled(tokens: float, since: datetime, now: datetime, per_minute: int,
     return min(float(burst), tokens + seconds * per_minute / 60.0)
 
 
-def take(session: Session, node_id: str, wanted: int, settings: CoordinatorSettings,
-         now: datetime) -> int:
-    """Take up to ``wanted`` tokens from the node's bucket (locked until the transaction ends;
-    a new bucket starts full); how many were granted."""
-    if wanted <= 0:
-        return 0
+def lock(session: Session, node_id: str, settings: CoordinatorSettings,
+         now: datetime) -> IntakeBucket:
+    """The node's bucket, locked until the transaction ends (a new bucket starts full): what
+    a batch of the node reads and decides after this, no other batch decides meanwhile."""
     # inserted if missing, without failing when a concurrent first batch inserts it too
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(dialect.insert(IntakeBucket).values(
         node_id=node_id, tokens=float(settings.node_event_burst), refilled_at=now)
         .on_conflict_do_nothing())
-    bucket = session.get_one(IntakeBucket, node_id, with_for_update=True)
+    return session.get_one(IntakeBucket, node_id, with_for_update=True)
+
+
+def take(bucket: IntakeBucket, wanted: int, settings: CoordinatorSettings,
+         now: datetime) -> int:
+    """Take up to ``wanted`` tokens from a locked bucket; how many were granted."""
+    if wanted <= 0:
+        return 0
     tokens = refilled(bucket.tokens, bucket.refilled_at, now,
                       settings.node_events_per_minute, settings.node_event_burst)
     granted = min(wanted, int(tokens))
     bucket.tokens, bucket.refilled_at = tokens - granted, max(as_utc(now),
                                                               as_utc(bucket.refilled_at))
     return granted
+
+
+def decided(session: Session, node_id: str, seqs: Sequence[int]) -> dict[int, IntakeDecision]:
+    """The decisions made before on these events of the node, by sequence number."""
+    return {d.seq: d for d in session.scalars(select(IntakeDecision).where(
+        IntakeDecision.node_id == node_id, IntakeDecision.seq.in_(seqs)))}
+
+
+def decide(session: Session, node_id: str, admitted: Sequence[int], refused: Sequence[int],
+           now: datetime) -> None:
+    """Keep the decisions on new events, with their charge (the caller's transaction)."""
+    session.add_all([IntakeDecision(node_id=node_id, seq=seq, refused=no, audited=False,
+                                    decided_at=now)
+                     for seqs, no in ((admitted, False), (refused, True)) for seq in seqs])
+
+
+def unaudited(session: Session, node_id: str, seqs: Sequence[int]) -> tuple[int, ...]:
+    """Claim the audit of these events' refusals not audited yet (under the bucket's lock, so
+    that two workers with the same batch do not both take them): their sequence numbers."""
+    mine = tuple(session.scalars(select(IntakeDecision.seq).where(
+        IntakeDecision.node_id == node_id, IntakeDecision.seq.in_(seqs),
+        IntakeDecision.refused, ~IntakeDecision.audited).order_by(IntakeDecision.seq)))
+    session.execute(update(IntakeDecision).where(
+        IntakeDecision.node_id == node_id, IntakeDecision.seq.in_(mine))
+        .values(audited=True).execution_options(synchronize_session=False))
+    return mine
+
+
+def unclaim(svc: Coordinator, refusal: Refusal) -> None:
+    """Give back the audit of a refusal that could not be written (the audit log away)."""
+    with svc.session() as session:
+        session.execute(update(IntakeDecision).where(
+            IntakeDecision.node_id == refusal.node_id, IntakeDecision.seq.in_(refusal.seqs))
+            .values(audited=False).execution_options(synchronize_session=False))
 
 
 def record(svc: Coordinator, refusal: Refusal) -> None:
