@@ -210,6 +210,7 @@ def _store(svc: Coordinator, events: Sequence[AnalyticsEvent], node: Node) -> In
                            timedelta(seconds=svc.settings.incident_window_seconds))
         deliveries, published = plan(svc, session, [a for a in new if a.state == "open"], now)
         # last: the revision counter stays locked from here to the commit
-        number(session, [session.get_one(Incident, i) for i in incidents])
+        number(session, [session.get_one(Incident, i) for i in incidents],
+               [a for a in new if a.state == "open"])
         return Intake([a.id for a in new], [d.id for d in deliveries], len(events) - len(new),
                       incidents, [m.id for m in published])

@@ -235,6 +235,9 @@ class Alert(Base):
     handled_by: Mapped[str | None] = mapped_column(String(64))
     handled_at: Mapped[datetime | None]
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # where an open alert stands in the live feed, numbered in commit order
+    # (``coordinator.incident_revisions``); null: stored before there was one, or logged
+    revision: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
     # a sensor's crossing: the reading that crossed, its unit and the threshold it crossed
     # (the time is ``time``: the reading's own)
     reading: Mapped[float | None]

@@ -62,6 +62,6 @@ def _store(svc: Coordinator, message: DeviceMessage) -> Intake:
         incidents = attach(session, [alert],
                            timedelta(seconds=svc.settings.incident_window_seconds))
         deliveries, published = plan(svc, session, [alert], now)
-        number(session, [session.get_one(Incident, i) for i in incidents])
+        number(session, [session.get_one(Incident, i) for i in incidents], [alert])
         return Intake([alert.id], [d.id for d in deliveries], 0, incidents,
                       [m.id for m in published])

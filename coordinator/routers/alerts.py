@@ -39,13 +39,15 @@ async def stream(request: Request,
                  last_event_id: str | None = Header(default=None),
                  _: Principal = Depends(require(Permission.ALERT_READ)),
                  svc: Coordinator = Depends(service)) -> StreamingResponse:
-    """Each open alert once, as ``event: alert``; a reconnecting client sends Last-Event-ID
-    (or ``?after=``) and gets what it missed. A comment line keeps idle connections open."""
-    start = resume_point(last_event_id, after, "an alert id")
+    """Each open alert once, in the order alerts are committed, as ``event: alert`` with the
+    alert's feed position as its ``id`` (not the alert's id: ids are handed out before commit,
+    so one can commit after a higher one); a reconnecting client sends Last-Event-ID (or
+    ``?after=``, a position the pages get from the server) and gets what it missed. A comment
+    line keeps idle connections open."""
+    start = resume_point(last_event_id, after, "a feed position")
     if start is None:
         start = await asyncio.to_thread(alerts.latest, svc)
-    return feed(request, start, "alert",
-                lambda last: [(a["id"], a) for a in alerts.after(svc, last)])
+    return feed(request, start, "alert", lambda last: alerts.after(svc, last))
 
 
 @router.get("/{alert_id}", summary="One alert")

@@ -31,17 +31,20 @@ def listed(svc: Coordinator, limit: int, state: str | None, type: str | None,
         return {"alerts": [alert_view(a) for a in rows]}
 
 
-def after(svc: Coordinator, last: int, limit: int = 200) -> list[dict[str, Any]]:
-    """The open alerts newer than ``last``, oldest first (the live feed)."""
+def after(svc: Coordinator, last: int, limit: int = 200) -> list[tuple[int, dict[str, Any]]]:
+    """The open alerts after feed position ``last``, in commit order, each with its position
+    (the live feed; ``coordinator.incident_revisions``: an alert committed late under a lower
+    id still comes after every position a reader has seen)."""
     with svc.session() as session:
-        rows = session.scalars(select(Alert).where(Alert.id > last, Alert.state == "open")
-                               .order_by(Alert.id).limit(limit)).all()
-        return [alert_view(a) for a in rows]
+        rows = session.scalars(select(Alert).where(Alert.revision > last, Alert.state == "open")
+                               .order_by(Alert.revision).limit(limit)).all()
+        return [(int(a.revision or 0), alert_view(a)) for a in rows]
 
 
 def latest(svc: Coordinator) -> int:
+    """The live feed's newest position: a feed started here sends what is stored after."""
     with svc.session() as session:
-        return int(session.scalar(select(func.max(Alert.id))) or 0)
+        return int(session.scalar(select(func.max(Alert.revision))) or 0)
 
 
 def shown(svc: Coordinator, alert_id: int) -> dict[str, Any]:
