@@ -72,4 +72,7 @@ def close(alert_id: Index, who: Principal = Depends(require(Permission.ALERT_HAN
 def assign(alert_id: Index, body: Assignment,
            who: Principal = Depends(require(Permission.ALERT_HANDLE)),
            svc: Coordinator = Depends(service)) -> dict[str, Any]:
+    """Assign the alert (again: to another operator). To the operator it is assigned to
+    already: 409 ``no_change``, as for incidents, and nothing is audited (a no-op would only
+    grow the permanent log); the operator's screen already shows that owner."""
     return alerts.assign(svc, who, alert_id, body.username)

@@ -72,6 +72,9 @@ def _handle(svc: Coordinator, alert_id: int, who: Principal, state: str,
             raise not_found(f"alert {alert_id}")
         if alert.state not in allowed_from:
             raise Problem(409, "Conflict", f"alert {alert_id} is {alert.state}", "wrong_state")
+        if assign is not None and alert.assigned_to == assign:  # a no-op: no permanent entry
+            raise Problem(409, "Conflict", f"alert {alert_id} is assigned to {assign}",
+                          "no_change")
         handling(svc, who, "assigned" if assign is not None else state,
                  {"alert": str(alert_id)} | (
                      {"owner": svc.keys.pseudonym(assign)} if assign is not None else {}))

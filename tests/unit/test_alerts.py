@@ -85,6 +85,11 @@ def test_events_reach_the_alert_queue_once_and_are_handled(city: World, tmp_path
     assigned = city.client.post(f"/alerts/{first}/assign", headers=ops,
                                 json={"username": "operator"})
     assert assigned.json()["assigned_to"] == "operator"
+    entries = city.svc.audit.size()
+    again = city.client.post(f"/alerts/{first}/assign", headers=ops,
+                             json={"username": "operator"})  # to the owner it has: a no-op
+    assert again.status_code == 409 and again.json()["code"] == "no_change"
+    assert city.svc.audit.size() == entries  # no permanent entry for it
     acked = city.client.post(f"/alerts/{first}/acknowledge", headers=ops).json()
     assert acked["state"] == "acknowledged" and acked["handled_by"] == "operator"
     twice = city.client.post(f"/alerts/{first}/acknowledge", headers=ops)
