@@ -9,7 +9,7 @@ reference images) for the people asked to sign it, and forgets them once registe
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,18 +23,36 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     create_engine,
     event,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, written as UTC. SQLite has no time type: SQLAlchemy writes a datetime's
+    wall-clock digits as text and drops its offset, so 10:00+02:00 was stored, compared and read
+    back as 10:00 UTC (two hours late), and a comparison of two moments given in different
+    offsets went by their digits. Every moment bound (written, or compared against in a query)
+    is turned to UTC first; a naive one is taken as UTC, as everything stored is
+    (``coordinator.service.as_utc``). PostgreSQL's timestamptz stores the instant either way."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        datetime: DateTime(timezone=True), dict[str, Any]: JSON, list[str]: JSON}
+        datetime: UtcDateTime(), dict[str, Any]: JSON, list[str]: JSON}
 
 
 class User(Base):
