@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
@@ -97,10 +98,12 @@ class Receiver(BaseHTTPRequestHandler):
 
     got: ClassVar[list[tuple[dict[str, str], bytes]]] = []  # shared: one handler per request
     status = 204
+    seconds = 0.0  # how long it takes to answer (a slow receiver holds a delivery in flight)
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
         type(self).got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        time.sleep(type(self).seconds)
         self.send_response(type(self).status)
         self.end_headers()
 
@@ -111,7 +114,7 @@ class Receiver(BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    Receiver.got, Receiver.status = [], 204
+    Receiver.got, Receiver.status, Receiver.seconds = [], 204, 0.0
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", Receiver

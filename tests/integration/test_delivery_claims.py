@@ -1,11 +1,13 @@
 """Each action once when its task runs twice at once (redelivered by the broker, or queued again
 by the sweep while the first attempt is in flight), on real PostgreSQL: one attempt claims the
 delivery, the others find it held and send nothing; a real HTTP receiver gets one POST and a
-real mosquitto subscriber one message. The only fault injected is a slow send, which holds
-every attempt in flight at once."""
+real mosquitto subscriber one message; and two real `coordinator worker` processes on Redis
+handed one delivery's task several times. The only fault injected is a slow send (or a slow
+receiver), which holds every attempt in flight at once."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -14,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from sqlalchemy import select
 
+from contract.tasks import DELIVER_TASK, WEBHOOKS_QUEUE
 from coordinator.config import MqttSettings
 from coordinator.db import Delivery, MqttDelivery
 from coordinator.delivery_claims import DeliveryBusy
@@ -24,9 +28,10 @@ from coordinator.mqtt import deliver as publish
 from coordinator.webhooks import deliver, post_direct
 from tests.support.incident_events import event, send
 from tests.support.mosquitto import Broker, Subscriber
-from tests.support.world import World
+from tests.support.world import World, stop
 
 ATTEMPTS = 6
+REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
 SLOW = 0.5  # seconds one send takes: long enough for every other attempt to try meanwhile
 
 
@@ -143,3 +148,42 @@ def test_an_mqtt_action_published_by_many_workers_at_once_reaches_the_broker_onc
         device.close()
         for publisher in publishers:
             publisher.close()
+
+
+def test_two_worker_processes_handed_one_delivery_at_once_post_it_once(
+        tmp_path: Path, postgres_url: str, receiver: Any) -> None:
+    """The real thing: two `coordinator worker` processes on Redis, the delivery's task in the
+    queue several times (the broker's redelivery, the sweep's requeue), a slow receiver."""
+    url, handler = receiver
+    handler.seconds = 2.0
+    for db in (8, 9):
+        redis.Redis.from_url(f"{REDIS}/{db}").flushdb()
+    world = World(tmp_path, postgres_url, f"{REDIS}/8", f"{REDIS}/9",
+                  options={"webhook_allowed_networks": ["127.0.0.1/32"]})
+    first: Any = None
+    try:
+        world.add_node("alpha", "site-a")
+        added = world.client.post("/webhooks", headers=world.as_("admin"),
+                                  json={"url": url, "types": []})
+        assert added.status_code == 201, added.text
+        world.start_coordinator_worker('webhook_allowed_networks = ["127.0.0.1/32"]\n')
+        first = world.coordinator_worker
+        world.start_coordinator_worker('webhook_allowed_networks = ["127.0.0.1/32"]\n')
+        [delivery_id] = send(world, [event(world.clock(), zone="east")]).deliveries
+        for _ in range(4):
+            world.svc.dispatcher.enqueue(DELIVER_TASK, [delivery_id], WEBHOOKS_QUEUE)
+
+        def state() -> str:
+            with world.svc.session() as session:
+                return session.get_one(Delivery, delivery_id).state
+
+        deadline = time.monotonic() + 120
+        while state() != "delivered":
+            assert time.monotonic() < deadline, (tmp_path / "coordinator-worker.log").read_text(
+                errors="replace")
+            time.sleep(0.2)
+        time.sleep(3 * handler.seconds)  # the other tasks, busy, are retried meanwhile
+        assert len(handler.got) == 1
+    finally:
+        stop(first)
+        world.close()
