@@ -463,7 +463,9 @@ class Deployment:
             say(f"alerts at the coordinator: {len(alerts)}, e.g. {alerts[-1].get('type')} "
                 f"at {alerts[-1].get('camera')}")
         supernode = self.processes["safecity-supernode"]
-        time.sleep(3)
+        # the SuperLink took the node's key and activated it (a refused SuperNode exits)
+        self.wait(lambda: "SuperNode ID: " in self.log("safecity-supernode")
+                  or supernode.poll() is not None, "the SuperNode joined the SuperLink", 60)
         assert supernode.poll() is None, (
             f"the SuperNode exited {supernode.returncode}:\n{self.log('safecity-supernode')}")
         say("SuperNode running")

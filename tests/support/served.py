@@ -35,7 +35,11 @@ def serving_app(app: Any, tls: tuple[Path, Path] | None = None) -> Iterator[str]
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning",
-        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None))
+        ssl_certfile=tls[0] if tls else None, ssl_keyfile=tls[1] if tls else None,
+        # A page a test leaves open holds its live feed (server-sent events) open: without a
+        # limit uvicorn waits for the browser to hang up, the join below gives up after 10 s
+        # and the server goes on polling the database of a world already closed.
+        timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
