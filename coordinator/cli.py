@@ -218,14 +218,17 @@ def serve(config_path: Path | None) -> None:
             except OSError as exc:
                 raise SafecityError(f"metrics_address {settings.metrics_address}: "
                                     f"{exc.strerror}; name a free host:port") from None
-            # requests are logged by the app (route templates, request ids), not by uvicorn
+            # requests are logged by the app (route templates, request ids), not by uvicorn;
+            # the control room's and wall's event streams never end by themselves, so a stop
+            # (SIGTERM) waits at most 5 s for open browsers instead of until they leave
             with listener:
                 uvicorn.run("coordinator.app:from_environment" if several else create_app(svc),
                             factory=several, host=settings.host, port=settings.port,
                             workers=settings.workers, log_level="info", log_config=None,
                             access_log=False, proxy_headers=False,
                             ssl_certfile=settings.tls_certificate,
-                            ssl_keyfile=settings.tls_private_key)
+                            ssl_keyfile=settings.tls_private_key,
+                            timeout_graceful_shutdown=5)
     finally:
         svc.close()
 
