@@ -6,13 +6,15 @@ actor the requester's pseudonym, its recipient the node, its scope the site, cam
 event's moment) and whose sealed details name the request, node, camera, event, requester,
 incident and alert for the DPO. Then the request is stored and queued for the coordinator's
 worker, which takes the entry's receipt under a checkpoint the witnesses' quorum cosigned
-(``coordinator.log_receipts``, as a query takes its warrant's), signs the ``ClipRequest`` with
+(``coordinator.log_receipts``, as a query takes its warrant's) and the salts opening the
+details the node checks, signs the ``ClipRequest`` with
 the coordinator's dispatch key and puts it on the node's own queue: a node answers only a
 request the city's witnessed log already holds. While a request of the alert is pending or
 answered with frames, asking again answers with it, logging nothing."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 
@@ -31,6 +33,9 @@ from coordinator.node_log_heads import held_size
 from coordinator.service import Coordinator, as_utc
 
 log = logging.getLogger(__name__)
+# the sealed details whose salts travel with the request, so the node can open what the entry
+# commits to (the incident and alert stay sealed: the node has no use for them)
+OPENED = ("request_id", "node_id", "camera", "seq", "requester")
 
 
 def request_clip(svc: Coordinator, who: Principal, alert_id: int) -> tuple[ClipView, bool]:
@@ -95,6 +100,8 @@ def send_clip_request(svc: Coordinator, request_id: str) -> str:
         request_id=row.request_id, node_id=row.node_id, site=row.site_id, camera=row.camera,
         seq=row.seq, requester=svc.keys.pseudonym(row.requested_by), issued_at=svc.clock(),
         receipt=checkpoint.receipt(svc, row.logged_index),
+        openings={name: base64.b64encode(svc.audit.opening(row.logged_index, name)).decode()
+                  for name in OPENED},
         log_consistency=checkpoint.consistency(svc, held_size(svc, row.node_id)))
     signed = SignedClipRequest(request=request, signature=request.sign(svc.keys.dispatch))
     svc.dispatcher.send(CLIP_REQUEST_TASK, signed.model_dump(mode="json"), row.node_id,

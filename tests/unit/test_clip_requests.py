@@ -8,6 +8,7 @@ logged, and deleted with their alert."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,8 @@ import pytest
 from sqlalchemy import func, select, update
 
 from audit.bundle import Receipt
-from audit.records import Action
+from audit.records import Action, opens, rfc3339
 from audit.verify import verify_receipt
-from contract.clip_request_log import not_logged
 from contract.evidence_clips import MAX_FRAMES, ClipRefused, SignedClipRequest
 from contract.tasks import CLIP_REQUEST_TASK, LIVE_QUEUE, SEND_CLIP_REQUEST_TASK
 from coordinator.clip_requests import send_clip_request
@@ -30,6 +30,7 @@ from coordinator.errors import ClipRejected, DispatchError
 from coordinator.evidence import accept_evidence
 from coordinator.evidence_clips import accept_clip
 from coordinator.housekeeping import purge_alerts
+from kernel.canonical import canonical_json
 from nodes.event_sender import evidence_message
 from nodes.events import StoredEvidence
 from nodes.evidence import snapshot
@@ -122,11 +123,18 @@ def test_the_request_is_logged_first_then_sent_signed_with_its_own_receipt(city:
     proven, _ = verify_receipt(Receipt.from_json(request.receipt),
                                city.svc.keys.log.verifier, city.svc.witnessing.keys())
     assert proven == record
-    assert not_logged(proven, request, T0) is None
-    assert not_logged(proven, request, T0 + timedelta(seconds=1)) == \
-        "the entry names another moment than the event's"
-    other = request.model_copy(update={"seq": seq, "requester": "p-0000000000000000"})
-    assert not_logged(proven, other) == "the entry names another requester"
+    # its salts open what the entry commits to, as the node checks; the public fields name
+    # the request, node, site, camera and the event's moment
+    assert sorted(request.openings) == ["camera", "node_id", "request_id", "requester", "seq"]
+    for name, value in (("request_id", request_id), ("node_id", node_id), ("camera", "gate"),
+                        ("seq", seq), ("requester", record.actor.pseudonym)):
+        assert opens(proven, name, base64.b64decode(request.openings[name]),
+                     canonical_json(value)), name
+    assert not opens(proven, "seq", base64.b64decode(request.openings["seq"]),
+                     canonical_json(seq + 1))
+    assert (record.recipients, record.scope.sites, record.scope.cameras) == (
+        (node_id,), ("site-a",), ("gate",))
+    assert record.scope.window is not None and record.scope.window.start == rfc3339(T0)
     # asked again while pending: the same request, nothing logged
     size = city.svc.audit.size()
     again = ask(city, alert_id)
