@@ -205,6 +205,10 @@ def frame_picture(svc: Coordinator, who: Principal, alert_id: int, request_id: s
 
 def _look(svc: Coordinator, who: Principal, alert_id: int, request_id: str,
           incident_id: int | None) -> None:
+    """Log the operator's first look at the clip, before its frame is served. Holding a write
+    lock across the log's append would stall every other fetch (and, on SQLite, the append),
+    so as with live views two fetches racing may both log it (never neither); the player
+    fetches the first frame alone, then the rest."""
     try:
         with svc.session() as session:
             if session.get(EvidenceClipLook, (request_id, who.username)) is not None:
@@ -216,5 +220,5 @@ def _look(svc: Coordinator, who: Principal, alert_id: int, request_id: str,
                                    "incident": str(incident_id)}))
             session.add(EvidenceClipLook(request_id=request_id, username=who.username,
                                          at=svc.clock()))
-    except IntegrityError:  # another worker opened this look at the same moment, and logged it
+    except IntegrityError:  # another fetch logged this look at the same moment
         pass

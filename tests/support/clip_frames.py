@@ -18,9 +18,13 @@ from contract.evidence_clips import (
     SignedClipFrame,
     SignedClipRefusal,
 )
+from coordinator.evidence import accept_evidence
+from nodes.event_sender import evidence_message
+from nodes.events import StoredEvidence
 from nodes.evidence import snapshot
 from nodes.identity import load_identity
 from privacy.signing import SigningKey
+from tests.support.incident_events import event, send
 from tests.support.world import World
 
 BOX = (100, 80, 220, 300)
@@ -66,3 +70,16 @@ def refusal(world: World, request_id: str, seq: int, reason: ClipRefused = ClipR
                          reason=reason, detail="the clip was past its keeping time")
     return SignedClipRefusal(refusal=signed, signature=signed.sign(key or key_of(world, node))
                              ).model_dump(mode="json")
+
+
+def with_evidence(world: World, time: datetime) -> tuple[int, int, int]:
+    """An alert of camera gate with its evidence: (alert id, incident id, the node's seq)."""
+    alert = event(time)
+    intake = send(world, [alert])
+    image = np.full((360, 640, 3), 90, np.uint8)
+    jpeg = snapshot(image, (100, 80, 220, 300), 640, 60_000).jpeg
+    node = world.nodes["alpha"]
+    assert accept_evidence(world.svc, evidence_message(
+        StoredEvidence(alert.seq, "gate", time, 640, 360, (100, 80, 220, 300), jpeg),
+        node.node_id, "site-a", key_of(world))) is not None
+    return intake.alerts[0], intake.incidents[0], alert.seq

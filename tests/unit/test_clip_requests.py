@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select, update
 
@@ -27,15 +26,11 @@ from contract.tasks import CLIP_REQUEST_TASK, LIVE_QUEUE, SEND_CLIP_REQUEST_TASK
 from coordinator.clip_requests import send_clip_request
 from coordinator.db import AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
 from coordinator.errors import ClipRejected, DispatchError
-from coordinator.evidence import accept_evidence
 from coordinator.evidence_clips import accept_clip
 from coordinator.housekeeping import purge_alerts
 from kernel.canonical import canonical_json
-from nodes.event_sender import evidence_message
-from nodes.events import StoredEvidence
-from nodes.evidence import snapshot
 from privacy.signing import SigningKey, VerifyKey
-from tests.support.clip_frames import clip_frame, frame_jpeg, key_of, refusal
+from tests.support.clip_frames import clip_frame, frame_jpeg, refusal, with_evidence
 from tests.support.incident_events import event, send
 from tests.support.page_client import HTML, browser_for
 from tests.support.world import World, embedded_world
@@ -71,26 +66,13 @@ class Spy:
         dispatcher.send, dispatcher.enqueue = sending, queueing  # type: ignore[method-assign]
 
 
-def with_evidence(world: World, time: datetime = T0) -> tuple[int, int, int]:
-    """An alert of camera gate with its evidence: (alert id, incident id, the node's seq)."""
-    alert = event(time)
-    intake = send(world, [alert])
-    image = np.full((360, 640, 3), 90, np.uint8)
-    jpeg = snapshot(image, (100, 80, 220, 300), 640, 60_000).jpeg
-    node = world.nodes["alpha"]
-    assert accept_evidence(world.svc, evidence_message(
-        StoredEvidence(alert.seq, "gate", time, 640, 360, (100, 80, 220, 300), jpeg),
-        node.node_id, "site-a", key_of(world))) is not None
-    return intake.alerts[0], intake.incidents[0], alert.seq
-
-
 def ask(world: World, alert_id: int, who: str = "operator") -> Any:
     return world.client.post(f"/alerts/{alert_id}/clip", headers=world.as_(who))
 
 
 def test_the_request_is_logged_first_then_sent_signed_with_its_own_receipt(city: World) -> None:
     spy = Spy(city)
-    alert_id, incident, seq = with_evidence(city)
+    alert_id, incident, seq = with_evidence(city, T0)
     start = city.svc.audit.size()
     response = ask(city, alert_id)
     assert response.status_code == 202, response.text
@@ -143,7 +125,7 @@ def test_the_request_is_logged_first_then_sent_signed_with_its_own_receipt(city:
 
 
 def test_bad_requests_are_problems_and_only_the_control_room_may_ask(city: World) -> None:
-    alert_id, _, _ = with_evidence(city)
+    alert_id, _, _ = with_evidence(city, T0)
     bare = send(city, [event(T0 + timedelta(minutes=5), camera="lobby")]).alerts[0]
     start = city.svc.audit.size()
     for alert, status, code in ((alert_id + 1000, 404, "not_found"),
@@ -172,7 +154,7 @@ def test_bad_requests_are_problems_and_only_the_control_room_may_ask(city: World
 
 
 def test_a_broker_that_is_away_fails_the_request_visibly(city: World) -> None:
-    alert_id, _, _ = with_evidence(city)
+    alert_id, _, _ = with_evidence(city, T0)
 
     def away(task: str, args: list[Any], queue: str) -> None:
         raise DispatchError("the broker is unavailable (connection refused)")
@@ -184,7 +166,7 @@ def test_a_broker_that_is_away_fails_the_request_visibly(city: World) -> None:
 
 
 def requested(world: World) -> tuple[int, str, int]:
-    alert_id, _, seq = with_evidence(world)
+    alert_id, _, seq = with_evidence(world, T0)
     request_id = ask(world, alert_id).json()["request_id"]
     return alert_id, request_id, seq
 
@@ -286,7 +268,7 @@ def test_frames_are_served_to_the_control_room_and_each_look_at_a_clip_logged_on
 
 
 def test_the_incident_page_offers_a_clip_per_alert_with_evidence(city: World) -> None:
-    alert_id, incident, _ = with_evidence(city)
+    alert_id, incident, _ = with_evidence(city, T0)
     page = browser_for(city, "operator").get(f"/control-room/incidents/{incident}",
                                              headers=HTML).text
     assert f'aria-label="Request clip of alert {alert_id}"' in page

@@ -62,12 +62,18 @@
     controls.append(back, play, next, slider);
     box.append(picture, caption, controls);
     let timer = null;
-    const preload = frames.map((f) => { const image = new Image(); image.src = `${base}/${f.index}.jpg`; return image; });
+    // the first frame alone (the operator's look at the clip is logged on it), then the rest
+    const preload = frames.map(() => new Image());
+    const load = (at) => { if (!preload[at].src) preload[at].src = `${base}/${frames[at].index}.jpg`; };
+    const first = Math.max(0, Math.min(kept, frames.length - 1));
+    preload[first].addEventListener("load", () => frames.forEach((_, at) => load(at)), { once: true });
+    preload[first].addEventListener("error", () => frames.forEach((_, at) => load(at)), { once: true });
 
     function show(position) {
       const at = (position + frames.length) % frames.length;
       const frame = frames[at];
       slider.value = String(at);
+      load(at);
       picture.src = preload[at].src;
       const when = stamp(frame.time, zone);
       const mark = frame.event_frame ? ", the event's frame (object boxed)" : "";
@@ -115,7 +121,7 @@
       }
     });
     if (old) old.replaceWith(box); else section.append(box);
-    show(Math.max(0, Math.min(kept, frames.length - 1)));
+    show(first);
   }
 
   function render(section, clip) {
