@@ -1,16 +1,16 @@
 """evidence clips on request: each operator's request for an alert's clip, the clip's signed
 frames, and each operator's first look at a clip; all deleted with their alert
 
-Revision ID: 0025
-Revises: 0024
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0025'
-down_revision = '0024'
+revision = '0026'
+down_revision = '0025'
 branch_labels = None
 depends_on = None
 
