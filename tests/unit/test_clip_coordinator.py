@@ -22,12 +22,13 @@ from audit.bundle import Receipt
 from audit.records import Action, opens, rfc3339
 from audit.verify import verify_receipt
 from contract.evidence_clips import MAX_FRAMES, ClipRefused, SignedClipRequest
-from contract.tasks import CLIP_REQUEST_TASK, LIVE_QUEUE, SEND_CLIP_REQUEST_TASK
+from contract.tasks import CLIP_REQUEST_TASK, CLIP_TASK, LIVE_QUEUE, SEND_CLIP_REQUEST_TASK
 from coordinator.clip_requests import send_clip_request
 from coordinator.db import AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
-from coordinator.errors import ClipRejected, DispatchError
+from coordinator.errors import ClipRejected, DispatchError, WitnessQuorumError
 from coordinator.evidence_clips import accept_clip
 from coordinator.housekeeping import purge_alerts
+from coordinator.worker import CLIP_SEND_ATTEMPTS, worker_app
 from kernel.canonical import canonical_json
 from privacy.signing import SigningKey, VerifyKey
 from tests.support.clip_frames import clip_frame, frame_jpeg, refusal, with_evidence
@@ -285,3 +286,21 @@ def test_clips_go_with_their_alert_at_the_retention_purge(city: World) -> None:
     with city.svc.session() as session:
         for table in (AlertEvidenceClip, EvidenceClipRequest, EvidenceClipLook):
             assert session.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_the_worker_retries_a_request_the_witnesses_do_not_cosign_then_marks_it_failed(
+        city: World) -> None:
+    alert_id, request_id, seq = requested(city)
+
+    def absent() -> str:
+        raise WitnessQuorumError("the audit log's checkpoint is cosigned by fewer than 1")
+
+    city.svc.witnessing.witnessed = absent  # type: ignore[method-assign]
+    app = worker_app(city.settings, lambda: city.svc)
+    outcome = app.tasks[SEND_CLIP_REQUEST_TASK].apply(args=[request_id]).get()
+    assert outcome == {"state": "failed"}
+    clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
+    assert (clip["state"], clip["reason"]) == ("failed", "unwitnessed")
+    assert f"after {CLIP_SEND_ATTEMPTS} tries" in clip["detail"]
+    # the node's answer to a request never sent is refused (no frame can match it)
+    assert app.tasks[CLIP_TASK](clip_frame(city, request_id, seq, 0, 1, T0))["taken"] is None
