@@ -5,7 +5,8 @@
 - ``aggregates``: planners' aggregate questions, answered with differential privacy;
 - ``revocations``: warrant revocations;
 - ``pin_updates``: changes of the keys pinned at enrolment;
-- ``models``: models the federation trained.
+- ``models``: models the federation trained;
+- ``clips``: requests for a short redacted clip of one of the node's events.
 
 ``state`` holds what they read (settings, keys, pins, ledger, sightings, log); ``worker`` is the
 Celery app that delivers the messages, one at a time, acknowledged only after the answer is
@@ -21,6 +22,7 @@ from nodes.config import NodeSettings
 from nodes.enrolment import Enrolment, load_enrolment
 from nodes.identity import NodeIdentity, load_identity
 from nodes.inbox.aggregates import AggregateInbox
+from nodes.inbox.clips import ClipInbox
 from nodes.inbox.models import ModelInbox
 from nodes.inbox.pin_updates import PinUpdateInbox
 from nodes.inbox.queries import QueryInbox
@@ -39,6 +41,7 @@ class Inbox(InboxState):
         self.pin_updates = PinUpdateInbox(self)
         self.models = ModelInbox(self)
         self._aggregates: AggregateInbox | None = None
+        self._clips: ClipInbox | None = None
 
     @classmethod
     def open(cls, settings: NodeSettings, clock: Clock = now) -> Inbox:
@@ -56,8 +59,17 @@ class Inbox(InboxState):
             self._aggregates = AggregateInbox(self)
         return self._aggregates
 
+    @property
+    def clips(self) -> ClipInbox:
+        """Opened at the first request, like the aggregates: the event store holds the clips."""
+        if self._clips is None:
+            self._clips = ClipInbox(self)
+        return self._clips
+
     def close(self) -> None:
         self.queries.close()
         if self._aggregates is not None:
             self._aggregates.close()
+        if self._clips is not None:
+            self._clips.close()
         super().close()
