@@ -59,7 +59,7 @@ def check_from_coordinator(signed: SignedClipRequest, enrolment: Enrolment) -> N
 def check_logged_request(signed: SignedClipRequest, enrolment: Enrolment, now: datetime,
                          max_age: timedelta, held: Held | None) -> Checkpoint:
     """Addressed to this node, fresh, and in the witnessed log as this very request; return
-    the checkpoint its receipt rests on (the caller advances its log head to it)."""
+    the checkpoint its receipt rests on."""
     request = signed.request
     _as(ClipRefused.NOT_THIS_NODE, check_addressed, request, enrolment, WHAT)
     _as(ClipRefused.BAD_REQUEST, check_fresh, request, now, max_age, WHAT)

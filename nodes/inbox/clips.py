@@ -64,12 +64,12 @@ class ClipInbox:
             log.info("clip request %s delivered again: already %s", request.request_id, done)
             return _result(request.request_id, done, again=True)
         try:
-            with state.log_head.locked():
-                checkpoint = check_logged_request(
-                    signed, state.enrolment, now,
-                    timedelta(seconds=state.settings.query_max_age_seconds),
-                    state.log_head.held())
-                state.log_head.advance(checkpoint)
+            # checked against the log head held, never advancing it: the coordinator learns that
+            # head from signed query answers and export reports only, and a head advanced here,
+            # unreported, would refuse its next query's proof (``log_conflict``)
+            check_logged_request(signed, state.enrolment, now,
+                                 timedelta(seconds=state.settings.query_max_age_seconds),
+                                 state.log_head.held())
             clip = check_clip(request, self.events.event(request.seq),
                               self.events.clip(request.seq, request.camera), now,
                               timedelta(hours=state.settings.evidence_clip_hours))

@@ -33,6 +33,7 @@ from contract.evidence_clips import (
     SignedClipRefusal,
     SignedClipRequest,
 )
+from contract.tasks import CLIP_REQUEST_TASK
 from coordinator.node_log_heads import consistency_for
 from nodes.event_sender import ClipSender
 from nodes.events import Clip, EventStore, StoredEvent
@@ -40,6 +41,7 @@ from nodes.events import ClipFrame as StoredFrame
 from nodes.evidence import snapshot
 from nodes.identity import load_identity
 from nodes.inbox.clips import REFUSED, SENT
+from nodes.inbox.worker import HANDLERS
 from privacy.signing import SigningKey, VerifyKey
 from tests.support.world import T0, World, embedded_world
 
@@ -157,8 +159,13 @@ def refused(world: World, message: dict[str, Any], reason: ClipRefused, words: s
 
 
 def test_the_logged_request_gets_its_frames_signed_and_only_once(world: World) -> None:
+    head = world.service("alpha").log_head
+    with head.locked():  # the node accepted an earlier witnessed checkpoint (a query's)
+        head.advance(Checkpoint.from_text(parse_note(world.svc.witnessing.witnessed()).text))
+    held = head.held()
     request_id = str(uuid.uuid4())
     message = request(world, logged(world, request_id=request_id), request_id=request_id)
+    assert held is not None and message["request"]["log_consistency"]["held_size"] == held.size
     before = len(node_log(world))
     answer = world.service("alpha").clips.answer(message)
     assert answer == {"request_id": request_id, "outcome": SENT, "frames": 3, "again": False}
@@ -184,6 +191,9 @@ def test_the_logged_request_gets_its_frames_signed_and_only_once(world: World) -
     assert entry.action is Action.DISCLOSURE and entry.outcome == SENT
     assert entry.counts_returned == 3 and entry.recipients == ("coordinator",)
     assert entry.scope.cameras == ("gate",)
+    # checked against the head it holds, not advanced: the coordinator learns the node's head
+    # from query answers only, and its next query proves consistency from there
+    assert head.held() == held
     # delivered again (a broker that lost the acknowledgement): nothing is sent twice
     again = world.service("alpha").clips.answer(message)
     assert again["again"] is True and drain(world) == []
@@ -300,3 +310,21 @@ def test_an_unknown_event_or_a_clip_not_kept_is_refused(
     index = logged(world, request_id=request_id, seq=seq, camera=camera)
     refused(world, request(world, index, request_id=request_id, seq=seq, camera=camera),
             reason, words)
+
+
+def test_a_request_without_a_proof_from_the_head_the_node_holds_is_refused(
+        world: World) -> None:
+    head = world.service("alpha").log_head
+    with head.locked():
+        head.advance(Checkpoint.from_text(parse_note(world.svc.witnessing.witnessed()).text))
+    request_id = str(uuid.uuid4())
+    message = request(world, logged(world, request_id=request_id), request_id=request_id)
+    message["request"]["log_consistency"] = None
+    message["signature"] = ClipRequest.model_validate(message["request"]).sign(
+        world.svc.keys.dispatch)
+    refused(world, message, ClipRefused.NOT_LOGGED, "needs a consistency proof")
+
+
+def test_the_worker_hands_clip_requests_to_the_clip_inbox(world: World) -> None:
+    inbox = world.service("alpha")
+    assert HANDLERS[CLIP_REQUEST_TASK](inbox) is inbox.clips
