@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kombu import Connection
 
 from audit.checkpoint import Checkpoint
 from audit.note import parse_note
@@ -33,7 +35,7 @@ from contract.evidence_clips import (
     SignedClipRefusal,
     SignedClipRequest,
 )
-from contract.tasks import CLIP_REQUEST_TASK
+from contract.tasks import CLIP_REQUEST_TASK, CLIP_TASK, LIVE_QUEUE
 from coordinator.node_log_heads import consistency_for
 from nodes.event_sender import ClipSender
 from nodes.events import Clip, EventStore, StoredEvent
@@ -42,6 +44,7 @@ from nodes.evidence import snapshot
 from nodes.identity import load_identity
 from nodes.inbox.clips import REFUSED, SENT
 from nodes.inbox.worker import HANDLERS
+from nodes.node import outboxes
 from privacy.signing import SigningKey, VerifyKey
 from tests.support.world import T0, World, embedded_world
 
@@ -328,3 +331,46 @@ def test_a_request_without_a_proof_from_the_head_the_node_holds_is_refused(
 def test_the_worker_hands_clip_requests_to_the_clip_inbox(world: World) -> None:
     inbox = world.service("alpha")
     assert HANDLERS[CLIP_REQUEST_TASK](inbox) is inbox.clips
+
+
+def test_node_run_publishes_the_answers_as_clip_tasks_on_the_pictures_queue(
+        world: World) -> None:
+    settings = world.nodes["alpha"].settings
+    request_id = str(uuid.uuid4())
+    world.service("alpha").clips.answer(
+        request(world, logged(world, request_id=request_id), request_id=request_id))
+    store = EventStore(settings.stores.events)
+    try:
+        with outboxes(settings, store):  # what `node run` starts; it flushes as it stops
+            pass
+        assert store.clip_outbox(10) == []
+    finally:
+        store.close()
+    assert settings.broker_url is not None
+    with Connection(settings.broker_url) as connection:
+        queue = connection.SimpleQueue(LIVE_QUEUE)
+        messages = [queue.get(timeout=10) for _ in range(3)]
+        for message in messages:
+            message.ack()
+        queue.close()
+    assert {m.headers["task"] for m in messages} == {CLIP_TASK}
+    frames = [SignedClipFrame.model_validate(m.payload[0][0]).frame for m in messages]
+    assert sorted(f.index for f in frames) == [0, 1, 2]
+    assert {f.request_id for f in frames} == {request_id}
+
+
+def test_the_node_worker_takes_clip_requests_from_its_queue(world: World) -> None:
+    node = world.nodes["alpha"]
+    request_id = str(uuid.uuid4())
+    message = request(world, logged(world, request_id=request_id), request_id=request_id)
+    world.start_worker("alpha")
+    try:
+        world.svc.dispatcher.send(CLIP_REQUEST_TASK, message, node.node_id, f"clip-{request_id}")
+        deadline = time.monotonic() + 120
+        while (answer := world.svc.dispatcher.answer(f"clip-{request_id}")) is None:
+            assert time.monotonic() < deadline, world.worker_log("alpha")
+            time.sleep(0.2)
+    finally:
+        world.stop_worker("alpha")
+    assert answer == {"request_id": request_id, "outcome": SENT, "frames": 3, "again": False}
+    assert len(drain(world)) == 3
