@@ -20,22 +20,27 @@ import binascii
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
 from contract.aggregates import SignedAggregateResult
 from contract.events import SignedEventBatch
 from contract.evidence import SignedEvidence
+from contract.evidence_clips import SignedClipFrame, SignedClipRefusal
 from contract.exports import SignedExportReport
 from contract.live_views import SignedSnapshot
 from contract.pins import SignedPinAck
 from contract.queries import SealedResult
 from contract.tasks import (
     AGGREGATE_TASK,
+    CLIP_REQUEST_TASK,
+    CLIP_TASK,
     EVENTS_TASK,
     EVIDENCE_TASK,
     EXPORT_REPORT_TASK,
@@ -53,9 +58,14 @@ from privacy.redaction.faces import CenterFaceDetector
 from tests.support import tally
 from tests.support.demo_run import DemoRun
 
-PUBLISHED_BY_NODES = {EVENTS_TASK: SignedEventBatch, SNAPSHOT_TASK: SignedSnapshot,
-                      EVIDENCE_TASK: SignedEvidence, EXPORT_REPORT_TASK: SignedExportReport}
-RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK, PIN_TASK}
+PUBLISHED_BY_NODES: dict[str, Callable[[Any], Any]] = {
+    EVENTS_TASK: SignedEventBatch.model_validate, SNAPSHOT_TASK: SignedSnapshot.model_validate,
+    EVIDENCE_TASK: SignedEvidence.model_validate,
+    EXPORT_REPORT_TASK: SignedExportReport.model_validate,
+    # an evidence clip's frame, or the node's refusal to send the clip
+    CLIP_TASK: TypeAdapter(SignedClipFrame | SignedClipRefusal).validate_python}
+RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK, PIN_TASK,
+                CLIP_REQUEST_TASK}
 SENT_TO_NODES = RUN_BY_NODES  # from the coordinator: not egress, but the only other kind
 NODE_FOLDERS = ("node", "north-hall")
 
@@ -125,17 +135,20 @@ def egress(demo: DemoRun) -> dict[str, Any]:
     kinds: Counter[str] = Counter()
     images: list[np.ndarray] = []
     evidence: list[np.ndarray] = []  # the alerts' snapshots, among the images
+    clips: list[np.ndarray] = []  # the frames of the clip the demo's operator asked for
     unknown = [m["task"] for m in messages
                if m["task"] not in PUBLISHED_BY_NODES and m["task"] not in SENT_TO_NODES]
     assert not unknown, f"messages of a type nobody allowed: {unknown}"
     for message in messages:
         if message["task"] in PUBLISHED_BY_NODES:
             (body,) = message["args"]
-            PUBLISHED_BY_NODES[message["task"]].model_validate(body)  # exactly that, no more
+            PUBLISHED_BY_NODES[message["task"]](body)  # exactly that, no more
             kinds[message["task"]] += 1
             images += pictures(body)
             if message["task"] == EVIDENCE_TASK:
                 evidence += pictures(body)
+            if message["task"] == CLIP_TASK:
+                clips += pictures(body)
     tasks = {m["id"]: m["task"] for m in messages}
     for task_id, result in results.items():
         task = tasks.get(task_id)
@@ -153,7 +166,8 @@ def egress(demo: DemoRun) -> dict[str, Any]:
                                    "run_id", "threshold", "calibrated_on"}, result
         images += pictures(result)
         kinds[task] += 1
-    return {"kinds": kinds, "images": images, "evidence": evidence, "messages": len(messages),
+    return {"kinds": kinds, "images": images, "evidence": evidence, "clips": clips,
+            "messages": len(messages),
             "results": len(results)}
 
 
@@ -161,7 +175,7 @@ def egress(demo: DemoRun) -> dict[str, Any]:
 def test_only_allowed_message_types_leave_the_nodes(egress: dict[str, Any]) -> None:
     kinds = egress["kinds"]
     assert kinds[EVENTS_TASK] >= 1 and kinds[QUERY_TASK] >= 1 and kinds[AGGREGATE_TASK] >= 1
-    assert kinds[EVIDENCE_TASK] >= 1
+    assert kinds[EVIDENCE_TASK] >= 1 and kinds[CLIP_TASK] >= 1
     tally.add("egress payloads checked", sum(kinds.values()))
 
 
@@ -174,6 +188,8 @@ def test_no_face_in_any_picture_that_left_a_node(egress: dict[str, Any], demo: D
     assert egress["images"], "the demo's answers carried no picture to check"
     # the alerts' evidence among them: one picture a message, each checked below
     assert len(egress["evidence"]) == egress["kinds"][EVIDENCE_TASK] >= 1
+    # and the clip's frames, one picture a frame (a refusal carries none)
+    assert 1 <= len(egress["clips"]) <= egress["kinds"][CLIP_TASK]
     height, width = egress["images"][0].shape[:2]
     raw = 0
     with VideoReader(demo.out / "input" / "high-street.mp4") as reader:
