@@ -2,7 +2,8 @@
 lands, not from the nodes' own account of it:
 
 - the broker (the embedded broker keeps every delivered message, ``visible = 0``): what nodes
-  publish (event batches, live views, alerts' evidence);
+  publish (event batches, live views, alerts' evidence, the frames of the clip the demo's
+  operator asked for);
 - the result store: every answer a node's worker returned (sealed query answers, opened here
   with the coordinator's key; aggregate answers; acknowledgements);
 - Flower: every reply a node's ClientApp sent, as its outermost mod wrote it down at the node
@@ -48,6 +49,7 @@ from contract.tasks import (
     PIN_TASK,
     QUERY_TASK,
     REVOCATION_TASK,
+    SEND_CLIP_REQUEST_TASK,
     SNAPSHOT_TASK,
 )
 from coordinator.keys import load_keys
@@ -66,7 +68,10 @@ PUBLISHED_BY_NODES: dict[str, Callable[[Any], Any]] = {
     CLIP_TASK: TypeAdapter(SignedClipFrame | SignedClipRefusal).validate_python}
 RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK, PIN_TASK,
                 CLIP_REQUEST_TASK}
-SENT_TO_NODES = RUN_BY_NODES  # from the coordinator: not egress, but the only other kind
+SENT_TO_NODES = RUN_BY_NODES  # from the coordinator: not egress
+# the coordinator's own work, queued for its own worker (sign and send an operator's logged
+# clip request): not egress either
+COORDINATOR_OWN = {SEND_CLIP_REQUEST_TASK}
 NODE_FOLDERS = ("node", "north-hall")
 
 # What a node's ClientApp may send: the record names (and, in them, the keys) of each reply.
@@ -136,8 +141,8 @@ def egress(demo: DemoRun) -> dict[str, Any]:
     images: list[np.ndarray] = []
     evidence: list[np.ndarray] = []  # the alerts' snapshots, among the images
     clips: list[np.ndarray] = []  # the frames of the clip the demo's operator asked for
-    unknown = [m["task"] for m in messages
-               if m["task"] not in PUBLISHED_BY_NODES and m["task"] not in SENT_TO_NODES]
+    unknown = [m["task"] for m in messages if m["task"] not in PUBLISHED_BY_NODES
+               and m["task"] not in SENT_TO_NODES and m["task"] not in COORDINATOR_OWN]
     assert not unknown, f"messages of a type nobody allowed: {unknown}"
     for message in messages:
         if message["task"] in PUBLISHED_BY_NODES:
@@ -161,14 +166,16 @@ def egress(demo: DemoRun) -> dict[str, Any]:
             SignedAggregateResult.model_validate(result)
         elif task == PIN_TASK:
             SignedPinAck.model_validate(result)
+        elif task == CLIP_REQUEST_TASK:  # what the node did with it; the frames go apart
+            assert set(result) == {"request_id", "outcome", "frames", "again"}, result
+            assert isinstance(result["frames"], int) and len(result["outcome"]) < 64, result
         else:  # acknowledgements: a node id, a flag, a reason; nothing else
             assert set(result) <= {"node_id", "recorded", "installed", "detail", "task",
                                    "run_id", "threshold", "calibrated_on"}, result
         images += pictures(result)
         kinds[task] += 1
     return {"kinds": kinds, "images": images, "evidence": evidence, "clips": clips,
-            "messages": len(messages),
-            "results": len(results)}
+            "messages": len(messages), "results": len(results)}
 
 
 @pytest.mark.slow
