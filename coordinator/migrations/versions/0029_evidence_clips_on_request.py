@@ -1,16 +1,16 @@
 """evidence clips on request: each operator's request for an alert's clip, the clip's signed
 frames, and each operator's first look at a clip; all deleted with their alert
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0026'
-down_revision = '0025'
+revision = '0029'
+down_revision = '0028'
 branch_labels = None
 depends_on = None
 
