@@ -46,6 +46,10 @@ class ClipRequest(Signed):
     # The audit entry (a ``consultation``, outcome ``evidence_clip_requested``, whose details
     # name this request_id, node, camera and seq): entry, inclusion proof, witnessed checkpoint.
     receipt: dict[str, Any]
+    # The log keeps details only as salted commitments: the salts (base64, ``AuditLog.opening``)
+    # of the entry's details ``request_id``, ``node_id``, ``camera``, ``seq`` and ``requester``
+    # (values as logged: strings, ``seq`` an integer), so the node can check what it commits to.
+    openings: dict[str, str] = Field(default_factory=dict, max_length=8)
     # Absent for a node that has never reported holding a witnessed checkpoint.
     log_consistency: LogConsistency | None = None
 

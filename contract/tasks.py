@@ -36,4 +36,6 @@ LIVE_QUEUE = "coordinator.live"
 HOUSEKEEPING_TASK = "safecity.coordinator.housekeeping"
 DELIVER_TASK = "safecity.coordinator.deliver_webhook"
 PUBLISH_MQTT_TASK = "safecity.coordinator.publish_mqtt"
+# an operator's logged clip request: get its receipt, sign it, send it (on LIVE_QUEUE)
+SEND_CLIP_REQUEST_TASK = "safecity.coordinator.send_evidence_clip_request"
 WEBHOOKS_QUEUE = "coordinator.webhooks"  # also carries MQTT publications

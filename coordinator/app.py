@@ -11,6 +11,7 @@ from coordinator.metrics import RequestTelemetry
 from coordinator.routers import (
     aggregates,
     alerts,
+    evidence_clips,
     health,
     incidents,
     nodes,
@@ -33,7 +34,8 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     app.state.coordinator = coordinator
     problems.install(app)
     for router in (tokens.router, users.router, nodes.router, pins.router, warrants.router,
-                   queries.router, aggregates.router, alerts.router, incidents.router,
+                   queries.router, aggregates.router, alerts.router, evidence_clips.router,
+                   incidents.router,
                    webhooks.router,
                    health.router):
         app.include_router(router)

@@ -352,6 +352,61 @@ class AlertEvidence(Base):
     received_at: Mapped[datetime]
 
 
+class EvidenceClipRequest(Base):
+    """An operator's request for the clip of one alert (``coordinator.clip_requests``), logged
+    before it is stored: its state (``requested``, ``sent``, ``received``, ``refused`` with the
+    node's reason, ``failed`` when it could not be sent) and, once frames come, how many the
+    clip has. Deleted with its alert."""
+
+    __tablename__ = "evidence_clip_requests"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(Integer)
+    node_id: Mapped[str] = mapped_column(String(128))
+    site_id: Mapped[str] = mapped_column(String(64))
+    camera: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    logged_index: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    frames: Mapped[int | None] = mapped_column(Integer)  # as the first frame says
+    reason: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    requested_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AlertEvidenceClip(Base):
+    """One frame of an alert's clip as its node signed it (``coordinator.evidence_clips``): the
+    redacted, downscaled JPEG and the signed metadata (``ClipFrame`` JSON). A frame sent twice
+    is kept once. Deleted with its alert."""
+
+    __tablename__ = "alert_evidence_clips"
+    __table_args__ = (UniqueConstraint("request_id", "index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("evidence_clip_requests.request_id"))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
+    signature: Mapped[str] = mapped_column(String(200))
+    jpeg: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+
+
+class EvidenceClipLook(Base):
+    """An operator's first look at a clip, logged then (``consultation``); later fetches of its
+    frames are the same look."""
+
+    __tablename__ = "evidence_clip_looks"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("evidence_clip_requests.request_id"),
+                                            primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime]
+
+
 class Webhook(Base):
     """An outbound webhook (signage, IoT): alerts of the listed types are POSTed to ``url``,
     signed with the shared secret (Standard Webhooks)."""

@@ -46,6 +46,10 @@ class EvidenceRejected(ReportRejected):
     """An alert's evidence is refused."""
 
 
+class ClipRejected(ReportRejected):
+    """A frame of an evidence clip, or a node's refusal to send one, is refused."""
+
+
 class EvidenceEarly(SafecityError):
     """Evidence came before its alert (they travel on separate queues): take it again later."""
 

@@ -14,7 +14,7 @@ import base64
 import binascii
 import hashlib
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -25,10 +25,11 @@ from sqlalchemy.exc import IntegrityError
 from audit.records import Action, Event, LegalBasis
 from contract.events import COUNTED_TYPES
 from contract.evidence import Evidence, EvidenceBox, SignedEvidence
+from contract.evidence_clips import ClipFrame
 from coordinator.alert_intake import from_enrolled_node
 from coordinator.auth import Principal
 from coordinator.db import Alert, AlertEvidence, Node
-from coordinator.errors import EvidenceEarly, EvidenceRejected, not_found
+from coordinator.errors import EvidenceEarly, EvidenceRejected, ReportRejected, not_found
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 from kernel.jpeg_size import jpeg_size
@@ -62,7 +63,7 @@ def accept_evidence(svc: Coordinator, message: Any) -> int | None:
     evidence = signed.evidence
     node = from_enrolled_node(svc, evidence, signed.signature, evidence.node_id, evidence.site,
                               {evidence.camera}, "evidence", EvidenceRejected)
-    jpeg = _picture(signed)
+    jpeg = checked_picture(signed.jpeg, evidence)
     try:
         return _store(svc, node, signed, jpeg)
     except IntegrityError:  # a concurrent worker stored the resend
@@ -92,42 +93,60 @@ def _store(svc: Coordinator, node: Node, signed: SignedEvidence, jpeg: bytes) ->
         return row.id
 
 
-def _picture(signed: SignedEvidence) -> bytes:
-    """The JPEG, if it is the one signed and looks as signed."""
-    evidence = signed.evidence
+class Pictured(Protocol):
+    """What a node signs of a picture it sends (an alert's evidence, a clip's frame)."""
+
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def box(self) -> EvidenceBox | None: ...
+    @property
+    def jpeg_sha256(self) -> str: ...
+    @property
+    def jpeg_bytes(self) -> int: ...
+
+
+def checked_picture(encoded: str, signed: Pictured, what: str = "evidence",
+                    rejected: type[ReportRejected] = EvidenceRejected) -> bytes:
+    """The JPEG (base64 ``encoded``), if it is the one signed and looks as signed; else
+    ``rejected`` saying which check failed of ``what``."""
     try:
-        jpeg = base64.b64decode(signed.jpeg, validate=True)
+        jpeg = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise EvidenceRejected("the evidence's picture is not base64") from None
-    if len(jpeg) != evidence.jpeg_bytes or \
-            hashlib.sha256(jpeg).hexdigest() != evidence.jpeg_sha256:
-        raise EvidenceRejected("the evidence's picture is not the one signed (SHA-256 differs)")
+        raise rejected(f"the {what}'s picture is not base64") from None
+    if len(jpeg) != signed.jpeg_bytes or hashlib.sha256(jpeg).hexdigest() != signed.jpeg_sha256:
+        raise rejected(f"the {what}'s picture is not the one signed (SHA-256 differs)")
     # the size its header states, checked before a decoder allocates for it (red team F3: a
     # 192 kB JPEG stating 7000x7000 was decoded to 147 MB, then refused)
     stated = jpeg_size(jpeg)
     if stated is None or jpeg[:3] != b"\xff\xd8\xff":
-        raise EvidenceRejected("the evidence's picture is not a JPEG")
-    if stated != (evidence.width, evidence.height):
-        raise EvidenceRejected(f"the evidence's picture is {stated[0]}x{stated[1]}, "
-                               f"signed as {evidence.width}x{evidence.height}")
+        raise rejected(f"the {what}'s picture is not a JPEG")
+    if stated != (signed.width, signed.height):
+        raise rejected(f"the {what}'s picture is {stated[0]}x{stated[1]}, "
+                       f"signed as {signed.width}x{signed.height}")
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.shape[:2] != (evidence.height, evidence.width):
-        raise EvidenceRejected("the evidence's picture does not decode at its signed size")
-    box = evidence.box
-    if box is not None and not (box.left <= box.right < evidence.width
-                                and box.top <= box.bottom < evidence.height):
-        raise EvidenceRejected("the evidence's box is not inside its picture")
+    if image is None or image.shape[:2] != (signed.height, signed.width):
+        raise rejected(f"the {what}'s picture does not decode at its signed size")
+    box = signed.box
+    if box is not None and not (box.left <= box.right < signed.width
+                                and box.top <= box.bottom < signed.height):
+        raise rejected(f"the {what}'s box is not inside its picture")
     return jpeg
 
 
-def _intact(row: AlertEvidence, key: str | None) -> bool:
+def intact(kind: type[Evidence] | type[ClipFrame], metadata: dict[str, Any], signature: str,
+           jpeg: bytes, key: str | None) -> bool:
+    """Whether a stored picture still checks: its metadata signed by the node's enrolled
+    ``key`` and the JPEG the one whose SHA-256 it holds (altered where stored: False)."""
     try:
-        evidence = Evidence.model_validate(row.metadata_)
+        signed = kind.model_validate(metadata)
         verify = VerifyKey.parse(key) if key else None
     except (ValidationError, KeyFileError):
         return False
-    return (verify is not None and evidence.signed_by(verify, row.signature)
-            and hashlib.sha256(row.jpeg).hexdigest() == evidence.jpeg_sha256)
+    return (verify is not None and signed.signed_by(verify, signature)
+            and hashlib.sha256(jpeg).hexdigest() == signed.jpeg_sha256)
 
 
 def _view(row: AlertEvidence, key: str | None) -> EvidenceView:
@@ -137,7 +156,8 @@ def _view(row: AlertEvidence, key: str | None) -> EvidenceView:
                         node_id=signed["node_id"], camera=signed["camera"],
                         time=datetime.fromisoformat(signed["time"]), width=signed["width"],
                         height=signed["height"], box=EvidenceBox(**box) if box else None,
-                        jpeg_sha256=signed["jpeg_sha256"], intact=_intact(row, key))
+                        jpeg_sha256=signed["jpeg_sha256"],
+                        intact=intact(Evidence, row.metadata_, row.signature, row.jpeg, key))
 
 
 def of_incident(svc: Coordinator, incident_id: int) -> list[EvidenceView]:

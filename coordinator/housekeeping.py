@@ -21,7 +21,10 @@ from coordinator import lockout, token_ids
 from coordinator.db import (
     Alert,
     AlertEvidence,
+    AlertEvidenceClip,
     Delivery,
+    EvidenceClipLook,
+    EvidenceClipRequest,
     Incident,
     IntakeDecision,
     MqttDelivery,
@@ -60,9 +63,9 @@ def expire_warrants(svc: Coordinator) -> list[str]:
 
 
 def purge_alerts(svc: Coordinator) -> int:
-    """Delete alerts whose event is older than the retention period, with their evidence, and
-    the incidents last seen before it (their alerts are all among them); log the counts
-    first."""
+    """Delete alerts whose event is older than the retention period, with their evidence and
+    clips, and the incidents last seen before it (their alerts are all among them); log the
+    counts first."""
     cutoff = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
     with svc.session() as session:
         # the flood limit's decisions on events: a redelivery that late is charged again
@@ -79,9 +82,16 @@ def purge_alerts(svc: Coordinator) -> int:
     with svc.session() as session:
         # an alert's webhook and MQTT deliveries go with it (they point at it; past the
         # retention period a delivery still pending has nothing left to deliver), and so does
-        # its evidence: a picture is kept no longer than the alert it shows
+        # its evidence: a picture (a clip's frames, its requests and looks alike) is kept no
+        # longer than the alert it shows
         old = select(Alert.id).where(Alert.time < cutoff).scalar_subquery()
         session.execute(delete(AlertEvidence).where(AlertEvidence.alert_id.in_(old)))
+        clips = select(EvidenceClipRequest.request_id).where(
+            EvidenceClipRequest.alert_id.in_(old)).scalar_subquery()
+        session.execute(delete(EvidenceClipLook).where(EvidenceClipLook.request_id.in_(clips)))
+        session.execute(delete(AlertEvidenceClip).where(AlertEvidenceClip.alert_id.in_(old)))
+        session.execute(delete(EvidenceClipRequest).where(
+            EvidenceClipRequest.alert_id.in_(old)))
         session.execute(delete(Delivery).where(Delivery.alert_id.in_(old)))
         session.execute(delete(MqttDelivery).where(MqttDelivery.alert_id.in_(old)))
         session.execute(delete(Alert).where(Alert.time < cutoff))

@@ -81,6 +81,11 @@ class Witnessing:
         latest = self.audit.latest_checkpoint()
         if latest is None:
             raise AuditError("the audit log is empty: no checkpoint yet")
+        # another process may have appended since this one last read the log (the web app
+        # logs, the worker witnesses a clip request's entry): its tree must reach the
+        # checkpoint, read first since it commits with its entries, or the witnesses'
+        # cosignatures are refused as "not one of this log's"
+        self.audit.refresh()
         return self._newest_at(latest[0])
 
     def _newest_at(self, checkpoint: Checkpoint) -> tuple[Checkpoint, Note]:

@@ -13,8 +13,10 @@ from typing import Any
 
 from celery import Celery, Task
 
+from audit.errors import AuditError
 from audit.records import Action, Event, LegalBasis
 from contract.tasks import (
+    CLIP_TASK,
     DELIVER_TASK,
     EVENTS_QUEUE,
     EVENTS_TASK,
@@ -22,14 +24,23 @@ from contract.tasks import (
     EXPORT_REPORT_TASK,
     HOUSEKEEPING_TASK,
     PUBLISH_MQTT_TASK,
+    SEND_CLIP_REQUEST_TASK,
     SNAPSHOT_TASK,
     WEBHOOKS_QUEUE,
 )
 from coordinator.alert_intake import Intake, accept
+from coordinator.clip_requests import fail, send_clip_request
 from coordinator.config import CoordinatorSettings
 from coordinator.device_intake import take_device
-from coordinator.errors import DeliveryFailed, EvidenceEarly, ReportRejected
+from coordinator.errors import (
+    DeliveryFailed,
+    DispatchError,
+    EvidenceEarly,
+    ReportRejected,
+    WitnessQuorumError,
+)
 from coordinator.evidence import accept_evidence
+from coordinator.evidence_clips import accept_clip
 from coordinator.export_reports import accept_export
 from coordinator.housekeeping import housekeeping
 from coordinator.iot_messages import Refused
@@ -47,6 +58,9 @@ MQTT_BACKOFF_CAP_SECONDS = 60
 # about 4 minutes in all (an event batch waits at most a broker outage longer, and then the
 # evidence waits in the broker too), then refused and logged.
 EVIDENCE_ATTEMPTS = 12
+# A clip request waits for the witnesses and the broker as evidence waits for its alert (about
+# 4 minutes), then is marked failed: the operator sees it and may ask again.
+CLIP_SEND_ATTEMPTS = 12
 
 
 def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
@@ -174,6 +188,32 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             return {"stored": None, "rejected": str(exc)}
         counted.batches.labels("evidence", "accepted").inc()
         return {"stored": stored}
+
+    @app.task(name=SEND_CLIP_REQUEST_TASK, bind=True, max_retries=CLIP_SEND_ATTEMPTS - 1)
+    def send_clip(self: Task, request_id: str) -> dict[str, Any]:
+        svc = service()
+        try:
+            return {"state": send_clip_request(svc, request_id)}
+        except (WitnessQuorumError, AuditError, DispatchError) as exc:
+            if self.request.retries >= CLIP_SEND_ATTEMPTS - 1:
+                reason = ("broker_unavailable" if isinstance(exc, DispatchError)
+                          else "unwitnessed")
+                fail(svc, request_id, reason, f"{exc}, after {CLIP_SEND_ATTEMPTS} tries")
+                return {"state": "failed"}
+            raise self.retry(countdown=min(30, 2 ** self.request.retries)) from None
+
+    @app.task(name=CLIP_TASK)
+    def clip(message: dict[str, Any]) -> dict[str, Any]:
+        """A clip's frame or the node's refusal to send the clip (on LIVE_QUEUE)."""
+        svc = service()
+        try:
+            taken = accept_clip(svc, message)
+        except ReportRejected as exc:
+            rejected(svc, "evidence_clip_rejected", exc)
+            counted.batches.labels("clip", "rejected").inc()
+            return {"taken": None, "rejected": str(exc)}
+        counted.batches.labels("clip", "accepted").inc()
+        return {"taken": taken}
 
     @app.task(name=DELIVER_TASK, bind=True, max_retries=MAX_ATTEMPTS - 1)
     def webhook(self: Task, delivery_id: int) -> None:

@@ -16,6 +16,7 @@ from nodes.analytics.runner import CameraAnalyticsRunner, SiteAnalytics
 from nodes.config import CameraConfig, NodeSettings
 from nodes.errors import SourceError
 from nodes.evidence import EvidenceTaker
+from nodes.evidence_clip import ClipTaker
 from nodes.live_view import LiveViewSender
 from nodes.pipeline import RedactedOutput, Summary, redact_stream
 from nodes.plate_sightings import PlateSightings
@@ -106,6 +107,8 @@ class CameraRun:
                                 self.reader if self.plates is not None else None) as redactor:
                 self.redactor = redactor
                 redact_stream(frames, redactor, self._sink)
+            if self.evidence is not None:
+                self.evidence.finish()
         finally:
             source.close()
             if self.plates is not None:
@@ -130,7 +133,8 @@ class CameraRun:
             if settings.evidence_seconds:
                 self.evidence = EvidenceTaker(site.events, camera.id, settings.evidence_seconds,
                                               settings.evidence_width,
-                                              settings.evidence_max_bytes)
+                                              settings.evidence_max_bytes,
+                                              self._clips(source.fps))
             self.analytics = CameraAnalyticsRunner(
                 camera.id, camera.analytics, source.fps, start, site.events, site.stitcher,
                 site.token_key, trajectories=site.trajectories, behaviour=site.behaviour,
@@ -141,6 +145,16 @@ class CameraRun:
             if source.has_sound:
                 source.listener = self.analytics.hear
         return frames
+
+    def _clips(self, fps: float) -> ClipTaker | None:
+        """The clips cut beside the evidence, unless ``evidence_clip_hours`` is 0."""
+        settings = self.settings
+        if not settings.evidence_clip_hours:
+            return None
+        return ClipTaker(self.camera.id, fps, before=settings.evidence_clip_before_seconds,
+                         after=settings.evidence_clip_after_seconds, fps=settings.evidence_clip_fps,
+                         width=settings.evidence_clip_width,
+                         max_bytes=settings.evidence_clip_max_bytes)
 
     def _sink(self, frame: RedactedFrame) -> None:
         assert self.output is not None and self.source is not None

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contract.camera_placement import Placement
 from contract.evidence import MAX_JPEG_BYTES
+from contract.evidence_clips import MAX_FRAME_BYTES, MAX_FRAMES, MAX_SIDE
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 from nodes.analytics.config import CameraAnalytics
@@ -219,6 +220,24 @@ class NodeSettings(TomlSettings):
     evidence_max_bytes: int = Field(default=120_000, ge=8_000, le=MAX_JPEG_BYTES,
                                     description="an evidence JPEG's cap: quality, then size, "
                                     "are lowered until it fits")
+    # A short clip of the frames around each event that gets evidence, kept at the node and
+    # sent only for a request the city's log holds (``nodes.inbox.clips``).
+    evidence_clip_hours: int = Field(default=72, ge=0, le=24 * 3650,
+                                     description="clips of events (redacted frames around the "
+                                     "evidence's) are kept this long, never longer than the raw "
+                                     "video (`retention_days`, each camera's too); 0: none cut")
+    evidence_clip_before_seconds: float = Field(default=2.0, ge=0, le=10,
+                                                description="a clip starts this long before "
+                                                "the event's frame")
+    evidence_clip_after_seconds: float = Field(default=2.0, ge=0, le=10,
+                                               description="and ends this long after it")
+    evidence_clip_fps: float = Field(default=4.0, gt=0, le=15,
+                                     description="at most this many frames a second")
+    evidence_clip_width: int = Field(default=480, ge=64, le=MAX_SIDE,
+                                     description="clip frames are downscaled to this width")
+    evidence_clip_max_bytes: int = Field(default=40_000, ge=8_000, le=MAX_FRAME_BYTES,
+                                         description="a clip frame's JPEG cap: quality, then "
+                                         "size, are lowered until it fits")
     redelivery_seconds: int = Field(default=300, ge=1, le=86400,
                                     description="an unacknowledged query is redelivered after this")
     log_format: Literal["json", "text"] = Field(
@@ -297,6 +316,21 @@ class NodeSettings(TomlSettings):
                 if getattr(link, end) not in ids:
                     raise ValueError(f"camera_links.{index}.{end}: no camera "
                                      f"{getattr(link, end)!r} on this node")
+        return self
+
+    @model_validator(mode="after")
+    def _clips_within_raw_retention(self) -> NodeSettings:
+        # a clip outliving the raw video would keep pictures of a day already shredded
+        days = min([self.retention_days, *(c.retention_days for c in self.cameras
+                                           if c.retention_days is not None)])
+        if self.evidence_clip_hours > 24 * days:
+            raise ValueError(f"evidence_clip_hours ({self.evidence_clip_hours}) exceeds the raw "
+                             f"video's retention ({days} days: {24 * days} hours); lower it "
+                             "(0: no clips)")
+        span = self.evidence_clip_before_seconds + self.evidence_clip_after_seconds
+        if span * self.evidence_clip_fps + 2 > MAX_FRAMES:
+            raise ValueError(f"a clip of {span} s at {self.evidence_clip_fps} frames a second "
+                             f"exceeds the {MAX_FRAMES} frames a clip may have")
         return self
 
     def policy_for(self, camera: CameraConfig) -> RedactionPolicy:

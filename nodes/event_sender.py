@@ -5,7 +5,8 @@ The event store is the outbox: a batch is signed with the node's enrolled key, h
 broker, and only then marked sent. A broker that is away keeps events waiting here; a batch the
 broker took twice (marked sent after a crash) is recognised by the coordinator by its numbers.
 Evidence goes the same way, one signed picture a message, on the pictures' own queue and
-sender, once its event has gone: the events' path neither waits for it nor carries it."""
+sender, once its event has gone: the events' path neither waits for it nor carries it; so do
+the clips a logged request asked for (queued, signed, by ``nodes.inbox.clips``)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,16 @@ from celery import Celery
 
 from contract.events import MAX_BATCH, AnalyticsEvent, EventBatch, SignedEventBatch
 from contract.evidence import Evidence, EvidenceBox, SignedEvidence
+from contract.evidence_clips import (
+    MAX_FRAMES,
+    ClipFrame,
+    ClipRefusal,
+    ClipRefused,
+    SignedClipFrame,
+    SignedClipRefusal,
+)
 from contract.tasks import EVENTS_QUEUE, EVENTS_TASK
-from nodes.events import EventStore, StoredEvent, StoredEvidence
+from nodes.events import Clip, EventStore, StoredEvent, StoredEvidence
 from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -47,18 +56,52 @@ def message(events: list[StoredEvent], node_id: str, site: str, key: SigningKey
     return SignedEventBatch(batch=batch, signature=batch.sign(key)).model_dump(mode="json")
 
 
+def _box(box: tuple[int, int, int, int] | None) -> EvidenceBox | None:
+    return EvidenceBox(left=box[0], top=box[1], right=box[2], bottom=box[3]) if box else None
+
+
 def evidence_message(evidence: StoredEvidence, node_id: str, site: str, key: SigningKey
                      ) -> dict[str, Any]:
     """The evidence's metadata, the JPEG's SHA-256 among it, signed; the JPEG beside it."""
-    box = evidence.box
     signed = Evidence(node_id=node_id, site=site, camera=evidence.camera, seq=evidence.seq,
                       time=_utc(evidence.time), width=evidence.width, height=evidence.height,
-                      box=EvidenceBox(left=box[0], top=box[1], right=box[2], bottom=box[3])
-                      if box else None,
+                      box=_box(evidence.box),
                       jpeg_sha256=hashlib.sha256(evidence.jpeg).hexdigest(),
                       jpeg_bytes=len(evidence.jpeg))
     return SignedEvidence(evidence=signed, signature=signed.sign(key),
                           jpeg=base64.b64encode(evidence.jpeg).decode()).model_dump(mode="json")
+
+
+def clip_messages(request_id: str, clip: Clip, node_id: str, site: str, key: SigningKey
+                  ) -> list[dict[str, Any]]:
+    """One message a picture, each signed as evidence is (metadata with the JPEG's SHA-256,
+    the JPEG beside it), numbered 0..n-1 of n; a clip longer than the contract allows keeps
+    the frames nearest the event's."""
+    frames = clip.frames
+    if len(frames) > MAX_FRAMES:
+        at = next((i for i, f in enumerate(frames) if f.event_frame), 0)
+        start = min(max(0, at - MAX_FRAMES // 2), len(frames) - MAX_FRAMES)
+        frames = frames[start:start + MAX_FRAMES]
+    messages = []
+    for index, frame in enumerate(frames):
+        signed = ClipFrame(request_id=request_id, node_id=node_id, site=site,
+                           camera=clip.camera, seq=clip.seq, index=index, frames=len(frames),
+                           video_frame=frame.index, time=_utc(frame.time),
+                           event_frame=frame.event_frame, width=frame.width,
+                           height=frame.height, box=_box(frame.box),
+                           jpeg_sha256=hashlib.sha256(frame.jpeg).hexdigest(),
+                           jpeg_bytes=len(frame.jpeg))
+        messages.append(SignedClipFrame(frame=signed, signature=signed.sign(key),
+                                        jpeg=base64.b64encode(frame.jpeg).decode()
+                                        ).model_dump(mode="json"))
+    return messages
+
+
+def clip_refusal_message(request_id: str, seq: int, reason: ClipRefused, detail: str,
+                         node_id: str, key: SigningKey) -> dict[str, Any]:
+    refusal = ClipRefusal(request_id=request_id, node_id=node_id, seq=seq, reason=reason,
+                          detail=detail[:500])
+    return SignedClipRefusal(refusal=refusal, signature=refusal.sign(key)).model_dump(mode="json")
 
 
 def celery_publisher(broker_url: str, task: str = EVENTS_TASK, queue: str = EVENTS_QUEUE,
@@ -142,6 +185,25 @@ class EvidenceSender(_Outbox):
         for evidence in pending:
             self.publish(evidence_message(evidence, self.node_id, self.site, self.key))
             self.store.mark_evidence_sent([evidence.seq])
+            self.sent += 1
+        return len(pending)
+
+
+class ClipSender(_Outbox):
+    """Clip answers the inbox queued (``nodes.inbox.clips``: signed already), one message
+    each, kept until the broker takes them."""
+
+    what = "clip answers"
+
+    def __init__(self, store: EventStore, publish: Publish, node_id: str, site: str,
+                 key: SigningKey, batch: int = 8):
+        super().__init__(store, publish, node_id, site, key, batch)
+
+    def send_pending(self) -> int:
+        pending = self.store.clip_outbox(self.batch)
+        for number, body in pending:
+            self.publish(body)
+            self.store.clip_sent(number)
             self.sent += 1
         return len(pending)
 

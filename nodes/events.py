@@ -11,16 +11,19 @@ only after its event has (the coordinator binds it to the alert it finds)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from nodes.local_db import expire, open_store
 
 # the schema, one script per version (nodes.local_db); version 1 is the first schema, version 2
-# adds the score of scored rules (weapon, aggression), version 3 the evidence of events
+# adds the score of scored rules (weapon, aggression), version 3 the evidence of events, version 4
+# their clips (``nodes.evidence_clip``), the clip requests answered and the answers not yet sent
 MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -59,6 +62,31 @@ CREATE TABLE IF NOT EXISTS evidence (
     sent INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS evidence_unsent ON evidence (sent, seq);
+""", """
+CREATE TABLE IF NOT EXISTS clip_frames (
+    seq INTEGER NOT NULL,
+    video_frame INTEGER NOT NULL,
+    camera TEXT NOT NULL,
+    time TEXT NOT NULL,
+    event_frame INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    box TEXT,
+    jpeg BLOB NOT NULL,
+    PRIMARY KEY (seq, video_frame)
+);
+CREATE TABLE IF NOT EXISTS clip_answers (
+    request_id TEXT PRIMARY KEY,
+    camera TEXT NOT NULL,
+    answered TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS clip_outbox (
+    id INTEGER PRIMARY KEY,
+    camera TEXT NOT NULL,
+    queued TEXT NOT NULL,
+    body TEXT NOT NULL
+);
 """)
 
 
@@ -89,6 +117,30 @@ class StoredEvidence:
     height: int
     box: tuple[int, int, int, int] | None
     jpeg: bytes
+
+
+@dataclass(frozen=True)
+class ClipFrame:
+    """One redacted picture of an event's clip, as a JPEG (``box``: in its pixels, drawn)."""
+
+    index: int  # the frame's number in the camera's stream
+    time: datetime
+    jpeg: bytes
+    width: int
+    height: int
+    box: tuple[int, int, int, int] | None  # on the event's frame only
+    event_frame: bool = False  # the frame the event was raised on (or its stand-in)
+
+
+@dataclass(frozen=True)
+class Clip:
+    seq: int  # the event's
+    camera: str
+    frames: tuple[ClipFrame, ...]
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
 
 
 _SELECT = ("SELECT type, rule, camera, zone, line, direction, time, count, tokens, id, score "
@@ -149,6 +201,83 @@ class EventStore:
             self._db.executemany("UPDATE evidence SET sent = 1 WHERE seq = ?",
                                  [(s,) for s in seqs])
             self._db.execute("COMMIT")
+
+    def add_clip(self, clip: Clip) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO clip_frames (seq, video_frame, camera, time, "
+                "event_frame, width, height, box, jpeg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(clip.seq, f.index, clip.camera, _utc_text(f.time), int(f.event_frame),
+                  f.width, f.height, json.dumps(list(f.box)) if f.box else None, f.jpeg)
+                 for f in clip.frames])
+            self._db.execute("COMMIT")
+
+    def clip(self, seq: int, camera: str) -> Clip | None:
+        """The clip of event ``seq`` of ``camera``, its frames in stream order; None if none."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT video_frame, time, jpeg, width, height, box, event_frame "
+                "FROM clip_frames WHERE seq = ? AND camera = ? ORDER BY video_frame",
+                (seq, camera)).fetchall()
+        if not rows:
+            return None
+        return Clip(seq, camera, tuple(
+            ClipFrame(r[0], datetime.fromisoformat(r[1]), bytes(r[2]), r[3], r[4],
+                      tuple(json.loads(r[5])) if r[5] else None, bool(r[6])) for r in rows))
+
+    def event(self, seq: int) -> StoredEvent | None:
+        with self._lock:
+            row = self._db.execute(_SELECT + " WHERE id = ?", (seq,)).fetchone()
+        return _event(row) if row else None
+
+    def clip_answer(self, request_id: str) -> str | None:
+        """How a clip request was answered (its outcome), if it was."""
+        with self._lock:
+            row = self._db.execute("SELECT outcome FROM clip_answers WHERE request_id = ?",
+                                   (request_id,)).fetchone()
+        return row[0] if row else None
+
+    def queue_clip_answer(self, request_id: str | None, camera: str, outcome: str,
+                          bodies: Sequence[dict[str, Any]], now: datetime) -> bool:
+        """Queue the messages answering a clip request and, with its ``request_id``, record it
+        answered, in one transaction; False (nothing queued) when it was answered already."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if request_id is not None:
+                    self._db.execute("INSERT INTO clip_answers (request_id, camera, answered, "
+                                     "outcome) VALUES (?, ?, ?, ?)",
+                                     (request_id, camera, _utc_text(now), outcome))
+            except sqlite3.IntegrityError:
+                self._db.execute("ROLLBACK")
+                return False
+            self._db.executemany(
+                "INSERT INTO clip_outbox (camera, queued, body) VALUES (?, ?, ?)",
+                [(camera, _utc_text(now), json.dumps(body)) for body in bodies])
+            self._db.execute("COMMIT")
+        return True
+
+    def clip_outbox(self, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Clip answers not yet sent, oldest first: (their number, the message)."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, body FROM clip_outbox ORDER BY id LIMIT ?",
+                                    (limit,)).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def clip_sent(self, number: int) -> None:
+        """Sent: its pictures are not kept twice (the clip's frames stay, for their hours)."""
+        with self._lock:
+            self._db.execute("DELETE FROM clip_outbox WHERE id = ?", (number,))
+
+    def purge_clips(self, cutoff: datetime,
+                    announce: Callable[[dict[str, dict[str, int]]], None]) -> dict[str, int]:
+        """Delete the clip frames, answers and unsent answers older than ``cutoff``
+        (``evidence_clip_hours`` ago); ``announce`` is told how many first."""
+        with self._lock:
+            return expire(self._db, {"clip_frames": "time", "clip_outbox": "queued",
+                                     "clip_answers": "answered"},
+                          lambda camera: _utc_text(cutoff), announce)
 
     def all(self, camera: str | None = None) -> list[StoredEvent]:
         with self._lock:

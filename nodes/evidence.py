@@ -16,12 +16,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from nodes.events import EventStore, StoredEvidence
 from privacy.redaction.engine import RedactedFrame
+
+if TYPE_CHECKING:  # it cuts its frames with ``snapshot`` from here
+    from nodes.evidence_clip import ClipTaker
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom, pixels
 # Drawn in a colour redaction never uses (its boxes are blurred or black), thick enough to see
@@ -83,11 +87,12 @@ class _Wanted:
 
 
 class EvidenceTaker:
-    """One camera's evidence: asked for by the analytics, cut from the redacted frames."""
+    """One camera's evidence: asked for by the analytics, cut from the redacted frames; with
+    ``clips``, each evidence's event gets a clip too (the same thinning), stored when cut."""
 
     def __init__(self, store: EventStore, camera: str, every: float, width: int,
-                 max_bytes: int):
-        self.store, self.camera = store, camera
+                 max_bytes: int, clips: ClipTaker | None = None):
+        self.store, self.camera, self.clips = store, camera, clips
         self.every, self.width, self.max_bytes = every, width, max_bytes
         self._last: dict[tuple[str, str, str], float] = {}
         self._wanted: list[_Wanted] = []
@@ -104,11 +109,17 @@ class EvidenceTaker:
         self._last[key] = seconds
         with self._lock:
             self._wanted.append(_Wanted(index, seq, time, box))
+        if self.clips is not None:
+            self.clips.want(index, seq, time, box)
         return True
 
     def offer(self, frame: RedactedFrame) -> int:
         """Cut the evidence asked for on this redacted frame (or, for a frame the redactor
-        never handed over, the first one after it); how many were stored."""
+        never handed over, the first one after it), and the clips it completes; how many
+        snapshots were stored."""
+        if self.clips is not None:
+            for clip in self.clips.offer(frame):
+                self.store.add_clip(clip)
         with self._lock:
             due = [w for w in self._wanted if w.index <= frame.index]
             if not due:
@@ -120,3 +131,9 @@ class EvidenceTaker:
                                                    shot.width, shot.height, shot.box, shot.jpeg))
         self.taken += len(due)
         return len(due)
+
+    def finish(self) -> None:
+        """At the end of the stream: store the clips begun, cut short."""
+        if self.clips is not None:
+            for clip in self.clips.finish():
+                self.store.add_clip(clip)

@@ -1,6 +1,7 @@
 """A short redacted clip of an event's triggering frames, cut at the node from the redactor's
-output as it streams (the building block of issue 23's "on request a short redacted clip"; not
-yet wired into ``nodes.camera``, stored or sent: see the design in ``docs/architecture.md``).
+output as it streams (issue 23's "on request a short redacted clip": ``nodes.evidence`` asks
+for one beside each evidence snapshot and stores it, ``nodes.inbox.clips`` sends it on request;
+see ``docs/architecture.md``).
 
 The camera's redacted recording is one file per run, with no time per frame, so a clip is not
 cut from it afterwards: like the evidence snapshot (``nodes.evidence``), it is taken from the
@@ -14,30 +15,15 @@ drawn. A frame the redactor never handed over is simply missing from the clip.""
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from nodes.events import Clip, ClipFrame
 from nodes.evidence import Box, snapshot
 from privacy.redaction.engine import RedactedFrame
-
-
-@dataclass(frozen=True)
-class ClipFrame:
-    index: int
-    time: datetime
-    jpeg: bytes
-    width: int
-    height: int
-    box: Box | None  # in the JPEG's pixels; on the event's frame only
-
-
-@dataclass(frozen=True)
-class Clip:
-    seq: int  # the event's
-    camera: str
-    frames: tuple[ClipFrame, ...]
 
 
 @dataclass(frozen=True)
@@ -58,7 +44,7 @@ class ClipTaker:
         if stream_fps <= 0 or fps <= 0 or before < 0 or after < 0:
             raise ValueError("a clip needs positive rates and non-negative spans")
         self.camera, self.stream_fps = camera, stream_fps
-        self.step = max(1, round(stream_fps / fps))  # keep every step-th frame
+        self.step = max(1, math.ceil(stream_fps / fps - 1e-9))  # every step-th: never above fps
         self.before = round(before * stream_fps)  # in frames
         self.after = round(after * stream_fps)
         self.width, self.max_bytes = width, max_bytes
@@ -91,7 +77,8 @@ class ClipTaker:
                                    if w.index - self.before <= i < frame.index]
             shot = snapshot(frame.image, w.box, self.width, self.max_bytes)
             self._taking[w.seq].append(ClipFrame(frame.index, self._time(w, frame.index),
-                                                 shot.jpeg, shot.width, shot.height, shot.box))
+                                                 shot.jpeg, shot.width, shot.height, shot.box,
+                                                 event_frame=True))
         for w in wanted:
             if w in marked or w.seq not in self._taking:
                 continue

@@ -9,7 +9,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 
 from contract.live_views import EXPIRES_SECONDS
-from contract.tasks import EVENTS_QUEUE, EVENTS_TASK, EVIDENCE_TASK, LIVE_QUEUE, SNAPSHOT_TASK
+from contract.tasks import (
+    CLIP_TASK,
+    EVENTS_QUEUE,
+    EVENTS_TASK,
+    EVIDENCE_TASK,
+    LIVE_QUEUE,
+    SNAPSHOT_TASK,
+)
 from kernel.errors import ConfigError
 from nodes import city_ca, health
 from nodes.analytics.aggression_watch import WEAPON_INPUT_SIZE, load_threat_models
@@ -22,7 +29,13 @@ from nodes.camera import CameraReport, run_camera
 from nodes.camera_watch import CameraStates, watch
 from nodes.config import NodeSettings
 from nodes.enrolment import enrolment_file, load_enrolment
-from nodes.event_sender import BackgroundSender, EventSender, EvidenceSender, celery_publisher
+from nodes.event_sender import (
+    BackgroundSender,
+    ClipSender,
+    EventSender,
+    EvidenceSender,
+    celery_publisher,
+)
 from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.live_view import LiveViewSender
@@ -171,14 +184,17 @@ def outboxes(settings: NodeSettings, events: EventStore | None) -> Iterator[None
     (its cameras, or a body-worn clip's intake). Evidence goes on the pictures' queue, never
     expiring: it is the record of an alert. Its sender is started first so that it stops
     last: its final flush finds the events the events' sender has just flushed (evidence
-    goes only after its event)."""
-    with _outbox(settings, events if settings.evidence_seconds else None, EvidenceSender,
-                 EVIDENCE_TASK, LIVE_QUEUE), _outbox(settings, events, EventSender):
+    goes only after its event). The clips the node's worker queued for logged requests go on
+    the pictures' queue too."""
+    with _outbox(settings, events if settings.evidence_clip_hours else None, ClipSender,
+                 CLIP_TASK, LIVE_QUEUE), \
+            _outbox(settings, events if settings.evidence_seconds else None, EvidenceSender,
+                    EVIDENCE_TASK, LIVE_QUEUE), _outbox(settings, events, EventSender):
         yield
 
 
 def _outbox(settings: NodeSettings, events: EventStore | None,
-            kind: type[EventSender | EvidenceSender], task: str = EVENTS_TASK,
+            kind: type[EventSender | EvidenceSender | ClipSender], task: str = EVENTS_TASK,
             queue: str = EVENTS_QUEUE) -> AbstractContextManager[object]:
     """The store's events (or their evidence, with its ``task`` and ``queue``) go to the
     coordinator when the node is enrolled and has a broker; otherwise they stay in the

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from audit.bundle import Receipt
 from audit.checkpoint import Checkpoint, open_checkpoint
 from audit.merkle import verify_consistency
+from audit.records import PublicRecord
 from audit.verify import verify_receipt
 from contract.queries import LogConsistency, SignedQuery, SignedRevocation, targets_info
 from contract.reference_image import check_plain_png
@@ -76,17 +77,33 @@ class Addressed(Protocol):
 def check_message(query: Addressed, enrolment: Enrolment, now: datetime,
                   max_age: timedelta) -> None:
     """The coordinator's signature, the addressee and the message's age."""
-    request = query.request
-    if not request.signed_by(enrolment.coordinator(), query.signature):
+    check_signed(query, enrolment)
+    check_addressed(query.request, enrolment)
+    check_fresh(query.request, now, max_age)
+
+
+def check_signed(message: Addressed, enrolment: Enrolment, what: str = "query") -> None:
+    """Signed with the coordinator key pinned at enrolment."""
+    if not message.request.signed_by(enrolment.coordinator(), message.signature):
         raise WarrantRefused(Refusal.BAD_MESSAGE,
-                             "the query is not signed by the coordinator key pinned at enrolment")
+                             f"the {what} is not signed by the coordinator key pinned at "
+                             "enrolment")
+
+
+def check_addressed(request: _Request, enrolment: Enrolment, what: str = "query") -> None:
     if request.node_id != enrolment.node_id or request.site != enrolment.site_id:
-        raise WarrantRefused(Refusal.BAD_MESSAGE, f"the query is addressed to {request.node_id} "
-                             f"at {request.site}, not to this node")
+        raise WarrantRefused(Refusal.BAD_MESSAGE, f"the {what} is addressed to "
+                             f"{request.node_id} at {request.site}, not to this node")
+
+
+def check_fresh(request: _Request, now: datetime, max_age: timedelta,
+                what: str = "query") -> None:
+    """Issued no longer than ``max_age`` ago (``query_max_age_seconds``), and not ahead of this
+    node's clock by more than the skew: an old message replayed is refused."""
     if request.issued_at > now + SKEW:
-        raise WarrantRefused(Refusal.BAD_MESSAGE, "the query is dated in the future")
+        raise WarrantRefused(Refusal.BAD_MESSAGE, f"the {what} is dated in the future")
     if now - request.issued_at > max_age:
-        raise WarrantRefused(Refusal.REPLAYED, f"the query was issued at "
+        raise WarrantRefused(Refusal.REPLAYED, f"the {what} was issued at "
                              f"{request.issued_at.isoformat()}, longer ago than {max_age}")
 
 
@@ -175,18 +192,32 @@ def check_logged(query: Presented, enrolment: Enrolment, held: Held | None) -> C
     included under it, and it commits to exactly this signed warrant. Return the checkpoint."""
     request = query.request
     try:
-        receipt = Receipt.from_json(request.warrant_receipt)
         salt = base64.b64decode(request.warrant_opening, validate=True)
-    except (SafecityError, ValueError) as exc:
+    except ValueError as exc:
+        raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid audit-log receipt ({exc})") from None
+    record, checkpoint = check_receipt(request.warrant_receipt, enrolment, held,
+                                       request.log_consistency)
+    check_registered(record, salt, request.warrant)
+    return checkpoint
+
+
+def check_receipt(receipt_json: dict[str, Any], enrolment: Enrolment, held: Held | None,
+                  consistency: LogConsistency | None) -> tuple[PublicRecord, Checkpoint]:
+    """An entry is in the city's audit log as everyone sees it: the receipt's checkpoint is
+    witnessed and consistent with what this node accepted before (``held``), and the entry is
+    included under it. Return the entry and the checkpoint; what the entry must say is the
+    caller's to check."""
+    try:
+        receipt = Receipt.from_json(receipt_json)
+    except SafecityError as exc:
         raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid audit-log receipt ({exc})") from None
     checkpoint = check_witnessed(receipt.checkpoint, enrolment)
-    check_consistent(checkpoint, held, request.log_consistency)
+    check_consistent(checkpoint, held, consistency)
     try:
         record, _ = verify_receipt(receipt, enrolment.log())
     except SafecityError as exc:
         raise WarrantRefused(Refusal.NOT_IN_LOG, f"no valid audit-log receipt ({exc})") from None
-    check_registered(record, salt, request.warrant)
-    return checkpoint
+    return record, checkpoint
 
 
 def check_warrant(presented: Presented, enrolment: Enrolment, revoked: tuple[str, str] | None,

@@ -1,7 +1,8 @@
 """Retention at a node: what a camera saw is kept for that camera's ``retention_days`` (the
 node's ``retention_days`` otherwise), counted in whole UTC days, and then deleted: raw video by
 destroying its day keys (``Vault.purge``), plate sightings, analytics events and zone visits by
-deleting their rows, and body-worn clips' redacted copies by their recording day
+deleting their rows (events' clips sooner, at ``evidence_clip_hours``), and body-worn clips'
+redacted copies by their recording day
 (``purge_stores``). `safecity vault purge` runs both, and each is written to
 the node's audit log, with what it deletes, before it deletes anything."""
 
@@ -60,6 +61,10 @@ def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime,
         return retention.cutoff(camera, now)
 
     def announce(purpose: str) -> Callable[[dict[str, dict[str, int]]], None]:
+        return announce_at(purpose, cutoff)
+
+    def announce_at(purpose: str, before: Callable[[str], datetime]
+                    ) -> Callable[[dict[str, dict[str, int]]], None]:
         def log(doomed: dict[str, dict[str, int]]) -> None:
             cameras = sorted({c for per_camera in doomed.values() for c in per_camera})
             audit.append(Event(
@@ -68,11 +73,11 @@ def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime,
                 scope=Scope(sites=(settings.site_id,), cameras=tuple(cameras)),
                 counts_returned=sum(sum(c.values()) for c in doomed.values()),
                 details={"rows": {table: sum(c.values()) for table, c in doomed.items()},
-                         "before": {camera: rfc3339(cutoff(camera)) for camera in cameras}}))
+                         "before": {camera: rfc3339(before(camera)) for camera in cameras}}))
         return log
 
     deleted = {"sightings_deleted": 0, "events_deleted": 0, "evidence_deleted": 0,
-               "visits_deleted": 0, "bodycam_clips_deleted": 0}
+               "visits_deleted": 0, "clip_frames_deleted": 0, "bodycam_clips_deleted": 0}
     if settings.stores.sightings.exists():
         sightings = SightingStore(settings.stores.sightings,
                                   load_identity(settings.keys_dir).plate_key)
@@ -85,9 +90,14 @@ def purge_stores(settings: NodeSettings, audit: AuditLog, now: datetime,
         events = EventStore(settings.stores.events)
         try:
             gone = events.purge(cutoff, announce("analytics_event_retention"))
+            # clips keep their own, shorter hours (never past the raw video's: the settings)
+            clips_before = now - timedelta(hours=settings.evidence_clip_hours)
+            gone |= events.purge_clips(clips_before, announce_at(
+                "evidence_clip_retention", lambda _: clips_before))
         finally:
             events.close()
-        deleted |= {f"{table}_deleted": gone[table] for table in ("events", "evidence", "visits")}
+        deleted |= {f"{table}_deleted": gone[table]
+                    for table in ("events", "evidence", "visits", "clip_frames")}
     if settings.stores.bodycam_nonces.exists():
         store = open_store(settings.stores.bodycam_nonces, BODYCAM_MIGRATIONS)
         try:

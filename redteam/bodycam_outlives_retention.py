@@ -47,7 +47,8 @@ def main() -> int:
     device = SigningKey.generate()
     config = root / "node.toml"
     config.write_text(f'site_id = "site-a"\ndata_dir = "{root / "data"}"\n'
-                      'retention_days = 1\nbodycam_port = 0\nbodycam_max_mb = 8\n'
+                      'retention_days = 1\nevidence_clip_hours = 24\n'
+                      'bodycam_port = 0\nbodycam_max_mb = 8\n'
                       '[[body_cameras]]\nid = "officer-17"\n'
                       f'public_key = "{device.public.text()}"\n')
     settings = load_settings(config)

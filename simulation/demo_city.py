@@ -28,13 +28,13 @@ from audit.cosignature import CosignerKey
 from audit.keys import load_log_key
 from audit.note import parse_note
 from audit.verify import verify_bundle
-from contract.tasks import EVIDENCE_TASK, LIVE_QUEUE
+from contract.tasks import CLIP_TASK, EVIDENCE_TASK, LIVE_QUEUE
 from kernel.atomic_file import write_atomic
 from kernel.errors import SafecityError
 from nodes.config import NodeSettings
 from nodes.enrolment import parse_enrolment, save_enrolment
 from nodes.enrolment_request import enrolment_request
-from nodes.event_sender import EventSender, EvidenceSender, celery_publisher
+from nodes.event_sender import ClipSender, EventSender, EvidenceSender, celery_publisher
 from nodes.events import EventStore
 from nodes.identity import load_identity
 from nodes.vault.export import verify_export
@@ -235,6 +235,11 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
             progress("control room: the node sends its anonymous events as alerts")
             result |= _alerts(http, login("operator-1"), node, enrolment.node_id,
                               broker_urls(out / "coordinator")[0])
+            progress("control room: an operator asks for one alert's clip; the node answers "
+                     "the logged request with its redacted frames")
+            result["clip"] = _clip(http, login("operator-1"), node, enrolment.node_id,
+                                   broker_urls(out / "coordinator")[0],
+                                   result["incident_evidence"])
             progress("planner: hourly visit counts, answered with differential privacy")
             result |= _aggregate(http, login("planner-1"))
             result["map"] = _map(http, login("operator-1"))
@@ -422,6 +427,38 @@ def _alerts(http: httpx.Client, operator: dict[str, str], node: NodeSettings, no
     evidence = _evidence_of(http, operator, [i["id"] for i in listed])
     return {"events_sent": sender.sent, "alerts": types, "incidents": grouped,
             "evidence_sent": pictures.sent, "incident_evidence": evidence}
+
+
+def _clip(http: httpx.Client, operator: dict[str, str], node: NodeSettings, node_id: str,
+          broker: str, evidence: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The operator asks for the clip of the first incident's first alert with evidence (the
+    request logged, then signed and sent by the coordinator's worker); the node's worker checks
+    it against the city's log and queues its answer, which the node's clip outbox (run by
+    `node run` on a live site) publishes on the pictures' queue. Its state once answered."""
+    incident = next((i for i, shots in evidence.items() if shots), None)
+    if incident is None:
+        return {"state": "no evidence"}
+    alert = http.get(f"/incidents/{incident}", headers=operator).json()["evidence"][0]
+    asked = http.post(f"/alerts/{alert['alert_id']}/clip", headers=operator)
+    asked.raise_for_status()
+    store = EventStore(node.stores.events)
+    publish, close = celery_publisher(broker, CLIP_TASK, LIVE_QUEUE)
+    clip: dict[str, Any] = asked.json()
+    try:
+        sender = ClipSender(store, publish, node_id, node.site_id,
+                            load_identity(node.keys_dir).signing)
+        for _ in range(300):
+            sender.send_pending()
+            clip = http.get(f"/alerts/{alert['alert_id']}/clip", headers=operator).json()
+            if clip["state"] in ("refused", "failed") or (
+                    clip["state"] == "received" and len(clip["received"]) == clip["frames"]):
+                break
+            time.sleep(0.2)
+    finally:
+        close()
+        store.close()
+    return {"alert": alert["alert_id"], "state": clip["state"], "frames": clip["frames"],
+            "reason": clip["reason"], "intact": all(f["intact"] for f in clip["received"])}
 
 
 def _evidence_of(http: httpx.Client, operator: dict[str, str], incidents: list[int]

@@ -18,7 +18,6 @@ from typing import Any, cast
 from pydantic import ValidationError
 from sqlalchemy import CursorResult, select, update
 
-from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from contract.queries import Status
@@ -38,7 +37,7 @@ from coordinator.db import Confirmation, Node, Query, QueryNode, User
 from coordinator.db import Warrant as WarrantRow
 from coordinator.dispatch import TIMED_OUT, collect
 from coordinator.errors import Problem, invalid, not_found
-from coordinator.node_log_heads import consistency_for, held_size, note_log_size
+from coordinator.node_log_heads import held_size, note_log_size
 from coordinator.query_messages import build_query, open_result
 from coordinator.roles import Permission, Role, allows
 from coordinator.service import Coordinator, as_utc
@@ -149,7 +148,7 @@ def submit(svc: Coordinator, who: Principal, body: NewQuery) -> dict[str, Any]:
         raise refuse(svc, who, row, WarrantRefused(
             Refusal.UNKNOWN_SIGNER, f"a key that signed {row.warrant_id} is "
             f"{pins.describe_lacking(missing)}"), 409)
-    witnessed, witnessed_size = witnessed_checkpoint(svc)
+    checkpoint = witnessed_checkpoint(svc)
     with svc.session() as session:
         # an UPDATE returns a CursorResult (rowcount); execute() is typed for SELECT
         spent = cast(CursorResult[Any], session.execute(update(WarrantRow).where(
@@ -167,7 +166,7 @@ def submit(svc: Coordinator, who: Principal, body: NewQuery) -> dict[str, Any]:
         details={"query_id": query_id, "user": who.username, "targets": targets,
                  "reference_sha256": reference_digests}))
     assert row.registered_index is not None  # authorise() refused it otherwise
-    receipt = make_receipt(svc.audit, int(row.registered_index), witnessed).to_json()
+    receipt = checkpoint.receipt(svc, int(row.registered_index))
     opening = base64.b64encode(svc.audit.opening(int(row.registered_index),
                                                  "warrant_sha256")).decode()
     deadline = now + timedelta(seconds=svc.settings.query_timeout_seconds)
@@ -188,7 +187,7 @@ def submit(svc: Coordinator, who: Principal, body: NewQuery) -> dict[str, Any]:
             sealing_key=node.sealing_key, kind=kind, cameras=node_cameras, window=window,
             issued_at=now, warrant=signed, receipt=receipt, opening=opening, targets=targets,
             references=references,
-            consistency=consistency_for(svc, held_size(svc, node.node_id), witnessed_size)))
+            consistency=checkpoint.consistency(svc, held_size(svc, node.node_id))))
         for node, node_cameras in plan))
     log.info("%s query dispatched to %d node(s)", kind.value, len(plan))
     return view(svc, query_id, who)

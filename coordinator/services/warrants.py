@@ -16,10 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from audit.checkpoint import Checkpoint
 from audit.errors import AuditError
-from audit.note import parse_note
-from audit.prove import make_receipt
 from audit.records import Action, Event, Scope, rfc3339, under
 from audit.records import Window as LogWindow
 from contract.queries import SignedRevocation
@@ -43,7 +40,7 @@ from coordinator.auth import Principal
 from coordinator.db import Node, User
 from coordinator.db import Warrant as WarrantRow
 from coordinator.errors import DispatchError, Problem, WitnessQuorumError, invalid, not_found
-from coordinator.node_log_heads import consistency_for
+from coordinator.log_receipts import Witnessed, witnessed
 from coordinator.node_log_heads import held_size as known_size
 from coordinator.roles import Role
 from coordinator.service import Coordinator
@@ -62,16 +59,15 @@ def refuse(svc: Coordinator, who: Principal, row: WarrantRow | None, refusal: Wa
     return Problem(status, "Refused", str(refusal), refusal.reason.value)
 
 
-def witnessed_checkpoint(svc: Coordinator) -> tuple[str, int]:
-    """The newest checkpoint with the witnesses' quorum (nodes believe nothing less) and its
-    size; a 503 problem when the quorum does not answer."""
+def witnessed_checkpoint(svc: Coordinator) -> Witnessed:
+    """The newest checkpoint with the witnesses' quorum (nodes believe nothing less); a 503
+    problem when the quorum does not answer."""
     try:
-        witnessed = svc.witnessing.witnessed()
+        return witnessed(svc)
     except (WitnessQuorumError, AuditError) as exc:
         raise Problem(503, "Witnesses unavailable", f"{exc}. Nothing was sent and no use of "
                       "the warrant was spent; try again when the witnesses answer",
                       Refusal.UNWITNESSED.value) from None
-    return witnessed, Checkpoint.from_text(parse_note(witnessed).text).size
 
 
 def signed_of(row: WarrantRow) -> SignedWarrant:
@@ -185,12 +181,12 @@ def receipt(svc: Coordinator, who: Principal, warrant_id: str, node_id: str | No
     if node_id is not None and node is None:
         raise not_found(f"node {node_id}")
     index = int(row.registered_index)
-    witnessed, size = witnessed_checkpoint(svc)
+    checkpoint = witnessed_checkpoint(svc)
     held = held_size if held_size is not None else (
         known_size(svc, node.node_id) if node else None)
-    consistency = consistency_for(svc, held or 0, size)
+    consistency = checkpoint.consistency(svc, held or 0)
     return {"warrant_id": warrant_id, "warrant": row.document,
-            "receipt": make_receipt(svc.audit, index, witnessed).to_json(),
+            "receipt": checkpoint.receipt(svc, index),
             "opening": base64.b64encode(svc.audit.opening(index, "warrant_sha256")).decode(),
             "log_consistency": consistency.model_dump(mode="json") if consistency else None}
 

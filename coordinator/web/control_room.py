@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from coordinator import evidence
+from coordinator import evidence, evidence_clips
 from coordinator.auth import Principal, require, service
 from coordinator.db import Alert, Incident, Node
 from coordinator.errors import invalid, not_found
@@ -84,14 +84,17 @@ def live_picture(node_id: str, camera: str,
 def evidence_view(request: Request, incident_id: int = Path(ge=0, le=2**31 - 1),
                   who: Principal = Depends(require(Permission.ALERT_READ)),
                   svc: Coordinator = Depends(service)) -> Response:
-    """One incident, its alerts and their evidence (each picture's fetch is logged)."""
+    """One incident, its alerts and their evidence (each picture's fetch is logged), and per
+    alert with evidence its clip: a button to request it, its state, and a flip-book player of
+    its frames (``static/evidence_clips.js``)."""
     zone = svc.settings.time_zone
 
     def moment(value: datetime | str) -> datetime:  # an alert's time is its RFC 3339 text
         return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
     return render(request, "evidence.html", who=who, incident=incidents.shown(svc, incident_id),
-                  zone=zone, shown=lambda value: shown(moment(value), zone),
+                  clips=evidence_clips.of_incident(svc, incident_id), zone=zone,
+                  shown=lambda value: shown(moment(value), zone),
                   shown_iso=lambda value: instant(moment(value), zone))
 
 

@@ -5,7 +5,8 @@
 - ``aggregates``: planners' aggregate questions, answered with differential privacy;
 - ``revocations``: warrant revocations;
 - ``pin_updates``: changes of the keys pinned at enrolment;
-- ``models``: models the federation trained.
+- ``models``: models the federation trained;
+- ``clips``: requests for a short redacted clip of one of the node's events.
 
 ``state`` holds what they read (settings, keys, pins, ledger, sightings, log); ``worker`` is the
 Celery app that delivers the messages, one at a time, acknowledged only after the answer is
@@ -22,6 +23,7 @@ from nodes.enrolment import Enrolment, load_enrolment
 from nodes.identity import NodeIdentity, load_identity
 from nodes.inbox.aggregates import AggregateInbox
 from nodes.inbox.budget_policy import log_policy_change
+from nodes.inbox.clips import ClipInbox
 from nodes.inbox.models import ModelInbox
 from nodes.inbox.pin_updates import PinUpdateInbox
 from nodes.inbox.queries import QueryInbox
@@ -41,6 +43,7 @@ class Inbox(InboxState):
         self.pin_updates = PinUpdateInbox(self)
         self.models = ModelInbox(self)
         self._aggregates: AggregateInbox | None = None
+        self._clips: ClipInbox | None = None
 
     @classmethod
     def open(cls, settings: NodeSettings, clock: Clock = now) -> Inbox:
@@ -58,8 +61,17 @@ class Inbox(InboxState):
             self._aggregates = AggregateInbox(self)
         return self._aggregates
 
+    @property
+    def clips(self) -> ClipInbox:
+        """Opened at the first request, like the aggregates: the event store holds the clips."""
+        if self._clips is None:
+            self._clips = ClipInbox(self)
+        return self._clips
+
     def close(self) -> None:
         self.queries.close()
         if self._aggregates is not None:
             self._aggregates.close()
+        if self._clips is not None:
+            self._clips.close()
         super().close()

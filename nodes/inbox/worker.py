@@ -12,7 +12,14 @@ from typing import Any, Protocol
 
 from celery import Celery
 
-from contract.tasks import AGGREGATE_TASK, MODEL_TASK, PIN_TASK, QUERY_TASK, REVOCATION_TASK
+from contract.tasks import (
+    AGGREGATE_TASK,
+    CLIP_REQUEST_TASK,
+    MODEL_TASK,
+    PIN_TASK,
+    QUERY_TASK,
+    REVOCATION_TASK,
+)
 from kernel.errors import ConfigError
 from nodes import city_ca
 from nodes.config import NodeSettings
@@ -30,6 +37,7 @@ HANDLERS: dict[str, Callable[[Inbox], Handler]] = {
     REVOCATION_TASK: lambda inbox: inbox.revocations,
     MODEL_TASK: lambda inbox: inbox.models,
     PIN_TASK: lambda inbox: inbox.pin_updates,
+    CLIP_REQUEST_TASK: lambda inbox: inbox.clips,
 }
 
 

@@ -57,6 +57,10 @@ def test_demo_redacts_every_camera_and_checks_itself(demo: DemoRun) -> None:
     assert all(shots and all(s["intact"] for s in shots) for shots in evidence.values())
     assert city["evidence_sent"] == sum(len(shots) for shots in evidence.values())
     assert "of them with the node's signed, redacted snapshot" in done.stdout
+    # one alert's clip, asked for by the operator: logged, sent, answered by the node with its
+    # signed redacted frames (no face in any of them: tests/e2e/test_egress.py)
+    clip = city["clip"]
+    assert clip["state"] == "received" and clip["frames"] >= 1 and clip["intact"], clip
     assert city["aggregate"]["status"] == "answered" and city["aggregate"]["cells"] > 0
     assert "control room:" in done.stdout
     # every camera of both sites stands on the demo city's map, placed by its node's config

@@ -2,7 +2,8 @@
 lands, not from the nodes' own account of it:
 
 - the broker (the embedded broker keeps every delivered message, ``visible = 0``): what nodes
-  publish (event batches, live views, alerts' evidence);
+  publish (event batches, live views, alerts' evidence, the frames of the clip the demo's
+  operator asked for);
 - the result store: every answer a node's worker returned (sealed query answers, opened here
   with the coordinator's key; aggregate answers; acknowledgements);
 - Flower: every reply a node's ClientApp sent, as its outermost mod wrote it down at the node
@@ -20,22 +21,27 @@ import binascii
 import json
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from pydantic import TypeAdapter
 
 from contract.aggregates import SignedAggregateResult
 from contract.events import SignedEventBatch
 from contract.evidence import SignedEvidence
+from contract.evidence_clips import SignedClipFrame, SignedClipRefusal
 from contract.exports import SignedExportReport
 from contract.live_views import SignedSnapshot
 from contract.pins import SignedPinAck
 from contract.queries import SealedResult
 from contract.tasks import (
     AGGREGATE_TASK,
+    CLIP_REQUEST_TASK,
+    CLIP_TASK,
     EVENTS_TASK,
     EVIDENCE_TASK,
     EXPORT_REPORT_TASK,
@@ -43,6 +49,7 @@ from contract.tasks import (
     PIN_TASK,
     QUERY_TASK,
     REVOCATION_TASK,
+    SEND_CLIP_REQUEST_TASK,
     SNAPSHOT_TASK,
 )
 from coordinator.keys import load_keys
@@ -53,10 +60,18 @@ from privacy.redaction.faces import CenterFaceDetector
 from tests.support import tally
 from tests.support.demo_run import DemoRun
 
-PUBLISHED_BY_NODES = {EVENTS_TASK: SignedEventBatch, SNAPSHOT_TASK: SignedSnapshot,
-                      EVIDENCE_TASK: SignedEvidence, EXPORT_REPORT_TASK: SignedExportReport}
-RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK, PIN_TASK}
-SENT_TO_NODES = RUN_BY_NODES  # from the coordinator: not egress, but the only other kind
+PUBLISHED_BY_NODES: dict[str, Callable[[Any], Any]] = {
+    EVENTS_TASK: SignedEventBatch.model_validate, SNAPSHOT_TASK: SignedSnapshot.model_validate,
+    EVIDENCE_TASK: SignedEvidence.model_validate,
+    EXPORT_REPORT_TASK: SignedExportReport.model_validate,
+    # an evidence clip's frame, or the node's refusal to send the clip
+    CLIP_TASK: TypeAdapter(SignedClipFrame | SignedClipRefusal).validate_python}
+RUN_BY_NODES = {QUERY_TASK, AGGREGATE_TASK, REVOCATION_TASK, MODEL_TASK, PIN_TASK,
+                CLIP_REQUEST_TASK}
+SENT_TO_NODES = RUN_BY_NODES  # from the coordinator: not egress
+# the coordinator's own work, queued for its own worker (sign and send an operator's logged
+# clip request): not egress either
+COORDINATOR_OWN = {SEND_CLIP_REQUEST_TASK}
 NODE_FOLDERS = ("node", "north-hall")
 
 # What a node's ClientApp may send: the record names (and, in them, the keys) of each reply.
@@ -125,17 +140,20 @@ def egress(demo: DemoRun) -> dict[str, Any]:
     kinds: Counter[str] = Counter()
     images: list[np.ndarray] = []
     evidence: list[np.ndarray] = []  # the alerts' snapshots, among the images
-    unknown = [m["task"] for m in messages
-               if m["task"] not in PUBLISHED_BY_NODES and m["task"] not in SENT_TO_NODES]
+    clips: list[np.ndarray] = []  # the frames of the clip the demo's operator asked for
+    unknown = [m["task"] for m in messages if m["task"] not in PUBLISHED_BY_NODES
+               and m["task"] not in SENT_TO_NODES and m["task"] not in COORDINATOR_OWN]
     assert not unknown, f"messages of a type nobody allowed: {unknown}"
     for message in messages:
         if message["task"] in PUBLISHED_BY_NODES:
             (body,) = message["args"]
-            PUBLISHED_BY_NODES[message["task"]].model_validate(body)  # exactly that, no more
+            PUBLISHED_BY_NODES[message["task"]](body)  # exactly that, no more
             kinds[message["task"]] += 1
             images += pictures(body)
             if message["task"] == EVIDENCE_TASK:
                 evidence += pictures(body)
+            if message["task"] == CLIP_TASK:
+                clips += pictures(body)
     tasks = {m["id"]: m["task"] for m in messages}
     for task_id, result in results.items():
         task = tasks.get(task_id)
@@ -148,20 +166,23 @@ def egress(demo: DemoRun) -> dict[str, Any]:
             SignedAggregateResult.model_validate(result)
         elif task == PIN_TASK:
             SignedPinAck.model_validate(result)
+        elif task == CLIP_REQUEST_TASK:  # what the node did with it; the frames go apart
+            assert set(result) == {"request_id", "outcome", "frames", "again"}, result
+            assert isinstance(result["frames"], int) and len(result["outcome"]) < 64, result
         else:  # acknowledgements: a node id, a flag, a reason; nothing else
             assert set(result) <= {"node_id", "recorded", "installed", "detail", "task",
                                    "run_id", "threshold", "calibrated_on"}, result
         images += pictures(result)
         kinds[task] += 1
-    return {"kinds": kinds, "images": images, "evidence": evidence, "messages": len(messages),
-            "results": len(results)}
+    return {"kinds": kinds, "images": images, "evidence": evidence, "clips": clips,
+            "messages": len(messages), "results": len(results)}
 
 
 @pytest.mark.slow
 def test_only_allowed_message_types_leave_the_nodes(egress: dict[str, Any]) -> None:
     kinds = egress["kinds"]
     assert kinds[EVENTS_TASK] >= 1 and kinds[QUERY_TASK] >= 1 and kinds[AGGREGATE_TASK] >= 1
-    assert kinds[EVIDENCE_TASK] >= 1
+    assert kinds[EVIDENCE_TASK] >= 1 and kinds[CLIP_TASK] >= 1
     tally.add("egress payloads checked", sum(kinds.values()))
 
 
@@ -174,6 +195,8 @@ def test_no_face_in_any_picture_that_left_a_node(egress: dict[str, Any], demo: D
     assert egress["images"], "the demo's answers carried no picture to check"
     # the alerts' evidence among them: one picture a message, each checked below
     assert len(egress["evidence"]) == egress["kinds"][EVIDENCE_TASK] >= 1
+    # and the clip's frames, one picture a frame (a refusal carries none)
+    assert 1 <= len(egress["clips"]) <= egress["kinds"][CLIP_TASK]
     height, width = egress["images"][0].shape[:2]
     raw = 0
     with VideoReader(demo.out / "input" / "high-street.mp4") as reader:

@@ -1,17 +1,30 @@
 """A short redacted clip around an event, cut from the redacted frames as they pass: the frames
 before the event's (from the ring) and after it, at the clip's rate, each with its index and
 its time, the event's frame boxed; frames the redactor never handed over are missing, not
-invented; a clip begun when the stream ends is cut short."""
+invented; a clip begun when the stream ends is cut short. The event store keeps clips by their
+event (a schema 3 store gains the tables), purges them at ``evidence_clip_hours`` with an audit
+entry, and the settings never let a clip outlive the raw video or the contract's frame cap."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
+from audit.keys import new_log_key
+from audit.log import AuditLog
+from audit.records import Action, PublicRecord
+from nodes.config import NodeSettings
+from nodes.events import MIGRATIONS, Clip, EventStore, StoredEvent
 from nodes.evidence import BOX_COLOUR
 from nodes.evidence_clip import ClipTaker
+from nodes.local_db import open_store, schema_version
+from nodes.retention import purge_stores
 from privacy.redaction.engine import RedactedFrame
 
 T = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
@@ -58,3 +71,91 @@ def test_missing_frames_stay_missing_and_the_end_cuts_a_clip_short() -> None:
     assert [f.index for f in clip.frames] == [1, 2, 3, 4, 6, 7, 8]
     assert clip.frames[4].time == T + timedelta(seconds=0.1)  # frame 6 is the event's stand-in
     assert taker.finish() == []
+
+
+def stored_clip(seq: int, time: datetime) -> Clip:
+    taker = ClipTaker("gate", 10.0, before=0.2, after=0.2, fps=10.0, width=160)
+    taker.want(2, seq=seq, time=time, box=(10, 10, 200, 200))
+    return next(c for index in range(5) for c in taker.offer(frame(index)))
+
+
+def test_the_event_store_keeps_a_clip_by_its_event(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    try:
+        cut = stored_clip(4, T)
+        store.add_clip(cut)
+        assert store.clip(4, "gate") == cut  # every frame, its time, box and event mark
+        assert [f.event_frame for f in cut.frames] == [False, False, True, False, False]
+        assert store.clip(4, "lobby") is None and store.clip(5, "gate") is None
+    finally:
+        store.close()
+
+
+def test_a_store_of_schema_3_gains_the_clip_tables_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    old = open_store(path, MIGRATIONS[:3])
+    old.execute("INSERT INTO evidence (seq, camera, time, width, height, jpeg) "
+                "VALUES (1, 'gate', ?, 8, 8, x'ffd8')", (T.isoformat(),))
+    old.close()
+    store = EventStore(path)
+    try:
+        assert [e.seq for e in store.evidence()] == [1]
+        store.add_clip(stored_clip(1, T))
+        assert store.clip(1, "gate") is not None
+    finally:
+        store.close()
+    reopened = open_store(path, MIGRATIONS)
+    assert schema_version(reopened) == len(MIGRATIONS) == 4
+    reopened.close()
+
+
+def test_clips_are_purged_at_their_hours_with_an_audit_entry(tmp_path: Path) -> None:
+    settings = NodeSettings(site_id="site-a", data_dir=tmp_path, evidence_clip_hours=72)
+    now = T + timedelta(days=5)
+    store = EventStore(settings.stores.events)
+    try:
+        store.add_many([StoredEvent("restricted_area", "r", "gate", "all", None, None, t, 1, ())
+                        for t in (now - timedelta(hours=73), now - timedelta(hours=1))])
+        store.add_clip(stored_clip(1, now - timedelta(hours=73)))
+        store.add_clip(stored_clip(2, now - timedelta(hours=1)))
+        assert store.queue_clip_answer("0" * 36, "gate", "sent", [{"old": 1}],
+                                       now - timedelta(hours=80))
+    finally:
+        store.close()
+    audit = AuditLog(f"sqlite:///{tmp_path / 'audit.sqlite'}", new_log_key("test.example/n",
+                                                                      tmp_path / "log.key"))
+    try:
+        gone = purge_stores(settings, audit, now, ())
+        [entry] = [PublicRecord.from_leaf(e.data) for e in audit.entries()]
+    finally:
+        audit.close()
+    assert gone["clip_frames_deleted"] == 5 and gone["events_deleted"] == 0
+    assert entry.action is Action.RETENTION_PURGE
+    assert entry.purpose_code == "evidence_clip_retention" and entry.counts_returned == 7
+    store = EventStore(settings.stores.events)
+    try:
+        assert store.clip(1, "gate") is None and store.clip(2, "gate") is not None
+        assert store.clip_outbox(10) == [] and store.clip_answer("0" * 36) is None
+        assert len(store.all()) == 2  # the events keep the raw video's retention
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"evidence_clip_hours": 24 * 31}, "exceeds the raw video's retention (30 days"),
+    ({"cameras": [{"id": "gate", "source": "synthetic:", "retention_days": 2}]},
+     "exceeds the raw video's retention (2 days"),
+    ({"evidence_clip_before_seconds": 10, "evidence_clip_fps": 10}, "frames a clip may have"),
+    ({"evidence_clip_max_bytes": 80_001}, "less than or equal to 80000"),
+])
+def test_clip_settings_stay_within_the_raw_video_and_the_contract(
+        tmp_path: Path, settings: dict[str, object], words: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(words)):
+        NodeSettings(site_id="site-a", data_dir=tmp_path, **settings)
+
+
+def test_no_clip_hours_means_no_clips_and_fits_any_retention(tmp_path: Path) -> None:
+    settings = NodeSettings(site_id="site-a", data_dir=tmp_path, retention_days=0,
+                            evidence_clip_hours=0)
+    assert settings.evidence_clip_hours == 0
+    assert NodeSettings(site_id="s", data_dir=tmp_path).evidence_clip_hours == 72

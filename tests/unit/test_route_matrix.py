@@ -64,6 +64,9 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/alerts/{alert_id}/acknowledge"): frozenset({"operator"}),
     ("POST", "/alerts/{alert_id}/close"): frozenset({"operator"}),
     ("POST", "/alerts/{alert_id}/assign"): frozenset({"operator"}),
+    ("POST", "/alerts/{alert_id}/clip"): frozenset({"operator"}),
+    ("GET", "/alerts/{alert_id}/clip"): frozenset({"operator"}),
+    ("GET", "/alerts/{alert_id}/clips/{request_id}/{index}.jpg"): frozenset({"operator"}),
     ("GET", "/incidents"): frozenset({"operator"}),
     ("GET", "/incidents/stream"): frozenset({"operator"}),
     ("GET", "/incidents/{incident_id}"): frozenset({"operator"}),
@@ -206,6 +209,7 @@ def test_every_route_for_every_role(city: World) -> None:
     ids = {"warrant_id": warrant["warrant_id"], "query_id": "q-none", "node_id":
            city.nodes["alpha"].node_id, "sighting_id": "s-none", "alert_id": "1",
            "incident_id": "1", "evidence_id": "1",
+           "request_id": "00000000-0000-4000-8000-000000000000",
            "webhook_id": "w-none", "index": "0", "camera": "gate", "path": "site.css",
            "sequence": "7", "username": "nobody-here"}
     headers = {caller: ({} if caller == "anonymous" else city.as_(caller)) for caller in CALLERS}

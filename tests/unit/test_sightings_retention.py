@@ -190,7 +190,7 @@ def test_safecity_vault_purge_deletes_video_sightings_and_events_past_retention(
     assert json.loads(done.output) == {
         "day_keys_destroyed": 1, "segments_deleted": 1, "segments_kept_on_hold": 0,
         "sightings_deleted": 1, "events_deleted": 1, "evidence_deleted": 1,
-        "visits_deleted": 0, "bodycam_clips_deleted": 0}
+        "visits_deleted": 0, "clip_frames_deleted": 0, "bodycam_clips_deleted": 0}
     sightings = SightingStore(settings.stores.sightings,
                               load_identity(settings.keys_dir).plate_key)
     try:
@@ -218,7 +218,7 @@ def test_a_store_the_node_never_wrote_is_left_alone(node: Path) -> None:
     with open_vault(settings) as opened:
         assert purge_stores(settings, opened.log, NOW, ()) == {
             "sightings_deleted": 0, "events_deleted": 0, "evidence_deleted": 0,
-            "visits_deleted": 0, "bodycam_clips_deleted": 0}
+            "visits_deleted": 0, "clip_frames_deleted": 0, "bodycam_clips_deleted": 0}
         assert opened.log.size() == 0
     assert not settings.stores.sightings.exists() and not settings.stores.events.exists()
     assert not (settings.keys_dir / "plate.key").exists()

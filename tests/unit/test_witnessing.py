@@ -301,3 +301,20 @@ def test_witness_settings_refuse_plain_http_off_loopback_and_unusable_cas(tmp_pa
         load_coordinator_settings(None, city_ca=not_a_ca, witnesses=[https])
     with pytest.raises(ConfigError, match=r"witnesses\.0\.ca .*missing\.pem: cannot be used"):
         load_coordinator_settings(None, witnesses=[https | {"ca": tmp_path / "missing.pem"}])
+
+
+def test_a_process_witnesses_the_entries_another_process_appended(log: AuditLog,
+                                                                 tmp_path: Path) -> None:
+    """The coordinator's worker witnesses a clip request's entry the web process logged: its
+    own reader of the log had not seen that entry (found by the clip end-to-end test)."""
+    worker = AuditLog(f"sqlite:///{tmp_path / 'audit.db'}", log.signer)
+    try:
+        assert worker.size() == 5
+        log.append(event(5))  # by the other process, after the worker last read the log
+        good, witness = honest(log, tmp_path, "good.example/w")
+        with serving_app(witness_app(witness)) as url:
+            note = parse_note(Witnessing(worker, [WitnessEndpoint(good.public, url)], quorum=1,
+                                         timeout=5.0).witnessed())
+        assert Checkpoint.from_text(note.text).size == 6
+    finally:
+        worker.close()

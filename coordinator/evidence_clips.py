@@ -1,0 +1,224 @@
+"""Evidence clips: the frames a node sends of one of its alerts when an operator asked for them
+(``coordinator.clip_requests``), taken off the broker and checked as an alert's evidence is
+(``coordinator.evidence.checked_picture``: the enrolled node's signature, the JPEG the one
+signed, its header's size before decoding, the box inside), and about the request: one the
+coordinator sent, for that node, camera and event, each frame's place inside a clip of one
+length. A frame sent again is kept once. Stored bound to the alert and deleted with it
+(``coordinator.housekeeping.purge_alerts``); a node's signed refusal is the request's answer.
+
+Shown to the control room's roles; an operator's first fetch of a clip's frames is an access,
+logged (``consultation``, outcome ``evidence_clip_viewed``; the clip sealed for the DPO), once
+per operator and clip: the player fetches every frame."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from audit.records import Action, Event, LegalBasis
+from contract.evidence import EvidenceBox
+from contract.evidence_clips import ClipFrame, SignedClipFrame, SignedClipRefusal
+from coordinator.alert_intake import from_enrolled_node
+from coordinator.auth import Principal
+from coordinator.db import AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
+from coordinator.errors import ClipRejected, not_found
+from coordinator.evidence import checked_picture, intact
+from coordinator.service import Coordinator, as_utc
+from kernel.errors import describe
+
+PENDING = ("requested", "sent")  # a new request for the alert answers with this one
+ANSWERED = ("received", "refused")
+
+
+class ClipFrameView(BaseModel):
+    index: int
+    time: datetime
+    video_frame: int
+    event_frame: bool
+    width: int
+    height: int
+    box: EvidenceBox | None
+    intact: bool  # the node's signature and the picture's digest check, now
+
+
+class ClipView(BaseModel):
+    """An alert's clip request as the control room sees it: its state, and its frames (the
+    pictures at ``/alerts/{alert_id}/clips/{request_id}/{index}.jpg``) in order."""
+
+    request_id: str
+    alert_id: int
+    incident_id: int | None
+    state: str  # requested, sent, received, refused, failed
+    frames: int | None  # how many the clip has, once its first frame came
+    reason: str | None
+    detail: str | None
+    requested_at: datetime
+    received: list[ClipFrameView]
+
+
+def accept_clip(svc: Coordinator, message: Any) -> str:
+    """Take a node's clip frame or refusal: ``stored``, ``duplicate`` (a frame sent again) or
+    ``refused``. Raises :class:`ClipRejected` saying which check failed."""
+    if isinstance(message, dict) and "refusal" in message:
+        return _refusal(svc, message)
+    try:
+        signed = SignedClipFrame.model_validate(message)
+    except ValidationError as exc:
+        raise ClipRejected(f"not a clip frame: {describe(exc)}") from None
+    frame = signed.frame
+    from_enrolled_node(svc, frame, signed.signature, frame.node_id, frame.site, {frame.camera},
+                       "clip frame", ClipRejected)
+    request = _request_for(svc, frame.request_id, frame.node_id, frame.seq)
+    if request.camera != frame.camera:
+        raise ClipRejected(f"clip request {frame.request_id} is for camera {request.camera}")
+    if request.state not in (*PENDING, "received"):
+        raise ClipRejected(f"clip request {frame.request_id} is {request.state}")
+    if frame.index >= frame.frames:
+        raise ClipRejected(f"frame {frame.index} of a clip of {frame.frames}")
+    if request.frames is not None and request.frames != frame.frames:
+        raise ClipRejected(f"the frame says the clip has {frame.frames} frames, its first "
+                           f"said {request.frames}")
+    jpeg = checked_picture(signed.jpeg, frame, "clip frame", ClipRejected)
+    try:
+        return _store(svc, signed, jpeg)
+    except IntegrityError:  # a concurrent worker stored the resend
+        return "duplicate"
+
+
+def _request_for(svc: Coordinator, request_id: str, node_id: str, seq: int
+                 ) -> EvidenceClipRequest:
+    with svc.session() as session:
+        request = session.get(EvidenceClipRequest, request_id)
+    if request is None:
+        raise ClipRejected(f"no clip request {request_id} was sent")
+    if request.node_id != node_id or request.seq != seq:
+        raise ClipRejected(f"clip request {request_id} is for event {request.seq} of "
+                           f"{request.node_id}")
+    return request
+
+
+def _store(svc: Coordinator, signed: SignedClipFrame, jpeg: bytes) -> str:
+    frame = signed.frame
+    with svc.session() as session:
+        request = session.get_one(EvidenceClipRequest, frame.request_id, with_for_update=True)
+        if session.scalars(select(AlertEvidenceClip.id).where(
+                AlertEvidenceClip.request_id == frame.request_id,
+                AlertEvidenceClip.index == frame.index)).first() is not None:
+            return "duplicate"
+        if request.frames is not None and request.frames != frame.frames:  # raced a first frame
+            raise ClipRejected(f"the frame says the clip has {frame.frames} frames, its first "
+                               f"said {request.frames}")
+        session.add(AlertEvidenceClip(request_id=frame.request_id, alert_id=request.alert_id,
+                                      index=frame.index, metadata_=frame.model_dump(mode="json"),
+                                      signature=signed.signature, jpeg=jpeg,
+                                      received_at=svc.clock()))
+        request.frames, request.state, request.updated_at = frame.frames, "received", svc.clock()
+    return "stored"
+
+
+def _refusal(svc: Coordinator, message: dict[str, Any]) -> str:
+    try:
+        signed = SignedClipRefusal.model_validate(message)
+    except ValidationError as exc:
+        raise ClipRejected(f"not a clip refusal: {describe(exc)}") from None
+    refusal = signed.refusal
+    request = _request_for(svc, refusal.request_id, refusal.node_id, refusal.seq)
+    from_enrolled_node(svc, refusal, signed.signature, refusal.node_id, request.site_id, set(),
+                       "clip refusal", ClipRejected)
+    with svc.session() as session:
+        row = session.get_one(EvidenceClipRequest, refusal.request_id, with_for_update=True)
+        if row.state in PENDING:  # frames already kept stay the answer
+            row.state, row.reason, row.detail = "refused", refusal.reason.value, refusal.detail
+            row.updated_at = svc.clock()
+    return "refused"
+
+
+def view(svc: Coordinator, request: EvidenceClipRequest) -> ClipView:
+    with svc.session() as session:
+        frames = session.scalars(select(AlertEvidenceClip).where(
+            AlertEvidenceClip.request_id == request.request_id)
+            .order_by(AlertEvidenceClip.index)).all()
+        key = session.scalar(select(Node.identity_key).where(Node.node_id == request.node_id))
+    return ClipView(request_id=request.request_id, alert_id=request.alert_id,
+                    incident_id=request.incident_id, state=request.state, frames=request.frames,
+                    reason=request.reason, detail=request.detail,
+                    requested_at=as_utc(request.requested_at),
+                    received=[_frame_view(f, key) for f in frames])
+
+
+def _frame_view(row: AlertEvidenceClip, key: str | None) -> ClipFrameView:
+    frame = row.metadata_
+    box = frame.get("box")
+    return ClipFrameView(index=row.index, time=datetime.fromisoformat(frame["time"]),
+                         video_frame=frame["video_frame"], event_frame=frame["event_frame"],
+                         width=frame["width"], height=frame["height"],
+                         box=EvidenceBox(**box) if box else None,
+                         intact=intact(ClipFrame, frame, row.signature, row.jpeg, key))
+
+
+def latest(svc: Coordinator, alert_id: int) -> EvidenceClipRequest | None:
+    """The alert's newest clip request."""
+    with svc.session() as session:
+        return session.scalars(select(EvidenceClipRequest).where(
+            EvidenceClipRequest.alert_id == alert_id)
+            .order_by(EvidenceClipRequest.requested_at.desc())).first()
+
+
+def of_alert(svc: Coordinator, alert_id: int) -> ClipView:
+    request = latest(svc, alert_id)
+    if request is None:
+        raise not_found(f"clip request for alert {alert_id}")
+    return view(svc, request)
+
+
+def of_incident(svc: Coordinator, incident_id: int) -> dict[int, ClipView]:
+    """The newest clip request of each of an incident's alerts that has one."""
+    with svc.session() as session:
+        newest = select(EvidenceClipRequest.alert_id,
+                        func.max(EvidenceClipRequest.requested_at).label("at")).where(
+            EvidenceClipRequest.incident_id == incident_id).group_by(
+            EvidenceClipRequest.alert_id).subquery()
+        rows = session.scalars(select(EvidenceClipRequest).join(newest, (
+            EvidenceClipRequest.alert_id == newest.c.alert_id)
+            & (EvidenceClipRequest.requested_at == newest.c.at))).all()
+    return {r.alert_id: view(svc, r) for r in rows}
+
+
+def frame_picture(svc: Coordinator, who: Principal, alert_id: int, request_id: str,
+                  index: int) -> bytes:
+    """One frame's JPEG; an operator's first fetch of the clip is logged first."""
+    with svc.session() as session:
+        row = session.scalars(select(AlertEvidenceClip).where(
+            AlertEvidenceClip.request_id == request_id, AlertEvidenceClip.index == index,
+            AlertEvidenceClip.alert_id == alert_id)).first()
+        if row is None:
+            raise not_found(f"frame {index} of clip {request_id[:36]} of alert {alert_id}")
+        jpeg, incident_id = row.jpeg, session.get_one(
+            EvidenceClipRequest, request_id).incident_id
+    _look(svc, who, alert_id, request_id, incident_id)
+    return jpeg
+
+
+def _look(svc: Coordinator, who: Principal, alert_id: int, request_id: str,
+          incident_id: int | None) -> None:
+    """Log the operator's first look at the clip, before its frame is served. Holding a write
+    lock across the log's append would stall every other fetch (and, on SQLite, the append),
+    so as with live views two fetches racing may both log it (never neither); the player
+    fetches the first frame alone, then the rest."""
+    try:
+        with svc.session() as session:
+            if session.get(EvidenceClipLook, (request_id, who.username)) is not None:
+                return
+            svc.log(Event(actor=who.actor, action=Action.CONSULTATION,
+                          legal_basis=LegalBasis.STATUTE, purpose_code="control_room",
+                          outcome="evidence_clip_viewed",
+                          details={"request_id": request_id, "alert": str(alert_id),
+                                   "incident": str(incident_id)}))
+            session.add(EvidenceClipLook(request_id=request_id, username=who.username,
+                                         at=svc.clock()))
+    except IntegrityError:  # another fetch logged this look at the same moment
+        pass
