@@ -13,12 +13,13 @@ are the redactor's output, downscaled: never a raw pixel."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contract.evidence import EvidenceBox
 from contract.queries import LogConsistency, Signed
+from contract.receipts import Receipt
 
 MAX_FRAMES = 64  # a node's own clip is shorter (about (before + after) * fps frames)
 MAX_FRAME_BYTES = 80_000  # a node's own cap is lower (``evidence_clip_max_bytes``)
@@ -45,7 +46,7 @@ class ClipRequest(Signed):
     issued_at: AwareDatetime
     # The audit entry (a ``consultation``, outcome ``evidence_clip_requested``, whose details
     # name this request_id, node, camera and seq): entry, inclusion proof, witnessed checkpoint.
-    receipt: dict[str, Any]
+    receipt: Receipt  # bounded in size and depth (``contract.receipts``)
     # The log keeps details only as salted commitments: the salts (base64, ``AuditLog.opening``)
     # of the entry's details ``request_id``, ``node_id``, ``camera``, ``seq`` and ``requester``
     # (values as logged: strings, ``seq`` an integer), so the node can check what it commits to.

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from contract.receipts import Receipt
 from contract.warrants import Kind, SignedWarrant, Window
 from kernel.canonical import CanonicalJSONError, canonical_json
 from privacy.signing import SigningKey, VerifyKey
@@ -77,7 +78,7 @@ class QueryRequest(Signed):
     warrant: SignedWarrant
     # The audit entry that registered the warrant: a receipt (entry, inclusion proof, signed
     # checkpoint) and the salt that opens its ``warrant_sha256`` commitment.
-    warrant_receipt: dict[str, Any]
+    warrant_receipt: Receipt  # bounded in size and depth (``contract.receipts``)
     warrant_opening: str
     # Absent for a node that has never reported holding a witnessed checkpoint.
     log_consistency: LogConsistency | None = None
