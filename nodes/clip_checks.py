@@ -17,13 +17,15 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from audit.checkpoint import Checkpoint
-from audit.records import Action, PublicRecord, opens
+from audit.records import Action, PublicRecord, opens, parse_time, rfc3339
+from contract.clip_request_log import OUTCOME, logged_fields
 from contract.evidence_clips import ClipRefused, ClipRequest, SignedClipRequest
 from contract.warrants import WarrantRefused
 from kernel.canonical import canonical_json
 from nodes.enrolment import Enrolment
 from nodes.events import Clip, StoredEvent
 from nodes.query_checks import (
+    SKEW,
     check_addressed,
     check_fresh,
     check_receipt,
@@ -31,23 +33,26 @@ from nodes.query_checks import (
 )
 from nodes.witnessed_log import Held
 
-OUTCOME = "evidence_clip_requested"
 WHAT = "clip request"
 T = TypeVar("T")
 
 
 class ClipRequestRefused(Exception):
-    def __init__(self, reason: ClipRefused, detail: str):
+    """``final``: the request can never pass (its id is recorded answered, so a replay is
+    answered ``again``); not so a request refused only as stale, which the coordinator may
+    send again, freshly signed, and whose staleness is the transport's doing, not its own."""
+
+    def __init__(self, reason: ClipRefused, detail: str, final: bool = True):
         super().__init__(detail)
-        self.reason = reason
+        self.reason, self.final = reason, final
 
 
-def _as(reason: ClipRefused, check: Callable[..., T], *args: Any) -> T:
+def _as(reason: ClipRefused, check: Callable[..., T], *args: Any, final: bool = True) -> T:
     """Run a query-path check, its refusal given the clip contract's ``reason``."""
     try:
         return check(*args)
     except WarrantRefused as refusal:
-        raise ClipRequestRefused(reason, str(refusal)) from None
+        raise ClipRequestRefused(reason, str(refusal), final) from None
 
 
 def check_from_coordinator(signed: SignedClipRequest, enrolment: Enrolment) -> None:
@@ -57,15 +62,19 @@ def check_from_coordinator(signed: SignedClipRequest, enrolment: Enrolment) -> N
 
 
 def check_logged_request(signed: SignedClipRequest, enrolment: Enrolment, now: datetime,
-                         max_age: timedelta, held: Held | None) -> Checkpoint:
-    """Addressed to this node, fresh, and in the witnessed log as this very request; return
-    the checkpoint its receipt rests on."""
+                         max_age: timedelta, held: Held | None, event: StoredEvent | None
+                         ) -> Checkpoint:
+    """Addressed to this node, fresh, and in the witnessed log as this very request, logged
+    after ``event`` (the stored event it names, when there is one: ``check_clip`` refuses a
+    request without) and recently; return the checkpoint its receipt rests on."""
     request = signed.request
     _as(ClipRefused.NOT_THIS_NODE, check_addressed, request, enrolment, WHAT)
-    _as(ClipRefused.BAD_REQUEST, check_fresh, request, now, max_age, WHAT)
+    _as(ClipRefused.BAD_REQUEST, check_fresh, request, now, max_age, WHAT, final=False)
     record, checkpoint = _as(ClipRefused.NOT_LOGGED, check_receipt, request.receipt, enrolment,
                              held, request.log_consistency)
     check_entry(record, request)
+    if event is not None:
+        check_public(record, request, enrolment.site_id, event.time, now, max_age)
     return checkpoint
 
 
@@ -89,6 +98,41 @@ def check_entry(record: PublicRecord, request: ClipRequest) -> None:
         if not salt or not opens(record, name, salt, canonical_json(value)):
             raise ClipRequestRefused(ClipRefused.NOT_LOGGED, (
                 f"the logged entry does not commit to this request's {name}"))
+
+
+def check_public(record: PublicRecord, request: ClipRequest, site: str, event_time: datetime,
+                 now: datetime, max_age: timedelta) -> None:
+    """The entry's public part is the one the coordinator writes for this request
+    (``contract.clip_request_log.logged_fields``: its id, this node, the requester, this site,
+    the camera, a window holding the event's time), so the public log says truly who asked
+    for what; and it was written after the event and no longer ago than a request may be old
+    (``query_max_age_seconds`` and the skew): an entry logged before the event existed (for an
+    event number guessed ahead) or long ago (replayed onto a later event) opens nothing."""
+    window = record.scope.window
+    expected = logged_fields(request.request_id, request.node_id, site, request.camera,
+                             event_time)
+    public = {"event_id": record.event_id, "action": record.action, "outcome": record.outcome,
+              "purpose_code": record.purpose_code, "recipients": record.recipients,
+              "scope": (record.scope.sites, record.scope.cameras)}
+    wanted = {**expected, "scope": (expected["scope"].sites, expected["scope"].cameras)}
+    for name, value in wanted.items():
+        if public[name] != value:
+            raise ClipRequestRefused(ClipRefused.NOT_LOGGED, (
+                f"the logged entry's public {name} is not this request's"))
+    if record.actor.pseudonym != request.requester:
+        raise ClipRequestRefused(ClipRefused.NOT_LOGGED,
+                                 "the logged entry's public actor is not this request's")
+    if window is None or not parse_time(window.start) <= event_time <= parse_time(window.end):
+        raise ClipRequestRefused(ClipRefused.NOT_LOGGED,
+                                 "the logged entry's public window does not hold the event")
+    logged_at = parse_time(record.time)
+    if not event_time <= logged_at <= now + SKEW:
+        raise ClipRequestRefused(ClipRefused.NOT_LOGGED, (
+            f"the entry was logged at {record.time}, not between the event "
+            f"({rfc3339(event_time)}) and now"))
+    if now - logged_at > max_age + SKEW:
+        raise ClipRequestRefused(ClipRefused.NOT_LOGGED, (
+            f"the entry was logged at {record.time}, longer ago than {max_age + SKEW}"))
 
 
 def check_clip(request: ClipRequest, event: StoredEvent | None, clip: Clip | None,

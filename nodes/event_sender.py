@@ -16,7 +16,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from celery import Celery
@@ -191,20 +191,29 @@ class EvidenceSender(_Outbox):
 
 class ClipSender(_Outbox):
     """Clip answers the inbox queued (``nodes.inbox.clips``: signed already), one message
-    each, kept until the broker takes them."""
+    each, kept until the broker takes them, but never past their clip's ``keep``
+    (``evidence_clip_hours``) counted from the oldest frame: one older is dropped unsent, as
+    the retention purge would (a broker away for days leaves no pictures past their hours)."""
 
     what = "clip answers"
 
     def __init__(self, store: EventStore, publish: Publish, node_id: str, site: str,
-                 key: SigningKey, batch: int = 8):
+                 key: SigningKey, batch: int = 8, *, keep: timedelta,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         super().__init__(store, publish, node_id, site, key, batch)
+        self.keep, self.clock = keep, clock
 
     def send_pending(self) -> int:
         pending = self.store.clip_outbox(self.batch)
-        for number, body in pending:
-            self.publish(body)
+        cutoff = self.clock() - self.keep
+        for number, oldest, body in pending:
+            if oldest < cutoff:
+                log.warning("clip answer %d dropped unsent: its frames are past %s", number,
+                            self.keep)
+            else:
+                self.publish(body)
+                self.sent += 1
             self.store.clip_sent(number)
-            self.sent += 1
         return len(pending)
 
 

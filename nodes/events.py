@@ -23,7 +23,15 @@ from nodes.local_db import expire, open_store
 
 # the schema, one script per version (nodes.local_db); version 1 is the first schema, version 2
 # adds the score of scored rules (weapon, aggression), version 3 the evidence of events, version 4
-# their clips (``nodes.evidence_clip``), the clip requests answered and the answers not yet sent
+# their clips (``nodes.evidence_clip``), the clip requests answered and the answers not yet sent.
+# Version 5 numbers events with AUTOINCREMENT (rebuilt table): a plain INTEGER PRIMARY KEY reused
+# the numbers of the newest events once the retention purge deleted them, and the coordinator,
+# which knows an event by (node, number), dropped the new alerts as resends and could be sent
+# another event's clip. Its high-water mark starts at the highest number the store still shows
+# (events, evidence, clip frames): numbers purged before the upgrade and above all of those can
+# be used once more, the residue the upgrade cannot see. It also keeps each unsent clip answer's
+# oldest frame time (``oldest``; the queue time for a refusal, and for rows queued before it), the
+# time its purge and its sending go by.
 MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
@@ -87,6 +95,36 @@ CREATE TABLE IF NOT EXISTS clip_outbox (
     queued TEXT NOT NULL,
     body TEXT NOT NULL
 );
+""", """
+CREATE TABLE events_numbered (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    zone TEXT,
+    line TEXT,
+    direction TEXT,
+    time TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    tokens TEXT NOT NULL,
+    sent INTEGER NOT NULL DEFAULT 0,
+    score REAL
+);
+INSERT INTO events_numbered (id, type, rule, camera, zone, line, direction, time, count, tokens,
+                             sent, score)
+    SELECT id, type, rule, camera, zone, line, direction, time, count, tokens, sent, score
+    FROM events;
+DROP TABLE events;
+ALTER TABLE events_numbered RENAME TO events;
+CREATE INDEX IF NOT EXISTS events_by_time ON events (camera, time);
+CREATE INDEX IF NOT EXISTS events_unsent ON events (sent, id);
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'events', 0 WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events');
+UPDATE sqlite_sequence SET seq = MAX(seq,
+    (SELECT COALESCE(MAX(seq), 0) FROM evidence),
+    (SELECT COALESCE(MAX(seq), 0) FROM clip_frames)) WHERE name = 'events';
+ALTER TABLE clip_outbox ADD COLUMN oldest TEXT;
+UPDATE clip_outbox SET oldest = queued;
 """)
 
 
@@ -239,9 +277,14 @@ class EventStore:
         return row[0] if row else None
 
     def queue_clip_answer(self, request_id: str | None, camera: str, outcome: str,
-                          bodies: Sequence[dict[str, Any]], now: datetime) -> bool:
-        """Queue the messages answering a clip request and, with its ``request_id``, record it
-        answered, in one transaction; False (nothing queued) when it was answered already."""
+                          bodies: Sequence[dict[str, Any]], now: datetime, oldest: datetime,
+                          log: Callable[[], object]) -> bool:
+        """Claim ``request_id`` (when given: a request answered once), write the node's audit
+        entry (``log``) and queue the messages answering it, in one transaction: a twin delivery
+        waits for the claim and finds it taken, so one answer is logged and queued, never two.
+        False (nothing logged, nothing queued) when it was answered already; if ``log`` fails,
+        nothing is claimed or queued. ``oldest``: the oldest frame's time (``now`` for a
+        refusal), which the answer is purged by and never sent past."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -252,18 +295,25 @@ class EventStore:
             except sqlite3.IntegrityError:
                 self._db.execute("ROLLBACK")
                 return False
-            self._db.executemany(
-                "INSERT INTO clip_outbox (camera, queued, body) VALUES (?, ?, ?)",
-                [(camera, _utc_text(now), json.dumps(body)) for body in bodies])
+            try:
+                log()
+                self._db.executemany(
+                    "INSERT INTO clip_outbox (camera, queued, oldest, body) VALUES (?, ?, ?, ?)",
+                    [(camera, _utc_text(now), _utc_text(oldest), json.dumps(body))
+                     for body in bodies])
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
             self._db.execute("COMMIT")
         return True
 
-    def clip_outbox(self, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        """Clip answers not yet sent, oldest first: (their number, the message)."""
+    def clip_outbox(self, limit: int) -> list[tuple[int, datetime, dict[str, Any]]]:
+        """Clip answers not yet sent, oldest first: (their number, their oldest frame's time,
+        the message)."""
         with self._lock:
-            rows = self._db.execute("SELECT id, body FROM clip_outbox ORDER BY id LIMIT ?",
-                                    (limit,)).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+            rows = self._db.execute("SELECT id, oldest, body FROM clip_outbox ORDER BY id "
+                                    "LIMIT ?", (limit,)).fetchall()
+        return [(r[0], datetime.fromisoformat(r[1]), json.loads(r[2])) for r in rows]
 
     def clip_sent(self, number: int) -> None:
         """Sent: its pictures are not kept twice (the clip's frames stay, for their hours)."""
@@ -273,9 +323,10 @@ class EventStore:
     def purge_clips(self, cutoff: datetime,
                     announce: Callable[[dict[str, dict[str, int]]], None]) -> dict[str, int]:
         """Delete the clip frames, answers and unsent answers older than ``cutoff``
-        (``evidence_clip_hours`` ago); ``announce`` is told how many first."""
+        (``evidence_clip_hours`` ago; an unsent answer by its oldest frame's time, so no
+        picture outlives its clip); ``announce`` is told how many first."""
         with self._lock:
-            return expire(self._db, {"clip_frames": "time", "clip_outbox": "queued",
+            return expire(self._db, {"clip_frames": "time", "clip_outbox": "oldest",
                                      "clip_answers": "answered"},
                           lambda camera: _utc_text(cutoff), announce)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import timedelta
 from functools import partial
 
 from contract.live_views import EXPIRES_SECONDS
@@ -34,6 +35,7 @@ from nodes.event_sender import (
     ClipSender,
     EventSender,
     EvidenceSender,
+    Publish,
     celery_publisher,
 )
 from nodes.events import EventStore
@@ -45,6 +47,7 @@ from privacy import model_registry
 from privacy.redaction.engine import Detectors
 from privacy.redaction.objects import ObjectDetector, SharedObjects
 from privacy.redaction.plate_reader import PlateReader
+from privacy.signing import SigningKey
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +189,8 @@ def outboxes(settings: NodeSettings, events: EventStore | None) -> Iterator[None
     last: its final flush finds the events the events' sender has just flushed (evidence
     goes only after its event). The clips the node's worker queued for logged requests go on
     the pictures' queue too."""
-    with _outbox(settings, events if settings.evidence_clip_hours else None, ClipSender,
+    clips = partial(ClipSender, keep=timedelta(hours=settings.evidence_clip_hours))
+    with _outbox(settings, events if settings.evidence_clip_hours else None, clips,
                  CLIP_TASK, LIVE_QUEUE), \
             _outbox(settings, events if settings.evidence_seconds else None, EvidenceSender,
                     EVIDENCE_TASK, LIVE_QUEUE), _outbox(settings, events, EventSender):
@@ -194,7 +198,8 @@ def outboxes(settings: NodeSettings, events: EventStore | None) -> Iterator[None
 
 
 def _outbox(settings: NodeSettings, events: EventStore | None,
-            kind: type[EventSender | EvidenceSender | ClipSender], task: str = EVENTS_TASK,
+            kind: Callable[[EventStore, Publish, str, str, SigningKey],
+                           EventSender | EvidenceSender | ClipSender], task: str = EVENTS_TASK,
             queue: str = EVENTS_QUEUE) -> AbstractContextManager[object]:
     """The store's events (or their evidence, with its ``task`` and ``queue``) go to the
     coordinator when the node is enrolled and has a broker; otherwise they stay in the

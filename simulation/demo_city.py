@@ -446,7 +446,8 @@ def _clip(http: httpx.Client, operator: dict[str, str], node: NodeSettings, node
     clip: dict[str, Any] = asked.json()
     try:
         sender = ClipSender(store, publish, node_id, node.site_id,
-                            load_identity(node.keys_dir).signing)
+                            load_identity(node.keys_dir).signing,
+                            keep=timedelta(hours=node.evidence_clip_hours))
         for _ in range(300):
             sender.send_pending()
             clip = http.get(f"/alerts/{alert['alert_id']}/clip", headers=operator).json()

@@ -1,12 +1,19 @@
 """Clip requests: a short redacted clip of one of this node's events, sent only for a request
-the city's witnessed log holds (``nodes.clip_checks``). Every answer and refusal is logged in the
-node's own audit log first, then queued signed in the event store, from where the node's clip
-sender (``nodes.event_sender.ClipSender``) publishes it to the coordinator's pictures' queue: a
-broker that is away loses nothing.
+the city's witnessed log holds (``nodes.clip_checks``). Every answer and refusal of a
+coordinator-signed request is logged in the node's own audit log, then queued signed in the
+event store, from where the node's clip sender (``nodes.event_sender.ClipSender``) publishes it
+to the coordinator's pictures' queue: a broker that is away loses nothing.
 
-A request is answered once: its id is recorded with the messages it queued, in one
-transaction, so a redelivered request sends nothing again. A message not signed by the pinned
-coordinator key is refused and logged but never recorded (it cannot use up a request id).
+A request is answered once: its id is claimed, the answer logged and its messages queued in one
+transaction, so a redelivered request (or a twin delivered at the same moment to another worker)
+sends and logs nothing again. A request refused only as stale is not claimed: the coordinator
+may send it again, freshly signed.
+
+A message not signed by the pinned coordinator key (or not a clip request at all) is anyone's on
+the broker: it is refused as the task's result only, never signed, queued or published (a
+signed refusal naming a real request's id would cancel that request at the coordinator), and
+never recorded (it cannot use up a request id). The node's audit log sums such refusals up,
+at most one entry per ten minutes (``nodes.inbox.unauthenticated``).
 """
 
 from __future__ import annotations
@@ -29,10 +36,12 @@ from nodes.clip_checks import (
 from nodes.event_sender import clip_messages, clip_refusal_message
 from nodes.events import EventStore
 from nodes.inbox.state import InboxState
+from nodes.inbox.unauthenticated import Tally
 
 log = logging.getLogger(__name__)
 SENT = "evidence_clip_sent"
 REFUSED = "evidence_clip_refused"
+UNAUTHENTICATED = "evidence_clip_unauthenticated"
 _UUID = re.compile(r"^[0-9a-f-]{36}$")
 
 
@@ -40,6 +49,7 @@ class ClipInbox:
     def __init__(self, state: InboxState):
         self.state = state
         self.events = EventStore(state.settings.stores.events)
+        self.unauthenticated = Tally()
 
     def close(self) -> None:
         self.events.close()
@@ -51,62 +61,70 @@ class ClipInbox:
         try:
             signed = SignedClipRequest.model_validate(message)
         except ValidationError as exc:
-            request_id, seq = _ids(message)
-            return self._refuse(None, request_id, seq, ClipRequestRefused(
+            return self._unauthenticated(_ids(message), ClipRequestRefused(
                 ClipRefused.BAD_REQUEST, f"not a clip request: {exc.errors()[0]['msg']}"), now)
         request = signed.request
         try:
             check_from_coordinator(signed, state.enrolment)
-        except ClipRequestRefused as refusal:  # not from our coordinator: nothing is recorded
-            return self._refuse(None, request.request_id, request.seq, refusal, now)
+        except ClipRequestRefused as refusal:
+            return self._unauthenticated(request.request_id, refusal, now)
         done = self.events.clip_answer(request.request_id)
         if done is not None:
             log.info("clip request %s delivered again: already %s", request.request_id, done)
             return _result(request.request_id, done, again=True)
+        event = self.events.event(request.seq)
         try:
             # checked against the log head held, never advancing it: the coordinator learns that
             # head from signed query answers and export reports only, and a head advanced here,
             # unreported, would refuse its next query's proof (``log_conflict``)
             check_logged_request(signed, state.enrolment, now,
                                  timedelta(seconds=state.settings.query_max_age_seconds),
-                                 state.log_head.held())
-            clip = check_clip(request, self.events.event(request.seq),
-                              self.events.clip(request.seq, request.camera), now,
+                                 state.log_head.held(), event)
+            clip = check_clip(request, event, self.events.clip(request.seq, request.camera), now,
                               timedelta(hours=state.settings.evidence_clip_hours))
         except ClipRequestRefused as refusal:
-            return self._refuse(request, request.request_id, request.seq, refusal, now)
+            return self._refuse(request, refusal, now)
         enrolment, key = state.enrolment, state.identity.signing
         bodies = clip_messages(request.request_id, clip, enrolment.node_id,
                                enrolment.site_id, key)
-        state.audit.append(self._event(request, SENT, len(bodies),
-                                       {"frames": len(bodies)}, LegalBasis.STATUTE))
+        disclosed = self._event(request, SENT, len(bodies), {"frames": len(bodies)},
+                                LegalBasis.STATUTE)
         if not self.events.queue_clip_answer(request.request_id, request.camera, SENT, bodies,
-                                             now):
+                                             now, min(f.time for f in clip.frames),
+                                             lambda: state.audit.append(disclosed)):
             return _result(request.request_id, SENT, again=True)  # a twin delivery won
         return _result(request.request_id, SENT, frames=len(bodies))
 
-    def _refuse(self, request: ClipRequest | None, request_id: str | None, seq: int | None,
-                refusal: ClipRequestRefused, now: datetime) -> dict[str, Any]:
-        """Log the refusal; queue it signed when it can name a request, and record that
-        request answered when it was the coordinator's (``request`` given)."""
+    def _unauthenticated(self, request_id: str | None, refusal: ClipRequestRefused,
+                         now: datetime) -> dict[str, Any]:
+        """Refused as the task's result only; summed up in the audit log now and then."""
+        count = self.unauthenticated.note(now)
+        if count is None:
+            log.debug("refused unauthenticated clip message (%s): %s", request_id, refusal)
+        else:
+            self.state.audit.append(Event(
+                actor=self.state.actor, action=Action.ACCESS_DENIED, legal_basis=LegalBasis.NONE,
+                outcome=UNAUTHENTICATED, counts_returned=0,
+                details={"messages": count, "reason": refusal.reason.value,
+                         "last_detail": str(refusal)[:500]}))
+            log.warning("refused %d clip message(s) not signed by the coordinator since the last "
+                        "entry; the last: %s", count, refusal)
+        return _result(request_id, refusal.reason.value)
+
+    def _refuse(self, request: ClipRequest, refusal: ClipRequestRefused,
+                now: datetime) -> dict[str, Any]:
+        """Log the coordinator's request refused and queue the refusal signed; claim its id
+        unless the refusal is not ``final`` (stale only: it may be sent again)."""
         reason = refusal.reason
-        details = {"request_id": request_id or "unknown", "reason": reason.value,
-                   "detail": str(refusal)[:500]}
-        event = (self._event(request, REFUSED, 0, details, LegalBasis.NONE)
-                 if request is not None else
-                 Event(actor=self.state.actor, action=Action.ACCESS_DENIED,
-                       legal_basis=LegalBasis.NONE, outcome=REFUSED, details=details))
-        self.state.audit.append(event)
-        log.warning("refused clip request %s: %s", request_id, refusal)
-        if request_id is None or seq is None:
-            return _result(None, reason.value)
-        enrolment = self.state.enrolment
-        body = clip_refusal_message(request_id, seq, reason, str(refusal), enrolment.node_id,
-                                    self.state.identity.signing)
+        details = {"reason": reason.value, "detail": str(refusal)[:500]}
+        refused = self._event(request, REFUSED, 0, details, LegalBasis.NONE)
+        log.warning("refused clip request %s: %s", request.request_id, refusal)
+        body = clip_refusal_message(request.request_id, request.seq, reason, str(refusal),
+                                    self.state.enrolment.node_id, self.state.identity.signing)
         queued = self.events.queue_clip_answer(
-            request_id if request is not None else None,
-            request.camera if request is not None else "", reason.value, [body], now)
-        return _result(request_id, reason.value, again=not queued)
+            request.request_id if refusal.final else None, request.camera, reason.value, [body],
+            now, now, lambda: self.state.audit.append(refused))
+        return _result(request.request_id, reason.value, again=not queued)
 
     def _event(self, request: ClipRequest, outcome: str, count: int, details: dict[str, Any],
                basis: LegalBasis) -> Event:
@@ -124,15 +142,10 @@ def _result(request_id: str | None, outcome: str, frames: int = 0, again: bool =
     return {"request_id": request_id, "outcome": outcome, "frames": frames, "again": again}
 
 
-def _ids(message: Any) -> tuple[str | None, int | None]:
-    """The request id and event number of a malformed request, when they can be read (to
-    address its refusal); None otherwise."""
+def _ids(message: Any) -> str | None:
+    """The request id of a malformed request, when it can be read (for the task's result)."""
     try:
-        request_id, seq = message["request"]["request_id"], message["request"]["seq"]
+        request_id = message["request"]["request_id"]
     except (TypeError, KeyError):
-        return None, None
-    if not isinstance(request_id, str) or not _UUID.match(request_id):
-        return None, None
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-        seq = None
-    return request_id, seq
+        return None
+    return request_id if isinstance(request_id, str) and _UUID.match(request_id) else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,18 @@ from kombu import Connection
 from audit.checkpoint import Checkpoint
 from audit.note import parse_note
 from audit.prove import make_receipt
-from audit.records import Action, Actor, Event, LegalBasis, PublicRecord, Scope
+from audit.records import (
+    Action,
+    Actor,
+    Event,
+    LegalBasis,
+    PublicRecord,
+    Scope,
+    Window,
+    opens,
+    rfc3339,
+)
+from contract.clip_request_log import logged_fields
 from contract.evidence_clips import (
     ClipFrame,
     ClipRefusal,
@@ -37,12 +49,15 @@ from contract.evidence_clips import (
 )
 from contract.tasks import CLIP_REQUEST_TASK, CLIP_TASK, LIVE_QUEUE
 from coordinator.node_log_heads import consistency_for
+from kernel.canonical import canonical_json
 from nodes.event_sender import ClipSender
 from nodes.events import Clip, EventStore, StoredEvent
 from nodes.events import ClipFrame as StoredFrame
 from nodes.evidence import snapshot
 from nodes.identity import load_identity
-from nodes.inbox.clips import REFUSED, SENT
+from nodes.inbox import Inbox
+from nodes.inbox.clips import REFUSED, SENT, UNAUTHENTICATED
+from nodes.inbox.unauthenticated import Tally
 from nodes.inbox.worker import HANDLERS
 from nodes.node import outboxes
 from privacy.signing import SigningKey, VerifyKey
@@ -89,15 +104,27 @@ def clip(seq: int, time: datetime) -> Clip:
 
 def logged(world: World, *, request_id: str, seq: int = 1, camera: str = "gate",
            node_id: str | None = None, requester: str = OPERATOR,
-           outcome: str = "evidence_clip_requested") -> int:
-    """The coordinator's audit entry of a clip request; its index."""
+           outcome: str = "evidence_clip_requested", public: dict[str, Any] | None = None
+           ) -> int:
+    """The coordinator's audit entry of a clip request, as it writes it
+    (``contract.clip_request_log.logged_fields``: the stored event's time, or now for an event
+    the node does not have), at the world's time; ``public`` replaces its public fields. Its
+    index."""
     node_id = node_id or world.nodes["alpha"].node_id
     details: dict[str, Any] = {"request_id": request_id, "node_id": node_id, "camera": camera,
                                "seq": seq, "requester": requester, "incident": 12}
-    return world.svc.audit.append(Event(
-        actor=Actor(pseudonym=requester, role="operator", agency="city"),
-        action=Action.CONSULTATION, legal_basis=LegalBasis.STATUTE, outcome=outcome,
-        scope=Scope(sites=("site-a",), cameras=(camera,)), details=details)).index
+    store = EventStore(world.nodes["alpha"].settings.stores.events)
+    try:
+        stored = store.event(seq)
+    finally:
+        store.close()
+    fields = {**logged_fields(request_id, node_id, "site-a", camera,
+                              stored.time if stored else world.clock()),
+              "outcome": outcome, "time": rfc3339(world.clock()),
+              "actor": Actor(pseudonym=requester, role="operator", agency="city"),
+              **(public or {})}
+    return world.svc.audit.append(Event(legal_basis=LegalBasis.STATUTE, details=details,
+                                        **fields)).index
 
 
 def request(world: World, index: int, *, request_id: str, seq: int = 1, camera: str = "gate",
@@ -132,7 +159,8 @@ def drain(world: World) -> list[dict[str, Any]]:
     published: list[dict[str, Any]] = []
     store = EventStore(world.nodes["alpha"].settings.stores.events)
     try:
-        sender = ClipSender(store, published.append, "alpha", "site-a", SigningKey.generate())
+        sender = ClipSender(store, published.append, "alpha", "site-a", SigningKey.generate(),
+                            keep=timedelta(hours=72), clock=world.clock)
         while sender.send_pending():
             pass
     finally:
@@ -213,10 +241,25 @@ def test_a_broker_that_is_away_loses_no_frame(world: World) -> None:
             raise ConnectionError("broker away")
 
         with pytest.raises(ConnectionError):
-            ClipSender(store, away, "alpha", "site-a", SigningKey.generate()).send_pending()
+            ClipSender(store, away, "alpha", "site-a", SigningKey.generate(),
+                       keep=timedelta(hours=72)).send_pending()
     finally:
         store.close()
     assert len(drain(world)) == 3  # kept, then sent when the broker is back
+
+
+def unauthenticated(world: World, messages: list[Any], words: str) -> None:
+    """Each of ``messages`` is refused as the task's result only: nothing signed, queued or
+    published, and at most one entry in the node's log summing them up."""
+    before = len(node_log(world))
+    for message in messages:
+        answer = world.service("alpha").clips.answer(message)
+        assert answer["outcome"] == ClipRefused.BAD_REQUEST.value, answer
+    assert drain(world) == []
+    entries = node_log(world)[before:]
+    assert len(entries) <= 1
+    for entry in entries:
+        assert entry.action is Action.ACCESS_DENIED and entry.outcome == UNAUTHENTICATED
 
 
 def test_unsigned_or_wrongly_signed_requests_are_refused_and_not_remembered(
@@ -225,10 +268,9 @@ def test_unsigned_or_wrongly_signed_requests_are_refused_and_not_remembered(
     index = logged(world, request_id=request_id)
     unsigned = request(world, index, request_id=request_id,
                        signature=base64.b64encode(b"\0" * 64).decode())
-    refused(world, unsigned, ClipRefused.BAD_REQUEST, "not signed by the coordinator key")
     forged = request(world, index, request_id=request_id, key=SigningKey.generate())
-    refused(world, forged, ClipRefused.BAD_REQUEST, "not signed by the coordinator key")
-    # neither used up the request id: the coordinator's own request is still answered
+    unauthenticated(world, [unsigned, forged] * 10, "not signed by the coordinator key")
+    # none used up the request id: the coordinator's own request is still answered
     answer = world.service("alpha").clips.answer(request(world, index, request_id=request_id))
     assert answer["outcome"] == SENT and len(drain(world)) == 3
 
@@ -238,7 +280,29 @@ def test_a_malformed_request_is_refused(world: World) -> None:
     message = request(world, logged(world, request_id=request_id), request_id=request_id)
     message["request"]["seq"] = 1
     message["request"]["camera"] = "no spaces allowed"
-    refused(world, message, ClipRefused.BAD_REQUEST, "not a clip request")
+    unauthenticated(world, [message, {"request": {"request_id": request_id, "seq": 1}}, None],
+                    "not a clip request")
+
+
+def test_unauthenticated_refusals_are_summed_up_in_the_log_at_most_every_ten_minutes(
+        world: World) -> None:
+    clips = world.service("alpha").clips
+    clips.unauthenticated = Tally()  # as a worker just started
+    before = len(node_log(world))
+    junk = {"request": {"request_id": str(uuid.uuid4()), "seq": 1}}
+    for _ in range(5):
+        clips.answer(junk)
+    world.set_time(T0 + timedelta(minutes=11))
+    try:
+        clips.answer(junk)
+    finally:
+        world.set_time(T0)
+    first, second = node_log(world)[before:]
+    assert first.outcome == second.outcome == UNAUTHENTICATED
+    audit = world.service("alpha").audit
+    for index, record, count in ((before, first, 1), (before + 1, second, 5)):
+        assert opens(record, "messages", audit.opening(index, "messages"),
+                     canonical_json(count))
 
 
 def test_a_request_for_another_node_is_refused(world: World) -> None:
@@ -373,4 +437,88 @@ def test_the_node_worker_takes_clip_requests_from_its_queue(world: World) -> Non
     finally:
         world.stop_worker("alpha")
     assert answer == {"request_id": request_id, "outcome": SENT, "frames": 3, "again": False}
+    assert len(drain(world)) == 3
+
+
+def _window(start: datetime, end: datetime) -> Scope:
+    return Scope(sites=("site-a",), cameras=("gate",),
+                 window=Window(start=rfc3339(start), end=rfc3339(end)))
+
+
+@pytest.mark.parametrize("seq, public, words", [
+    (1, {"event_id": "another-entry"}, "public event_id"),
+    (1, {"recipients": ("beta",)}, "public recipients"),
+    (1, {"purpose_code": "investigation"}, "public purpose_code"),
+    (1, {"scope": Scope(sites=("site-z",), cameras=("gate",))}, "public scope"),
+    (1, {"scope": Scope(sites=("site-a",), cameras=("lobby",))}, "public scope"),
+    (1, {"actor": Actor(pseudonym="dpo-annual-review", role="dpo", agency="city")},
+     "public actor"),
+    (1, {"scope": _window(T0 - timedelta(minutes=30), T0 - timedelta(minutes=20))},
+     "window does not hold the event"),
+    # logged before the event existed: an event number guessed ahead
+    (1, {"time": rfc3339(T0 - timedelta(minutes=6))}, "not between the event"),
+    (1, {"time": rfc3339(T0 + timedelta(minutes=5))}, "not between the event"),
+    # logged after the event, but longer ago than a request may be old (30 min and the skew)
+    (2, {"time": rfc3339(T0 - timedelta(minutes=33))}, "longer ago than"),
+])
+def test_an_entry_whose_public_part_is_not_this_request_is_refused(
+        world: World, seq: int, public: dict[str, Any], words: str) -> None:
+    """The sealed details open to this request, but the public part, which is all the public
+    sees, names someone or somewhere else, or was logged before the event or long ago."""
+    request_id = str(uuid.uuid4())
+    index = logged(world, request_id=request_id, seq=seq, public=public)
+    refused(world, request(world, index, request_id=request_id, seq=seq),
+            ClipRefused.NOT_LOGGED, words)
+
+
+def test_a_request_refused_as_stale_only_is_answered_when_sent_again(world: World) -> None:
+    """Delivered late (here: signed 31 minutes ago, its entry still recent enough), refused;
+    its id is not used up, so the coordinator's re-send, freshly signed, gets the frames."""
+    request_id = str(uuid.uuid4())
+    index = logged(world, request_id=request_id)
+    refused(world, request(world, index, request_id=request_id,
+                           issued_at=T0 - timedelta(minutes=31)),
+            ClipRefused.BAD_REQUEST, "longer ago than")
+    answer = world.service("alpha").clips.answer(request(world, index, request_id=request_id))
+    assert answer["outcome"] == SENT and len(drain(world)) == 3
+
+
+def test_an_old_request_replayed_onto_a_later_event_is_refused(world: World) -> None:
+    """Answered 40 days ago; re-signed today for the same event number, its entry is too old,
+    whatever event holds that number now."""
+    request_id = str(uuid.uuid4())
+    index = logged(world, request_id=request_id,
+                   public={"time": rfc3339(T0 - timedelta(days=40))})
+    refused(world, request(world, index, request_id=request_id), ClipRefused.NOT_LOGGED,
+            "not between the event")
+
+
+def test_twin_deliveries_log_one_disclosure(world: World) -> None:
+    """Two workers take the same request at the same moment: the id is claimed before the
+    disclosure is logged, so one of them sends and logs, the other finds it answered."""
+    settings = world.nodes["alpha"].settings
+    request_id = str(uuid.uuid4())
+    message = request(world, logged(world, request_id=request_id), request_id=request_id)
+    before = len(node_log(world))
+    workers = [Inbox.open(settings, clock=world.clock) for _ in range(2)]
+    answers: list[dict[str, Any]] = []
+    go = threading.Barrier(2)
+
+    def deliver(inbox: Inbox) -> None:
+        go.wait()
+        answers.append(inbox.clips.answer(message))
+
+    try:
+        for worker in workers:
+            _ = worker.clips  # opened before the race, as a running worker has it
+        threads = [threading.Thread(target=deliver, args=(w,)) for w in workers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for worker in workers:
+            worker.close()
+    assert sorted(a["again"] for a in answers) == [False, True]
+    assert [e.outcome for e in node_log(world)[before:]] == [SENT]
     assert len(drain(world)) == 3

@@ -20,12 +20,14 @@ from audit.keys import new_log_key
 from audit.log import AuditLog
 from audit.records import Action, PublicRecord
 from nodes.config import NodeSettings
+from nodes.event_sender import ClipSender
 from nodes.events import MIGRATIONS, Clip, EventStore, StoredEvent
 from nodes.evidence import BOX_COLOUR
 from nodes.evidence_clip import ClipTaker
 from nodes.local_db import open_store, schema_version
 from nodes.retention import purge_stores
 from privacy.redaction.engine import RedactedFrame
+from privacy.signing import SigningKey
 
 T = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
 
@@ -105,7 +107,7 @@ def test_a_store_of_schema_3_gains_the_clip_tables_and_keeps_its_rows(tmp_path: 
     finally:
         store.close()
     reopened = open_store(path, MIGRATIONS)
-    assert schema_version(reopened) == len(MIGRATIONS) == 4
+    assert schema_version(reopened) == len(MIGRATIONS) == 5
     reopened.close()
 
 
@@ -119,7 +121,8 @@ def test_clips_are_purged_at_their_hours_with_an_audit_entry(tmp_path: Path) -> 
         store.add_clip(stored_clip(1, now - timedelta(hours=73)))
         store.add_clip(stored_clip(2, now - timedelta(hours=1)))
         assert store.queue_clip_answer("0" * 36, "gate", "sent", [{"old": 1}],
-                                       now - timedelta(hours=80))
+                                       now - timedelta(hours=80), now - timedelta(hours=80),
+                                       lambda: None)
     finally:
         store.close()
     audit = AuditLog(f"sqlite:///{tmp_path / 'audit.sqlite'}", new_log_key("test.example/n",
@@ -159,3 +162,102 @@ def test_no_clip_hours_means_no_clips_and_fits_any_retention(tmp_path: Path) -> 
                             evidence_clip_hours=0)
     assert settings.evidence_clip_hours == 0
     assert NodeSettings(site_id="s", data_dir=tmp_path).evidence_clip_hours == 72
+
+
+def test_an_unsent_answer_is_purged_and_never_sent_by_its_oldest_frame(tmp_path: Path) -> None:
+    """Queued an hour ago, its frames 71 hours old: at 72 hours of the frames it goes, however
+    recently it was queued, by the purge and by the sender alike."""
+    settings = NodeSettings(site_id="site-a", data_dir=tmp_path, evidence_clip_hours=72)
+    now = T + timedelta(days=5)
+    store = EventStore(settings.stores.events)
+    try:
+        for request_id, oldest in (("1" * 36, now - timedelta(hours=71)), ("2" * 36, now)):
+            assert store.queue_clip_answer(request_id, "gate", "sent", [{"id": request_id}],
+                                           now - timedelta(hours=1), oldest, lambda: None)
+        sent: list[dict[str, object]] = []
+        late = ClipSender(store, sent.append, "n", "site-a", SigningKey.generate(),
+                          keep=timedelta(hours=72), clock=lambda: now + timedelta(hours=2))
+        assert late.send_pending() == 2 and sent == [{"id": "2" * 36}]  # the old one dropped
+        assert store.queue_clip_answer("3" * 36, "gate", "sent", [{"id": 3}],
+                                       now - timedelta(hours=1), now - timedelta(hours=71),
+                                       lambda: None)
+    finally:
+        store.close()
+    audit = AuditLog(f"sqlite:///{tmp_path / 'audit.sqlite'}", new_log_key("test.example/n",
+                                                                      tmp_path / "log.key"))
+    try:
+        gone = purge_stores(settings, audit, now + timedelta(hours=2), ())
+    finally:
+        audit.close()
+    assert gone["clip_frames_deleted"] == 0
+    store = EventStore(settings.stores.events)
+    try:
+        assert store.clip_outbox(10) == []  # purged by its frames' time, queued 3 hours before
+    finally:
+        store.close()
+
+
+def test_a_failed_audit_entry_claims_and_queues_nothing(tmp_path: Path) -> None:
+    store = EventStore(tmp_path / "events.sqlite")
+    try:
+        def fails() -> None:
+            raise OSError("audit log away")
+
+        with pytest.raises(OSError):
+            store.queue_clip_answer("1" * 36, "gate", "sent", [{"x": 1}], T, T, fails)
+        assert store.clip_answer("1" * 36) is None and store.clip_outbox(10) == []
+        assert store.queue_clip_answer("1" * 36, "gate", "sent", [{"x": 1}], T, T, lambda: None)
+        assert not store.queue_clip_answer("1" * 36, "gate", "sent", [{"x": 1}], T, T,
+                                           lambda: None)  # claimed: answered once
+        assert len(store.clip_outbox(10)) == 1
+    finally:
+        store.close()
+
+
+def event_at(time: datetime) -> StoredEvent:
+    return StoredEvent("restricted_area", "r", "gate", "all", None, None, time, 1, ())
+
+
+def test_event_numbers_are_never_reused_after_the_newest_are_purged(tmp_path: Path) -> None:
+    """The coordinator knows an event by (node, number): a number used again after the
+    retention purge made it drop the new alert as a resend, and a clip request for the old
+    one get the new one's frames."""
+    store = EventStore(tmp_path / "events.sqlite")
+    try:
+        assert store.add_many([event_at(T), event_at(T)]) == [1, 2]
+        store.purge(lambda camera: T + timedelta(days=1), lambda doomed: None)
+        assert store.all() == []
+        assert store.add_many([event_at(T + timedelta(days=2))]) == [3]
+    finally:
+        store.close()
+    store = EventStore(tmp_path / "events.sqlite")  # and after reopening
+    try:
+        store.purge(lambda camera: T + timedelta(days=3), lambda doomed: None)
+        assert store.add_many([event_at(T + timedelta(days=4))]) == [4]
+    finally:
+        store.close()
+
+
+def test_a_store_of_schema_4_keeps_its_numbers_and_counts_on_past_its_evidence(
+        tmp_path: Path) -> None:
+    """The upgrade rebuilds the events table with AUTOINCREMENT, its rows and numbers kept; its
+    high-water mark starts past every number the store still shows (event 7's evidence and
+    clip outlived the event), and an unsent answer's oldest time is its queue time."""
+    path = tmp_path / "events.sqlite"
+    old = open_store(path, MIGRATIONS[:4])
+    for seq in (3, 5):
+        old.execute("INSERT INTO events (id, type, rule, camera, zone, time, count, tokens) "
+                    "VALUES (?, 'restricted_area', 'r', 'gate', 'all', ?, 1, '[]')",
+                    (seq, T.isoformat()))
+    old.execute("INSERT INTO evidence (seq, camera, time, width, height, jpeg) "
+                "VALUES (7, 'gate', ?, 8, 8, x'ffd8')", (T.isoformat(),))
+    old.execute("INSERT INTO clip_outbox (camera, queued, body) VALUES ('gate', ?, '{}')",
+                (T.isoformat(),))
+    old.close()
+    store = EventStore(path)
+    try:
+        assert [e.seq for e in store.all()] == [3, 5]
+        assert store.add_many([event_at(T)]) == [8]
+        assert store.clip_outbox(10) == [(1, T, {})]
+    finally:
+        store.close()
