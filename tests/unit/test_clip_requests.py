@@ -2,9 +2,11 @@
 
 Requests are built here as a coordinator that skips its own checks would (it holds the dispatch
 key and signs what it likes) and handed to the node's inbox, the code its Celery worker runs.
-Each refusal names its reason, is signed by the node and is an entry in the node's own audit
-log; the one request that passes every check gets its frames, signed, queued in the event store
-for the node's clip sender, and only once however often it is delivered.
+Each refusal of a coordinator-signed request names its reason, is signed by the node and is an
+entry in the node's own audit log; a message not signed by the coordinator is refused as the
+task's result only (never signed or sent, summed up in the log now and then); the one request
+that passes every check gets its frames, signed, queued in the event store for the node's clip
+sender, and only once however often (or however simultaneously) it is delivered.
 """
 
 from __future__ import annotations
