@@ -25,6 +25,9 @@ MAX_FRAMES = 64  # a node's own clip is shorter (about (before + after) * fps fr
 MAX_FRAME_BYTES = 80_000  # a node's own cap is lower (``evidence_clip_max_bytes``)
 MAX_FRAME_BASE64 = (MAX_FRAME_BYTES + 2) // 3 * 4
 MAX_SIDE = 1920
+# a clip runs at most this far before and after its event's frame (a node's own span is
+# ``evidence_clip_before_seconds`` / ``_after_seconds``); a frame timed further off is refused
+MAX_SECONDS_FROM_EVENT = 10
 _NAME = r"^[a-z0-9][a-z0-9_.:-]{0,127}$"
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _UUID = r"^[0-9a-f-]{36}$"

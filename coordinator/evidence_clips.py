@@ -21,10 +21,15 @@ from sqlalchemy.exc import IntegrityError
 
 from audit.records import Action, Event, LegalBasis
 from contract.evidence import EvidenceBox
-from contract.evidence_clips import ClipFrame, SignedClipFrame, SignedClipRefusal
+from contract.evidence_clips import (
+    MAX_SECONDS_FROM_EVENT,
+    ClipFrame,
+    SignedClipFrame,
+    SignedClipRefusal,
+)
 from coordinator.alert_intake import from_enrolled_node
 from coordinator.auth import Principal
-from coordinator.db import AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
+from coordinator.db import Alert, AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
 from coordinator.errors import ClipRejected, not_found
 from coordinator.evidence import checked_picture, intact
 from coordinator.service import Coordinator, as_utc
@@ -79,6 +84,7 @@ def accept_clip(svc: Coordinator, message: Any) -> str:
         raise ClipRejected(f"clip request {frame.request_id} is {request.state}")
     if frame.index >= frame.frames:
         raise ClipRejected(f"frame {frame.index} of a clip of {frame.frames}")
+    _near_the_alert(svc, request, frame)
     if request.frames is not None and request.frames != frame.frames:
         raise ClipRejected(f"the frame says the clip has {frame.frames} frames, its first "
                            f"said {request.frames}")
@@ -99,6 +105,16 @@ def _request_for(svc: Coordinator, request_id: str, node_id: str, seq: int
         raise ClipRejected(f"clip request {request_id} is for event {request.seq} of "
                            f"{request.node_id}")
     return request
+
+
+def _near_the_alert(svc: Coordinator, request: EvidenceClipRequest, frame: ClipFrame) -> None:
+    """A frame timed away from its alert is another moment's footage (an event number the
+    node used twice, a node sending what it was not asked for): refused, whatever it shows."""
+    with svc.session() as session:
+        alert_time = as_utc(session.get_one(Alert, request.alert_id).time)
+    off = abs((as_utc(frame.time) - alert_time).total_seconds())
+    if off > MAX_SECONDS_FROM_EVENT + 1:  # a second's slack for the node's rounding
+        raise ClipRejected(f"frame {frame.index} is {off:.0f} s from its alert's time")
 
 
 def _store(svc: Coordinator, signed: SignedClipFrame, jpeg: bytes) -> str:

@@ -11,7 +11,7 @@ from pydantic_settings import SettingsConfigDict
 
 from contract.camera_placement import Placement
 from contract.evidence import MAX_JPEG_BYTES
-from contract.evidence_clips import MAX_FRAME_BYTES, MAX_FRAMES, MAX_SIDE
+from contract.evidence_clips import MAX_FRAME_BYTES, MAX_FRAMES, MAX_SECONDS_FROM_EVENT, MAX_SIDE
 from kernel.errors import ConfigError
 from kernel.settings_file import HOST_PORT, TomlSettings, load_settings_file
 from nodes.analytics.config import CameraAnalytics
@@ -226,10 +226,10 @@ class NodeSettings(TomlSettings):
                                      description="clips of events (redacted frames around the "
                                      "evidence's) are kept this long, never longer than the raw "
                                      "video (`retention_days`, each camera's too); 0: none cut")
-    evidence_clip_before_seconds: float = Field(default=2.0, ge=0, le=10,
+    evidence_clip_before_seconds: float = Field(default=2.0, ge=0, le=MAX_SECONDS_FROM_EVENT,
                                                 description="a clip starts this long before "
                                                 "the event's frame")
-    evidence_clip_after_seconds: float = Field(default=2.0, ge=0, le=10,
+    evidence_clip_after_seconds: float = Field(default=2.0, ge=0, le=MAX_SECONDS_FROM_EVENT,
                                                description="and ends this long after it")
     evidence_clip_fps: float = Field(default=4.0, gt=0, le=15,
                                      description="at most this many frames a second")

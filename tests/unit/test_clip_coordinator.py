@@ -200,6 +200,11 @@ def test_each_frame_is_checked_as_evidence_is_and_against_its_request(city: Worl
         (clip_frame(city, request_id, seq, 0, 5, T0, jpeg=b"<svg>no picture</svg>"),
          "not a JPEG"),
         ({**good, "raw": "extra"}, "not a clip frame"),
+        # another moment's footage under this request (an event number used twice)
+        (clip_frame(city, request_id, seq, 0, 5, T0 + timedelta(days=40)),
+         "s from its alert's time"),
+        (clip_frame(city, request_id, seq, 0, 5, T0 - timedelta(seconds=30)),
+         "s from its alert's time"),
     ]
     for body, reason in refusals:
         with pytest.raises(ClipRejected, match=reason):
