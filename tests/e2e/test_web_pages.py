@@ -1065,7 +1065,7 @@ def test_an_operator_opens_an_incident_s_evidence_by_keyboard(
     assert "back" in stops and download in stops, stops
     page.locator(f"#{download}").focus()
     assert operator.outline_contrast(f"#{download}") >= 3.0
-    print("screenshot:", operator.screenshot("control-room-evidence"))
+    operator.screenshot("control-room-evidence")
     looks = [e for e in city.svc.audit.entries(limit=10_000)
              if e.record.action is Action.CONSULTATION and e.record.outcome == "evidence_viewed"]
     assert len(looks) >= 1  # the picture's fetch, by the page
