@@ -928,6 +928,10 @@ def test_the_incident_list_filters_pages_and_works_by_keyboard(
             acknowledge.focus()
             assert operator.outline_contrast("#acknowledge-31") >= 3.0
             operator.assert_accessible()
+            # every row's actions in view at 1280 px: no sideways scrolling to reach "Close"
+            wide, shown = page.evaluate("""() => { const r = document.getElementById(
+                'incidents-region'); return [r.scrollWidth, r.clientWidth]; }""")
+            assert wide <= shown, (wide, shown)
             operator.screenshot("control-room-incidents")
 
             page.locator('a[rel="next"]').focus()  # paging, by keyboard
