@@ -92,6 +92,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             counted.watch_mqtt(opened)
         return link[0]
 
+    # each task with shared=False: Celery gives a shared task (its default) to every app made
+    # later in the process, where the first app's task, with its ``service``, takes the name
     app = Celery("safecity-coordinator-worker", broker=settings.broker)
     app.conf.update(
         task_serializer="json", accept_content=["json"], task_ignore_result=True,
@@ -103,7 +105,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
                                              "unacked_restore_interval": 5,
                                              "unacked_restore_throttle": 1}
 
-    @app.task(name=EVENTS_TASK)
+    @app.task(shared=False, name=EVENTS_TASK)
     def events(message: dict[str, Any]) -> dict[str, Any]:
         svc = service()
         try:
@@ -125,7 +127,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         for delivery in intake.mqtt:
             mqtt_publish.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
 
-    @app.task(name=DEVICE_TASK)
+    @app.task(shared=False, name=DEVICE_TASK)
     def device_message(topic: str, payload: str) -> dict[str, Any]:
         """An SOS press or a threshold crossing the worker's MQTT connection heard."""
         try:
@@ -136,7 +138,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         act(intake)
         return {"accepted": len(intake.alerts), "incidents": len(intake.incidents)}
 
-    @app.task(name=EXPORT_REPORT_TASK)
+    @app.task(shared=False, name=EXPORT_REPORT_TASK)
     def export_report(message: dict[str, Any]) -> dict[str, Any]:
         svc = service()
         try:
@@ -152,13 +154,13 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         "task": HOUSEKEEPING_TASK, "schedule": float(settings.housekeeping_seconds),
         "options": {"queue": EVENTS_QUEUE, "expires": float(settings.housekeeping_seconds)}}}
 
-    @app.task(name=HOUSEKEEPING_TASK)
+    @app.task(shared=False, name=HOUSEKEEPING_TASK)
     def periodic() -> dict[str, Any]:
         done = housekeeping(service())
         counted.batches.labels("housekeeping", "done").inc()
         return done
 
-    @app.task(name=SNAPSHOT_TASK)
+    @app.task(shared=False, name=SNAPSHOT_TASK)
     def snapshot(message: dict[str, Any]) -> dict[str, Any]:
         svc = service()
         try:
@@ -170,7 +172,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         counted.batches.labels("snapshot", "accepted").inc()
         return {"kept": kept is not None}
 
-    @app.task(name=EVIDENCE_TASK, bind=True, max_retries=EVIDENCE_ATTEMPTS - 1)
+    @app.task(shared=False, name=EVIDENCE_TASK, bind=True,
+              max_retries=EVIDENCE_ATTEMPTS - 1)
     def evidence(self: Task, message: dict[str, Any]) -> dict[str, Any]:
         svc = service()
         try:
@@ -189,7 +192,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         counted.batches.labels("evidence", "accepted").inc()
         return {"stored": stored}
 
-    @app.task(name=SEND_CLIP_REQUEST_TASK, bind=True, max_retries=CLIP_SEND_ATTEMPTS - 1)
+    @app.task(shared=False, name=SEND_CLIP_REQUEST_TASK, bind=True,
+              max_retries=CLIP_SEND_ATTEMPTS - 1)
     def send_clip(self: Task, request_id: str) -> dict[str, Any]:
         svc = service()
         try:
@@ -202,7 +206,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
                 return {"state": "failed"}
             raise self.retry(countdown=min(30, 2 ** self.request.retries)) from None
 
-    @app.task(name=CLIP_TASK)
+    @app.task(shared=False, name=CLIP_TASK)
     def clip(message: dict[str, Any]) -> dict[str, Any]:
         """A clip's frame or the node's refusal to send the clip (on LIVE_QUEUE)."""
         svc = service()
@@ -215,7 +219,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         counted.batches.labels("clip", "accepted").inc()
         return {"taken": taken}
 
-    @app.task(name=DELIVER_TASK, bind=True, max_retries=MAX_ATTEMPTS - 1)
+    @app.task(shared=False, name=DELIVER_TASK, bind=True, max_retries=MAX_ATTEMPTS - 1)
     def webhook(self: Task, delivery_id: int) -> None:
         try:
             deliver(service(), delivery_id)
@@ -228,7 +232,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
 
     # never given up: an alert waits for the broker however long it is away (the outage is
     # logged once, by the publisher, not once per retry)
-    @app.task(name=PUBLISH_MQTT_TASK, bind=True, max_retries=None)
+    @app.task(shared=False, name=PUBLISH_MQTT_TASK, bind=True, max_retries=None)
     def mqtt_publish(self: Task, delivery_id: int) -> None:
         try:
             publish(service(), mqtt(), delivery_id)

@@ -25,8 +25,10 @@ router = APIRouter(prefix="/control-room/wall", tags=["pages"], include_in_schem
 @router.get("")
 def wall(request: Request, who: Principal = Depends(require(Permission.ALERT_READ)),
          svc: Coordinator = Depends(service)) -> Response:
-    """The page; its script builds the grid from the saved arrangement and the cameras."""
-    return render(request, "wall.html", who=who, sizes=WALL_SIZES, latest=alerts.latest(svc))
+    """The page; its script builds the grid from the saved arrangement and the cameras (their
+    snapshot times in the city's time zone, as the control room shows times)."""
+    return render(request, "wall.html", who=who, sizes=WALL_SIZES, latest=alerts.latest(svc),
+                  zone=svc.settings.time_zone)
 
 
 @router.get("/cameras")

@@ -66,7 +66,9 @@ def worker_app(settings: NodeSettings, inbox: Callable[[], Inbox]) -> Celery:
 
 def _register(app: Celery, name: str, inbox: Callable[[], Inbox],
               handler: Callable[[Inbox], Handler]) -> None:
-    @app.task(name=name)
+    # not shared (Celery's default): a node app made later in the process would get this
+    # app's task, with its ``inbox``, under the name (coordinator.worker says the same)
+    @app.task(shared=False, name=name)
     def task(message: dict[str, Any]) -> dict[str, Any]:
         opened = inbox()
         opened.refresh()  # a pin update another process applied counts from now on

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -122,6 +123,8 @@ def test_the_video_wall_is_arranged_saved_refreshed_and_takes_an_incident(
     cameras = ["entrance", "gate", "lobby", "platform", "yard"]
     node_id, key = enrol(city, "alpha", "site-a", cameras, [])
     snapshot(city, node_id, "site-a", key, "gate")  # before the page loads; lobby has none
+    # the city's time, not the browser's (UTC here): half an hour apart in the minutes
+    city.svc.settings = city.svc.settings.model_copy(update={"time_zone": "Asia/Kolkata"})
     with serving(city.svc) as site:
         operator = operator_on(browser, site, "/control-room/wall")
         page = operator.page
@@ -135,6 +138,9 @@ def test_the_video_wall_is_arranged_saved_refreshed_and_takes_an_incident(
             '#wall .tile[data-camera="{node_id}/gate"] img')?.naturalWidth === 640""")
         expect(gate.locator("img")).to_have_attribute(
             "alt", "Redacted live view of camera gate at site-a")
+        taken = datetime.fromisoformat(gate.locator("time").get_attribute("datetime") or "")
+        assert taken.astimezone(ZoneInfo("Asia/Kolkata")).strftime(":%M:%S") in \
+            gate.locator("time").inner_text()
         lobby = wall.locator(f'.tile[data-camera="{node_id}/lobby"]')
         expect(lobby.locator(".placeholder")).to_have_text("No snapshot from lobby at site-a yet.")
         expect(page.locator("#wall-feed")).to_have_attribute("data-live", "yes")

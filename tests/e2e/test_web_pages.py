@@ -928,6 +928,10 @@ def test_the_incident_list_filters_pages_and_works_by_keyboard(
             acknowledge.focus()
             assert operator.outline_contrast("#acknowledge-31") >= 3.0
             operator.assert_accessible()
+            # every row's actions in view at 1280 px: no sideways scrolling to reach "Close"
+            wide, shown = page.evaluate("""() => { const r = document.getElementById(
+                'incidents-region'); return [r.scrollWidth, r.clientWidth]; }""")
+            assert wide <= shown, (wide, shown)
             operator.screenshot("control-room-incidents")
 
             page.locator('a[rel="next"]').focus()  # paging, by keyboard
@@ -1065,7 +1069,7 @@ def test_an_operator_opens_an_incident_s_evidence_by_keyboard(
     assert "back" in stops and download in stops, stops
     page.locator(f"#{download}").focus()
     assert operator.outline_contrast(f"#{download}") >= 3.0
-    print("screenshot:", operator.screenshot("control-room-evidence"))
+    operator.screenshot("control-room-evidence")
     looks = [e for e in city.svc.audit.entries(limit=10_000)
              if e.record.action is Action.CONSULTATION and e.record.outcome == "evidence_viewed"]
     assert len(looks) >= 1  # the picture's fetch, by the page

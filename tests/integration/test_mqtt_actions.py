@@ -1,6 +1,7 @@
 """Alerts published to a real MQTT broker (Debian's mosquitto, TLS with a test CA, a password
 file), received by a real subscriber: the documented topics and payload, retained occupancy, a
-broker that goes away and returns (every alert arrives, each once), a wrong password (a clear
+broker that goes away and returns (every alert arrives, each once), a broker never reached (its
+address named, said once, the intake and control room unaffected), a wrong password (a clear
 error, said once, and nothing lost), and the whole path from a node's batch on Redis through
 `safecity coordinator worker` to the subscriber, with its last will when it is killed."""
 
@@ -32,6 +33,7 @@ from nodes.events import EventStore
 from nodes.identity import load_identity
 from tests.support.incident_events import event, send
 from tests.support.mosquitto import PASSWORD, Broker, Subscriber
+from tests.support.served import free_port
 from tests.support.world import World, embedded_world
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -183,6 +185,46 @@ def test_a_broker_that_goes_away_and_returns_gets_every_alert_once(
     assert got == Counter(intake.alerts), got  # every alert, each once
     assert "safecity_mqtt_connected 1.0" in generate_latest(metrics.registry).decode()
     assert all(r.state == "delivered" for r in rows(city, intake.mqtt))
+
+
+def test_a_broker_never_reached_is_named_once_and_the_room_keeps_working(
+        city: World, broker: Broker, device: Subscriber, publishers: list[Publisher],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The settings name a port where no broker listens (issue 23's bad input): the outage is
+    said once with the address, each try fails naming it, the alert waits; the intake, the
+    incident list and the control room work meanwhile; the right port delivers the alert."""
+    port = free_port()
+    with caplog.at_level(logging.WARNING, logger="coordinator.mqtt"):
+        away = publisher_for(broker, publishers, port=port)
+        deadline = time.monotonic() + 10
+        while away.problem is None:  # paho's first connection attempt, refused
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        intake = send(city, [event(NOW, "aggression", zone="square")])
+        for _ in range(2):
+            with pytest.raises(DeliveryFailed,
+                               match=f"cannot connect to the broker at localhost:{port}"):
+                deliver(city.svc, away, intake.mqtt[0])
+            time.sleep(1.1)  # the client's reconnect attempts fail meanwhile
+    said = [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.WARNING and "unavailable" in r.getMessage()]
+    assert len(said) == 1 and f"localhost:{port}" in said[0], said
+    assert "refused, unreachable" in said[0]
+    [row] = rows(city, intake.mqtt)
+    assert row.state == "pending" and row.attempts == 2
+    assert f"localhost:{port}" in (row.last_error or "")
+
+    listed = city.client.get("/incidents", params={"type": "aggression"},
+                             headers=city.as_("operator"))
+    assert listed.status_code == 200, listed.text
+    assert [i["id"] for i in listed.json()["incidents"]] == intake.incidents
+    room = city.client.get("/control-room", headers=city.as_("operator"))
+    assert room.status_code == 200 and "aggression" in room.text
+
+    delivered(city, publisher_for(broker, publishers), intake.mqtt)
+    got = device.wait_until(lambda got: any(p["id"] == intake.alerts[0]
+                                             for p in events_of(got)))
+    assert [p["type"] for p in events_of(got) if p["id"] == intake.alerts[0]] == ["aggression"]
 
 
 def test_a_wrong_password_is_a_clear_error_and_loses_nothing(

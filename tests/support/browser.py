@@ -1,7 +1,8 @@
 """Pages in a real browser: the coordinator served by uvicorn on loopback and Debian's
 chromium driven by Playwright (``executable_path``; Playwright downloads no browser). Every page
 the tests open is watched for console errors and uncaught exceptions; screenshots go to
-``test-artifacts/web`` (``SAFECITY_ARTIFACTS`` overrides)."""
+``test-artifacts/web`` (``SAFECITY_ARTIFACTS`` overrides), each named in its test's report
+(``tests/e2e/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from tests.support.served import serving  # noqa: F401 - the browser tests' serv
 CHROMIUM = os.environ.get("SAFECITY_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("SAFECITY_ARTIFACTS")
                  or Path(__file__).resolve().parents[2] / "test-artifacts" / "web")
+# the screenshots taken since the last report was made: tests/e2e/conftest.py attaches them to
+# the running test's report (its output and the JUnit XML's properties) and empties this
+TAKEN: list[Path] = []
 
 
 @contextmanager
@@ -45,6 +49,7 @@ class Watched:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        TAKEN.append(path)
         return path
 
     def assert_clean(self) -> None:

@@ -48,7 +48,8 @@
     }
     if (showing[i] === camera.snapshot && view.querySelector("img")) return;
     showing[i] = camera.snapshot;
-    view.replaceChildren(...SafecityLive.picture(camera, `Redacted live view of camera ${named(tiles[i])}`));
+    view.replaceChildren(...SafecityLive.picture(camera, `Redacted live view of camera ${named(tiles[i])}`,
+      document.getElementById("wall-data").dataset.zone));
   }
 
   function options(select, chosen) {
