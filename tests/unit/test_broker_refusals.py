@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 
 from audit.records import DENIALS_COUNTED, Action
-from contract.tasks import CLIP_TASK, EVIDENCE_TASK
 from coordinator import denials
-from coordinator.worker import SIGNED_REFUSAL, worker_app
+from coordinator.errors import ReportRejected
+from coordinator.evidence import accept_evidence
+from coordinator.evidence_clips import accept_clip
+from coordinator.worker import SIGNED_REFUSAL, refused
 from privacy.signing import SigningKey
 from tests.support.clip_frames import clip_frame, refusal
 from tests.support.world import World, embedded_world
@@ -30,23 +32,21 @@ WRITTEN = "Anything the sender likes: John Smith, 12 Main Street"
 CAMERA = "John_Smith.12_Main_Street"  # a name a camera may have, not enrolled
 
 
-# Celery keeps the first callable registered under a task name for the process, so one worker
-# app serves every test here, its service the current test's
-CURRENT: list[World] = []
-
-
 @pytest.fixture
 def city(tmp_path: Path) -> Iterator[World]:
     world = embedded_world(tmp_path)
     world.set_time(T0 + timedelta(days=1))
     world.add_node("alpha", "site-a")
-    CURRENT[:] = [world]
     yield world
     world.close()
 
 
-def tasks(world: World) -> Any:
-    return worker_app(world.settings, lambda: CURRENT[0].svc).tasks
+def clip(world: World, message: dict[str, Any]) -> None:
+    """What the worker's clip task does with a message (called directly: Celery keeps the
+    first task registered under a name for the process, another test module's world)."""
+    with pytest.raises(ReportRejected) as refusal:
+        accept_clip(world.svc, message)
+    refused(world.svc, "evidence_clip_rejected", refusal.value)
 
 
 def entries_since(world: World, start: int) -> list[tuple[Any, dict[str, Any]]]:
@@ -57,7 +57,6 @@ def entries_since(world: World, start: int) -> list[tuple[Any, dict[str, Any]]]:
 
 def test_unsigned_messages_are_summed_into_one_entry_per_interval(city: World) -> None:
     _, request_id, seq = requested(city)
-    task = tasks(city)
     before = city.svc.audit.size()
     junk: list[dict[str, Any]] = [
         {"refusal": {WRITTEN: 1}},  # key names of the sender's choosing
@@ -67,8 +66,10 @@ def test_unsigned_messages_are_summed_into_one_entry_per_interval(city: World) -
         {WRITTEN: "x"},
     ]
     for message in junk:
-        assert task[CLIP_TASK](message)["taken"] is None
-    assert task[EVIDENCE_TASK]({WRITTEN: "x"})["stored"] is None
+        clip(city, message)
+    with pytest.raises(ReportRejected) as evidence:
+        accept_evidence(city.svc, {WRITTEN: "x"})
+    refused(city.svc, "evidence_rejected", evidence.value)
     assert city.svc.audit.size() == before  # nothing written one by one
     assert denials.pending(city.svc) == {(denials.OTHER, "evidence_clip_rejected"): 5,
                                          (denials.OTHER, "evidence_rejected"): 1}
@@ -82,13 +83,12 @@ def test_unsigned_messages_are_summed_into_one_entry_per_interval(city: World) -
 def test_a_signed_refused_message_is_one_entry_naming_its_node_never_its_text(
         city: World) -> None:
     _, request_id, seq = requested(city)
-    task = tasks(city)
     before = city.svc.audit.size()
     progressive = cv2.imencode(".jpg", np.zeros((180, 320, 3), np.uint8),
                                [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
     for message in (clip_frame(city, request_id, seq, 0, 2, T0, jpeg=progressive),
                     clip_frame(city, request_id, seq, 0, 2, T0, camera=CAMERA)):
-        assert task[CLIP_TASK](message)["taken"] is None
+        clip(city, message)
     written = entries_since(city, before)
     assert [(r.action, r.outcome) for r, _ in written] == [
         (Action.ACCESS_DENIED, "evidence_clip_rejected")] * 2
