@@ -19,7 +19,7 @@ from contract.events import COUNTED_TYPES, AnalyticsEvent, SignedEventBatch
 from contract.queries import Signed
 from coordinator.action_rules import Choice, choose
 from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhook
-from coordinator.errors import EventsRejected, ReportRejected
+from coordinator.errors import EventsRejected, ReportRejected, signed_by
 from coordinator.incident_grouping import attach
 from coordinator.incident_revisions import number
 from coordinator.intake_limit import (
@@ -104,11 +104,12 @@ def from_enrolled_node(svc: Coordinator, message: Signed, signature: str, node_i
         raise rejected(f"{node_id} is not an enrolled node")
     if not message.signed_by(VerifyKey.parse(node.identity_key), signature):
         raise rejected(f"the {what} is not signed by the enrolled key of {node.node_id}")
-    if site != node.site_id:
-        raise rejected(f"{node.node_id} is enrolled at {node.site_id}, not {site}")
-    unknown = sorted(cameras - set(node.cameras))
-    if unknown:
-        raise rejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
+    with signed_by(node.node_id):
+        if site != node.site_id:
+            raise rejected(f"{node.node_id} is enrolled at {node.site_id}, not {site}")
+        unknown = sorted(cameras - set(node.cameras))
+        if unknown:
+            raise rejected(f"cameras not enrolled for {node.node_id}: {', '.join(unknown)}")
     return node
 
 

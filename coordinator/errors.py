@@ -3,6 +3,8 @@ an API request is answered with."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kernel.errors import SafecityError
@@ -27,7 +29,24 @@ class DeliveryFailed(SafecityError):
 
 class ReportRejected(SafecityError):
     """A message a node sent over the broker fails a check: not from an enrolled node's key,
-    not about its own cameras, or not what it claims to be. The subclass names the message."""
+    not about its own cameras, or not what it claims to be. The subclass names the message.
+    ``node``: the enrolled node whose key verified the message's signature, None when no
+    enrolled node's did (anyone on the broker could have sent it)."""
+
+    def __init__(self, *args: object, node: str | None = None) -> None:
+        super().__init__(*args)
+        self.node = node
+
+
+@contextmanager
+def signed_by(node_id: str) -> Iterator[None]:
+    """Checks run on a message whose signature verified under ``node_id``'s enrolled key:
+    their refusals say so (the node is accountable for them)."""
+    try:
+        yield
+    except ReportRejected as exc:
+        exc.node = node_id
+        raise
 
 
 class EventsRejected(ReportRejected):
@@ -51,7 +70,12 @@ class ClipRejected(ReportRejected):
 
 
 class EvidenceEarly(SafecityError):
-    """Evidence came before its alert (they travel on separate queues): take it again later."""
+    """Evidence came before its alert (they travel on separate queues): take it again later.
+    ``node``: the enrolled node that signed it."""
+
+    def __init__(self, *args: object, node: str) -> None:
+        super().__init__(*args)
+        self.node = node
 
 
 class Problem(Exception):

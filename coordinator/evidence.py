@@ -29,9 +29,16 @@ from contract.evidence_clips import ClipFrame
 from coordinator.alert_intake import from_enrolled_node
 from coordinator.auth import Principal
 from coordinator.db import Alert, AlertEvidence, Node
-from coordinator.errors import EvidenceEarly, EvidenceRejected, ReportRejected, not_found
+from coordinator.errors import (
+    EvidenceEarly,
+    EvidenceRejected,
+    ReportRejected,
+    not_found,
+    signed_by,
+)
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
+from kernel.jpeg_scans import sequential_problem
 from kernel.jpeg_size import jpeg_size
 from privacy.signing import KeyFileError, VerifyKey
 
@@ -63,11 +70,12 @@ def accept_evidence(svc: Coordinator, message: Any) -> int | None:
     evidence = signed.evidence
     node = from_enrolled_node(svc, evidence, signed.signature, evidence.node_id, evidence.site,
                               {evidence.camera}, "evidence", EvidenceRejected)
-    jpeg = checked_picture(signed.jpeg, evidence)
-    try:
-        return _store(svc, node, signed, jpeg)
-    except IntegrityError:  # a concurrent worker stored the resend
-        return None
+    with signed_by(node.node_id):
+        jpeg = checked_picture(signed.jpeg, evidence)
+        try:
+            return _store(svc, node, signed, jpeg)
+        except IntegrityError:  # a concurrent worker stored the resend
+            return None
 
 
 def _store(svc: Coordinator, node: Node, signed: SignedEvidence, jpeg: bytes) -> int | None:
@@ -76,7 +84,8 @@ def _store(svc: Coordinator, node: Node, signed: SignedEvidence, jpeg: bytes) ->
         alert = session.scalars(select(Alert).where(Alert.node_id == node.node_id,
                                                     Alert.seq == evidence.seq)).first()
         if alert is None:
-            raise EvidenceEarly(f"no alert {evidence.seq} of {node.node_id} yet")
+            raise EvidenceEarly(f"no alert {evidence.seq} of {node.node_id} yet",
+                                   node=node.node_id)
         if alert.camera != evidence.camera or as_utc(alert.time) != as_utc(evidence.time):
             raise EvidenceRejected(f"the evidence is not of alert {evidence.seq} of "
                                    f"{node.node_id} (another camera or time)")
@@ -126,6 +135,11 @@ def checked_picture(encoded: str, signed: Pictured, what: str = "evidence",
     if stated != (signed.width, signed.height):
         raise rejected(f"the {what}'s picture is {stated[0]}x{stated[1]}, "
                        f"signed as {signed.width}x{signed.height}")
+    # the scans walked before decoding: a progressive JPEG repeating one scan thousands of
+    # times costs seconds per picture to decode, here and in each viewer (red team 2)
+    problem = sequential_problem(jpeg)
+    if problem is not None:
+        raise rejected(f"the {what}'s picture {problem}")
     image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.shape[:2] != (signed.height, signed.width):
         raise rejected(f"the {what}'s picture does not decode at its signed size")

@@ -30,7 +30,7 @@ from contract.evidence_clips import (
 from coordinator.alert_intake import from_enrolled_node
 from coordinator.auth import Principal
 from coordinator.db import Alert, AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
-from coordinator.errors import ClipRejected, not_found
+from coordinator.errors import ClipRejected, not_found, signed_by
 from coordinator.evidence import checked_picture, intact
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
@@ -77,6 +77,12 @@ def accept_clip(svc: Coordinator, message: Any) -> str:
     frame = signed.frame
     from_enrolled_node(svc, frame, signed.signature, frame.node_id, frame.site, {frame.camera},
                        "clip frame", ClipRejected)
+    with signed_by(frame.node_id):
+        return _signed_frame(svc, signed)
+
+
+def _signed_frame(svc: Coordinator, signed: SignedClipFrame) -> str:
+    frame = signed.frame
     request = _request_for(svc, frame.request_id, frame.node_id, frame.seq)
     if request.camera != frame.camera:
         raise ClipRejected(f"clip request {frame.request_id} is for camera {request.camera}")
@@ -144,7 +150,7 @@ def _refusal(svc: Coordinator, message: dict[str, Any]) -> str:
     refusal = signed.refusal
     request = _request_for(svc, refusal.request_id, refusal.node_id, refusal.seq)
     from_enrolled_node(svc, refusal, signed.signature, refusal.node_id, request.site_id, set(),
-                       "clip refusal", ClipRejected)
+                       "clip refusal", ClipRejected)  # nothing refused after this
     with svc.session() as session:
         row = session.get_one(EvidenceClipRequest, refusal.request_id, with_for_update=True)
         if row.state in PENDING:  # frames already kept stay the answer

@@ -30,10 +30,11 @@ from contract.live_views import SignedSnapshot
 from coordinator.alert_intake import from_enrolled_node
 from coordinator.auth import Principal
 from coordinator.db import LiveViewLook
-from coordinator.errors import SnapshotRejected
+from coordinator.errors import SnapshotRejected, signed_by
 from coordinator.service import Coordinator, as_utc
 from kernel.atomic_file import write_atomic
 from kernel.errors import describe
+from kernel.jpeg_scans import sequential_problem
 from kernel.jpeg_size import jpeg_size
 
 MAX_SIDE = 1920
@@ -58,19 +59,8 @@ def accept_snapshot(svc: Coordinator, message: Any) -> LiveView | None:
     shot = signed.snapshot
     node = from_enrolled_node(svc, shot, signed.signature, shot.node_id, shot.site,
                               {shot.camera}, "snapshot", SnapshotRejected)
-    try:
-        jpeg = base64.b64decode(shot.jpeg, validate=True)
-    except (binascii.Error, ValueError):
-        raise SnapshotRejected("the snapshot is not base64") from None
-    # the size its header states, checked before a decoder allocates for it
-    stated = jpeg_size(jpeg)
-    if stated is None or jpeg[:3] != b"\xff\xd8\xff":
-        raise SnapshotRejected("the snapshot is not a JPEG picture")
-    if max(stated) > MAX_SIDE:
-        raise SnapshotRejected(f"the snapshot is larger than {MAX_SIDE} pixels a side")
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.shape[:2] != stated[::-1]:
-        raise SnapshotRejected("the snapshot is not a JPEG picture")
+    with signed_by(node.node_id):
+        jpeg = _picture(shot.jpeg)
     folder = _folder(svc, node.node_id)
     folder.mkdir(parents=True, exist_ok=True)
     meta = folder / f"{shot.camera}.json"
@@ -82,6 +72,27 @@ def accept_snapshot(svc: Coordinator, message: Any) -> LiveView | None:
     write_atomic(picture, jpeg)
     write_atomic(meta, json.dumps({"time": shot.time.isoformat()}).encode())
     return LiveView(picture, shot.time.isoformat())
+
+
+def _picture(encoded: str) -> bytes:
+    """The snapshot's JPEG, if it is a plain one no larger than ``MAX_SIDE`` a side."""
+    try:
+        jpeg = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise SnapshotRejected("the snapshot is not base64") from None
+    # the size its header states, checked before a decoder allocates for it
+    stated = jpeg_size(jpeg)
+    if stated is None or jpeg[:3] != b"\xff\xd8\xff":
+        raise SnapshotRejected("the snapshot is not a JPEG picture")
+    if max(stated) > MAX_SIDE:
+        raise SnapshotRejected(f"the snapshot is larger than {MAX_SIDE} pixels a side")
+    problem = sequential_problem(jpeg)  # before decoding: the scan bomb (red team 2)
+    if problem is not None:
+        raise SnapshotRejected(f"the snapshot {problem}")
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None or image.shape[:2] != stated[::-1]:
+        raise SnapshotRejected("the snapshot is not a JPEG picture")
+    return jpeg
 
 
 def live_view(svc: Coordinator, node_id: str, camera: str) -> LiveView | None:

@@ -28,6 +28,7 @@ from contract.tasks import (
     SNAPSHOT_TASK,
     WEBHOOKS_QUEUE,
 )
+from coordinator import denials
 from coordinator.alert_intake import Intake, accept
 from coordinator.clip_requests import fail, send_clip_request
 from coordinator.config import CoordinatorSettings
@@ -61,6 +62,8 @@ EVIDENCE_ATTEMPTS = 12
 # A clip request waits for the witnesses and the broker as evidence waits for its alert (about
 # 4 minutes), then is marked failed: the operator sees it and may ask again.
 CLIP_SEND_ATTEMPTS = 12
+BROKER = "broker"  # the source unsigned messages are counted under (not an address)
+SIGNED_REFUSAL = "signed by the enrolled node and refused by a check of the coordinator"
 
 
 def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
@@ -69,6 +72,22 @@ def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
     svc.log(Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
                   legal_basis=LegalBasis.NONE, outcome=outcome,
                   details={"reason": str(exc)[:500]}))
+
+
+def refused(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
+    """A picture or clip message refused. Signed by an enrolled node: one entry naming the
+    node, which is accountable. Otherwise anyone on the broker may have sent it, so it is only
+    counted, as anonymous HTTP denials are (``coordinator.denials``: one entry per interval for
+    all of them). The entry's reason is fixed wording, never the message's own text (red team
+    2: junk key names were quoted into the permanent log); the worker's log line says which
+    check failed."""
+    log.warning("%s (node %s): %s", outcome, exc.node or "unverified", str(exc)[:500])
+    if exc.node is None:
+        denials.count(svc, BROKER, outcome)
+        return
+    svc.log(Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
+                  legal_basis=LegalBasis.NONE, outcome=outcome,
+                  details={"node": exc.node, "reason": SIGNED_REFUSAL}))
 
 
 def mqtt_backoff(retries: int) -> int:
@@ -166,7 +185,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         try:
             kept = accept_snapshot(svc, message)
         except ReportRejected as exc:
-            rejected(svc, "snapshot_rejected", exc)
+            refused(svc, "snapshot_rejected", exc)
             counted.batches.labels("snapshot", "rejected").inc()
             return {"kept": False, "rejected": str(exc)}
         counted.batches.labels("snapshot", "accepted").inc()
@@ -180,13 +199,13 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             stored = accept_evidence(svc, message)
         except EvidenceEarly as exc:
             if self.request.retries >= EVIDENCE_ATTEMPTS - 1:
-                rejected(svc, "evidence_rejected", ReportRejected(f"{exc}, after "
-                                                                  f"{EVIDENCE_ATTEMPTS} tries"))
+                refused(svc, "evidence_rejected", ReportRejected(
+                    f"{exc}, after {EVIDENCE_ATTEMPTS} tries", node=exc.node))
                 counted.batches.labels("evidence", "rejected").inc()
                 return {"stored": None, "rejected": str(exc)}
             raise self.retry(countdown=min(30, 2 ** self.request.retries)) from None
         except ReportRejected as exc:
-            rejected(svc, "evidence_rejected", exc)
+            refused(svc, "evidence_rejected", exc)
             counted.batches.labels("evidence", "rejected").inc()
             return {"stored": None, "rejected": str(exc)}
         counted.batches.labels("evidence", "accepted").inc()
@@ -213,7 +232,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         try:
             taken = accept_clip(svc, message)
         except ReportRejected as exc:
-            rejected(svc, "evidence_clip_rejected", exc)
+            refused(svc, "evidence_clip_rejected", exc)
             counted.batches.labels("clip", "rejected").inc()
             return {"taken": None, "rejected": str(exc)}
         counted.batches.labels("clip", "accepted").inc()

@@ -64,7 +64,7 @@ def main() -> int:
             kept = store.clip_outbox(100)
         finally:
             store.close()
-        jpegs = sum(len(base64.b64decode(body["jpeg"])) for _, body in kept if "jpeg" in body)
+        jpegs = sum(len(base64.b64decode(body["jpeg"])) for _, _, body in kept if "jpeg" in body)
         print(f"after the purge: event {'kept' if left_event else 'gone'}, clip frames "
               f"{'kept' if left_clip else 'gone'}, outbox {len(kept)} message(s) holding "
               f"{jpegs} bytes of clip JPEG")

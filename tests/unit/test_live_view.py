@@ -97,6 +97,10 @@ def test_only_the_enrolled_node_s_pictures_of_its_cameras_are_kept(city: World) 
     for bad, reason in ((snapshot(city, key=SigningKey.generate()), "not signed by the enrolled"),
                         (snapshot(city, camera="roof"), "cameras not enrolled"),
                         (snapshot(city, jpeg=b"<html>not a picture</html>"), "not a JPEG"),
+                        # decoding it would cost a pass per scan (red team 2)
+                        (snapshot(city, jpeg=cv2.imencode(
+                            ".jpg", np.zeros((90, 160, 3), np.uint8),
+                            [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()), "not a baseline"),
                         ({"snapshot": {"node_id": "x"}}, "not a snapshot")):
         with pytest.raises(SnapshotRejected, match=reason):
             accept_snapshot(city.svc, bad)

@@ -1,0 +1,99 @@
+"""Refused pictures and clip messages from the broker (red team 2,
+redteam/clip_junk_grows_public_log.py): a message no enrolled node signed is only counted and
+summed into one audit entry per interval; a message an enrolled node signed is one entry naming
+the node. The entries never quote the message's own text."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from audit.records import DENIALS_COUNTED, Action
+from coordinator import denials
+from coordinator.errors import ReportRejected
+from coordinator.evidence import accept_evidence
+from coordinator.evidence_clips import accept_clip
+from coordinator.worker import SIGNED_REFUSAL, refused
+from privacy.signing import SigningKey
+from tests.support.clip_frames import clip_frame, refusal
+from tests.support.world import World, embedded_world
+from tests.unit.test_clip_coordinator import T0, requested
+
+pytestmark = pytest.mark.unit
+
+WRITTEN = "Anything the sender likes: John Smith, 12 Main Street"
+CAMERA = "John_Smith.12_Main_Street"  # a name a camera may have, not enrolled
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Iterator[World]:
+    world = embedded_world(tmp_path)
+    world.set_time(T0 + timedelta(days=1))
+    world.add_node("alpha", "site-a")
+    yield world
+    world.close()
+
+
+def clip(world: World, message: dict[str, Any]) -> None:
+    """What the worker's clip task does with a message (called directly: Celery keeps the
+    first task registered under a name for the process, another test module's world)."""
+    with pytest.raises(ReportRejected) as refusal:
+        accept_clip(world.svc, message)
+    refused(world.svc, "evidence_clip_rejected", refusal.value)
+
+
+def entries_since(world: World, start: int) -> list[tuple[Any, dict[str, Any]]]:
+    size = world.svc.audit.size()
+    return [(e.record, world.svc.audit.details(e.index))
+            for e in world.svc.audit.entries(start, size - start)]
+
+
+def test_unsigned_messages_are_summed_into_one_entry_per_interval(city: World) -> None:
+    _, request_id, seq = requested(city)
+    before = city.svc.audit.size()
+    junk: list[dict[str, Any]] = [
+        {"refusal": {WRITTEN: 1}},  # key names of the sender's choosing
+        {"refusal": {"request_id": request_id}},
+        refusal(city, request_id, seq, key=SigningKey.generate()),  # a forged signature
+        clip_frame(city, request_id, seq, 0, 2, T0, key=SigningKey.generate()),
+        {WRITTEN: "x"},
+    ]
+    for message in junk:
+        clip(city, message)
+    with pytest.raises(ReportRejected) as evidence:
+        accept_evidence(city.svc, {WRITTEN: "x"})
+    refused(city.svc, "evidence_rejected", evidence.value)
+    assert city.svc.audit.size() == before  # nothing written one by one
+    assert denials.pending(city.svc) == {(denials.OTHER, "evidence_clip_rejected"): 5,
+                                         (denials.OTHER, "evidence_rejected"): 1}
+    city.set_time(T0 + timedelta(days=1, seconds=city.settings.denial_interval_seconds))
+    assert len(denials.flush_due(city.svc)) == 1
+    ((record, details),) = entries_since(city, before)
+    assert record.outcome == DENIALS_COUNTED and record.counts_returned == 6
+    assert WRITTEN.encode() not in b"".join(details.values())
+
+
+def test_a_signed_refused_message_is_one_entry_naming_its_node_never_its_text(
+        city: World) -> None:
+    _, request_id, seq = requested(city)
+    before = city.svc.audit.size()
+    progressive = cv2.imencode(".jpg", np.zeros((180, 320, 3), np.uint8),
+                               [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    for message in (clip_frame(city, request_id, seq, 0, 2, T0, jpeg=progressive),
+                    clip_frame(city, request_id, seq, 0, 2, T0, camera=CAMERA)):
+        clip(city, message)
+    written = entries_since(city, before)
+    assert [(r.action, r.outcome) for r, _ in written] == [
+        (Action.ACCESS_DENIED, "evidence_clip_rejected")] * 2
+    node_id = city.nodes["alpha"].node_id
+    for _, details in written:
+        assert {k: json.loads(v) for k, v in details.items()} == {
+            "node": node_id, "reason": SIGNED_REFUSAL}
+    assert denials.pending(city.svc) == {}
