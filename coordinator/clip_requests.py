@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 import uuid
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import select
 
@@ -33,29 +35,56 @@ from coordinator.node_log_heads import held_size
 from coordinator.service import Coordinator, as_utc
 
 log = logging.getLogger(__name__)
+_EMBEDDED = threading.Lock()  # serialises the asks for clips on SQLite (``_one_at_a_time``)
 # the sealed details whose salts travel with the request, so the node can open what the entry
 # commits to (the incident and alert stay sealed: the node has no use for them)
 OPENED = ("request_id", "node_id", "camera", "seq", "requester")
 
 
 def request_clip(svc: Coordinator, who: Principal, alert_id: int) -> tuple[ClipView, bool]:
-    """The alert's clip request, and whether it is new (logged, stored and queued now)."""
-    with svc.session() as session:
-        alert = session.get(Alert, alert_id)
+    """The alert's clip request, and whether it is new (logged, stored and queued now).
+    Simultaneous asks for one alert are serialised from the check to the insert, so one logs
+    and stores a request and the others answer with it, logging nothing."""
+    with _one_at_a_time(svc), svc.session() as session:
+        alert = session.get(Alert, alert_id, with_for_update=True)  # held until the insert
         if alert is None:
             raise not_found(f"alert {alert_id}")
         has_evidence = session.scalars(select(AlertEvidence.id).where(
             AlertEvidence.alert_id == alert_id)).first() is not None
         node = session.get(Node, alert.node_id) if alert.node_id else None
-    if alert.node_id is None or not has_evidence:
-        raise Problem(409, "No evidence", f"alert {alert_id} has no evidence from a camera "
-                      "site, so its node has no clip of it", "no_evidence")
-    if node is None or not node.active:
-        raise Problem(409, "Node not enrolled", f"node {alert.node_id} of alert {alert_id} is "
-                      "not enrolled (any more): nothing can be asked of it", "node_not_enrolled")
-    current = latest(svc, alert_id)
-    if current is not None and (current.state in PENDING or current.state == "received"):
-        return view(svc, current), False
+        if alert.node_id is None or not has_evidence:
+            raise Problem(409, "No evidence", f"alert {alert_id} has no evidence from a camera "
+                          "site, so its node has no clip of it", "no_evidence")
+        if node is None or not node.active:
+            raise Problem(409, "Node not enrolled", f"node {alert.node_id} of alert {alert_id} "
+                          "is not enrolled (any more): nothing can be asked of it",
+                          "node_not_enrolled")
+        current = latest(svc, alert_id)
+        if current is not None and (current.state in PENDING or current.state == "received"):
+            return view(svc, current), False
+        request_id, index = _logged(svc, who, alert, node)
+        now = svc.clock()
+        session.add(EvidenceClipRequest(
+            request_id=request_id, alert_id=alert_id, incident_id=alert.incident_id,
+            node_id=node.node_id, site_id=node.site_id, camera=alert.camera, seq=alert.seq,
+            requested_by=who.username, logged_index=index, state="requested",
+            requested_at=now, updated_at=now))
+    try:
+        svc.dispatcher.enqueue(SEND_CLIP_REQUEST_TASK, [request_id], LIVE_QUEUE)
+    except DispatchError as exc:
+        fail(svc, request_id, "broker_unavailable", str(exc))
+    return view(svc, _row(svc, request_id)), True
+
+
+def _one_at_a_time(svc: Coordinator) -> AbstractContextManager[object]:
+    """PostgreSQL: the alert's row lock serialises the asks. SQLite (the embedded default, one
+    process) has no row locks, and its write lock would block the log's append (the same
+    database), so a lock of the process does."""
+    return _EMBEDDED if svc.settings.db_url.startswith("sqlite") else nullcontext()
+
+
+def _logged(svc: Coordinator, who: Principal, alert: Alert, node: Node) -> tuple[str, int]:
+    """A new request's id and its audit entry's index, logged before it is stored."""
     request_id = str(uuid.uuid4())
     index = svc.log(Event(
         actor=who.actor, legal_basis=LegalBasis.STATUTE,
@@ -63,20 +92,8 @@ def request_clip(svc: Coordinator, who: Principal, alert_id: int) -> tuple[ClipV
                         as_utc(alert.time)),
         details={"request_id": request_id, "node_id": node.node_id, "camera": alert.camera,
                  "seq": alert.seq, "requester": who.actor.pseudonym,
-                 "incident": str(alert.incident_id), "alert": str(alert_id)}))
-    now = svc.clock()
-    with svc.session() as session:
-        row = EvidenceClipRequest(
-            request_id=request_id, alert_id=alert_id, incident_id=alert.incident_id,
-            node_id=node.node_id, site_id=node.site_id, camera=alert.camera, seq=alert.seq,
-            requested_by=who.username, logged_index=index, state="requested",
-            requested_at=now, updated_at=now)
-        session.add(row)
-    try:
-        svc.dispatcher.enqueue(SEND_CLIP_REQUEST_TASK, [request_id], LIVE_QUEUE)
-    except DispatchError as exc:
-        fail(svc, request_id, "broker_unavailable", str(exc))
-    return view(svc, _row(svc, request_id)), True
+                 "incident": str(alert.incident_id), "alert": str(alert.id)}))
+    return request_id, index
 
 
 def _row(svc: Coordinator, request_id: str) -> EvidenceClipRequest:

@@ -7,6 +7,7 @@ and the control room sees the clip."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -74,3 +75,28 @@ def test_a_clip_request_through_the_worker_and_its_frames_back(city: World) -> N
         assert picture.status_code == 200 and picture.content[:3] == b"\xff\xd8\xff"
     finally:
         close()
+
+
+def test_simultaneous_asks_for_one_clip_log_and_send_one_request(city: World) -> None:
+    """The alert's row lock holds from the check to the insert: one ask logs and stores the
+    request, the others answer with it and log nothing."""
+    callers = 6
+    alert_id, _, _ = with_evidence(city, datetime.now(UTC) - timedelta(minutes=1))
+    headers, start = city.as_("operator"), city.svc.audit.size()
+    gate = threading.Barrier(callers)
+    answers: list[tuple[int, str]] = []
+
+    def ask() -> None:
+        gate.wait()
+        response = city.client.post(f"/alerts/{alert_id}/clip", headers=headers)
+        answers.append((response.status_code, response.json()["request_id"]))
+
+    threads = [threading.Thread(target=ask) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    logged = [e for e in city.svc.audit.entries(start, 100)
+              if e.record.outcome == "evidence_clip_requested"]
+    assert sorted(code for code, _ in answers) == [200] * (callers - 1) + [202]
+    assert len(logged) == 1 and {rid for _, rid in answers} == {logged[0].record.event_id}
