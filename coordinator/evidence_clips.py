@@ -36,6 +36,9 @@ from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 
 PENDING = ("requested", "sent")  # a new request for the alert answers with this one
+# a node answers only a request it was sent, signed with its receipt: frames and refusals for
+# one still ``requested`` (its id public in the log, never sent) are refused
+ANSWERABLE = ("sent", "received")
 ANSWERED = ("received", "refused")
 
 
@@ -86,7 +89,7 @@ def _signed_frame(svc: Coordinator, signed: SignedClipFrame) -> str:
     request = _request_for(svc, frame.request_id, frame.node_id, frame.seq)
     if request.camera != frame.camera:
         raise ClipRejected(f"clip request {frame.request_id} is for camera {request.camera}")
-    if request.state not in (*PENDING, "received"):
+    if request.state not in ANSWERABLE:
         raise ClipRejected(f"clip request {frame.request_id} is {request.state}")
     if frame.index >= frame.frames:
         raise ClipRejected(f"frame {frame.index} of a clip of {frame.frames}")
@@ -150,10 +153,13 @@ def _refusal(svc: Coordinator, message: dict[str, Any]) -> str:
     refusal = signed.refusal
     request = _request_for(svc, refusal.request_id, refusal.node_id, refusal.seq)
     from_enrolled_node(svc, refusal, signed.signature, refusal.node_id, request.site_id, set(),
-                       "clip refusal", ClipRejected)  # nothing refused after this
+                       "clip refusal", ClipRejected)
+    if request.state == "requested":
+        with signed_by(refusal.node_id):  # refused, the node accountable for it
+            raise ClipRejected(f"clip request {refusal.request_id} was not sent")
     with svc.session() as session:
         row = session.get_one(EvidenceClipRequest, refusal.request_id, with_for_update=True)
-        if row.state in PENDING:  # frames already kept stay the answer
+        if row.state == "sent":  # frames already kept stay the answer
             row.state, row.reason, row.detail = "refused", refusal.reason.value, refusal.detail
             row.updated_at = svc.clock()
     return "refused"

@@ -166,10 +166,29 @@ def test_a_broker_that_is_away_fails_the_request_visibly(city: World) -> None:
     assert ask(city, alert_id).status_code == 202  # a failed request may be asked again
 
 
-def requested(world: World) -> tuple[int, str, int]:
+def requested(world: World, sent: bool = True) -> tuple[int, str, int]:
+    """An alert's clip request, logged and (unless not ``sent``) signed and sent to its node
+    as the worker does."""
     alert_id, _, seq = with_evidence(world, T0)
     request_id = ask(world, alert_id).json()["request_id"]
+    if sent:
+        assert send_clip_request(world.svc, request_id) == "sent"
     return alert_id, request_id, seq
+
+
+def test_no_answer_is_taken_for_a_request_not_sent_yet(city: World) -> None:
+    """Its id is public in the log before the worker signs and sends it: a node answering
+    from the log alone skips the node's checks of the signed request."""
+    alert_id, request_id, seq = requested(city, sent=False)
+    for body, what in ((clip_frame(city, request_id, seq, 0, 1, T0, event_index=0),
+                        "is requested"), (refusal(city, request_id, seq), "was not sent")):
+        with pytest.raises(ClipRejected, match=what):
+            accept_clip(city.svc, body)
+    clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
+    assert (clip["state"], clip["received"]) == ("requested", [])
+    assert send_clip_request(city.svc, request_id) == "sent"
+    assert accept_clip(city.svc, clip_frame(city, request_id, seq, 0, 1, T0,
+                                            event_index=0)) == "stored"
 
 
 def test_each_frame_is_checked_as_evidence_is_and_against_its_request(city: World) -> None:
@@ -295,7 +314,7 @@ def test_clips_go_with_their_alert_at_the_retention_purge(city: World) -> None:
 
 def test_the_worker_retries_a_request_the_witnesses_do_not_cosign_then_marks_it_failed(
         city: World) -> None:
-    alert_id, request_id, seq = requested(city)
+    alert_id, request_id, seq = requested(city, sent=False)
 
     def absent() -> str:
         raise WitnessQuorumError("the audit log's checkpoint is cosigned by fewer than 1")
