@@ -12,6 +12,7 @@ per operator and clip: the player fetches every frame."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -126,14 +127,33 @@ def _near_the_alert(svc: Coordinator, request: EvidenceClipRequest, frame: ClipF
         raise ClipRejected(f"frame {frame.index} is {off:.0f} s from its alert's time")
 
 
+def one_clip(frame: dict[str, Any], stored: Iterable[dict[str, Any]]) -> None:
+    """A frame that cannot belong to one clip with the request's frames kept already (read
+    under the request's lock) is refused: a clip has one event frame, the only one boxed, and
+    its frames' times and video frame numbers rise with their index."""
+    index = frame["index"]
+    if frame["box"] is not None and not frame["event_frame"]:
+        raise ClipRejected(f"frame {index} is boxed but not the event's")
+    for other in stored:
+        if frame["event_frame"] and other["event_frame"]:
+            raise ClipRejected(f"frame {index} is a second event frame (frame "
+                               f"{other['index']} is the event's)")
+        before, after = (other, frame) if other["index"] < index else (frame, other)
+        if not (datetime.fromisoformat(before["time"]) < datetime.fromisoformat(after["time"])
+                and before["video_frame"] < after["video_frame"]):
+            raise ClipRejected(f"frame {index}'s time or video frame does not rise with its "
+                               f"index against frame {other['index']}")
+
+
 def _store(svc: Coordinator, signed: SignedClipFrame, jpeg: bytes) -> str:
     frame = signed.frame
     with svc.session() as session:
         request = session.get_one(EvidenceClipRequest, frame.request_id, with_for_update=True)
-        if session.scalars(select(AlertEvidenceClip.id).where(
-                AlertEvidenceClip.request_id == frame.request_id,
-                AlertEvidenceClip.index == frame.index)).first() is not None:
+        stored = {row.index: row.metadata_ for row in session.scalars(
+            select(AlertEvidenceClip).where(AlertEvidenceClip.request_id == frame.request_id))}
+        if frame.index in stored:
             return "duplicate"
+        one_clip(frame.model_dump(mode="json"), stored.values())
         if request.frames is not None and request.frames != frame.frames:  # raced a first frame
             raise ClipRejected(f"the frame says the clip has {frame.frames} frames, its first "
                                f"said {request.frames}")

@@ -328,3 +328,22 @@ def test_the_worker_retries_a_request_the_witnesses_do_not_cosign_then_marks_it_
     assert f"after {CLIP_SEND_ATTEMPTS} tries" in clip["detail"]
     # the node's answer to a request never sent is refused (no frame can match it)
     assert app.tasks[CLIP_TASK](clip_frame(city, request_id, seq, 0, 1, T0))["taken"] is None
+
+
+def test_frames_that_cannot_be_one_clip_with_those_kept_are_refused(city: World) -> None:
+    """One event frame, the only one boxed; times and video frame numbers rise with the
+    index (checked against the request's kept frames)."""
+    alert_id, request_id, seq = requested(city)
+    assert accept_clip(city.svc, clip_frame(city, request_id, seq, 2, 5, T0)) == "stored"
+    for body, why in (
+            (clip_frame(city, request_id, seq, 3, 5, T0, event_index=3), "second event frame"),
+            (clip_frame(city, request_id, seq, 4, 5, T0, box=(10, 10, 50, 50)),
+             "boxed but not the event's"),
+            (clip_frame(city, request_id, seq, 0, 5, T0 + timedelta(seconds=1)), "does not rise"),
+            (clip_frame(city, request_id, seq, 4, 5, T0, video_frame=101), "does not rise")):
+        with pytest.raises(ClipRejected, match=why):
+            accept_clip(city.svc, body)
+    for index in (0, 1, 3, 4):
+        assert accept_clip(city.svc, clip_frame(city, request_id, seq, index, 5, T0)) == "stored"
+    clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
+    assert [f["box"] is not None for f in clip["received"]] == [False, False, True, False, False]
