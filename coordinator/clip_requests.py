@@ -10,7 +10,9 @@ worker, which takes the entry's receipt under a checkpoint the witnesses' quorum
 details the node checks, signs the ``ClipRequest`` with
 the coordinator's dispatch key and puts it on the node's own queue: a node answers only a
 request the city's witnessed log already holds. While a request of the alert is pending or
-answered with frames, asking again answers with it, logging nothing."""
+answered with frames, asking again answers with it, logging nothing; one its node left
+waiting past ``evidence_clip_wait_seconds`` (``unanswered``, or ``incomplete``) may be asked
+for again."""
 
 from __future__ import annotations
 
@@ -60,8 +62,9 @@ def request_clip(svc: Coordinator, who: Principal, alert_id: int) -> tuple[ClipV
                           "is not enrolled (any more): nothing can be asked of it",
                           "node_not_enrolled")
         current = latest(svc, alert_id)
-        if current is not None and (current.state in PENDING or current.state == "received"):
-            return view(svc, current), False
+        shown = view(svc, current) if current is not None else None
+        if shown is not None and shown.state in (*PENDING, "received"):  # not overdue
+            return shown, False
         request_id, index = _logged(svc, who, alert, node)
         now = svc.clock()
         session.add(EvidenceClipRequest(

@@ -206,6 +206,11 @@ class CoordinatorSettings(TomlSettings):
     alert_retention_days: int = Field(default=90, ge=1, le=3650,
                                       description="alerts older than this are deleted by the "
                                       "housekeeping job (the deletion is logged first)")
+    evidence_clip_wait_seconds: int = Field(
+        default=300, ge=30, le=86400,
+        description="a clip request sent this long without an answer is unanswered, and a clip "
+        "with frames missing this long after its last frame incomplete; either may then be asked "
+        "for again (logged again)")
     incident_window_seconds: int = Field(default=120, ge=1, le=86400,
                                          description="an alert joins the open incident of its "
                                          "site, camera, rule and zone or line when it comes at "

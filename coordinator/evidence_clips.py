@@ -13,7 +13,7 @@ per operator and clip: the player fetches every frame."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -61,7 +61,7 @@ class ClipView(BaseModel):
     request_id: str
     alert_id: int
     incident_id: int | None
-    state: str  # requested, sent, received, refused, failed
+    state: str  # requested, sent, received, refused, failed, unanswered, incomplete
     frames: int | None  # how many the clip has, once its first frame came
     reason: str | None
     detail: str | None
@@ -185,6 +185,19 @@ def _refusal(svc: Coordinator, message: dict[str, Any]) -> str:
     return "refused"
 
 
+def state_now(request: EvidenceClipRequest, kept: int, now: datetime,
+              wait_seconds: int) -> str:
+    """The request's state as it stands ``now``: one the node left waiting past the deadline
+    (sent and never answered, or answered with frames missing) is over, so that it may be asked
+    for again and the page stops following it."""
+    late = as_utc(now) - as_utc(request.updated_at) > timedelta(seconds=wait_seconds)
+    if late and request.state == "sent":
+        return "unanswered"
+    if late and request.state == "received" and kept < (request.frames or 0):
+        return "incomplete"
+    return request.state
+
+
 def view(svc: Coordinator, request: EvidenceClipRequest) -> ClipView:
     with svc.session() as session:
         frames = session.scalars(select(AlertEvidenceClip).where(
@@ -192,7 +205,9 @@ def view(svc: Coordinator, request: EvidenceClipRequest) -> ClipView:
             .order_by(AlertEvidenceClip.index)).all()
         key = session.scalar(select(Node.identity_key).where(Node.node_id == request.node_id))
     return ClipView(request_id=request.request_id, alert_id=request.alert_id,
-                    incident_id=request.incident_id, state=request.state, frames=request.frames,
+                    incident_id=request.incident_id, frames=request.frames,
+                    state=state_now(request, len(frames), svc.clock(),
+                                    svc.settings.evidence_clip_wait_seconds),
                     reason=request.reason, detail=request.detail,
                     requested_at=as_utc(request.requested_at),
                     received=[_frame_view(f, key) for f in frames])

@@ -347,3 +347,30 @@ def test_frames_that_cannot_be_one_clip_with_those_kept_are_refused(city: World)
         assert accept_clip(city.svc, clip_frame(city, request_id, seq, index, 5, T0)) == "stored"
     clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
     assert [f["box"] is not None for f in clip["received"]] == [False, False, True, False, False]
+
+
+def test_a_clip_left_waiting_past_its_deadline_may_be_asked_for_again(city: World) -> None:
+    """Sent and never answered, or answered with frames missing: past
+    ``evidence_clip_wait_seconds`` it is over (the page stops following it) and a new request
+    is logged and sent."""
+    wait = timedelta(seconds=city.settings.evidence_clip_wait_seconds)
+    partial, request_id, seq = requested(city)
+    assert accept_clip(city.svc, clip_frame(city, request_id, seq, 0, 3, T0)) == "stored"
+    silent = with_evidence(city, T0 + timedelta(minutes=1))[0]
+    silent_request = ask(city, silent).json()["request_id"]
+    assert send_clip_request(city.svc, silent_request) == "sent"
+    waiting = {partial: (request_id, "received"), silent: (silent_request, "sent")}
+    over = {partial: (request_id, "incomplete"), silent: (silent_request, "unanswered")}
+    now = city.svc.clock()
+    for moment, expected in ((now + wait - timedelta(seconds=1), waiting), (now + wait, waiting),
+                             (now + wait + timedelta(seconds=1), over)):
+        city.set_time(moment)
+        for alert, (request, state) in expected.items():
+            clip = city.client.get(f"/alerts/{alert}/clip", headers=city.as_("operator")).json()
+            assert (clip["request_id"], clip["state"]) == (request, state), moment
+    for alert, (old, _) in over.items():
+        start = city.svc.audit.size()
+        again = ask(city, alert)
+        assert again.status_code == 202 and again.json()["request_id"] != old
+        assert [e.record.event_id for e in city.svc.audit.entries(start, 10)
+                if e.record.outcome == "evidence_clip_requested"] == [again.json()["request_id"]]
