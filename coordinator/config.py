@@ -206,6 +206,12 @@ class CoordinatorSettings(TomlSettings):
     alert_retention_days: int = Field(default=90, ge=1, le=3650,
                                       description="alerts older than this are deleted by the "
                                       "housekeeping job (the deletion is logged first)")
+    evidence_clip_days: int = Field(
+        default=3, ge=1, le=30,
+        description="the frames of clips of alerts older than this are deleted by the "
+        "housekeeping job (logged first), their requests marked purged: a clip is kept at the "
+        "coordinator about as long as a node keeps it (evidence_clip_hours, 72 h by default), "
+        "not for the alert's whole retention")
     evidence_clip_wait_seconds: int = Field(
         default=300, ge=30, le=86400,
         description="a clip request sent this long without an answer is unanswered, and a clip "

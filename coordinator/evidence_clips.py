@@ -61,7 +61,7 @@ class ClipView(BaseModel):
     request_id: str
     alert_id: int
     incident_id: int | None
-    state: str  # requested, sent, received, refused, failed, unanswered, incomplete
+    state: str  # requested, sent, received, refused, failed, unanswered, incomplete, purged
     frames: int | None  # how many the clip has, once its first frame came
     reason: str | None
     detail: str | None

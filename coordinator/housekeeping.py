@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
@@ -65,7 +65,8 @@ def expire_warrants(svc: Coordinator) -> list[str]:
 def purge_alerts(svc: Coordinator) -> int:
     """Delete alerts whose event is older than the retention period, with their evidence and
     clips, and the incidents last seen before it (their alerts are all among them); log the
-    counts first."""
+    counts first. Clips go sooner (``purge_clips``)."""
+    purge_clips(svc)
     cutoff = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
     with svc.session() as session:
         # the flood limit's decisions on events: a redelivery that late is charged again
@@ -97,6 +98,32 @@ def purge_alerts(svc: Coordinator) -> int:
         session.execute(delete(Alert).where(Alert.time < cutoff))
         session.execute(delete(Incident).where(Incident.last_seen < cutoff))
     return int(count or 0)
+
+
+def purge_clips(svc: Coordinator) -> int:
+    """Delete the frames (and looks) of clips of alerts older than ``evidence_clip_days``, the
+    count logged first, and mark their requests ``purged``: a clip outliving the node's own
+    copy and the footage it came from would be footage kept past its retention."""
+    cutoff = svc.clock() - timedelta(days=svc.settings.evidence_clip_days)
+    old = select(Alert.id).where(Alert.time < cutoff).scalar_subquery()
+    with svc.session() as session:
+        count = session.scalar(select(func.count()).select_from(AlertEvidenceClip).where(
+            AlertEvidenceClip.alert_id.in_(old)))
+    if not count:
+        return 0
+    svc.log(Event(actor=_system(svc), action=Action.RETENTION_PURGE,
+                  legal_basis=LegalBasis.STATUTE, purpose_code="evidence_clip_retention",
+                  outcome="purged", details={"clip_frames": str(count),
+                                             "before": cutoff.isoformat()}))
+    with svc.session() as session:
+        clips = select(EvidenceClipRequest.request_id).where(
+            EvidenceClipRequest.alert_id.in_(old)).scalar_subquery()
+        session.execute(delete(EvidenceClipLook).where(EvidenceClipLook.request_id.in_(clips)))
+        session.execute(delete(AlertEvidenceClip).where(AlertEvidenceClip.alert_id.in_(old)))
+        session.execute(update(EvidenceClipRequest).where(
+            EvidenceClipRequest.request_id.in_(clips), EvidenceClipRequest.state == "received")
+            .values(state="purged", reason="evidence_clip_days", updated_at=svc.clock()))
+    return int(count)
 
 
 def purge_spent(svc: Coordinator) -> int:

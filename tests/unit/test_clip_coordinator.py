@@ -27,7 +27,7 @@ from coordinator.clip_requests import send_clip_request
 from coordinator.db import AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
 from coordinator.errors import ClipRejected, DispatchError, WitnessQuorumError
 from coordinator.evidence_clips import accept_clip
-from coordinator.housekeeping import purge_alerts
+from coordinator.housekeeping import purge_alerts, purge_clips
 from coordinator.worker import CLIP_SEND_ATTEMPTS, worker_app
 from kernel.canonical import canonical_json
 from privacy.signing import SigningKey, VerifyKey
@@ -310,6 +310,31 @@ def test_clips_go_with_their_alert_at_the_retention_purge(city: World) -> None:
     with city.svc.session() as session:
         for table in (AlertEvidenceClip, EvidenceClipRequest, EvidenceClipLook):
             assert session.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_clip_frames_go_after_evidence_clip_days_the_purge_logged_first(city: World) -> None:
+    """A clip is kept about as long as its node keeps it, not for the alert's retention."""
+    alert_id, request_id, seq = requested(city)
+    accept_clip(city.svc, clip_frame(city, request_id, seq, 0, 1, T0, event_index=0))
+    frame = f"/alerts/{alert_id}/clips/{request_id}/0.jpg"
+    assert city.client.get(frame, headers=city.as_("operator")).status_code == 200
+    days = timedelta(days=city.settings.evidence_clip_days)
+    city.set_time(T0 + days - timedelta(minutes=1))
+    assert purge_clips(city.svc) == 0
+    city.set_time(T0 + days + timedelta(minutes=1))
+    start = city.svc.audit.size()
+    assert purge_clips(city.svc) == 1
+    (entry,) = city.svc.audit.entries(start, 10)
+    assert (entry.record.action, entry.record.purpose_code) == (
+        Action.RETENTION_PURGE, "evidence_clip_retention")
+    assert json.loads(city.svc.audit.details(entry.index)["clip_frames"]) == "1"
+    assert city.client.get(frame, headers=city.as_("operator")).status_code == 404
+    clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
+    assert (clip["state"], clip["received"]) == ("purged", [])
+    with city.svc.session() as session:
+        for table in (AlertEvidenceClip, EvidenceClipLook):
+            assert session.scalar(select(func.count()).select_from(table)) == 0
+    assert purge_clips(city.svc) == 0 and city.svc.audit.size() == start + 1
 
 
 def test_the_worker_retries_a_request_the_witnesses_do_not_cosign_then_marks_it_failed(

@@ -32,6 +32,7 @@
           : `All ${clip.frames} frames received, each signed by the site's node.`;
       case "refused": return `The camera site refused the clip (${clip.reason}): ${clip.detail}`;
       case "failed": return `The request could not be sent (${clip.reason}). You may request it again.`;
+      case "purged": return "The clip's frames were deleted: it was kept as long as the site keeps it.";
       case "unanswered": return "The camera site did not answer in time. You may request the clip again.";
       case "incomplete":
         return `Only ${got} of ${clip.frames} frames came in time; no more are expected. You may request the clip again.`;
