@@ -34,10 +34,13 @@ def ask(alert_id: Index, who: Principal = Depends(require(Permission.ALERT_READ)
     return JSONResponse(clip.model_dump(mode="json"), status_code=202 if new else 200)
 
 
-@router.get("/{alert_id}/clip", summary="The alert's newest clip request, its state and frames")
+@router.get("/{alert_id}/clip", summary="The alert's newest clip request, its state and frames",
+            response_model=ClipView)
 def shown(alert_id: Index, _: Principal = Depends(require(Permission.ALERT_READ)),
-          svc: Coordinator = Depends(service)) -> ClipView:
-    return evidence_clips.of_alert(svc, alert_id)
+          svc: Coordinator = Depends(service)) -> Response:
+    """Not cached, as the frames are not: it names who asked for which moment's footage."""
+    return JSONResponse(evidence_clips.of_alert(svc, alert_id).model_dump(mode="json"),
+                        headers=PAGE_HEADERS)
 
 
 @router.get("/{alert_id}/clips/{request_id}/{index}.jpg",

@@ -290,6 +290,9 @@ def test_frames_are_served_to_the_control_room_and_each_look_at_a_clip_logged_on
                         .values(jpeg=frame_jpeg(2)))
     clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
     assert [f["intact"] for f in clip["received"]] == [True, False, True]
+    for url in (f"/alerts/{alert_id}/clip", f"{path}/0.jpg"):  # neither kept in a cache
+        response = city.client.get(url, headers=city.as_("operator"))
+        assert "no-store" in response.headers["cache-control"], url
 
 
 def test_the_incident_page_offers_a_clip_per_alert_with_evidence(city: World) -> None:
