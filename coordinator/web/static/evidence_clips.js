@@ -54,8 +54,12 @@
     const base = `/alerts/${alert}/clips/${clip.request_id}`;
     const old = section.querySelector(".player");
     if (old && old.dataset.count === String(frames.length)) return;
-    const kept = old ? Number(old.querySelector("input").value) : frames.findIndex((f) => f.event_frame);
+    // frames arrive one by one: until the operator moves the player, it opens on the event's
+    // frame (once that is in); after, a rebuild keeps where they are
+    const moved = Boolean(old && old.dataset.moved);
+    const kept = moved ? Number(old.querySelector("input").value) : Math.max(0, frames.findIndex((f) => f.event_frame));
     const box = element("div", { class: "player", role: "group", "aria-label": `Clip of alert ${alert}`, "data-count": String(frames.length) });
+    if (moved) box.dataset.moved = "true";
     const picture = element("img", { id: `clip-frame-${alert}`, width: frames[0].width, height: frames[0].height });
     const caption = element("p", { class: "frame-caption", id: `clip-caption-${alert}` });
     const controls = element("div", { class: "controls" });
@@ -89,7 +93,8 @@
       slider.setAttribute("aria-valuetext", caption.textContent);
     }
     const current = () => Number(slider.value);
-    function pause() {
+    function pause() {  // every control the operator uses pauses first
+      box.dataset.moved = "true";
       clearTimeout(timer);
       timer = null;
       play.textContent = "Play";
@@ -103,6 +108,7 @@
       timer = setTimeout(() => { show(following); tick(); }, Math.min(1000, Math.max(50, gap || 200)));
     }
     function toggle() {
+      box.dataset.moved = "true";
       if (timer) { pause(); return; }
       play.textContent = "Pause";
       play.setAttribute("aria-pressed", "true");
