@@ -150,7 +150,10 @@ def test_the_runner_stores_the_event_and_nothing_of_the_pose(tmp_path: Path):
         columns = [row[1] for row in db.execute("PRAGMA table_info(events)")]
         # evidence is a redacted snapshot the camera's redactor hands over; none without one
         pictures = db.execute("SELECT count(*) FROM evidence").fetchone()[0]
-    assert tables == {"events", "visits", "evidence"} and pictures == 0
+        clips = db.execute("SELECT count(*) FROM clip_frames").fetchone()[0]
+    # clips are cut from the redactor's output beside the evidence: none here either
+    assert tables == {"events", "visits", "evidence", "clip_frames", "clip_answers",
+                      "clip_outbox", "sqlite_sequence"} and pictures == clips == 0
     assert columns == ["id", "type", "rule", "camera", "zone", "line", "direction", "time",
                        "count", "tokens", "sent", "score"]
     watcher = runner.threats

@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -428,7 +428,13 @@ def test_node_run_publishes_the_answers_as_clip_tasks_on_the_pictures_queue(
 def test_the_node_worker_takes_clip_requests_from_its_queue(world: World) -> None:
     node = world.nodes["alpha"]
     request_id = str(uuid.uuid4())
-    message = request(world, logged(world, request_id=request_id), request_id=request_id)
+    # the worker process checks freshness on the real clock, and this module's world may have
+    # been made long before (T0 is the test session's start): log and sign at the real time
+    world.set_time(datetime.now(UTC).replace(microsecond=0))
+    try:
+        message = request(world, logged(world, request_id=request_id), request_id=request_id)
+    finally:
+        world.set_time(T0)
     world.start_worker("alpha")
     try:
         world.svc.dispatcher.send(CLIP_REQUEST_TASK, message, node.node_id, f"clip-{request_id}")
