@@ -124,9 +124,11 @@ def verified_batch(svc: Coordinator, message: Any) -> tuple[SignedEventBatch, No
     latest = svc.clock() + EVENTS_AHEAD
     ahead = [e for e in batch.events if as_utc(e.time) > latest]
     if ahead:
-        raise EventsRejected(
-            f"event {ahead[0].seq} of {node.node_id} is dated {as_utc(ahead[0].time).isoformat()}, "
-            f"over {EVENTS_AHEAD} after the coordinator's clock: set the node's clock (NTP)")
+        with signed_by(node.node_id):  # the node's own clock: it is accountable for it
+            raise EventsRejected(
+                f"event {ahead[0].seq} of {node.node_id} is dated "
+                f"{as_utc(ahead[0].time).isoformat()}, over {EVENTS_AHEAD} after the "
+                "coordinator's clock: set the node's clock (NTP)")
     return signed, node
 
 

@@ -4,8 +4,10 @@ export's id and hash) see every piece of raw video that left a node.
 
 The node decided the export with its own checks; the coordinator records it once it is sure
 the report is the enrolled node's, about its own cameras, under a registered evidence-export
-warrant whose text the node presented, and inside that warrant's scope. Anything else is an
-``access_denied`` entry saying why. A report that arrives twice is logged once (by export id).
+warrant whose text the node presented, and inside that warrant's scope. Anything else is
+refused (``coordinator.worker.refused``): a report the enrolled node signed is one
+``access_denied`` entry naming the node, one no enrolled node signed is only counted. A report
+that arrives twice is logged once (by export id).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from audit.records import Window as LogWindow
 from contract.exports import ExportReport, SignedExportReport
 from contract.warrants import Kind, SignedWarrant, WarrantRefused, check_scope, digest
 from coordinator.alert_intake import from_enrolled_node
-from coordinator.db import EvidenceExport
+from coordinator.db import EvidenceExport, Node
 from coordinator.db import Warrant as WarrantRow
-from coordinator.errors import ExportReportRejected
+from coordinator.errors import ExportReportRejected, signed_by
 from coordinator.node_log_heads import note_log_size
 from coordinator.service import Coordinator
 from kernel.errors import describe
@@ -56,6 +58,11 @@ def accept_export(svc: Coordinator, message: Any) -> tuple[int, bool]:
     node = from_enrolled_node(svc, report, signed.signature, report.node_id, report.site,
                               set(report.cameras), "export report",
                               ExportReportRejected)
+    with signed_by(node.node_id):  # the node's signed report: it is accountable for it
+        return _logged(svc, report, node)
+
+
+def _logged(svc: Coordinator, report: ExportReport, node: Node) -> tuple[int, bool]:
     warrant = _warrant(svc, report).warrant
     if report.log_size is not None:
         note_log_size(svc, node.node_id, report.log_size)

@@ -66,21 +66,14 @@ BROKER = "broker"  # the source unsigned messages are counted under (not an addr
 SIGNED_REFUSAL = "signed by the enrolled node and refused by a check of the coordinator"
 
 
-def rejected(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
-    """A message from the broker that is not from an enrolled node about its own cameras."""
-    log.warning("%s: %s", outcome, exc)
-    svc.log(Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
-                  legal_basis=LegalBasis.NONE, outcome=outcome,
-                  details={"reason": str(exc)[:500]}))
-
-
 def refused(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
-    """A picture or clip message refused. Signed by an enrolled node: one entry naming the
-    node, which is accountable. Otherwise anyone on the broker may have sent it, so it is only
-    counted, as anonymous HTTP denials are (``coordinator.denials``: one entry per interval for
-    all of them). The entry's reason is fixed wording, never the message's own text (red team
-    2: junk key names were quoted into the permanent log); the worker's log line says which
-    check failed."""
+    """A message from the broker refused: an event batch, an export report, a picture or a
+    clip message. Signed by an enrolled node: one entry naming the node, which is accountable.
+    Otherwise anyone on the broker may have sent it, so it is only counted, as anonymous HTTP
+    denials are (``coordinator.denials``: one entry per interval for all of them). The
+    entry's reason is fixed wording, never the message's own text (red team 2: junk key names
+    were quoted into the permanent log; event batches and export reports too, until December
+    2026); the worker's log line says which check failed, cut at 500 characters."""
     log.warning("%s (node %s): %s", outcome, exc.node or "unverified", str(exc)[:500])
     if exc.node is None:
         denials.count(svc, BROKER, outcome)
@@ -124,15 +117,20 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
                                              "unacked_restore_interval": 5,
                                              "unacked_restore_throttle": 1}
 
+    def refuse(svc: Coordinator, kind: str, outcome: str, exc: ReportRejected,
+               **answer: Any) -> dict[str, Any]:
+        """A task's message refused (``refused``) and counted; the task's answer."""
+        refused(svc, outcome, exc)
+        counted.batches.labels(kind, "rejected").inc()
+        return {**answer, "rejected": str(exc)[:500]}
+
     @app.task(shared=False, name=EVENTS_TASK)
     def events(message: dict[str, Any]) -> dict[str, Any]:
         svc = service()
         try:
             intake = accept(svc, message)
         except ReportRejected as exc:
-            rejected(svc, "events_rejected", exc)
-            counted.batches.labels("events", "rejected").inc()
-            return {"accepted": 0, "rejected": str(exc)}
+            return refuse(svc, "events", "events_rejected", exc, accepted=0)
         counted.batches.labels("events", "accepted").inc()
         counted.refused.inc(intake.refused)  # logged and audited by the intake
         act(intake)
@@ -163,9 +161,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         try:
             index, duplicate = accept_export(svc, message)
         except ReportRejected as exc:
-            rejected(svc, "export_report_rejected", exc)
-            counted.batches.labels("export", "rejected").inc()
-            return {"logged": None, "rejected": str(exc)}
+            return refuse(svc, "export", "export_report_rejected", exc, logged=None)
         counted.batches.labels("export", "accepted").inc()
         return {"logged": index, "duplicate": duplicate}
 
@@ -185,9 +181,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         try:
             kept = accept_snapshot(svc, message)
         except ReportRejected as exc:
-            refused(svc, "snapshot_rejected", exc)
-            counted.batches.labels("snapshot", "rejected").inc()
-            return {"kept": False, "rejected": str(exc)}
+            return refuse(svc, "snapshot", "snapshot_rejected", exc, kept=False)
         counted.batches.labels("snapshot", "accepted").inc()
         return {"kept": kept is not None}
 
@@ -199,15 +193,11 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             stored = accept_evidence(svc, message)
         except EvidenceEarly as exc:
             if self.request.retries >= EVIDENCE_ATTEMPTS - 1:
-                refused(svc, "evidence_rejected", ReportRejected(
-                    f"{exc}, after {EVIDENCE_ATTEMPTS} tries", node=exc.node))
-                counted.batches.labels("evidence", "rejected").inc()
-                return {"stored": None, "rejected": str(exc)}
+                return refuse(svc, "evidence", "evidence_rejected", ReportRejected(
+                    f"{exc}, after {EVIDENCE_ATTEMPTS} tries", node=exc.node), stored=None)
             raise self.retry(countdown=min(30, 2 ** self.request.retries)) from None
         except ReportRejected as exc:
-            refused(svc, "evidence_rejected", exc)
-            counted.batches.labels("evidence", "rejected").inc()
-            return {"stored": None, "rejected": str(exc)}
+            return refuse(svc, "evidence", "evidence_rejected", exc, stored=None)
         counted.batches.labels("evidence", "accepted").inc()
         return {"stored": stored}
 
@@ -232,9 +222,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         try:
             taken = accept_clip(svc, message)
         except ReportRejected as exc:
-            refused(svc, "evidence_clip_rejected", exc)
-            counted.batches.labels("clip", "rejected").inc()
-            return {"taken": None, "rejected": str(exc)}
+            return refuse(svc, "clip", "evidence_clip_rejected", exc, taken=None)
         counted.batches.labels("clip", "accepted").inc()
         return {"taken": taken}
 

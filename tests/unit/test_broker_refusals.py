@@ -1,4 +1,4 @@
-"""Refused pictures and clip messages from the broker (red team 2,
+"""Refused pictures, clip messages, event batches and export reports from the broker (red team 2,
 redteam/clip_junk_grows_public_log.py): a message no enrolled node signed is only counted and
 summed into one audit entry per interval; a message an enrolled node signed is one entry naming
 the node. The entries never quote the message's own text."""
@@ -6,6 +6,7 @@ the node. The entries never quote the message's own text."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,11 +17,18 @@ import numpy as np
 import pytest
 
 from audit.records import DENIALS_COUNTED, Action
+from contract.exports import ExportReport, SignedExportReport
+from contract.warrants import Window
 from coordinator import denials
+from coordinator.alert_intake import accept
 from coordinator.errors import ReportRejected
 from coordinator.evidence import accept_evidence
 from coordinator.evidence_clips import accept_clip
+from coordinator.export_reports import accept_export
 from coordinator.worker import SIGNED_REFUSAL, refused
+from nodes.event_sender import message as batch_message
+from nodes.events import StoredEvent
+from nodes.identity import load_identity
 from privacy.signing import SigningKey
 from tests.support.clip_frames import clip_frame, refusal
 from tests.support.world import World, embedded_world
@@ -97,3 +105,34 @@ def test_a_signed_refused_message_is_one_entry_naming_its_node_never_its_text(
         assert {k: json.loads(v) for k, v in details.items()} == {
             "node": node_id, "reason": SIGNED_REFUSAL}
     assert denials.pending(city.svc) == {}
+
+
+def test_event_batches_and_export_reports_name_their_node_only_when_it_signed(
+        city: World) -> None:
+    """``ReportRejected.node`` on the events and export-report paths: set by the checks after
+    the enrolled key verified the message, never before (the worker's ``refused`` trusts it)."""
+    node = city.nodes["alpha"]
+    own, stranger = load_identity(node.settings.keys_dir).signing, SigningKey.generate()
+    now = city.clock()
+    later = StoredEvent(type="restricted_area", rule="r-1", camera="gate", zone="z", line=None,
+                        direction=None, time=now + timedelta(days=1), count=1,
+                        tokens=("0123456789abcdef",), seq=1)
+    export = ExportReport(
+        export_id=str(uuid.uuid4()), node_id=node.node_id, site="site-a", warrant_id="no-such",
+        warrant_sha256="0" * 64, cameras=("gate",),
+        window=Window(start=now - timedelta(hours=1), end=now), segments=1,
+        recipient="city-pd", export_sha256="0" * 64, exported_at=now)
+
+    def signer(take: Any, body: Any) -> str | None:
+        with pytest.raises(ReportRejected) as refusal:
+            take(city.svc, body)
+        return refusal.value.node
+
+    assert signer(accept, batch_message([later], node.node_id, "site-a", own)) == node.node_id
+    assert signer(accept, batch_message([later], node.node_id, "site-a", stranger)) is None
+    assert signer(accept, {"batch": {WRITTEN: 1}}) is None
+    assert signer(accept_export, SignedExportReport(
+        report=export, signature=export.sign(own)).model_dump(mode="json")) == node.node_id
+    assert signer(accept_export, SignedExportReport(
+        report=export, signature=export.sign(stranger)).model_dump(mode="json")) is None
+    assert signer(accept_export, {"report": {WRITTEN: 1}}) is None
