@@ -27,7 +27,7 @@ from coordinator.clip_requests import send_clip_request
 from coordinator.db import AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
 from coordinator.errors import ClipRejected, DispatchError, WitnessQuorumError
 from coordinator.evidence_clips import accept_clip
-from coordinator.housekeeping import purge_alerts, purge_clips
+from coordinator.housekeeping import housekeeping, purge_alerts, purge_clips
 from coordinator.worker import CLIP_SEND_ATTEMPTS, worker_app
 from kernel.canonical import canonical_json
 from privacy.signing import SigningKey, VerifyKey
@@ -338,6 +338,23 @@ def test_clip_frames_go_after_evidence_clip_days_the_purge_logged_first(city: Wo
         for table in (AlertEvidenceClip, EvidenceClipLook):
             assert session.scalar(select(func.count()).select_from(table)) == 0
     assert purge_clips(city.svc) == 0 and city.svc.audit.size() == start + 1
+
+
+def test_housekeeping_reports_how_many_clips_it_purged(city: World) -> None:
+    """Beside the other purges' counts: clips (requests whose frames went), the entry saying
+    how many frames."""
+    _, request_id, seq = requested(city)
+    for index in range(2):
+        accept_clip(city.svc, clip_frame(city, request_id, seq, index, 2, T0))
+    city.set_time(T0 + timedelta(days=city.settings.evidence_clip_days, minutes=1))
+    start = city.svc.audit.size()
+    done = housekeeping(city.svc)
+    assert done["purged_clips"] == 1 and done["purged_alerts"] == 0
+    (entry,) = [e for e in city.svc.audit.entries(start, 100)
+                if e.record.purpose_code == "evidence_clip_retention"]
+    details = {k: json.loads(v) for k, v in city.svc.audit.details(entry.index).items()}
+    assert (details["clips"], details["clip_frames"]) == ("1", "2")
+    assert housekeeping(city.svc)["purged_clips"] == 0
 
 
 def test_the_worker_retries_a_request_the_witnesses_do_not_cosign_then_marks_it_failed(
