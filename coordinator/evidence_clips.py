@@ -8,11 +8,14 @@ length. A frame sent again is kept once. Stored bound to the alert and deleted w
 
 Shown to the control room's roles; an operator's first fetch of a clip's frames is an access,
 logged (``consultation``, outcome ``evidence_clip_viewed``; the clip sealed for the DPO), once
-per operator and clip: the player fetches every frame."""
+per operator and clip, even when two tabs fetch at once (``_look``): the player fetches every
+frame."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +44,7 @@ PENDING = ("requested", "sent")  # a new request for the alert answers with this
 # one still ``requested`` (its id public in the log, never sent) are refused
 ANSWERABLE = ("sent", "received")
 ANSWERED = ("received", "refused")
+_FIRST_LOOKS = threading.Lock()  # serialises first looks on SQLite (``_look``)
 
 
 class ClipFrameView(BaseModel):
@@ -268,20 +272,34 @@ def frame_picture(svc: Coordinator, who: Principal, alert_id: int, request_id: s
 
 def _look(svc: Coordinator, who: Principal, alert_id: int, request_id: str,
           incident_id: int | None) -> None:
-    """Log the operator's first look at the clip, before its frame is served. Holding a write
-    lock across the log's append would stall every other fetch (and, on SQLite, the append),
-    so as with live views two fetches racing may both log it (never neither); the player
-    fetches the first frame alone, then the rest."""
+    """Log the operator's first look at the clip, before its frame is served: exactly once per
+    operator and clip, however many fetches race. PostgreSQL: the look's row (its primary key,
+    request and operator) is inserted before the entry is logged, so a racing fetch's insert
+    waits on it and, once the first commits, fails: that fetch serves the frame, the look
+    logged by then; should the append fail, the row goes with it and the other fetch logs.
+    SQLite (one process) could not append to the log while a write is open on the same
+    database, so a lock of the process serialises first looks there. Later fetches take no
+    lock."""
+    if _looked(svc, request_id, who.username):
+        return
+    sqlite = svc.settings.db_url.startswith("sqlite")
     try:
-        with svc.session() as session:
+        with _FIRST_LOOKS if sqlite else nullcontext(), svc.session() as session:
             if session.get(EvidenceClipLook, (request_id, who.username)) is not None:
                 return
+            session.add(EvidenceClipLook(request_id=request_id, username=who.username,
+                                         at=svc.clock()))
+            if not sqlite:
+                session.flush()  # claims the look: a racing fetch's claim waits here
             svc.log(Event(actor=who.actor, action=Action.CONSULTATION,
                           legal_basis=LegalBasis.STATUTE, purpose_code="control_room",
                           outcome="evidence_clip_viewed",
                           details={"request_id": request_id, "alert": str(alert_id),
                                    "incident": str(incident_id)}))
-            session.add(EvidenceClipLook(request_id=request_id, username=who.username,
-                                         at=svc.clock()))
-    except IntegrityError:  # another fetch logged this look at the same moment
+    except IntegrityError:  # another fetch claimed and logged this look first
         pass
+
+
+def _looked(svc: Coordinator, request_id: str, username: str) -> bool:
+    with svc.session() as session:
+        return session.get(EvidenceClipLook, (request_id, username)) is not None

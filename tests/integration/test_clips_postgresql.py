@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from contract.tasks import CLIP_TASK, LIVE_QUEUE
 from coordinator import denials
+from coordinator.clip_requests import send_clip_request
+from coordinator.db import EvidenceClipLook
+from coordinator.evidence_clips import accept_clip
 from nodes.event_sender import celery_publisher
 from privacy.signing import SigningKey
-from tests.support.clip_frames import clip_frame, with_evidence
+from tests.support.clip_frames import clip_frame, racing_first_looks, with_evidence
 from tests.support.world import World
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -106,3 +110,19 @@ def test_simultaneous_asks_for_one_clip_log_and_send_one_request(city: World) ->
               if e.record.outcome == "evidence_clip_requested"]
     assert sorted(code for code, _ in answers) == [200] * (callers - 1) + [202]
     assert len(logged) == 1 and {rid for _, rid in answers} == {logged[0].record.event_id}
+
+
+def test_tabs_fetching_a_clip_at_once_log_one_look(city: World) -> None:
+    """The look's row is claimed before the entry is logged: the other tabs' claims wait on
+    it, fail once it is committed, and serve the frame; one ``evidence_clip_viewed``."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    alert_id, _, seq = with_evidence(city, start)
+    request_id = city.client.post(f"/alerts/{alert_id}/clip",
+                                  headers=city.as_("operator")).json()["request_id"]
+    assert send_clip_request(city.svc, request_id) == "sent"
+    assert accept_clip(city.svc, clip_frame(city, request_id, seq, 0, 1, start,
+                                            event_index=0)) == "stored"
+    looks = racing_first_looks(city, alert_id, request_id, city.svc.audit.size(), tabs=4)
+    assert len(looks) == 1
+    with city.svc.session() as session:
+        assert session.scalar(select(func.count()).select_from(EvidenceClipLook)) == 1

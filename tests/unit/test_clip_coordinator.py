@@ -31,7 +31,13 @@ from coordinator.housekeeping import housekeeping, purge_alerts, purge_clips
 from coordinator.worker import CLIP_SEND_ATTEMPTS, worker_app
 from kernel.canonical import canonical_json
 from privacy.signing import SigningKey, VerifyKey
-from tests.support.clip_frames import clip_frame, frame_jpeg, refusal, with_evidence
+from tests.support.clip_frames import (
+    clip_frame,
+    frame_jpeg,
+    racing_first_looks,
+    refusal,
+    with_evidence,
+)
 from tests.support.incident_events import event, send
 from tests.support.page_client import HTML, browser_for
 from tests.support.world import World, embedded_world
@@ -293,6 +299,15 @@ def test_frames_are_served_to_the_control_room_and_each_look_at_a_clip_logged_on
     for url in (f"/alerts/{alert_id}/clip", f"{path}/0.jpg"):  # neither kept in a cache
         response = city.client.get(url, headers=city.as_("operator"))
         assert "no-store" in response.headers["cache-control"], url
+
+
+def test_tabs_fetching_a_clip_at_once_log_one_look(city: World) -> None:
+    alert_id, request_id, seq = requested(city)
+    accept_clip(city.svc, clip_frame(city, request_id, seq, 0, 1, T0, event_index=0))
+    looks = racing_first_looks(city, alert_id, request_id, city.svc.audit.size())
+    assert len(looks) == 1
+    with city.svc.session() as session:
+        assert session.scalar(select(func.count()).select_from(EvidenceClipLook)) == 1
 
 
 def test_the_incident_page_offers_a_clip_per_alert_with_evidence(city: World) -> None:
