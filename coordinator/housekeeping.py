@@ -126,7 +126,8 @@ def purge_clips(svc: Coordinator) -> int:
         session.execute(delete(EvidenceClipLook).where(EvidenceClipLook.request_id.in_(clips)))
         session.execute(delete(AlertEvidenceClip).where(AlertEvidenceClip.alert_id.in_(old)))
         session.execute(update(EvidenceClipRequest).where(
-            EvidenceClipRequest.request_id.in_(clips), EvidenceClipRequest.state == "received")
+            EvidenceClipRequest.request_id.in_(clips),
+            EvidenceClipRequest.state.in_(("received", "incomplete")))
             .values(state="purged", reason="evidence_clip_days", updated_at=svc.clock()))
     return int(clip_count or 0)
 

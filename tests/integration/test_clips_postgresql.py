@@ -21,6 +21,7 @@ from contract.tasks import CLIP_TASK, LIVE_QUEUE
 from coordinator import denials
 from coordinator.clip_requests import send_clip_request
 from coordinator.db import EvidenceClipLook
+from coordinator.errors import ClipRejected
 from coordinator.evidence_clips import accept_clip
 from nodes.event_sender import celery_publisher
 from privacy.signing import SigningKey
@@ -126,3 +127,28 @@ def test_tabs_fetching_a_clip_at_once_log_one_look(city: World) -> None:
     assert len(looks) == 1
     with city.svc.session() as session:
         assert session.scalar(select(func.count()).select_from(EvidenceClipLook)) == 1
+
+
+def test_a_request_over_is_superseded_for_good_and_its_late_frames_refused(
+        city: World) -> None:
+    """On PostgreSQL's row locks: never sent past its deadline, the request reads ``unsent``;
+    the new ask stores that end under the old request's lock, the worker no longer sends it,
+    and a late frame for it is refused, never joining the new clip."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    alert_id, _, seq = with_evidence(city, start)
+    headers = city.as_("operator")
+    old = city.client.post(f"/alerts/{alert_id}/clip", headers=headers).json()["request_id"]
+    city.set_time(datetime.now(UTC) + timedelta(
+        seconds=city.settings.evidence_clip_wait_seconds + 5))
+    headers = city.as_("operator")
+    assert city.client.get(f"/alerts/{alert_id}/clip", headers=headers).json()["state"] == (
+        "unsent")
+    newer = city.client.post(f"/alerts/{alert_id}/clip", headers=headers)
+    assert newer.status_code == 202 and newer.json()["request_id"] != old
+    assert send_clip_request(city.svc, old) == "unsent"
+    with pytest.raises(ClipRejected, match="is unsent"):
+        accept_clip(city.svc, clip_frame(city, old, seq, 0, 1, start, event_index=0))
+    assert send_clip_request(city.svc, newer.json()["request_id"]) == "sent"
+    clip = city.client.get(f"/alerts/{alert_id}/clip", headers=headers).json()
+    assert (clip["request_id"], clip["state"], clip["received"]) == (
+        newer.json()["request_id"], "sent", [])
