@@ -10,17 +10,17 @@ worker, which takes the entry's receipt under a checkpoint the witnesses' quorum
 details the node checks, signs the ``ClipRequest`` with
 the coordinator's dispatch key and puts it on the node's own queue: a node answers only a
 request the city's witnessed log already holds. While a request of the alert is pending or
-answered with frames, asking again answers with it, logging nothing; one its node left
-waiting past ``evidence_clip_wait_seconds`` (``unanswered``, or ``incomplete``) may be asked
-for again."""
+answered with frames, asking again answers with it, logging nothing; one left waiting past
+``evidence_clip_wait_seconds`` (``unsent``: never sent, the worker or broker away;
+``unanswered``; ``incomplete``) is over for good and may be asked for again: the ask stores
+the state it ended in under its row lock, and the worker no longer sends it
+(``coordinator.evidence_clips``: why a late answer is refused)."""
 
 from __future__ import annotations
 
 import base64
 import logging
-import threading
 import uuid
-from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import select
 
@@ -31,13 +31,12 @@ from contract.tasks import CLIP_REQUEST_TASK, LIVE_QUEUE, SEND_CLIP_REQUEST_TASK
 from coordinator.auth import Principal
 from coordinator.db import Alert, AlertEvidence, EvidenceClipRequest, Node
 from coordinator.errors import DispatchError, Problem, not_found
-from coordinator.evidence_clips import PENDING, ClipView, latest, view
+from coordinator.evidence_clips import PENDING, ClipView, changes, closed_if_over, view
 from coordinator.log_receipts import witnessed
 from coordinator.node_log_heads import held_size
 from coordinator.service import Coordinator, as_utc
 
 log = logging.getLogger(__name__)
-_EMBEDDED = threading.Lock()  # serialises the asks for clips on SQLite (``_one_at_a_time``)
 # the sealed details whose salts travel with the request, so the node can open what the entry
 # commits to (the incident and alert stay sealed: the node has no use for them)
 OPENED = ("request_id", "node_id", "camera", "seq", "requester")
@@ -47,7 +46,7 @@ def request_clip(svc: Coordinator, who: Principal, alert_id: int) -> tuple[ClipV
     """The alert's clip request, and whether it is new (logged, stored and queued now).
     Simultaneous asks for one alert are serialised from the check to the insert, so one logs
     and stores a request and the others answer with it, logging nothing."""
-    with _one_at_a_time(svc), svc.session() as session:
+    with changes(svc), svc.session() as session:
         alert = session.get(Alert, alert_id, with_for_update=True)  # held until the insert
         if alert is None:
             raise not_found(f"alert {alert_id}")
@@ -61,10 +60,13 @@ def request_clip(svc: Coordinator, who: Principal, alert_id: int) -> tuple[ClipV
             raise Problem(409, "Node not enrolled", f"node {alert.node_id} of alert {alert_id} "
                           "is not enrolled (any more): nothing can be asked of it",
                           "node_not_enrolled")
-        current = latest(svc, alert_id)
-        shown = view(svc, current) if current is not None else None
-        if shown is not None and shown.state in (*PENDING, "received"):  # not overdue
-            return shown, False
+        current = session.scalars(select(EvidenceClipRequest).where(
+            EvidenceClipRequest.alert_id == alert_id)
+            .order_by(EvidenceClipRequest.requested_at.desc()).limit(1)
+            .with_for_update()).first()  # a frame or the worker racing the ask waits, or won
+        if current is not None and closed_if_over(svc, session, current) in (*PENDING,
+                                                                             "received"):
+            return view(svc, current), False  # not over: that one
         request_id, index = _logged(svc, who, alert, node)
         now = svc.clock()
         session.add(EvidenceClipRequest(
@@ -77,13 +79,6 @@ def request_clip(svc: Coordinator, who: Principal, alert_id: int) -> tuple[ClipV
     except DispatchError as exc:
         fail(svc, request_id, "broker_unavailable", str(exc))
     return view(svc, _row(svc, request_id)), True
-
-
-def _one_at_a_time(svc: Coordinator) -> AbstractContextManager[object]:
-    """PostgreSQL: the alert's row lock serialises the asks. SQLite (the embedded default, one
-    process) has no row locks, and its write lock would block the log's append (the same
-    database), so a lock of the process does."""
-    return _EMBEDDED if svc.settings.db_url.startswith("sqlite") else nullcontext()
 
 
 def _logged(svc: Coordinator, who: Principal, alert: Alert, node: Node) -> tuple[str, int]:
@@ -106,12 +101,14 @@ def _row(svc: Coordinator, request_id: str) -> EvidenceClipRequest:
 
 def send_clip_request(svc: Coordinator, request_id: str) -> str:
     """Sign and send a logged request to its node (the worker's task); the request's state.
-    Raises ``WitnessQuorumError``, ``AuditError`` or ``DispatchError`` when it could not be
-    sent now (the worker tries again)."""
-    with svc.session() as session:
-        row = session.get(EvidenceClipRequest, request_id)
-    if row is None or row.state != "requested":  # sent already: a redelivered task
-        return row.state if row else "unknown"
+    One past its deadline (``unsent``) is not sent: the operator was told it is over and may
+    have asked again. Raises ``WitnessQuorumError``, ``AuditError`` or ``DispatchError`` when
+    it could not be sent now (the worker tries again)."""
+    with changes(svc), svc.session() as session:
+        row = session.get(EvidenceClipRequest, request_id, with_for_update=True)
+        state = closed_if_over(svc, session, row) if row is not None else "unknown"
+    if row is None or state != "requested":  # sent already (a redelivered task), or over
+        return state
     checkpoint = witnessed(svc)
     if not checkpoint.covers(row.logged_index):
         raise DispatchError(f"the witnessed checkpoint (size {checkpoint.size}) does not "
@@ -124,9 +121,14 @@ def send_clip_request(svc: Coordinator, request_id: str) -> str:
                   for name in OPENED},
         log_consistency=checkpoint.consistency(svc, held_size(svc, row.node_id)))
     signed = SignedClipRequest(request=request, signature=request.sign(svc.keys.dispatch))
-    svc.dispatcher.send(CLIP_REQUEST_TASK, signed.model_dump(mode="json"), row.node_id,
-                        f"clip.{request_id}")
-    _set(svc, request_id, "sent", None, None)
+    with changes(svc), svc.session() as session:  # sent only while not over, under the lock
+        row = session.get_one(EvidenceClipRequest, request_id, with_for_update=True)
+        state = closed_if_over(svc, session, row)
+        if state != "requested":  # over, or failed, while the witnesses were asked
+            return state
+        svc.dispatcher.send(CLIP_REQUEST_TASK, signed.model_dump(mode="json"), row.node_id,
+                            f"clip.{request_id}")
+        row.state, row.updated_at = "sent", svc.clock()
     return "sent"
 
 
@@ -138,8 +140,9 @@ def fail(svc: Coordinator, request_id: str, reason: str, detail: str) -> None:
 
 def _set(svc: Coordinator, request_id: str, state: str, reason: str | None,
          detail: str | None) -> None:
-    with svc.session() as session:
+    with changes(svc), svc.session() as session:
         row = session.get_one(EvidenceClipRequest, request_id, with_for_update=True)
-        if row.state == "requested":  # an answer that came first is kept
+        # an answer that came first is kept, and so is the end of one over (``unsent``)
+        if closed_if_over(svc, session, row) == "requested":
             row.state, row.reason, row.detail = state, reason, detail
             row.updated_at = svc.clock()

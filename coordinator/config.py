@@ -214,9 +214,10 @@ class CoordinatorSettings(TomlSettings):
         "not for the alert's whole retention")
     evidence_clip_wait_seconds: int = Field(
         default=300, ge=30, le=86400,
-        description="a clip request sent this long without an answer is unanswered, and a clip "
-        "with frames missing this long after its last frame incomplete; either may then be asked "
-        "for again (logged again)")
+        description="a clip request not sent this long after it was asked (the worker or broker "
+        "away) is unsent, one sent this long without an answer unanswered, and a clip with "
+        "frames missing this long after its last frame incomplete; each is then over for good "
+        "(a late frame or refusal is refused) and may be asked for again (logged again)")
     incident_window_seconds: int = Field(default=120, ge=1, le=86400,
                                          description="an alert joins the open incident of its "
                                          "site, camera, rule and zone or line when it comes at "

@@ -6,19 +6,38 @@ coordinator sent, for that node, camera and event, each frame's place inside a c
 length. A frame sent again is kept once. Stored bound to the alert and deleted with it
 (``coordinator.housekeeping.purge_alerts``); a node's signed refusal is the request's answer.
 
+A request waits for its answer ``evidence_clip_wait_seconds`` from its last change (asked,
+sent, its latest frame): never sent by then (the worker or broker away) it is ``unsent``, sent
+and never answered ``unanswered``, answered with frames missing ``incomplete``. That deadline is
+final. Whatever reaches a request past it, a late frame or refusal, is refused as an answer to
+a request that is over (``evidence_clip_rejected``), and the worker no longer sends one
+``unsent``: the control room has told the operator that the clip did not come and that they may
+ask again, so the request never turns back to ``received`` (the view does not flip between
+over and waiting), and a frame of a request a newer ask superseded never revives it nor joins
+the new clip (frames are bound to their own request, and a newer request is made only once
+the one before is over: the state it ended in is then stored, under the old request's row lock,
+so that a frame racing the new ask either came first, and the old request is not over, or is
+refused). The node keeps its clip for ``evidence_clip_hours``, so asking again fetches the
+same footage under a new logged request; the refused late frames leave a trace in the log.
+Each decision is taken under the request's row lock (a process lock on SQLite, as for asks).
+
 Shown to the control room's roles; an operator's first fetch of a clip's frames is an access,
 logged (``consultation``, outcome ``evidence_clip_viewed``; the clip sealed for the DPO), once
-per operator and clip: the player fetches every frame."""
+per operator and clip, even when two tabs fetch at once (``_look``): the player fetches every
+frame."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from audit.records import Action, Event, LegalBasis
 from contract.evidence import EvidenceBox
@@ -41,6 +60,11 @@ PENDING = ("requested", "sent")  # a new request for the alert answers with this
 # one still ``requested`` (its id public in the log, never sent) are refused
 ANSWERABLE = ("sent", "received")
 ANSWERED = ("received", "refused")
+# past ``evidence_clip_wait_seconds`` a request is over for good, in the state its wait ended
+# in: never sent, sent and never answered, answered with frames missing
+OVERDUE = {"requested": "unsent", "sent": "unanswered", "received": "incomplete"}
+_FIRST_LOOKS = threading.Lock()  # serialises first looks on SQLite (``_look``)
+_CHANGES = threading.RLock()  # serialises a request's changes of state on SQLite
 
 
 class ClipFrameView(BaseModel):
@@ -61,7 +85,8 @@ class ClipView(BaseModel):
     request_id: str
     alert_id: int
     incident_id: int | None
-    state: str  # requested, sent, received, refused, failed, unanswered, incomplete, purged
+    # requested, sent, received, refused, failed, unsent, unanswered, incomplete, purged
+    state: str
     frames: int | None  # how many the clip has, once its first frame came
     reason: str | None
     detail: str | None
@@ -147,12 +172,16 @@ def one_clip(frame: dict[str, Any], stored: Iterable[dict[str, Any]]) -> None:
 
 def _store(svc: Coordinator, signed: SignedClipFrame, jpeg: bytes) -> str:
     frame = signed.frame
-    with svc.session() as session:
+    with changes(svc), svc.session() as session:
         request = session.get_one(EvidenceClipRequest, frame.request_id, with_for_update=True)
         stored = {row.index: row.metadata_ for row in session.scalars(
             select(AlertEvidenceClip).where(AlertEvidenceClip.request_id == frame.request_id))}
         if frame.index in stored:
             return "duplicate"
+        state = state_now(request, len(stored), svc.clock(),
+                          svc.settings.evidence_clip_wait_seconds)
+        if state not in ANSWERABLE:  # over (its deadline passed, or superseded) or refused
+            raise ClipRejected(f"clip request {frame.request_id} is {state}")
         one_clip(frame.model_dump(mode="json"), stored.values())
         if request.frames is not None and request.frames != frame.frames:  # raced a first frame
             raise ClipRejected(f"the frame says the clip has {frame.frames} frames, its first "
@@ -177,8 +206,13 @@ def _refusal(svc: Coordinator, message: dict[str, Any]) -> str:
     if request.state == "requested":
         with signed_by(refusal.node_id):  # refused, the node accountable for it
             raise ClipRejected(f"clip request {refusal.request_id} was not sent")
-    with svc.session() as session:
+    with changes(svc), svc.session() as session:
         row = session.get_one(EvidenceClipRequest, refusal.request_id, with_for_update=True)
+        state = state_now(row, _kept(session, row.request_id), svc.clock(),
+                          svc.settings.evidence_clip_wait_seconds)
+        if state in OVERDUE.values():
+            with signed_by(refusal.node_id):  # an answer to a request that is over
+                raise ClipRejected(f"clip request {refusal.request_id} is {state}")
         if row.state == "sent":  # frames already kept stay the answer
             row.state, row.reason, row.detail = "refused", refusal.reason.value, refusal.detail
             row.updated_at = svc.clock()
@@ -187,15 +221,37 @@ def _refusal(svc: Coordinator, message: dict[str, Any]) -> str:
 
 def state_now(request: EvidenceClipRequest, kept: int, now: datetime,
               wait_seconds: int) -> str:
-    """The request's state as it stands ``now``: one the node left waiting past the deadline
-    (sent and never answered, or answered with frames missing) is over, so that it may be asked
-    for again and the page stops following it."""
+    """The request's state as it stands ``now``: one left waiting past the deadline (never
+    sent, sent and never answered, or answered with frames missing) is over for good
+    (``OVERDUE``), so that it may be asked for again and the page stops following it."""
     late = as_utc(now) - as_utc(request.updated_at) > timedelta(seconds=wait_seconds)
-    if late and request.state == "sent":
-        return "unanswered"
+    if late and request.state in PENDING:
+        return OVERDUE[request.state]
     if late and request.state == "received" and kept < (request.frames or 0):
-        return "incomplete"
+        return OVERDUE["received"]
     return request.state
+
+
+def changes(svc: Coordinator) -> AbstractContextManager[object]:
+    """What serialises a request's changes of state besides its row lock: PostgreSQL's row
+    locks do; SQLite (the embedded default, one process) has none, and its write lock would
+    block the log's append (the same database), so a lock of the process does."""
+    return _CHANGES if svc.settings.db_url.startswith("sqlite") else nullcontext()
+
+
+def closed_if_over(svc: Coordinator, session: Session, request: EvidenceClipRequest) -> str:
+    """The request's state now, under its row lock; one over (past its deadline) is stored so
+    for good, its reason and detail kept, so its view reads the same before and after."""
+    state = state_now(request, _kept(session, request.request_id), svc.clock(),
+                      svc.settings.evidence_clip_wait_seconds)
+    if state != request.state:
+        request.state, request.updated_at = state, svc.clock()
+    return state
+
+
+def _kept(session: Session, request_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(AlertEvidenceClip).where(
+        AlertEvidenceClip.request_id == request_id)) or 0
 
 
 def view(svc: Coordinator, request: EvidenceClipRequest) -> ClipView:
@@ -268,20 +324,34 @@ def frame_picture(svc: Coordinator, who: Principal, alert_id: int, request_id: s
 
 def _look(svc: Coordinator, who: Principal, alert_id: int, request_id: str,
           incident_id: int | None) -> None:
-    """Log the operator's first look at the clip, before its frame is served. Holding a write
-    lock across the log's append would stall every other fetch (and, on SQLite, the append),
-    so as with live views two fetches racing may both log it (never neither); the player
-    fetches the first frame alone, then the rest."""
+    """Log the operator's first look at the clip, before its frame is served: exactly once per
+    operator and clip, however many fetches race. PostgreSQL: the look's row (its primary key,
+    request and operator) is inserted before the entry is logged, so a racing fetch's insert
+    waits on it and, once the first commits, fails: that fetch serves the frame, the look
+    logged by then; should the append fail, the row goes with it and the other fetch logs.
+    SQLite (one process) could not append to the log while a write is open on the same
+    database, so a lock of the process serialises first looks there. Later fetches take no
+    lock."""
+    if _looked(svc, request_id, who.username):
+        return
+    sqlite = svc.settings.db_url.startswith("sqlite")
     try:
-        with svc.session() as session:
+        with _FIRST_LOOKS if sqlite else nullcontext(), svc.session() as session:
             if session.get(EvidenceClipLook, (request_id, who.username)) is not None:
                 return
+            session.add(EvidenceClipLook(request_id=request_id, username=who.username,
+                                         at=svc.clock()))
+            if not sqlite:
+                session.flush()  # claims the look: a racing fetch's claim waits here
             svc.log(Event(actor=who.actor, action=Action.CONSULTATION,
                           legal_basis=LegalBasis.STATUTE, purpose_code="control_room",
                           outcome="evidence_clip_viewed",
                           details={"request_id": request_id, "alert": str(alert_id),
                                    "incident": str(incident_id)}))
-            session.add(EvidenceClipLook(request_id=request_id, username=who.username,
-                                         at=svc.clock()))
-    except IntegrityError:  # another fetch logged this look at the same moment
+    except IntegrityError:  # another fetch claimed and logged this look first
         pass
+
+
+def _looked(svc: Coordinator, request_id: str, username: str) -> bool:
+    with svc.session() as session:
+        return session.get(EvidenceClipLook, (request_id, username)) is not None

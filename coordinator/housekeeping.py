@@ -1,6 +1,7 @@
 """The coordinator's periodic jobs, run by `coordinator worker` when `coordinator beat` (or
 `worker --beat`) schedules them: warrants past their expiry are marked expired, alerts
-past ``alert_retention_days`` are deleted, revoked and used token ids and login counters are
+past ``alert_retention_days`` are deleted (evidence clips' frames sooner, past
+``evidence_clip_days``; the result counts both), revoked and used token ids and login counters are
 forgotten once they have expired, the anonymous denials of finished intervals are logged (if no
 later denial did it first), and the public transparency report is computed afresh. Expiries and
 alert purges are logged before they happen, so the report counts expiries and the record of
@@ -102,18 +103,22 @@ def purge_alerts(svc: Coordinator) -> int:
 
 def purge_clips(svc: Coordinator) -> int:
     """Delete the frames (and looks) of clips of alerts older than ``evidence_clip_days``, the
-    count logged first, and mark their requests ``purged``: a clip outliving the node's own
-    copy and the footage it came from would be footage kept past its retention."""
+    counts logged first, and mark their requests ``purged``: a clip outliving the node's own
+    copy and the footage it came from would be footage kept past its retention. Returns how
+    many clips (requests with frames) were purged; the entry also says how many frames."""
     cutoff = svc.clock() - timedelta(days=svc.settings.evidence_clip_days)
     old = select(Alert.id).where(Alert.time < cutoff).scalar_subquery()
     with svc.session() as session:
         count = session.scalar(select(func.count()).select_from(AlertEvidenceClip).where(
             AlertEvidenceClip.alert_id.in_(old)))
+        clip_count = session.scalar(select(func.count(func.distinct(
+            AlertEvidenceClip.request_id))).where(AlertEvidenceClip.alert_id.in_(old)))
     if not count:
         return 0
     svc.log(Event(actor=_system(svc), action=Action.RETENTION_PURGE,
                   legal_basis=LegalBasis.STATUTE, purpose_code="evidence_clip_retention",
                   outcome="purged", details={"clip_frames": str(count),
+                                             "clips": str(clip_count),
                                              "before": cutoff.isoformat()}))
     with svc.session() as session:
         clips = select(EvidenceClipRequest.request_id).where(
@@ -121,9 +126,10 @@ def purge_clips(svc: Coordinator) -> int:
         session.execute(delete(EvidenceClipLook).where(EvidenceClipLook.request_id.in_(clips)))
         session.execute(delete(AlertEvidenceClip).where(AlertEvidenceClip.alert_id.in_(old)))
         session.execute(update(EvidenceClipRequest).where(
-            EvidenceClipRequest.request_id.in_(clips), EvidenceClipRequest.state == "received")
+            EvidenceClipRequest.request_id.in_(clips),
+            EvidenceClipRequest.state.in_(("received", "incomplete")))
             .values(state="purged", reason="evidence_clip_days", updated_at=svc.clock()))
-    return int(count)
+    return int(clip_count or 0)
 
 
 def purge_spent(svc: Coordinator) -> int:
@@ -160,7 +166,9 @@ def witness_newest(svc: Coordinator) -> str:
 
 
 def housekeeping(svc: Coordinator) -> dict[str, object]:
-    return {"expired_warrants": expire_warrants(svc), "purged_alerts": purge_alerts(svc),
+    # the clips first (``purge_alerts`` would purge them too, uncounted here)
+    return {"expired_warrants": expire_warrants(svc), "purged_clips": purge_clips(svc),
+            "purged_alerts": purge_alerts(svc),
             "requeued_deliveries": requeue_stranded(svc),
             "purged_spent": purge_spent(svc), "denial_entries": len(flush_due(svc)),
             "witnesses": witness_newest(svc), "report_entries": publish_report(svc)}

@@ -106,13 +106,17 @@ def test_an_operator_requests_a_clip_and_plays_it_by_keyboard(
     operator.assert_clean()
 
 
+@pytest.mark.parametrize(("sent", "why"), [
+    (True, "did not answer in time"),
+    (False, "never sent to the camera site")])  # the coordinator's worker or broker away
 def test_a_clip_its_node_never_answered_is_no_longer_followed_and_may_be_asked_again(
-        browser: Browser, city: World, site: str) -> None:
+        browser: Browser, city: World, site: str, sent: bool, why: str) -> None:
     moment = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     alert_id, incident, _ = with_evidence(city, moment)
     request_id = city.client.post(f"/alerts/{alert_id}/clip",
                                   headers=city.as_("operator")).json()["request_id"]
-    assert send_clip_request(city.svc, request_id) == "sent"
+    if sent:
+        assert send_clip_request(city.svc, request_id) == "sent"
     city.set_time(datetime.now(UTC) + timedelta(seconds=city.settings.evidence_clip_wait_seconds
                                                  + 60))
     operator = Watched(browser.new_page(viewport={"width": 1280, "height": 900}))
@@ -120,7 +124,7 @@ def test_a_clip_its_node_never_answered_is_no_longer_followed_and_may_be_asked_a
     log_in(operator, site, "operator", PASSWORD)
     page.goto(f"{site}/control-room/incidents/{incident}")
     state = page.locator(f"#clip-state-{alert_id}")
-    expect(state).to_contain_text("did not answer in time", timeout=15_000)
+    expect(state).to_contain_text(why, timeout=15_000)
     expect(page.get_by_role("button", name=f"Request clip of alert {alert_id}")).to_be_enabled()
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/clip") else None)

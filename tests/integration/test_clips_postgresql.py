@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from contract.tasks import CLIP_TASK, LIVE_QUEUE
 from coordinator import denials
+from coordinator.clip_requests import send_clip_request
+from coordinator.db import EvidenceClipLook
+from coordinator.errors import ClipRejected
+from coordinator.evidence_clips import accept_clip
 from nodes.event_sender import celery_publisher
 from privacy.signing import SigningKey
-from tests.support.clip_frames import clip_frame, with_evidence
+from tests.support.clip_frames import clip_frame, racing_first_looks, with_evidence
 from tests.support.world import World
 
 REDIS = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379")
@@ -106,3 +111,44 @@ def test_simultaneous_asks_for_one_clip_log_and_send_one_request(city: World) ->
               if e.record.outcome == "evidence_clip_requested"]
     assert sorted(code for code, _ in answers) == [200] * (callers - 1) + [202]
     assert len(logged) == 1 and {rid for _, rid in answers} == {logged[0].record.event_id}
+
+
+def test_tabs_fetching_a_clip_at_once_log_one_look(city: World) -> None:
+    """The look's row is claimed before the entry is logged: the other tabs' claims wait on
+    it, fail once it is committed, and serve the frame; one ``evidence_clip_viewed``."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    alert_id, _, seq = with_evidence(city, start)
+    request_id = city.client.post(f"/alerts/{alert_id}/clip",
+                                  headers=city.as_("operator")).json()["request_id"]
+    assert send_clip_request(city.svc, request_id) == "sent"
+    assert accept_clip(city.svc, clip_frame(city, request_id, seq, 0, 1, start,
+                                            event_index=0)) == "stored"
+    looks = racing_first_looks(city, alert_id, request_id, city.svc.audit.size(), tabs=4)
+    assert len(looks) == 1
+    with city.svc.session() as session:
+        assert session.scalar(select(func.count()).select_from(EvidenceClipLook)) == 1
+
+
+def test_a_request_over_is_superseded_for_good_and_its_late_frames_refused(
+        city: World) -> None:
+    """On PostgreSQL's row locks: never sent past its deadline, the request reads ``unsent``;
+    the new ask stores that end under the old request's lock, the worker no longer sends it,
+    and a late frame for it is refused, never joining the new clip."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    alert_id, _, seq = with_evidence(city, start)
+    headers = city.as_("operator")
+    old = city.client.post(f"/alerts/{alert_id}/clip", headers=headers).json()["request_id"]
+    city.set_time(datetime.now(UTC) + timedelta(
+        seconds=city.settings.evidence_clip_wait_seconds + 5))
+    headers = city.as_("operator")
+    assert city.client.get(f"/alerts/{alert_id}/clip", headers=headers).json()["state"] == (
+        "unsent")
+    newer = city.client.post(f"/alerts/{alert_id}/clip", headers=headers)
+    assert newer.status_code == 202 and newer.json()["request_id"] != old
+    assert send_clip_request(city.svc, old) == "unsent"
+    with pytest.raises(ClipRejected, match="is unsent"):
+        accept_clip(city.svc, clip_frame(city, old, seq, 0, 1, start, event_index=0))
+    assert send_clip_request(city.svc, newer.json()["request_id"]) == "sent"
+    clip = city.client.get(f"/alerts/{alert_id}/clip", headers=headers).json()
+    assert (clip["request_id"], clip["state"], clip["received"]) == (
+        newer.json()["request_id"], "sent", [])

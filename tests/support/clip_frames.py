@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,3 +85,38 @@ def with_evidence(world: World, time: datetime) -> tuple[int, int, int]:
         StoredEvidence(alert.seq, "gate", time, 640, 360, (100, 80, 220, 300), jpeg),
         node.node_id, "site-a", key_of(world))) is not None
     return intake.alerts[0], intake.incidents[0], alert.seq
+
+
+def racing_first_looks(world: World, alert_id: int, request_id: str, start: int,
+                       tabs: int = 3) -> list[Any]:
+    """The operator's tabs fetch the clip's first frame at once, the log's append slowed (a
+    fault injected) so that each fetch is inside the first look before any is logged; the
+    ``evidence_clip_viewed`` entries logged since ``start``."""
+    append = world.svc.log
+
+    def slow(event: Any) -> int:
+        if event.outcome == "evidence_clip_viewed":
+            time.sleep(0.3)
+        return append(event)
+
+    world.svc.log = slow  # type: ignore[method-assign]
+    headers = world.as_("operator")
+    # warms the router's route cache, which TestClient's threads could find half-built
+    assert world.client.get(f"/alerts/{alert_id}/clip", headers=headers).status_code == 200
+    gate = threading.Barrier(tabs)
+    codes: list[int] = []
+
+    def fetch() -> None:
+        gate.wait()
+        codes.append(world.client.get(f"/alerts/{alert_id}/clips/{request_id}/0.jpg",
+                                      headers=headers).status_code)
+
+    threads = [threading.Thread(target=fetch) for _ in range(tabs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    world.svc.log = append  # type: ignore[method-assign]
+    assert codes == [200] * tabs
+    return [e for e in world.svc.audit.entries(start, 100)
+            if e.record.outcome == "evidence_clip_viewed"]

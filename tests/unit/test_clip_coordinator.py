@@ -23,15 +23,21 @@ from audit.records import Action, opens, rfc3339
 from audit.verify import verify_receipt
 from contract.evidence_clips import MAX_FRAMES, ClipRefused, SignedClipRequest
 from contract.tasks import CLIP_REQUEST_TASK, CLIP_TASK, LIVE_QUEUE, SEND_CLIP_REQUEST_TASK
-from coordinator.clip_requests import send_clip_request
+from coordinator.clip_requests import fail, send_clip_request
 from coordinator.db import AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
 from coordinator.errors import ClipRejected, DispatchError, WitnessQuorumError
 from coordinator.evidence_clips import accept_clip
-from coordinator.housekeeping import purge_alerts, purge_clips
+from coordinator.housekeeping import housekeeping, purge_alerts, purge_clips
 from coordinator.worker import CLIP_SEND_ATTEMPTS, worker_app
 from kernel.canonical import canonical_json
 from privacy.signing import SigningKey, VerifyKey
-from tests.support.clip_frames import clip_frame, frame_jpeg, refusal, with_evidence
+from tests.support.clip_frames import (
+    clip_frame,
+    frame_jpeg,
+    racing_first_looks,
+    refusal,
+    with_evidence,
+)
 from tests.support.incident_events import event, send
 from tests.support.page_client import HTML, browser_for
 from tests.support.world import World, embedded_world
@@ -295,6 +301,15 @@ def test_frames_are_served_to_the_control_room_and_each_look_at_a_clip_logged_on
         assert "no-store" in response.headers["cache-control"], url
 
 
+def test_tabs_fetching_a_clip_at_once_log_one_look(city: World) -> None:
+    alert_id, request_id, seq = requested(city)
+    accept_clip(city.svc, clip_frame(city, request_id, seq, 0, 1, T0, event_index=0))
+    looks = racing_first_looks(city, alert_id, request_id, city.svc.audit.size())
+    assert len(looks) == 1
+    with city.svc.session() as session:
+        assert session.scalar(select(func.count()).select_from(EvidenceClipLook)) == 1
+
+
 def test_the_incident_page_offers_a_clip_per_alert_with_evidence(city: World) -> None:
     alert_id, incident, _ = with_evidence(city, T0)
     page = browser_for(city, "operator").get(f"/control-room/incidents/{incident}",
@@ -338,6 +353,23 @@ def test_clip_frames_go_after_evidence_clip_days_the_purge_logged_first(city: Wo
         for table in (AlertEvidenceClip, EvidenceClipLook):
             assert session.scalar(select(func.count()).select_from(table)) == 0
     assert purge_clips(city.svc) == 0 and city.svc.audit.size() == start + 1
+
+
+def test_housekeeping_reports_how_many_clips_it_purged(city: World) -> None:
+    """Beside the other purges' counts: clips (requests whose frames went), the entry saying
+    how many frames."""
+    _, request_id, seq = requested(city)
+    for index in range(2):
+        accept_clip(city.svc, clip_frame(city, request_id, seq, index, 2, T0))
+    city.set_time(T0 + timedelta(days=city.settings.evidence_clip_days, minutes=1))
+    start = city.svc.audit.size()
+    done = housekeeping(city.svc)
+    assert done["purged_clips"] == 1 and done["purged_alerts"] == 0
+    (entry,) = [e for e in city.svc.audit.entries(start, 100)
+                if e.record.purpose_code == "evidence_clip_retention"]
+    details = {k: json.loads(v) for k, v in city.svc.audit.details(entry.index).items()}
+    assert (details["clips"], details["clip_frames"]) == ("1", "2")
+    assert housekeeping(city.svc)["purged_clips"] == 0
 
 
 def test_the_worker_retries_a_request_the_witnesses_do_not_cosign_then_marks_it_failed(
@@ -402,3 +434,95 @@ def test_a_clip_left_waiting_past_its_deadline_may_be_asked_for_again(city: Worl
         assert again.status_code == 202 and again.json()["request_id"] != old
         assert [e.record.event_id for e in city.svc.audit.entries(start, 10)
                 if e.record.outcome == "evidence_clip_requested"] == [again.json()["request_id"]]
+
+
+def test_a_request_never_sent_is_over_past_its_deadline_too(city: World) -> None:
+    """The worker down or the broker away: a request still ``requested`` past
+    ``evidence_clip_wait_seconds`` reads ``unsent``, may be asked for again, and is never sent
+    afterwards (nor answered)."""
+    spy = Spy(city)
+    wait = timedelta(seconds=city.settings.evidence_clip_wait_seconds)
+    alert_id, old, seq = requested(city, sent=False)
+    now = city.svc.clock()
+    for moment, state in ((now + wait, "requested"), (now + wait + timedelta(seconds=1),
+                                                      "unsent")):
+        city.set_time(moment)
+        clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
+        assert (clip["request_id"], clip["state"]) == (old, state), moment
+    start = city.svc.audit.size()
+    again = ask(city, alert_id)
+    assert again.status_code == 202 and again.json()["request_id"] != old
+    assert [e.record.event_id for e in city.svc.audit.entries(start, 10)
+            if e.record.outcome == "evidence_clip_requested"] == [again.json()["request_id"]]
+    with city.svc.session() as session:  # its end stored by the ask that superseded it
+        assert session.get_one(EvidenceClipRequest, old).state == "unsent"
+    # the worker, back, sends the new request and not the old one
+    sent = len(spy.sent)
+    assert send_clip_request(city.svc, old) == "unsent"
+    assert len(spy.sent) == sent
+    with pytest.raises(ClipRejected, match="is unsent"):
+        accept_clip(city.svc, clip_frame(city, old, seq, 0, 1, T0, event_index=0))
+    assert send_clip_request(city.svc, again.json()["request_id"]) == "sent"
+
+
+def test_the_worker_does_not_send_a_request_that_went_over_while_it_tried(
+        city: World) -> None:
+    """Past its deadline with no newer ask: the worker's next try finds it over and stores
+    that, without sending it; its retries' final failure leaves it so."""
+    spy = Spy(city)
+    alert_id, request_id, _ = requested(city, sent=False)
+    city.set_time(city.svc.clock() + timedelta(
+        seconds=city.settings.evidence_clip_wait_seconds + 1))
+    sent = len(spy.sent)
+    assert send_clip_request(city.svc, request_id) == "unsent" and len(spy.sent) == sent
+    fail(city.svc, request_id, "broker_unavailable", "after 12 tries")
+    clip = city.client.get(f"/alerts/{alert_id}/clip", headers=city.as_("operator")).json()
+    assert (clip["state"], clip["reason"]) == ("unsent", None)
+
+
+def test_a_late_answer_neither_revives_a_request_that_is_over_nor_joins_a_newer_one(
+        city: World) -> None:
+    """Past its deadline a request is over for good: a late frame or refusal is refused,
+    the view stays as the operator last saw it, and a frame of a request a newer ask
+    superseded is refused too, the new clip holding its own frames only."""
+    wait = timedelta(seconds=city.settings.evidence_clip_wait_seconds)
+    partial, partial_request, seq = requested(city)
+    assert accept_clip(city.svc, clip_frame(city, partial_request, seq, 0, 3, T0)) == "stored"
+    silent = with_evidence(city, T0 + timedelta(minutes=1))[0]
+    silent_request = ask(city, silent).json()["request_id"]
+    assert send_clip_request(city.svc, silent_request) == "sent"
+    with city.svc.session() as session:
+        silent_seq = session.get_one(EvidenceClipRequest, silent_request).seq
+    city.set_time(city.svc.clock() + wait + timedelta(seconds=1))
+
+    def shown(alert: int) -> tuple[str, str, int]:
+        clip = city.client.get(f"/alerts/{alert}/clip", headers=city.as_("operator")).json()
+        return clip["request_id"], clip["state"], len(clip["received"])
+
+    assert shown(partial) == (partial_request, "incomplete", 1)
+    assert shown(silent) == (silent_request, "unanswered", 0)
+    late = T0 + timedelta(minutes=1)
+    for body, why in (
+            (clip_frame(city, partial_request, seq, 1, 3, T0), "is incomplete"),
+            (clip_frame(city, silent_request, silent_seq, 0, 1, late, event_index=0),
+             "is unanswered"),
+            (refusal(city, silent_request, silent_seq), "is unanswered")):
+        with pytest.raises(ClipRejected, match=why):
+            accept_clip(city.svc, body)
+    assert shown(partial) == (partial_request, "incomplete", 1)  # no flip back to received
+    assert shown(silent) == (silent_request, "unanswered", 0)
+    # asked again: the old request's end is stored, its late frames still refused
+    newer = ask(city, silent).json()["request_id"]
+    assert send_clip_request(city.svc, newer) == "sent"
+    with city.svc.session() as session:
+        assert session.get_one(EvidenceClipRequest, silent_request).state == "unanswered"
+    with pytest.raises(ClipRejected, match="is unanswered"):
+        accept_clip(city.svc, clip_frame(city, silent_request, silent_seq, 0, 1, late,
+                                         event_index=0))
+    assert shown(silent) == (newer, "sent", 0)
+    assert accept_clip(city.svc, clip_frame(city, newer, silent_seq, 0, 1, late,
+                                            event_index=0)) == "stored"
+    assert shown(silent) == (newer, "received", 1)
+    with city.svc.session() as session:
+        assert session.scalar(select(func.count()).select_from(AlertEvidenceClip).where(
+            AlertEvidenceClip.request_id == silent_request)) == 0

@@ -1,7 +1,8 @@
 // An incident's evidence clips (issue 23): per alert with evidence, "Request clip" asks the
 // alert's node for a few seconds of redacted frames (POST /alerts/{id}/clip with the session's
 // CSRF token; the coordinator logs the request before it sends it). The request's state is
-// followed (GET /alerts/{id}/clip) until the node's frames are in or it refused, then the frames
+// followed (GET /alerts/{id}/clip) until the node's frames are in, it refused, or the request is
+// over (unsent, unanswered, incomplete: the page says why and offers to ask again); then the frames
 // play as a flip-book of JPEGs (browsers do not play what OpenCV writes at the sites): play and
 // pause, a frame back or forward, a slider, each frame's time in the city's time zone, the
 // event's frame marked. Buttons and the slider are keyboard operable; in the player the left
@@ -33,6 +34,7 @@
       case "refused": return `The camera site refused the clip (${clip.reason}): ${clip.detail}`;
       case "failed": return `The request could not be sent (${clip.reason}). You may request it again.`;
       case "purged": return "The clip's frames were deleted: it was kept as long as the site keeps it.";
+      case "unsent": return "The request was never sent to the camera site: the coordinator could not send it in time (its worker or message broker is down). You may request the clip again.";
       case "unanswered": return "The camera site did not answer in time. You may request the clip again.";
       case "incomplete":
         return `Only ${got} of ${clip.frames} frames came in time; no more are expected. You may request the clip again.`;
