@@ -1,0 +1,147 @@
+"""What the control room's operators see of a broker in trouble (issue 23's bad input): a real
+mosquitto (TLS, passwords) refusing a wrong password, then stopped; ``/delivery-status`` names
+the broker and what to check, with the actions waiting, and never the password; the incident
+list and the control room work meanwhile; once a delivery succeeds the status clears."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from coordinator.config import MqttSettings
+from coordinator.errors import DeliveryFailed
+from coordinator.mqtt import Publisher, deliver
+from tests.support.incident_events import event, send
+from tests.support.mosquitto import PASSWORD, Broker
+from tests.support.world import World, embedded_world
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def city(broker: Broker, tmp_path: Path) -> Iterator[World]:
+    world = embedded_world(tmp_path / "city", options={"mqtt": broker.settings()})
+    world.add_node("alpha", "site-a")
+    yield world
+    world.close()
+
+
+@pytest.fixture
+def publishers() -> Iterator[list[Publisher]]:
+    opened: list[Publisher] = []
+    yield opened
+    for publisher in opened:
+        publisher.close()
+
+
+def publisher_for(broker: Broker, opened: list[Publisher], **changes: object) -> Publisher:
+    publisher = Publisher(MqttSettings(**broker.settings(
+        client_id=f"coordinator-status-{len(opened)}-{time.monotonic_ns()}", **changes)))
+    opened.append(publisher)
+    return publisher
+
+
+def delivery_status(city: World) -> dict[str, Any]:
+    answer = city.client.get("/delivery-status", headers=city.as_("operator"))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def until(done: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def the_room_works(city: World, incident_ids: list[int], banner: str) -> None:
+    listed = city.client.get("/incidents", headers=city.as_("operator"))
+    assert listed.status_code == 200, listed.text
+    assert set(incident_ids) <= {i["id"] for i in listed.json()["incidents"]}
+    room = city.client.get("/control-room", headers=city.as_("operator"))
+    assert room.status_code == 200
+    assert 'id="delivery-status" role="status" aria-live="polite"' in room.text
+    assert banner in room.text
+
+
+def test_a_wrong_password_is_shown_to_the_operator_until_a_delivery_succeeds(
+        city: World, broker: Broker, publishers: list[Publisher], tmp_path: Path) -> None:
+    assert delivery_status(city)["ok"] is True
+    wrong = "not-the-password-4711"
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(wrong + "\n")
+    refused = publisher_for(broker, publishers, password=None, password_file=str(secret))
+    until(lambda: refused.problem is not None)
+    intake = send(city, [event(NOW, "weapon", zone="bank")])
+    with pytest.raises(DeliveryFailed, match="credentials"):
+        deliver(city.svc, refused, intake.mqtt[0])
+
+    found = delivery_status(city)
+    assert found["ok"] is False
+    [trouble] = found["problems"]
+    assert trouble["channel"] == "mqtt" and trouble["kind"] == "credentials"
+    assert trouble["target"] == f"localhost:{broker.port}" and trouble["waiting"] == 1
+    assert trouble["message"].startswith(
+        f"MQTT broker at localhost:{broker.port} refused our credentials: check mqtt.username "
+        "and the password")
+    assert "1 action waiting since " in trouble["message"]
+    assert found["message"] == trouble["message"]
+    room = city.client.get("/control-room", headers=city.as_("operator"))
+    for text in (str(found), room.text):
+        assert wrong not in text and PASSWORD not in text
+    the_room_works(city, intake.incidents, "refused our credentials")
+
+    secret.write_text(PASSWORD + "\n")  # corrected: the next attempt goes through
+    deadline = time.monotonic() + 40
+    while True:
+        try:
+            deliver(city.svc, refused, intake.mqtt[0])
+            break
+        except DeliveryFailed:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    found = delivery_status(city)
+    assert found["ok"] is True and found["problems"] == []
+    assert "being delivered" in found["message"]
+
+
+def test_a_stopped_broker_is_shown_and_clears_once_a_delivery_succeeds(
+        city: World, broker: Broker, publishers: list[Publisher]) -> None:
+    publisher = publisher_for(broker, publishers)
+    assert publisher.connected.wait(10)
+    broker.stop()
+    try:
+        until(lambda: not publisher.connected.is_set())
+        intake = send(city, [event(NOW, "restricted_area", zone=f"gate-{n}") for n in range(3)])
+        for delivery in intake.mqtt:
+            with pytest.raises(DeliveryFailed, match="broker"):
+                deliver(city.svc, publisher, delivery)
+
+        found = delivery_status(city)
+        [trouble] = found["problems"]
+        assert trouble["kind"] == "unreachable" and trouble["waiting"] == 3
+        assert trouble["message"].startswith(
+            f"MQTT broker at localhost:{broker.port} unreachable: 3 actions waiting since ")
+        the_room_works(city, intake.incidents, f"MQTT broker at localhost:{broker.port} "
+                                               "unreachable")
+    finally:
+        broker.start()
+
+    # the broker is back: one delivery succeeds and the status clears, while the other two
+    # still wait for the worker's next retries
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            deliver(city.svc, publisher, intake.mqtt[0])
+            break
+        except DeliveryFailed:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    found = delivery_status(city)
+    assert found["ok"] is True, found
+    the_room_works(city, intake.incidents, "being delivered")
