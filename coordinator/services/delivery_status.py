@@ -4,16 +4,17 @@ broker, webhooks to their receivers) when they cannot: "MQTT broker at host:port
 
 The worker that delivers them is another process; what it persists is the delivery rows (their
 state, attempts, ``last_error`` and ``touched_at``, the time of the latest attempt). A channel is
-in trouble while its latest failed attempt, at an action still waiting, is newer than its latest
-delivery: once one delivery succeeds the message clears, and the actions still waiting go out
-with the worker's next retries. "Since" is when the oldest action still waiting was planned
-(its alert received), in the city's time zone.
+in trouble while its latest failed attempt, at an action still waiting (or, for a webhook, given
+up), began after its latest attempt that succeeded: once one delivery succeeds the message
+clears, and the actions still waiting go out with the worker's next retries. "Since" is when
+the oldest action still waiting was planned (its alert received), in the city's time zone.
 
 The message is written here from what kind of failure it was, never copied from the error: no
 password, no token, no webhook path or query (a receiver is named by its host and port)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -40,6 +41,12 @@ class Trouble(BaseModel):
     given_up: int  # webhook deliveries given up during this trouble (MQTT never gives up)
     since: datetime  # when the oldest action still waiting was planned
     last_failure: datetime  # the latest failed attempt
+
+
+@dataclass(frozen=True)
+class Attempt:
+    touched_at: datetime  # when it claimed its delivery
+    last_error: str | None
 
 
 class DeliveryStatus(BaseModel):
@@ -86,16 +93,25 @@ def _tail(waiting: int, given_up: int, since: datetime, now: datetime, zone: str
     return text
 
 
+def _latest(session: Session, table: type[Delivery] | type[MqttDelivery],
+            *where: ColumnElement[bool]) -> Attempt | None:
+    """The latest attempt (``touched_at``: when it claimed the row) among ``where``: read
+    backwards along ``touched_at``'s index, so a table of months of deliveries is not scanned
+    (``delivered_at`` has no index)."""
+    found = session.execute(select(table.touched_at, table.last_error)
+                            .where(table.touched_at.is_not(None), *where)
+                            .order_by(table.touched_at.desc()).limit(1)).first()
+    if found is None or found.touched_at is None:
+        return None
+    return Attempt(as_utc(found.touched_at), found.last_error)
+
+
 def _mqtt(session: Session, svc: Coordinator) -> Trouble | None:
-    delivered = session.scalar(select(func.max(MqttDelivery.delivered_at))
-                               .where(MqttDelivery.state == "delivered"))
-    failing = (MqttDelivery.state == "pending") & MqttDelivery.last_error.is_not(None) \
-        & MqttDelivery.touched_at.is_not(None)
-    latest = session.execute(select(MqttDelivery.touched_at, MqttDelivery.last_error)
-                             .where(failing).order_by(MqttDelivery.touched_at.desc())
-                             .limit(1)).first()
-    if latest is None or (delivered is not None
-                          and as_utc(delivered) >= as_utc(latest.touched_at)):
+    succeeded = _latest(session, MqttDelivery, MqttDelivery.state == "delivered")
+    latest = _latest(session, MqttDelivery, MqttDelivery.state == "pending",
+                     MqttDelivery.last_error.is_not(None))
+    if latest is None or latest.last_error is None or (
+            succeeded is not None and succeeded.touched_at >= latest.touched_at):
         return None
     since = session.scalar(select(func.min(Alert.received_at)).join(
         MqttDelivery, MqttDelivery.alert_id == Alert.id).where(MqttDelivery.state == "pending"))
@@ -104,10 +120,10 @@ def _mqtt(session: Session, svc: Coordinator) -> Trouble | None:
     mqtt = svc.settings.mqtt
     where = f"{mqtt.host}:{mqtt.port}" if mqtt is not None else "(no longer configured)"
     kind = _mqtt_kind(latest.last_error)
-    started = as_utc(since) if since is not None else as_utc(latest.touched_at)
+    started = as_utc(since) if since is not None else latest.touched_at
     tail = _tail(waiting, 0, started, svc.clock(), svc.settings.time_zone)
     return Trouble(channel="mqtt", target=where, kind=kind, waiting=waiting, given_up=0,
-                   since=started, last_failure=as_utc(latest.touched_at),
+                   since=started, last_failure=latest.touched_at,
                    message=_mqtt_text(kind, where, tail))
 
 
@@ -118,17 +134,15 @@ def _where(url: str) -> str:
 
 def _webhook(session: Session, svc: Coordinator, hook: Webhook) -> Trouble | None:
     mine = Delivery.webhook_id == hook.webhook_id
-    delivered = session.scalar(select(func.max(Delivery.delivered_at))
-                               .where(mine, Delivery.state == "delivered"))
-    tried = mine & Delivery.state.in_(("pending", "failed")) \
-        & Delivery.last_error.is_not(None) & Delivery.touched_at.is_not(None)
-    latest = session.execute(select(Delivery.touched_at, Delivery.last_error).where(tried)
-                             .order_by(Delivery.touched_at.desc()).limit(1)).first()
-    if latest is None or (delivered is not None
-                          and as_utc(delivered) >= as_utc(latest.touched_at)):
+    succeeded = _latest(session, Delivery, mine, Delivery.state == "delivered")
+    latest = _latest(session, Delivery, mine, Delivery.state.in_(("pending", "failed")),
+                     Delivery.last_error.is_not(None))
+    if latest is None or latest.last_error is None or (
+            succeeded is not None and succeeded.touched_at >= latest.touched_at):
         return None
-    # given up during this trouble: after the latest delivery
-    after: ColumnElement[bool] = true() if delivered is None else Delivery.touched_at > delivered
+    # given up during this trouble: tried after the latest attempt that succeeded
+    after: ColumnElement[bool] = true() if succeeded is None \
+        else Delivery.touched_at > succeeded.touched_at
     waiting = session.scalar(select(func.count()).select_from(Delivery)
                              .where(mine, Delivery.state == "pending")) or 0
     given_up = session.scalar(select(func.count()).select_from(Delivery)
@@ -138,12 +152,12 @@ def _webhook(session: Session, svc: Coordinator, hook: Webhook) -> Trouble | Non
         mine, Delivery.last_error.is_not(None),
         (Delivery.state == "pending") | ((Delivery.state == "failed") & after)))
     where = _where(hook.url)
-    started = as_utc(since) if since is not None else as_utc(latest.touched_at)
+    started = as_utc(since) if since is not None else latest.touched_at
     # "HTTP 503" or "delivery failed" (connection errors stay in the debug log: outbound)
     said = latest.last_error if latest.last_error.startswith("HTTP ") else "no answer"
     tail = _tail(waiting, given_up, started, svc.clock(), svc.settings.time_zone)
     return Trouble(channel="webhook", target=where, kind="failing", waiting=waiting,
-                   given_up=given_up, since=started, last_failure=as_utc(latest.touched_at),
+                   given_up=given_up, since=started, last_failure=latest.touched_at,
                    message=f"Webhook to {where} failing ({said}): {tail}.")
 
 
