@@ -23,9 +23,16 @@ from tests.support.world import World, embedded_world
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture
-def city(broker: Broker, tmp_path: Path) -> Iterator[World]:
-    world = embedded_world(tmp_path / "city", options={"mqtt": broker.settings()})
+@pytest.fixture(params=["sqlite", "postgresql"])
+def city(request: pytest.FixtureRequest, broker: Broker, tmp_path: Path) -> Iterator[World]:
+    """The status is read with the queries each database runs: on SQLite and PostgreSQL."""
+    options = {"mqtt": broker.settings()}
+    if request.param == "sqlite":
+        world = embedded_world(tmp_path / "city", options=options)
+    else:
+        world = World(tmp_path, request.getfixturevalue("postgres_url"),
+                      f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+                      f"db+sqlite:///{tmp_path / 'results.sqlite'}", options=options)
     world.add_node("alpha", "site-a")
     yield world
     world.close()
