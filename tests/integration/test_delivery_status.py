@@ -1,10 +1,12 @@
 """What the control room's operators see of a broker in trouble (issue 23's bad input): a real
 mosquitto (TLS, passwords) refusing a wrong password, then stopped; ``/delivery-status`` names
 the broker and what to check, with the actions waiting, and never the password; the incident
-list and the control room work meanwhile; once a delivery succeeds the status clears."""
+list and the control room work meanwhile; once a delivery succeeds the status clears. The API
+reads what the `coordinator worker` process wrote: a real worker refused by the broker."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from contract.tasks import PUBLISH_MQTT_TASK, WEBHOOKS_QUEUE
 from coordinator.config import MqttSettings
 from coordinator.errors import DeliveryFailed
 from coordinator.mqtt import Publisher, deliver
@@ -57,6 +60,10 @@ def delivery_status(city: World) -> dict[str, Any]:
     answer = city.client.get("/delivery-status", headers=city.as_("operator"))
     assert answer.status_code == 200, answer.text
     return answer.json()
+
+
+def kinds(found: dict[str, Any]) -> list[str]:
+    return [trouble["kind"] for trouble in found["problems"]]
 
 
 def until(done: Any, timeout: float = 15) -> None:
@@ -152,3 +159,47 @@ def test_a_stopped_broker_is_shown_and_clears_once_a_delivery_succeeds(
     found = delivery_status(city)
     assert found["ok"] is True, found
     the_room_works(city, intake.incidents, "being delivered")
+
+
+def test_the_worker_process_refused_by_the_broker_is_shown_by_the_api(
+        broker: Broker, tmp_path: Path, postgres_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`safecity coordinator worker` (a process of its own, its password from the environment,
+    wrong) tries the alert's delivery; the API process, sharing only the database, says so."""
+    world = World(tmp_path, postgres_url, f"sqla+sqlite:///{tmp_path / 'broker.sqlite'}",
+                  f"db+sqlite:///{tmp_path / 'results.sqlite'}",
+                  options={"mqtt": broker.settings(client_id="coordinator-status-api")})
+    wrong = "not-the-password-4711"
+    try:
+        world.add_node("alpha", "site-a")
+        monkeypatch.setenv("SAFECITY_COORDINATOR_MQTT__PASSWORD", wrong)
+        mqtt = broker.settings(client_id="coordinator-status-worker")
+        world.start_coordinator_worker("[mqtt]\n" + "".join(
+            f"{name} = {json.dumps(mqtt[name])}\n"
+            for name in ("host", "port", "ca_file", "username", "client_id", "topic_prefix")))
+        intake = send(world, [event(NOW, "weapon", zone="bank")])
+        world.svc.dispatcher.enqueue(PUBLISH_MQTT_TASK, [intake.mqtt[0]], WEBHOOKS_QUEUE)
+        deadline = time.monotonic() + 60
+        # (an attempt before the worker's first connection answered says "not connected yet":
+        # the next one, after the broker's refusal, says why)
+        while kinds(found := delivery_status(world)) != ["credentials"]:
+            log = (tmp_path / "coordinator-worker.log").read_text(errors="replace")
+            assert time.monotonic() < deadline, log
+            time.sleep(0.3)
+        [trouble] = found["problems"]
+        assert trouble["message"].startswith(
+            f"MQTT broker at localhost:{broker.port} refused our credentials")
+        assert wrong not in str(found) and PASSWORD not in str(found)
+        the_room_works(world, intake.incidents, "refused our credentials")
+        world.stop_coordinator_worker()
+
+        # the right password: the alert that waited goes out, and the status clears
+        fixed = Publisher(MqttSettings(**broker.settings(client_id="coordinator-status-fixed")))
+        try:
+            assert fixed.connected.wait(10)
+            deliver(world.svc, fixed, intake.mqtt[0])
+        finally:
+            fixed.close()
+        assert delivery_status(world)["ok"] is True
+    finally:
+        world.close()
