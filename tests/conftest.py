@@ -166,7 +166,7 @@ HEAVY: dict[str, float] = {
     "tests/e2e/test_clip_player.py": 40,  # Chromium, a served coordinator
     "tests/e2e/test_clip_end_to_end.py": 60,  # Chromium, node and coordinator workers
     "tests/integration/test_delivery_status.py": 40,  # mosquitto, a coordinator worker
-    "tests/e2e/test_delivery_banner.py": 40,  # Chromium, mosquitto, the page's 15 s polls
+    "tests/e2e/test_delivery_banner.py": 60,  # Chromium, mosquitto, the pages' 15 s polls
     "tests/integration/test_clips_postgresql.py": 40,  # a coordinator worker process
     "tests/unit/test_aggression_vtest.py::test_no_aggression_or_weapon_on_ordinary_footage": 180,
     "tests/unit/test_behaviour_learning.py::test_the_federated_model_beats_every_site_alone": 110,

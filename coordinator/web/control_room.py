@@ -7,7 +7,7 @@ snapshot its node sent after redaction (faces and plates hidden at the site; the
 never leaves it). Each incident's evidence view: its alerts' redacted snapshots, the
 triggering object's box drawn, with the node's signature checked again. A status line says
 whether the alerts' actions reach the MQTT broker and the webhooks
-(``coordinator.services.delivery_status``; the script asks ``/delivery-status`` again)."""
+(``coordinator.services.delivery_status``; ``static/delivery_status.js`` asks again)."""
 
 from __future__ import annotations
 

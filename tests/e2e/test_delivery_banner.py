@@ -1,8 +1,9 @@
 """The control room's status line of the alerts' actions in headless Chromium (issue 23's bad
 input): a real mosquitto the coordinator publishes to is stopped; without a reload the status
 line (a polite live region) says the broker is unreachable with the actions waiting, its text
-at least 4.5:1, the incident list still there; the broker returns, a delivery succeeds, and the
-line says the actions are delivered again. Screenshot in test-artifacts/web."""
+at least 4.5:1, the incident list still there, and the video wall and the map say it too; the
+broker returns, a delivery succeeds, and the line says the actions are delivered again.
+Screenshot in test-artifacts/web."""
 
 from __future__ import annotations
 
@@ -72,6 +73,19 @@ def test_the_operator_sees_the_broker_go_away_and_return_without_a_reload(
             expect(operator.page.locator("#incidents tbody tr").first).to_be_visible()
             assert text_contrast_failures(operator.page) == []
             operator.screenshot("control-room-broker-unreachable")
+            # the control room's other pages say it too
+            for path in ("/control-room/wall", "/control-room/map"):
+                other = Watched(operator.page.context.new_page())
+                other.page.goto(f"{site}{path}")
+                shown = other.page.locator("#delivery-status")
+                expect(shown).to_have_attribute("aria-live", "polite")
+                expect(shown).to_contain_text(f"MQTT broker at localhost:{broker.port} "
+                                              "unreachable")
+                # the status line's text (the map's own zoom control is not this test's)
+                assert [f for f in text_contrast_failures(other.page)
+                        if f.startswith("MQTT")] == []
+                other.assert_clean()
+                other.page.close()
 
             broker.start()
             deadline = time.monotonic() + 20

@@ -6,9 +6,7 @@
 // with Last-Event-ID, so no change is missed. Acknowledging, taking and closing (with a note, in a
 // dialog) call the incident API with the session's CSRF token. The cameras' live views follow
 // their snapshots as the video wall's do (live_views.js). Filters and paging are a GET
-// form and links: they work without this script. The status line of the alerts' actions (MQTT
-// broker, webhooks) asks /delivery-status again every 15 s and changes only when its message
-// does (a live region: each change is read out once).
+// form and links: they work without this script.
 "use strict";
 
 (() => {
@@ -51,18 +49,6 @@
       picture.width = 320;
       cell.replaceChildren(picture, caption);
     }
-  }
-
-  async function deliveryStatus() {
-    const response = await fetch("/delivery-status", { headers: { Accept: "application/json" }, credentials: "same-origin" });
-    if (!response.ok) return;
-    const found = await response.json();
-    const line = document.getElementById("delivery-status");
-    if (line.textContent === found.message) return;
-    line.textContent = found.message;
-    line.dataset.ok = found.ok ? "yes" : "no";
-    line.classList.toggle("ok", found.ok);
-    line.classList.toggle("warn", !found.ok);
   }
 
   function soon() {  // a burst of changes is one refresh
@@ -152,7 +138,6 @@
       });
     }
     setInterval(liveViews, 2000);
-    setInterval(() => deliveryStatus().catch(() => {}), 15000);
     const feed = new EventSource(`/incidents/stream?after=${encodeURIComponent(room.dataset.latest)}`);
     feed.addEventListener("open", () => { feedStatus.textContent = "Live: incidents update as alerts arrive."; feedStatus.dataset.live = "yes"; });
     feed.addEventListener("error", () => { feedStatus.textContent = "The live feed was interrupted; reconnecting…"; feedStatus.dataset.live = "no"; });
