@@ -14,6 +14,7 @@ password, no token, no webhook path or query (a receiver is named by its host an
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -27,6 +28,7 @@ from coordinator.db import Alert, Delivery, MqttDelivery, Webhook
 from coordinator.service import Coordinator, as_utc
 from coordinator.web.city_time import local
 
+log = logging.getLogger(__name__)
 Kind = Literal["unreachable", "credentials", "password_file", "no_acknowledgement", "failing"]
 
 
@@ -128,7 +130,11 @@ def _mqtt(session: Session, svc: Coordinator) -> Trouble | None:
 
 
 def _where(url: str) -> str:
-    parsed = httpx.URL(url)
+    """A receiver's host and port: never its path or query (a token may be there)."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):  # checked when it was added: not expected
+        return "(a receiver whose URL cannot be read)"
     return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
 
 
@@ -159,6 +165,17 @@ def _webhook(session: Session, svc: Coordinator, hook: Webhook) -> Trouble | Non
     return Trouble(channel="webhook", target=where, kind="failing", waiting=waiting,
                    given_up=given_up, since=started, last_failure=latest.touched_at,
                    message=f"Webhook to {where} failing ({said}): {tail}.")
+
+
+def shown(svc: Coordinator) -> DeliveryStatus:
+    """For a page: the status, or a line saying it could not be read (the page itself, its
+    incidents and cameras, is served regardless; the reason goes to the log)."""
+    try:
+        return status(svc)
+    except Exception:
+        log.exception("the delivery status could not be read")
+        return DeliveryStatus(ok=False, time_zone=svc.settings.time_zone, problems=[],
+                              message="Whether alerts' actions are delivered cannot be read now.")
 
 
 def status(svc: Coordinator) -> DeliveryStatus:

@@ -29,7 +29,7 @@ def city(request: Request, who: Principal = Depends(require(Permission.ALERT_REA
     settings = svc.settings
     return render(request, "city_map.html", who=who, cameras=city_map.cameras(svc),
                   latest=alerts.latest(svc), outline=settings.basemap_file is not None,
-                  tiles=settings.basemap_tiles or "", delivery=delivery_status.status(svc))
+                  tiles=settings.basemap_tiles or "", delivery=delivery_status.shown(svc))
 
 
 @router.get("/cameras.json")

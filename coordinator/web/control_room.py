@@ -139,4 +139,4 @@ def control_room(request: Request, site_id: str = Query("", max_length=64),
                   following=urlencode({**kept, "offset": offset + PAGE_SIZE})
                   if offset + PAGE_SIZE < page.total else None,
                   can_handle=allows(who.role, Permission.ALERT_HANDLE),
-                  delivery=delivery_status.status(svc))
+                  delivery=delivery_status.shown(svc))

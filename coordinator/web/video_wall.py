@@ -29,7 +29,7 @@ def wall(request: Request, who: Principal = Depends(require(Permission.ALERT_REA
     snapshot times in the city's time zone, as the control room shows times), and the status
     line of the alerts' actions (``coordinator.services.delivery_status``)."""
     return render(request, "wall.html", who=who, sizes=WALL_SIZES, latest=alerts.latest(svc),
-                  zone=svc.settings.time_zone, delivery=delivery_status.status(svc))
+                  zone=svc.settings.time_zone, delivery=delivery_status.shown(svc))
 
 
 @router.get("/cameras")
