@@ -11,6 +11,7 @@ from coordinator.metrics import RequestTelemetry
 from coordinator.routers import (
     aggregates,
     alerts,
+    delivery_status,
     evidence_clips,
     health,
     incidents,
@@ -35,7 +36,7 @@ def create_app(coordinator: Coordinator) -> FastAPI:
     problems.install(app)
     for router in (tokens.router, users.router, nodes.router, pins.router, warrants.router,
                    queries.router, aggregates.router, alerts.router, evidence_clips.router,
-                   incidents.router,
+                   incidents.router, delivery_status.router,
                    webhooks.router,
                    health.router):
         app.include_router(router)

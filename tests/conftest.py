@@ -165,6 +165,8 @@ HEAVY: dict[str, float] = {
     "tests/integration/test_audit_cli.py": 200,
     "tests/e2e/test_clip_player.py": 40,  # Chromium, a served coordinator
     "tests/e2e/test_clip_end_to_end.py": 60,  # Chromium, node and coordinator workers
+    "tests/integration/test_delivery_status.py": 40,  # mosquitto, a coordinator worker
+    "tests/e2e/test_delivery_banner.py": 60,  # Chromium, mosquitto, the pages' 15 s polls
     "tests/integration/test_clips_postgresql.py": 40,  # a coordinator worker process
     "tests/integration/test_broker_junk_worker.py": 15,  # a coordinator worker process
     "tests/unit/test_aggression_vtest.py::test_no_aggression_or_weapon_on_ordinary_footage": 180,

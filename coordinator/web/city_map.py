@@ -15,7 +15,7 @@ from coordinator.basemap import read_outline
 from coordinator.errors import Problem, not_found
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
-from coordinator.services import alerts, city_map
+from coordinator.services import alerts, city_map, delivery_status
 from coordinator.web.templates import PAGE_HEADERS, render
 
 router = APIRouter(prefix="/control-room/map", tags=["pages"], include_in_schema=False)
@@ -24,11 +24,12 @@ router = APIRouter(prefix="/control-room/map", tags=["pages"], include_in_schema
 @router.get("")
 def city(request: Request, who: Principal = Depends(require(Permission.ALERT_READ)),
          svc: Coordinator = Depends(service)) -> Response:
-    """The page, with the cameras as a table too (what the map shows, for a screen reader)."""
+    """The page, with the cameras as a table too (what the map shows, for a screen reader),
+    and the status line of the alerts' actions (``coordinator.services.delivery_status``)."""
     settings = svc.settings
     return render(request, "city_map.html", who=who, cameras=city_map.cameras(svc),
                   latest=alerts.latest(svc), outline=settings.basemap_file is not None,
-                  tiles=settings.basemap_tiles or "")
+                  tiles=settings.basemap_tiles or "", delivery=delivery_status.shown(svc))
 
 
 @router.get("/cameras.json")

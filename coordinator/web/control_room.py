@@ -5,7 +5,9 @@ schematic map of the sites and their cameras with their state and open incidents
 (``coordinator.web.camera_map``), each camera's latest alert, and its live view: the newest
 snapshot its node sent after redaction (faces and plates hidden at the site; the raw frame
 never leaves it). Each incident's evidence view: its alerts' redacted snapshots, the
-triggering object's box drawn, with the node's signature checked again."""
+triggering object's box drawn, with the node's signature checked again. A status line says
+whether the alerts' actions reach the MQTT broker and the webhooks
+(``coordinator.services.delivery_status``; ``static/delivery_status.js`` asks again)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from coordinator.errors import invalid, not_found
 from coordinator.live_views import live_view, look
 from coordinator.roles import Permission, allows
 from coordinator.service import Coordinator, as_utc
-from coordinator.services import incidents
+from coordinator.services import delivery_status, incidents
 from coordinator.services.requests import INCIDENT_STATES, IncidentFilter
 from coordinator.web.camera_map import layout
 from coordinator.web.city_time import instant, shown, wall_clock
@@ -136,4 +138,5 @@ def control_room(request: Request, site_id: str = Query("", max_length=64),
                   if offset else None,
                   following=urlencode({**kept, "offset": offset + PAGE_SIZE})
                   if offset + PAGE_SIZE < page.total else None,
-                  can_handle=allows(who.role, Permission.ALERT_HANDLE))
+                  can_handle=allows(who.role, Permission.ALERT_HANDLE),
+                  delivery=delivery_status.shown(svc))

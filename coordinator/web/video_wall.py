@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from coordinator.auth import Principal, require, service
 from coordinator.roles import Permission
 from coordinator.service import Coordinator
-from coordinator.services import alerts, wall_layouts
+from coordinator.services import alerts, delivery_status, wall_layouts
 from coordinator.services.requests import WALL_SIZES, WallArrangement
 from coordinator.web.templates import PAGE_HEADERS, render
 
@@ -26,9 +26,10 @@ router = APIRouter(prefix="/control-room/wall", tags=["pages"], include_in_schem
 def wall(request: Request, who: Principal = Depends(require(Permission.ALERT_READ)),
          svc: Coordinator = Depends(service)) -> Response:
     """The page; its script builds the grid from the saved arrangement and the cameras (their
-    snapshot times in the city's time zone, as the control room shows times)."""
+    snapshot times in the city's time zone, as the control room shows times), and the status
+    line of the alerts' actions (``coordinator.services.delivery_status``)."""
     return render(request, "wall.html", who=who, sizes=WALL_SIZES, latest=alerts.latest(svc),
-                  zone=svc.settings.time_zone)
+                  zone=svc.settings.time_zone, delivery=delivery_status.shown(svc))
 
 
 @router.get("/cameras")

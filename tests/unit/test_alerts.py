@@ -368,3 +368,42 @@ def test_an_https_delivery_keeps_the_name_for_sni_and_the_certificate(
         assert Receiver.got[0][0]["host"] == f"signage.city.test:{port}"
     finally:
         server.shutdown()
+
+
+def test_a_failing_webhook_is_shown_to_the_operator_until_a_delivery_succeeds(
+        city: World, tmp_path: Path, receiver) -> None:  # type: ignore[no-untyped-def]
+    """The control room's status line names the receiver by host and port only (a URL's path
+    and query can carry a token), with the HTTP status and the actions waiting; the incident
+    list works meanwhile, and the line clears once a delivery goes through."""
+    url, handler = receiver
+    hook_url = f"{url}/sign-7?token=hook-token-4711"
+    created = city.client.post("/webhooks", headers=city.as_("admin"), json={"url": hook_url})
+    assert created.status_code == 201, created.text
+    ops = city.as_("operator")
+    assert city.client.get("/delivery-status", headers=ops).json()["ok"] is True
+    handler.status = 503
+    first, second = one_delivery(city, tmp_path), one_delivery(city, tmp_path)
+    for delivery in (first, second):
+        with pytest.raises(DeliveryFailed, match="HTTP 503"):
+            deliver(city.svc, delivery)
+    found = city.client.get("/delivery-status", headers=ops).json()
+    [trouble] = found["problems"]
+    where = url.removeprefix("http://").removesuffix("/hook")
+    assert trouble["channel"] == "webhook" and trouble["target"] == where
+    assert trouble["waiting"] == 2
+    assert trouble["message"].startswith(
+        f"Webhook to {where} failing (HTTP 503): 2 actions waiting since ")
+    assert "token" not in str(found) and "sign-7" not in str(found)
+    assert city.client.get("/incidents", headers=ops).status_code == 200
+    room = city.client.get("/control-room", headers=ops)
+    assert room.status_code == 200 and f"Webhook to {where} failing" in room.text
+    assert "hook-token-4711" not in room.text
+    # an operator without alert access does not get it: a problem document
+    denied = city.client.get("/delivery-status", headers=city.as_("planner"))
+    assert denied.status_code == 403
+    assert denied.headers["content-type"].startswith("application/problem+json")
+
+    handler.status = 204
+    deliver(city.svc, first)
+    found = city.client.get("/delivery-status", headers=ops).json()
+    assert found["ok"] is True and found["problems"] == []

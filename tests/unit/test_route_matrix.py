@@ -74,6 +74,7 @@ EXPECTED: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/incidents/{incident_id}/acknowledge"): frozenset({"operator"}),
     ("POST", "/incidents/{incident_id}/assign"): frozenset({"operator"}),
     ("POST", "/incidents/{incident_id}/close"): frozenset({"operator"}),
+    ("GET", "/delivery-status"): frozenset({"operator"}),
     ("POST", "/webhooks"): frozenset({"admin"}),
     ("GET", "/webhooks"): frozenset({"admin"}),
     ("GET", "/webhooks/{webhook_id}/deliveries"): frozenset({"admin"}),
