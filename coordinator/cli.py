@@ -248,6 +248,7 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     from contract.tasks import EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE
     from coordinator.metrics import WorkerMetrics
     from coordinator.mqtt import Publisher
+    from coordinator.mqtt_status import ConnectionReport
     from coordinator.service import Coordinator
     from coordinator.worker import DEVICE_TASK, worker_app
 
@@ -266,13 +267,20 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
 
     publisher = Publisher(settings.mqtt, settings.iot, on_device=heard) \
         if settings.mqtt is not None else None
+    # its state goes to the database, for the control room's status line
+    report = ConnectionReport(publisher, service, settings.mqtt.report_seconds).start() \
+        if publisher is not None and settings.mqtt is not None else None
     app = worker_app(settings, service, metrics, publisher)
     queues = ",".join((EVENTS_QUEUE, WEBHOOKS_QUEUE, LIVE_QUEUE))
-    with _health(settings, app, service, metrics):
-        app.worker_main(["worker", "--pool=solo", f"--queues={queues}",
-                         "--hostname=coordinator@%h", f"--loglevel={loglevel}",
-                         "--without-gossip", "--without-mingle", "--without-heartbeat",
-                         *_beat_options(settings, beat)])
+    try:
+        with _health(settings, app, service, metrics):
+            app.worker_main(["worker", "--pool=solo", f"--queues={queues}",
+                             "--hostname=coordinator@%h", f"--loglevel={loglevel}",
+                             "--without-gossip", "--without-mingle", "--without-heartbeat",
+                             *_beat_options(settings, beat)])
+    finally:
+        if report is not None:
+            report.stop()
 
 
 def _beat_options(settings: CoordinatorSettings, beat: bool) -> list[str]:

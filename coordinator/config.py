@@ -105,6 +105,11 @@ class MqttSettings(BaseModel):
     publish_timeout_seconds: float = Field(default=5.0, gt=0, le=60,
                                            description="how long one publish may wait for "
                                            "the broker's PUBACK before it is retried later")
+    report_seconds: float = Field(default=10.0, ge=0.5, le=300,
+                                  description="how often `coordinator worker` writes the state "
+                                  "of its connection to the broker to the database, for the "
+                                  "control room's status line; a report older than three times "
+                                  "this is not believed (that worker is taken for stopped)")
 
     @model_validator(mode="after")
     def _one_password(self) -> MqttSettings:

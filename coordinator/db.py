@@ -461,6 +461,24 @@ class MqttDelivery(Base):
     leased_until: Mapped[datetime | None]
 
 
+class MqttConnection(Base):
+    """A ``coordinator worker``'s connection to the MQTT broker as it last reported it
+    (``coordinator.mqtt_status``), for the control room's status line: written when it changes
+    and every ``mqtt.report_seconds``, removed when the worker stops cleanly. A report older than
+    three intervals is a worker that stopped without saying so: not believed."""
+
+    __tablename__ = "mqtt_connections"
+
+    worker: Mapped[str] = mapped_column(String(128), primary_key=True)  # host:pid
+    broker: Mapped[str] = mapped_column(String(300))  # host:port, nothing more
+    # it also listens to the city's devices (SOS buttons, sensors, lamps), not only publishes
+    listening: Mapped[bool]
+    # connecting | connected | unreachable | credentials | password_file
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime]  # when it entered this state
+    reported_at: Mapped[datetime] = mapped_column(index=True)  # the latest report (heartbeat)
+
+
 class Aggregate(Base):
     """A planner's aggregate question (counts per zone per hour, dwell times) at a stated
     (epsilon, delta), answered by each node with noisy counts only."""

@@ -114,9 +114,15 @@ def lamp_command(iot: IotSettings, lamp: Device, alert: Alert) -> Message:
 
 def _reason(code: ReasonCode | int) -> str:
     text = str(code)
-    if "authori" in text.lower() or "password" in text.lower():
+    if _refused_state(code) == "credentials":
         return f"the broker refused the coordinator's credentials ({text})"
     return f"the broker refused the connection ({text})"
+
+
+def _refused_state(code: ReasonCode | int) -> str:
+    """The connection's state (``Publisher.state``) after the broker refused it."""
+    text = str(code).lower()
+    return "credentials" if "authori" in text or "password" in text else "refused"
 
 
 class Publisher:
@@ -141,6 +147,12 @@ class Publisher:
         self.connected = threading.Event()
         self.problem: str | None = None  # why the broker is not reachable now
         self.outages = 0
+        # the connection's state, for the control room (``coordinator.mqtt_status``): connecting
+        # | connected | unreachable | refused | credentials | password_file, since when, and
+        # ``changes`` set at each change; ``listening``: it hears the city's devices
+        self.listening = iot is not None and on_device is not None
+        self.state, self.since = "connecting", datetime.now(UTC)
+        self.changes = threading.Event()
         self._lock = threading.Lock()
         self._sent: dict[tuple[int, str], paho.MQTTMessageInfo] = {}
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
@@ -201,16 +213,28 @@ class Publisher:
             for message in found:
                 self._sent.pop((key, message.topic), None)
 
-    def _failed(self, reason: str) -> None:
+    def state_now(self) -> tuple[str, datetime]:
+        """The connection's state and since when (``coordinator.mqtt_status`` reports it)."""
+        with self._lock:
+            return self.state, self.since
+
+    def _state(self, state: str) -> None:
+        """Say the connection is in ``state`` now (held by the lock)."""
+        if state != self.state:
+            self.state, self.since = state, datetime.now(UTC)
+            self.changes.set()
+
+    def _failed(self, reason: str, state: str = "unreachable") -> None:
         self.connected.clear()
         try:
             self._credentials()  # the next attempt with the file as it is now
         except ConfigError as exc:  # in paho's thread: an exception would end its loop
-            reason = f"{reason}; {exc}"
+            reason, state = f"{reason}; {exc}", "password_file"
         with self._lock:
             was, self.problem = self.problem, reason
             if was is None:
                 self.outages += 1
+            self._state(state)
         if was is None:  # an outage is said once, when it starts, however often it is retried
             log.warning("MQTT broker %s unavailable: %s; alerts wait and are published when "
                         "it returns", self.where, reason)
@@ -225,7 +249,7 @@ class Publisher:
     def _on_connect(self, client: paho.Client, _userdata: Any, _flags: Any,
                     code: ReasonCode, _properties: Any) -> None:
         if code.is_failure:
-            self._failed(_reason(code))
+            self._failed(_reason(code), _refused_state(code))
             return
         client.publish(self.availability, ONLINE, qos=1, retain=True)
         if self.iot is not None:
@@ -235,6 +259,7 @@ class Publisher:
         self.connected.set()
         with self._lock:
             was, self.problem = self.problem, None
+            self._state("connected")
         if was is not None:
             log.warning("MQTT broker %s reachable again (was: %s)", self.where, was)
 

@@ -166,6 +166,7 @@ HEAVY: dict[str, float] = {
     "tests/e2e/test_clip_player.py": 40,  # Chromium, a served coordinator
     "tests/e2e/test_clip_end_to_end.py": 60,  # Chromium, node and coordinator workers
     "tests/integration/test_delivery_status.py": 40,  # mosquitto, a coordinator worker
+    "tests/integration/test_mqtt_connection_status.py": 30,  # mosquitto, a worker killed
     "tests/e2e/test_delivery_banner.py": 60,  # Chromium, mosquitto, the pages' 15 s polls
     "tests/integration/test_clips_postgresql.py": 40,  # a coordinator worker process
     "tests/integration/test_broker_junk_worker.py": 15,  # a coordinator worker process

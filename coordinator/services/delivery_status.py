@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import httpx
@@ -24,12 +24,16 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
-from coordinator.db import Alert, Delivery, MqttDelivery, Webhook
+from coordinator.db import Alert, Delivery, MqttConnection, MqttDelivery, Webhook
 from coordinator.service import Coordinator, as_utc
 from coordinator.web.city_time import local
 
 log = logging.getLogger(__name__)
-Kind = Literal["unreachable", "credentials", "password_file", "no_acknowledgement", "failing"]
+Kind = Literal["unreachable", "credentials", "password_file", "no_acknowledgement", "failing",
+               "refused", "connecting", "no_worker"]
+# what a delivery's error says of the connection itself: the worker's own report of its
+# connection (``MqttConnection``), when there is one, says it better
+CONNECTION_KINDS = ("unreachable", "credentials", "password_file", "refused")
 
 
 class Trouble(BaseModel):
@@ -41,8 +45,11 @@ class Trouble(BaseModel):
     message: str  # what the operator reads, times in the city's time zone
     waiting: int  # actions planned and not yet delivered
     given_up: int  # webhook deliveries given up during this trouble (MQTT never gives up)
-    since: datetime  # when the oldest action still waiting was planned
-    last_failure: datetime  # the latest failed attempt
+    since: datetime  # when the oldest action still waiting was planned, or the trouble began
+    last_failure: datetime  # the latest failed attempt, or the worker's latest report
+    # MQTT only: whether the city's devices (SOS buttons, sensors) are heard now; None where
+    # it is not known (no worker reports its connection, or none listens to devices)
+    devices_heard: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,14 @@ def _mqtt_text(kind: Kind, where: str, tail: str) -> str:
     }[kind]
 
 
-def _tail(waiting: int, given_up: int, since: datetime, now: datetime, zone: str) -> str:
+def _clock(since: datetime, now: datetime, zone: str) -> str:
     moment = local(since, zone)  # the date too when it is not today's
-    clock = moment.strftime("%H:%M" if moment.date() == local(now, zone).date()
-                            else "%Y-%m-%d %H:%M")
+    return moment.strftime("%H:%M" if moment.date() == local(now, zone).date()
+                           else "%Y-%m-%d %H:%M")
+
+
+def _tail(waiting: int, given_up: int, since: datetime, now: datetime, zone: str) -> str:
+    clock = _clock(since, now, zone)
     text = f"{waiting} {'action' if waiting == 1 else 'actions'} waiting since {clock}"
     if given_up:
         text += f", {given_up} given up"
@@ -127,6 +138,85 @@ def _mqtt(session: Session, svc: Coordinator) -> Trouble | None:
     return Trouble(channel="mqtt", target=where, kind=kind, waiting=waiting, given_up=0,
                    since=started, last_failure=latest.touched_at,
                    message=_mqtt_text(kind, where, tail))
+
+
+def _connection_head(kind: str, where: str, clock: str) -> tuple[str, list[str]]:
+    """What a worker's report of its connection says, and what to check."""
+    broker = f"MQTT broker at {where}"
+    return {
+        "unreachable": (f"{broker} unreachable since {clock}", []),
+        "refused": (f"{broker} refuses the connection since {clock}", []),
+        "credentials": (f"{broker} refused our credentials since {clock}",
+                        ["check mqtt.username and the password (mqtt.password_file or "
+                         "SAFECITY_COORDINATOR_MQTT__PASSWORD)"]),
+        "password_file": (f"The password file for the {broker} cannot be read since {clock}",
+                          ["check mqtt.password_file and its permissions"]),
+        "connecting": (f"{broker}: not connected yet, trying since {clock}", []),
+    }[kind]
+
+
+def _connections(session: Session, svc: Coordinator,
+                 deliveries: Trouble | None) -> tuple[list[Trouble], Trouble | None]:
+    """What the workers report of their connections to the broker (``MqttConnection``), and
+    the delivery-derived trouble that is still to be said: one the reports say better (the
+    connection is down, or up again since that failed attempt) is folded in or dropped. No
+    report at all (no worker with MQTT has run since this was added): the deliveries alone."""
+    mqtt = svc.settings.mqtt
+    rows = list(session.scalars(select(MqttConnection).order_by(MqttConnection.since)))
+    if mqtt is None or not rows:
+        return [], deliveries
+    now, zone = svc.clock(), svc.settings.time_zone
+    stale = 3 * mqtt.report_seconds
+    live = [r for r in rows if as_utc(r.reported_at) >= now - timedelta(seconds=stale)]
+    waiting = deliveries.waiting if deliveries is not None else 0
+    folded = deliveries is not None and deliveries.kind in CONNECTION_KINDS
+    rest = None if folded else deliveries
+
+    def said(head: str, advice: list[str], heard: bool | None) -> str:
+        also = list(advice)
+        if heard is False:
+            also.append("SOS buttons and sensors are not heard")
+        if folded and deliveries is not None:
+            also.append(_tail(waiting, 0, deliveries.since, now, zone))
+        return head + (": " + "; ".join(also) if also else "") + "."
+
+    where = f"{mqtt.host}:{mqtt.port}"
+    if not live:
+        last = max(as_utc(r.reported_at) for r in rows)
+        head = (f"No coordinator worker has reported its connection to the MQTT broker at "
+                f"{where} for over {stale:g} s (last at {_clock(last, now, zone)})")
+        message = said(head, ["SOS buttons and sensors may not be heard and alerts' actions "
+                              "may wait"], None)
+        return [Trouble(channel="mqtt", target=where, kind="no_worker", message=message,
+                        waiting=waiting, given_up=0, since=last, last_failure=last,
+                        devices_heard=None)], rest
+    listening = [r for r in live if r.listening]
+    heard = any(r.state == "connected" for r in listening) if listening else None
+    found: list[Trouble] = []
+    for kind in ("credentials", "password_file", "refused", "unreachable", "connecting"):
+        down = [r for r in live if r.state == kind]
+        if kind == "connecting":  # a worker starting: said only when it takes long
+            down = [r for r in down if as_utc(r.since) < now - timedelta(seconds=stale)]
+        if not down:
+            continue
+        began = min(as_utc(r.since) for r in down)
+        head, advice = _connection_head(kind, where, _clock(began, now, zone))
+        if len(down) < len(live):
+            head += f" (for {len(down)} of {len(live)} workers)"
+        found.append(Trouble(channel="mqtt", target=where, kind=kind, waiting=waiting,
+                             given_up=0, since=began,
+                             last_failure=max(as_utc(r.reported_at) for r in down),
+                             devices_heard=heard, message=said(head, advice, heard)))
+        folded = False  # the actions waiting are said once
+    if found:
+        return found, rest
+    # every worker connected: an attempt that failed before the connection (re)opened is not
+    # a trouble now (the worker's retries send it); one that failed since still is
+    up = min((as_utc(r.since) for r in live if r.state == "connected"), default=None)
+    if deliveries is not None and deliveries.kind in CONNECTION_KINDS and up is not None \
+            and deliveries.last_failure <= up:
+        return [], None
+    return [], deliveries
 
 
 def _where(url: str) -> str:
@@ -181,7 +271,8 @@ def shown(svc: Coordinator) -> DeliveryStatus:
 def status(svc: Coordinator) -> DeliveryStatus:
     """Each channel whose actions are not getting through now, with what the operator reads."""
     with svc.session() as session:
-        found = [t for t in [_mqtt(session, svc)] if t is not None]
+        connection, deliveries = _connections(session, svc, _mqtt(session, svc))
+        found = connection + [t for t in [deliveries] if t is not None]
         hooks = session.scalars(select(Webhook).where(Webhook.active.is_(True))
                                 .order_by(Webhook.created_at))
         found += [t for t in (_webhook(session, svc, hook) for hook in hooks) if t is not None]
