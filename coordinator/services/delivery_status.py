@@ -9,6 +9,13 @@ up), began after its latest attempt that succeeded: once one delivery succeeds t
 clears, and the actions still waiting go out with the worker's next retries. "Since" is when
 the oldest action still waiting was planned (its alert received), in the city's time zone.
 
+The worker also reports its own connection to the broker (``coordinator.mqtt_status``, table
+``mqtt_connections``, with a heartbeat): a broker unreachable or refusing the worker is said from
+that even while no action waits, with "SOS buttons and sensors are not heard" when no live
+worker that listens to the city's devices is connected; a report older than three
+``mqtt.report_seconds`` is not believed ("no coordinator worker has reported ..."). No report at
+all: the deliveries alone say it, as before (docs/mqtt.md, "The worker's own connection").
+
 The message is written here from what kind of failure it was, never copied from the error: no
 password, no token, no webhook path or query (a receiver is named by its host and port)."""
 
