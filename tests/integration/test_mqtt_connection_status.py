@@ -2,7 +2,8 @@
 waiting (the deliveries alone would say nothing): a real `safecity coordinator worker` process
 and a real mosquitto (TLS, passwords). A wrong password in its password file is shown as
 refused credentials, and clears once the file is corrected; a stopped broker is shown as
-unreachable, with the SOS buttons and sensors not heard, and clears when it returns; a worker
+unreachable, with the SOS buttons and sensors not heard, and clears when it returns; a password
+file gone at a reconnect is shown as unreadable; a worker
 killed leaves a report that goes stale and is not taken for a connection. The API process
 shares only the database with the worker; no password reaches the status."""
 
@@ -112,6 +113,22 @@ def test_the_workers_connection_is_shown_with_no_action_waiting(
         finally:
             broker.start()
         # back: it clears
+        until(world, lambda f: f["ok"] is True)
+
+        # the password file gone when the connection is lost: read again at each attempt,
+        # it cannot be, and that is said (not its path, nor why)
+        secret.rename(tmp_path / "moved-away")
+        broker.stop()
+        try:
+            found = until(world, lambda f: kinds(f) == ["password_file"])
+            [trouble] = found["problems"]
+            assert trouble["message"].startswith(
+                f"The password file for the MQTT broker at {where} cannot be read since ")
+            assert "check mqtt.password_file and its permissions" in trouble["message"]
+            assert str(tmp_path) not in trouble["message"]
+        finally:
+            (tmp_path / "moved-away").rename(secret)
+            broker.start()
         until(world, lambda f: f["ok"] is True)
 
         # killed (no clean stop): its "connected" goes stale and is not believed
