@@ -145,10 +145,12 @@ SHARED_WORKER = {"tests/e2e/test_demo.py": "demo", "tests/e2e/test_egress.py": "
 # Unit modules whose tests all use one module fixture that takes most of their time: run as
 # one unit of work, so that it is built once rather than on each worker that gets one of them
 # (alone: test_analytics_accuracy.py's every scripted scene rendered and analysed ~30 s,
-# test_trajectories.py's trained model ~7 s, test_detection_vtest.py's decoded frames ~4 s).
+# test_trajectories.py's trained model ~7 s, test_detection_vtest.py's decoded frames ~4 s,
+# test_real_redaction.py's redacted photos ~7 s).
 SHARED_FIXTURE = frozenset({"tests/unit/test_analytics_accuracy.py",
                             "tests/unit/test_trajectories.py",
-                            "tests/unit/test_detection_vtest.py"})
+                            "tests/unit/test_detection_vtest.py",
+                            "tests/unit/test_real_redaction.py"})
 
 
 def xdist_unit_of_work(nodeid: str) -> str:
