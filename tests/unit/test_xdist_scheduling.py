@@ -78,3 +78,12 @@ def test_a_worker_gets_the_next_heavy_unit_once_its_own_is_done() -> None:
             made.mark_test_complete(demo, COLLECTION.index(nodeid))
     assert federated in units(demo.sent)
     assert federated not in units(multihost.sent)
+
+
+def test_a_module_that_shares_a_costly_fixture_is_one_unit_of_work() -> None:
+    module = "tests/unit/test_analytics_accuracy.py"
+    assert module in conftest.SHARED_FIXTURE
+    assert {conftest.xdist_unit_of_work(f"{module}::{name}")
+            for name in ("test_a", "test_b", "test_c")} == {module}
+    assert conftest.xdist_unit_of_work("tests/unit/test_merkle.py::test_a") \
+        == "tests/unit/test_merkle.py::test_a"
