@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -99,18 +99,32 @@ def _run(*args: str, stdin: str = "") -> str:
 
 @contextmanager
 def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("ab") as handle:
-        process = subprocess.Popen([*SAFECITY, *args], stdout=handle, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
+    with _processes((args, log)) as (process,):
         yield process
+
+
+@contextmanager
+def _processes(*started: tuple[list[str], Path]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Safecity commands in the background, each logging to its file; stopped together (all
+    told to stop, then each waited for), so that their shutdowns overlap."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for args, log in started:
+            with log.open("ab") as handle:
+                processes.append(subprocess.Popen(
+                    [*SAFECITY, *args], stdout=handle, stderr=subprocess.STDOUT,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"}))
+        yield processes
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in processes:
+            process.terminate()
+        deadline = time.monotonic() + 30
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @dataclass(frozen=True)
@@ -175,11 +189,10 @@ def run_city(out: Path, node: NodeSettings, node_config: Path, watchlist: list[s
     base = f"http://127.0.0.1:{port}"
     progress(f"witnesses: starting {len(witnesses)} (a checkpoint needs {WITNESS_QUORUM} "
              "cosignatures)")
-    with ExitStack() as witnessing:
-        for w in witnesses:
-            witnessing.enter_context(_process(
-                ["audit", "witness", "serve", "--key", str(w["key"]), "--log-key", log_key,
-                 "--state", str(w["state"]), "--port", str(w["port"])], w["log"]))
+    with _processes(*(
+            (["audit", "witness", "serve", "--key", str(w["key"]), "--log-key", log_key,
+              "--state", str(w["state"]), "--port", str(w["port"])], w["log"])
+            for w in witnesses)):
         files = {"key_files": {name: str(path) for name, path in key_files.items()}}
         return _serve_city(out, config, base, node, node_config, watchlist, cameras, keys,
                            passwords, logins, evidence, progress,
@@ -221,10 +234,10 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
         enrolment = parse_enrolment(enrolled.text, "enrolment")
         save_enrolment(node.data_dir, enrolment)
         second_site = enrol_second_site(out, http, login("admin"))
-        with _process(["node", "worker", "--config", str(node_config), "--loglevel", "WARNING"],
-                      out / "node-worker.log"), \
-                _process(["coordinator", "worker", "--config", str(config), "--loglevel",
-                          "WARNING"], out / "coordinator-worker.log"):
+        with _processes((["node", "worker", "--config", str(node_config), "--loglevel",
+                          "WARNING"], out / "node-worker.log"),
+                        (["coordinator", "worker", "--config", str(config), "--loglevel",
+                          "WARNING"], out / "coordinator-worker.log")):
             progress(f"watchlist: the judge signs a warrant for {len(watchlist)} plates; "
                      "the node searches its sightings")
             result = _watchlist(http, login, keys["judge"], watchlist, node.site_id, cameras)
@@ -241,11 +254,14 @@ def _serve_city(out: Path, config: Path, base: str, node: NodeSettings, node_con
                                    broker_urls(out / "coordinator")[0],
                                    result["incident_evidence"])
             progress("planner: hourly visit counts, answered with differential privacy")
-            result |= _aggregate(http, login("planner-1"))
+            question, answered = _aggregate(http, login("planner-1"), node.site_id)
+            result |= answered
             result["map"] = _map(http, login("operator-1"))
             progress("federated learning: two sites train the unusual-behaviour model "
                      "(the longest step, a few minutes)")
-            result |= federate(out, config, node, node_config, second_site, _process, _run)
+            result |= federate(out, config, node, node_config, second_site, _processes, _run)
+        # the second site's part of the planner's question, past its deadline by now, logged
+        _settle_aggregate(http, login("planner-1"), question)
         progress("audit log: verifying it against the key the node pinned")
         # Anyone can check the log the way the node does: against the key it pinned.
         bundle = fetch_bundle(lambda path: http.get(path).json())
@@ -486,22 +502,38 @@ def _map(http: httpx.Client, operator: dict[str, str]) -> dict[str, list[str]]:
             for group, cameras in shown.json().items()}
 
 
-def _aggregate(http: httpx.Client, planner: dict[str, str]) -> dict[str, Any]:
-    """A planner's question, answered by the node with differential privacy."""
+def _aggregate(http: httpx.Client, planner: dict[str, str], site: str
+               ) -> tuple[str, dict[str, Any]]:
+    """A planner's question, answered by the node (``site``) with differential privacy; the
+    question's id, and the node's answer. The question goes to every enrolled site, and the
+    second one runs no worker: its part stays pending until the coordinator's query deadline
+    (``query_timeout_seconds``) and is settled by ``_settle_aggregate`` after the training."""
     now = datetime.now(UTC)
     asked = http.post("/aggregates", headers=planner, json={
         "kind": "zone_counts_hourly", "epsilon": 0.5,
         "window": {"start": (now - timedelta(hours=2)).isoformat(), "end": now.isoformat()}})
     asked.raise_for_status()
-    view = http.get(f"/aggregates/{asked.json()['query_id']}", headers=planner,
-                    params={"wait": 60}).json()
-    node = view["nodes"][0]
+    query_id = asked.json()["query_id"]
+    node: dict[str, Any] = {}
+    for _ in range(300):  # at most a minute, as the one waiting read it replaces
+        view = http.get(f"/aggregates/{query_id}", headers=planner).json()
+        node = next(n for n in view["nodes"] if n["site_id"] == site)
+        if node["status"] != "pending":
+            break
+        time.sleep(0.2)
     cells = node["cells"]
-    return {"aggregate": {"status": node["status"], "cells": len(cells),
+    return query_id, {"aggregate": {"status": node["status"], "cells": len(cells),
                           "suppressed": sum(c["value"] is None for c in cells),
                           "mechanism": node["mechanism"], "epsilon": node["epsilon"],
                           "epsilon_left": node["epsilon_left"],
                           "budget_left": _budget_words(node.get("budget"))}}
+
+
+def _settle_aggregate(http: httpx.Client, planner: dict[str, str], query_id: str) -> None:
+    """Read the question until no node's part is pending: the coordinator then records (and
+    logs) the silent site's part as unreachable."""
+    http.get(f"/aggregates/{query_id}", headers=planner, params={"wait": 60}
+             ).raise_for_status()
 
 
 def _budget_words(budget: dict[str, Any] | None) -> str:

@@ -67,8 +67,9 @@ def enrol_second_site(out: Path, http: httpx.Client, admin: dict[str, str]) -> P
 
 def federate(out: Path, coordinator_config: Path, node: NodeSettings, node_config: Path,
              second_config: Path, process: Any, run: Any) -> dict[str, Any]:
-    """Run the training; ``process`` and ``run`` start a safecity command in the background
-    and run one to its end (the demo's helpers)."""
+    """Run the training; ``process`` starts safecity commands in the background (each an
+    ``(arguments, log file)`` pair, stopped together) and ``run`` runs one to its end (the
+    demo's helpers)."""
     ca = make_ca(out / "pki", "demo city CA")
     host = issue(ca, out / "pki", "superlink", ["127.0.0.1", "localhost"])
     address = f"127.0.0.1:{_free_port()}"
@@ -79,13 +80,14 @@ def federate(out: Path, coordinator_config: Path, node: NodeSettings, node_confi
     for index, settings in enumerate((node, load_settings(second_config))):
         _record(settings, index)
     supernode = ["node", "supernode", "--superlink", address, "--ca", str(ca.certificate)]
-    with process(["fl", "superlink", "--config", str(coordinator_config)],
-                 out / "superlink.log"):
+    with process((["fl", "superlink", "--config", str(coordinator_config)],
+                  out / "superlink.log")):
         _wait_for_registration(out / "superlink.log")
-        with process([*supernode, "--config", str(node_config), "--port", str(_free_port())],
-                     out / "supernode-demo.log"), \
-                process([*supernode, "--config", str(second_config),
-                         "--port", str(_free_port())], out / "supernode-north-hall.log"):
+        # stopped together, before the SuperLink they say goodbye to
+        with process(([*supernode, "--config", str(node_config), "--port", str(_free_port())],
+                      out / "supernode-demo.log"),
+                     ([*supernode, "--config", str(second_config),
+                       "--port", str(_free_port())], out / "supernode-north-hall.log")):
             summary = json.loads(run("fl", "start", "trajectory", "--rounds", str(ROUNDS),
                                      "--epsilon", str(EPSILON), "--as", "admin", "--config",
                                      str(coordinator_config)))
