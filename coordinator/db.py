@@ -205,6 +205,18 @@ class EvidenceExport(Base):
     received_at: Mapped[datetime]
 
 
+class ExportUses(Base):
+    """How many evidence exports a node reported under a warrant: at most the warrant's
+    ``max_uses``, as the node's own ledger allows it (an export is one use there, per node).
+    The row is locked while a report is counted, so two workers never both take the last use."""
+
+    __tablename__ = "export_uses"
+
+    warrant_id: Mapped[str] = mapped_column(ForeignKey("warrants.warrant_id"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.node_id"), primary_key=True)
+    uses: Mapped[int]
+
+
 class Confirmation(Base):
     """One person's decision on one face match; a match counts after two different people
     confirm it and nobody rejects it (EU AI Act Art. 14(5))."""

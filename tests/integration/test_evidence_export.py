@@ -267,9 +267,11 @@ def test_a_valid_export_is_verified_logged_and_reported_once_uses_spent(city, tm
     assert entry.record.outcome == "evidence_exported"
     assert entry.record.actor.pseudonym == node.node_id
     assert entry.record.scope.cameras == ("gate",) and entry.record.counts_returned == 2
-    assert entry.record.recipients == ("city-pd/evidence",)
+    # the recipient is the node's text: a sealed detail, not a public field (red team 3)
+    assert entry.record.recipients == () and "recipient" in entry.record.commitments
     details = world.svc.audit.details(entry.index)
     assert json.loads(details["export_id"]) == shown["export_id"]
+    assert json.loads(details["recipient"]) == "city-pd/evidence"
     world.stop_coordinator_worker()
     outbox = ExportOutbox(node.settings.stores.export_reports)
     try:
