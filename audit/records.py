@@ -66,11 +66,15 @@ class Action(StrEnum):
 # callers in one interval (counted per source network, which only the details hold): anyone
 # can cause a denial, and one permanent entry each would let anyone grow the log.
 DENIALS_COUNTED = "denials_counted"
+# An enrolled node's signed messages refused in one interval: one entry per node, naming it,
+# with the count per outcome (a rogue node's refusals grew the log one entry each, red team 3).
+SIGNED_REFUSALS_COUNTED = "signed_refusals_counted"
 
 
 def occurrences(record: PublicRecord) -> int:
     """How many actions ``record`` stands for: 1, or the count of an aggregated denial entry."""
-    if record.action is Action.ACCESS_DENIED and record.outcome == DENIALS_COUNTED:
+    if record.action is Action.ACCESS_DENIED and record.outcome in (DENIALS_COUNTED,
+                                                                    SIGNED_REFUSALS_COUNTED):
         return record.counts_returned
     return 1
 

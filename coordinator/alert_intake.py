@@ -5,6 +5,7 @@ transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from contract.events import COUNTED_TYPES, AnalyticsEvent, SignedEventBatch
 from contract.queries import Signed
+from coordinator import denials
 from coordinator.action_rules import Choice, choose
 from coordinator.db import Alert, Delivery, Incident, MqttDelivery, Node, Webhook
 from coordinator.errors import EventsRejected, ReportRejected, signed_by
@@ -36,12 +38,22 @@ from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 from privacy.signing import VerifyKey
 
+log = logging.getLogger(__name__)
 # How far ahead of the coordinator's clock an event may be dated. A node signs its own event
 # times, and one dated far in the future would stay the newest incident, hold its key open and
 # outlive the retention period. More than the 2-minute clock skew tolerated for warrants and
 # queries: a node dates events along its video (start + offset), and a recorded file runs
 # faster than real time (a one-hour file at double speed ends 30 minutes ahead).
 EVENTS_AHEAD = timedelta(hours=1)
+# An event dated before the alerts the coordinator still keeps (``alert_retention_days``) is
+# stale: housekeeping deletes alerts by their event's time, so such an event is either purged
+# already or about to be, and a batch carrying it is a replay (anyone on the broker can send an
+# old signed batch again; red team 3 stored 1,005 purged alerts again and used up the node's
+# flood limit with them). It is neither stored nor charged to the node's bucket, and counted
+# as an anonymous denial (``coordinator.denials``): the node signed it once, not now. A node
+# offline for hours still delivers: only events past the retention period are stale.
+STALE = "events_stale"
+STALE_SOURCE = "broker"  # the source stale events are counted under (as the worker's refusals)
 # Another worker may win a race for the same resend or the same new incident: the batch is
 # taken again, and found stored or joined. Each retry needs a further concurrent winner.
 ATTEMPTS = 4
@@ -74,6 +86,7 @@ class Intake:
     incidents: list[int]
     mqtt: list[int] = field(default_factory=list)
     refused: int = 0  # new events past the node's rate (``coordinator.intake_limit``)
+    stale: int = 0  # events dated before the retention period: a replay, not stored
 
 
 def alert_view(alert: Alert) -> dict[str, Any]:
@@ -158,13 +171,29 @@ def accept(svc: Coordinator, message: Any) -> Intake:
     events past the node's rate are refused, and the refusal logged and audited, once however
     often the batch is redelivered."""
     signed, node = verified_batch(svc, message)
-    events, refused = _admitted(svc, node, signed.batch.events)
+    current, stale = fresh_events(svc, node, signed.batch.events)
+    events, refused = _admitted(svc, node, current) if current else ([], 0)
     for _ in range(ATTEMPTS - 1):
         try:
-            return replace(_store(svc, events, node), refused=refused)
+            return replace(_store(svc, events, node), refused=refused, stale=stale)
         except IntegrityError:  # a concurrent worker stored the resend or opened the incident
             continue
-    return replace(_store(svc, events, node), refused=refused)
+    return replace(_store(svc, events, node), refused=refused, stale=stale)
+
+
+def fresh_events(svc: Coordinator, node: Node, events: Sequence[AnalyticsEvent]
+                 ) -> tuple[list[AnalyticsEvent], int]:
+    """The batch's events not stale (``STALE``), and how many were: those are logged and
+    counted, never stored nor charged to the node's flood limit."""
+    oldest = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
+    current = [e for e in events if as_utc(e.time) >= oldest]
+    stale = len(events) - len(current)
+    if stale:
+        log.warning("%s: %d events of a batch of %s dated before %s (past the %d-day "
+                    "retention: a replay), not stored", STALE, stale, node.node_id,
+                    oldest.isoformat(), svc.settings.alert_retention_days)
+        denials.count(svc, STALE_SOURCE, STALE)
+    return current, stale
 
 
 def _admitted(svc: Coordinator, node: Node, events: Sequence[AnalyticsEvent]

@@ -537,7 +537,8 @@ class PublishedReport(Base):
 
 
 class DenialTally(Base):
-    """Anonymous denials from one source (an IPv4 address, an IPv6 /64) in one interval,
+    """Anonymous denials from one source (an IPv4 address, an IPv6 /64), or an enrolled node's
+    signed messages refused (source ``node:`` and its id), in one interval,
     counted until the interval's one aggregated audit entry is written (``coordinator.
     denials``). ``claim`` names the flush writing it; '' while the row still counts."""
 
@@ -548,7 +549,7 @@ class DenialTally(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     interval_start: Mapped[int] = mapped_column(BigInteger, index=True)
-    source: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(140))
     outcome: Mapped[str] = mapped_column(String(32))
     count: Mapped[int]
     claim: Mapped[str] = mapped_column(String(36), default="")

@@ -13,7 +13,13 @@ the housekeeping job, whichever comes first, writes it.
 A flush claims its rows first (one UPDATE: two flushing processes cannot both take a row),
 logs, then deletes them; a flush that dies between claim and delete leaves its claim to expire
 after ``CLAIM_LEASE_SECONDS``, and the next flush logs those counts (the log may then count them
-twice, but never loses them: logged first, as everywhere here)."""
+twice, but never loses them: logged first, as everywhere here).
+
+An enrolled node's signed messages the worker refused (``coordinator.worker.refused``) are
+tallied the same way under the node (``count_signed``): the node is accountable, so its entry
+names it, but one entry per node per interval (outcome ``signed_refusals_counted``, the count
+per refusal outcome), not one per message: a rogue node grew the permanent log one entry per
+message (red team 3). The worker's log keeps each refusal's detail."""
 
 from __future__ import annotations
 
@@ -27,13 +33,22 @@ from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from audit.records import DENIALS_COUNTED, Action, Actor, Event, LegalBasis
+from audit.records import (
+    DENIALS_COUNTED,
+    SIGNED_REFUSALS_COUNTED,
+    Action,
+    Actor,
+    Event,
+    LegalBasis,
+)
 from coordinator.db import DenialTally
 from coordinator.service import Coordinator
 
 ANONYMOUS = Actor(pseudonym="anonymous", role="none", agency="none")
 CLAIM_LEASE_SECONDS = 300
 OTHER = "other"  # a client address that is not an IP address (a Unix socket, a test client)
+NODE = "node:"  # then an enrolled node's id: the source its signed refusals are tallied under
+SIGNED_REFUSAL = "signed by the enrolled node and refused by a check of the coordinator"
 
 
 def source_of(address: str) -> str:
@@ -81,16 +96,26 @@ def count(svc: Coordinator, address: str, outcome: str) -> int | None:
     return max(1, start + svc.settings.denial_interval_seconds - int(now.timestamp()))
 
 
-def _add_one(session: Session, start: int, source: str, outcome: str) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE count + 1, on the open row (PostgreSQL and SQLite)."""
+def count_signed(svc: Coordinator, node_id: str, outcome: str, number: int = 1) -> None:
+    """Count ``number`` refusals of messages the enrolled node ``node_id`` signed: summed into
+    one entry naming the node per interval. Writes any finished interval's entries first."""
+    start = interval_of(svc, svc.clock())
+    flush_due(svc)
+    with svc.session() as session:
+        session.execute(_add_one(session, start, NODE + node_id, outcome, number))
+
+
+def _add_one(session: Session, start: int, source: str, outcome: str, number: int = 1) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE count + number, on the open row (PostgreSQL and
+    SQLite)."""
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(DenialTally).values(
-        interval_start=start, source=source, outcome=outcome, count=1, claim="")
+        interval_start=start, source=source, outcome=outcome, count=number, claim="")
     return statement.on_conflict_do_update(
         index_elements=["interval_start", "source", "outcome"],
         index_where=text("claim = ''"),  # a literal: PostgreSQL infers the partial index
 
-        set_={"count": DenialTally.count + 1})
+        set_={"count": DenialTally.count + number})
 
 
 def _due(svc: Coordinator, now: datetime) -> Any:
@@ -121,7 +146,15 @@ def flush_due(svc: Coordinator) -> list[int]:
         by_interval[int(start)].append((source, outcome, int(number)))
     written = []
     for start, tallies in sorted(by_interval.items()):
-        written.append(svc.log(_entry(svc, start, tallies)))
+        anonymous = [t for t in tallies if not t[0].startswith(NODE)]
+        if anonymous:
+            written.append(svc.log(_entry(svc, start, anonymous)))
+        nodes: dict[str, dict[str, int]] = defaultdict(dict)
+        for source, outcome, number in tallies:
+            if source.startswith(NODE):
+                nodes[source.removeprefix(NODE)][outcome] = number
+        for node_id, by in sorted(nodes.items()):
+            written.append(svc.log(_signed_entry(svc, start, node_id, by)))
         with svc.session() as session:
             session.execute(delete(DenialTally).where(DenialTally.claim == token,
                                                       DenialTally.interval_start == start))
@@ -139,6 +172,16 @@ def _entry(svc: Coordinator, start: int, tallies: list[tuple[str, str, int]]) ->
                           "interval_seconds": str(seconds),
                           "networks": {net: dict(sorted(by.items()))
                                        for net, by in sorted(networks.items())}})
+
+
+def _signed_entry(svc: Coordinator, start: int, node_id: str, by: dict[str, int]) -> Event:
+    return Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
+                 legal_basis=LegalBasis.NONE, outcome=SIGNED_REFUSALS_COUNTED,
+                 counts_returned=sum(by.values()),
+                 details={"node": node_id, "reason": SIGNED_REFUSAL,
+                          "interval_start": datetime.fromtimestamp(start, UTC).isoformat(),
+                          "interval_seconds": str(svc.settings.denial_interval_seconds),
+                          "refused": dict(sorted(by.items()))})
 
 
 def pending(svc: Coordinator) -> dict[tuple[str, str], int]:

@@ -70,8 +70,11 @@ def accept_evidence(svc: Coordinator, message: Any) -> int | None:
     evidence = signed.evidence
     node = from_enrolled_node(svc, evidence, signed.signature, evidence.node_id, evidence.site,
                               {evidence.camera}, "evidence", EvidenceRejected)
+    # the picture travels unsigned beside its signed digest: one that is not the signed one is
+    # not the node's message (anyone on the broker may have swapped it), so it names no node
+    jpeg = signed_picture(signed.jpeg, evidence)
     with signed_by(node.node_id):
-        jpeg = checked_picture(signed.jpeg, evidence)
+        jpeg = checked_picture(jpeg, evidence)
         try:
             return _store(svc, node, signed, jpeg)
         except IntegrityError:  # a concurrent worker stored the resend
@@ -117,16 +120,25 @@ class Pictured(Protocol):
     def jpeg_bytes(self) -> int: ...
 
 
-def checked_picture(encoded: str, signed: Pictured, what: str = "evidence",
-                    rejected: type[ReportRejected] = EvidenceRejected) -> bytes:
-    """The JPEG (base64 ``encoded``), if it is the one signed and looks as signed; else
-    ``rejected`` saying which check failed of ``what``."""
+def signed_picture(encoded: str, signed: Pictured, what: str = "evidence",
+                   rejected: type[ReportRejected] = EvidenceRejected) -> bytes:
+    """The JPEG (base64 ``encoded``), if it is the one whose size and SHA-256 were signed;
+    else ``rejected``. Checked before the refusals that name the node (``signed_by``): the
+    picture is not signed itself, so a picture swapped on the broker is no message of the node
+    (red team 3: each such message was a public entry naming the honest node)."""
     try:
         jpeg = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         raise rejected(f"the {what}'s picture is not base64") from None
     if len(jpeg) != signed.jpeg_bytes or hashlib.sha256(jpeg).hexdigest() != signed.jpeg_sha256:
         raise rejected(f"the {what}'s picture is not the one signed (SHA-256 differs)")
+    return jpeg
+
+
+def checked_picture(jpeg: bytes, signed: Pictured, what: str = "evidence",
+                    rejected: type[ReportRejected] = EvidenceRejected) -> bytes:
+    """The JPEG (``signed_picture``'s, the one signed), if it looks as signed; else
+    ``rejected`` saying which check failed of ``what``."""
     # the size its header states, checked before a decoder allocates for it (red team F3: a
     # 192 kB JPEG stating 7000x7000 was decoded to 147 MB, then refused)
     stated = jpeg_size(jpeg)

@@ -51,7 +51,7 @@ from coordinator.alert_intake import from_enrolled_node
 from coordinator.auth import Principal
 from coordinator.db import Alert, AlertEvidenceClip, EvidenceClipLook, EvidenceClipRequest, Node
 from coordinator.errors import ClipRejected, not_found, signed_by
-from coordinator.evidence import checked_picture, intact
+from coordinator.evidence import checked_picture, intact, signed_picture
 from coordinator.service import Coordinator, as_utc
 from kernel.errors import describe
 
@@ -106,11 +106,13 @@ def accept_clip(svc: Coordinator, message: Any) -> str:
     frame = signed.frame
     from_enrolled_node(svc, frame, signed.signature, frame.node_id, frame.site, {frame.camera},
                        "clip frame", ClipRejected)
+    # a picture not the one signed: no message of the node (``signed_picture``), names no node
+    jpeg = signed_picture(signed.jpeg, frame, "clip frame", ClipRejected)
     with signed_by(frame.node_id):
-        return _signed_frame(svc, signed)
+        return _signed_frame(svc, signed, jpeg)
 
 
-def _signed_frame(svc: Coordinator, signed: SignedClipFrame) -> str:
+def _signed_frame(svc: Coordinator, signed: SignedClipFrame, jpeg: bytes) -> str:
     frame = signed.frame
     request = _request_for(svc, frame.request_id, frame.node_id, frame.seq)
     if request.camera != frame.camera:
@@ -123,7 +125,7 @@ def _signed_frame(svc: Coordinator, signed: SignedClipFrame) -> str:
     if request.frames is not None and request.frames != frame.frames:
         raise ClipRejected(f"the frame says the clip has {frame.frames} frames, its first "
                            f"said {request.frames}")
-    jpeg = checked_picture(signed.jpeg, frame, "clip frame", ClipRejected)
+    jpeg = checked_picture(jpeg, frame, "clip frame", ClipRejected)
     try:
         return _store(svc, signed, jpeg)
     except IntegrityError:  # a concurrent worker stored the resend

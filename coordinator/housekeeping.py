@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
+from coordinator.alert_intake import EVENTS_AHEAD
 from coordinator.db import (
     Alert,
     AlertEvidence,
@@ -71,7 +72,10 @@ def purge_alerts(svc: Coordinator) -> int:
     cutoff = svc.clock() - timedelta(days=svc.settings.alert_retention_days)
     with svc.session() as session:
         # the flood limit's decisions on events: a redelivery that late is charged again
-        session.execute(delete(IntakeDecision).where(IntakeDecision.decided_at < cutoff))
+        # kept an hour longer than the alerts: an event may be dated up to ``EVENTS_AHEAD``
+        # after its decision, and must be stale (``alert_intake.STALE``) once its decision goes
+        session.execute(delete(IntakeDecision).where(
+            IntakeDecision.decided_at < cutoff - EVENTS_AHEAD))
         count = session.scalar(select(func.count()).select_from(Alert).where(Alert.time < cutoff))
         incidents = session.scalar(select(func.count()).select_from(Incident)
                                    .where(Incident.last_seen < cutoff))

@@ -14,7 +14,6 @@ from typing import Any
 from celery import Celery, Task
 
 from audit.errors import AuditError
-from audit.records import Action, Event, LegalBasis
 from contract.tasks import (
     CLIP_TASK,
     DELIVER_TASK,
@@ -63,12 +62,14 @@ EVIDENCE_ATTEMPTS = 12
 # 4 minutes), then is marked failed: the operator sees it and may ask again.
 CLIP_SEND_ATTEMPTS = 12
 BROKER = "broker"  # the source unsigned messages are counted under (not an address)
-SIGNED_REFUSAL = "signed by the enrolled node and refused by a check of the coordinator"
+SIGNED_REFUSAL = denials.SIGNED_REFUSAL
 
 
 def refused(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
     """A message from the broker refused: an event batch, an export report, a picture or a
-    clip message. Signed by an enrolled node: one entry naming the node, which is accountable.
+    clip message. Signed by an enrolled node: counted under the node, which is accountable
+    (``coordinator.denials.count_signed``: one entry naming it per interval, with the counts;
+    one entry per message let a rogue node grow the log without limit, red team 3).
     Otherwise anyone on the broker may have sent it, so it is only counted, as anonymous HTTP
     denials are (``coordinator.denials``: one entry per interval for all of them). The
     entry's reason is fixed wording, never the message's own text (red team 2: junk key names
@@ -78,9 +79,7 @@ def refused(svc: Coordinator, outcome: str, exc: ReportRejected) -> None:
     if exc.node is None:
         denials.count(svc, BROKER, outcome)
         return
-    svc.log(Event(actor=svc.actor("coordinator", "system", "city"), action=Action.ACCESS_DENIED,
-                  legal_basis=LegalBasis.NONE, outcome=outcome,
-                  details={"node": exc.node, "reason": SIGNED_REFUSAL}))
+    denials.count_signed(svc, exc.node, outcome)
 
 
 def mqtt_backoff(retries: int) -> int:
@@ -135,7 +134,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         counted.refused.inc(intake.refused)  # logged and audited by the intake
         act(intake)
         return {"accepted": len(intake.alerts), "duplicates": intake.duplicates,
-                "incidents": len(intake.incidents), "refused": intake.refused}
+                "incidents": len(intake.incidents), "refused": intake.refused,
+                "stale": intake.stale}
 
     def act(intake: Intake) -> None:
         """Queue the actions planned with new alerts."""

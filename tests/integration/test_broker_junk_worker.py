@@ -2,7 +2,8 @@
 worker` process: anyone who can publish to the events queue (no node key) must not grow the
 public audit log one entry per message, nor write their own text into it. Unverified messages
 are counted with the anonymous denials (one entry per interval for all of them); a message an
-enrolled node signed and the coordinator refused is one entry naming the node, in fixed words;
+enrolled node signed and the coordinator refused is counted under the node (one entry naming it
+per interval, in fixed words, red team 3);
 the worker's own log keeps which check failed."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from audit.records import Action
+from audit.records import SIGNED_REFUSALS_COUNTED, Action
 from contract.exports import ExportReport, SignedExportReport
 from contract.tasks import EVENTS_QUEUE, EVENTS_TASK, EXPORT_REPORT_TASK
 from contract.warrants import Window
@@ -108,19 +109,28 @@ def test_junk_on_the_events_queue_is_counted_and_signed_refusals_name_their_node
         close_reports()
     entries, counted = taken(city, start)
     unsigned = len(batches) + len(reports)
-    # before the fix: 12 messages, 12 entries (none naming the node), 4 quoting WRITTEN
-    assert (len(entries), counted) == (len(signed), unsigned), (len(entries), counted)
+    # before the fix: 12 messages, 12 entries (none naming the node), 4 quoting WRITTEN; until
+    # red team 3 each signed refusal was an entry of its own: now tallied under its node
+    assert (len(entries), counted) == (0, unsigned + len(signed)), (len(entries), counted)
+    mine = denials.NODE + node_id
     assert denials.pending(city.svc) == {(denials.OTHER, "events_rejected"): len(batches),
-                                         (denials.OTHER, "export_report_rejected"): len(reports)}
-    assert sorted((r.action, r.outcome) for r, _ in entries) == [
-        (Action.ACCESS_DENIED, outcome) for outcome in OUTCOMES]
-    for _, details in entries:
-        assert details == {"node": node_id, "reason": SIGNED_REFUSAL}
-    # the interval over: one entry for all of them, without the sender's text
+                                         (denials.OTHER, "export_report_rejected"): len(reports),
+                                         (mine, "events_rejected"): 1,
+                                         (mine, "export_report_rejected"): 1}
+    assert city.svc.audit.size() == start
+    # the interval over: one entry for the anonymous ones, without the sender's text, and one
+    # naming the node with its counts
     city.set_time(datetime.now(UTC) + timedelta(seconds=city.settings.denial_interval_seconds))
-    (index,) = denials.flush_due(city.svc)
-    assert city.svc.audit.size() == start + len(signed) + 1
-    assert WRITTEN.encode() not in b"".join(city.svc.audit.details(index).values())
+    anonymous, named = denials.flush_due(city.svc)
+    assert city.svc.audit.size() == start + 2
+    for index in (anonymous, named):
+        assert WRITTEN.encode() not in b"".join(city.svc.audit.details(index).values())
+    (record,) = [e.record for e in city.svc.audit.entries(named, 1)]
+    assert (record.action, record.outcome, record.counts_returned) == (
+        Action.ACCESS_DENIED, SIGNED_REFUSALS_COUNTED, len(signed))
+    details = {k: json.loads(v) for k, v in city.svc.audit.details(named).items()}
+    assert (details["node"], details["reason"], details["refused"]) == (
+        node_id, SIGNED_REFUSAL, dict.fromkeys(OUTCOMES, 1))
     log = (city.root / "coordinator-worker.log").read_text(errors="replace")
     assert "not an event batch" in log and "not an export report" in log
     assert "cameras not enrolled" in log and "no-such is not a registered warrant" in log

@@ -5,6 +5,7 @@ the node. The entries never quote the message's own text."""
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from audit.records import DENIALS_COUNTED, Action
+from audit.records import DENIALS_COUNTED, SIGNED_REFUSALS_COUNTED, Action
 from contract.exports import ExportReport, SignedExportReport
 from contract.warrants import Window
 from coordinator import denials
@@ -88,23 +89,43 @@ def test_unsigned_messages_are_summed_into_one_entry_per_interval(city: World) -
     assert WRITTEN.encode() not in b"".join(details.values())
 
 
-def test_a_signed_refused_message_is_one_entry_naming_its_node_never_its_text(
+def test_signed_refused_messages_are_one_entry_naming_their_node_per_interval(
         city: World) -> None:
+    """Red team 3 (redteam/rogue_node_signed_refusals_flood.py): a node's signed refusals were
+    one permanent entry each; now tallied per node per interval, one entry naming the node with
+    the counts per outcome, never the messages' text."""
     _, request_id, seq = requested(city)
     before = city.svc.audit.size()
     progressive = cv2.imencode(".jpg", np.zeros((180, 320, 3), np.uint8),
                                [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
     for message in (clip_frame(city, request_id, seq, 0, 2, T0, jpeg=progressive),
-                    clip_frame(city, request_id, seq, 0, 2, T0, camera=CAMERA)):
+                    clip_frame(city, request_id, seq, 0, 2, T0, camera=CAMERA)) * 5:
         clip(city, message)
-    written = entries_since(city, before)
-    assert [(r.action, r.outcome) for r, _ in written] == [
-        (Action.ACCESS_DENIED, "evidence_clip_rejected")] * 2
     node_id = city.nodes["alpha"].node_id
-    for _, details in written:
-        assert {k: json.loads(v) for k, v in details.items()} == {
-            "node": node_id, "reason": SIGNED_REFUSAL}
+    assert city.svc.audit.size() == before  # nothing written one by one
+    assert denials.pending(city.svc) == {(denials.NODE + node_id, "evidence_clip_rejected"): 10}
+    city.set_time(T0 + timedelta(days=1, seconds=city.settings.denial_interval_seconds))
+    assert len(denials.flush_due(city.svc)) == 1
+    ((record, details),) = entries_since(city, before)
+    assert (record.action, record.outcome, record.counts_returned) == (
+        Action.ACCESS_DENIED, SIGNED_REFUSALS_COUNTED, 10)
+    decoded = {k: json.loads(v) for k, v in details.items()}
+    assert {k: decoded[k] for k in ("node", "reason", "refused")} == {
+        "node": node_id, "reason": SIGNED_REFUSAL, "refused": {"evidence_clip_rejected": 10}}
+    assert CAMERA.encode() not in b"".join(details.values())
     assert denials.pending(city.svc) == {}
+
+
+def test_a_picture_not_the_signed_one_names_no_node(city: World) -> None:
+    """Red team 3 (redteam/evidence_altered_picture_blamed.py): the picture travels unsigned
+    beside its signed digest; a swapped one is no message of the node, only counted."""
+    _, request_id, seq = requested(city)
+    frame = clip_frame(city, request_id, seq, 0, 2, T0)
+    other = cv2.imencode(".jpg", np.full((180, 320, 3), 7, np.uint8))[1].tobytes()
+    before = city.svc.audit.size()
+    clip(city, {**frame, "jpeg": base64.b64encode(other).decode()})
+    assert city.svc.audit.size() == before
+    assert denials.pending(city.svc) == {(denials.OTHER, "evidence_clip_rejected"): 1}
 
 
 def test_event_batches_and_export_reports_name_their_node_only_when_it_signed(

@@ -15,7 +15,10 @@ from sqlalchemy import select
 
 from audit.records import Action
 from contract.tasks import EVENTS_TASK
+from coordinator import denials
+from coordinator.alert_intake import STALE, accept
 from coordinator.db import Alert
+from coordinator.housekeeping import purge_alerts
 from coordinator.intake_limit import REFUSED, refilled
 from coordinator.metrics import WorkerMetrics
 from coordinator.worker import worker_app
@@ -88,3 +91,21 @@ def test_the_bucket_refills_at_the_rate_up_to_its_size() -> None:
     assert refilled(0.0, T0, T0 + timedelta(seconds=30), 60, 1000) == 30.0
     assert refilled(4.0, T0, T0 + timedelta(hours=1), 60, 5) == 5.0
     assert refilled(2.5, T0, T0 - timedelta(minutes=5), 60, 5) == 2.5  # a clock set back
+
+
+def test_a_replayed_batch_from_past_the_retention_is_stale_not_stored_nor_charged(
+        city: World) -> None:
+    """Red team 3 (redteam/old_batches_replayed_drain_bucket.py): a node's batch sent again by
+    anyone after its alerts were purged came back as alerts and used up the node's bucket."""
+    sent = batch(city, [event(T0, rule=f"old-{n}") for n in range(5)])
+    assert len(accept(city.svc, sent).alerts) == 5
+    city.set_time(T0 + timedelta(days=city.settings.alert_retention_days, hours=2))
+    assert purge_alerts(city.svc) == 5
+    replayed = accept(city.svc, sent)  # the node's own signature, no key needed to resend
+    assert (replayed.alerts, replayed.refused, replayed.stale) == ([], 0, 5)
+    assert stored(city, "alpha") == [] and refusals(city) == []
+    assert denials.pending(city.svc) == {(denials.OTHER, STALE): 1}
+    # the bucket is untouched: a node back from hours offline still delivers its whole burst
+    late = [event(city.clock() - timedelta(hours=6), rule=f"late-{n}") for n in range(5)]
+    landed = send(city, late)
+    assert (len(landed.alerts), landed.refused, landed.stale) == (5, 0, 0)

@@ -41,8 +41,12 @@ def test_moments_in_other_offsets_are_compared_as_instants(city: World) -> None:
     old = (cutoff - timedelta(minutes=30)).astimezone(EAST)
     # within retention by 30 minutes, written 5 hours west (its digits read 4.5 h before it)
     recent = (cutoff + timedelta(minutes=30)).astimezone(WEST)
+    # sent an hour before: both within retention then (an event already past it is stale,
+    # never stored, red team 3), compared as instants too
+    city.set_time(NOW - timedelta(hours=1))
     stored = send(city, [event(old, rule="old"), event(recent, rule="recent", camera="lobby")])
-    assert len(stored.alerts) == 2
+    assert (len(stored.alerts), stored.stale) == (2, 0)
+    city.set_time(NOW)
     with city.svc.session() as session:
         times = {a.rule: a.time for a in session.scalars(select(Alert))}
     for rule, moment in (("old", old), ("recent", recent)):
