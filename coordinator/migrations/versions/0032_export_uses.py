@@ -6,16 +6,16 @@ warrant and node, the exports the city logged; the coordinator refuses a report 
 warrant's ``max_uses`` (``coordinator.export_reports``). Filled from the exports already
 reported (a count past the uses stays: no later report is taken).
 
-Revision ID: 0034
-Revises: 0030
+Revision ID: 0032
+Revises: 0031
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0034'
-down_revision = '0030'
+revision = '0032'
+down_revision = '0031'
 branch_labels = None
 depends_on = None
 

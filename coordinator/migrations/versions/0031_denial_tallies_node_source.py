@@ -4,7 +4,7 @@ An enrolled node's signed messages the worker refuses are tallied per node per i
 (``coordinator.denials.count_signed``), one entry naming the node per interval rather than one
 per message (red team 3); a node id is up to 128 characters, so the source column widens.
 
-Revision ID: 0033
+Revision ID: 0031
 Revises: 0030
 Create Date: 2026-12-06
 """
@@ -12,7 +12,7 @@ Create Date: 2026-12-06
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0033'
+revision = '0031'
 down_revision = '0030'
 branch_labels = None
 depends_on = None
