@@ -536,6 +536,17 @@ class PublishedReport(Base):
     body: Mapped[dict[str, Any]]
 
 
+class JobRun(Base):
+    """When a periodic job (the housekeeping job) last started (one row a job): the worker
+    runs it at most once per its interval however often its message is queued (anyone who can
+    write to the broker can queue it; red team 3)."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime]
+
+
 class DenialTally(Base):
     """Anonymous denials from one source (an IPv4 address, an IPv6 /64), or an enrolled node's
     signed messages refused (source ``node:`` and its id), in one interval,

@@ -16,6 +16,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from audit.records import Action, Actor, Event, LegalBasis, under
 from coordinator import lockout, token_ids
@@ -29,6 +30,7 @@ from coordinator.db import (
     EvidenceClipRequest,
     Incident,
     IntakeDecision,
+    JobRun,
     MqttDelivery,
     PublishedReport,
 )
@@ -167,6 +169,31 @@ def witness_newest(svc: Coordinator) -> str:
         log.warning("housekeeping: %s", exc)
         return str(exc)
     return "witnessed"
+
+
+# a job queued sooner than this part of its interval after its last start is skipped: room
+# for beat's own messages arriving late or early, never two runs within 9/10 of an interval
+RUN_SLACK = 0.1
+
+
+def claim_run(svc: Coordinator, name: str, interval: float) -> bool:
+    """Whether the periodic job ``name`` may run now: it last started at least (nine tenths
+    of) ``interval`` seconds ago, or never. If so, its start is recorded now, in one
+    conditional update, so two workers taking two messages at once run it once."""
+    now = svc.clock()
+    cutoff = now - timedelta(seconds=interval * (1 - RUN_SLACK))
+    try:
+        with svc.session() as session:
+            claimed = session.execute(update(JobRun).where(
+                JobRun.name == name, JobRun.started_at <= cutoff).values(started_at=now))
+            if claimed.rowcount:  # type: ignore[attr-defined]
+                return True
+            if session.get(JobRun, name) is not None:
+                return False
+            session.add(JobRun(name=name, started_at=now))
+    except IntegrityError:  # another worker recorded its first run just now
+        return False
+    return True
 
 
 def housekeeping(svc: Coordinator) -> dict[str, object]:

@@ -42,7 +42,7 @@ from coordinator.errors import (
 from coordinator.evidence import accept_evidence
 from coordinator.evidence_clips import accept_clip
 from coordinator.export_reports import accept_export
-from coordinator.housekeeping import housekeeping
+from coordinator.housekeeping import claim_run, housekeeping
 from coordinator.iot_messages import Refused
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
@@ -50,6 +50,7 @@ from coordinator.mqtt import Publisher
 from coordinator.mqtt import deliver as publish
 from coordinator.service import Coordinator
 from coordinator.webhooks import MAX_ATTEMPTS, deliver, give_up
+from kernel.worker_intake import bound_tasks, own_tasks_only
 
 log = logging.getLogger(__name__)
 DEVICE_TASK = "safecity.coordinator.device_message"  # queued by the worker's own connection
@@ -61,6 +62,10 @@ EVIDENCE_ATTEMPTS = 12
 # A clip request waits for the witnesses and the broker as evidence waits for its alert (about
 # 4 minutes), then is marked failed: the operator sees it and may ask again.
 CLIP_SEND_ATTEMPTS = 12
+# A message dated further ahead than the longest retry delay the worker itself sets (the MQTT
+# backoff's cap; webhooks wait at most 60 s, evidence and clip sends 30 s), with a margin, is
+# acknowledged and dropped before the worker holds it (``kernel.worker_intake``; red team 3).
+ETA_LIMIT_SECONDS = MQTT_BACKOFF_CAP_SECONDS + 30
 BROKER = "broker"  # the source unsigned messages are counted under (not an address)
 SIGNED_REFUSAL = denials.SIGNED_REFUSAL
 
@@ -110,6 +115,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         task_serializer="json", accept_content=["json"], task_ignore_result=True,
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
+        result_expires=None,  # no results kept: beat needs no celery.backend_cleanup
     )
     if settings.broker.startswith(("redis", "rediss")):
         app.conf.broker_transport_options = {"visibility_timeout": 60,
@@ -171,7 +177,13 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
 
     @app.task(shared=False, name=HOUSEKEEPING_TASK)
     def periodic() -> dict[str, Any]:
-        done = housekeeping(service())
+        """Beat's job, run at most once per ``housekeeping_seconds`` however often it is queued
+        (anyone on the broker may queue it; each run verifies the whole log)."""
+        svc = service()
+        if not claim_run(svc, HOUSEKEEPING_TASK, settings.housekeeping_seconds):
+            counted.batches.labels("housekeeping", "skipped").inc()
+            return {"skipped": "ran less than housekeeping_seconds ago"}
+        done = housekeeping(svc)
         counted.batches.labels("housekeeping", "done").inc()
         return done
 
@@ -246,4 +258,9 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         except DeliveryFailed:
             raise self.retry(countdown=mqtt_backoff(self.request.retries)) from None
 
+    # Celery's built-in tasks out (a celery.starmap message ran housekeeping once an item), and
+    # messages for unknown tasks or dated far ahead refused and counted (red team 3)
+    own_tasks_only(app, lambda name: counted.batches.labels("unknown", "refused").inc())
+    bound_tasks(app, ETA_LIMIT_SECONDS,
+                lambda name: counted.batches.labels(name, "refused_eta").inc())
     return app

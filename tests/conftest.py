@@ -184,6 +184,7 @@ HEAVY: dict[str, float] = {
     "tests/e2e/test_delivery_banner.py": 60,  # Chromium, mosquitto, the pages' 15 s polls
     "tests/integration/test_clips_postgresql.py": 40,  # a coordinator worker process
     "tests/integration/test_broker_junk_worker.py": 15,  # a coordinator worker process
+    "tests/integration/test_worker_intake_process.py": 15,  # a coordinator worker process
     "tests/unit/test_analytics_accuracy.py": 60,  # every scripted scene rendered and analysed
     "tests/unit/test_aggression_vtest.py::test_no_aggression_or_weapon_on_ordinary_footage": 180,
     "tests/unit/test_behaviour_learning.py::test_the_federated_model_beats_every_site_alone": 110,
