@@ -253,7 +253,9 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
                 if give_up(service(), delivery_id):
                     log.warning("%s; giving up after %d attempts", exc, MAX_ATTEMPTS)
                 return
-            raise self.retry(countdown=min(60, 2 ** self.request.retries)) from None
+            # when the delivery is due: a task earlier than that does nothing
+            raise self.retry(countdown=exc.retry_in if exc.retry_in is not None
+                             else min(60, 2 ** self.request.retries)) from None
 
     # never given up: an alert waits for the broker however long it is away (the outage is
     # logged once, by the publisher, not once per retry)
