@@ -241,11 +241,13 @@ def serve(config_path: Path | None) -> None:
 def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     """Take the nodes' events into the alert queue, deliver webhooks and MQTT messages and run
     the housekeeping jobs, until stopped."""
+    from datetime import UTC, datetime
     from functools import cache
 
     from celery import Celery
 
     from contract.tasks import EVENTS_QUEUE, LIVE_QUEUE, WEBHOOKS_QUEUE
+    from coordinator.device_queue import device_key, seal
     from coordinator.metrics import WorkerMetrics
     from coordinator.mqtt import Publisher
     from coordinator.mqtt_status import ConnectionReport
@@ -260,10 +262,13 @@ def worker(config_path: Path | None, loglevel: str, beat: bool) -> None:
     # connected at start, so the availability topic says online before the first alert; it
     # also listens to the city's devices, and queues an SOS press or a threshold crossing for
     # the intake (a sender of its own: listening starts before the worker's app exists)
+    # the task believes only what this listener sealed (``coordinator.device_queue``)
     sender = Celery("safecity-coordinator-devices", broker=settings.broker)
+    key = device_key(service().keys)
 
     def heard(topic: str, payload: bytes) -> None:
-        sender.send_task(DEVICE_TASK, args=[topic, payload.decode()], queue=EVENTS_QUEUE)
+        sealed = seal(key, topic, payload.decode(), datetime.now(UTC))
+        sender.send_task(DEVICE_TASK, args=[sealed], queue=EVENTS_QUEUE)
 
     publisher = Publisher(settings.mqtt, settings.iot, on_device=heard) \
         if settings.mqtt is not None else None

@@ -450,6 +450,8 @@ class Delivery(Base):
     touched_at: Mapped[datetime | None] = mapped_column(index=True)
     # held by the attempt in flight (``coordinator.delivery_claims``): no second one sends
     leased_until: Mapped[datetime | None]
+    # the next attempt not before (a failed attempt's backoff): a task early does nothing
+    due_at: Mapped[datetime | None]
 
 
 class MqttDelivery(Base):
@@ -471,6 +473,8 @@ class MqttDelivery(Base):
     touched_at: Mapped[datetime | None] = mapped_column(index=True)
     # held by the attempt in flight (``coordinator.delivery_claims``): no second one sends
     leased_until: Mapped[datetime | None]
+    # the next attempt not before (a failed attempt's backoff): a task early does nothing
+    due_at: Mapped[datetime | None]
 
 
 class MqttConnection(Base):

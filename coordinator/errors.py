@@ -24,7 +24,10 @@ class TargetRefused(SafecityError):
 
 
 class DeliveryFailed(SafecityError):
-    """The receiver did not take the delivery (it is retried)."""
+    """The receiver did not take the delivery (it is retried, after ``retry_in`` seconds when
+    set: when the delivery's next attempt is due, ``coordinator.delivery_claims``)."""
+
+    retry_in: int | None = None
 
 
 class ReportRejected(SafecityError):

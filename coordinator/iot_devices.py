@@ -86,6 +86,9 @@ class IotSettings(BaseModel):
     future_seconds: int = Field(default=120, ge=0, le=3600,
                                 description="a message dated further ahead of the "
                                 "coordinator's clock is refused")
+    past_seconds: int = Field(default=300, ge=10, le=3600,
+                              description="a message dated longer ago is refused as stale (a "
+                              "press is sent at once; a sensor's may wait out a reconnect)")
     devices: list[Device] = Field(default=[], max_length=10_000,
                                   description="the device registry")
 

@@ -1,7 +1,10 @@
 """What a device's MQTT message says, checked before anything is believed: the topic names a
 registered device and the channel of its kind; the payload is at most ``max_message_bytes``,
-JSON of the kind's schema (no other keys) and dated at most ``future_seconds`` ahead. A message
-failing any check is refused with the reason (the subscriber logs it and carries on).
+JSON of the kind's schema (no other keys), dated at most ``future_seconds`` ahead and at most
+``past_seconds`` ago (``Stale``: a press is published at once, a sensor's message may wait out a
+reconnect; an older one, stored, would be past its incident's moment, or even past the alert
+retention and purged with a public entry: red team 3). A message failing any check is refused
+with the reason (the subscriber logs it and carries on; a stale one is only counted).
 
 Payloads (docs/mqtt.md): a button ``{"time": ...}``; a sensor ``{"time": ..., "value": 41.5}``;
 a lamp controller ``{"time": ..., "on": false}``; ``time`` is ISO 8601 with a zone."""
@@ -18,6 +21,10 @@ from coordinator.iot_devices import CHANNEL, SENSORS, Device, IotSettings
 
 class Refused(Exception):
     """A device message not believed, and why (safe to log: no payload echoed)."""
+
+
+class Stale(Refused):
+    """A device message dated more than ``past_seconds`` ago (counted, not logged one by one)."""
 
 
 class _Press(BaseModel):
@@ -73,6 +80,8 @@ def parse(settings: IotSettings, topic: str, payload: bytes, now: datetime) -> D
     if body.time - now > timedelta(seconds=settings.future_seconds):
         raise Refused(f"device {device.id}: dated {body.time.isoformat()}, more than "
                       f"{settings.future_seconds} s ahead")
+    if now - body.time > timedelta(seconds=settings.past_seconds):
+        raise Stale(f"device {device.id}: dated more than {settings.past_seconds} s ago")
     return DeviceMessage(device, channel, body.time,
                          value=getattr(body, "value", None), on=getattr(body, "on", None))
 

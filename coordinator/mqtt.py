@@ -43,7 +43,7 @@ from coordinator.delivery_claims import LEASE, claim, settle
 from coordinator.errors import DeliveryFailed
 from coordinator.finite_json import finite_dumps
 from coordinator.iot_devices import COMMAND, Device, IotSettings
-from coordinator.iot_messages import Crossings, Refused, parse
+from coordinator.iot_messages import Crossings, Refused, Stale, parse
 from coordinator.service import Coordinator
 from coordinator.severity import severity
 from coordinator.signage import render
@@ -142,6 +142,7 @@ class Publisher:
         # heard from yet is absent (and commanded on: light is the safe side)
         self.lamps: dict[str, bool] = {}
         self.refused = 0  # device messages refused
+        self.stale = 0  # of them, dated more than past_seconds ago
         self.where = f"{settings.host}:{settings.port}"
         self.availability = availability_topic(settings.topic_prefix)
         self.connected = threading.Event()
@@ -273,6 +274,10 @@ class Publisher:
         payload = bytes(message.payload)
         try:
             said = parse(self.iot, message.topic, payload, datetime.now(UTC))
+        except Stale:  # counted, not logged one by one
+            self.refused += 1
+            self.stale += 1
+            return
         except Refused as exc:
             self.refused += 1
             log.warning("device message refused: %s", exc)

@@ -16,6 +16,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from math import ceil
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from sqlalchemy import update
 
 from coordinator.alert_intake import alert_view
 from coordinator.db import Alert, Delivery, Webhook
-from coordinator.delivery_claims import claim, free, settle
+from coordinator.delivery_claims import claim, free, retry_delay, settle
 from coordinator.errors import DeliveryFailed, TargetRefused
 from coordinator.finite_json import finite_dumps
 from coordinator.outbound import Target, check
@@ -121,9 +122,11 @@ def deliver(svc: Coordinator, delivery_id: int, post: Post = post_direct) -> Non
                   parsed.port, type(exc).__name__, exc)
         error = FAILED
     with svc.session() as session:
-        settle(session, Delivery, claimed, svc.clock(), error)
+        settle(session, Delivery, claimed, svc.clock(), error, retry_delay(claimed.attempt))
     if error is not None:
-        raise DeliveryFailed(f"webhook delivery {delivery_id}: {error}")
+        failed = DeliveryFailed(f"webhook delivery {delivery_id}: {error}")
+        failed.retry_in = ceil(retry_delay(claimed.attempt).total_seconds())
+        raise failed
 
 
 def give_up(svc: Coordinator, delivery_id: int) -> bool:

@@ -32,6 +32,7 @@ from coordinator.alert_intake import Intake, accept
 from coordinator.clip_requests import fail, send_clip_request
 from coordinator.config import CoordinatorSettings
 from coordinator.device_intake import take_device
+from coordinator.device_queue import Seen, Unsealed, device_key, open_sealed
 from coordinator.errors import (
     DeliveryFailed,
     DispatchError,
@@ -43,7 +44,7 @@ from coordinator.evidence import accept_evidence
 from coordinator.evidence_clips import accept_clip
 from coordinator.export_reports import accept_export
 from coordinator.housekeeping import claim_run, housekeeping
-from coordinator.iot_messages import Refused
+from coordinator.iot_messages import Refused, Stale
 from coordinator.live_views import accept_snapshot
 from coordinator.metrics import WorkerMetrics
 from coordinator.mqtt import Publisher
@@ -53,7 +54,8 @@ from coordinator.webhooks import MAX_ATTEMPTS, deliver, give_up
 from kernel.worker_intake import bound_tasks, own_tasks_only
 
 log = logging.getLogger(__name__)
-DEVICE_TASK = "safecity.coordinator.device_message"  # queued by the worker's own connection
+# queued by the worker's own MQTT listener, sealed (``coordinator.device_queue``)
+DEVICE_TASK = "safecity.coordinator.device_message"
 MQTT_BACKOFF_CAP_SECONDS = 60
 # Evidence travels apart from its event and may come first: taken again after 1, 2, 4 ... 30 s,
 # about 4 minutes in all (an event batch waits at most a broker outage longer, and then the
@@ -150,14 +152,30 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         for delivery in intake.mqtt:
             mqtt_publish.apply_async(args=[delivery], queue=WEBHOOKS_QUEUE)
 
+    seen = Seen()
+
     @app.task(shared=False, name=DEVICE_TASK)
-    def device_message(topic: str, payload: str) -> dict[str, Any]:
-        """An SOS press or a threshold crossing the worker's MQTT connection heard."""
+    def device_message(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        """An SOS press or a threshold crossing the worker's MQTT listener heard and sealed.
+        Anything else on the broker under this name (unsealed, forged, late, replayed) is
+        counted as an anonymous denial (``coordinator.denials``), never logged one by one."""
+        svc = service()
         try:
-            intake = take_device(service(), topic, payload.encode())
+            opened = open_sealed(device_key(svc.keys), args, kwargs, svc.clock(), seen)
+        except Unsealed as exc:
+            denials.count(svc, BROKER, exc.outcome)
+            counted.batches.labels("device", "rejected").inc()
+            return {"accepted": 0, "refused": exc.outcome}
+        try:
+            intake = take_device(svc, opened.topic, opened.payload.encode())
+        except Stale:  # it grew stale on the queue: counted, not logged per message
+            counted.batches.labels("device", "rejected").inc()
+            return {"accepted": 0, "refused": "stale"}
         except Refused as exc:
             log.warning("device message refused: %s", exc)
+            counted.batches.labels("device", "rejected").inc()
             return {"accepted": 0, "refused": str(exc)}
+        counted.batches.labels("device", "accepted").inc()
         act(intake)
         return {"accepted": len(intake.alerts), "incidents": len(intake.incidents)}
 
@@ -247,7 +265,9 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
                 if give_up(service(), delivery_id):
                     log.warning("%s; giving up after %d attempts", exc, MAX_ATTEMPTS)
                 return
-            raise self.retry(countdown=min(60, 2 ** self.request.retries)) from None
+            # when the delivery is due: a task earlier than that does nothing
+            raise self.retry(countdown=exc.retry_in if exc.retry_in is not None
+                             else min(60, 2 ** self.request.retries)) from None
 
     # never given up: an alert waits for the broker however long it is away (the outage is
     # logged once, by the publisher, not once per retry)

@@ -25,7 +25,8 @@ from coordinator.db import Delivery, MqttDelivery
 from coordinator.delivery_claims import DeliveryBusy
 from coordinator.mqtt import Message, Publisher
 from coordinator.mqtt import deliver as publish
-from coordinator.webhooks import deliver, post_direct
+from coordinator.webhooks import MAX_ATTEMPTS, deliver, give_up, post_direct
+from tests.support.deliveries import backoff_over
 from tests.support.incident_events import event, send
 from tests.support.mosquitto import Broker, Subscriber
 from tests.support.world import World, stop
@@ -100,12 +101,38 @@ def test_a_failed_attempt_gives_its_lease_back_and_the_retry_has_the_same_id(
     with pytest.raises(Exception, match="HTTP 503"):
         deliver(city.svc, delivery_id)
     handler.status = 204
+    backoff_over(city.svc, delivery_id)  # its retry's countdown has run
     deliver(city.svc, delivery_id)  # not busy: the failed attempt's lease was given back
     first, second = (headers for headers, _ in handler.got)
     assert first["webhook-id"] == second["webhook-id"]
     assert first["idempotency-key"] == second["idempotency-key"]
     with city.svc.session() as session:
         assert session.get_one(Delivery, delivery_id).attempts == 2
+
+
+def test_early_tasks_for_a_failed_webhook_make_no_attempt_and_do_not_give_it_up(
+        city: World, receiver: Any) -> None:
+    """Red team 3: tasks queued by anyone on the broker with a delivery's id (one claiming to
+    be the last retry) used up its attempts in a second; now each is a no-op until the
+    failed attempt's backoff has run, and the due retry still delivers."""
+    url, handler = receiver
+    city.client.post("/webhooks", headers=city.as_("admin"), json={"url": url, "types": []})
+    [delivery_id] = send(city, [event(city.clock(), zone="south")]).deliveries
+    handler.status = 503
+    with pytest.raises(Exception, match="HTTP 503"):
+        deliver(city.svc, delivery_id)
+    for _ in range(MAX_ATTEMPTS + 1):
+        deliver(city.svc, delivery_id)  # early: nothing sent, nothing counted
+    assert not give_up(city.svc, delivery_id)
+    with city.svc.session() as session:
+        row = session.get_one(Delivery, delivery_id)
+        assert (row.state, row.attempts) == ("pending", 1)
+    handler.status = 204
+    backoff_over(city.svc, delivery_id)
+    deliver(city.svc, delivery_id)
+    assert len(handler.got) == 2
+    with city.svc.session() as session:
+        assert session.get_one(Delivery, delivery_id).state == "delivered"
 
 
 class SlowPublisher(Publisher):

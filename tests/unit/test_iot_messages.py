@@ -13,7 +13,7 @@ import pytest
 
 from coordinator.config import load_coordinator_settings
 from coordinator.iot_devices import IotSettings
-from coordinator.iot_messages import Crossings, Refused, parse
+from coordinator.iot_messages import Crossings, Refused, Stale, parse
 from kernel.errors import ConfigError
 
 NOW = datetime(2026, 12, 6, 1, 0, tzinfo=UTC)
@@ -116,3 +116,13 @@ def test_what_goes_out_is_strict_json_even_for_a_stored_infinity() -> None:
                          "ok": 2})
     assert json.loads(sent, parse_constant=pytest.fail) == {
         "value": None, "list": [None, 1.5, None], "ok": 2}
+
+
+def test_a_message_dated_longer_ago_than_past_seconds_is_stale() -> None:
+    """Red team 3: a press dated a year ago was stored past the alert retention and purged
+    with a public entry. A press is sent at once; a sensor's may wait out a reconnect."""
+    late = json.dumps({"time": (NOW - timedelta(seconds=IOT.past_seconds)).isoformat()})
+    assert parse(IOT, "city/devices/sos-1/sos", late.encode(), NOW).time < NOW
+    old = json.dumps({"time": (NOW - timedelta(days=400)).isoformat()}).encode()
+    with pytest.raises(Stale):
+        parse(IOT, "city/devices/sos-1/sos", old, NOW)
