@@ -14,7 +14,7 @@ milliseconds and stored once."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,11 +28,14 @@ from coordinator.iot_messages import DeviceMessage, Refused, parse
 from coordinator.service import Coordinator
 
 
-def take_device(svc: Coordinator, topic: str, payload: bytes) -> Intake:
-    """Store one device message that raises an incident; Refused if it does not check out."""
+def take_device(svc: Coordinator, topic: str, payload: bytes,
+                heard: datetime | None = None) -> Intake:
+    """Store one device message that raises an incident; Refused if it does not check out.
+    ``heard``: when the worker's listener received it (its age is judged from then, so a press
+    that waited in the queue behind the worker's own lag is still taken); default now."""
     if svc.settings.iot is None:
         raise Refused("no [iot] devices are configured")
-    message = parse(svc.settings.iot, topic, payload, svc.clock())
+    message = parse(svc.settings.iot, topic, payload, heard or svc.clock())
     if message.device.kind not in ALERT_TYPE:
         raise Refused(f"device {message.device.id}: a {message.device.kind} raises no incident")
     for _ in range(ATTEMPTS - 1):

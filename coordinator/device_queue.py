@@ -19,14 +19,18 @@ import hmac
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from coordinator.keys import CoordinatorKeys
 
-# The listener and the task run in the same worker process, a queue hop apart: a queued message
-# older than this was not queued just now (or was held back to be replayed)
-MAX_AGE = timedelta(seconds=120)
+# The listener and the task are a queue hop apart, but the hop can take long for a genuine press:
+# a worker restarting, a broker outage, a backlog behind a burst of events. An SOS press must not
+# be dropped for the coordinator's own lag, so a sealed message is believed for an hour after it
+# was heard (its device time is checked against the moment it was heard, not the task's); a
+# replay inside the hour is refused by this process's memory of ids, and stores nothing in any
+# process (a device alert is stored once per device and message time).
+MAX_AGE = timedelta(hours=1)
 AHEAD = timedelta(seconds=5)  # clock steps between two processes of one host
 LABEL = b"safecity coordinator device_message task v1"
 
@@ -62,6 +66,7 @@ def seal(key: bytes, topic: str, payload: str, received: datetime) -> dict[str, 
 class Opened:
     topic: str
     payload: str
+    heard: datetime  # when the listener received it (authenticated by the tag)
 
 
 class Seen:
@@ -70,13 +75,15 @@ class Seen:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._prune_at = 1000  # pruned when the memory doubles, not on every message
 
     def first(self, message_id: str, received_ms: int, now_ms: int) -> bool:
         """Whether the id was not taken before; remembers it."""
         horizon = now_ms - int(MAX_AGE.total_seconds() * 1000) - 1000
         with self._lock:
-            if len(self._ids) > 1000:
+            if len(self._ids) > self._prune_at:
                 self._ids = {i: t for i, t in self._ids.items() if t >= horizon}
+                self._prune_at = max(1000, 2 * len(self._ids))
             if message_id in self._ids:
                 return False
             self._ids[message_id] = received_ms
@@ -103,4 +110,4 @@ def open_sealed(key: bytes, args: tuple[Any, ...], kwargs: dict[str, Any], now: 
         raise Unsealed("device_message_stale")
     if not seen.first(message_id, received, now_ms):
         raise Unsealed("device_message_replayed")
-    return Opened(topic, payload)
+    return Opened(topic, payload, datetime.fromtimestamp(received / 1000, UTC))

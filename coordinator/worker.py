@@ -167,8 +167,8 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
             counted.batches.labels("device", "rejected").inc()
             return {"accepted": 0, "refused": exc.outcome}
         try:
-            intake = take_device(svc, opened.topic, opened.payload.encode())
-        except Stale:  # it grew stale on the queue: counted, not logged per message
+            intake = take_device(svc, opened.topic, opened.payload.encode(), opened.heard)
+        except Stale:  # dated too long before it was heard: counted, not logged per message
             counted.batches.labels("device", "rejected").inc()
             return {"accepted": 0, "refused": "stale"}
         except Refused as exc:

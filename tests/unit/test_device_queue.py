@@ -86,3 +86,21 @@ def test_the_task_stores_what_the_listener_sealed_and_counts_the_rest(city: Worl
     assert anonymous_denials(city.svc) == {"device_message_unsealed": 2,
                                            "device_message_replayed": 1}
     assert city.svc.audit.size() == before  # counted, one entry per interval later
+
+
+def test_a_press_held_up_by_the_coordinators_own_lag_is_still_taken(city: World) -> None:
+    """A worker restart or a broker outage keeps genuine presses in the queue: a press heard at
+    T0 and taken 40 minutes later (past ``past_seconds`` of the task's clock, inside the sealed
+    message's hour) is stored at its own time; the same press heard an hour and more ago is
+    refused."""
+    task = worker_app(city.settings, lambda: city.svc).tasks[DEVICE_TASK]
+    key = device_key(city.svc.keys)
+    heard = seal(key, TOPIC, press(T0), T0)
+    city.set_time(T0 + timedelta(minutes=40))
+    assert task(heard)["accepted"] == 1
+    with city.svc.session() as session:
+        assert [a.time.replace(tzinfo=UTC) for a in session.scalars(select(Alert))] == [T0]
+    city.set_time(T0 + MAX_AGE + timedelta(minutes=1))
+    later = T0 + timedelta(seconds=30)
+    assert task(seal(key, TOPIC, press(later), later))["refused"] == "device_message_stale"
+    assert alerts(city) == 1
