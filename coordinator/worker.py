@@ -118,6 +118,7 @@ def worker_app(settings: CoordinatorSettings, service: Callable[[], Coordinator]
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         result_expires=None,  # no results kept: beat needs no celery.backend_cleanup
+        beat_scheduler="kernel.beat_scheduler:ReconnectingScheduler",  # reconnects after a failure
     )
     if settings.broker.startswith(("redis", "rediss")):
         app.conf.broker_transport_options = {"visibility_timeout": 60,
